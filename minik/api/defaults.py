@@ -1,0 +1,306 @@
+"""Server-side defaults, as Kubernetes' defaulting functions set them.
+
+kubectl reads these back: `describe` prints ports as `80/TCP`, rollout logic
+needs `strategy.type` and `updateStrategy.type` (with a StatefulSet's
+`partition`), `get -o yaml` and `diff` expect the usual shape. Each default
+fills only what is missing; a value the user set is never replaced.
+`apply_defaults` returns a new dict and leaves its argument untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from minik.api.resources import ResourceType
+
+Obj = dict[str, Any]
+
+
+def apply_defaults(rt: ResourceType, obj: Obj) -> Obj:
+    """A copy of `obj` with Kubernetes' defaults for its kind filled in."""
+    result = copy.deepcopy(obj)
+    fill = _BY_KIND.get(rt.kind)
+    if fill is not None:
+        fill(result)
+    return result
+
+
+def _dict(parent: Obj, key: str) -> Obj:
+    """The dict at `parent[key]`, created when missing or null.
+
+    A value of another type is left for validation to refuse; the defaults
+    then go to a detached dict.
+    """
+    value = parent.get(key)
+    if value is None:
+        value = parent[key] = {}
+    return value if isinstance(value, dict) else {}
+
+
+def _items(parent: Obj, key: str) -> list[Obj]:
+    value = parent.get(key)
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _set(obj: Obj, **values: Any) -> None:
+    for key, value in values.items():
+        if obj.get(key) is None:
+            obj[key] = value
+
+
+def image_pull_policy(image: str) -> str:
+    """Always for `:latest` or an untagged image, else IfNotPresent (digests included)."""
+    name = image.rsplit("/", 1)[-1]
+    if "@" in name:
+        return "IfNotPresent"
+    tag = name.partition(":")[2]
+    return "Always" if tag in ("", "latest") else "IfNotPresent"
+
+
+def _http_get(action: Obj) -> None:
+    _set(action, path="/", scheme="HTTP")
+
+
+def _handler(handler: Obj) -> None:
+    if isinstance(handler.get("httpGet"), dict):
+        _http_get(handler["httpGet"])
+
+
+def _probe(probe: Obj) -> None:
+    _handler(probe)
+    _set(probe, timeoutSeconds=1, periodSeconds=10, successThreshold=1, failureThreshold=3)
+
+
+def _container(container: Obj) -> None:
+    _set(container, terminationMessagePath="/dev/termination-log",
+         terminationMessagePolicy="File")
+    if container.get("imagePullPolicy") is None and isinstance(container.get("image"), str):
+        container["imagePullPolicy"] = image_pull_policy(container["image"])
+    _dict(container, "resources")
+    for port in _items(container, "ports"):
+        _set(port, protocol="TCP")
+    for key in ("livenessProbe", "readinessProbe", "startupProbe"):
+        if isinstance(container.get(key), dict):
+            _probe(container[key])
+    lifecycle = container.get("lifecycle")
+    for hook in ("postStart", "preStop"):
+        if isinstance(lifecycle, dict) and isinstance(lifecycle.get(hook), dict):
+            _handler(lifecycle[hook])
+    for env in _items(container, "env"):
+        field_ref = (env.get("valueFrom") or {}).get("fieldRef")
+        if isinstance(field_ref, dict):
+            _set(field_ref, apiVersion="v1")
+
+
+VOLUME_SOURCES_WITH_MODE = ("configMap", "secret", "downwardAPI", "projected")
+
+
+def _volume(volume: Obj) -> None:
+    if all(v is None for k, v in volume.items() if k != "name"):
+        volume["emptyDir"] = {}
+    for key in VOLUME_SOURCES_WITH_MODE:
+        if isinstance(volume.get(key), dict):
+            _set(volume[key], defaultMode=420)
+    if isinstance(volume.get("hostPath"), dict):
+        _set(volume["hostPath"], type="")
+
+
+def pod_spec(spec: Obj, *, restart_policy: bool = True) -> None:
+    """SetDefaults_PodSpec and the defaults of everything inside a pod spec."""
+    _set(spec, dnsPolicy="ClusterFirst", schedulerName="default-scheduler",
+         terminationGracePeriodSeconds=30)
+    if restart_policy:
+        _set(spec, restartPolicy="Always")
+    _dict(spec, "securityContext")
+    for container in _items(spec, "containers") + _items(spec, "initContainers"):
+        _container(container)
+    for volume in _items(spec, "volumes"):
+        _volume(volume)
+
+
+def _template(parent: Obj, *, restart_policy: bool = True) -> None:
+    template = parent.get("template")
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        pod_spec(template["spec"], restart_policy=restart_policy)
+
+
+def _requests_from_limits(spec: Obj) -> None:
+    """A container that sets only limits requests as much as it limits (SetDefaults_Pod)."""
+    for container in _items(spec, "containers") + _items(spec, "initContainers"):
+        resources = _dict(container, "resources")
+        limits = resources.get("limits")
+        if isinstance(limits, dict) and limits:
+            requests = _dict(resources, "requests")
+            for name, value in limits.items():
+                requests.setdefault(name, value)
+
+
+def qos_class(spec: Obj) -> str:
+    containers = _items(spec, "containers") + _items(spec, "initContainers")
+    resources = [c.get("resources") or {} for c in containers]
+    requests = [r.get("requests") or {} for r in resources]
+    limits = [r.get("limits") or {} for r in resources]
+    if not any(requests) and not any(limits):
+        return "BestEffort"
+    guaranteed = all(
+        set(lim) >= {"cpu", "memory"} and all(req.get(k, v) == v for k, v in lim.items())
+        for req, lim in zip(requests, limits, strict=True)
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _pod(obj: Obj) -> None:
+    spec = _dict(obj, "spec")
+    pod_spec(spec)
+    _set(spec, enableServiceLinks=True)
+    _requests_from_limits(spec)
+    _set(_dict(obj, "status"), phase="Pending", qosClass=qos_class(spec))
+
+
+def _deployment(obj: Obj) -> None:
+    spec = _dict(obj, "spec")
+    _set(spec, replicas=1, revisionHistoryLimit=10, progressDeadlineSeconds=600)
+    strategy = _dict(spec, "strategy")
+    _set(strategy, type="RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        _set(_dict(strategy, "rollingUpdate"), maxSurge="25%", maxUnavailable="25%")
+    _template(spec)
+
+
+def _replicaset(obj: Obj) -> None:
+    spec = _dict(obj, "spec")
+    _set(spec, replicas=1)
+    _template(spec)
+
+
+def _pvc_spec(spec: Obj) -> None:
+    _set(spec, volumeMode="Filesystem")
+
+
+def _statefulset(obj: Obj) -> None:
+    spec = _dict(obj, "spec")
+    _set(spec, replicas=1, podManagementPolicy="OrderedReady", revisionHistoryLimit=10)
+    strategy = _dict(spec, "updateStrategy")
+    _set(strategy, type="RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        _set(_dict(strategy, "rollingUpdate"), partition=0)
+    _set(_dict(spec, "persistentVolumeClaimRetentionPolicy"),
+         whenDeleted="Retain", whenScaled="Retain")
+    for claim in _items(spec, "volumeClaimTemplates"):
+        _pvc_spec(_dict(claim, "spec"))
+        _set(_dict(claim, "status"), phase="Pending")
+    _template(spec)
+
+
+def _daemonset(obj: Obj) -> None:
+    spec = _dict(obj, "spec")
+    _set(spec, revisionHistoryLimit=10)
+    strategy = _dict(spec, "updateStrategy")
+    _set(strategy, type="RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        _set(_dict(strategy, "rollingUpdate"), maxUnavailable=1, maxSurge=0)
+    _template(spec)
+
+
+def _job(obj: Obj) -> None:
+    spec = _dict(obj, "spec")
+    if spec.get("completions") is None and spec.get("parallelism") is None:
+        spec["completions"] = 1
+    _set(spec, parallelism=1, backoffLimit=6, completionMode="NonIndexed", suspend=False)
+    _set(spec, podReplacementPolicy="Failed" if spec.get("podFailurePolicy")
+         else "TerminatingOrFailed")
+    _template(spec, restart_policy=False)
+
+
+def _cronjob(obj: Obj) -> None:
+    spec = _dict(obj, "spec")
+    _set(spec, concurrencyPolicy="Allow", suspend=False, successfulJobsHistoryLimit=3,
+         failedJobsHistoryLimit=1)
+    job_spec = (spec.get("jobTemplate") or {}).get("spec")
+    if isinstance(job_spec, dict):
+        _template(job_spec, restart_policy=False)
+
+
+def _service(obj: Obj) -> None:
+    spec = _dict(obj, "spec")
+    _set(spec, type="ClusterIP", sessionAffinity="None")
+    for port in _items(spec, "ports"):
+        _set(port, protocol="TCP")
+        if port.get("port") is not None:
+            _set(port, targetPort=port["port"])
+    if spec["type"] == "ExternalName":
+        return
+    _set(spec, internalTrafficPolicy="Cluster")
+    if spec.get("clusterIP") != "None" or spec.get("selector"):
+        _set(spec, ipFamilyPolicy="SingleStack", ipFamilies=["IPv4"])
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        _set(spec, externalTrafficPolicy="Cluster")
+    if spec["type"] == "LoadBalancer":
+        _set(spec, allocateLoadBalancerNodePorts=True)
+
+
+def _secret(obj: Obj) -> None:
+    _set(obj, type="Opaque")
+    string_data = obj.get("stringData")
+    if not isinstance(string_data, dict) and string_data is not None:
+        return
+    obj.pop("stringData", None)
+    data = _dict(obj, "data") if string_data else {}
+    for key, value in (string_data or {}).items():
+        if isinstance(value, str):
+            data[key] = base64.b64encode(value.encode()).decode()
+
+
+def _namespace(obj: Obj) -> None:
+    name = (obj.get("metadata") or {}).get("name")
+    if name:
+        _set(_dict(_dict(obj, "metadata"), "labels"), **{"kubernetes.io/metadata.name": name})
+    _set(_dict(obj, "spec"), finalizers=["kubernetes"])
+    _set(_dict(obj, "status"), phase="Active")
+
+
+def _pvc(obj: Obj) -> None:
+    _pvc_spec(_dict(obj, "spec"))
+    _set(_dict(obj, "status"), phase="Pending")
+
+
+def _pv(obj: Obj) -> None:
+    _set(_dict(obj, "spec"), persistentVolumeReclaimPolicy="Retain", volumeMode="Filesystem")
+    _set(_dict(obj, "status"), phase="Pending")
+
+
+def _endpoints(obj: Obj) -> None:
+    for subset in _items(obj, "subsets"):
+        for port in _items(subset, "ports"):
+            _set(port, protocol="TCP")
+
+
+def _endpointslice(obj: Obj) -> None:
+    for port in _items(obj, "ports"):
+        _set(port, protocol="TCP")
+
+
+def _storageclass(obj: Obj) -> None:
+    _set(obj, reclaimPolicy="Delete", volumeBindingMode="Immediate")
+
+
+_BY_KIND: dict[str, Callable[[Obj], None]] = {
+    "Pod": _pod,
+    "Deployment": _deployment,
+    "ReplicaSet": _replicaset,
+    "StatefulSet": _statefulset,
+    "DaemonSet": _daemonset,
+    "Job": _job,
+    "CronJob": _cronjob,
+    "Service": _service,
+    "Secret": _secret,
+    "Namespace": _namespace,
+    "PersistentVolumeClaim": _pvc,
+    "PersistentVolume": _pv,
+    "Endpoints": _endpoints,
+    "EndpointSlice": _endpointslice,
+    "StorageClass": _storageclass,
+}

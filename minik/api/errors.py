@@ -1,0 +1,143 @@
+"""API errors as Kubernetes `metav1.Status` objects.
+
+Every failure the API server reports is an `ApiError`: it carries the HTTP
+code, the `reason` kubectl switches on, a message, and optional `details`
+(with field-level `causes` for Invalid). Handlers raise; one middleware
+turns the exception into the Status body. The CLI parses the same body back
+into an `ApiError` so that both sides share one vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """One field-level problem inside an Invalid Status."""
+
+    field: str
+    message: str
+    reason: str = "FieldValueInvalid"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"reason": self.reason, "message": self.message, "field": self.field}
+
+
+@dataclass(slots=True)
+class ApiError(Exception):
+    """A request failure that the API answers with a `metav1.Status`."""
+
+    code: int
+    reason: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
+
+    @classmethod
+    def from_status(cls, body: dict[str, Any], *, code: int) -> ApiError:
+        return cls(
+            code=int(body.get("code") or code),
+            reason=str(body.get("reason") or "Unknown"),
+            message=str(body.get("message") or ""),
+            details=dict(body.get("details") or {}),
+        )
+
+
+def qualified(resource: str, group: str) -> str:
+    """`deployments.apps` as Kubernetes names a resource in messages."""
+    return f"{resource}.{group}" if group else resource
+
+
+def not_found(resource: str, name: str, *, group: str = "") -> ApiError:
+    return ApiError(
+        404,
+        "NotFound",
+        f'{qualified(resource, group)} "{name}" not found',
+        {"name": name, "group": group, "kind": resource},
+    )
+
+
+def path_not_found() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+def already_exists(resource: str, name: str, *, group: str = "") -> ApiError:
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{qualified(resource, group)} "{name}" already exists',
+        {"name": name, "group": group, "kind": resource},
+    )
+
+
+def conflict(resource: str, name: str, *, group: str = "", why: str = "") -> ApiError:
+    why = why or (
+        "the object has been modified; please apply your changes to the latest version "
+        "and try again"
+    )
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified(resource, group)} "{name}": {why}',
+        {"name": name, "group": group, "kind": resource},
+    )
+
+
+def invalid(kind: str, name: str, causes: list[Cause], *, group: str = "") -> ApiError:
+    summary = "; ".join(f"{c.field}: {c.message}" for c in causes) if causes else "invalid"
+    return ApiError(
+        422,
+        "Invalid",
+        f'{kind}{"." + group if group else ""} "{name}" is invalid: {summary}',
+        {"name": name, "group": group, "kind": kind, "causes": [c.to_dict() for c in causes]},
+    )
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "Forbidden", message)
+
+
+def unauthorized(message: str = "Unauthorized") -> ApiError:
+    return ApiError(401, "Unauthorized", message)
+
+
+def method_not_allowed(message: str) -> ApiError:
+    return ApiError(405, "MethodNotAllowed", message)
+
+
+def gone(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def too_large(message: str) -> ApiError:
+    return ApiError(413, "RequestEntityTooLarge", message)
+
+
+def unsupported_media_type(message: str) -> ApiError:
+    return ApiError(415, "UnsupportedMediaType", message)
+
+
+def internal(message: str) -> ApiError:
+    return ApiError(500, "InternalError", message)

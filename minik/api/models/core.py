@@ -1,0 +1,367 @@
+"""Core (v1) kinds other than Pod: services, config, storage, nodes, events.
+
+Services and Endpoints drive the proxy and DNS, PersistentVolumes and claims
+drive volume binding, ConfigMaps and Secrets are mounted and injected by the
+agent; the checks follow `pkg/apis/core/validation` for those fields.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from minik.api import names
+from minik.api.errors import Cause
+from minik.api.models.base import (
+    DNSLabel,
+    K8sModel,
+    Port,
+    PortRef,
+    Quantity,
+    RequiredStr,
+    checked,
+    duplicate,
+    forbidden,
+    invalid,
+    not_supported,
+    one_of,
+    raise_any,
+    required,
+    too_long,
+)
+from minik.api.models.container import PROTOCOLS, LocalObjectReference
+from minik.api.models.meta import K8sObject, Labels, LabelSelector, StatusObject
+from minik.api.models.volumes import HostPathVolumeSource, source_count_causes
+
+MAX_DATA_SIZE = 1024 * 1024
+SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
+ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
+NODE_PORT_RANGE = (30000, 32767)
+
+
+class ObjectReference(K8sModel):
+    api_version: str | None = None
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    field_path: str | None = None
+
+
+class ServicePort(K8sModel):
+    name: DNSLabel | None = None
+    protocol: Annotated[str, one_of(*PROTOCOLS)] | None = None
+    app_protocol: str | None = None
+    port: Port
+    target_port: PortRef | None = None
+    node_port: Port | None = None
+
+
+def _ip_causes(ips: list[str]) -> list[Cause]:
+    return [
+        invalid(f"[{i}]", ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
+        for i, ip in enumerate(ips)
+        if ip not in ("None", "") and not _is_ip(ip)
+    ]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class ServiceSpec(K8sModel):
+    type: Annotated[str, one_of(*SERVICE_TYPES)] | None = None
+    ports: list[ServicePort] | None = None
+    selector: Labels | None = None
+    cluster_ip: str | None = Field(None, alias="clusterIP")
+    cluster_ips: Annotated[list[str], checked(_ip_causes)] | None = Field(None, alias="clusterIPs")
+    session_affinity: Annotated[str, one_of("ClientIP", "None")] | None = None
+    external_name: str | None = None
+    ip_families: list[Annotated[str, one_of("IPv4", "IPv6")]] | None = None
+    ip_family_policy: (
+        Annotated[str, one_of("SingleStack", "PreferDualStack", "RequireDualStack")] | None
+    ) = None
+    internal_traffic_policy: Annotated[str, one_of("Cluster", "Local")] | None = None
+    external_traffic_policy: Annotated[str, one_of("Cluster", "Local")] | None = None
+    allocate_load_balancer_node_ports: bool | None = None
+    publish_not_ready_addresses: bool | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceSpec:
+        raise_any(self._causes())
+        return self
+
+    def _causes(self) -> Iterator[Cause]:
+        kind = self.type or "ClusterIP"
+        ports = self.ports or []
+        headless = self.cluster_ip == "None"
+        if self.cluster_ip and self.cluster_ip != "None" and not _is_ip(self.cluster_ip):
+            yield invalid("clusterIP", self.cluster_ip,
+                          "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
+        if kind == "ExternalName" and not self.external_name:
+            yield required("externalName")
+        if not ports and not headless and kind != "ExternalName":
+            yield required("ports")
+        yield from _port_name_causes(ports)
+        for i, port in enumerate(ports):
+            yield from _node_port_causes(f"ports[{i}].nodePort", port.node_port, kind)
+
+
+def _port_name_causes(ports: list[ServicePort]) -> Iterator[Cause]:
+    seen: set[str] = set()
+    for i, port in enumerate(ports):
+        if len(ports) > 1 and not port.name:
+            yield required(f"ports[{i}].name")
+        elif port.name in seen:
+            yield duplicate(f"ports[{i}].name", port.name)
+        seen.add(port.name or "")
+
+
+def _node_port_causes(path: str, node_port: int | None, kind: str) -> Iterator[Cause]:
+    if node_port is None:
+        return
+    if kind not in ("NodePort", "LoadBalancer"):
+        yield forbidden(path, f"may not be used when `type` is '{kind}'")
+    elif not NODE_PORT_RANGE[0] <= node_port <= NODE_PORT_RANGE[1]:
+        yield invalid(path, node_port, "provided port is not in the valid range. The range of "
+                                       f"valid ports is {NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}")
+
+
+class Service(StatusObject):
+    spec: ServiceSpec | None = None
+
+
+def _key_causes(data: Mapping[str, Any]) -> list[Cause]:
+    return [
+        invalid(f"[{key}]", key, msg) for key in data for msg in names.is_config_map_key(key)
+    ]
+
+
+DataMap = Annotated[dict[str, str], checked(_key_causes)]
+
+
+def _data_size(*maps: Mapping[str, str] | None) -> int:
+    return sum(len(k) + len(v) for m in maps for k, v in (m or {}).items())
+
+
+class ConfigMap(K8sObject):
+    data: DataMap | None = None
+    binary_data: DataMap | None = None
+    immutable: bool | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ConfigMap:
+        data, binary = self.data or {}, self.binary_data or {}
+        causes = [invalid(f"binaryData[{k}]", k, "duplicate of key present in data")
+                  for k in binary if k in data]
+        if _data_size(data, binary) > MAX_DATA_SIZE:
+            causes.append(too_long("", MAX_DATA_SIZE))
+        raise_any(causes)
+        return self
+
+
+SECRET_REQUIRED_KEYS = {
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/dockercfg": (".dockercfg",),
+    "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+}
+
+
+class Secret(K8sObject):
+    data: DataMap | None = None
+    string_data: DataMap | None = None
+    type: str | None = None
+    immutable: bool | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Secret:
+        keys = set(self.data or {}) | set(self.string_data or {})
+        causes = [required(f"data[{k}]") for k in SECRET_REQUIRED_KEYS.get(self.type or "", ())
+                  if k not in keys]
+        if self.type == "kubernetes.io/basic-auth" and not keys & {"username", "password"}:
+            causes.append(required("data[username]"))
+        if _data_size(self.data) > MAX_DATA_SIZE:
+            causes.append(too_long("data", MAX_DATA_SIZE))
+        raise_any(causes)
+        return self
+
+
+class NamespaceSpec(K8sModel):
+    finalizers: list[str] | None = None
+
+
+class Namespace(StatusObject):
+    spec: NamespaceSpec | None = None
+
+
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+class Taint(K8sModel):
+    key: Annotated[str, checked(lambda k: [invalid("", k, m) for m in names.is_qualified_name(k)])]
+    value: str | None = None
+    effect: Annotated[str, one_of(*TAINT_EFFECTS)]
+    time_added: str | None = None
+
+
+class NodeSpec(K8sModel):
+    pod_cidr: str | None = Field(None, alias="podCIDR")
+    pod_cidrs: list[str] | None = Field(None, alias="podCIDRs")
+    provider_id: str | None = Field(None, alias="providerID")
+    unschedulable: bool | None = None
+    taints: list[Taint] | None = None
+
+
+class Node(StatusObject):
+    spec: NodeSpec | None = None
+
+
+def _access_mode_causes(modes: list[str]) -> list[Cause]:
+    if not modes:
+        return [required("", "at least 1 access mode is required")]
+    return [not_supported(f"[{i}]", m, ACCESS_MODES) for i, m in enumerate(modes)
+            if m not in ACCESS_MODES]
+
+
+AccessModes = Annotated[list[str], checked(_access_mode_causes)]
+VolumeMode = Annotated[str, one_of("Block", "Filesystem")]
+
+
+class LocalVolumeSource(K8sModel):
+    path: RequiredStr
+    fs_type: str | None = None
+
+
+class PersistentVolumeSpec(K8sModel):
+    capacity: dict[str, Quantity] | None = None
+    access_modes: AccessModes
+    persistent_volume_reclaim_policy: (
+        Annotated[str, one_of("Delete", "Recycle", "Retain")] | None
+    ) = None
+    storage_class_name: str | None = None
+    volume_mode: VolumeMode | None = None
+    claim_ref: ObjectReference | None = None
+    mount_options: list[str] | None = None
+    host_path: HostPathVolumeSource | None = None
+    local: LocalVolumeSource | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PersistentVolumeSpec:
+        causes = [] if (self.capacity or {}).get("storage") is not None else [
+            required("capacity[storage]")
+        ]
+        sources = [k for k, v in {"hostPath": self.host_path, "local": self.local}.items()
+                   if v is not None]
+        sources += [k for k, v in (self.model_extra or {}).items()
+                    if v is not None and k != "nodeAffinity" and k != "volumeAttributesClassName"]
+        causes += source_count_causes(sources)
+        raise_any(causes)
+        return self
+
+
+class PersistentVolume(StatusObject):
+    spec: PersistentVolumeSpec
+
+
+class VolumeResourceRequirements(K8sModel):
+    limits: dict[str, Quantity] | None = None
+    requests: dict[str, Quantity] | None = None
+
+
+class PersistentVolumeClaimSpec(K8sModel):
+    access_modes: AccessModes
+    resources: VolumeResourceRequirements | None = None
+    storage_class_name: str | None = None
+    volume_name: str | None = None
+    volume_mode: VolumeMode | None = None
+    selector: LabelSelector | None = None
+
+    @model_validator(mode="after")
+    def _storage_requested(self) -> PersistentVolumeClaimSpec:
+        requests = self.resources.requests if self.resources else None
+        if not (requests or {}).get("storage"):
+            raise_any([required("resources[storage]")])
+        return self
+
+
+class PersistentVolumeClaim(StatusObject):
+    spec: PersistentVolumeClaimSpec
+
+
+class EventSource(K8sModel):
+    component: str | None = None
+    host: str | None = None
+
+
+class EventSeries(K8sModel):
+    count: int | None = None
+    last_observed_time: str | None = None
+
+
+class Event(K8sObject):
+    """A core/v1 Event: checked only as loosely as Kubernetes checks legacy events."""
+
+    involved_object: ObjectReference | None = None
+    reason: str | None = None
+    message: str | None = None
+    source: EventSource | None = None
+    first_timestamp: str | None = None
+    last_timestamp: str | None = None
+    count: int | None = None
+    type: str | None = None
+    event_time: str | None = None
+    series: EventSeries | None = None
+    action: str | None = None
+    related: ObjectReference | None = None
+    reporting_component: str | None = None
+    reporting_instance: str | None = None
+
+    @model_validator(mode="after")
+    def _same_namespace(self) -> Event:
+        """An event lives in its object's namespace; cluster objects' events in default."""
+        ns = (self.metadata.namespace if self.metadata else None) or ""
+        obj_ns = (self.involved_object.namespace if self.involved_object else None) or ""
+        allowed = (obj_ns,) if obj_ns else ("", "default")
+        if ns not in allowed:
+            raise_any([invalid("involvedObject.namespace", obj_ns,
+                               "does not match event.namespace")])
+        return self
+
+
+class EndpointAddress(K8sModel):
+    ip: RequiredStr
+    hostname: DNSLabel | None = None
+    node_name: str | None = None
+    target_ref: ObjectReference | None = None
+
+
+class EndpointPort(K8sModel):
+    name: str | None = None
+    port: Port
+    protocol: Annotated[str, one_of(*PROTOCOLS)] | None = None
+    app_protocol: str | None = None
+
+
+class EndpointSubset(K8sModel):
+    addresses: list[EndpointAddress] | None = None
+    not_ready_addresses: list[EndpointAddress] | None = None
+    ports: list[EndpointPort] | None = None
+
+
+class Endpoints(K8sObject):
+    subsets: list[EndpointSubset] | None = None
+
+
+class ServiceAccount(K8sObject):
+    secrets: list[ObjectReference] | None = None
+    image_pull_secrets: list[LocalObjectReference] | None = None
+    automount_service_account_token: bool | None = None

@@ -1,0 +1,38 @@
+"""Parsing of `resource.Quantity` strings ("500m", "1Gi", "2", "1e3"), for comparisons."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+_SUFFIXES = {
+    "": Decimal(1),
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+    "P": Decimal("1e15"), "E": Decimal("1e18"),
+    "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50), "Ei": Decimal(2**60),
+}
+_QUANTITY = re.compile(r"([+-]?[0-9.]+)((?:[eE][-+]?[0-9]+)?)([a-zA-Z]*)")
+
+
+def parse_quantity(value: str | int | float) -> Decimal:
+    """The quantity's value in base units; unparseable input raises ValueError."""
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    match = _QUANTITY.fullmatch(value.strip())
+    if not match or match.group(3) not in _SUFFIXES:
+        raise ValueError(f"unparseable quantity {value!r}")
+    number, exponent, suffix = match.groups()
+    try:
+        return Decimal(number + exponent) * _SUFFIXES[suffix]
+    except InvalidOperation as exc:
+        raise ValueError(f"unparseable quantity {value!r}") from exc
+
+
+def is_quantity(value: str | int | float) -> bool:
+    try:
+        parse_quantity(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,133 @@
+"""Fields that may not change on update, per kind, as Kubernetes enforces them.
+
+`update_causes(kind, new, old)` compares the JSON objects (both defaulted):
+metadata identity for every kind, selectors of the workload controllers,
+most of a StatefulSet's, Job's, PVC's and Pod's spec, a Service's cluster
+IP, and the data of ConfigMaps and Secrets marked `immutable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from minik.api.errors import Cause
+from minik.api.models.base import forbidden, immutable
+
+STATEFULSET_MUTABLE = (
+    "replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
+    "minReadySeconds",
+)
+STATEFULSET_MESSAGE = (
+    "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
+    "'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are "
+    "forbidden"
+)
+PVC_MESSAGE = (
+    "spec is immutable after creation except resources.requests and "
+    "volumeAttributesClassName for bound claims"
+)
+POD_MESSAGE = (
+    "pod updates may not change fields other than `spec.containers[*].image`,"
+    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+    "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+    "(allow it to be set to 1 if it was previously negative)"
+)
+IMMUTABLE_WHEN_SET = "field is immutable when `immutable` is set"
+FIXED_PATHS: dict[str, tuple[str, ...]] = {
+    "Deployment": ("spec.selector",),
+    "ReplicaSet": ("spec.selector",),
+    "DaemonSet": ("spec.selector",),
+    "StatefulSet": ("spec.selector",),
+    "Job": ("spec.selector", "spec.template", "spec.completionMode"),
+    "Secret": ("type",),
+}
+
+
+def get(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
+
+
+def update_causes(kind: str, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    causes = list(_changed(new, old, ("metadata.name", "metadata.namespace", "metadata.uid",
+                                      "metadata.creationTimestamp")))
+    causes += _changed(new, old, FIXED_PATHS.get(kind, ()))
+    special = _SPECIAL.get(kind)
+    if special is not None:
+        causes += special(new, old)
+    return causes
+
+
+def _changed(new: dict[str, Any], old: dict[str, Any], paths: Iterable[str]) -> Iterator[Cause]:
+    """A path changes when both sides set it and the values differ."""
+    for path in paths:
+        before, after = get(old, path), get(new, path)
+        if before not in (None, "") and after not in (None, "") and before != after:
+            yield immutable(path, after)
+
+
+def _without(spec: Any, keys: Iterable[str]) -> dict[str, Any]:
+    spec = spec if isinstance(spec, dict) else {}
+    dropped = set(keys)
+    return {k: v for k, v in spec.items() if k not in dropped and v is not None}
+
+
+def _statefulset(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    before = _without(old.get("spec"), STATEFULSET_MUTABLE)
+    after = _without(new.get("spec"), STATEFULSET_MUTABLE)
+    return [] if before == after else [forbidden("spec", STATEFULSET_MESSAGE)]
+
+
+def _pvc(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    mutable = ["resources", "volumeAttributesClassName"]
+    old_spec = old.get("spec") or {}
+    mutable += [k for k in ("volumeName", "storageClassName") if not old_spec.get(k)]
+    before, after = _without(old_spec, mutable), _without(new.get("spec"), mutable)
+    return [] if before == after else [forbidden("spec", PVC_MESSAGE)]
+
+
+def _pod_mask(spec: Any, old_spec: dict[str, Any]) -> dict[str, Any]:
+    mutable = ["activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"]
+    if not old_spec.get("nodeName"):
+        mutable.append("nodeName")
+    masked = _without(spec, mutable)
+    for group in ("containers", "initContainers"):
+        if isinstance(masked.get(group), list):
+            masked[group] = [_without(c, ("image",)) for c in masked[group]]
+    return masked
+
+
+def _pod(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    old_spec = old.get("spec") or {}
+    same = _pod_mask(new.get("spec"), old_spec) == _pod_mask(old_spec, old_spec)
+    return [] if same else [forbidden("spec", POD_MESSAGE)]
+
+
+def _service(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    return list(_changed(new, old, ("spec.clusterIP",)))
+
+
+def _immutable_data(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    if not old.get("immutable"):
+        return []
+    causes = []
+    if not new.get("immutable"):
+        causes.append(forbidden("immutable", IMMUTABLE_WHEN_SET))
+    for key in ("data", "binaryData"):
+        if (new.get(key) or {}) != (old.get(key) or {}):
+            causes.append(forbidden(key, IMMUTABLE_WHEN_SET))
+    if new.get("stringData"):
+        causes.append(forbidden("stringData", IMMUTABLE_WHEN_SET))
+    return causes
+
+
+_SPECIAL = {
+    "StatefulSet": _statefulset,
+    "PersistentVolumeClaim": _pvc,
+    "Pod": _pod,
+    "Service": _service,
+    "ConfigMap": _immutable_data,
+    "Secret": _immutable_data,
+}

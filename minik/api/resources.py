@@ -1,0 +1,191 @@
+"""The resource types minik serves: names, groups, scopes, verbs.
+
+One `ResourceType` per Kubernetes resource. Discovery, OpenAPI, routing,
+store keys, tables and the CLI's name resolution all read this registry, so
+adding a resource is one entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+ALL_VERBS: tuple[str, ...] = (
+    "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Subresource:
+    """A subresource such as `status`, `scale` or `log`."""
+
+    name: str
+    kind: str
+    group: str = ""
+    version: str = "v1"
+    verbs: tuple[str, ...] = ("get", "patch", "update")
+
+
+STATUS = "status"
+SCALE = Subresource("scale", "Scale", "autoscaling", "v1")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceType:
+    """A Kubernetes resource as discovery describes it."""
+
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool = True
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    subresources: tuple[Subresource, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    has_status: bool = True
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def group_version(self) -> str:
+        return self.api_version
+
+    @property
+    def qualified_name(self) -> str:
+        """`deployments.apps`: how messages and `kubectl get` name the resource."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def qualified_kind(self) -> str:
+        """`deployment.apps`: the prefix of `kubectl apply` output lines."""
+        return f"{self.singular}.{self.group}" if self.group else self.singular
+
+    def subresource(self, name: str) -> Subresource | None:
+        return next((s for s in self.all_subresources() if s.name == name), None)
+
+    def all_subresources(self) -> Iterator[Subresource]:
+        if self.has_status:
+            yield Subresource(STATUS, self.kind, self.group, self.version)
+        yield from self.subresources
+
+    def key(self, namespace: str | None, name: str) -> str:
+        """The store key: `/registry/{resource}/{namespace}/{name}`."""
+        return f"{self.prefix(namespace)}{name}"
+
+    def prefix(self, namespace: str | None) -> str:
+        """Key prefix of a collection; all namespaces when `namespace` is None."""
+        base = f"/registry/{self.group + '/' if self.group else ''}{self.plural}/"
+        if self.namespaced and namespace:
+            return f"{base}{namespace}/"
+        return base
+
+
+def _pod_subresources() -> tuple[Subresource, ...]:
+    return (
+        Subresource("log", "Pod", verbs=("get",)),
+        Subresource("exec", "PodExecOptions", verbs=("create", "get")),
+        Subresource("attach", "PodAttachOptions", verbs=("create", "get")),
+        Subresource("portforward", "PodPortForwardOptions", verbs=("create", "get")),
+        Subresource("binding", "Binding", verbs=("create",)),
+        Subresource("eviction", "Eviction", "policy", "v1", verbs=("create",)),
+    )
+
+
+def _registry() -> tuple[ResourceType, ...]:
+    core, apps, batch = "", "apps", "batch"
+    workload = ("all",)
+    return (
+        ResourceType(core, "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",)),
+        ResourceType(core, "v1", "Node", "nodes", namespaced=False, short_names=("no",)),
+        ResourceType(
+            core, "v1", "Pod", "pods", short_names=("po",), categories=workload,
+            subresources=_pod_subresources(),
+        ),
+        ResourceType(core, "v1", "ConfigMap", "configmaps", short_names=("cm",), has_status=False),
+        ResourceType(core, "v1", "Secret", "secrets", has_status=False),
+        ResourceType(core, "v1", "Service", "services", short_names=("svc",), categories=workload),
+        ResourceType(core, "v1", "Endpoints", "endpoints", short_names=("ep",), has_status=False),
+        ResourceType(core, "v1", "Event", "events", short_names=("ev",), has_status=False),
+        ResourceType(
+            core, "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), has_status=False
+        ),
+        ResourceType(
+            core, "v1", "PersistentVolume", "persistentvolumes", namespaced=False,
+            short_names=("pv",),
+        ),
+        ResourceType(core, "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
+                     short_names=("pvc",)),
+        ResourceType(apps, "v1", "Deployment", "deployments", short_names=("deploy",),
+                     categories=workload, subresources=(SCALE,)),
+        ResourceType(apps, "v1", "ReplicaSet", "replicasets", short_names=("rs",),
+                     categories=workload, subresources=(SCALE,)),
+        ResourceType(apps, "v1", "StatefulSet", "statefulsets", short_names=("sts",),
+                     categories=workload, subresources=(SCALE,)),
+        ResourceType(apps, "v1", "DaemonSet", "daemonsets", short_names=("ds",),
+                     categories=workload),
+        ResourceType(apps, "v1", "ControllerRevision", "controllerrevisions", has_status=False),
+        ResourceType(batch, "v1", "Job", "jobs", categories=workload),
+        ResourceType(batch, "v1", "CronJob", "cronjobs", short_names=("cj",),
+                     categories=workload),
+        ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices",
+                     has_status=False),
+        ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False,
+                     short_names=("sc",), has_status=False),
+        ResourceType("coordination.k8s.io", "v1", "Lease", "leases", has_status=False),
+        ResourceType("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+                     short_names=("hpa",), categories=workload),
+    )
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Lookups over the served resource types."""
+
+    types: tuple[ResourceType, ...] = field(default_factory=_registry)
+
+    def __iter__(self) -> Iterator[ResourceType]:
+        return iter(self.types)
+
+    def by_path(self, group: str, version: str, plural: str) -> ResourceType | None:
+        return next(
+            (t for t in self.types
+             if t.group == group and t.version == version and t.plural == plural),
+            None,
+        )
+
+    def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
+        return next(
+            (t for t in self.types if t.api_version == api_version and t.kind == kind), None
+        )
+
+    def resolve(self, name: str) -> ResourceType | None:
+        """Find a type as kubectl does: plural, singular, short name, kind, `plural.group`."""
+        wanted = name.lower()
+        for t in self.types:
+            names = {t.plural, t.singular, t.kind.lower(), t.qualified_name, t.qualified_kind,
+                     *t.short_names}
+            if wanted in names:
+                return t
+        return None
+
+    def groups(self) -> list[tuple[str, list[str]]]:
+        """(group, [versions]) in a stable order, core group first."""
+        seen: dict[str, list[str]] = {}
+        for t in self.types:
+            versions = seen.setdefault(t.group, [])
+            if t.version not in versions:
+                versions.append(t.version)
+        return list(seen.items())
+
+    def in_group_version(self, group: str, version: str) -> Iterable[ResourceType]:
+        return (t for t in self.types if t.group == group and t.version == version)
+
+
+REGISTRY = Registry()

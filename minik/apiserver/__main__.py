@@ -1,0 +1,40 @@
+"""`python -m minik.apiserver`: run one minik server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from minik.apiserver.server import ServerConfig, serve
+from minik.home import DEFAULT_NAME, DEFAULT_PORT, Home
+
+
+def _parse(argv: list[str]) -> ServerConfig:
+    parser = argparse.ArgumentParser(prog="minik-server")
+    parser.add_argument("--home")
+    parser.add_argument("--name", default=DEFAULT_NAME)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--disable-controllers", default="")
+    args = parser.parse_args(argv)
+    disabled = frozenset(c.strip() for c in args.disable_controllers.split(",") if c.strip())
+    return ServerConfig(Home.at(args.home), args.name, args.port, args.bind, disabled)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    config = _parse(sys.argv[1:] if argv is None else argv)
+    try:
+        asyncio.run(serve(config))
+    except OSError as e:
+        logging.getLogger("minik").error("cannot start: %s", e)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

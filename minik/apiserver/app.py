@@ -1,0 +1,156 @@
+"""The aiohttp application: routes, middlewares, and what they share.
+
+Middlewares, outermost first: metrics (so 401s are counted too), errors
+(every failure becomes a `metav1.Status`), authentication (a bearer token
+on everything but the health endpoints). The application owns its storage
+and metrics; nothing is global.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from minik.api import errors
+from minik.api.decode import MAX_BODY_BYTES
+from minik.apiserver import discovery, handlers, openapi
+from minik.apiserver.handlers import STORAGE_KEY
+from minik.apiserver.metrics import METRICS_KEY, ApiMetrics
+from minik.apiserver.responses import json_response
+from minik.apiserver.routing import resource_request, verb
+from minik.apiserver.storage import ObjectStorage
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TOKEN_KEY = web.AppKey("token", str)
+READY_KEY = web.AppKey("ready", list)
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/livez"})
+
+
+def _metric_labels(request: web.Request) -> tuple[str, str]:
+    try:
+        target = resource_request(request) if "version" in request.match_info else None
+    except errors.ApiError:
+        target = None
+    resource = target.verb_target if target else request.path.split("?")[0][:40]
+    if target is None and not request.path.startswith(("/api", "/openapi")):
+        resource = request.path
+    return verb(request, target), resource
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    code = 500
+    try:
+        response = await handler(request)
+        code = response.status
+        return response
+    except web.HTTPException as e:
+        code = e.status
+        raise
+    finally:
+        metrics = request.app[METRICS_KEY]
+        verb_name, resource = _metric_labels(request)
+        metrics.requests.labels(verb=verb_name, resource=resource, code=str(code)).inc()
+        if verb_name != "watch":
+            metrics.request_duration.labels(verb=verb_name, resource=resource).observe(
+                time.perf_counter() - started
+            )
+
+
+def _http_error(e: web.HTTPException) -> errors.ApiError:
+    if e.status == 413:
+        return errors.too_large(f"the request body is larger than {MAX_BODY_BYTES} bytes")
+    if e.status == 404:
+        return errors.path_not_found()
+    if e.status == 405:
+        return errors.method_not_allowed(f"{e.reason}")
+    return errors.ApiError(e.status, e.reason.replace(" ", ""), e.text or e.reason)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.ApiError as e:
+        return json_response(e.status(), status=e.code)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        api_error = _http_error(e)
+        return json_response(api_error.status(), status=api_error.code)
+    except Exception:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        error = errors.internal("an internal error occurred; see the server log")
+        return json_response(error.status(), status=500)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    expected = request.app[TOKEN_KEY]
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
+        raise errors.unauthorized()
+    return await handler(request)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    if not request.app[READY_KEY]:
+        return web.Response(text="not ready", status=503)
+    return web.Response(text="ok")
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS_KEY].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _resource_routes(app: web.Application) -> None:
+    for prefix in ("/api/{version}", "/apis/{group}/{version}"):
+        tail = prefix + "/{tail:.+}"
+        app.router.add_get(tail, handlers.get_object)
+        app.router.add_post(tail, handlers.create_object)
+        app.router.add_put(tail, handlers.update_object)
+        app.router.add_patch(tail, handlers.patch_object)
+        app.router.add_delete(tail, handlers.delete_object)
+
+
+def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics) -> web.Application:
+    app = web.Application(
+        middlewares=[metrics_middleware, error_middleware, auth_middleware],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[STORAGE_KEY] = storage
+    app[METRICS_KEY] = metrics
+    app[TOKEN_KEY] = token
+    app[READY_KEY] = []
+    r = app.router
+    for path in ("/healthz", "/livez"):
+        r.add_get(path, healthz)
+    r.add_get("/readyz", readyz)
+    r.add_get("/metrics", metrics_endpoint)
+    r.add_get("/version", discovery.version)
+    r.add_get("/api", discovery.api_versions)
+    r.add_get("/apis", discovery.api_groups)
+    r.add_get("/api/{version}", discovery.resource_list)
+    r.add_get("/apis/{group}", discovery.api_group)
+    r.add_get("/apis/{group}/{version}", discovery.resource_list)
+    r.add_get("/openapi/v3", openapi.index)
+    r.add_get("/openapi/v3/{path:.+}", openapi.document)
+    r.add_get("/openapi/v2", openapi.v2)
+    _resource_routes(app)
+    return app

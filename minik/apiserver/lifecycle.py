@@ -1,0 +1,281 @@
+"""Kind-specific rules of an object's life in the API server.
+
+What the generic storage delegates: which server fields a create sets and
+which user fields it drops, what the main resource and the `status`
+subresource may each change, when a write bumps `generation`, and how a
+delete proceeds (finalizers, graceful pod deletion, namespaces that
+terminate, orphaning and foreground propagation).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from minik.api.defaults import apply_defaults
+
+from minik.api import errors, meta
+from minik.api.resources import REGISTRY, ResourceType
+from minik.store import KeyNotFound, RevisionConflict
+
+if TYPE_CHECKING:
+    from minik.apiserver.storage import ObjectStorage
+
+FOREGROUND = "foregroundDeletion"
+ORPHAN = "orphan"
+POLICIES = ("Background", "Foreground", "Orphan")
+STATUS_ON_CREATE = {"Node", "Event"}
+DEFAULT_POD_GRACE = 30
+
+
+@dataclass(slots=True)
+class DeleteOptions:
+    """metav1.DeleteOptions, from the body or the query."""
+
+    propagation_policy: str | None = None
+    grace_period_seconds: int | None = None
+    precondition_uid: str | None = None
+    precondition_resource_version: str | None = None
+    dry_run: bool = False
+
+    @classmethod
+    def parse(cls, body: dict[str, Any], query: dict[str, str]) -> DeleteOptions:
+        policy = body.get("propagationPolicy") or query.get("propagationPolicy")
+        if body.get("orphanDependents") is True or query.get("orphanDependents") == "true":
+            policy = policy or "Orphan"
+        if policy is not None and policy not in POLICIES:
+            raise errors.bad_request(
+                f'propagationPolicy: Unsupported value: "{policy}": supported values: '
+                '"Background", "Foreground", "Orphan"'
+            )
+        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
+        pre = body.get("preconditions") or {}
+        dry = body.get("dryRun") or query.get("dryRun")
+        try:
+            grace_value = None if grace is None else int(grace)
+        except (TypeError, ValueError) as e:
+            raise errors.bad_request(f"gracePeriodSeconds must be an integer: {grace!r}") from e
+        return cls(
+            propagation_policy=policy,
+            grace_period_seconds=grace_value,
+            precondition_uid=pre.get("uid"),
+            precondition_resource_version=pre.get("resourceVersion"),
+            dry_run=bool(dry) and dry != "false",
+        )
+
+
+@dataclass(slots=True)
+class DeletePlan:
+    """What a delete does: remove the object now, or only mark it."""
+
+    obj: dict[str, Any]
+    mark_only: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    md = meta.metadata(obj)
+    for name in meta.SERVER_FIELDS:
+        md.pop(name, None)
+    md.pop("managedFields", None)
+    md["uid"] = meta.new_uid()
+    md["creationTimestamp"] = meta.format_time(meta.now())
+    if rt.has_status:
+        md["generation"] = 1
+        if rt.kind not in STATUS_ON_CREATE:
+            obj.pop("status", None)
+    obj = apply_defaults(rt, obj)
+    if rt.kind == "Pod":
+        obj.setdefault("status", {}).setdefault("phase", "Pending")
+    return obj
+
+
+def _keep_server_metadata(current: dict[str, Any], desired: dict[str, Any]) -> None:
+    old, new = current.get("metadata", {}), meta.metadata(desired)
+    for name in ("uid", "creationTimestamp", "deletionTimestamp",
+                 "deletionGracePeriodSeconds", "generation", "namespace", "name"):
+        if name in old:
+            new[name] = old[name]
+        else:
+            new.pop(name, None)
+
+
+def merge_for_update(
+    rt: ResourceType, current: dict[str, Any], desired: dict[str, Any], *,
+    subresource: str | None,
+) -> dict[str, Any]:
+    """The object a write produces: the main resource keeps status, `status` keeps the rest."""
+    if subresource == "status":
+        merged = copy.deepcopy(current)
+        merged["status"] = copy.deepcopy(desired.get("status", {}))
+        return merged
+    merged = copy.deepcopy(desired)
+    _keep_server_metadata(current, merged)
+    if rt.has_status and rt.kind != "Node":
+        if "status" in current:
+            merged["status"] = copy.deepcopy(current["status"])
+        else:
+            merged.pop("status", None)
+    return apply_defaults(rt, merged)
+
+
+def prepare_for_update(
+    rt: ResourceType, current: dict[str, Any], merged: dict[str, Any]
+) -> dict[str, Any]:
+    md = meta.metadata(merged)
+    if "generation" in md and meta.spec_view(merged) != meta.spec_view(current):
+        md["generation"] = int(md["generation"]) + 1
+    if md.get("deletionTimestamp"):
+        added = set(md.get("finalizers") or []) - set(current["metadata"].get("finalizers") or [])
+        if added and rt.kind != "Namespace":
+            raise errors.forbidden(
+                f"no new finalizers can be added if the object is being deleted, found new "
+                f"finalizers {sorted(added)}"
+            )
+    return merged
+
+
+def ready_to_vanish(obj: dict[str, Any]) -> bool:
+    """Marked for deletion, grace period over, nothing left to finalize."""
+    md = obj.get("metadata", {})
+    if not md.get("deletionTimestamp") or md.get("finalizers"):
+        return False
+    if obj.get("kind") == "Namespace" and obj.get("spec", {}).get("finalizers"):
+        return False
+    return int(md.get("deletionGracePeriodSeconds") or 0) == 0
+
+
+def check_preconditions(rt: ResourceType, current: dict[str, Any], options: DeleteOptions) -> None:
+    md = current["metadata"]
+    if options.precondition_uid and options.precondition_uid != md.get("uid"):
+        raise errors.conflict(
+            rt.plural, md["name"], group=rt.group,
+            why=f"Precondition failed: UID in precondition: {options.precondition_uid}, "
+                f"UID in object meta: {md.get('uid')}",
+        )
+    wanted = options.precondition_resource_version
+    if wanted and wanted != md.get("resourceVersion"):
+        raise errors.conflict(
+            rt.plural, md["name"], group=rt.group,
+            why=f"Precondition failed: ResourceVersion in precondition: {wanted}, "
+                f"ResourceVersion in object meta: {md.get('resourceVersion')}",
+        )
+
+
+def _pod_grace(obj: dict[str, Any], options: DeleteOptions) -> int:
+    if not obj.get("spec", {}).get("nodeName"):
+        return 0
+    if obj.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+        return 0
+    if options.grace_period_seconds is not None:
+        return max(0, options.grace_period_seconds)
+    grace = obj.get("spec", {}).get("terminationGracePeriodSeconds")
+    return DEFAULT_POD_GRACE if grace is None else int(grace)
+
+
+def _mark(obj: dict[str, Any], grace: int) -> dict[str, Any]:
+    marked = copy.deepcopy(obj)
+    md = meta.metadata(marked)
+    deadline = meta.now() + dt.timedelta(seconds=grace)
+    if not md.get("deletionTimestamp") or grace < int(md.get("deletionGracePeriodSeconds") or 0):
+        md["deletionTimestamp"] = meta.format_time(deadline)
+        md["deletionGracePeriodSeconds"] = grace
+    return marked
+
+
+async def plan_delete(
+    storage: ObjectStorage, rt: ResourceType, obj: dict[str, Any], options: DeleteOptions
+) -> DeletePlan:
+    grace = _pod_grace(obj, options) if rt.kind == "Pod" else 0
+    marked = _mark(obj, grace)
+    md = marked["metadata"]
+    if rt.kind == "Namespace":
+        marked.setdefault("status", {})["phase"] = "Terminating"
+        empty = await namespace_is_empty(storage, md["name"])
+        return DeletePlan(marked, mark_only=not empty)
+    if options.propagation_policy == "Foreground" and await dependents(
+        storage, obj, blocking_only=True
+    ):
+        finalizers = md.setdefault("finalizers", [])
+        if FOREGROUND not in finalizers:
+            finalizers.append(FOREGROUND)
+    if md.get("finalizers") or grace > 0:
+        return DeletePlan(marked, mark_only=True)
+    return DeletePlan(marked, mark_only=False)
+
+
+async def dependents(
+    storage: ObjectStorage, owner: dict[str, Any], *, blocking_only: bool = False
+) -> list[tuple[ResourceType, dict[str, Any]]]:
+    """Objects whose ownerReferences name this owner's uid."""
+    uid = owner["metadata"].get("uid")
+    namespace = owner["metadata"].get("namespace")
+    found: list[tuple[ResourceType, dict[str, Any]]] = []
+    for rt in REGISTRY:
+        if namespace and not rt.namespaced:
+            continue
+        records, _ = await storage.list_records(rt, namespace)
+        for record in records:
+            for ref in record.value.get("metadata", {}).get("ownerReferences") or []:
+                if ref.get("uid") == uid and (not blocking_only or ref.get("blockOwnerDeletion")):
+                    found.append((rt, record.value))
+                    break
+    return found
+
+
+async def namespace_is_empty(storage: ObjectStorage, namespace: str) -> bool:
+    for rt in REGISTRY:
+        if rt.namespaced:
+            records, _ = await storage.list_records(rt, namespace, limit=1)
+            if records:
+                return False
+    return True
+
+
+async def _orphan(storage: ObjectStorage, owner: dict[str, Any]) -> None:
+    from minik.apiserver.storage import WriteOptions
+
+    uid = owner["metadata"]["uid"]
+
+    def strip(obj: dict[str, Any]) -> dict[str, Any]:
+        md = meta.metadata(obj)
+        md["ownerReferences"] = [r for r in md.get("ownerReferences") or [] if r.get("uid") != uid]
+        if not md["ownerReferences"]:
+            del md["ownerReferences"]
+        md.pop("resourceVersion", None)
+        return obj
+
+    for rt, dependent in await dependents(storage, owner):
+        dmd = dependent["metadata"]
+        try:
+            await storage.mutate(rt, dmd.get("namespace"), dmd["name"], strip,
+                                 WriteOptions(field_validation="Ignore"))
+        except errors.ApiError as e:
+            if e.code != 404:
+                raise
+
+
+async def before_delete(
+    storage: ObjectStorage, rt: ResourceType, obj: dict[str, Any], options: DeleteOptions
+) -> None:
+    if options.propagation_policy == "Orphan":
+        await _orphan(storage, obj)
+
+
+async def after_delete(storage: ObjectStorage, rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Finish a terminating namespace once its last object is gone."""
+    namespace = obj.get("metadata", {}).get("namespace")
+    if not rt.namespaced or not namespace:
+        return
+    ns_type = REGISTRY.by_kind("v1", "Namespace")
+    assert ns_type is not None
+    record = await storage.store.get(ns_type.key(None, namespace))
+    if record is None or not record.value.get("metadata", {}).get("deletionTimestamp"):
+        return
+    if await namespace_is_empty(storage, namespace):
+        try:
+            await storage.store.delete(record.key, expected_revision=record.revision)
+        except (KeyNotFound, RevisionConflict):
+            return

@@ -1,0 +1,75 @@
+"""Rendering answers: JSON objects, lists, server-side Tables, warnings.
+
+kubectl asks for `application/json;as=Table;v=v1;g=meta.k8s.io` when it
+prints for humans; everything else gets plain JSON. Protobuf is never
+produced (clients that prefer it accept JSON too).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from minik.api import meta
+from minik.api.resources import ResourceType
+from minik.api.tables import build_table
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def wants_table(request: web.Request) -> bool:
+    accept = request.headers.get("Accept", "")
+    first = accept.split(",")[0]
+    return "as=Table" in first and "g=meta.k8s.io" in first
+
+
+def include_object(request: web.Request) -> str:
+    return request.query.get("includeObject", "Metadata")
+
+
+def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
+    return [("Warning", f'299 - "{w.replace(chr(34), chr(39))}"') for w in warnings]
+
+
+def json_response(
+    obj: Any, *, status: int = 200, warnings: list[str] | None = None
+) -> web.Response:
+    response = web.Response(text=dumps(obj), status=status, content_type="application/json")
+    for name, value in warning_headers(warnings or []):
+        response.headers.add(name, value)
+    return response
+
+
+def table(
+    request: web.Request, rt: ResourceType, objects: list[dict[str, Any]],
+    resource_version: str, continue_token: str | None = None,
+) -> dict[str, Any]:
+    return build_table(
+        rt.kind, objects, now=meta.now(), resource_version=resource_version,
+        include_object=include_object(request), continue_token=continue_token,
+    )
+
+
+def object_response(
+    request: web.Request, rt: ResourceType, obj: dict[str, Any], *, status: int = 200,
+    warnings: list[str] | None = None,
+) -> web.Response:
+    if wants_table(request):
+        rv = obj.get("metadata", {}).get("resourceVersion", "")
+        return json_response(table(request, rt, [obj], rv), status=status, warnings=warnings)
+    return json_response(obj, status=status, warnings=warnings)
+
+
+def list_body(
+    rt: ResourceType, items: list[dict[str, Any]], resource_version: str,
+    continue_token: str | None,
+) -> dict[str, Any]:
+    list_meta: dict[str, Any] = {"resourceVersion": resource_version}
+    if continue_token:
+        list_meta["continue"] = continue_token
+    return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": list_meta,
+            "items": items}

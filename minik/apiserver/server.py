@@ -1,0 +1,101 @@
+"""The minik server process: store, certificates, API, background tasks.
+
+`serve()` opens the store, makes sure the CA, serving certificate and token
+exist, starts the HTTPS API, writes the kubeconfig and the instance file,
+and then runs until SIGTERM or SIGINT, when it stops accepting requests,
+ends background tasks and closes the store cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from minik.api import errors
+from minik.api.resources import REGISTRY
+from minik.apiserver.app import READY_KEY, create_app
+from minik.apiserver.instrumented import InstrumentedStore
+from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.storage import ObjectStorage, WriteOptions
+from minik.apiserver.tls import ensure_certificates, server_ssl_context
+from minik.home import Home
+from minik.kubeconfig import ensure_token, server_url, write_kubeconfig
+from minik.store.sqlite import SQLiteStore
+from minik.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+COMPACT_INTERVAL = 60.0
+COMPACT_KEEP = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    home: Home
+    name: str
+    port: int
+    bind: str = "127.0.0.1"
+    disabled_controllers: frozenset[str] = field(default_factory=frozenset)
+
+
+async def bootstrap_namespaces(storage: ObjectStorage) -> None:
+    ns_type = REGISTRY.by_kind("v1", "Namespace")
+    assert ns_type is not None
+    for name in SYSTEM_NAMESPACES:
+        with contextlib.suppress(errors.ApiError):
+            await storage.create(ns_type, None, {"metadata": {"name": name}}, WriteOptions())
+
+
+async def compact_forever(storage: ObjectStorage) -> None:
+    while True:
+        await asyncio.sleep(COMPACT_INTERVAL)
+        await storage.store.compact(keep=COMPACT_KEEP)
+
+
+def _write_instance(config: ServerConfig, url: str) -> None:
+    info = {"name": config.name, "pid": os.getpid(), "server": url, "port": config.port,
+            "bind": config.bind}
+    config.home.instance_file.write_text(json.dumps(info, indent=2) + "\n")
+
+
+async def serve(config: ServerConfig) -> None:
+    home = config.home.ensure()
+    home.pid_file.write_text(f"{os.getpid()}\n")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    ensure_certificates(home, bind=config.bind)
+    token = ensure_token(home)
+    metrics = ApiMetrics()
+    store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
+    storage = ObjectStorage(store)
+    supervisor = Supervisor()
+    app = create_app(storage, token=token, metrics=metrics)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+    try:
+        await bootstrap_namespaces(storage)
+        await runner.setup()
+        site = web.TCPSite(runner, config.bind, config.port, ssl_context=server_ssl_context(home))
+        await site.start()
+        url = server_url(config.bind, config.port)
+        write_kubeconfig(home, server=url, token=token)
+        _write_instance(config, url)
+        supervisor.start("store-compaction", lambda: compact_forever(storage))
+        app[READY_KEY].append(True)
+        log.info("minik %r serving on %s", config.name, url)
+        await stop.wait()
+        log.info("minik %r stopping", config.name)
+    finally:
+        await supervisor.stop()
+        await runner.cleanup()
+        await store.close()
+        home.pid_file.unlink(missing_ok=True)

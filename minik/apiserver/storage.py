@@ -1,0 +1,222 @@
+"""Generic REST storage: the Kubernetes object rules on top of the store.
+
+`ObjectStorage` is what every resource handler calls. It owns the metadata
+semantics that make an API server Kubernetes-like: uid, generateName,
+creationTimestamp, resourceVersion (= the store revision of the row),
+generation (bumped on spec changes only), status vs spec ownership of the
+main resource and the `status` subresource, finalizers and
+deletionTimestamp, optimistic concurrency (a stale resourceVersion is 409),
+and dry runs that never persist. Kind-specific rules live in `lifecycle`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from minik.api.validation import validate
+
+from minik.api import errors, meta
+from minik.api.resources import ResourceType
+from minik.apiserver import lifecycle
+from minik.store import KeyExists, KeyNotFound, Record, RevisionConflict, Store
+
+MAX_RETRIES = 10
+
+Mutation = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(slots=True)
+class WriteOptions:
+    """Query options every write accepts."""
+
+    dry_run: bool = False
+    field_validation: str = "Strict"
+    subresource: str | None = None
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """The object as stored, whether the write created it, and warnings to report."""
+
+    obj: dict[str, Any]
+    created: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def decorate(record: Record) -> dict[str, Any]:
+    """The stored value as clients see it: resourceVersion is the row's revision."""
+    obj = copy.deepcopy(record.value)
+    meta.metadata(obj)["resourceVersion"] = str(record.revision)
+    return obj
+
+
+class ObjectStorage:
+    """Create, read, update, patch and delete objects of any registered type."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def read(self, rt: ResourceType, namespace: str | None, name: str) -> Record:
+        record = await self.store.get(rt.key(namespace, name))
+        if record is None:
+            raise errors.not_found(rt.plural, name, group=rt.group)
+        return record
+
+    async def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        return decorate(await self.read(rt, namespace, name))
+
+    async def create(
+        self, rt: ResourceType, namespace: str | None, obj: dict[str, Any], options: WriteOptions
+    ) -> WriteResult:
+        obj = copy.deepcopy(obj)
+        obj.setdefault("apiVersion", rt.api_version)
+        obj.setdefault("kind", rt.kind)
+        md = meta.metadata(obj)
+        self._check_namespace(rt, namespace, md)
+        if not md.get("name") and md.get("generateName"):
+            md["name"] = meta.generated_name(str(md["generateName"]))
+        warnings = validate(rt, obj, field_validation=options.field_validation)
+        obj = lifecycle.prepare_for_create(rt, obj)
+        if rt.namespaced:
+            await self._check_namespace_open(namespace or "")
+        if options.dry_run:
+            return WriteResult(obj, created=True, warnings=warnings)
+        try:
+            record = await self.store.create(rt.key(namespace, md["name"]), obj)
+        except KeyExists as e:
+            raise errors.already_exists(rt.plural, md["name"], group=rt.group) from e
+        return WriteResult(decorate(record), created=True, warnings=warnings)
+
+    def _check_namespace(self, rt: ResourceType, namespace: str | None, md: dict[str, Any]) -> None:
+        if not rt.namespaced:
+            md.pop("namespace", None)
+            return
+        given = md.get("namespace")
+        if given and given != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        md["namespace"] = namespace
+
+    async def _check_namespace_open(self, namespace: str) -> None:
+        from minik.api.resources import REGISTRY
+
+        ns_type = REGISTRY.by_kind("v1", "Namespace")
+        assert ns_type is not None
+        record = await self.store.get(ns_type.key(None, namespace))
+        if record is None:
+            raise errors.not_found("namespaces", namespace)
+        if record.value.get("metadata", {}).get("deletionTimestamp"):
+            raise errors.forbidden(
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated"
+            )
+
+    async def update(
+        self, rt: ResourceType, namespace: str | None, name: str, obj: dict[str, Any],
+        options: WriteOptions,
+    ) -> WriteResult:
+        """PUT: replace the object (or its status), honouring a given resourceVersion."""
+        wanted = meta.metadata(obj).get("resourceVersion")
+        body_md = obj.get("metadata", {})
+        if body_md.get("name") not in (None, name):
+            raise errors.bad_request(
+                f"the name of the object ({body_md.get('name')}) does not match the name on "
+                f"the URL ({name})"
+            )
+        self._check_namespace(rt, namespace, meta.metadata(obj))
+        return await self.mutate(
+            rt, namespace, name, lambda _current: copy.deepcopy(obj), options,
+            precondition=str(wanted) if wanted else None,
+        )
+
+    async def mutate(
+        self, rt: ResourceType, namespace: str | None, name: str, change: Mutation,
+        options: WriteOptions, *, precondition: str | None = None,
+    ) -> WriteResult:
+        """Read, change, write; retried on a concurrent write unless a precondition was given.
+
+        `change` gets the current object (with its resourceVersion) and returns the desired
+        one. A resourceVersion in the desired object that differs from the current one is a
+        Conflict, as is a `precondition` that is not the current revision.
+        """
+        for _ in range(MAX_RETRIES):
+            record = await self.read(rt, namespace, name)
+            current = decorate(record)
+            if precondition is not None and precondition != str(record.revision):
+                raise errors.conflict(rt.plural, name, group=rt.group)
+            desired = change(copy.deepcopy(current))
+            asked = desired.get("metadata", {}).get("resourceVersion")
+            if asked and str(asked) != str(record.revision):
+                raise errors.conflict(rt.plural, name, group=rt.group)
+            try:
+                return await self._write(rt, record, current, desired, options)
+            except RevisionConflict:
+                if precondition is not None or asked:
+                    raise errors.conflict(rt.plural, name, group=rt.group) from None
+        raise errors.conflict(rt.plural, name, group=rt.group,
+                              why="too many concurrent writers; try again")
+
+    async def _write(
+        self, rt: ResourceType, record: Record, current: dict[str, Any],
+        desired: dict[str, Any], options: WriteOptions,
+    ) -> WriteResult:
+        desired.setdefault("apiVersion", rt.api_version)
+        desired.setdefault("kind", rt.kind)
+        merged = lifecycle.merge_for_update(rt, current, desired, subresource=options.subresource)
+        warnings = validate(rt, merged, field_validation=options.field_validation, old=current)
+        merged = lifecycle.prepare_for_update(rt, current, merged)
+        unchanged = meta.without_resource_version(merged) == meta.without_resource_version(current)
+        if unchanged or options.dry_run:
+            return WriteResult(merged if options.dry_run else current, warnings=warnings)
+        if lifecycle.ready_to_vanish(merged):
+            tombstone = await self._delete_record(record)
+            return WriteResult(decorate(tombstone), warnings=warnings)
+        stored = meta.without_resource_version(merged)
+        updated = await self.store.update(record.key, stored, expected_revision=record.revision)
+        return WriteResult(decorate(updated), warnings=warnings)
+
+    async def _delete_record(self, record: Record) -> Record:
+        try:
+            return await self.store.delete(record.key, expected_revision=record.revision)
+        except KeyNotFound:
+            raise RevisionConflict(record.key, record.revision, 0) from None
+
+    async def delete(
+        self, rt: ResourceType, namespace: str | None, name: str, options: lifecycle.DeleteOptions,
+    ) -> dict[str, Any]:
+        """Delete now, or mark for deletion when finalizers or a grace period hold it back."""
+        for _ in range(MAX_RETRIES):
+            record = await self.read(rt, namespace, name)
+            current = decorate(record)
+            lifecycle.check_preconditions(rt, current, options)
+            plan = await lifecycle.plan_delete(self, rt, current, options)
+            if options.dry_run:
+                return plan.obj
+            try:
+                if plan.mark_only:
+                    stored = meta.without_resource_version(plan.obj)
+                    updated = await self.store.update(
+                        record.key, stored, expected_revision=record.revision
+                    )
+                    return decorate(updated)
+                await lifecycle.before_delete(self, rt, current, options)
+                tombstone = await self._delete_record(record)
+            except RevisionConflict:
+                continue
+            await lifecycle.after_delete(self, rt, current)
+            return decorate(tombstone)
+        raise errors.conflict(rt.plural, name, group=rt.group,
+                              why="too many concurrent writers; try again")
+
+    async def list_records(
+        self, rt: ResourceType, namespace: str | None, *, revision: int | None = None,
+        start_after: str | None = None, limit: int | None = None,
+    ) -> tuple[list[Record], int]:
+        return await self.store.list(
+            rt.prefix(namespace), revision=revision, start_after=start_after, limit=limit
+        )

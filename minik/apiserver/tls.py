@@ -1,0 +1,123 @@
+"""minik's own certificate authority and the API server's certificate.
+
+At first start the server creates a CA and a serving certificate for
+127.0.0.1, localhost and the bind address; later starts reuse them, so a
+kubeconfig stays valid across restarts. Key files are mode 0600.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from minik.home import Home, write_private
+
+VALIDITY = dt.timedelta(days=3650)
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "minik"),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ])
+
+
+def _create_ca(home: Home) -> None:
+    key = _key()
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("minik-ca"))
+        .issuer_name(_name("minik-ca"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    write_private(home.ca_key, _pem_key(key))
+    home.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _subject_names(bind: str) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
+    try:
+        address = ipaddress.ip_address(bind)
+    except ValueError:
+        names.append(x509.DNSName(bind))
+    else:
+        if not address.is_unspecified and str(address) != "127.0.0.1":
+            names.append(x509.IPAddress(address))
+    return names
+
+
+def _create_server_cert(home: Home, bind: str) -> None:
+    ca_key = serialization.load_pem_private_key(home.ca_key.read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate(home.ca_cert.read_bytes())
+    key = _key()
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("minik-apiserver"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.SubjectAlternativeName(_subject_names(bind)), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    write_private(home.server_key, _pem_key(key))
+    home.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _covers(home: Home, bind: str) -> bool:
+    cert = x509.load_pem_x509_certificate(home.server_cert.read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return all(name in san for name in _subject_names(bind))
+
+
+def ensure_certificates(home: Home, *, bind: str) -> None:
+    """Create the CA and serving certificate unless usable ones exist."""
+    if not (home.ca_cert.exists() and home.ca_key.exists()):
+        _create_ca(home)
+        home.server_cert.unlink(missing_ok=True)
+    if not (home.server_cert.exists() and home.server_key.exists()) or not _covers(home, bind):
+        _create_server_cert(home, bind)
+
+
+def server_ssl_context(home: Home) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(home.server_cert, home.server_key)
+    return context

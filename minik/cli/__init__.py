@@ -1,0 +1,1 @@
+"""The `minik` command line: instance lifecycle and kubectl-like verbs."""

@@ -1,0 +1,151 @@
+"""kubectl's describers for the kinds minik serves, keyed by kind.
+
+Each writes the lines kubectl's `describe<Kind>` writes, fetching what it
+fetches (a deployment's ReplicaSets, a controller's pods, a service's
+endpoints, a node's pods and lease). Kinds not listed here fall back to the
+generic describer in `describe`.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from minik.api.errors import ApiError
+from minik.api.resources import REGISTRY
+from minik.cli.describe import (
+    Described,
+    Describer,
+    PrefixWriter,
+    annotations_multiline,
+    describe_events,
+    labels_multiline,
+    rfc1123z,
+)
+from minik.cli.describe_node import describe_node
+from minik.cli.describe_pod import describe_pod
+from minik.cli.describe_workloads import (
+    describe_cron_job,
+    describe_daemon_set,
+    describe_deployment,
+    describe_job,
+    describe_replica_set,
+    describe_stateful_set,
+    header,
+)
+from minik.client.paths import object_path
+
+
+def describe_service(d: Described, w: PrefixWriter) -> None:
+    spec = d.get("spec", default={})
+    header(d, w)
+    labels_multiline(w, "Labels", d.meta.get("labels"))
+    annotations_multiline(w, "Annotations", d.meta.get("annotations"))
+    selector = spec.get("selector") or {}
+    w.write(0, f"Selector:\t{','.join(f'{k}={v}' for k, v in sorted(selector.items()))}\n")
+    w.write(0, f"Type:\t{spec.get('type', '')}\n")
+    if spec.get("ipFamilyPolicy"):
+        w.write(0, f"IP Family Policy:\t{spec['ipFamilyPolicy']}\n")
+    w.write(0, f"IP Families:\t{','.join(spec.get('ipFamilies') or []) or '<none>'}\n")
+    w.write(0, f"IP:\t{spec.get('clusterIP', '')}\n")
+    w.write(0, f"IPs:\t{','.join(spec.get('clusterIPs') or []) or '<none>'}\n")
+    if spec.get("externalIPs"):
+        w.write(0, f"External IPs:\t{','.join(spec['externalIPs'])}\n")
+    if spec.get("externalName"):
+        w.write(0, f"External Name:\t{spec['externalName']}\n")
+    endpoints = _endpoints(d)
+    for port in spec.get("ports") or []:
+        name, proto = port.get("name") or "<unset>", port.get("protocol", "")
+        w.write(0, f"Port:\t{name}\t{port.get('port', 0)}/{proto}\n")
+        w.write(0, f"TargetPort:\t{port.get('targetPort', 0)}/{proto}\n")
+        if port.get("nodePort"):
+            w.write(0, f"NodePort:\t{name}\t{port['nodePort']}/{proto}\n")
+        w.write(0, f"Endpoints:\t{_endpoint_text(endpoints, port.get('name', ''))}\n")
+    w.write(0, f"Session Affinity:\t{spec.get('sessionAffinity', '')}\n")
+    for key, title in (("externalTrafficPolicy", "External Traffic Policy"),
+                       ("internalTrafficPolicy", "Internal Traffic Policy")):
+        if spec.get(key):
+            w.write(0, f"{title}:\t{spec[key]}\n")
+    describe_events(w, d.events or [], d.now)
+
+
+def _endpoints(d: Described) -> list[tuple[str, str, int]]:
+    """(port name, address, port) of ready endpoints: EndpointSlices as kubectl reads
+    them, else the Endpoints object."""
+    slices_rt, endpoints_rt = REGISTRY.resolve("endpointslices"), REGISTRY.resolve("endpoints")
+    assert slices_rt is not None and endpoints_rt is not None
+    namespace, name = d.meta.get("namespace"), d.meta.get("name", "")
+    slices = d.list(slices_rt, namespace, labelSelector=f"kubernetes.io/service-name={name}")
+    if slices:
+        return [(p.get("name") or "", (e.get("addresses") or [""])[0], p.get("port") or 0)
+                for s in slices for p in s.get("ports") or [] for e in s.get("endpoints") or []
+                if (e.get("conditions") or {}).get("ready", True) is not False]
+    try:
+        endpoints = d.client.request("GET", object_path(endpoints_rt, namespace, name))
+    except ApiError:
+        return []
+    return [(p.get("name") or "", a.get("ip", ""), p.get("port", 0))
+            for subset in endpoints.get("subsets") or [] for p in subset.get("ports") or []
+            for a in subset.get("addresses") or []]
+
+
+def _endpoint_text(endpoints: list[tuple[str, str, int]], port_name: str) -> str:
+    if not endpoints:
+        return "<none>"
+    found = [f"{address}:{port}" for name, address, port in endpoints if name == port_name]
+    return ",".join(found[:3]) + (f" + {len(found) - 3} more..." if len(found) > 3 else "")
+
+
+def describe_config_map(d: Described, w: PrefixWriter) -> None:
+    header(d, w)
+    labels_multiline(w, "Labels", d.meta.get("labels"))
+    annotations_multiline(w, "Annotations", d.meta.get("annotations"))
+    w.write(0, "\nData\n====\n")
+    for key, value in sorted((d.obj.get("data") or {}).items()):
+        w.write(0, f"{key}:\n----\n{value}\n\n")
+    w.write(0, "\nBinaryData\n====\n")
+    for key, value in sorted((d.obj.get("binaryData") or {}).items()):
+        w.write(0, f"{key}: {len(base64.b64decode(value))} bytes\n")
+    w.write(0, "\n")
+    describe_events(w, d.events or [], d.now)
+
+
+def describe_secret(d: Described, w: PrefixWriter) -> None:
+    header(d, w)
+    labels_multiline(w, "Labels", d.meta.get("labels"))
+    annotations_multiline(w, "Annotations", d.meta.get("annotations"))
+    w.write(0, f"\nType:\t{d.obj.get('type', '')}\n")
+    w.write(0, "\nData\n====\n")
+    for key, value in sorted((d.obj.get("data") or {}).items()):
+        w.write(0, f"{key}:\t{len(base64.b64decode(value or ''))} bytes\n")
+
+
+def describe_namespace(d: Described, w: PrefixWriter) -> None:
+    w.write(0, f"Name:\t{d.meta.get('name', '')}\n")
+    labels_multiline(w, "Labels", d.meta.get("labels"))
+    annotations_multiline(w, "Annotations", d.meta.get("annotations"))
+    w.write(0, f"Status:\t{d.get('status', 'phase', default='')}\n")
+    conditions = d.get("status", "conditions", default=[]) or []
+    if conditions:
+        w.write(0, "Conditions:\n")
+        w.write(1, "Type\tStatus\tLastTransitionTime\tReason\tMessage\n")
+        w.write(1, "----\t------\t------------------\t------\t-------\n")
+        for c in conditions:
+            w.write(1, f"{c.get('type', '')}\t{c.get('status', '')}\t"
+                       f"{rfc1123z(c.get('lastTransitionTime'))}\t{c.get('reason', '')}\t"
+                       f"{c.get('message', '')}\n")
+
+
+DESCRIBERS: dict[str, Describer] = {
+    "Pod": describe_pod,
+    "Deployment": describe_deployment,
+    "ReplicaSet": describe_replica_set,
+    "StatefulSet": describe_stateful_set,
+    "DaemonSet": describe_daemon_set,
+    "Job": describe_job,
+    "CronJob": describe_cron_job,
+    "Service": describe_service,
+    "ConfigMap": describe_config_map,
+    "Secret": describe_secret,
+    "Namespace": describe_namespace,
+    "Node": describe_node,
+}

@@ -1,0 +1,205 @@
+"""`minik up`, `down`, `status`, `kubeconfig`, `version`: one instance's life.
+
+`up` runs the server in the foreground, or with `-d` starts it as a detached
+process (its output in `$MINIK_HOME/server.log`) and waits, with a progress
+line, until `/readyz` answers. The server writes its own pid file, so `down`
+stops exactly the process this instance started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from minik import __version__
+from minik.api.errors import ApiError
+from minik.cli.context import CliContext, fail, pass_context
+from minik.client.rest import ConnectionFailed, RestClient
+from minik.home import DEFAULT_NAME, DEFAULT_PORT, Home
+from minik.kubeconfig import KubeconfigError, load_kubeconfig
+
+READY_TIMEOUT = 60.0
+
+
+def process_alive(pid: int) -> bool:
+    """True for a live process; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def running_pid(home: Home) -> int | None:
+    """The pid of this home's live server, or None."""
+    try:
+        pid = int(home.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if process_alive(pid) else None
+
+
+def _ready(home: Home) -> bool:
+    try:
+        client = RestClient(load_kubeconfig(home.kubeconfig), timeout=2)
+        client.request("GET", "/readyz")
+        client.close()
+        return True
+    except (KubeconfigError, ConnectionFailed, ApiError, OSError):
+        return False
+
+
+def _server_command(
+    home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]
+) -> list[str]:
+    return [sys.executable, "-m", "minik.apiserver", "--home", str(home.root), "--name", name,
+            "--port", str(port), "--bind", bind, *extra]
+
+
+def _log_tail(home: Home, lines: int = 20) -> str:
+    try:
+        return "\n".join(home.log_file.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _wait_ready(home: Home, process: subprocess.Popen[bytes], started: float) -> None:
+    deadline = started + READY_TIMEOUT
+    spinner = "|/-\\"
+    tick = 0
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            fail(f"minik server exited with code {process.returncode}:\n{_log_tail(home)}")
+        if home.kubeconfig.exists() and running_pid(home) == process.pid and _ready(home):
+            return
+        if sys.stderr.isatty():
+            click.echo(f"\rWaiting for the API server {spinner[tick % 4]}", nl=False, err=True)
+        tick += 1
+        time.sleep(0.05)
+    fail(f"minik server not ready after {READY_TIMEOUT:.0f}s; log: {home.log_file}")
+
+
+def detach(home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]) -> None:
+    started = time.monotonic()
+    home.kubeconfig.unlink(missing_ok=True)
+    click.echo(f"Starting minik {name!r} on https://{bind}:{port} (home {home.root}) ...",
+               err=True)
+    with open(home.log_file, "ab") as log:
+        process = subprocess.Popen(
+            _server_command(home, name, port, bind, extra),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _wait_ready(home, process, started)
+    if sys.stderr.isatty():
+        click.echo("\r", nl=False, err=True)
+    click.echo(f"minik is up in {time.monotonic() - started:.2f}s (pid {process.pid}).", err=True)
+    click.echo(f"export KUBECONFIG={home.kubeconfig}", err=True)
+    click.echo(str(home.kubeconfig))
+
+
+@click.command()
+@click.option("-d", "--detach", "detached", is_flag=True, help="Run in the background.")
+@click.option("--name", default=DEFAULT_NAME, show_default=True,
+              help="Instance name; labels every Docker resource minik creates.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--disable-controllers", default="",
+              help="Comma-separated controllers to switch off.")
+@pass_context
+def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
+       disable_controllers: str) -> None:
+    """Start minik (API server, controllers, node agent)."""
+    home = ctx.home.ensure()
+    pid = running_pid(home)
+    if pid is not None:
+        click.echo(f"minik is already running (pid {pid}); kubeconfig: {home.kubeconfig}",
+                   err=True)
+        return
+    extra = ("--disable-controllers", disable_controllers) if disable_controllers else ()
+    if detached:
+        detach(home, name, port, bind, extra)
+        return
+    from minik.apiserver.__main__ import main as server_main
+
+    server_main(_server_command(home, name, port, bind, extra)[3:])
+
+
+@click.command()
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for exit.")
+@pass_context
+def down(ctx: CliContext, timeout: float) -> None:
+    """Stop this instance's server."""
+    pid = running_pid(ctx.home)
+    if pid is None:
+        click.echo("minik is not running.", err=True)
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running_pid(ctx.home) != pid:
+            click.echo(f"minik stopped (pid {pid}).", err=True)
+            return
+        time.sleep(0.05)
+    fail(f"minik (pid {pid}) did not stop within {timeout:.0f}s")
+
+
+def _instance(home: Home) -> dict[str, Any]:
+    try:
+        return json.loads(home.instance_file.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+@click.command()
+@pass_context
+def status(ctx: CliContext) -> None:
+    """Say whether this instance runs and answers; exit 1 when it does not."""
+    pid = running_pid(ctx.home)
+    info = _instance(ctx.home)
+    if pid is None:
+        click.echo(f"minik: stopped (home {ctx.home.root})")
+        sys.exit(1)
+    ready = _ready(ctx.home)
+    click.echo(f"minik: {'running' if ready else 'starting'}")
+    click.echo(f"name:       {info.get('name', '?')}")
+    click.echo(f"pid:        {pid}")
+    click.echo(f"server:     {info.get('server', '?')}")
+    click.echo(f"kubeconfig: {ctx.home.kubeconfig}")
+    if not ready:
+        sys.exit(1)
+
+
+@click.command()
+@pass_context
+def kubeconfig(ctx: CliContext) -> None:
+    """Print the path of this instance's kubeconfig."""
+    if not ctx.home.kubeconfig.exists():
+        fail(f"no kubeconfig at {ctx.home.kubeconfig}: run 'minik up' first")
+    click.echo(str(ctx.home.kubeconfig))
+
+
+@click.command()
+@pass_context
+def version(ctx: CliContext) -> None:
+    """Print the client version and, when reachable, the server's."""
+    click.echo(f"Client Version: v{__version__}")
+    try:
+        info = ctx.client().request("GET", "/version", timeout=5)
+    except (ApiError, ConnectionFailed, SystemExit):
+        return
+    click.echo(f"Server Version: {info.get('gitVersion')}")

@@ -1,0 +1,40 @@
+"""Entry point of the `minik` command: global options and the command list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from minik.cli import lifecycle, verbs
+from minik.cli.context import CliContext
+from minik.home import Home
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), envvar="MINIK_HOME",
+              help="Instance home directory (default ~/.minik).")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False),
+              help="Kubeconfig to use (default: the instance's own).")
+@click.option("--context", "context_name", help="Kubeconfig context to use.")
+@click.option("-n", "--namespace", help="Namespace for this request.")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, kubeconfig: str | None,
+        context_name: str | None, namespace: str | None) -> None:
+    """minik: a small Kubernetes on Docker."""
+    ctx.obj = CliContext(
+        home=Home.at(home),
+        kubeconfig=Path(kubeconfig) if kubeconfig else None,
+        context=context_name,
+        namespace_flag=namespace,
+    )
+
+
+for command in (lifecycle.up, lifecycle.down, lifecycle.status, lifecycle.kubeconfig,
+                lifecycle.version):
+    cli.add_command(command)
+verbs.register(cli)
+
+
+def main() -> None:
+    cli(prog_name="minik")

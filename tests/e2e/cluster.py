@@ -1,0 +1,128 @@
+"""A real minik instance for end-to-end tests, and ways to drive it.
+
+`Cluster.start()` runs `minik up -d` with a temporary home, a free port and
+a unique instance name; `kubectl()` runs the real kubectl against it (with
+its own cache directory, so discovery is never stale), `minik()` runs
+minik's CLI, and `api` is a REST client with the instance's token.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from minik.cli.lifecycle import process_alive
+from minik.client.rest import RestClient
+from minik.kubeconfig import load_kubeconfig
+
+KUBECTL = os.environ.get("MINIK_TEST_KUBECTL", "/usr/bin/kubectl")
+MINIK = str(Path(sys.executable).with_name("minik"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def eventually(check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05,
+               what: str = "condition") -> Any:
+    """Poll `check` until it returns a truthy value; fail with the last value after timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+
+
+@dataclass
+class Cluster:
+    home: Path
+    name: str
+    port: int
+    scratch: Path
+    _api: RestClient | None = field(default=None, repr=False)
+
+    @classmethod
+    def start(cls, tmp: Path, *, extra: tuple[str, ...] = ()) -> Cluster:
+        cluster = cls(tmp / "home", f"e2e-{uuid.uuid4().hex[:8]}", free_port(), tmp / "scratch")
+        cluster.scratch.mkdir(parents=True, exist_ok=True)
+        cluster.minik("up", "-d", "--name", cluster.name, "--port", str(cluster.port), *extra)
+        return cluster
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.home / "kubeconfig"
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int((self.home / "server.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def api(self) -> RestClient:
+        if self._api is None:
+            self._api = RestClient(load_kubeconfig(self.kubeconfig))
+        return self._api
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "HOME": str(self.scratch), "KUBECONFIG": str(self.kubeconfig)}
+
+    def run(self, argv: list[str], *, check: bool, input: str | None,
+            timeout: float) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(argv, input=input, capture_output=True, text=True,
+                                env=self._env(), timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {result.returncode}\nstdout:\n{result.stdout}\n"
+                f"stderr:\n{result.stderr}"
+            )
+        return result
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        argv = [KUBECTL, "--kubeconfig", str(self.kubeconfig),
+                "--cache-dir", str(self.scratch / "kube-cache"), *args]
+        return self.run(argv, check=check, input=input, timeout=timeout)
+
+    def minik(self, *args: str, check: bool = True, input: str | None = None,
+              timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return self.run([MINIK, "--home", str(self.home), *args], check=check, input=input,
+                        timeout=timeout)
+
+    def stop(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        self.minik("down", check=False)
+        pid = self.pid
+        if pid is not None and process_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """kill -9 the server, as a crash would."""
+        pid = self.pid
+        assert pid is not None, "server not running"
+        os.kill(pid, signal.SIGKILL)
+        eventually(lambda: not process_alive(pid), what=f"pid {pid} gone")
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+
+    def restart(self) -> None:
+        self.minik("up", "-d", "--name", self.name, "--port", str(self.port))
+

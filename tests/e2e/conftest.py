@@ -1,0 +1,37 @@
+"""Fixtures: one real minik server per test module, a fresh namespace per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import Cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster.start(tmp_path_factory.mktemp("minik"))
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": name}})
+    yield name
+
+
+@pytest.fixture
+def manifest(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def write(text: str, name: str = "m.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
