@@ -1,0 +1,246 @@
+"""API server semantics, in process over HTTP with a memory store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from minik.apiserver.app import READY_KEY, create_app
+from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.server import bootstrap_namespaces
+from minik.apiserver.storage import ObjectStorage
+from minik.store import MemoryStore
+
+TOKEN = "test-token"
+CM = "/api/v1/namespaces/default/configmaps"
+DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[TestClient]:
+    storage = ObjectStorage(MemoryStore())
+    await bootstrap_namespaces(storage)
+    app = create_app(storage, token=TOKEN, metrics=ApiMetrics())
+    app[READY_KEY].append(True)
+    client = TestClient(TestServer(app), headers={"Authorization": f"Bearer {TOKEN}"})
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def call(api: TestClient, method: str, path: str, body: Any = None, *,
+               content_type: str = "application/json", expect: int | None = None,
+               **params: str) -> Any:
+    data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+    response = await api.request(method, path, data=data, params=params,
+                                 headers={"Content-Type": content_type})
+    payload = await response.json(content_type=None)
+    if expect is not None:
+        assert response.status == expect, payload
+    return payload
+
+
+def deployment(name: str = "web", image: str = "minik/web:v1") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": {"app": name}},
+                              "spec": {"containers": [{"name": "c", "image": image}]}}},
+    }
+
+
+async def test_create_sets_server_metadata_and_drops_client_status(api: TestClient) -> None:
+    body = deployment()
+    body["metadata"].update(uid="mine", resourceVersion="99", generation=7)
+    body["status"] = {"replicas": 5}
+    created = await call(api, "POST", DEPLOY, body, expect=201)
+    md = created["metadata"]
+    assert md["uid"] != "mine" and md["generation"] == 1 and md["namespace"] == "default"
+    assert md["resourceVersion"] != "99" and md["creationTimestamp"].endswith("Z")
+    assert "replicas" not in created.get("status", {})
+
+
+async def test_generation_moves_on_spec_changes_only(api: TestClient) -> None:
+    await call(api, "POST", DEPLOY, deployment(), expect=201)
+    labelled = await call(api, "PATCH", f"{DEPLOY}/web", {"metadata": {"labels": {"a": "b"}}},
+                          content_type="application/merge-patch+json", expect=200)
+    assert labelled["metadata"]["generation"] == 1
+    status = await call(api, "PATCH", f"{DEPLOY}/web/status", {"status": {"replicas": 1}},
+                        content_type="application/merge-patch+json", expect=200)
+    assert status["metadata"]["generation"] == 1 and status["status"]["replicas"] == 1
+    scaled = await call(api, "PATCH", f"{DEPLOY}/web/scale", {"spec": {"replicas": 4}},
+                        content_type="application/merge-patch+json", expect=200)
+    assert scaled["kind"] == "Scale" and scaled["spec"]["replicas"] == 4
+    assert scaled["status"]["selector"] == "app=web"
+    current = await call(api, "GET", f"{DEPLOY}/web", expect=200)
+    assert current["metadata"]["generation"] == 2 and current["status"]["replicas"] == 1
+
+
+async def test_the_main_resource_cannot_change_status(api: TestClient) -> None:
+    created = await call(api, "POST", DEPLOY, deployment(), expect=201)
+    created["status"] = {"replicas": 9}
+    updated = await call(api, "PUT", f"{DEPLOY}/web", created, expect=200)
+    assert updated.get("status", {}).get("replicas") is None
+
+
+async def test_an_unchanged_update_writes_nothing(api: TestClient) -> None:
+    created = await call(api, "POST", CM, {"metadata": {"name": "c"}, "data": {"a": "1"}},
+                         expect=201)
+    same = await call(api, "PUT", f"{CM}/c", created, expect=200)
+    assert same["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
+async def test_a_patch_carrying_a_stale_resource_version_conflicts(api: TestClient) -> None:
+    created = await call(api, "POST", CM, {"metadata": {"name": "c"}, "data": {"a": "1"}},
+                         expect=201)
+    await call(api, "PATCH", f"{CM}/c", {"data": {"a": "2"}},
+               content_type="application/merge-patch+json", expect=200)
+    stale = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]},
+             "data": {"a": "3"}}
+    error = await call(api, "PATCH", f"{CM}/c", stale,
+                       content_type="application/merge-patch+json", expect=409)
+    assert error["reason"] == "Conflict"
+
+
+async def test_dry_run_never_persists(api: TestClient) -> None:
+    await call(api, "POST", CM, {"metadata": {"name": "dry"}}, expect=201, dryRun="All")
+    await call(api, "GET", f"{CM}/dry", expect=404)
+    await call(api, "POST", CM, {"metadata": {"name": "c"}, "data": {"a": "1"}}, expect=201)
+    await call(api, "PATCH", f"{CM}/c", {"data": {"a": "2"}}, expect=200,
+               content_type="application/merge-patch+json", dryRun="All")
+    assert (await call(api, "GET", f"{CM}/c"))["data"] == {"a": "1"}
+    await call(api, "DELETE", f"{CM}/c", expect=200, dryRun="All")
+    await call(api, "GET", f"{CM}/c", expect=200)
+
+
+async def test_finalizers_hold_an_object_until_removed(api: TestClient) -> None:
+    await call(api, "POST", CM, {"metadata": {"name": "f", "finalizers": ["x/y"]}}, expect=201)
+    marked = await call(api, "DELETE", f"{CM}/f", expect=200)
+    assert marked["metadata"]["deletionTimestamp"]
+    still = await call(api, "GET", f"{CM}/f", expect=200)
+    assert still["metadata"]["finalizers"] == ["x/y"]
+    await call(api, "PATCH", f"{CM}/f", {"metadata": {"finalizers": None}},
+               content_type="application/merge-patch+json", expect=200)
+    await call(api, "GET", f"{CM}/f", expect=404)
+
+
+async def test_a_terminating_namespace_refuses_new_content_and_goes_when_empty(
+    api: TestClient
+) -> None:
+    await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "gone"}}, expect=201)
+    path = "/api/v1/namespaces/gone/configmaps"
+    await call(api, "POST", path, {"metadata": {"name": "c"}}, expect=201)
+    ns = await call(api, "DELETE", "/api/v1/namespaces/gone", expect=200)
+    assert ns["status"]["phase"] == "Terminating"
+    refused = await call(api, "POST", path, {"metadata": {"name": "d"}}, expect=403)
+    assert refused["reason"] == "Forbidden"
+    await call(api, "DELETE", f"{path}/c", expect=200)
+    await call(api, "GET", "/api/v1/namespaces/gone", expect=404)
+
+
+async def test_orphan_deletion_keeps_dependents_without_the_owner_reference(
+    api: TestClient
+) -> None:
+    owner = await call(api, "POST", CM, {"metadata": {"name": "owner"}}, expect=201)
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+           "uid": owner["metadata"]["uid"], "controller": True}
+    await call(api, "POST", CM, {"metadata": {"name": "dep", "ownerReferences": [ref]}},
+               expect=201)
+    await call(api, "DELETE", f"{CM}/owner", {"propagationPolicy": "Orphan"}, expect=200)
+    dependent = await call(api, "GET", f"{CM}/dep", expect=200)
+    assert "ownerReferences" not in dependent["metadata"]
+
+
+async def test_server_side_apply_creates_then_merges(api: TestClient) -> None:
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"},
+            "data": {"a": "1"}}
+    ssa = "application/apply-patch+yaml"
+    await call(api, "PATCH", f"{CM}/ssa", body, content_type=ssa, expect=201,
+               fieldManager="kubectl")
+    body["data"] = {"b": "2"}
+    merged = await call(api, "PATCH", f"{CM}/ssa", body, content_type=ssa, expect=200,
+                        fieldManager="kubectl")
+    assert merged["data"] == {"a": "1", "b": "2"}
+
+
+async def test_bad_bodies_are_refused_and_store_nothing(api: TestClient) -> None:
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n"
+        for i in range(8)
+    )
+    cases = [
+        ("{not json", "application/json", 400),
+        ("[" * 60_000, "application/json", 400),
+        ("[" * 60_000, "application/yaml", 400),
+        (bomb, "application/yaml", 400),
+        ("a: &a [*a]", "application/yaml", 400),
+        ("x" * (3 * 1024 * 1024 + 1), "application/json", 413),
+        ("k8s\x00binary", "application/vnd.kubernetes.protobuf", 415),
+    ]
+    for body, content_type, code in cases:
+        error = await call(api, "POST", CM, body, content_type=content_type, expect=code)
+        assert error["kind"] == "Status"
+    listed = await call(api, "GET", CM)
+    assert listed["items"] == []
+
+
+async def test_yaml_bodies_are_accepted(api: TestClient) -> None:
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndata:\n  a: '1'\n"
+    created = await call(api, "POST", CM, text, content_type="application/yaml", expect=201)
+    assert created["data"] == {"a": "1"}
+
+
+async def test_list_pages_with_continue_tokens_on_one_snapshot(api: TestClient) -> None:
+    for i in range(5):
+        await call(api, "POST", CM, {"metadata": {"name": f"p{i}"}}, expect=201)
+    first = await call(api, "GET", CM, limit="2")
+    await call(api, "DELETE", f"{CM}/p4", expect=200)
+    names = [i["metadata"]["name"] for i in first["items"]]
+    token = first["metadata"]["continue"]
+    while token:
+        page = await call(api, "GET", CM, limit="2", **{"continue": token})
+        names += [i["metadata"]["name"] for i in page["items"]]
+        token = page["metadata"].get("continue")
+    assert names == ["p0", "p1", "p2", "p3", "p4"]
+
+
+async def test_label_and_field_selectors_filter_lists(api: TestClient) -> None:
+    for name, tier in (("a", "web"), ("b", "db"), ("c", "web")):
+        await call(api, "POST", CM, {"metadata": {"name": name, "labels": {"tier": tier}}},
+                   expect=201)
+    web = await call(api, "GET", CM, labelSelector="tier in (web)")
+    assert [i["metadata"]["name"] for i in web["items"]] == ["a", "c"]
+    not_a = await call(api, "GET", CM, labelSelector="tier=web", fieldSelector="metadata.name!=a")
+    assert [i["metadata"]["name"] for i in not_a["items"]] == ["c"]
+    error = await call(api, "GET", CM, fieldSelector="spec.nope=1", expect=400)
+    assert "field label not supported" in error["message"]
+
+
+async def test_requests_without_the_token_get_401_but_health_does_not(api: TestClient) -> None:
+    response = await api.request("GET", CM, headers={"Authorization": "Bearer wrong"})
+    assert response.status == 401
+    assert (await response.json())["reason"] == "Unauthorized"
+    health = await api.request("GET", "/readyz", headers={"Authorization": ""})
+    assert health.status == 200
+
+
+async def test_discovery_is_aggregated_when_asked_and_names_every_resource(
+    api: TestClient
+) -> None:
+    accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    response = await api.request("GET", "/apis", headers={"Accept": accept})
+    assert "as=APIGroupDiscoveryList" in response.headers["Content-Type"]
+    body = await response.json(content_type=None)
+    groups = {item["metadata"]["name"] for item in body["items"]}
+    assert {"apps", "batch", "autoscaling", "coordination.k8s.io"} <= groups
+    legacy = await call(api, "GET", "/apis/apps/v1")
+    assert {r["name"] for r in legacy["resources"]} >= {"deployments", "deployments/scale"}
+    assert (await api.request("GET", "/openapi/v2")).status == 404
+    index = await call(api, "GET", "/openapi/v3")
+    assert "apis/apps/v1" in index["paths"]
