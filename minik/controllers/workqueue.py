@@ -1,0 +1,270 @@
+"""The work queue of client-go (`util/workqueue`) for asyncio controllers.
+
+Event handlers put `namespace/name` keys on the queue; workers take them
+with `get()`, sync, and call `done()`. The queue guarantees what makes a
+level-triggered controller simple:
+
+- a key is processed by one worker at a time: a key added while it is being
+  processed is queued again once `done()` is called;
+- repeated adds of a key that is still waiting collapse into one;
+- otherwise keys come out in the order they went in.
+
+`add_after` delays an add; `add_rate_limited` delays it by a per-key
+exponential backoff (5 ms doubling up to ~1000 s) that `forget` resets.
+Time comes from a `Clock` so that tests drive delays with `ManualClock`
+instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from minik.api.errors import ApiError
+from minik.controllers.metrics import ControllerMetrics
+
+log = logging.getLogger(__name__)
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """Where a queue gets the time and schedules delayed adds."""
+
+    def now(self) -> float: ...
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer: ...
+
+
+class LoopClock:
+    """The running event loop's monotonic clock."""
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        return asyncio.get_running_loop().call_later(delay, callback)
+
+
+class _ManualTimer:
+    __slots__ = ("callback", "cancelled", "due")
+
+    def __init__(self, due: float, callback: Callable[[], None]) -> None:
+        self.due = due
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class ManualClock:
+    """A clock that moves only when a test calls `advance`; due callbacks run in time order."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._timers: list[tuple[float, int, _ManualTimer]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        timer = _ManualTimer(self._now + max(0.0, delay), callback)
+        heapq.heappush(self._timers, (timer.due, next(self._seq), timer))
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        target = self._now + seconds
+        while self._timers and self._timers[0][0] <= target:
+            due, _, timer = heapq.heappop(self._timers)
+            self._now = max(self._now, due)
+            if not timer.cancelled:
+                timer.callback()
+        self._now = target
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for *_, timer in self._timers if not timer.cancelled)
+
+
+class WorkQueue:
+    """A deduplicating, per-key serialising, rate-limited queue of string keys."""
+
+    def __init__(
+        self, name: str, *, metrics: ControllerMetrics | None = None,
+        base_delay: float = 0.005, max_delay: float = 1000.0, clock: Clock | None = None,
+    ) -> None:
+        self.name = name
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._clock: Clock = clock or LoopClock()
+        self._metrics = metrics
+        self._queue: deque[str] = deque()
+        self._dirty: set[str] = set()
+        self._processing: set[str] = set()
+        self._waiting: dict[str, float] = {}
+        self._timers: dict[str, Timer] = {}
+        self._failures: dict[str, int] = {}
+        self._shutting_down = False
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def add(self, key: str) -> None:
+        if self._shutting_down or key in self._dirty:
+            return
+        self._dirty.add(key)
+        if self._metrics is not None:
+            self._metrics.adds.labels(controller=self.name).inc()
+        if key in self._processing:
+            return
+        self._queue.append(key)
+        self._changed()
+
+    def add_after(self, key: str, delay: float) -> None:
+        """Add `key` once `delay` seconds have passed; the earliest of several delays wins."""
+        if self._shutting_down:
+            return
+        if delay <= 0:
+            self.add(key)
+            return
+        due = self._clock.now() + delay
+        if key in self._waiting and self._waiting[key] <= due:
+            return
+        if key in self._timers:
+            self._timers.pop(key).cancel()
+        self._waiting[key] = due
+        self._timers[key] = self._clock.call_later(delay, lambda: self._fire(key))
+
+    def _fire(self, key: str) -> None:
+        self._timers.pop(key, None)
+        self._waiting.pop(key, None)
+        self.add(key)
+
+    def add_rate_limited(self, key: str) -> None:
+        """Add `key` after its backoff: base_delay * 2**failures, capped at max_delay."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        self.add_after(key, self.backoff(failures))
+
+    def backoff(self, failures: int) -> float:
+        if failures >= 64:
+            return self.max_delay
+        return min(self.base_delay * 2**failures, self.max_delay)
+
+    def forget(self, key: str) -> None:
+        """The key synced: its next failure starts again from base_delay."""
+        self._failures.pop(key, None)
+
+    def num_requeues(self, key: str) -> int:
+        return self._failures.get(key, 0)
+
+    async def get(self) -> str | None:
+        """The next key to process; None once shut down and drained."""
+        while not self._queue:
+            if self._shutting_down:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        key = self._queue.popleft()
+        self._processing.add(key)
+        self._dirty.discard(key)
+        self._changed()
+        return key
+
+    def done(self, key: str) -> None:
+        """Processing of `key` finished; it is queued again if it was added meanwhile."""
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.append(key)
+        self._changed()
+
+    def len(self) -> int:
+        return len(self._queue)
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    def shutdown(self) -> None:
+        """Refuse new adds, drop delayed ones; `get` hands out what is queued, then None."""
+        self._shutting_down = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._waiting.clear()
+        self._ready.set()
+
+    async def shutdown_with_drain(self) -> None:
+        """Shut down, then wait until workers have processed every queued key."""
+        self.shutdown()
+        while self._queue or self._processing:
+            self._idle.clear()
+            await self._idle.wait()
+
+    def _changed(self) -> None:
+        if self._queue:
+            self._ready.set()
+        if not self._queue and not self._processing:
+            self._idle.set()
+        if self._metrics is not None:
+            self._metrics.depth.labels(controller=self.name).set(len(self._queue))
+
+
+Sync = Callable[[str], Awaitable[None]]
+
+
+async def run_worker(
+    queue: WorkQueue, sync: Sync, *, metrics: ControllerMetrics | None = None,
+    max_retries: int | None = None,
+) -> None:
+    """Take keys from `queue` and sync them until it shuts down.
+
+    A sync that raises is logged and retried after the key's backoff (given up
+    after `max_retries` retries, if set); one that returns resets the backoff.
+    """
+    while (key := await queue.get()) is not None:
+        try:
+            await _sync_one(queue, sync, key, metrics, max_retries)
+        finally:
+            queue.done(key)
+
+
+async def _sync_one(
+    queue: WorkQueue, sync: Sync, key: str, metrics: ControllerMetrics | None,
+    max_retries: int | None,
+) -> None:
+    try:
+        if metrics is None:
+            await sync(key)
+        else:
+            with metrics.reconcile(queue.name):
+                await sync(key)
+    except Exception as e:
+        _log_failure(queue.name, key, e)
+        if max_retries is not None and queue.num_requeues(key) >= max_retries:
+            log.error("%s: giving up on %s after %d retries", queue.name, key, max_retries)
+            queue.forget(key)
+            return
+        queue.add_rate_limited(key)
+    else:
+        queue.forget(key)
+
+
+def _log_failure(name: str, key: str, error: Exception) -> None:
+    """API errors (a 409 Conflict, say) are routine: one line. Anything else: a traceback."""
+    if isinstance(error, ApiError | ConnectionError):
+        log.warning("%s: sync of %s failed: %s", name, key, error)
+    else:
+        log.error("%s: sync of %s failed", name, key, exc_info=error)
