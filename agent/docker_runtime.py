@@ -1,0 +1,568 @@
+"""The `Runtime` on a Docker engine: the only module that imports the Docker SDK.
+
+Design:
+- The low-level `docker.APIClient` over the unix socket (or DOCKER_HOST),
+  pinned to API 1.41 so that constructing it never touches the engine.
+  Calls run in worker threads (`asyncio.to_thread`) with a bounded HTTP
+  timeout; streams whose length nobody knows (log follow, pulls) use a
+  second client without a timeout and their own thread pool, so a dozen
+  `kubectl logs -f` cannot starve the default executor.
+- Exec sockets are hijacked connections read and written with asyncio's
+  own socket calls, so an idle interactive shell holds no thread.
+- Foreign exceptions become `agent.runtime` errors in `_engine_errors`,
+  and nowhere else.
+- `list()` is the agent's relist (every second, ~100 containers): one
+  list call, plus an inspect only for containers whose (state, exit code)
+  changed since the previous call; exit codes, OOM flags and start and
+  finish times come from that cached inspect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import ipaddress
+import logging
+import math
+import os
+import re
+import signal as signals
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.types import IPAMConfig, IPAMPool
+from docker.types import Mount as DockerMount
+from docker.utils import parse_repository_tag
+
+from agent.runtime import (
+    CONTAINER_STATES,
+    STDERR,
+    STDOUT,
+    BindMount,
+    ContainerInfo,
+    ContainerNotFound,
+    ContainerSpec,
+    ContainerStats,
+    ExecResult,
+    ExecTimedOut,
+    ImageConfig,
+    ImageInfo,
+    ImageNotFound,
+    ImagePullFailed,
+    NameInUse,
+    NetworkInfo,
+    NetworkNotFound,
+    RuntimeFailure,
+    RuntimeUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1.41"
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+T = TypeVar("T")
+Fingerprint = tuple[str, int | None]
+
+_EXITED_STATUS = re.compile(r"^Exited \((-?\d+)\)")
+_CONFLICT_ID = re.compile(r'by container "?([0-9a-f]{12,64})')
+_NANOS = re.compile(r"(\.\d{6})\d+")
+
+
+@contextlib.contextmanager
+def _engine_errors(
+    missing: type[RuntimeFailure] = ContainerNotFound,
+    failed: type[RuntimeFailure] = RuntimeFailure,
+) -> Iterator[None]:
+    """The one place where Docker SDK and requests exceptions become ours."""
+    try:
+        yield
+    except docker.errors.NotFound as e:
+        raise _not_found(e, missing) from e
+    except docker.errors.APIError as e:
+        raise failed(_text(e)) from e
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
+        raise RuntimeUnavailable(f"docker engine unreachable: {e}") from e
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+        raise failed(str(e)) from e
+
+
+def _text(e: docker.errors.APIError) -> str:
+    return str(e.explanation or e)
+
+
+def _not_found(e: docker.errors.NotFound, missing: type[RuntimeFailure]) -> RuntimeFailure:
+    """An explicit `missing` wins; the default tells images and networks from containers."""
+    text = _text(e)
+    if missing is not ContainerNotFound:
+        return missing(text)
+    if isinstance(e, docker.errors.ImageNotFound):
+        return ImageNotFound(text)
+    return (NetworkNotFound if text.startswith("network ") else ContainerNotFound)(text)
+
+
+def _guarded(
+    missing: type[RuntimeFailure], failed: type[RuntimeFailure], fn: Callable[..., T],
+    *args: Any, **kwargs: Any,
+) -> T:
+    with _engine_errors(missing, failed):
+        return fn(*args, **kwargs)
+
+
+class DockerRuntime:
+    """A `agent.runtime.Runtime` backed by one Docker engine."""
+
+    def __init__(self, base_url: str | None = None, *, timeout: float = 30.0,
+                 stream_threads: int = 64) -> None:
+        url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        self._api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout,
+                                     max_pool_size=32)
+        self._stream_api = docker.APIClient(base_url=url, version=API_VERSION, timeout=None)
+        self._stream_pool = ThreadPoolExecutor(stream_threads, "minik-docker-stream")
+        self._cache: dict[str, tuple[Fingerprint, ContainerInfo]] = {}
+        self._open: set[Callable[[], None]] = set()
+
+    async def _call(self, fn: Callable[..., T], *args: Any,
+                    missing: type[RuntimeFailure] = ContainerNotFound,
+                    failed: type[RuntimeFailure] = RuntimeFailure, **kwargs: Any) -> T:
+        return await asyncio.to_thread(_guarded, missing, failed, fn, *args, **kwargs)
+
+    async def _stream_call(self, fn: Callable[..., T], *args: Any,
+                           missing: type[RuntimeFailure] = ContainerNotFound,
+                           failed: type[RuntimeFailure] = RuntimeFailure, **kwargs: Any) -> T:
+        call = functools.partial(_guarded, missing, failed, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._stream_pool, call)
+
+    async def close(self) -> None:
+        for closer in list(self._open):
+            closer()
+        self._stream_pool.shutdown(wait=False, cancel_futures=True)
+        self._api.close()
+        self._stream_api.close()
+
+    async def version(self) -> str:
+        return (await self._call(self._api.version))["Version"]
+
+    async def ensure_network(self, name: str, *, subnet: str, gateway: str | None,
+                             labels: dict[str, str]) -> NetworkInfo:
+        info = await self._call(self._ensure_network, name, subnet, gateway, labels,
+                                missing=NetworkNotFound)
+        if ipaddress.ip_network(info.subnet, strict=False) != ipaddress.ip_network(
+                subnet, strict=False) or (gateway and info.gateway != gateway):
+            raise RuntimeFailure(
+                f"network {name!r} exists with subnet {info.subnet} gateway {info.gateway}, "
+                f"not {subnet} gateway {gateway}; remove it or choose another subnet")
+        return info
+
+    def _ensure_network(self, name: str, subnet: str, gateway: str | None,
+                        labels: dict[str, str]) -> NetworkInfo:
+        try:
+            return _network_info(self._api.inspect_network(name))
+        except docker.errors.NotFound:
+            pass
+        gateway = gateway or str(next(ipaddress.ip_network(subnet, strict=False).hosts()))
+        ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway)])
+        try:
+            self._api.create_network(name, driver="bridge", ipam=ipam, labels=labels,
+                                     check_duplicate=True)
+        except docker.errors.APIError as e:
+            if e.status_code != 409:
+                raise
+        return _network_info(self._api.inspect_network(name))
+
+    async def remove_network(self, name: str) -> None:
+        with contextlib.suppress(NetworkNotFound):
+            await self._call(self._api.remove_network, name, missing=NetworkNotFound)
+
+    async def image(self, ref: str) -> ImageInfo | None:
+        try:
+            return _image_info(await self._call(self._api.inspect_image, ref,
+                                                missing=ImageNotFound))
+        except ImageNotFound:
+            return None
+
+    async def pull(self, ref: str) -> ImageInfo:
+        await self._stream_call(self._pull, ref, missing=ImagePullFailed, failed=ImagePullFailed)
+        info = await self.image(ref)
+        if info is None:
+            raise ImagePullFailed(f"pulled {ref} but the engine does not have it")
+        return info
+
+    def _pull(self, ref: str) -> None:
+        repository, tag = parse_repository_tag(ref)
+        for message in self._stream_api.pull(repository, tag=tag or "latest", stream=True,
+                                             decode=True):
+            if "error" in message:
+                raise ImagePullFailed(str(message["error"]))
+
+    async def create(self, spec: ContainerSpec) -> str:
+        return await self._call(self._create, spec)
+
+    def _create(self, spec: ContainerSpec) -> str:
+        try:
+            return self._api.create_container(**_create_args(self._api, spec))["Id"]
+        except docker.errors.APIError as e:
+            if e.status_code != 409 or not (match := _CONFLICT_ID.search(_text(e))):
+                raise
+            self._clear_stale(match.group(1), e)
+            return self._api.create_container(**_create_args(self._api, spec))["Id"]
+
+    def _clear_stale(self, container_id: str, conflict: docker.errors.APIError) -> None:
+        """A name left by a crash: remove it unless it is running (see reliability §3)."""
+        with contextlib.suppress(docker.errors.NotFound):
+            if self._api.inspect_container(container_id)["State"]["Running"]:
+                raise NameInUse(_text(conflict), container_id)
+            self._api.remove_container(container_id, force=True, v=True)
+
+    async def start(self, container_id: str) -> None:
+        self._cache.pop(container_id, None)
+        await self._call(self._api.start, container_id)
+
+    async def stop(self, container_id: str, *, timeout: float,
+                   signal: str | None = None) -> None:
+        self._cache.pop(container_id, None)
+        if signal is None:
+            await self._call(self._api.stop, container_id, timeout=math.ceil(max(timeout, 0)))
+            return
+        await self.kill(container_id, signal)
+        if not await self._call(self._wait_stopped, container_id, max(timeout, 0.001)):
+            await self.kill(container_id, "SIGKILL")
+
+    def _wait_stopped(self, container_id: str, timeout: float) -> bool:
+        """False when the wait timed out (a read timeout surfaces as either exception)."""
+        try:
+            self._api.wait(container_id, timeout=timeout, condition="not-running")
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            return False
+        return True
+
+    async def kill(self, container_id: str, signal: str = "SIGKILL") -> None:
+        self._cache.pop(container_id, None)
+        await self._call(self._kill, container_id, signal)
+
+    def _kill(self, container_id: str, signal: str) -> None:
+        try:
+            self._api.kill(container_id, signal=signal)
+        except docker.errors.APIError as e:
+            if e.status_code != 409:
+                raise
+
+    async def remove(self, container_id: str, *, force: bool = True) -> None:
+        self._cache.pop(container_id, None)
+        await self._call(self._remove, container_id, force)
+
+    def _remove(self, container_id: str, force: bool) -> None:
+        try:
+            self._api.remove_container(container_id, force=force, v=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as e:
+            if e.status_code != 409 or "already in progress" not in _text(e):
+                raise
+
+    async def inspect(self, container_id: str) -> ContainerInfo:
+        return await self._call(self._inspect, container_id)
+
+    def _inspect(self, container_id: str) -> ContainerInfo:
+        info = _container_info(self._api.inspect_container(container_id))
+        self._cache[info.id] = (_fingerprint(info), info)
+        return info
+
+    async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        return await self._call(self._list, labels)
+
+    def _list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        items = self._api.containers(all=True, filters=filters)
+        seen = {item["Id"] for item in items}
+        for cid, (_, info) in list(self._cache.items()):
+            if cid not in seen and labels.items() <= info.labels.items():
+                self._cache.pop(cid, None)
+        return [info for item in items if (info := self._listed(item)) is not None]
+
+    def _listed(self, item: dict[str, Any]) -> ContainerInfo | None:
+        cached = self._cache.get(item["Id"])
+        if cached and cached[0] == _listed_fingerprint(item):
+            return cached[1]
+        try:
+            return self._inspect(item["Id"])
+        except docker.errors.NotFound:
+            return None
+
+    async def logs(self, container_id: str, *, follow: bool = False, tail: int | None = None,
+                   since: datetime | None = None,
+                   timestamps: bool = False) -> AsyncIterator[bytes]:
+        stream = await self._stream_call(
+            self._stream_api.logs, container_id, stream=True, follow=follow,
+            tail="all" if tail is None else tail, timestamps=timestamps,
+            since=since.timestamp() if since else None)
+        closer = functools.partial(_close_stream, stream)
+        self._open.add(closer)
+        try:
+            while (chunk := await self._stream_call(next, stream, None)) is not None:
+                yield chunk
+        finally:
+            self._open.discard(closer)
+            closer()
+
+    async def exec(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+                   env: dict[str, str] | None = None) -> DockerExecSession:
+        created = await self._call(self._api.exec_create, container_id, command, stdin=stdin,
+                                   tty=tty, environment=env)
+        sock = await self._call(self._api.exec_start, created["Id"], socket=True, tty=tty)
+        return DockerExecSession(self, created["Id"], sock, tty=tty)
+
+    async def exec_run(self, container_id: str, command: list[str], *,
+                       timeout: float) -> ExecResult:
+        session = await self.exec(container_id, command, stdin=False, tty=False)
+        try:
+            async with asyncio.timeout(timeout):
+                output = bytearray()
+                while (frame := await session.read()) is not None:
+                    output += frame[1]
+                return ExecResult(await session.wait(), bytes(output))
+        except TimeoutError:
+            raise ExecTimedOut(f"{command!r} did not finish within {timeout}s") from None
+        finally:
+            await session.close()
+
+    async def stats(self, container_id: str) -> ContainerStats:
+        data = await self._call(self._api.stats, container_id, stream=False, one_shot=True)
+        memory = data.get("memory_stats") or {}
+        detail = memory.get("stats") or {}
+        inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))
+        return ContainerStats(
+            cpu_usage_ns=int(data["cpu_stats"]["cpu_usage"]["total_usage"]),
+            memory_working_set_bytes=max(0, int(memory.get("usage", 0)) - int(inactive)),
+            timestamp=_time(data.get("read")) or datetime.now(UTC),
+        )
+
+    def _kill_exec(self, exec_id: str) -> None:
+        """Docker cannot kill an exec'd process; kill it from here when it is visibly ours.
+
+        Only if its /proc entry sits in the container's cgroup, so a foreign
+        PID namespace can never make us kill the wrong process.
+        """
+        data = self._api.exec_inspect(exec_id)
+        if not data.get("Running") or not data.get("Pid"):
+            return
+        pid, container_id = data["Pid"], data["ContainerID"]
+        try:
+            if container_id in Path(f"/proc/{pid}/cgroup").read_text():
+                os.kill(pid, signals.SIGKILL)
+                return
+        except OSError:
+            pass
+        log.warning("exec %s in %s still running (pid %s); abandoned", exec_id[:12],
+                    container_id[:12], pid)
+
+
+class DockerExecSession:
+    """An exec over a hijacked socket, demultiplexing Docker's 8-byte frame headers."""
+
+    def __init__(self, runtime: DockerRuntime, exec_id: str, sock: Any, *, tty: bool) -> None:
+        self._runtime, self._exec_id, self._tty = runtime, exec_id, tty
+        self._io = sock
+        self._sock: socket.socket = sock._sock
+        self._sock.setblocking(False)
+        self._buffer = bytearray()
+        self._closed = False
+        self._exit_code: int | None = None
+        runtime._open.add(self._close_socket)
+
+    async def _fill(self, size: int) -> bool:
+        loop = asyncio.get_running_loop()
+        while len(self._buffer) < size:
+            try:
+                data = await loop.sock_recv(self._sock, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                return False
+            self._buffer += data
+        return True
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    async def read(self) -> tuple[int, bytes] | None:
+        if self._closed:
+            return None
+        if self._tty:
+            if not self._buffer and not await self._fill(1):
+                return None
+            return STDOUT, self._take(len(self._buffer))
+        while True:
+            if not await self._fill(8):
+                return None
+            kind, size = self._buffer[0], int.from_bytes(self._buffer[4:8], "big")
+            if not await self._fill(8 + size):
+                return None
+            payload = self._take(8 + size)[8:]
+            if payload:
+                return (STDERR if kind == STDERR else STDOUT), payload
+
+    async def write_stdin(self, data: bytes) -> None:
+        try:
+            await asyncio.get_running_loop().sock_sendall(self._sock, data)
+        except OSError as e:
+            raise RuntimeFailure(f"exec stdin is closed: {e}") from e
+
+    async def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+
+    async def resize(self, width: int, height: int) -> None:
+        if self._tty:
+            await self._runtime._call(self._runtime._api.exec_resize, self._exec_id,
+                                      height=height, width=width)
+
+    async def wait(self) -> int:
+        delay = 0.01
+        while self._exit_code is None:
+            data = await self._runtime._call(self._runtime._api.exec_inspect, self._exec_id)
+            if not data.get("Running"):
+                self._exit_code = int(data.get("ExitCode") or 0)
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        return self._exit_code
+
+    async def close(self) -> None:
+        """Release the socket; a process still running is killed (best effort)."""
+        if self._closed:
+            return
+        self._close_socket()
+        if self._exit_code is not None:
+            return
+        with contextlib.suppress(RuntimeFailure):
+            await self._runtime._call(self._runtime._kill_exec, self._exec_id)
+
+    def _close_socket(self) -> None:
+        self._closed = True
+        self._runtime._open.discard(self._close_socket)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        with contextlib.suppress(OSError):
+            self._io.close()
+
+
+def _close_stream(stream: Any) -> None:
+    """Shut a streaming response's socket, which also frees a thread blocked reading it."""
+    with contextlib.suppress(OSError, RuntimeFailure), _engine_errors():
+        stream.close()
+
+
+def _create_args(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any]:
+    return {
+        "image": spec.image, "name": spec.name, "labels": spec.labels,
+        "entrypoint": spec.command, "command": spec.args,
+        "environment": [f"{k}={v}" for k, v in spec.env.items()],
+        "working_dir": spec.working_dir, "user": spec.user, "hostname": spec.hostname,
+        "stdin_open": spec.stdin_open, "tty": spec.tty, "stop_signal": spec.stop_signal,
+        "ports": [(p.container_port, p.protocol.lower()) for p in spec.published_ports],
+        "detach": True, "use_config_proxy": False,
+        "host_config": api.create_host_config(**_host_config(spec)),
+        "networking_config": _networking_config(api, spec),
+    }
+
+
+def _host_config(spec: ContainerSpec) -> dict[str, Any]:
+    bindings: dict[str, list[tuple[str, int | None]]] = {}
+    for p in spec.published_ports:
+        key = f"{p.container_port}/{p.protocol.lower()}"
+        bindings.setdefault(key, []).append((p.host_ip, p.host_port))
+    return {
+        "network_mode": spec.network_mode, "ipc_mode": spec.ipc_mode,
+        "pid_mode": spec.pid_mode, "dns": spec.dns or None,
+        "dns_search": spec.dns_search or None, "dns_opt": spec.dns_options or None,
+        "extra_hosts": spec.extra_hosts or None, "mounts": [_mount(m) for m in spec.mounts],
+        "read_only": spec.read_only_rootfs or None, "privileged": spec.privileged,
+        "cap_add": spec.cap_add or None, "cap_drop": spec.cap_drop or None,
+        "cpu_quota": spec.cpu_quota, "cpu_period": spec.cpu_period,
+        "cpu_shares": spec.cpu_shares, "mem_limit": spec.memory_limit,
+        "memswap_limit": spec.memory_limit, "port_bindings": bindings or None,
+        "init": spec.init or None, "sysctls": spec.sysctls or None,
+        "shm_size": spec.shm_size, "restart_policy": {"Name": "no"},
+    }
+
+
+def _mount(mount: Any) -> DockerMount:
+    if isinstance(mount, BindMount):
+        return DockerMount(mount.target, mount.source, type="bind", read_only=mount.read_only)
+    return DockerMount(mount.target, None, type="tmpfs", tmpfs_size=mount.size_bytes,
+                       tmpfs_mode=mount.mode)
+
+
+def _networking_config(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any] | None:
+    mode = spec.network_mode
+    if not mode or mode.startswith("container:") or mode in ("host", "none", "bridge"):
+        return None
+    if not spec.ip_address and not spec.network_aliases:
+        return None
+    endpoint = api.create_endpoint_config(aliases=spec.network_aliases or None,
+                                          ipv4_address=spec.ip_address)
+    return api.create_networking_config({mode: endpoint})
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value or value.startswith("0001-01-01"):
+        return None
+    return datetime.fromisoformat(_NANOS.sub(r"\1", value).replace("Z", "+00:00"))
+
+
+def _fingerprint(info: ContainerInfo) -> Fingerprint:
+    return info.state, info.exit_code if info.state == "exited" else None
+
+
+def _listed_fingerprint(item: dict[str, Any]) -> Fingerprint:
+    match = _EXITED_STATUS.match(item.get("Status") or "")
+    return item.get("State", ""), int(match.group(1)) if match else None
+
+
+def _container_info(data: dict[str, Any]) -> ContainerInfo:
+    state = data["State"]
+    status = state.get("Status", "dead")
+    stopped = status in ("exited", "dead")
+    return ContainerInfo(
+        id=data["Id"], name=data["Name"].lstrip("/"),
+        labels=dict(data["Config"].get("Labels") or {}), image=data["Config"]["Image"],
+        image_id=data["Image"], state=status if status in CONTAINER_STATES else "dead",
+        exit_code=int(state.get("ExitCode", 0)) if stopped else None,
+        oom_killed=bool(state.get("OOMKilled")), error=state.get("Error") or "",
+        created_at=_time(data.get("Created")), started_at=_time(state.get("StartedAt")),
+        finished_at=_time(state.get("FinishedAt")), ip_address=_ip_address(data),
+        pid=state.get("Pid") or None,
+    )
+
+
+def _ip_address(data: dict[str, Any]) -> str | None:
+    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
+    mode = (data.get("HostConfig") or {}).get("NetworkMode", "")
+    ordered = [networks[mode]] if mode in networks else list(networks.values())
+    return next((n["IPAddress"] for n in ordered if n.get("IPAddress")), None)
+
+
+def _network_info(data: dict[str, Any]) -> NetworkInfo:
+    pools = (data.get("IPAM") or {}).get("Config") or [{}]
+    return NetworkInfo(name=data["Name"], id=data["Id"], subnet=pools[0].get("Subnet", ""),
+                       gateway=pools[0].get("Gateway") or None)
+
+
+def _image_info(data: dict[str, Any]) -> ImageInfo:
+    config = data.get("Config") or {}
+    env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
+    return ImageInfo(id=data["Id"], tags=list(data.get("RepoTags") or []), config=ImageConfig(
+        env=env, entrypoint=config.get("Entrypoint"), cmd=config.get("Cmd"),
+        working_dir=config.get("WorkingDir") or "", user=config.get("User") or "",
+        stop_signal=config.get("StopSignal"),
+        exposed_ports=sorted(config.get("ExposedPorts") or {})))
