@@ -1,0 +1,309 @@
+"""The scheduler: binds each unscheduled pod to a node that fits it.
+
+Informers cache all pods and all nodes; pods that need a node (unbound,
+`spec.schedulerName` ours, not deleted, not finished) are put on a work
+queue by key. One worker takes them one at a time, so that every decision
+sees the previous one: it filters the nodes with `fit.fit_failures`, picks
+the feasible node with the most CPU left, and POSTs a Binding.
+
+A pod the worker has bound but the informer has not yet seen bound is
+"assumed": it counts against its node until the watch catches up, so a
+burst of pods never overcommits a node between a bind and its watch event.
+
+A pod that fits nowhere gets `PodScheduled=False` (reason `Unschedulable`,
+with kube-scheduler's `0/N nodes are available: ...` message) on its status
+and a `FailedScheduling` event, and is retried with the queue's per-key
+backoff. Changes that can make room send every unschedulable pod back to
+the queue at once: a node added or changed in readiness, labels, taints or
+allocatable, a pod deleted or finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from minik.api.errors import ApiError
+from minik.api.meta import format_time, now
+from minik.api.resources import REGISTRY, ResourceType
+from minik.client.aio import AsyncClient
+from minik.client.paths import object_path
+from minik.controllers.events import EventRecorder
+from minik.controllers.informer import Informer, key_of
+from minik.controllers.metrics import ControllerMetrics
+from minik.controllers.workqueue import WorkQueue
+from minik.scheduler import fit
+
+log = logging.getLogger(__name__)
+
+NODE_INDEX = "nodeName"
+DEFAULT_RESYNC = 300.0
+RETRY_BASE = 1.0
+RETRY_MAX = 60.0
+
+
+def _resource(name: str) -> ResourceType:
+    rt = REGISTRY.resolve(name)
+    if rt is None:
+        raise LookupError(f"no resource type {name!r}")
+    return rt
+
+
+PODS = _resource("pods")
+NODES = _resource("nodes")
+
+
+@dataclass(frozen=True, slots=True)
+class Assumed:
+    """A pod this scheduler bound whose binding the informer has not shown yet."""
+
+    pod: dict
+    node: str
+
+
+def node_name_index(pod: dict) -> list[str]:
+    node = (pod.get("spec") or {}).get("nodeName")
+    return [node] if node else []
+
+
+def node_fingerprint(node: dict) -> tuple:
+    """What about a node can change where pods fit."""
+    md, spec = node.get("metadata") or {}, node.get("spec") or {}
+    return (fit.is_node_ready(node), bool(spec.get("unschedulable")), md.get("labels"),
+            spec.get("taints"), (node.get("status") or {}).get("allocatable"))
+
+
+def scheduling_inputs(pod: dict) -> tuple:
+    """What about a pending pod can change where it fits."""
+    return (pod.get("spec"), (pod.get("metadata") or {}).get("labels"))
+
+
+def pod_scheduled_condition(pod: dict) -> dict | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled":
+            return condition
+    return None
+
+
+def binding_for(pod: dict, node: str) -> dict:
+    md = pod["metadata"]
+    return {"apiVersion": "v1", "kind": "Binding",
+            "metadata": {"name": md["name"], "namespace": md.get("namespace"),
+                         "uid": md.get("uid")},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+
+
+class Scheduler:
+    """Watches pods and nodes and binds pending pods to nodes that fit them."""
+
+    def __init__(
+        self, client: AsyncClient, *, events: EventRecorder,
+        metrics: ControllerMetrics | None = None, name: str = fit.DEFAULT_SCHEDULER,
+        resync_period: float = DEFAULT_RESYNC, retry_base: float = RETRY_BASE,
+        retry_max: float = RETRY_MAX,
+    ) -> None:
+        self.client = client
+        self.events = events
+        self.metrics = metrics
+        self.name = name
+        self.resync_period = resync_period
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self._reset()
+
+    def _reset(self) -> None:
+        """Fresh caches and queue: a (re)started scheduler trusts only list+watch."""
+        self.pods = Informer(self.client, PODS, resync_period=self.resync_period)
+        self.nodes = Informer(self.client, NODES, resync_period=self.resync_period)
+        self.pods.add_index(NODE_INDEX, node_name_index)
+        self.queue = WorkQueue(self.name, metrics=self.metrics, base_delay=self.retry_base,
+                               max_delay=self.retry_max)
+        self._assumed: dict[str, Assumed] = {}
+        self._unschedulable: set[str] = set()
+        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.nodes.add_handler(self._node_added, self._node_updated)
+
+    async def run(self) -> None:
+        """Watch and schedule until cancelled."""
+        self._reset()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.pods.run(), name=f"{self.name}:pods")
+                tasks.create_task(self.nodes.run(), name=f"{self.name}:nodes")
+                await self.pods.wait_synced()
+                await self.nodes.wait_synced()
+                tasks.create_task(self._work(), name=f"{self.name}:worker")
+        finally:
+            self.queue.shutdown()
+
+    @property
+    def unschedulable(self) -> frozenset[str]:
+        """Keys of pods that fitted no node on their last attempt."""
+        return frozenset(self._unschedulable)
+
+    def _pod_added(self, pod: dict) -> None:
+        if fit.needs_scheduling(pod, self.name):
+            self.queue.add(key_of(pod))
+        elif node_name_index(pod):
+            self._assumed.pop(key_of(pod), None)
+
+    def _pod_updated(self, old: dict, new: dict) -> None:
+        key = key_of(new)
+        if node_name_index(new):
+            self._assumed.pop(key, None)
+            self._unschedulable.discard(key)
+        if fit.needs_scheduling(new, self.name) and (
+            old is new or not fit.needs_scheduling(old, self.name)
+            or scheduling_inputs(old) != scheduling_inputs(new)
+        ):
+            self.queue.add(key)
+        if node_name_index(new) and fit.is_terminal(new) and not fit.is_terminal(old):
+            self._retry_unschedulable()
+
+    def _pod_deleted(self, pod: dict) -> None:
+        key = key_of(pod)
+        self._unschedulable.discard(key)
+        assumed = self._assumed.pop(key, None)
+        if assumed is not None or (node_name_index(pod) and not fit.is_terminal(pod)):
+            self._retry_unschedulable()
+
+    def _node_added(self, node: dict) -> None:
+        self._retry_unschedulable()
+
+    def _node_updated(self, old: dict, new: dict) -> None:
+        if old is new or node_fingerprint(old) != node_fingerprint(new):
+            self._retry_unschedulable()
+
+    def _retry_unschedulable(self) -> None:
+        for key in sorted(self._unschedulable):
+            self.queue.add(key)
+
+    async def _work(self) -> None:
+        while (key := await self.queue.get()) is not None:
+            try:
+                with self._timed():
+                    placed = await self.schedule_one(key)
+            except Exception as e:
+                self._log_failure(key, e)
+                self.queue.add_rate_limited(key)
+            else:
+                if placed:
+                    self.queue.forget(key)
+                else:
+                    self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        if self.metrics is None:
+            yield
+            return
+        with self.metrics.reconcile(self.queue.name):
+            yield
+
+    def _log_failure(self, key: str, error: Exception) -> None:
+        if isinstance(error, ApiError | ConnectionError):
+            log.warning("%s: scheduling %s failed: %s", self.name, key, error)
+        else:
+            log.error("%s: scheduling %s failed", self.name, key, exc_info=error)
+
+    async def schedule_one(self, key: str) -> bool:
+        """Place the pod `key`; False when it fits no node and must be retried later."""
+        pod = self.pods.indexer.get(key)
+        if pod is None or key in self._assumed or not fit.needs_scheduling(pod, self.name):
+            self._unschedulable.discard(key)
+            return True
+        node, message = self.place(pod)
+        if node is None:
+            self._unschedulable.add(key)
+            await self._refuse(pod, message)
+            return False
+        self._unschedulable.discard(key)
+        await self._bind(pod, node)
+        return True
+
+    def place(self, pod: dict) -> tuple[str | None, str]:
+        """The best node for `pod`, or None and the reason nothing fits."""
+        nodes = self.nodes.indexer.list()
+        failures: dict[str, list[str]] = {}
+        best: tuple[tuple[int, int], str] | None = None
+        for node in nodes:
+            name = node["metadata"]["name"]
+            usage = self.usage(name)
+            reasons = fit.fit_failures(pod, node, usage)
+            if reasons:
+                failures[name] = reasons
+                continue
+            points = fit.score(pod, node, usage)
+            if best is None or points > best[0]:
+                best = (points, name)
+        if best is not None:
+            return best[1], ""
+        return None, fit.fit_error_message(len(nodes), failures)
+
+    def usage(self, node: str) -> fit.NodeUsage:
+        """What the node's pods take, counting pods bound here but not yet seen bound."""
+        usage = fit.NodeUsage()
+        seen = set()
+        for pod in self.pods.indexer.by_index(NODE_INDEX, node):
+            seen.add(key_of(pod))
+            if not fit.is_terminal(pod):
+                usage.add(pod)
+        for key, assumed in self._assumed.items():
+            if assumed.node == node and key not in seen:
+                usage.add(assumed.pod)
+        return usage
+
+    async def _bind(self, pod: dict, node: str) -> None:
+        key, md = key_of(pod), pod["metadata"]
+        self._assumed[key] = Assumed(pod, node)
+        path = object_path(PODS, md.get("namespace"), md["name"], "binding")
+        try:
+            await self.client.request("POST", path, body=binding_for(pod, node))
+        except ApiError as e:
+            self._assumed.pop(key, None)
+            if e.code not in (404, 409):
+                raise
+            log.info("%s: not binding %s: %s", self.name, key, e)
+            return
+        except BaseException:
+            self._assumed.pop(key, None)
+            raise
+        self.events.record(pod, "Normal", "Scheduled",
+                           f"Successfully assigned {key} to {node}")
+        if (pod_scheduled_condition(pod) or {}).get("status") == "False":
+            await self._set_scheduled(pod, "True", None, None)
+
+    async def _refuse(self, pod: dict, message: str) -> None:
+        log.info("%s: %s is unschedulable: %s", self.name, key_of(pod), message)
+        self.events.record(pod, "Warning", "FailedScheduling", message)
+        current = pod_scheduled_condition(pod) or {}
+        if (current.get("status"), current.get("reason"), current.get("message")) != (
+            "False", "Unschedulable", message
+        ):
+            await self._set_scheduled(pod, "False", "Unschedulable", message)
+
+    async def _set_scheduled(
+        self, pod: dict, status: str, reason: str | None, message: str | None
+    ) -> None:
+        """Strategic-merge the PodScheduled condition into the pod's status."""
+        current = pod_scheduled_condition(pod) or {}
+        stamp = format_time(now())
+        transition = stamp
+        if current.get("status") == status:
+            transition = current.get("lastTransitionTime") or stamp
+        condition = {"type": "PodScheduled", "status": status, "reason": reason,
+                     "message": message, "lastProbeTime": None,
+                     "lastTransitionTime": transition}
+        md = pod["metadata"]
+        patch = {"status": {"conditions": [condition]}}
+        try:
+            await self.client.patch(PODS, md.get("namespace"), md["name"], patch,
+                                    patch_type="strategic", subresource="status")
+        except ApiError as e:
+            if e.code != 404:
+                raise

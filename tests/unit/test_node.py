@@ -1,0 +1,180 @@
+"""Node registration, status and Lease heartbeat; host facts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent import host
+from agent.node import NodeStatusReporter, micro_time
+from minik.api.resources import REGISTRY
+from tests.unit.test_events import Api, eventually, poll, start_api
+
+NODES = REGISTRY.resolve("nodes")
+LEASES = REGISTRY.resolve("leases")
+assert NODES is not None and LEASES is not None
+
+FACTS = host.HostFacts(hostname="box", cpus=8, memory_bytes=16 * 2**30,
+                       storage_bytes=100 * 2**30, kernel_version="6.1.0-test",
+                       os_image="Debian GNU/Linux 12 (bookworm)", architecture="amd64",
+                       boot_id="boot-1", machine_id="machine-1")
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    env = await start_api()
+    yield env
+    await env.close()
+
+
+def reporter(api: Api, **kwargs) -> NodeStatusReporter:
+    kwargs.setdefault("facts", FACTS)
+    kwargs.setdefault("heartbeat_interval", 0.02)
+    kwargs.setdefault("status_interval", 3600)
+    return NodeStatusReporter(api.client, "box", address="10.0.0.5", kubelet_port=10250,
+                              runtime_version="docker://27.3.1", **kwargs)
+
+
+async def get_node(api: Api) -> dict:
+    return await api.client.get(NODES, None, "box")
+
+
+async def get_lease(api: Api) -> dict:
+    return await api.client.get(LEASES, "kube-node-lease", "box")
+
+
+def condition(node: dict, kind: str) -> dict:
+    return next(c for c in node["status"]["conditions"] if c["type"] == kind)
+
+
+# ----------------------------------------------------------------- host facts
+
+
+def test_meminfo_is_read_in_bytes():
+    text = "MemTotal:       16318480 kB\nMemFree:         1000 kB\nHugePages_Total:       0\n"
+    assert host.parse_meminfo(text) == {"MemTotal": 16318480 * 1024, "MemFree": 1024000,
+                                        "HugePages_Total": 0}
+
+
+def test_os_release_gives_the_pretty_name(tmp_path: Path):
+    release = tmp_path / "os-release"
+    release.write_text('NAME="Debian GNU/Linux"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'
+                       "# comment\nID=debian\n")
+    assert host.os_image(release) == "Debian GNU/Linux 12 (bookworm)"
+    assert host.parse_os_release(release.read_text())["ID"] == "debian"
+
+
+def test_machine_names_become_go_architectures():
+    assert host.architecture("x86_64") == "amd64"
+    assert host.architecture("aarch64") == "arm64"
+    assert host.architecture("mips") == "mips"
+
+
+def test_the_facts_of_this_host_are_plausible():
+    facts = host.gather("/")
+    assert facts.cpus >= 1 and facts.memory_bytes > 0 and facts.storage_bytes > 0
+    assert facts.kernel_version and facts.os_image and facts.hostname
+
+
+def test_renew_times_have_microseconds():
+    moment = dt.datetime(2026, 11, 24, 0, 0, 0, 1500, tzinfo=dt.UTC)
+    assert micro_time(moment) == "2026-11-24T00:00:00.001500Z"
+
+
+# ------------------------------------------------------------- registration
+
+
+async def test_registration_creates_a_ready_node_with_host_capacity(api: Api):
+    api.start(reporter(api, labels={"tier": "edge"}).run(), "node")
+    node = await poll(lambda: get_node(api), lambda n: bool(n.get("status", {}).get("nodeInfo")))
+    assert node["metadata"]["labels"] == {
+        "kubernetes.io/hostname": "box", "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": "",
+        "tier": "edge"}
+    status = node["status"]
+    expected = {"cpu": "8", "memory": "16777216Ki", "ephemeral-storage": "104857600Ki",
+                "pods": "110"}
+    assert status["capacity"] == expected and status["allocatable"] == expected
+    assert status["addresses"] == [{"type": "InternalIP", "address": "10.0.0.5"},
+                                   {"type": "Hostname", "address": "box"}]
+    assert status["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 10250}}
+    info = status["nodeInfo"]
+    assert (info["kubeletVersion"], info["containerRuntimeVersion"]) == (
+        "v1.33.0-minik", "docker://27.3.1")
+    assert (info["osImage"], info["kernelVersion"], info["architecture"],
+            info["operatingSystem"], info["bootID"]) == (
+        "Debian GNU/Linux 12 (bookworm)", "6.1.0-test", "amd64", "linux", "boot-1")
+    ready = condition(node, "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "True", "KubeletReady", "kubelet is posting ready status")
+    for kind in ("MemoryPressure", "DiskPressure", "PIDPressure"):
+        assert condition(node, kind)["status"] == "False"
+    assert ready["lastHeartbeatTime"] and ready["lastTransitionTime"]
+
+
+async def test_registration_creates_a_lease_owned_by_the_node_that_keeps_renewing(api: Api):
+    api.start(reporter(api).run(), "node")
+    lease = await poll(lambda: get_lease(api), bool)
+    node = await get_node(api)
+    assert lease["spec"]["holderIdentity"] == "box"
+    assert lease["spec"]["leaseDurationSeconds"] == 40
+    assert lease["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Node", "name": "box", "uid": node["metadata"]["uid"]}]
+    first = lease["spec"]["renewTime"]
+    assert dt.datetime.strptime(first, "%Y-%m-%dT%H:%M:%S.%fZ")
+    renewed = await poll(lambda: get_lease(api), lambda lease: lease["spec"]["renewTime"] > first)
+    assert renewed["metadata"]["uid"] == lease["metadata"]["uid"]
+
+
+async def test_an_existing_node_is_adopted_and_keeps_its_other_labels(api: Api):
+    old = await api.client.create(NODES, None, {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "box", "labels": {"kept": "yes", "kubernetes.io/arch": "wrong"}}})
+    api.start(reporter(api).run(), "node")
+    node = await poll(lambda: get_node(api), lambda n: bool(n.get("status", {}).get("nodeInfo")))
+    assert node["metadata"]["uid"] == old["metadata"]["uid"]
+    assert node["metadata"]["labels"]["kept"] == "yes"
+    assert node["metadata"]["labels"]["kubernetes.io/arch"] == "amd64"
+
+
+async def test_status_is_written_only_when_it_changes_while_the_lease_renews(api: Api):
+    why_not_ready: list[str] = []
+    node_agent = reporter(api, readiness=lambda: why_not_ready[0] if why_not_ready else None)
+    api.start(node_agent.run(), "node")
+    lease = await poll(lambda: get_lease(api), bool)
+    for _ in range(3):
+        renewed = lease["spec"]["renewTime"]
+        lease = await poll(lambda: get_lease(api),
+                           lambda lease, renewed=renewed: lease["spec"]["renewTime"] > renewed)
+    assert node_agent.status_writes == 1
+    ready_since = condition(await get_node(api), "Ready")["lastTransitionTime"]
+    why_not_ready.append("container runtime is down")
+    node = await poll(lambda: get_node(api), lambda n: condition(n, "Ready")["status"] == "False")
+    ready = condition(node, "Ready")
+    assert (ready["reason"], ready["message"]) == ("KubeletNotReady", "container runtime is down")
+    assert node_agent.status_writes == 2
+    assert condition(node, "MemoryPressure")["lastTransitionTime"] <= ready["lastTransitionTime"]
+    assert ready_since <= ready["lastTransitionTime"]
+
+
+async def test_status_is_rewritten_when_the_status_interval_passes(api: Api):
+    node_agent = reporter(api, status_interval=0.05)
+    api.start(node_agent.run(), "node")
+    await eventually(lambda: node_agent.status_writes >= 3)
+
+
+async def test_a_deleted_node_is_registered_again_at_its_next_status_write(api: Api):
+    api.start(reporter(api, status_interval=0.05).run(), "node")
+    first = await poll(lambda: get_node(api), lambda n: bool(n.get("status", {}).get("nodeInfo")))
+    await api.client.delete(NODES, None, "box")
+    again = await poll(lambda: get_node(api),
+                       lambda n: n["metadata"]["uid"] != first["metadata"]["uid"])
+    assert again["metadata"]["labels"]["kubernetes.io/hostname"] == "box"
+    lease = await poll(lambda: get_lease(api),
+                       lambda lease: lease["metadata"]["ownerReferences"][0]["uid"]
+                       == again["metadata"]["uid"])
+    assert lease["spec"]["holderIdentity"] == "box"
+
