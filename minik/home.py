@@ -71,6 +71,15 @@ class Home:
         return self.root / "server.log"
 
     @property
+    def purge_request(self) -> Path:
+        """Present when `minik down --purge` asked the server to remove its state too."""
+        return self.root / "purge-requested"
+
+    @property
+    def agent_dir(self) -> Path:
+        return self.root / "agent"
+
+    @property
     def instance_file(self) -> Path:
         """JSON with the running server's name, address and port."""
         return self.root / "instance.json"

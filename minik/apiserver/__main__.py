@@ -18,9 +18,14 @@ def _parse(argv: list[str]) -> ServerConfig:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--disable-controllers", default="")
+    parser.add_argument("--node-name", default="")
+    parser.add_argument("--pod-subnet", default=None)
+    parser.add_argument("--restart-backoff", type=float, default=10.0)
     args = parser.parse_args(argv)
     disabled = frozenset(c.strip() for c in args.disable_controllers.split(",") if c.strip())
-    return ServerConfig(Home.at(args.home), args.name, args.port, args.bind, disabled)
+    return ServerConfig(Home.at(args.home), args.name, args.port, args.bind, disabled,
+                        node_name=args.node_name, pod_subnet=args.pod_subnet,
+                        restart_backoff=args.restart_backoff)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,11 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from minik.api import errors, patch
+from minik.api import errors, meta, patch
 from minik.api.decode import decode_body, require_object
 from minik.api.resources import ResourceType
 from minik.api.selectors import LabelSelector
-from minik.apiserver import responses
+from minik.apiserver import proxy, responses
 from minik.apiserver.lifecycle import DeleteOptions
 from minik.apiserver.listing import Selection, list_page
 from minik.apiserver.routing import ResourceRequest, resource_request
@@ -88,6 +88,8 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     storage = _storage(request)
     if target.name is None:
         return await list_objects(request, target)
+    if (proxied := proxy.handler(request.method, target)) is not None:
+        return await proxied(request, storage, target)
     if target.subresource not in (None, "status", "scale"):
         raise _unsupported_subresource(target)
     obj = await storage.get(target.rt, target.namespace, target.name)
@@ -115,7 +117,11 @@ async def list_objects(request: web.Request, target: ResourceRequest) -> web.Str
 async def create_object(request: web.Request) -> web.StreamResponse:
     target = resource_request(request)
     if target.name is not None:
-        if target.rt.kind == "Pod" and target.subresource in ("binding", "eviction"):
+        if (proxied := proxy.handler(request.method, target)) is not None:
+            return await proxied(request, _storage(request), target)
+        if target.rt.kind == "Pod" and target.subresource == "binding":
+            return await _bind(request, target)
+        if target.rt.kind == "Pod" and target.subresource == "eviction":
             raise _unsupported_subresource(target)
         raise errors.method_not_allowed(f"POST is not supported on {target.verb_target}")
     obj = require_object(await _body(request))
@@ -124,6 +130,41 @@ async def create_object(request: web.Request) -> web.StreamResponse:
     )
     return responses.object_response(request, target.rt, result.obj, status=201,
                                      warnings=result.warnings)
+
+
+async def _bind(request: web.Request, target: ResourceRequest) -> web.StreamResponse:
+    """pods/binding: set spec.nodeName once, as the scheduler does; a bound pod is 409."""
+    binding = require_object(await _body(request))
+    node = (binding.get("target") or {}).get("name")
+    if not node or (binding.get("target") or {}).get("kind", "Node") != "Node":
+        raise errors.invalid("Binding", target.name or "", [errors.Cause(
+            "target.name", "Required value: a node name to bind to", "FieldValueRequired")])
+    uid = (binding.get("metadata") or {}).get("uid")
+
+    def bind(pod: dict[str, Any]) -> dict[str, Any]:
+        if uid and pod["metadata"].get("uid") != uid:
+            raise errors.conflict("pods", target.name or "", why="the pod's UID has changed")
+        if pod["metadata"].get("deletionTimestamp"):
+            raise errors.conflict("pods", target.name or "", why="pod is being deleted")
+        if pod.get("spec", {}).get("nodeName"):
+            raise errors.conflict("pods", target.name or "",
+                                  why=f"pod is already assigned to node "
+                                      f"\"{pod['spec']['nodeName']}\"")
+        pod["spec"]["nodeName"] = node
+        conditions = [c for c in pod.setdefault("status", {}).get("conditions", [])
+                      if c.get("type") != "PodScheduled"]
+        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                           "lastTransitionTime": meta.format_time(meta.now())})
+        pod["status"]["conditions"] = conditions
+        return pod
+
+    assert target.name is not None
+    await _storage(request).mutate(target.rt, target.namespace, target.name, bind,
+                                   _write_options(request, target))
+    return responses.json_response(
+        {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
+        status=201,
+    )
 
 
 async def update_object(request: web.Request) -> web.StreamResponse:

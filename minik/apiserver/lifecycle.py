@@ -14,9 +14,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from minik.api.defaults import apply_defaults
-
 from minik.api import errors, meta
+from minik.api.defaults import apply_defaults
 from minik.api.resources import REGISTRY, ResourceType
 from minik.store import KeyNotFound, RevisionConflict
 
@@ -113,7 +112,7 @@ def merge_for_update(
         return merged
     merged = copy.deepcopy(desired)
     _keep_server_metadata(current, merged)
-    if rt.has_status and rt.kind != "Node":
+    if rt.has_status and rt.kind != "Node" and subresource != "binding":
         if "status" in current:
             merged["status"] = copy.deepcopy(current["status"])
         else:

@@ -13,20 +13,30 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from agent.agent import Agent, AgentConfig, default_state_dir
+from agent.docker_runtime import DockerRuntime
+from agent.kubelet_server import serving_context
+from cni.network import remove_pod_network
 from minik.api import errors
 from minik.api.resources import REGISTRY
+from minik.apiserver import proxy
 from minik.apiserver.app import READY_KEY, create_app
 from minik.apiserver.instrumented import InstrumentedStore
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.tls import ensure_certificates, server_ssl_context
+from minik.client.aio import AsyncClient
+from minik.controllers.events import EventRecorder
+from minik.controllers.metrics import ControllerMetrics
 from minik.home import Home
-from minik.kubeconfig import ensure_token, server_url, write_kubeconfig
+from minik.kubeconfig import ClusterAccess, ensure_token, server_url, write_kubeconfig
+from minik.scheduler.scheduler import Scheduler
 from minik.store.sqlite import SQLiteStore
 from minik.supervisor import Supervisor
 
@@ -44,6 +54,12 @@ class ServerConfig:
     port: int
     bind: str = "127.0.0.1"
     disabled_controllers: frozenset[str] = field(default_factory=frozenset)
+    node_name: str = ""
+    pod_subnet: str | None = None
+    restart_backoff: float = 10.0
+
+    def enabled(self, component: str) -> bool:
+        return component not in self.disabled_controllers
 
 
 async def bootstrap_namespaces(storage: ObjectStorage) -> None:
@@ -58,6 +74,61 @@ async def compact_forever(storage: ObjectStorage) -> None:
     while True:
         await asyncio.sleep(COMPACT_INTERVAL)
         await storage.store.compact(keep=COMPACT_KEEP)
+
+
+class Components:
+    """The scheduler and the node agent: clients of the API like any other."""
+
+    def __init__(self, config: ServerConfig, url: str, token: str, metrics: ApiMetrics) -> None:
+        self.config = config
+        access = ClusterAccess(server=url, ca_pem=config.home.ca_cert.read_bytes(), token=token)
+        self.client = AsyncClient(access, user_agent="minik-components")
+        self.metrics = metrics
+        self.token = token
+        self.agent: Agent | None = None
+
+    def start(self, supervisor: Supervisor) -> None:
+        if self.config.enabled("scheduler"):
+            events = EventRecorder(self.client, "default-scheduler")
+            scheduler = Scheduler(self.client, events=events,
+                                  metrics=ControllerMetrics(self.metrics.registry))
+            supervisor.start("scheduler-events", events.run)
+            supervisor.start("scheduler", scheduler.run)
+        if self.config.enabled("agent"):
+            supervisor.start("agent", self._run_agent)
+
+    async def _run_agent(self) -> None:
+        home = self.config.home
+        agent = Agent(
+            AgentConfig(
+                instance=self.config.name, state_dir=default_state_dir(home.agent_dir),
+                node_name=self.config.node_name, pod_subnet=self.config.pod_subnet,
+                restart_backoff=self.config.restart_backoff, token=self.token,
+                kubelet_ssl=serving_context(home.server_cert, home.server_key),
+            ),
+            client=self.client, runtime=DockerRuntime(), registry=self.metrics.registry,
+        )
+        self.agent = agent
+        try:
+            await agent.run()
+        finally:
+            await agent.shutdown(remove_containers=False)
+
+    async def stop(self, *, purge: bool) -> None:
+        """A clean stop: the node's containers go too (their pods stay in the store)."""
+        if self.agent is not None:
+            await self.agent.shutdown(remove_containers=True)
+            if purge:
+                await remove_pod_network(self.agent.runtime, self.config.name)
+                shutil.rmtree(self.config.home.agent_dir, ignore_errors=True)
+            await self.agent.runtime.close()
+        await self.client.close()
+
+
+def _remove_store(home: Home) -> None:
+    for path in home.root.glob(home.store.name + "*"):
+        path.unlink(missing_ok=True)
+    home.purge_request.unlink(missing_ok=True)
 
 
 def _write_instance(config: ServerConfig, url: str) -> None:
@@ -80,6 +151,7 @@ async def serve(config: ServerConfig) -> None:
     storage = ObjectStorage(store)
     supervisor = Supervisor()
     app = create_app(storage, token=token, metrics=metrics)
+    proxy.install(app, ca_file=home.ca_cert, token=token)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
     try:
         await bootstrap_namespaces(storage)
@@ -90,12 +162,19 @@ async def serve(config: ServerConfig) -> None:
         write_kubeconfig(home, server=url, token=token)
         _write_instance(config, url)
         supervisor.start("store-compaction", lambda: compact_forever(storage))
+        components = Components(config, url, token, metrics)
+        components.start(supervisor)
         app[READY_KEY].append(True)
         log.info("minik %r serving on %s", config.name, url)
         await stop.wait()
         log.info("minik %r stopping", config.name)
+        purge = home.purge_request.exists()
+        await supervisor.stop()
+        await components.stop(purge=purge)
     finally:
         await supervisor.stop()
         await runner.cleanup()
         await store.close()
+        if home.purge_request.exists():
+            _remove_store(home)
         home.pid_file.unlink(missing_ok=True)

@@ -119,10 +119,16 @@ def detach(home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]) 
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--disable-controllers", default="",
-              help="Comma-separated controllers to switch off.")
+              help="Comma-separated components to switch off (scheduler, agent, ...).")
+@click.option("--node-name", default="", help="The node's name (default: the host name).")
+@click.option("--pod-subnet", default=None,
+              help="Pod network subnet (default: the first free /16 from 10.244.0.0).")
+@click.option("--restart-backoff", default=10.0, show_default=True, type=float,
+              help="Base of the container restart backoff, in seconds (doubles to 300).")
 @pass_context
 def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
-       disable_controllers: str) -> None:
+       disable_controllers: str, node_name: str, pod_subnet: str | None,
+       restart_backoff: float) -> None:
     """Start minik (API server, controllers, node agent)."""
     home = ctx.home.ensure()
     pid = running_pid(home)
@@ -130,7 +136,13 @@ def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
         click.echo(f"minik is already running (pid {pid}); kubeconfig: {home.kubeconfig}",
                    err=True)
         return
-    extra = ("--disable-controllers", disable_controllers) if disable_controllers else ()
+    extra: tuple[str, ...] = ("--restart-backoff", str(restart_backoff))
+    if disable_controllers:
+        extra += ("--disable-controllers", disable_controllers)
+    if node_name:
+        extra += ("--node-name", node_name)
+    if pod_subnet:
+        extra += ("--pod-subnet", pod_subnet)
     if detached:
         detach(home, name, port, bind, extra)
         return
@@ -140,14 +152,20 @@ def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
 
 
 @click.command()
-@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for exit.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for exit.")
+@click.option("--purge", is_flag=True,
+              help="Also remove the store, the volumes and the pod network.")
 @pass_context
-def down(ctx: CliContext, timeout: float) -> None:
-    """Stop this instance's server."""
+def down(ctx: CliContext, timeout: float, purge: bool) -> None:
+    """Stop this instance: its containers go, its desired state stays (unless --purge)."""
     pid = running_pid(ctx.home)
     if pid is None:
         click.echo("minik is not running.", err=True)
+        if purge:
+            fail("--purge needs the server running: start it with `minik up -d`, then purge")
         return
+    if purge:
+        ctx.home.purge_request.write_text("purge\n")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -108,7 +108,7 @@ class Cluster:
         if self._api is not None:
             self._api.close()
             self._api = None
-        self.minik("down", check=False)
+        self.minik("down", "--purge", check=False)
         pid = self.pid
         if pid is not None and process_alive(pid):
             os.kill(pid, signal.SIGKILL)

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -41,3 +41,34 @@ def test_metrics_pass_promtool_and_count_requests_by_verb_resource_and_code(
         assert name in families, name
     revision = families["minik_store_revision"].samples[0].value
     assert revision > 0
+
+
+def test_agent_metrics_count_started_pods_and_container_usage(
+    cluster: Cluster, namespace: str
+) -> None:
+    body = {"metadata": {"name": "measured"}, "spec": {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "c", "image": "minik/busybox:1.35", "command": ["sleep", "600"]}]}}
+    cluster.api.request("POST", f"/api/v1/namespaces/{namespace}/pods", body=body)
+
+    def families() -> dict:
+        return {f.name: f for f in text_string_to_metric_families(_scrape(cluster))}
+
+    def started() -> bool:
+        counts = [s.value for s in families()["minik_pod_start_duration_seconds"].samples
+                  if s.name.endswith("_count")]
+        return bool(counts) and counts[0] >= 1
+
+    eventually(started, timeout=30, what="a pod start observed")
+    assert families()["minik_running_pods"].samples[0].value >= 1
+
+    def usage() -> list:
+        return [s for s in families()["minik_container_memory_working_set_bytes"].samples
+                if s.labels == {"namespace": namespace, "pod": "measured", "container": "c"}]
+
+    samples = eventually(usage, timeout=40, interval=1, what="container memory usage")
+    assert samples[0].value > 0
+    text = _scrape(cluster)
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -244,3 +244,18 @@ async def test_discovery_is_aggregated_when_asked_and_names_every_resource(
     assert (await api.request("GET", "/openapi/v2")).status == 404
     index = await call(api, "GET", "/openapi/v3")
     assert "apis/apps/v1" in index["paths"]
+
+
+async def test_binding_assigns_a_node_once(api: TestClient) -> None:
+    pods = "/api/v1/namespaces/default/pods"
+    pod = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i:1"}]}}
+    await call(api, "POST", pods, pod, expect=201)
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "node-a"}}
+    await call(api, "POST", f"{pods}/p/binding", binding, expect=201)
+    bound = await call(api, "GET", f"{pods}/p", expect=200)
+    assert bound["spec"]["nodeName"] == "node-a" and bound["status"]["phase"] == "Pending"
+    scheduled = {c["type"]: c["status"] for c in bound["status"]["conditions"]}
+    assert scheduled == {"PodScheduled": "True"}
+    again = await call(api, "POST", f"{pods}/p/binding", binding, expect=409)
+    assert "already assigned" in again["message"]

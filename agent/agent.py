@@ -1,0 +1,211 @@
+"""The node agent (kubelet): pods bound to this node become Docker containers.
+
+It talks to the control plane only through the REST API: an informer on
+the pods bound to its node (and on ConfigMaps and Secrets, for environment
+and volumes), status patches, events, and its Node and Lease. A relist loop
+(the kubelet's PLEG) compares what Docker holds for this instance with the
+last look and wakes the worker of every pod whose containers changed, so a
+container that exits, is killed or removed behind minik's back is noticed
+within a second. After a restart everything is rebuilt from Docker's
+labels: running containers are adopted, not restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from agent import labels
+from agent.backoff import Backoff
+from agent.images import ImageManager
+from agent.kubelet_server import KubeletServer
+from agent.metrics import AgentMetrics
+from agent.node import NodeStatusReporter
+from agent.podstate import group_by_pod
+from agent.probes import ProbeManager
+from agent.runtime import ContainerNotFound, Runtime
+from agent.sync import PodSyncer, SyncConfig
+from agent.volumes import VolumeManager
+from agent.workers import PodWorkers
+from cni.network import ensure_pod_network
+from minik.api.resources import REGISTRY
+from minik.client.aio import AsyncClient
+from minik.controllers.events import EventRecorder
+from minik.controllers.informer import Informer
+from minik.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+PAUSE_IMAGE = "minik/pause:1.0"
+RESYNC_PERIOD = 10.0
+SHUTDOWN_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    instance: str
+    state_dir: Path
+    node_name: str = ""
+    pod_subnet: str | None = None
+    pause_image: str = PAUSE_IMAGE
+    host_ip: str = "127.0.0.1"
+    relist_period: float = 1.0
+    restart_backoff: float = 10.0
+    restart_backoff_cap: float = 300.0
+    token: str = ""
+    kubelet_ssl: ssl.SSLContext | None = None
+
+    @property
+    def node(self) -> str:
+        return self.node_name or socket.gethostname().lower()
+
+
+class Agent:
+    """Runs the node: network, node status, pod workers, relist, kubelet API."""
+
+    def __init__(self, config: AgentConfig, *, client: AsyncClient, runtime: Runtime,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.config = config
+        self.client = client
+        self.runtime = runtime
+        self.registry = registry
+        self.events = EventRecorder(client, "kubelet", host=config.node)
+        self.metrics = AgentMetrics(registry)
+        self.supervisor = Supervisor()
+        self.pods = Informer(client, REGISTRY.resolve("pods"),
+                             field_selector=f"spec.nodeName={config.node}")
+        self.pods.add_index("uid", lambda pod: [pod["metadata"]["uid"]])
+        self.configmaps = Informer(client, REGISTRY.resolve("configmaps"))
+        self.secrets = Informer(client, REGISTRY.resolve("secrets"))
+        self.workers: PodWorkers | None = None
+        self.syncer: PodSyncer | None = None
+        self._seen: dict[str, tuple] = {}
+
+    def _pod_by_uid(self, uid: str) -> dict[str, Any] | None:
+        found = self.pods.indexer.by_index("uid", uid)
+        return found[0] if found else None
+
+    def _pod_by_name(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.pods.indexer.get_by(namespace, name)
+
+    def _build(self, network: str) -> None:
+        volumes = VolumeManager(self.config.state_dir / "volumes",
+                                configmaps=self.configmaps.indexer.get_by,
+                                secrets=self.secrets.indexer.get_by)
+        probes = ProbeManager(self.runtime, on_change=self._wake, events=self.events,
+                              registry=self.registry)
+        self.volumes = volumes
+        self.probes = probes
+        self.syncer = PodSyncer(
+            SyncConfig(self.config.instance, self.config.node, self.config.host_ip, network,
+                       self.config.pause_image),
+            runtime=self.runtime, client=self.client, events=self.events,
+            images=ImageManager(self.runtime, self.events, Backoff()),
+            volumes=volumes, probes=probes,
+            backoff=Backoff(base=self.config.restart_backoff, cap=self.config.restart_backoff_cap),
+            configmaps=self.configmaps.indexer.get_by, secrets=self.secrets.indexer.get_by,
+            pod_by_uid=self._pod_by_uid, metrics=self.metrics,
+        )
+        self.workers = PodWorkers(self.syncer.sync)
+
+    def _wake(self, uid: str) -> None:
+        if self.workers is not None:
+            self.workers.update(uid)
+
+    async def run(self) -> None:
+        network = await ensure_pod_network(self.runtime, self.config.instance,
+                                           self.config.pod_subnet)
+        self._build(network.name)
+        self.pods.add_handler(
+            on_add=lambda pod: self._wake(pod["metadata"]["uid"]),
+            on_update=lambda old, new: self._wake(new["metadata"]["uid"]),
+            on_delete=lambda pod: self._wake(pod["metadata"]["uid"]),
+        )
+        kubelet_port = await self._start_kubelet_server()
+        sup = self.supervisor
+        sup.start("agent:events", self.events.run)
+        sup.start("agent:configmaps", self.configmaps.run)
+        sup.start("agent:secrets", self.secrets.run)
+        await asyncio.gather(self.configmaps.wait_synced(), self.secrets.wait_synced())
+        sup.start("agent:pods", self.pods.run)
+        await self.pods.wait_synced()
+        reporter = NodeStatusReporter(
+            self.client, self.config.node, address=self.config.host_ip,
+            kubelet_port=kubelet_port, runtime_version=f"docker://{await self.runtime.version()}",
+        )
+        sup.start("agent:node", reporter.run)
+        sup.start("agent:relist", self._relist_forever)
+        sup.start("agent:resync", self._resync_forever)
+        sup.start("agent:stats", lambda: self.metrics.collect_usage_forever(
+            self.runtime, self.config.instance))
+        log.info("node agent %s running (network %s %s)", self.config.node, network.name,
+                 network.subnet)
+        await asyncio.Event().wait()
+
+    async def _start_kubelet_server(self) -> int:
+        server = KubeletServer(self.runtime, instance=self.config.instance,
+                               token=self.config.token, pod_lookup=self._pod_by_name)
+        self.kubelet = server
+        return await server.start("127.0.0.1", 0, ssl_context=self.config.kubelet_ssl)
+
+    async def relist(self) -> None:
+        infos = await self.runtime.list(labels.instance_selector(self.config.instance))
+        self.metrics.observe_relist(infos)
+        groups = group_by_pod(infos)
+        seen = {uid: state.fingerprint() for uid, state in groups.items()}
+        for uid in set(seen) | set(self._seen):
+            if seen.get(uid) != self._seen.get(uid):
+                self._wake(uid)
+        self._seen = seen
+
+    async def _relist_forever(self) -> None:
+        while True:
+            await self.relist()
+            await asyncio.sleep(self.config.relist_period)
+
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_PERIOD)
+            for pod in self.pods.indexer.list():
+                if await self.volumes.refresh(pod):
+                    self._wake(pod["metadata"]["uid"])
+
+    async def shutdown(self, *, remove_containers: bool) -> None:
+        """Stop background work; with `remove_containers`, stop and remove every container."""
+        await self.supervisor.stop()
+        if self.workers is not None:
+            await self.workers.close()
+        if getattr(self, "probes", None) is not None:
+            await self.probes.close()
+        if getattr(self, "kubelet", None) is not None:
+            await self.kubelet.stop()
+        if remove_containers:
+            await self._remove_all()
+
+    async def _remove_all(self) -> None:
+        infos = await self.runtime.list(labels.instance_selector(self.config.instance))
+        apps = [i for i in infos if not labels.is_sandbox(i.labels)]
+        sandboxes = [i for i in infos if labels.is_sandbox(i.labels)]
+        for group in (apps, sandboxes):
+            await asyncio.gather(*(self._force_remove(i.id) for i in group))
+
+    async def _force_remove(self, container_id: str) -> None:
+        try:
+            await self.runtime.stop(container_id, timeout=SHUTDOWN_TIMEOUT)
+            await self.runtime.remove(container_id, force=True)
+        except ContainerNotFound:
+            return
+
+
+def default_state_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path

@@ -1,0 +1,140 @@
+"""A container's environment, as Kubernetes builds it.
+
+`envFrom` sources first, then `env` in order; `valueFrom` reads ConfigMaps,
+Secrets (through lookups the caller provides, backed by watch caches), the
+pod's own fields and its resources. `$(VAR)` references expand against the
+variables defined before them, and `$$` escapes. A missing required source
+or key is a `ConfigError` naming it: the container waits with
+`CreateContainerConfigError` and starts once the object appears.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from typing import Any
+
+from minik.api.models.quantity import parse_quantity
+
+Lookup = Callable[[str, str], dict[str, Any] | None]
+_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+class ConfigError(Exception):
+    """A ConfigMap, Secret or key the container needs does not exist."""
+
+
+def expand(text: str, variables: dict[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion: unknown references stay as written."""
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return variables.get(match.group(1), match.group(0))
+
+    return _REFERENCE.sub(replace, text)
+
+
+def _secret_values(secret: dict[str, Any]) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode(errors="replace")
+            for k, v in (secret.get("data") or {}).items()}
+
+
+def _source(kind: str, lookup: Lookup, namespace: str, name: str) -> dict[str, str] | None:
+    obj = lookup(namespace, name)
+    if obj is None:
+        return None
+    return _secret_values(obj) if kind == "Secret" else dict(obj.get("data") or {})
+
+
+def _key_ref(kind: str, ref: dict[str, Any], lookup: Lookup, namespace: str) -> str | None:
+    values = _source(kind, lookup, namespace, ref.get("name", ""))
+    optional = bool(ref.get("optional"))
+    if values is None:
+        if optional:
+            return None
+        raise ConfigError(f'{kind.lower()} "{ref.get("name", "")}" not found')
+    if ref["key"] not in values:
+        if optional:
+            return None
+        raise ConfigError(f"couldn't find key {ref['key']} in {kind} "
+                          f"{namespace}/{ref.get('name', '')}")
+    return values[ref["key"]]
+
+
+def _field_ref(pod: dict[str, Any], path: str, extra: dict[str, str]) -> str:
+    md = pod.get("metadata", {})
+    for prefix, source in (("metadata.labels", md.get("labels")),
+                           ("metadata.annotations", md.get("annotations"))):
+        if path.startswith(prefix + "['") and path.endswith("']"):
+            return (source or {}).get(path[len(prefix) + 2:-2], "")
+    simple = {
+        "metadata.name": md.get("name", ""), "metadata.namespace": md.get("namespace", ""),
+        "metadata.uid": md.get("uid", ""), "spec.nodeName": pod["spec"].get("nodeName", ""),
+        "spec.serviceAccountName": pod["spec"].get("serviceAccountName", ""),
+    }
+    if path in simple:
+        return str(simple[path])
+    return extra.get(path, "")
+
+
+def _resource_ref(container: dict[str, Any], ref: dict[str, Any]) -> str:
+    section, _, resource = ref.get("resource", "").partition(".")
+    value = container.get("resources", {}).get(section, {}).get(resource)
+    if value is None:
+        return "0"
+    divisor = parse_quantity(ref.get("divisor", "1"))
+    amount = parse_quantity(value) / divisor
+    return str(int(-(-amount // 1)))
+
+
+def _value_from(
+    source: dict[str, Any], pod: dict[str, Any], container: dict[str, Any],
+    configmaps: Lookup, secrets: Lookup, extra: dict[str, str],
+) -> str | None:
+    namespace = pod["metadata"].get("namespace", "default")
+    if "configMapKeyRef" in source:
+        return _key_ref("ConfigMap", source["configMapKeyRef"], configmaps, namespace)
+    if "secretKeyRef" in source:
+        return _key_ref("Secret", source["secretKeyRef"], secrets, namespace)
+    if "fieldRef" in source:
+        return _field_ref(pod, source["fieldRef"].get("fieldPath", ""), extra)
+    if "resourceFieldRef" in source:
+        return _resource_ref(container, source["resourceFieldRef"])
+    return None
+
+
+def _env_from(entry: dict[str, Any], namespace: str, configmaps: Lookup,
+              secrets: Lookup) -> dict[str, str]:
+    kind, ref = (("ConfigMap", entry["configMapRef"]) if "configMapRef" in entry
+                 else ("Secret", entry.get("secretRef") or {}))
+    values = _source(kind, configmaps if kind == "ConfigMap" else secrets, namespace,
+                     ref.get("name", ""))
+    if values is None:
+        if ref.get("optional"):
+            return {}
+        raise ConfigError(f'{kind.lower()} "{ref.get("name", "")}" not found')
+    prefix = entry.get("prefix", "")
+    return {prefix + k: v for k, v in values.items()}
+
+
+def container_env(
+    pod: dict[str, Any], container: dict[str, Any], *, configmaps: Lookup, secrets: Lookup,
+    pod_ip: str = "", host_ip: str = "",
+) -> dict[str, str]:
+    """The container's environment; raises ConfigError for a missing required source."""
+    namespace = pod["metadata"].get("namespace", "default")
+    extra = {"status.podIP": pod_ip, "status.podIPs": pod_ip, "status.hostIP": host_ip,
+             "status.hostIPs": host_ip}
+    env: dict[str, str] = {}
+    for entry in container.get("envFrom") or []:
+        env.update(_env_from(entry, namespace, configmaps, secrets))
+    for var in container.get("env") or []:
+        if "valueFrom" in var:
+            value = _value_from(var["valueFrom"], pod, container, configmaps, secrets, extra)
+            if value is None:
+                continue
+            env[var["name"]] = value
+        else:
+            env[var["name"]] = expand(str(var.get("value", "")), env)
+    return env

@@ -1,0 +1,70 @@
+"""Making a container's image present, per its pull policy.
+
+`Never` only checks; `IfNotPresent` pulls when absent; `Always` pulls every
+time (Kubernetes' default for `:latest` and untagged images, which is why
+minik's images carry versioned tags). A failed pull leaves the container
+waiting with `ErrImagePull`, then `ImagePullBackOff` while the per-pod,
+per-image backoff (10 s doubling to 300 s) runs; other pods are unaffected.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from agent.backoff import Backoff
+from agent.events import EventSink
+from agent.runtime import ImagePullFailed, Runtime, RuntimeFailure
+
+Waiting = tuple[str, str]
+
+
+class ImageManager:
+    """Ensures images before containers are created; reports pulls as events."""
+
+    def __init__(self, runtime: Runtime, events: EventSink, backoff: Backoff) -> None:
+        self.runtime = runtime
+        self.events = events
+        self.backoff = backoff
+        self._failed_at: dict[str, float] = {}
+
+    async def ensure(self, pod: dict[str, Any], container: dict[str, Any]) -> Waiting | None:
+        """None when the image is ready; else the waiting reason and message."""
+        image = container["image"]
+        policy = container.get("imagePullPolicy", "IfNotPresent")
+        present = await self.runtime.image(image) is not None
+        if policy == "Never" or (policy == "IfNotPresent" and present):
+            if present:
+                return None
+            message = f'Container image "{image}" is not present with pull policy of Never'
+            self.events.record(pod, "Warning", "ErrImageNeverPull", message)
+            return "ErrImageNeverPull", message
+        return await self._pull(pod, image)
+
+    async def _pull(self, pod: dict[str, Any], image: str) -> Waiting | None:
+        key = f"{pod['metadata']['uid']}/{image}"
+        if key in self._failed_at and self.backoff.remaining(key, self._failed_at[key]) > 0:
+            message = f'Back-off pulling image "{image}"'
+            self.events.record(pod, "Normal", "BackOff", message)
+            return "ImagePullBackOff", message
+        self.events.record(pod, "Normal", "Pulling", f'Pulling image "{image}"')
+        started = time.monotonic()
+        try:
+            await self.runtime.pull(image)
+        except (ImagePullFailed, RuntimeFailure) as e:
+            self.backoff.next(key)
+            self._failed_at[key] = time.time()
+            message = f'Failed to pull image "{image}": {e}'
+            self.events.record(pod, "Warning", "Failed", message)
+            return "ErrImagePull", message
+        self.backoff.reset(key)
+        self._failed_at.pop(key, None)
+        self.events.record(pod, "Normal", "Pulled",
+                           f'Successfully pulled image "{image}" in '
+                           f"{time.monotonic() - started:.3f}s")
+        return None
+
+    def forget(self, uid: str) -> None:
+        self.backoff.forget_prefix(f"{uid}/")
+        for key in [k for k in self._failed_at if k.startswith(f"{uid}/")]:
+            del self._failed_at[key]

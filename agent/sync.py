@@ -1,0 +1,358 @@
+"""Syncing one pod: plan, carry the plan out, report status; or tear the pod down.
+
+`PodSyncer.sync(uid)` is what a pod worker runs. For a live pod it plans
+with `compute_pod_actions`, carries the plan out in order (old attempts
+removed, containers killed, sandbox recreated, init or app containers
+started with their image, environment and volumes), plans again until
+nothing is left to do now, then writes the pod's status if it changed. For
+a pod marked for deletion it runs preStop hooks, stops containers within
+what is left of the grace period, removes them, and deletes the pod object
+with grace 0. Containers whose pod is gone are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from agent import hooks, labels
+from agent.backoff import Backoff
+from agent.containers import PodContext, container_spec, sandbox_spec
+from agent.env import ConfigError, Lookup, container_env
+from agent.events import EventSink
+from agent.images import ImageManager
+from agent.metrics import AgentMetrics
+from agent.plan import PodActions, Start, backoff_key, compute_pod_actions, pod_is_done
+from agent.podstate import PodRuntimeState, group_by_pod
+from agent.probes import ProbeManager, RunningContainer
+from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFailure
+from agent.status import pod_status
+from agent.volumes import VolumeError, VolumeManager
+from agent.workers import SyncResult
+from minik.api import errors, meta
+from minik.api.resources import REGISTRY
+from minik.client.aio import AsyncClient
+
+log = logging.getLogger(__name__)
+
+PODS = REGISTRY.resolve("pods")
+MAX_ROUNDS = 4
+WAITING_RETRY = 2.0
+KILL_ALL_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConfig:
+    instance: str
+    node_name: str
+    host_ip: str
+    network: str
+    pause_image: str
+
+
+class PodSyncer:
+    """Brings one pod's containers to its spec, or removes them."""
+
+    def __init__(
+        self, config: SyncConfig, *, runtime: Runtime, client: AsyncClient, events: EventSink,
+        images: ImageManager, volumes: VolumeManager, probes: ProbeManager, backoff: Backoff,
+        configmaps: Lookup, secrets: Lookup, pod_by_uid: Any, metrics: AgentMetrics,
+    ) -> None:
+        self.config = config
+        self.runtime = runtime
+        self.client = client
+        self.events = events
+        self.images = images
+        self.volumes = volumes
+        self.probes = probes
+        self.backoff = backoff
+        self.configmaps = configmaps
+        self.secrets = secrets
+        self.pod_by_uid = pod_by_uid
+        self.metrics = metrics
+        self._started: set[str] = set()
+
+    async def state(self, uid: str) -> PodRuntimeState:
+        selector = {labels.INSTANCE: self.config.instance, labels.POD_UID: uid}
+        infos = await self.runtime.list(selector)
+        return group_by_pod(infos).get(uid, PodRuntimeState(uid))
+
+    async def sync(self, uid: str) -> SyncResult:
+        pod = self.pod_by_uid(uid)
+        if pod is None:
+            await self.remove_pod(uid)
+            return SyncResult(finished=True)
+        if pod["metadata"].get("deletionTimestamp"):
+            await self.terminate(pod)
+            return SyncResult(finished=True)
+        return await self._sync_live(pod)
+
+    async def _sync_live(self, pod: dict[str, Any]) -> SyncResult:
+        uid = pod["metadata"]["uid"]
+        state = await self.state(uid)
+        self._reset_long_runs(pod, state)
+        waiting: dict[str, tuple[str, str]] = {}
+        for _ in range(MAX_ROUNDS):
+            actions = compute_pod_actions(pod, state, backoff=self.backoff,
+                                          liveness_failed=self.probes.liveness_failed(uid))
+            waiting.update(actions.waiting)
+            if actions.empty:
+                break
+            replan = await self._execute(pod, state, actions, waiting)
+            state = await self.state(uid)
+            if not replan:
+                break
+        if pod_is_done(pod, state):
+            await self._stop_sandbox(state)
+            self.probes.remove(uid)
+        else:
+            self.probes.sync(pod, _running(state), _pod_ip(state))
+        await self._write_status(pod, state, waiting)
+        return SyncResult(requeue=self._requeue(pod, state, waiting))
+
+    def _requeue(self, pod: dict[str, Any], state: PodRuntimeState,
+                 waiting: dict[str, tuple[str, str]]) -> float | None:
+        if not waiting:
+            return None
+        uid = pod["metadata"]["uid"]
+        delays = [WAITING_RETRY]
+        for name in waiting:
+            latest = state.latest(name)
+            if latest is not None and latest.finished_at is not None:
+                left = self.backoff.remaining(backoff_key(uid, name),
+                                              latest.finished_at.timestamp())
+                if left > 0:
+                    delays.append(left + 0.05)
+        return max(0.05, min(delays))
+
+    def _reset_long_runs(self, pod: dict[str, Any], state: PodRuntimeState) -> None:
+        uid = pod["metadata"]["uid"]
+        for name, attempts in state.containers.items():
+            last = attempts[0]
+            if last.started_at and last.finished_at:
+                ran = (last.finished_at - last.started_at).total_seconds()
+                if ran >= self.backoff.reset_after:
+                    self.backoff.reset(backoff_key(uid, name))
+
+    async def _execute(
+        self, pod: dict[str, Any], state: PodRuntimeState, actions: PodActions,
+        waiting: dict[str, tuple[str, str]],
+    ) -> bool:
+        """Carry out a plan; True when the pod must be planned again at once."""
+        for container_id in actions.remove:
+            await self._remove(container_id)
+        for kill in actions.kill:
+            self.events.record(pod, "Normal", kill.reason, kill.message)
+            await self._stop(pod, kill.container_id, _grace(pod))
+        if actions.kill_all:
+            for info in state.running():
+                await self._stop(pod, info.id, KILL_ALL_TIMEOUT)
+        if actions.create_sandbox:
+            return await self._create_sandbox(pod, state, actions.sandbox_attempt, waiting)
+        sandbox = state.sandbox
+        assert sandbox is not None
+        for start in actions.start:
+            await self._start(pod, sandbox, start, waiting)
+        return bool(actions.kill)
+
+    async def _create_sandbox(
+        self, pod: dict[str, Any], state: PodRuntimeState, attempt: int,
+        waiting: dict[str, tuple[str, str]],
+    ) -> bool:
+        for old in state.sandboxes:
+            await self._remove(old.id)
+        try:
+            await self.volumes.prepare(pod)
+        except VolumeError as e:
+            self.events.record(pod, "Warning", e.reason, e.message)
+            for c in _all_containers(pod):
+                waiting[c["name"]] = ("ContainerCreating", e.message)
+            return False
+        if attempt > 0:
+            self.events.record(pod, "Normal", "SandboxChanged",
+                               "Pod sandbox changed, it will be killed and re-created.")
+        spec = sandbox_spec(self._context(pod), attempt)
+        try:
+            sandbox_id = await self.runtime.create(spec)
+            await self.runtime.start(sandbox_id)
+        except RuntimeFailure as e:
+            message = f"Failed to create pod sandbox: {e}"
+            self.events.record(pod, "Warning", "FailedCreatePodSandBox", message)
+            for c in _all_containers(pod):
+                waiting[c["name"]] = ("ContainerCreating", message)
+            return False
+        return True
+
+    def _context(self, pod: dict[str, Any]) -> PodContext:
+        return PodContext(self.config.instance, pod, self.config.network, self.config.pause_image)
+
+    async def _start(
+        self, pod: dict[str, Any], sandbox: ContainerInfo, start: Start,
+        waiting: dict[str, tuple[str, str]],
+    ) -> None:
+        container = _container(pod, start.name, init=start.init)
+        why = await self.images.ensure(pod, container)
+        if why is None:
+            why = await self._create_and_start(pod, sandbox, container, start)
+        if why is not None:
+            waiting[start.name] = why
+
+    async def _create_and_start(
+        self, pod: dict[str, Any], sandbox: ContainerInfo, container: dict[str, Any],
+        start: Start,
+    ) -> tuple[str, str] | None:
+        name = container["name"]
+        try:
+            env = container_env(pod, container, configmaps=self.configmaps,
+                                secrets=self.secrets, pod_ip=sandbox.ip_address or "",
+                                host_ip=self.config.host_ip)
+            mounts = self.volumes.mounts(pod, container)
+        except (ConfigError, VolumeError) as e:
+            message = str(e)
+            self.events.record(pod, "Warning", "Failed", f"Error: {message}")
+            return "CreateContainerConfigError", message
+        spec = container_spec(self._context(pod), container, sandbox_id=sandbox.id,
+                              restart_count=start.restart_count, env=env, mounts=mounts)
+        try:
+            container_id = await self.runtime.create(spec)
+            self.events.record(pod, "Normal", "Created", f"Created container: {name}")
+            await self.runtime.start(container_id)
+        except RuntimeFailure as e:
+            self.events.record(pod, "Warning", "Failed", f"Error: {e}")
+            return "CreateContainerError", str(e)
+        if start.restart_count > 0:
+            self.backoff.next(backoff_key(pod["metadata"]["uid"], name))
+            md = pod["metadata"]
+            self.metrics.restarts.labels(md.get("namespace", ""), md["name"], name).inc()
+        self.events.record(pod, "Normal", "Started", f"Started container {name}")
+        await self._post_start(pod, container, container_id, sandbox)
+        return None
+
+    async def _post_start(self, pod: dict[str, Any], container: dict[str, Any],
+                          container_id: str, sandbox: ContainerInfo) -> None:
+        if not (container.get("lifecycle") or {}).get("postStart"):
+            return
+        ok = await hooks.post_start(self.runtime, pod, container, container_id,
+                                    pod_ip=sandbox.ip_address, events=self.events)
+        if not ok:
+            await self._stop(pod, container_id, _grace(pod))
+
+    async def _stop(self, pod: dict[str, Any] | None, container_id: str, grace: float) -> None:
+        with contextlib.suppress(ContainerNotFound):
+            await self.runtime.stop(container_id, timeout=max(0.0, grace))
+
+    async def _remove(self, container_id: str) -> None:
+        with contextlib.suppress(ContainerNotFound):
+            await self.runtime.remove(container_id, force=True)
+
+    async def _stop_sandbox(self, state: PodRuntimeState) -> None:
+        sandbox = state.sandbox
+        if sandbox is not None and sandbox.state == "running":
+            await self._stop(None, sandbox.id, 0)
+
+    async def terminate(self, pod: dict[str, Any]) -> None:
+        """Graceful deletion: preStop, SIGTERM, wait what is left of the grace, SIGKILL."""
+        uid = pod["metadata"]["uid"]
+        state = await self.state(uid)
+        deadline = meta.parse_time(pod["metadata"].get("deletionTimestamp"))
+        grace = max(0.0, (deadline - meta.now()).total_seconds()) if deadline else 0.0
+        self.probes.remove(uid)
+        apps = [c for c in state.running() if c.id != (state.sandbox.id if state.sandbox else "")]
+        if apps:
+            names = ", ".join(sorted({c.labels.get(labels.CONTAINER_NAME, "") for c in apps}))
+            self.events.record(pod, "Normal", "Killing", f"Stopping container {names}")
+        await asyncio.gather(*(self._terminate_container(pod, state, c, grace) for c in apps))
+        await self.remove_pod(uid)
+        with contextlib.suppress(errors.ApiError):
+            await self.client.delete(PODS, pod["metadata"].get("namespace"),
+                                     pod["metadata"]["name"], grace_period_seconds=0, uid=uid)
+
+    async def _terminate_container(self, pod: dict[str, Any], state: PodRuntimeState,
+                                   info: ContainerInfo, grace: float) -> None:
+        name = info.labels.get(labels.CONTAINER_NAME, "")
+        container = next((c for c in _all_containers(pod) if c["name"] == name), None)
+        if container is not None and (container.get("lifecycle") or {}).get("preStop"):
+            left = await hooks.pre_stop(self.runtime, pod, container, info.id,
+                                        pod_ip=_pod_ip(state), events=self.events, grace=grace)
+            grace = max(left, hooks.MIN_STOP_GRACE)
+        await self._stop(pod, info.id, grace)
+
+    async def remove_pod(self, uid: str) -> None:
+        """Remove every container of a pod, its sandbox last, and its volumes."""
+        state = await self.state(uid)
+        sandbox_ids = {s.id for s in state.sandboxes}
+        for info in state.all():
+            if info.id not in sandbox_ids:
+                await self._remove(info.id)
+        for sandbox_id in sandbox_ids:
+            await self._remove(sandbox_id)
+        self.probes.remove(uid)
+        self.images.forget(uid)
+        self.backoff.forget_prefix(f"{uid}/")
+        self._started.discard(uid)
+        await self.volumes.cleanup(uid)
+
+    def _observe_start(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        uid = pod["metadata"]["uid"]
+        if uid in self._started or not _all_started(status):
+            return
+        self._started.add(uid)
+        created = meta.parse_time(pod["metadata"].get("creationTimestamp"))
+        if created is not None:
+            self.metrics.pod_start.observe(max(0.0, (meta.now() - created).total_seconds()))
+
+    async def _write_status(self, pod: dict[str, Any], state: PodRuntimeState,
+                            waiting: dict[str, tuple[str, str]]) -> None:
+        status = pod_status(pod, state, waiting=waiting, probes=self.probes.view(
+            pod["metadata"]["uid"]), host_ip=self.config.host_ip,
+            now=dt.datetime.now(dt.UTC))
+        self._observe_start(pod, status)
+        current = pod.get("status") or {}
+        if status == current:
+            return
+        patch = {**{k: None for k in current if k not in status}, **status}
+        md = pod["metadata"]
+        with contextlib.suppress(errors.ApiError):
+            await self.client.patch(PODS, md.get("namespace"), md["name"], {"status": patch},
+                                    subresource="status")
+
+
+def _all_started(status: dict[str, Any]) -> bool:
+    statuses = status.get("containerStatuses") or []
+    return bool(statuses) and all("running" in s["state"] for s in statuses)
+
+
+def _grace(pod: dict[str, Any]) -> float:
+    grace = pod.get("spec", {}).get("terminationGracePeriodSeconds")
+    return 30.0 if grace is None else float(grace)
+
+
+def _all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = pod.get("spec", {})
+    return [*(spec.get("initContainers") or []), *spec.get("containers", [])]
+
+
+def _container(pod: dict[str, Any], name: str, *, init: bool) -> dict[str, Any]:
+    key = "initContainers" if init else "containers"
+    return next(c for c in pod["spec"].get(key) or [] if c["name"] == name)
+
+
+def _pod_ip(state: PodRuntimeState) -> str | None:
+    sandbox = state.sandbox
+    return sandbox.ip_address if sandbox is not None and sandbox.state == "running" else None
+
+
+def _running(state: PodRuntimeState) -> list[RunningContainer]:
+    sandbox = state.sandbox
+    running = []
+    for name, attempts in state.containers.items():
+        latest = attempts[0]
+        if latest.state == "running" and (sandbox is None or latest.id != sandbox.id):
+            started = latest.started_at.timestamp() if latest.started_at else time.time()
+            running.append(RunningContainer(name, latest.id, started))
+    return running

@@ -1,0 +1,428 @@
+"""The agent's kubelet API on the fake runtime, and the API server's proxy in front of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from agent import kubelet_server, labels
+from agent.exec_stream import PROTOCOL_V4, PROTOCOL_V5
+from agent.fake_runtime import FakeRuntime
+from agent.kubelet_server import KubeletServer, LogOptions, serving_context
+from agent.runtime import ContainerSpec, ExecResult
+from minik.api.resources import REGISTRY
+from minik.apiserver import proxy
+from minik.apiserver.app import create_app
+from minik.apiserver.handlers import STORAGE_KEY
+from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.routing import resource_request
+from minik.apiserver.server import bootstrap_namespaces
+from minik.apiserver.storage import ObjectStorage
+from minik.apiserver.tls import ensure_certificates
+from minik.home import Home
+from minik.store import MemoryStore
+
+INSTANCE = "unit"
+TOKEN = "node-token"
+IMAGE = "minik/busybox:1.35"
+
+
+def make_pod(name: str = "p", containers: tuple[str, ...] = ("c",), *,
+             phase: str = "Running", node: str | None = "n1") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}"},
+            "spec": {"nodeName": node,
+                     "containers": [{"name": c, "image": IMAGE} for c in containers]},
+            "status": {"phase": phase}}
+
+
+class Node:
+    """A fake runtime holding pods' containers, and the pods the agent knows."""
+
+    def __init__(self) -> None:
+        self.runtime = FakeRuntime(images=(IMAGE,))
+        self.pods: dict[tuple[str, str], dict[str, Any]] = {}
+        self.released = asyncio.Event()
+        self._track_log_streams()
+
+    def _track_log_streams(self) -> None:
+        logs = self.runtime.logs
+
+        async def tracked(*args: Any, **kwargs: Any) -> AsyncIterator[bytes]:
+            try:
+                async for chunk in logs(*args, **kwargs):
+                    yield chunk
+            finally:
+                self.released.set()
+
+        self.runtime.logs = tracked  # type: ignore[method-assign]
+
+    def add(self, pod: dict[str, Any]) -> dict[str, Any]:
+        self.pods[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = pod
+        return pod
+
+    async def run(self, pod: dict[str, Any], container: str = "c", *, attempt: int = 0) -> str:
+        spec = ContainerSpec(
+            name=labels.container_name_for(INSTANCE, pod, container, attempt), image=IMAGE,
+            labels=labels.container_labels(INSTANCE, pod, container, "hash", attempt))
+        container_id = await self.runtime.create(spec)
+        await self.runtime.start(container_id)
+        return container_id
+
+    def server(self) -> KubeletServer:
+        return KubeletServer(self.runtime, instance=INSTANCE, token=TOKEN,
+                             pod_lookup=lambda ns, name: self.pods.get((ns, name)))
+
+
+@pytest.fixture
+def node() -> Node:
+    return Node()
+
+
+@pytest.fixture
+async def kubelet(node: Node) -> AsyncIterator[TestClient]:
+    server = TestServer(node.server().app())
+    client = TestClient(server, headers={"Authorization": f"Bearer {TOKEN}"})
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def _error(response: aiohttp.ClientResponse, code: int) -> str:
+    body = await response.json()
+    assert response.status == code, body
+    assert body["kind"] == "Status" and body["code"] == code
+    return body["message"]
+
+
+async def _frames(ws: aiohttp.ClientWebSocketResponse) -> list[tuple[int, bytes]]:
+    frames = []
+    async for message in ws:
+        assert message.type == WSMsgType.BINARY
+        frames.append((message.data[0], message.data[1:]))
+    return frames
+
+
+def _status(frames: list[tuple[int, bytes]]) -> dict[str, Any]:
+    assert frames and frames[-1][0] == 3, frames
+    return json.loads(frames[-1][1])
+
+
+LOGS = "/containerLogs/default/p/c"
+
+
+async def test_logs_are_the_containers_output_as_plain_text(node: Node,
+                                                            kubelet: TestClient) -> None:
+    container_id = await node.run(node.add(make_pod()))
+    node.runtime.write_log(container_id, b"one\ntwo\nthree\n")
+    response = await kubelet.get(LOGS)
+    assert response.status == 200
+    assert response.content_type == "text/plain"
+    assert await response.text() == "one\ntwo\nthree\n"
+    tail = await kubelet.get(LOGS, params={"tailLines": "1", "timestamps": "true"})
+    assert (await tail.text()).endswith("Z three\n")
+    limited = await kubelet.get(LOGS, params={"limitBytes": "5"})
+    assert await limited.text() == "one\nt"
+
+
+async def test_followed_logs_stream_lines_written_later_until_the_container_stops(
+        node: Node, kubelet: TestClient) -> None:
+    container_id = await node.run(node.add(make_pod()))
+    node.runtime.write_log(container_id, b"first\n")
+    response = await kubelet.get(LOGS, params={"follow": "true"})
+    assert await response.content.readline() == b"first\n"
+    node.runtime.write_log(container_id, b"later\n")
+    assert await response.content.readline() == b"later\n"
+    node.runtime.exit(container_id, 0)
+    assert await response.content.read() == b""
+
+
+@pytest.fixture
+def quick_liveness(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Look at idle connections every 50 ms instead of every second."""
+    monkeypatch.setattr(kubelet_server, "LIVENESS_CHECK", 0.05)
+    monkeypatch.setattr(proxy, "LIVENESS_CHECK", 0.05)
+
+
+@pytest.mark.usefixtures("quick_liveness")
+async def test_a_follower_that_goes_away_releases_the_log_stream(node: Node) -> None:
+    kubelet = node.server()
+    port = await kubelet.start("127.0.0.1", 0)
+    container_id = await node.run(node.add(make_pod()))
+    node.runtime.write_log(container_id, b"first\n")
+    try:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            response = await http.get(f"http://127.0.0.1:{port}{LOGS}?follow=true")
+            assert await response.content.readline() == b"first\n"
+            assert not node.released.is_set()
+            response.close()
+            async with asyncio.timeout(5):
+                await node.released.wait()
+    finally:
+        await kubelet.stop()
+
+
+async def test_previous_logs_come_from_the_last_terminated_attempt(
+        node: Node, kubelet: TestClient) -> None:
+    pod = node.add(make_pod())
+    first = await node.run(pod)
+    node.runtime.write_log(first, b"crashed run\n")
+    message = await _error(await kubelet.get(LOGS, params={"previous": "true"}), 400)
+    assert message == 'previous terminated container "c" in pod "p" not found'
+    node.runtime.exit(first, 1)
+    second = await node.run(pod, attempt=1)
+    node.runtime.write_log(second, b"current run\n")
+    assert await (await kubelet.get(LOGS, params={"previous": "true"})).text() == "crashed run\n"
+    assert await (await kubelet.get(LOGS)).text() == "current run\n"
+
+
+async def test_unknown_pods_containers_and_bad_options_are_status_errors(
+        node: Node, kubelet: TestClient) -> None:
+    node.add(make_pod())
+    assert await _error(await kubelet.get("/containerLogs/default/nosuch/c"), 404) == \
+        'pods "nosuch" not found'
+    assert await _error(await kubelet.get("/containerLogs/default/p/x"), 400) == \
+        "container x is not valid for pod p"
+    assert "waiting to start" in await _error(await kubelet.get(LOGS), 400)
+    assert "tailLines" in await _error(await kubelet.get(LOGS, params={"tailLines": "-1"}), 400)
+    both = {"sinceSeconds": "5", "sinceTime": "2024-01-01T00:00:00Z"}
+    assert "at most one" in await _error(await kubelet.get(LOGS, params=both), 400)
+
+
+async def test_requests_without_the_token_are_refused(node: Node, kubelet: TestClient) -> None:
+    response = await kubelet.get(LOGS, headers={"Authorization": "Bearer wrong"})
+    assert await _error(response, 401) == "Unauthorized"
+
+
+def test_since_seconds_counts_back_from_now() -> None:
+    now = datetime.fromisoformat("2024-05-01T12:00:00+00:00")
+    options = LogOptions.parse({"sinceSeconds": "60"}, now=now)
+    assert options.since == datetime.fromisoformat("2024-05-01T11:59:00+00:00")
+
+
+EXEC = "/exec/default/p/c"
+
+
+def _exec_query(*command: str, stdin: bool = False) -> list[tuple[str, str]]:
+    query = [("command", word) for word in command]
+    query += [("stdout", "true"), ("stderr", "true")]
+    return query + ([("stdin", "true")] if stdin else [])
+
+
+async def test_exec_runs_the_command_in_the_running_container_and_reports_its_exit_code(
+        node: Node, kubelet: TestClient) -> None:
+    container_id = await node.run(node.add(make_pod()))
+    node.runtime.on_exec(["sh", "-c", "echo hi; exit 3"], ExecResult(3, b"hi\n"))
+    ws = await kubelet.ws_connect(EXEC, params=_exec_query("sh", "-c", "echo hi; exit 3"),
+                                  protocols=(PROTOCOL_V5,))
+    assert ws.protocol == PROTOCOL_V5
+    frames = await _frames(ws)
+    assert frames[0] == (1, b"hi\n")
+    status = _status(frames)
+    assert status["reason"] == "NonZeroExitCode"
+    assert status["details"]["causes"][0]["message"] == "3"
+    assert ws.close_code == 1000
+    assert node.runtime.called("exec") == [(container_id, ("sh", "-c", "echo hi; exit 3"))]
+
+
+async def test_exec_with_stdin_feeds_the_process_until_the_client_closes_stdin(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    ws = await kubelet.ws_connect(EXEC, params=_exec_query("cat", stdin=True),
+                                  protocols=(PROTOCOL_V4, PROTOCOL_V5))
+    assert ws.protocol == PROTOCOL_V4
+    await ws.close()
+    ws = await kubelet.ws_connect(EXEC, params=_exec_query("cat", stdin=True),
+                                  protocols=(PROTOCOL_V5,))
+    await ws.send_bytes(b"\x00hello\n")
+    await ws.send_bytes(b"\xff\x00")
+    frames = await _frames(ws)
+    assert frames[0] == (1, b"hello\n")
+    assert _status(frames) == {"metadata": {}, "status": "Success"}
+
+
+async def test_exec_errors_before_the_upgrade_are_status_answers(
+        node: Node, kubelet: TestClient) -> None:
+    pod = node.add(make_pod())
+    container_id = await node.run(pod)
+    assert "Upgrade request required" in await _error(
+        await kubelet.get(EXEC, params=_exec_query("ls")), 400)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await kubelet.ws_connect(EXEC, params=_exec_query("ls"), protocols=("channel.k8s.io",))
+    assert refused.value.status == 400
+    assert "at least one command" in await _error(
+        await kubelet.get(EXEC, params={"stdout": "true"}), 400)
+    node.runtime.exit(container_id, 0)
+    assert await _error(await kubelet.get(EXEC, params=_exec_query("ls")), 400) == \
+        'container "c" in pod "p" is not running'
+
+
+async def test_attach_follows_the_containers_output_until_it_stops(
+        node: Node, kubelet: TestClient) -> None:
+    container_id = await node.run(node.add(make_pod()))
+    node.runtime.write_log(container_id, b"before attach\n")
+    ws = await kubelet.ws_connect("/attach/default/p/c", params={"stdout": "true"},
+                                  protocols=(PROTOCOL_V5,))
+    node.runtime.write_log(container_id, b"after attach\n")
+    assert (await ws.receive_bytes()) == b"\x01after attach\n"
+    assert "stdin is not supported" in await _error(await kubelet.get(
+        "/attach/default/p/c", params={"stdin": "true", "stdout": "true"}), 400)
+    node.runtime.exit(container_id, 0)
+    assert _status(await _frames(ws))["status"] == "Success"
+
+
+# The API server's side: pods/log and pods/exec proxied to the agent over TLS.
+
+
+ProxyCall = Callable[..., Awaitable[aiohttp.ClientResponse]]
+
+
+@web.middleware
+async def routed_to_proxy(request: web.Request, handler: Any) -> web.StreamResponse:
+    """What handlers.get_object/create_object do once wired: the two-line change."""
+    if "version" in request.match_info and "tail" in request.match_info:
+        target = resource_request(request)
+        if (serve := proxy.handler(request.method, target)) is not None:
+            return await serve(request, request.app[STORAGE_KEY], target)
+    return await handler(request)
+
+
+@pytest.fixture
+async def api(node: Node, tmp_path: Path
+              ) -> AsyncIterator[tuple[aiohttp.ClientSession, ObjectStorage]]:
+    """An API server run as `minik up` runs it (no handler cancellation), with the agent."""
+    home = Home(tmp_path)
+    ensure_certificates(home, bind="127.0.0.1")
+    kubelet = node.server()
+    port = await kubelet.start("127.0.0.1", 0,
+                               ssl_context=serving_context(home.server_cert, home.server_key))
+    storage = ObjectStorage(MemoryStore())
+    await bootstrap_namespaces(storage)
+    await _put(storage, "Node", None, {
+        "metadata": {"name": "n1"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                   "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}})
+    app = create_app(storage, token="api-token", metrics=ApiMetrics())
+    app.middlewares.append(routed_to_proxy)
+    proxy.install(app, ca_file=home.ca_cert, token=TOKEN)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    client = aiohttp.ClientSession(f"http://127.0.0.1:{runner.addresses[0][1]}",
+                                   headers={"Authorization": "Bearer api-token"})
+    try:
+        yield client, storage
+    finally:
+        await client.close()
+        await runner.cleanup()
+        await kubelet.stop()
+
+
+async def _put(storage: ObjectStorage, kind: str, namespace: str | None,
+               obj: dict[str, Any]) -> None:
+    rt = REGISTRY.by_kind("v1", kind)
+    assert rt is not None
+    await storage.store.create(rt.key(namespace, obj["metadata"]["name"]), obj)
+
+
+POD = "/api/v1/namespaces/default/pods/p"
+
+
+async def test_the_api_server_streams_followed_logs_from_the_agent(
+        node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
+    client, storage = api
+    pod = node.add(make_pod())
+    await _put(storage, "Pod", "default", pod)
+    container_id = await node.run(pod)
+    node.runtime.write_log(container_id, b"first\n")
+    response = await client.get(POD + "/log", params={"follow": "true"})
+    assert response.status == 200
+    assert await response.content.readline() == b"first\n"
+    node.runtime.write_log(container_id, b"later\n")
+    assert await response.content.readline() == b"later\n"
+    node.runtime.exit(container_id, 0)
+    assert await response.content.read() == b""
+
+
+@pytest.mark.usefixtures("quick_liveness")
+async def test_a_log_follower_leaving_the_api_server_releases_the_agents_stream(
+        node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
+    client, storage = api
+    pod = node.add(make_pod())
+    await _put(storage, "Pod", "default", pod)
+    container_id = await node.run(pod)
+    node.runtime.write_log(container_id, b"first\n")
+    response = await client.get(POD + "/log", params={"follow": "true"})
+    assert await response.content.readline() == b"first\n"
+    response.close()
+    async with asyncio.timeout(5):
+        await node.released.wait()
+
+
+async def test_the_api_server_passes_the_agents_errors_on_with_their_code(
+        node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
+    client, storage = api
+    pod = node.add(make_pod())
+    await _put(storage, "Pod", "default", pod)
+    await node.run(pod)
+    message = await _error(await client.get(POD + "/log", params={"previous": "true"}), 400)
+    assert message == 'previous terminated container "c" in pod "p" not found'
+
+
+async def test_the_api_server_checks_the_pod_before_asking_the_agent(
+        node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
+    client, storage = api
+    await _put(storage, "Pod", "default", make_pod("two", ("a", "b")))
+    await _put(storage, "Pod", "default", make_pod("pending", node=None))
+    await _put(storage, "Pod", "default", make_pod("done", phase="Succeeded"))
+    base = "/api/v1/namespaces/default/pods"
+    assert await _error(await client.get(f"{base}/nosuch/log"), 404) == 'pods "nosuch" not found'
+    assert await _error(await client.get(f"{base}/two/log"), 400) == \
+        "a container name must be specified for pod two, choose one of: [a b]"
+    assert await _error(await client.get(f"{base}/two/log", params={"container": "x"}), 400) == \
+        "container x is not valid for pod two"
+    assert await _error(await client.get(f"{base}/pending/log"), 400) == \
+        "pod pending does not have a host assigned"
+    assert await _error(await client.get(f"{base}/done/exec", params={"command": "ls"}), 400) \
+        == "cannot exec into a container in a completed pod; current phase is Succeeded"
+
+
+async def test_the_api_server_relays_exec_over_websocket_with_the_exit_code(
+        node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
+    client, storage = api
+    pod = node.add(make_pod())
+    await _put(storage, "Pod", "default", pod)
+    await node.run(pod)
+    node.runtime.on_exec(["sh", "-c", "exit 3"], ExecResult(3, b"bye\n"))
+    ws = await client.ws_connect(POD + "/exec", protocols=(PROTOCOL_V5,), params=[
+        ("command", "sh"), ("command", "-c"), ("command", "exit 3"), ("container", "c"),
+        ("stdout", "true"), ("stderr", "true")])
+    assert ws.protocol == PROTOCOL_V5
+    frames = await _frames(ws)
+    assert frames[0] == (1, b"bye\n")
+    assert _status(frames)["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
+    assert ws.close_code == 1000
+
+
+async def test_an_exec_the_agent_refuses_is_answered_with_the_agents_status(
+        node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
+    client, storage = api
+    pod = node.add(make_pod())
+    await _put(storage, "Pod", "default", pod)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await client.ws_connect(POD + "/exec", protocols=(PROTOCOL_V5,),
+                                params={"command": "ls", "stdout": "true"})
+    assert refused.value.status == 400
+    spdy_fallback = await client.post(POD + "/exec", params={"command": "ls", "stdout": "true"})
+    assert await _error(spdy_fallback, 400) == 'container "c" in pod "p" is not running'
