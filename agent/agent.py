@@ -189,6 +189,9 @@ class Agent:
             await self.kubelet.stop()
         if remove_containers:
             await self._remove_all()
+            if getattr(self, "volumes", None) is not None:
+                for uid in self.volumes.known_pods():
+                    await self.volumes.cleanup(uid)
 
     async def _remove_all(self) -> None:
         infos = await self.runtime.list(labels.instance_selector(self.config.instance))

@@ -31,6 +31,7 @@ from minik.client.paths import collection_path, object_path
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 FIELD_MANAGER = "kubectl-client-side-apply"
 SMP = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 MAX_PATCH_RETRIES = 5
 
 Diff = Callable[..., dict[str, Any]]
@@ -131,13 +132,15 @@ class Applier:
         rt, obj = self.prepare(manifest)
         meta = obj.get("metadata") or {}
         name, namespace = meta.get("name", ""), meta.get("namespace")
+        if not name:
+            raise self._unnamed(rt, meta, manifest.source)
         modified = with_last_applied(obj)
         path = object_path(rt, namespace, name)
         live = self._get(rt, path, name, namespace, manifest.source)
         if live is None:
             return Applied(rt, self._create(rt, modified, namespace, manifest.source), "created")
         for attempt in range(MAX_PATCH_RETRIES + 1):
-            patch = self.diff(last_applied(live), modified, live, kind=rt.kind)
+            patch = self._three_way(live, modified, rt, manifest.source)
             if not patch:
                 return Applied(rt, live, "unchanged")
             try:
@@ -150,6 +153,39 @@ class Applier:
                 self.sleep(1.0)
             live = self._get(rt, path, name, namespace, manifest.source) or live
         raise AssertionError("unreachable")
+
+    def apply_server_side(self, manifest: Manifest, *, manager: str = "kubectl",
+                          force: bool = False) -> Applied:
+        """One PATCH that creates or updates: `--server-side`."""
+        rt, obj = self.prepare(manifest)
+        meta = obj.get("metadata") or {}
+        params = {"fieldManager": manager, "fieldValidation": "Strict",
+                  "force": "true" if force else "false"}
+        if self.dry_run == "server":
+            params["dryRun"] = "All"
+        path = object_path(rt, meta.get("namespace"), meta.get("name", ""))
+        try:
+            result = self.client.request("PATCH", path, params=params, body=obj,
+                                         content_type=APPLY_PATCH)
+        except ApiError as e:
+            raise _wrapped(e, f'error when patching "{manifest.source}": {e.message}') from e
+        return Applied(rt, result, "serverside-applied")
+
+    def _three_way(self, live: dict[str, Any], modified: dict[str, Any], rt: ResourceType,
+                   source: str) -> dict[str, Any]:
+        try:
+            return self.diff(last_applied(live), modified, live, kind=rt.kind)
+        except ValueError as e:
+            raise ApplyError(f'error when computing the patch for "{source}": {e}') from e
+
+    @staticmethod
+    def _unnamed(rt: ResourceType, meta: dict[str, Any], source: str) -> ApplyError:
+        if meta.get("generateName"):
+            return ApplyError(f"from {meta['generateName']}: cannot use generate name with "
+                              "apply")
+        return ApplyError("error when retrieving current configuration of:\n"
+                          f"{_described(rt, '', meta.get('namespace'))}\nfrom server for: "
+                          f'"{source}": resource name may not be empty')
 
     def _get(self, rt: ResourceType, path: str, name: str, namespace: str | None,
              source: str) -> dict[str, Any] | None:
@@ -239,10 +275,14 @@ def _suffix(dry_run: str | None) -> str:
 @click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
               help="Only show what would happen.")
 @click.option("-o", "--output", type=click.Choice(["name"]), help="Print only `kind/name`.")
+@click.option("--server-side", is_flag=True, help="Let the server merge (server-side apply).")
+@click.option("--force-conflicts", is_flag=True, help="Server-side: take over conflicting fields.")
+@click.option("--field-manager", default=None, help="Name of the manager (server-side).")
 @pass_context
 @handle_errors
 def apply(ctx: CliContext, filenames: tuple[str, ...], recursive: bool, namespace: str | None,
-          dry_run: str, output: str | None) -> None:
+          dry_run: str, output: str | None, server_side: bool, force_conflicts: bool,
+          field_manager: str | None) -> None:
     """Create or update objects from manifests (client-side apply)."""
     manifests = namespaces_first(load_manifests(filenames, recursive, "apply"))
     mode = None if dry_run == "none" else dry_run
@@ -256,7 +296,9 @@ def apply(ctx: CliContext, filenames: tuple[str, ...], recursive: bool, namespac
             continue
         try:
             check_namespace(manifest, explicit)
-            done = applier.apply(manifest)
+            done = applier.apply_server_side(
+                manifest, manager=field_manager or "kubectl", force=force_conflicts
+            ) if server_side else applier.apply(manifest)
         except ApplyError as e:
             errors.append(e)
             continue

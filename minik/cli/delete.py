@@ -98,6 +98,8 @@ def victims_from_targets(client: Any, targets: list[Target], namespace: str | No
     victims: list[Victim] = []
     for target in targets:
         ns = namespace if target.rt.namespaced else None
+        if target.names and (selector or field_selector or everything):
+            fail("error: name cannot be provided when a selector is specified")
         if target.names:
             victims += [Victim(target.rt, ns, name) for name in target.names]
             continue

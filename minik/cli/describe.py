@@ -162,51 +162,65 @@ def annotations_multiline(w: PrefixWriter, title: str, annotations: dict[str, An
             w.write(0, f"{key}: {value}\n")
 
 
+def _event_age(e: dict[str, Any], now: datetime) -> str:
+    first = since(e.get("eventTime") or e.get("firstTimestamp"), now)
+    series = e.get("series") or {}
+    if series:
+        return f"{since(series.get('lastObservedTime'), now)} (x{series.get('count')} over {first})"
+    if (e.get("count") or 0) > 1:
+        return f"{since(e.get('lastTimestamp'), now)} (x{e['count']} over {first})"
+    return first
+
+
+def _event_time(e: dict[str, Any]) -> datetime:
+    moment = parse_time(e.get("lastTimestamp") or e.get("eventTime"))
+    return moment or datetime.min.replace(tzinfo=UTC)
+
+
 def describe_events(w: PrefixWriter, events: list[dict[str, Any]], now: datetime) -> None:
+    """kubectl's `DescribeEvents`: a table aligned on its own, oldest first."""
     if not events:
         w.write(0, "Events:\t<none>\n")
         return
     w.flush()
     w.write(0, "Events:\n  Type\tReason\tAge\tFrom\tMessage\n")
     w.write(1, "----\t------\t----\t----\t-------\n")
-    for e in sorted(events, key=lambda e: parse_time(e.get("lastTimestamp") or e.get(
-            "eventTime")) or datetime.min.replace(tzinfo=UTC)):
-        first = since(e.get("eventTime") or e.get("firstTimestamp"), now)
-        series = e.get("series") or {}
-        if series:
-            interval = (f"{since(series.get('lastObservedTime'), now)} "
-                        f"(x{series.get('count')} over {first})")
-        elif (e.get("count") or 0) > 1:
-            interval = f"{since(e.get('lastTimestamp'), now)} (x{e['count']} over {first})"
-        else:
-            interval = first
+    for e in sorted(events, key=_event_time):
         source = (e.get("source") or {}).get("component") or e.get("reportingComponent") or ""
-        w.write(1, f"{e.get('type', '')}\t{e.get('reason', '')}\t{interval}\t{source}\t"
-                   f"{str(e.get('message', '')).strip()}\n")
+        w.write(1, f"{e.get('type', '')}\t{e.get('reason', '')}\t{_event_age(e, now)}\t"
+                   f"{source}\t{str(e.get('message', '')).strip()}\n")
 
 
-def event_selector(d: Described) -> tuple[str | None, str]:
-    """(events namespace, field selector) that kubectl's searchEvents uses."""
+def event_selectors(d: Described) -> list[tuple[str | None, str]]:
+    """(events namespace, field selector) pairs kubectl's searchEvents uses; a node's
+    events are looked up by its uid and by its name, as kubelets report them."""
     meta = d.meta
     namespace = meta.get("namespace", "") if d.rt.namespaced else ""
-    uid = meta.get("name", "") if d.rt.kind == "Node" else meta.get("uid", "")
-    terms = {"involvedObject.name": meta.get("name", ""),
-             "involvedObject.namespace": namespace}
-    if d.rt.kind != "Pod":
-        terms["involvedObject.kind"] = d.rt.kind
-    if uid:
-        terms["involvedObject.uid"] = uid
-    return namespace or None, ",".join(f"{k}={v}" for k, v in sorted(terms.items()))
+    uids = [meta.get("uid", "")] + ([meta.get("name", "")] if d.rt.kind == "Node" else [])
+    selectors = []
+    for uid in uids:
+        terms = {"involvedObject.name": meta.get("name", ""),
+                 "involvedObject.namespace": namespace}
+        if d.rt.kind != "Pod":
+            terms["involvedObject.kind"] = d.rt.kind
+        if uid:
+            terms["involvedObject.uid"] = uid
+        selectors.append((namespace or None,
+                          ",".join(f"{k}={v}" for k, v in sorted(terms.items()))))
+    return selectors
 
 
 def fetch_events(d: Described) -> list[dict[str, Any]]:
-    namespace, selector = event_selector(d)
-    path = f"/api/v1/namespaces/{namespace}/events" if namespace else "/api/v1/events"
-    try:
-        listed = d.client.request("GET", path, params={"fieldSelector": selector, "limit": 500})
-    except ApiError:
-        return []
-    return listed.get("items") or []
+    events: list[dict[str, Any]] = []
+    for namespace, selector in event_selectors(d):
+        path = f"/api/v1/namespaces/{namespace}/events" if namespace else "/api/v1/events"
+        try:
+            listed = d.client.request("GET", path,
+                                      params={"fieldSelector": selector, "limit": 500})
+        except ApiError:
+            continue
+        events += [e for e in listed.get("items") or [] if e not in events]
+    return events
 
 
 def _camel_split(word: str) -> list[str]:

@@ -40,6 +40,12 @@ def selector_text(selector: dict[str, Any] | None) -> str:
     return ",".join(t for _, t in sorted(terms)) or "<none>"
 
 
+def selector_string(selector: dict[str, Any] | None) -> str:
+    """`labels.Selector.String()`: like `selector_text`, but empty when nothing is selected."""
+    text = selector_text(selector)
+    return "" if text == "<none>" else text
+
+
 def owned_pods(d: Described, selector: dict[str, Any] | None) -> list[dict[str, Any]]:
     pods_rt = REGISTRY.resolve("pods")
     assert pods_rt is not None
@@ -111,8 +117,7 @@ def describe_deployment(d: Described, w: PrefixWriter) -> None:
     header(d, w, created=True)
     labels_multiline(w, "Labels", d.meta.get("labels"))
     annotations_multiline(w, "Annotations", d.meta.get("annotations"))
-    selector = selector_text(spec.get("selector"))
-    w.write(0, f"Selector:\t{'' if selector == '<none>' else selector}\n")
+    w.write(0, f"Selector:\t{selector_string(spec.get('selector'))}\n")
     w.write(0, f"Replicas:\t{spec.get('replicas', 0)} desired | "
                f"{status.get('updatedReplicas', 0)} updated | {status.get('replicas', 0)} total"
                f" | {status.get('availableReplicas', 0)} available | "
@@ -152,7 +157,7 @@ def describe_replica_set(d: Described, w: PrefixWriter) -> None:
 def describe_stateful_set(d: Described, w: PrefixWriter) -> None:
     spec, status = d.get("spec", default={}), d.get("status", default={})
     header(d, w, created=True)
-    w.write(0, f"Selector:\t{selector_text(spec.get('selector'))}\n")
+    w.write(0, f"Selector:\t{selector_string(spec.get('selector'))}\n")
     labels_multiline(w, "Labels", d.meta.get("labels"))
     annotations_multiline(w, "Annotations", d.meta.get("annotations"))
     w.write(0, f"Replicas:\t{spec.get('replicas', 0)} desired | {status.get('replicas', 0)} "
@@ -180,7 +185,7 @@ def describe_stateful_set(d: Described, w: PrefixWriter) -> None:
 def describe_daemon_set(d: Described, w: PrefixWriter) -> None:
     spec, status = d.get("spec", default={}), d.get("status", default={})
     header(d, w)
-    w.write(0, f"Selector:\t{selector_text(spec.get('selector'))}\n")
+    w.write(0, f"Selector:\t{selector_string(spec.get('selector'))}\n")
     node_selector = d.get("spec", "template", "spec", "nodeSelector", default={}) or {}
     w.write(0, "Node-Selector:\t" + (",".join(f"{k}={v}" for k, v in sorted(
         node_selector.items())) or "<none>") + "\n")
@@ -201,7 +206,7 @@ def describe_daemon_set(d: Described, w: PrefixWriter) -> None:
 def describe_job(d: Described, w: PrefixWriter) -> None:
     spec, status = d.get("spec", default={}), d.get("status", default={})
     header(d, w)
-    w.write(0, f"Selector:\t{selector_text(spec.get('selector'))}\n")
+    w.write(0, f"Selector:\t{selector_string(spec.get('selector'))}\n")
     labels_multiline(w, "Labels", d.meta.get("labels"))
     annotations_multiline(w, "Annotations", d.meta.get("annotations"))
     if controller_of(d.meta):

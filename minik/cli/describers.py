@@ -23,6 +23,10 @@ from minik.cli.describe import (
 )
 from minik.cli.describe_node import describe_node
 from minik.cli.describe_pod import describe_pod
+from minik.cli.describe_storage import (
+    describe_persistent_volume,
+    describe_persistent_volume_claim,
+)
 from minik.cli.describe_workloads import (
     describe_cron_job,
     describe_daemon_set,
@@ -135,6 +139,52 @@ def describe_namespace(d: Described, w: PrefixWriter) -> None:
                        f"{c.get('message', '')}\n")
 
 
+def describe_endpoints(d: Described, w: PrefixWriter) -> None:
+    header(d, w)
+    labels_multiline(w, "Labels", d.meta.get("labels"))
+    annotations_multiline(w, "Annotations", d.meta.get("annotations"))
+    w.write(0, "Subsets:\n")
+    for subset in d.obj.get("subsets") or []:
+        for key, title in (("addresses", "Addresses"), ("notReadyAddresses",
+                                                        "NotReadyAddresses")):
+            ips = ",".join(a.get("ip", "") for a in subset.get(key) or [])
+            w.write(1, f"{title}:\t{ips or '<none>'}\n")
+        if subset.get("ports"):
+            w.write(1, "Ports:\n")
+            w.write(2, "Name\tPort\tProtocol\n")
+            w.write(2, "----\t----\t--------\n")
+            for port in subset["ports"]:
+                w.write(2, f"{port.get('name') or '<unset>'}\t{port.get('port', 0)}\t"
+                           f"{port.get('protocol', '')}\n")
+        w.write(0, "\n")
+    describe_events(w, d.events or [], d.now)
+
+
+def describe_service_account(d: Described, w: PrefixWriter) -> None:
+    header(d, w)
+    labels_multiline(w, "Labels", d.meta.get("labels"))
+    annotations_multiline(w, "Annotations", d.meta.get("annotations"))
+    secrets_rt = REGISTRY.resolve("secrets")
+    assert secrets_rt is not None
+    secrets = d.list(secrets_rt, d.meta.get("namespace"))
+    existing = {(s.get("metadata") or {}).get("name") for s in secrets}
+    tokens = [(s.get("metadata") or {}).get("name", "") for s in secrets
+              if s.get("type") == "kubernetes.io/service-account-token"
+              and ((s.get("metadata") or {}).get("annotations") or {}).get(
+                  "kubernetes.io/service-account.name") == d.meta.get("name")]
+    sections = (("Image pull secrets:", [r.get("name", "") for r in
+                                         d.obj.get("imagePullSecrets") or []]),
+                ("Mountable secrets: ", [r.get("name", "") for r in d.obj.get("secrets") or []]),
+                ("Tokens:            ", tokens))
+    for title, names in sections:
+        if not names:
+            w.write(0, f"{title}\t<none>\n")
+        for i, name in enumerate(names):
+            missing = "" if name in existing else " (not found)"
+            w.write(0, f"{title if i == 0 else ' ' * 19}\t{name}{missing}\n")
+    describe_events(w, d.events or [], d.now)
+
+
 DESCRIBERS: dict[str, Describer] = {
     "Pod": describe_pod,
     "Deployment": describe_deployment,
@@ -148,4 +198,8 @@ DESCRIBERS: dict[str, Describer] = {
     "Secret": describe_secret,
     "Namespace": describe_namespace,
     "Node": describe_node,
+    "Endpoints": describe_endpoints,
+    "ServiceAccount": describe_service_account,
+    "PersistentVolume": describe_persistent_volume,
+    "PersistentVolumeClaim": describe_persistent_volume_claim,
 }

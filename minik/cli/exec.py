@@ -220,7 +220,3 @@ def exec_command(ctx: CliContext, pod: str, command: tuple[str, ...], container:
     except KeyboardInterrupt:
         sys.exit(130)
     sys.exit(exit_code(status))
-
-
-def register(group: click.Group) -> None:
-    group.add_command(exec_command)

@@ -120,15 +120,21 @@ def fetch(query: Query, target: Target, *, ignore_not_found: bool,
     return fetched
 
 
-def sort_rows(table: dict[str, Any], expression: str) -> None:
-    template = jsonpath.relaxed(expression)
+def sort_key(expression: str) -> Any:
+    """A sort key over objects from a `--sort-by` JSONPath: numbers first, then text."""
+    path = jsonpath.parse(jsonpath.relaxed(expression))[0]
 
-    def key(row: dict[str, Any]) -> tuple[int, Any]:
-        values = jsonpath.evaluate(jsonpath.parse(template)[0], row.get("object") or {})
+    def key(obj: dict[str, Any]) -> tuple[int, Any]:
+        values = jsonpath.evaluate(path, obj)
         value = values[0] if values else ""
         return (0, value) if isinstance(value, (int, float)) else (1, str(value))
 
-    table["rows"] = sorted(table.get("rows") or [], key=key)
+    return key
+
+
+def sort_rows(table: dict[str, Any], expression: str) -> None:
+    key = sort_key(expression)
+    table["rows"] = sorted(table.get("rows") or [], key=lambda row: key(row.get("object") or {}))
 
 
 def print_tables(fetched: list[Fetched], options: dict[str, Any], *,
@@ -243,23 +249,38 @@ def no_resources(targets: list[Target], namespace: str | None) -> None:
         click.echo("No resources found", err=True)
 
 
+def print_raw(ctx: CliContext, path: str) -> None:
+    """`--raw /path`: the server's answer, byte for byte."""
+    for chunk in ctx.client().stream(path, accept="application/json, */*"):
+        sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+
+
+def resolve_targets(ctx: CliContext, args: tuple[str, ...], opts: dict[str, Any],
+                    namespace: str | None) -> tuple[list[Target], dict[str, str] | None]:
+    if opts["filenames"]:
+        return targets_from_files(opts["filenames"], namespace_of(ctx, opts["namespace"]))
+    targets = parse_args(args)
+    if not targets:
+        click.echo(NO_TYPE, err=True)
+        sys.exit(1)
+    if namespace is None and any(t.names for t in targets):
+        fail("error: a resource cannot be retrieved by name across all namespaces")
+    return targets, None
+
+
 def run_get(ctx: CliContext, args: tuple[str, ...], opts: dict[str, Any]) -> None:
+    if opts["raw"]:
+        if args:
+            fail("error: arguments may not be passed when --raw is specified")
+        print_raw(ctx, opts["raw"])
+        return
     output = opts["output"] or ""
     check_output(output)
     if opts["show_labels"] and output not in ("", "wide"):
         fail(f"error: --show-labels option cannot be used with {output} printer")
     namespace = None if opts["all_namespaces"] else namespace_of(ctx, opts["namespace"])
-    namespaces: dict[str, str] | None = None
-    if opts["filenames"]:
-        targets, namespaces = targets_from_files(opts["filenames"], namespace_of(
-            ctx, opts["namespace"]))
-    else:
-        targets = parse_args(args)
-    if not targets:
-        click.echo(NO_TYPE, err=True)
-        sys.exit(1)
-    if namespace is None and any(t.names for t in targets) and not opts["filenames"]:
-        fail("error: a resource cannot be retrieved by name across all namespaces")
+    targets, namespaces = resolve_targets(ctx, args, opts, namespace)
     human = output in ("", "wide")
     query = Query(ctx.client(), namespace, opts["selector"], opts["field_selector"],
                   table=human, sort_by=opts["sort_by"])
@@ -274,26 +295,20 @@ def run_get(ctx: CliContext, args: tuple[str, ...], opts: dict[str, Any]) -> Non
     if human:
         print_human(fetched, targets, opts, output, namespace, errors)
     else:
-        pairs = list(objects_of(fetched))
-        if opts["sort_by"]:
-            pairs = sort_pairs(pairs, opts["sort_by"])
-        single = len(targets) == 1 and len(targets[0].names) == 1
-        if pairs or not (single or opts["ignore_not_found"]):
-            click.echo(render_objects(output, pairs, single=single,
-                                      no_headers=opts["no_headers"]), nl=False)
+        print_objects(fetched, targets, opts, output)
     report(errors)
 
 
-def sort_pairs(pairs: list[tuple[ResourceType, dict[str, Any]]], expression: str
-               ) -> list[tuple[ResourceType, dict[str, Any]]]:
-    path = jsonpath.parse(jsonpath.relaxed(expression))[0]
-
-    def key(pair: tuple[ResourceType, dict[str, Any]]) -> tuple[int, Any]:
-        values = jsonpath.evaluate(path, pair[1])
-        value = values[0] if values else ""
-        return (0, value) if isinstance(value, (int, float)) else (1, str(value))
-
-    return sorted(pairs, key=key)
+def print_objects(fetched: list[Fetched], targets: list[Target], opts: dict[str, Any],
+                  output: str) -> None:
+    pairs = list(objects_of(fetched))
+    if opts["sort_by"]:
+        key = sort_key(opts["sort_by"])
+        pairs.sort(key=lambda pair: key(pair[1]))
+    single = len(targets) == 1 and len(targets[0].names) == 1
+    if pairs or not (single or opts["ignore_not_found"]):
+        click.echo(render_objects(output, pairs, single=single, no_headers=opts["no_headers"]),
+                   nl=False)
 
 
 def print_human(fetched: list[Fetched], targets: list[Target], opts: dict[str, Any],
@@ -329,6 +344,7 @@ def get_options(fn: Any) -> Any:
         click.option("--no-headers", is_flag=True, help="Omit the header line."),
         click.option("--ignore-not-found", is_flag=True, help="Exit 0 for missing objects."),
         click.option("--sort-by", help="JSONPath to sort by, e.g. .metadata.name."),
+        click.option("--raw", help="Print the raw answer of this server path."),
     ]
     return functools.reduce(lambda f, decorator: decorator(f), reversed(options), fn)
 

@@ -120,9 +120,12 @@ def run(ctx: CliContext, args: tuple[str, ...], o: dict[str, Any], *, field: str
         victims, problems = victims_from_files(o["filenames"], False, namespace)
     elif resources:
         problems: list[ApplyError] = []
+        targets = parse_args(resources)
+        named = any(t.names for t in targets)
         victims = victims_from_targets(
-            client, parse_args(resources), None if o["all_namespaces"] else namespace,
-            selector=o["selector"], field_selector=None, everything=o["all"])
+            client, targets, None if o["all_namespaces"] else namespace,
+            selector=None if named else o["selector"], field_selector=None,
+            everything=o["all"] and not named)
     else:
         fail("error: one or more resources must be specified as <resource> <name> or "
              "<resource>/<name>")

@@ -113,7 +113,3 @@ def logs(ctx: CliContext, pod: str, container: str | None, follow: bool, previou
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
-
-
-def register(group: click.Group) -> None:
-    group.add_command(logs)

@@ -38,3 +38,7 @@ verbs.register(cli)
 
 def main() -> None:
     cli(prog_name="minik")
+
+
+if __name__ == "__main__":
+    main()

@@ -434,3 +434,37 @@ def test_a_crashed_minik_adopts_running_containers_without_restarts(
 def _running_count(cluster: Cluster) -> int:
     pods = cluster.api.request("GET", "/api/v1/pods")["items"]
     return sum(1 for p in pods if p.get("status", {}).get("phase") == "Running")
+
+
+def test_down_purge_leaves_nothing_behind(tmp_path: Path, manifest) -> None:
+    c = Cluster.start(tmp_path)
+    try:
+        c.kubectl("apply", "-f", str(manifest("""\
+apiVersion: v1
+kind: Secret
+metadata: {name: s}
+stringData: {k: v}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: mounted}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - {name: sec, secret: {secretName: s}}
+  - {name: mem, emptyDir: {medium: Memory}}
+  containers:
+  - name: c
+    image: minik/busybox:1.35
+    command: ["sleep", "3600"]
+    volumeMounts: [{name: sec, mountPath: /s}, {name: mem, mountPath: /m}]
+""", "purge.yaml")))
+        eventually(lambda: _running_count(c) == 1, timeout=30, what="pod Running")
+    finally:
+        c.minik("down", "--purge")
+    label = f"label=minik.dev/instance={c.name}"
+    assert docker("ps", "-aq", "--filter", label).strip() == ""
+    assert docker("network", "ls", "-q", "--filter", label).strip() == ""
+    mounts = Path("/proc/mounts").read_text()
+    assert str(c.home) not in mounts
+    assert not (c.home / "store.db").exists() and not (c.home / "agent").exists()

@@ -214,19 +214,9 @@ def kubectl(api_server: Path, tmp_path: Path) -> Run:
                     str(tmp_path / "kube-cache")], tmp_path)
 
 
-MINIK = """
-from minik.cli import exec as exec_verb, logs
-from minik.cli.main import cli
-for verb in (logs, exec_verb):
-    verb.register(cli)
-cli(prog_name="minik")
-"""
-
-
 @pytest.fixture
 def minik(api_server: Path, tmp_path: Path) -> list[str]:
-    """minik's CLI, with `logs` and `exec` registered even before verbs.py lists them."""
-    return [sys.executable, "-c", MINIK, "--kubeconfig", str(api_server)]
+    return [sys.executable, "-m", "minik.cli.main", "--kubeconfig", str(api_server)]
 
 
 async def test_the_real_kubectl_reads_logs_and_execs_through_the_api_server(

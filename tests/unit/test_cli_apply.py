@@ -9,7 +9,13 @@ import pytest
 
 from minik.api.errors import ApiError, conflict, not_found
 from minik.cli.apply import (
-    FIELD_MANAGER, LAST_APPLIED, SMP, Applier, ApplyError, last_applied, namespaces_first,
+    FIELD_MANAGER,
+    LAST_APPLIED,
+    SMP,
+    Applier,
+    ApplyError,
+    last_applied,
+    namespaces_first,
     with_last_applied,
 )
 from minik.cli.manifests import Manifest
@@ -182,3 +188,11 @@ def test_namespaces_are_applied_first_and_the_rest_keep_file_order() -> None:
             for k, n in (("ConfigMap", "a"), ("Namespace", "ns"), ("Secret", "b"))]
     ordered = namespaces_first([Manifest("f", o) for o in objs])
     assert [m.name for m in ordered] == ["ns", "a", "b"]
+
+
+def test_generated_names_cannot_be_applied() -> None:
+    client = FakeClient()
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"generateName": "g-"}}
+    with pytest.raises(ApplyError, match="from g-: cannot use generate name with apply"):
+        Applier(client, namespace="default").apply(manifest(obj))
+    assert client.requests == []

@@ -69,5 +69,5 @@ def test_missing_kind_or_api_version_fails_validation(tmp_path: Path) -> None:
 
 
 def test_a_missing_path_is_reported_as_kubectl_does(tmp_path: Path) -> None:
-    with pytest.raises(ManifestError, match='the path "nope.yaml" does not exist'):
+    with pytest.raises(ManifestError, match=r'the path "nope\.yaml" does not exist'):
         load(["nope.yaml"])

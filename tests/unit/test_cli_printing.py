@@ -7,7 +7,14 @@ import json
 import yaml
 
 from minik.cli.printing import (
-    TableOptions, TablePrinter, TabWriter, as_list, cell_text, format_labels, to_json, to_yaml,
+    TableOptions,
+    TablePrinter,
+    TabWriter,
+    as_list,
+    cell_text,
+    format_labels,
+    to_json,
+    to_yaml,
 )
 
 

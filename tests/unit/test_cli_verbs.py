@@ -11,8 +11,13 @@ from minik.api.errors import not_found
 from minik.api.resources import REGISTRY
 from minik.cli.delete import Victim, delete_options, grace_period, parse_duration, wait_gone
 from minik.cli.describe import (
-    Described, PrefixWriter, describe_events, describe_generic, human_duration,
-    labels_multiline, smart_label,
+    Described,
+    PrefixWriter,
+    describe_events,
+    describe_generic,
+    human_duration,
+    labels_multiline,
+    smart_label,
 )
 from minik.cli.label import MapEdit, edit, outcome, parse_changes, split_args
 from minik.cli.targets import Target, category, parse_args

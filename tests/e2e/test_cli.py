@@ -1,0 +1,108 @@
+"""The same flows through minik's own CLI, against a real server and real containers."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+
+import pytest
+import yaml
+
+from tests.e2e.cluster import MINIK, Cluster, eventually
+from tests.e2e.test_kubectl import _app
+
+pytestmark = pytest.mark.e2e
+
+
+def test_apply_get_and_reapply_through_the_cli(cluster: Cluster, manifest) -> None:
+    path = manifest(_app("cli-shop"))
+    created = cluster.minik("apply", "-f", str(path)).stdout.splitlines()
+    assert created == ["namespace/cli-shop created", "configmap/settings created",
+                       "secret/credentials created", "deployment.apps/web created",
+                       "service/web created"]
+    again = cluster.minik("apply", "-f", str(manifest(_app("cli-shop", image="minik/web:v2"))))
+    assert "deployment.apps/web configured" in again.stdout
+    assert "configmap/settings unchanged" in again.stdout
+    deploy = cluster.api.request("GET", "/apis/apps/v1/namespaces/cli-shop/deployments/web")
+    assert deploy["metadata"]["generation"] == 2
+    table = cluster.minik("get", "deploy", "-n", "cli-shop", "-o", "wide").stdout.splitlines()
+    assert table[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS",
+                                "IMAGES", "SELECTOR"]
+    as_yaml = yaml.safe_load(cluster.minik("get", "deploy", "web", "-n", "cli-shop",
+                                           "-o", "yaml").stdout)
+    assert as_yaml == cluster.api.request(
+        "GET", "/apis/apps/v1/namespaces/cli-shop/deployments/web")
+    resources = cluster.minik("api-resources").stdout
+    assert "deployments" in resources and "apps/v1" in resources
+
+
+def test_label_annotate_and_delete_through_the_cli(
+    cluster: Cluster, namespace: str, manifest
+) -> None:
+    docs = "\n---\n".join(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n  namespace: {namespace}\n"
+        for i in range(3))
+    path = manifest(docs)
+    cluster.minik("apply", "-f", str(path))
+    assert cluster.minik("label", "cm", "c0", "-n", namespace, "x=1").stdout.strip() == \
+        "configmap/c0 labeled"
+    assert cluster.minik("annotate", "cm", "c1", "-n", namespace, "n=v").stdout.strip() == \
+        "configmap/c1 annotated"
+    out = cluster.minik("delete", "cm", "-l", "x=1", "-n", namespace).stdout.strip()
+    assert out == 'configmap "c0" deleted'
+    cluster.minik("delete", "-f", str(path), "--ignore-not-found")
+    missing = cluster.minik("get", "cm", "c1", "-n", namespace, check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == 'Error from server (NotFound): configmaps "c1" not found'
+
+
+def test_a_misspelt_field_fails_through_the_cli(cluster: Cluster, namespace: str,
+                                                manifest) -> None:
+    bad = (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: {namespace}\n"
+           "dta:\n  a: b\n")
+    result = cluster.minik("apply", "-f", str(manifest(bad)), check=False)
+    assert result.returncode == 1 and 'unknown field "dta"' in result.stderr
+
+
+def test_get_watch_through_the_cli_sees_another_clients_change(
+    cluster: Cluster, namespace: str
+) -> None:
+    process = subprocess.Popen([MINIK, "--home", str(cluster.home), "get", "cm", "-n",
+                                namespace, "-w"], stdout=subprocess.PIPE, text=True,
+                               env=cluster._env())
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")),
+                     daemon=True).start()
+    try:
+        cluster.api.request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
+                            body={"metadata": {"name": "first"}})
+        eventually(lambda: any(line.startswith("first") for line in lines), what="first row")
+        cluster.api.request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
+                            body={"metadata": {"name": "seen"}, "data": {"a": "1"}})
+        eventually(lambda: any(line.startswith("seen") for line in lines), what="watched row")
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_logs_exec_and_describe_through_the_cli(cluster: Cluster, namespace: str,
+                                                manifest) -> None:
+    cluster.minik("apply", "-f", str(manifest(f"""\
+apiVersion: v1
+kind: Pod
+metadata: {{name: chatty, namespace: {namespace}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: c, image: "minik/busybox:1.35", command: ["sh", "-c", "echo hello; sleep 3600"]}}
+""")))
+    eventually(lambda: "Running" in cluster.minik("get", "pod", "chatty", "-n",
+                                                  namespace).stdout, timeout=30, what="Running")
+    eventually(lambda: cluster.minik("logs", "chatty", "-n", namespace).stdout == "hello\n",
+               what="logs")
+    result = cluster.minik("exec", "chatty", "-n", namespace, "--", "sh", "-c", "exit 3",
+                           check=False)
+    assert result.returncode == 3
+    assert "command terminated with exit code 3" in result.stderr
+    described = cluster.minik("describe", "pod", "chatty", "-n", namespace).stdout
+    assert "Started" in described and "Events:" in described
