@@ -1,0 +1,80 @@
+"""The controller manager: every controller of the server, on shared informers.
+
+Each controller is built with the same `ControllerContext` (client, shared
+informers, an event recorder, metrics) and exposes `name` and `run()`. The
+manager builds the ones not switched off by `--disable-controllers`, starts
+the informers they asked for, and runs each controller supervised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from minik.client.aio import AsyncClient
+from minik.controllers.events import EventRecorder
+from minik.controllers.metrics import ControllerMetrics
+from minik.controllers.shared import SharedInformers
+from minik.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerContext:
+    """What every controller is built with."""
+
+    client: AsyncClient
+    informers: SharedInformers
+    events: EventRecorder
+    metrics: ControllerMetrics
+
+
+class Controller(Protocol):
+    name: str
+
+    async def run(self) -> None: ...
+
+
+ControllerFactory = Callable[[ControllerContext], Controller]
+
+
+def default_factories() -> dict[str, ControllerFactory]:
+    """Controller name -> constructor, in the order they start."""
+    from minik.controllers.deployment import DeploymentController
+    from minik.controllers.garbagecollector import GarbageCollector
+    from minik.controllers.namespace import NamespaceController
+    from minik.controllers.replicaset import ReplicaSetController
+
+    return {
+        "replicaset": ReplicaSetController,
+        "deployment": DeploymentController,
+        "garbagecollector": GarbageCollector,
+        "namespace": NamespaceController,
+    }
+
+
+class ControllerManager:
+    """Builds, starts and supervises the enabled controllers."""
+
+    def __init__(self, client: AsyncClient, *, metrics: ControllerMetrics,
+                 disabled: frozenset[str] = frozenset(),
+                 factories: dict[str, ControllerFactory] | None = None) -> None:
+        informers = SharedInformers(client)
+        self.context = ControllerContext(
+            client=client, informers=informers,
+            events=EventRecorder(client, "controller-manager"),
+            metrics=metrics,
+        )
+        chosen = factories if factories is not None else default_factories()
+        self.controllers = [build(self.context) for name, build in chosen.items()
+                            if name not in disabled]
+
+    def start(self, supervisor: Supervisor) -> None:
+        supervisor.start("controller-events", self.context.events.run)
+        self.context.informers.start(supervisor)
+        for controller in self.controllers:
+            supervisor.start(f"controller:{controller.name}", controller.run)
+        log.info("controllers running: %s", ", ".join(c.name for c in self.controllers))

@@ -1,0 +1,46 @@
+"""Shared informers: one list+watch per resource type for all controllers.
+
+Controllers ask `SharedInformers.get("pods")` in their constructors and add
+their handlers and indexes; the manager starts every informer that was
+asked for once, and controllers wait for `wait_synced()` before syncing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from minik.api.resources import REGISTRY
+from minik.client.aio import AsyncClient
+from minik.controllers.informer import Informer
+from minik.supervisor import Supervisor
+
+
+class SharedInformers:
+    """Creates each resource's informer once, with the built-in owner index."""
+
+    def __init__(self, client: AsyncClient, *, resync_period: float = 300.0) -> None:
+        self.client = client
+        self.resync_period = resync_period
+        self._informers: dict[str, Informer] = {}
+        self._started: set[str] = set()
+
+    def get(self, resource: str) -> Informer:
+        rt = REGISTRY.resolve(resource)
+        if rt is None:
+            raise KeyError(f"no resource type {resource!r}")
+        informer = self._informers.get(rt.qualified_name)
+        if informer is None:
+            informer = Informer(self.client, rt, resync_period=self.resync_period)
+            self._informers[rt.qualified_name] = informer
+        return informer
+
+    def start(self, supervisor: Supervisor) -> None:
+        """Start every informer asked for so far (and not yet started)."""
+        for name, informer in self._informers.items():
+            if name not in self._started:
+                self._started.add(name)
+                supervisor.start(f"informer:{name}", informer.run)
+
+    async def wait_synced(self, *resources: str) -> None:
+        informers = [self.get(r) for r in resources] if resources else self._informers.values()
+        await asyncio.gather(*(i.wait_synced() for i in informers))
