@@ -193,16 +193,22 @@ async def plan_delete(
     if rt.kind == "Namespace":
         marked.setdefault("status", {})["phase"] = "Terminating"
         empty = await namespace_is_empty(storage, md["name"])
-        return DeletePlan(marked, mark_only=not empty)
+        return DeletePlan(marked, mark_only=not empty or bool(md.get("finalizers")))
     if options.propagation_policy == "Foreground" and await dependents(
         storage, obj, blocking_only=True
     ):
-        finalizers = md.setdefault("finalizers", [])
-        if FOREGROUND not in finalizers:
-            finalizers.append(FOREGROUND)
+        _add_finalizer(md, FOREGROUND)
+    if options.propagation_policy == "Orphan" and (md.get("finalizers") or grace > 0):
+        _add_finalizer(md, ORPHAN)
     if md.get("finalizers") or grace > 0:
         return DeletePlan(marked, mark_only=True)
     return DeletePlan(marked, mark_only=False)
+
+
+def _add_finalizer(md: dict[str, Any], finalizer: str) -> None:
+    finalizers = md.setdefault("finalizers", [])
+    if finalizer not in finalizers:
+        finalizers.append(finalizer)
 
 
 async def dependents(
@@ -272,6 +278,9 @@ async def after_delete(storage: ObjectStorage, rt: ResourceType, obj: dict[str, 
     assert ns_type is not None
     record = await storage.store.get(ns_type.key(None, namespace))
     if record is None or not record.value.get("metadata", {}).get("deletionTimestamp"):
+        return
+    finalizers = set(record.value.get("spec", {}).get("finalizers") or []) - {"kubernetes"}
+    if finalizers or record.value["metadata"].get("finalizers"):
         return
     if await namespace_is_empty(storage, namespace):
         try:

@@ -16,10 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from minik.api.validation import validate
-
 from minik.api import errors, meta
 from minik.api.resources import ResourceType
+from minik.api.validation import validate
 from minik.apiserver import lifecycle
 from minik.store import KeyExists, KeyNotFound, Record, RevisionConflict, Store
 
@@ -175,6 +174,7 @@ class ObjectStorage:
             return WriteResult(merged if options.dry_run else current, warnings=warnings)
         if lifecycle.ready_to_vanish(merged):
             tombstone = await self._delete_record(record)
+            await lifecycle.after_delete(self, rt, current)
             return WriteResult(decorate(tombstone), warnings=warnings)
         stored = meta.without_resource_version(merged)
         updated = await self.store.update(record.key, stored, expected_revision=record.revision)

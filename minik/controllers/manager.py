@@ -44,6 +44,7 @@ ControllerFactory = Callable[[ControllerContext], Controller]
 def default_factories() -> dict[str, ControllerFactory]:
     """Controller name -> constructor, in the order they start."""
     from minik.controllers.deployment import DeploymentController
+    from minik.controllers.eventttl import EventTTLController
     from minik.controllers.garbagecollector import GarbageCollector
     from minik.controllers.namespace import NamespaceController
     from minik.controllers.replicaset import ReplicaSetController
@@ -53,6 +54,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "deployment": DeploymentController,
         "garbagecollector": GarbageCollector,
         "namespace": NamespaceController,
+        "eventttl": EventTTLController,
     }
 
 

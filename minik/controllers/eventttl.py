@@ -1,0 +1,119 @@
+"""Event expiry: Events older than a TTL (one hour by default) are deleted.
+
+Kubernetes gives each Event an etcd lease; minik's store has no leases, so
+this controller does the same job from the API. An Event's age counts from
+the last time it was seen: `lastTimestamp`, else `series.lastObservedTime`,
+`eventTime`, `firstTimestamp` or `metadata.creationTimestamp`. On every add
+or update (an aggregated event's count bump moves lastTimestamp) the event's
+key is queued for the moment it expires; a periodic sweep every `interval`
+seconds revisits the whole cache in case a timer was lost. The delete
+carries the uid and resourceVersion that were judged, so an event bumped in
+the meantime is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from minik.api.errors import ApiError
+from minik.api.meta import now, parse_time
+from minik.api.resources import REGISTRY
+from minik.controllers.informer import key_of, split_key
+from minik.controllers.workqueue import WorkQueue, run_worker
+
+if TYPE_CHECKING:
+    from minik.controllers.manager import ControllerContext
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL = 3600.0
+DEFAULT_INTERVAL = 60.0
+EVENTS = REGISTRY.resolve("events")
+assert EVENTS is not None
+
+
+def last_seen(event: dict[str, Any]) -> dt.datetime | None:
+    """When the event last happened, from the most specific field it has."""
+    series = event.get("series") or {}
+    candidates = (event.get("lastTimestamp"), series.get("lastObservedTime"),
+                  event.get("eventTime"), event.get("firstTimestamp"),
+                  (event.get("metadata") or {}).get("creationTimestamp"))
+    for text in candidates:
+        moment = parse_time(text) if isinstance(text, str) else None
+        if moment is not None:
+            return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return None
+
+
+class EventTTLController:
+    """Deletes Events once `ttl` seconds have passed since they were last seen."""
+
+    name = "eventttl"
+
+    def __init__(
+        self, ctx: ControllerContext, *, ttl: float = DEFAULT_TTL,
+        interval: float = DEFAULT_INTERVAL, clock: Callable[[], dt.datetime] = now,
+    ) -> None:
+        self.ctx = ctx
+        self.client = ctx.client
+        self.ttl = ttl
+        self.interval = interval
+        self.clock = clock
+        self.events = ctx.informers.get("events")
+        self.queue = self._new_queue()
+        self.events.add_handler(self._schedule, lambda _old, new: self._schedule(new))
+
+    def _new_queue(self) -> WorkQueue:
+        return WorkQueue(self.name, metrics=self.ctx.metrics)
+
+    async def run(self) -> None:
+        if self.queue.shutting_down:
+            self.queue = self._new_queue()
+        try:
+            await self.events.wait_synced()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(run_worker(self.queue, self.sync, metrics=self.ctx.metrics),
+                                  name=f"{self.name}:worker")
+                tasks.create_task(self._sweep_forever(), name=f"{self.name}:sweep")
+        finally:
+            self.queue.shutdown()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            self.sweep()
+            await asyncio.sleep(self.interval)
+
+    def sweep(self) -> None:
+        for event in self.events.indexer.list():
+            self._schedule(event)
+
+    def remaining(self, event: dict[str, Any]) -> float:
+        """Seconds until the event expires; an event without any time expires now."""
+        seen = last_seen(event)
+        if seen is None:
+            return 0.0
+        return self.ttl - (self.clock() - seen).total_seconds()
+
+    def _schedule(self, event: dict[str, Any]) -> None:
+        self.queue.add_after(key_of(event), max(0.0, self.remaining(event)))
+
+    async def sync(self, key: str) -> None:
+        event = self.events.indexer.get(key)
+        if event is None:
+            return
+        left = self.remaining(event)
+        if left > 0:
+            self.queue.add_after(key, left)
+            return
+        namespace, name = split_key(key)
+        md = event["metadata"]
+        try:
+            await self.client.delete(EVENTS, namespace, name, uid=md.get("uid"),
+                                     resource_version=md.get("resourceVersion"))
+        except ApiError as e:
+            if e.code not in (404, 409):
+                raise

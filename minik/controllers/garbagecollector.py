@@ -1,0 +1,378 @@
+"""The garbage collector: dependents follow their owners, as `ownerReferences` say.
+
+It watches every resource type that can own or be owned (all but events)
+through the shared informers, and keeps an ownership graph built from them:
+uid → (type, object), and owner uid → dependent uids. The graph is rebuilt
+from list+watch, so collection works the same after a restart.
+
+A work-queue key names one object (`replicasets.apps/default/web-1`). Its
+sync follows the Kubernetes garbage collector:
+
+- An object being deleted with the `orphan` finalizer: strip the owner
+  references that point at it from its dependents, then drop the finalizer.
+- An object being deleted with `foregroundDeletion`: queue its dependents
+  (each one's own sync deletes it) and drop the finalizer once no dependent
+  with `blockOwnerDeletion` remains; the API server then removes the owner.
+- Any other object with owner references: each owner is solid (it exists),
+  waiting (it exists in foreground deletion) or dangling (no object with
+  that uid; the cache's answer is checked with a live GET before acting).
+  With a solid owner only references to dangling and waiting owners are
+  removed; without one the object is deleted, Foreground when an owner is
+  waiting for it, else Background, always with a uid precondition.
+
+Dropping a finalizer cannot be undone, so the dependents are then listed
+live from the server rather than taken from the graph, which may not have
+seen a dependent created a moment ago. A reference whose kind minik does not
+serve, or that has no uid, counts as solid: the collector never deletes on a
+guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from typing import TYPE_CHECKING, Any
+
+from minik.api.errors import ApiError
+from minik.api.resources import REGISTRY, ResourceType
+from minik.controllers.informer import Informer, key_of
+from minik.controllers.workqueue import WorkQueue, run_worker
+
+if TYPE_CHECKING:
+    from minik.controllers.manager import ControllerContext
+
+log = logging.getLogger(__name__)
+
+FOREGROUND = "foregroundDeletion"
+ORPHAN = "orphan"
+IGNORED_KINDS = frozenset({"Event"})
+DEFAULT_WORKERS = 4
+
+
+class OwnerState(enum.Enum):
+    SOLID = "solid"
+    WAITING = "waiting"
+    DANGLING = "dangling"
+
+
+def collected_types() -> list[ResourceType]:
+    """Every served type that can own or be owned."""
+    return [rt for rt in REGISTRY if rt.kind not in IGNORED_KINDS]
+
+
+def owner_type(ref: dict[str, Any]) -> ResourceType | None:
+    """The served type an owner reference names; any version of its group will do."""
+    kind, api_version = ref.get("kind"), str(ref.get("apiVersion") or "")
+    if not kind or kind in IGNORED_KINDS:
+        return None
+    exact = REGISTRY.by_kind(api_version, kind)
+    if exact is not None:
+        return exact
+    group = api_version.rpartition("/")[0]
+    return next((rt for rt in REGISTRY if rt.kind == kind and rt.group == group), None)
+
+
+def owner_refs(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return (obj.get("metadata") or {}).get("ownerReferences") or []
+
+
+def owner_uids(obj: dict[str, Any]) -> set[str]:
+    return {ref["uid"] for ref in owner_refs(obj) if ref.get("uid")}
+
+
+def finalizers(obj: dict[str, Any]) -> list[str]:
+    return (obj.get("metadata") or {}).get("finalizers") or []
+
+
+def being_deleted(obj: dict[str, Any]) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def waits_for_dependents(obj: dict[str, Any]) -> bool:
+    return being_deleted(obj) and FOREGROUND in finalizers(obj)
+
+
+def needs_sync(obj: dict[str, Any]) -> bool:
+    """Whether the collector has anything to decide about this object."""
+    if being_deleted(obj):
+        return bool({FOREGROUND, ORPHAN} & set(finalizers(obj)))
+    return bool(owner_refs(obj))
+
+
+def blocks(dependent: dict[str, Any], owner_uid: str) -> bool:
+    return any(ref.get("uid") == owner_uid and ref.get("blockOwnerDeletion")
+               for ref in owner_refs(dependent))
+
+
+def gc_key(rt: ResourceType, obj: dict[str, Any]) -> str:
+    return f"{rt.qualified_name}/{key_of(obj)}"
+
+
+def _ignore_gone(e: ApiError) -> None:
+    """404 (already gone) and 409 (a uid precondition: replaced) need no retry."""
+    if e.code not in (404, 409):
+        raise e
+
+
+class OwnershipGraph:
+    """uid → (type, cached object), and owner uid → uids of its dependents."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[ResourceType, dict[str, Any]]] = {}
+        self.dependents: dict[str, set[str]] = {}
+
+    def track(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        uid = (obj.get("metadata") or {}).get("uid")
+        if not uid:
+            return
+        self._unlink(uid)
+        self.objects[uid] = (rt, obj)
+        for owner in owner_uids(obj):
+            self.dependents.setdefault(owner, set()).add(uid)
+
+    def forget(self, obj: dict[str, Any]) -> None:
+        uid = (obj.get("metadata") or {}).get("uid")
+        if uid:
+            self._unlink(uid)
+            self.objects.pop(uid, None)
+
+    def _unlink(self, uid: str) -> None:
+        previous = self.objects.get(uid)
+        if previous is None:
+            return
+        for owner in owner_uids(previous[1]):
+            uids = self.dependents.get(owner)
+            if uids is not None:
+                uids.discard(uid)
+                if not uids:
+                    del self.dependents[owner]
+
+    def get(self, uid: str) -> tuple[ResourceType, dict[str, Any]] | None:
+        return self.objects.get(uid)
+
+    def dependents_of(self, uid: str) -> list[tuple[ResourceType, dict[str, Any]]]:
+        return [self.objects[d] for d in sorted(self.dependents.get(uid, ())) if d in self.objects]
+
+
+class GarbageCollector:
+    """Deletes dependents whose owners are gone, and finishes foreground and orphan deletes."""
+
+    name = "garbagecollector"
+
+    def __init__(self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS) -> None:
+        self.ctx = ctx
+        self.client = ctx.client
+        self.workers = workers
+        self.graph = OwnershipGraph()
+        self.types = {rt.qualified_name: rt for rt in collected_types()}
+        self.informers: dict[str, Informer] = {}
+        self.queue = self._new_queue()
+        for qualified, rt in self.types.items():
+            informer = ctx.informers.get(qualified)
+            self.informers[qualified] = informer
+            informer.add_handler(
+                lambda obj, rt=rt: self._added(rt, obj),
+                lambda old, new, rt=rt: self._updated(rt, old, new),
+                lambda obj, rt=rt: self._deleted(rt, obj),
+            )
+
+    def _new_queue(self) -> WorkQueue:
+        return WorkQueue(self.name, metrics=self.ctx.metrics)
+
+    async def run(self) -> None:
+        """Wait for every cache, revisit every object, then collect until cancelled."""
+        if self.queue.shutting_down:
+            self.queue = self._new_queue()
+        try:
+            await self.ctx.informers.wait_synced(*self.types)
+            self._enqueue_all()
+            async with asyncio.TaskGroup() as tasks:
+                for n in range(self.workers):
+                    tasks.create_task(
+                        run_worker(self.queue, self.sync, metrics=self.ctx.metrics),
+                        name=f"{self.name}:worker-{n}",
+                    )
+        finally:
+            self.queue.shutdown()
+
+    def _enqueue_all(self) -> None:
+        for rt, obj in list(self.graph.objects.values()):
+            if needs_sync(obj):
+                self.queue.add(gc_key(rt, obj))
+
+    # ------------------------------------------------------------ handlers
+
+    def _added(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        self.graph.track(rt, obj)
+        if needs_sync(obj):
+            self.queue.add(gc_key(rt, obj))
+
+    def _updated(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
+        if (old.get("metadata") or {}).get("uid") != (new.get("metadata") or {}).get("uid"):
+            self.graph.forget(old)
+        self.graph.track(rt, new)
+        if needs_sync(new) and (old is new or _ownership_view(old) != _ownership_view(new)):
+            self.queue.add(gc_key(rt, new))
+        if old is not new and owner_refs(old) != owner_refs(new):
+            self._enqueue_waiting_owners(old)
+
+    def _deleted(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        self.graph.forget(obj)
+        uid = (obj.get("metadata") or {}).get("uid")
+        if uid:
+            for dep_rt, dependent in self.graph.dependents_of(uid):
+                self.queue.add(gc_key(dep_rt, dependent))
+        self._enqueue_waiting_owners(obj)
+
+    def _enqueue_waiting_owners(self, dependent: dict[str, Any]) -> None:
+        for uid in owner_uids(dependent):
+            entry = self.graph.get(uid)
+            if entry is not None and being_deleted(entry[1]):
+                self.queue.add(gc_key(*entry))
+
+    # ---------------------------------------------------------------- sync
+
+    def cached(self, key: str) -> tuple[ResourceType, dict[str, Any] | None]:
+        qualified, _, object_key = key.partition("/")
+        rt = self.types[qualified]
+        return rt, self.informers[qualified].indexer.get(object_key)
+
+    async def sync(self, key: str) -> None:
+        rt, obj = self.cached(key)
+        if obj is None:
+            return
+        if being_deleted(obj):
+            await self.finish_deletion(rt, obj)
+        elif owner_refs(obj):
+            await self._check_owners(rt, obj)
+
+    async def finish_deletion(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        if ORPHAN in finalizers(obj):
+            await self._orphan_dependents(obj)
+            await self._remove_finalizer(rt, obj, ORPHAN)
+        elif FOREGROUND in finalizers(obj):
+            await self._delete_dependents(rt, obj)
+
+    async def _orphan_dependents(self, owner: dict[str, Any]) -> None:
+        uid = owner["metadata"]["uid"]
+        for dep_rt, dependent in await self._live_dependents(owner):
+            await self._remove_refs(dep_rt, dependent, [uid])
+
+    async def _delete_dependents(self, rt: ResourceType, owner: dict[str, Any]) -> None:
+        uid = owner["metadata"]["uid"]
+        blocking = 0
+        for dep_rt, dependent in self.graph.dependents_of(uid):
+            if not being_deleted(dependent):
+                self.queue.add(gc_key(dep_rt, dependent))
+            if blocks(dependent, uid):
+                blocking += 1
+        if blocking:
+            return
+        if any(blocks(dep, uid) for _, dep in await self._live_dependents(owner)):
+            self.queue.add_rate_limited(gc_key(rt, owner))
+            return
+        await self._remove_finalizer(rt, owner, FOREGROUND)
+
+    async def _live_dependents(
+        self, owner: dict[str, Any]
+    ) -> list[tuple[ResourceType, dict[str, Any]]]:
+        """Dependents as the server has them: before an irreversible step, the caches may
+        not have seen a new one yet."""
+        uid, namespace = owner["metadata"]["uid"], owner["metadata"].get("namespace")
+        found = []
+        for rt in self.types.values():
+            if namespace and not rt.namespaced:
+                continue
+            items = (await self.client.list(rt, namespace)).get("items") or []
+            found += [(rt, item) for item in items if uid in owner_uids(item)]
+        return found
+
+    async def _check_owners(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        states: dict[OwnerState, list[str]] = {state: [] for state in OwnerState}
+        for ref in owner_refs(obj):
+            state = await self.owner_state(obj, ref)
+            states[state].append(str(ref.get("uid")))
+        stale = states[OwnerState.DANGLING] + states[OwnerState.WAITING]
+        if not stale:
+            return
+        if states[OwnerState.SOLID]:
+            await self._remove_refs(rt, obj, stale)
+            return
+        policy = "Foreground" if states[OwnerState.WAITING] else "Background"
+        await self._delete(rt, obj, policy)
+
+    async def owner_state(self, dependent: dict[str, Any], ref: dict[str, Any]) -> OwnerState:
+        uid, rt = ref.get("uid"), owner_type(ref)
+        namespace = (dependent.get("metadata") or {}).get("namespace")
+        if not uid or rt is None or (rt.namespaced and not namespace):
+            return OwnerState.SOLID
+        entry = self.graph.get(uid)
+        owner = entry[1] if entry is not None else await self._live_owner(rt, namespace, ref)
+        if owner is None:
+            return OwnerState.DANGLING
+        return OwnerState.WAITING if waits_for_dependents(owner) else OwnerState.SOLID
+
+    async def _live_owner(
+        self, rt: ResourceType, namespace: str | None, ref: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The owner as the server has it now, or None when no object has its uid."""
+        name = ref.get("name")
+        if not name:
+            return None
+        try:
+            owner = await self.client.get(rt, namespace if rt.namespaced else None, name)
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+        return owner if owner.get("metadata", {}).get("uid") == ref["uid"] else None
+
+    # -------------------------------------------------------------- writes
+
+    async def _delete(self, rt: ResourceType, obj: dict[str, Any], policy: str) -> None:
+        md = obj["metadata"]
+        log.info("%s: deleting %s/%s (%s): its owners are gone", self.name, rt.qualified_name,
+                 key_of(obj), policy)
+        try:
+            await self.client.delete(rt, md.get("namespace"), md["name"],
+                                     propagation_policy=policy, uid=md.get("uid"))
+        except ApiError as e:
+            _ignore_gone(e)
+
+    async def _remove_refs(self, rt: ResourceType, obj: dict[str, Any], uids: list[str]) -> None:
+        """A strategic merge patch deleting the references by uid, as Kubernetes sends it."""
+        md = obj["metadata"]
+        refs = [{"$patch": "delete", "uid": uid} for uid in uids]
+        try:
+            await self.client.patch(rt, md.get("namespace"), md["name"],
+                                    {"metadata": {"ownerReferences": refs}},
+                                    patch_type="strategic")
+        except ApiError as e:
+            _ignore_gone(e)
+
+    async def _remove_finalizer(self, rt: ResourceType, obj: dict[str, Any], name: str) -> None:
+        """Drop one finalizer from the live object, keeping the others; 409 retries the sync."""
+        md = obj["metadata"]
+        namespace = md.get("namespace")
+        try:
+            live = await self.client.get(rt, namespace, md["name"])
+        except ApiError as e:
+            _ignore_gone(e)
+            return
+        live_md = live.get("metadata") or {}
+        if live_md.get("uid") != md.get("uid") or name not in (live_md.get("finalizers") or []):
+            return
+        rest = [f for f in live_md["finalizers"] if f != name]
+        patch = {"metadata": {"finalizers": rest or None,
+                              "resourceVersion": live_md.get("resourceVersion")}}
+        try:
+            await self.client.patch(rt, namespace, md["name"], patch)
+        except ApiError as e:
+            if e.code != 404:
+                raise
+
+
+def _ownership_view(obj: dict[str, Any]) -> tuple[Any, ...]:
+    md = obj.get("metadata") or {}
+    return (md.get("ownerReferences"), md.get("deletionTimestamp"), md.get("finalizers"))
