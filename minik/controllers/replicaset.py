@@ -1,0 +1,387 @@
+"""The ReplicaSet controller: keeps `spec.replicas` active pods matching a selector.
+
+Shaped like Kubernetes' `pkg/controller/replicaset`. Event handlers on the
+shared replicaset and pod informers only compute keys: a pod maps to the
+ReplicaSet named by its controller ownerReference (when that ReplicaSet is
+in the cache with the same uid), and an orphan pod to every ReplicaSet of
+its namespace whose selector matches it, so that it can be adopted. Handlers
+also tell `ControllerExpectations` about pod creations and deletions, which
+is what lets a sync run on a lagging cache without acting twice.
+
+`sync(key)` is level-triggered: it re-reads the ReplicaSet from the cache
+(gone means deleted: its expectations are forgotten), claims pods (adopts
+matching orphans with a strategic-merge patch of `ownerReferences`, releases
+owned pods whose labels stopped matching), and, when its expectations are
+satisfied and it is not being deleted, creates the missing pods in slow-start
+batches or deletes the surplus in `deletion_rank` order. Only active pods
+count, so a deleted or failed pod is replaced. Then it writes the status
+through the `status` subresource if it changed, with `ReplicaFailure` set
+while creates or deletes fail, and requeues itself for the moment the next
+ready pod becomes available under `minReadySeconds`.
+
+API failures (a 409 on the status write, a refused create) are raised out of
+the sync: the work queue retries the key with backoff. After a restart the
+controller trusts only its synced informers, which already hold every pod it
+created, so it never creates duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from minik.api.errors import ApiError
+from minik.api.meta import format_time
+from minik.api.meta import now as wall_clock
+from minik.api.resources import REGISTRY, ResourceType
+from minik.api.selectors import LabelSelector
+from minik.controllers.expectations import ControllerExpectations
+from minik.controllers.informer import key_of
+from minik.controllers.podcontrol import (
+    PodControl,
+    claim_pods,
+    controller_ref,
+    is_being_deleted,
+    is_pod_active,
+    is_pod_available,
+    is_pod_ready,
+    new_controller_ref,
+    pods_to_delete,
+    seconds_until_available,
+    slow_start_batch,
+)
+from minik.controllers.workqueue import WorkQueue, run_worker
+
+if TYPE_CHECKING:
+    from minik.controllers.manager import ControllerContext
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_NAME = "replicaset"
+KIND = "ReplicaSet"
+API_VERSION = "apps/v1"
+REPLICA_FAILURE = "ReplicaFailure"
+DEFAULT_WORKERS = 5
+BURST_REPLICAS = 500
+AVAILABILITY_SLACK = 0.01
+STATUS_UPDATE_ATTEMPTS = 2
+
+
+def _resource(name: str) -> ResourceType:
+    rt = REGISTRY.resolve(name)
+    if rt is None:
+        raise LookupError(f"no resource type {name!r}")
+    return rt
+
+
+REPLICASETS = _resource("replicasets")
+
+
+def _labels(obj: dict) -> dict[str, str]:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def _uid(obj: dict) -> str:
+    return (obj.get("metadata") or {}).get("uid", "")
+
+
+def _generation(obj: dict) -> int:
+    return int((obj.get("metadata") or {}).get("generation") or 0)
+
+
+def _version(obj: dict) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def desired_replicas(rs: dict) -> int:
+    replicas = (rs.get("spec") or {}).get("replicas")
+    return 1 if replicas is None else int(replicas)
+
+
+def min_ready_seconds(rs: dict) -> int:
+    return int((rs.get("spec") or {}).get("minReadySeconds") or 0)
+
+
+def template_labels(rs: dict) -> dict[str, str]:
+    template = (rs.get("spec") or {}).get("template") or {}
+    return (template.get("metadata") or {}).get("labels") or {}
+
+
+def selector_of(rs: dict) -> LabelSelector | None:
+    """The ReplicaSet's selector; None (and a log line) when it does not parse."""
+    try:
+        return LabelSelector.from_spec((rs.get("spec") or {}).get("selector"))
+    except (ApiError, ValueError) as e:
+        log.warning("replicaset %s has an invalid selector: %s", key_of(rs), e)
+        return None
+
+
+def _failure_reason(rs: dict, pods: list[dict]) -> str:
+    diff = len(pods) - desired_replicas(rs)
+    return "FailedCreate" if diff < 0 else "FailedDelete" if diff > 0 else ""
+
+
+def _conditions(rs: dict, pods: list[dict], error: Exception | None,
+                now: dt.datetime) -> list[dict]:
+    conditions = list((rs.get("status") or {}).get("conditions") or [])
+    failing = any(c.get("type") == REPLICA_FAILURE for c in conditions)
+    if error is not None and not failing:
+        conditions.append({"type": REPLICA_FAILURE, "status": "True",
+                           "lastTransitionTime": format_time(now),
+                           "reason": _failure_reason(rs, pods), "message": str(error)})
+    elif error is None and failing:
+        conditions = [c for c in conditions if c.get("type") != REPLICA_FAILURE]
+    return conditions
+
+
+def replica_set_status(rs: dict, pods: list[dict], error: Exception | None, *,
+                       now: dt.datetime) -> dict:
+    """The status `rs` should have, given the active pods it owns and the last manage error."""
+    wanted_labels = template_labels(rs).items()
+    min_ready = min_ready_seconds(rs)
+    status = dict(rs.get("status") or {})
+    status.update(
+        replicas=len(pods),
+        fullyLabeledReplicas=sum(1 for p in pods if wanted_labels <= _labels(p).items()),
+        readyReplicas=sum(1 for p in pods if is_pod_ready(p)),
+        availableReplicas=sum(1 for p in pods if is_pod_available(p, min_ready, now)),
+        observedGeneration=_generation(rs),
+    )
+    conditions = _conditions(rs, pods, error, now)
+    if conditions:
+        status["conditions"] = conditions
+    else:
+        status.pop("conditions", None)
+    return status
+
+
+class ReplicaSetController:
+    """Creates and deletes pods so that every ReplicaSet has `spec.replicas` of them."""
+
+    name = CONTROLLER_NAME
+
+    def __init__(
+        self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
+        burst_replicas: int = BURST_REPLICAS, now: Callable[[], dt.datetime] = wall_clock,
+        expectations: ControllerExpectations | None = None,
+    ) -> None:
+        self.client = ctx.client
+        self.informers = ctx.informers
+        self.metrics = ctx.metrics
+        self.workers = workers
+        self.burst_replicas = burst_replicas
+        self.now = now
+        self.expectations = expectations or ControllerExpectations()
+        self.pod_control = PodControl(ctx.client, ctx.events)
+        self.replicasets = ctx.informers.get("replicasets")
+        self.pods = ctx.informers.get("pods")
+        self.queue = self._new_queue()
+        self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
+        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+
+    def _new_queue(self) -> WorkQueue:
+        return WorkQueue(CONTROLLER_NAME, metrics=self.metrics)
+
+    async def run(self) -> None:
+        """Wait for the caches, then sync every ReplicaSet and follow changes until cancelled."""
+        if self.queue.shutting_down:
+            self.queue = self._new_queue()
+        await self.informers.wait_synced("replicasets", "pods")
+        for rs in self.replicasets.indexer.list():
+            self.queue.add(key_of(rs))
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for n in range(self.workers):
+                    tasks.create_task(run_worker(self.queue, self.sync, metrics=self.metrics),
+                                      name=f"{CONTROLLER_NAME}:worker-{n}")
+        finally:
+            self.queue.shutdown()
+
+    # ------------------------------------------------------------ handlers
+
+    def _rs_added(self, rs: dict) -> None:
+        self.queue.add(key_of(rs))
+
+    def _rs_updated(self, old: dict, new: dict) -> None:
+        self.queue.add(key_of(new))
+
+    def _rs_deleted(self, rs: dict) -> None:
+        key = key_of(rs)
+        self.expectations.forget(key)
+        self.queue.add(key)
+
+    def _owner_key(self, pod: dict, ref: dict | None) -> str | None:
+        """The key of the cached ReplicaSet `ref` points at, if it is ours and still exists."""
+        if ref is None or ref.get("kind") != KIND:
+            return None
+        namespace = (pod.get("metadata") or {}).get("namespace")
+        rs = self.replicasets.indexer.get_by(namespace, str(ref.get("name", "")))
+        if rs is None or _uid(rs) != ref.get("uid"):
+            return None
+        return key_of(rs)
+
+    def _selecting_keys(self, pod: dict) -> list[str]:
+        """Keys of the ReplicaSets in the pod's namespace whose selector matches it."""
+        namespace = (pod.get("metadata") or {}).get("namespace") or ""
+        labels = _labels(pod)
+        return [key_of(rs) for rs in self.replicasets.indexer.list(namespace)
+                if (selector := selector_of(rs)) is not None and selector.matches(labels)]
+
+    def _enqueue_orphan(self, pod: dict) -> None:
+        for key in self._selecting_keys(pod):
+            self.queue.add(key)
+
+    def _pod_added(self, pod: dict) -> None:
+        if is_being_deleted(pod):
+            self._pod_deleted(pod)
+            return
+        ref = controller_ref(pod)
+        if ref is None:
+            self._enqueue_orphan(pod)
+            return
+        key = self._owner_key(pod, ref)
+        if key is not None:
+            self.expectations.creation_observed(key)
+            self.queue.add(key)
+
+    def _pod_updated(self, old: dict, new: dict) -> None:
+        if _version(old) == _version(new):
+            return
+        labels_changed = _labels(old) != _labels(new)
+        if is_being_deleted(new):
+            self._pod_deleted(new)
+            if labels_changed:
+                self._pod_deleted(old)
+            return
+        old_ref, new_ref = controller_ref(old), controller_ref(new)
+        if old_ref != new_ref and (old_key := self._owner_key(old, old_ref)) is not None:
+            self.queue.add(old_key)
+        if new_ref is not None:
+            if (key := self._owner_key(new, new_ref)) is not None:
+                self.queue.add(key)
+        elif labels_changed or old_ref != new_ref:
+            self._enqueue_orphan(new)
+
+    def _pod_deleted(self, pod: dict) -> None:
+        key = self._owner_key(pod, controller_ref(pod))
+        if key is not None:
+            self.expectations.deletion_observed(key, key_of(pod))
+            self.queue.add(key)
+
+    # ---------------------------------------------------------------- sync
+
+    async def sync(self, key: str) -> None:
+        """Reconcile one ReplicaSet: claim pods, create or delete, write status."""
+        rs = self.replicasets.indexer.get(key)
+        if rs is None:
+            self.expectations.forget(key)
+            return
+        selector = selector_of(rs)
+        if selector is None:
+            return
+        needs_sync = self.expectations.satisfied(key)
+        pods = await self._claim_pods(rs, selector)
+        error = None
+        if needs_sync and not is_being_deleted(rs):
+            error = await self._manage_replicas(key, rs, pods)
+        await self._update_status(rs, pods, error)
+        if error is not None:
+            raise error
+        self._requeue_for_availability(key, rs, pods)
+
+    def _active_pods(self, rs: dict) -> list[dict]:
+        namespace = (rs.get("metadata") or {}).get("namespace") or ""
+        return [p for p in self.pods.indexer.list(namespace) if is_pod_active(p)]
+
+    async def _claim_pods(self, rs: dict, selector: LabelSelector) -> list[dict]:
+        return await claim_pods(self.pod_control, rs, selector, self._active_pods(rs),
+                                ref=self._controller_ref(rs),
+                                can_adopt=lambda: self._check_can_adopt(rs))
+
+    async def _check_can_adopt(self, rs: dict) -> None:
+        """A fresh read: never adopt for a ReplicaSet that was replaced or is being deleted."""
+        md = rs["metadata"]
+        fresh = await self.client.get(REPLICASETS, md.get("namespace"), md["name"])
+        if _uid(fresh) != _uid(rs):
+            raise ApiError(409, "Conflict", f"original ReplicaSet {key_of(rs)} is gone: got "
+                                            f"uid {_uid(fresh)}, wanted {_uid(rs)}")
+        if is_being_deleted(fresh):
+            raise ApiError(409, "Conflict", f"ReplicaSet {key_of(rs)} has just been deleted")
+
+    def _controller_ref(self, rs: dict) -> dict:
+        return new_controller_ref(rs, api_version=API_VERSION, kind=KIND)
+
+    async def _manage_replicas(self, key: str, rs: dict, pods: list[dict]) -> Exception | None:
+        diff = len(pods) - desired_replicas(rs)
+        if diff < 0:
+            return await self._create_pods(key, rs, min(-diff, self.burst_replicas))
+        if diff > 0:
+            return await self._delete_pods(key, rs, pods_to_delete(pods, min(diff,
+                                                                             self.burst_replicas)))
+        return None
+
+    async def _create_pods(self, key: str, rs: dict, count: int) -> Exception | None:
+        self.expectations.expect_creations(key, count)
+        template = (rs.get("spec") or {}).get("template") or {}
+        ref = self._controller_ref(rs)
+        created, error = await slow_start_batch(
+            count, lambda: self.pod_control.create(rs, template, ref))
+        for _ in range(count - created):
+            self.expectations.creation_observed(key)
+        return error
+
+    async def _delete_pods(self, key: str, rs: dict, victims: list[dict]) -> Exception | None:
+        self.expectations.expect_deletions(key, [key_of(p) for p in victims])
+        results = await asyncio.gather(*(self._delete_one(key, rs, p) for p in victims),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result
+        return next((r for r in results if isinstance(r, Exception)), None)
+
+    async def _delete_one(self, key: str, rs: dict, pod: dict) -> None:
+        try:
+            gone_already = not await self.pod_control.delete(rs, pod)
+        except Exception:
+            self.expectations.deletion_observed(key, key_of(pod))
+            raise
+        if gone_already:
+            self.expectations.deletion_observed(key, key_of(pod))
+
+    async def _update_status(self, rs: dict, pods: list[dict], error: Exception | None) -> None:
+        """PUT the status if it changed; after a 409, once more on a fresh read.
+
+        A fresh read with a newer generation is left alone: its own watch
+        event syncs it, with pods counted for the new spec.
+        """
+        md = rs["metadata"]
+        for attempt in range(STATUS_UPDATE_ATTEMPTS):
+            status = replica_set_status(rs, pods, error, now=self.now())
+            if status == (rs.get("status") or {}):
+                return
+            try:
+                await self.client.replace(REPLICASETS, md.get("namespace"), md["name"],
+                                          {**rs, "status": status}, subresource="status")
+                return
+            except ApiError as e:
+                if e.code == 404:
+                    return
+                if e.code != 409 or attempt + 1 == STATUS_UPDATE_ATTEMPTS:
+                    raise
+            fresh = await self.client.get(REPLICASETS, md.get("namespace"), md["name"])
+            if _uid(fresh) != md.get("uid") or _generation(fresh) != _generation(rs):
+                return
+            rs = fresh
+
+    def _requeue_for_availability(self, key: str, rs: dict, pods: list[dict]) -> None:
+        """Sync again when the next ready pod has been ready for minReadySeconds."""
+        min_ready = min_ready_seconds(rs)
+        if min_ready <= 0:
+            return
+        now = self.now()
+        waits = [wait for p in pods if (wait := seconds_until_available(p, min_ready, now))]
+        if waits:
+            self.queue.add_after(key, min(waits) + AVAILABILITY_SLACK)
