@@ -80,11 +80,11 @@ class Agent:
         self.events = EventRecorder(client, "kubelet", host=config.node)
         self.metrics = AgentMetrics(registry)
         self.supervisor = Supervisor()
-        self.pods = Informer(client, REGISTRY.resolve("pods"),
+        self.pods = Informer(client, REGISTRY.get("pods"),
                              field_selector=f"spec.nodeName={config.node}")
         self.pods.add_index("uid", lambda pod: [pod["metadata"]["uid"]])
-        self.configmaps = Informer(client, REGISTRY.resolve("configmaps"))
-        self.secrets = Informer(client, REGISTRY.resolve("secrets"))
+        self.configmaps = Informer(client, REGISTRY.get("configmaps"))
+        self.secrets = Informer(client, REGISTRY.get("secrets"))
         self.workers: PodWorkers | None = None
         self.syncer: PodSyncer | None = None
         self._seen: dict[str, tuple] = {}

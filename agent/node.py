@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from agent import host
 from minik.api.errors import ApiError
 from minik.api.meta import format_time, now
-from minik.api.resources import REGISTRY, ResourceType
+from minik.api.resources import REGISTRY
 from minik.client.aio import ApiUnavailable, AsyncClient
 
 log = logging.getLogger(__name__)
@@ -53,15 +53,9 @@ PRESSURE_CONDITIONS = (
 )
 
 
-def _resource(name: str) -> ResourceType:
-    rt = REGISTRY.resolve(name)
-    if rt is None:
-        raise LookupError(f"no resource type {name!r}")
-    return rt
 
-
-NODES = _resource("nodes")
-LEASES = _resource("leases")
+NODES = REGISTRY.get("nodes")
+LEASES = REGISTRY.get("leases")
 
 
 def micro_time(moment: dt.datetime) -> str:

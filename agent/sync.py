@@ -40,7 +40,7 @@ from minik.client.aio import AsyncClient
 
 log = logging.getLogger(__name__)
 
-PODS = REGISTRY.resolve("pods")
+PODS = REGISTRY.get("pods")
 MAX_ROUNDS = 4
 WAITING_RETRY = 2.0
 KILL_ALL_TIMEOUT = 2.0

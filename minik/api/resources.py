@@ -175,6 +175,13 @@ class Registry:
                 return t
         return None
 
+    def get(self, name: str) -> ResourceType:
+        """Like `resolve`, for names that must exist; a typo is a LookupError."""
+        rt = self.resolve(name)
+        if rt is None:
+            raise LookupError(f"no resource type {name!r}")
+        return rt
+
     def groups(self) -> list[tuple[str, list[str]]]:
         """(group, [versions]) in a stable order, core group first."""
         seen: dict[str, list[str]] = {}

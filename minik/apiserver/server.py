@@ -33,6 +33,7 @@ from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.tls import ensure_certificates, server_ssl_context
 from minik.client.aio import AsyncClient
 from minik.controllers.events import EventRecorder
+from minik.controllers.manager import ControllerManager
 from minik.controllers.metrics import ControllerMetrics
 from minik.home import Home
 from minik.kubeconfig import ClusterAccess, ensure_token, server_url, write_kubeconfig
@@ -88,12 +89,14 @@ class Components:
         self.agent: Agent | None = None
 
     def start(self, supervisor: Supervisor) -> None:
+        controller_metrics = ControllerMetrics(self.metrics.registry)
         if self.config.enabled("scheduler"):
             events = EventRecorder(self.client, "default-scheduler")
-            scheduler = Scheduler(self.client, events=events,
-                                  metrics=ControllerMetrics(self.metrics.registry))
+            scheduler = Scheduler(self.client, events=events, metrics=controller_metrics)
             supervisor.start("scheduler-events", events.run)
             supervisor.start("scheduler", scheduler.run)
+        ControllerManager(self.client, metrics=controller_metrics,
+                          disabled=self.config.disabled_controllers).start(supervisor)
         if self.config.enabled("agent"):
             supervisor.start("agent", self._run_agent)
 

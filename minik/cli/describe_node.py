@@ -145,7 +145,7 @@ def describe_node(d: Described, w: PrefixWriter) -> None:
         w.write(0, f"PodCIDRs:\t{','.join(spec['podCIDRs'])}\n")
     if spec.get("providerID"):
         w.write(0, f"ProviderID:\t{spec['providerID']}\n")
-    pods_rt = REGISTRY.resolve("pods")
+    pods_rt = REGISTRY.get("pods")
     assert pods_rt is not None
     pods = d.list(pods_rt, None, fieldSelector=f"spec.nodeName={meta.get('name', '')},"
                   "status.phase!=Succeeded,status.phase!=Failed")
@@ -166,7 +166,7 @@ def _node_info(w: PrefixWriter, info: dict[str, Any]) -> None:
 
 
 def _node_lease(d: Described, w: PrefixWriter) -> None:
-    rt = REGISTRY.resolve("leases")
+    rt = REGISTRY.get("leases")
     if rt is None:
         return
     try:

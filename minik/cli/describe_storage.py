@@ -81,7 +81,7 @@ def describe_persistent_volume(d: Described, w: PrefixWriter) -> None:
 
 
 def _users(d: Described) -> list[str]:
-    pods_rt = REGISTRY.resolve("pods")
+    pods_rt = REGISTRY.get("pods")
     assert pods_rt is not None
     pods = d.list(pods_rt, d.meta.get("namespace"))
     name = d.meta.get("name")

@@ -47,7 +47,7 @@ def selector_string(selector: dict[str, Any] | None) -> str:
 
 
 def owned_pods(d: Described, selector: dict[str, Any] | None) -> list[dict[str, Any]]:
-    pods_rt = REGISTRY.resolve("pods")
+    pods_rt = REGISTRY.get("pods")
     assert pods_rt is not None
     text = selector_text(selector)
     pods = d.list(pods_rt, d.meta.get("namespace"),
@@ -89,7 +89,7 @@ def _strip_hash(template: dict[str, Any]) -> dict[str, Any]:
 
 def split_replica_sets(d: Described) -> tuple[list[dict], list[dict]]:
     """(old, new) ReplicaSets the deployment controls, as kubectl's deploymentutil finds them."""
-    rs_rt = REGISTRY.resolve("replicasets")
+    rs_rt = REGISTRY.get("replicasets")
     assert rs_rt is not None
     text = selector_text(d.get("spec", "selector"))
     owned = [rs for rs in d.list(rs_rt, d.meta.get("namespace"),

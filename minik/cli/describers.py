@@ -75,7 +75,7 @@ def describe_service(d: Described, w: PrefixWriter) -> None:
 def _endpoints(d: Described) -> list[tuple[str, str, int]]:
     """(port name, address, port) of ready endpoints: EndpointSlices as kubectl reads
     them, else the Endpoints object."""
-    slices_rt, endpoints_rt = REGISTRY.resolve("endpointslices"), REGISTRY.resolve("endpoints")
+    slices_rt, endpoints_rt = REGISTRY.get("endpointslices"), REGISTRY.get("endpoints")
     assert slices_rt is not None and endpoints_rt is not None
     namespace, name = d.meta.get("namespace"), d.meta.get("name", "")
     slices = d.list(slices_rt, namespace, labelSelector=f"kubernetes.io/service-name={name}")
@@ -164,7 +164,7 @@ def describe_service_account(d: Described, w: PrefixWriter) -> None:
     header(d, w)
     labels_multiline(w, "Labels", d.meta.get("labels"))
     annotations_multiline(w, "Annotations", d.meta.get("annotations"))
-    secrets_rt = REGISTRY.resolve("secrets")
+    secrets_rt = REGISTRY.get("secrets")
     assert secrets_rt is not None
     secrets = d.list(secrets_rt, d.meta.get("namespace"))
     existing = {(s.get("metadata") or {}).get("name") for s in secrets}

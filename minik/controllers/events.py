@@ -32,7 +32,7 @@ from typing import Literal
 
 from minik.api.errors import ApiError
 from minik.api.meta import format_time, now
-from minik.api.resources import REGISTRY, ResourceType
+from minik.api.resources import REGISTRY
 from minik.client.aio import ApiUnavailable, AsyncClient
 
 log = logging.getLogger(__name__)
@@ -45,14 +45,8 @@ CLUSTER_EVENT_NAMESPACE = "default"
 AggregationKey = tuple[str, str, str, str, str]
 
 
-def _resource(name: str) -> ResourceType:
-    rt = REGISTRY.resolve(name)
-    if rt is None:
-        raise LookupError(f"no resource type {name!r}")
-    return rt
 
-
-EVENTS = _resource("events")
+EVENTS = REGISTRY.get("events")
 
 
 @dataclass(frozen=True, slots=True)

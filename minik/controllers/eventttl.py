@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 3600.0
 DEFAULT_INTERVAL = 60.0
-EVENTS = REGISTRY.resolve("events")
+EVENTS = REGISTRY.get("events")
 assert EVENTS is not None
 
 

@@ -43,7 +43,7 @@ NAMESPACE_FINALIZER = "kubernetes"
 DEFAULT_RECHECK = 5.0
 CONTENT_SETTLE = 0.1
 DEFAULT_WORKERS = 2
-NAMESPACES = REGISTRY.resolve("namespaces")
+NAMESPACES = REGISTRY.get("namespaces")
 assert NAMESPACES is not None
 
 

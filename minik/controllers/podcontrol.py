@@ -33,7 +33,7 @@ from typing import Any
 
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of, parse_time
-from minik.api.resources import REGISTRY, ResourceType
+from minik.api.resources import REGISTRY
 from minik.api.selectors import LabelSelector
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.controllers.events import EventRecorder
@@ -45,14 +45,8 @@ GENERATED_SUFFIX_LENGTH = 5
 SLOW_START_INITIAL_BATCH = 1
 
 
-def _resource(name: str) -> ResourceType:
-    rt = REGISTRY.resolve(name)
-    if rt is None:
-        raise LookupError(f"no resource type {name!r}")
-    return rt
 
-
-PODS = _resource("pods")
+PODS = REGISTRY.get("pods")
 
 
 # ------------------------------------------------------------------ predicates

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from minik.api.errors import ApiError
 from minik.api.meta import format_time
 from minik.api.meta import now as wall_clock
-from minik.api.resources import REGISTRY, ResourceType
+from minik.api.resources import REGISTRY
 from minik.api.selectors import LabelSelector
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.informer import key_of
@@ -70,14 +70,8 @@ AVAILABILITY_SLACK = 0.01
 STATUS_UPDATE_ATTEMPTS = 2
 
 
-def _resource(name: str) -> ResourceType:
-    rt = REGISTRY.resolve(name)
-    if rt is None:
-        raise LookupError(f"no resource type {name!r}")
-    return rt
 
-
-REPLICASETS = _resource("replicasets")
+REPLICASETS = REGISTRY.get("replicasets")
 
 
 def _labels(obj: dict) -> dict[str, str]:

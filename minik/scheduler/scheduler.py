@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from minik.api.errors import ApiError
 from minik.api.meta import format_time, now
-from minik.api.resources import REGISTRY, ResourceType
+from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.client.paths import object_path
 from minik.controllers.events import EventRecorder
@@ -45,15 +45,9 @@ RETRY_BASE = 1.0
 RETRY_MAX = 60.0
 
 
-def _resource(name: str) -> ResourceType:
-    rt = REGISTRY.resolve(name)
-    if rt is None:
-        raise LookupError(f"no resource type {name!r}")
-    return rt
 
-
-PODS = _resource("pods")
-NODES = _resource("nodes")
+PODS = REGISTRY.get("pods")
+NODES = REGISTRY.get("nodes")
 
 
 @dataclass(frozen=True, slots=True)
