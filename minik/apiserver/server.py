@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
-import shutil
 import signal
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from agent.agent import Agent, AgentConfig, default_state_dir
-from agent.docker_runtime import DockerRuntime
-from agent.kubelet_server import serving_context
-from cni.network import remove_pod_network
 from minik.api import errors
 from minik.api.resources import REGISTRY
 from minik.apiserver import proxy
@@ -31,15 +28,13 @@ from minik.apiserver.instrumented import InstrumentedStore
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.tls import ensure_certificates, server_ssl_context
-from minik.client.aio import AsyncClient
-from minik.controllers.events import EventRecorder
-from minik.controllers.manager import ControllerManager
-from minik.controllers.metrics import ControllerMetrics
 from minik.home import Home
-from minik.kubeconfig import ClusterAccess, ensure_token, server_url, write_kubeconfig
-from minik.scheduler.scheduler import Scheduler
+from minik.kubeconfig import ensure_token, server_url, write_kubeconfig
 from minik.store.sqlite import SQLiteStore
 from minik.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from minik.apiserver.components import Components
 
 log = logging.getLogger(__name__)
 
@@ -64,68 +59,28 @@ class ServerConfig:
 
 
 async def bootstrap_namespaces(storage: ObjectStorage) -> None:
-    ns_type = REGISTRY.by_kind("v1", "Namespace")
-    assert ns_type is not None
+    ns_type = REGISTRY.get("namespaces")
     for name in SYSTEM_NAMESPACES:
         with contextlib.suppress(errors.ApiError):
-            await storage.create(ns_type, None, {"metadata": {"name": name}}, WriteOptions())
+            await storage.create(ns_type, None, {"metadata": {"name": name}},
+                                 WriteOptions(trusted=True))
+
+
+async def start_components(
+    config: ServerConfig, url: str, token: str, metrics: ApiMetrics, supervisor: Supervisor
+) -> Components:
+    """Import (off the event loop) and start what runs beside the API, once it serves."""
+    module = await asyncio.to_thread(importlib.import_module, "minik.apiserver.components")
+    await asyncio.to_thread(importlib.import_module, "minik.api.validation")
+    components: Components = module.Components(config, url, token, metrics)
+    components.start(supervisor)
+    return components
 
 
 async def compact_forever(storage: ObjectStorage) -> None:
     while True:
         await asyncio.sleep(COMPACT_INTERVAL)
         await storage.store.compact(keep=COMPACT_KEEP)
-
-
-class Components:
-    """The scheduler and the node agent: clients of the API like any other."""
-
-    def __init__(self, config: ServerConfig, url: str, token: str, metrics: ApiMetrics) -> None:
-        self.config = config
-        access = ClusterAccess(server=url, ca_pem=config.home.ca_cert.read_bytes(), token=token)
-        self.client = AsyncClient(access, user_agent="minik-components")
-        self.metrics = metrics
-        self.token = token
-        self.agent: Agent | None = None
-
-    def start(self, supervisor: Supervisor) -> None:
-        controller_metrics = ControllerMetrics(self.metrics.registry)
-        if self.config.enabled("scheduler"):
-            events = EventRecorder(self.client, "default-scheduler")
-            scheduler = Scheduler(self.client, events=events, metrics=controller_metrics)
-            supervisor.start("scheduler-events", events.run)
-            supervisor.start("scheduler", scheduler.run)
-        ControllerManager(self.client, metrics=controller_metrics,
-                          disabled=self.config.disabled_controllers).start(supervisor)
-        if self.config.enabled("agent"):
-            supervisor.start("agent", self._run_agent)
-
-    async def _run_agent(self) -> None:
-        home = self.config.home
-        agent = Agent(
-            AgentConfig(
-                instance=self.config.name, state_dir=default_state_dir(home.agent_dir),
-                node_name=self.config.node_name, pod_subnet=self.config.pod_subnet,
-                restart_backoff=self.config.restart_backoff, token=self.token,
-                kubelet_ssl=serving_context(home.server_cert, home.server_key),
-            ),
-            client=self.client, runtime=DockerRuntime(), registry=self.metrics.registry,
-        )
-        self.agent = agent
-        try:
-            await agent.run()
-        finally:
-            await agent.shutdown(remove_containers=False)
-
-    async def stop(self, *, purge: bool) -> None:
-        """A clean stop: the node's containers go too (their pods stay in the store)."""
-        if self.agent is not None:
-            await self.agent.shutdown(remove_containers=True)
-            if purge:
-                await remove_pod_network(self.agent.runtime, self.config.name)
-                shutil.rmtree(self.config.home.agent_dir, ignore_errors=True)
-            await self.agent.runtime.close()
-        await self.client.close()
 
 
 def _remove_store(home: Home) -> None:
@@ -165,10 +120,9 @@ async def serve(config: ServerConfig) -> None:
         write_kubeconfig(home, server=url, token=token)
         _write_instance(config, url)
         supervisor.start("store-compaction", lambda: compact_forever(storage))
-        components = Components(config, url, token, metrics)
-        components.start(supervisor)
         app[READY_KEY].append(True)
         log.info("minik %r serving on %s", config.name, url)
+        components = await start_components(config, url, token, metrics, supervisor)
         await stop.wait()
         log.info("minik %r stopping", config.name)
         purge = home.purge_request.exists()

@@ -18,7 +18,6 @@ from typing import Any
 
 from minik.api import errors, meta
 from minik.api.resources import ResourceType
-from minik.api.validation import validate
 from minik.apiserver import lifecycle
 from minik.store import KeyExists, KeyNotFound, Record, RevisionConflict, Store
 
@@ -29,11 +28,22 @@ Mutation = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass(slots=True)
 class WriteOptions:
-    """Query options every write accepts."""
+    """Query options every write accepts; `trusted` marks the server's own objects."""
 
     dry_run: bool = False
     field_validation: str = "Strict"
     subresource: str | None = None
+    trusted: bool = False
+
+
+def validate(rt: ResourceType, obj: dict[str, Any], options: WriteOptions,
+             old: dict[str, Any] | None = None) -> list[str]:
+    """Validate a client's object (imported on first use: the models take a while to build)."""
+    if options.trusted:
+        return []
+    from minik.api.validation import validate as check
+
+    return check(rt, obj, field_validation=options.field_validation, old=old)
 
 
 @dataclass(slots=True)
@@ -77,7 +87,7 @@ class ObjectStorage:
         self._check_namespace(rt, namespace, md)
         if not md.get("name") and md.get("generateName"):
             md["name"] = meta.generated_name(str(md["generateName"]))
-        warnings = validate(rt, obj, field_validation=options.field_validation)
+        warnings = validate(rt, obj, options)
         obj = lifecycle.prepare_for_create(rt, obj)
         if rt.namespaced:
             await self._check_namespace_open(namespace or "")
@@ -167,7 +177,7 @@ class ObjectStorage:
         desired.setdefault("apiVersion", rt.api_version)
         desired.setdefault("kind", rt.kind)
         merged = lifecycle.merge_for_update(rt, current, desired, subresource=options.subresource)
-        warnings = validate(rt, merged, field_validation=options.field_validation, old=current)
+        warnings = validate(rt, merged, options, old=current)
         merged = lifecycle.prepare_for_update(rt, current, merged)
         unchanged = meta.without_resource_version(merged) == meta.without_resource_version(current)
         if unchanged or options.dry_run:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from minik.cli import lifecycle, verbs
 from minik.cli.context import CliContext
+from minik.cli.verbs import LazyGroup
 from minik.home import Home
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", type=click.Path(file_okay=False), envvar="MINIK_HOME",
               help="Instance home directory (default ~/.minik).")
 @click.option("--kubeconfig", type=click.Path(dir_okay=False),
@@ -29,11 +29,6 @@ def cli(ctx: click.Context, home: str | None, kubeconfig: str | None,
         namespace_flag=namespace,
     )
 
-
-for command in (lifecycle.up, lifecycle.down, lifecycle.status, lifecycle.kubeconfig,
-                lifecycle.version):
-    cli.add_command(command)
-verbs.register(cli)
 
 
 def main() -> None:

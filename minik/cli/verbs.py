@@ -1,26 +1,50 @@
-"""kubectl-like verbs of the minik CLI (get, apply, delete, ...).
+"""The commands of the minik CLI, loaded only when used.
 
 Each verb lives in its own module and sends the requests kubectl sends for
-it (see shared/reference/kubectl-wire.md); this module only collects them.
+it (see shared/reference/kubectl-wire.md). `LazyGroup` maps a command name
+to `module:attribute` and imports it on first use, so `minik up` does not
+pay for importing every verb.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from minik.cli.api_resources import api_resources
-from minik.cli.apply import apply
-from minik.cli.create import create
-from minik.cli.delete import delete
-from minik.cli.describe import describe
-from minik.cli.exec import exec_command
-from minik.cli.get import get
-from minik.cli.label import annotate, label
-from minik.cli.logs import logs
+COMMANDS: dict[str, str] = {
+    "up": "minik.cli.lifecycle:up",
+    "down": "minik.cli.lifecycle:down",
+    "status": "minik.cli.lifecycle:status",
+    "kubeconfig": "minik.cli.lifecycle:kubeconfig",
+    "version": "minik.cli.lifecycle:version",
+    "get": "minik.cli.get:get",
+    "describe": "minik.cli.describe:describe",
+    "apply": "minik.cli.apply:apply",
+    "create": "minik.cli.create:create",
+    "delete": "minik.cli.delete:delete",
+    "label": "minik.cli.label:label",
+    "annotate": "minik.cli.label:annotate",
+    "api-resources": "minik.cli.api_resources:api_resources",
+    "logs": "minik.cli.logs:logs",
+    "exec": "minik.cli.exec:exec_command",
+}
 
 
-def register(group: click.Group) -> None:
-    """Add every resource verb to the top-level command group."""
-    for command in (get, describe, apply, create, delete, label, annotate, api_resources, logs,
-                    exec_command):
-        group.add_command(command)
+def load(name: str) -> click.Command:
+    module, _, attribute = COMMANDS[name].partition(":")
+    command = getattr(importlib.import_module(module), attribute)
+    assert isinstance(command, click.Command)
+    return command
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands are imported when first looked up."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMANDS:
+            return load(cmd_name)
+        return super().get_command(ctx, cmd_name)

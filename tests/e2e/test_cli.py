@@ -28,10 +28,10 @@ def test_apply_get_and_reapply_through_the_cli(cluster: Cluster, manifest) -> No
     table = cluster.minik("get", "deploy", "-n", "cli-shop", "-o", "wide").stdout.splitlines()
     assert table[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS",
                                 "IMAGES", "SELECTOR"]
-    as_yaml = yaml.safe_load(cluster.minik("get", "deploy", "web", "-n", "cli-shop",
+    as_yaml = yaml.safe_load(cluster.minik("get", "configmap", "settings", "-n", "cli-shop",
                                            "-o", "yaml").stdout)
     assert as_yaml == cluster.api.request(
-        "GET", "/apis/apps/v1/namespaces/cli-shop/deployments/web")
+        "GET", "/api/v1/namespaces/cli-shop/configmaps/settings")
     resources = cluster.minik("api-resources").stdout
     assert "deployments" in resources and "apps/v1" in resources
 

@@ -153,14 +153,17 @@ def test_get_prints_kubectl_columns_for_each_kind(cluster: Cluster, manifest) ->
     assert any(line.split()[0] == ns and "tier=front" in line for line in labels)
 
 
-def test_get_yaml_round_trips_through_apply(cluster: Cluster, manifest) -> None:
+def test_get_yaml_round_trips_through_replace(cluster: Cluster, manifest) -> None:
     ns = "roundtrip"
     cluster.kubectl("apply", "-f", str(manifest(_app(ns))))
-    text = cluster.kubectl("get", "deploy", "web", "-n", ns, "-o", "yaml").stdout
+    text = cluster.kubectl("get", "configmap", "settings", "-n", ns, "-o", "yaml").stdout
     obj = yaml.safe_load(text)
-    assert obj == _get(cluster, f"/apis/apps/v1/namespaces/{ns}/deployments/web")
+    assert obj == _get(cluster, f"/api/v1/namespaces/{ns}/configmaps/settings")
     out = cluster.kubectl("replace", "-f", str(manifest(text, "round.yaml"))).stdout
-    assert out.strip() == "deployment.apps/web replaced"
+    assert out.strip() == "configmap/settings replaced"
+    deploy = yaml.safe_load(cluster.kubectl("get", "deploy", "web", "-n", ns, "-o",
+                                            "yaml").stdout)
+    assert deploy["kind"] == "Deployment" and deploy["spec"]["replicas"] == 2
 
 
 def test_get_watch_prints_a_change_made_by_another_client(cluster: Cluster, namespace: str) -> None:

@@ -1,0 +1,76 @@
+"""What runs beside the API server in its process: scheduler, controllers, node agent.
+
+Each is a client of the API like any other (through `AsyncClient`, with the
+instance's token and CA); they start once the API serves, and this module
+is imported then, so the API does not wait for the Docker SDK or the
+controllers to load.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from agent.agent import Agent, AgentConfig, default_state_dir
+from agent.docker_runtime import DockerRuntime
+from agent.kubelet_server import serving_context
+from cni.network import remove_pod_network
+from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.server import ServerConfig
+from minik.client.aio import AsyncClient
+from minik.controllers.events import EventRecorder
+from minik.controllers.manager import ControllerManager
+from minik.controllers.metrics import ControllerMetrics
+from minik.kubeconfig import ClusterAccess
+from minik.scheduler.scheduler import Scheduler
+from minik.supervisor import Supervisor
+
+
+class Components:
+    """The scheduler and the node agent: clients of the API like any other."""
+
+    def __init__(self, config: ServerConfig, url: str, token: str, metrics: ApiMetrics) -> None:
+        self.config = config
+        access = ClusterAccess(server=url, ca_pem=config.home.ca_cert.read_bytes(), token=token)
+        self.client = AsyncClient(access, user_agent="minik-components")
+        self.metrics = metrics
+        self.token = token
+        self.agent: Agent | None = None
+
+    def start(self, supervisor: Supervisor) -> None:
+        controller_metrics = ControllerMetrics(self.metrics.registry)
+        if self.config.enabled("scheduler"):
+            events = EventRecorder(self.client, "default-scheduler")
+            scheduler = Scheduler(self.client, events=events, metrics=controller_metrics)
+            supervisor.start("scheduler-events", events.run)
+            supervisor.start("scheduler", scheduler.run)
+        ControllerManager(self.client, metrics=controller_metrics,
+                          disabled=self.config.disabled_controllers).start(supervisor)
+        if self.config.enabled("agent"):
+            supervisor.start("agent", self._run_agent)
+
+    async def _run_agent(self) -> None:
+        home = self.config.home
+        agent = Agent(
+            AgentConfig(
+                instance=self.config.name, state_dir=default_state_dir(home.agent_dir),
+                node_name=self.config.node_name, pod_subnet=self.config.pod_subnet,
+                restart_backoff=self.config.restart_backoff, token=self.token,
+                kubelet_ssl=serving_context(home.server_cert, home.server_key),
+            ),
+            client=self.client, runtime=DockerRuntime(), registry=self.metrics.registry,
+        )
+        self.agent = agent
+        try:
+            await agent.run()
+        finally:
+            await agent.shutdown(remove_containers=False)
+
+    async def stop(self, *, purge: bool) -> None:
+        """A clean stop: the node's containers go too (their pods stay in the store)."""
+        if self.agent is not None:
+            await self.agent.shutdown(remove_containers=True)
+            if purge:
+                await remove_pod_network(self.agent.runtime, self.config.name)
+                shutil.rmtree(self.config.home.agent_dir, ignore_errors=True)
+            await self.agent.runtime.close()
+        await self.client.close()
