@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 import random
 import uuid
 from typing import Any
@@ -36,8 +37,12 @@ def parse_time(text: str | None) -> dt.datetime | None:
         return None
 
 
+_uid_source = random.Random(os.urandom(32))
+
+
 def new_uid() -> str:
-    return str(uuid.uuid4())
+    """A version 4 UUID from a PRNG seeded once from the OS (UIDs name, they do not guard)."""
+    return str(uuid.UUID(int=_uid_source.getrandbits(128), version=4))
 
 
 def generated_name(prefix: str) -> str:

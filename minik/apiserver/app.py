@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from minik.api import errors
@@ -117,6 +118,20 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics_endpoint(request: web.Request) -> web.Response:
     body = generate_latest(request.app[METRICS_KEY].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+class FailureAccessLogger(AbstractAccessLogger):
+    """Logs the requests worth reading: failures and slow ones, never bodies."""
+
+    SLOW = 1.0
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        watch = request.query.get("watch") in ("true", "1") or request.path.endswith("/log")
+        if response.status < 400 and (time < self.SLOW or watch):
+            return
+        self.logger.info('%s %s %s %d %.3fs "%s"', request.remote, request.method,
+                         request.path_qs, response.status, time,
+                         request.headers.get("User-Agent", "-"))
 
 
 def _resource_routes(app: web.Application) -> None:

@@ -74,8 +74,19 @@ class DeletePlan:
     reasons: list[str] = field(default_factory=list)
 
 
+EMPTY_OMITTED = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
+def _omit_empty(md: dict[str, Any]) -> None:
+    """Empty lists and maps are absent, as Go's omitempty leaves them in Kubernetes."""
+    for name in EMPTY_OMITTED:
+        if name in md and not md[name]:
+            del md[name]
+
+
 def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     md = meta.metadata(obj)
+    _omit_empty(md)
     for name in meta.SERVER_FIELDS:
         md.pop(name, None)
     md.pop("managedFields", None)
@@ -124,6 +135,7 @@ def prepare_for_update(
     rt: ResourceType, current: dict[str, Any], merged: dict[str, Any]
 ) -> dict[str, Any]:
     md = meta.metadata(merged)
+    _omit_empty(md)
     if "generation" in md and meta.spec_view(merged) != meta.spec_view(current):
         md["generation"] = int(md["generation"]) + 1
     if md.get("deletionTimestamp"):

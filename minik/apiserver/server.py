@@ -23,7 +23,7 @@ from aiohttp import web
 from minik.api import errors
 from minik.api.resources import REGISTRY
 from minik.apiserver import proxy
-from minik.apiserver.app import READY_KEY, create_app
+from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
 from minik.apiserver.instrumented import InstrumentedStore
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage, WriteOptions
@@ -110,7 +110,8 @@ async def serve(config: ServerConfig) -> None:
     supervisor = Supervisor()
     app = create_app(storage, token=token, metrics=metrics)
     proxy.install(app, ca_file=home.ca_cert, token=token)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0,
+                           access_log_class=FailureAccessLogger)
     try:
         await bootstrap_namespaces(storage)
         await runner.setup()

@@ -149,16 +149,17 @@ class ObjectStorage:
     ) -> WriteResult:
         """Read, change, write; retried on a concurrent write unless a precondition was given.
 
-        `change` gets the current object (with its resourceVersion) and returns the desired
-        one. A resourceVersion in the desired object that differs from the current one is a
-        Conflict, as is a `precondition` that is not the current revision.
+        `change` gets the current object without its resourceVersion and returns the desired
+        one; a resourceVersion in the result was asked for by the client (a PATCH body's
+        precondition), and one that is not the current revision is a Conflict, as is a
+        `precondition` that is not. Without either, a concurrent write means read and retry.
         """
         for _ in range(MAX_RETRIES):
             record = await self.read(rt, namespace, name)
             current = decorate(record)
             if precondition is not None and precondition != str(record.revision):
                 raise errors.conflict(rt.plural, name, group=rt.group)
-            desired = change(copy.deepcopy(current))
+            desired = change(meta.without_resource_version(current))
             asked = desired.get("metadata", {}).get("resourceVersion")
             if asked and str(asked) != str(record.revision):
                 raise errors.conflict(rt.plural, name, group=rt.group)

@@ -1,7 +1,8 @@
 """The controller manager: every controller of the server, on shared informers.
 
-Each controller is built with the same `ControllerContext` (client, shared
-informers, an event recorder, metrics) and exposes `name` and `run()`. The
+Each controller is built with a `ControllerContext` (the client, the shared
+informers, metrics, and its own event recorder named like Kubernetes'
+`<name>-controller`) and exposes `name` and `run()`. The
 manager builds the ones not switched off by `--disable-controllers`, starts
 the informers they asked for, and runs each controller supervised.
 """
@@ -64,19 +65,20 @@ class ControllerManager:
     def __init__(self, client: AsyncClient, *, metrics: ControllerMetrics,
                  disabled: frozenset[str] = frozenset(),
                  factories: dict[str, ControllerFactory] | None = None) -> None:
-        informers = SharedInformers(client)
-        self.context = ControllerContext(
-            client=client, informers=informers,
-            events=EventRecorder(client, "controller-manager"),
-            metrics=metrics,
-        )
+        self.informers = SharedInformers(client)
         chosen = factories if factories is not None else default_factories()
-        self.controllers = [build(self.context) for name, build in chosen.items()
-                            if name not in disabled]
+        self.contexts = {
+            name: ControllerContext(client=client, informers=self.informers,
+                                    events=EventRecorder(client, f"{name}-controller"),
+                                    metrics=metrics)
+            for name in chosen if name not in disabled
+        }
+        self.controllers = [chosen[name](ctx) for name, ctx in self.contexts.items()]
 
     def start(self, supervisor: Supervisor) -> None:
-        supervisor.start("controller-events", self.context.events.run)
-        self.context.informers.start(supervisor)
+        for name, ctx in self.contexts.items():
+            supervisor.start(f"events:{name}-controller", ctx.events.run)
+        self.informers.start(supervisor)
         for controller in self.controllers:
             supervisor.start(f"controller:{controller.name}", controller.run)
         log.info("controllers running: %s", ", ".join(c.name for c in self.controllers))

@@ -1,0 +1,503 @@
+"""The deployment controller: rolls a Deployment's pod template out through ReplicaSets.
+
+As Kubernetes' `pkg/controller/deployment`: a Deployment owns ReplicaSets
+named `<deployment>-<pod-template-hash>`; the one whose template equals the
+deployment's (`equal_ignore_hash`) is the new ReplicaSet, the others are
+old. `sync(key)` is level-triggered on shared informers of deployments,
+ReplicaSets and pods. It claims ReplicaSets (keeps owned matching ones,
+releases the others, adopts matching orphans); when paused or resized (an
+active ReplicaSet's desired-replicas annotation differs) it only scales,
+proportionally mid-rollout; otherwise it rolls out. RollingUpdate grows the
+new ReplicaSet within maxSurge and shrinks old ones within maxUnavailable by
+their reported availableReplicas; Recreate scales old ones to 0, waits until
+none of their pods runs, then scales up the new one. A finished rollout
+prunes old ReplicaSets beyond revisionHistoryLimit. Status goes through
+`/status` only when it changed; a rollout without progress is looked at
+again when its progressDeadlineSeconds would pass (`add_after`).
+
+Every write carries the resourceVersion it read and replaces the working
+copy with the server's answer; a 409 requeues the key. ReplicaSet names are
+deterministic, so a restarted controller never creates one twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from minik.api.errors import ApiError
+from minik.api.meta import controller_of, now
+from minik.api.resources import REGISTRY
+from minik.api.selectors import LabelSelector
+from minik.controllers import deployment_util as du
+from minik.controllers.informer import OWNER_INDEX, key_of
+from minik.controllers.podcontrol import (
+    TERMINAL_PHASES,
+    adopt_patch,
+    new_controller_ref,
+    release_patch,
+)
+from minik.controllers.workqueue import Clock, WorkQueue, run_worker
+
+if TYPE_CHECKING:
+    from minik.controllers.manager import ControllerContext
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+WallClock = Callable[[], dt.datetime]
+DEFAULT_WORKERS = 4
+
+
+DEPLOYMENTS = REGISTRY.resolve("deployments")
+REPLICASETS = REGISTRY.resolve("replicasets")
+assert DEPLOYMENTS is not None and REPLICASETS is not None
+
+
+def _md(obj: Obj) -> Obj:
+    return obj.get("metadata") or {}
+
+
+def _uid(obj: Obj | None) -> str | None:
+    return _md(obj)["uid"] if obj else None
+
+
+def _deleting(obj: Obj) -> bool:
+    return bool(_md(obj).get("deletionTimestamp"))
+
+
+def selector_of(d: Obj) -> LabelSelector:
+    return LabelSelector.from_spec(du.spec(d).get("selector"))
+
+
+def replica_set_for(d: Obj, pod_hash: str, revision: int) -> Obj:
+    """The new ReplicaSet of `d`: its template, the hash label, owned by `d`, size 0."""
+    template = copy.deepcopy(du.spec(d)["template"])
+    labels = {**(template.setdefault("metadata", {}).get("labels") or {}), du.HASH_LABEL: pod_hash}
+    template["metadata"]["labels"] = labels
+    selector = copy.deepcopy(du.spec(d)["selector"])
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), du.HASH_LABEL: pod_hash}
+    rs: Obj = {
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": f"{_md(d)['name']}-{pod_hash}", "namespace": _md(d)["namespace"],
+                     "labels": dict(labels),
+                     "ownerReferences": [new_controller_ref(d, api_version="apps/v1",
+                                                            kind="Deployment")]},
+        "spec": {"replicas": 0, "selector": selector, "template": template},
+    }
+    if du.spec(d).get("minReadySeconds"):
+        rs["spec"]["minReadySeconds"] = du.spec(d)["minReadySeconds"]
+    rs["metadata"]["annotations"] = du.new_rs_annotations(d, rs, revision, exists=False)
+    return rs
+
+
+@dataclass(slots=True)
+class Rollout:
+    """One sync's working copies: the deployment and its ReplicaSets, as last written."""
+
+    d: Obj
+    rss: list[Obj]
+
+    @property
+    def namespace(self) -> str:
+        return _md(self.d)["namespace"]
+
+    def fresh(self, rs: Obj | None) -> Obj | None:
+        return next((r for r in self.rss if _uid(r) == _uid(rs)), None) if rs else None
+
+    def others(self, rs: Obj | None) -> list[Obj]:
+        return [r for r in self.rss if _uid(r) != _uid(rs)]
+
+    def replace(self, rs: Obj) -> Obj:
+        self.rss = [*self.others(rs), rs]
+        return rs
+
+
+class DeploymentController:
+    """Keeps every Deployment's ReplicaSets and status in line with its spec."""
+
+    name = "deployment"
+
+    def __init__(self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
+                 clock: Clock | None = None, wall: WallClock = now) -> None:
+        self.ctx = ctx
+        self.client = ctx.client
+        self.events = ctx.events
+        self.workers = workers
+        self.clock = clock
+        self.wall = wall
+        self.deployments = ctx.informers.get("deployments")
+        self.replicasets = ctx.informers.get("replicasets")
+        self.pods = ctx.informers.get("pods")
+        self.queue = self._new_queue()
+        self.deployments.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
+                                     self._enqueue)
+        self.replicasets.add_handler(self._rs_changed, self._rs_updated, self._rs_changed)
+        self.pods.add_handler(on_update=self._pod_updated, on_delete=self._pod_gone)
+
+    def _new_queue(self) -> WorkQueue:
+        return WorkQueue(self.name, metrics=self.ctx.metrics, clock=self.clock)
+
+    async def run(self) -> None:
+        if self.queue.shutting_down:
+            self.queue = self._new_queue()
+        try:
+            await self.ctx.informers.wait_synced("deployments", "replicasets", "pods")
+            for d in self.deployments.indexer.list():
+                self._enqueue(d)
+            async with asyncio.TaskGroup() as tasks:
+                for n in range(self.workers):
+                    tasks.create_task(run_worker(self.queue, self.sync, metrics=self.ctx.metrics),
+                                      name=f"{self.name}:worker-{n}")
+        finally:
+            self.queue.shutdown()
+
+    # ------------------------------------------------------------ handlers
+
+    def _enqueue(self, d: Obj) -> None:
+        self.queue.add(key_of(d))
+
+    def _owner(self, rs: Obj) -> Obj | None:
+        ref = controller_of(rs)
+        if ref is None or ref.get("kind") != "Deployment":
+            return None
+        d = self.deployments.indexer.get_by(_md(rs).get("namespace"), ref.get("name", ""))
+        return d if d is not None and _uid(d) == ref.get("uid") else None
+
+    def _rs_changed(self, rs: Obj) -> None:
+        owner = self._owner(rs)
+        if owner is not None:
+            self._enqueue(owner)
+        elif controller_of(rs) is None:
+            for d in self.deployments.indexer.list(_md(rs).get("namespace")):
+                if selector_of(d).matches(_md(rs).get("labels")):
+                    self._enqueue(d)
+
+    def _rs_updated(self, old: Obj, new: Obj) -> None:
+        if controller_of(old) != controller_of(new):
+            self._rs_changed(old)
+        self._rs_changed(new)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if (new.get("status") or {}).get("phase") in TERMINAL_PHASES:
+            self._pod_gone(new)
+
+    def _pod_gone(self, pod: Obj) -> None:
+        """A Recreate rollout may be waiting for the last old pod."""
+        ref = controller_of(pod)
+        if ref is None or ref.get("kind") != "ReplicaSet":
+            return
+        rs = self.replicasets.indexer.get_by(_md(pod).get("namespace"), ref.get("name", ""))
+        d = self._owner(rs) if rs is not None else None
+        if d is not None and not du.is_rolling(d):
+            self._enqueue(d)
+
+    # ---------------------------------------------------------------- sync
+
+    async def sync(self, key: str) -> None:
+        cached = self.deployments.indexer.get(key)
+        if cached is None:
+            return
+        try:
+            await self._sync(copy.deepcopy(cached))
+        except ApiError as e:
+            if e.code != 409:
+                raise
+            log.debug("deployment %s: %s; trying again", key, e)
+            self.queue.add_rate_limited(key)
+
+    async def _sync(self, d: Obj) -> None:
+        st = Rollout(d, await self._claim(d))
+        if _deleting(d):
+            new, _ = await self._new_and_old(st, create=False)
+            await self._write_if_changed(st, du.calculate_status(d, st.rss, new, self.wall()))
+            return
+        await self._check_paused(st)
+        if du.spec(d).get("paused"):
+            await self._sync_scale(st)
+            return
+        new, old = await self._new_and_old(st, create=False)
+        if du.is_scaling_event(d, [new, *old]):
+            await self._sync_scale(st)
+        elif du.is_rolling(d):
+            await self._rollout_rolling(st)
+        else:
+            await self._rollout_recreate(st)
+
+    # ------------------------------------------------------ ReplicaSet claim
+
+    async def _claim(self, d: Obj) -> list[Obj]:
+        selector, owned = selector_of(d), []
+        can_adopt: bool | None = None
+        for rs in self.replicasets.indexer.list(_md(d)["namespace"]):
+            ref, matches = controller_of(rs), selector.matches(_md(rs).get("labels"))
+            if ref is not None:
+                if ref.get("uid") != _uid(d):
+                    continue
+                if matches:
+                    owned.append(rs)
+                elif not _deleting(d):
+                    await self._patch_rs(rs, release_patch(rs, _uid(d) or ""))
+                continue
+            if not matches or _deleting(rs) or _deleting(d):
+                continue
+            if can_adopt is None:
+                can_adopt = await self._can_adopt(d)
+            if can_adopt and (adopted := await self._adopt(d, rs)) is not None:
+                owned.append(adopted)
+        return owned
+
+    async def _can_adopt(self, d: Obj) -> bool:
+        """Only a deployment that still exists, unchanged in uid and not deleted, adopts."""
+        try:
+            fresh = await self.client.get(DEPLOYMENTS, _md(d)["namespace"], _md(d)["name"])
+        except ApiError as e:
+            if e.code == 404:
+                return False
+            raise
+        return _uid(fresh) == _uid(d) and not _deleting(fresh)
+
+    async def _adopt(self, d: Obj, rs: Obj) -> Obj | None:
+        ref = new_controller_ref(d, api_version="apps/v1", kind="Deployment")
+        return await self._patch_rs(rs, adopt_patch(rs, ref))
+
+    async def _patch_rs(self, rs: Obj, patch: Obj) -> Obj | None:
+        try:
+            return await self.client.patch(REPLICASETS, _md(rs)["namespace"], _md(rs)["name"],
+                                           patch, patch_type="strategic")
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    # -------------------------------------------------- new and old ReplicaSets
+
+    async def _new_and_old(self, st: Rollout, *, create: bool) -> tuple[Obj | None, list[Obj]]:
+        """The new ReplicaSet (revision synced, or created) and the old ones."""
+        new = du.find_new_replica_set(st.d, st.rss)
+        old = st.others(new)
+        next_revision = du.max_revision(old) + 1
+        if new is not None:
+            return await self._sync_new(st, new, next_revision), old
+        if not create:
+            return None, old
+        return await self._create_new(st, old, next_revision), old
+
+    async def _sync_new(self, st: Rollout, new: Obj, next_revision: int) -> Obj:
+        d = st.d
+        wanted = du.new_rs_annotations(d, new, next_revision, exists=True)
+        min_ready = du.spec(d).get("minReadySeconds") or 0
+        patch: Obj = {}
+        if wanted != du.annotations(new):
+            patch["metadata"] = {"annotations": wanted}
+        if (du.spec(new).get("minReadySeconds") or 0) != min_ready:
+            patch["spec"] = {"minReadySeconds": min_ready}
+        if patch:
+            patch.setdefault("metadata", {})["resourceVersion"] = _md(new)["resourceVersion"]
+            return st.replace(await self.client.patch(REPLICASETS, st.namespace,
+                                                      _md(new)["name"], patch))
+        await self._set_revision(st, du.annotations(new).get(du.REVISION))
+        if du.has_deadline(d) and du.get_condition(d.get("status"), du.PROGRESSING) is None:
+            message = f'Found new replica set "{_md(new)["name"]}"'
+            await self._set_progressing(st, "True", du.FOUND_NEW_RS, message)
+        return new
+
+    async def _create_new(self, st: Rollout, old: list[Obj], next_revision: int) -> Obj:
+        d = st.d
+        collisions = (d.get("status") or {}).get("collisionCount")
+        body = replica_set_for(d, du.template_hash(du.spec(d)["template"], collisions),
+                               next_revision)
+        body["spec"]["replicas"] = du.new_rs_new_replicas(d, [*old, body], body)
+        name = body["metadata"]["name"]
+        try:
+            created, existed = await self.client.create(REPLICASETS, st.namespace, body), False
+        except ApiError as e:
+            if e.code != 409:
+                await self._create_failed(st, name, e)
+                raise
+            created, existed = await self._existing_or_collision(st, name, e), True
+        st.replace(created)
+        if not existed and du.replicas(created) > 0:
+            self._scaled(d, name, 0, du.replicas(created))
+        await self._set_revision(st, str(next_revision))
+        if not existed and du.has_deadline(d):
+            await self._set_progressing(st, "True", du.NEW_RS_CREATED,
+                                        f'Created new replica set "{name}"')
+        return created
+
+    async def _existing_or_collision(self, st: Rollout, name: str, error: ApiError) -> Obj:
+        """Ours already (a cache behind the API), or another template's: count a collision."""
+        rs = await self.client.get(REPLICASETS, st.namespace, name)
+        ref = controller_of(rs)
+        if (ref is not None and ref.get("uid") == _uid(st.d) and du.equal_ignore_hash(
+                du.spec(rs).get("template") or {}, du.spec(st.d)["template"])):
+            return rs
+        status = copy.deepcopy(st.d.get("status") or {})
+        status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
+        await self._write_status(st, status)
+        raise error
+
+    async def _create_failed(self, st: Rollout, name: str, error: ApiError) -> None:
+        if error.code == 403:
+            return
+        message = f'Failed to create new replica set "{name}": {error}'
+        if du.has_deadline(st.d):
+            await self._set_progressing(st, "False", du.FAILED_RS_CREATE, message)
+        self.events.record(st.d, "Warning", du.FAILED_RS_CREATE, message)
+
+    # -------------------------------------------------------------- scaling
+
+    async def _scale(self, st: Rollout, rs: Obj, size: int) -> bool:
+        """Set a ReplicaSet's size and replicas annotations; True when the size changed."""
+        wanted = du.replicas_annotations(st.d)
+        old = du.replicas(rs)
+        stale = any(du.annotations(rs).get(k) != v for k, v in wanted.items())
+        if old == size and not stale:
+            return False
+        patch = {"metadata": {"resourceVersion": _md(rs)["resourceVersion"], "annotations": wanted},
+                 "spec": {"replicas": size}}
+        st.replace(await self.client.patch(REPLICASETS, st.namespace, _md(rs)["name"], patch))
+        if old != size:
+            self._scaled(st.d, _md(rs)["name"], old, size)
+        return old != size
+
+    def _scaled(self, d: Obj, name: str, old: int, size: int) -> None:
+        direction = "up" if size > old else "down"
+        self.events.record(d, "Normal", "ScalingReplicaSet",
+                           f"Scaled {direction} replica set {name} from {old} to {size}")
+
+    async def _sync_scale(self, st: Rollout) -> None:
+        """Paused or resized: scale without rolling, then report."""
+        new, old = await self._new_and_old(st, create=False)
+        await self._scale_proportionally(st, new, old)
+        if du.spec(st.d).get("paused"):
+            await self._cleanup(st, new)
+        status = du.calculate_status(st.d, st.rss, st.fresh(new), self.wall())
+        await self._write_if_changed(st, status)
+
+    async def _scale_proportionally(self, st: Rollout, new: Obj | None, old: list[Obj]) -> None:
+        d = st.d
+        target = du.find_active_or_latest(new, old)
+        if target is not None:
+            if du.replicas(target) != du.replicas(d):
+                await self._scale(st, target, du.replicas(d))
+        elif du.is_saturated(d, new):
+            for rs in du.active(old):
+                await self._scale(st, rs, 0)
+        elif du.is_rolling(d):
+            for rs, size in du.proportional_sizes(d, du.active([new, *old])):
+                await self._scale(st, rs, size)
+
+    # ------------------------------------------------------------- rollouts
+
+    async def _rollout_rolling(self, st: Rollout) -> None:
+        new, _ = await self._new_and_old(st, create=True)
+        if not (await self._grow_new(st, new) or await self._shrink_old(st, new)) and \
+                du.deployment_complete(st.d, st.d.get("status") or {}):
+            await self._cleanup(st, new)
+        await self._sync_rollout_status(st, new)
+
+    async def _grow_new(self, st: Rollout, new: Obj | None) -> bool:
+        if new is None:
+            return False
+        d = st.d
+        size = (du.replicas(d) if du.replicas(new) > du.replicas(d)
+                else du.new_rs_new_replicas(d, st.rss, new))
+        return size != du.replicas(new) and await self._scale(st, new, size)
+
+    async def _shrink_old(self, st: Rollout, new: Obj | None) -> bool:
+        new = st.fresh(new)
+        plan = du.old_scale_down(st.d, st.rss, du.active(st.others(new)), new)
+        scaled = False
+        for rs, size in plan:
+            scaled = await self._scale(st, rs, size) or scaled
+        return scaled
+
+    async def _rollout_recreate(self, st: Rollout) -> None:
+        new, old = await self._new_and_old(st, create=False)
+        scaled = False
+        for rs in du.active(old):
+            scaled = await self._scale(st, rs, 0) or scaled
+        if scaled or self._old_pods_running(st, new):
+            await self._sync_rollout_status(st, new)
+            return
+        if new is None:
+            new, _ = await self._new_and_old(st, create=True)
+        new = st.fresh(new)
+        if new is not None and du.replicas(new) != du.replicas(st.d):
+            await self._scale(st, new, du.replicas(st.d))
+        if du.deployment_complete(st.d, st.d.get("status") or {}):
+            await self._cleanup(st, new)
+        await self._sync_rollout_status(st, new)
+
+    def _old_pods_running(self, st: Rollout, new: Obj | None) -> bool:
+        olds = st.others(new)
+        if du.total(olds, "replicas") > 0:
+            return True
+        return any((pod.get("status") or {}).get("phase") not in TERMINAL_PHASES
+                   for rs in olds for pod in self.pods.indexer.by_index(OWNER_INDEX, _uid(rs)))
+
+    async def _cleanup(self, st: Rollout, new: Obj | None) -> None:
+        for rs in du.replica_sets_to_prune(st.d, st.others(new)):
+            try:
+                await self.client.delete(REPLICASETS, st.namespace, _md(rs)["name"],
+                                         uid=_uid(rs), resource_version=_md(rs)["resourceVersion"])
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+            st.rss = st.others(rs)
+
+    # --------------------------------------------------------------- status
+
+    async def _check_paused(self, st: Rollout) -> None:
+        """Pausing and resuming are Progressing conditions, so a pause never times out."""
+        d = st.d
+        current = du.get_condition(d.get("status"), du.PROGRESSING)
+        if not du.has_deadline(d) or (current and current.get("reason") == du.TIMED_OUT):
+            return
+        shown = current is not None and current.get("reason") == du.PAUSED
+        paused = bool(du.spec(d).get("paused"))
+        if paused and not shown:
+            await self._set_progressing(st, "Unknown", du.PAUSED, "Deployment is paused")
+        elif shown and not paused:
+            await self._set_progressing(st, "Unknown", du.RESUMED, "Deployment is resumed")
+
+    async def _set_progressing(self, st: Rollout, state: str, reason: str, message: str) -> None:
+        status = copy.deepcopy(st.d.get("status") or {})
+        du.set_condition(status, du.new_condition(du.PROGRESSING, state, reason, message,
+                                                  self.wall()))
+        await self._write_if_changed(st, status)
+
+    async def _set_revision(self, st: Rollout, revision: str | None) -> None:
+        if not revision or du.annotations(st.d).get(du.REVISION) == revision:
+            return
+        md = _md(st.d)
+        patch = {"metadata": {"resourceVersion": md["resourceVersion"],
+                              "annotations": {du.REVISION: revision}}}
+        answer = await self.client.patch(DEPLOYMENTS, st.namespace, md["name"], patch)
+        st.d["metadata"] = answer["metadata"]
+
+    async def _sync_rollout_status(self, st: Rollout, new: Obj | None) -> None:
+        moment = self.wall()
+        status = du.rollout_status(st.d, st.rss, st.fresh(new), moment)
+        if status != (st.d.get("status") or {}):
+            await self._write_status(st, status)
+            return
+        after = du.progress_check_after(st.d, status, moment)
+        if after is not None:
+            self.queue.add_after(key_of(st.d), after)
+
+    async def _write_if_changed(self, st: Rollout, status: Obj) -> None:
+        if status != (st.d.get("status") or {}):
+            await self._write_status(st, status)
+
+    async def _write_status(self, st: Rollout, status: Obj) -> None:
+        body = {**st.d, "status": status}
+        answer = await self.client.replace(DEPLOYMENTS, st.namespace, _md(st.d)["name"], body,
+                                           subresource="status")
+        st.d["metadata"], st.d["status"] = answer["metadata"], answer.get("status") or {}
