@@ -12,7 +12,14 @@ Everything reaches the server only through `minik.client.aio.AsyncClient`.
 
 from minik.controllers.informer import Indexer, Informer, key_of, split_key
 from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.workqueue import Clock, LoopClock, ManualClock, WorkQueue, run_worker
+from minik.controllers.workqueue import (
+    Clock,
+    LoopClock,
+    ManualClock,
+    WorkQueue,
+    run_worker,
+    run_workers,
+)
 
 __all__ = [
     "Clock",
@@ -24,5 +31,6 @@ __all__ = [
     "WorkQueue",
     "key_of",
     "run_worker",
+    "run_workers",
     "split_key",
 ]

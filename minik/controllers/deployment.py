@@ -22,7 +22,6 @@ deterministic, so a restarted controller never creates one twice.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import datetime as dt
 import logging
@@ -42,7 +41,7 @@ from minik.controllers.podcontrol import (
     new_controller_ref,
     release_patch,
 )
-from minik.controllers.workqueue import Clock, WorkQueue, run_worker
+from minik.controllers.workqueue import Clock, WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -134,28 +133,18 @@ class DeploymentController:
         self.deployments = ctx.informers.get("deployments")
         self.replicasets = ctx.informers.get("replicasets")
         self.pods = ctx.informers.get("pods")
-        self.queue = self._new_queue()
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=self.clock)
         self.deployments.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                                      self._enqueue)
         self.replicasets.add_handler(self._rs_changed, self._rs_updated, self._rs_changed)
         self.pods.add_handler(on_update=self._pod_updated, on_delete=self._pod_gone)
 
-    def _new_queue(self) -> WorkQueue:
-        return WorkQueue(self.name, metrics=self.ctx.metrics, clock=self.clock)
 
     async def run(self) -> None:
-        if self.queue.shutting_down:
-            self.queue = self._new_queue()
-        try:
-            await self.ctx.informers.wait_synced("deployments", "replicasets", "pods")
-            for d in self.deployments.indexer.list():
-                self._enqueue(d)
-            async with asyncio.TaskGroup() as tasks:
-                for n in range(self.workers):
-                    tasks.create_task(run_worker(self.queue, self.sync, metrics=self.ctx.metrics),
-                                      name=f"{self.name}:worker-{n}")
-        finally:
-            self.queue.shutdown()
+        await self.ctx.informers.wait_synced("deployments", "replicasets", "pods")
+        for d in self.deployments.indexer.list():
+            self._enqueue(d)
+        await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.ctx.metrics)
 
     # ------------------------------------------------------------ handlers
 

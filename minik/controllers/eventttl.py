@@ -23,7 +23,7 @@ from minik.api.errors import ApiError
 from minik.api.meta import now, parse_time
 from minik.api.resources import REGISTRY
 from minik.controllers.informer import key_of, split_key
-from minik.controllers.workqueue import WorkQueue, run_worker
+from minik.controllers.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -64,23 +64,14 @@ class EventTTLController:
         self.interval = interval
         self.clock = clock
         self.events = ctx.informers.get("events")
-        self.queue = self._new_queue()
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics)
         self.events.add_handler(self._schedule, lambda _old, new: self._schedule(new))
 
-    def _new_queue(self) -> WorkQueue:
-        return WorkQueue(self.name, metrics=self.ctx.metrics)
 
     async def run(self) -> None:
-        if self.queue.shutting_down:
-            self.queue = self._new_queue()
-        try:
-            await self.events.wait_synced()
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(run_worker(self.queue, self.sync, metrics=self.ctx.metrics),
-                                  name=f"{self.name}:worker")
-                tasks.create_task(self._sweep_forever(), name=f"{self.name}:sweep")
-        finally:
-            self.queue.shutdown()
+        await self.events.wait_synced()
+        await run_workers(self.queue, self.sync, metrics=self.ctx.metrics,
+                          also=[self._sweep_forever()])
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -29,7 +29,6 @@ guess.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY, ResourceType
 from minik.controllers.informer import Informer, key_of
-from minik.controllers.workqueue import WorkQueue, run_worker
+from minik.controllers.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -167,7 +166,7 @@ class GarbageCollector:
         self.graph = OwnershipGraph()
         self.types = {rt.qualified_name: rt for rt in collected_types()}
         self.informers: dict[str, Informer] = {}
-        self.queue = self._new_queue()
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics)
         for qualified, rt in self.types.items():
             informer = ctx.informers.get(qualified)
             self.informers[qualified] = informer
@@ -177,24 +176,12 @@ class GarbageCollector:
                 lambda obj, rt=rt: self._deleted(rt, obj),
             )
 
-    def _new_queue(self) -> WorkQueue:
-        return WorkQueue(self.name, metrics=self.ctx.metrics)
 
     async def run(self) -> None:
         """Wait for every cache, revisit every object, then collect until cancelled."""
-        if self.queue.shutting_down:
-            self.queue = self._new_queue()
-        try:
-            await self.ctx.informers.wait_synced(*self.types)
-            self._enqueue_all()
-            async with asyncio.TaskGroup() as tasks:
-                for n in range(self.workers):
-                    tasks.create_task(
-                        run_worker(self.queue, self.sync, metrics=self.ctx.metrics),
-                        name=f"{self.name}:worker-{n}",
-                    )
-        finally:
-            self.queue.shutdown()
+        await self.ctx.informers.wait_synced(*self.types)
+        self._enqueue_all()
+        await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.ctx.metrics)
 
     def _enqueue_all(self) -> None:
         for rt, obj in list(self.graph.objects.values()):

@@ -23,7 +23,6 @@ NamespaceFinalizersRemaining (with the discovery conditions always False).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from minik.api.errors import ApiError
 from minik.api.meta import format_time, now
 from minik.api.resources import REGISTRY, ResourceType
-from minik.controllers.workqueue import WorkQueue, run_worker
+from minik.controllers.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -137,31 +136,19 @@ class NamespaceController:
         self.workers = workers
         self.content_types = [rt for rt in REGISTRY if rt.namespaced]
         self.namespaces = ctx.informers.get("namespaces")
-        self.queue = self._new_queue()
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics)
         self.namespaces.add_handler(self._namespace_changed,
                                     lambda _old, new: self._namespace_changed(new))
         for rt in self.content_types:
             if rt.kind != "Event":
                 ctx.informers.get(rt.qualified_name).add_handler(on_delete=self._content_deleted)
 
-    def _new_queue(self) -> WorkQueue:
-        return WorkQueue(self.name, metrics=self.ctx.metrics)
 
     async def run(self) -> None:
-        if self.queue.shutting_down:
-            self.queue = self._new_queue()
-        try:
-            await self.namespaces.wait_synced()
-            for ns in self.namespaces.indexer.list():
-                self._namespace_changed(ns)
-            async with asyncio.TaskGroup() as tasks:
-                for n in range(self.workers):
-                    tasks.create_task(
-                        run_worker(self.queue, self.sync, metrics=self.ctx.metrics),
-                        name=f"{self.name}:worker-{n}",
-                    )
-        finally:
-            self.queue.shutdown()
+        await self.namespaces.wait_synced()
+        for ns in self.namespaces.indexer.list():
+            self._namespace_changed(ns)
+        await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.ctx.metrics)
 
     def _namespace_changed(self, ns: dict[str, Any]) -> None:
         if being_deleted(ns):

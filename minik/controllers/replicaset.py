@@ -53,7 +53,7 @@ from minik.controllers.podcontrol import (
     seconds_until_available,
     slow_start_batch,
 )
-from minik.controllers.workqueue import WorkQueue, run_worker
+from minik.controllers.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -172,27 +172,17 @@ class ReplicaSetController:
         self.pod_control = PodControl(ctx.client, ctx.events)
         self.replicasets = ctx.informers.get("replicasets")
         self.pods = ctx.informers.get("pods")
-        self.queue = self._new_queue()
+        self.queue = WorkQueue(CONTROLLER_NAME, metrics=self.metrics)
         self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
-    def _new_queue(self) -> WorkQueue:
-        return WorkQueue(CONTROLLER_NAME, metrics=self.metrics)
 
     async def run(self) -> None:
         """Wait for the caches, then sync every ReplicaSet and follow changes until cancelled."""
-        if self.queue.shutting_down:
-            self.queue = self._new_queue()
         await self.informers.wait_synced("replicasets", "pods")
         for rs in self.replicasets.indexer.list():
             self.queue.add(key_of(rs))
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                for n in range(self.workers):
-                    tasks.create_task(run_worker(self.queue, self.sync, metrics=self.metrics),
-                                      name=f"{CONTROLLER_NAME}:worker-{n}")
-        finally:
-            self.queue.shutdown()
+        await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.metrics)
 
     # ------------------------------------------------------------ handlers
 

@@ -22,8 +22,8 @@ import heapq
 import itertools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, Protocol
 
 from minik.api.errors import ApiError
 from minik.controllers.metrics import ControllerMetrics
@@ -268,3 +268,19 @@ def _log_failure(name: str, key: str, error: Exception) -> None:
         log.warning("%s: sync of %s failed: %s", name, key, error)
     else:
         log.error("%s: sync of %s failed", name, key, exc_info=error)
+
+
+async def run_workers(
+    queue: WorkQueue, sync: Sync, *, workers: int = 1, metrics: ControllerMetrics | None = None,
+    also: Iterable[Coroutine[Any, Any, None]] = (),
+) -> None:
+    """Run `workers` named workers on `queue` (and any `also` tasks) until cancelled.
+
+    The queue outlives a cancelled run: keys added meanwhile wait for the next one.
+    """
+    async with asyncio.TaskGroup() as tasks:
+        for n in range(workers):
+            tasks.create_task(run_worker(queue, sync, metrics=metrics),
+                              name=f"{queue.name}:worker-{n}")
+        for index, coroutine in enumerate(also):
+            tasks.create_task(coroutine, name=f"{queue.name}:task-{index}")
