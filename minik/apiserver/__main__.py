@@ -9,6 +9,7 @@ import sys
 
 from minik.apiserver.server import ServerConfig, serve
 from minik.home import DEFAULT_NAME, DEFAULT_PORT, Home
+from minik.store import StoreError
 
 
 def _parse(argv: list[str]) -> ServerConfig:
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     config = _parse(sys.argv[1:] if argv is None else argv)
     try:
         asyncio.run(serve(config))
-    except OSError as e:
+    except (OSError, StoreError) as e:
         logging.getLogger("minik").error("cannot start: %s", e)
         sys.exit(1)
 

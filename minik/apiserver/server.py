@@ -97,7 +97,6 @@ def _write_instance(config: ServerConfig, url: str) -> None:
 
 async def serve(config: ServerConfig) -> None:
     home = config.home.ensure()
-    home.pid_file.write_text(f"{os.getpid()}\n")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,6 +105,7 @@ async def serve(config: ServerConfig) -> None:
     token = ensure_token(home)
     metrics = ApiMetrics()
     store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
+    home.pid_file.write_text(f"{os.getpid()}\n")
     storage = ObjectStorage(store)
     supervisor = Supervisor()
     app = create_app(storage, token=token, metrics=metrics)

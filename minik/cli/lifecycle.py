@@ -44,13 +44,21 @@ def process_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def _is_server(pid: int) -> bool:
+    """The process is a minik server (not an unrelated one that reused the pid)."""
+    try:
+        return b"minik.apiserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
 def running_pid(home: Home) -> int | None:
     """The pid of this home's live server, or None."""
     try:
         pid = int(home.pid_file.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if process_alive(pid) else None
+    return pid if process_alive(pid) and _is_server(pid) else None
 
 
 def _ready(home: Home) -> bool:
