@@ -34,15 +34,28 @@ READY_KEY = web.AppKey("ready", list)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/livez"})
 
 
+NAMED_ENDPOINTS = ("/healthz", "/readyz", "/livez", "/metrics", "/version", "/api", "/apis",
+                   "/openapi")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _endpoint(path: str) -> str:
+    """A fixed label for a non-resource path: never the path itself, which clients choose."""
+    for name in NAMED_ENDPOINTS:
+        if path == name or path.startswith(name + "/"):
+            return name
+    return "other"
+
+
 def _metric_labels(request: web.Request) -> tuple[str, str]:
     try:
         target = resource_request(request) if "version" in request.match_info else None
     except errors.ApiError:
         target = None
-    resource = target.verb_target if target else request.path.split("?")[0][:40]
-    if target is None and not request.path.startswith(("/api", "/openapi")):
-        resource = request.path
-    return verb(request, target), resource
+    if target is not None:
+        return verb(request, target), target.verb_target
+    method = request.method.lower() if request.method in METHODS else "other"
+    return method, _endpoint(request.path)
 
 
 @web.middleware
@@ -120,17 +133,25 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+STREAMING_SUBRESOURCES = ("/exec", "/attach", "/portforward", "/log")
+
+
 class FailureAccessLogger(AbstractAccessLogger):
-    """Logs the requests worth reading: failures and slow ones, never bodies."""
+    """Logs the requests worth reading: failures and slow ones, never bodies or queries.
+
+    The query is left out because it may carry secrets (an exec command line);
+    streaming requests are slow by nature, so only their failures are logged.
+    """
 
     SLOW = 1.0
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        watch = request.query.get("watch") in ("true", "1") or request.path.endswith("/log")
-        if response.status < 400 and (time < self.SLOW or watch):
+        streaming = (request.query.get("watch") in ("true", "1")
+                     or request.path.endswith(STREAMING_SUBRESOURCES))
+        if response.status < 400 and (time < self.SLOW or streaming):
             return
         self.logger.info('%s %s %s %d %.3fs "%s"', request.remote, request.method,
-                         request.path_qs, response.status, time,
+                         request.path, response.status, time,
                          request.headers.get("User-Agent", "-"))
 
 

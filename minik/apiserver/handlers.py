@@ -237,21 +237,35 @@ async def patch_object(request: web.Request) -> web.StreamResponse:
 async def _server_side_apply(
     request: web.Request, target: ResourceRequest, body: dict[str, Any], options: WriteOptions
 ) -> web.Response:
-    """Upsert: create when absent, else merge the applied fields like a strategic patch."""
+    """Upsert: create when absent, else merge the applied fields like a strategic patch.
+
+    Two appliers may both find the object absent; the one whose create loses
+    merges into the winner's object instead of failing with AlreadyExists.
+    """
     storage = _storage(request)
     assert target.name is not None
-    try:
-        result = await storage.mutate(
-            target.rt, target.namespace, target.name,
+    name = target.name
+
+    async def merge() -> WriteResult:
+        return await storage.mutate(
+            target.rt, target.namespace, name,
             _guarded(lambda cur: patch.apply_strategic_merge_patch(cur, body, kind=target.rt.kind)),
             options,
         )
+
+    try:
+        result = await merge()
     except errors.ApiError as e:
         if e.code != 404:
             raise
         obj = copy.deepcopy(body)
-        obj.setdefault("metadata", {}).setdefault("name", target.name)
-        result = await storage.create(target.rt, target.namespace, obj, options)
+        obj.setdefault("metadata", {}).setdefault("name", name)
+        try:
+            result = await storage.create(target.rt, target.namespace, obj, options)
+        except errors.ApiError as exists:
+            if exists.reason != "AlreadyExists":
+                raise
+            result = await merge()
     return _written(request, target.rt, result)
 
 

@@ -4,7 +4,11 @@ What the generic storage delegates: which server fields a create sets and
 which user fields it drops, what the main resource and the `status`
 subresource may each change, when a write bumps `generation`, and how a
 delete proceeds (finalizers, graceful pod deletion, namespaces that
-terminate, orphaning and foreground propagation).
+terminate, orphaning and foreground propagation). Orphaning is the garbage
+collector's work, as in Kubernetes: an owner deleted with dependents and the
+Orphan policy is only marked with the `orphan` finalizer; the collector
+strips its references from the dependents, then drops the finalizer, and
+the owner goes with it.
 """
 
 from __future__ import annotations
@@ -123,7 +127,7 @@ def merge_for_update(
         return merged
     merged = copy.deepcopy(desired)
     _keep_server_metadata(current, merged)
-    if rt.has_status and rt.kind != "Node" and subresource != "binding":
+    if rt.has_status and subresource != "binding":
         if "status" in current:
             merged["status"] = copy.deepcopy(current["status"])
         else:
@@ -210,7 +214,9 @@ async def plan_delete(
         storage, obj, blocking_only=True
     ):
         _add_finalizer(md, FOREGROUND)
-    if options.propagation_policy == "Orphan" and (md.get("finalizers") or grace > 0):
+    if options.propagation_policy == "Orphan" and (
+        md.get("finalizers") or grace > 0 or await dependents(storage, obj)
+    ):
         _add_finalizer(md, ORPHAN)
     if md.get("finalizers") or grace > 0:
         return DeletePlan(marked, mark_only=True)
@@ -249,36 +255,6 @@ async def namespace_is_empty(storage: ObjectStorage, namespace: str) -> bool:
             if records:
                 return False
     return True
-
-
-async def _orphan(storage: ObjectStorage, owner: dict[str, Any]) -> None:
-    from minik.apiserver.storage import WriteOptions
-
-    uid = owner["metadata"]["uid"]
-
-    def strip(obj: dict[str, Any]) -> dict[str, Any]:
-        md = meta.metadata(obj)
-        md["ownerReferences"] = [r for r in md.get("ownerReferences") or [] if r.get("uid") != uid]
-        if not md["ownerReferences"]:
-            del md["ownerReferences"]
-        md.pop("resourceVersion", None)
-        return obj
-
-    for rt, dependent in await dependents(storage, owner):
-        dmd = dependent["metadata"]
-        try:
-            await storage.mutate(rt, dmd.get("namespace"), dmd["name"], strip,
-                                 WriteOptions(field_validation="Ignore"))
-        except errors.ApiError as e:
-            if e.code != 404:
-                raise
-
-
-async def before_delete(
-    storage: ObjectStorage, rt: ResourceType, obj: dict[str, Any], options: DeleteOptions
-) -> None:
-    if options.propagation_policy == "Orphan":
-        await _orphan(storage, obj)
 
 
 async def after_delete(storage: ObjectStorage, rt: ResourceType, obj: dict[str, Any]) -> None:

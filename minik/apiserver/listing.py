@@ -5,7 +5,9 @@ continue token naming that revision and the last key, so later pages read
 the same snapshot (or get 410 once it is compacted). A watch resumes after a
 resourceVersion, or with `0`/empty starts with a synthetic ADDED for every
 current object. Selector filtering turns an object that leaves the selection
-into DELETED and one that enters it into ADDED, as Kubernetes does.
+into DELETED and one that enters it into ADDED, as Kubernetes does. Events
+the selection hides still move the watch on: they come out as PROGRESS items,
+so a quiet watch's BOOKMARKs carry the newest revision it has processed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +25,8 @@ from minik.api.resources import ResourceType
 from minik.api.selectors import FieldSelector, LabelSelector
 from minik.apiserver.storage import ObjectStorage, decorate
 from minik.store import Compacted, Record, WatchEvent
+
+PROGRESS = "PROGRESS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,21 +144,30 @@ def translate(event: WatchEvent, selection: Selection) -> tuple[str, dict[str, A
     return None
 
 
+def _progress(revision: int) -> tuple[str, dict[str, Any]]:
+    return PROGRESS, {"metadata": {"resourceVersion": str(revision)}}
+
+
 async def watch_events(
     storage: ObjectStorage, rt: ResourceType, selection: Selection, query: dict[str, str]
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """Events for a watch request. Raises `errors.gone` if the start is compacted."""
+) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
+    """Events for a watch request, PROGRESS for hidden ones.
+
+    Raises `errors.gone` if the start is compacted.
+    """
     start = _watch_start(query)
     if start is None:
         records, start = await storage.list_records(rt, selection.namespace)
         for obj in map(decorate, records):
             if selection.matches(obj):
                 yield "ADDED", obj
+        yield _progress(start)
     try:
-        async for event in storage.store.watch(rt.prefix(selection.namespace), start):
-            seen = translate(event, selection)
-            if seen is not None:
-                yield seen
+        events = storage.store.watch(rt.prefix(selection.namespace), start)
+        async with aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                seen = translate(event, selection)
+                yield seen if seen is not None else _progress(event.revision)
     except Compacted as e:
         raise errors.gone(
             f"too old resource version: {start} ({e.compact_revision})"

@@ -211,11 +211,12 @@ class ObjectStorage:
             try:
                 if plan.mark_only:
                     stored = meta.without_resource_version(plan.obj)
+                    if stored == meta.without_resource_version(current):
+                        return current
                     updated = await self.store.update(
                         record.key, stored, expected_revision=record.revision
                     )
                     return decorate(updated)
-                await lifecycle.before_delete(self, rt, current, options)
                 tombstone = await self._delete_record(record)
             except RevisionConflict:
                 continue

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from minik.apiserver.app import READY_KEY, create_app
+from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
+from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage
@@ -144,7 +147,7 @@ async def test_a_terminating_namespace_refuses_new_content_and_goes_when_empty(
     await call(api, "GET", "/api/v1/namespaces/gone", expect=404)
 
 
-async def test_orphan_deletion_keeps_dependents_without_the_owner_reference(
+async def test_orphan_deletion_marks_an_owner_with_dependents_for_the_garbage_collector(
     api: TestClient
 ) -> None:
     owner = await call(api, "POST", CM, {"metadata": {"name": "owner"}}, expect=201)
@@ -152,9 +155,40 @@ async def test_orphan_deletion_keeps_dependents_without_the_owner_reference(
            "uid": owner["metadata"]["uid"], "controller": True}
     await call(api, "POST", CM, {"metadata": {"name": "dep", "ownerReferences": [ref]}},
                expect=201)
-    await call(api, "DELETE", f"{CM}/owner", {"propagationPolicy": "Orphan"}, expect=200)
+    marked = await call(api, "DELETE", f"{CM}/owner", {"propagationPolicy": "Orphan"},
+                        expect=200)
+    md = marked["metadata"]
+    assert md["finalizers"] == ["orphan"] and md["deletionTimestamp"]
+    assert md["deletionGracePeriodSeconds"] == 0
     dependent = await call(api, "GET", f"{CM}/dep", expect=200)
-    assert "ownerReferences" not in dependent["metadata"]
+    assert dependent["metadata"]["ownerReferences"] == [ref]
+    await call(api, "PATCH", f"{CM}/owner", {"metadata": {"finalizers": None}},
+               content_type="application/merge-patch+json", expect=200)
+    await call(api, "GET", f"{CM}/owner", expect=404)
+    await call(api, "POST", CM, {"metadata": {"name": "alone"}}, expect=201)
+    await call(api, "DELETE", f"{CM}/alone", {"propagationPolicy": "Orphan"}, expect=200)
+    await call(api, "GET", f"{CM}/alone", expect=404)
+
+
+async def test_deleting_an_object_already_marked_writes_nothing(api: TestClient) -> None:
+    await call(api, "POST", CM, {"metadata": {"name": "f", "finalizers": ["x/y"]}}, expect=201)
+    marked = await call(api, "DELETE", f"{CM}/f", expect=200)
+    again = await call(api, "DELETE", f"{CM}/f", expect=200)
+    assert again["metadata"]["resourceVersion"] == marked["metadata"]["resourceVersion"]
+
+
+async def test_node_status_changes_only_through_the_status_subresource(api: TestClient) -> None:
+    nodes = "/api/v1/nodes"
+    body = {"metadata": {"name": "n"}, "status": {"capacity": {"cpu": "2"}}}
+    created = await call(api, "POST", nodes, body, expect=201)
+    assert created["status"]["capacity"] == {"cpu": "2"}
+    created["status"] = {"capacity": {"cpu": "64"}}
+    updated = await call(api, "PUT", f"{nodes}/n", created, expect=200)
+    assert updated["status"]["capacity"] == {"cpu": "2"}
+    patched = await call(api, "PATCH", f"{nodes}/n/status",
+                         {"status": {"capacity": {"cpu": "4"}}},
+                         content_type="application/merge-patch+json", expect=200)
+    assert patched["status"]["capacity"] == {"cpu": "4"}
 
 
 async def test_server_side_apply_creates_then_merges(api: TestClient) -> None:
@@ -167,6 +201,25 @@ async def test_server_side_apply_creates_then_merges(api: TestClient) -> None:
     merged = await call(api, "PATCH", f"{CM}/ssa", body, content_type=ssa, expect=200,
                         fieldManager="kubectl")
     assert merged["data"] == {"a": "1", "b": "2"}
+
+
+async def test_server_side_apply_that_loses_a_create_race_merges(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = api.server.app[STORAGE_KEY]
+    create = storage.create
+
+    async def racing(rt: Any, namespace: Any, obj: Any, options: Any) -> Any:
+        rival = {**obj, "data": {"rival": "1"}}
+        await create(rt, namespace, rival, options)
+        return await create(rt, namespace, obj, options)
+
+    monkeypatch.setattr(storage, "create", racing)
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"},
+            "data": {"a": "1"}}
+    merged = await call(api, "PATCH", f"{CM}/ssa", body, expect=200,
+                        content_type="application/apply-patch+yaml", fieldManager="kubectl")
+    assert merged["data"] == {"rival": "1", "a": "1"}
 
 
 async def test_bad_bodies_are_refused_and_store_nothing(api: TestClient) -> None:
@@ -228,6 +281,32 @@ async def test_requests_without_the_token_get_401_but_health_does_not(api: TestC
     assert (await response.json())["reason"] == "Unauthorized"
     health = await api.request("GET", "/readyz", headers={"Authorization": ""})
     assert health.status == 200
+
+
+async def test_metrics_label_non_resource_paths_from_a_fixed_set(api: TestClient) -> None:
+    for path in ("/no/such/path/abc123", "/secret-probe-xyz", "/apis/apps/v1"):
+        await api.request("GET", path, headers={"Authorization": "Bearer wrong"})
+    await api.request("GET", "/version")
+    await api.request("GET", f"{CM}/anything", headers={"Authorization": "Bearer wrong"})
+    text = await (await api.request("GET", "/metrics")).text()
+    assert "abc123" not in text and "secret-probe" not in text and "anything" not in text
+    assert 'resource="other"' in text and 'resource="/apis"' in text
+    assert 'resource="/version"' in text and 'resource="configmaps"' in text
+
+
+def test_the_access_log_leaves_out_queries_and_streaming_requests(
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = FailureAccessLogger(logging.getLogger("access"), "")
+    exec_path = "/api/v1/namespaces/default/pods/db/exec?command=mysql&command=-pSECRET"
+    with caplog.at_level(logging.INFO, logger="access"):
+        logger.log(make_mocked_request("POST", exec_path), web.Response(status=101), 30.0)
+        logger.log(make_mocked_request("GET", "/api/v1/pods?labelSelector=pw%3DSECRET"),
+                   web.Response(status=200), 5.0)
+        logger.log(make_mocked_request("GET", exec_path), web.Response(status=403), 0.1)
+    assert "SECRET" not in caplog.text
+    assert "/api/v1/pods " in caplog.text and "/pods/db/exec " in caplog.text
+    assert len(caplog.records) == 2
 
 
 async def test_discovery_is_aggregated_when_asked_and_names_every_resource(

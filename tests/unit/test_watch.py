@@ -1,0 +1,109 @@
+"""Watch streams: cleanup of stuck clients, and bookmarks that keep up with filtered events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from minik.api.resources import REGISTRY
+from minik.apiserver import watch
+from minik.apiserver.app import READY_KEY, create_app
+from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.server import bootstrap_namespaces
+from minik.apiserver.storage import ObjectStorage, WriteOptions
+from minik.store import MemoryStore
+
+TOKEN = "test-token"
+CM = "/api/v1/namespaces/default/configmaps"
+CONFIGMAPS = REGISTRY.by_kind("v1", "ConfigMap")
+
+
+@pytest.fixture
+async def storage() -> ObjectStorage:
+    storage = ObjectStorage(MemoryStore())
+    await bootstrap_namespaces(storage)
+    return storage
+
+
+@pytest.fixture
+async def api(storage: ObjectStorage) -> AsyncIterator[TestClient]:
+    metrics = ApiMetrics()
+    app = create_app(storage, token=TOKEN, metrics=metrics)
+    app[READY_KEY].append(True)
+    client = TestClient(TestServer(app), headers={"Authorization": f"Bearer {TOKEN}"})
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def put_configmap(storage: ObjectStorage, name: str, *, labels: dict | None = None,
+                        size: int = 10) -> str:
+    assert CONFIGMAPS is not None
+    body = {"metadata": {"name": name, "labels": labels or {}}, "data": {"k": "x" * size}}
+    result = await storage.create(CONFIGMAPS, "default", body, WriteOptions(trusted=True))
+    return result.obj["metadata"]["resourceVersion"]
+
+
+def watch_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("watch-pump:")]
+
+
+async def until_cleaned_up(storage: ObjectStorage, *, within: float = 10.0) -> None:
+    hub = storage.store._hub  # type: ignore[attr-defined]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while watch_tasks() or len(hub):
+        assert loop.time() < deadline, f"left running: {watch_tasks()}, {len(hub)} subscribers"
+        await asyncio.sleep(0.05)
+
+
+async def stuck_watch(api: TestClient, storage: ObjectStorage, **params: str):
+    """A watch whose client stops reading while far more is queued than buffers hold."""
+    for i in range(64):
+        await put_configmap(storage, f"big-{i}", size=1024 * 1024)
+    response = await api.get(CM, params={"watch": "true", "resourceVersion": "0", **params})
+    assert response.status == 200
+    await asyncio.sleep(0.5)
+    assert watch_tasks(), "the watch should still be streaming"
+    return response
+
+
+async def test_a_stuck_watch_is_cleaned_up_when_timeout_seconds_pass(
+    api: TestClient, storage: ObjectStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "QUEUE_SIZE", 1)
+    response = await stuck_watch(api, storage, timeoutSeconds="1")
+    await until_cleaned_up(storage)
+    response.close()
+
+
+async def test_a_stuck_watch_is_cleaned_up_when_the_client_disconnects(
+    api: TestClient, storage: ObjectStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "QUEUE_SIZE", 1)
+    response = await stuck_watch(api, storage)
+    response.close()
+    await until_cleaned_up(storage)
+
+
+async def test_bookmarks_carry_revisions_of_events_the_selector_filtered_out(
+    api: TestClient, storage: ObjectStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "BOOKMARK_INTERVAL", 0.1)
+    start = await put_configmap(storage, "seen", labels={"app": "x"})
+    await put_configmap(storage, "hidden-1")
+    last = await put_configmap(storage, "hidden-2")
+    response = await api.get(CM, params={
+        "watch": "true", "labelSelector": "app=x", "allowWatchBookmarks": "true",
+        "resourceVersion": start, "timeoutSeconds": "0.5",
+    })
+    events = [json.loads(line) for line in (await response.text()).splitlines()]
+    assert events and {e["type"] for e in events} == {"BOOKMARK"}
+    assert events[-1]["object"]["metadata"]["resourceVersion"] == last
+    await until_cleaned_up(storage)
