@@ -8,6 +8,11 @@ last look and wakes the worker of every pod whose containers changed, so a
 container that exits, is killed or removed behind minik's back is noticed
 within a second. After a restart everything is rebuilt from Docker's
 labels: running containers are adopted, not restarted.
+
+`run` can be called again after it failed and `shutdown` (without
+removing containers) ran: each run builds its pod workers, syncer and
+probes afresh. What outlives runs is given to the agent and never closed
+by it: the runtime and the metrics (a registry takes a name only once).
 """
 
 from __future__ import annotations
@@ -21,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from agent import labels
 from agent.backoff import Backoff
 from agent.images import ImageManager
@@ -30,7 +33,7 @@ from agent.kubelet_server import KubeletServer
 from agent.metrics import AgentMetrics
 from agent.node import NodeStatusReporter
 from agent.podstate import group_by_pod
-from agent.probes import ProbeManager
+from agent.probes import ProbeManager, ProbeMetrics
 from agent.runtime import ContainerNotFound, Runtime
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeManager
@@ -72,21 +75,32 @@ class Agent:
     """Runs the node: network, node status, pod workers, relist, kubelet API."""
 
     def __init__(self, config: AgentConfig, *, client: AsyncClient, runtime: Runtime,
-                 registry: CollectorRegistry | None = None) -> None:
+                 metrics: AgentMetrics | None = None,
+                 probe_metrics: ProbeMetrics | None = None) -> None:
         self.config = config
         self.client = client
         self.runtime = runtime
-        self.registry = registry
         self.events = EventRecorder(client, "kubelet", host=config.node)
-        self.metrics = AgentMetrics(registry)
+        self.metrics = metrics or AgentMetrics()
+        self.probe_metrics = probe_metrics
         self.supervisor = Supervisor()
         self.pods = Informer(client, REGISTRY.get("pods"),
                              field_selector=f"spec.nodeName={config.node}")
         self.pods.add_index("uid", lambda pod: [pod["metadata"]["uid"]])
+        self.pods.add_handler(
+            on_add=lambda pod: self._wake(pod["metadata"]["uid"]),
+            on_update=lambda old, new: self._wake(new["metadata"]["uid"]),
+            on_delete=lambda pod: self._wake(pod["metadata"]["uid"]),
+        )
         self.configmaps = Informer(client, REGISTRY.get("configmaps"))
         self.secrets = Informer(client, REGISTRY.get("secrets"))
+        self.volumes = VolumeManager(config.state_dir / "volumes",
+                                     configmaps=self.configmaps.indexer.get_by,
+                                     secrets=self.secrets.indexer.get_by)
         self.workers: PodWorkers | None = None
         self.syncer: PodSyncer | None = None
+        self.probes: ProbeManager | None = None
+        self.kubelet: KubeletServer | None = None
         self._seen: dict[str, tuple] = {}
 
     def _pod_by_uid(self, uid: str) -> dict[str, Any] | None:
@@ -97,19 +111,15 @@ class Agent:
         return self.pods.indexer.get_by(namespace, name)
 
     def _build(self, network: str) -> None:
-        volumes = VolumeManager(self.config.state_dir / "volumes",
-                                configmaps=self.configmaps.indexer.get_by,
-                                secrets=self.secrets.indexer.get_by)
         probes = ProbeManager(self.runtime, on_change=self._wake, events=self.events,
-                              registry=self.registry)
-        self.volumes = volumes
+                              metrics=self.probe_metrics)
         self.probes = probes
         self.syncer = PodSyncer(
             SyncConfig(self.config.instance, self.config.node, self.config.host_ip, network,
                        self.config.pause_image),
             runtime=self.runtime, client=self.client, events=self.events,
             images=ImageManager(self.runtime, self.events, Backoff()),
-            volumes=volumes, probes=probes,
+            volumes=self.volumes, probes=probes,
             backoff=Backoff(base=self.config.restart_backoff, cap=self.config.restart_backoff_cap),
             configmaps=self.configmaps.indexer.get_by, secrets=self.secrets.indexer.get_by,
             pod_by_uid=self._pod_by_uid, metrics=self.metrics,
@@ -121,14 +131,12 @@ class Agent:
             self.workers.update(uid)
 
     async def run(self) -> None:
+        self._seen = {}
         network = await ensure_pod_network(self.runtime, self.config.instance,
                                            self.config.pod_subnet)
         self._build(network.name)
-        self.pods.add_handler(
-            on_add=lambda pod: self._wake(pod["metadata"]["uid"]),
-            on_update=lambda old, new: self._wake(new["metadata"]["uid"]),
-            on_delete=lambda pod: self._wake(pod["metadata"]["uid"]),
-        )
+        for pod in self.pods.indexer.list():
+            self._wake(pod["metadata"]["uid"])
         kubelet_port = await self._start_kubelet_server()
         sup = self.supervisor
         sup.start("agent:events", self.events.run)
@@ -179,26 +187,37 @@ class Agent:
                     self._wake(pod["metadata"]["uid"])
 
     async def shutdown(self, *, remove_containers: bool) -> None:
-        """Stop background work; with `remove_containers`, stop and remove every container."""
+        """Stop background work; with `remove_containers`, stop and remove every container.
+
+        Works whether or not `run` ever ran, and leaves the agent ready to run
+        again; the runtime stays open (its owner closes it).
+        """
         await self.supervisor.stop()
         if self.workers is not None:
             await self.workers.close()
-        if getattr(self, "probes", None) is not None:
+            self.workers = None
+        if self.probes is not None:
             await self.probes.close()
-        if getattr(self, "kubelet", None) is not None:
+            self.probes = None
+        if self.kubelet is not None:
             await self.kubelet.stop()
+            self.kubelet = None
         if remove_containers:
             await self._remove_all()
-            if getattr(self, "volumes", None) is not None:
-                for uid in self.volumes.known_pods():
-                    await self.volumes.cleanup(uid)
+            for uid in self.volumes.known_pods():
+                await self.volumes.cleanup(uid)
 
     async def _remove_all(self) -> None:
         infos = await self.runtime.list(labels.instance_selector(self.config.instance))
         apps = [i for i in infos if not labels.is_sandbox(i.labels)]
         sandboxes = [i for i in infos if labels.is_sandbox(i.labels)]
         for group in (apps, sandboxes):
-            await asyncio.gather(*(self._force_remove(i.id) for i in group))
+            results = await asyncio.gather(*(self._force_remove(i.id) for i in group),
+                                           return_exceptions=True)
+            for info, result in zip(group, results, strict=True):
+                if isinstance(result, Exception):
+                    log.error("removing container %s (%s) failed: %s", info.name, info.id[:12],
+                              result)
 
     async def _force_remove(self, container_id: str) -> None:
         try:

@@ -6,7 +6,10 @@ Design:
   Calls run in worker threads (`asyncio.to_thread`) with a bounded HTTP
   timeout; streams whose length nobody knows (log follow, pulls) use a
   second client without a timeout and their own thread pool, so a dozen
-  `kubectl logs -f` cannot starve the default executor.
+  `kubectl logs -f` cannot starve the default executor. Stopping, waiting
+  for and killing containers, which can block for a whole grace period,
+  run on a third pool of their own, so deleting pods that ignore SIGTERM
+  never stalls the relist or creates.
 - Exec sockets are hijacked connections read and written with asyncio's
   own socket calls, so an idle interactive shell holds no thread.
 - Foreign exceptions become `agent.runtime` errors in `_engine_errors`,
@@ -120,12 +123,13 @@ class DockerRuntime:
     """A `agent.runtime.Runtime` backed by one Docker engine."""
 
     def __init__(self, base_url: str | None = None, *, timeout: float = 30.0,
-                 stream_threads: int = 64) -> None:
+                 stream_threads: int = 64, stop_threads: int = 64) -> None:
         url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         self._api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout,
                                      max_pool_size=32)
         self._stream_api = docker.APIClient(base_url=url, version=API_VERSION, timeout=None)
         self._stream_pool = ThreadPoolExecutor(stream_threads, "minik-docker-stream")
+        self._stop_pool = ThreadPoolExecutor(stop_threads, "minik-docker-stop")
         self._cache: dict[str, tuple[Fingerprint, ContainerInfo]] = {}
         self._open: set[Callable[[], None]] = set()
 
@@ -140,10 +144,15 @@ class DockerRuntime:
         call = functools.partial(_guarded, missing, failed, fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self._stream_pool, call)
 
+    async def _stop_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        call = functools.partial(_guarded, ContainerNotFound, RuntimeFailure, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._stop_pool, call)
+
     async def close(self) -> None:
         for closer in list(self._open):
             closer()
         self._stream_pool.shutdown(wait=False, cancel_futures=True)
+        self._stop_pool.shutdown(wait=False, cancel_futures=True)
         self._api.close()
         self._stream_api.close()
 
@@ -229,10 +238,11 @@ class DockerRuntime:
                    signal: str | None = None) -> None:
         self._cache.pop(container_id, None)
         if signal is None:
-            await self._call(self._api.stop, container_id, timeout=math.ceil(max(timeout, 0)))
+            await self._stop_call(self._api.stop, container_id,
+                                  timeout=math.ceil(max(timeout, 0)))
             return
         await self.kill(container_id, signal)
-        if not await self._call(self._wait_stopped, container_id, max(timeout, 0.001)):
+        if not await self._stop_call(self._wait_stopped, container_id, max(timeout, 0.001)):
             await self.kill(container_id, "SIGKILL")
 
     def _wait_stopped(self, container_id: str, timeout: float) -> bool:
@@ -245,7 +255,7 @@ class DockerRuntime:
 
     async def kill(self, container_id: str, signal: str = "SIGKILL") -> None:
         self._cache.pop(container_id, None)
-        await self._call(self._kill, container_id, signal)
+        await self._stop_call(self._kill, container_id, signal)
 
     def _kill(self, container_id: str, signal: str) -> None:
         try:

@@ -5,6 +5,8 @@ it), container restarts, running pods and containers, and per-container CPU
 and memory. Resource usage comes from Docker stats collected by a background
 task at its own pace into a cache; a scrape only reads the cache, so
 collecting never slows pod work and a slow engine never slows a scrape.
+A pod's restart series go when the pod goes. One `AgentMetrics` per
+registry: it outlives the agent's restarts, which must not register again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -74,6 +77,20 @@ class AgentMetrics:
                                         "Running app containers.", registry=r)
         self.usage = UsageCollector()
         r.register(self.usage)
+        self._restart_series: dict[str, set[tuple[str, str, str]]] = {}
+
+    def count_restart(self, pod: dict[str, Any], container: str) -> None:
+        md = pod["metadata"]
+        series = (md.get("namespace", ""), md["name"], container)
+        self._restart_series.setdefault(md["uid"], set()).add(series)
+        self.restarts.labels(*series).inc()
+
+    def forget(self, pod_uid: str) -> None:
+        """Drop the pod's series, unless a pod of the same name (a new uid) uses them."""
+        gone = self._restart_series.pop(pod_uid, set())
+        others = set().union(*self._restart_series.values())
+        for series in gone - others:
+            self.restarts.remove(*series)
 
     def observe_relist(self, infos: list[ContainerInfo]) -> None:
         running = [i for i in infos if i.state == "running"]

@@ -4,8 +4,11 @@ Given the pod, what the runtime holds for it, the backoff book and the
 containers whose liveness probe failed, `compute_pod_actions` says whether
 the sandbox must be (re)created, which init container runs next, which app
 containers start or are killed, which wait in backoff, and which old
-attempts can go. The worker carries the plan out and plans again; the plan
-itself never touches the runtime, so it is tested without one.
+attempts can go. A pod whose phase is already Succeeded or Failed is done
+for good: whatever still runs is stopped and nothing starts, even when its
+containers are gone (after `minik down`/`up` or a `docker rm`). The worker
+carries the plan out and plans again; the plan itself never touches the
+runtime, so it is tested without one.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from agent.podstate import PodRuntimeState
 from agent.runtime import ContainerInfo
 
 KEEP_ATTEMPTS = 2
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,11 @@ def _after(info: ContainerInfo, sandbox: ContainerInfo | None) -> bool:
     if sandbox is None or sandbox.created_at is None or info.created_at is None:
         return True
     return info.created_at >= sandbox.created_at
+
+
+def phase_is_terminal(pod: dict[str, Any]) -> bool:
+    """The pod's recorded phase is Succeeded or Failed: it never runs again."""
+    return (pod.get("status") or {}).get("phase") in TERMINAL_PHASES
 
 
 def pod_is_done(pod: dict[str, Any], state: PodRuntimeState) -> bool:
@@ -179,6 +188,9 @@ def compute_pod_actions(
     liveness_failed: Collection[str] = (),
 ) -> PodActions:
     actions = PodActions(remove=_old_attempts(state))
+    if phase_is_terminal(pod):
+        actions.kill_all = bool(state.running())
+        return actions
     sandbox = state.sandbox
     if sandbox is None or sandbox.state != "running":
         if pod_is_done(pod, state):

@@ -19,7 +19,10 @@ nothing needs resetting by hand.
 
 Every failed probe records an `Unhealthy` Warning on the pod, worded as the
 kubelet words it; successes record nothing. `minik_prober_probe_total`
-counts results when a `CollectorRegistry` is given.
+counts results when a `ProbeMetrics` (or a `CollectorRegistry` to create one
+on) is given; a pod's series go with `remove`. The node agent creates its
+`ProbeMetrics` once and hands it to each `ProbeManager` it builds, since a
+registry takes a metric's name only once.
 """
 
 from __future__ import annotations
@@ -167,13 +170,16 @@ class ProbeManager:
 
     def __init__(self, runtime: Runtime, *, on_change: Callable[[str], None],
                  events: EventSink, clock: Callable[[], float] = time.time,
-                 registry: CollectorRegistry | None = None) -> None:
+                 registry: CollectorRegistry | None = None,
+                 metrics: ProbeMetrics | None = None) -> None:
         """`clock` gives epoch seconds: it is compared with `RunningContainer.started_at`."""
         self._runtime = runtime
         self._on_change = on_change
         self._events = events
         self._clock = clock
-        self._metrics = ProbeMetrics(registry) if registry is not None else None
+        if metrics is None and registry is not None:
+            metrics = ProbeMetrics(registry)
+        self._metrics = metrics
         self._pods: dict[str, PodProbes] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent import labels
-from agent.plan import should_restart
+from agent.plan import phase_is_terminal, should_restart
 from agent.podstate import PodRuntimeState
 from agent.runtime import ContainerInfo
 from minik.api.defaults import qos_class
@@ -171,9 +171,13 @@ def pod_status(
     pod: dict[str, Any], state: PodRuntimeState, *, waiting: Waiting, probes: ProbeView,
     host_ip: str, now: dt.datetime,
 ) -> dict[str, Any]:
-    """The status the agent reports for a pod bound to its node."""
+    """The status the agent reports for a pod bound to its node.
+
+    A terminal phase is final: a status that would change it (its containers
+    are gone, say) is not reported, and the pod keeps the status it has.
+    """
     spec = pod.get("spec", {})
-    current = pod.get("status", {})
+    current = pod.get("status") or {}
     stamp = format_time(now)
     inits = [container_status(c, state, waiting, probes, default_waiting="PodInitializing")
              for c in spec.get("initContainers", []) or []]
@@ -208,4 +212,6 @@ def pod_status(
     if pod_ip:
         status["podIP"] = pod_ip
         status["podIPs"] = [{"ip": pod_ip}]
+    if phase_is_terminal(pod) and status["phase"] != current["phase"]:
+        return current
     return status

@@ -4,7 +4,9 @@
 with `compute_pod_actions`, carries the plan out in order (old attempts
 removed, containers killed, sandbox recreated, init or app containers
 started with their image, environment and volumes), plans again until
-nothing is left to do now, then writes the pod's status if it changed. For
+nothing is left to do now, then writes the pod's status if it changed,
+computed from the pod as the cache holds it at that moment (a failed write
+is retried). For
 a pod marked for deletion it runs preStop hooks, stops containers within
 what is left of the grace period, removes them, and deletes the pod object
 with grace 0. Containers whose pod is gone are removed.
@@ -27,7 +29,14 @@ from agent.env import ConfigError, Lookup, container_env
 from agent.events import EventSink
 from agent.images import ImageManager
 from agent.metrics import AgentMetrics
-from agent.plan import PodActions, Start, backoff_key, compute_pod_actions, pod_is_done
+from agent.plan import (
+    PodActions,
+    Start,
+    backoff_key,
+    compute_pod_actions,
+    phase_is_terminal,
+    pod_is_done,
+)
 from agent.podstate import PodRuntimeState, group_by_pod
 from agent.probes import ProbeManager, RunningContainer
 from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFailure
@@ -44,6 +53,7 @@ PODS = REGISTRY.get("pods")
 MAX_ROUNDS = 4
 WAITING_RETRY = 2.0
 KILL_ALL_TIMEOUT = 2.0
+WRITE_RETRY = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +98,7 @@ class PodSyncer:
             await self.remove_pod(uid)
             return SyncResult(finished=True)
         if pod["metadata"].get("deletionTimestamp"):
-            await self.terminate(pod)
-            return SyncResult(finished=True)
+            return await self.terminate(pod)
         return await self._sync_live(pod)
 
     async def _sync_live(self, pod: dict[str, Any]) -> SyncResult:
@@ -107,12 +116,13 @@ class PodSyncer:
             state = await self.state(uid)
             if not replan:
                 break
-        if pod_is_done(pod, state):
+        if phase_is_terminal(pod) or pod_is_done(pod, state):
             await self._stop_sandbox(state)
             self.probes.remove(uid)
         else:
             self.probes.sync(pod, _running(state), _pod_ip(state))
-        await self._write_status(pod, state, waiting)
+        if not await self._write_status(uid, state, waiting):
+            return SyncResult(requeue=WRITE_RETRY)
         return SyncResult(requeue=self._requeue(pod, state, waiting))
 
     def _requeue(self, pod: dict[str, Any], state: PodRuntimeState,
@@ -154,6 +164,8 @@ class PodSyncer:
                 await self._stop(pod, info.id, KILL_ALL_TIMEOUT)
         if actions.create_sandbox:
             return await self._create_sandbox(pod, state, actions.sandbox_attempt, waiting)
+        if not actions.start:
+            return bool(actions.kill)
         sandbox = state.sandbox
         assert sandbox is not None
         for start in actions.start:
@@ -227,8 +239,7 @@ class PodSyncer:
             return "CreateContainerError", str(e)
         if start.restart_count > 0:
             self.backoff.next(backoff_key(pod["metadata"]["uid"], name))
-            md = pod["metadata"]
-            self.metrics.restarts.labels(md.get("namespace", ""), md["name"], name).inc()
+            self.metrics.count_restart(pod, name)
         self.events.record(pod, "Normal", "Started", f"Started container {name}")
         await self._post_start(pod, container, container_id, sandbox)
         return None
@@ -255,8 +266,12 @@ class PodSyncer:
         if sandbox is not None and sandbox.state == "running":
             await self._stop(None, sandbox.id, 0)
 
-    async def terminate(self, pod: dict[str, Any]) -> None:
-        """Graceful deletion: preStop, SIGTERM, wait what is left of the grace, SIGKILL."""
+    async def terminate(self, pod: dict[str, Any]) -> SyncResult:
+        """Graceful deletion: preStop, SIGTERM, wait what is left of the grace, SIGKILL.
+
+        Finished once the pod object is deleted (or already gone or replaced);
+        a failed delete is retried.
+        """
         uid = pod["metadata"]["uid"]
         state = await self.state(uid)
         deadline = meta.parse_time(pod["metadata"].get("deletionTimestamp"))
@@ -268,9 +283,15 @@ class PodSyncer:
             self.events.record(pod, "Normal", "Killing", f"Stopping container {names}")
         await asyncio.gather(*(self._terminate_container(pod, state, c, grace) for c in apps))
         await self.remove_pod(uid)
-        with contextlib.suppress(errors.ApiError):
+        try:
             await self.client.delete(PODS, pod["metadata"].get("namespace"),
                                      pod["metadata"]["name"], grace_period_seconds=0, uid=uid)
+        except errors.ApiError as e:
+            if e.code not in (404, 409):
+                log.warning("deleting pod %s/%s failed (%s); retrying",
+                            pod["metadata"].get("namespace"), pod["metadata"]["name"], e)
+                return SyncResult(requeue=WRITE_RETRY)
+        return SyncResult(finished=True)
 
     async def _terminate_container(self, pod: dict[str, Any], state: PodRuntimeState,
                                    info: ContainerInfo, grace: float) -> None:
@@ -292,6 +313,7 @@ class PodSyncer:
         for sandbox_id in sandbox_ids:
             await self._remove(sandbox_id)
         self.probes.remove(uid)
+        self.metrics.forget(uid)
         self.images.forget(uid)
         self.backoff.forget_prefix(f"{uid}/")
         self._started.discard(uid)
@@ -306,20 +328,34 @@ class PodSyncer:
         if created is not None:
             self.metrics.pod_start.observe(max(0.0, (meta.now() - created).total_seconds()))
 
-    async def _write_status(self, pod: dict[str, Any], state: PodRuntimeState,
-                            waiting: dict[str, tuple[str, str]]) -> None:
-        status = pod_status(pod, state, waiting=waiting, probes=self.probes.view(
-            pod["metadata"]["uid"]), host_ip=self.config.host_ip,
-            now=dt.datetime.now(dt.UTC))
+    async def _write_status(self, uid: str, state: PodRuntimeState,
+                            waiting: dict[str, tuple[str, str]]) -> bool:
+        """Write the status of the pod as the cache holds it now; False when it must be retried.
+
+        The sync may have taken long (an image pull): the snapshot it started
+        with can be stale, so the pod is read again right before writing.
+        """
+        pod = self.pod_by_uid(uid)
+        if pod is None or pod["metadata"].get("uid") != uid:
+            return True
+        status = pod_status(pod, state, waiting=waiting, probes=self.probes.view(uid),
+                            host_ip=self.config.host_ip, now=dt.datetime.now(dt.UTC))
         self._observe_start(pod, status)
         current = pod.get("status") or {}
         if status == current:
-            return
+            return True
         patch = {**{k: None for k in current if k not in status}, **status}
         md = pod["metadata"]
-        with contextlib.suppress(errors.ApiError):
+        try:
             await self.client.patch(PODS, md.get("namespace"), md["name"], {"status": patch},
                                     subresource="status")
+        except errors.ApiError as e:
+            if e.code == 404:
+                return True
+            log.warning("writing the status of pod %s/%s failed (%s); retrying",
+                        md.get("namespace"), md["name"], e)
+            return False
+        return True
 
 
 def _all_started(status: dict[str, Any]) -> bool:

@@ -4,15 +4,24 @@ Each is a client of the API like any other (through `AsyncClient`, with the
 instance's token and CA); they start once the API serves, and this module
 is imported then, so the API does not wait for the Docker SDK or the
 controllers to load.
+
+The node agent's runtime, metrics and `Agent` itself are made once, here:
+the supervised agent task may crash and run again, and must neither
+register its metrics twice nor leak a Docker client per attempt. `stop`
+removes the instance's containers through them even when the agent task
+never got to run.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 from agent.agent import Agent, AgentConfig, default_state_dir
 from agent.docker_runtime import DockerRuntime
 from agent.kubelet_server import serving_context
+from agent.metrics import AgentMetrics
+from agent.probes import ProbeMetrics
 from cni.network import remove_pod_network
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import ServerConfig
@@ -24,6 +33,7 @@ from minik.kubeconfig import ClusterAccess
 from minik.scheduler.scheduler import Scheduler
 from minik.supervisor import Supervisor
 
+log = logging.getLogger(__name__)
 
 class Components:
     """The scheduler and the node agent: clients of the API like any other."""
@@ -46,20 +56,26 @@ class Components:
         ControllerManager(self.client, metrics=controller_metrics,
                           disabled=self.config.disabled_controllers).start(supervisor)
         if self.config.enabled("agent"):
+            self.agent = self._build_agent()
             supervisor.start("agent", self._run_agent)
 
-    async def _run_agent(self) -> None:
+    def _build_agent(self) -> Agent:
         home = self.config.home
-        agent = Agent(
+        registry = self.metrics.registry
+        return Agent(
             AgentConfig(
                 instance=self.config.name, state_dir=default_state_dir(home.agent_dir),
                 node_name=self.config.node_name, pod_subnet=self.config.pod_subnet,
                 restart_backoff=self.config.restart_backoff, token=self.token,
                 kubelet_ssl=serving_context(home.server_cert, home.server_key),
             ),
-            client=self.client, runtime=DockerRuntime(), registry=self.metrics.registry,
+            client=self.client, runtime=DockerRuntime(), metrics=AgentMetrics(registry),
+            probe_metrics=ProbeMetrics(registry),
         )
-        self.agent = agent
+
+    async def _run_agent(self) -> None:
+        agent = self.agent
+        assert agent is not None
         try:
             await agent.run()
         finally:
@@ -67,10 +83,20 @@ class Components:
 
     async def stop(self, *, purge: bool) -> None:
         """A clean stop: the node's containers go too (their pods stay in the store)."""
-        if self.agent is not None:
-            await self.agent.shutdown(remove_containers=True)
+        try:
+            if self.agent is not None:
+                await self._stop_agent(self.agent, purge=purge)
+        finally:
+            await self.client.close()
+
+    async def _stop_agent(self, agent: Agent, *, purge: bool) -> None:
+        try:
+            await agent.shutdown(remove_containers=True)
             if purge:
-                await remove_pod_network(self.agent.runtime, self.config.name)
+                await remove_pod_network(agent.runtime, self.config.name)
+        except Exception:
+            log.exception("removing the node's containers failed")
+        finally:
+            if purge:
                 shutil.rmtree(self.config.home.agent_dir, ignore_errors=True)
-            await self.agent.runtime.close()
-        await self.client.close()
+            await agent.runtime.close()

@@ -417,18 +417,37 @@ def test_a_crashed_minik_adopts_running_containers_without_restarts(
         eventually(lambda: _running_count(c) == 20, timeout=120, what="20 pods Running")
         before = sorted(docker("ps", "-q", "--no-trunc", "--filter",
                                f"label=minik.dev/instance={c.name}").split())
+        ids_before = _container_ids(c)
         c.kill()
         c.restart()
-        eventually(lambda: _running_count(c) == 20, timeout=60, what="20 pods Running again")
+        c.kubectl("apply", "-f", str(manifest(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: late}\nspec:\n"
+            "  terminationGracePeriodSeconds: 1\n  containers:\n"
+            "  - {name: c, image: 'minik/busybox:1.35', command: ['sleep', '3600']}\n",
+            "late.yaml")))
+        wait_running(c, "default", "late", timeout=60)
+        eventually(lambda: _running_count(c) == 21, timeout=60, what="21 pods Running")
+        ids_after = _container_ids(c)
+        assert all(ids_after["late"]) and ids_after.pop("late")
+        assert ids_after == ids_before and all(all(ids) for ids in ids_after.values())
         after = sorted(docker("ps", "-aq", "--no-trunc", "--filter",
                               f"label=minik.dev/instance={c.name}").split())
-        assert after == before
-        restarts = [s["restartCount"] for p in c.api.request("GET", "/api/v1/pods")["items"]
+        assert set(before) <= set(after) and len(after) == len(before) + 2
+        pods = c.api.request("GET", "/api/v1/pods")["items"]
+        restarts = [s["restartCount"] for p in pods if p["metadata"]["name"] != "late"
                     for s in p["status"]["containerStatuses"]]
         assert restarts == [0] * 20
     finally:
         c.stop()
     assert docker("ps", "-aq", "--filter", f"label=minik.dev/instance={c.name}").strip() == ""
+
+
+def _container_ids(cluster: Cluster) -> dict[str, list[str]]:
+    """The container IDs each pod's status reports, by pod name."""
+    pods = cluster.api.request("GET", "/api/v1/pods")["items"]
+    return {p["metadata"]["name"]: [s.get("containerID", "") for s in
+                                    p.get("status", {}).get("containerStatuses") or []]
+            for p in pods}
 
 
 def _running_count(cluster: Cluster) -> int:

@@ -130,6 +130,27 @@ def test_a_finished_pod_needs_no_new_sandbox() -> None:
     assert not compute_pod_actions(p, done, backoff=backoff()).create_sandbox
 
 
+def test_a_pod_whose_phase_is_terminal_never_runs_again() -> None:
+    for policy, phase in (("Never", "Succeeded"), ("OnFailure", "Succeeded"), ("Never", "Failed")):
+        p = pod(policy)
+        p["status"] = {"phase": phase}
+        gone = compute_pod_actions(p, state_of(), backoff=backoff())
+        assert gone.empty, (policy, phase)
+        exited = state_of(sandbox("exited"), app(p, state="exited", exit_code=1))
+        assert compute_pod_actions(p, exited, backoff=backoff()).empty, (policy, phase)
+        running = compute_pod_actions(p, state_of(sandbox()), backoff=backoff())
+        assert running.kill_all and not running.start and not running.create_sandbox
+
+
+def test_a_terminal_status_is_kept_when_the_containers_are_gone() -> None:
+    p = pod("Never")
+    p["status"] = status_of(p, state_of(sandbox("exited"), app(p, state="exited")))
+    assert p["status"]["phase"] == "Succeeded"
+    assert status_of(p, state_of()) == p["status"]
+    assert status_of(p, state_of(sandbox("exited"), app(p, state="exited")))["phase"] == (
+        "Succeeded")
+
+
 def test_old_attempts_beyond_the_last_two_are_removed() -> None:
     p = pod()
     attempts = [app(p, state="exited", exit_code=1, restarts=r) for r in range(4)]
