@@ -60,7 +60,8 @@ def test_agent_metrics_count_started_pods_and_container_usage(
         return bool(counts) and counts[0] >= 1
 
     eventually(started, timeout=30, what="a pod start observed")
-    assert families()["minik_running_pods"].samples[0].value >= 1
+    eventually(lambda: families()["minik_running_pods"].samples[0].value >= 1,
+               what="the relist counting the running pod")
 
     def usage() -> list:
         return [s for s in families()["minik_container_memory_working_set_bytes"].samples
