@@ -163,7 +163,7 @@ def main() -> None:
             rate, fast = asyncio.run(full_speed(api, args.seconds, args.concurrency))
             loaded_rss = rss_mb(pid)
         finally:
-            minik(home, "down")
+            minik(home, "down", "--purge")
         raw_rate, raw = raw_sqlite(Path(tmp) / "raw.db", min(args.seconds, 5.0))
 
     ms = 1000.0
