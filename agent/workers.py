@@ -55,9 +55,6 @@ class PodWorkers:
             worker.task = asyncio.create_task(self._run(uid, worker), name=f"pod-worker:{uid}")
         worker.wake.set()
 
-    def uids(self) -> set[str]:
-        return set(self._workers)
-
     def _requeue(self, uid: str, worker: _Worker, delay: float) -> None:
         if worker.timer is not None:
             worker.timer.cancel()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from minik.api import errors, meta
@@ -75,7 +75,6 @@ class DeletePlan:
 
     obj: dict[str, Any]
     mark_only: bool
-    reasons: list[str] = field(default_factory=list)
 
 
 EMPTY_OMITTED = ("labels", "annotations", "finalizers", "ownerReferences")

@@ -162,15 +162,6 @@ def new_controller_ref(owner: dict, *, api_version: str | None = None,
     }
 
 
-def controller_ref(obj: dict) -> dict | None:
-    return controller_of(obj)
-
-
-def is_controlled_by(obj: dict, owner: dict) -> bool:
-    ref = controller_of(obj)
-    return ref is not None and ref.get("uid") == _metadata(owner).get("uid")
-
-
 def generate_name_prefix(owner_name: str) -> str:
     """`<owner>-`, cut so that the server's random suffix still fits in a name."""
     return f"{owner_name}-"[:MAX_NAME_LENGTH - GENERATED_SUFFIX_LENGTH]

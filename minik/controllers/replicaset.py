@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time
+from minik.api.meta import controller_of, format_time
 from minik.api.meta import now as wall_clock
 from minik.api.resources import REGISTRY
 from minik.api.selectors import LabelSelector
@@ -43,7 +43,6 @@ from minik.controllers.informer import key_of
 from minik.controllers.podcontrol import (
     PodControl,
     claim_pods,
-    controller_ref,
     is_being_deleted,
     is_pod_active,
     is_pod_available,
@@ -222,7 +221,7 @@ class ReplicaSetController:
         if is_being_deleted(pod):
             self._pod_deleted(pod)
             return
-        ref = controller_ref(pod)
+        ref = controller_of(pod)
         if ref is None:
             self._enqueue_orphan(pod)
             return
@@ -240,7 +239,7 @@ class ReplicaSetController:
             if labels_changed:
                 self._pod_deleted(old)
             return
-        old_ref, new_ref = controller_ref(old), controller_ref(new)
+        old_ref, new_ref = controller_of(old), controller_of(new)
         if old_ref != new_ref and (old_key := self._owner_key(old, old_ref)) is not None:
             self.queue.add(old_key)
         if new_ref is not None:
@@ -250,7 +249,7 @@ class ReplicaSetController:
             self._enqueue_orphan(new)
 
     def _pod_deleted(self, pod: dict) -> None:
-        key = self._owner_key(pod, controller_ref(pod))
+        key = self._owner_key(pod, controller_of(pod))
         if key is not None:
             self.expectations.deletion_observed(key, key_of(pod))
             self.queue.add(key)
