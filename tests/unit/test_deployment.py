@@ -28,7 +28,7 @@ from minik.controllers.manager import ControllerContext
 from minik.controllers.metrics import ControllerMetrics
 from minik.controllers.shared import SharedInformers
 from minik.controllers.workqueue import ManualClock, Timer, WorkQueue, run_worker
-from tests.unit.test_events import Api, eventually, poll, start_api
+from tests.unit.apitest import Api, eventually, poll, start_api
 
 DEPLOYMENTS = REGISTRY.resolve("deployments")
 REPLICASETS = REGISTRY.resolve("replicasets")

@@ -10,7 +10,7 @@ import pytest
 from minik.api.meta import format_time, now
 from minik.api.resources import REGISTRY
 from minik.controllers.eventttl import EventTTLController, last_seen
-from tests.unit.test_events import poll, start_api
+from tests.unit.apitest import poll, start_api
 from tests.unit.test_garbagecollector import Cluster, exists
 
 EVENTS = REGISTRY.resolve("events")

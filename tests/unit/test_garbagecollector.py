@@ -24,7 +24,7 @@ from minik.controllers.manager import Controller, ControllerContext
 from minik.controllers.metrics import ControllerMetrics
 from minik.controllers.shared import SharedInformers
 from minik.supervisor import Supervisor
-from tests.unit.test_events import Api, poll, start_api
+from tests.unit.apitest import Api, poll, start_api
 
 CONFIGMAPS = REGISTRY.resolve("configmaps")
 PODS = REGISTRY.resolve("pods")

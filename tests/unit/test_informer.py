@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -19,6 +19,7 @@ from minik.client.aio import AsyncClient
 from minik.controllers.informer import Indexer, Informer, key_of, split_key
 from minik.kubeconfig import ClusterAccess
 from minik.store import MemoryStore
+from tests.unit.apitest import eventually
 
 NAMESPACES = REGISTRY.resolve("namespaces")
 CONFIGMAPS = REGISTRY.resolve("configmaps")
@@ -129,12 +130,6 @@ async def cluster() -> AsyncIterator[Cluster]:
     await client.close()
     await env.server.close()
 
-
-async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Poll `condition` until it holds; fail after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def informer_for(cluster: Cluster, **kwargs) -> Informer:

@@ -11,7 +11,7 @@ from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
 from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.namespace import Content, NamespaceController, deletion_conditions
-from tests.unit.test_events import poll, start_api
+from tests.unit.apitest import poll, start_api
 from tests.unit.test_garbagecollector import (
     CONFIGMAPS,
     HOLD,

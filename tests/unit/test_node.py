@@ -11,7 +11,7 @@ import pytest
 from agent import host
 from agent.node import NodeStatusReporter, micro_time
 from minik.api.resources import REGISTRY
-from tests.unit.test_events import Api, eventually, poll, start_api
+from tests.unit.apitest import Api, eventually, poll, start_api
 
 NODES = REGISTRY.resolve("nodes")
 LEASES = REGISTRY.resolve("leases")

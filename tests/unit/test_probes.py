@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from agent.fake_runtime import FakeRuntime
 from agent.probes import ProbeManager, RunningContainer
 from agent.runtime import ContainerSpec, ExecResult, ExecTimedOut
+from tests.unit.apitest import eventually
 
 IMAGE = "minik/busybox:1.35"
 UID = "5f0c-uid"
@@ -96,12 +96,6 @@ def container(name: str = "app", **fields: Any) -> dict[str, Any]:
 def exec_probe(*command: str, **fields: Any) -> dict[str, Any]:
     return {"exec": {"command": list(command)}, **FAST, **fields}
 
-
-async def eventually(condition: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.002)
 
 
 def probe_tasks() -> list[asyncio.Task[Any]]:

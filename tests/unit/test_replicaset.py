@@ -33,7 +33,7 @@ from minik.controllers.podcontrol import (
 )
 from minik.controllers.replicaset import ReplicaSetController, replica_set_status
 from minik.controllers.shared import SharedInformers
-from tests.unit.test_events import Api, eventually, poll, start_api
+from tests.unit.apitest import Api, eventually, poll, start_api
 
 PODS = REGISTRY.resolve("pods")
 RS = REGISTRY.resolve("replicasets")

@@ -24,7 +24,7 @@ from minik.scheduler.fit import (
     pod_requests,
     tolerates,
 )
-from tests.unit.test_events import Api, poll, start_api
+from tests.unit.apitest import Api, poll, start_api
 
 PODS = REGISTRY.resolve("pods")
 NODES = REGISTRY.resolve("nodes")

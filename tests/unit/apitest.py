@@ -1,0 +1,82 @@
+"""Shared helpers for tests against a real in-process API server on a memory store."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from aiohttp.test_utils import TestServer
+
+from minik.api.errors import ApiError
+from minik.api.resources import REGISTRY
+from minik.apiserver.app import create_app
+from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.storage import ObjectStorage
+from minik.client.aio import AsyncClient
+from minik.kubeconfig import ClusterAccess
+from minik.store import MemoryStore
+
+NAMESPACES = REGISTRY.get("namespaces")
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease")
+T = TypeVar("T")
+
+
+@dataclass
+class Api:
+    """A real API server on a memory store, a client of it, and tasks to cancel at the end."""
+
+    server: TestServer
+    client: AsyncClient
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def start(self, coro, name: str) -> asyncio.Task:
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.append(task)
+        return task
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.client.close()
+        await self.server.close()
+
+
+async def start_api() -> Api:
+    """A served memory store with the namespaces `minik up` bootstraps."""
+    server = TestServer(create_app(ObjectStorage(MemoryStore()), token="t", metrics=ApiMetrics()))
+    await server.start_server(shutdown_timeout=0.1)
+    client = AsyncClient(ClusterAccess(server=f"http://127.0.0.1:{server.port}", ca_pem=None,
+                                       token="t"))
+    for name in SYSTEM_NAMESPACES:
+        await client.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
+                                               "metadata": {"name": name}})
+    return Api(server, client)
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def poll(probe: Callable[[], Awaitable[T]], until: Callable[[T], bool],
+               timeout: float = 5.0) -> T:
+    """Await `probe()` until its answer satisfies `until` (NotFound means "not yet")."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                answer = await probe()
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+            else:
+                if until(answer):
+                    return answer
+            await asyncio.sleep(0.02)
