@@ -56,9 +56,14 @@ class WriteResult:
 
 
 def decorate(record: Record) -> dict[str, Any]:
-    """The stored value as clients see it: resourceVersion is the row's revision."""
-    obj = copy.deepcopy(record.value)
-    meta.metadata(obj)["resourceVersion"] = str(record.revision)
+    """The stored value as clients see it: resourceVersion is the row's revision.
+
+    Only the object and its metadata are copied (the store's value, possibly
+    shared by every watcher, is never changed): callers read decorated objects,
+    and anything that edits one works on a deep copy (`mutate`, `_mark`).
+    """
+    obj = dict(record.value)
+    obj["metadata"] = {**(obj.get("metadata") or {}), "resourceVersion": str(record.revision)}
     return obj
 
 
