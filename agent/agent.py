@@ -6,8 +6,12 @@ and volumes), status patches, events, and its Node and Lease. A relist loop
 (the kubelet's PLEG) compares what Docker holds for this instance with the
 last look and wakes the worker of every pod whose containers changed, so a
 container that exits, is killed or removed behind minik's back is noticed
-within a second. After a restart everything is rebuilt from Docker's
-labels: running containers are adopted, not restarted.
+within a second; a sync that leaves a pod settled tells the relist what it
+saw, so the agent's own creates wake nobody again, and a pod whose sync
+is running is not woken for what that sync is doing. A pod update that
+changed only the status (mostly the agent's own write) wakes nobody
+either. After a restart everything is rebuilt from Docker's labels:
+running containers are adopted, not restarted.
 
 `run` can be called again after it failed and `shutdown` (without
 removing containers) ran: each run builds its pod workers, syncer and
@@ -30,6 +34,7 @@ from agent import labels
 from agent.backoff import Backoff
 from agent.images import ImageManager
 from agent.kubelet_server import KubeletServer
+from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
 from agent.node import NodeStatusReporter
 from agent.podstate import group_by_pod
@@ -89,7 +94,7 @@ class Agent:
         self.pods.add_index("uid", lambda pod: [pod["metadata"]["uid"]])
         self.pods.add_handler(
             on_add=lambda pod: self._wake(pod["metadata"]["uid"]),
-            on_update=lambda old, new: self._wake(new["metadata"]["uid"]),
+            on_update=self._on_pod_update,
             on_delete=lambda pod: self._wake(pod["metadata"]["uid"]),
         )
         self.configmaps = Informer(client, REGISTRY.get("configmaps"))
@@ -101,6 +106,7 @@ class Agent:
         self.syncer: PodSyncer | None = None
         self.probes: ProbeManager | None = None
         self.kubelet: KubeletServer | None = None
+        self.lister = ContainerLister(runtime, labels.instance_selector(config.instance))
         self._seen: dict[str, tuple] = {}
 
     def _pod_by_uid(self, uid: str) -> dict[str, Any] | None:
@@ -117,14 +123,25 @@ class Agent:
         self.syncer = PodSyncer(
             SyncConfig(self.config.instance, self.config.node, self.config.host_ip, network,
                        self.config.pause_image),
-            runtime=self.runtime, client=self.client, events=self.events,
+            runtime=self.runtime, lister=self.lister, client=self.client, events=self.events,
             images=ImageManager(self.runtime, self.events, Backoff()),
             volumes=self.volumes, probes=probes,
             backoff=Backoff(base=self.config.restart_backoff, cap=self.config.restart_backoff_cap),
             configmaps=self.configmaps.indexer.get_by, secrets=self.secrets.indexer.get_by,
-            pod_by_uid=self._pod_by_uid, metrics=self.metrics,
+            pod_by_uid=self._pod_by_uid, metrics=self.metrics, on_settled=self._settled,
         )
         self.workers = PodWorkers(self.syncer.sync)
+
+    def _settled(self, uid: str, fingerprint: tuple | None) -> None:
+        """A sync saw the pod like this and needs nothing more: the relist need not wake it."""
+        if fingerprint is None:
+            self._seen.pop(uid, None)
+        else:
+            self._seen[uid] = fingerprint
+
+    def _on_pod_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        if not status_only(old, new):
+            self._wake(new["metadata"]["uid"])
 
     def _wake(self, uid: str) -> None:
         if self.workers is not None:
@@ -165,12 +182,16 @@ class Agent:
         return await server.start("127.0.0.1", 0, ssl_context=self.config.kubelet_ssl)
 
     async def relist(self) -> None:
-        infos = await self.runtime.list(labels.instance_selector(self.config.instance))
+        infos = await self.lister.list()
         self.metrics.observe_relist(infos)
         groups = group_by_pod(infos)
         seen = {uid: state.fingerprint() for uid, state in groups.items()}
         for uid in set(seen) | set(self._seen):
-            if seen.get(uid) != self._seen.get(uid):
+            if seen.get(uid) == self._seen.get(uid):
+                continue
+            if self.workers is not None and self.workers.syncing(uid):
+                _keep(seen, uid, self._seen.get(uid))
+            else:
                 self._wake(uid)
         self._seen = seen
 
@@ -225,6 +246,29 @@ class Agent:
             await self.runtime.remove(container_id, force=True)
         except ContainerNotFound:
             return
+
+
+def _keep(seen: dict[str, tuple], uid: str, fingerprint: tuple | None) -> None:
+    """Leave a pod as last seen: its running sync settles on, or wakes for, what it finds."""
+    if fingerprint is None:
+        seen.pop(uid, None)
+    else:
+        seen[uid] = fingerprint
+
+
+def status_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether an update changed only the pod's status, which needs no sync.
+
+    Mostly it is the agent's own status write coming back; like the
+    kubelet's pod config, only changes to spec or metadata wake the worker.
+    """
+    return _without_status(old) == _without_status(new)
+
+
+def _without_status(pod: dict[str, Any]) -> dict[str, Any]:
+    md = {k: v for k, v in pod["metadata"].items() if k not in ("resourceVersion",
+                                                                "managedFields")}
+    return {**{k: v for k, v in pod.items() if k != "status"}, "metadata": md}
 
 
 def default_state_dir(path: Path) -> Path:

@@ -5,10 +5,16 @@ time (Kubernetes' default for `:latest` and untagged images, which is why
 minik's images carry versioned tags). A failed pull leaves the container
 waiting with `ErrImagePull`, then `ImagePullBackOff` while the per-pod,
 per-image backoff (10 s doubling to 300 s) runs; other pods are unaffected.
+
+An image seen present is remembered for `PRESENT_TTL` seconds, and pods
+starting together share one check, so fifty replicas cost one image
+inspect, not fifty. A create that fails forgets the image (it may have
+been removed behind minik's back), so the next attempt looks again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -17,6 +23,7 @@ from agent.events import EventSink
 from agent.runtime import ImagePullFailed, Runtime, RuntimeFailure
 
 Waiting = tuple[str, str]
+PRESENT_TTL = 60.0
 
 
 class ImageManager:
@@ -27,19 +34,37 @@ class ImageManager:
         self.events = events
         self.backoff = backoff
         self._failed_at: dict[str, float] = {}
+        self._present: dict[str, float] = {}
+        self._checks: dict[str, asyncio.Lock] = {}
 
     async def ensure(self, pod: dict[str, Any], container: dict[str, Any]) -> Waiting | None:
         """None when the image is ready; else the waiting reason and message."""
         image = container["image"]
         policy = container.get("imagePullPolicy", "IfNotPresent")
-        present = await self.runtime.image(image) is not None
-        if policy == "Never" or (policy == "IfNotPresent" and present):
-            if present:
-                return None
-            message = f'Container image "{image}" is not present with pull policy of Never'
-            self.events.record(pod, "Warning", "ErrImageNeverPull", message)
-            return "ErrImageNeverPull", message
-        return await self._pull(pod, image)
+        if policy == "Always":
+            return await self._pull(pod, image)
+        if await self._is_present(image):
+            return None
+        if policy == "IfNotPresent":
+            return await self._pull(pod, image)
+        message = f'Container image "{image}" is not present with pull policy of Never'
+        self.events.record(pod, "Warning", "ErrImageNeverPull", message)
+        return "ErrImageNeverPull", message
+
+    async def _is_present(self, image: str) -> bool:
+        async with self._checks.setdefault(image, asyncio.Lock()):
+            seen = self._present.get(image)
+            if seen is not None and time.monotonic() - seen < PRESENT_TTL:
+                return True
+            if await self.runtime.image(image) is None:
+                self._present.pop(image, None)
+                return False
+            self._present[image] = time.monotonic()
+            return True
+
+    def invalidate(self, image: str) -> None:
+        """Look at the engine again next time (a create with this image failed)."""
+        self._present.pop(image, None)
 
     async def _pull(self, pod: dict[str, Any], image: str) -> Waiting | None:
         key = f"{pod['metadata']['uid']}/{image}"
@@ -59,6 +84,7 @@ class ImageManager:
             return "ErrImagePull", message
         self.backoff.reset(key)
         self._failed_at.pop(key, None)
+        self._present[image] = time.monotonic()
         self.events.record(pod, "Normal", "Pulled",
                            f'Successfully pulled image "{image}" in '
                            f"{time.monotonic() - started:.3f}s")

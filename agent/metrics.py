@@ -1,10 +1,12 @@
 """The node agent's Prometheus metrics.
 
 Pod start latency (creation to all containers started, as the agent sees
-it), container restarts, running pods and containers, and per-container CPU
-and memory. Resource usage comes from Docker stats collected by a background
-task at its own pace into a cache; a scrape only reads the cache, so
-collecting never slows pod work and a slow engine never slows a scrape.
+it), container runtime calls (count, errors, duration by operation, as the
+kubelet's `kubelet_runtime_operations_*`), container restarts, running
+pods and containers, and per-container CPU and memory. Resource usage
+comes from Docker stats collected by a background task at its own pace
+into a cache; a scrape only reads the cache, so collecting never slows pod
+work and a slow engine never slows a scrape.
 A pod's restart series go when the pod goes. One `AgentMetrics` per
 registry: it outlives the agent's restarts, which must not register again.
 """
@@ -27,6 +29,7 @@ from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFail
 log = logging.getLogger(__name__)
 
 START_BUCKETS = (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 20, 30, 60, 120)
+RUNTIME_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 STATS_INTERVAL = 15.0
 STATS_CONCURRENCY = 4
 
@@ -75,9 +78,26 @@ class AgentMetrics:
                                   registry=r)
         self.running_containers = Gauge("minik_running_containers",
                                         "Running app containers.", registry=r)
+        self.runtime_operations = Counter(
+            "minik_runtime_operations", "Container runtime (Docker) calls, by operation.",
+            ["operation"], registry=r)
+        self.runtime_errors = Counter(
+            "minik_runtime_operations_errors", "Container runtime calls that failed.",
+            ["operation"], registry=r)
+        self.runtime_duration = Histogram(
+            "minik_runtime_operations_duration_seconds",
+            "Duration of container runtime calls, by operation.",
+            ["operation"], buckets=RUNTIME_BUCKETS, registry=r)
         self.usage = UsageCollector()
         r.register(self.usage)
         self._restart_series: dict[str, set[tuple[str, str, str]]] = {}
+
+    def observe_runtime(self, operation: str, seconds: float, failed: bool) -> None:
+        """A `DockerRuntime` observer: one call of `operation` took `seconds`."""
+        self.runtime_operations.labels(operation).inc()
+        self.runtime_duration.labels(operation).observe(seconds)
+        if failed:
+            self.runtime_errors.labels(operation).inc()
 
     def count_restart(self, pod: dict[str, Any], container: str) -> None:
         md = pod["metadata"]

@@ -3,13 +3,18 @@
 `PodSyncer.sync(uid)` is what a pod worker runs. For a live pod it plans
 with `compute_pod_actions`, carries the plan out in order (old attempts
 removed, containers killed, sandbox recreated, init or app containers
-started with their image, environment and volumes), plans again until
-nothing is left to do now, then writes the pod's status if it changed,
-computed from the pod as the cache holds it at that moment (a failed write
-is retried). For
-a pod marked for deletion it runs preStop hooks, stops containers within
-what is left of the grace period, removes them, and deletes the pod object
-with grace 0. Containers whose pod is gone are removed.
+started with their image, environment and volumes), and plans again on
+what the runtime then holds: once more after starting containers (so a
+container that crashed at once is reported in back-off), again and again
+after a new sandbox or a kill. It then writes the pod's status if it
+changed, computed from the pod as the cache holds it at that moment (a
+failed write is retried). When the last plan needs nothing done,
+`on_settled` hears the runtime state's fingerprint, so the agent's relist
+does not wake the pod for changes the sync made itself.
+
+For a pod marked for deletion it runs preStop hooks, stops containers
+within what is left of the grace period, removes them, and deletes the pod
+object with grace 0. Containers whose pod is gone are removed.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +34,7 @@ from agent.containers import PodContext, container_spec, sandbox_spec
 from agent.env import ConfigError, Lookup, container_env
 from agent.events import EventSink
 from agent.images import ImageManager
+from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
 from agent.plan import (
     PodActions,
@@ -37,7 +44,7 @@ from agent.plan import (
     phase_is_terminal,
     pod_is_done,
 )
-from agent.podstate import PodRuntimeState, group_by_pod
+from agent.podstate import PodRuntimeState
 from agent.probes import ProbeManager, RunningContainer
 from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFailure
 from agent.status import pod_status
@@ -55,6 +62,9 @@ WAITING_RETRY = 2.0
 KILL_ALL_TIMEOUT = 2.0
 WRITE_RETRY = 1.0
 
+Settled = Callable[[str, tuple | None], None]
+"""Told the runtime state a sync left a pod in, when nothing more is to be done (None: gone)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SyncConfig:
@@ -69,12 +79,15 @@ class PodSyncer:
     """Brings one pod's containers to its spec, or removes them."""
 
     def __init__(
-        self, config: SyncConfig, *, runtime: Runtime, client: AsyncClient, events: EventSink,
+        self, config: SyncConfig, *, runtime: Runtime, lister: ContainerLister,
+        client: AsyncClient, events: EventSink,
         images: ImageManager, volumes: VolumeManager, probes: ProbeManager, backoff: Backoff,
         configmaps: Lookup, secrets: Lookup, pod_by_uid: Any, metrics: AgentMetrics,
+        on_settled: Settled | None = None,
     ) -> None:
         self.config = config
         self.runtime = runtime
+        self.lister = lister
         self.client = client
         self.events = events
         self.images = images
@@ -85,12 +98,11 @@ class PodSyncer:
         self.secrets = secrets
         self.pod_by_uid = pod_by_uid
         self.metrics = metrics
+        self.on_settled = on_settled or (lambda uid, fingerprint: None)
         self._started: set[str] = set()
 
     async def state(self, uid: str) -> PodRuntimeState:
-        selector = {labels.INSTANCE: self.config.instance, labels.POD_UID: uid}
-        infos = await self.runtime.list(selector)
-        return group_by_pod(infos).get(uid, PodRuntimeState(uid))
+        return await self.lister.pod(uid)
 
     async def sync(self, uid: str) -> SyncResult:
         pod = self.pod_by_uid(uid)
@@ -106,21 +118,25 @@ class PodSyncer:
         state = await self.state(uid)
         self._reset_long_runs(pod, state)
         waiting: dict[str, tuple[str, str]] = {}
+        replan, settled = True, False
         for _ in range(MAX_ROUNDS):
             actions = compute_pod_actions(pod, state, backoff=self.backoff,
                                           liveness_failed=self.probes.liveness_failed(uid))
             waiting.update(actions.waiting)
             if actions.empty:
+                settled = True
+                break
+            if not replan:
                 break
             replan = await self._execute(pod, state, actions, waiting)
             state = await self.state(uid)
-            if not replan:
-                break
         if phase_is_terminal(pod) or pod_is_done(pod, state):
             await self._stop_sandbox(state)
             self.probes.remove(uid)
         else:
             self.probes.sync(pod, _running(state), _pod_ip(state))
+            if settled:
+                self.on_settled(uid, state.fingerprint())
         if not await self._write_status(uid, state, waiting):
             return SyncResult(requeue=WRITE_RETRY)
         return SyncResult(requeue=self._requeue(pod, state, waiting))
@@ -235,6 +251,7 @@ class PodSyncer:
             self.events.record(pod, "Normal", "Created", f"Created container: {name}")
             await self.runtime.start(container_id)
         except RuntimeFailure as e:
+            self.images.invalidate(container["image"])
             self.events.record(pod, "Warning", "Failed", f"Error: {e}")
             return "CreateContainerError", str(e)
         if start.restart_count > 0:
@@ -318,6 +335,7 @@ class PodSyncer:
         self.backoff.forget_prefix(f"{uid}/")
         self._started.discard(uid)
         await self.volumes.cleanup(uid)
+        self.on_settled(uid, None)
 
     def _observe_start(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
         uid = pod["metadata"]["uid"]

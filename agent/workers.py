@@ -36,6 +36,7 @@ class _Worker:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     timer: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
+    syncing: bool = False
 
 
 class PodWorkers:
@@ -55,6 +56,11 @@ class PodWorkers:
             worker.task = asyncio.create_task(self._run(uid, worker), name=f"pod-worker:{uid}")
         worker.wake.set()
 
+    def syncing(self, uid: str) -> bool:
+        """Whether the pod's sync is running right now."""
+        worker = self._workers.get(uid)
+        return worker is not None and worker.syncing
+
     def _requeue(self, uid: str, worker: _Worker, delay: float) -> None:
         if worker.timer is not None:
             worker.timer.cancel()
@@ -65,12 +71,15 @@ class PodWorkers:
             while True:
                 await worker.wake.wait()
                 worker.wake.clear()
+                worker.syncing = True
                 try:
                     result = await self._sync(uid)
                 except Exception:
                     log.exception("syncing pod %s failed; retrying in %.0fs", uid,
                                   FAILED_SYNC_RETRY)
                     result = SyncResult(requeue=FAILED_SYNC_RETRY)
+                finally:
+                    worker.syncing = False
                 if result.finished and not worker.wake.is_set():
                     return
                 if result.requeue is not None:

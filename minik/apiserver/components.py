@@ -62,6 +62,7 @@ class Components:
     def _build_agent(self) -> Agent:
         home = self.config.home
         registry = self.metrics.registry
+        metrics = AgentMetrics(registry)
         return Agent(
             AgentConfig(
                 instance=self.config.name, state_dir=default_state_dir(home.agent_dir),
@@ -69,7 +70,8 @@ class Components:
                 restart_backoff=self.config.restart_backoff, token=self.token,
                 kubelet_ssl=serving_context(home.server_cert, home.server_key),
             ),
-            client=self.client, runtime=DockerRuntime(), metrics=AgentMetrics(registry),
+            client=self.client, runtime=DockerRuntime(observer=metrics.observe_runtime),
+            metrics=metrics,
             probe_metrics=ProbeMetrics(registry),
         )
 

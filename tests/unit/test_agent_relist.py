@@ -1,0 +1,140 @@
+"""The agent's relist (PLEG) and pod updates: which pods they wake, and which they leave alone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent import labels
+from agent.agent import Agent, AgentConfig, status_only
+from agent.fake_runtime import FakeRuntime
+from agent.podstate import group_by_pod
+from agent.runtime import ContainerSpec
+from agent.workers import PodWorkers, SyncResult
+from tests.unit.apitest import eventually
+
+INSTANCE = "unit"
+
+
+class Workers:
+    """Stands in for PodWorkers: records wakes; `busy` pods have a sync running."""
+
+    def __init__(self) -> None:
+        self.woken: list[str] = []
+        self.busy: set[str] = set()
+
+    def update(self, uid: str) -> None:
+        self.woken.append(uid)
+
+    def syncing(self, uid: str) -> bool:
+        return uid in self.busy
+
+
+@pytest.fixture
+def runtime() -> FakeRuntime:
+    return FakeRuntime(images=("minik/pause:1.0",))
+
+
+@pytest.fixture
+def agent(runtime: FakeRuntime, tmp_path: Path) -> Agent:
+    agent = Agent(AgentConfig(instance=INSTANCE, state_dir=tmp_path),
+                  client=None, runtime=runtime)  # type: ignore[arg-type]
+    agent.workers = Workers()  # type: ignore[assignment]
+    return agent
+
+
+def woken(agent: Agent) -> list[str]:
+    workers: Any = agent.workers
+    found, workers.woken = sorted(workers.woken), []
+    return found
+
+
+async def start_sandbox(runtime: FakeRuntime, uid: str) -> str:
+    container_id = await runtime.create(ContainerSpec(
+        name=f"sandbox-{uid}", image="minik/pause:1.0",
+        labels={labels.INSTANCE: INSTANCE, labels.POD_UID: uid, labels.KIND: labels.KIND_SANDBOX}))
+    await runtime.start(container_id)
+    return container_id
+
+
+async def test_a_change_wakes_the_pod_once(agent: Agent, runtime: FakeRuntime) -> None:
+    await start_sandbox(runtime, "a")
+    await agent.relist()
+    assert woken(agent) == ["a"]
+    await agent.relist()
+    assert woken(agent) == []
+
+
+async def test_a_pod_whose_sync_runs_is_not_woken_until_it_is_done(
+        agent: Agent, runtime: FakeRuntime) -> None:
+    workers: Any = agent.workers
+    workers.busy.add("a")
+    await start_sandbox(runtime, "a")
+    await agent.relist()
+    assert woken(agent) == []
+    workers.busy.clear()
+    await agent.relist()
+    assert woken(agent) == ["a"], "the sync ended without settling: the change is still news"
+
+
+async def test_what_a_sync_settled_on_wakes_nobody(agent: Agent, runtime: FakeRuntime) -> None:
+    container_id = await start_sandbox(runtime, "a")
+    infos = await runtime.list({labels.POD_UID: "a"})
+    agent._settled("a", group_by_pod(infos)["a"].fingerprint())
+    await agent.relist()
+    assert woken(agent) == []
+    runtime.exit(container_id, 1)
+    await agent.relist()
+    assert woken(agent) == ["a"]
+
+
+async def test_a_pod_gone_from_docker_after_its_sync_removed_it_wakes_nobody(
+        agent: Agent, runtime: FakeRuntime) -> None:
+    container_id = await start_sandbox(runtime, "a")
+    await agent.relist()
+    woken(agent)
+    await runtime.remove(container_id)
+    agent._settled("a", None)
+    await agent.relist()
+    assert woken(agent) == []
+
+
+POD = {"metadata": {"name": "web", "uid": "u", "resourceVersion": "1", "labels": {"a": "b"}},
+       "spec": {"containers": [{"name": "c", "image": "i"}]},
+       "status": {"phase": "Pending"}}
+
+
+def changed(**parts: Any) -> dict[str, Any]:
+    return {**POD, **parts}
+
+
+@pytest.mark.parametrize("update, only_status", [
+    (changed(status={"phase": "Running"}), True),
+    (changed(metadata={**POD["metadata"], "resourceVersion": "2"}), True),
+    (changed(metadata={**POD["metadata"], "labels": {"a": "c"}}), False),
+    (changed(metadata={**POD["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}),
+     False),
+    (changed(spec={"containers": [{"name": "c", "image": "j"}]}), False),
+])
+def test_only_status_updates_need_no_sync(update: dict[str, Any], only_status: bool) -> None:
+    assert status_only(POD, update) is only_status
+
+
+async def test_pod_workers_say_which_sync_is_running() -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def sync(uid: str) -> SyncResult:
+        entered.set()
+        await release.wait()
+        return SyncResult(finished=True)
+
+    workers = PodWorkers(sync)
+    workers.update("a")
+    await asyncio.wait_for(entered.wait(), 5)
+    assert workers.syncing("a") and not workers.syncing("b")
+    release.set()
+    await eventually(lambda: not workers.syncing("a"))
+    await workers.close()

@@ -1,0 +1,177 @@
+"""PodSyncer against the fake runtime: what a sync asks of Docker, and what it reports.
+
+The Docker engine of a 2-core machine is the bottleneck when fifty pods
+start together, so the number of runtime calls per pod is behaviour worth
+pinning down: one image check for pods that start together, no second
+look at a pod whose sync left it settled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent import labels
+from agent.backoff import Backoff
+from agent.fake_runtime import FakeRuntime
+from agent.images import ImageManager
+from agent.lister import ContainerLister
+from agent.metrics import AgentMetrics
+from agent.probes import ProbeManager
+from agent.sync import PodSyncer, SyncConfig
+from agent.volumes import VolumeManager
+
+PAUSE, BUSYBOX = "minik/pause:1.0", "minik/busybox:1.35"
+NETWORK = "minik-unit"
+
+
+class Events:
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def record(self, obj: dict[str, Any], type: str, reason: str, message: str) -> None:
+        self.reasons.append(reason)
+
+
+class Pods:
+    """The informer cache and the API in one: a status patch lands in the cache at once."""
+
+    def __init__(self) -> None:
+        self.by_uid: dict[str, dict[str, Any]] = {}
+        self.status_writes = 0
+
+    def add(self, name: str, *, image: str = BUSYBOX) -> dict[str, Any]:
+        pod = {"metadata": {"namespace": "default", "name": name, "uid": f"uid-{name}",
+                            "creationTimestamp": "2026-01-01T00:00:00Z"},
+               "spec": {"nodeName": "node", "terminationGracePeriodSeconds": 0,
+                        "containers": [{"name": "c", "image": image,
+                                        "command": ["sleep", "3600"]}]},
+               "status": {}}
+        self.by_uid[pod["metadata"]["uid"]] = pod
+        return pod
+
+    def get(self, uid: str) -> dict[str, Any] | None:
+        return self.by_uid.get(uid)
+
+    async def patch(self, rt: Any, namespace: str, name: str, body: dict[str, Any],
+                    *, subresource: str | None = None) -> dict[str, Any]:
+        pod = next(p for p in self.by_uid.values() if p["metadata"]["name"] == name)
+        status = {**pod["status"], **body["status"]}
+        pod["status"] = copy.deepcopy({k: v for k, v in status.items() if v is not None})
+        self.status_writes += 1
+        return pod
+
+
+@pytest.fixture
+async def runtime() -> FakeRuntime:
+    rt = FakeRuntime(images=(PAUSE, BUSYBOX))
+    await rt.ensure_network(NETWORK, subnet="10.99.0.0/16", gateway=None, labels={})
+    return rt
+
+
+@pytest.fixture
+def pods() -> Pods:
+    return Pods()
+
+
+@pytest.fixture
+def settled() -> dict[str, tuple | None]:
+    return {}
+
+
+@pytest.fixture
+def syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
+           tmp_path: Path) -> PodSyncer:
+    events = Events()
+    return PodSyncer(
+        SyncConfig("unit", "node", "127.0.0.1", NETWORK, PAUSE),
+        runtime=runtime, lister=ContainerLister(runtime, {labels.INSTANCE: "unit"}),
+        client=pods, events=events,  # type: ignore[arg-type]
+        images=ImageManager(runtime, events, Backoff()),
+        volumes=VolumeManager(tmp_path, configmaps=lambda ns, n: None,
+                              secrets=lambda ns, n: None),
+        probes=ProbeManager(runtime, on_change=lambda uid: None, events=events),
+        backoff=Backoff(base=10, cap=300), configmaps=lambda ns, n: None,
+        secrets=lambda ns, n: None, pod_by_uid=pods.get, metrics=AgentMetrics(),
+        on_settled=settled.__setitem__,
+    )
+
+
+def methods(runtime: FakeRuntime) -> list[str]:
+    return [c.method for c in runtime.calls if c.method != "ensure_network"]
+
+
+async def test_a_new_pod_is_started_and_settles(
+        syncer: PodSyncer, runtime: FakeRuntime, pods: Pods,
+        settled: dict[str, tuple | None]) -> None:
+    pod = pods.add("web")
+    await syncer.sync("uid-web")
+    assert methods(runtime) == ["list", "create", "start", "list", "image", "create", "start",
+                                "list"]
+    assert pod["status"]["phase"] == "Running"
+    assert settled["uid-web"] == (await syncer.state("uid-web")).fingerprint()
+
+
+async def test_a_settled_pod_costs_one_list_and_no_write(
+        syncer: PodSyncer, runtime: FakeRuntime, pods: Pods) -> None:
+    pods.add("web")
+    await syncer.sync("uid-web")
+    runtime.calls.clear()
+    writes = pods.status_writes
+    await syncer.sync("uid-web")
+    assert methods(runtime) == ["list"]
+    assert pods.status_writes == writes
+
+
+async def test_pods_starting_together_check_their_image_once(
+        syncer: PodSyncer, runtime: FakeRuntime, pods: Pods) -> None:
+    uids = [pods.add(f"web-{i}")["metadata"]["uid"] for i in range(10)]
+    await asyncio.gather(*(syncer.sync(uid) for uid in uids))
+    assert methods(runtime).count("image") == 1
+    assert methods(runtime).count("list") < 3 * len(uids), "their lists are shared"
+    assert all(pods.by_uid[uid]["status"]["phase"] == "Running" for uid in uids)
+
+
+async def test_a_container_that_crashes_at_once_is_reported_in_backoff(
+        syncer: PodSyncer, runtime: FakeRuntime, pods: Pods,
+        settled: dict[str, tuple | None]) -> None:
+    runtime.exit_on_start(BUSYBOX, 1)
+    pod = pods.add("crash")
+    first = await syncer.sync("uid-crash")
+    assert "uid-crash" not in settled, "a crash right after the start still needs a restart"
+    assert first.requeue is None
+    second = await syncer.sync("uid-crash")
+    state = pod["status"]["containerStatuses"][0]
+    assert state["restartCount"] == 1
+    assert state["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    assert second.requeue is not None, "the worker must look again when the back-off ends"
+    assert "uid-crash" in settled
+
+
+async def test_an_image_removed_behind_minik_is_looked_up_again(
+        syncer: PodSyncer, runtime: FakeRuntime, pods: Pods) -> None:
+    pods.add("first")
+    await syncer.sync("uid-first")
+    runtime.remove_image(BUSYBOX)
+    pod = pods.add("second")
+    await syncer.sync("uid-second")
+    assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == (
+        "CreateContainerError")
+    runtime.calls.clear()
+    await syncer.sync("uid-second")
+    assert "image" in methods(runtime) and "pull" in methods(runtime)
+    assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImagePull"
+
+
+async def test_a_removed_pod_is_reported_gone(
+        syncer: PodSyncer, pods: Pods, settled: dict[str, tuple | None]) -> None:
+    pods.add("web")
+    await syncer.sync("uid-web")
+    del pods.by_uid["uid-web"]
+    result = await syncer.sync("uid-web")
+    assert result.finished
+    assert settled["uid-web"] is None
