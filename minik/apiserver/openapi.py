@@ -7,8 +7,15 @@ document declares, per kind, the PATCH operation with its
 tells kubectl the server validates fields itself, so it sends
 `fieldValidation=Strict` and minik names unknown fields. The documents carry
 no schemas, so kubectl computes strategic merge patches from its built-in
-types, as it does for every built-in kind. `/openapi/v2` answers 404 on
-purpose: kubectl reads v2 as protobuf and would fail on JSON.
+types, as it does for every built-in kind.
+
+`/openapi/v2` is a document with no definitions, in the protobuf kubectl
+asks for (gnostic's `openapi.v2.Document`; JSON would fail its parser).
+kubectl needs it for one thing: a `kind: List` (what `kubectl get -o yaml`
+writes) is validated on the client against v2 schemas, never by the
+server, and kubectl skips kinds it finds no schema for; without the
+document such a file cannot be applied. The items themselves are still
+sent with `fieldValidation=Strict`.
 """
 
 from __future__ import annotations
@@ -93,5 +100,41 @@ async def document(request: web.Request) -> web.Response:
                         headers={"Cache-Control": "public, immutable"})
 
 
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+"""What kube-openapi answers, also to the `...v2@v1.0+protobuf` kubectl asks for ('@' is
+not valid in a media type, and Go's parser refuses it in a response)."""
+
+
 async def v2(request: web.Request) -> web.Response:
-    raise errors.path_not_found()
+    if "protobuf" in request.headers.get("Accept", ""):
+        return web.Response(body=_v2_protobuf(), content_type=V2_PROTOBUF)
+    return web.Response(text=_v2_json(), content_type="application/json")
+
+
+@functools.cache
+def _v2_json() -> str:
+    return dumps({"swagger": "2.0",
+                  "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+                  "paths": {}, "definitions": {}})
+
+
+@functools.cache
+def _v2_protobuf() -> bytes:
+    """Document{swagger: "2.0", info: Info{title, version}} (fields 1 and 2 of each)."""
+    info = _field(1, b"Kubernetes") + _field(2, KUBERNETES_VERSION.encode())
+    return _field(1, b"2.0") + _field(2, info)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        if not value:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)

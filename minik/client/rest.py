@@ -4,6 +4,12 @@ It speaks JSON, sends the bearer token from the kubeconfig, trusts only the
 CA named there, and turns every error answer into `ApiError` (parsed from
 the `metav1.Status` body) so that callers handle one exception type.
 `Warning` headers are collected for the caller to print, as kubectl does.
+
+One connection is kept alive between requests. A request that fails on a
+reused connection (the server closed it while idle) is sent once more on a
+new one, but only when it is idempotent, as Go's net/http does: a POST or
+PATCH that may have reached the server is never sent twice. A connection
+idle for longer than `IDLE_REUSE` is not reused at all.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -19,6 +26,8 @@ from minik.api.errors import ApiError
 from minik.kubeconfig import ClusterAccess
 
 Params = dict[str, Any] | list[tuple[str, Any]] | None
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+IDLE_REUSE = 15.0  # seconds; well under the server's keep-alive timeout (75 s)
 
 
 class ConnectionFailed(Exception):
@@ -39,6 +48,7 @@ class RestClient:
         self._port = url.port or 443
         self._context = self._ssl_context()
         self._conn: http.client.HTTPSConnection | None = None
+        self._used_at = 0.0
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self.access.insecure:
@@ -49,6 +59,8 @@ class RestClient:
         return context
 
     def _connection(self, timeout: float | None) -> http.client.HTTPSConnection:
+        if self._conn is not None and time.monotonic() - self._used_at > IDLE_REUSE:
+            self.close()
         if self._conn is None:
             self._conn = http.client.HTTPSConnection(
                 self._host, self._port, context=self._context, timeout=timeout
@@ -72,17 +84,23 @@ class RestClient:
         headers = {"Authorization": f"Bearer {self.access.token}", **headers} \
             if self.access.token else dict(headers)
         for attempt in (1, 2):
+            reused = self._conn is not None
             conn = self._connection(timeout)
             try:
                 conn.request(method, target, body=body, headers=headers)
-                return conn.getresponse()
+                response = conn.getresponse()
             except (ConnectionError, http.client.HTTPException) as e:
                 self.close()
-                if attempt == 2 or isinstance(e, ConnectionRefusedError):
+                retry = reused and method in IDEMPOTENT and not isinstance(
+                    e, ConnectionRefusedError)
+                if attempt == 2 or not retry:
                     raise ConnectionFailed(self._refused()) from e
             except OSError as e:
                 self.close()
                 raise ConnectionFailed(self._refused()) from e
+            else:
+                self._used_at = time.monotonic()
+                return response
         raise AssertionError("unreachable")
 
     def _refused(self) -> str:

@@ -166,6 +166,28 @@ def test_get_yaml_round_trips_through_replace(cluster: Cluster, manifest) -> Non
     assert deploy["kind"] == "Deployment" and deploy["spec"]["replicas"] == 2
 
 
+def test_a_list_written_by_get_applies_back(cluster: Cluster, namespace: str, manifest) -> None:
+    for name in ("one", "two"):
+        cluster.api.request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
+                            body={"metadata": {"name": name}, "data": {"k": "v"}})
+    listing = yaml.safe_load(cluster.kubectl("get", "configmaps", "one", "two", "-n", namespace,
+                                             "-o", "yaml").stdout)
+    assert listing["kind"] == "List"
+    for item in listing["items"]:
+        item["data"]["k"] = "changed"
+    out = cluster.kubectl("apply", "-f", str(manifest(yaml.safe_dump(listing), "list.yaml")))
+    assert out.stdout.split("\n")[:2] == ["configmap/one configured", "configmap/two configured"]
+    for name in ("one", "two"):
+        cm = _get(cluster, f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        assert cm["data"] == {"k": "changed"}
+    listing["items"][0]["dataa"] = {"x": "v"}
+    for item in listing["items"]:
+        del item["metadata"]["resourceVersion"]
+    bad = cluster.kubectl("apply", "-f", str(manifest(yaml.safe_dump(listing), "bad.yaml")),
+                          check=False)
+    assert bad.returncode == 1 and 'unknown field "dataa"' in bad.stderr
+
+
 def test_get_watch_prints_a_change_made_by_another_client(cluster: Cluster, namespace: str) -> None:
     cluster.api.request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
                         body={"metadata": {"name": "first"}, "data": {"a": "1"}})

@@ -320,7 +320,10 @@ async def test_discovery_is_aggregated_when_asked_and_names_every_resource(
     assert {"apps", "batch", "autoscaling", "coordination.k8s.io"} <= groups
     legacy = await call(api, "GET", "/apis/apps/v1")
     assert {r["name"] for r in legacy["resources"]} >= {"deployments", "deployments/scale"}
-    assert (await api.request("GET", "/openapi/v2")).status == 404
+    v2 = await api.request("GET", "/openapi/v2", headers={
+        "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert (await v2.read()).startswith(b"\n\x032.0\x12")
+    assert (await call(api, "GET", "/openapi/v2"))["definitions"] == {}
     index = await call(api, "GET", "/openapi/v3")
     assert "apis/apps/v1" in index["paths"]
 
