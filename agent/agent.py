@@ -4,14 +4,18 @@ It talks to the control plane only through the REST API: an informer on
 the pods bound to its node (and on ConfigMaps and Secrets, for environment
 and volumes), status patches, events, and its Node and Lease. A relist loop
 (the kubelet's PLEG) compares what Docker holds for this instance with the
-last look and wakes the worker of every pod whose containers changed, so a
-container that exits, is killed or removed behind minik's back is noticed
-within a second; a sync that leaves a pod settled tells the relist what it
-saw, so the agent's own creates wake nobody again, and a pod whose sync
-is running is not woken for what that sync is doing. A pod update that
-changed only the status (mostly the agent's own write) wakes nobody
-either. After a restart everything is rebuilt from Docker's labels:
-running containers are adopted, not restarted.
+last look and wakes the worker of every pod whose containers changed. It
+runs every second, and at once when Docker's event stream says one of the
+instance's containers died or was removed, so a crash, a `docker kill` or
+a `docker rm` behind minik's back is acted on within a fraction of a
+second (the events are only a hint: the list is the truth).
+
+A sync that leaves a pod settled tells the relist what it saw, so the
+agent's own creates wake nobody again, and a pod whose sync is running is
+not woken for what that sync is doing. A pod update that changed only the
+status (mostly the agent's own write) wakes nobody either. After a restart
+everything is rebuilt from Docker's labels: running containers are
+adopted, not restarted.
 
 `run` can be called again after it failed and `shutdown` (without
 removing containers) ran: each run builds its pod workers, syncer and
@@ -22,6 +26,7 @@ by it: the runtime and the metrics (a registry takes a name only once).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -39,7 +44,7 @@ from agent.metrics import AgentMetrics
 from agent.node import NodeStatusReporter
 from agent.podstate import group_by_pod
 from agent.probes import ProbeManager, ProbeMetrics
-from agent.runtime import ContainerNotFound, Runtime
+from agent.runtime import ContainerNotFound, Runtime, RuntimeFailure
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeManager
 from agent.workers import PodWorkers
@@ -55,6 +60,7 @@ log = logging.getLogger(__name__)
 PAUSE_IMAGE = "minik/pause:1.0"
 RESYNC_PERIOD = 10.0
 SHUTDOWN_TIMEOUT = 2.0
+MIN_RELIST_GAP = 0.1  # bounds relists to 10/s when many containers stop at once
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,7 @@ class Agent:
         self.kubelet: KubeletServer | None = None
         self.lister = ContainerLister(runtime, labels.instance_selector(config.instance))
         self._seen: dict[str, tuple] = {}
+        self._nudge = asyncio.Event()
 
     def _pod_by_uid(self, uid: str) -> dict[str, Any] | None:
         found = self.pods.indexer.by_index("uid", uid)
@@ -168,6 +175,7 @@ class Agent:
         )
         sup.start("agent:node", reporter.run)
         sup.start("agent:relist", self._relist_forever)
+        sup.start("agent:container-events", self._follow_container_events)
         sup.start("agent:resync", self._resync_forever)
         sup.start("agent:stats", lambda: self.metrics.collect_usage_forever(
             self.runtime, self.config.instance))
@@ -197,8 +205,19 @@ class Agent:
 
     async def _relist_forever(self) -> None:
         while True:
+            self._nudge.clear()
             await self.relist()
-            await asyncio.sleep(self.config.relist_period)
+            await asyncio.sleep(MIN_RELIST_GAP)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.relist_period):
+                    await self._nudge.wait()
+
+    async def _follow_container_events(self) -> None:
+        """Relist at once when one of the instance's containers stops or goes."""
+        selector = labels.instance_selector(self.config.instance)
+        async for _ in self.runtime.container_events(selector):
+            self._nudge.set()
+        raise RuntimeFailure("the engine closed its event stream")
 
     async def _resync_forever(self) -> None:
         while True:

@@ -340,11 +340,23 @@ class DockerRuntime:
             self._stream_api.logs, container_id, stream=True, follow=follow,
             tail="all" if tail is None else tail, timestamps=timestamps,
             since=since.timestamp() if since else None)
+        async for chunk in self._drain(stream):
+            yield chunk
+
+    async def container_events(self, labels: dict[str, str]) -> AsyncIterator[str]:
+        filters = {"type": ["container"], "event": ["die", "destroy"],
+                   "label": [f"{k}={v}" for k, v in labels.items()]}
+        stream = await self._stream_call(self._stream_api.events, filters=filters, decode=True)
+        async for event in self._drain(stream):
+            yield event.get("id") or (event.get("Actor") or {}).get("ID", "")
+
+    async def _drain(self, stream: Any) -> AsyncIterator[Any]:
+        """The items of a blocking stream, read on the stream pool; closed however it ends."""
         closer = functools.partial(_close_stream, stream)
         self._open.add(closer)
         try:
-            while (chunk := await self._stream_call(next, stream, None)) is not None:
-                yield chunk
+            while (item := await self._stream_call(next, stream, None)) is not None:
+                yield item
         finally:
             self._open.discard(closer)
             closer()

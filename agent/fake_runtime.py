@@ -101,6 +101,7 @@ class FakeRuntime:
         self._failures: dict[str, list[BaseException]] = {}
         self._allocated: dict[str, set[str]] = {}
         self._serial = 0
+        self._watchers: list[tuple[dict[str, str], asyncio.Queue[str]]] = []
         for ref in images:
             self.add_image(ref)
 
@@ -164,6 +165,22 @@ class FakeRuntime:
         c.oom_killed = c.oom_killed or oom
         c.finished_at = self.clock()
         c.notify()
+        self._announce(c)
+
+    def _announce(self, c: FakeContainer) -> None:
+        for labels, queue in self._watchers:
+            if labels.items() <= c.spec.labels.items():
+                queue.put_nowait(c.id)
+
+    async def container_events(self, labels: dict[str, str]) -> AsyncIterator[str]:
+        self._enter("container_events", labels)
+        watcher = (dict(labels), asyncio.Queue[str]())
+        self._watchers.append(watcher)
+        try:
+            while True:
+                yield await watcher[1].get()
+        finally:
+            self._watchers.remove(watcher)
 
     async def version(self) -> str:
         self._enter("version")
@@ -288,6 +305,7 @@ class FakeRuntime:
         c.state = "removing"
         c.notify()
         del self.containers[c.id]
+        self._announce(c)
 
     async def inspect(self, container_id: str) -> ContainerInfo:
         self._enter("inspect", container_id)

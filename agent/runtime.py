@@ -281,6 +281,15 @@ class Runtime(Protocol):
         Cheap enough for a relist every second with ~100 containers.
         """
 
+    def container_events(self, labels: dict[str, str]) -> AsyncIterator[str]:
+        """Ids of containers whose labels include all of `labels`, as they stop or go.
+
+        A hint, not the truth (the list is): it lets the agent see a crash,
+        a `docker kill` or a `docker rm` at once instead of at its next
+        relist. Ends or raises when the engine's stream breaks; a consumer
+        that stops iterating releases the stream.
+        """
+
     def logs(
         self,
         container_id: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent import labels
 from agent.docker_runtime import DockerRuntime
 from agent.runtime import (
     STDERR,
@@ -17,6 +19,7 @@ from agent.runtime import (
     BindMount,
     ContainerInfo,
     ContainerNotFound,
+    ContainerSpec,
     ExecTimedOut,
     ImageNotFound,
     ImagePullFailed,
@@ -304,3 +307,47 @@ async def test_stats_of_a_running_container(engine: Engine) -> None:
     container = await engine.run("stats", args=["sleep", "300"])
     stats = await engine.runtime.stats(container)
     assert stats.memory_working_set_bytes > 0 and stats.cpu_usage_ns > 0
+
+
+async def test_container_events_name_the_instances_containers_that_die_or_go(
+        engine: Engine) -> None:
+    seen: list[str] = []
+
+    async def follow() -> None:
+        async for container_id in engine.runtime.container_events(engine.selector):
+            seen.append(container_id)
+
+    follower = asyncio.create_task(follow())
+    stranger = ""
+    try:
+        pings = 0
+        async with asyncio.timeout(20):
+            while not seen:  # the subscription is live once a ping is seen
+                ping = await engine.run(f"ping-{pings}", args=["sleep", "300"])
+                await engine.runtime.remove(ping, force=True)
+                pings += 1
+                await asyncio.sleep(0.2)
+        stranger = await engine.runtime.create(ContainerSpec(
+            name=f"{engine.instance}-stranger", image="minik/busybox:1.35",
+            labels={labels.INSTANCE: f"{engine.instance}-other"}, args=["sleep", "300"]))
+        target = await engine.run("target", args=["sleep", "300"])
+        seen.clear()
+        await engine.runtime.start(stranger)
+        await engine.runtime.kill(stranger)
+        await engine.runtime.remove(stranger, force=True)
+        await engine.runtime.kill(target)
+        async with asyncio.timeout(10):
+            while target not in seen:
+                await asyncio.sleep(0.05)
+        await engine.runtime.remove(target, force=True)
+        async with asyncio.timeout(10):
+            while seen.count(target) < 2:
+                await asyncio.sleep(0.05)
+        assert stranger not in seen
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+        if stranger:
+            await engine.runtime.remove(stranger, force=True)
+    assert not engine.runtime._open

@@ -138,3 +138,21 @@ async def test_pod_workers_say_which_sync_is_running() -> None:
     release.set()
     await eventually(lambda: not workers.syncing("a"))
     await workers.close()
+
+
+async def test_a_container_that_dies_is_relisted_at_once(
+        runtime: FakeRuntime, tmp_path: Path) -> None:
+    agent = Agent(AgentConfig(instance=INSTANCE, state_dir=tmp_path, relist_period=600),
+                  client=None, runtime=runtime)  # type: ignore[arg-type]
+    agent.workers = Workers()  # type: ignore[assignment]
+    container_id = await start_sandbox(runtime, "a")
+    tasks = [asyncio.create_task(agent._relist_forever()),
+             asyncio.create_task(agent._follow_container_events())]
+    try:
+        await eventually(lambda: woken(agent) == ["a"])
+        runtime.exit(container_id, 137)
+        await eventually(lambda: woken(agent) == ["a"], timeout=5)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
