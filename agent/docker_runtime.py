@@ -348,7 +348,11 @@ class DockerRuntime:
                    "label": [f"{k}={v}" for k, v in labels.items()]}
         stream = await self._stream_call(self._stream_api.events, filters=filters, decode=True)
         async for event in self._drain(stream):
-            yield event.get("id") or (event.get("Actor") or {}).get("ID", "")
+            container_id = event.get("id") or (event.get("Actor") or {}).get("ID", "")
+            # The engine's list lags its events by a moment: forget what was cached,
+            # so that the next list inspects the container instead of trusting it.
+            self._cache.pop(container_id, None)
+            yield container_id
 
     async def _drain(self, stream: Any) -> AsyncIterator[Any]:
         """The items of a blocking stream, read on the stream pool; closed however it ends."""

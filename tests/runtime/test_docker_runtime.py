@@ -309,12 +309,23 @@ async def test_stats_of_a_running_container(engine: Engine) -> None:
     assert stats.memory_working_set_bytes > 0 and stats.cpu_usage_ns > 0
 
 
+async def behind_its_back(verb: str, container_id: str) -> None:
+    """A docker CLI command, as a user would type it: the runtime's cache knows nothing."""
+    process = await asyncio.create_subprocess_exec(
+        "/usr/bin/docker", verb, container_id, stdout=asyncio.subprocess.DEVNULL)
+    assert await asyncio.wait_for(process.wait(), 30) == 0
+
+
 async def test_container_events_name_the_instances_containers_that_die_or_go(
         engine: Engine) -> None:
     seen: list[str] = []
+    listed_after: dict[str, str | None] = {}
 
     async def follow() -> None:
         async for container_id in engine.runtime.container_events(engine.selector):
+            infos = await engine.runtime.list(engine.selector)
+            listed_after[container_id] = next(
+                (i.state for i in infos if i.id == container_id), None)
             seen.append(container_id)
 
     follower = asyncio.create_task(follow())
@@ -331,14 +342,17 @@ async def test_container_events_name_the_instances_containers_that_die_or_go(
             name=f"{engine.instance}-stranger", image="minik/busybox:1.35",
             labels={labels.INSTANCE: f"{engine.instance}-other"}, args=["sleep", "300"]))
         target = await engine.run("target", args=["sleep", "300"])
+        assert {i.id: i.state for i in await engine.runtime.list(engine.selector)}[target] == (
+            "running")
         seen.clear()
         await engine.runtime.start(stranger)
         await engine.runtime.kill(stranger)
         await engine.runtime.remove(stranger, force=True)
-        await engine.runtime.kill(target)
+        await behind_its_back("kill", target)
         async with asyncio.timeout(10):
             while target not in seen:
                 await asyncio.sleep(0.05)
+        assert listed_after[target] == "exited", "a list right after the event used the cache"
         await engine.runtime.remove(target, force=True)
         async with asyncio.timeout(10):
             while seen.count(target) < 2:
