@@ -1,4 +1,4 @@
-"""Decoding request bodies (JSON and YAML) without letting bad input hurt.
+"""Decoding request bodies (JSON, YAML, and kubectl's protobuf) without letting bad input hurt.
 
 Limits are checked before and while parsing: bodies over `MAX_BODY_BYTES`
 are refused by the server before they reach here; flow nesting deeper than
@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from minik.api import protobuf
 from minik.api.errors import ApiError, bad_request, unsupported_media_type
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -136,6 +137,8 @@ def decode_body(data: bytes, content_type: str) -> Any:
     media = content_type.split(";")[0].strip().lower()
     if not data.strip():
         raise bad_request("the request body is empty")
+    if media == protobuf.MEDIA_TYPE:
+        return protobuf.decode_object(data)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -149,13 +152,9 @@ def decode_body(data: bytes, content_type: str) -> Any:
         if len(docs) != 1:
             raise bad_request(f"expected one YAML document in the body, got {len(docs)}")
         return docs[0]
-    if "protobuf" in media:
-        raise unsupported_media_type(
-            f"the body of the request was in an unknown format - accepted media types "
-            f"include: application/json, application/yaml (got {media}); minik does not "
-            "decode protobuf"
-        )
-    raise unsupported_media_type(f"unsupported media type {media!r}")
+    raise unsupported_media_type(
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"application/json, application/yaml, {protobuf.MEDIA_TYPE} (got {media!r})")
 
 
 def require_object(value: Any, *, what: str = "the body") -> dict[str, Any]:

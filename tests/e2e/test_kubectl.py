@@ -188,6 +188,44 @@ def test_a_list_written_by_get_applies_back(cluster: Cluster, namespace: str, ma
     assert bad.returncode == 1 and 'unknown field "dataa"' in bad.stderr
 
 
+def test_kubectl_create_subcommands_send_protobuf_that_minik_decodes(
+    cluster: Cluster, namespace: str
+) -> None:
+    ns = ["-n", namespace]
+    commands = [
+        ["create", "deployment", "web", "--image=minik/web:v1", "--replicas=0", "--port=8080"],
+        ["create", "configmap", "settings", "--from-literal=mode=fast"],
+        ["create", "secret", "generic", "creds", "--from-literal=password=hunter2"],
+        ["create", "serviceaccount", "robot"],
+        ["create", "service", "clusterip", "web", "--tcp=80:8080"],
+        ["create", "job", "once", "--image=minik/busybox:1.35", "--", "true"],
+        ["create", "cronjob", "nightly", "--image=minik/busybox:1.35", "--schedule=0 3 * * *",
+         "--", "true"],
+    ]
+    for command in commands:
+        result = cluster.kubectl(*ns, "-v=8", *command)
+        assert result.stdout.strip().endswith("created")
+        assert "application/vnd.kubernetes.protobuf" in result.stderr, "kubectl sent JSON"
+    base = f"/namespaces/{namespace}"
+    deploy = _get(cluster, f"/apis/apps/v1{base}/deployments/web")
+    assert deploy["spec"]["replicas"] == 0
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "minik/web:v1"
+    assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert _get(cluster, f"/api/v1{base}/configmaps/settings")["data"] == {"mode": "fast"}
+    secret = _get(cluster, f"/api/v1{base}/secrets/creds")
+    assert secret["data"] == {"password": "aHVudGVyMg=="}
+    service = _get(cluster, f"/api/v1{base}/services/web")["spec"]
+    assert service["ports"][0]["port"] == 80 and service["ports"][0]["targetPort"] == 8080
+    assert service["selector"] == {"app": "web"}
+    job = _get(cluster, f"/apis/batch/v1{base}/jobs/once")["spec"]["template"]["spec"]
+    assert job["containers"][0]["command"] == ["true"] and job["restartPolicy"] == "Never"
+    cron = _get(cluster, f"/apis/batch/v1{base}/cronjobs/nightly")["spec"]
+    assert cron["schedule"] == "0 3 * * *"
+    assert cluster.kubectl("create", "namespace", f"{namespace}-x").stdout.strip() == (
+        f"namespace/{namespace}-x created")
+
+
 def test_get_watch_prints_a_change_made_by_another_client(cluster: Cluster, namespace: str) -> None:
     cluster.api.request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
                         body={"metadata": {"name": "first"}, "data": {"a": "1"}})

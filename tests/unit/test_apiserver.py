@@ -234,7 +234,8 @@ async def test_bad_bodies_are_refused_and_store_nothing(api: TestClient) -> None
         (bomb, "application/yaml", 400),
         ("a: &a [*a]", "application/yaml", 400),
         ("x" * (3 * 1024 * 1024 + 1), "application/json", 413),
-        ("k8s\x00binary", "application/vnd.kubernetes.protobuf", 415),
+        ("k8s\x00binary", "application/vnd.kubernetes.protobuf", 400),
+        ("k8s", "application/vnd.kubernetes.protobuf", 400),
     ]
     for body, content_type, code in cases:
         error = await call(api, "POST", CM, body, content_type=content_type, expect=code)
