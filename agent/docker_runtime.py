@@ -1,4 +1,4 @@
-"""The `Runtime` on a Docker engine: the only module that imports the Docker SDK.
+"""The `Runtime` on a Docker engine (its JSON translations are in `agent.docker_convert`).
 
 Design:
 - The low-level `docker.APIClient` over the unix socket (or DOCKER_HOST),
@@ -48,21 +48,27 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.types import IPAMConfig, IPAMPool
-from docker.types import Mount as DockerMount
 from docker.utils import parse_repository_tag
 
+from agent.docker_convert import (
+    Fingerprint,
+    container_info,
+    create_args,
+    fingerprint,
+    image_info,
+    listed_fingerprint,
+    network_info,
+    parse_time,
+)
 from agent.runtime import (
-    CONTAINER_STATES,
     STDERR,
     STDOUT,
-    BindMount,
     ContainerInfo,
     ContainerNotFound,
     ContainerSpec,
     ContainerStats,
     ExecResult,
     ExecTimedOut,
-    ImageConfig,
     ImageInfo,
     ImageNotFound,
     ImagePullFailed,
@@ -79,11 +85,8 @@ API_VERSION = "1.41"
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 T = TypeVar("T")
 Observer = Callable[[str, float, bool], None]
-Fingerprint = tuple[str, int | None]
 
-_EXITED_STATUS = re.compile(r"^Exited \((-?\d+)\)")
 _CONFLICT_ID = re.compile(r'by container "?([0-9a-f]{12,64})')
-_NANOS = re.compile(r"(\.\d{6})\d+")
 
 
 @contextlib.contextmanager
@@ -197,7 +200,7 @@ class DockerRuntime:
     def _ensure_network(self, name: str, subnet: str, gateway: str | None,
                         labels: dict[str, str]) -> NetworkInfo:
         try:
-            return _network_info(self._api.inspect_network(name))
+            return network_info(self._api.inspect_network(name))
         except docker.errors.NotFound:
             pass
         gateway = gateway or str(next(ipaddress.ip_network(subnet, strict=False).hosts()))
@@ -208,7 +211,7 @@ class DockerRuntime:
         except docker.errors.APIError as e:
             if e.status_code != 409:
                 raise
-        return _network_info(self._api.inspect_network(name))
+        return network_info(self._api.inspect_network(name))
 
     async def remove_network(self, name: str) -> None:
         with contextlib.suppress(NetworkNotFound):
@@ -216,7 +219,7 @@ class DockerRuntime:
 
     async def image(self, ref: str) -> ImageInfo | None:
         try:
-            return _image_info(await self._call(self._api.inspect_image, ref,
+            return image_info(await self._call(self._api.inspect_image, ref,
                                                 missing=ImageNotFound))
         except ImageNotFound:
             return None
@@ -241,12 +244,12 @@ class DockerRuntime:
 
     def _create(self, spec: ContainerSpec) -> str:
         try:
-            return self._api.create_container(**_create_args(self._api, spec))["Id"]
+            return self._api.create_container(**create_args(self._api, spec))["Id"]
         except docker.errors.APIError as e:
             if e.status_code != 409 or not (match := _CONFLICT_ID.search(_text(e))):
                 raise
             self._clear_stale(match.group(1), e)
-            return self._api.create_container(**_create_args(self._api, spec))["Id"]
+            return self._api.create_container(**create_args(self._api, spec))["Id"]
 
     def _clear_stale(self, container_id: str, conflict: docker.errors.APIError) -> None:
         """A name left by a crash: remove it unless it is running (see reliability §3)."""
@@ -306,8 +309,8 @@ class DockerRuntime:
         return await self._call(self._inspect, container_id)
 
     def _inspect(self, container_id: str) -> ContainerInfo:
-        info = _container_info(self._api.inspect_container(container_id))
-        self._cache[info.id] = (_fingerprint(info), info)
+        info = container_info(self._api.inspect_container(container_id))
+        self._cache[info.id] = (fingerprint(info), info)
         return info
 
     async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
@@ -326,7 +329,7 @@ class DockerRuntime:
 
     def _listed(self, item: dict[str, Any]) -> ContainerInfo | None:
         cached = self._cache.get(item["Id"])
-        if cached and cached[0] == _listed_fingerprint(item):
+        if cached and cached[0] == listed_fingerprint(item):
             return cached[1]
         try:
             return self._inspect(item["Id"])
@@ -394,7 +397,7 @@ class DockerRuntime:
         return ContainerStats(
             cpu_usage_ns=int(data["cpu_stats"]["cpu_usage"]["total_usage"]),
             memory_working_set_bytes=max(0, int(memory.get("usage", 0)) - int(inactive)),
-            timestamp=_time(data.get("read")) or datetime.now(UTC),
+            timestamp=parse_time(data.get("read")) or datetime.now(UTC),
         )
 
     def _kill_exec(self, exec_id: str) -> None:
@@ -513,109 +516,3 @@ def _close_stream(stream: Any) -> None:
     """Shut a streaming response's socket, which also frees a thread blocked reading it."""
     with contextlib.suppress(OSError, RuntimeFailure), _engine_errors():
         stream.close()
-
-
-def _create_args(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any]:
-    return {
-        "image": spec.image, "name": spec.name, "labels": spec.labels,
-        "entrypoint": spec.command, "command": spec.args,
-        "environment": [f"{k}={v}" for k, v in spec.env.items()],
-        "working_dir": spec.working_dir, "user": spec.user, "hostname": spec.hostname,
-        "stdin_open": spec.stdin_open, "tty": spec.tty, "stop_signal": spec.stop_signal,
-        "ports": [(p.container_port, p.protocol.lower()) for p in spec.published_ports],
-        "detach": True, "use_config_proxy": False,
-        "host_config": api.create_host_config(**_host_config(spec)),
-        "networking_config": _networking_config(api, spec),
-    }
-
-
-def _host_config(spec: ContainerSpec) -> dict[str, Any]:
-    bindings: dict[str, list[tuple[str, int | None]]] = {}
-    for p in spec.published_ports:
-        key = f"{p.container_port}/{p.protocol.lower()}"
-        bindings.setdefault(key, []).append((p.host_ip, p.host_port))
-    return {
-        "network_mode": spec.network_mode, "ipc_mode": spec.ipc_mode,
-        "pid_mode": spec.pid_mode, "dns": spec.dns or None,
-        "dns_search": spec.dns_search or None, "dns_opt": spec.dns_options or None,
-        "extra_hosts": spec.extra_hosts or None, "mounts": [_mount(m) for m in spec.mounts],
-        "read_only": spec.read_only_rootfs or None, "privileged": spec.privileged,
-        "cap_add": spec.cap_add or None, "cap_drop": spec.cap_drop or None,
-        "cpu_quota": spec.cpu_quota, "cpu_period": spec.cpu_period,
-        "cpu_shares": spec.cpu_shares, "mem_limit": spec.memory_limit,
-        "memswap_limit": spec.memory_limit, "port_bindings": bindings or None,
-        "init": spec.init or None, "sysctls": spec.sysctls or None,
-        "shm_size": spec.shm_size, "restart_policy": {"Name": "no"},
-    }
-
-
-def _mount(mount: Any) -> DockerMount:
-    if isinstance(mount, BindMount):
-        return DockerMount(mount.target, mount.source, type="bind", read_only=mount.read_only)
-    return DockerMount(mount.target, None, type="tmpfs", tmpfs_size=mount.size_bytes,
-                       tmpfs_mode=mount.mode)
-
-
-def _networking_config(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any] | None:
-    mode = spec.network_mode
-    if not mode or mode.startswith("container:") or mode in ("host", "none", "bridge"):
-        return None
-    if not spec.ip_address and not spec.network_aliases:
-        return None
-    endpoint = api.create_endpoint_config(aliases=spec.network_aliases or None,
-                                          ipv4_address=spec.ip_address)
-    return api.create_networking_config({mode: endpoint})
-
-
-def _time(value: str | None) -> datetime | None:
-    if not value or value.startswith("0001-01-01"):
-        return None
-    return datetime.fromisoformat(_NANOS.sub(r"\1", value).replace("Z", "+00:00"))
-
-
-def _fingerprint(info: ContainerInfo) -> Fingerprint:
-    return info.state, info.exit_code if info.state == "exited" else None
-
-
-def _listed_fingerprint(item: dict[str, Any]) -> Fingerprint:
-    match = _EXITED_STATUS.match(item.get("Status") or "")
-    return item.get("State", ""), int(match.group(1)) if match else None
-
-
-def _container_info(data: dict[str, Any]) -> ContainerInfo:
-    state = data["State"]
-    status = state.get("Status", "dead")
-    stopped = status in ("exited", "dead")
-    return ContainerInfo(
-        id=data["Id"], name=data["Name"].lstrip("/"),
-        labels=dict(data["Config"].get("Labels") or {}), image=data["Config"]["Image"],
-        image_id=data["Image"], state=status if status in CONTAINER_STATES else "dead",
-        exit_code=int(state.get("ExitCode", 0)) if stopped else None,
-        oom_killed=bool(state.get("OOMKilled")), error=state.get("Error") or "",
-        created_at=_time(data.get("Created")), started_at=_time(state.get("StartedAt")),
-        finished_at=_time(state.get("FinishedAt")), ip_address=_ip_address(data),
-        pid=state.get("Pid") or None,
-    )
-
-
-def _ip_address(data: dict[str, Any]) -> str | None:
-    networks = (data.get("NetworkSettings") or {}).get("Networks") or {}
-    mode = (data.get("HostConfig") or {}).get("NetworkMode", "")
-    ordered = [networks[mode]] if mode in networks else list(networks.values())
-    return next((n["IPAddress"] for n in ordered if n.get("IPAddress")), None)
-
-
-def _network_info(data: dict[str, Any]) -> NetworkInfo:
-    pools = (data.get("IPAM") or {}).get("Config") or [{}]
-    return NetworkInfo(name=data["Name"], id=data["Id"], subnet=pools[0].get("Subnet", ""),
-                       gateway=pools[0].get("Gateway") or None)
-
-
-def _image_info(data: dict[str, Any]) -> ImageInfo:
-    config = data.get("Config") or {}
-    env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
-    return ImageInfo(id=data["Id"], tags=list(data.get("RepoTags") or []), config=ImageConfig(
-        env=env, entrypoint=config.get("Entrypoint"), cmd=config.get("Cmd"),
-        working_dir=config.get("WorkingDir") or "", user=config.get("User") or "",
-        stop_signal=config.get("StopSignal"),
-        exposed_ports=sorted(config.get("ExposedPorts") or {})))
