@@ -207,8 +207,7 @@ async def plan_delete(
     md = marked["metadata"]
     if rt.kind == "Namespace":
         marked.setdefault("status", {})["phase"] = "Terminating"
-        empty = await namespace_is_empty(storage, md["name"])
-        return DeletePlan(marked, mark_only=not empty or bool(md.get("finalizers")))
+        return DeletePlan(marked, mark_only=True)
     if options.propagation_policy == "Foreground" and await dependents(
         storage, obj, blocking_only=True
     ):
@@ -259,8 +258,17 @@ async def namespace_is_empty(storage: ObjectStorage, namespace: str) -> bool:
 async def after_delete(storage: ObjectStorage, rt: ResourceType, obj: dict[str, Any]) -> None:
     """Finish a terminating namespace once its last object is gone."""
     namespace = obj.get("metadata", {}).get("namespace")
-    if not rt.namespaced or not namespace:
-        return
+    if rt.namespaced and namespace:
+        await remove_namespace_if_done(storage, namespace)
+
+
+async def remove_namespace_if_done(storage: ObjectStorage, namespace: str) -> None:
+    """Remove a namespace that is stored Terminating, is empty, and has no other finalizer.
+
+    Even an empty namespace is first written Terminating: a create that
+    raced its deletion then either sees that mark (and takes itself back)
+    or was written before this emptiness check (which sees it).
+    """
     ns_type = REGISTRY.by_kind("v1", "Namespace")
     assert ns_type is not None
     record = await storage.store.get(ns_type.key(None, namespace))

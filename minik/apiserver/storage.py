@@ -11,6 +11,7 @@ and dry runs that never persist. Kind-specific rules live in `lifecycle`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,7 +103,23 @@ class ObjectStorage:
             record = await self.store.create(rt.key(namespace, md["name"]), obj)
         except KeyExists as e:
             raise errors.already_exists(rt.plural, md["name"], group=rt.group) from e
+        if rt.namespaced:
+            await self._take_back_if_namespace_closed(namespace or "", record)
         return WriteResult(decorate(record), created=True, warnings=warnings)
+
+    async def _take_back_if_namespace_closed(self, namespace: str, record: Record) -> None:
+        """Undo a create that raced the namespace's deletion, and refuse it.
+
+        A namespace is removed only after it was written Terminating and then
+        found empty (`lifecycle.remove_namespace_if_done`), so a create that
+        still sees it open after writing is seen by that emptiness check.
+        """
+        try:
+            await self._check_namespace_open(namespace)
+        except errors.ApiError:
+            with contextlib.suppress(KeyNotFound, RevisionConflict):
+                await self.store.delete(record.key, expected_revision=record.revision)
+            raise
 
     def _check_namespace(self, rt: ResourceType, namespace: str | None, md: dict[str, Any]) -> None:
         if not rt.namespaced:
@@ -221,6 +238,8 @@ class ObjectStorage:
                     updated = await self.store.update(
                         record.key, stored, expected_revision=record.revision
                     )
+                    if rt.kind == "Namespace":
+                        await lifecycle.remove_namespace_if_done(self, name)
                     return decorate(updated)
                 tombstone = await self._delete_record(record)
             except RevisionConflict:

@@ -11,11 +11,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
+from minik.api.errors import ApiError
+from minik.api.resources import REGISTRY
 from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
 from minik.apiserver.handlers import STORAGE_KEY
+from minik.apiserver.lifecycle import DeleteOptions
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import bootstrap_namespaces
-from minik.apiserver.storage import ObjectStorage
+from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.store import MemoryStore
 
 TOKEN = "test-token"
@@ -145,6 +148,39 @@ async def test_a_terminating_namespace_refuses_new_content_and_goes_when_empty(
     assert refused["reason"] == "Forbidden"
     await call(api, "DELETE", f"{path}/c", expect=200)
     await call(api, "GET", "/api/v1/namespaces/gone", expect=404)
+
+
+class RacingStore(MemoryStore):
+    """Deletes namespace `race` just before the first object is written into it, as a
+    client deleting the (still empty) namespace at that moment would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.storage: ObjectStorage | None = None
+
+    async def create(self, key: str, value: dict) -> Any:
+        if key.startswith("/registry/configmaps/race/") and self.storage is not None:
+            storage, self.storage = self.storage, None
+            namespaces = REGISTRY.get("namespaces")
+            assert namespaces is not None
+            await storage.delete(namespaces, None, "race", DeleteOptions())
+        return await super().create(key, value)
+
+
+async def test_a_create_that_races_the_deletion_of_its_namespace_is_taken_back() -> None:
+    store = RacingStore()
+    storage = ObjectStorage(store)
+    await bootstrap_namespaces(storage)
+    namespaces, configmaps = REGISTRY.get("namespaces"), REGISTRY.get("configmaps")
+    assert namespaces is not None and configmaps is not None
+    await storage.create(namespaces, None, {"metadata": {"name": "race"}}, WriteOptions())
+    store.storage = storage
+    with pytest.raises(ApiError) as refused:
+        await storage.create(configmaps, "race", {"metadata": {"name": "late"}},
+                             WriteOptions())
+    assert refused.value.code in (403, 404)
+    assert await store.get(configmaps.key("race", "late")) is None, "an orphan was left"
+    assert await store.get(namespaces.key(None, "race")) is None
 
 
 async def test_orphan_deletion_marks_an_owner_with_dependents_for_the_garbage_collector(
