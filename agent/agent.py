@@ -13,9 +13,10 @@ second (the events are only a hint: the list is the truth).
 A sync that leaves a pod settled tells the relist what it saw, so the
 agent's own creates wake nobody again, and a pod whose sync is running is
 not woken for what that sync is doing. A pod update that changed only the
-status (mostly the agent's own write) wakes nobody either. After a restart
-everything is rebuilt from Docker's labels: running containers are
-adopted, not restarted.
+status (mostly the agent's own write) wakes nobody either; a pod marked for
+deletion interrupts its running sync (an image pull, say) instead of
+waiting for it. After a restart everything is rebuilt from Docker's
+labels: running containers are adopted, not restarted.
 
 `run` can be called again after it failed and `shutdown` (without
 removing containers) ran: each run builds its pod workers, syncer and
@@ -101,7 +102,7 @@ class Agent:
         self.pods.add_handler(
             on_add=lambda pod: self._wake(pod["metadata"]["uid"]),
             on_update=self._on_pod_update,
-            on_delete=lambda pod: self._wake(pod["metadata"]["uid"]),
+            on_delete=lambda pod: self._interrupt(pod["metadata"]["uid"]),
         )
         self.configmaps = Informer(client, REGISTRY.get("configmaps"))
         self.secrets = Informer(client, REGISTRY.get("secrets"))
@@ -147,8 +148,17 @@ class Agent:
             self._seen[uid] = fingerprint
 
     def _on_pod_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        if not status_only(old, new):
-            self._wake(new["metadata"]["uid"])
+        uid = new["metadata"]["uid"]
+        if new["metadata"].get("deletionTimestamp") and not old["metadata"].get(
+                "deletionTimestamp"):
+            self._interrupt(uid)
+        elif not status_only(old, new):
+            self._wake(uid)
+
+    def _interrupt(self, uid: str) -> None:
+        """The pod is being deleted: do not let its running sync hold that up."""
+        if self.workers is not None:
+            self.workers.interrupt(uid)
 
     def _wake(self, uid: str) -> None:
         if self.workers is not None:

@@ -4,7 +4,8 @@
 needed). A worker runs the sync function until the pod is clean; a sync may
 ask to run again after a delay (a backoff ending, a probe period), and may
 say the pod is finished with, which ends the worker. A crash in a sync is
-logged and retried after a short delay, never lost.
+logged and retried after a short delay, never lost. `interrupt(uid)`
+abandons a running sync for a pod being deleted.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class _Worker:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     timer: asyncio.TimerHandle | None = None
     task: asyncio.Task[None] | None = None
-    syncing: bool = False
+    sync: asyncio.Task[SyncResult] | None = None
 
 
 class PodWorkers:
@@ -59,7 +60,19 @@ class PodWorkers:
     def syncing(self, uid: str) -> bool:
         """Whether the pod's sync is running right now."""
         worker = self._workers.get(uid)
-        return worker is not None and worker.syncing
+        return worker is not None and worker.sync is not None
+
+    def interrupt(self, uid: str) -> None:
+        """Abandon the pod's running sync and sync again at once.
+
+        For a pod being deleted: its deletion must not wait for an image pull
+        or a long stop begun for a pod that is going away. Whatever the
+        abandoned sync left half done, the next sync (or the relist) sees.
+        """
+        worker = self._workers.get(uid)
+        if worker is not None and worker.sync is not None:
+            worker.sync.cancel()
+        self.update(uid)
 
     def _requeue(self, uid: str, worker: _Worker, delay: float) -> None:
         if worker.timer is not None:
@@ -71,15 +84,19 @@ class PodWorkers:
             while True:
                 await worker.wake.wait()
                 worker.wake.clear()
-                worker.syncing = True
+                worker.sync = asyncio.create_task(self._sync(uid), name=f"pod-sync:{uid}")
                 try:
-                    result = await self._sync(uid)
+                    result = await worker.sync
+                except asyncio.CancelledError:
+                    if _cancelling():
+                        raise
+                    result = SyncResult()  # interrupted; the wake is already set
                 except Exception:
                     log.exception("syncing pod %s failed; retrying in %.0fs", uid,
                                   FAILED_SYNC_RETRY)
                     result = SyncResult(requeue=FAILED_SYNC_RETRY)
                 finally:
-                    worker.syncing = False
+                    worker.sync = None
                 if result.finished and not worker.wake.is_set():
                     return
                 if result.requeue is not None:
@@ -98,3 +115,9 @@ class PodWorkers:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _cancelling() -> bool:
+    """Whether the running task itself is being cancelled (not just a sync it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

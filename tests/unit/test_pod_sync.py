@@ -24,6 +24,8 @@ from agent.metrics import AgentMetrics
 from agent.probes import ProbeManager
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeManager
+from agent.workers import PodWorkers
+from tests.unit.apitest import eventually
 
 PAUSE, BUSYBOX = "minik/pause:1.0", "minik/busybox:1.35"
 NETWORK = "minik-unit"
@@ -57,6 +59,10 @@ class Pods:
     def get(self, uid: str) -> dict[str, Any] | None:
         return self.by_uid.get(uid)
 
+    async def delete(self, rt: Any, namespace: str, name: str, **options: Any) -> None:
+        uid = next(u for u, p in self.by_uid.items() if p["metadata"]["name"] == name)
+        del self.by_uid[uid]
+
     async def patch(self, rt: Any, namespace: str, name: str, body: dict[str, Any],
                     *, subresource: str | None = None) -> dict[str, Any]:
         pod = next(p for p in self.by_uid.values() if p["metadata"]["name"] == name)
@@ -86,6 +92,11 @@ def settled() -> dict[str, tuple | None]:
 @pytest.fixture
 def syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
            tmp_path: Path) -> PodSyncer:
+    return make_syncer(runtime, pods, settled, tmp_path)
+
+
+def make_syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
+                tmp_path: Path) -> PodSyncer:
     events = Events()
     return PodSyncer(
         SyncConfig("unit", "node", "127.0.0.1", NETWORK, PAUSE),
@@ -175,3 +186,38 @@ async def test_a_removed_pod_is_reported_gone(
     result = await syncer.sync("uid-web")
     assert result.finished
     assert settled["uid-web"] is None
+
+
+class SlowPulls(FakeRuntime):
+    """A registry that takes as long as the test wants."""
+
+    def __init__(self) -> None:
+        super().__init__(images=(PAUSE, BUSYBOX))
+        self.pulling = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def pull(self, ref: str) -> Any:
+        self.pulling.set()
+        await self.release.wait()
+        return await super().pull(ref)
+
+
+async def test_deleting_a_pod_does_not_wait_for_its_image_pull(tmp_path: Path) -> None:
+    runtime = SlowPulls()
+    await runtime.ensure_network(NETWORK, subnet="10.99.0.0/16", gateway=None, labels={})
+    pods = Pods()
+    syncer = make_syncer(runtime, pods, {}, tmp_path)
+    pod = pods.add("slow")
+    pod["spec"]["containers"][0]["imagePullPolicy"] = "Always"
+    workers = PodWorkers(syncer.sync)
+    try:
+        workers.update("uid-slow")
+        await asyncio.wait_for(runtime.pulling.wait(), 5)
+        pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+        workers.interrupt("uid-slow")
+        await eventually(lambda: "uid-slow" not in pods.by_uid)
+        assert not runtime.release.is_set(), "the pull was still running"
+        assert not await runtime.list({labels.POD_UID: "uid-slow"})
+    finally:
+        runtime.release.set()
+        await workers.close()
