@@ -31,6 +31,8 @@ MAGIC = b"k8s\x00"
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 
 Wire = tuple[int, int, int | bytes]  # field number, wire type, value
+ZEROABLE = frozenset({"string", "int", "bool", "bytes", "intorstring", "quantity"})
+_OMIT = object()  # a value JSON would not carry
 
 
 def decode_object(data: bytes) -> dict[str, Any]:
@@ -132,17 +134,13 @@ def _set(out: dict[str, Any], field: Field, value: Any) -> None:
         out[field.name] = value
 
 
-_OMIT = object()
-ZEROABLE = frozenset({"string", "int", "bool", "bytes", "intorstring", "quantity"})
-
-
 def _value(field: Field, wire_type: int, raw: int | bytes, where: str) -> Any:
     if field.kind == "ignore":
         return _OMIT
     if field.map:
         entry = _fields(_bytes(raw, where), where)
         key = _text(entry.get(1, b""))
-        return {key: _scalar(field.map, entry.get(2, b"" if field.map != "int" else 0), where)}
+        return {key: _scalar(field.map, entry.get(2, b""), where)}
     if field.repeated:
         if wire_type == LENGTH and field.kind in ("int", "bool"):
             return [_scalar(field.kind, v, where) for v in _packed(_bytes(raw, where), where)]
