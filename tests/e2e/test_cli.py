@@ -106,3 +106,40 @@ spec:
     assert "command terminated with exit code 3" in result.stderr
     described = cluster.minik("describe", "pod", "chatty", "-n", namespace).stdout
     assert "Started" in described and "Events:" in described
+
+
+def test_scale_set_image_and_rollout_through_the_cli(cluster: Cluster, namespace: str) -> None:
+    def minik(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return cluster.minik("-n", namespace, *args, check=check, timeout=120)
+
+    def template_image() -> str:
+        d = cluster.api.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/web")
+        return d["spec"]["template"]["spec"]["containers"][0]["image"]
+
+    def replica_sets() -> list[dict]:
+        path = f"/apis/apps/v1/namespaces/{namespace}/replicasets"
+        return cluster.api.request("GET", path)["items"]
+
+    minik("create", "deployment", "web", "--image=minik/web:v1", "--replicas=1")
+    assert minik("scale", "deploy/web", "--replicas=2").stdout == "deployment.apps/web scaled\n"
+    status = minik("rollout", "status", "deployment/web", "--timeout=90s")
+    assert status.stdout.splitlines()[-1] == 'deployment "web" successfully rolled out'
+    assert minik("set", "image", "deployment/web", "web=minik/web:v2").stdout == (
+        "deployment.apps/web image updated\n")
+    minik("rollout", "status", "deployment/web", "--timeout=90s")
+    history = minik("rollout", "history", "deployment/web").stdout.splitlines()
+    assert history[1:4] == ["REVISION  CHANGE-CAUSE", "1         <none>", "2         <none>"]
+    assert "minik/web:v1" in minik("rollout", "history", "deploy/web", "--revision=1").stdout
+    assert minik("rollout", "undo", "deploy/web").stdout == "deployment.apps/web rolled back\n"
+    assert template_image() == "minik/web:v1"
+    minik("rollout", "status", "deployment/web", "--timeout=90s")
+    assert len(replica_sets()) == 2, "undo re-uses the first ReplicaSet"
+    missing = minik("rollout", "undo", "deploy/web", "--to-revision=9", check=False)
+    assert missing.returncode == 1 and "unable to find specified revision 9" in missing.stderr
+    assert minik("set", "image", "deploy/web", "nope=x", check=False).returncode == 1
+    assert minik("rollout", "restart", "deploy/web").stdout == "deployment.apps/web restarted\n"
+    assert minik("rollout", "pause", "deploy/web").stdout == "deployment.apps/web paused\n"
+    again = minik("rollout", "pause", "deploy/web", check=False)
+    assert again.returncode == 1 and "is already paused" in again.stderr
+    assert minik("rollout", "resume", "deploy/web").stdout == "deployment.apps/web resumed\n"
+    minik("rollout", "status", "deployment/web", "--timeout=90s")
