@@ -20,20 +20,19 @@ from typing import Any
 import click
 
 from minik.api.resources import REGISTRY, ResourceType
+from minik.cli.apply import SMP
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.describe import PrefixWriter
 from minik.cli.describe_pod import describe_template
 from minik.cli.describe_workloads import selector_string
+from minik.cli.label import CHANGE_CAUSE, MERGE_PATCH
 from minik.cli.printing import compact_json
 from minik.cli.targets import namespace_of, parse_args
 from minik.client.paths import collection_path, object_path
 from minik.client.rest import RestClient
 from minik.controllers.deployment_util import REVISION, equal_ignore_hash, revision
 
-MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 HASH_LABEL = "pod-template-hash"
 STATUS_POLL = 0.5
@@ -104,7 +103,7 @@ def set_image(ctx: CliContext, args: tuple[str, ...], namespace: str | None) -> 
     path = object_path(rt, namespace_of(ctx, namespace), name)
     client = ctx.client()
     obj = client.request("GET", path)
-    _patch(client, path, _image_patch(obj, images), STRATEGIC_PATCH, "kubectl-set")
+    _patch(client, path, _image_patch(obj, images), SMP, "kubectl-set")
     click.echo(f"{rt.qualified_kind}/{name} image updated")
 
 
@@ -305,7 +304,7 @@ def rollout_restart(ctx: CliContext, args: tuple[str, ...], namespace: str | Non
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
     _patch(ctx.client(), object_path(rt, namespace_of(ctx, namespace), name), body,
-           STRATEGIC_PATCH, "kubectl-rollout")
+           SMP, "kubectl-rollout")
     click.echo(f"{rt.qualified_kind}/{name} restarted")
 
 
@@ -322,7 +321,7 @@ def _pause_command(verb: str, paused: bool) -> click.Command:
         if bool(client.request("GET", path)["spec"].get("paused")) == paused:
             plural = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
             fail(f'error: {plural} "{name}" is {"already" if paused else "not"} paused')
-        _patch(client, path, {"spec": {"paused": True if paused else None}}, STRATEGIC_PATCH,
+        _patch(client, path, {"spec": {"paused": True if paused else None}}, SMP,
                "kubectl-rollout")
         click.echo(f"{rt.qualified_kind}/{name} {verb}d")
 
