@@ -207,12 +207,9 @@ class NamespaceController:
         cached = (self.namespaces.indexer.get(name) or {}).get("status") or {}
         if _without_times(cached.get("conditions") or []) == wanted:
             return
-        try:
-            live = await self.client.get(NAMESPACES, None, name)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        live = await self._live(name)
+        if live is None:
+            return
         current = (live.get("status") or {}).get("conditions") or []
         if _without_times(current) == wanted:
             return
@@ -223,12 +220,9 @@ class NamespaceController:
 
     async def _finalize(self, name: str) -> None:
         """Remove `kubernetes` from spec.finalizers; the server then removes the namespace."""
-        try:
-            live = await self.client.get(NAMESPACES, None, name)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        live = await self._live(name)
+        if live is None:
+            return
         held = (live.get("spec") or {}).get("finalizers") or []
         if NAMESPACE_FINALIZER not in held:
             return
@@ -236,6 +230,15 @@ class NamespaceController:
                  "spec": {"finalizers": [f for f in held if f != NAMESPACE_FINALIZER]}}
         log.info("%s: namespace %s is empty; finalizing it", self.name, name)
         await self._patch_namespace(name, patch)
+
+    async def _live(self, name: str) -> dict[str, Any] | None:
+        """The namespace as the server holds it now; None once it is gone."""
+        try:
+            return await self.client.get(NAMESPACES, None, name)
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
 
     async def _patch_namespace(self, name: str, patch: dict[str, Any], *,
                                subresource: str | None = None) -> None:

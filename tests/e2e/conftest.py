@@ -1,4 +1,5 @@
-"""Fixtures: one real minik server per test module, a fresh namespace per test."""
+"""Fixtures: one real minik server per test module (or per test, to crash), a fresh
+namespace per test."""
 
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ from tests.e2e.cluster import Cluster
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster.start(tmp_path_factory.mktemp("minik"))
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def crashable(tmp_path: Path) -> Iterator[Cluster]:
+    """A server of the test's own, which the test may kill -9 and restart."""
+    c = Cluster.start(tmp_path)
     try:
         yield c
     finally:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -233,15 +231,6 @@ spec:
     eventually(lambda: subprocess.run([DOCKER, "ps", "-aq", "--filter", label],
                                       capture_output=True, text=True).stdout.strip() == "",
                timeout=60, what="no containers left in the namespace")
-
-
-@pytest.fixture
-def crashable(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster.start(tmp_path)
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def test_a_rollout_interrupted_by_kill_9_finishes_after_restart(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,15 +15,6 @@ pytestmark = pytest.mark.e2e
 
 WRITERS = 8
 ACKS_BEFORE_KILL = 300
-
-
-@pytest.fixture
-def crashable(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster.start(tmp_path)
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def _writer(cluster: Cluster, index: int, acked: dict[str, int], lock: threading.Lock,

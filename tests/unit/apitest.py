@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestClient, TestServer
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
-from minik.apiserver.app import create_app
+from minik.apiserver.app import READY_KEY, create_app
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage
 from minik.client.aio import AsyncClient
@@ -45,6 +45,19 @@ class Api:
                 await task
         await self.client.close()
         await self.server.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(storage: ObjectStorage, token: str) -> AsyncIterator[TestClient]:
+    """A ready API server on `storage`, and a client sending `token`."""
+    app = create_app(storage, token=token, metrics=ApiMetrics())
+    app[READY_KEY].append(True)
+    client = TestClient(TestServer(app), headers={"Authorization": f"Bearer {token}"})
+    await client.start_server()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 async def start_api() -> Api:

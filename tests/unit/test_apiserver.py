@@ -9,17 +9,17 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from aiohttp.test_utils import TestClient, make_mocked_request
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
-from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
+from minik.apiserver.app import FailureAccessLogger
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.lifecycle import DeleteOptions
-from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.store import MemoryStore
+from tests.unit.apitest import serving
 
 TOKEN = "test-token"
 CM = "/api/v1/namespaces/default/configmaps"
@@ -30,14 +30,8 @@ DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
 async def api() -> AsyncIterator[TestClient]:
     storage = ObjectStorage(MemoryStore())
     await bootstrap_namespaces(storage)
-    app = create_app(storage, token=TOKEN, metrics=ApiMetrics())
-    app[READY_KEY].append(True)
-    client = TestClient(TestServer(app), headers={"Authorization": f"Bearer {TOKEN}"})
-    await client.start_server()
-    try:
+    async with serving(storage, TOKEN) as client:
         yield client
-    finally:
-        await client.close()
 
 
 async def call(api: TestClient, method: str, path: str, body: Any = None, *,

@@ -7,16 +7,14 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from minik.api.resources import REGISTRY
 from minik.apiserver import watch
-from minik.apiserver.app import READY_KEY, create_app
-from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.store import MemoryStore
-from tests.unit.apitest import eventually
+from tests.unit.apitest import eventually, serving
 
 TOKEN = "test-token"
 CM = "/api/v1/namespaces/default/configmaps"
@@ -32,15 +30,8 @@ async def storage() -> ObjectStorage:
 
 @pytest.fixture
 async def api(storage: ObjectStorage) -> AsyncIterator[TestClient]:
-    metrics = ApiMetrics()
-    app = create_app(storage, token=TOKEN, metrics=metrics)
-    app[READY_KEY].append(True)
-    client = TestClient(TestServer(app), headers={"Authorization": f"Bearer {TOKEN}"})
-    await client.start_server()
-    try:
+    async with serving(storage, TOKEN) as client:
         yield client
-    finally:
-        await client.close()
 
 
 async def put_configmap(storage: ObjectStorage, name: str, *, labels: dict | None = None,
