@@ -16,7 +16,7 @@ prunes old ReplicaSets beyond revisionHistoryLimit. Status goes through
 again when its progressDeadlineSeconds would pass (`add_after`).
 
 Every write carries the resourceVersion it read and replaces the working
-copy with the server's answer; a 409 requeues the key. ReplicaSet names are
+copy with the server's answer; a 409 asks for a rate-limited `Requeue`. ReplicaSet names are
 deterministic, so a restarted controller never creates one twice.
 """
 
@@ -41,6 +41,7 @@ from minik.controllers.podcontrol import (
     new_controller_ref,
     release_patch,
 )
+from minik.controllers.requeue import Requeue
 from minik.controllers.workqueue import Clock, WorkQueue, run_workers
 
 if TYPE_CHECKING:
@@ -197,8 +198,7 @@ class DeploymentController:
         except ApiError as e:
             if e.code != 409:
                 raise
-            log.debug("deployment %s: %s; trying again", key, e)
-            self.queue.add_rate_limited(key)
+            raise Requeue(str(e)) from e
 
     async def _sync(self, d: Obj) -> None:
         st = Rollout(d, await self._claim(d))

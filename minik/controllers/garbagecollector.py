@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY, ResourceType
 from minik.controllers.informer import Informer, key_of
+from minik.controllers.requeue import Requeue
 from minik.controllers.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
@@ -257,8 +258,7 @@ class GarbageCollector:
         if blocking:
             return
         if any(blocks(dep, uid) for _, dep in await self._live_dependents(owner)):
-            self.queue.add_rate_limited(gc_key(rt, owner))
-            return
+            raise Requeue("dependents still block the owner's deletion")
         await self._remove_finalizer(rt, owner, FOREGROUND)
 
     async def _live_dependents(

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from minik.controllers.requeue import Requeue
+
 RECONCILE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -41,10 +43,12 @@ class ControllerMetrics:
 
     @contextmanager
     def reconcile(self, controller: str) -> Iterator[None]:
-        """Time one sync; an exception leaving the block counts as a reconcile error."""
+        """Time one sync; an exception other than `Requeue` counts as a reconcile error."""
         started = time.perf_counter()
         try:
             yield
+        except Requeue:
+            raise
         except Exception:
             self.reconcile_errors.labels(controller=controller).inc()
             raise

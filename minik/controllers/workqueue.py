@@ -13,6 +13,13 @@ level-triggered controller simple:
 exponential backoff (5 ms doubling up to ~1000 s) that `forget` resets.
 Time comes from a `Clock` so that tests drive delays with `ManualClock`
 instead of sleeping.
+
+A sync asks for another look in one way: it raises `Requeue()` (after the
+key's growing back-off, like controller-runtime's `Result{Requeue: true}`)
+or `Requeue(after=s)` (at a known moment, resetting the back-off, like
+`RequeueAfter`). The worker does the queueing, so a sync never adds its own
+key and then returns normally, which would make the worker forget the
+back-off it just counted.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any, Protocol
 
 from minik.api.errors import ApiError
 from minik.controllers.metrics import ControllerMetrics
+from minik.controllers.requeue import Requeue
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +241,7 @@ async def run_worker(
 
     A sync that raises is logged and retried after the key's backoff (given up
     after `max_retries` retries, if set); one that returns resets the backoff.
+    `Requeue` is honoured as its docstring says.
     """
     while (key := await queue.get()) is not None:
         try:
@@ -251,6 +260,15 @@ async def _sync_one(
         else:
             with metrics.reconcile(queue.name):
                 await sync(key)
+    except Requeue as r:
+        log.debug("%s: %s synced again %s%s", queue.name, key,
+                  "rate-limited" if r.after is None else f"after {r.after:.3f}s",
+                  f": {r}" if str(r) else "")
+        if r.after is None:
+            queue.add_rate_limited(key)
+        else:
+            queue.forget(key)
+            queue.add_after(key, r.after)
     except Exception as e:
         _log_failure(queue.name, key, e)
         if max_retries is not None and queue.num_requeues(key) >= max_retries:

@@ -26,6 +26,7 @@ from minik.controllers.events import EventRecorder
 from minik.controllers.informer import Informer, key_of
 from minik.controllers.manager import ControllerContext
 from minik.controllers.metrics import ControllerMetrics
+from minik.controllers.requeue import Requeue
 from minik.controllers.shared import SharedInformers
 from minik.controllers.workqueue import ManualClock, Timer, WorkQueue, run_worker
 from tests.unit.apitest import Api, eventually, poll, start_api
@@ -458,3 +459,18 @@ async def test_a_replica_set_that_stops_matching_is_released_and_replaced_past_t
     [owned] = [r for r in rss if r is not released]
     assert owned["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
     assert owned["metadata"]["name"] == f"web-{du.template_hash(d['spec']['template'], 1)}"
+
+
+async def test_a_conflicting_sync_asks_the_worker_for_a_rate_limited_retry(env: Env):
+    """A 409 is a Requeue, so the worker's back-off grows instead of being forgotten."""
+    await create(env, deployment())
+    assert env.running is not None
+    controller = env.running.controller
+    await eventually(lambda: controller.deployments.indexer.get("default/web"))
+
+    async def conflict(_d: dict) -> None:
+        raise ApiError(409, "Conflict", "the object has been modified")
+
+    controller._sync = conflict  # type: ignore[method-assign]
+    with pytest.raises(Requeue):
+        await controller.sync("default/web")

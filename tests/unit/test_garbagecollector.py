@@ -22,6 +22,7 @@ from minik.controllers.garbagecollector import (
 )
 from minik.controllers.manager import Controller, ControllerContext
 from minik.controllers.metrics import ControllerMetrics
+from minik.controllers.requeue import Requeue
 from minik.controllers.shared import SharedInformers
 from minik.supervisor import Supervisor
 from tests.unit.apitest import Api, poll, start_api
@@ -252,7 +253,8 @@ async def test_a_foreground_owner_keeps_its_finalizer_while_the_server_has_block
     await configmap(cluster, "dep", ref(owner, block=True))
     marked = await cluster.client.delete(CONFIGMAPS, "default", "owner",
                                          propagation_policy="Foreground")
-    await gc.finish_deletion(CONFIGMAPS, marked)
+    with pytest.raises(Requeue):
+        await gc.finish_deletion(CONFIGMAPS, marked)
     assert (await get_cm(cluster, "owner"))["metadata"]["finalizers"] == [FOREGROUND]
     await cluster.client.delete(CONFIGMAPS, "default", "dep")
     await gc.finish_deletion(CONFIGMAPS, marked)

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from minik.api.errors import ApiError
 from minik.controllers.metrics import ControllerMetrics
+from minik.controllers.requeue import Requeue
 from minik.controllers.workqueue import ManualClock, WorkQueue, run_worker
 
 
@@ -241,6 +242,56 @@ async def test_a_worker_gives_up_after_max_retries():
     await asyncio.sleep(0)
     assert len(attempts) == 3
     assert queue.num_requeues("k") == 0
+    queue.shutdown()
+    await asyncio.wait_for(worker, 1)
+
+
+async def test_a_sync_that_asks_to_requeue_backs_off_longer_each_time():
+    queue, clock = make_queue()
+    attempts = 0
+
+    async def sync(key: str) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise Requeue("conflict")
+
+    worker = asyncio.create_task(run_worker(queue, sync), name="requeue-worker")
+    queue.add("k")
+    await wait_until(lambda: attempts == 1)
+    for n, delay in enumerate((0.005, 0.01, 0.02, 0.04), start=1):
+        clock.advance(delay * 0.9)
+        await asyncio.sleep(0)
+        assert attempts == n, f"synced again before its back-off of {delay}s"
+        clock.advance(delay * 0.2)
+        await wait_until(lambda n=n: attempts == n + 1)
+    assert queue.num_requeues("k") == 5
+    queue.shutdown()
+    await asyncio.wait_for(worker, 1)
+
+
+async def test_a_requeue_after_a_delay_comes_back_then_and_resets_the_backoff():
+    queue, clock = make_queue()
+    attempts: list[float] = []
+
+    async def sync(key: str) -> None:
+        attempts.append(clock.now())
+        if len(attempts) == 1:
+            raise ApiError(500, "InternalError", "boom")
+        if len(attempts) == 2:
+            raise Requeue(after=7.0)
+
+    worker = asyncio.create_task(run_worker(queue, sync), name="requeue-after-worker")
+    queue.add("k")
+    await wait_until(lambda: len(attempts) == 1)
+    clock.advance(0.005)
+    await wait_until(lambda: len(attempts) == 2)
+    assert queue.num_requeues("k") == 0
+    clock.advance(6.9)
+    await asyncio.sleep(0)
+    assert len(attempts) == 2
+    clock.advance(0.1)
+    await wait_until(lambda: len(attempts) == 3)
+    assert attempts[2] - attempts[1] == pytest.approx(7.0)
     queue.shutdown()
     await asyncio.wait_for(worker, 1)
 
