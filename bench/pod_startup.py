@@ -1,14 +1,25 @@
-"""Benchmark: pod start-up latency through minik vs raw `docker run`.
+"""Benchmark: pod start-up latency through minik vs raw Docker, with a trace of one pod's path.
 
-For N = 1, 20 and 50 pods (busybox `sleep`), measures the time from the
-create request to the pod being Running as seen by a watch, and compares it
-with the floor measured in the same run: the same pause + app containers
-started straight through the Docker API with the same concurrency (the app
-container sharing the pause container's network namespace). Also reports
-the agent's RSS growth per pod. Goals: p50 <= 1.2x raw, p99 <= 1.5x raw,
-RSS growth <= 1 MB per pod.
+The pod spec is fixed (`POD`: one busybox `sleep`, grace period 0). Two
+measurements, each against a floor measured in the same run, interleaved
+(floor, minik, floor, minik, ...) so that the machine's drift hits both:
 
-    .venv/bin/python bench/pod_startup.py [--sizes 1,20,50]
+- N=1, `--samples` times (default 10): create one pod and time create ->
+  Running as a watch sees it; the floor is the same pause + app containers
+  started straight through the Docker API (the app container joined to the
+  pause container's network and IPC namespaces). The medians are compared.
+  Each minik sample is also traced: the create's answer and the watch's
+  view of the pod (scheduled, Running) on the bench's clock, and Docker's
+  own create/start events of the pod's two containers (`timeNano`, on the
+  same clock), so the table shows where the time goes between the API,
+  the scheduler, the agent and the engine.
+- N=20, `--runs` times (default 3): N pods at once, p50 and p99 of each
+  run; the ratio is the median of the runs' p50 ratios, with their spread.
+
+Also reports the server's RSS growth per pod. Goals: <= 1.1x the floor at
+N=1 (median of 10) and at N=20 (median of 3 runs), RSS growth <= 1 MB/pod.
+
+    .venv/bin/python bench/pod_startup.py [--samples 10] [--size 20] [--runs 3]
 """
 
 from __future__ import annotations
@@ -18,23 +29,40 @@ import asyncio
 import json
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.docker_runtime import DockerRuntime
+from agent.labels import INSTANCE, KIND, KIND_SANDBOX, POD_NAME
 from agent.runtime import ContainerSpec
 
 MINIK = str(Path(sys.executable).with_name("minik"))
 BUSYBOX = "minik/busybox:1.35"
 PAUSE = "minik/pause:1.0"
+POD_SPEC = {"terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"]}]}
+
+STAGES = (
+    ("created", "API create answered"),
+    ("scheduled", "watch sees spec.nodeName"),
+    ("sandbox_create", "engine: pause created"),
+    ("sandbox_start", "engine: pause started"),
+    ("app_create", "engine: app created"),
+    ("app_start", "engine: app started"),
+    ("running", "watch sees Running"),
+)
 
 
 def free_port() -> int:
@@ -55,18 +83,46 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def raw_floor(n: int, label: str) -> list[float]:
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class FloorNetwork:
+    """A bridge network of the floor's own, made once, so no sample pays for its creation."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.name = f"bench-{label}"
+
+    async def __aenter__(self) -> FloorNetwork:
+        runtime = DockerRuntime()
+        try:
+            await runtime.ensure_network(self.name, subnet="10.253.0.0/16", gateway=None,
+                                         labels={INSTANCE: self.label})
+        finally:
+            await runtime.close()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        runtime = DockerRuntime()
+        try:
+            await runtime.remove_network(self.name)
+        finally:
+            await runtime.close()
+
+
+async def raw_floor(n: int, label: str, network: FloorNetwork | None = None) -> list[float]:
     """pause + app container per 'pod', all at once, straight through the Docker API."""
+    if network is None:
+        async with FloorNetwork(label) as own:
+            return await raw_floor(n, label, own)
     runtime = DockerRuntime()
-    network = f"bench-{label}"
-    await runtime.ensure_network(network, subnet="10.253.0.0/16", gateway=None,
-                                 labels={"minik.dev/instance": label})
+    labels = {INSTANCE: network.label}
 
     async def one(i: int) -> float:
         started = time.perf_counter()
-        labels = {"minik.dev/instance": label}
         pause = await runtime.create(ContainerSpec(name=f"{label}-p{i}", image=PAUSE,
-                                                   labels=labels, network_mode=network,
+                                                   labels=labels, network_mode=network.name,
                                                    ipc_mode="shareable"))
         await runtime.start(pause)
         app = await runtime.create(ContainerSpec(
@@ -78,11 +134,54 @@ async def raw_floor(n: int, label: str) -> list[float]:
     try:
         return list(await asyncio.gather(*(one(i) for i in range(n))))
     finally:
-        infos = await runtime.list({"minik.dev/instance": label})
+        infos = await runtime.list(labels)
         for info in sorted(infos, key=lambda i: "-p" in i.name):
             await runtime.remove(info.id, force=True)
-        await runtime.remove_network(network)
         await runtime.close()
+
+
+class EngineEvents:
+    """Docker's create/start events of one instance's containers, on the bench's clock."""
+
+    def __init__(self, instance: str) -> None:
+        self._client = docker.from_env()
+        self._offset = time.time() - time.perf_counter()
+        self._stream = self._client.events(decode=True, filters={
+            "type": "container", "event": ["create", "start"], "label": f"{INSTANCE}={instance}"})
+        self.seen: dict[tuple[str, str, str], float] = {}
+        self._thread = threading.Thread(target=self._follow, name="engine-events", daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        try:
+            for event in self._stream:
+                labels = (event.get("Actor") or {}).get("Attributes") or {}
+                what = "sandbox" if labels.get(KIND) == KIND_SANDBOX else "app"
+                key = (labels.get(POD_NAME, ""), what, event.get("Action", ""))
+                self.seen.setdefault(key, event["timeNano"] / 1e9 - self._offset)
+        except (docker.errors.APIError, OSError, ValueError):
+            return  # close() ended the stream
+
+    def of(self, pod: str) -> dict[str, float]:
+        return {f"{what}_{action}": at for (name, what, action), at in self.seen.items()
+                if name == pod}
+
+    def close(self) -> None:
+        self._stream.close()
+        self._client.close()
+
+
+@dataclass
+class Trace:
+    sent: float
+    at: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, stage: str, when: float | None = None) -> None:
+        self.at.setdefault(stage, time.perf_counter() if when is None else when)
+
+    @property
+    def total(self) -> float:
+        return self.at["running"] - self.sent
 
 
 class Api:
@@ -97,83 +196,152 @@ class Api:
     async def close(self) -> None:
         await self.session.close()
 
+    async def namespace(self, name: str) -> str:
+        async with self.session.post(f"{self.base}/api/v1/namespaces",
+                                     json={"metadata": {"name": name}}) as r:
+            assert r.status == 201, await r.text()
+        return f"{self.base}/api/v1/namespaces/{name}/pods"
 
-async def minik_pods(api: Api, n: int, namespace: str) -> list[float]:
-    pods = f"{api.base}/api/v1/namespaces/{namespace}/pods"
-    async with api.session.post(f"{api.base}/api/v1/namespaces",
-                                json={"metadata": {"name": namespace}}) as r:
-        assert r.status == 201, await r.text()
+
+async def minik_pods(api: Api, pods: str, names: list[str]) -> dict[str, Trace]:
+    """Create the named pods at once; their traces once a watch has seen each Running."""
     async with api.session.get(pods) as r:
         rv = (await r.json())["metadata"]["resourceVersion"]
-    created: dict[str, float] = {}
-    running: dict[str, float] = {}
+    traces: dict[str, Trace] = {}
+    watching = asyncio.Event()
 
     async def watch() -> None:
         params = {"watch": "true", "resourceVersion": rv}
         async with api.session.get(pods, params=params, timeout=None) as r:
+            watching.set()
             async for line in r.content:
-                event = json.loads(line)
-                obj = event["object"]
-                name = obj["metadata"]["name"]
-                if obj.get("status", {}).get("phase") == "Running" and name not in running:
-                    running[name] = time.perf_counter()
-                    if len(running) == n:
+                obj = json.loads(line)["object"]
+                trace = traces.get(obj["metadata"]["name"])
+                if trace is None:
+                    continue
+                if obj.get("spec", {}).get("nodeName"):
+                    trace.mark("scheduled")
+                if obj.get("status", {}).get("phase") == "Running":
+                    trace.mark("running")
+                    if all("running" in t.at for t in traces.values()):
                         return
 
-    async def create(i: int) -> None:
-        body = {"metadata": {"name": f"p{i}"}, "spec": {
-            "terminationGracePeriodSeconds": 0,
-            "containers": [{"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"]}]}}
-        created[f"p{i}"] = time.perf_counter()
+    async def create(name: str) -> None:
+        body = {"metadata": {"name": name}, "spec": POD_SPEC}
+        traces[name] = trace = Trace(time.perf_counter())
         async with api.session.post(pods, json=body) as r:
             assert r.status == 201, await r.text()
+        trace.mark("created")
 
     watcher = asyncio.create_task(watch())
-    await asyncio.sleep(0.2)
-    await asyncio.gather(*(create(i) for i in range(n)))
+    await watching.wait()
+    await asyncio.gather(*(create(name) for name in names))
     await asyncio.wait_for(watcher, timeout=300)
-    return [running[name] - created[name] for name in created]
+    return traces
 
 
 def minik(home: Path, *args: str) -> None:
     subprocess.run([MINIK, "--home", str(home), *args], check=True, capture_output=True)
 
 
-async def run(sizes: list[int]) -> None:
+def spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
+
+
+def print_trace(traces: list[Trace]) -> None:
+    print("\none pod's path (N=1, medians over the samples; ms since the create was sent)")
+    print(f"{'stage':<32} {'at':>8} {'step':>8}")
+    previous = 0.0
+    for stage, label in STAGES:
+        times = [(t.at[stage] - t.sent) * 1000 for t in traces if stage in t.at]
+        if not times:
+            print(f"{label:<32} {'-':>8}")
+            continue
+        at = statistics.median(times)
+        print(f"{label:<32} {at:>8.0f} {at - previous:>8.0f}")
+        previous = at
+
+
+async def single_pods(api: Api, events: EngineEvents, network: FloorNetwork, samples: int,
+                      ) -> tuple[list[float], list[float], list[Trace]]:
+    pods = await api.namespace("bench-single")
+    floor: list[float] = []
+    ours: list[float] = []
+    traces: list[Trace] = []
+    for i in range(samples):
+        floor += await raw_floor(1, f"{network.label}-1-{i}", network)
+        name = f"single-{i}"
+        trace = (await minik_pods(api, pods, [name]))[name]
+        for stage, at in events.of(name).items():
+            trace.mark(stage, at)
+        traces.append(trace)
+        ours.append(trace.total)
+        progress(f"  N=1 sample {i + 1}/{samples}: floor {floor[-1]:.3f}s minik "
+                 f"{ours[-1]:.3f}s")
+    return floor, ours, traces
+
+
+async def many_pods(api: Api, network: FloorNetwork, n: int, runs: int,
+                    ) -> list[tuple[float, float, float, float]]:
     rows = []
+    for run_index in range(runs):
+        floor = await raw_floor(n, f"{network.label}-{n}-{run_index}", network)
+        pods = await api.namespace(f"bench-{n}-{run_index}")
+        traces = await minik_pods(api, pods, [f"p{i}" for i in range(n)])
+        ours = [t.total for t in traces.values()]
+        rows.append((pct(floor, 50), pct(floor, 99), pct(ours, 50), pct(ours, 99)))
+        progress(f"  N={n} run {run_index + 1}/{runs}: floor p50 {rows[-1][0]:.2f}s "
+                 f"minik p50 {rows[-1][2]:.2f}s")
+    return rows
+
+
+async def run(samples: int, size: int, runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="minik-bench-") as tmp:
         home, port = Path(tmp) / "home", free_port()
-        name = f"bench-{uuid.uuid4().hex[:6]}"
-        minik(home, "up", "-d", "--name", name, "--port", str(port))
+        instance = f"bench-{uuid.uuid4().hex[:6]}"
+        minik(home, "up", "-d", "--name", instance, "--port", str(port))
         pid = int((home / "server.pid").read_text())
         api = Api(home, port)
+        events = EngineEvents(instance)
         try:
-            await asyncio.sleep(2)
-            rss_before = rss_mb(pid)
-            total = 0
-            for n in sizes:
-                raw = await raw_floor(n, f"{name}-raw{n}")
-                ours = await minik_pods(api, n, f"bench-{n}")
-                total += n
-                rows.append((n, pct(raw, 50), pct(raw, 99), pct(ours, 50), pct(ours, 99)))
-            rss_growth = (rss_mb(pid) - rss_before) / total
+            async with FloorNetwork(f"{instance}-raw") as network:
+                progress("warming up: one pod each way, not counted")
+                await raw_floor(1, f"{network.label}-warm", network)
+                await minik_pods(api, await api.namespace("bench-warm"), ["warm"])
+                rss_before = rss_mb(pid)
+                progress(f"N=1 x {samples}")
+                floor1, ours1, traces = await single_pods(api, events, network, samples)
+                progress(f"N={size} x {runs}")
+                rows = await many_pods(api, network, size, runs)
+                rss_growth = (rss_mb(pid) - rss_before) / (samples + size * runs)
         finally:
+            events.close()
             await api.close()
             minik(home, "down", "--purge")
-    print("pod start-up: create -> Running (watch) vs raw docker pause+app, same concurrency")
-    print(f"{'pods':>5} {'raw p50':>9} {'raw p99':>9} {'minik p50':>10} {'minik p99':>10} "
-          f"{'p50 ratio':>10} {'p99 ratio':>10}   goal p50<=1.2x p99<=1.5x")
-    for n, r50, r99, m50, m99 in rows:
-        print(f"{n:>5} {r50:>8.2f}s {r99:>8.2f}s {m50:>9.2f}s {m99:>9.2f}s "
-              f"{m50 / r50:>9.2f}x {m99 / r99:>9.2f}x")
-    print(f"server+agent RSS growth per pod: {rss_growth:.2f} MB (goal <= 1 MB)")
+    f50, m50 = statistics.median(floor1), statistics.median(ours1)
+    print("pod start-up: create -> Running (watch) vs raw docker pause+app, same concurrency;"
+          " pod spec fixed: busybox sleep, grace 0")
+    print(f"{'case':<22} {'floor':>8} {'minik':>8} {'ratio':>7} {'spread':>12}   goal <= 1.1x")
+    ratios1 = [m / f for f, m in zip(floor1, ours1, strict=True)]
+    print(f"{f'N=1 median of {samples}':<22} {f50:>7.3f}s {m50:>7.3f}s {m50 / f50:>6.2f}x "
+          f"{spread(ratios1):>12}")
+    run_ratios = [m / f for f, _, m, _ in rows]
+    for index, (r50, r99, o50, o99) in enumerate(rows, start=1):
+        print(f"{f'N={size} run {index} p50':<22} {r50:>7.2f}s {o50:>7.2f}s "
+              f"{o50 / r50:>6.2f}x {'':>12}   (p99 {o99 / r99:.2f}x)")
+    print(f"{f'N={size} median of {runs}':<22} {'':>8} {'':>8} "
+          f"{statistics.median(run_ratios):>6.2f}x {spread(run_ratios):>12}")
+    print_trace(traces)
+    print(f"\nserver RSS growth per pod: {rss_growth:.2f} MB (goal <= 1 MB)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1,20,50")
+    parser.add_argument("--samples", type=int, default=10, help="N=1 samples")
+    parser.add_argument("--size", type=int, default=20, help="pods created at once")
+    parser.add_argument("--runs", type=int, default=3, help="runs of --size pods")
     args = parser.parse_args()
-    asyncio.run(run([int(s) for s in args.sizes.split(",")]))
+    asyncio.run(run(args.samples, args.size, args.runs))
 
 
 if __name__ == "__main__":
