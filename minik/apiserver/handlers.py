@@ -305,8 +305,8 @@ async def delete_object(request: web.Request) -> web.StreamResponse:
         return await _delete_collection(request, target, options)
     if target.subresource is not None:
         raise errors.method_not_allowed(f"DELETE is not supported on {target.verb_target}")
-    obj = await storage.delete(target.rt, target.namespace, target.name, options)
-    return responses.json_response(obj)
+    deletion = await storage.delete(target.rt, target.namespace, target.name, options)
+    return responses.json_response(responses.deleted(target.rt, deletion.obj, deletion.removed))
 
 
 async def _delete_collection(
@@ -320,8 +320,8 @@ async def _delete_collection(
     for obj in page.items:
         md = obj["metadata"]
         try:
-            deleted.append(await storage.delete(target.rt, md.get("namespace"), md["name"],
-                                                options))
+            deleted.append((await storage.delete(target.rt, md.get("namespace"), md["name"],
+                                                 options)).obj)
         except errors.ApiError as e:
             if e.code != 404:
                 raise
