@@ -49,12 +49,14 @@ def default_factories() -> dict[str, ControllerFactory]:
     from minik.controllers.garbagecollector import GarbageCollector
     from minik.controllers.namespace import NamespaceController
     from minik.controllers.replicaset import ReplicaSetController
+    from minik.controllers.serviceaccount import ServiceAccountsController
 
     return {
         "replicaset": ReplicaSetController,
         "deployment": DeploymentController,
         "garbagecollector": GarbageCollector,
         "namespace": NamespaceController,
+        "serviceaccount": ServiceAccountsController,
         "eventttl": EventTTLController,
     }
 
