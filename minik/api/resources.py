@@ -112,6 +112,8 @@ def _registry() -> tuple[ResourceType, ...]:
             core, "v1", "Pod", "pods", short_names=("po",), categories=workload,
             subresources=_pod_subresources(), returns_deleted_object=True,
         ),
+        ResourceType(core, "v1", "ReplicationController", "replicationcontrollers",
+                     short_names=("rc",), categories=workload, subresources=(SCALE,)),
         ResourceType(core, "v1", "ConfigMap", "configmaps", short_names=("cm",), has_status=False),
         ResourceType(core, "v1", "Secret", "secrets", has_status=False),
         ResourceType(core, "v1", "Service", "services", short_names=("svc",), categories=workload,

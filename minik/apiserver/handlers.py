@@ -16,7 +16,7 @@ from aiohttp import web
 from minik.api import errors, meta, patch
 from minik.api.decode import decode_body, require_object
 from minik.api.resources import ResourceType
-from minik.api.selectors import LabelSelector
+from minik.api.selectors import workload_selector
 from minik.apiserver import proxy, responses
 from minik.apiserver.lifecycle import DeleteOptions
 from minik.apiserver.listing import Selection, list_page
@@ -71,7 +71,7 @@ def _unsupported_subresource(target: ResourceRequest) -> errors.ApiError:
 
 def _scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     md = obj["metadata"]
-    selector = LabelSelector.from_spec(obj.get("spec", {}).get("selector"))
+    selector = workload_selector(rt.kind, obj)
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client, config
 
-from tests.e2e.cluster import Cluster, eventually
+from tests.e2e.cluster import Cluster, eventually, sleeper_template
 
 pytestmark = pytest.mark.e2e
 
@@ -27,14 +27,6 @@ metadata: {{name: sleeper, namespace: {ns}}}
 spec:
   replicas: 1
   selector: {{matchLabels: {{app: sleeper}}}}
-  template:
-    metadata: {{labels: {{app: sleeper}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: main
-        image: minik/busybox:1.35
-        command: [sleep, "3600"]
 """
 
 
@@ -50,7 +42,8 @@ def api_client(cluster: Cluster) -> Iterator[client.ApiClient]:
 def test_the_official_python_client_reads_every_kind_minik_creates(
     cluster: Cluster, namespace: str, api_client: client.ApiClient,
 ):
-    cluster.kubectl("apply", "-f", "-", input=DEPLOYMENT.format(ns=namespace))
+    manifest = DEPLOYMENT.format(ns=namespace) + sleeper_template("sleeper")
+    cluster.kubectl("apply", "-f", "-", input=manifest)
     core = client.CoreV1Api(api_client)
     apps = client.AppsV1Api(api_client)
 

@@ -1,5 +1,5 @@
-"""Workload controllers: Deployment, ReplicaSet, StatefulSet, DaemonSet, Job,
-CronJob, ControllerRevision and HorizontalPodAutoscaler.
+"""Workload controllers: Deployment, ReplicaSet, ReplicationController, StatefulSet,
+DaemonSet, Job, CronJob, ControllerRevision and HorizontalPodAutoscaler.
 """
 
 from __future__ import annotations
@@ -36,16 +36,30 @@ def _deployment(obj: dict[str, Any], now: datetime) -> list[Any]:
             *template_cells(obj.get("spec") or {}, empty="")]
 
 
-@printer(
-    "ReplicaSet", NAME, col("Desired", "Number of desired pods.", type="integer"),
+REPLICAS = (
+    NAME, col("Desired", "Number of desired pods.", type="integer"),
     col("Current", "Number of most recently observed pods.", type="integer"),
     col("Ready", "Number of ready pods.", type="integer"), AGE, CONTAINERS, IMAGES, SELECTOR,
 )
-def _replica_set(obj: dict[str, Any], now: datetime) -> list[Any]:
+
+
+def _replicas(obj: dict[str, Any], now: datetime) -> list[Any]:
     status = obj.get("status") or {}
     return [name_cell(obj), field(obj, "spec.replicas", 1), status.get("replicas", 0),
-            status.get("readyReplicas", 0), age_cell(obj, now),
-            *template_cells(obj.get("spec") or {})]
+            status.get("readyReplicas", 0), age_cell(obj, now)]
+
+
+@printer("ReplicaSet", *REPLICAS)
+def _replica_set(obj: dict[str, Any], now: datetime) -> list[Any]:
+    return [*_replicas(obj, now), *template_cells(obj.get("spec") or {})]
+
+
+@printer("ReplicationController", *REPLICAS)
+def _replication_controller(obj: dict[str, Any], now: datetime) -> list[Any]:
+    """Like a ReplicaSet's, with the selector a plain label map (`labels.FormatLabels`)."""
+    spec = obj.get("spec") or {}
+    return [*_replicas(obj, now), *containers_cells(field(spec, "template.spec")),
+            format_labels(spec.get("selector"))]
 
 
 @printer("StatefulSet", NAME, col("Ready", "Number of the pod with ready state"), AGE,
