@@ -5,8 +5,9 @@ schema: a missing required field (a Node's `nodeInfo.kubeProxyVersion`, a
 ReplicaSet's `status.replicas`, a container status's `imageID`) or a value
 of the wrong type raises instead of returning an object. Here a Deployment
 runs a real container, so that the Node, its Lease, the namespaces minik
-bootstraps, the controllers' ReplicaSet, Pod and Events and the node agent's
-pod status all exist, and each is listed through the typed API.
+bootstraps, the controllers' ReplicaSet, Pod, ServiceAccount and Events and
+the node agent's pod status all exist, and each is listed through the typed
+API.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ def test_the_official_python_client_reads_every_kind_minik_creates(
     assert rs.metadata.owner_references[0].kind == "Deployment"
     deployment = apps.read_namespaced_deployment("sleeper", namespace)
     assert deployment.spec.template.metadata.labels == {"app": "sleeper"}
+
+    account = eventually(lambda: core.list_namespaced_service_account(namespace).items,
+                         what="the namespace's default service account")
+    assert [a.metadata.name for a in account] == ["default"]
 
     events = eventually(lambda: core.list_namespaced_event(namespace).items,
                         what="events about the deployment")
