@@ -5,6 +5,13 @@ needs `strategy.type` and `updateStrategy.type` (with a StatefulSet's
 `partition`), `get -o yaml` and `diff` expect the usual shape. Each default
 fills only what is missing; a value the user set is never replaced.
 `apply_defaults` returns a new dict and leaves its argument untouched.
+
+The functions follow `SetDefaults_*` in Kubernetes' `pkg/apis/*/v1/defaults.go`
+(and the `+default` markers of `k8s.io/api`); after them, `zero_values` adds
+the fields Kubernetes' serializer always writes (`status: {replicas: 0}`,
+a template's `creationTimestamp: null`), so that a create answers what
+Kubernetes answers. Admission plugins' additions (a pod's service account,
+priority, tolerations) are not defaults and are not made here.
 """
 
 from __future__ import annotations
@@ -15,8 +22,18 @@ from collections.abc import Callable
 from typing import Any
 
 from minik.api.resources import ResourceType
+from minik.api.zero_values import dicts_at, fill_zero_values, struct_at
 
 Obj = dict[str, Any]
+MAX_INT32 = 2**31 - 1
+TOKEN_EXPIRATION_SECONDS = 3600
+CLIENT_IP_AFFINITY_SECONDS = 10800
+HPA_CPU_UTILIZATION = 80
+HPA_SCALE_UP: Obj = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+    {"type": "Pods", "value": 4, "periodSeconds": 15},
+    {"type": "Percent", "value": 100, "periodSeconds": 15}]}
+HPA_SCALE_DOWN: Obj = {"selectPolicy": "Max", "policies": [
+    {"type": "Percent", "value": 100, "periodSeconds": 15}]}
 
 
 def apply_defaults(rt: ResourceType, obj: Obj) -> Obj:
@@ -25,24 +42,11 @@ def apply_defaults(rt: ResourceType, obj: Obj) -> Obj:
     fill = _BY_KIND.get(rt.kind)
     if fill is not None:
         fill(result)
+    fill_zero_values(rt.kind, result)
     return result
 
 
-def _dict(parent: Obj, key: str) -> Obj:
-    """The dict at `parent[key]`, created when missing or null.
-
-    A value of another type is left for validation to refuse; the defaults
-    then go to a detached dict.
-    """
-    value = parent.get(key)
-    if value is None:
-        value = parent[key] = {}
-    return value if isinstance(value, dict) else {}
-
-
-def _items(parent: Obj, key: str) -> list[Obj]:
-    value = parent.get(key)
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+_dict, _items = struct_at, dicts_at
 
 
 def _set(obj: Obj, **values: Any) -> None:
@@ -67,6 +71,8 @@ def _http_get(action: Obj) -> None:
 def _handler(handler: Obj) -> None:
     if isinstance(handler.get("httpGet"), dict):
         _http_get(handler["httpGet"])
+    if isinstance(handler.get("grpc"), dict):
+        _set(handler["grpc"], service="")
 
 
 def _probe(probe: Obj) -> None:
@@ -106,6 +112,9 @@ def _volume(volume: Obj) -> None:
             _set(volume[key], defaultMode=420)
     if isinstance(volume.get("hostPath"), dict):
         _set(volume["hostPath"], type="")
+    for source in _items(volume.get("projected") or {}, "sources"):
+        if isinstance(source.get("serviceAccountToken"), dict):
+            _set(source["serviceAccountToken"], expirationSeconds=TOKEN_EXPIRATION_SECONDS)
 
 
 def pod_spec(spec: Obj, *, restart_policy: bool = True) -> None:
@@ -152,11 +161,22 @@ def qos_class(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+def _host_network_ports(spec: Obj) -> None:
+    """With hostNetwork every container port is a host port (SetDefaults_Pod)."""
+    if spec.get("hostNetwork") is not True:
+        return
+    for container in _items(spec, "containers") + _items(spec, "initContainers"):
+        for port in _items(container, "ports"):
+            if not port.get("hostPort"):
+                port["hostPort"] = port.get("containerPort")
+
+
 def _pod(obj: Obj) -> None:
     spec = _dict(obj, "spec")
     pod_spec(spec)
     _set(spec, enableServiceLinks=True)
     _requests_from_limits(spec)
+    _host_network_ports(spec)
     _set(_dict(obj, "status"), phase="Pending", qosClass=qos_class(spec))
 
 
@@ -176,6 +196,21 @@ def _replicaset(obj: Obj) -> None:
     _template(spec)
 
 
+def _replication_controller(obj: Obj) -> None:
+    """The selector, and the object's labels, default to the template's labels."""
+    spec = _dict(obj, "spec")
+    template = spec.get("template")
+    labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+    if isinstance(labels, dict) and labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        md = _dict(obj, "metadata")
+        if not md.get("labels"):
+            md["labels"] = dict(labels)
+    _set(spec, replicas=1)
+    _template(spec)
+
+
 def _pvc_spec(spec: Obj) -> None:
     _set(spec, volumeMode="Filesystem")
 
@@ -184,9 +219,11 @@ def _statefulset(obj: Obj) -> None:
     spec = _dict(obj, "spec")
     _set(spec, replicas=1, podManagementPolicy="OrderedReady", revisionHistoryLimit=10)
     strategy = _dict(spec, "updateStrategy")
-    _set(strategy, type="RollingUpdate")
-    if strategy["type"] == "RollingUpdate":
-        _set(_dict(strategy, "rollingUpdate"), partition=0)
+    if not strategy.get("type"):
+        strategy["type"] = "RollingUpdate"
+        _dict(strategy, "rollingUpdate")
+    if strategy["type"] == "RollingUpdate" and isinstance(strategy.get("rollingUpdate"), dict):
+        _set(strategy["rollingUpdate"], partition=0)
     _set(_dict(spec, "persistentVolumeClaimRetentionPolicy"),
          whenDeleted="Retain", whenScaled="Retain")
     for claim in _items(spec, "volumeClaimTemplates"):
@@ -209,9 +246,18 @@ def _job(obj: Obj) -> None:
     spec = _dict(obj, "spec")
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
-    _set(spec, parallelism=1, backoffLimit=6, completionMode="NonIndexed", suspend=False)
+    _set(spec, parallelism=1, completionMode="NonIndexed", suspend=False)
+    _set(spec, backoffLimit=MAX_INT32 if spec.get("backoffLimitPerIndex") is not None else 6)
     _set(spec, podReplacementPolicy="Failed" if spec.get("podFailurePolicy")
          else "TerminatingOrFailed")
+    for rule in _items(spec.get("podFailurePolicy") or {}, "rules"):
+        for pattern in _items(rule, "onPodConditions"):
+            _set(pattern, status="True")
+    template = spec.get("template")
+    labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+    md = _dict(obj, "metadata")
+    if isinstance(labels, dict) and labels and not md.get("labels"):
+        md["labels"] = dict(labels)
     _template(spec, restart_policy=False)
 
 
@@ -227,6 +273,11 @@ def _cronjob(obj: Obj) -> None:
 def _service(obj: Obj) -> None:
     spec = _dict(obj, "spec")
     _set(spec, type="ClusterIP", sessionAffinity="None")
+    if spec["sessionAffinity"] == "None":
+        spec.pop("sessionAffinityConfig", None)
+    elif spec["sessionAffinity"] == "ClientIP":
+        client_ip = _dict(_dict(spec, "sessionAffinityConfig"), "clientIP")
+        _set(client_ip, timeoutSeconds=CLIENT_IP_AFFINITY_SECONDS)
     for port in _items(spec, "ports"):
         _set(port, protocol="TCP")
         if port.get("port") is not None:
@@ -268,7 +319,10 @@ def _pvc(obj: Obj) -> None:
 
 
 def _pv(obj: Obj) -> None:
-    _set(_dict(obj, "spec"), persistentVolumeReclaimPolicy="Retain", volumeMode="Filesystem")
+    spec = _dict(obj, "spec")
+    _set(spec, persistentVolumeReclaimPolicy="Retain", volumeMode="Filesystem")
+    if isinstance(spec.get("hostPath"), dict):
+        _set(spec["hostPath"], type="")
     _set(_dict(obj, "status"), phase="Pending")
 
 
@@ -280,7 +334,33 @@ def _endpoints(obj: Obj) -> None:
 
 def _endpointslice(obj: Obj) -> None:
     for port in _items(obj, "ports"):
-        _set(port, protocol="TCP")
+        _set(port, name="", protocol="TCP")
+
+
+def _hpa_rules(behavior: Obj, key: str, default: Obj) -> None:
+    """A set rule keeps what it sets; the rest comes from Kubernetes' default rule."""
+    given = behavior.get(key) if isinstance(behavior.get(key), dict) else {}
+    rules = copy.deepcopy(default)
+    rules.update({k: v for k, v in given.items() if v is not None})
+    behavior[key] = rules
+
+
+def _hpa(obj: Obj) -> None:
+    spec = _dict(obj, "spec")
+    _set(spec, minReplicas=1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": HPA_CPU_UTILIZATION}}}]
+    if isinstance(spec.get("behavior"), dict):
+        _hpa_rules(spec["behavior"], "scaleUp", HPA_SCALE_UP)
+        _hpa_rules(spec["behavior"], "scaleDown", HPA_SCALE_DOWN)
+
+
+def _node(obj: Obj) -> None:
+    status = obj.get("status")
+    if isinstance(status, dict) and status.get("allocatable") is None and isinstance(
+            status.get("capacity"), dict):
+        status["allocatable"] = dict(status["capacity"])
 
 
 def _storageclass(obj: Obj) -> None:
@@ -291,6 +371,7 @@ _BY_KIND: dict[str, Callable[[Obj], None]] = {
     "Pod": _pod,
     "Deployment": _deployment,
     "ReplicaSet": _replicaset,
+    "ReplicationController": _replication_controller,
     "StatefulSet": _statefulset,
     "DaemonSet": _daemonset,
     "Job": _job,
@@ -303,4 +384,6 @@ _BY_KIND: dict[str, Callable[[Obj], None]] = {
     "Endpoints": _endpoints,
     "EndpointSlice": _endpointslice,
     "StorageClass": _storageclass,
+    "HorizontalPodAutoscaler": _hpa,
+    "Node": _node,
 }

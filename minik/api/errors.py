@@ -38,18 +38,9 @@ class ApiError(Exception):
         return self.message
 
     def status(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        }
-        if self.details:
-            body["details"] = self.details
-        return body
+        """The metav1.Status body, field for field as Kubernetes serialises it."""
+        return status_body("Failure", message=self.message, reason=self.reason,
+                           details=self.details, code=self.code)
 
     @classmethod
     def from_status(cls, body: dict[str, Any], *, code: int) -> ApiError:
@@ -59,6 +50,33 @@ class ApiError(Exception):
             message=str(body.get("message") or ""),
             details=dict(body.get("details") or {}),
         )
+
+
+STATUS_DETAIL_FIELDS = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")
+CAUSE_FIELDS = ("reason", "message", "field")
+
+
+def status_body(
+    status: str, *, message: str = "", reason: str = "", details: dict[str, Any] | None = None,
+    code: int = 0,
+) -> dict[str, Any]:
+    """A metav1.Status as Kubernetes' JSON serializer writes it.
+
+    The keys follow the Go struct (`kind, apiVersion, metadata, status,
+    message, reason, details, code`); every field but `metadata` is
+    omitempty, and so is every field of `details` (an empty `group` names
+    the core group by its absence). Clients compare these bodies byte for
+    byte, so the order matters.
+    """
+    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}}
+    shown = {k: (details or {}).get(k) for k in STATUS_DETAIL_FIELDS}
+    if shown["causes"]:
+        shown["causes"] = [{k: c[k] for k in CAUSE_FIELDS if c.get(k)} for c in shown["causes"]]
+    kept = {k: v for k, v in shown.items() if v}
+    fields = {"status": status, "message": message, "reason": reason, "details": kept,
+              "code": code}
+    body.update((k, v) for k, v in fields.items() if v)
+    return body
 
 
 def qualified(resource: str, group: str) -> str:

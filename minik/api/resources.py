@@ -44,6 +44,9 @@ class ResourceType:
     subresources: tuple[Subresource, ...] = ()
     verbs: tuple[str, ...] = ALL_VERBS
     has_status: bool = True
+    returns_deleted_object: bool = False
+    """A delete that removes the object answers with it, not a Status (Kubernetes'
+    `ReturnDeletedObject`)."""
 
     @property
     def singular(self) -> str:
@@ -102,26 +105,31 @@ def _registry() -> tuple[ResourceType, ...]:
     core, apps, batch = "", "apps", "batch"
     workload = ("all",)
     return (
-        ResourceType(core, "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",)),
+        ResourceType(core, "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",),
+                     returns_deleted_object=True),
         ResourceType(core, "v1", "Node", "nodes", namespaced=False, short_names=("no",)),
         ResourceType(
             core, "v1", "Pod", "pods", short_names=("po",), categories=workload,
-            subresources=_pod_subresources(),
+            subresources=_pod_subresources(), returns_deleted_object=True,
         ),
+        ResourceType(core, "v1", "ReplicationController", "replicationcontrollers",
+                     short_names=("rc",), categories=workload, subresources=(SCALE,)),
         ResourceType(core, "v1", "ConfigMap", "configmaps", short_names=("cm",), has_status=False),
         ResourceType(core, "v1", "Secret", "secrets", has_status=False),
-        ResourceType(core, "v1", "Service", "services", short_names=("svc",), categories=workload),
+        ResourceType(core, "v1", "Service", "services", short_names=("svc",), categories=workload,
+                     returns_deleted_object=True),
         ResourceType(core, "v1", "Endpoints", "endpoints", short_names=("ep",), has_status=False),
         ResourceType(core, "v1", "Event", "events", short_names=("ev",), has_status=False),
         ResourceType(
-            core, "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), has_status=False
+            core, "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), has_status=False,
+            returns_deleted_object=True,
         ),
         ResourceType(
             core, "v1", "PersistentVolume", "persistentvolumes", namespaced=False,
-            short_names=("pv",),
+            short_names=("pv",), returns_deleted_object=True,
         ),
         ResourceType(core, "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
-                     short_names=("pvc",)),
+                     short_names=("pvc",), returns_deleted_object=True),
         ResourceType(apps, "v1", "Deployment", "deployments", short_names=("deploy",),
                      categories=workload, subresources=(SCALE,)),
         ResourceType(apps, "v1", "ReplicaSet", "replicasets", short_names=("rs",),
@@ -137,7 +145,7 @@ def _registry() -> tuple[ResourceType, ...]:
         ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices",
                      has_status=False),
         ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False,
-                     short_names=("sc",), has_status=False),
+                     short_names=("sc",), has_status=False, returns_deleted_object=True),
         ResourceType("coordination.k8s.io", "v1", "Lease", "leases", has_status=False),
         ResourceType("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
                      short_names=("hpa",), categories=workload),

@@ -382,6 +382,22 @@ class LabelSelector:
         return "LabelSelector(<nothing>)" if self._nothing else f"LabelSelector({str(self)!r})"
 
 
+MAP_SELECTOR_KINDS = frozenset({"ReplicationController"})
+"""Kinds whose `spec.selector` is a plain label map (core/v1), not a metav1.LabelSelector."""
+
+
+def workload_selector(kind: str, obj: dict[str, Any]) -> LabelSelector:
+    """The selector in a workload's `spec.selector`, in whichever form its kind writes it.
+
+    A ReplicationController's map is the equality selector of its labels, as
+    Kubernetes reads it (`labels.SelectorFromSet`); an absent one selects nothing.
+    """
+    selector = (obj.get("spec") or {}).get("selector")
+    if kind in MAP_SELECTOR_KINDS and selector is not None:
+        selector = {"matchLabels": selector}
+    return LabelSelector.from_spec(selector)
+
+
 _SPEC_OPERATORS = {"In": IN, "NotIn": NOT_IN, "Exists": EXISTS, "DoesNotExist": DOES_NOT_EXIST}
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from minik.api import errors, meta, patch
 from minik.api.decode import decode_body, require_object
 from minik.api.resources import ResourceType
-from minik.api.selectors import LabelSelector
+from minik.api.selectors import workload_selector
 from minik.apiserver import proxy, responses
 from minik.apiserver.lifecycle import DeleteOptions
 from minik.apiserver.listing import Selection, list_page
@@ -71,7 +71,7 @@ def _unsupported_subresource(target: ResourceRequest) -> errors.ApiError:
 
 def _scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     md = obj["metadata"]
-    selector = LabelSelector.from_spec(obj.get("spec", {}).get("selector"))
+    selector = workload_selector(rt.kind, obj)
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -305,8 +305,8 @@ async def delete_object(request: web.Request) -> web.StreamResponse:
         return await _delete_collection(request, target, options)
     if target.subresource is not None:
         raise errors.method_not_allowed(f"DELETE is not supported on {target.verb_target}")
-    obj = await storage.delete(target.rt, target.namespace, target.name, options)
-    return responses.json_response(obj)
+    deletion = await storage.delete(target.rt, target.namespace, target.name, options)
+    return responses.json_response(responses.deleted(target.rt, deletion.obj, deletion.removed))
 
 
 async def _delete_collection(
@@ -320,8 +320,8 @@ async def _delete_collection(
     for obj in page.items:
         md = obj["metadata"]
         try:
-            deleted.append(await storage.delete(target.rt, md.get("namespace"), md["name"],
-                                                options))
+            deleted.append((await storage.delete(target.rt, md.get("namespace"), md["name"],
+                                                 options)).obj)
         except errors.ApiError as e:
             if e.code != 404:
                 raise

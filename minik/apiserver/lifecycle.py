@@ -102,6 +102,8 @@ def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
     obj = apply_defaults(rt, obj)
     if rt.kind == "Pod":
         obj.setdefault("status", {}).setdefault("phase", "Pending")
+    if rt.kind == "PersistentVolume":
+        obj["status"]["lastPhaseTransitionTime"] = md["creationTimestamp"]
     return obj
 
 
@@ -123,7 +125,7 @@ def merge_for_update(
     if subresource == "status":
         merged = copy.deepcopy(current)
         merged["status"] = copy.deepcopy(desired.get("status", {}))
-        return merged
+        return apply_defaults(rt, merged)
     merged = copy.deepcopy(desired)
     _keep_server_metadata(current, merged)
     if rt.has_status and subresource != "binding":
@@ -141,6 +143,8 @@ def prepare_for_update(
     _omit_empty(md)
     if "generation" in md and meta.spec_view(merged) != meta.spec_view(current):
         md["generation"] = int(md["generation"]) + 1
+    if rt.kind == "PersistentVolume":
+        _stamp_phase_transition(current, merged)
     if md.get("deletionTimestamp"):
         added = set(md.get("finalizers") or []) - set(current["metadata"].get("finalizers") or [])
         if added and rt.kind != "Namespace":
@@ -149,6 +153,15 @@ def prepare_for_update(
                 f"finalizers {sorted(added)}"
             )
     return merged
+
+
+def _stamp_phase_transition(current: dict[str, Any], merged: dict[str, Any]) -> None:
+    """A PersistentVolume's phase change is timed unless the writer timed it (PV strategy)."""
+    old, new = current.get("status") or {}, merged.get("status")
+    if not isinstance(new, dict) or old.get("phase") == new.get("phase"):
+        return
+    if new.get("lastPhaseTransitionTime") in (None, old.get("lastPhaseTransitionTime")):
+        new["lastPhaseTransitionTime"] = meta.format_time(meta.now())
 
 
 def ready_to_vanish(obj: dict[str, Any]) -> bool:

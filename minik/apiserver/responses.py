@@ -3,6 +3,10 @@
 kubectl asks for `application/json;as=Table;v=v1;g=meta.k8s.io` when it
 prints for humans; everything else gets plain JSON. Protobuf is never
 produced (clients that prefer it accept JSON too).
+
+JSON is written as Kubernetes' serializer writes it (Go's `json.Encoder`):
+compact, UTF-8, with `<`, `>`, `&`, U+2028 and U+2029 escaped, and a
+newline after every body, so that clients comparing bytes see the same.
 """
 
 from __future__ import annotations
@@ -13,12 +17,23 @@ from typing import Any
 from aiohttp import web
 
 from minik.api import meta
+from minik.api.errors import status_body
 from minik.api.resources import ResourceType
 from minik.api.tables import build_table
 
+GO_ESCAPED = "<>&\u2028\u2029"
+GO_ESCAPES = str.maketrans({c: f"\\u{ord(c):04x}" for c in GO_ESCAPED})
+
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON as Go encodes it (the escaped characters only occur inside strings)."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return text.translate(GO_ESCAPES) if any(c in text for c in GO_ESCAPED) else text
+
+
+def encode(obj: Any) -> str:
+    """One response body: `json.Encoder.Encode` ends it with a newline."""
+    return dumps(obj) + "\n"
 
 
 def wants_table(request: web.Request) -> bool:
@@ -38,7 +53,7 @@ def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
 def json_response(
     obj: Any, *, status: int = 200, warnings: list[str] | None = None
 ) -> web.Response:
-    response = web.Response(text=dumps(obj), status=status, content_type="application/json")
+    response = web.Response(text=encode(obj), status=status, content_type="application/json")
     for name, value in warning_headers(warnings or []):
         response.headers.add(name, value)
     return response
@@ -73,3 +88,18 @@ def list_body(
         list_meta["continue"] = continue_token
     return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": list_meta,
             "items": items}
+
+
+def deleted(rt: ResourceType, obj: dict[str, Any], removed: bool) -> dict[str, Any]:
+    """The answer to a DELETE, as Kubernetes' generic registry gives it.
+
+    An object only marked for deletion comes back as it now is; one removed
+    at once comes back too for the kinds whose registry says
+    `ReturnDeletedObject`, and as a success Status naming it for the rest
+    (`details.kind` is the resource, as Kubernetes sets it).
+    """
+    if not removed or rt.returns_deleted_object:
+        return obj
+    md = obj.get("metadata") or {}
+    return status_body("Success", details={"name": md.get("name"), "group": rt.group,
+                                           "kind": rt.plural, "uid": md.get("uid")})

@@ -56,6 +56,14 @@ class WriteResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Deletion:
+    """What a delete did: `removed` the object now, or only marked it (finalizers, grace)."""
+
+    obj: dict[str, Any]
+    removed: bool
+
+
 def decorate(record: Record) -> dict[str, Any]:
     """The stored value as clients see it: resourceVersion is the row's revision.
 
@@ -221,7 +229,7 @@ class ObjectStorage:
 
     async def delete(
         self, rt: ResourceType, namespace: str | None, name: str, options: lifecycle.DeleteOptions,
-    ) -> dict[str, Any]:
+    ) -> Deletion:
         """Delete now, or mark for deletion when finalizers or a grace period hold it back."""
         for _ in range(MAX_RETRIES):
             record = await self.read(rt, namespace, name)
@@ -229,23 +237,23 @@ class ObjectStorage:
             lifecycle.check_preconditions(rt, current, options)
             plan = await lifecycle.plan_delete(self, rt, current, options)
             if options.dry_run:
-                return plan.obj
+                return Deletion(plan.obj, removed=not plan.mark_only)
             try:
                 if plan.mark_only:
                     stored = meta.without_resource_version(plan.obj)
                     if stored == meta.without_resource_version(current):
-                        return current
+                        return Deletion(current, removed=False)
                     updated = await self.store.update(
                         record.key, stored, expected_revision=record.revision
                     )
                     if rt.kind == "Namespace":
                         await lifecycle.remove_namespace_if_done(self, name)
-                    return decorate(updated)
+                    return Deletion(decorate(updated), removed=False)
                 tombstone = await self._delete_record(record)
             except RevisionConflict:
                 continue
             await lifecycle.after_delete(self, rt, current)
-            return decorate(tombstone)
+            return Deletion(decorate(tombstone), removed=True)
         raise errors.conflict(rt.plural, name, group=rt.group,
                               why="too many concurrent writers; try again")
 

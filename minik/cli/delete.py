@@ -156,9 +156,12 @@ def _gone(client: Any, victim: Victim, uid: str | None) -> bool:
 
 
 def _deleted_uid(response: Any) -> str | None:
-    if isinstance(response, dict) and response.get("kind") != "Status":
-        return (response.get("metadata") or {}).get("uid")
-    return None
+    """The uid of what a DELETE removed: the object's, or a success Status's details."""
+    if not isinstance(response, dict):
+        return None
+    if response.get("kind") == "Status":
+        return (response.get("details") or {}).get("uid")
+    return (response.get("metadata") or {}).get("uid")
 
 
 def _error(victim: Victim, error: ApiError) -> ApplyError:

@@ -1,4 +1,5 @@
-"""Describing workloads: Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs.
+"""Describing workloads: Deployments, ReplicaSets, ReplicationControllers, StatefulSets,
+DaemonSets, Jobs.
 
 kubectl's workload describers: a summary of the spec and status, the pod
 template (see `describe_pod`), the counts of the controller's own pods by
@@ -139,16 +140,28 @@ def describe_deployment(d: Described, w: PrefixWriter) -> None:
 
 
 def describe_replica_set(d: Described, w: PrefixWriter) -> None:
+    spec = d.get("spec", default={})
+    _describe_replicas(d, w, spec.get("selector"), controlled_by=True)
+
+
+def describe_replication_controller(d: Described, w: PrefixWriter) -> None:
+    """As a ReplicaSet, with the plain label map of its selector and no owner line."""
+    selector = d.get("spec", default={}).get("selector")
+    _describe_replicas(d, w, {"matchLabels": selector or {}}, controlled_by=False)
+
+
+def _describe_replicas(d: Described, w: PrefixWriter, selector: dict[str, Any] | None, *,
+                       controlled_by: bool) -> None:
     spec, status = d.get("spec", default={}), d.get("status", default={})
     header(d, w)
-    w.write(0, f"Selector:\t{selector_text(spec.get('selector'))}\n")
+    w.write(0, f"Selector:\t{selector_text(selector)}\n")
     labels_multiline(w, "Labels", d.meta.get("labels"))
     annotations_multiline(w, "Annotations", d.meta.get("annotations"))
-    if controller_of(d.meta):
+    if controlled_by and controller_of(d.meta):
         w.write(0, f"Controlled By:\t{controller_of(d.meta)}\n")
     w.write(0, f"Replicas:\t{status.get('replicas', 0)} current / {spec.get('replicas', 0)} "
                "desired\n")
-    w.write(0, f"Pods Status:\t{pods_status(d, spec.get('selector'))}\n")
+    w.write(0, f"Pods Status:\t{pods_status(d, selector)}\n")
     describe_template(w, spec.get("template") or {})
     _conditions(w, status.get("conditions") or [])
     describe_events(w, d.events or [], d.now)

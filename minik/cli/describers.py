@@ -33,6 +33,7 @@ from minik.cli.describe_workloads import (
     describe_deployment,
     describe_job,
     describe_replica_set,
+    describe_replication_controller,
     describe_stateful_set,
     header,
 )
@@ -189,6 +190,7 @@ DESCRIBERS: dict[str, Describer] = {
     "Pod": describe_pod,
     "Deployment": describe_deployment,
     "ReplicaSet": describe_replica_set,
+    "ReplicationController": describe_replication_controller,
     "StatefulSet": describe_stateful_set,
     "DaemonSet": describe_daemon_set,
     "Job": describe_job,

@@ -22,6 +22,9 @@ from minik.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
+EVENT_SOURCES = {"replicationcontroller": "replication-controller"}
+"""Event source components that Kubernetes does not name `<controller>-controller`."""
+
 
 @dataclass(frozen=True, slots=True)
 class ControllerContext:
@@ -48,15 +51,22 @@ def default_factories() -> dict[str, ControllerFactory]:
     from minik.controllers.eventttl import EventTTLController
     from minik.controllers.garbagecollector import GarbageCollector
     from minik.controllers.namespace import NamespaceController
-    from minik.controllers.replicaset import ReplicaSetController
+    from minik.controllers.replicaset import ReplicaSetController, replication_manager
+    from minik.controllers.serviceaccount import ServiceAccountsController
 
     return {
         "replicaset": ReplicaSetController,
+        "replicationcontroller": replication_manager,
         "deployment": DeploymentController,
         "garbagecollector": GarbageCollector,
         "namespace": NamespaceController,
+        "serviceaccount": ServiceAccountsController,
         "eventttl": EventTTLController,
     }
+
+
+def _event_source(name: str) -> str:
+    return EVENT_SOURCES.get(name, f"{name}-controller")
 
 
 class ControllerManager:
@@ -69,7 +79,7 @@ class ControllerManager:
         chosen = factories if factories is not None else default_factories()
         self.contexts = {
             name: ControllerContext(client=client, informers=self.informers,
-                                    events=EventRecorder(client, f"{name}-controller"),
+                                    events=EventRecorder(client, _event_source(name)),
                                     metrics=metrics)
             for name in chosen if name not in disabled
         }

@@ -1,6 +1,12 @@
 """The ReplicaSet controller: keeps `spec.replicas` active pods matching a selector.
 
-Shaped like Kubernetes' `pkg/controller/replicaset`. Event handlers on the
+Shaped like Kubernetes' `pkg/controller/replicaset`. The same controller, given
+the `REPLICATION_CONTROLLER` kind, is the ReplicationController manager, as in
+Kubernetes (whose `ReplicationManager` is this controller behind an adapter):
+the two kinds differ only in their resource, their owner references, and
+their selector, which for a ReplicationController is a plain label map. Their
+specs and statuses have the same fields, and the code below names both
+"ReplicaSet". Event handlers on the
 shared replicaset and pod informers only compute keys: a pod maps to the
 ReplicaSet named by its controller ownerReference (when that ReplicaSet is
 in the cache with the same uid), and an orphan pod to every ReplicaSet of
@@ -31,13 +37,14 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of, format_time
 from minik.api.meta import now as wall_clock
-from minik.api.resources import REGISTRY
-from minik.api.selectors import LabelSelector
+from minik.api.resources import REGISTRY, ResourceType
+from minik.api.selectors import LabelSelector, workload_selector
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.informer import key_of
 from minik.controllers.podcontrol import (
@@ -59,9 +66,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONTROLLER_NAME = "replicaset"
-KIND = "ReplicaSet"
-API_VERSION = "apps/v1"
 REPLICA_FAILURE = "ReplicaFailure"
 DEFAULT_WORKERS = 5
 BURST_REPLICAS = 500
@@ -70,7 +74,25 @@ STATUS_UPDATE_ATTEMPTS = 2
 
 
 
-REPLICASETS = REGISTRY.get("replicasets")
+@dataclass(frozen=True, slots=True)
+class ReplicatedKind:
+    """The kind a replica controller manages, and the name the controller runs under."""
+
+    controller_name: str
+    rt: ResourceType
+
+    @property
+    def kind(self) -> str:
+        return self.rt.kind
+
+    @property
+    def resource(self) -> str:
+        return self.rt.qualified_name
+
+
+REPLICA_SET = ReplicatedKind("replicaset", REGISTRY.get("replicasets"))
+REPLICATION_CONTROLLER = ReplicatedKind("replicationcontroller",
+                                        REGISTRY.get("replicationcontrollers"))
 
 
 def _labels(obj: dict) -> dict[str, str]:
@@ -103,12 +125,12 @@ def template_labels(rs: dict) -> dict[str, str]:
     return (template.get("metadata") or {}).get("labels") or {}
 
 
-def selector_of(rs: dict) -> LabelSelector | None:
+def selector_of(rs: dict, kind: ReplicatedKind = REPLICA_SET) -> LabelSelector | None:
     """The ReplicaSet's selector; None (and a log line) when it does not parse."""
     try:
-        return LabelSelector.from_spec((rs.get("spec") or {}).get("selector"))
+        return workload_selector(kind.kind, rs)
     except (ApiError, ValueError) as e:
-        log.warning("replicaset %s has an invalid selector: %s", key_of(rs), e)
+        log.warning("%s %s has an invalid selector: %s", kind.kind, key_of(rs), e)
         return None
 
 
@@ -154,13 +176,14 @@ def replica_set_status(rs: dict, pods: list[dict], error: Exception | None, *,
 class ReplicaSetController:
     """Creates and deletes pods so that every ReplicaSet has `spec.replicas` of them."""
 
-    name = CONTROLLER_NAME
-
     def __init__(
         self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
         burst_replicas: int = BURST_REPLICAS, now: Callable[[], dt.datetime] = wall_clock,
         expectations: ControllerExpectations | None = None,
+        kind: ReplicatedKind = REPLICA_SET,
     ) -> None:
+        self.kind = kind
+        self.name = kind.controller_name
         self.client = ctx.client
         self.informers = ctx.informers
         self.metrics = ctx.metrics
@@ -169,16 +192,16 @@ class ReplicaSetController:
         self.now = now
         self.expectations = expectations or ControllerExpectations()
         self.pod_control = PodControl(ctx.client, ctx.events)
-        self.replicasets = ctx.informers.get("replicasets")
+        self.replicasets = ctx.informers.get(kind.resource)
         self.pods = ctx.informers.get("pods")
-        self.queue = WorkQueue(CONTROLLER_NAME, metrics=self.metrics)
+        self.queue = WorkQueue(self.name, metrics=self.metrics)
         self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
 
     async def run(self) -> None:
         """Wait for the caches, then sync every ReplicaSet and follow changes until cancelled."""
-        await self.informers.wait_synced("replicasets", "pods")
+        await self.informers.wait_synced(self.kind.resource, "pods")
         for rs in self.replicasets.indexer.list():
             self.queue.add(key_of(rs))
         await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.metrics)
@@ -198,7 +221,7 @@ class ReplicaSetController:
 
     def _owner_key(self, pod: dict, ref: dict | None) -> str | None:
         """The key of the cached ReplicaSet `ref` points at, if it is ours and still exists."""
-        if ref is None or ref.get("kind") != KIND:
+        if ref is None or ref.get("kind") != self.kind.kind:
             return None
         namespace = (pod.get("metadata") or {}).get("namespace")
         rs = self.replicasets.indexer.get_by(namespace, str(ref.get("name", "")))
@@ -211,7 +234,8 @@ class ReplicaSetController:
         namespace = (pod.get("metadata") or {}).get("namespace") or ""
         labels = _labels(pod)
         return [key_of(rs) for rs in self.replicasets.indexer.list(namespace)
-                if (selector := selector_of(rs)) is not None and selector.matches(labels)]
+                if (selector := selector_of(rs, self.kind)) is not None
+                and selector.matches(labels)]
 
     def _enqueue_orphan(self, pod: dict) -> None:
         for key in self._selecting_keys(pod):
@@ -262,7 +286,7 @@ class ReplicaSetController:
         if rs is None:
             self.expectations.forget(key)
             return
-        selector = selector_of(rs)
+        selector = selector_of(rs, self.kind)
         if selector is None:
             return
         needs_sync = self.expectations.satisfied(key)
@@ -287,15 +311,16 @@ class ReplicaSetController:
     async def _check_can_adopt(self, rs: dict) -> None:
         """A fresh read: never adopt for a ReplicaSet that was replaced or is being deleted."""
         md = rs["metadata"]
-        fresh = await self.client.get(REPLICASETS, md.get("namespace"), md["name"])
+        fresh = await self.client.get(self.kind.rt, md.get("namespace"), md["name"])
+        kind = self.kind.kind
         if _uid(fresh) != _uid(rs):
-            raise ApiError(409, "Conflict", f"original ReplicaSet {key_of(rs)} is gone: got "
+            raise ApiError(409, "Conflict", f"original {kind} {key_of(rs)} is gone: got "
                                             f"uid {_uid(fresh)}, wanted {_uid(rs)}")
         if is_being_deleted(fresh):
-            raise ApiError(409, "Conflict", f"ReplicaSet {key_of(rs)} has just been deleted")
+            raise ApiError(409, "Conflict", f"{kind} {key_of(rs)} has just been deleted")
 
     def _controller_ref(self, rs: dict) -> dict:
-        return new_controller_ref(rs, api_version=API_VERSION, kind=KIND)
+        return new_controller_ref(rs, api_version=self.kind.rt.api_version, kind=self.kind.kind)
 
     async def _manage_replicas(self, key: str, rs: dict, pods: list[dict]) -> Exception | None:
         diff = len(pods) - desired_replicas(rs)
@@ -346,7 +371,7 @@ class ReplicaSetController:
             if status == (rs.get("status") or {}):
                 return
             try:
-                await self.client.replace(REPLICASETS, md.get("namespace"), md["name"],
+                await self.client.replace(self.kind.rt, md.get("namespace"), md["name"],
                                           {**rs, "status": status}, subresource="status")
                 return
             except ApiError as e:
@@ -354,7 +379,7 @@ class ReplicaSetController:
                     return
                 if e.code != 409 or attempt + 1 == STATUS_UPDATE_ATTEMPTS:
                     raise
-            fresh = await self.client.get(REPLICASETS, md.get("namespace"), md["name"])
+            fresh = await self.client.get(self.kind.rt, md.get("namespace"), md["name"])
             if _uid(fresh) != md.get("uid") or _generation(fresh) != _generation(rs):
                 return
             rs = fresh
@@ -368,3 +393,8 @@ class ReplicaSetController:
         waits = [wait for p in pods if (wait := seconds_until_available(p, min_ready, now))]
         if waits:
             self.queue.add_after(key, min(waits) + AVAILABILITY_SLACK)
+
+
+def replication_manager(ctx: ControllerContext) -> ReplicaSetController:
+    """The ReplicationController manager: this controller for the core/v1 kind."""
+    return ReplicaSetController(ctx, kind=REPLICATION_CONTROLLER)

@@ -28,6 +28,20 @@ KUBECTL = os.environ.get("MINIK_TEST_KUBECTL", "/usr/bin/kubectl")
 MINIK = str(Path(sys.executable).with_name("minik"))
 
 
+def sleeper_template(app: str) -> str:
+    """A workload's `template:` (at two spaces) of one busybox container that sleeps."""
+    return f"""\
+  template:
+    metadata: {{labels: {{app: {app}}}}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: minik/busybox:1.35
+        command: [sleep, "3600"]
+"""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

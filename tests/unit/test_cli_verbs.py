@@ -51,7 +51,7 @@ class TestTargets:
 
     def test_all_lists_workloads_in_discovery_order(self) -> None:
         workloads = [t.plural for t in category("all")]
-        assert workloads[:2] == ["pods", "services"]
+        assert workloads[:3] == ["pods", "replicationcontrollers", "services"]
         assert workloads == [t.plural for t in REGISTRY if "all" in t.categories]
 
 

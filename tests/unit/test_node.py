@@ -42,6 +42,11 @@ async def get_node(api: Api) -> dict:
     return await api.client.get(NODES, None, "box")
 
 
+def reported(node: dict) -> bool:
+    """The agent has written its status (a new Node already has an empty nodeInfo)."""
+    return bool(node.get("status", {}).get("nodeInfo", {}).get("kubeletVersion"))
+
+
 async def get_lease(api: Api) -> dict:
     return await api.client.get(LEASES, "kube-node-lease", "box")
 
@@ -89,7 +94,7 @@ def test_renew_times_have_microseconds():
 
 async def test_registration_creates_a_ready_node_with_host_capacity(api: Api):
     api.start(reporter(api, labels={"tier": "edge"}).run(), "node")
-    node = await poll(lambda: get_node(api), lambda n: bool(n.get("status", {}).get("nodeInfo")))
+    node = await poll(lambda: get_node(api), reported)
     assert node["metadata"]["labels"] == {
         "kubernetes.io/hostname": "box", "kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64", "node-role.kubernetes.io/control-plane": "",
@@ -134,7 +139,7 @@ async def test_an_existing_node_is_adopted_and_keeps_its_other_labels(api: Api):
         "apiVersion": "v1", "kind": "Node",
         "metadata": {"name": "box", "labels": {"kept": "yes", "kubernetes.io/arch": "wrong"}}})
     api.start(reporter(api).run(), "node")
-    node = await poll(lambda: get_node(api), lambda n: bool(n.get("status", {}).get("nodeInfo")))
+    node = await poll(lambda: get_node(api), reported)
     assert node["metadata"]["uid"] == old["metadata"]["uid"]
     assert node["metadata"]["labels"]["kept"] == "yes"
     assert node["metadata"]["labels"]["kubernetes.io/arch"] == "amd64"
@@ -168,7 +173,7 @@ async def test_status_is_rewritten_when_the_status_interval_passes(api: Api):
 
 async def test_a_deleted_node_is_registered_again_at_its_next_status_write(api: Api):
     api.start(reporter(api, status_interval=0.05).run(), "node")
-    first = await poll(lambda: get_node(api), lambda n: bool(n.get("status", {}).get("nodeInfo")))
+    first = await poll(lambda: get_node(api), reported)
     await api.client.delete(NODES, None, "box")
     again = await poll(lambda: get_node(api),
                        lambda n: n["metadata"]["uid"] != first["metadata"]["uid"])

@@ -1,8 +1,11 @@
-"""Workload controllers of apps/v1: Deployment, ReplicaSet, StatefulSet, DaemonSet.
+"""Workload controllers of apps/v1 (Deployment, ReplicaSet, StatefulSet, DaemonSet)
+and their core/v1 ancestor, the ReplicationController.
 
 Every controller owns the pods its selector matches, so the selector is
 required, may not be empty, and must match the template's labels; the pods
-are long-running, so the template's restartPolicy must be Always.
+are long-running, so the template's restartPolicy must be Always. A
+ReplicationController's selector is a plain label map that defaults to the
+template's labels.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from minik.api.models.base import (
     one_of,
     percent_over_100,
     raise_any,
+    required,
 )
 from minik.api.models.core import PersistentVolumeClaimSpec
 from minik.api.models.meta import (
     K8sObject,
+    Labels,
     LabelSelector,
     ObjectMeta,
     StatusObject,
@@ -126,6 +131,39 @@ class ReplicaSetSpec(K8sModel):
 
 class ReplicaSet(StatusObject):
     spec: ReplicaSetSpec
+
+
+class ReplicationControllerSpec(K8sModel):
+    replicas: NonNegative | None = None
+    min_ready_seconds: NonNegative | None = None
+    selector: Labels | None = None
+    template: PodTemplateSpec | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ReplicationControllerSpec:
+        raise_any(self._causes())
+        return self
+
+    def _causes(self) -> Iterator[Cause]:
+        """ValidateReplicationControllerSpec, with the selector defaulted from the template."""
+        if self.template is None:
+            yield required("template")
+            return
+        labels = self.template.labels()
+        selector = self.selector or labels
+        if not selector:
+            yield required("selector")
+        elif not selector.items() <= labels.items():
+            yield invalid("template.metadata.labels", labels,
+                          "`selector` does not match template `labels`")
+        yield from template_restart_causes(self.template, "template", ("Always",))
+        if self.template.spec.active_deadline_seconds is not None:
+            yield forbidden("template.spec.activeDeadlineSeconds",
+                            "activeDeadlineSeconds in ReplicationController is not Supported")
+
+
+class ReplicationController(StatusObject):
+    spec: ReplicationControllerSpec | None = None
 
 
 class RollingUpdateStatefulSetStrategy(K8sModel):

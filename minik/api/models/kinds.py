@@ -17,6 +17,7 @@ MODELS: dict[str, type[K8sModel]] = {
     "v1/ServiceAccount": core.ServiceAccount,
     "v1/PersistentVolume": core.PersistentVolume,
     "v1/PersistentVolumeClaim": core.PersistentVolumeClaim,
+    "v1/ReplicationController": apps.ReplicationController,
     "v1/Binding": cluster.Binding,
     "v1/DeleteOptions": cluster.DeleteOptions,
     "apps/v1/Deployment": apps.Deployment,
