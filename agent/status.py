@@ -17,13 +17,15 @@ from typing import Any
 
 from agent import labels
 from agent.plan import phase_is_terminal, should_restart
-from agent.podstate import PodRuntimeState
+from agent.podstate import PodRuntimeState, ended, start_failed
 from agent.runtime import ContainerInfo
 from minik.api.defaults import qos_class
 from minik.api.meta import format_time
 
 Waiting = Mapping[str, tuple[str, str]]
 OOM_EXIT_CODE = 137
+START_ERROR = "StartError"
+"""containerd's reason for an attempt whose process could not be started."""
 
 
 @dataclass(slots=True)
@@ -39,6 +41,8 @@ def _time(moment: dt.datetime | None) -> str | None:
 
 
 def _terminated_reason(info: ContainerInfo, spec: dict[str, Any]) -> str:
+    if start_failed(info):
+        return START_ERROR
     limited = bool(spec.get("resources", {}).get("limits", {}).get("memory"))
     if info.oom_killed or (info.exit_code == OOM_EXIT_CODE and limited):
         return "OOMKilled"
@@ -50,7 +54,7 @@ def terminated(info: ContainerInfo, spec: dict[str, Any]) -> dict[str, Any]:
         "exitCode": info.exit_code if info.exit_code is not None else 0,
         "reason": _terminated_reason(info, spec),
         "startedAt": _time(info.started_at),
-        "finishedAt": _time(info.finished_at),
+        "finishedAt": _time(info.finished_at or info.created_at),
         "containerID": f"docker://{info.id}",
     }
     if info.error:
@@ -64,7 +68,7 @@ def _state(
 ) -> dict[str, Any]:
     if info is not None and info.state in ("running", "restarting", "paused") and not waiting:
         return {"running": {"startedAt": _time(info.started_at)}}
-    if info is not None and info.state in ("exited", "dead") and not waiting:
+    if info is not None and ended(info) and not waiting:
         return {"terminated": terminated(info, spec)}
     reason, message = waiting or (default_waiting, "")
     body = {"reason": reason}
@@ -94,7 +98,7 @@ def container_status(
         status["imageID"] = latest.image_id
         status["containerID"] = f"docker://{latest.id}"
     previous = latest if latest is not None and why else state.previous(name)
-    if previous is not None and previous.state in ("exited", "dead"):
+    if previous is not None and ended(previous):
         status["lastState"] = {"terminated": terminated(previous, spec)}
     if "running" in status["state"]:
         status["started"] = probes.started.get(name, True)

@@ -6,7 +6,10 @@ removed, containers killed, sandbox recreated, init or app containers
 started with their image, environment and volumes), and plans again on
 what the runtime then holds: once more after starting containers (so a
 container that crashed at once is reported in back-off), again and again
-after a new sandbox or a kill. It then writes the pod's status if it
+after a new sandbox or a kill. A container the engine would not create
+(`CreateContainerError`) or start (`RunContainerError`) is reported with
+that reason for the sync that tried it, and retried with the same back-off
+as a crash (`CrashLoopBackOff` while it waits). It then writes the pod's status if it
 changed, computed from the pod as the cache holds it at that moment (a
 failed write is retried). When the last plan needs nothing done,
 `on_settled` hears the runtime state's fingerprint, so the agent's relist
@@ -41,6 +44,7 @@ from agent.plan import (
     Start,
     backoff_key,
     compute_pod_actions,
+    failed_since,
     phase_is_terminal,
     pod_is_done,
 )
@@ -100,6 +104,7 @@ class PodSyncer:
         self.metrics = metrics
         self.on_settled = on_settled or (lambda uid, fingerprint: None)
         self._started: set[str] = set()
+        self._failed_creates: dict[str, float] = {}
 
     async def state(self, uid: str) -> PodRuntimeState:
         return await self.lister.pod(uid)
@@ -118,18 +123,21 @@ class PodSyncer:
         state = await self.state(uid)
         self._reset_long_runs(pod, state)
         waiting: dict[str, tuple[str, str]] = {}
+        failed: dict[str, tuple[str, str]] = {}
         replan, settled = True, False
         for _ in range(MAX_ROUNDS):
             actions = compute_pod_actions(pod, state, backoff=self.backoff,
-                                          liveness_failed=self.probes.liveness_failed(uid))
+                                          liveness_failed=self.probes.liveness_failed(uid),
+                                          failed_creates=self._failed_creates_of(uid))
             waiting.update(actions.waiting)
             if actions.empty:
                 settled = True
                 break
             if not replan:
                 break
-            replan = await self._execute(pod, state, actions, waiting)
+            replan = await self._execute(pod, state, actions, failed)
             state = await self.state(uid)
+        waiting.update(failed)
         if phase_is_terminal(pod) or pod_is_done(pod, state):
             await self._stop_sandbox(state)
             self.probes.remove(uid)
@@ -146,15 +154,22 @@ class PodSyncer:
         if not waiting:
             return None
         uid = pod["metadata"]["uid"]
+        failed_creates = self._failed_creates_of(uid)
         delays = [WAITING_RETRY]
         for name in waiting:
             latest = state.latest(name)
-            if latest is not None and latest.finished_at is not None:
+            if latest is not None or name in failed_creates:
                 left = self.backoff.remaining(backoff_key(uid, name),
-                                              latest.finished_at.timestamp())
+                                              failed_since(latest, failed_creates.get(name)))
                 if left > 0:
                     delays.append(left + 0.05)
         return max(0.05, min(delays))
+
+    def _failed_creates_of(self, uid: str) -> dict[str, float]:
+        """When the engine last refused to create each of the pod's containers, by name."""
+        prefix = backoff_key(uid, "")
+        return {key[len(prefix):]: at for key, at in self._failed_creates.items()
+                if key.startswith(prefix)}
 
     def _reset_long_runs(self, pod: dict[str, Any], state: PodRuntimeState) -> None:
         uid = pod["metadata"]["uid"]
@@ -246,17 +261,25 @@ class PodSyncer:
             return "CreateContainerConfigError", message
         spec = container_spec(self._context(pod), container, sandbox_id=sandbox.id,
                               restart_count=start.restart_count, env=env, mounts=mounts)
+        key = backoff_key(pod["metadata"]["uid"], name)
+        if start.retry:
+            self.backoff.next(key)
         try:
             container_id = await self.runtime.create(spec)
-            self.events.record(pod, "Normal", "Created", f"Created container: {name}")
-            await self.runtime.start(container_id)
         except RuntimeFailure as e:
+            self._failed_creates[key] = self.backoff.clock()
             self.images.invalidate(container["image"])
             self.events.record(pod, "Warning", "Failed", f"Error: {e}")
             return "CreateContainerError", str(e)
+        self._failed_creates.pop(key, None)
+        self.events.record(pod, "Normal", "Created", f"Created container: {name}")
         if start.restart_count > 0:
-            self.backoff.next(backoff_key(pod["metadata"]["uid"], name))
             self.metrics.count_restart(pod, name)
+        try:
+            await self.runtime.start(container_id)
+        except RuntimeFailure as e:
+            self.events.record(pod, "Warning", "Failed", f"Error: {e}")
+            return "RunContainerError", str(e)
         self.events.record(pod, "Normal", "Started", f"Started container {name}")
         await self._post_start(pod, container, container_id, sandbox)
         return None
@@ -332,7 +355,9 @@ class PodSyncer:
         self.probes.remove(uid)
         self.metrics.forget(uid)
         self.images.forget(uid)
-        self.backoff.forget_prefix(f"{uid}/")
+        self.backoff.forget_prefix(backoff_key(uid, ""))
+        for key in [k for k in self._failed_creates if k.startswith(backoff_key(uid, ""))]:
+            del self._failed_creates[key]
         self._started.discard(uid)
         await self.volumes.cleanup(uid)
         self.on_settled(uid, None)

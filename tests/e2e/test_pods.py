@@ -171,6 +171,30 @@ def test_a_crashing_container_backs_off_with_growing_delays(
     assert previous.startswith("run-")
 
 
+def test_a_container_that_cannot_start_backs_off_like_a_crash(
+    cluster: Cluster, namespace: str
+) -> None:
+    cluster.kubectl("run", "nobin", "-n", namespace, "--image=minik/busybox:1.35",
+                    "--restart=Always", "--command", "--", "/nonexistent-binary")
+    reasons: set[str] = set()
+    seen: dict[int, float] = {}
+    started = time.monotonic()
+    while time.monotonic() - started < 14:
+        status = container_state(cluster, namespace, "nobin")
+        reasons.add(status.get("state", {}).get("waiting", {}).get("reason", ""))
+        seen.setdefault(status.get("restartCount", 0), time.monotonic())
+        time.sleep(0.05)
+    assert {"RunContainerError", "CrashLoopBackOff"} <= reasons, reasons
+    assert 3 <= max(seen) <= 6, f"base 1 s: starts at 0, 0, 1, 3, 7, 15 s, not {sorted(seen)}"
+    assert seen[3] - seen[2] > seen[2] - seen[1] + 0.5, seen
+    last = container_state(cluster, namespace, "nobin")["lastState"]["terminated"]
+    assert last["reason"] == "StartError" and "/nonexistent-binary" in last["message"]
+    events = cluster.kubectl("get", "events", "-n", namespace, "-o", "json")
+    messages = [e["message"] for e in json.loads(events.stdout)["items"]
+                if e["reason"] == "Failed"]
+    assert any("/nonexistent-binary" in m for m in messages), messages
+
+
 OOM = """\
 apiVersion: v1
 kind: Pod
