@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent import labels
+from agent.containers import pod_ip
 from agent.plan import phase_is_terminal, should_restart
 from agent.podstate import PodRuntimeState, ended, start_failed
 from agent.runtime import ContainerInfo
@@ -194,11 +195,11 @@ def pod_status(
     ready = bool(apps) and all(s["ready"] for s in apps)
     previous = {c["type"]: c for c in current.get("conditions", []) or []}
     sandbox = state.sandbox
-    pod_ip = sandbox.ip_address if sandbox is not None and sandbox.state == "running" else None
+    ip = pod_ip(pod, sandbox, host_ip)
     status: dict[str, Any] = {
         "phase": pod_phase(pod, init_done, init_failed, apps),
         "conditions": [
-            _condition("PodReadyToStartContainers", sandbox is not None and pod_ip is not None,
+            _condition("PodReadyToStartContainers", ip is not None,
                        previous, stamp),
             _condition("Initialized", init_done, previous, stamp, "ContainersNotInitialized"),
             _condition("Ready", ready, previous, stamp, "ContainersNotReady"),
@@ -213,9 +214,9 @@ def pod_status(
     }
     if inits:
         status["initContainerStatuses"] = inits
-    if pod_ip:
-        status["podIP"] = pod_ip
-        status["podIPs"] = [{"ip": pod_ip}]
+    if ip:
+        status["podIP"] = ip
+        status["podIPs"] = [{"ip": ip}]
     if phase_is_terminal(pod) and status["phase"] != current["phase"]:
         return current
     return status

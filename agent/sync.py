@@ -33,7 +33,14 @@ from typing import Any
 
 from agent import hooks, labels
 from agent.backoff import Backoff
-from agent.containers import PodContext, container_spec, sandbox_spec
+from agent.containers import (
+    PodContext,
+    PodSpecError,
+    container_spec,
+    pod_ip,
+    sandbox_spec,
+    start_failure_message,
+)
 from agent.env import ConfigError, Lookup, container_env
 from agent.events import EventSink
 from agent.images import ImageManager
@@ -142,7 +149,7 @@ class PodSyncer:
             await self._stop_sandbox(state)
             self.probes.remove(uid)
         else:
-            self.probes.sync(pod, _running(state), _pod_ip(state))
+            self.probes.sync(pod, _running(state), self._pod_ip(pod, state))
             if settled:
                 self.on_settled(uid, state.fingerprint())
         if not await self._write_status(uid, state, waiting):
@@ -219,17 +226,19 @@ class PodSyncer:
         if attempt > 0:
             self.events.record(pod, "Normal", "SandboxChanged",
                                "Pod sandbox changed, it will be killed and re-created.")
-        spec = sandbox_spec(self._context(pod), attempt)
         try:
-            sandbox_id = await self.runtime.create(spec)
+            sandbox_id = await self.runtime.create(sandbox_spec(self._context(pod), attempt))
             await self.runtime.start(sandbox_id)
-        except RuntimeFailure as e:
+        except (PodSpecError, RuntimeFailure) as e:
             message = f"Failed to create pod sandbox: {e}"
             self.events.record(pod, "Warning", "FailedCreatePodSandBox", message)
             for c in _all_containers(pod):
                 waiting[c["name"]] = ("ContainerCreating", message)
             return False
         return True
+
+    def _pod_ip(self, pod: dict[str, Any], state: PodRuntimeState) -> str | None:
+        return pod_ip(pod, state.sandbox, self.config.host_ip)
 
     def _context(self, pod: dict[str, Any]) -> PodContext:
         return PodContext(self.config.instance, pod, self.config.network, self.config.pause_image)
@@ -252,7 +261,8 @@ class PodSyncer:
         name = container["name"]
         try:
             env = container_env(pod, container, configmaps=self.configmaps,
-                                secrets=self.secrets, pod_ip=sandbox.ip_address or "",
+                                secrets=self.secrets,
+                                pod_ip=pod_ip(pod, sandbox, self.config.host_ip) or "",
                                 host_ip=self.config.host_ip)
             mounts = self.volumes.mounts(pod, container)
         except (ConfigError, VolumeError) as e:
@@ -278,8 +288,9 @@ class PodSyncer:
         try:
             await self.runtime.start(container_id)
         except RuntimeFailure as e:
-            self.events.record(pod, "Warning", "Failed", f"Error: {e}")
-            return "RunContainerError", str(e)
+            message = start_failure_message(container, str(e))
+            self.events.record(pod, "Warning", "Failed", f"Error: {message}")
+            return "RunContainerError", message
         self.events.record(pod, "Normal", "Started", f"Started container {name}")
         await self._post_start(pod, container, container_id, sandbox)
         return None
@@ -289,7 +300,8 @@ class PodSyncer:
         if not (container.get("lifecycle") or {}).get("postStart"):
             return
         ok = await hooks.post_start(self.runtime, pod, container, container_id,
-                                    pod_ip=sandbox.ip_address, events=self.events)
+                                    pod_ip=pod_ip(pod, sandbox, self.config.host_ip),
+                                    events=self.events)
         if not ok:
             await self._stop(pod, container_id, _grace(pod))
 
@@ -339,7 +351,8 @@ class PodSyncer:
         container = next((c for c in _all_containers(pod) if c["name"] == name), None)
         if container is not None and (container.get("lifecycle") or {}).get("preStop"):
             left = await hooks.pre_stop(self.runtime, pod, container, info.id,
-                                        pod_ip=_pod_ip(state), events=self.events, grace=grace)
+                                        pod_ip=self._pod_ip(pod, state), events=self.events,
+                                        grace=grace)
             grace = max(left, hooks.MIN_STOP_GRACE)
         await self._stop(pod, info.id, grace)
 
@@ -419,11 +432,6 @@ def _all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
 def _container(pod: dict[str, Any], name: str, *, init: bool) -> dict[str, Any]:
     key = "initContainers" if init else "containers"
     return next(c for c in pod["spec"].get(key) or [] if c["name"] == name)
-
-
-def _pod_ip(state: PodRuntimeState) -> str | None:
-    sandbox = state.sandbox
-    return sandbox.ip_address if sandbox is not None and sandbox.state == "running" else None
 
 
 def _running(state: PodRuntimeState) -> list[RunningContainer]:

@@ -316,3 +316,17 @@ async def test_a_container_the_engine_will_not_create_is_retried_with_back_off(
     assert waiting_of(pod)["reason"] in ("CreateContainerError", "CrashLoopBackOff")
     gaps = [round(b - a) for a, b in itertools.pairwise(creates)]
     assert gaps == [10, 20, 40], creates
+
+
+async def test_a_pod_whose_namespaces_docker_cannot_give_is_refused_clearly(
+        syncer: PodSyncer, runtime: FakeRuntime, pods: Pods) -> None:
+    pod = pods.add("hostnet")
+    pod["spec"]["hostNetwork"] = True
+    pod["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8080}]
+    await syncer.sync("uid-hostnet")
+    assert not runtime.called("create")
+    waiting = waiting_of(pod)
+    assert waiting["reason"] == "ContainerCreating"
+    assert "hostPort 8080" in waiting["message"] and "must equal its containerPort 80" in (
+        waiting["message"])
+    assert "FailedCreatePodSandBox" in syncer.events.reasons  # type: ignore[attr-defined]
