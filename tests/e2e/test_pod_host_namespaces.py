@@ -13,26 +13,13 @@ import socket
 import stat
 import subprocess
 import urllib.request
-import uuid
-from typing import Any
 
 import pytest
 
 from tests.e2e.cluster import Cluster, eventually, free_port
+from tests.e2e.test_pods import DOCKER, apply, pod, wait_running
 
 pytestmark = pytest.mark.e2e
-
-DOCKER = "/usr/bin/docker"
-
-
-def pod(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
-    return cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
-
-
-def wait_running(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
-    return eventually(
-        lambda: (p := pod(cluster, namespace, name)).get("status", {}).get("phase") == "Running"
-        and p, timeout=30, what=f"pod {name} Running")
 
 
 def exec_in(cluster: Cluster, namespace: str, name: str, command: str,
@@ -40,10 +27,6 @@ def exec_in(cluster: Cluster, namespace: str, name: str, command: str,
     where = ["-c", container] if container else []
     return cluster.kubectl("exec", name, "-n", namespace, *where, "--", "sh", "-c",
                            command).stdout.strip()
-
-
-def apply(cluster: Cluster, manifest: Any, text: str) -> None:
-    cluster.kubectl("apply", "-f", str(manifest(text, f"{uuid.uuid4().hex[:8]}.yaml")))
 
 
 def own_namespace(kind: str) -> str:
@@ -78,7 +61,8 @@ def test_a_host_network_pod_serves_on_the_hosts_loopback_with_the_nodes_ip(
 ) -> None:
     port = free_port()
     apply(cluster, manifest, HOST_NETWORK.format(ns=namespace, port=port))
-    status = wait_running(cluster, namespace, "hostnet")["status"]
+    wait_running(cluster, namespace, "hostnet")
+    status = pod(cluster, namespace, "hostnet")["status"]
     assert status["podIP"] == status["hostIP"] and status["podIPs"] == [{"ip": status["hostIP"]}]
     assert exec_in(cluster, namespace, "hostnet", "readlink /proc/self/ns/net") == (
         own_namespace("net"))
