@@ -264,7 +264,7 @@ class PodSyncer:
                                 secrets=self.secrets,
                                 pod_ip=pod_ip(pod, sandbox, self.config.host_ip) or "",
                                 host_ip=self.config.host_ip)
-            mounts = self.volumes.mounts(pod, container)
+            mounts = await self.volumes.mounts(pod, container)
         except (ConfigError, VolumeError) as e:
             message = str(e)
             self.events.record(pod, "Warning", "Failed", f"Error: {message}")
