@@ -5,10 +5,11 @@ its hostname and every published hostPort; app containers join it with
 `network_mode=container:<sandbox>`. The pod's host namespaces are the
 sandbox's, as with the kubelet's dockershim: `hostNetwork` puts it on the
 host's network (no hostname of its own, no published ports: a port is the
-host's; the pod IP is the node's), `hostIPC` in the host's IPC namespace,
-`hostPID` in the host's PID namespace; app containers join them as usual
-(and the host's PID namespace). `shareProcessNamespace` makes the app
-containers join the sandbox's PID namespace, where pause is PID 1.
+host's; the pod IP is the node's; Docker still takes DNS settings there,
+for `ClusterFirstWithHostNet`), `hostIPC` in the host's IPC namespace;
+app containers join them as usual, and with `hostPID` run in the host's
+PID namespace. `shareProcessNamespace` makes the app containers join the
+sandbox's PID namespace, where pause is PID 1.
 What Docker cannot do as asked is a `PodSpecError`, never a silent
 fallback; `privileged` is Docker's own, and an engine that cannot grant
 it (Docker 20.10 asks for every capability the kernel knows, and fails

@@ -8,10 +8,10 @@ what the runtime then holds: once more after starting containers (so a
 container that crashed at once is reported in back-off), again and again
 after a new sandbox or a kill. A container the engine would not create
 (`CreateContainerError`) or start (`RunContainerError`) is reported with
-that reason for the sync that tried it, and retried with the same back-off
-as a crash (`CrashLoopBackOff` while it waits). It then writes the pod's status if it
-changed, computed from the pod as the cache holds it at that moment (a
-failed write is retried). When the last plan needs nothing done,
+that reason by the sync that tried it, and retried with the same back-off
+as a crash (`CrashLoopBackOff` while it waits). The sync then writes the
+pod's status if it changed, computed from the pod as the cache holds it
+at that moment (a failed write is retried). When the last plan needs nothing done,
 `on_settled` hears the runtime state's fingerprint, so the agent's relist
 does not wake the pod for changes the sync made itself.
 
