@@ -16,7 +16,8 @@ not woken for what that sync is doing. A pod update that changed only the
 status (mostly the agent's own write) wakes nobody either; a pod marked for
 deletion interrupts its running sync (an image pull, say) instead of
 waiting for it. After a restart everything is rebuilt from Docker's
-labels: running containers are adopted, not restarted.
+labels: running containers are adopted, not restarted; the volumes and
+staged mounts of pods that went meanwhile are removed.
 
 `run` can be called again after it failed and `shutdown` (without
 removing containers) ran: each run builds its pod workers, syncer and
@@ -38,6 +39,7 @@ from typing import Any
 
 from agent import labels
 from agent.backoff import Backoff
+from agent.host_paths import Protected
 from agent.images import ImageManager
 from agent.kubelet_server import KubeletServer
 from agent.lister import ContainerLister
@@ -62,6 +64,8 @@ PAUSE_IMAGE = "minik/pause:1.0"
 RESYNC_PERIOD = 10.0
 SHUTDOWN_TIMEOUT = 2.0
 MIN_RELIST_GAP = 0.1  # bounds relists to 10/s when many containers stop at once
+INSTANCE_HOME = "minik's home"
+"""The state directory's parent: the instance's home (store, keys, token), kept from pods."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,9 @@ class Agent:
         self.secrets = Informer(client, REGISTRY.get("secrets"))
         self.volumes = VolumeManager(config.state_dir / "volumes",
                                      configmaps=self.configmaps.indexer.get_by,
-                                     secrets=self.secrets.indexer.get_by)
+                                     secrets=self.secrets.indexer.get_by,
+                                     protected=Protected.for_node(
+                                         {config.state_dir.parent: INSTANCE_HOME}))
         self.workers: PodWorkers | None = None
         self.syncer: PodSyncer | None = None
         self.probes: ProbeManager | None = None
@@ -179,6 +185,7 @@ class Agent:
         await asyncio.gather(self.configmaps.wait_synced(), self.secrets.wait_synced())
         sup.start("agent:pods", self.pods.run)
         await self.pods.wait_synced()
+        await self._wake_leftovers()
         reporter = NodeStatusReporter(
             self.client, self.config.node, address=self.config.host_ip,
             kubelet_port=kubelet_port, runtime_version=f"docker://{await self.runtime.version()}",
@@ -192,6 +199,13 @@ class Agent:
         log.info("node agent %s running (network %s %s)", self.config.node, network.name,
                  network.subnet)
         await asyncio.Event().wait()
+
+    async def _wake_leftovers(self) -> None:
+        """Volumes and staged mounts of pods that went while no agent ran: their workers
+        find no pod and clean up."""
+        known = {pod["metadata"]["uid"] for pod in self.pods.indexer.list()}
+        for uid in await asyncio.to_thread(self.volumes.known_pods) - known:
+            self._wake(uid)
 
     async def _start_kubelet_server(self) -> int:
         server = KubeletServer(self.runtime, instance=self.config.instance,

@@ -2,7 +2,19 @@
 
 The sandbox (pause container) owns the pod's network and IPC namespaces,
 its hostname and every published hostPort; app containers join it with
-`network_mode=container:<sandbox>`. Kubernetes' command semantics hold:
+`network_mode=container:<sandbox>`. The pod's host namespaces are the
+sandbox's, as with the kubelet's dockershim: `hostNetwork` puts it on the
+host's network (no hostname of its own, no published ports: a port is the
+host's; the pod IP is the node's; Docker still takes DNS settings there,
+for `ClusterFirstWithHostNet`), `hostIPC` in the host's IPC namespace;
+app containers join them as usual, and with `hostPID` run in the host's
+PID namespace. `shareProcessNamespace` makes the app containers join the
+sandbox's PID namespace, where pause is PID 1.
+What Docker cannot do as asked is a `PodSpecError`, never a silent
+fallback; `privileged` is Docker's own, and an engine that cannot grant
+it (Docker 20.10 asks for every capability the kernel knows, and fails
+where its own bounding set lacks one) fails the start with a message
+saying so. Kubernetes' command semantics hold:
 `command` replaces the image entrypoint (and then the image's cmd is not
 used), `args` replaces the cmd. Resource limits become a CPU quota and a
 memory limit; CPU requests become shares.
@@ -15,11 +27,15 @@ from typing import Any
 
 from agent import labels
 from agent.env import expand
-from agent.runtime import ContainerSpec, Mount, PortMapping
+from agent.runtime import ContainerInfo, ContainerSpec, Mount, PortMapping
 from minik.api.models.quantity import parse_quantity
 
 CPU_PERIOD = 100_000
 MIN_SHARES = 2
+
+
+class PodSpecError(ValueError):
+    """The pod asks for something this node cannot do (the API should have refused it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,15 @@ def _security(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def start_failure_message(container: dict[str, Any], error: str) -> str:
+    """The engine's words for a failed start, with the cause when this node cannot help it."""
+    if (container.get("securityContext") or {}).get("privileged") and (
+            "unable to apply caps" in error):
+        return ("privileged containers cannot run on this node: the container engine cannot "
+                f"grant every capability ({error})")
+    return error
+
+
 def host_ports(pod: dict[str, Any]) -> list[PortMapping]:
     ports = []
     for container in pod.get("spec", {}).get("containers", []):
@@ -84,16 +109,62 @@ def pod_hostname(pod: dict[str, Any]) -> str:
     return (pod.get("spec", {}).get("hostname") or pod["metadata"]["name"])[:63]
 
 
+def _flag(pod: dict[str, Any], name: str) -> bool:
+    return bool((pod.get("spec") or {}).get(name))
+
+
+def host_network(pod: dict[str, Any]) -> bool:
+    return _flag(pod, "hostNetwork")
+
+
+def pod_ip(pod: dict[str, Any], sandbox: ContainerInfo | None, host_ip: str) -> str | None:
+    """The pod's IP while its sandbox runs: the node's for a hostNetwork pod, as in Kubernetes."""
+    if sandbox is None or sandbox.state != "running":
+        return None
+    return host_ip if host_network(pod) else sandbox.ip_address
+
+
+def _check_host_namespaces(pod: dict[str, Any]) -> None:
+    if _flag(pod, "hostPID") and _flag(pod, "shareProcessNamespace"):
+        raise PodSpecError("shareProcessNamespace and hostPID cannot both be set")
+    if not host_network(pod):
+        return
+    for container in all_containers(pod):
+        for port in container.get("ports") or []:
+            host_port = port.get("hostPort")
+            if host_port and host_port != port.get("containerPort"):
+                raise PodSpecError(
+                    f'hostPort {host_port} of container "{container["name"]}" must equal its '
+                    f'containerPort {port.get("containerPort")} when hostNetwork is true')
+
+
 def sandbox_spec(ctx: PodContext, attempt: int) -> ContainerSpec:
+    """The pause container; `PodSpecError` when the pod's namespaces cannot be had as asked."""
+    _check_host_namespaces(ctx.pod)
+    on_host = host_network(ctx.pod)
     return ContainerSpec(
         name=labels.container_name_for(ctx.instance, ctx.pod, attempt=attempt),
         image=ctx.pause_image,
         labels=labels.sandbox_labels(ctx.instance, ctx.pod, attempt=attempt),
-        network_mode=ctx.network,
-        hostname=pod_hostname(ctx.pod),
-        ipc_mode="shareable",
-        published_ports=host_ports(ctx.pod),
+        network_mode="host" if on_host else ctx.network,
+        hostname=None if on_host else pod_hostname(ctx.pod),
+        ipc_mode="host" if _flag(ctx.pod, "hostIPC") else "shareable",
+        pid_mode="host" if _flag(ctx.pod, "hostPID") else None,
+        published_ports=[] if on_host else host_ports(ctx.pod),
     )
+
+
+def _pid_mode(pod: dict[str, Any], sandbox_id: str) -> str | None:
+    if _flag(pod, "hostPID"):
+        return "host"
+    return f"container:{sandbox_id}" if _flag(pod, "shareProcessNamespace") else None
+
+
+def all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """Init, app and ephemeral containers."""
+    spec = pod.get("spec") or {}
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or []),
+            *(spec.get("ephemeralContainers") or [])]
 
 
 def _command(container: dict[str, Any], env: dict[str, str]) -> tuple[list[str] | None,
@@ -123,6 +194,7 @@ def container_spec(
         working_dir=container.get("workingDir"),
         network_mode=f"container:{sandbox_id}",
         ipc_mode=f"container:{sandbox_id}",
+        pid_mode=_pid_mode(ctx.pod, sandbox_id),
         mounts=mounts,
         stdin_open=bool(container.get("stdin")),
         tty=bool(container.get("tty")),

@@ -102,7 +102,7 @@ def listed_fingerprint(item: dict[str, Any]) -> Fingerprint:
 def container_info(data: dict[str, Any]) -> ContainerInfo:
     state = data["State"]
     status = state.get("Status", "dead")
-    stopped = status in ("exited", "dead")
+    stopped = status in ("exited", "dead") or (status == "created" and bool(state.get("Error")))
     return ContainerInfo(
         id=data["Id"], name=data["Name"].lstrip("/"),
         labels=dict(data["Config"].get("Labels") or {}), image=data["Config"]["Image"],

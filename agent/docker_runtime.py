@@ -259,8 +259,12 @@ class DockerRuntime:
             self._api.remove_container(container_id, force=True, v=True)
 
     async def start(self, container_id: str) -> None:
-        self._cache.pop(container_id, None)
-        await self._call(self._api.start, container_id)
+        # A start that fails leaves the container "created", as a list made meanwhile
+        # may have cached it: forget that, so the next list sees the engine's error.
+        try:
+            await self._call(self._api.start, container_id)
+        finally:
+            self._cache.pop(container_id, None)
 
     async def stop(self, container_id: str, *, timeout: float,
                    signal: str | None = None) -> None:

@@ -4,7 +4,9 @@ It keeps Docker's observable rules — a create needs a local image, a name
 is unique, a container joins only a running sandbox's network, a removed
 container is gone, stop and kill of a stopped container are no-ops —
 and adds knobs for what tests must provoke: `exit` (a crash or an OOM
-kill), `exit_on_start` (crash loops), `fail` (one call fails), missing
+kill), `exit_on_start` (crash loops), `fail_on_start` (a missing binary:
+the container stays "created" with the engine's error, as in Docker),
+`fail` (one call fails), missing
 images and failing pulls, scripted exec results, log output. Ids and IPs
 are deterministic; time comes from an injectable clock, so nothing here
 sleeps. Every call is recorded in `calls`.
@@ -61,6 +63,7 @@ class FakeContainer:
     state: ContainerState = "created"
     exit_code: int | None = None
     oom_killed: bool = False
+    error: str = ""
     started_at: datetime | None = None
     finished_at: datetime | None = None
     ip_address: str | None = None
@@ -73,7 +76,7 @@ class FakeContainer:
         return ContainerInfo(
             id=self.id, name=self.spec.name, labels=dict(self.spec.labels),
             image=self.spec.image, image_id=self.image_id, state=self.state,
-            exit_code=self.exit_code, oom_killed=self.oom_killed,
+            exit_code=self.exit_code, oom_killed=self.oom_killed, error=self.error,
             created_at=self.created_at, started_at=self.started_at,
             finished_at=self.finished_at, ip_address=self.ip_address, pid=self.pid)
 
@@ -98,6 +101,7 @@ class FakeRuntime:
         self.containers: dict[str, FakeContainer] = {}
         self.exec_handlers: dict[tuple[str, ...], ExecHandler] = {}
         self._exit_on_start: dict[str, tuple[int, bool]] = {}
+        self._fail_on_start: dict[str, tuple[str, int]] = {}
         self._failures: dict[str, list[BaseException]] = {}
         self._allocated: dict[str, set[str]] = {}
         self._serial = 0
@@ -125,6 +129,10 @@ class FakeRuntime:
     def exit_on_start(self, image: str, code: int, *, oom: bool = False) -> None:
         """Every container of `image` exits with `code` as soon as it starts."""
         self._exit_on_start[image] = (code, oom)
+
+    def fail_on_start(self, image: str, message: str, code: int = 127) -> None:
+        """Every start of a container of `image` fails: it stays "created" with `message`."""
+        self._fail_on_start[image] = (message, code)
 
     def write_log(self, container_id: str, data: bytes) -> None:
         c = self._get(container_id)
@@ -260,6 +268,9 @@ class FakeRuntime:
             if sandbox.state != "running":
                 raise RuntimeFailure("cannot join network of a non running container: "
                                      f"{sandbox.id}")
+        if c.spec.image in self._fail_on_start:
+            c.error, c.exit_code = self._fail_on_start[c.spec.image]
+            raise RuntimeFailure(c.error)
         if c.ip_address is None and not mode.startswith("container:") and mode not in (
                 "host", "none"):
             c.ip_address = c.spec.ip_address or self._allocate_ip(mode or "bridge")

@@ -9,17 +9,23 @@ for good: whatever still runs is stopped and nothing starts, even when its
 containers are gone (after `minik down`/`up` or a `docker rm`). The worker
 carries the plan out and plans again; the plan itself never touches the
 runtime, so it is tested without one.
+
+A container that could not be started counts as a crash: one the engine
+created but could not start has ended (`agent.podstate.ended`), and one
+the engine would not even create is remembered by the worker (its
+`failed_creates`, when it failed). Either way the first retry is at once
+and later ones wait out the same back-off as a crash.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent import labels
 from agent.backoff import Backoff
-from agent.podstate import PodRuntimeState
+from agent.podstate import PodRuntimeState, ended
 from agent.runtime import ContainerInfo
 
 KEEP_ATTEMPTS = 2
@@ -28,9 +34,12 @@ TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
 @dataclass(frozen=True, slots=True)
 class Start:
+    """Start container `name`; `retry` when an earlier attempt failed (it counts for back-off)."""
+
     name: str
     restart_count: int
     init: bool = False
+    retry: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +82,10 @@ def _finished(info: ContainerInfo) -> bool:
     return info.state in ("exited", "dead", "created")
 
 
-def _since(info: ContainerInfo) -> float:
-    moment = info.finished_at or info.created_at
-    return moment.timestamp() if moment else 0.0
+def failed_since(latest: ContainerInfo | None, failed_create: float | None = None) -> float:
+    """When the last attempt of a container ended: the back-off counts from there."""
+    moment = (latest.finished_at or latest.created_at) if latest is not None else None
+    return max(moment.timestamp() if moment else 0.0, failed_create or 0.0)
 
 
 def _next_count(latest: ContainerInfo | None) -> int:
@@ -103,7 +113,7 @@ def pod_is_done(pod: dict[str, Any], state: PodRuntimeState) -> bool:
     policy = _policy(pod)
     for c in containers:
         latest = state.latest(c["name"])
-        if latest is None or not _finished(latest) or latest.state == "created":
+        if latest is None or not ended(latest):
             return False
         if should_restart(policy, latest.exit_code):
             return False
@@ -111,10 +121,11 @@ def pod_is_done(pod: dict[str, Any], state: PodRuntimeState) -> bool:
 
 
 def _retry(
-    actions: PodActions, pod: dict[str, Any], name: str, latest: ContainerInfo,
-    backoff: Backoff, *, init: bool,
+    actions: PodActions, pod: dict[str, Any], name: str, latest: ContainerInfo | None,
+    backoff: Backoff, *, init: bool, failed_create: float | None,
 ) -> None:
-    wait = backoff.remaining(backoff_key(pod["metadata"]["uid"], name), _since(latest))
+    since = failed_since(latest, failed_create)
+    wait = backoff.remaining(backoff_key(pod["metadata"]["uid"], name), since)
     if wait > 0:
         actions.waiting[name] = (
             "CrashLoopBackOff",
@@ -123,7 +134,7 @@ def _retry(
             f"({pod['metadata']['uid']})",
         )
         return
-    actions.start.append(Start(name, _next_count(latest), init=init))
+    actions.start.append(Start(name, _next_count(latest), init=init, retry=True))
 
 
 def backoff_delay(backoff: Backoff, pod: dict[str, Any], name: str) -> str:
@@ -131,36 +142,46 @@ def backoff_delay(backoff: Backoff, pod: dict[str, Any], name: str) -> str:
 
 
 def _plan_init(
-    actions: PodActions, pod: dict[str, Any], state: PodRuntimeState, backoff: Backoff
+    actions: PodActions, pod: dict[str, Any], state: PodRuntimeState, backoff: Backoff,
+    failed_creates: Mapping[str, float],
 ) -> bool:
     """Plan the next init container; True when all have succeeded."""
     for c in pod.get("spec", {}).get("initContainers", []) or []:
         latest = state.latest(c["name"])
+        failed_create = failed_creates.get(c["name"])
         if latest is not None and not _after(latest, state.sandbox):
             latest = None
         if latest is None:
-            actions.start.append(Start(c["name"], 0, init=True))
+            if failed_create is None:
+                actions.start.append(Start(c["name"], 0, init=True))
+            else:
+                _retry(actions, pod, c["name"], None, backoff, init=True,
+                       failed_create=failed_create)
             return False
         if latest.state in ("running", "restarting", "paused"):
             return False
         if latest.state != "created" and latest.exit_code == 0:
             continue
-        if _policy(pod) == "Never":
+        if _policy(pod) == "Never" and ended(latest):
             actions.failed = f"init container {c['name']} failed"
             return False
-        _retry(actions, pod, c["name"], latest, backoff, init=True)
+        _retry(actions, pod, c["name"], latest, backoff, init=True,
+               failed_create=failed_create)
         return False
     return True
 
 
 def _plan_container(
     actions: PodActions, pod: dict[str, Any], c: dict[str, Any], state: PodRuntimeState,
-    backoff: Backoff, liveness_failed: Collection[str],
+    backoff: Backoff, liveness_failed: Collection[str], failed_create: float | None,
 ) -> None:
     name = c["name"]
     latest = state.latest(name)
     if latest is None:
-        actions.start.append(Start(name, 0))
+        if failed_create is None:
+            actions.start.append(Start(name, 0))
+        else:
+            _retry(actions, pod, name, None, backoff, init=False, failed_create=failed_create)
         return
     if latest.state in ("running", "restarting", "paused"):
         if latest.labels.get(labels.CONTAINER_HASH) != labels.hash_container(c):
@@ -170,8 +191,9 @@ def _plan_container(
             actions.kill.append(Kill(latest.id, name, "Killing",
                                      f"Container {name} failed liveness probe, will be restarted"))
         return
-    if should_restart(_policy(pod), latest.exit_code) or latest.state == "created":
-        _retry(actions, pod, name, latest, backoff, init=False)
+    never_started = latest.state == "created" and not ended(latest)
+    if never_started or should_restart(_policy(pod), latest.exit_code):
+        _retry(actions, pod, name, latest, backoff, init=False, failed_create=failed_create)
 
 
 def _old_attempts(state: PodRuntimeState) -> list[str]:
@@ -185,8 +207,11 @@ def _old_attempts(state: PodRuntimeState) -> list[str]:
 
 def compute_pod_actions(
     pod: dict[str, Any], state: PodRuntimeState, *, backoff: Backoff,
-    liveness_failed: Collection[str] = (),
+    liveness_failed: Collection[str] = (), failed_creates: Mapping[str, float] | None = None,
 ) -> PodActions:
+    """What must change for the pod; `failed_creates`: when the engine last refused to
+    create each container (by name)."""
+    failed_creates = failed_creates or {}
     actions = PodActions(remove=_old_attempts(state))
     if phase_is_terminal(pod):
         actions.kill_all = bool(state.running())
@@ -199,8 +224,9 @@ def compute_pod_actions(
         actions.kill_all = bool(state.running())
         actions.sandbox_attempt = 0 if sandbox is None else labels.attempt(sandbox.labels) + 1
         return actions
-    if not _plan_init(actions, pod, state, backoff):
+    if not _plan_init(actions, pod, state, backoff, failed_creates):
         return actions
     for c in pod.get("spec", {}).get("containers", []):
-        _plan_container(actions, pod, c, state, backoff, liveness_failed)
+        _plan_container(actions, pod, c, state, backoff, liveness_failed,
+                        failed_creates.get(c["name"]))
     return actions

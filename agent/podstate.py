@@ -3,6 +3,11 @@
 Built from a label-filtered container list alone, so a restarted agent sees
 exactly what the previous one left: the newest sandbox, and per container
 name its attempts newest first (the restart count is a label).
+
+An attempt has ended when its process exited, or when it never ran: the
+engine created the container but could not start it (a missing binary,
+say). Docker leaves such a container "created" with its error and exit
+code; like containerd's `StartError`, it counts as a terminated attempt.
 """
 
 from __future__ import annotations
@@ -12,6 +17,16 @@ from dataclasses import dataclass, field
 
 from agent import labels
 from agent.runtime import ContainerInfo
+
+
+def start_failed(info: ContainerInfo) -> bool:
+    """The engine created the container but could not start its process."""
+    return info.state == "created" and bool(info.error)
+
+
+def ended(info: ContainerInfo) -> bool:
+    """The attempt is over: its process exited, or it could never start."""
+    return info.state in ("exited", "dead") or start_failed(info)
 
 
 @dataclass(slots=True)
@@ -33,7 +48,7 @@ class PodRuntimeState:
     def previous(self, name: str) -> ContainerInfo | None:
         """The newest terminated attempt before the current one, for `lastState` and logs."""
         for info in self.containers.get(name, [])[1:]:
-            if info.state in ("exited", "dead"):
+            if ended(info):
                 return info
         return None
 

@@ -141,7 +141,8 @@ class ContainerInfo:
     `image` is the reference it was created from; `ip_address` is its
     address on its own network (a sandbox's pod IP), None for containers
     that join another's network namespace. `exit_code` is None until the
-    container has run and stopped.
+    container has run and stopped, or failed to start: then it stays
+    "created", with the engine's `error` and exit code.
     """
 
     id: str

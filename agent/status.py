@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent import labels
+from agent.containers import pod_ip
 from agent.plan import phase_is_terminal, should_restart
-from agent.podstate import PodRuntimeState
+from agent.podstate import PodRuntimeState, ended, start_failed
 from agent.runtime import ContainerInfo
 from minik.api.defaults import qos_class
 from minik.api.meta import format_time
 
 Waiting = Mapping[str, tuple[str, str]]
 OOM_EXIT_CODE = 137
+START_ERROR = "StartError"
+"""containerd's reason for an attempt whose process could not be started."""
 
 
 @dataclass(slots=True)
@@ -39,6 +42,8 @@ def _time(moment: dt.datetime | None) -> str | None:
 
 
 def _terminated_reason(info: ContainerInfo, spec: dict[str, Any]) -> str:
+    if start_failed(info):
+        return START_ERROR
     limited = bool(spec.get("resources", {}).get("limits", {}).get("memory"))
     if info.oom_killed or (info.exit_code == OOM_EXIT_CODE and limited):
         return "OOMKilled"
@@ -50,7 +55,7 @@ def terminated(info: ContainerInfo, spec: dict[str, Any]) -> dict[str, Any]:
         "exitCode": info.exit_code if info.exit_code is not None else 0,
         "reason": _terminated_reason(info, spec),
         "startedAt": _time(info.started_at),
-        "finishedAt": _time(info.finished_at),
+        "finishedAt": _time(info.finished_at or info.created_at),
         "containerID": f"docker://{info.id}",
     }
     if info.error:
@@ -64,7 +69,7 @@ def _state(
 ) -> dict[str, Any]:
     if info is not None and info.state in ("running", "restarting", "paused") and not waiting:
         return {"running": {"startedAt": _time(info.started_at)}}
-    if info is not None and info.state in ("exited", "dead") and not waiting:
+    if info is not None and ended(info) and not waiting:
         return {"terminated": terminated(info, spec)}
     reason, message = waiting or (default_waiting, "")
     body = {"reason": reason}
@@ -94,7 +99,7 @@ def container_status(
         status["imageID"] = latest.image_id
         status["containerID"] = f"docker://{latest.id}"
     previous = latest if latest is not None and why else state.previous(name)
-    if previous is not None and previous.state in ("exited", "dead"):
+    if previous is not None and ended(previous):
         status["lastState"] = {"terminated": terminated(previous, spec)}
     if "running" in status["state"]:
         status["started"] = probes.started.get(name, True)
@@ -190,11 +195,11 @@ def pod_status(
     ready = bool(apps) and all(s["ready"] for s in apps)
     previous = {c["type"]: c for c in current.get("conditions", []) or []}
     sandbox = state.sandbox
-    pod_ip = sandbox.ip_address if sandbox is not None and sandbox.state == "running" else None
+    ip = pod_ip(pod, sandbox, host_ip)
     status: dict[str, Any] = {
         "phase": pod_phase(pod, init_done, init_failed, apps),
         "conditions": [
-            _condition("PodReadyToStartContainers", sandbox is not None and pod_ip is not None,
+            _condition("PodReadyToStartContainers", ip is not None,
                        previous, stamp),
             _condition("Initialized", init_done, previous, stamp, "ContainersNotInitialized"),
             _condition("Ready", ready, previous, stamp, "ContainersNotReady"),
@@ -209,9 +214,9 @@ def pod_status(
     }
     if inits:
         status["initContainerStatuses"] = inits
-    if pod_ip:
-        status["podIP"] = pod_ip
-        status["podIPs"] = [{"ip": pod_ip}]
+    if ip:
+        status["podIP"] = ip
+        status["podIPs"] = [{"ip": ip}]
     if phase_is_terminal(pod) and status["phase"] != current["phase"]:
         return current
     return status

@@ -6,9 +6,12 @@ removed, containers killed, sandbox recreated, init or app containers
 started with their image, environment and volumes), and plans again on
 what the runtime then holds: once more after starting containers (so a
 container that crashed at once is reported in back-off), again and again
-after a new sandbox or a kill. It then writes the pod's status if it
-changed, computed from the pod as the cache holds it at that moment (a
-failed write is retried). When the last plan needs nothing done,
+after a new sandbox or a kill. A container the engine would not create
+(`CreateContainerError`) or start (`RunContainerError`) is reported with
+that reason by the sync that tried it, and retried with the same back-off
+as a crash (`CrashLoopBackOff` while it waits). The sync then writes the
+pod's status if it changed, computed from the pod as the cache holds it
+at that moment (a failed write is retried). When the last plan needs nothing done,
 `on_settled` hears the runtime state's fingerprint, so the agent's relist
 does not wake the pod for changes the sync made itself.
 
@@ -30,7 +33,14 @@ from typing import Any
 
 from agent import hooks, labels
 from agent.backoff import Backoff
-from agent.containers import PodContext, container_spec, sandbox_spec
+from agent.containers import (
+    PodContext,
+    PodSpecError,
+    container_spec,
+    pod_ip,
+    sandbox_spec,
+    start_failure_message,
+)
 from agent.env import ConfigError, Lookup, container_env
 from agent.events import EventSink
 from agent.images import ImageManager
@@ -41,6 +51,7 @@ from agent.plan import (
     Start,
     backoff_key,
     compute_pod_actions,
+    failed_since,
     phase_is_terminal,
     pod_is_done,
 )
@@ -100,6 +111,7 @@ class PodSyncer:
         self.metrics = metrics
         self.on_settled = on_settled or (lambda uid, fingerprint: None)
         self._started: set[str] = set()
+        self._failed_creates: dict[str, float] = {}
 
     async def state(self, uid: str) -> PodRuntimeState:
         return await self.lister.pod(uid)
@@ -118,23 +130,26 @@ class PodSyncer:
         state = await self.state(uid)
         self._reset_long_runs(pod, state)
         waiting: dict[str, tuple[str, str]] = {}
+        failed: dict[str, tuple[str, str]] = {}
         replan, settled = True, False
         for _ in range(MAX_ROUNDS):
             actions = compute_pod_actions(pod, state, backoff=self.backoff,
-                                          liveness_failed=self.probes.liveness_failed(uid))
+                                          liveness_failed=self.probes.liveness_failed(uid),
+                                          failed_creates=self._failed_creates_of(uid))
             waiting.update(actions.waiting)
             if actions.empty:
                 settled = True
                 break
             if not replan:
                 break
-            replan = await self._execute(pod, state, actions, waiting)
+            replan = await self._execute(pod, state, actions, failed)
             state = await self.state(uid)
+        waiting.update(failed)
         if phase_is_terminal(pod) or pod_is_done(pod, state):
             await self._stop_sandbox(state)
             self.probes.remove(uid)
         else:
-            self.probes.sync(pod, _running(state), _pod_ip(state))
+            self.probes.sync(pod, _running(state), self._pod_ip(pod, state))
             if settled:
                 self.on_settled(uid, state.fingerprint())
         if not await self._write_status(uid, state, waiting):
@@ -146,15 +161,22 @@ class PodSyncer:
         if not waiting:
             return None
         uid = pod["metadata"]["uid"]
+        failed_creates = self._failed_creates_of(uid)
         delays = [WAITING_RETRY]
         for name in waiting:
             latest = state.latest(name)
-            if latest is not None and latest.finished_at is not None:
+            if latest is not None or name in failed_creates:
                 left = self.backoff.remaining(backoff_key(uid, name),
-                                              latest.finished_at.timestamp())
+                                              failed_since(latest, failed_creates.get(name)))
                 if left > 0:
                     delays.append(left + 0.05)
         return max(0.05, min(delays))
+
+    def _failed_creates_of(self, uid: str) -> dict[str, float]:
+        """When the engine last refused to create each of the pod's containers, by name."""
+        prefix = backoff_key(uid, "")
+        return {key[len(prefix):]: at for key, at in self._failed_creates.items()
+                if key.startswith(prefix)}
 
     def _reset_long_runs(self, pod: dict[str, Any], state: PodRuntimeState) -> None:
         uid = pod["metadata"]["uid"]
@@ -204,17 +226,19 @@ class PodSyncer:
         if attempt > 0:
             self.events.record(pod, "Normal", "SandboxChanged",
                                "Pod sandbox changed, it will be killed and re-created.")
-        spec = sandbox_spec(self._context(pod), attempt)
         try:
-            sandbox_id = await self.runtime.create(spec)
+            sandbox_id = await self.runtime.create(sandbox_spec(self._context(pod), attempt))
             await self.runtime.start(sandbox_id)
-        except RuntimeFailure as e:
+        except (PodSpecError, RuntimeFailure) as e:
             message = f"Failed to create pod sandbox: {e}"
             self.events.record(pod, "Warning", "FailedCreatePodSandBox", message)
             for c in _all_containers(pod):
                 waiting[c["name"]] = ("ContainerCreating", message)
             return False
         return True
+
+    def _pod_ip(self, pod: dict[str, Any], state: PodRuntimeState) -> str | None:
+        return pod_ip(pod, state.sandbox, self.config.host_ip)
 
     def _context(self, pod: dict[str, Any]) -> PodContext:
         return PodContext(self.config.instance, pod, self.config.network, self.config.pause_image)
@@ -237,26 +261,36 @@ class PodSyncer:
         name = container["name"]
         try:
             env = container_env(pod, container, configmaps=self.configmaps,
-                                secrets=self.secrets, pod_ip=sandbox.ip_address or "",
+                                secrets=self.secrets,
+                                pod_ip=pod_ip(pod, sandbox, self.config.host_ip) or "",
                                 host_ip=self.config.host_ip)
-            mounts = self.volumes.mounts(pod, container)
+            mounts = await self.volumes.mounts(pod, container)
         except (ConfigError, VolumeError) as e:
             message = str(e)
             self.events.record(pod, "Warning", "Failed", f"Error: {message}")
             return "CreateContainerConfigError", message
         spec = container_spec(self._context(pod), container, sandbox_id=sandbox.id,
                               restart_count=start.restart_count, env=env, mounts=mounts)
+        key = backoff_key(pod["metadata"]["uid"], name)
+        if start.retry:
+            self.backoff.next(key)
         try:
             container_id = await self.runtime.create(spec)
-            self.events.record(pod, "Normal", "Created", f"Created container: {name}")
-            await self.runtime.start(container_id)
         except RuntimeFailure as e:
+            self._failed_creates[key] = self.backoff.clock()
             self.images.invalidate(container["image"])
             self.events.record(pod, "Warning", "Failed", f"Error: {e}")
             return "CreateContainerError", str(e)
+        self._failed_creates.pop(key, None)
+        self.events.record(pod, "Normal", "Created", f"Created container: {name}")
         if start.restart_count > 0:
-            self.backoff.next(backoff_key(pod["metadata"]["uid"], name))
             self.metrics.count_restart(pod, name)
+        try:
+            await self.runtime.start(container_id)
+        except RuntimeFailure as e:
+            message = start_failure_message(container, str(e))
+            self.events.record(pod, "Warning", "Failed", f"Error: {message}")
+            return "RunContainerError", message
         self.events.record(pod, "Normal", "Started", f"Started container {name}")
         await self._post_start(pod, container, container_id, sandbox)
         return None
@@ -266,7 +300,8 @@ class PodSyncer:
         if not (container.get("lifecycle") or {}).get("postStart"):
             return
         ok = await hooks.post_start(self.runtime, pod, container, container_id,
-                                    pod_ip=sandbox.ip_address, events=self.events)
+                                    pod_ip=pod_ip(pod, sandbox, self.config.host_ip),
+                                    events=self.events)
         if not ok:
             await self._stop(pod, container_id, _grace(pod))
 
@@ -316,7 +351,8 @@ class PodSyncer:
         container = next((c for c in _all_containers(pod) if c["name"] == name), None)
         if container is not None and (container.get("lifecycle") or {}).get("preStop"):
             left = await hooks.pre_stop(self.runtime, pod, container, info.id,
-                                        pod_ip=_pod_ip(state), events=self.events, grace=grace)
+                                        pod_ip=self._pod_ip(pod, state), events=self.events,
+                                        grace=grace)
             grace = max(left, hooks.MIN_STOP_GRACE)
         await self._stop(pod, info.id, grace)
 
@@ -332,7 +368,9 @@ class PodSyncer:
         self.probes.remove(uid)
         self.metrics.forget(uid)
         self.images.forget(uid)
-        self.backoff.forget_prefix(f"{uid}/")
+        self.backoff.forget_prefix(backoff_key(uid, ""))
+        for key in [k for k in self._failed_creates if k.startswith(backoff_key(uid, ""))]:
+            del self._failed_creates[key]
         self._started.discard(uid)
         await self.volumes.cleanup(uid)
         self.on_settled(uid, None)
@@ -394,11 +432,6 @@ def _all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
 def _container(pod: dict[str, Any], name: str, *, init: bool) -> dict[str, Any]:
     key = "initContainers" if init else "containers"
     return next(c for c in pod["spec"].get(key) or [] if c["name"] == name)
-
-
-def _pod_ip(state: PodRuntimeState) -> str | None:
-    sandbox = state.sandbox
-    return sandbox.ip_address if sandbox is not None and sandbox.state == "running" else None
 
 
 def _running(state: PodRuntimeState) -> list[RunningContainer]:

@@ -1,5 +1,5 @@
 """What each volume source holds: files of configMap, secret, downwardAPI and
-projected volumes (and how they are written), and the checks of a hostPath.
+projected volumes, and how they are written (hostPaths: `agent.host_paths`).
 
 A payload maps a relative file path to its bytes and mode. Building one is
 pure apart from the lookups (watch caches): it never touches the volume
@@ -16,11 +16,6 @@ until the next update, for readers that resolved `..data` just before.
 Containers bind-mount the volume directory, not the files, so the swap
 shows through into running containers. A `subPath` mount binds one
 resolved file and so, as in Kubernetes, does not see updates.
-
-`check_host_path` is the kubelet's hostPath type check, and
-`exposes_docker_socket` tells whether binding a host path would hand a
-container the Docker socket (the socket itself, a directory above it, or
-a symlink or hard link to it).
 """
 
 from __future__ import annotations
@@ -32,9 +27,7 @@ import json
 import math
 import os
 import shutil
-import stat
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +37,6 @@ from agent.env import Lookup
 from minik.api.models.quantity import parse_quantity
 
 DEFAULT_MODE = 0o644
-DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 DATA = "..data"
 _DATA_TMP = "..data_tmp"
 
@@ -233,74 +225,6 @@ def _projection(part: dict[str, Any], pod: dict[str, Any], namespace: str,
     if "downwardAPI" in part:
         return downward_files((part["downwardAPI"] or {}).get("items") or [], pod, mode)
     return {}
-
-
-def within(path: str, base: str) -> bool:
-    return path == base or path.startswith(base.rstrip("/") + "/")
-
-
-def _docker_sockets() -> list[str]:
-    sockets = list(DOCKER_SOCKETS)
-    host = os.environ.get("DOCKER_HOST", "")
-    if host.startswith("unix://"):
-        sockets.append(host[len("unix://"):])
-    return sockets
-
-
-def exposes_docker_socket(host_path: str) -> bool:
-    """Whether binding `host_path` would hand a container the Docker socket."""
-    mounted = {os.path.normpath(host_path), os.path.realpath(host_path)}
-    for sock in _docker_sockets():
-        for candidate in {os.path.normpath(sock), os.path.realpath(sock)}:
-            if any(within(candidate, m) for m in mounted):
-                return True
-        if os.path.exists(sock) and os.path.exists(host_path) and os.path.samefile(
-                sock, host_path):
-            return True
-    return False
-
-
-_HOST_CHECKS: dict[str, tuple[Callable[[int], bool], str]] = {
-    "Directory": (stat.S_ISDIR, "a directory"),
-    "DirectoryOrCreate": (stat.S_ISDIR, "a directory"),
-    "File": (stat.S_ISREG, "a file"),
-    "FileOrCreate": (stat.S_ISREG, "a file"),
-    "Socket": (stat.S_ISSOCK, "a socket file"),
-    "CharDevice": (stat.S_ISCHR, "a character device"),
-    "BlockDevice": (stat.S_ISBLK, "a block device"),
-}
-
-
-def check_host_path(path: str, kind: str) -> None:
-    """The kubelet's hostPath type check; raises ValueError with its message.
-
-    With no type a missing path becomes a directory, as Docker-based
-    Kubernetes always did (a Docker bind mount needs an existing source).
-    """
-    if not kind:
-        if not os.path.lexists(path):
-            _create_host_path(path, "DirectoryOrCreate")
-        return
-    if kind not in _HOST_CHECKS:
-        raise ValueError(f'unsupported hostPath type "{kind}"')
-    if not os.path.exists(path):
-        _create_host_path(path, kind)
-    is_kind, noun = _HOST_CHECKS[kind]
-    if not os.path.exists(path) or not is_kind(os.stat(path).st_mode):
-        raise ValueError(f"hostPath type check failed: {path} is not {noun}")
-
-
-def _create_host_path(path: str, kind: str) -> None:
-    try:
-        if kind == "DirectoryOrCreate":
-            os.makedirs(path, mode=0o755)
-            os.chmod(path, 0o755)
-        elif kind == "FileOrCreate":
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            os.chmod(path, 0o644)
-    except OSError as e:
-        raise ValueError(f"hostPath type check failed: cannot create {path}: "
-                         f"{e.strerror}") from e
 
 
 def read_current(target: Path) -> Payload | None:

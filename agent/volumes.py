@@ -2,8 +2,7 @@
 
 Every volume the agent makes lives under
 `<root>/pods/<uid>/volumes/<kind>/<name>` and reaches containers as a bind
-mount of that directory; `hostPath` volumes bind the host path itself.
-The `volumes` directory is 0700, so other host users cannot read a pod's
+mount of that directory. The `volumes` directory is 0700, so other host users cannot read a pod's
 volumes, while each volume's own mode (what a container sees) lets a
 non-root container read it.
 
@@ -20,13 +19,14 @@ non-root container read it.
   read-only; `refresh` re-projects them when their sources change.
 - `hostPath` checks (or creates) the path per its `type`. A hostPath that
   exposes the Docker socket (the socket itself, or a directory above it
-  such as /var/run) is refused unless the container mounting it is
-  privileged: the socket is root on the host.
-- `subPath` is resolved on the host, through symlinks, and must stay in
-  the volume; a missing subPath directory of a writable volume is created
-  with the volume's mode. The check and the bind are not atomic (the
-  kubelet binds through /proc/self/fd); a container that races a symlink
-  into its own volume between the two is out of scope.
+  such as /var/run) or minik's own state (the instance's home, the pods'
+  volumes) is refused unless the container mounting it is privileged:
+  the socket is root on the host, the home holds every Secret.
+- A hostPath, and a `subPath` of any volume, reaches Docker only as a
+  staged bind mount (`agent.staging`) of what the agent opened and checked
+  (`agent.host_paths`), never as a path dockerd would resolve again. A
+  subPath must stay in the volume; a missing subPath directory of a
+  writable volume is created with the volume's mode.
 
 Prepared volumes are remembered in memory by digest, so `prepare` on an
 unchanged pod touches no file; after an agent restart the first call
@@ -41,29 +41,30 @@ import logging
 import os
 import re
 import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from agent.containers import all_containers
 from agent.env import ConfigError, Lookup, container_env
-from agent.runtime import BindMount, Mount
-from agent.volume_sources import (
-    Payload,
-    SourceError,
-    check_host_path,
-    digest,
-    exposes_docker_socket,
-    volume_payload,
-    within,
-    write_atomic,
+from agent.host_paths import (
+    Exposed,
+    PathError,
+    Protected,
+    open_host_path,
+    open_host_path_volume,
 )
+from agent.runtime import BindMount, Mount
+from agent.staging import Staging, StagingError, mount_tmpfs, unmount_all
+from agent.volume_sources import Payload, SourceError, digest, volume_payload, write_atomic
 from minik.api.models.quantity import parse_quantity
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FAILED_MOUNT = "FailedMount"
 CONFIG_ERROR = "CreateContainerConfigError"
-SOCKET_REFUSED = "mounting the Docker socket requires a privileged container"
+POD_VOLUMES = "the pods' volumes"
 
 _KIND_DIRS = {"emptyDir": "empty-dir", "configMap": "configmap", "secret": "secret",
               "downwardAPI": "downward-api", "projected": "projected"}
@@ -71,7 +72,6 @@ _PROJECTED = frozenset({"configMap", "secret", "downwardAPI", "projected"})
 _ON_TMPFS = frozenset({"secret", "projected"})
 _SOURCES = (*_KIND_DIRS, "hostPath", "persistentVolumeClaim")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
 class VolumeError(Exception):
@@ -108,57 +108,39 @@ def _safe(name: str, what: str) -> str:
     return name
 
 
-def mount_tmpfs(path: Path, *, mode: int, size: int | None = None) -> bool:
-    """Mount a tmpfs on `path` unless one is there; False (logged) when mounting fails."""
-    if os.path.ismount(path):
-        return True
-    options = f"nosuid,nodev,mode={mode:04o}" + (f",size={size}" if size else "")
+def _refusal(what: str) -> str:
+    return f"mounting {what} requires a privileged container"
+
+
+async def _to_thread(fn: Callable[..., T], *args: Any) -> T:
+    """`fn` in a thread; a cancelled caller still waits for it (a thread cannot be
+    cancelled), so the pod's lock is held until the disk work is done."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
     try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                              capture_output=True, text=True, check=False)
-    except OSError as e:
-        log.warning("cannot mount a tmpfs on %s: %s", path, e)
-        return False
-    if done.returncode != 0:
-        log.warning("cannot mount a tmpfs on %s: %s", path, done.stderr.strip())
-        return False
-    return True
-
-
-def _mount_points_under(path: Path) -> list[str]:
-    top = os.path.realpath(path)
-    points = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = _ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), line.split()[4])
-            if point == top or point.startswith(top + "/"):
-                points.append(point)
-    return sorted(points, key=len, reverse=True)
-
-
-def _unmount_all(path: Path) -> None:
-    for point in _mount_points_under(path):
-        done = subprocess.run(["umount", point], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            log.warning("umount %s failed (%s); detaching it lazily", point, done.stderr.strip())
-            subprocess.run(["umount", "-l", point], capture_output=True, check=False)
-
-
-def _all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = pod.get("spec") or {}
-    return [*(spec.get("initContainers") or []), *(spec.get("containers") or []),
-            *(spec.get("ephemeralContainers") or [])]
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 class VolumeManager:
-    """The volumes of the pods on this node, on disk under `root`."""
+    """The volumes of the pods on this node, on disk under `root`.
+
+    `protected`: what hostPaths must not expose to unprivileged containers
+    (by default the engine's sockets); the pods' volumes under `root` are
+    always protected.
+    """
 
     def __init__(self, root: Path, *, configmaps: Lookup, secrets: Lookup,
-                 allow_docker_socket_for_privileged: bool = True) -> None:
+                 allow_docker_socket_for_privileged: bool = True,
+                 protected: Protected | None = None) -> None:
         self._pods = Path(root) / "pods"
         self._configmaps = configmaps
         self._secrets = secrets
         self._allow_socket = allow_docker_socket_for_privileged
+        self._protected = (protected or Protected.for_node()).with_paths(
+            {self._pods: POD_VOLUMES})
+        self._staging = Staging(self._pods)
         self._written: dict[tuple[str, str], str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -218,11 +200,10 @@ class VolumeManager:
 
     async def prepare(self, pod: dict[str, Any]) -> None:
         """Create or refresh every volume of the pod; raises VolumeError("FailedMount")."""
-        uid = pod["metadata"]["uid"]
-        async with self._locks.setdefault(uid, asyncio.Lock()):
+        async with self._locks.setdefault(pod["metadata"]["uid"], asyncio.Lock()):
             work = self._plan(pod, strict=True)
             if work:
-                await asyncio.to_thread(self._set_up, pod, work)
+                await _to_thread(self._set_up, pod, work)
 
     async def refresh(self, pod: dict[str, Any]) -> bool:
         """Re-project configMap, secret, downwardAPI and projected volumes; True if any changed.
@@ -230,12 +211,9 @@ class VolumeManager:
         A source that has gone missing leaves the files as they were (as the
         kubelet does) instead of failing the running pod.
         """
-        uid = pod["metadata"]["uid"]
-        async with self._locks.setdefault(uid, asyncio.Lock()):
+        async with self._locks.setdefault(pod["metadata"]["uid"], asyncio.Lock()):
             work = self._plan(pod, strict=False)
-            if not work:
-                return False
-            return await asyncio.to_thread(self._set_up, pod, work)
+            return bool(work) and await _to_thread(self._set_up, pod, work)
 
     def _set_up(self, pod: dict[str, Any],
                work: list[tuple[dict[str, Any], Payload | None]]) -> bool:
@@ -265,18 +243,22 @@ class VolumeManager:
         return self._set_up_projected(path, kind, payload)
 
     def _set_up_host_path(self, pod: dict[str, Any], volume: dict[str, Any]) -> None:
+        """Check (or create) the path per its type, and refuse early what a mount of the
+        whole path may not have: a clear FailedMount (`mounts` checks what it binds)."""
         source = volume["hostPath"] or {}
-        path = source.get("path", "")
-        for container in _all_containers(pod):
-            for vm in container.get("volumeMounts") or []:
-                if vm.get("name") == volume["name"] and self._socket_refused(
-                        container, os.path.join(path, vm.get("subPath") or "")):
-                    raise _setup_failed(volume["name"],
-                                        f'{SOCKET_REFUSED} (container "{container["name"]}")')
         try:
-            check_host_path(path, source.get("type") or "")
-        except ValueError as e:
+            top = open_host_path_volume(source.get("path", ""), source.get("type") or "",
+                                        create=True)
+        except PathError as e:
             raise _setup_failed(volume["name"], str(e)) from e
+        with top:
+            for container in all_containers(pod):
+                for vm in container.get("volumeMounts") or []:
+                    if (vm.get("name") == volume["name"] and not vm.get("subPath")
+                            and not self._may_expose(container)
+                            and (what := self._protected.exposed_by(top))):
+                        raise _setup_failed(volume["name"],
+                                            f'{_refusal(what)} (container "{container["name"]}")')
 
     def _set_up_empty_dir(self, path: Path, volume: dict[str, Any]) -> None:
         source = volume.get("emptyDir") or {}
@@ -300,21 +282,25 @@ class VolumeManager:
         path.chmod(0o755)
         return write_atomic(path, payload or {})
 
-    def _socket_refused(self, container: dict[str, Any], host_path: str) -> bool:
+    def _may_expose(self, container: dict[str, Any]) -> bool:
         privileged = bool((container.get("securityContext") or {}).get("privileged"))
-        return exposes_docker_socket(host_path) and not (self._allow_socket and privileged)
+        return self._allow_socket and privileged
 
-    def _check_socket(self, container: dict[str, Any], host_path: str) -> None:
-        if self._socket_refused(container, host_path):
-            raise VolumeError(CONFIG_ERROR, f'{SOCKET_REFUSED}: container '
-                                            f'"{container["name"]}" mounts {host_path}')
+    async def mounts(self, pod: dict[str, Any], container: dict[str, Any]) -> list[Mount]:
+        """The container's volumeMounts as bind mounts; call after `prepare`.
 
-    def mounts(self, pod: dict[str, Any], container: dict[str, Any]) -> list[Mount]:
-        """The container's volumeMounts as bind mounts; call after `prepare`."""
-        uid = pod["metadata"]["uid"]
+        A hostPath or subPath is staged (opened, checked and bind-mounted
+        under the pod's `staged` directory): Docker gets the staged path.
+        """
+        async with self._locks.setdefault(pod["metadata"]["uid"], asyncio.Lock()):
+            return await _to_thread(self._mounts, pod, container)
+
+    def _mounts(self, pod: dict[str, Any], container: dict[str, Any]) -> list[Mount]:
+        uid = _safe(pod["metadata"]["uid"], "pod uid")
+        _safe(container["name"], "container name")
         volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
         result: list[Mount] = []
-        for vm in container.get("volumeMounts") or []:
+        for index, vm in enumerate(container.get("volumeMounts") or []):
             volume = volumes.get(vm.get("name", ""))
             if volume is None:
                 raise VolumeError(CONFIG_ERROR, f'cannot find volume "{vm.get("name", "")}" '
@@ -323,17 +309,44 @@ class VolumeManager:
             base = self.volume_path(uid, volume)
             if kind != "hostPath" and not base.is_dir():
                 raise _setup_failed(volume["name"], "the volume has not been prepared")
-            if kind == "hostPath":
-                self._check_socket(container, os.path.join(base, vm.get("subPath") or ""))
-            source = self._sub_path(pod, container, vm, base, writable=kind not in _PROJECTED)
-            if kind == "hostPath":
-                self._check_socket(container, source)
+            sub = self._sub_path(pod, container, vm)
+            source = str(base)
+            if kind == "hostPath" or sub:
+                source = self._pin(uid, container, index, vm, volume, sub)
             read_only = kind in _PROJECTED or bool(vm.get("readOnly"))
             result.append(BindMount(source, vm["mountPath"], read_only))
         return result
 
-    def _sub_path(self, pod: dict[str, Any], container: dict[str, Any], vm: dict[str, Any],
-                  base: Path, *, writable: bool) -> str:
+    def _pin(self, uid: str, container: dict[str, Any], index: int, vm: dict[str, Any],
+             volume: dict[str, Any], sub: str) -> str:
+        """Stage what the mount binds (see `agent.staging`); the staged path."""
+        kind = volume_kind(volume)
+        base = str(self.volume_path(uid, volume))
+        where = f'volume "{vm["name"]}" of container "{container["name"]}"'
+        try:
+            top = (open_host_path_volume(base, (volume["hostPath"] or {}).get("type") or "",
+                                         create=False)
+                   if kind == "hostPath" else open_host_path(base))
+        except PathError as e:
+            raise VolumeError(CONFIG_ERROR, f"{where}: {e}") from e
+        guard = kind == "hostPath" and not self._may_expose(container)
+        with top:
+            try:
+                return self._staging.pin(
+                    uid, container["name"], index, top, sub,
+                    dir_mode=top.mode & 0o7777 if kind not in _PROJECTED else None,
+                    protected=self._protected if guard else None)
+            except PathError as e:
+                raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} {e}') from e
+            except Exposed as e:
+                raise VolumeError(CONFIG_ERROR, f'{_refusal(e.what)}: container '
+                                                f'"{container["name"]}" mounts {e.path}') from e
+            except StagingError as e:
+                raise VolumeError(CONFIG_ERROR, f"{where}: {e}") from e
+
+    def _sub_path(self, pod: dict[str, Any], container: dict[str, Any],
+                  vm: dict[str, Any]) -> str:
+        """The mount's subPath (subPathExpr expanded); refused when absolute or with ".."."""
         sub = vm.get("subPath") or ""
         if vm.get("subPathExpr"):
             try:
@@ -343,10 +356,12 @@ class VolumeManager:
                 raise VolumeError(CONFIG_ERROR, str(e)) from e
             sub = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
                          lambda m: env.get(m.group(1), ""), vm["subPathExpr"])
-        if not sub:
-            return str(base)
-        return resolve_sub_path(base, sub, create=writable,
-                                where=f'volume "{vm["name"]}" of container "{container["name"]}"')
+        where = f'volume "{vm["name"]}" of container "{container["name"]}"'
+        if os.path.isabs(sub):
+            raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} must be a relative path')
+        if ".." in sub.split("/"):
+            raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} must not contain ".."')
+        return sub
 
     async def cleanup(self, pod_uid: str) -> None:
         """Remove the pod's volumes, unmounting its tmpfs mounts first."""
@@ -357,47 +372,19 @@ class VolumeManager:
         self._locks.pop(pod_uid, None)
 
     def _remove(self, uid: str) -> None:
+        """Staged mounts first (they may bind into the volumes); never rmtree through a mount."""
         volumes = self._volumes_dir(uid)
-        if not volumes.exists():
-            return
-        _unmount_all(volumes)
-        shutil.rmtree(volumes)
+        if not self._staging.unstage(uid):
+            raise VolumeError(FAILED_MOUNT, f"the staged mounts of pod {uid} would not go")
+        if volumes.exists():
+            unmount_all(volumes)
+            shutil.rmtree(volumes)
         with contextlib.suppress(OSError):
             volumes.parent.rmdir()
 
     def known_pods(self) -> set[str]:
-        """Pod uids that have volumes on disk (for orphan cleanup after a restart)."""
+        """Pod uids with volumes or staged mounts on disk (for cleanup after a restart)."""
         if not self._pods.is_dir():
             return set()
-        return {d.name for d in self._pods.iterdir() if (d / "volumes").is_dir()}
-
-
-def resolve_sub_path(base: Path, sub: str, *, create: bool, where: str) -> str:
-    """The host path of `sub` inside `base`, refusing anything that leaves the volume.
-
-    Each component is resolved through symlinks as it is reached; missing
-    directories are created (with the volume's mode) only when `create`.
-    """
-    parts = sub.split("/")
-    if os.path.isabs(sub):
-        raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} must be a relative path')
-    if ".." in parts:
-        raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} must not contain ".."')
-    top = os.path.realpath(base)
-    current = top
-    for part in (p for p in parts if p not in ("", ".")):
-        step = os.path.join(current, part)
-        if not os.path.lexists(step) and create:
-            try:
-                os.mkdir(step)
-                os.chmod(step, os.stat(top).st_mode & 0o7777)
-            except OSError as e:
-                raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} cannot be '
-                                                f"created: {e.strerror}") from e
-        current = os.path.realpath(step)
-        if not within(current, top):
-            raise VolumeError(CONFIG_ERROR,
-                              f'subPath "{sub}" of {where} resolves outside the volume')
-    if not os.path.exists(current):
-        raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} does not exist')
-    return current
+        volumes = {d.name for d in self._pods.iterdir() if (d / "volumes").is_dir()}
+        return volumes | self._staging.pods()

@@ -171,6 +171,30 @@ def test_a_crashing_container_backs_off_with_growing_delays(
     assert previous.startswith("run-")
 
 
+def test_a_container_that_cannot_start_backs_off_like_a_crash(
+    cluster: Cluster, namespace: str
+) -> None:
+    cluster.kubectl("run", "nobin", "-n", namespace, "--image=minik/busybox:1.35",
+                    "--restart=Always", "--command", "--", "/nonexistent-binary")
+    reasons: set[str] = set()
+    seen: dict[int, float] = {}
+    started = time.monotonic()
+    while time.monotonic() - started < 14:
+        status = container_state(cluster, namespace, "nobin")
+        reasons.add(status.get("state", {}).get("waiting", {}).get("reason", ""))
+        seen.setdefault(status.get("restartCount", 0), time.monotonic())
+        time.sleep(0.05)
+    assert {"RunContainerError", "CrashLoopBackOff"} <= reasons, reasons
+    assert 3 <= max(seen) <= 6, f"base 1 s: starts at 0, 0, 1, 3, 7, 15 s, not {sorted(seen)}"
+    assert seen[3] - seen[2] > seen[2] - seen[1] + 0.5, seen
+    last = container_state(cluster, namespace, "nobin")["lastState"]["terminated"]
+    assert last["reason"] == "StartError" and "/nonexistent-binary" in last["message"]
+    events = cluster.kubectl("get", "events", "-n", namespace, "-o", "json")
+    messages = [e["message"] for e in json.loads(events.stdout)["items"]
+                if e["reason"] == "Failed"]
+    assert any("/nonexistent-binary" in m for m in messages), messages
+
+
 OOM = """\
 apiVersion: v1
 kind: Pod
@@ -380,6 +404,65 @@ spec:
     eventually(lambda: reason("never") == "ErrImageNeverPull", what="ErrImageNeverPull")
     eventually(lambda: reason("unpullable") == "ImagePullBackOff", timeout=30,
                what="ImagePullBackOff")
+
+
+HOST_PATHS = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: hosted, namespace: {ns}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  volumes:
+  - {{name: data, hostPath: {{path: {data}, type: Directory}}}}
+  containers:
+  - name: c
+    image: minik/busybox:1.35
+    command: ["sleep", "3600"]
+    volumeMounts:
+    - {{name: data, mountPath: /data}}
+    - {{name: data, mountPath: /one, subPath: sub}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: greedy, namespace: {ns}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  volumes: [{{name: run, hostPath: {{path: /var/run}}}}]
+  containers:
+  - {{name: c, image: minik/busybox:1.35, command: ["sleep", "3600"],
+      volumeMounts: [{{name: run, mountPath: /host-run}}]}}
+"""
+
+
+def test_host_paths_reach_containers_as_staged_mounts_and_never_the_engine_socket(
+    cluster: Cluster, namespace: str, manifest, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub" / "note").write_text("from the host")
+    apply(cluster, manifest, HOST_PATHS.format(ns=namespace, data=data))
+    wait_running(cluster, namespace, "hosted")
+    shown = cluster.kubectl("exec", "hosted", "-n", namespace, "--", "cat", "/data/sub/note",
+                            "/one/note")
+    assert shown.stdout == "from the host" * 2
+    uid = pod(cluster, namespace, "hosted")["metadata"]["uid"]
+    app = next(c for c in containers_of(cluster, uid) if "pause" not in c["Image"])
+    sources = json.loads(docker("inspect", "--format", "{{json .Mounts}}", app["ID"]))
+    staged = str(cluster.home / "agent")
+    assert sorted(m["Source"].startswith(staged) for m in sources) == [True, True], sources
+    events = eventually(lambda: [
+        e["message"] for e in cluster.api.request(
+            "GET", f"/api/v1/namespaces/{namespace}/events")["items"]
+        if e["reason"] == "FailedMount" and e["involvedObject"]["name"] == "greedy"],
+        what="the FailedMount of the pod that asks for /var/run")
+    assert "mounting the Docker socket requires a privileged container" in events[0]
+    assert container_state(cluster, namespace, "greedy")["state"]["waiting"]["reason"] == (
+        "ContainerCreating")
+    cluster.kubectl("delete", "pod", "hosted", "-n", namespace, "--wait")
+    eventually(lambda: not any(f"/{uid}/staged/" in line
+                               for line in Path("/proc/self/mountinfo").read_text().splitlines()),
+               what="the staged mounts unmounted with the pod")
+    assert (data / "sub" / "note").read_text() == "from the host"
 
 
 def test_removed_containers_are_recreated(cluster: Cluster, namespace: str, manifest) -> None:

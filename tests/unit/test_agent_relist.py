@@ -156,3 +156,13 @@ async def test_a_container_that_dies_is_relisted_at_once(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_at_start_the_agent_wakes_pods_that_left_volumes_but_are_gone(
+        agent: Agent, tmp_path: Path) -> None:
+    for uid in ("gone", "kept"):
+        (tmp_path / "volumes" / "pods" / uid / "staged").mkdir(parents=True)
+    agent.pods.indexer.upsert({"metadata": {"namespace": "default", "name": "kept",
+                                            "uid": "kept"}})
+    await agent._wake_leftovers()
+    assert woken(agent) == ["gone"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -207,3 +208,46 @@ def test_an_unchanged_pod_yields_an_identical_status() -> None:
     later = pod_status(p, state, waiting={}, probes=ProbeView(), host_ip="127.0.0.1",
                        now=T0 + dt.timedelta(minutes=5))
     assert later == first
+
+
+def never_started(p: dict[str, Any], *, restarts: int = 0) -> ContainerInfo:
+    """What Docker leaves when a start fails (a missing binary): "created", an error, 127."""
+    info = app(p, state="created", restarts=restarts)
+    return dataclasses.replace(info, exit_code=127, error="exec: no such file", finished_at=None,
+                               started_at=None,
+                               created_at=dt.datetime.fromtimestamp(NOW - 1, dt.UTC))
+
+
+def test_a_container_that_could_not_start_backs_off_like_a_crash() -> None:
+    p = pod()
+    book = backoff()
+    first = compute_pod_actions(p, state_of(sandbox(), never_started(p)), backoff=book)
+    assert [(s.name, s.restart_count, s.retry) for s in first.start] == [("app", 1, True)]
+    book.next("u1/app")
+    again = compute_pod_actions(p, state_of(sandbox(), never_started(p, restarts=1)),
+                                backoff=book)
+    assert not again.start and again.waiting["app"][0] == "CrashLoopBackOff"
+
+
+def test_a_container_that_could_not_start_ends_a_pod_that_never_restarts() -> None:
+    p = pod("Never")
+    state = state_of(sandbox(), never_started(p))
+    assert compute_pod_actions(p, state, backoff=backoff()).empty
+    status = pod_status(p, state, waiting={}, probes=ProbeView(), host_ip="127.0.0.1",
+                        now=T0)
+    terminated = status["containerStatuses"][0]["state"]["terminated"]
+    assert (terminated["reason"], terminated["exitCode"]) == ("StartError", 127)
+    assert terminated["message"] == "exec: no such file"
+    assert status["phase"] == "Failed"
+
+
+def test_a_container_the_engine_would_not_create_waits_out_its_back_off() -> None:
+    p = pod()
+    book = backoff()
+    book.next("u1/app")
+    waiting = compute_pod_actions(p, state_of(sandbox()), backoff=book,
+                                  failed_creates={"app": NOW - 5})
+    assert not waiting.start and waiting.waiting["app"][0] == "CrashLoopBackOff"
+    later = compute_pod_actions(p, state_of(sandbox()), backoff=book,
+                                failed_creates={"app": NOW - 11})
+    assert [(s.name, s.restart_count, s.retry) for s in later.start] == [("app", 0, True)]

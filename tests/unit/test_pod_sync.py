@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +24,11 @@ from agent.images import ImageManager
 from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeManager
+from agent.runtime import RuntimeFailure
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeManager
 from agent.workers import PodWorkers
+from minik.controllers.workqueue import ManualClock
 from tests.unit.apitest import eventually
 
 PAUSE, BUSYBOX = "minik/pause:1.0", "minik/busybox:1.35"
@@ -96,7 +100,7 @@ def syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
 
 
 def make_syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
-                tmp_path: Path) -> PodSyncer:
+                tmp_path: Path, *, backoff: Backoff | None = None) -> PodSyncer:
     events = Events()
     return PodSyncer(
         SyncConfig("unit", "node", "127.0.0.1", NETWORK, PAUSE),
@@ -106,7 +110,7 @@ def make_syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | Non
         volumes=VolumeManager(tmp_path, configmaps=lambda ns, n: None,
                               secrets=lambda ns, n: None),
         probes=ProbeManager(runtime, on_change=lambda uid: None, events=events),
-        backoff=Backoff(base=10, cap=300), configmaps=lambda ns, n: None,
+        backoff=backoff or Backoff(base=10, cap=300), configmaps=lambda ns, n: None,
         secrets=lambda ns, n: None, pod_by_uid=pods.get, metrics=AgentMetrics(),
         on_settled=settled.__setitem__,
     )
@@ -221,3 +225,108 @@ async def test_deleting_a_pod_does_not_wait_for_its_image_pull(tmp_path: Path) -
     finally:
         runtime.release.set()
         await workers.close()
+
+
+NO_BINARY = ('failed to create shim task: OCI runtime create failed: exec: "/nonexistent-binary": '
+             "stat /nonexistent-binary: no such file or directory")
+
+
+async def manual_syncer(tmp_path: Path) -> tuple[PodSyncer, FakeRuntime, Pods, ManualClock]:
+    clock = ManualClock(start=1_800_000_000.0)
+    runtime = FakeRuntime(images=(PAUSE, BUSYBOX),
+                          clock=lambda: dt.datetime.fromtimestamp(clock.now(), dt.UTC))
+    await runtime.ensure_network(NETWORK, subnet="10.99.0.0/16", gateway=None, labels={})
+    pods = Pods()
+    syncer = make_syncer(runtime, pods, {}, tmp_path,
+                         backoff=Backoff(base=10, cap=300, clock=clock.now))
+    return syncer, runtime, pods, clock
+
+
+def app_creates(runtime: FakeRuntime) -> int:
+    return sum(1 for (spec,) in runtime.called("create") if not labels.is_sandbox(spec.labels))
+
+
+async def attempts_over(syncer: PodSyncer, clock: ManualClock, uid: str, seconds: float,
+                        runtime: FakeRuntime) -> list[float]:
+    """Run the pod's worker whenever it asks to be requeued, for `seconds` of the manual clock;
+    when it tried to create the app container."""
+    at: list[float] = []
+    end = clock.now() + seconds
+    while clock.now() < end:
+        before = app_creates(runtime)
+        result = await syncer.sync(uid)
+        at += [clock.now()] * (app_creates(runtime) - before)
+        clock.advance(result.requeue if result.requeue is not None else 1.0)
+    return at
+
+
+def waiting_of(pod: dict[str, Any]) -> dict[str, Any]:
+    return pod["status"]["containerStatuses"][0]["state"].get("waiting", {})
+
+
+async def test_a_container_that_cannot_start_is_retried_with_back_off(tmp_path: Path) -> None:
+    syncer, runtime, pods, clock = await manual_syncer(tmp_path)
+    runtime.fail_on_start(BUSYBOX, NO_BINARY)
+    pod = pods.add("nobin")
+    await syncer.sync("uid-nobin")
+    assert waiting_of(pod) == {"reason": "RunContainerError", "message": NO_BINARY}
+    status = pod["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 0
+    await syncer.sync("uid-nobin")
+    status = pod["status"]["containerStatuses"][0]
+    assert waiting_of(pod)["reason"] == "RunContainerError" and status["restartCount"] == 1
+    assert status["lastState"]["terminated"]["reason"] == "StartError"
+    assert status["lastState"]["terminated"]["message"] == NO_BINARY
+    await syncer.sync("uid-nobin")
+    assert waiting_of(pod)["reason"] == "CrashLoopBackOff"
+    assert waiting_of(pod)["message"].startswith("back-off 10s restarting failed container=c")
+    assert pod["status"]["phase"] == "Running", "as Kubernetes: a crash loop is Running"
+    starts = await attempts_over(syncer, clock, "uid-nobin", 75, runtime)
+    gaps = [round(b - a) for a, b in itertools.pairwise(starts)]
+    assert len(starts) == 3 and gaps == [20, 40], starts
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 4
+
+
+async def test_a_container_that_cannot_start_is_not_retried_under_restart_policy_never(
+        tmp_path: Path) -> None:
+    syncer, runtime, pods, clock = await manual_syncer(tmp_path)
+    runtime.fail_on_start(BUSYBOX, NO_BINARY)
+    pod = pods.add("once")
+    pod["spec"]["restartPolicy"] = "Never"
+    starts = await attempts_over(syncer, clock, "uid-once", 30, runtime)
+    assert len(starts) == 1
+    status = pod["status"]["containerStatuses"][0]
+    assert status["state"]["terminated"]["reason"] == "StartError"
+    assert status["state"]["terminated"]["exitCode"] == 127
+    assert pod["status"]["phase"] == "Failed"
+
+
+async def test_a_container_the_engine_will_not_create_is_retried_with_back_off(
+        tmp_path: Path) -> None:
+    syncer, runtime, pods, clock = await manual_syncer(tmp_path)
+    pod = pods.add("nocreate")
+    await syncer.sync("uid-nocreate")
+    for cid in [c.id for c in runtime.containers.values()
+                if not labels.is_sandbox(c.spec.labels)]:
+        del runtime.containers[cid]
+    runtime.fail("create", RuntimeFailure("invalid mount config"), times=1000)
+    await syncer.sync("uid-nocreate")
+    assert waiting_of(pod) == {"reason": "CreateContainerError", "message": "invalid mount config"}
+    creates = await attempts_over(syncer, clock, "uid-nocreate", 75, runtime)
+    assert waiting_of(pod)["reason"] in ("CreateContainerError", "CrashLoopBackOff")
+    gaps = [round(b - a) for a, b in itertools.pairwise(creates)]
+    assert gaps == [10, 20, 40], creates
+
+
+async def test_a_pod_whose_namespaces_docker_cannot_give_is_refused_clearly(
+        syncer: PodSyncer, runtime: FakeRuntime, pods: Pods) -> None:
+    pod = pods.add("hostnet")
+    pod["spec"]["hostNetwork"] = True
+    pod["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8080}]
+    await syncer.sync("uid-hostnet")
+    assert not runtime.called("create")
+    waiting = waiting_of(pod)
+    assert waiting["reason"] == "ContainerCreating"
+    assert "hostPort 8080" in waiting["message"] and "must equal its containerPort 80" in (
+        waiting["message"])
+    assert "FailedCreatePodSandBox" in syncer.events.reasons  # type: ignore[attr-defined]

@@ -20,7 +20,9 @@ import pytest
 
 from agent import volume_sources, volumes
 from agent.runtime import BindMount
+from agent.staging import mount_points_under
 from agent.volumes import CONFIG_ERROR, FAILED_MOUNT, VolumeError, VolumeManager
+from tests.unit.test_host_paths import flipping
 
 UID = "0b5c3f0e-uid"
 Objects = dict[tuple[str, str], dict[str, Any]]
@@ -91,6 +93,15 @@ def vol_dir(root: Path, kind: str, name: str, uid: str = UID) -> Path:
     return root / "agent" / "pods" / uid / "volumes" / kind / name
 
 
+def staged(root: Path, container: str, index: int, uid: str = UID) -> str:
+    return str(root / "agent" / "pods" / uid / "staged" / container / str(index))
+
+
+def binds(source: str, path: str | Path) -> bool:
+    """`source` is a staged bind mount of exactly `path`'s file."""
+    return source in mount_points_under(source) and os.path.samefile(source, path)
+
+
 async def failure(coro: Any) -> VolumeError:
     with pytest.raises(VolumeError) as info:
         await coro
@@ -112,7 +123,7 @@ async def test_an_empty_dir_is_one_world_writable_directory_bound_into_every_con
     path = vol_dir(tmp_path, "empty-dir", "shared")
     assert path.is_dir() and path.stat().st_mode & 0o777 == 0o777
     assert (path.parent.parent.stat().st_mode & 0o777) == 0o700
-    a, b = (manager.mounts(pod, c) for c in pod["spec"]["containers"])
+    a, b = [await manager.mounts(pod, c) for c in pod["spec"]["containers"]]
     assert a == [BindMount(str(path), "/data", False)]
     assert b == [BindMount(str(path), "/in", True)]
 
@@ -189,9 +200,11 @@ async def test_host_paths_of_the_right_type_pass_and_or_create_types_create_them
     assert (host / "new.txt").read_bytes() == b""
     assert (host / "new.txt").stat().st_mode & 0o777 == 0o644
     assert (host / "untyped").is_dir()
-    assert manager.mounts(pod, pod["spec"]["containers"][0]) == [
-        BindMount(str(host / "new" / "dir"), "/d", False),
-        BindMount(str(host / "file"), "/r", False)]
+    assert await manager.mounts(pod, pod["spec"]["containers"][0]) == [
+        BindMount(staged(tmp_path, "app", 0), "/d", False),
+        BindMount(staged(tmp_path, "app", 1), "/r", False)]
+    assert binds(staged(tmp_path, "app", 0), host / "new" / "dir")
+    assert binds(staged(tmp_path, "app", 1), host / "file")
 
 
 async def test_file_or_create_does_not_create_missing_parent_directories(
@@ -352,7 +365,7 @@ async def test_projected_kinds_are_mounted_read_only_whatever_the_mount_says(
                     {"name": "s", "secret": {"secretName": "creds"}},
                     {"name": "scratch", "emptyDir": {}}], app)
     await manager.prepare(pod)
-    assert [m.read_only for m in manager.mounts(pod, app)] == [True, True, False]
+    assert [m.read_only for m in await manager.mounts(pod, app)] == [True, True, False]
 
 
 async def test_refresh_swaps_in_new_content_atomically_and_keeps_one_old_generation(
@@ -460,8 +473,9 @@ async def test_a_sub_path_binds_that_path_and_is_created_in_a_writable_volume(
     pod = make_pod([{"name": "e", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "cfg"}}],
                    app)
     await manager.prepare(pod)
-    logs, greeting = manager.mounts(pod, app)
-    assert logs == BindMount(str(vol_dir(tmp_path, "empty-dir", "e") / "app" / "logs"), "/logs")
+    logs, greeting = await manager.mounts(pod, app)
+    assert logs == BindMount(staged(tmp_path, "app", 0), "/logs")
+    assert binds(logs.source, vol_dir(tmp_path, "empty-dir", "e") / "app" / "logs")
     assert os.stat(logs.source).st_mode & 0o777 == 0o777
     assert Path(greeting.source).read_text() == "hello" and greeting.read_only
 
@@ -474,8 +488,8 @@ async def test_a_sub_path_expression_expands_the_containers_variables(
                         "fieldPath": "metadata.name"}}}])
     pod = make_pod([{"name": "e", "emptyDir": {}}], app)
     await manager.prepare(pod)
-    assert manager.mounts(pod, app)[0].source == str(
-        vol_dir(tmp_path, "empty-dir", "e") / "web" / "out")
+    assert binds((await manager.mounts(pod, app))[0].source,
+                 vol_dir(tmp_path, "empty-dir", "e") / "web" / "out")
 
 
 @pytest.mark.parametrize(("sub", "message"), [
@@ -496,7 +510,7 @@ async def test_a_sub_path_outside_the_volume_is_refused(
     (outside / "passwd").write_text("root")
     os.symlink(outside, vol_dir(tmp_path, "empty-dir", "e") / "escape")
     with pytest.raises(VolumeError, match=message) as info:
-        manager.mounts(pod, app)
+        await manager.mounts(pod, app)
     assert info.value.reason == CONFIG_ERROR
     assert not (outside / "passwd").is_dir()
 
@@ -510,7 +524,7 @@ async def test_a_symlink_that_stays_inside_the_volume_is_followed(
     volume = vol_dir(tmp_path, "empty-dir", "e")
     (volume / "real").mkdir()
     os.symlink("real", volume / "link")
-    assert manager.mounts(pod, app)[0].source == str(volume / "real")
+    assert binds((await manager.mounts(pod, app))[0].source, volume / "real")
 
 
 async def test_a_missing_sub_path_of_a_read_only_volume_and_an_unknown_volume_are_refused(
@@ -521,10 +535,10 @@ async def test_a_missing_sub_path_of_a_read_only_volume_and_an_unknown_volume_ar
     pod = make_pod([{"name": "cfg", "configMap": {"name": "cfg"}}], missing, unknown)
     await manager.prepare(pod)
     with pytest.raises(VolumeError, match="does not exist"):
-        manager.mounts(pod, missing)
+        await manager.mounts(pod, missing)
     with pytest.raises(VolumeError, match='cannot find volume "ghost" to mount into container "b"'
                        ) as info:
-        manager.mounts(pod, unknown)
+        await manager.mounts(pod, unknown)
     assert info.value.reason == CONFIG_ERROR
 
 
@@ -538,7 +552,7 @@ async def test_the_docker_socket_is_refused_to_an_unprivileged_container(
     assert error.reason == FAILED_MOUNT
     assert "mounting the Docker socket requires a privileged container" in str(error)
     with pytest.raises(VolumeError, match="requires a privileged container") as info:
-        manager.mounts(pod, plain)
+        await manager.mounts(pod, plain)
     assert info.value.reason == CONFIG_ERROR
 
 
@@ -563,12 +577,12 @@ async def test_a_privileged_container_may_mount_the_docker_socket_unless_the_nod
     pod = make_pod([{"name": "d", "hostPath": {"path": "/var/run/docker.sock"}}], admin)
     if os.path.exists("/var/run/docker.sock"):
         await manager.prepare(pod)
-        assert manager.mounts(pod, admin)[0].source == "/var/run/docker.sock"
+        assert binds((await manager.mounts(pod, admin))[0].source, "/var/run/docker.sock")
     strict = VolumeManager(tmp_path / "strict", configmaps=lambda ns, n: None,
                            secrets=lambda ns, n: None, allow_docker_socket_for_privileged=False)
     assert "privileged" in str(await failure(strict.prepare(pod)))
     with pytest.raises(VolumeError, match="privileged"):
-        strict.mounts(pod, admin)
+        await strict.mounts(pod, admin)
 
 
 async def test_cleanup_removes_every_volume_of_the_pod_and_only_that_pod(
@@ -586,3 +600,61 @@ async def test_cleanup_removes_every_volume_of_the_pod_and_only_that_pod(
     await manager.cleanup(UID)
     await manager.prepare(make_pod(spec))
     assert (vol_dir(tmp_path, "configmap", "cfg") / "greeting").read_text() == "hello"
+
+
+async def test_a_host_path_into_the_pods_volumes_is_refused_to_an_unprivileged_container(
+    manager: VolumeManager, tmp_path: Path,
+) -> None:
+    other = make_pod([{"name": "s", "secret": {"secretName": "creds"}}], uid="other-uid")
+    await manager.prepare(other)
+    for path in (vol_dir(tmp_path, "secret", "s", uid="other-uid"), tmp_path / "agent"):
+        pod = make_pod([{"name": "h", "hostPath": {"path": str(path)}}],
+                       container("c", mount("h", "/x")))
+        assert "mounting the pods' volumes requires a privileged container" in str(
+            await failure(manager.prepare(pod)))
+
+
+async def test_cleanup_unmounts_staged_host_paths_and_leaves_the_host_files(
+    manager: VolumeManager, tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "precious").write_text("keep me")
+    app = container("app", mount("h", "/h"), mount("h", "/p", subPath="precious"))
+    pod = make_pod([{"name": "h", "hostPath": {"path": str(data)}}], app)
+    await manager.prepare(pod)
+    await manager.mounts(pod, app)
+    restarted = VolumeManager(tmp_path / "agent", configmaps=lambda ns, n: None,
+                              secrets=lambda ns, n: None)
+    assert restarted.known_pods() == {UID}, "a restarted agent finds the staged mounts"
+    await restarted.cleanup(UID)
+    assert not mount_points_under(tmp_path / "agent")
+    assert not (tmp_path / "agent" / "pods" / UID).exists()
+    assert (data / "precious").read_text() == "keep me"
+
+
+async def test_a_sub_path_flipped_out_of_the_volume_never_binds_what_is_outside(
+    manager: VolumeManager, tmp_path: Path,
+) -> None:
+    app = container("app", mount("e", "/x", subPath="flip"))
+    pod = make_pod([{"name": "e", "emptyDir": {}}], app)
+    await manager.prepare(pod)
+    volume = vol_dir(tmp_path, "empty-dir", "e")
+    (volume / "inside").mkdir()
+    (volume / "inside" / "mine").write_text("in")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("out")
+    os.symlink("inside", volume / "flip")
+    outcomes = {"refused": 0, "staged": 0}
+    with flipping(volume / "flip", [str(outside), "inside"]):
+        for _ in range(100):
+            try:
+                source = (await manager.mounts(pod, app))[0].source
+            except VolumeError as e:
+                assert "resolves outside the volume" in e.message
+                outcomes["refused"] += 1
+                continue
+            assert os.listdir(source) == ["mine"]
+            outcomes["staged"] += 1
+    assert outcomes["refused"] and outcomes["staged"], outcomes
