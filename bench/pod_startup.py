@@ -248,8 +248,8 @@ def spread(values: list[float]) -> str:
     return f"{min(values):.2f}-{max(values):.2f}"
 
 
-def print_trace(traces: list[Trace]) -> None:
-    print("\none pod's path (N=1, medians over the samples; ms since the create was sent)")
+def print_trace(traces: list[Trace], title: str) -> None:
+    print(f"\n{title} (medians; ms since the create was sent)")
     print(f"{'stage':<32} {'at':>8} {'step':>8}")
     previous = 0.0
     for stage, label in STAGES:
@@ -281,18 +281,23 @@ async def single_pods(api: Api, events: EngineEvents, network: FloorNetwork, sam
     return floor, ours, traces
 
 
-async def many_pods(api: Api, network: FloorNetwork, n: int, runs: int,
-                    ) -> list[tuple[float, float, float, float]]:
+async def many_pods(api: Api, events: EngineEvents, network: FloorNetwork, n: int, runs: int,
+                    ) -> tuple[list[tuple[float, float, float, float]], list[Trace]]:
     rows = []
+    all_traces: list[Trace] = []
     for run_index in range(runs):
         floor = await raw_floor(n, f"{network.label}-{n}-{run_index}", network)
         pods = await api.namespace(f"bench-{n}-{run_index}")
-        traces = await minik_pods(api, pods, [f"p{i}" for i in range(n)])
+        traces = await minik_pods(api, pods, [f"r{run_index}-p{i}" for i in range(n)])
+        for name, trace in traces.items():
+            for stage, at in events.of(name).items():
+                trace.mark(stage, at)
+        all_traces += traces.values()
         ours = [t.total for t in traces.values()]
         rows.append((pct(floor, 50), pct(floor, 99), pct(ours, 50), pct(ours, 99)))
         progress(f"  N={n} run {run_index + 1}/{runs}: floor p50 {rows[-1][0]:.2f}s "
                  f"minik p50 {rows[-1][2]:.2f}s")
-    return rows
+    return rows, all_traces
 
 
 async def run(samples: int, size: int, runs: int) -> None:
@@ -312,7 +317,7 @@ async def run(samples: int, size: int, runs: int) -> None:
                 progress(f"N=1 x {samples}")
                 floor1, ours1, traces = await single_pods(api, events, network, samples)
                 progress(f"N={size} x {runs}")
-                rows = await many_pods(api, network, size, runs)
+                rows, many_traces = await many_pods(api, events, network, size, runs)
                 rss_growth = (rss_mb(pid) - rss_before) / (samples + size * runs)
         finally:
             events.close()
@@ -331,7 +336,8 @@ async def run(samples: int, size: int, runs: int) -> None:
               f"{o50 / r50:>6.2f}x {'':>12}   (p99 {o99 / r99:.2f}x)")
     print(f"{f'N={size} median of {runs}':<22} {'':>8} {'':>8} "
           f"{statistics.median(run_ratios):>6.2f}x {spread(run_ratios):>12}")
-    print_trace(traces)
+    print_trace(traces, "one pod's path at N=1")
+    print_trace(many_traces, f"a pod's path at N={size}")
     print(f"\nserver RSS growth per pod: {rss_growth:.2f} MB (goal <= 1 MB)")
 
 
