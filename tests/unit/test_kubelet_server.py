@@ -14,10 +14,10 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from agent import kubelet_server, labels
-from agent.exec_stream import PROTOCOL_V4, PROTOCOL_V5
+from agent import labels, log_stream
 from agent.fake_runtime import FakeRuntime
-from agent.kubelet_server import KubeletServer, LogOptions, serving_context
+from agent.kubelet_server import KubeletServer, serving_context
+from agent.log_stream import LogOptions
 from agent.runtime import ContainerSpec, ExecResult
 from minik.api.resources import REGISTRY
 from minik.apiserver import proxy
@@ -29,8 +29,10 @@ from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage
 from minik.apiserver.tls import ensure_certificates
 from minik.home import Home
+from minik.httpstream.channels import V4, V5
 from minik.store import MemoryStore
 
+PROTOCOL_V4, PROTOCOL_V5 = V4.name, V5.name
 INSTANCE = "unit"
 TOKEN = "node-token"
 IMAGE = "minik/busybox:1.35"
@@ -151,7 +153,7 @@ async def test_followed_logs_stream_lines_written_later_until_the_container_stop
 @pytest.fixture
 def quick_liveness(monkeypatch: pytest.MonkeyPatch) -> None:
     """Look at idle connections every 50 ms instead of every second."""
-    monkeypatch.setattr(kubelet_server, "LIVENESS_CHECK", 0.05)
+    monkeypatch.setattr(log_stream, "LIVENESS_CHECK", 0.05)
     monkeypatch.setattr(proxy, "LIVENESS_CHECK", 0.05)
 
 
@@ -259,7 +261,7 @@ async def test_exec_errors_before_the_upgrade_are_status_answers(
     assert "Upgrade request required" in await _error(
         await kubelet.get(EXEC, params=_exec_query("ls")), 400)
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await kubelet.ws_connect(EXEC, params=_exec_query("ls"), protocols=("channel.k8s.io",))
+        await kubelet.ws_connect(EXEC, params=_exec_query("ls"), protocols=("v9.channel.k8s.io",))
     assert refused.value.status == 400
     assert "at least one command" in await _error(
         await kubelet.get(EXEC, params={"stdout": "true"}), 400)
