@@ -62,15 +62,15 @@ class SpdyChannels:
         self._streams: dict[int, spdy_connection.Stream] = {}
 
     @classmethod
-    async def open(cls, upgraded: Upgraded, protocol: StreamProtocol, options: StreamOptions,
-                   *, timeout: float = STREAM_CREATION_TIMEOUT) -> SpdyChannels:
+    async def open(cls, upgraded: Upgraded, protocol: StreamProtocol,
+                   options: StreamOptions) -> SpdyChannels:
         """Channels once the client has opened every stream `options` call for."""
         channels = cls(upgraded, protocol)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(STREAM_CREATION_TIMEOUT):
                 await channels._await_streams(_expected(options, protocol))
         except BaseException as e:
-            await channels.close()
+            await channels.close(grace=0)
             if isinstance(e, TimeoutError):
                 raise StreamsNotCreated("timed out waiting for client to create streams") from e
             raise
@@ -141,7 +141,7 @@ class SpdyChannels:
                 pending = pending[end:].lstrip()
                 await queue.put((RESIZE, json.dumps(size).encode()))
 
-    async def close(self) -> None:
+    async def close(self, *, grace: float = CLOSE_GRACE) -> None:
         """Finish our side, say GOAWAY, and give the client a grace time to hang up first."""
         with contextlib.suppress(ConnectionError, OSError):
             for stream in self._streams.values():
@@ -149,7 +149,7 @@ class SpdyChannels:
                 await stream.close()
             await self._connection.go_away()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CLOSE_GRACE):
+                async with asyncio.timeout(grace):
                     await self._connection.closed.wait()
         self._serving.cancel()
         await asyncio.gather(self._serving, return_exceptions=True)

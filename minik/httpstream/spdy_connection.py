@@ -15,7 +15,7 @@ until the peer's end and keeps the session's rules:
   context and must reach the peer in the order they were compressed.
 
 A server opens even stream ids, a client odd ones (`open`, which waits for
-the SYN_REPLY).
+the SYN_REPLY, or fails on a RST_STREAM).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Stream:
         self._input_ended = False
         self._output_ended = False
         self._discarding = False
-        self.replied = asyncio.Event()
+        self.answered = asyncio.Event()  # by a SYN_REPLY, or a RST_STREAM
 
     async def read(self) -> bytes:
         """The next data the peer sent; b"" once it finished, reset, or the connection ended."""
@@ -80,6 +80,11 @@ class Stream:
         """Neither half goes on: the stream was reset by either side."""
         self._output_ended = True
         self.end_input()
+        self.answered.set()
+
+    @property
+    def open(self) -> bool:
+        return not (self._input_ended and self._output_ended)
 
     async def deliver(self, data: bytes) -> None:
         if data and not self._input_ended and not self._discarding:
@@ -148,14 +153,14 @@ class Connection:
         self._streams[stream.id] = stream
         await self.send(spdy.SynStream(stream.id, headers))
         closed = asyncio.ensure_future(self.closed.wait())
-        replied = asyncio.ensure_future(stream.replied.wait())
+        answered = asyncio.ensure_future(stream.answered.wait())
         try:
-            await asyncio.wait({closed, replied}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({closed, answered}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             closed.cancel()
-            replied.cancel()
-        if not stream.replied.is_set():
-            raise ConnectionResetError(f"the session ended before stream {stream.id} was opened")
+            answered.cancel()
+        if not stream.answered.is_set() or not stream.open:
+            raise ConnectionResetError(f"stream {stream.id} was refused or the session ended")
         return stream
 
     async def go_away(self, status: int = spdy.GOAWAY_OK) -> None:
@@ -174,7 +179,7 @@ class Connection:
                         stream.end_input()
             case spdy.SynReply(stream_id, _, fin) | spdy.HeadersFrame(stream_id, _, fin):
                 if (stream := self._streams.get(stream_id)) is not None:
-                    stream.replied.set()
+                    stream.answered.set()
                     if fin:
                         stream.end_input()
             case spdy.RstStream(stream_id):
@@ -198,7 +203,7 @@ class Connection:
         stream = Stream(self, frame.stream_id, frame.headers)
         self._streams[stream.id] = stream
         await self.send(spdy.SynReply(stream.id))
-        stream.replied.set()
+        stream.answered.set()
         if frame.fin:
             stream.end_input()
         self._accepted.put_nowait(stream)

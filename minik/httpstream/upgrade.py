@@ -176,7 +176,8 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     for line in header_lines:
         name, _, value = line.partition(":")
         canonical = "-".join(w.capitalize() for w in name.strip().split("-"))
-        headers[canonical] = value.strip()
+        previous = headers.get(canonical)
+        headers[canonical] = value.strip() if previous is None else f"{previous}, {value.strip()}"
     return int(parts[1]), headers
 
 
