@@ -48,7 +48,7 @@ STREAMED_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward"})
 
 
 @dataclass(frozen=True, slots=True)
-class Kind:
+class GroupVersionKind:
     """A group, version and kind a client asks the answer to be converted to (`as=`)."""
 
     group: str
@@ -56,10 +56,10 @@ class Kind:
     kind: str
 
 
-TABLE_V1 = Kind("meta.k8s.io", "v1", "Table")
-TABLE_V1BETA1 = Kind("meta.k8s.io", "v1beta1", "Table")
-DISCOVERY_V2 = Kind("apidiscovery.k8s.io", "v2", "APIGroupDiscoveryList")
-DISCOVERY_V2BETA1 = Kind("apidiscovery.k8s.io", "v2beta1", "APIGroupDiscoveryList")
+TABLE_V1 = GroupVersionKind("meta.k8s.io", "v1", "Table")
+TABLE_V1BETA1 = GroupVersionKind("meta.k8s.io", "v1beta1", "Table")
+DISCOVERY_V2 = GroupVersionKind("apidiscovery.k8s.io", "v2", "APIGroupDiscoveryList")
+DISCOVERY_V2BETA1 = GroupVersionKind("apidiscovery.k8s.io", "v2beta1", "APIGroupDiscoveryList")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +83,11 @@ class Clause:
         return -1
 
     @property
-    def conversion(self) -> Kind | None:
+    def conversion(self) -> GroupVersionKind | None:
         if not {"as", "g", "v"} & self.params.keys():
             return None
-        return Kind(self.params.get("g", ""), self.params.get("v", ""), self.params.get("as", ""))
+        p = self.params
+        return GroupVersionKind(p.get("g", ""), p.get("v", ""), p.get("as", ""))
 
 
 def _precedes(a: Clause, b: Clause) -> bool:
@@ -138,7 +139,7 @@ class Offer:
     """What one endpoint can answer: media types, server's preference first, and conversions."""
 
     media_types: tuple[str, ...]
-    conversions: frozenset[Kind] = frozenset()
+    conversions: frozenset[GroupVersionKind] = frozenset()
     plain: bool = True
 
     def accepts(self, clause: Clause, media_type: str) -> bool:
@@ -162,7 +163,7 @@ class Representation:
     """The negotiated answer: a media type and the conversion asked for, if any."""
 
     media_type: str = JSON
-    conversion: Kind | None = None
+    conversion: GroupVersionKind | None = None
 
     @property
     def table(self) -> bool:
@@ -232,7 +233,7 @@ def _negotiate(request: web.Request, offers: tuple[Offer, ...]) -> Representatio
 def _offers(request: web.Request) -> tuple[Offer, ...]:
     """What the endpoint a request reaches can answer; nothing for unrendered endpoints."""
     info = request.match_info
-    if request.path in ("/api", "/apis", "/api/", "/apis/"):
+    if request.path in ("/api", "/apis"):
         return AGGREGATED_DISCOVERY, PLAIN
     if "tail" in info:
         try:

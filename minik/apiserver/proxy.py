@@ -162,11 +162,11 @@ async def _relay_upgrade(request: web.Request, url: URL) -> web.StreamResponse:
         raise _unreachable(url, e) from e
     if isinstance(answer, upgrade.Refusal):
         _check_token_accepted(answer.status, url)
-        response = web.Response(body=answer.body, status=answer.status, headers={
+        refusal = web.Response(body=answer.body, status=answer.status, headers={
             "Content-Type": answer.headers.get("Content-Type", "text/plain")})
         if accepted := answer.headers.get(upgrade.ACCEPTED_VERSIONS):
-            response.headers[upgrade.ACCEPTED_VERSIONS] = accepted
-        return response
+            refusal.headers[upgrade.ACCEPTED_VERSIONS] = accepted
+        return refusal
     agent_headers, agent = answer
     try:
         response, client = await upgrade.accept(

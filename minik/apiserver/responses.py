@@ -54,7 +54,8 @@ def table(
     return _in_table_version(body, negotiation.representation(request).conversion)
 
 
-def _in_table_version(body: dict[str, Any], asked: negotiation.Kind | None) -> dict[str, Any]:
+def _in_table_version(body: dict[str, Any],
+                      asked: negotiation.GroupVersionKind | None) -> dict[str, Any]:
     """A Table (and its rows' PartialObjectMetadata) in the meta.k8s.io version asked for."""
     if asked is None or asked.version == "v1":
         return body

@@ -33,6 +33,7 @@ from minik.home import Home
 from minik.httpstream import spdy_connection, upgrade
 from minik.httpstream.channels import V4, V5
 from minik.store import MemoryStore
+from tests.unit.apitest import eventually
 
 PROTOCOL_V4, PROTOCOL_V5 = V4.name, V5.name
 INSTANCE = "unit"
@@ -587,3 +588,47 @@ async def test_the_api_server_relays_text_stdin_to_the_agent_on_any_subprotocol(
         assert ws.protocol is None
         await ws.send_str("\x00unnamed\n")
         await ws.close()
+
+
+def _capture_sessions(node: Node) -> list[Any]:
+    """The exec sessions the fake runtime hands out, as they are opened."""
+    sessions: list[Any] = []
+    opened = node.runtime.exec
+
+    async def exec_and_keep(*args: Any, **kwargs: Any) -> Any:
+        sessions.append(await opened(*args, **kwargs))
+        return sessions[-1]
+
+    node.runtime.exec = exec_and_keep  # type: ignore[method-assign]
+    return sessions
+
+
+async def test_spdy_resizes_arrive_whole_however_the_frames_split_them(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    sessions = _capture_sessions(node)
+    query = [("command", "sh"), ("stdin", "true"), ("stdout", "true"), ("tty", "true")]
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(_kubelet_url(kubelet, EXEC), query, token=TOKEN)
+        assert isinstance(session, SpdyExec)
+        try:
+            await session.open("error", "stdin", "stdout", "resize")
+            resize = session.streams["resize"]
+            await resize.write(b'{"Width":80,"Height":24}\n{"Width":100,')
+            await resize.write(b'"Height":30}\n')
+            await eventually(lambda: sessions[0].size == (100, 30))
+        finally:
+            await session.close()
+
+
+async def test_a_spdy_client_that_goes_away_ends_the_session(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    sessions = _capture_sessions(node)
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(_kubelet_url(kubelet, EXEC),
+                                       _exec_query("cat", stdin=True), token=TOKEN)
+        assert isinstance(session, SpdyExec)
+        await session.open("error", "stdin", "stdout", "stderr")
+        await session.close()
+        await eventually(lambda: sessions[0].closed)
