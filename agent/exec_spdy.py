@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 STREAM_CREATION_TIMEOUT = 30.0
 CLOSE_GRACE = 10.0
+INPUT_BACKLOG = 16  # input chunks waiting for the process: beyond, the client is held back
+MAX_RESIZE = 4096
 
 
 class StreamsNotCreated(ConnectionError):
@@ -103,7 +105,7 @@ class SpdyChannels:
 
     async def incoming(self) -> AsyncIterator[tuple[int, bytes]]:
         """Stdin and resizes as they come, until the client closes the connection."""
-        queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue(INPUT_BACKLOG)
         readers = [asyncio.create_task(self._read_stdin(queue), name="exec-spdy:stdin"),
                    asyncio.create_task(self._read_resizes(queue), name="exec-spdy:resize")]
         ended = asyncio.ensure_future(self._connection.closed.wait())
@@ -137,6 +139,9 @@ class SpdyChannels:
                 try:
                     size, end = decoder.raw_decode(pending)
                 except json.JSONDecodeError:
+                    if len(pending) > MAX_RESIZE:
+                        log.debug("resize stream is not JSON sizes; no longer read")
+                        return
                     break  # an incomplete size: wait for the rest
                 pending = pending[end:].lstrip()
                 await queue.put((RESIZE, json.dumps(size).encode()))
