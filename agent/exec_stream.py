@@ -1,19 +1,18 @@
-"""The exec/attach channel protocol: one WebSocket bridged to one process.
+"""An exec or attach session: one process bridged to a client's channels.
 
-kubectl (1.30 and later) runs `exec` and `attach` over a WebSocket with
-the subprotocol `v5.channel.k8s.io`. Every binary message is one channel
-byte and a payload: 0 stdin (client to server), 1 stdout, 2 stderr,
-3 status (one JSON `metav1.Status`, the last message), 4 resize
-(`{"Width":..,"Height":..}`), and 255 close, with which the client says
-`[255, 0]`: "my stdin reached EOF". `v4.channel.k8s.io` is the same
-without the close channel.
+The client's channels (`minik.httpstream.channels`) are stdin, stdout,
+stderr, the error channel that carries the session's status, and resize
+(`{"Width":..,"Height":..}`). They travel over a WebSocket
+(`WebSocketChannels`, any channel subprotocol, TEXT or BINARY messages) or
+over SPDY streams (`agent.exec_spdy`); `ExecStream` does not care which.
 
-`ExecStream` copies the process's output to the socket until the process
-closes it, reports the exit code on channel 3 (a `NonZeroExitCode`
-Failure for anything but 0, which kubectl turns into its own exit code)
-and closes the socket normally (1000): kubectl needs that normal close to
-read everything. A client that goes away ends the session, and closing
-the session kills a process that is still running.
+`ExecStream` copies the process's output to the client until the process
+closes it, reports the exit code on the error channel (a
+`NonZeroExitCode` Failure for anything but 0, which kubectl turns into
+its own exit code) and ends the session the way its transport ends
+normally: kubectl needs that to read everything. A client that goes away
+ends the session, and closing the session kills a process that is still
+running.
 """
 
 from __future__ import annotations
@@ -22,21 +21,26 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 from multidict import MultiMapping
 
 from agent.runtime import STDERR, ExecSession, RuntimeFailure
+from minik.httpstream.channels import (
+    CLOSE,
+    ERROR,
+    RESIZE,
+    STDIN,
+    ChannelProtocol,
+    status_payload,
+)
+from minik.httpstream.channels import STDERR as STDERR_CHANNEL
+from minik.httpstream.channels import STDOUT as STDOUT_CHANNEL
 
 log = logging.getLogger(__name__)
-
-PROTOCOL_V5 = "v5.channel.k8s.io"
-PROTOCOL_V4 = "v4.channel.k8s.io"
-PROTOCOLS = (PROTOCOL_V5, PROTOCOL_V4)
-
-STDIN, STDOUT_CHANNEL, STDERR_CHANNEL, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _FALSE = frozenset({"", "0", "f", "F", "FALSE", "false", "False"})
@@ -80,10 +84,6 @@ class StreamOptions:
         return options
 
 
-def frame(channel: int, data: bytes = b"") -> bytes:
-    return bytes([channel]) + data
-
-
 def success_status() -> dict[str, Any]:
     return {"metadata": {}, "status": "Success"}
 
@@ -108,16 +108,61 @@ def failure_status(message: str, *, reason: str = "InternalError",
             "code": code}
 
 
-class ExecStream:
-    """Bridges a prepared WebSocket to an `ExecSession` until one of them ends."""
+class Channels(Protocol):
+    """Where a session's channels travel: a WebSocket, or SPDY streams."""
 
-    def __init__(self, ws: web.WebSocketResponse, session: ExecSession,
-                 options: StreamOptions, *, protocol: str = PROTOCOL_V5) -> None:
-        self._ws, self._session, self._options = ws, session, options
-        self._closable = protocol == PROTOCOL_V5
+    async def send(self, channel: int, data: bytes) -> None:
+        """Output on STDOUT or STDERR."""
+
+    async def finish(self, status: dict[str, Any]) -> None:
+        """Report the session's status on the error channel, as the protocol version says."""
+
+    def incoming(self) -> AsyncIterator[tuple[int, bytes]]:
+        """The client's input, until it goes away: (STDIN, data), (RESIZE, size JSON), and
+        (CLOSE, [STDIN]) once its stdin ended."""
+
+    async def close(self) -> None:
+        """End the session the way the transport ends normally."""
+
+
+class WebSocketChannels:
+    """Channels over a prepared WebSocket, in the subprotocol it agreed on."""
+
+    def __init__(self, ws: web.WebSocketResponse, protocol: ChannelProtocol) -> None:
+        self._ws, self._protocol = ws, protocol
+
+    async def send(self, channel: int, data: bytes) -> None:
+        message = self._protocol.encode(channel, data)
+        if isinstance(message, str):
+            await self._ws.send_str(message)
+        else:
+            await self._ws.send_bytes(message)
+
+    async def finish(self, status: dict[str, Any]) -> None:
+        payload = status_payload(status, as_json=self._protocol.status_json)
+        if payload:
+            await self.send(ERROR, payload)
+
+    async def incoming(self) -> AsyncIterator[tuple[int, bytes]]:
+        async for message in self._ws:
+            if message.type in (WSMsgType.BINARY, WSMsgType.TEXT):
+                decoded = self._protocol.decode(message.data)
+                if decoded is not None:
+                    yield decoded
+
+    async def close(self) -> None:
+        await self._ws.close(code=1000)
+
+
+class ExecStream:
+    """Bridges a client's channels to an `ExecSession` until one of them ends."""
+
+    def __init__(self, channels: Channels, session: ExecSession,
+                 options: StreamOptions) -> None:
+        self._channels, self._session, self._options = channels, session, options
 
     async def run(self) -> None:
-        """Serve the session; the socket is closed and the session released on return."""
+        """Serve the session; the channels are closed and the session released on return."""
         reader = asyncio.create_task(self._copy_input(), name="exec-stream:input")
         writer = asyncio.create_task(self._copy_output(), name="exec-stream:output")
         try:
@@ -131,7 +176,7 @@ class ExecStream:
                 await asyncio.gather(writer, reader, return_exceptions=True)
             finally:
                 await self._session.close()
-                await self._ws.close(code=1000)
+                await self._channels.close()
 
     async def _report(self, writer: asyncio.Task[dict[str, Any]]) -> None:
         try:
@@ -141,7 +186,7 @@ class ExecStream:
         except ConnectionError:
             return
         with contextlib.suppress(ConnectionError):
-            await self._ws.send_bytes(frame(ERROR, json.dumps(status).encode()))
+            await self._channels.finish(status)
 
     async def _copy_output(self) -> dict[str, Any]:
         """Output until the process closes it, then the status of its exit."""
@@ -150,22 +195,21 @@ class ExecStream:
             channel = STDERR_CHANNEL if stream == STDERR else STDOUT_CHANNEL
             wanted = self._options.stderr if channel == STDERR_CHANNEL else self._options.stdout
             if wanted and data:
-                await self._ws.send_bytes(frame(channel, data))
+                await self._channels.send(channel, data)
         return exit_status(await self._session.wait(), self._options.command)
 
     async def _copy_input(self) -> None:
-        """Client messages until the client closes the socket or goes away."""
-        async for message in self._ws:
-            if message.type == WSMsgType.BINARY and message.data:
-                await self._on_frame(message.data[0], message.data[1:])
+        """Client input until the client goes away."""
+        async for channel, payload in self._channels.incoming():
+            await self._on_input(channel, payload)
 
-    async def _on_frame(self, channel: int, payload: bytes) -> None:
+    async def _on_input(self, channel: int, payload: bytes) -> None:
         try:
             if channel == STDIN and self._options.stdin and payload:
                 await self._session.write_stdin(payload)
             elif channel == RESIZE:
                 await self._resize(payload)
-            elif channel == CLOSE and self._closable and payload[:1] == bytes([STDIN]):
+            elif channel == CLOSE and payload[:1] == bytes([STDIN]):
                 await self._session.close_stdin()
         except RuntimeFailure as e:
             log.debug("exec input on channel %d dropped: %s", channel, e)

@@ -19,6 +19,11 @@ the newest running attempt. Errors before a stream starts are
 `metav1.Status` bodies with their HTTP code; the API server passes them
 on to kubectl unchanged.
 
+Exec and attach are served over a WebSocket (any channel subprotocol:
+kubectl 1.30 and later, client libraries) or over the raw SPDY/3.1
+upgrade that kubectl 1.29 and older use; `agent.exec_stream` runs the
+session either way.
+
 Attach follows the container's output from now on. The `Runtime` has no
 way to write to a container's main process, so attach with stdin is a
 clear 400 rather than a session that silently drops input.
@@ -26,21 +31,25 @@ clear 400 rather than a session that silently drops input.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from agent.exec_stream import PROTOCOLS, ExecStream, QueryError, StreamOptions, parse_bool
+from agent.exec_spdy import SpdyChannels, StreamsNotCreated
+from agent.exec_stream import (
+    ExecStream,
+    QueryError,
+    StreamOptions,
+    WebSocketChannels,
+)
 from agent.labels import pod_selector
+from agent.log_stream import LogOptions, close_chunks, copy_logs
 from agent.podstate import PodRuntimeState, group_by_pod
 from agent.runtime import (
     STDOUT,
@@ -52,13 +61,21 @@ from agent.runtime import (
     RuntimeUnavailable,
 )
 from minik.api import errors
+from minik.httpstream import upgrade
+from minik.httpstream.channels import (
+    SPDY_PROTOCOLS,
+    UNNAMED,
+    WEBSOCKET_PROTOCOL_NAMES,
+    WEBSOCKET_PROTOCOLS,
+    ChannelProtocol,
+    negotiate_stream_protocol,
+)
 
 log = logging.getLogger(__name__)
 
 PodLookup = Callable[[str, str], dict[str, Any] | None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTAINER_PATH = "/{namespace}/{pod}/{container}"
-LIVENESS_CHECK = 1.0
 
 
 def serving_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
@@ -137,7 +154,7 @@ class KubeletServer:
                                     since=options.since, timestamps=options.timestamps)
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
-        await _copy_logs(request, chunks, response, limit=options.limit_bytes)
+        await copy_logs(request, chunks, response, limit=options.limit_bytes)
         return response
 
     async def exec(self, request: web.Request) -> web.StreamResponse:
@@ -158,7 +175,9 @@ class KubeletServer:
                 "use exec to run an interactive process")
         state = await self._pod_state(namespace, pod_name, container)
         info = _running(state, pod_name, container)
-        ws = web.WebSocketResponse(protocols=PROTOCOLS)
+        if upgrade.requested(request.headers):
+            return await self._serve_spdy(request, info, options, attach=attach)
+        ws = web.WebSocketResponse(protocols=WEBSOCKET_PROTOCOL_NAMES)
         protocol = _negotiate(ws, request)
         session = await self._open_session(info, options, attach=attach)
         try:
@@ -166,8 +185,32 @@ class KubeletServer:
         except BaseException:
             await session.close()
             raise
-        await ExecStream(ws, session, options, protocol=protocol).run()
+        await ExecStream(WebSocketChannels(ws, protocol), session, options).run()
         return ws
+
+    async def _serve_spdy(self, request: web.Request, info: ContainerInfo,
+                          options: StreamOptions, *, attach: bool) -> web.StreamResponse:
+        offered = request.headers.getall(upgrade.PROTOCOL_VERSION, [])
+        if not offered:
+            raise errors.bad_request(
+                f"unable to upgrade: {upgrade.PROTOCOL_VERSION} is required")
+        protocol = negotiate_stream_protocol(offered)
+        if protocol is None:
+            return _unnegotiated(offered)
+        session = await self._open_session(info, options, attach=attach)
+        try:
+            response, upgraded = await upgrade.accept(
+                request, {upgrade.PROTOCOL_VERSION: protocol.name})
+            channels = await SpdyChannels.open(upgraded, protocol, options)
+        except StreamsNotCreated as e:
+            log.info("exec session not started: %s", e)
+            await session.close()
+            return response
+        except BaseException:
+            await session.close()
+            raise
+        await ExecStream(channels, session, options).run()
+        return response
 
     async def _open_session(self, info: ContainerInfo, options: StreamOptions, *,
                             attach: bool) -> ExecSession:
@@ -187,31 +230,6 @@ class KubeletServer:
         uid = pod["metadata"]["uid"]
         infos = await self._runtime.list(pod_selector(self._instance, pod))
         return group_by_pod(infos).get(uid) or PodRuntimeState(uid)
-
-
-@dataclass(frozen=True, slots=True)
-class LogOptions:
-    """The query of a containerLogs request (PodLogOptions)."""
-
-    follow: bool
-    previous: bool
-    timestamps: bool
-    tail_lines: int | None
-    since: datetime | None
-    limit_bytes: int | None
-
-    @classmethod
-    def parse(cls, query: Any, *, now: datetime | None = None) -> LogOptions:
-        since_seconds = _int_option(query, "sinceSeconds", minimum=1)
-        since_time = _time_option(query, "sinceTime")
-        if since_seconds is not None and since_time is not None:
-            raise QueryError("at most one of sinceTime or sinceSeconds may be specified")
-        if since_seconds is not None:
-            since_time = (now or datetime.now(UTC)) - timedelta(seconds=since_seconds)
-        return cls(follow=parse_bool(query, "follow"), previous=parse_bool(query, "previous"),
-                   timestamps=parse_bool(query, "timestamps"),
-                   tail_lines=_int_option(query, "tailLines", minimum=0),
-                   since=since_time, limit_bytes=_int_option(query, "limitBytes", minimum=1))
 
 
 class OutputAttachSession:
@@ -239,7 +257,7 @@ class OutputAttachSession:
         return 0
 
     async def close(self) -> None:
-        await _close(self._chunks)
+        await close_chunks(self._chunks)
 
 
 def _target(request: web.Request) -> tuple[str, str, str]:
@@ -277,105 +295,30 @@ def _running(state: PodRuntimeState, pod_name: str, container: str) -> Container
     return running
 
 
-def _negotiate(ws: web.WebSocketResponse, request: web.Request) -> str:
+def _negotiate(ws: web.WebSocketResponse, request: web.Request) -> ChannelProtocol:
     ready = ws.can_prepare(request)
     if not ready.ok:
         raise errors.bad_request(
             "Upgrade request required: minik serves exec and attach over WebSocket "
-            f"({', '.join(PROTOCOLS)})")
+            f"({', '.join(WEBSOCKET_PROTOCOL_NAMES)}) or {upgrade.SPDY}")
     if ready.protocol is None:
-        raise errors.bad_request(
-            f"none of the offered WebSocket subprotocols is supported; use one of "
-            f"{', '.join(PROTOCOLS)}")
-    return ready.protocol
+        if request.headers.get("Sec-WebSocket-Protocol", "").strip():
+            raise errors.bad_request(
+                f"none of the offered WebSocket subprotocols is supported; use one of "
+                f"{', '.join(WEBSOCKET_PROTOCOL_NAMES)}")
+        return UNNAMED
+    return WEBSOCKET_PROTOCOLS[ready.protocol]
 
 
-async def _copy_logs(request: web.Request, chunks: AsyncIterator[bytes],
-                     response: web.StreamResponse, *, limit: int | None) -> None:
-    """Copy log chunks until the log ends, `limit` bytes were sent, or the client left."""
-    sent = 0
-    try:
-        async for chunk in _while_connected(request, chunks):
-            chunk = chunk if limit is None else chunk[:limit - sent]
-            await response.write(chunk)
-            sent += len(chunk)
-            if limit is not None and sent >= limit:
-                break
-        else:
-            await response.write_eof()
-    except ConnectionError:
-        log.debug("log client went away")
-    except RuntimeFailure as e:
-        log.warning("log stream ended by the runtime: %s", e)
-
-
-async def _while_connected(request: web.Request,
-                           chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The chunks, until they end or the client is gone; the source is closed either way.
-
-    aiohttp does not tell a handler that its client left, and a silent
-    followed log would hold its runtime stream forever, so the connection
-    is looked at whenever nothing has arrived for a while.
-    """
-    reading: asyncio.Task[bytes | None] | None = None
-    try:
-        while True:
-            reading = reading or asyncio.ensure_future(_next(chunks))
-            done, _ = await asyncio.wait({reading}, timeout=LIVENESS_CHECK)
-            if not done:
-                if _client_gone(request):
-                    return
-                continue
-            chunk, reading = reading.result(), None
-            if chunk is None:
-                return
-            yield chunk
-    finally:
-        if reading is not None:
-            reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reading
-        await _close(chunks)
-
-
-async def _next(chunks: AsyncIterator[bytes]) -> bytes | None:
-    return await anext(chunks, None)
-
-
-async def _close(chunks: AsyncIterator[bytes]) -> None:
-    closer = getattr(chunks, "aclose", None)
-    if closer is not None:
-        await closer()
-
-
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
-def _int_option(query: Any, name: str, *, minimum: int) -> int | None:
-    raw = query.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise QueryError(f'{name}: invalid integer value "{raw}"') from None
-    if value < minimum:
-        raise QueryError(f"{name}: Invalid value: {value}: must be greater than or equal to "
-                         f"{minimum}")
-    return value
-
-
-def _time_option(query: Any, name: str) -> datetime | None:
-    raw = query.get(name)
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise QueryError(f'{name}: invalid RFC3339 time "{raw}"') from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _unnegotiated(offered: list[str]) -> web.Response:
+    """403 naming the versions served, as Kubernetes' httpstream Handshake answers."""
+    error = errors.forbidden(
+        f"unable to upgrade: unable to negotiate protocol: client supports {offered}, "
+        f"server accepts {list(SPDY_PROTOCOLS)}")
+    response = web.json_response(error.status(), status=error.code)
+    for name in SPDY_PROTOCOLS:
+        response.headers.add(upgrade.ACCEPTED_VERSIONS, name)
+    return response
 
 
 def _runtime_error(e: RuntimeFailure) -> errors.ApiError:

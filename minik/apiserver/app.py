@@ -2,7 +2,8 @@
 
 Middlewares, outermost first: metrics (so 401s are counted too), errors
 (every failure becomes a `metav1.Status`), authentication (a bearer token
-on everything but the health endpoints). The application owns its storage
+on everything but the health endpoints), content negotiation (406 before
+a handler runs when the client accepts nothing minik produces). The application owns its storage
 and metrics; nothing is global.
 """
 
@@ -19,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from minik.api import errors
 from minik.api.decode import MAX_BODY_BYTES
-from minik.apiserver import discovery, handlers, openapi
+from minik.apiserver import discovery, handlers, negotiation, openapi
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.metrics import METRICS_KEY, ApiMetrics
 from minik.apiserver.responses import json_response
@@ -167,7 +168,8 @@ def _resource_routes(app: web.Application) -> None:
 
 def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics) -> web.Application:
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, auth_middleware],
+        middlewares=[metrics_middleware, error_middleware, auth_middleware,
+                     negotiation.middleware],
         client_max_size=MAX_BODY_BYTES,
     )
     app[STORAGE_KEY] = storage

@@ -1,9 +1,10 @@
 """API discovery: /version, /api, /apis and the per-group-version lists.
 
 kubectl prefers the aggregated format (`APIGroupDiscoveryList`), detected by
-the response Content-Type only; older clients and the fallback path use the
-legacy `APIVersions` / `APIGroupList` / `APIResourceList` bodies. Both are
-generated from the resource registry.
+the response Content-Type only: `apidiscovery.k8s.io/v2` from kubectl 1.30,
+`v2beta1` before; `negotiation` picks the one asked for. Other clients and
+the fallback path use the legacy `APIVersions` / `APIGroupList` /
+`APIResourceList` bodies. All are generated from the resource registry.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from aiohttp import web
 from minik import KUBERNETES_VERSION
 from minik.api import errors
 from minik.api.resources import REGISTRY, ResourceType
+from minik.apiserver import negotiation
 from minik.apiserver.responses import dumps, json_response
-
-AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 
 def version_info() -> dict[str, str]:
@@ -69,21 +69,28 @@ def _aggregated_group(group: str, versions: list[str]) -> dict[str, Any]:
     return item
 
 
-def _aggregated(core: bool) -> web.Response:
+def _aggregated(chosen: negotiation.Representation, *, core: bool) -> web.Response:
+    """The aggregated document, in the apidiscovery.k8s.io version asked for (v2, v2beta1).
+
+    Both versions have the same shape; only apiVersion and Content-Type tell them apart.
+    """
+    assert chosen.conversion is not None
     items = [_aggregated_group(g, v) for g, v in REGISTRY.groups() if (g == "") == core]
-    body = {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+    body = {"kind": "APIGroupDiscoveryList",
+            "apiVersion": f"{chosen.conversion.group}/{chosen.conversion.version}",
             "metadata": {}, "items": items}
-    return web.Response(text=dumps(body), headers={"Content-Type": AGGREGATED})
+    json_chosen = negotiation.Representation(negotiation.JSON, chosen.conversion)
+    return web.Response(text=dumps(body), headers={"Content-Type": json_chosen.content_type()})
 
 
-def _wants_aggregated(request: web.Request) -> bool:
-    first = request.headers.get("Accept", "").split(",")[0]
-    return "as=APIGroupDiscoveryList" in first and "v=v2" in first
+def _aggregation_asked(request: web.Request) -> negotiation.Representation | None:
+    chosen = negotiation.representation(request)
+    return chosen if chosen.conversion is not None else None
 
 
 async def api_versions(request: web.Request) -> web.Response:
-    if _wants_aggregated(request):
-        return _aggregated(core=True)
+    if (chosen := _aggregation_asked(request)) is not None:
+        return _aggregated(chosen, core=True)
     host = request.host
     return json_response({
         "kind": "APIVersions", "versions": ["v1"],
@@ -97,8 +104,8 @@ def _group_entry(group: str, versions: list[str]) -> dict[str, Any]:
 
 
 async def api_groups(request: web.Request) -> web.Response:
-    if _wants_aggregated(request):
-        return _aggregated(core=False)
+    if (chosen := _aggregation_asked(request)) is not None:
+        return _aggregated(chosen, core=False)
     groups = [_group_entry(g, v) for g, v in REGISTRY.groups() if g]
     return json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 

@@ -9,10 +9,16 @@ and `status.daemonEndpoints.kubeletEndpoint.Port`:
 
 - logs are a plain HTTP stream copied chunk by chunk, so `kubectl logs -f`
   sees each line when it is written;
-- exec and attach are a WebSocket relay: the client's socket is accepted
-  with the subprotocol it offered (`v5.channel.k8s.io` echoed exactly, or
-  kubectl falls back to SPDY), a socket to the agent is opened with the
-  same query, and binary messages and the final close are copied both ways.
+- exec and attach over WebSocket are a message relay: the client's socket
+  is accepted with the subprotocol it offered (`v5.channel.k8s.io` echoed
+  exactly, or kubectl falls back to SPDY), a socket to the agent is opened
+  with the same query and subprotocol, and messages (TEXT as TEXT, BINARY
+  as BINARY) and the final close are copied both ways;
+- exec and attach over SPDY/3.1 (kubectl 1.29 and older) are the same
+  design one level down: the upgrade is asked of the agent with the
+  client's `X-Stream-Protocol-Version`s, and once the agent has switched,
+  the client is answered 101 with the agent's choice and the two
+  connections' bytes are copied into each other. Only the agent speaks SPDY.
 
 Errors the agent answers before a stream starts (a `metav1.Status`) reach
 the client with their code. When the agent refuses a WebSocket, its Status
@@ -42,8 +48,9 @@ from minik.api import errors
 from minik.api.resources import REGISTRY, ResourceType
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import ObjectStorage
+from minik.httpstream import upgrade
+from minik.httpstream.channels import WEBSOCKET_PROTOCOL_NAMES
 
-PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 COMPLETED_PHASES = ("Succeeded", "Failed")
 LIVENESS_CHECK = 1.0
 KUBELET_PATHS = {"log": "containerLogs", "exec": "exec", "attach": "attach"}
@@ -73,9 +80,15 @@ class KubeletClient:
     async def get(self, url: URL) -> aiohttp.ClientResponse:
         return await self.session.get(url, headers=self._headers, ssl=self._ssl)
 
-    async def websocket(self, url: URL, protocol: str) -> aiohttp.ClientWebSocketResponse:
+    async def websocket(self, url: URL, protocol: str | None) -> aiohttp.ClientWebSocketResponse:
         return await self.session.ws_connect(url, headers=self._headers, ssl=self._ssl,
-                                             protocols=(protocol,), max_msg_size=0)
+                                             protocols=(protocol,) if protocol else (),
+                                             max_msg_size=0)
+
+    async def upgrade(self, url: URL, *, method: str, versions: list[str]
+                      ) -> tuple[dict[str, str], upgrade.Upgraded] | upgrade.Refusal:
+        headers = [*self._headers.items(), *((upgrade.PROTOCOL_VERSION, v) for v in versions)]
+        return await upgrade.dial(url, method=method, headers=headers, ssl_context=self._ssl)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -117,15 +130,17 @@ async def pod_log(request: web.Request, storage: ObjectStorage,
 
 async def pod_exec(request: web.Request, storage: ObjectStorage,
                    target: ResourceRequest) -> web.StreamResponse:
-    """GET or POST pods/{name}/exec|attach: a WebSocket relayed to the node's agent."""
+    """GET or POST pods/{name}/exec|attach: a WebSocket or SPDY session relayed to the agent."""
     url = await _kubelet_url(request, storage, target)
-    ws = web.WebSocketResponse(protocols=PROTOCOLS)
+    if upgrade.requested(request.headers):
+        return await _relay_upgrade(request, url)
+    ws = web.WebSocketResponse(protocols=WEBSOCKET_PROTOCOL_NAMES)
     ready = ws.can_prepare(request)
     if not ready.ok:
         return await _relay_http(request, url)
-    if ready.protocol is None:
+    if ready.protocol is None and request.headers.get("Sec-WebSocket-Protocol", "").strip():
         raise errors.bad_request(f"none of the offered WebSocket subprotocols is supported; "
-                                 f"use one of {', '.join(PROTOCOLS)}")
+                                 f"use one of {', '.join(WEBSOCKET_PROTOCOL_NAMES)}")
     try:
         upstream = await _kubelet(request).websocket(url, ready.protocol)
     except aiohttp.WSServerHandshakeError:
@@ -136,6 +151,31 @@ async def pod_exec(request: web.Request, storage: ObjectStorage,
         await ws.prepare(request)
         await _relay_websocket(ws, upstream)
     return ws
+
+
+async def _relay_upgrade(request: web.Request, url: URL) -> web.StreamResponse:
+    """Have the agent switch to SPDY, then switch the client and copy bytes both ways."""
+    versions = request.headers.getall(upgrade.PROTOCOL_VERSION, [])
+    try:
+        answer = await _kubelet(request).upgrade(url, method=request.method, versions=versions)
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+        raise _unreachable(url, e) from e
+    if isinstance(answer, upgrade.Refusal):
+        _check_token_accepted(answer.status, url)
+        refusal = web.Response(body=answer.body, status=answer.status, headers={
+            "Content-Type": answer.headers.get("Content-Type", "text/plain")})
+        if accepted := answer.headers.get(upgrade.ACCEPTED_VERSIONS):
+            refusal.headers[upgrade.ACCEPTED_VERSIONS] = accepted
+        return refusal
+    agent_headers, agent = answer
+    try:
+        response, client = await upgrade.accept(
+            request, {upgrade.PROTOCOL_VERSION: agent_headers.get(upgrade.PROTOCOL_VERSION, "")})
+    except BaseException:
+        await agent.close()
+        raise
+    await upgrade.relay(client, agent)
+    return response
 
 
 async def _kubelet_url(request: web.Request, storage: ObjectStorage,
@@ -215,6 +255,12 @@ def _unreachable(url: URL, e: BaseException) -> errors.ApiError:
                            f"is not reachable: {e}")
 
 
+def _check_token_accepted(status: int, url: URL) -> None:
+    if status == 401:
+        raise errors.internal(f"the node agent at {url.host}:{url.port} refused the API "
+                              "server's token")
+
+
 async def _relay_http(request: web.Request, url: URL) -> web.StreamResponse:
     """Forward as a plain GET and copy the answer, streaming a successful body."""
     try:
@@ -223,9 +269,7 @@ async def _relay_http(request: web.Request, url: URL) -> web.StreamResponse:
         raise _unreachable(url, e) from e
     async with upstream:
         content_type = upstream.headers.get("Content-Type", "text/plain")
-        if upstream.status == 401:
-            raise errors.internal(f"the node agent at {url.host}:{url.port} refused the API "
-                                  "server's token")
+        _check_token_accepted(upstream.status, url)
         if upstream.status >= 400:
             return web.Response(body=await upstream.read(), status=upstream.status,
                                 headers={"Content-Type": content_type})

@@ -1,8 +1,8 @@
 """Rendering answers: JSON objects, lists, server-side Tables, warnings.
 
 kubectl asks for `application/json;as=Table;v=v1;g=meta.k8s.io` when it
-prints for humans; everything else gets plain JSON. Protobuf is never
-produced (clients that prefer it accept JSON too).
+prints for humans; everything else gets plain objects. Which one a request
+gets, and in which media type, is `negotiation`'s decision.
 
 JSON is written as Kubernetes' serializer writes it (Go's `json.Encoder`):
 compact, UTF-8, with `<`, `>`, `&`, U+2028 and U+2029 escaped, and a
@@ -20,6 +20,7 @@ from minik.api import meta
 from minik.api.errors import status_body
 from minik.api.resources import ResourceType
 from minik.api.tables import build_table
+from minik.apiserver import negotiation
 
 GO_ESCAPED = "<>&\u2028\u2029"
 GO_ESCAPES = str.maketrans({c: f"\\u{ord(c):04x}" for c in GO_ESCAPED})
@@ -37,9 +38,7 @@ def encode(obj: Any) -> str:
 
 
 def wants_table(request: web.Request) -> bool:
-    accept = request.headers.get("Accept", "")
-    first = accept.split(",")[0]
-    return "as=Table" in first and "g=meta.k8s.io" in first
+    return negotiation.representation(request).table
 
 
 def include_object(request: web.Request) -> str:
@@ -63,10 +62,24 @@ def table(
     request: web.Request, rt: ResourceType, objects: list[dict[str, Any]],
     resource_version: str, continue_token: str | None = None,
 ) -> dict[str, Any]:
-    return build_table(
+    body = build_table(
         rt.kind, objects, now=meta.now(), resource_version=resource_version,
         include_object=include_object(request), continue_token=continue_token,
     )
+    return _in_table_version(body, negotiation.representation(request).conversion)
+
+
+def _in_table_version(body: dict[str, Any],
+                      asked: negotiation.GroupVersionKind | None) -> dict[str, Any]:
+    """A Table (and its rows' PartialObjectMetadata) in the meta.k8s.io version asked for."""
+    if asked is None or asked.version == "v1":
+        return body
+    api_version = f"{asked.group}/{asked.version}"
+    body["apiVersion"] = api_version
+    for row in body["rows"]:
+        if (row.get("object") or {}).get("kind") == "PartialObjectMetadata":
+            row["object"]["apiVersion"] = api_version
+    return body
 
 
 def object_response(

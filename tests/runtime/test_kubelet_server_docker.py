@@ -29,7 +29,6 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from agent import labels
-from agent.exec_stream import PROTOCOL_V5
 from agent.kubelet_server import KubeletServer, serving_context
 from minik.api.resources import REGISTRY
 from minik.apiserver import proxy
@@ -41,6 +40,7 @@ from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage
 from minik.apiserver.tls import ensure_certificates, server_ssl_context
 from minik.home import Home
+from minik.httpstream.channels import V5
 from minik.kubeconfig import write_kubeconfig
 from minik.store import MemoryStore
 from tests.runtime.conftest import Engine
@@ -110,9 +110,9 @@ async def test_followed_logs_of_a_docker_container_see_a_line_written_later(
 async def _exec(served: Served, query: list[tuple[str, str]],
                 stdin: bytes | None = None) -> list[tuple[int, bytes]]:
     async with served.session() as session, session.ws_connect(
-            f"{served.url}/exec/default/p/c", params=query, protocols=(PROTOCOL_V5,),
+            f"{served.url}/exec/default/p/c", params=query, protocols=(V5.name,),
             ssl=served.client_ssl) as ws:
-        assert ws.protocol == PROTOCOL_V5
+        assert ws.protocol == V5.name
         if stdin is not None:
             await ws.send_bytes(b"\x00" + stdin)
             await ws.send_bytes(b"\xff\x00")

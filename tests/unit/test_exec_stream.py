@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -13,16 +14,23 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import MultiDict
 
 from agent.exec_stream import (
-    PROTOCOL_V4,
-    PROTOCOL_V5,
-    PROTOCOLS,
     ExecStream,
     QueryError,
     StreamOptions,
+    WebSocketChannels,
     exit_status,
 )
 from agent.fake_runtime import FakeExecSession
 from agent.runtime import STDERR, STDOUT, ExecResult
+from minik.httpstream.channels import (
+    UNNAMED,
+    V4,
+    V5,
+    WEBSOCKET_PROTOCOL_NAMES,
+    WEBSOCKET_PROTOCOLS,
+)
+
+PROTOCOL_V5, PROTOCOL_V4 = V5.name, V4.name
 
 OPTIONS = StreamOptions(command=("sh", "-c", "x"), stdin=True, stdout=True, stderr=True,
                         tty=False)
@@ -73,9 +81,10 @@ Factory = Callable[[], Awaitable[Any]]
 
 async def _serve(session_factory: Factory, options: StreamOptions) -> TestClient:
     async def handler(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(protocols=PROTOCOLS)
+        ws = web.WebSocketResponse(protocols=WEBSOCKET_PROTOCOL_NAMES)
         await ws.prepare(request)
-        await ExecStream(ws, await session_factory(), options, protocol=ws.ws_protocol or "").run()
+        protocol = WEBSOCKET_PROTOCOLS.get(ws.ws_protocol or "", UNNAMED)
+        await ExecStream(WebSocketChannels(ws, protocol), await session_factory(), options).run()
         return ws
 
     app = web.Application()
@@ -257,3 +266,90 @@ def test_attach_options_need_no_command() -> None:
 
 def test_exit_status_zero_is_success() -> None:
     assert exit_status(0, ["true"]) == {"metadata": {}, "status": "Success"}
+
+
+async def _session_on(protocol: str | None) -> tuple[ScriptedSession, TestClient, Any]:
+    session = ScriptedSession()
+
+    async def factory() -> ScriptedSession:
+        return session
+
+    client = await _serve(factory, OPTIONS)
+    ws = await client.ws_connect("/exec", protocols=(protocol,) if protocol else ())
+    assert ws.protocol == protocol
+    return session, client, ws
+
+
+@pytest.mark.parametrize(("protocol", "stdin_message"), [
+    (PROTOCOL_V5, "\x00typed"),
+    (PROTOCOL_V4, "\x00typed"),
+    ("channel.k8s.io", "\x00typed"),
+    ("v4.base64.channel.k8s.io", "0dHlwZWQ="),
+    ("base64.channel.k8s.io", "0dHlwZWQ="),
+])
+async def test_stdin_sent_as_text_messages_reaches_the_process_on_every_subprotocol(
+        protocol: str, stdin_message: str) -> None:
+    session, client, ws = await _session_on(protocol)
+    try:
+        await ws.send_str(stdin_message)
+        async with asyncio.timeout(5):
+            await session.stdin_written.wait()
+        assert bytes(session.stdin) == b"typed"
+        session.exit(0)
+        await ws.receive()
+    finally:
+        await client.close()
+
+
+async def test_a_v5_close_sent_as_text_closes_stdin() -> None:
+    session, client, ws = await _session_on(PROTOCOL_V5)
+    try:
+        await ws.send_str("\x00abc")
+        await ws.send_str("\xff\x00")  # chr(255) is two bytes in UTF-8, as Kubernetes reads it
+        await ws.send_bytes(b"\xff\x00")
+        async with asyncio.timeout(5):
+            await session.stdin_closed.wait()
+        assert bytes(session.stdin) == b"abc"
+        session.exit(0)
+    finally:
+        await client.close()
+
+
+async def _text_messages(ws: Any) -> list[str]:
+    messages = []
+    async for message in ws:
+        assert message.type == WSMsgType.TEXT
+        messages.append(message.data)
+    return messages
+
+
+async def test_base64_subprotocols_answer_in_text_with_a_channel_digit() -> None:
+    session, client, ws = await _session_on("v4.base64.channel.k8s.io")
+    try:
+        session.exit(3, (STDOUT, b"out\n"), (STDERR, b"err\n"))
+        messages = await _text_messages(ws)
+        assert messages[:2] == ["1b3V0Cg==", "2ZXJyCg=="]
+        assert messages[-1][0] == "3"
+        assert json.loads(base64.b64decode(messages[-1][1:]))["reason"] == "NonZeroExitCode"
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("protocol", ["channel.k8s.io", None])
+async def test_before_v4_the_error_channel_carries_only_a_failures_message(
+        protocol: str | None) -> None:
+    session, client, ws = await _session_on(protocol)
+    try:
+        session.exit(3, (STDOUT, b"out"))
+        frames = await _frames(ws)
+        assert frames == [(1, b"out"), (3, b"command terminated with non-zero exit code: error "
+                                          b"executing command [sh -c x], exit code 3")]
+    finally:
+        await client.close()
+    session, client, ws = await _session_on(protocol)
+    try:
+        session.exit(0, (STDOUT, b"out"))
+        assert await _frames(ws) == [(1, b"out")]
+        assert ws.close_code == 1000
+    finally:
+        await client.close()

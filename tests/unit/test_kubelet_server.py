@@ -13,11 +13,12 @@ import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
 
-from agent import kubelet_server, labels
-from agent.exec_stream import PROTOCOL_V4, PROTOCOL_V5
+from agent import exec_spdy, labels, log_stream
 from agent.fake_runtime import FakeRuntime
-from agent.kubelet_server import KubeletServer, LogOptions, serving_context
+from agent.kubelet_server import KubeletServer, serving_context
+from agent.log_stream import LogOptions
 from agent.runtime import ContainerSpec, ExecResult
 from minik.api.resources import REGISTRY
 from minik.apiserver import proxy
@@ -29,8 +30,12 @@ from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage
 from minik.apiserver.tls import ensure_certificates
 from minik.home import Home
+from minik.httpstream import spdy_connection, upgrade
+from minik.httpstream.channels import V4, V5
 from minik.store import MemoryStore
+from tests.unit.apitest import eventually
 
+PROTOCOL_V4, PROTOCOL_V5 = V4.name, V5.name
 INSTANCE = "unit"
 TOKEN = "node-token"
 IMAGE = "minik/busybox:1.35"
@@ -151,7 +156,7 @@ async def test_followed_logs_stream_lines_written_later_until_the_container_stop
 @pytest.fixture
 def quick_liveness(monkeypatch: pytest.MonkeyPatch) -> None:
     """Look at idle connections every 50 ms instead of every second."""
-    monkeypatch.setattr(kubelet_server, "LIVENESS_CHECK", 0.05)
+    monkeypatch.setattr(log_stream, "LIVENESS_CHECK", 0.05)
     monkeypatch.setattr(proxy, "LIVENESS_CHECK", 0.05)
 
 
@@ -259,7 +264,7 @@ async def test_exec_errors_before_the_upgrade_are_status_answers(
     assert "Upgrade request required" in await _error(
         await kubelet.get(EXEC, params=_exec_query("ls")), 400)
     with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-        await kubelet.ws_connect(EXEC, params=_exec_query("ls"), protocols=("channel.k8s.io",))
+        await kubelet.ws_connect(EXEC, params=_exec_query("ls"), protocols=("v9.channel.k8s.io",))
     assert refused.value.status == 400
     assert "at least one command" in await _error(
         await kubelet.get(EXEC, params={"stdout": "true"}), 400)
@@ -339,6 +344,13 @@ async def _put(storage: ObjectStorage, kind: str, namespace: str | None,
 POD = "/api/v1/namespaces/default/pods/p"
 
 
+async def _running_pod(node: Node, storage: ObjectStorage) -> str:
+    """Pod "p", stored in the API and running on the node; its container's id."""
+    pod = node.add(make_pod())
+    await _put(storage, "Pod", "default", pod)
+    return await node.run(pod)
+
+
 async def test_the_api_server_streams_followed_logs_from_the_agent(
         node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
     client, storage = api
@@ -373,9 +385,7 @@ async def test_a_log_follower_leaving_the_api_server_releases_the_agents_stream(
 async def test_the_api_server_passes_the_agents_errors_on_with_their_code(
         node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
     client, storage = api
-    pod = node.add(make_pod())
-    await _put(storage, "Pod", "default", pod)
-    await node.run(pod)
+    await _running_pod(node, storage)
     message = await _error(await client.get(POD + "/log", params={"previous": "true"}), 400)
     assert message == 'previous terminated container "c" in pod "p" not found'
 
@@ -401,9 +411,7 @@ async def test_the_api_server_checks_the_pod_before_asking_the_agent(
 async def test_the_api_server_relays_exec_over_websocket_with_the_exit_code(
         node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
     client, storage = api
-    pod = node.add(make_pod())
-    await _put(storage, "Pod", "default", pod)
-    await node.run(pod)
+    await _running_pod(node, storage)
     node.runtime.on_exec(["sh", "-c", "exit 3"], ExecResult(3, b"bye\n"))
     ws = await client.ws_connect(POD + "/exec", protocols=(PROTOCOL_V5,), params=[
         ("command", "sh"), ("command", "-c"), ("command", "exit 3"), ("container", "c"),
@@ -426,3 +434,201 @@ async def test_an_exec_the_agent_refuses_is_answered_with_the_agents_status(
     assert refused.value.status == 400
     spdy_fallback = await client.post(POD + "/exec", params={"command": "ls", "stdout": "true"})
     assert await _error(spdy_fallback, 400) == 'container "c" in pod "p" is not running'
+
+
+class SpdyExec:
+    """kubectl's side of an exec over SPDY: streams opened as client-go opens them."""
+
+    def __init__(self, upgraded: upgrade.Upgraded, protocol: str) -> None:
+        self.protocol = protocol
+        self.connection = spdy_connection.Connection(upgraded.send, server=False)
+        self.serving = asyncio.create_task(self.connection.serve(upgraded.receive))
+        self.upgraded = upgraded
+        self.streams: dict[str, spdy_connection.Stream] = {}
+
+    @classmethod
+    async def start(cls, url: URL, query: list[tuple[str, str]], *, token: str,
+                    versions: tuple[str, ...] = ("v4.channel.k8s.io",),
+                    ssl_context: Any = None) -> SpdyExec | upgrade.Refusal:
+        headers = [("Authorization", f"Bearer {token}"),
+                   *((upgrade.PROTOCOL_VERSION, v) for v in versions)]
+        answer = await upgrade.dial(url.with_query(query), method="POST", headers=headers,
+                                    ssl_context=ssl_context)
+        if isinstance(answer, upgrade.Refusal):
+            return answer
+        agreed, upgraded = answer
+        return cls(upgraded, agreed[upgrade.PROTOCOL_VERSION])
+
+    async def open(self, *kinds: str) -> None:
+        for kind in kinds:
+            self.streams[kind] = await self.connection.open({"streamtype": kind})
+
+    async def read_all(self, kind: str) -> bytes:
+        out = b""
+        while chunk := await self.streams[kind].read():
+            out += chunk
+        return out
+
+    async def close(self) -> None:
+        await self.upgraded.close()
+        self.serving.cancel()
+        await asyncio.gather(self.serving, return_exceptions=True)
+
+
+def _kubelet_url(kubelet: TestClient, path: str) -> URL:
+    return URL(str(kubelet.make_url(path)))
+
+
+async def _api_url(client: aiohttp.ClientSession, path: str) -> URL:
+    """The absolute URL of `path` on the API server the session talks to."""
+    async with client.get("/version") as response:
+        return response.url.with_path(path)
+
+
+async def test_exec_over_spdy_feeds_stdin_and_ends_with_a_status_on_the_error_stream(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(_kubelet_url(kubelet, EXEC),
+                                       _exec_query("cat", stdin=True), token=TOKEN,
+                                       versions=("v5.channel.k8s.io", "v4.channel.k8s.io"))
+        assert isinstance(session, SpdyExec) and session.protocol == "v4.channel.k8s.io"
+        try:
+            await session.open("error", "stdin", "stdout", "stderr")
+            await session.streams["stdin"].write(b"over spdy\n")
+            await session.streams["stdin"].close()
+            assert await session.read_all("stdout") == b"over spdy\n"
+            assert await session.read_all("stderr") == b""
+            assert json.loads(await session.read_all("error")) == {
+                "metadata": {}, "status": "Success"}
+        finally:
+            await session.close()
+
+
+async def test_exec_over_spdy_v2_reports_a_failure_as_its_message(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    node.runtime.on_exec(["sh", "-c", "exit 3"], ExecResult(3, b"bye\n"))
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(_kubelet_url(kubelet, EXEC),
+                                       _exec_query("sh", "-c", "exit 3"), token=TOKEN,
+                                       versions=("v2.channel.k8s.io",))
+        assert isinstance(session, SpdyExec)
+        try:
+            await session.open("error", "stdout", "stderr")
+            assert await session.read_all("stdout") == b"bye\n"
+            message = await session.read_all("error")
+            assert message.startswith(b"command terminated with non-zero exit code")
+        finally:
+            await session.close()
+
+
+async def test_spdy_upgrades_without_a_common_stream_protocol_are_refused(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    refused = await SpdyExec.start(_kubelet_url(kubelet, EXEC), _exec_query("ls"),
+                                   token=TOKEN, versions=("v9.channel.k8s.io",))
+    assert isinstance(refused, upgrade.Refusal) and refused.status == 403
+    assert json.loads(refused.body)["reason"] == "Forbidden"
+    assert "v4.channel.k8s.io" in refused.headers[upgrade.ACCEPTED_VERSIONS]
+    refused = await SpdyExec.start(_kubelet_url(kubelet, EXEC), _exec_query("ls"),
+                                   token=TOKEN, versions=())
+    assert isinstance(refused, upgrade.Refusal) and refused.status == 400
+
+
+async def test_a_spdy_client_that_never_opens_its_streams_is_cut_off(
+        node: Node, kubelet: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exec_spdy, "STREAM_CREATION_TIMEOUT", 0.2)
+    await node.run(node.add(make_pod()))
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(_kubelet_url(kubelet, EXEC), _exec_query("ls"),
+                                       token=TOKEN)
+        assert isinstance(session, SpdyExec)
+        try:
+            await session.open("error")
+            await session.connection.closed.wait()
+        finally:
+            await session.close()
+
+
+async def test_the_api_server_relays_exec_over_spdy_to_the_agent(
+        node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
+    client, storage = api
+    await _running_pod(node, storage)
+    node.runtime.on_exec(["sh", "-c", "exit 3"], ExecResult(3, b"bye\n"))
+    query = [*_exec_query("sh", "-c", "exit 3"), ("container", "c")]
+    url = await _api_url(client, POD + "/exec")
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(url, query, token="api-token")
+        assert isinstance(session, SpdyExec) and session.protocol == "v4.channel.k8s.io"
+        try:
+            await session.open("error", "stdout", "stderr")
+            assert await session.read_all("stdout") == b"bye\n"
+            status = json.loads(await session.read_all("error"))
+            assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
+        finally:
+            await session.close()
+        refused = await SpdyExec.start(url, query, token="api-token",
+                                       versions=("v9.channel.k8s.io",))
+        assert isinstance(refused, upgrade.Refusal) and refused.status == 403
+
+
+async def test_the_api_server_relays_text_stdin_to_the_agent_on_any_subprotocol(
+        node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
+    client, storage = api
+    await _running_pod(node, storage)
+    query = [*_exec_query("cat", stdin=True), ("container", "c")]
+    async with asyncio.timeout(10):
+        ws = await client.ws_connect(POD + "/exec", protocols=(PROTOCOL_V5,), params=query)
+        await ws.send_str("\x00typed as text\n")
+        await ws.send_bytes(b"\xff\x00")
+        frames = await _frames(ws)
+        assert frames[0] == (1, b"typed as text\n")
+        ws = await client.ws_connect(POD + "/exec", params=query)  # no subprotocol offered
+        assert ws.protocol is None
+        await ws.send_str("\x00unnamed\n")
+        await ws.close()
+
+
+def _capture_sessions(node: Node) -> list[Any]:
+    """The exec sessions the fake runtime hands out, as they are opened."""
+    sessions: list[Any] = []
+    opened = node.runtime.exec
+
+    async def exec_and_keep(*args: Any, **kwargs: Any) -> Any:
+        sessions.append(await opened(*args, **kwargs))
+        return sessions[-1]
+
+    node.runtime.exec = exec_and_keep  # type: ignore[method-assign]
+    return sessions
+
+
+async def test_spdy_resizes_arrive_whole_however_the_frames_split_them(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    sessions = _capture_sessions(node)
+    query = [("command", "sh"), ("stdin", "true"), ("stdout", "true"), ("tty", "true")]
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(_kubelet_url(kubelet, EXEC), query, token=TOKEN)
+        assert isinstance(session, SpdyExec)
+        try:
+            await session.open("error", "stdin", "stdout", "resize")
+            resize = session.streams["resize"]
+            await resize.write(b'{"Width":80,"Height":24}\n{"Width":100,')
+            await resize.write(b'"Height":30}\n')
+            await eventually(lambda: sessions[0].size == (100, 30))
+        finally:
+            await session.close()
+
+
+async def test_a_spdy_client_that_goes_away_ends_the_session(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    sessions = _capture_sessions(node)
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(_kubelet_url(kubelet, EXEC),
+                                       _exec_query("cat", stdin=True), token=TOKEN)
+        assert isinstance(session, SpdyExec)
+        await session.open("error", "stdin", "stdout", "stderr")
+        await session.close()
+        await eventually(lambda: sessions[0].closed)

@@ -1,0 +1,201 @@
+"""Leaving HTTP after `101 Switching Protocols`: the server's end, the client's, and a relay.
+
+kubectl up to 1.29 asks for exec and attach with `Connection: Upgrade`,
+`Upgrade: SPDY/3.1` and the stream protocol versions it speaks in
+`X-Stream-Protocol-Version`; the server answers 101 with the version it
+chose, and the connection carries SPDY from then on.
+
+aiohttp switches protocols for WebSocket only: its parser would read the
+SPDY bytes that follow as more HTTP requests. `accept` therefore answers
+101 itself and hands the connection's further bytes, through the
+request's protocol (as aiohttp's own WebSocketResponse does), to a
+`StreamReader` that pauses the socket when the reader falls behind.
+`dial` is the client's end over a plain asyncio connection (the API
+server uses it to reach the node agent), and `relay` copies two upgraded
+connections into each other until either ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+from yarl import URL
+
+SPDY = "SPDY/3.1"
+PROTOCOL_VERSION = "X-Stream-Protocol-Version"
+ACCEPTED_VERSIONS = "X-Accepted-Stream-Protocol-Versions"
+READ_SIZE = 64 * 1024
+MAX_HEAD = 64 * 1024
+_UPGRADE_TOKEN = re.compile(r"(^|,)\s*upgrade\s*($|,)", re.IGNORECASE)
+
+
+def requested(headers: Mapping[str, str], protocol: str = SPDY) -> bool:
+    """Whether a request asks to switch to `protocol` (Kubernetes' IsUpgradeRequest)."""
+    return (bool(_UPGRADE_TOKEN.search(headers.get("Connection", "")))
+            and headers.get("Upgrade", "").lower() == protocol.lower())
+
+
+class _Writer(Protocol):
+    async def send(self, data: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Upgraded:
+    """One end of a connection after the switch: bytes in, bytes out."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: _Writer) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    async def receive(self) -> bytes:
+        """The next bytes from the peer; b"" once it has closed."""
+        try:
+            return await self._reader.read(READ_SIZE)
+        except (ConnectionError, OSError):
+            return b""
+
+    async def send(self, data: bytes) -> None:
+        await self._writer.send(data)
+
+    async def close(self) -> None:
+        await self._writer.close()
+
+
+class _ResponseWriter:
+    """Writes after a prepared 101: aiohttp passes the bytes through unframed, with drain."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
+        self._request, self._response = request, response
+
+    async def send(self, data: bytes) -> None:
+        transport = self._request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client connection is closed")
+        await self._response.write(data)
+
+    async def close(self) -> None:
+        transport = self._request.transport
+        if transport is not None:
+            transport.close()
+
+
+class _StreamWriter:
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    async def send(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
+            await self._writer.wait_closed()
+
+
+class _Feed:
+    """What aiohttp calls with the bytes of an upgraded connection (its payload parser)."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self._reader.feed_data(data)
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self._reader.feed_eof()
+
+
+async def accept(request: web.Request,
+                 headers: Mapping[str, str]) -> tuple[web.StreamResponse, Upgraded]:
+    """Answer 101 and take the connection over; return the response for the handler to return."""
+    transport = request.transport
+    if transport is None:
+        raise ConnectionResetError("the client went away before the upgrade")
+    response = web.StreamResponse(status=101, headers={
+        "Connection": "Upgrade", "Upgrade": SPDY, **headers})
+    response.force_close()
+    await response.prepare(request)
+    reader = asyncio.StreamReader(limit=READ_SIZE)
+    reader.set_transport(transport)
+    request.protocol.set_parser(_Feed(reader))  # type: ignore[arg-type]
+    request.protocol.keep_alive(False)
+    return response, Upgraded(reader, _ResponseWriter(request, response))
+
+
+@dataclass
+class Refusal:
+    """The answer of a server that did not switch protocols."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+async def dial(url: URL, *, method: str, headers: Sequence[tuple[str, str]],
+               ssl_context: ssl.SSLContext | None) -> tuple[dict[str, str], Upgraded] | Refusal:
+    """Ask `url` to switch to SPDY; its 101 headers and the connection, or its refusal."""
+    assert url.host is not None and url.port is not None
+    reader, writer = await asyncio.open_connection(url.host, url.port, ssl=ssl_context,
+                                                   limit=MAX_HEAD)
+    try:
+        lines = [f"{method} {url.raw_path_qs} HTTP/1.1", f"Host: {url.host}:{url.port}",
+                 "Connection: Upgrade", f"Upgrade: {SPDY}", "Content-Length: 0",
+                 *(f"{name}: {value}" for name, value in headers)]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        await writer.drain()
+        status, answer = _parse_head(await reader.readuntil(b"\r\n\r\n"))
+    except BaseException:
+        writer.close()
+        raise
+    if status == 101 and requested(answer):
+        return answer, Upgraded(reader, _StreamWriter(writer))
+    try:
+        length = int(answer.get("Content-Length", "-1"))
+        body = await (reader.readexactly(length) if length >= 0 else reader.read(MAX_HEAD))
+    finally:
+        writer.close()
+    return Refusal(status, answer, body)
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    status_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise ConnectionError(f"not an HTTP response: {status_line!r}")
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        canonical = "-".join(w.capitalize() for w in name.strip().split("-"))
+        previous = headers.get(canonical)
+        headers[canonical] = value.strip() if previous is None else f"{previous}, {value.strip()}"
+    return int(parts[1]), headers
+
+
+async def relay(a: Upgraded, b: Upgraded) -> None:
+    """Copy bytes both ways until either side ends; then close both."""
+    tasks = [asyncio.create_task(_pump(a, b), name="upgrade-relay:a-to-b"),
+             asyncio.create_task(_pump(b, a), name="upgrade-relay:b-to-a")]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await a.close()
+        await b.close()
+
+
+async def _pump(source: Upgraded, sink: Upgraded) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        while data := await source.receive():
+            await sink.send(data)
