@@ -8,17 +8,40 @@ produced (clients that prefer it accept JSON too).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aiohttp import web
 
 from minik.api import meta
+from minik.api.decode import without_surrogates
 from minik.api.resources import ResourceType
 from minik.api.tables import build_table
 
 
 def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON that always encodes as UTF-8, so no stored value can fail a list or watch.
+
+    Decoding keeps lone surrogates and non-finite numbers out of the store;
+    this is the defence in depth for anything that got in before or around
+    it: a lone surrogate is written as U+FFFD and a NaN or infinity as null,
+    rather than the whole answer failing.
+    """
+    try:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(obj), separators=(",", ":"), ensure_ascii=False)
+    return without_surrogates(text)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return value
 
 
 def wants_table(request: web.Request) -> bool:

@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from minik.apiserver.server import bootstrap_namespaces
-from minik.apiserver.storage import ObjectStorage
 from minik.store import MemoryStore, SQLiteStore
-from tests.unit.apitest import serving
+from tests.unit.apitest import served
 
 TOKEN = "test-token"
 CM = "/api/v1/namespaces/default/configmaps"
@@ -51,9 +49,7 @@ class VanishingStore(MemoryStore):
 @pytest.fixture
 async def vanishing() -> AsyncIterator[tuple[TestClient, VanishingStore]]:
     store = VanishingStore()
-    storage = ObjectStorage(store)
-    await bootstrap_namespaces(storage)
-    async with serving(storage, TOKEN) as client:
+    async with served(store, TOKEN) as (client, _):
         yield client, store
 
 
@@ -115,10 +111,8 @@ async def test_a_write_whose_object_is_deleted_before_it_lands_answers_not_found
 @pytest.fixture
 async def sqlite_api(tmp_path: Path) -> AsyncIterator[TestClient]:
     store = await SQLiteStore.open(tmp_path / "store.db")
-    storage = ObjectStorage(store)
-    await bootstrap_namespaces(storage)
     try:
-        async with serving(storage, TOKEN) as client:
+        async with served(store, TOKEN) as (client, _):
             yield client
     finally:
         await store.close()

@@ -1,0 +1,134 @@
+"""Hostile request bodies and parameters get a clear 4xx, and nothing stored can break a read.
+
+Served in process over HTTP on a memory store, as a client would see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+from minik.api.decode import decode_body
+from minik.api.resources import REGISTRY
+from minik.apiserver import responses
+from minik.apiserver.storage import ObjectStorage, WriteOptions
+from minik.store import MemoryStore
+from tests.unit.apitest import served
+
+TOKEN = "test-token"
+CM = "/api/v1/namespaces/default/configmaps"
+CONFIGMAPS = REGISTRY.by_kind("v1", "ConfigMap")
+
+
+@pytest.fixture
+async def served_memory() -> AsyncIterator[tuple[TestClient, ObjectStorage]]:
+    async with served(MemoryStore(), TOKEN) as both:
+        yield both
+
+
+@pytest.fixture
+def api(served_memory: tuple[TestClient, ObjectStorage]) -> TestClient:
+    return served_memory[0]
+
+
+@pytest.fixture
+def storage(served_memory: tuple[TestClient, ObjectStorage]) -> ObjectStorage:
+    return served_memory[1]
+
+
+async def send(api: TestClient, method: str, path: str, body: Any = None, *,
+               content_type: str = "application/json", **params: str) -> ClientResponse:
+    data = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+    return await api.request(method, path, data=data, params=params,
+                             headers={"Content-Type": content_type})
+
+
+async def answer(response: ClientResponse, code: int) -> Any:
+    payload = await response.json(content_type=None)
+    assert response.status == code, payload
+    return payload
+
+
+async def next_event(response: ClientResponse) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        line = await response.content.readline()
+    assert line, "the watch ended"
+    return json.loads(line)
+
+
+# ------------------------------------------------------------- item 4: text
+
+
+async def test_a_lone_surrogate_is_stored_as_the_replacement_character(api: TestClient) -> None:
+    body = ('{"metadata": {"name": "s", "annotations": {"a": "x\\ud800"}},'
+            ' "data": {"k": "v\\udfff\\ud83d\\ude00"}}')
+    created = await answer(await send(api, "POST", CM, body), 201)
+    assert created["data"] == {"k": "v\ufffd\U0001f600"}
+    assert created["metadata"]["annotations"] == {"a": "x\ufffd"}
+    listed = await answer(await send(api, "GET", CM), 200)
+    assert [cm["data"] for cm in listed["items"]] == [{"k": "v\ufffd\U0001f600"}]
+
+
+def test_decoding_replaces_lone_surrogates_in_keys_and_values_alike() -> None:
+    decoded = decode_body(b'{"k\\ud800": ["\\udc00x"], "ok": "\\ud83d\\ude00"}',
+                          "application/json")
+    assert decoded == {"k\ufffd": ["\ufffdx"], "ok": "\U0001f600"}
+
+
+async def test_numbers_json_cannot_carry_are_refused_even_in_free_form_fields(
+    api: TestClient
+) -> None:
+    revisions = "/apis/apps/v1/namespaces/default/controllerrevisions"
+    for body in ('{"metadata": {"name": "n"}, "revision": 1, "data": {"k": NaN}}',
+                 '{"metadata": {"name": "n"}, "revision": 1, "data": {"k": 1e400}}'):
+        error = await answer(await send(api, "POST", revisions, body), 400)
+        assert error["reason"] == "BadRequest"
+    refused = await send(api, "POST", revisions,
+                         "metadata: {name: n}\nrevision: 1\ndata: {k: .nan}\n",
+                         content_type="application/yaml")
+    await answer(refused, 400)
+    assert (await answer(await send(api, "GET", revisions), 200))["items"] == []
+
+
+async def test_no_stored_value_can_fail_a_list_or_a_watch(
+    api: TestClient, storage: ObjectStorage
+) -> None:
+    assert CONFIGMAPS is not None
+    poisoned = {"metadata": {"name": "old", "annotations": {"k\ud800": "v\udc00"}},
+                "data": {"nan": float("nan")}}
+    await storage.create(CONFIGMAPS, "default", poisoned, WriteOptions(trusted=True))
+    listed = await answer(await send(api, "GET", CM), 200)
+    (item,) = listed["items"]
+    assert item["metadata"]["annotations"] == {"k\ufffd": "v\ufffd"}
+    assert item["data"] == {"nan": None}
+    watch = await send(api, "GET", CM, watch="true", resourceVersion="0")
+    assert (await next_event(watch))["object"]["metadata"]["name"] == "old"
+    await storage.create(CONFIGMAPS, "default", {**poisoned, "metadata": {"name": "new"}},
+                         WriteOptions(trusted=True))
+    assert (await next_event(watch))["object"]["metadata"]["name"] == "new"
+    watch.close()
+
+
+async def test_a_watch_whose_event_cannot_be_written_ends_instead_of_hanging(
+    api: TestClient, storage: ObjectStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert CONFIGMAPS is not None
+    dumps = responses.dumps
+
+    def failing(obj: Any) -> str:
+        if obj.get("object", {}).get("metadata", {}).get("name") == "unwritable":
+            raise RuntimeError("cannot render")
+        return dumps(obj)
+
+    monkeypatch.setattr(responses, "dumps", failing)
+    watch = await send(api, "GET", CM, watch="true", timeoutSeconds="30")
+    await storage.create(CONFIGMAPS, "default", {"metadata": {"name": "unwritable"}},
+                         WriteOptions(trusted=True))
+    async with asyncio.timeout(5):
+        assert await watch.content.read() == b""
