@@ -28,7 +28,7 @@ from minik.api import errors, names, schema
 from minik.api.defaults import apply_defaults
 from minik.api.errors import Cause
 from minik.api.models import base
-from minik.api.models.base import K8sModel, join
+from minik.api.models.base import K8sModel, go_quote, join
 from minik.api.models.kinds import model_for
 from minik.api.models.updates import update_causes
 from minik.api.resources import ResourceType
@@ -110,7 +110,7 @@ def _check_fields(api_version: str, kind: str, obj: dict[str, Any], mode: str) -
     if found.mismatches:
         raise errors.bad_request(f"{prefix}: {found.mismatches[0].detail}")
     if found.unknown and mode == "Strict":
-        listed = ", ".join(f'unknown field "{p}"' for p in found.unknown)
+        listed = ", ".join(f"unknown field {go_quote(p)}" for p in found.unknown)
         raise errors.bad_request(f"{prefix}: strict decoding error: {listed}")
     return found.unknown
 
@@ -189,7 +189,7 @@ def _namespace_causes(rt: ResourceType, namespace: str | None) -> list[Cause]:
 
 
 def _warnings(unknown: list[str], model: K8sModel | None, mode: str) -> list[str]:
-    warnings = [f'unknown field "{p}"' for p in unknown] if mode == "Warn" else []
+    warnings = [f"unknown field {go_quote(p)}" for p in unknown] if mode == "Warn" else []
     if model is not None:
         skip = set(unknown)
         warnings += [f"{p}: {NOT_ACTED}" for p in not_acted(model) if p not in skip]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from typing import Any
 
 from aiohttp import web
@@ -54,8 +55,40 @@ def include_object(request: web.Request) -> str:
     return request.query.get("includeObject", "Metadata")
 
 
+WARNINGS_TOTAL_RUNES = 4 * 1024
+WARNING_RUNES = 256
+
+
 def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
-    return [("Warning", f'299 - "{w.replace(chr(34), chr(39))}"') for w in warnings]
+    """`Warning: 299 - "text"` headers, by the rules of Kubernetes' warning recorder.
+
+    Texts are deduplicated; a text with a control character (which no header
+    may carry) or that is not valid Unicode is dropped, as `NewWarningHeader`
+    refuses it; quotes and backslashes are escaped. Once the texts pass 4096
+    characters in all, every text is cut to 256 and, past 4096 again, the
+    rest are left out, so the headers stay bounded whatever a client sends.
+    """
+    kept: list[str] = []
+    written, truncating = 0, False
+    for text in dict.fromkeys(w for w in warnings if w and _header_safe(w)):
+        if truncating and written >= WARNINGS_TOTAL_RUNES:
+            break
+        kept.append(text)
+        if written + len(text) <= WARNINGS_TOTAL_RUNES or truncating:
+            written += len(text[:WARNING_RUNES] if truncating else text)
+            continue
+        truncating = True
+        written = sum(len(t[:WARNING_RUNES]) for t in kept)
+    shown = [t[:WARNING_RUNES] for t in kept] if truncating else kept
+    return [("Warning", f"299 - {_quoted(t)}") for t in shown]
+
+
+def _header_safe(text: str) -> bool:
+    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def json_response(

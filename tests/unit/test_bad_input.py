@@ -132,3 +132,24 @@ async def test_a_watch_whose_event_cannot_be_written_ends_instead_of_hanging(
                          WriteOptions(trusted=True))
     async with asyncio.timeout(5):
         assert await watch.content.read() == b""
+
+
+# ------------------------------------------------------ item 5: Warning headers
+
+
+async def test_an_unknown_field_with_a_control_character_is_warned_about_in_a_safe_header(
+    api: TestClient
+) -> None:
+    body = {"metadata": {"name": "w"}, "data": {"k": "v"}, "sp\x01ec\n\"x\\": {}}
+    response = await send(api, "POST", CM, body, fieldValidation="Warn")
+    await answer(response, 201)
+    assert response.headers.getall("Warning") == [
+        '299 - "unknown field \\"sp\\\\x01ec\\\\n\\\\\\"x\\\\\\\\\\""'
+    ]
+
+
+def test_warning_headers_follow_the_kubernetes_recorder() -> None:
+    headers = responses.warning_headers(["a \"b\" \\c", "a \"b\" \\c", "bell\x07", "é", ""])
+    assert headers == [("Warning", '299 - "a \\"b\\" \\\\c"'), ("Warning", '299 - "é"')]
+    many = responses.warning_headers([f"{i:03d}" + "x" * 300 for i in range(40)])
+    assert len(many) == 16 and {len(value) for _, value in many} == {256 + 8}
