@@ -48,8 +48,16 @@ class Mismatch:
 
 @dataclass(slots=True)
 class Findings:
+    """What `inspect` found; `prune` removes the unknown fields from the object inspected."""
+
     unknown: list[str] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
+    holders: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+
+    def prune(self) -> None:
+        """Drop every unknown field, as Kubernetes' decoder does unless it must refuse them."""
+        for holder, key in self.holders:
+            holder.pop(key, None)
 
 
 @cache
@@ -114,6 +122,7 @@ def _walk(ref: str, value: Any, at: _Place, found: Findings, types: dict[str, An
             sub = known.get(key)
             if sub is None:
                 found.unknown.append(_child(at.path, key))
+                found.holders.append((value, key))
             else:
                 _walk(sub, item, _Place(_child(at.path, key), ref), found, types)
     else:

@@ -153,3 +153,62 @@ def test_warning_headers_follow_the_kubernetes_recorder() -> None:
     assert headers == [("Warning", '299 - "a \\"b\\" \\\\c"'), ("Warning", '299 - "é"')]
     many = responses.warning_headers([f"{i:03d}" + "x" * 300 for i in range(40)])
     assert len(many) == 16 and {len(value) for _, value in many} == {256 + 8}
+
+
+# ------------------------------------------------------------ item 6: pruning
+
+DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
+
+
+def deployment_with_unknown_fields() -> dict[str, Any]:
+    container = {"name": "c", "image": "minik/web:v1", "imagee": "typo",
+                 "resources": {"limits": {"cpu": "1"}, "limitz": {}}}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "extra": 1,
+        "metadata": {"name": "d", "labelz": {"a": "b"}},
+        "spec": {"selector": {"matchLabels": {"app": "d"}}, "replica": 2,
+                 "template": {"metadata": {"labels": {"app": "d"}},
+                              "spec": {"containers": [container],
+                                       "affinity": {"nodeAffinity": {}}}}},
+    }
+
+
+UNKNOWN = ["extra", "metadata.labelz", "spec.replica",
+           "spec.template.spec.containers[0].imagee",
+           "spec.template.spec.containers[0].resources.limitz"]
+
+
+@pytest.mark.parametrize("mode", ["Warn", "Ignore"])
+async def test_unknown_fields_are_dropped_on_create_and_update_unless_strict(
+    api: TestClient, mode: str
+) -> None:
+    response = await send(api, "POST", DEPLOY, deployment_with_unknown_fields(),
+                          fieldValidation=mode)
+    created = await answer(response, 201)
+    unknown_warnings = [w for w in response.headers.getall("Warning", [])
+                        if "unknown field" in w]
+    if mode == "Warn":
+        assert sorted(unknown_warnings) == sorted(
+            f'299 - "unknown field \\"{path}\\""' for path in UNKNOWN)
+    else:
+        assert unknown_warnings == []
+    stored = await answer(await send(api, "GET", f"{DEPLOY}/d"), 200)
+    for obj in (created, stored):
+        assert "extra" not in obj and "labelz" not in obj["metadata"]
+        assert "replica" not in obj["spec"]
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["containers"][0]["resources"] == {"limits": {"cpu": "1"}}
+        assert "imagee" not in pod["containers"][0]
+        assert pod["affinity"] == {"nodeAffinity": {}}, "a valid field minik ignores is kept"
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "c", "imagee": "x"}]}}}}
+    patched = await answer(await send(
+        api, "PATCH", f"{DEPLOY}/d", patch, fieldValidation=mode,
+        content_type="application/strategic-merge-patch+json"), 200)
+    assert "imagee" not in patched["spec"]["template"]["spec"]["containers"][0]
+
+
+async def test_unknown_fields_are_refused_under_strict(api: TestClient) -> None:
+    error = await answer(await send(api, "POST", DEPLOY, deployment_with_unknown_fields(),
+                                    fieldValidation="Strict"), 400)
+    assert error["message"].count("unknown field") == len(UNKNOWN)
+    assert (await answer(await send(api, "GET", DEPLOY), 200))["items"] == []
