@@ -212,3 +212,71 @@ async def test_unknown_fields_are_refused_under_strict(api: TestClient) -> None:
                                     fieldValidation="Strict"), 400)
     assert error["message"].count("unknown field") == len(UNKNOWN)
     assert (await answer(await send(api, "GET", DEPLOY), 200))["items"] == []
+
+
+# ----------------------------------------------------------- item 7: integers
+
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def pod(name: str, **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "i:1"}], **spec}}
+
+
+@pytest.mark.parametrize(("spec", "detail"), [
+    ({"terminationGracePeriodSeconds": 2**70},
+     f"json: cannot unmarshal number {2**70} into Go struct field "
+     "PodSpec.spec.terminationGracePeriodSeconds of type int64"),
+    ({"terminationGracePeriodSeconds": 1.5},
+     "json: cannot unmarshal number 1.5 into Go struct field "
+     "PodSpec.spec.terminationGracePeriodSeconds of type int64"),
+    ({"containers": [{"name": "c", "image": "i:1", "ports": [{"containerPort": 2**31}]}]},
+     f"json: cannot unmarshal number {2**31} into Go struct field "
+     "ContainerPort.spec.containers.ports.containerPort of type int32"),
+])
+async def test_an_integer_that_overflows_its_field_is_a_decode_error(
+    api: TestClient, spec: dict[str, Any], detail: str
+) -> None:
+    error = await answer(await send(api, "POST", PODS, pod("big", **spec)), 400)
+    assert error["message"] == f'Pod in version "v1" cannot be handled as a Pod: {detail}'
+    assert (await answer(await send(api, "GET", PODS), 200))["items"] == []
+
+
+async def test_the_largest_grace_period_still_lets_a_pod_be_deleted(api: TestClient) -> None:
+    created = pod("slow", terminationGracePeriodSeconds=2**63 - 1, nodeName="node-a")
+    await answer(await send(api, "POST", PODS, created), 201)
+    marked = await answer(await send(api, "DELETE", f"{PODS}/slow"), 200)
+    assert marked["metadata"]["deletionTimestamp"] == "9999-12-31T23:59:59Z"
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 2**63 - 1
+    await answer(await send(api, "DELETE", f"{PODS}/slow", gracePeriodSeconds="0"), 200)
+    await answer(await send(api, "GET", f"{PODS}/slow"), 404)
+
+
+async def test_delete_options_are_decoded_and_validated_never_500(api: TestClient) -> None:
+    await answer(await send(api, "POST", PODS, pod("p", nodeName="node-a")), 201)
+    refused = [
+        ({}, {"gracePeriodSeconds": "1e15"}, 400),
+        ({}, {"gracePeriodSeconds": str(2**63)}, 400),
+        ({}, {"propagationPolicy": "Sideways"}, 422),
+        ({"gracePeriodSeconds": 1e15}, {}, 400),
+        ({"gracePeriodSeconds": 2**64}, {}, 400),
+        ({"gracePeriodSeconds": "30"}, {}, 400),
+        ({"preconditions": {"uid": 5}}, {}, 400),
+        ({"orphanDependents": "yes"}, {}, 400),
+        ({"propagationPolicy": "Sideways"}, {}, 422),
+        ({"propagationPolicy": "Background", "orphanDependents": True}, {}, 422),
+    ]
+    for body, query, code in refused:
+        error = await answer(await send(api, "DELETE", f"{PODS}/p", body or None, **query), code)
+        assert error["kind"] == "Status", (body, query)
+    marked = await answer(await send(api, "DELETE", f"{PODS}/p",
+                                     gracePeriodSeconds=str(10**15)), 200)
+    assert marked["metadata"]["deletionGracePeriodSeconds"] == 10**15
+
+
+@pytest.mark.parametrize("query", [{"limit": str(10**30)}, {"limit": "1e3"},
+                                   {"limit": "1.5"}])
+async def test_integer_query_parameters_are_int64s(api: TestClient, query: dict[str, str]) -> None:
+    error = await answer(await send(api, "GET", PODS, **query), 400)
+    assert error["message"].startswith("strconv.ParseInt: parsing")
