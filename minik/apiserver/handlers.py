@@ -197,7 +197,7 @@ def _patcher(content_type: str, body: Any, kind: str) -> Any:
     return lambda current: patch.apply_strategic_merge_patch(current, body, kind=kind)
 
 
-def _guarded(change: Any) -> Any:
+def _guarded(change: Any, target: ResourceRequest) -> Any:
     def run(current: dict[str, Any]) -> dict[str, Any]:
         try:
             result = change(current)
@@ -205,9 +205,32 @@ def _guarded(change: Any) -> Any:
             raise errors.ApiError(422, "Invalid", str(e)) from e
         if not isinstance(result, dict):
             raise errors.bad_request("the patch must leave an object")
+        _check_identity(result, target)
         return result
 
     return run
+
+
+def _check_identity(obj: dict[str, Any], target: ResourceRequest) -> None:
+    """`checkName` and the namespace rule of Kubernetes' patch handler, on the patched object.
+
+    A patch may not rename an object or move it; nor may it leave it without a
+    name, which is how Kubernetes refuses `$patch: delete` or `replace` on
+    `metadata` or the whole object (and `"metadata": null`): they would wipe
+    the labels, annotations and finalizers along with the name.
+    """
+    md = obj.get("metadata")
+    name = md.get("name") if isinstance(md, dict) else None
+    if not name:
+        raise errors.bad_request(f"the name of the object ({target.name} based on URL) was "
+                                 "undeterminable: name must be provided")
+    if name != target.name:
+        raise errors.bad_request(f"the name of the object ({name}) does not match the name on "
+                                 f"the URL ({target.name})")
+    namespace = md.get("namespace") if isinstance(md, dict) else None
+    if namespace and target.namespace and namespace != target.namespace:
+        raise errors.bad_request("the namespace of the provided object does not match the "
+                                 "namespace sent on the request")
 
 
 async def patch_object(request: web.Request) -> web.StreamResponse:
@@ -222,7 +245,7 @@ async def patch_object(request: web.Request) -> web.StreamResponse:
         )
     body = await _body(request)
     options = _write_options(request, target)
-    change = _guarded(_patcher(content_type, body, target.rt.kind))
+    change = _guarded(_patcher(content_type, body, target.rt.kind), target)
     if target.subresource == "scale":
         return await _write_scale(request, target, change, options)
     if target.subresource not in (None, "status"):
@@ -245,11 +268,19 @@ async def _server_side_apply(
     storage = _storage(request)
     assert target.name is not None
     name = target.name
+    if (directive := patch.find_directive(body)) is not None:
+        raise errors.bad_request(
+            f"failed to create typed patch object ({target.rt.api_version}, "
+            f"Kind={target.rt.kind}): {directive}: field not declared in schema")
+    given = body.get("metadata")
+    if isinstance(given, dict) and given.get("name") not in (None, name):
+        _check_identity(body, target)
 
     async def merge() -> WriteResult:
         return await storage.mutate(
             target.rt, target.namespace, name,
-            _guarded(lambda cur: patch.apply_strategic_merge_patch(cur, body, kind=target.rt.kind)),
+            _guarded(lambda cur: patch.apply_strategic_merge_patch(cur, body, kind=target.rt.kind),
+                     target),
             options,
         )
 

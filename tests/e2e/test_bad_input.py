@@ -51,3 +51,26 @@ def test_kubectl_apply_without_strict_validation_drops_unknown_fields(
     assert "imagee" not in stored["spec"]["template"]["spec"]["containers"][0]
     refused = cluster.kubectl("apply", "--validate=strict", "-f", str(path), check=False)
     assert refused.returncode == 1 and 'unknown field "spec.replica"' in refused.stderr
+
+
+def test_kubectl_cannot_wipe_metadata_with_a_patch_but_can_clear_finalizers(
+    cluster: Cluster, namespace: str
+) -> None:
+    ns = ["-n", namespace]
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    for name in ("merge", "json"):
+        cluster.api.request("POST", path, body={"metadata": {
+            "name": name, "labels": {"app": "a"}, "finalizers": ["example.com/hold"]}})
+    for patch in ('{"metadata":{"$patch":"delete"}}', '{"$patch":"delete"}'):
+        refused = cluster.kubectl("patch", "configmap", "merge", *ns, "-p", patch, check=False)
+        assert refused.returncode == 1
+        assert "name must be provided" in refused.stderr
+    kept = cluster.api.request("GET", f"{path}/merge")["metadata"]
+    assert kept["labels"] == {"app": "a"} and kept["finalizers"] == ["example.com/hold"]
+    cluster.kubectl("delete", "configmap", "merge", "json", *ns, "--wait=false")
+    cluster.kubectl("patch", "configmap", "merge", *ns, "--type=merge",
+                    "-p", '{"metadata":{"finalizers":null}}')
+    cluster.kubectl("patch", "configmap", "json", *ns, "--type=json",
+                    "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+    left = cluster.kubectl("get", "configmaps", *ns, "-o", "name").stdout.split()
+    assert "configmap/merge" not in left and "configmap/json" not in left
