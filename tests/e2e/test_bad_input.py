@@ -74,3 +74,40 @@ def test_kubectl_cannot_wipe_metadata_with_a_patch_but_can_clear_finalizers(
                     "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
     left = cluster.kubectl("get", "configmaps", *ns, "-o", "name").stdout.split()
     assert "configmap/merge" not in left and "configmap/json" not in left
+
+
+POD_THE_NODE_CANNOT_RUN = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: unrunnable
+  namespace: {ns}
+spec:
+  volumes:
+    - name: data
+      emptyDir: {{}}
+  containers:
+    - name: app
+      image: minik/busybox:1.35
+      command: ["sleep", "3600"]
+      resources:
+        requests:
+          cpu: "-1"
+      volumeMounts:
+        - name: data
+          mountPath: /data
+          subPath: ../../etc
+"""
+
+
+def test_kubectl_apply_of_a_pod_the_node_cannot_run_is_refused_naming_the_fields(
+    cluster: Cluster, namespace: str, manifest
+) -> None:
+    path = manifest(POD_THE_NODE_CANNOT_RUN.format(ns=namespace))
+    refused = cluster.kubectl("apply", "-f", str(path), check=False)
+    assert refused.returncode == 1
+    assert 'Pod "unrunnable" is invalid' in refused.stderr
+    assert "spec.containers[0].resources.requests[cpu]" in refused.stderr
+    assert "spec.containers[0].volumeMounts[0].subPath" in refused.stderr
+    pods = cluster.kubectl("get", "pods", "-n", namespace, "-o", "name").stdout
+    assert pods.strip() == ""
