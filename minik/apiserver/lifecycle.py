@@ -55,7 +55,7 @@ class DeleteOptions:
         if orphan is None and query.get("orphanDependents"):
             orphan = query["orphanDependents"] == "true"
         policy = body.get("propagationPolicy") or query.get("propagationPolicy")
-        _check_policy(policy, orphan)
+        _check_policy(policy, orphan, query.get("dryRun"))
         grace = body.get("gracePeriodSeconds")
         pre = body.get("preconditions") or {}
         dry = body.get("dryRun") or query.get("dryRun")
@@ -81,9 +81,13 @@ def _check_body(body: dict[str, Any]) -> None:
     validate_body("v1", "DeleteOptions", fields, field_validation="Ignore")
 
 
-def _check_policy(policy: str | None, orphan: bool | None) -> None:
-    """`ValidateDeleteOptions`: a known policy, and not both ways of asking for one."""
+def _check_policy(policy: str | None, orphan: bool | None, dry_run: str | None) -> None:
+    """`ValidateDeleteOptions`: a known policy, not both ways of asking for one, and a dry
+    run that is `All` (the only kind there is)."""
     causes = []
+    if dry_run not in (None, "", "All"):
+        causes.append(errors.Cause("dryRun", f"Unsupported value: [{go_quote(dry_run)}]: "
+                                   'supported values: "All"', "FieldValueNotSupported"))
     if policy is not None and policy not in POLICIES:
         supported = '"Foreground", "Background", "Orphan", "nil"'
         causes.append(errors.Cause("propagationPolicy", f"Unsupported value: {go_quote(policy)}: "

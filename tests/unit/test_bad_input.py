@@ -259,6 +259,7 @@ async def test_delete_options_are_decoded_and_validated_never_500(api: TestClien
         ({}, {"gracePeriodSeconds": "1e15"}, 400),
         ({}, {"gracePeriodSeconds": str(2**63)}, 400),
         ({}, {"propagationPolicy": "Sideways"}, 422),
+        ({}, {"dryRun": "Yes"}, 422),
         ({"gracePeriodSeconds": 1e15}, {}, 400),
         ({"gracePeriodSeconds": 2**64}, {}, 400),
         ({"gracePeriodSeconds": "30"}, {}, 400),
