@@ -146,7 +146,7 @@ def load_yaml_documents(text: str) -> list[Any]:
     builder = _Builder()
     try:
         return [_storable(builder.build(node)) for node in nodes if node is not None]
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: an integer too long to convert
         raise bad_request(f"error converting YAML to JSON: {e}") from e
     finally:
         builder.close()
