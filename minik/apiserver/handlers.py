@@ -308,8 +308,11 @@ async def _write_scale(
         raise errors.path_not_found()
 
     def scaled(current: dict[str, Any]) -> dict[str, Any]:
+        from minik.api.validation import validate_body  # the models take a while to build
+
         scale = change(_scale_of(rt, current))
-        replicas = scale.get("spec", {}).get("replicas")
+        validate_body("autoscaling/v1", "Scale", scale, field_validation=options.field_validation)
+        replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid("Scale", target.name or "", [errors.Cause(
                 "spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal "

@@ -282,3 +282,19 @@ async def test_delete_options_are_decoded_and_validated_never_500(api: TestClien
 async def test_integer_query_parameters_are_int64s(api: TestClient, query: dict[str, str]) -> None:
     error = await answer(await send(api, "GET", PODS, **query), 400)
     assert error["message"].startswith("strconv.ParseInt: parsing")
+
+
+async def test_a_malformed_scale_is_refused_before_it_reaches_the_workload(
+    api: TestClient
+) -> None:
+    await answer(await send(api, "POST", DEPLOY, deployment_with_unknown_fields(),
+                            fieldValidation="Ignore"), 201)
+    scale = f"{DEPLOY}/d/scale"
+    for body in ({"spec": "x"}, {"spec": {"replicas": 2**40}}, {"spec": {"replicas": "3"}}):
+        await answer(await send(api, "PATCH", scale, body,
+                                content_type="application/merge-patch+json"), 400)
+    error = await answer(await send(api, "PATCH", scale, {"spec": {"replicas": -1}},
+                                    content_type="application/merge-patch+json"), 422)
+    assert error["details"]["causes"][0]["field"] == "spec.replicas"
+    stored = await answer(await send(api, "GET", f"{DEPLOY}/d"), 200)
+    assert stored["spec"]["replicas"] == 1
