@@ -134,7 +134,11 @@ async def create_object(request: web.Request) -> web.StreamResponse:
 
 async def _bind(request: web.Request, target: ResourceRequest) -> web.StreamResponse:
     """pods/binding: set spec.nodeName once, as the scheduler does; a bound pod is 409."""
+    from minik.api.validation import validate_body  # the models take a while to build
+
     binding = require_object(await _body(request))
+    options = _write_options(request, target)
+    validate_body("v1", "Binding", binding, field_validation=options.field_validation)
     node = (binding.get("target") or {}).get("name")
     if not node or (binding.get("target") or {}).get("kind", "Node") != "Node":
         raise errors.invalid("Binding", target.name or "", [errors.Cause(
@@ -159,8 +163,7 @@ async def _bind(request: web.Request, target: ResourceRequest) -> web.StreamResp
         return pod
 
     assert target.name is not None
-    await _storage(request).mutate(target.rt, target.namespace, target.name, bind,
-                                   _write_options(request, target))
+    await _storage(request).mutate(target.rt, target.namespace, target.name, bind, options)
     return responses.json_response(
         {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
         status=201,

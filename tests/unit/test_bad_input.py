@@ -298,3 +298,12 @@ async def test_a_malformed_scale_is_refused_before_it_reaches_the_workload(
     assert error["details"]["causes"][0]["field"] == "spec.replicas"
     stored = await answer(await send(api, "GET", f"{DEPLOY}/d"), 200)
     assert stored["spec"]["replicas"] == 1
+
+
+async def test_a_malformed_binding_is_refused_and_binds_nothing(api: TestClient) -> None:
+    await answer(await send(api, "POST", PODS, pod("p")), 201)
+    for body in ({"target": "node-a"}, {"metadata": "p", "target": {"name": "node-a"}},
+                 {"metadata": {"uid": []}, "target": {"name": "node-a"}}):
+        await answer(await send(api, "POST", f"{PODS}/p/binding", body), 400)
+    stored = await answer(await send(api, "GET", f"{PODS}/p"), 200)
+    assert "nodeName" not in stored["spec"]
