@@ -8,19 +8,28 @@ of the PyPI `kubernetes` client: each class carries `openapi_types`
 They are read with `ast`, never imported, so the client and its
 dependencies need not be installed.
 
-Regenerate (the client is a dev-only tool, not a dependency of minik):
+The client's `int` does not say whether Kubernetes declares the field
+int32 or int64, and a value that overflows it is a decode error (400). The
+OpenAPI `format` of every integer comes from the JSON schemas that the PyPI
+`kubernetes-validate` package ships, read in step with the client's models
+from each served kind down; int64 fields get the ref `int64`.
 
-    .venv/bin/pip download --no-deps --dest /tmp/k8s kubernetes==37.0.2
-    .venv/bin/python scripts/gen_schema.py /tmp/k8s/kubernetes-37.0.2-py2.py3-none-any.whl
+Regenerate (both are dev-only tools, not dependencies of minik):
 
-The argument may also be an unpacked or installed `kubernetes` package
-directory. The committed file was generated from kubernetes 37.0.2
-(OpenAPI document release-1.37).
+    .venv/bin/pip download --no-deps --dest /tmp/k8s kubernetes==37.0.2 \
+        kubernetes-validate==1.37.0
+    .venv/bin/python scripts/gen_schema.py /tmp/k8s/kubernetes-37.0.2-py2.py3-none-any.whl \
+        /tmp/k8s/kubernetes_validate-1.37.0-py3-none-any.whl
+
+The first argument may also be an unpacked or installed `kubernetes` package
+directory, the second a `_definitions.json`. The committed file was
+generated from kubernetes 37.0.2 (OpenAPI document release-1.37) and
+kubernetes-validate 1.37.0 (its v1.37.0 schemas).
 
 Output format (see `minik/api/schema.py`): `kinds` maps "apiVersion/Kind"
 to a type name; `types` maps a type name to {json field: type ref}, where a
-ref is a type name, a primitive (string, integer, boolean, number, time,
-bytes, quantity, any), "[ref]" for a list or "{ref}" for a map with string
+ref is a type name, a primitive (string, integer (int32), int64, boolean,
+number, time, bytes, quantity, any), "[ref]" for a list or "{ref}" for a map with string
 keys. `any` is IntOrString, RawExtension and other free-form values.
 """
 
@@ -33,6 +42,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -77,6 +87,11 @@ QUANTITY_FIELDS = {
 }
 
 EXTRA_KINDS = {"v1/Status": "V1Status", "v1/DeleteOptions": "V1DeleteOptions"}
+DEFINITIONS = "kubernetes_validate/kubernetes-json-schema/v{release}.0-local/_definitions.json"
+RELEASE = "1.37"
+
+Models = dict[str, tuple[dict[str, str], dict[str, str]]]
+Definitions = dict[str, dict[str, Any]]
 
 
 def model_sources(source: Path) -> Iterator[str]:
@@ -108,7 +123,7 @@ def class_tables(text: str) -> Iterator[tuple[str, dict[str, str], dict[str, str
             yield node.name, tables["openapi_types"], tables["attribute_map"]
 
 
-def load_models(source: Path) -> dict[str, tuple[dict[str, str], dict[str, str]]]:
+def load_models(source: Path) -> Models:
     return {
         name: (types, attrs)
         for text in model_sources(source)
@@ -158,11 +173,72 @@ def quantity_ref(ref: str) -> str:
     return ref.replace("string", "quantity")
 
 
-def build(models: dict[str, tuple[dict[str, str], dict[str, str]]]) -> dict[str, object]:
+def load_definitions(source: Path) -> Definitions:
+    if source.suffix == ".whl":
+        with zipfile.ZipFile(source) as wheel:
+            document = json.loads(wheel.read(DEFINITIONS.format(release=RELEASE)))
+    else:
+        document = json.loads(source.read_text())
+    return document.get("$defs") or document["definitions"]
+
+
+def _definition_of_kind(definitions: Definitions, api_version: str, kind: str) -> str:
+    group, _, version = api_version.rpartition("/")
+    for name, definition in definitions.items():
+        for gvk in definition.get("x-kubernetes-group-version-kind", []):
+            if (gvk["group"], gvk["version"], gvk["kind"]) == (group, version, kind):
+                return name
+    raise SystemExit(f"no schema definition for {api_version} {kind}")
+
+
+def _target(prop: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The definition a property refers to (through lists and maps), and its innermost schema."""
+    while True:
+        if "$ref" in prop:
+            return prop["$ref"].rsplit("/", 1)[-1], prop
+        if "allOf" in prop:
+            prop = prop["allOf"][0]
+        elif isinstance(prop.get("items"), dict):
+            prop = prop["items"]
+        elif isinstance(prop.get("additionalProperties"), dict):
+            prop = prop["additionalProperties"]
+        else:
+            return None, prop
+
+
+def int64_fields(models: Models, kinds: dict[str, str], definitions: Definitions) -> set[
+    tuple[str, str]
+]:
+    """(client type, attribute) of every field whose integers Kubernetes declares int64."""
+    found: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str]] = set()
+    pending = [(client, _definition_of_kind(definitions, *key.rsplit("/", 1)))
+               for key, client in kinds.items()]
+    while pending:
+        client, definition = pending.pop()
+        if (client, definition) in seen or client not in models:
+            continue
+        seen.add((client, definition))
+        openapi_types, attribute_map = models[client]
+        properties = definitions[definition].get("properties", {})
+        for attr, raw in openapi_types.items():
+            prop = properties.get(attribute_map[attr])
+            if prop is None:
+                continue
+            target, inner = _target(prop)
+            if target is not None:
+                pending.extend((name, target) for name in parse_ref(raw)[1])
+            elif inner.get("format") == "int64":
+                found.add((client, attr))
+    return found
+
+
+def build(models: Models, definitions: Definitions) -> dict[str, object]:
     for owner, attr in QUANTITY_FIELDS:
         if attr not in models.get(owner, ({}, {}))[0]:
             raise SystemExit(f"quantity field {owner}.{attr} is not in the client")
     kinds = served_kinds(set(models))
+    wide = int64_fields(models, kinds, definitions)
     types: dict[str, dict[str, str]] = {}
     pending = sorted(set(kinds.values()))
     while pending:
@@ -175,6 +251,8 @@ def build(models: dict[str, tuple[dict[str, str], dict[str, str]]]) -> dict[str,
             ref, names = parse_ref(raw)
             if (name, attr) in QUANTITY_FIELDS:
                 ref = quantity_ref(ref)
+            if (name, attr) in wide:
+                ref = ref.replace("integer", "int64")
             fields[attribute_map[attr]] = ref
             pending.extend(n for n in names if n not in types)
         types[name] = fields
@@ -194,10 +272,10 @@ def render(schema: dict[str, object]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
-    schema = build(load_models(Path(argv[1])))
+    schema = build(load_models(Path(argv[1])), load_definitions(Path(argv[2])))
     OUT.write_text(render(schema))
     types = schema["types"]
     assert isinstance(types, dict)

@@ -6,11 +6,20 @@ are refused by the server before they reach here; flow nesting deeper than
 crashes the process on tens of thousands of nested brackets); aliases are
 expanded under a node budget, so alias bombs and self-referencing aliases
 fail fast with a clear message instead of exhausting memory.
+
+What the parsers build is then made storable (`_storable`): a lone UTF-16
+surrogate (`"\\ud800"` in JSON, `"\\ud800"` in a double-quoted YAML string),
+which Python keeps but no UTF-8 writer can encode, becomes U+FFFD as
+Kubernetes' JSON decoder makes it, in keys and values alike; and a number
+JSON cannot carry (NaN, Infinity, a float that overflows) is refused, as Go's
+decoder refuses it. Nothing that could later fail to serialise is stored.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 import yaml
@@ -23,6 +32,26 @@ MAX_DEPTH = 100
 MAX_NODES = 200_000
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def without_surrogates(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD, as Go decodes invalid UTF-16."""
+    return text if text.isascii() else _SURROGATE.sub(REPLACEMENT, text)
+
+
+def _storable(value: Any) -> Any:
+    """Decoded data made safe to store and serialise (see the module docstring)."""
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise bad_request(f"the body holds a number JSON cannot represent: {value}")
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
 
 
 def _flow_depth(text: str) -> int:
@@ -116,20 +145,32 @@ def load_yaml_documents(text: str) -> list[Any]:
         raise bad_request("the body nests too deeply") from e
     builder = _Builder()
     try:
-        return [builder.build(node) for node in nodes if node is not None]
-    except yaml.YAMLError as e:
+        return [_storable(builder.build(node)) for node in nodes if node is not None]
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: an integer too long to convert
         raise bad_request(f"error converting YAML to JSON: {e}") from e
     finally:
         builder.close()
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
 
 
 def load_json(data: bytes | str) -> Any:
     text = data.decode() if isinstance(data, bytes) else data
     _check_depth(text)
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except (ValueError, RecursionError) as e:
         raise bad_request(f"the body of the request is not valid JSON: {e}") from e
+    return _storable(value) if "\\u" in text else value  # only \u escapes make surrogates
 
 
 def decode_body(data: bytes, content_type: str) -> Any:

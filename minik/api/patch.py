@@ -332,6 +332,25 @@ class _Directives:
     retain: list[Any] | None
 
 
+def find_directive(value: Any, path: str = "") -> str | None:
+    """The path (`.metadata.$patch`) of the first strategic-merge directive in `value`.
+
+    Server-side apply takes a plain object: to it a directive is an unknown field.
+    """
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}"
+            if isinstance(key, str) and key.startswith("$") and key not in _SCHEMA_KEYWORDS:
+                return here
+            if (found := find_directive(item, here)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := find_directive(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
+
+
 def _split_directives(patch: dict[str, Any], path: tuple[str, ...]) -> _Directives:
     found = _Directives({}, {}, {}, None)
     for key, value in patch.items():

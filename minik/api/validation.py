@@ -4,9 +4,12 @@
    taken from the endpoint, as Kubernetes' decoder does).
 2. Decoding: every value must have its schema type (400, Go's wording), and
    with `fieldValidation=Strict` every field must exist in the Kubernetes
-   schema (400 `strict decoding error`); `Warn` turns unknown fields into
-   warnings, `Ignore` drops the check. An absent parameter means `Warn`, the
-   server default.
+   schema (400 `strict decoding error`). Under `Warn` and `Ignore` unknown
+   fields are dropped from the object, as Kubernetes' decoder prunes them
+   (`Warn` also names each in a warning): `validate` changes the object it is
+   given, so callers pass the copy they will store. Valid Kubernetes fields
+   that minik does not act on are known to the schema and kept. An absent
+   parameter means `Warn`, the server default.
 3. The pydantic models of the fields minik acts on, plus the name rules of
    `metadata` (422 Invalid, with field-level causes).
 4. On update, the fields Kubernetes makes immutable.
@@ -28,7 +31,7 @@ from minik.api import errors, names, schema
 from minik.api.defaults import apply_defaults
 from minik.api.errors import Cause
 from minik.api.models import base
-from minik.api.models.base import K8sModel, join
+from minik.api.models.base import K8sModel, go_quote, join
 from minik.api.models.kinds import model_for
 from minik.api.models.updates import update_causes
 from minik.api.resources import ResourceType
@@ -110,8 +113,9 @@ def _check_fields(api_version: str, kind: str, obj: dict[str, Any], mode: str) -
     if found.mismatches:
         raise errors.bad_request(f"{prefix}: {found.mismatches[0].detail}")
     if found.unknown and mode == "Strict":
-        listed = ", ".join(f'unknown field "{p}"' for p in found.unknown)
+        listed = ", ".join(f"unknown field {go_quote(p)}" for p in found.unknown)
         raise errors.bad_request(f"{prefix}: strict decoding error: {listed}")
+    found.prune()
     return found.unknown
 
 
@@ -189,7 +193,7 @@ def _namespace_causes(rt: ResourceType, namespace: str | None) -> list[Cause]:
 
 
 def _warnings(unknown: list[str], model: K8sModel | None, mode: str) -> list[str]:
-    warnings = [f'unknown field "{p}"' for p in unknown] if mode == "Warn" else []
+    warnings = [f"unknown field {go_quote(p)}" for p in unknown] if mode == "Warn" else []
     if model is not None:
         skip = set(unknown)
         warnings += [f"{p}: {NOT_ACTED}" for p in not_acted(model) if p not in skip]

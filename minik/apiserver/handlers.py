@@ -134,7 +134,11 @@ async def create_object(request: web.Request) -> web.StreamResponse:
 
 async def _bind(request: web.Request, target: ResourceRequest) -> web.StreamResponse:
     """pods/binding: set spec.nodeName once, as the scheduler does; a bound pod is 409."""
+    from minik.api.validation import validate_body  # the models take a while to build
+
     binding = require_object(await _body(request))
+    options = _write_options(request, target)
+    validate_body("v1", "Binding", binding, field_validation=options.field_validation)
     node = (binding.get("target") or {}).get("name")
     if not node or (binding.get("target") or {}).get("kind", "Node") != "Node":
         raise errors.invalid("Binding", target.name or "", [errors.Cause(
@@ -159,8 +163,7 @@ async def _bind(request: web.Request, target: ResourceRequest) -> web.StreamResp
         return pod
 
     assert target.name is not None
-    await _storage(request).mutate(target.rt, target.namespace, target.name, bind,
-                                   _write_options(request, target))
+    await _storage(request).mutate(target.rt, target.namespace, target.name, bind, options)
     return responses.json_response(
         {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
         status=201,
@@ -197,7 +200,7 @@ def _patcher(content_type: str, body: Any, kind: str) -> Any:
     return lambda current: patch.apply_strategic_merge_patch(current, body, kind=kind)
 
 
-def _guarded(change: Any) -> Any:
+def _guarded(change: Any, target: ResourceRequest) -> Any:
     def run(current: dict[str, Any]) -> dict[str, Any]:
         try:
             result = change(current)
@@ -205,9 +208,32 @@ def _guarded(change: Any) -> Any:
             raise errors.ApiError(422, "Invalid", str(e)) from e
         if not isinstance(result, dict):
             raise errors.bad_request("the patch must leave an object")
+        _check_identity(result, target)
         return result
 
     return run
+
+
+def _check_identity(obj: dict[str, Any], target: ResourceRequest) -> None:
+    """`checkName` and the namespace rule of Kubernetes' patch handler, on the patched object.
+
+    A patch may not rename an object or move it; nor may it leave it without a
+    name, which is how Kubernetes refuses `$patch: delete` or `replace` on
+    `metadata` or the whole object (and `"metadata": null`): they would wipe
+    the labels, annotations and finalizers along with the name.
+    """
+    md = obj.get("metadata")
+    name = md.get("name") if isinstance(md, dict) else None
+    if not name:
+        raise errors.bad_request(f"the name of the object ({target.name} based on URL) was "
+                                 "undeterminable: name must be provided")
+    if name != target.name:
+        raise errors.bad_request(f"the name of the object ({name}) does not match the name on "
+                                 f"the URL ({target.name})")
+    namespace = md.get("namespace") if isinstance(md, dict) else None
+    if namespace and target.namespace and namespace != target.namespace:
+        raise errors.bad_request("the namespace of the provided object does not match the "
+                                 "namespace sent on the request")
 
 
 async def patch_object(request: web.Request) -> web.StreamResponse:
@@ -222,7 +248,7 @@ async def patch_object(request: web.Request) -> web.StreamResponse:
         )
     body = await _body(request)
     options = _write_options(request, target)
-    change = _guarded(_patcher(content_type, body, target.rt.kind))
+    change = _guarded(_patcher(content_type, body, target.rt.kind), target)
     if target.subresource == "scale":
         return await _write_scale(request, target, change, options)
     if target.subresource not in (None, "status"):
@@ -245,11 +271,19 @@ async def _server_side_apply(
     storage = _storage(request)
     assert target.name is not None
     name = target.name
+    if (directive := patch.find_directive(body)) is not None:
+        raise errors.bad_request(
+            f"failed to create typed patch object ({target.rt.api_version}, "
+            f"Kind={target.rt.kind}): {directive}: field not declared in schema")
+    given = body.get("metadata")
+    if isinstance(given, dict) and given.get("name") not in (None, name):
+        _check_identity(body, target)
 
     async def merge() -> WriteResult:
         return await storage.mutate(
             target.rt, target.namespace, name,
-            _guarded(lambda cur: patch.apply_strategic_merge_patch(cur, body, kind=target.rt.kind)),
+            _guarded(lambda cur: patch.apply_strategic_merge_patch(cur, body, kind=target.rt.kind),
+                     target),
             options,
         )
 
@@ -277,8 +311,11 @@ async def _write_scale(
         raise errors.path_not_found()
 
     def scaled(current: dict[str, Any]) -> dict[str, Any]:
+        from minik.api.validation import validate_body  # the models take a while to build
+
         scale = change(_scale_of(rt, current))
-        replicas = scale.get("spec", {}).get("replicas")
+        validate_body("autoscaling/v1", "Scale", scale, field_validation=options.field_validation)
+        replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise errors.invalid("Scale", target.name or "", [errors.Cause(
                 "spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal "

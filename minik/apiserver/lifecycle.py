@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from minik.api import errors, meta
 from minik.api.defaults import apply_defaults
+from minik.api.models.base import go_quote
 from minik.api.resources import REGISTRY, ResourceType
+from minik.apiserver.params import int64_query
 from minik.store import KeyNotFound, RevisionConflict
 
 if TYPE_CHECKING:
@@ -45,28 +47,57 @@ class DeleteOptions:
 
     @classmethod
     def parse(cls, body: dict[str, Any], query: dict[str, str]) -> DeleteOptions:
+        """Options from the body, else the query; a malformed one is a 400 or a 422, as
+        Kubernetes decodes (int64 included) and validates `metav1.DeleteOptions`."""
+        if body:
+            _check_body(body)
+        orphan = body.get("orphanDependents")
+        if orphan is None and query.get("orphanDependents"):
+            orphan = query["orphanDependents"] == "true"
         policy = body.get("propagationPolicy") or query.get("propagationPolicy")
-        if body.get("orphanDependents") is True or query.get("orphanDependents") == "true":
-            policy = policy or "Orphan"
-        if policy is not None and policy not in POLICIES:
-            raise errors.bad_request(
-                f'propagationPolicy: Unsupported value: "{policy}": supported values: '
-                '"Background", "Foreground", "Orphan"'
-            )
-        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
+        _check_policy(policy, orphan, query.get("dryRun"))
+        grace = body.get("gracePeriodSeconds")
         pre = body.get("preconditions") or {}
         dry = body.get("dryRun") or query.get("dryRun")
-        try:
-            grace_value = None if grace is None else int(grace)
-        except (TypeError, ValueError) as e:
-            raise errors.bad_request(f"gracePeriodSeconds must be an integer: {grace!r}") from e
         return cls(
-            propagation_policy=policy,
-            grace_period_seconds=grace_value,
+            propagation_policy=policy or ("Orphan" if orphan else None),
+            grace_period_seconds=int64_query(query, "gracePeriodSeconds") if grace is None
+            else grace,
             precondition_uid=pre.get("uid"),
             precondition_resource_version=pre.get("resourceVersion"),
             dry_run=bool(dry) and dry != "false",
         )
+
+
+def _check_body(body: dict[str, Any]) -> None:
+    """Decode-time type and range checks, and the model's rules, of a DeleteOptions body.
+
+    Its apiVersion is not checked: clients send `v1`, their group's version or
+    `meta.k8s.io/v1`, all of which Kubernetes accepts.
+    """
+    from minik.api.validation import validate_body
+
+    fields = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
+    validate_body("v1", "DeleteOptions", fields, field_validation="Ignore")
+
+
+def _check_policy(policy: str | None, orphan: bool | None, dry_run: str | None) -> None:
+    """`ValidateDeleteOptions`: a known policy, not both ways of asking for one, and a dry
+    run that is `All` (the only kind there is)."""
+    causes = []
+    if dry_run not in (None, "", "All"):
+        causes.append(errors.Cause("dryRun", f"Unsupported value: [{go_quote(dry_run)}]: "
+                                   'supported values: "All"', "FieldValueNotSupported"))
+    if policy is not None and policy not in POLICIES:
+        supported = '"Foreground", "Background", "Orphan", "nil"'
+        causes.append(errors.Cause("propagationPolicy", f"Unsupported value: {go_quote(policy)}: "
+                                   f"supported values: {supported}", "FieldValueNotSupported"))
+    elif policy is not None and orphan is not None:
+        causes.append(errors.Cause("propagationPolicy", f"Invalid value: {go_quote(policy)}: "
+                                   "orphanDependents and deletionPropagation cannot be both set",
+                                   "FieldValueInvalid"))
+    if causes:
+        raise errors.invalid("DeleteOptions", "", causes, group="meta.k8s.io")
 
 
 @dataclass(slots=True)
@@ -202,10 +233,22 @@ def _pod_grace(obj: dict[str, Any], options: DeleteOptions) -> int:
     return DEFAULT_POD_GRACE if grace is None else int(grace)
 
 
+LATEST_DEADLINE = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
+def _deadline(grace: int) -> dt.datetime:
+    """Now plus `grace` seconds; a grace longer than the calendar (any int64 is allowed)
+    ends on its last second."""
+    now = meta.now()
+    if grace >= (LATEST_DEADLINE - now).total_seconds():
+        return LATEST_DEADLINE
+    return now + dt.timedelta(seconds=grace)
+
+
 def _mark(obj: dict[str, Any], grace: int) -> dict[str, Any]:
     marked = copy.deepcopy(obj)
     md = meta.metadata(marked)
-    deadline = meta.now() + dt.timedelta(seconds=grace)
+    deadline = _deadline(grace)
     if not md.get("deletionTimestamp") or grace < int(md.get("deletionGracePeriodSeconds") or 0):
         md["deletionTimestamp"] = meta.format_time(deadline)
         md["deletionGracePeriodSeconds"] = grace

@@ -23,6 +23,7 @@ from typing import Any
 from minik.api import errors
 from minik.api.resources import ResourceType
 from minik.api.selectors import FieldSelector, LabelSelector
+from minik.apiserver.params import int64_query
 from minik.apiserver.storage import ObjectStorage, decorate
 from minik.store import Compacted, Record, WatchEvent
 
@@ -78,14 +79,8 @@ def _decode_continue(token: str) -> tuple[int, str]:
 
 
 def _limit(query: dict[str, str]) -> int | None:
-    text = query.get("limit")
-    if not text:
-        return None
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise errors.bad_request(f"limit must be an integer: {text!r}") from e
-    return value if value > 0 else None
+    value = int64_query(query, "limit")
+    return value if value is not None and value > 0 else None
 
 
 async def list_page(

@@ -12,12 +12,15 @@ newline after every body, so that clients comparing bytes see the same.
 from __future__ import annotations
 
 import json
+import math
+import unicodedata
 from typing import Any
 
 from aiohttp import web
 
 from minik.api import meta
 from minik.api.errors import status_body
+from minik.api.decode import without_surrogates
 from minik.api.resources import ResourceType
 from minik.api.tables import build_table
 from minik.apiserver import negotiation
@@ -27,9 +30,32 @@ GO_ESCAPES = str.maketrans({c: f"\\u{ord(c):04x}" for c in GO_ESCAPED})
 
 
 def dumps(obj: Any) -> str:
-    """Compact JSON as Go encodes it (the escaped characters only occur inside strings)."""
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+def dumps(obj: Any) -> str:
+    """Compact JSON as Go encodes it, and always encodable as UTF-8.
+
+    Go escapes `<`, `>`, `&`, U+2028 and U+2029 (they only occur inside
+    strings). Decoding keeps lone surrogates and non-finite numbers out of the
+    store; this is the defence in depth for anything that got in before or
+    around it: a lone surrogate is written as U+FFFD and a NaN or infinity as
+    null, rather than the whole answer failing, so no stored value can fail a
+    list or watch.
+    """
+    try:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(obj), separators=(",", ":"), ensure_ascii=False)
+    text = without_surrogates(text)
     return text.translate(GO_ESCAPES) if any(c in text for c in GO_ESCAPED) else text
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    return value
 
 
 def encode(obj: Any) -> str:
@@ -45,8 +71,40 @@ def include_object(request: web.Request) -> str:
     return request.query.get("includeObject", "Metadata")
 
 
+WARNINGS_TOTAL_RUNES = 4 * 1024
+WARNING_RUNES = 256
+
+
 def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
-    return [("Warning", f'299 - "{w.replace(chr(34), chr(39))}"') for w in warnings]
+    """`Warning: 299 - "text"` headers, by the rules of Kubernetes' warning recorder.
+
+    Texts are deduplicated; a text with a control character (which no header
+    may carry) or that is not valid Unicode is dropped, as `NewWarningHeader`
+    refuses it; quotes and backslashes are escaped. Once the texts pass 4096
+    characters in all, every text is cut to 256 and, past 4096 again, the
+    rest are left out, so the headers stay bounded whatever a client sends.
+    """
+    kept: list[str] = []
+    written, truncating = 0, False
+    for text in dict.fromkeys(w for w in warnings if w and _header_safe(w)):
+        if truncating and written >= WARNINGS_TOTAL_RUNES:
+            break
+        kept.append(text)
+        if written + len(text) <= WARNINGS_TOTAL_RUNES or truncating:
+            written += len(text[:WARNING_RUNES] if truncating else text)
+            continue
+        truncating = True
+        written = sum(len(t[:WARNING_RUNES]) for t in kept)
+    shown = [t[:WARNING_RUNES] for t in kept] if truncating else kept
+    return [("Warning", f"299 - {_quoted(t)}") for t in shown]
+
+
+def _header_safe(text: str) -> bool:
+    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def json_response(

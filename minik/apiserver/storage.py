@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,23 @@ class Deletion:
     removed: bool
 
 
+@contextlib.contextmanager
+def store_errors(rt: ResourceType, name: str) -> Iterator[None]:
+    """The one boundary where the store's refusals of a write become API errors.
+
+    A key that vanished between the read and the write was deleted by a racing
+    client: the object is gone, 404, as Kubernetes answers. A key that exists is
+    409 AlreadyExists. `RevisionConflict` passes through: the write loops re-read
+    and retry on it, and turn it into 409 when they may not.
+    """
+    try:
+        yield
+    except KeyNotFound as e:
+        raise errors.not_found(rt.plural, name, group=rt.group) from e
+    except KeyExists as e:
+        raise errors.already_exists(rt.plural, name, group=rt.group) from e
+
+
 def decorate(record: Record) -> dict[str, Any]:
     """The stored value as clients see it: resourceVersion is the row's revision.
 
@@ -107,10 +124,8 @@ class ObjectStorage:
             await self._check_namespace_open(namespace or "")
         if options.dry_run:
             return WriteResult(obj, created=True, warnings=warnings)
-        try:
+        with store_errors(rt, md["name"]):
             record = await self.store.create(rt.key(namespace, md["name"]), obj)
-        except KeyExists as e:
-            raise errors.already_exists(rt.plural, md["name"], group=rt.group) from e
         if rt.namespaced:
             await self._take_back_if_namespace_closed(namespace or "", record)
         return WriteResult(decorate(record), created=True, warnings=warnings)
@@ -213,19 +228,20 @@ class ObjectStorage:
         unchanged = meta.without_resource_version(merged) == meta.without_resource_version(current)
         if unchanged or options.dry_run:
             return WriteResult(merged if options.dry_run else current, warnings=warnings)
+        name = current["metadata"]["name"]
         if lifecycle.ready_to_vanish(merged):
-            tombstone = await self._delete_record(record)
+            tombstone = await self._delete_record(rt, record, name)
             await lifecycle.after_delete(self, rt, current)
             return WriteResult(decorate(tombstone), warnings=warnings)
         stored = meta.without_resource_version(merged)
-        updated = await self.store.update(record.key, stored, expected_revision=record.revision)
+        with store_errors(rt, name):
+            updated = await self.store.update(record.key, stored,
+                                              expected_revision=record.revision)
         return WriteResult(decorate(updated), warnings=warnings)
 
-    async def _delete_record(self, record: Record) -> Record:
-        try:
+    async def _delete_record(self, rt: ResourceType, record: Record, name: str) -> Record:
+        with store_errors(rt, name):
             return await self.store.delete(record.key, expected_revision=record.revision)
-        except KeyNotFound:
-            raise RevisionConflict(record.key, record.revision, 0) from None
 
     async def delete(
         self, rt: ResourceType, namespace: str | None, name: str, options: lifecycle.DeleteOptions,
@@ -243,13 +259,14 @@ class ObjectStorage:
                     stored = meta.without_resource_version(plan.obj)
                     if stored == meta.without_resource_version(current):
                         return Deletion(current, removed=False)
-                    updated = await self.store.update(
-                        record.key, stored, expected_revision=record.revision
-                    )
+                    with store_errors(rt, name):
+                        updated = await self.store.update(
+                            record.key, stored, expected_revision=record.revision
+                        )
                     if rt.kind == "Namespace":
                         await lifecycle.remove_namespace_if_done(self, name)
                     return Deletion(decorate(updated), removed=False)
-                tombstone = await self._delete_record(record)
+                tombstone = await self._delete_record(rt, record, name)
             except RevisionConflict:
                 continue
             await lifecycle.after_delete(self, rt, current)

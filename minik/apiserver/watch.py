@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -28,6 +29,7 @@ from minik.apiserver.metrics import METRICS_KEY
 from minik.apiserver.storage import ObjectStorage
 from minik.store import StoreError, WatchDropped
 
+log = logging.getLogger(__name__)
 BOOKMARK_INTERVAL = 30.0
 QUEUE_SIZE = 1000
 _DONE = object()
@@ -135,6 +137,8 @@ async def serve_watch(
                           bookmarks=query.get("allowWatchBookmarks") in ("true", "1"))
     except (TimeoutError, ConnectionResetError):
         pass
+    except Exception:  # the 200 is sent: end the stream so the client watches again
+        log.exception("watch of %s failed; ending the stream", rt.plural)
     finally:
         gauge.dec()
         pump.cancel()

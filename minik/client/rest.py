@@ -30,6 +30,29 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 IDLE_REUSE = 15.0  # seconds; well under the server's keep-alive timeout (75 s)
 
 
+def warning_text(header: str) -> str:
+    """The text of a `Warning: 299 - "text"` header, unescaped as client-go's parser does.
+
+    http.client reads header bytes as Latin-1; the server wrote UTF-8.
+    """
+    value = header.encode("latin-1", "replace").decode("utf-8", "replace")
+    code, _, rest = value.partition(" ")
+    quoted = rest.partition(" ")[2].strip()
+    if not (code.isdigit() and quoted.startswith('"')):
+        return value
+    text: list[str] = []
+    escaping = False
+    for ch in quoted[1:]:
+        if escaping or ch not in '\\"':
+            text.append(ch)
+            escaping = False
+        elif ch == "\\":
+            escaping = True
+        else:
+            break
+    return "".join(text)
+
+
 class ConnectionFailed(Exception):
     """The API server could not be reached at all."""
 
@@ -109,8 +132,7 @@ class RestClient:
 
     def _collect_warnings(self, response: http.client.HTTPResponse) -> None:
         for value in response.headers.get_all("Warning") or []:
-            text = value.split(" ", 2)[-1].strip().strip('"') if value[:3].isdigit() else value
-            self.warnings.append(text)
+            self.warnings.append(warning_text(value))
 
     @staticmethod
     def _error(response: http.client.HTTPResponse, data: bytes) -> ApiError:

@@ -17,7 +17,7 @@ from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage
 from minik.client.aio import AsyncClient
 from minik.kubeconfig import ClusterAccess
-from minik.store import MemoryStore
+from minik.store import MemoryStore, Store
 
 NAMESPACES = REGISTRY.get("namespaces")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease")
@@ -58,6 +58,19 @@ async def serving(storage: ObjectStorage, token: str) -> AsyncIterator[TestClien
         yield client
     finally:
         await client.close()
+
+
+@contextlib.asynccontextmanager
+async def served(store: Store, token: str = "test-token") -> AsyncIterator[
+    tuple[TestClient, ObjectStorage]
+]:
+    """`store` with the namespaces `minik up` bootstraps, served, and a client sending `token`."""
+    from minik.apiserver.server import bootstrap_namespaces
+
+    storage = ObjectStorage(store)
+    await bootstrap_namespaces(storage)
+    async with serving(storage, token) as client:
+        yield client, storage
 
 
 async def start_api() -> Api:

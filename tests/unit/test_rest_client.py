@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from minik.client import rest
-from minik.client.rest import ConnectionFailed, RestClient
+from minik.client.rest import ConnectionFailed, RestClient, warning_text
 from minik.kubeconfig import ClusterAccess
 
 
@@ -94,3 +94,9 @@ def test_a_long_idle_connection_is_not_reused(
     client.request("POST", "/api/v1/namespaces/default/pods", body={})
     assert server.received == ["GET", "POST"]
     assert server.connections == 2
+
+
+def test_warning_headers_are_unescaped_and_read_as_utf8() -> None:
+    assert warning_text('299 - "unknown field \\"a\\\\x01\\""') == 'unknown field "a\\x01"'
+    assert warning_text('299 - "é"'.encode().decode("latin-1")) == "é"
+    assert warning_text("not a warning header") == "not a warning header"

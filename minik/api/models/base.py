@@ -44,6 +44,32 @@ class K8sModel(BaseModel):
     )
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r",
+               "\t": "\\t", "\v": "\\v", '"': '\\"', "\\": "\\\\"}
+
+
+def go_quote(text: str) -> str:
+    """`text` as Go's `strconv.Quote` (`%q`) writes it: printable characters as they are,
+    control and other non-printable ones escaped, so a quoted name is one printable line."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\ufffd")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
 def go_value(value: Any) -> str:
     """A value as `field.Error` prints it: quoted strings, bare numbers, JSON otherwise."""
     if value is None:
@@ -53,7 +79,7 @@ def go_value(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        return go_quote(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_dump)
 
 

@@ -1,17 +1,21 @@
-"""Containers: image, command, environment, ports, resources, mounts, probes, hooks.
+"""Containers: image, command, environment, ports, mounts and security context.
 
 What the agent turns into a Docker container. Checks follow
-`pkg/apis/core/validation`: one handler per probe or hook, a single source
-per environment variable, requests within limits, successThreshold 1 for
-liveness and startup probes.
+`validateContainerCommon` and `ValidateVolumeMounts` in
+`pkg/apis/core/validation`, so what Docker would refuse at the node is a
+422 here: a single source per environment variable, unique port names, a
+subPath (or subPathExpr) inside its volume, unique mount paths, no
+privileged container that also forbids privilege escalation, and
+successThreshold 1 for liveness and startup probes. Resources and probes
+have modules of their own (`resources`, `probes`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from minik.api import names
 from minik.api.errors import Cause
@@ -20,18 +24,20 @@ from minik.api.models.base import (
     K8sModel,
     NonNegative,
     Port,
-    PortRef,
-    Quantity,
     RequiredStr,
-    forbidden,
+    duplicate,
     invalid,
     one_of,
     raise_any,
-    required,
     with_messages,
 )
-from minik.api.models.quantity import parse_quantity
-from minik.api.models.volumes import ObjectFieldSelector, ResourceFieldSelector
+from minik.api.models.probes import Lifecycle, Probe
+from minik.api.models.resources import ResourceRequirements
+from minik.api.models.volumes import (
+    ObjectFieldSelector,
+    ResourceFieldSelector,
+    local_descending_path,
+)
 
 PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 PROTOCOLS = ("SCTP", "TCP", "UDP")
@@ -96,24 +102,6 @@ class ContainerPort(K8sModel):
     protocol: Annotated[str, one_of(*PROTOCOLS)] | None = None
 
 
-class ResourceRequirements(K8sModel):
-    limits: dict[str, Quantity] | None = None
-    requests: dict[str, Quantity] | None = None
-
-    @model_validator(mode="after")
-    def _requests_within_limits(self) -> ResourceRequirements:
-        raise_any(self._over_limit())
-        return self
-
-    def _over_limit(self) -> Iterator[Cause]:
-        limits = self.limits or {}
-        for name, request in (self.requests or {}).items():
-            limit = limits.get(name)
-            if limit is not None and parse_quantity(request) > parse_quantity(limit):
-                yield invalid(f"requests[{name}]", str(request),
-                              f"must be less than or equal to {name} limit of {limit}")
-
-
 class VolumeMount(K8sModel):
     name: RequiredStr
     mount_path: RequiredStr
@@ -123,83 +111,23 @@ class VolumeMount(K8sModel):
         Annotated[str, one_of("None", "HostToContainer", "Bidirectional")] | None
     ) = None
 
-
-class HTTPHeader(K8sModel):
-    name: RequiredStr
-    value: str
-
-
-class ExecAction(K8sModel):
-    command: list[str] | None = None
-
-
-class HTTPGetAction(K8sModel):
-    path: str | None = None
-    port: PortRef
-    host: str | None = None
-    scheme: Annotated[str, one_of("HTTP", "HTTPS")] | None = None
-    http_headers: list[HTTPHeader] | None = None
-
-
-class TCPSocketAction(K8sModel):
-    port: PortRef
-    host: str | None = None
-
-
-class GRPCAction(K8sModel):
-    port: Port
-    service: str | None = None
-
-
-class SleepAction(K8sModel):
-    seconds: NonNegative
-
-
-def handler_causes(handlers: dict[str, Any]) -> list[Cause]:
-    """Exactly one of the given handler fields must be set."""
-    given = [k for k, v in handlers.items() if v is not None]
-    if not given:
-        return [required("", "must specify a handler type")]
-    if len(given) > 1:
-        return [forbidden(given[1], "may not specify more than 1 handler type")]
-    return []
-
-
-class LifecycleHandler(K8sModel):
-    exec: ExecAction | None = None
-    http_get: HTTPGetAction | None = None
-    tcp_socket: TCPSocketAction | None = None
-    sleep: SleepAction | None = None
-
     @model_validator(mode="after")
-    def _one_handler(self) -> LifecycleHandler:
-        raise_any(handler_causes({"exec": self.exec, "httpGet": self.http_get,
-                                  "tcpSocket": self.tcp_socket, "sleep": self.sleep}))
-        return self
+    def _inside_the_volume(self) -> VolumeMount:
+        """A subPath names a place inside the volume: relative, never climbing out.
 
-
-class Lifecycle(K8sModel):
-    post_start: LifecycleHandler | None = None
-    pre_stop: LifecycleHandler | None = None
-    stop_signal: str | None = None
-
-
-class Probe(K8sModel):
-    exec: ExecAction | None = None
-    http_get: HTTPGetAction | None = None
-    tcp_socket: TCPSocketAction | None = None
-    grpc: GRPCAction | None = None
-    initial_delay_seconds: NonNegative | None = None
-    timeout_seconds: NonNegative | None = None
-    period_seconds: NonNegative | None = None
-    success_threshold: NonNegative | None = None
-    failure_threshold: NonNegative | None = None
-    termination_grace_period_seconds: int | None = None
-
-    @model_validator(mode="after")
-    def _one_handler(self) -> Probe:
-        raise_any(handler_causes({"exec": self.exec, "httpGet": self.http_get,
-                                  "tcpSocket": self.tcp_socket, "grpc": self.grpc}))
+        subPathExpr (kept, not acted on) is held to the same rule. Kubernetes
+        names these causes `volumeMounts.subPath`, without the mount's index;
+        minik names the mount, and reports them beside any other error of the
+        container (a container-level check would run only once all else passed).
+        """
+        expr = (self.model_extra or {}).get("subPathExpr")
+        causes = local_descending_path(self.sub_path, "subPath") if self.sub_path else []
+        if isinstance(expr, str) and expr:
+            if self.sub_path:
+                causes.append(invalid("subPathExpr", expr,
+                                      "subPathExpr and subPath are mutually exclusive"))
+            causes += local_descending_path(expr, "subPathExpr")
+        raise_any(causes)
         return self
 
 
@@ -216,6 +144,20 @@ class SecurityContext(K8sModel):
     read_only_root_filesystem: bool | None = None
     allow_privilege_escalation: bool | None = None
     capabilities: Capabilities | None = None
+
+    @model_validator(mode="after")
+    def _escalation(self) -> SecurityContext:
+        """`ValidateSecurityContext`: a privileged container always can escalate."""
+        if self.allow_privilege_escalation is False:
+            shown = self.model_dump(by_alias=True, exclude_none=True)
+            if self.privileged:
+                raise_any([invalid("", shown, "cannot set `allowPrivilegeEscalation` to false "
+                                              "and `privileged` to true")])
+            added = (self.capabilities and self.capabilities.add) or ()
+            if "CAP_SYS_ADMIN" in added:
+                raise_any([invalid("", shown, "cannot set `allowPrivilegeEscalation` to false "
+                                              "and `capabilities.Add` CAP_SYS_ADMIN")])
+        return self
 
 
 class Container(K8sModel):
@@ -245,11 +187,36 @@ class Container(K8sModel):
     restart_policy: Annotated[str, one_of("Always")] | None = None
 
     @model_validator(mode="after")
-    def _probe_thresholds(self) -> Container:
-        raise_any(
-            invalid(f"{where}.successThreshold", probe.success_threshold, "must be 1")
-            for where, probe in (("livenessProbe", self.liveness_probe),
-                                 ("startupProbe", self.startup_probe))
-            if probe is not None and probe.success_threshold not in (None, 1)
-        )
+    def _consistent(self, info: ValidationInfo) -> Container:
+        raise_any([*self._probe_causes(), *self._port_causes(), *self._mount_causes(),
+                   *self._image_causes((info.context or {}).get("kind"))])
         return self
+
+    def _probe_causes(self) -> Iterator[Cause]:
+        for where, probe in (("livenessProbe", self.liveness_probe),
+                             ("startupProbe", self.startup_probe)):
+            if probe is not None and probe.success_threshold not in (None, 1):
+                yield invalid(f"{where}.successThreshold", probe.success_threshold, "must be 1")
+        grace = self.readiness_probe and self.readiness_probe.termination_grace_period_seconds
+        if grace is not None:
+            yield invalid("readinessProbe.terminationGracePeriodSeconds", grace,
+                          "must not be set for readinessProbes")
+
+    def _port_causes(self) -> Iterator[Cause]:
+        seen: set[str] = set()
+        for i, port in enumerate(self.ports or ()):
+            if port.name and port.name in seen:
+                yield duplicate(f"ports[{i}].name", port.name)
+            seen.add(port.name or "")
+
+    def _mount_causes(self) -> Iterator[Cause]:
+        seen: set[str] = set()
+        for i, mount in enumerate(self.volume_mounts or ()):
+            if mount.mount_path in seen:
+                yield invalid(f"volumeMounts[{i}].mountPath", mount.mount_path, "must be unique")
+            seen.add(mount.mount_path)
+
+    def _image_causes(self, kind: str | None) -> Iterator[Cause]:
+        """Only a pod's own containers: templates may carry placeholder images."""
+        if kind == "Pod" and self.image != self.image.strip():
+            yield invalid("image", self.image, "must not have leading or trailing whitespace")

@@ -2,7 +2,9 @@
 
 Checks follow `pkg/apis/core/validation`: at least one container, unique
 container and volume names, every volumeMount naming a volume, enums for
-restartPolicy and dnsPolicy. Controllers add their own rules about the
+restartPolicy and dnsPolicy, and the network rules of `podnetwork` (DNS
+config, host aliases, host ports). They apply alike to a pod and to the
+pod template of every workload kind. Controllers add their own rules about the
 template's restartPolicy (`template_restart_causes`).
 """
 
@@ -19,7 +21,6 @@ from minik.api.models.base import (
     DNSSubdomain,
     K8sModel,
     NonNegative,
-    RequiredStr,
     checked,
     duplicate,
     invalid,
@@ -32,6 +33,12 @@ from minik.api.models.base import (
 )
 from minik.api.models.container import Container, LocalObjectReference
 from minik.api.models.meta import Labels, ObjectMeta, StatusObject
+from minik.api.models.podnetwork import (
+    HostAlias,
+    PodDNSConfig,
+    dns_policy_causes,
+    host_port_causes,
+)
 from minik.api.models.volumes import Volume
 
 RESTART_POLICIES = ("Always", "OnFailure", "Never")
@@ -54,22 +61,6 @@ class Toleration(K8sModel):
         Annotated[str, one_of("NoSchedule", "PreferNoSchedule", "NoExecute")] | None
     ) = None
     toleration_seconds: int | None = None
-
-
-class HostAlias(K8sModel):
-    ip: RequiredStr
-    hostnames: list[str] | None = None
-
-
-class PodDNSConfigOption(K8sModel):
-    name: str | None = None
-    value: str | None = None
-
-
-class PodDNSConfig(K8sModel):
-    nameservers: list[str] | None = None
-    searches: list[str] | None = None
-    options: list[PodDNSConfigOption] | None = None
 
 
 def _containers_given(value: list[Container]) -> list[Cause]:
@@ -113,6 +104,8 @@ class PodSpec(K8sModel):
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> PodSpec:
         causes = self.duplicate_name_causes()
+        causes += dns_policy_causes(self.dns_policy, self.dns_config)
+        causes += host_port_causes(self.containers, host_network=bool(self.host_network))
         if (info.context or {}).get("kind") != "StatefulSet":
             causes += self.mount_causes()
         raise_any(causes)

@@ -25,6 +25,7 @@ from minik.api.models.base import (
     raise_any,
     required,
 )
+from minik.api.models.quantity import parse_quantity
 
 HOST_PATH_TYPES = (
     "", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
@@ -42,11 +43,16 @@ def relative_path(value: str) -> list[Cause]:
     """A file name inside a volume: relative, without '..' elements."""
     if not value:
         return [required()]
+    return local_descending_path(value)
+
+
+def local_descending_path(value: str, path: str = "") -> list[Cause]:
+    """`validateLocalDescendingPath`: relative, and no '..' element to climb out with."""
     causes = []
     if value.startswith("/"):
-        causes.append(invalid("", value, "must be a relative path"))
+        causes.append(invalid(path, value, "must be a relative path"))
     if ".." in value.split("/"):
-        causes.append(invalid("", value, "must not contain '..'"))
+        causes.append(invalid(path, value, "must not contain '..'"))
     return causes
 
 
@@ -63,6 +69,13 @@ class KeyToPath(K8sModel):
 class EmptyDirVolumeSource(K8sModel):
     medium: Annotated[str, one_of("", "Memory")] | None = None
     size_limit: Quantity | None = None
+
+    @model_validator(mode="after")
+    def _size(self) -> EmptyDirVolumeSource:
+        if self.size_limit is not None and parse_quantity(self.size_limit) < 0:
+            raise_any([forbidden("sizeLimit", "SizeLimit field must be a valid resource "
+                                              "quantity")])
+        return self
 
 
 class HostPathVolumeSource(K8sModel):
