@@ -28,7 +28,7 @@ from minik.apiserver.instrumented import InstrumentedStore
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.tls import ensure_certificates, server_ssl_context
-from minik.home import Home
+from minik.home import Home, write_private
 from minik.kubeconfig import ensure_token, server_url, write_kubeconfig
 from minik.store.sqlite import SQLiteStore
 from minik.supervisor import Supervisor
@@ -92,11 +92,14 @@ def _remove_store(home: Home) -> None:
 def _write_instance(config: ServerConfig, url: str) -> None:
     info = {"name": config.name, "pid": os.getpid(), "server": url, "port": config.port,
             "bind": config.bind}
-    config.home.instance_file.write_text(json.dumps(info, indent=2) + "\n")
+    write_private(config.home.instance_file, (json.dumps(info, indent=2) + "\n").encode())
 
 
 async def serve(config: ServerConfig) -> None:
     home = config.home.ensure()
+    loosened = home.make_private()
+    if loosened:
+        log.warning("%s", home.describe_tightened(loosened))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,7 +108,7 @@ async def serve(config: ServerConfig) -> None:
     token = ensure_token(home)
     metrics = ApiMetrics()
     store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
-    home.pid_file.write_text(f"{os.getpid()}\n")
+    write_private(home.pid_file, f"{os.getpid()}\n".encode())
     storage = ObjectStorage(store)
     supervisor = Supervisor()
     app = create_app(storage, token=token, metrics=metrics)

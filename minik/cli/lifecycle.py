@@ -23,7 +23,7 @@ from minik import __version__
 from minik.api.errors import ApiError
 from minik.cli.context import CliContext, fail, pass_context
 from minik.client.rest import ConnectionFailed, RestClient
-from minik.home import DEFAULT_NAME, DEFAULT_PORT, Home
+from minik.home import DEFAULT_NAME, DEFAULT_PORT, Home, open_private_log, write_private
 from minik.kubeconfig import KubeconfigError, load_kubeconfig
 
 READY_TIMEOUT = 60.0
@@ -106,7 +106,7 @@ def detach(home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]) 
     home.kubeconfig.unlink(missing_ok=True)
     click.echo(f"Starting minik {name!r} on https://{bind}:{port} (home {home.root}) ...",
                err=True)
-    with open(home.log_file, "ab") as log:
+    with os.fdopen(open_private_log(home.log_file), "ab") as log:
         process = subprocess.Popen(
             _server_command(home, name, port, bind, extra),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -139,6 +139,9 @@ def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
        restart_backoff: float) -> None:
     """Start minik (API server, controllers, node agent)."""
     home = ctx.home.ensure()
+    loosened = home.make_private()
+    if loosened:
+        click.echo(home.describe_tightened(loosened), err=True)
     pid = running_pid(home)
     if pid is not None:
         click.echo(f"minik is already running (pid {pid}); kubeconfig: {home.kubeconfig}",
@@ -173,7 +176,7 @@ def down(ctx: CliContext, timeout: float, purge: bool) -> None:
             fail("--purge needs the server running: start it with `minik up -d`, then purge")
         return
     if purge:
-        ctx.home.purge_request.write_text("purge\n")
+        write_private(ctx.home.purge_request, b"purge\n")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
