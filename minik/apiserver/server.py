@@ -113,6 +113,7 @@ def _write_instance(config: ServerConfig, url: str, *, up: bool) -> None:
 
 async def announce_up(config: ServerConfig, url: str, components: Components,
                       started: float) -> None:
+    """Log "is up" and mark the instance file so, once this process's node is Ready."""
     if config.node is not None:
         await components.wait_node_ready()
     _write_instance(config, url, up=True)
