@@ -5,7 +5,7 @@
 #   make tools    test tools from Debian (promtool, curl)
 #   make images   build the local images that are missing (scripts/build-images.sh)
 #   make test     ruff + pytest (PYTEST_ARGS='-k foo -x' passes through)
-#   make demo     start a cluster named "demo" and apply examples/
+#   make demo     start the demo's own minik (~/.minik-demo), apply examples/, show them working
 #   make lint     ruff + bash -n on scripts
 #   make bench    run bench/*.py (bench/api.py first)
 #   make clean    remove .venv

@@ -1,30 +1,81 @@
 #!/usr/bin/env bash
-# `make demo`: start a minik cluster named "demo" in the background and apply
-# the manifests in examples/. Assumes `make venv docker images` already ran
-# (the Makefile target depends on them).
+# `make demo`: start a minik instance of the demo's own, apply examples/, wait
+# for the rollout (with kubectl's progress lines), then show it working: the
+# pods Running, one pod fetching a page from the other over the pod network,
+# and the ConfigMap's value in a pod's environment. Assumes `make venv docker
+# images` already ran (the Makefile target depends on them).
+#
+# The demo is an instance of its own - name "demo", home ~/.minik-demo, port
+# 6444 - so it runs beside an instance of yours and touches nothing else:
+# every Docker object minik makes for it is labelled minik.dev/instance=demo.
+# It removes nothing. Run again, it re-applies examples/ to the running demo;
+# it refuses a home that belongs to another instance. Override with
+# MINIK_DEMO_NAME, MINIK_DEMO_HOME, MINIK_DEMO_PORT.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 MINIK=$ROOT/.venv/bin/minik
-[ -x "$MINIK" ] || { echo "[demo] $MINIK not found; run: make venv" >&2; exit 1; }
+[ -x "$MINIK" ] || die demo "$MINIK not found; run: make venv"
 
-echo "[demo] minik up -d --name demo"
-out=$("$MINIK" up -d --name demo)
-printf '%s\n' "$out"
-# `minik up` prints the kubeconfig path; fall back to the default location.
-kubeconfig=$(printf '%s\n' "$out" | grep -oE '/[^[:space:]"]*kubeconfig[^[:space:]"]*' | tail -n 1 || true)
-kubeconfig=${kubeconfig:-$HOME/.minik/kubeconfig}
+NAME=${MINIK_DEMO_NAME:-demo}
+DEMO_HOME=${MINIK_DEMO_HOME:-$HOME/.minik-demo}
+PORT=${MINIK_DEMO_PORT:-6444}
+NS=demo
+m() { "$MINIK" --home "$DEMO_HOME" "$@"; }
 
-echo "[demo] minik apply -f examples/"
-"$MINIK" apply -f examples/
+owner=$("$ROOT/.venv/bin/python" - "$DEMO_HOME/instance.json" <<'EOF'
+import json, sys
+try:
+    print(json.load(open(sys.argv[1])).get("name", ""))
+except (OSError, ValueError):
+    print("")
+EOF
+)
+if [ -n "$owner" ] && [ "$owner" != "$NAME" ]; then
+    die demo "$DEMO_HOME belongs to minik instance '$owner', not '$NAME'; the demo leaves it alone (set MINIK_DEMO_HOME to another directory)"
+fi
+
+log demo "minik up -d --name $NAME --port $PORT --home $DEMO_HOME"
+m up -d --name "$NAME" --port "$PORT" >/dev/null
+
+log demo "minik apply -f examples/"
+m apply -f examples/
+
+log demo "minik rollout status deployment/web -n $NS"
+m rollout status deployment/web -n "$NS" --timeout 120s
+
+log demo "minik get pods -n $NS -o wide"
+m get pods -n "$NS" -l app=web -o wide
+
+read -r -a pods <<<"$(m get pods -n "$NS" -l app=web -o 'jsonpath={.items[*].metadata.name}')"
+read -r -a ips <<<"$(m get pods -n "$NS" -l app=web -o 'jsonpath={.items[*].status.podIP}')"
+[ "${#pods[@]}" -ge 1 ] && [ "${#ips[@]}" -eq "${#pods[@]}" ] \
+    || die demo "expected the web pods with their IPs, got: ${pods[*]:-none} / ${ips[*]:-none}"
+from=${pods[0]}
+to=${pods[${#pods[@]}-1]}
+to_ip=${ips[${#ips[@]}-1]}
+
+# The server starts with its container; give it a moment to listen.
+answer=""
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+    answer=$(timeout 10 "$MINIK" --home "$DEMO_HOME" exec -n "$NS" "$from" -- \
+        wget -qO- "http://$to_ip:8080/" 2>/dev/null) && break
+    sleep 0.3
+done
+[ -n "$answer" ] || die demo "pod $from got no answer from $to at http://$to_ip:8080/"
+log demo "pod $from fetched http://$to_ip:8080/ from pod $to over the pod network: $answer"
+greeting=$(m exec -n "$NS" "$from" -- sh -c 'echo "$GREETING"')
+log demo "GREETING in pod $from, from ConfigMap web-config: $greeting"
 
 cat <<EOF
 
-minik is running (cluster "demo"). Try:
+minik is running the demo (instance "$NAME", home $DEMO_HOME). Try:
 
-  export KUBECONFIG=$kubeconfig
-  kubectl get all -A            # any kubectl works against it
-  .venv/bin/minik get pods      # or minik's own client
-  .venv/bin/minik down          # stop it (containers are removed)
+  export KUBECONFIG=$DEMO_HOME/kubeconfig MINIK_HOME=$DEMO_HOME
+  kubectl get all -n $NS                    # any kubectl works against it
+  .venv/bin/minik get pods -n $NS -o wide   # or minik's own client
+  .venv/bin/minik down                       # stop it (its containers are removed)
 EOF

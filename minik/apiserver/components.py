@@ -14,6 +14,7 @@ never got to run.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
 
@@ -23,9 +24,11 @@ from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
 from cni.network import remove_pod_network
+from minik.api.meta import now, parse_time
+from minik.api.resources import REGISTRY
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import ServerConfig
-from minik.client.aio import AsyncClient
+from minik.client.aio import AsyncClient, WatchExpired
 from minik.controllers.events import EventRecorder
 from minik.controllers.manager import ControllerManager
 from minik.controllers.metrics import ControllerMetrics
@@ -34,6 +37,18 @@ from minik.scheduler.scheduler import Scheduler
 from minik.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
+
+NODES = REGISTRY.get("nodes")
+
+
+def ready_since(node: dict, since: dt.datetime) -> bool:
+    """The node is Ready, by a heartbeat at `since` or later (times have whole seconds)."""
+    for condition in (node.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            beat = parse_time(condition.get("lastHeartbeatTime"))
+            return condition.get("status") == "True" and beat is not None and beat >= since
+    return False
+
 
 class Components:
     """The scheduler and the node agent: clients of the API like any other."""
@@ -45,6 +60,7 @@ class Components:
         self.metrics = metrics
         self.token = token
         self.agent: Agent | None = None
+        self.started = now().replace(microsecond=0)
 
     def start(self, supervisor: Supervisor) -> None:
         controller_metrics = ControllerMetrics(self.metrics.registry)
@@ -66,7 +82,7 @@ class Components:
         return Agent(
             AgentConfig(
                 instance=self.config.name, state_dir=default_state_dir(home.agent_dir),
-                node_name=self.config.node_name, pod_subnet=self.config.pod_subnet,
+                node_name=self.config.node or "", pod_subnet=self.config.pod_subnet,
                 restart_backoff=self.config.restart_backoff, token=self.token,
                 kubelet_ssl=serving_context(home.server_cert, home.server_key),
             ),
@@ -74,6 +90,23 @@ class Components:
             metrics=metrics,
             probe_metrics=ProbeMetrics(registry),
         )
+
+    async def wait_node_ready(self) -> None:
+        """Until this process's node reports Ready by a heartbeat of this run (a Node
+        kept from an earlier run may still say Ready): list, then watch that one Node."""
+        selector = f"metadata.name={self.config.node}"
+        while True:
+            listed = await self.client.list(NODES, field_selector=selector)
+            if any(ready_since(node, self.started) for node in listed["items"]):
+                return
+            try:
+                async for kind, node in self.client.watch(
+                        NODES, resource_version=listed["metadata"]["resourceVersion"],
+                        field_selector=selector, timeout_seconds=60):
+                    if kind != "BOOKMARK" and ready_since(node, self.started):
+                        return
+            except WatchExpired:
+                continue
 
     async def _run_agent(self) -> None:
         agent = self.agent

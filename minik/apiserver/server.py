@@ -4,6 +4,13 @@
 exist, starts the HTTPS API, writes the kubeconfig and the instance file,
 and then runs until SIGTERM or SIGINT, when it stops accepting requests,
 ends background tasks and closes the store cleanly.
+
+The server is *up* once its own node is Ready, not when the API first
+answers: a pod created before the node registers would collect
+FailedScheduling warnings. Then it says so in its log and marks the
+instance file `"up": true`, which `minik up -d` waits for. With the agent
+disabled there is no node of its own to wait for: it is up once the API
+serves, and says that pods stay Pending until a node joins.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import json
 import logging
 import os
 import signal
+import socket
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,7 +37,7 @@ from minik.apiserver.instrumented import InstrumentedStore
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.tls import ensure_certificates, server_ssl_context
-from minik.home import Home
+from minik.home import Home, write_private
 from minik.kubeconfig import ensure_token, server_url, write_kubeconfig
 from minik.store.sqlite import SQLiteStore
 from minik.supervisor import Supervisor
@@ -56,6 +65,13 @@ class ServerConfig:
 
     def enabled(self, component: str) -> bool:
         return component not in self.disabled_controllers
+
+    @property
+    def node(self) -> str | None:
+        """The name of the node this process runs; None when its agent is disabled."""
+        if not self.enabled("agent"):
+            return None
+        return self.node_name or socket.gethostname().lower()
 
 
 async def bootstrap_namespaces(storage: ObjectStorage) -> None:
@@ -89,14 +105,29 @@ def _remove_store(home: Home) -> None:
     home.purge_request.unlink(missing_ok=True)
 
 
-def _write_instance(config: ServerConfig, url: str) -> None:
+def _write_instance(config: ServerConfig, url: str, *, up: bool) -> None:
     info = {"name": config.name, "pid": os.getpid(), "server": url, "port": config.port,
-            "bind": config.bind}
-    config.home.instance_file.write_text(json.dumps(info, indent=2) + "\n")
+            "bind": config.bind, "node": config.node, "up": up}
+    write_private(config.home.instance_file, (json.dumps(info, indent=2) + "\n").encode())
+
+
+async def announce_up(config: ServerConfig, url: str, components: Components,
+                      started: float) -> None:
+    """Log "is up" and mark the instance file so, once this process's node is Ready."""
+    if config.node is not None:
+        await components.wait_node_ready()
+    _write_instance(config, url, up=True)
+    node = (f"node {config.node!r} is Ready" if config.node is not None else
+            "no node (the agent is disabled): pods stay Pending until a node joins")
+    log.info("minik %r is up in %.2fs; %s", config.name, time.monotonic() - started, node)
 
 
 async def serve(config: ServerConfig) -> None:
+    started = time.monotonic()
     home = config.home.ensure()
+    loosened = home.make_private()
+    if loosened:
+        log.warning("%s", home.describe_tightened(loosened))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,7 +136,7 @@ async def serve(config: ServerConfig) -> None:
     token = ensure_token(home)
     metrics = ApiMetrics()
     store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
-    home.pid_file.write_text(f"{os.getpid()}\n")
+    write_private(home.pid_file, f"{os.getpid()}\n".encode())
     storage = ObjectStorage(store)
     supervisor = Supervisor()
     app = create_app(storage, token=token, metrics=metrics)
@@ -119,11 +150,12 @@ async def serve(config: ServerConfig) -> None:
         await site.start()
         url = server_url(config.bind, config.port)
         write_kubeconfig(home, server=url, token=token)
-        _write_instance(config, url)
+        _write_instance(config, url, up=False)
         supervisor.start("store-compaction", lambda: compact_forever(storage))
         app[READY_KEY].append(True)
         log.info("minik %r serving on %s", config.name, url)
         components = await start_components(config, url, token, metrics, supervisor)
+        supervisor.start("announce-up", lambda: announce_up(config, url, components, started))
         await stop.wait()
         log.info("minik %r stopping", config.name)
         purge = home.purge_request.exists()

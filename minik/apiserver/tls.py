@@ -2,7 +2,7 @@
 
 At first start the server creates a CA and a serving certificate for
 127.0.0.1, localhost and the bind address; later starts reuse them, so a
-kubeconfig stays valid across restarts. Key files are mode 0600.
+kubeconfig stays valid across restarts. All of them are mode 0600.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _create_ca(home: Home) -> None:
         .sign(key, hashes.SHA256())
     )
     write_private(home.ca_key, _pem_key(key))
-    home.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private(home.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _subject_names(bind: str) -> list[x509.GeneralName]:
@@ -99,7 +99,7 @@ def _create_server_cert(home: Home, bind: str) -> None:
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
     write_private(home.server_key, _pem_key(key))
-    home.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_private(home.server_cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _covers(home: Home, bind: str) -> bool:

@@ -25,7 +25,7 @@ from minik.api.resources import ResourceType
 from minik.cli.context import CliContext, fail, handle_errors, pass_context, server_error_line
 from minik.cli.manifests import Manifest, ManifestError, load
 from minik.cli.printing import compact_json, object_name
-from minik.cli.targets import namespace_of, no_mapping_error, object_namespace, rt_for_object
+from minik.cli.targets import no_mapping_error, object_namespace, rt_for_object
 from minik.client.paths import collection_path, object_path
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -271,7 +271,6 @@ def _suffix(dry_run: str | None) -> str:
 @click.option("-f", "--filename", "filenames", multiple=True,
               help="Files, directories or - (stdin) with the objects to apply.")
 @click.option("-R", "--recursive", is_flag=True, help="Read directories recursively.")
-@click.option("-n", "--namespace", help="Namespace for objects without one.")
 @click.option("--dry-run", type=click.Choice(["none", "client", "server"]), default="none",
               help="Only show what would happen.")
 @click.option("-o", "--output", type=click.Choice(["name"]), help="Print only `kind/name`.")
@@ -280,14 +279,14 @@ def _suffix(dry_run: str | None) -> str:
 @click.option("--field-manager", default=None, help="Name of the manager (server-side).")
 @pass_context
 @handle_errors
-def apply(ctx: CliContext, filenames: tuple[str, ...], recursive: bool, namespace: str | None,
-          dry_run: str, output: str | None, server_side: bool, force_conflicts: bool,
+def apply(ctx: CliContext, filenames: tuple[str, ...], recursive: bool, dry_run: str,
+          output: str | None, server_side: bool, force_conflicts: bool,
           field_manager: str | None) -> None:
     """Create or update objects from manifests (client-side apply)."""
     manifests = namespaces_first(load_manifests(filenames, recursive, "apply"))
     mode = None if dry_run == "none" else dry_run
-    explicit = namespace or ctx.namespace_flag
-    applier = Applier(ctx.client(), namespace=namespace_of(ctx, namespace), dry_run=mode)
+    explicit = ctx.namespace_flag
+    applier = Applier(ctx.client(), namespace=ctx.namespace, dry_run=mode)
     errors: list[ApplyError] = []
     unmapped = [ApplyError(no_mapping_error(m.obj, m.source)) for m in manifests
                 if rt_for_object(m.obj) is None]

@@ -17,9 +17,9 @@ from minik.kubeconfig import KubeconfigError, load_kubeconfig
 
 @dataclass
 class CliContext:
-    """Global options, resolved once per invocation."""
+    """Global options, resolved once per invocation (see `global_options`)."""
 
-    home: Home
+    home: Home = field(default_factory=lambda: Home.at(None))
     kubeconfig: Path | None = None
     context: str | None = None
     namespace_flag: str | None = None

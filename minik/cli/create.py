@@ -19,7 +19,7 @@ from minik.api.resources import REGISTRY, ResourceType
 from minik.cli.apply import ApplyError, load_manifests, report_errors
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.printing import object_name, to_json, to_yaml
-from minik.cli.targets import namespace_of, no_mapping_error, object_namespace, rt_for_object
+from minik.cli.targets import no_mapping_error, object_namespace, rt_for_object
 from minik.client.paths import collection_path
 
 FIELD_MANAGER = "kubectl-create"
@@ -59,9 +59,9 @@ def show(rt: ResourceType, obj: dict[str, Any], output: str | None, dry_run: str
 
 
 def create_from_files(ctx: CliContext, filenames: tuple[str, ...], recursive: bool,
-                      namespace: str | None, output: str | None, dry_run: str) -> None:
+                      output: str | None, dry_run: str) -> None:
     errors: list[ApplyError] = []
-    default_ns = namespace_of(ctx, namespace)
+    default_ns = ctx.namespace
     for manifest in load_manifests(filenames, recursive, "create"):
         rt = rt_for_object(manifest.obj)
         if rt is None:
@@ -88,26 +88,25 @@ dry_run_option = click.option("--dry-run", type=click.Choice(["none", "client", 
 @click.option("-f", "--filename", "filenames", multiple=True,
               help="Files, directories or - (stdin) with the objects to create.")
 @click.option("-R", "--recursive", is_flag=True, help="Read directories recursively.")
-@click.option("-n", "--namespace", help="Namespace for objects without one.")
 @output_option
 @dry_run_option
 @click.pass_context
 def create(click_ctx: click.Context, filenames: tuple[str, ...], recursive: bool,
-           namespace: str | None, output: str | None, dry_run: str) -> None:
+           output: str | None, dry_run: str) -> None:
     """Create objects from manifests, or one object of a given kind."""
     if click_ctx.invoked_subcommand is not None:
         return
     if not filenames:
         fail("error: must specify one of -f and -k")
     ctx = click_ctx.find_object(CliContext)
-    handle_errors(create_from_files)(ctx, filenames, recursive, namespace, output, dry_run)
+    handle_errors(create_from_files)(ctx, filenames, recursive, output, dry_run)
 
 
-def _generated(ctx: CliContext, kind: str, obj: dict[str, Any], namespace: str | None,
-               output: str | None, dry_run: str) -> None:
+def _generated(ctx: CliContext, kind: str, obj: dict[str, Any], output: str | None,
+               dry_run: str) -> None:
     rt = REGISTRY.resolve(kind)
     assert rt is not None
-    ns = namespace_of(ctx, namespace) if rt.namespaced else None
+    ns = ctx.namespace if rt.namespaced else None
     if ns:
         obj["metadata"]["namespace"] = ns
     show(rt, post(ctx, rt, obj, ns, dry_run), output, dry_run)
@@ -130,7 +129,7 @@ def create_namespace(ctx: CliContext, name: str, output: str | None, dry_run: st
     """Create a namespace."""
     obj = {"kind": "Namespace", "apiVersion": "v1", "metadata": _meta(name), "spec": {},
            "status": {}}
-    _generated(ctx, "namespace", obj, None, output, dry_run)
+    _generated(ctx, "namespace", obj, output, dry_run)
 
 
 def _pairs(literals: tuple[str, ...], files: tuple[str, ...], *, encode: bool) -> dict[str, str]:
@@ -156,18 +155,16 @@ def _pairs(literals: tuple[str, ...], files: tuple[str, ...], *, encode: bool) -
 @click.argument("name")
 @click.option("--from-literal", multiple=True, help="key=value")
 @click.option("--from-file", multiple=True, help="[key=]path")
-@click.option("-n", "--namespace")
 @output_option
 @dry_run_option
 @pass_context
 @handle_errors
 def create_configmap(ctx: CliContext, name: str, from_literal: tuple[str, ...],
-                     from_file: tuple[str, ...], namespace: str | None, output: str | None,
-                     dry_run: str) -> None:
+                     from_file: tuple[str, ...], output: str | None, dry_run: str) -> None:
     """Create a config map from literals and files."""
     obj = {"kind": "ConfigMap", "apiVersion": "v1", "metadata": _meta(name),
            "data": _pairs(from_literal, from_file, encode=False)}
-    _generated(ctx, "configmap", obj, namespace, output, dry_run)
+    _generated(ctx, "configmap", obj, output, dry_run)
 
 
 @create.command("secret")
@@ -176,18 +173,17 @@ def create_configmap(ctx: CliContext, name: str, from_literal: tuple[str, ...],
 @click.option("--from-literal", multiple=True, help="key=value")
 @click.option("--from-file", multiple=True, help="[key=]path")
 @click.option("--type", "type_", default="Opaque", help="Secret type.")
-@click.option("-n", "--namespace")
 @output_option
 @dry_run_option
 @pass_context
 @handle_errors
 def create_secret(ctx: CliContext, secret_type: str, name: str, from_literal: tuple[str, ...],
-                  from_file: tuple[str, ...], type_: str, namespace: str | None,
-                  output: str | None, dry_run: str) -> None:
+                  from_file: tuple[str, ...], type_: str, output: str | None,
+                  dry_run: str) -> None:
     """Create a generic secret from literals and files."""
     obj = {"kind": "Secret", "apiVersion": "v1", "metadata": _meta(name),
            "data": _pairs(from_literal, from_file, encode=True), "type": type_}
-    _generated(ctx, "secret", obj, namespace, output, dry_run)
+    _generated(ctx, "secret", obj, output, dry_run)
 
 
 @create.command("deployment")
@@ -195,14 +191,12 @@ def create_secret(ctx: CliContext, secret_type: str, name: str, from_literal: tu
 @click.option("--image", multiple=True, required=True, help="Container image(s).")
 @click.option("--replicas", type=int, default=1, show_default=True)
 @click.option("--port", type=int, help="Container port to expose.")
-@click.option("-n", "--namespace")
 @output_option
 @dry_run_option
 @pass_context
 @handle_errors
 def create_deployment(ctx: CliContext, name: str, image: tuple[str, ...], replicas: int,
-                      port: int | None, namespace: str | None, output: str | None,
-                      dry_run: str) -> None:
+                      port: int | None, output: str | None, dry_run: str) -> None:
     """Create a deployment running the given image(s)."""
     containers = []
     for img in image:
@@ -219,7 +213,7 @@ def create_deployment(ctx: CliContext, name: str, image: tuple[str, ...], replic
                                  "spec": {"containers": containers}},
                     "strategy": {}},
            "status": {}}
-    _generated(ctx, "deployment", obj, namespace, output, dry_run)
+    _generated(ctx, "deployment", obj, output, dry_run)
 
 
 def _meta_template(labels: dict[str, str]) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from minik.cli.apply import ApplyError, load_manifests, report_errors
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.targets import (
     Target,
-    namespace_of,
     no_mapping_error,
     object_namespace,
     parse_args,
@@ -180,7 +179,7 @@ def run_delete(ctx: CliContext, args: tuple[str, ...], o: dict[str, Any]) -> Non
     grace = grace_period(o["grace_period"], now=o["now"], force=o["force"])
     if o["force"] and grace == 0:
         click.echo(FORCE_WARNING, err=True)
-    default_ns = namespace_of(ctx, o["namespace"])
+    default_ns = ctx.namespace
     namespace = None if o["all_namespaces"] else default_ns
     client = ctx.client()
     unmapped: list[ApplyError] = []
@@ -235,7 +234,6 @@ def delete_all(client: Any, victims: list[Victim], o: dict[str, Any], grace: int
 @click.option("--field-selector", help="Delete objects matching this field selector.")
 @click.option("--all", "all", is_flag=True, help="Delete every object of the types given.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="In all namespaces.")
-@click.option("-n", "--namespace", help="Namespace of the objects.")
 @click.option("--cascade", default="background", type=click.Choice(sorted(CASCADE)),
               help="background, foreground or orphan dependents.")
 @click.option("--grace-period", type=int, default=-1, help="Seconds to let pods stop.")

@@ -22,7 +22,7 @@ from minik.api.errors import ApiError
 from minik.api.resources import ResourceType
 from minik.cli.context import CliContext, fail, handle_errors, pass_context, server_error_line
 from minik.cli.printing import TabWriter
-from minik.cli.targets import Target, namespace_of, parse_args
+from minik.cli.targets import Target, parse_args
 from minik.client.paths import collection_path, object_path
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -326,19 +326,18 @@ def prefix_matches(client: Any, target: Target, namespace: str | None) -> list[d
 
 @click.command("describe")
 @click.argument("args", nargs=-1)
-@click.option("-n", "--namespace", help="Namespace of the objects.")
 @click.option("-A", "--all-namespaces", is_flag=True, help="In all namespaces.")
 @click.option("-l", "--selector", help="Only objects matching this label selector.")
 @pass_context
 @handle_errors
-def describe(ctx: CliContext, args: tuple[str, ...], namespace: str | None,
-             all_namespaces: bool, selector: str | None) -> None:
+def describe(ctx: CliContext, args: tuple[str, ...], all_namespaces: bool,
+             selector: str | None) -> None:
     """Show details of a resource or group of resources."""
     targets = parse_args(args)
     if not targets:
         fail('error: You must specify the type of resource to describe. Use "minik '
              'api-resources" for a complete list of supported resources.')
-    ns = None if all_namespaces else namespace_of(ctx, namespace)
+    ns = None if all_namespaces else ctx.namespace
     client = ctx.client()
     texts: list[str] = []
     errors: list[ApiError] = []

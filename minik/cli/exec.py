@@ -189,15 +189,14 @@ def _explain_refusal(ctx: CliContext, path: str, params: list[tuple[str, str]],
 @click.option("-c", "--container", help="Run the command in this container.")
 @click.option("-i", "--stdin", is_flag=True, help="Pass stdin to the container.")
 @click.option("-t", "--tty", is_flag=True, help="Stdin is a TTY.")
-@click.option("-n", "--namespace", help="Namespace of the pod.")
 @pass_context
 @handle_errors
 def exec_command(ctx: CliContext, pod: str, command: tuple[str, ...], container: str | None,
-                 stdin: bool, tty: bool, namespace: str | None) -> None:
+                 stdin: bool, tty: bool) -> None:
     """Execute a command in a container: minik exec POD [-c C] [-i] [-t] -- CMD..."""
     name = pod_name(pod)
     client = ctx.client()
-    obj = client.request("GET", pod_path(ctx, name, namespace))
+    obj = client.request("GET", pod_path(ctx, name))
     phase = (obj.get("status") or {}).get("phase")
     if phase in COMPLETED_PHASES:
         fail(f"cannot exec into a container in a completed pod; current phase is {phase}")
@@ -205,7 +204,7 @@ def exec_command(ctx: CliContext, pod: str, command: tuple[str, ...], container:
     if use_tty and not sys.stdin.isatty():
         click.echo(NO_TTY, err=True)
         use_tty = False
-    path = pod_path(ctx, name, namespace, "exec")
+    path = pod_path(ctx, name, "exec")
     params = exec_params(choose_container(obj, container), command, stdin=stdin, tty=use_tty)
     access = client.access
     session = Session(URL(access.server + path).with_query(params), access.token,

@@ -34,7 +34,7 @@ from minik.cli.printing import (
     to_json,
     to_yaml,
 )
-from minik.cli.targets import Target, namespace_of, parse_args, rt_for_object
+from minik.cli.targets import Target, parse_args, rt_for_object
 from minik.client.paths import collection_path, object_path
 
 ACCEPT_TABLE = ("application/json;as=Table;v=v1;g=meta.k8s.io,"
@@ -259,7 +259,7 @@ def print_raw(ctx: CliContext, path: str) -> None:
 def resolve_targets(ctx: CliContext, args: tuple[str, ...], opts: dict[str, Any],
                     namespace: str | None) -> tuple[list[Target], dict[str, str] | None]:
     if opts["filenames"]:
-        return targets_from_files(opts["filenames"], namespace_of(ctx, opts["namespace"]))
+        return targets_from_files(opts["filenames"], ctx.namespace)
     targets = parse_args(args)
     if not targets:
         click.echo(NO_TYPE, err=True)
@@ -279,7 +279,7 @@ def run_get(ctx: CliContext, args: tuple[str, ...], opts: dict[str, Any]) -> Non
     check_output(output)
     if opts["show_labels"] and output not in ("", "wide"):
         fail(f"error: --show-labels option cannot be used with {output} printer")
-    namespace = None if opts["all_namespaces"] else namespace_of(ctx, opts["namespace"])
+    namespace = None if opts["all_namespaces"] else ctx.namespace
     targets, namespaces = resolve_targets(ctx, args, opts, namespace)
     human = output in ("", "wide")
     query = Query(ctx.client(), namespace, opts["selector"], opts["field_selector"],
@@ -333,7 +333,6 @@ def get_options(fn: Any) -> Any:
         click.option("-l", "--selector", help="Label selector, e.g. app=web,tier!=db."),
         click.option("--field-selector", help="Field selector, e.g. status.phase=Running."),
         click.option("-A", "--all-namespaces", is_flag=True, help="All namespaces."),
-        click.option("-n", "--namespace", help="Namespace to read."),
         click.option("-f", "--filename", "filenames", multiple=True,
                      help="Read the objects named in these manifests."),
         click.option("-w", "--watch", is_flag=True, help="Then watch for changes."),

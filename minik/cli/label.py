@@ -21,7 +21,7 @@ from minik.cli.apply import ApplyError, report_errors
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.delete import Victim, victims_from_files, victims_from_targets
 from minik.cli.printing import compact_json
-from minik.cli.targets import namespace_of, parse_args
+from minik.cli.targets import parse_args
 
 MERGE_PATCH = "application/merge-patch+json"
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
@@ -114,7 +114,7 @@ def run(ctx: CliContext, args: tuple[str, ...], o: dict[str, Any], *, field: str
         noun: str, manager: str) -> None:
     resources, changes = split_args(args, noun)
     change = parse_changes(changes, field=field, noun=noun)
-    namespace = namespace_of(ctx, o["namespace"])
+    namespace = ctx.namespace
     client = ctx.client()
     if o["filenames"]:
         victims, problems = victims_from_files(o["filenames"], False, namespace)
@@ -170,7 +170,6 @@ def _command(name: str, field: str, noun: str, summary: str) -> click.Command:
     @click.option("-A", "--all-namespaces", is_flag=True, help="In all namespaces.")
     @click.option("-l", "--selector", help="Only objects matching this label selector.")
     @click.option("-f", "--filename", "filenames", multiple=True, help="Objects from manifests.")
-    @click.option("-n", "--namespace", help="Namespace of the objects.")
     @pass_context
     @handle_errors
     def command(ctx: CliContext, args: tuple[str, ...], **opts: Any) -> None:

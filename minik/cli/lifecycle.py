@@ -2,8 +2,10 @@
 
 `up` runs the server in the foreground, or with `-d` starts it as a detached
 process (its output in `$MINIK_HOME/server.log`) and waits, with a progress
-line, until `/readyz` answers. The server writes its own pid file, so `down`
-stops exactly the process this instance started.
+line, until the server says it is up - its node Ready, so a pod created at
+once is scheduled at once (with `--disable-controllers agent` there is no
+node to wait for) - and `/readyz` answers. The server writes its own pid
+file, so `down` stops exactly the process this instance started.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from minik import __version__
 from minik.api.errors import ApiError
 from minik.cli.context import CliContext, fail, pass_context
 from minik.client.rest import ConnectionFailed, RestClient
-from minik.home import DEFAULT_NAME, DEFAULT_PORT, Home
+from minik.home import DEFAULT_NAME, DEFAULT_PORT, Home, open_private_log, write_private
 from minik.kubeconfig import KubeconfigError, load_kubeconfig
 
 READY_TIMEOUT = 60.0
@@ -85,19 +87,27 @@ def _log_tail(home: Home, lines: int = 20) -> str:
         return ""
 
 
-def _wait_ready(home: Home, process: subprocess.Popen[bytes], started: float) -> None:
+def _wait_up(home: Home, process: subprocess.Popen[bytes], started: float) -> dict[str, Any]:
+    """The instance record, once the server `process` says it is up and answers."""
     deadline = started + READY_TIMEOUT
     spinner = "|/-\\"
     tick = 0
     while time.monotonic() < deadline:
         if process.poll() is not None:
             fail(f"minik server exited with code {process.returncode}:\n{_log_tail(home)}")
-        if home.kubeconfig.exists() and running_pid(home) == process.pid and _ready(home):
-            return
+        info = _instance(home)
+        serving = info.get("pid") == process.pid
+        if serving and info.get("up") and _ready(home):
+            return info
         if sys.stderr.isatty():
-            click.echo(f"\rWaiting for the API server {spinner[tick % 4]}", nl=False, err=True)
+            what = f"node {info.get('node')!r} to be Ready" if serving else "the API server"
+            click.echo(f"\r\033[KWaiting for {what} {spinner[tick % 4]}", nl=False, err=True)
         tick += 1
         time.sleep(0.05)
+    info = _instance(home)
+    if info.get("pid") == process.pid and info.get("node"):
+        fail(f"minik serves, but its node {info['node']!r} is not Ready after "
+             f"{READY_TIMEOUT:.0f}s; log: {home.log_file}")
     fail(f"minik server not ready after {READY_TIMEOUT:.0f}s; log: {home.log_file}")
 
 
@@ -106,16 +116,19 @@ def detach(home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]) 
     home.kubeconfig.unlink(missing_ok=True)
     click.echo(f"Starting minik {name!r} on https://{bind}:{port} (home {home.root}) ...",
                err=True)
-    with open(home.log_file, "ab") as log:
+    with os.fdopen(open_private_log(home.log_file), "ab") as log:
         process = subprocess.Popen(
             _server_command(home, name, port, bind, extra),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    _wait_ready(home, process, started)
+    info = _wait_up(home, process, started)
     if sys.stderr.isatty():
-        click.echo("\r", nl=False, err=True)
-    click.echo(f"minik is up in {time.monotonic() - started:.2f}s (pid {process.pid}).", err=True)
+        click.echo("\r\033[K", nl=False, err=True)
+    node = (f"node {info['node']!r} is Ready" if info.get("node") else
+            "no node: the agent is disabled, so pods stay Pending until a node joins")
+    click.echo(f"minik is up in {time.monotonic() - started:.2f}s (pid {process.pid}); {node}.",
+               err=True)
     click.echo(f"export KUBECONFIG={home.kubeconfig}", err=True)
     click.echo(str(home.kubeconfig))
 
@@ -139,6 +152,9 @@ def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
        restart_backoff: float) -> None:
     """Start minik (API server, controllers, node agent)."""
     home = ctx.home.ensure()
+    loosened = home.make_private()
+    if loosened:
+        click.echo(home.describe_tightened(loosened), err=True)
     pid = running_pid(home)
     if pid is not None:
         click.echo(f"minik is already running (pid {pid}); kubeconfig: {home.kubeconfig}",
@@ -173,7 +189,7 @@ def down(ctx: CliContext, timeout: float, purge: bool) -> None:
             fail("--purge needs the server running: start it with `minik up -d`, then purge")
         return
     if purge:
-        ctx.home.purge_request.write_text("purge\n")
+        write_private(ctx.home.purge_request, b"purge\n")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -17,7 +17,6 @@ import click
 
 from minik.api.resources import REGISTRY
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
-from minik.cli.targets import namespace_of
 from minik.client.paths import object_path
 
 DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
@@ -36,11 +35,10 @@ def pod_name(arg: str) -> str:
     return arg
 
 
-def pod_path(ctx: CliContext, name: str, namespace: str | None,
-             subresource: str | None = None) -> str:
+def pod_path(ctx: CliContext, name: str, subresource: str | None = None) -> str:
     rt = REGISTRY.by_kind("v1", "Pod")
     assert rt is not None
-    return object_path(rt, namespace_of(ctx, namespace), name, subresource)
+    return object_path(rt, ctx.namespace, name, subresource)
 
 
 def choose_container(pod: dict[str, Any], requested: str | None) -> str:
@@ -92,20 +90,19 @@ def log_params(container: str, *, follow: bool, previous: bool, tail: int,
 @click.option("--tail", type=int, default=-1, help="Lines of recent log to show (-1: all).")
 @click.option("--timestamps", is_flag=True, help="Prefix each line with its time.")
 @click.option("--since", help="Only newer logs, e.g. 5s, 2m or 3h.")
-@click.option("-n", "--namespace", help="Namespace of the pod.")
 @pass_context
 @handle_errors
 def logs(ctx: CliContext, pod: str, container: str | None, follow: bool, previous: bool,
-         tail: int, timestamps: bool, since: str | None, namespace: str | None) -> None:
+         tail: int, timestamps: bool, since: str | None) -> None:
     """Print the logs of a container in a pod."""
     name = pod_name(pod)
     client = ctx.client()
-    obj = client.request("GET", pod_path(ctx, name, namespace))
+    obj = client.request("GET", pod_path(ctx, name))
     params = log_params(choose_container(obj, container), follow=follow, previous=previous,
                         tail=tail, timestamps=timestamps, since=since)
     out = sys.stdout.buffer
     try:
-        for chunk in client.stream(pod_path(ctx, name, namespace, "log"), params=params,
+        for chunk in client.stream(pod_path(ctx, name, "log"), params=params,
                                    accept="application/json, */*"):
             out.write(chunk)
             out.flush()

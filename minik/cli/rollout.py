@@ -27,7 +27,7 @@ from minik.cli.describe_pod import describe_template
 from minik.cli.describe_workloads import selector_string
 from minik.cli.label import CHANGE_CAUSE, MERGE_PATCH
 from minik.cli.printing import compact_json
-from minik.cli.targets import namespace_of, parse_args
+from minik.cli.targets import parse_args
 from minik.client.paths import collection_path, object_path
 from minik.client.rest import RestClient
 from minik.controllers.deployment_util import REVISION, equal_ignore_hash, revision
@@ -64,15 +64,14 @@ def _patch(client: RestClient, path: str, body: Any, content_type: str,
 @click.command()
 @click.argument("args", nargs=-1, required=True)
 @click.option("--replicas", type=int, required=True, help="The new desired number of replicas.")
-@click.option("-n", "--namespace", help="Namespace of the objects.")
 @pass_context
 @handle_errors
-def scale(ctx: CliContext, args: tuple[str, ...], replicas: int, namespace: str | None) -> None:
+def scale(ctx: CliContext, args: tuple[str, ...], replicas: int) -> None:
     """Set a new size for a Deployment, ReplicaSet or StatefulSet."""
     if replicas < 0:
         fail("error: The --replicas=COUNT flag is required, and COUNT must be greater than or "
              "equal to 0")
-    namespace = namespace_of(ctx, namespace)
+    namespace = ctx.namespace
     client = ctx.client()
     for target in parse_args(args):
         if target.rt.kind not in SCALABLE:
@@ -90,17 +89,16 @@ def set_group() -> None:
 
 @set_group.command("image")
 @click.argument("args", nargs=-1, required=True)
-@click.option("-n", "--namespace", help="Namespace of the object.")
 @pass_context
 @handle_errors
-def set_image(ctx: CliContext, args: tuple[str, ...], namespace: str | None) -> None:
+def set_image(ctx: CliContext, args: tuple[str, ...]) -> None:
     """Update container images: minik set image deployment/web web=minik/web:v2."""
     resources = tuple(a for a in args if "=" not in a)
     images = dict(a.split("=", 1) for a in args if "=" in a)
     if not images:
         fail("error: at least one image update is required")
     rt, name = _one(resources, "set image")
-    path = object_path(rt, namespace_of(ctx, namespace), name)
+    path = object_path(rt, ctx.namespace, name)
     client = ctx.client()
     obj = client.request("GET", path)
     _patch(client, path, _image_patch(obj, images), SMP, "kubectl-set")
@@ -139,16 +137,15 @@ def rollout() -> None:
 
 @rollout.command("status")
 @click.argument("args", nargs=-1, required=True)
-@click.option("-n", "--namespace", help="Namespace of the deployment.")
 @click.option("--timeout", default="0s", help="How long to wait (0 waits forever), e.g. 5m.")
 @click.option("-w", "--watch", default=True, help="Wait until the rollout is done.")
 @pass_context
 @handle_errors
-def rollout_status(ctx: CliContext, args: tuple[str, ...], namespace: str | None,
+def rollout_status(ctx: CliContext, args: tuple[str, ...],
                    timeout: str, watch: bool) -> None:
     """Wait for a deployment's rollout to finish; exit 1 if it cannot."""
     rt, name = _deployment(args, "rollout status")
-    path = object_path(rt, namespace_of(ctx, namespace), name)
+    path = object_path(rt, ctx.namespace, name)
     client = ctx.client()
     limit = _seconds(timeout)
     deadline = time.monotonic() + limit if limit else None
@@ -216,16 +213,15 @@ def _history(client: RestClient, d: dict[str, Any]) -> list[dict[str, Any]]:
 
 @rollout.command("history")
 @click.argument("args", nargs=-1, required=True)
-@click.option("-n", "--namespace", help="Namespace of the deployment.")
 @click.option("--revision", "wanted", type=int, default=0, help="Show this revision's template.")
 @pass_context
 @handle_errors
-def rollout_history(ctx: CliContext, args: tuple[str, ...], namespace: str | None,
+def rollout_history(ctx: CliContext, args: tuple[str, ...],
                     wanted: int) -> None:
     """List a deployment's revisions, or show one of them."""
     rt, name = _deployment(args, "rollout history")
     client = ctx.client()
-    d = client.request("GET", object_path(rt, namespace_of(ctx, namespace), name))
+    d = client.request("GET", object_path(rt, ctx.namespace, name))
     history = _history(client, d)
     if not history:
         click.echo("No rollout history found.")
@@ -257,15 +253,14 @@ def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
 
 @rollout.command("undo")
 @click.argument("args", nargs=-1, required=True)
-@click.option("-n", "--namespace", help="Namespace of the deployment.")
 @click.option("--to-revision", type=int, default=0, help="The revision to go back to.")
 @pass_context
 @handle_errors
-def rollout_undo(ctx: CliContext, args: tuple[str, ...], namespace: str | None,
+def rollout_undo(ctx: CliContext, args: tuple[str, ...],
                  to_revision: int) -> None:
     """Go back to an earlier revision (by default the one before the current)."""
     rt, name = _deployment(args, "rollout undo")
-    path = object_path(rt, namespace_of(ctx, namespace), name)
+    path = object_path(rt, ctx.namespace, name)
     client = ctx.client()
     d = client.request("GET", path)
     history = _history(client, d)
@@ -295,15 +290,14 @@ def rollout_undo(ctx: CliContext, args: tuple[str, ...], namespace: str | None,
 
 @rollout.command("restart")
 @click.argument("args", nargs=-1, required=True)
-@click.option("-n", "--namespace", help="Namespace of the deployment.")
 @pass_context
 @handle_errors
-def rollout_restart(ctx: CliContext, args: tuple[str, ...], namespace: str | None) -> None:
+def rollout_restart(ctx: CliContext, args: tuple[str, ...]) -> None:
     """Restart a deployment's pods with a rolling update."""
     rt, name = _deployment(args, "rollout restart")
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
-    _patch(ctx.client(), object_path(rt, namespace_of(ctx, namespace), name), body,
+    _patch(ctx.client(), object_path(rt, ctx.namespace, name), body,
            SMP, "kubectl-rollout")
     click.echo(f"{rt.qualified_kind}/{name} restarted")
 
@@ -311,12 +305,11 @@ def rollout_restart(ctx: CliContext, args: tuple[str, ...], namespace: str | Non
 def _pause_command(verb: str, paused: bool) -> click.Command:
     @click.command(verb, help=f"{verb.capitalize()} a deployment's rollout.")
     @click.argument("args", nargs=-1, required=True)
-    @click.option("-n", "--namespace", help="Namespace of the deployment.")
     @pass_context
     @handle_errors
-    def command(ctx: CliContext, args: tuple[str, ...], namespace: str | None) -> None:
+    def command(ctx: CliContext, args: tuple[str, ...]) -> None:
         rt, name = _deployment(args, f"rollout {verb}")
-        path = object_path(rt, namespace_of(ctx, namespace), name)
+        path = object_path(rt, ctx.namespace, name)
         client = ctx.client()
         if bool(client.request("GET", path)["spec"].get("paused")) == paused:
             plural = f"{rt.plural}.{rt.group}" if rt.group else rt.plural

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from minik.api.resources import REGISTRY, ResourceType
-from minik.cli.context import CliContext, fail
+from minik.cli.context import fail
 
 SLASH_AND_TYPE = (
     "there is no need to specify a resource type as a separate argument when passing "
@@ -76,11 +76,6 @@ def _slash_targets(args: tuple[str, ...] | list[str]) -> list[Target]:
         else:
             targets.append(Target(rt, (name,)))
     return targets
-
-
-def namespace_of(ctx: CliContext, flag: str | None) -> str:
-    """The verb's `-n`, else the group's `-n`, else the kubeconfig context's."""
-    return flag or ctx.namespace
 
 
 def object_namespace(rt: ResourceType, obj: dict[str, Any], default: str) -> str | None:

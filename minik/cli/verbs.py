@@ -3,7 +3,8 @@
 Each verb lives in its own module and sends the requests kubectl sends for
 it (see shared/reference/kubectl-wire.md). `LazyGroup` maps a command name
 to `module:attribute` and imports it on first use, so `minik up` does not
-pay for importing every verb.
+pay for importing every verb. Every command it hands out takes the global
+options too (`global_options.add_to`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import importlib
 
 import click
+
+from minik.cli import global_options
 
 COMMANDS: dict[str, str] = {
     "up": "minik.cli.lifecycle:up",
@@ -48,6 +51,5 @@ class LazyGroup(click.Group):
         return sorted({*COMMANDS, *super().list_commands(ctx)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in COMMANDS:
-            return load(cmd_name)
-        return super().get_command(ctx, cmd_name)
+        command = load(cmd_name) if cmd_name in COMMANDS else super().get_command(ctx, cmd_name)
+        return None if command is None else global_options.add_to(command)

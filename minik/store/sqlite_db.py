@@ -11,6 +11,11 @@ AUTOINCREMENT high-water mark, which compaction never lowers.
 
 Durability: WAL with synchronous=FULL syncs the log at every commit, so an
 acknowledged write survives a crash of the process or of the machine.
+
+Privacy: the file holds every Secret. SQLite would create it 0644 (less the
+umask); the writer creates it 0600 first, and SQLite gives the `-wal`, `-shm`
+and `-journal` files the mode of the database file, also when it re-creates
+them later, so all of them stay readable only by their owner.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ CURRENT_REVISION = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name 
 COMPACT_REVISION = "SELECT value FROM meta WHERE key = 'compact_revision'"
 
 _BUSY_TIMEOUT_MS = 10_000
+_FILE_MODE = 0o600
 _WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
@@ -73,7 +79,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def connect_writer(path: Path) -> sqlite3.Connection:
-    """The single write connection; creates the schema on a new file."""
+    """The single write connection; creates the file (0600) and the schema when new."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE))
     with sqlite_errors():
         conn = _connect(path)
         try:
@@ -115,7 +122,7 @@ class FileLock:
 
     def acquire(self) -> None:
         lock_path = self._db_path.with_name(self._db_path.name + "-lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

@@ -133,6 +133,14 @@ class Cluster:
         assert pid is not None, "server not running"
         os.kill(pid, signal.SIGKILL)
         eventually(lambda: not process_alive(pid), what=f"pid {pid} gone")
+        self._drop_api()
+
+    def down(self) -> None:
+        """`minik down`: a clean stop, its store kept."""
+        self.minik("down")
+        self._drop_api()
+
+    def _drop_api(self) -> None:
         if self._api is not None:
             self._api.close()
             self._api = None

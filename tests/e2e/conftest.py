@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, free_port
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +25,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def crashable(tmp_path: Path) -> Iterator[Cluster]:
     """A server of the test's own, which the test may kill -9 and restart."""
     c = Cluster.start(tmp_path)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture
+def unstarted(tmp_path: Path) -> Iterator[Cluster]:
+    """The home, name and port of a server of the test's own, which the test starts itself."""
+    c = Cluster(tmp_path / "home", f"e2e-{uuid.uuid4().hex[:8]}", free_port(),
+                tmp_path / "scratch")
+    c.scratch.mkdir(parents=True)
     try:
         yield c
     finally:

@@ -175,3 +175,23 @@ async def test_every_acknowledged_write_survives_kill_9_of_the_writer(tmp_path: 
     assert {key: stored.get(key) for key in acknowledged} == acknowledged
     assert revision >= max(acknowledged.values())
     assert sorted(stored.values()) == list(range(1, len(stored) + 1))
+
+
+async def test_the_store_file_and_the_log_files_sqlite_creates_are_private(
+    tmp_path: Path,
+) -> None:
+    """SQLite gives -wal/-shm the database file's mode, also when it re-creates them."""
+    old_umask = os.umask(0o022)
+    try:
+        path = tmp_path / "store.db"
+        for round_ in range(2):
+            store = await SQLiteStore.open(path)
+            try:
+                await store.create(f"/registry/secrets/ns/s{round_}", {"data": "x"})
+                modes = {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()}
+            finally:
+                await store.close()
+            assert modes == {name: "0o600" for name in
+                             ("store.db", "store.db-wal", "store.db-shm", "store.db-lock")}
+    finally:
+        os.umask(old_umask)
