@@ -19,8 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from minik.api import meta
-from minik.api.errors import status_body
 from minik.api.decode import without_surrogates
+from minik.api.errors import status_body
 from minik.api.resources import ResourceType
 from minik.api.tables import build_table
 from minik.apiserver import negotiation
@@ -29,7 +29,6 @@ GO_ESCAPED = "<>&\u2028\u2029"
 GO_ESCAPES = str.maketrans({c: f"\\u{ord(c):04x}" for c in GO_ESCAPED})
 
 
-def dumps(obj: Any) -> str:
 def dumps(obj: Any) -> str:
     """Compact JSON as Go encodes it, and always encodable as UTF-8.
 
