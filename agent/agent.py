@@ -19,6 +19,12 @@ waiting for it. After a restart everything is rebuilt from Docker's
 labels: running containers are adopted, not restarted; the volumes and
 staged mounts of pods that went meanwhile are removed.
 
+At start the agent asks the engine where it keeps its state (protected
+from unprivileged hostPaths, see `agent.protected`) and whether it sees
+the agent's mounts (see `agent.staging.staging_problem`). `purge` (for
+`minik down --purge`) removes every pod's staged mounts and volumes, then
+the state directory, but nothing while a mount remains below it.
+
 `run` can be called again after it failed and `shutdown` (without
 removing containers) ran: each run builds its pod workers, syncer and
 probes afresh. What outlives runs is given to the agent and never closed
@@ -39,17 +45,18 @@ from typing import Any
 
 from agent import labels
 from agent.backoff import Backoff
-from agent.host_paths import Protected
 from agent.images import ImageManager
 from agent.kubelet_server import KubeletServer
 from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
+from agent.mounts import MountInside, mount_points_under, remove_tree
 from agent.node import NodeStatusReporter
 from agent.podstate import group_by_pod
 from agent.probes import ProbeManager, ProbeMetrics
+from agent.protected import Protected
 from agent.runtime import ContainerNotFound, Runtime, RuntimeFailure
 from agent.sync import PodSyncer, SyncConfig
-from agent.volumes import VolumeManager
+from agent.volumes import VolumeError, VolumeManager
 from agent.workers import PodWorkers
 from cni.network import ensure_pod_network
 from minik.api.resources import REGISTRY
@@ -172,8 +179,10 @@ class Agent:
 
     async def run(self) -> None:
         self._seen = {}
-        network = await ensure_pod_network(self.runtime, self.config.instance,
-                                           self.config.pod_subnet)
+        network, engine = await asyncio.gather(
+            ensure_pod_network(self.runtime, self.config.instance, self.config.pod_subnet),
+            self.runtime.engine())
+        await asyncio.to_thread(self.volumes.use_engine, engine)
         self._build(network.name)
         for pod in self.pods.indexer.list():
             self._wake(pod["metadata"]["uid"])
@@ -268,8 +277,26 @@ class Agent:
             self.kubelet = None
         if remove_containers:
             await self._remove_all()
-            for uid in self.volumes.known_pods():
+            await self.remove_volumes()
+
+    async def remove_volumes(self) -> bool:
+        """Remove the volumes and staged mounts of every pod on disk; one pod's failure is
+        logged and the others still go. False when some could not be removed."""
+        removed = True
+        for uid in await asyncio.to_thread(self.volumes.known_pods):
+            try:
                 await self.volumes.cleanup(uid)
+            except VolumeError as e:
+                log.error("cannot remove the volumes of pod %s: %s", uid, e)
+                removed = False
+        return removed
+
+    async def purge(self) -> bool:
+        """Remove the agent's state directory, every pod's mounts and volumes first; when
+        a mount remains below it, nothing more is removed (the host's files may be
+        behind it): logged, and False."""
+        await self.remove_volumes()
+        return await asyncio.to_thread(purge_state_dir, self.config.state_dir)
 
     async def _remove_all(self) -> None:
         infos = await self.runtime.list(labels.instance_selector(self.config.instance))
@@ -312,6 +339,24 @@ def _without_status(pod: dict[str, Any]) -> dict[str, Any]:
     md = {k: v for k, v in pod["metadata"].items() if k not in ("resourceVersion",
                                                                 "managedFields")}
     return {**{k: v for k, v in pod.items() if k != "status"}, "metadata": md}
+
+
+def purge_state_dir(state_dir: Path) -> bool:
+    """Remove the agent's state directory unless a mount is below it; False (logged) then."""
+    again = "unmount them, then `minik up -d` and `minik down --purge` again"
+    if mounted := mount_points_under(state_dir):
+        log.error("not removing %s: mounts remain below it (%s); %s", state_dir,
+                  ", ".join(mounted), again)
+        return False
+    try:
+        remove_tree(state_dir)
+    except MountInside as e:
+        log.error("stopped removing %s at %s, a mount; %s", state_dir, e.path, again)
+        return False
+    except OSError as e:
+        log.error("cannot remove %s: %s", state_dir, e)
+        return False
+    return True
 
 
 def default_state_dir(path: Path) -> Path:

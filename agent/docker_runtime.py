@@ -37,6 +37,7 @@ import os
 import re
 import signal as signals
 import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,7 @@ from agent.runtime import (
     ContainerNotFound,
     ContainerSpec,
     ContainerStats,
+    EngineInfo,
     ExecResult,
     ExecTimedOut,
     ImageInfo,
@@ -136,6 +138,7 @@ class DockerRuntime:
                  stream_threads: int = 64, stop_threads: int = 64,
                  observer: Observer | None = None) -> None:
         url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+        self._url = url
         self._api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout,
                                      max_pool_size=32)
         self._stream_api = docker.APIClient(base_url=url, version=API_VERSION, timeout=None)
@@ -185,6 +188,11 @@ class DockerRuntime:
 
     async def version(self) -> str:
         return (await self._call(self._api.version))["Version"]
+
+    async def engine(self) -> EngineInfo:
+        info = await self._call(self._api.info)
+        pid = await asyncio.to_thread(_listener_pid, self._url)
+        return EngineInfo(root_dir=info.get("DockerRootDir") or "", pid=pid)
 
     async def ensure_network(self, name: str, *, subnet: str, gateway: str | None,
                              labels: dict[str, str]) -> NetworkInfo:
@@ -520,3 +528,18 @@ def _close_stream(stream: Any) -> None:
     """Shut a streaming response's socket, which also frees a thread blocked reading it."""
     with contextlib.suppress(OSError, RuntimeFailure), _engine_errors():
         stream.close()
+
+
+def _listener_pid(url: str) -> int | None:
+    """The pid of the process listening on a unix socket URL (SO_PEERCRED), or None: dockerd,
+    or systemd when it activated the socket (in the host's namespaces too, in practice)."""
+    if not url.startswith("unix://"):
+        return None
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(url[len("unix://"):])
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    return struct.unpack("3i", creds)[0] or None

@@ -30,6 +30,7 @@ from agent.runtime import (
     ContainerSpec,
     ContainerState,
     ContainerStats,
+    EngineInfo,
     ExecResult,
     ImageConfig,
     ImageInfo,
@@ -193,6 +194,10 @@ class FakeRuntime:
     async def version(self) -> str:
         self._enter("version")
         return "fake-1.0"
+
+    async def engine(self) -> EngineInfo:
+        self._enter("engine")
+        return EngineInfo(root_dir="", pid=None)
 
     async def close(self) -> None:
         self.calls.append(Call("close", ()))

@@ -16,30 +16,27 @@ kernel says it is) and bind-mounted by `agent.staging` from
 container gets exactly what was checked, whatever happens to the path
 afterwards.
 
-`Protected` holds what no unprivileged pod may be handed: the engine's
-socket and the instance's home (its store, keys and token) with the
-agent's own state. A bind exposes a protected path when it is that path,
-lies inside it, or is a directory above it. That is judged by inode along
-the chain of parents (`..` from the descriptor), so a bind mount or a
-hard link of a protected path elsewhere is caught as well as the path
-itself. (A bind mount of a protected directory that the node's admin made
-*below* a hostPath is not looked for.) The paths are given, not built in,
-so tests protect a socket of their own and never go near the real one.
+What is created on the way (the OrCreate types, a missing subPath
+directory) is made through the same walk: never inside a path
+`agent.protected.Protected` guards, its mode set on the descriptor that
+made it. Every lineage (identity of what was opened, then its parents')
+lets `Protected` judge by inode what a bind would expose.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agent.protected import Protected
 
 OPEN_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_LINKS = 40
-DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 DIRECTORY_MODE = 0o755
 FILE_MODE = 0o644
 
@@ -137,36 +134,56 @@ def _opened(fd: int, parent: int) -> Opened:
         raise
 
 
+class CreationRefused(PermissionError):
+    """Something would be created inside a protected path; `strerror` says what it is."""
+
+
 @dataclass(slots=True)
 class _Create:
-    """What a walk may create where a name is missing; `allowed` vets the directory."""
+    """What a walk may create where a name is missing; `allowed` vets the directory, and
+    nothing is created inside a `protected` path."""
 
     last: str = ""
     parents: bool = False
     mode: int = DIRECTORY_MODE
     allowed: Callable[[int], bool] = lambda fd: True
+    protected: Protected | None = None
 
 
 def _create(dir_fd: int, name: str, *, last: bool, create: _Create) -> int:
+    """Create `name` in `dir_fd` (or take what appeared there meanwhile); its `O_PATH` fd.
+
+    The mode is set on the descriptor that made the file (a directory:
+    the one opened right after mkdir, without following a link), and the
+    result must be that same file, so a name swapped meanwhile is neither
+    chmodded nor used.
+    """
     kind = create.last if last else ("Directory" if create.parents else "")
     if not kind or not create.allowed(dir_fd):
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", name)
-    made = False
-    with contextlib.suppress(FileExistsError):
-        if kind == "Directory":
-            os.mkdir(name, create.mode, dir_fd=dir_fd)
-        else:
-            os.close(os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
-                             | os.O_CLOEXEC, FILE_MODE, dir_fd=dir_fd))
-        made = True
-    fd = os.open(name, OPEN_FLAGS, dir_fd=dir_fd)
+    if create.protected is not None and (what := create.protected.covering(dir_fd)):
+        raise CreationRefused(errno.EPERM,
+                              f"creating inside {what} requires a privileged container", name)
+    mode = create.mode if kind == "Directory" else FILE_MODE
     try:
-        if made and not stat.S_ISLNK(os.fstat(fd).st_mode):
-            os.chmod(f"/proc/self/fd/{fd}", create.mode if kind == "Directory" else FILE_MODE)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+        if kind == "Directory":
+            os.mkdir(name, mode, dir_fd=dir_fd)
+            made = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                           dir_fd=dir_fd)
+        else:
+            made = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW
+                           | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    except FileExistsError:
+        return os.open(name, OPEN_FLAGS, dir_fd=dir_fd)
+    try:
+        os.fchmod(made, mode)
+        fd = os.open(name, OPEN_FLAGS, dir_fd=dir_fd)
+        if _ident(fd) != _ident(made):
+            os.close(fd)
+            raise OSError(errno.EAGAIN, "it was replaced while it was being created", name)
+        return fd
+    finally:
+        os.close(made)
 
 
 def _walk(start: int, path: str, create: _Create) -> Opened:
@@ -181,10 +198,14 @@ def _walk(start: int, path: str, create: _Create) -> Opened:
                 step = os.open(name, OPEN_FLAGS, dir_fd=current)
             except FileNotFoundError:
                 step = _create(current, name, last=not pending, create=create)
-            mode = os.fstat(step).st_mode
-            if stat.S_ISLNK(mode):
+            try:
+                mode = os.fstat(step).st_mode
+                target = os.readlink("", dir_fd=step) if stat.S_ISLNK(mode) else None
+            except BaseException:
+                os.close(step)
+                raise
+            if target is not None:
                 links += 1
-                target = os.readlink("", dir_fd=step)
                 os.close(step)
                 if links > MAX_LINKS:
                     raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), name)
@@ -206,23 +227,26 @@ def _walk(start: int, path: str, create: _Create) -> Opened:
         os.close(current)
 
 
-def open_host_path(path: str, *, create: str = "") -> Opened:
+def open_host_path(path: str, *, create: str = "", protected: Protected | None = None) -> Opened:
     """Open an absolute host path; `create` "Directory" makes what is missing (0755, as
-    DirectoryOrCreate), "File" an empty 0644 file where only the file is missing."""
+    DirectoryOrCreate), "File" an empty 0644 file where only the file is missing, never
+    inside a `protected` path."""
     if not os.path.isabs(path):
         raise PathError(f'"{path}" is not an absolute path')
     root = _open_root()
     try:
-        return _walk(root, path, _Create(last=create, parents=create == "Directory"))
+        return _walk(root, path, _Create(last=create, parents=create == "Directory",
+                                         protected=protected))
     except OSError as e:
         raise PathError(f"{path}: {e.strerror}") from e
     finally:
         os.close(root)
 
 
-def open_beneath(top: Opened, sub: str, *, dir_mode: int | None = None) -> Opened:
+def open_beneath(top: Opened, sub: str, *, dir_mode: int | None = None,
+                 protected: Protected | None = None) -> Opened:
     """Open `sub` inside the directory `top`; with a `dir_mode`, missing directories are
-    made with it (only inside `top`).
+    made with it (only inside `top`, never inside a `protected` path).
 
     Links are followed as the kernel would, but the result must be inside
     `top`: a link that leads out, or `..` above it, is a `PathError` (its
@@ -232,11 +256,14 @@ def open_beneath(top: Opened, sub: str, *, dir_mode: int | None = None) -> Opene
         return top.ident in dir_lineage(fd)
 
     create = _Create(parents=dir_mode is not None, mode=dir_mode or DIRECTORY_MODE,
-                     last="Directory" if dir_mode is not None else "", allowed=inside)
+                     last="Directory" if dir_mode is not None else "", allowed=inside,
+                     protected=protected)
     try:
         opened = _walk(top.fd, sub, create)
     except FileNotFoundError as e:
         raise PathError("does not exist") from e
+    except CreationRefused as e:
+        raise PathError(f"cannot be created: {e.strerror}") from e
     except OSError as e:
         raise PathError(f"cannot be opened: {e.strerror}") from e
     if top.ident not in opened.lineage:
@@ -257,18 +284,20 @@ _TYPES: dict[str, tuple[Callable[[int], bool], str, str]] = {
 }
 
 
-def open_host_path_volume(path: str, kind: str, *, create: bool) -> Opened:
+def open_host_path_volume(path: str, kind: str, *, create: bool,
+                          protected: Protected | None = None) -> Opened:
     """A hostPath volume's path, opened and checked against its `type` as the kubelet does.
 
     With `create`, the OrCreate types (and no type: a bind mount needs a
     source, as Docker-based Kubernetes always made it) create what is
-    missing. Raises `PathError` with the kubelet's message.
+    missing, but nothing inside a `protected` path. Raises `PathError` with
+    the kubelet's message.
     """
     if kind not in _TYPES:
         raise PathError(f'unsupported hostPath type "{kind}"')
     is_kind, noun, makes = _TYPES[kind]
     try:
-        opened = open_host_path(path, create=makes if create else "")
+        opened = open_host_path(path, create=makes if create else "", protected=protected)
     except PathError as e:
         if create and makes:
             raise PathError(f"hostPath type check failed: cannot create {path}: "
@@ -285,52 +314,3 @@ def open_host_path_volume(path: str, kind: str, *, create: bool) -> Opened:
 def _reason(error: PathError) -> str:
     cause = error.__cause__
     return cause.strerror if isinstance(cause, OSError) and cause.strerror else str(error)
-
-
-ENGINE_SOCKET = "the Docker socket"
-
-
-def engine_sockets() -> list[str]:
-    """The Docker engine's sockets: the usual places and DOCKER_HOST's."""
-    sockets = list(DOCKER_SOCKETS)
-    host = os.environ.get("DOCKER_HOST", "")
-    if host.startswith("unix://"):
-        sockets.append(host[len("unix://"):])
-    return sockets
-
-
-class Protected:
-    """Paths no unprivileged pod may be handed, each with what it is (for messages).
-
-    A bind exposes one when it is that path, lies inside it, or is a
-    directory above it.
-    """
-
-    def __init__(self, paths: Mapping[str | Path, str], *, engine: bool = False) -> None:
-        self._paths = {str(path): what for path, what in paths.items()}
-        self._engine = engine
-
-    @classmethod
-    def for_node(cls, others: Mapping[str | Path, str] | None = None) -> Protected:
-        """The engine's sockets (as DOCKER_HOST says now), and `others` (the home, say)."""
-        return cls(others or {}, engine=True)
-
-    @property
-    def paths(self) -> dict[str, str]:
-        engine = dict.fromkeys(engine_sockets(), ENGINE_SOCKET) if self._engine else {}
-        return {**engine, **self._paths}
-
-    def with_paths(self, others: Mapping[str | Path, str]) -> Protected:
-        return Protected({**self._paths, **others}, engine=self._engine)
-
-    def exposed_by(self, opened: Opened) -> str | None:
-        """What protected thing a bind of `opened` would hand over, or None."""
-        for path, what in self.paths.items():
-            try:
-                with open_host_path(path) as protected:
-                    if protected.ident in opened.lineage or (
-                            opened.is_dir and opened.ident in protected.lineage):
-                        return what
-            except PathError:
-                continue
-        return None

@@ -188,6 +188,15 @@ class NetworkInfo:
 
 
 @dataclass(frozen=True)
+class EngineInfo:
+    """The engine itself: its state directory (Docker's DockerRootDir; "" when unknown),
+    and its pid as this process sees it (None when unknown)."""
+
+    root_dir: str
+    pid: int | None
+
+
+@dataclass(frozen=True)
 class ExecResult:
     exit_code: int
     output: bytes
@@ -229,6 +238,9 @@ class Runtime(Protocol):
     """
 
     async def version(self) -> str: ...
+
+    async def engine(self) -> EngineInfo:
+        """Where the engine keeps its state and which process it is (see `EngineInfo`)."""
 
     async def close(self) -> None:
         """Release connections, threads and open streams."""

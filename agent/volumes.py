@@ -10,27 +10,21 @@ non-root container read it.
   containers. With `medium: Memory` the agent mounts ONE tmpfs on the
   host (`sizeLimit` → its size) and binds it into every container, so the
   containers share its content — a Docker tmpfs mount would be private to
-  each container. When the mount fails (the agent is not root) it falls
-  back, with a warning, to a plain directory on disk.
+  each container. When the mount fails (the agent is not root), or the
+  engine would not see it, it falls back, with a warning, to a plain
+  directory on disk.
 - `secret` and `projected` volumes sit on a tmpfs of their own, so secret
   bytes never reach the disk; same fallback. `configMap` and
   `downwardAPI` volumes are plain directories. All four are written
   through `agent.volume_sources.write_atomic` and always mounted
   read-only; `refresh` re-projects them when their sources change.
-- `hostPath` checks (or creates) the path per its `type`. A hostPath that
-  exposes the Docker socket (the socket itself, or a directory above it
-  such as /var/run) or minik's own state (the instance's home, the pods'
-  volumes) is refused unless the container mounting it is privileged:
-  the socket is root on the host, the home holds every Secret.
-- A hostPath, and a `subPath` of any volume, reaches Docker only as a
-  staged bind mount (`agent.staging`) of what the agent opened and checked
-  (`agent.host_paths`), never as a path dockerd would resolve again. A
-  subPath must stay in the volume; a missing subPath directory of a
-  writable volume is created with the volume's mode.
+- `hostPath` volumes and the `subPath` of any volume are checked and
+  staged by `agent.host_mounts`.
 
 Prepared volumes are remembered in memory by digest, so `prepare` on an
 unchanged pod touches no file; after an agent restart the first call
 compares with the disk instead. Calls for one pod are serialised.
+Removing a pod's volumes never crosses a mount (`agent.mounts`).
 """
 
 from __future__ import annotations
@@ -40,30 +34,31 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agent.containers import all_containers
-from agent.env import ConfigError, Lookup, container_env
-from agent.host_paths import (
-    Exposed,
-    PathError,
-    Protected,
-    open_host_path,
-    open_host_path_volume,
+from agent.env import Lookup
+from agent.host_mounts import HostMounts
+from agent.mounts import (
+    MountInside,
+    detach,
+    is_mounted_at,
+    mount_tmpfs,
+    open_dir,
+    remove_tree,
 )
-from agent.runtime import BindMount, Mount
-from agent.staging import Staging, StagingError, mount_tmpfs, unmount_all
+from agent.protected import Protected
+from agent.runtime import BindMount, EngineInfo, Mount
+from agent.volume_errors import CONFIG_ERROR, FAILED_MOUNT, VolumeError, setup_failed
 from agent.volume_sources import Payload, SourceError, digest, volume_payload, write_atomic
 from minik.api.models.quantity import parse_quantity
+
+__all__ = ["CONFIG_ERROR", "FAILED_MOUNT", "VolumeError", "VolumeManager", "volume_kind"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FAILED_MOUNT = "FailedMount"
-CONFIG_ERROR = "CreateContainerConfigError"
 POD_VOLUMES = "the pods' volumes"
 
 _KIND_DIRS = {"emptyDir": "empty-dir", "configMap": "configmap", "secret": "secret",
@@ -74,23 +69,6 @@ _SOURCES = (*_KIND_DIRS, "hostPath", "persistentVolumeClaim")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-class VolumeError(Exception):
-    """A volume cannot be set up (`FailedMount`) or mounted as asked.
-
-    `reason` is `FailedMount` or `CreateContainerConfigError`, as the pod
-    worker reports it; `message` is for the user.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-
-def _setup_failed(name: str, why: str) -> VolumeError:
-    return VolumeError(FAILED_MOUNT, f'MountVolume.SetUp failed for volume "{name}" : {why}')
-
-
 def volume_kind(volume: dict[str, Any]) -> str:
     """The volume's source key; a volume without one is an emptyDir, as the API defaults it."""
     for key in _SOURCES:
@@ -98,7 +76,7 @@ def volume_kind(volume: dict[str, Any]) -> str:
             return key
     other = [k for k in volume if k != "name"]
     if other:
-        raise _setup_failed(volume.get("name", ""), f"{other[0]} volumes are not supported")
+        raise setup_failed(volume.get("name", ""), f"{other[0]} volumes are not supported")
     return "emptyDir"
 
 
@@ -106,10 +84,6 @@ def _safe(name: str, what: str) -> str:
     if not _SAFE_NAME.fullmatch(name):
         raise VolumeError(FAILED_MOUNT, f'invalid {what} "{name}"')
     return name
-
-
-def _refusal(what: str) -> str:
-    return f"mounting {what} requires a privileged container"
 
 
 async def _to_thread(fn: Callable[..., T], *args: Any) -> T:
@@ -123,12 +97,26 @@ async def _to_thread(fn: Callable[..., T], *args: Any) -> T:
         raise
 
 
+def _unmount_volumes(volumes: Path) -> None:
+    """Unmount the tmpfs mounts the agent made on volume directories (`<kind>/<name>`)."""
+    try:
+        with open_dir(volumes) as volumes_fd:
+            for kind in os.listdir(volumes_fd):
+                if is_mounted_at(volumes_fd, kind):
+                    continue
+                with open_dir(kind, dir_fd=volumes_fd) as kind_fd:
+                    for name in os.listdir(kind_fd):
+                        detach(kind_fd, name)
+    except FileNotFoundError:
+        return
+
+
 class VolumeManager:
     """The volumes of the pods on this node, on disk under `root`.
 
     `protected`: what hostPaths must not expose to unprivileged containers
-    (by default the engine's sockets); the pods' volumes under `root` are
-    always protected.
+    (by default `Protected.for_node()`: the engine's sockets and state,
+    minik's homes); the pods' volumes under `root` are always protected.
     """
 
     def __init__(self, root: Path, *, configmaps: Lookup, secrets: Lookup,
@@ -137,12 +125,21 @@ class VolumeManager:
         self._pods = Path(root) / "pods"
         self._configmaps = configmaps
         self._secrets = secrets
-        self._allow_socket = allow_docker_socket_for_privileged
-        self._protected = (protected or Protected.for_node()).with_paths(
-            {self._pods: POD_VOLUMES})
-        self._staging = Staging(self._pods)
+        self._host = HostMounts(self._pods, configmaps=configmaps, secrets=secrets,
+                                protected=(protected or Protected.for_node()).with_paths(
+                                    {self._pods: POD_VOLUMES}),
+                                allow_privileged=allow_docker_socket_for_privileged)
         self._written: dict[tuple[str, str], str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+
+    def use_engine(self, engine: EngineInfo) -> None:
+        """Protect the engine's state directory too, and find out whether the agent's
+        mounts reach the engine (logged when not: hostPath and subPath mounts are then
+        refused, tmpfs volumes fall back to disk). Blocks: call it in a thread."""
+        self._host.use_engine(engine)
+        if self._host.unstageable:
+            log.error("hostPath and subPath mounts cannot be staged on this node: %s; "
+                      "containers that use them will not start", self._host.unstageable)
 
     def _volumes_dir(self, uid: str) -> Path:
         return self._pods / _safe(uid, "pod uid") / "volumes"
@@ -153,10 +150,10 @@ class VolumeManager:
         if kind == "hostPath":
             path = (volume["hostPath"] or {}).get("path", "")
             if not os.path.isabs(path):
-                raise _setup_failed(volume["name"], f'hostPath "{path}" must be absolute')
+                raise setup_failed(volume["name"], f'hostPath "{path}" must be absolute')
             return Path(path)
         if kind == "persistentVolumeClaim":
-            raise _setup_failed(volume["name"],
+            raise setup_failed(volume["name"],
                                 "persistentVolumeClaim volumes are not supported yet")
         return self._volumes_dir(uid) / _KIND_DIRS[kind] / _safe(volume["name"], "volume name")
 
@@ -195,7 +192,7 @@ class VolumeManager:
             payload = volume_payload(kind, volume[kind] or {}, pod,
                                      configmaps=self._configmaps, secrets=self._secrets)
         except SourceError as e:
-            raise _setup_failed(volume["name"], str(e)) from e
+            raise setup_failed(volume["name"], str(e)) from e
         return self._written.get(key) != digest(payload), payload
 
     async def prepare(self, pod: dict[str, Any]) -> None:
@@ -226,7 +223,7 @@ class VolumeManager:
             try:
                 changed |= self._set_up_volume(pod, volume, payload)
             except OSError as e:
-                raise _setup_failed(volume["name"], str(e)) from e
+                raise setup_failed(volume["name"], str(e)) from e
             self._written[(uid, volume["name"])] = digest(payload) if payload is not None else ""
         return changed
 
@@ -235,56 +232,39 @@ class VolumeManager:
         kind = volume_kind(volume)
         path = self.volume_path(pod["metadata"]["uid"], volume)
         if kind == "hostPath":
-            self._set_up_host_path(pod, volume)
+            self._host.set_up(pod, volume)
             return False
         if kind == "emptyDir":
             self._set_up_empty_dir(path, volume)
             return False
         return self._set_up_projected(path, kind, payload)
 
-    def _set_up_host_path(self, pod: dict[str, Any], volume: dict[str, Any]) -> None:
-        """Check (or create) the path per its type, and refuse early what a mount of the
-        whole path may not have: a clear FailedMount (`mounts` checks what it binds)."""
-        source = volume["hostPath"] or {}
-        try:
-            top = open_host_path_volume(source.get("path", ""), source.get("type") or "",
-                                        create=True)
-        except PathError as e:
-            raise _setup_failed(volume["name"], str(e)) from e
-        with top:
-            for container in all_containers(pod):
-                for vm in container.get("volumeMounts") or []:
-                    if (vm.get("name") == volume["name"] and not vm.get("subPath")
-                            and not self._may_expose(container)
-                            and (what := self._protected.exposed_by(top))):
-                        raise _setup_failed(volume["name"],
-                                            f'{_refusal(what)} (container "{container["name"]}")')
-
     def _set_up_empty_dir(self, path: Path, volume: dict[str, Any]) -> None:
         source = volume.get("emptyDir") or {}
         medium = source.get("medium") or ""
         if medium not in ("", "Memory"):
-            raise _setup_failed(volume["name"], f'emptyDir medium "{medium}" is not supported')
+            raise setup_failed(volume["name"], f'emptyDir medium "{medium}" is not supported')
         try:
             size = int(parse_quantity(source["sizeLimit"])) if source.get("sizeLimit") else None
         except ValueError as e:
-            raise _setup_failed(volume["name"], str(e)) from e
+            raise setup_failed(volume["name"], str(e)) from e
         path.mkdir(parents=True, exist_ok=True)
-        if medium == "Memory" and not mount_tmpfs(path, mode=0o777, size=size):
+        if medium == "Memory" and not self._mount_tmpfs(path, mode=0o777, size=size):
             log.warning("emptyDir %s falls back to disk: it could not be put on a tmpfs", path)
         path.chmod(0o777)
 
     def _set_up_projected(self, path: Path, kind: str, payload: Payload | None) -> bool:
         path.mkdir(parents=True, exist_ok=True)
-        if kind in _ON_TMPFS and not mount_tmpfs(path, mode=0o755):
+        if kind in _ON_TMPFS and not self._mount_tmpfs(path, mode=0o755):
             log.warning("%s volume %s falls back to disk: it could not be put on a tmpfs",
                         kind, path)
         path.chmod(0o755)
         return write_atomic(path, payload or {})
 
-    def _may_expose(self, container: dict[str, Any]) -> bool:
-        privileged = bool((container.get("securityContext") or {}).get("privileged"))
-        return self._allow_socket and privileged
+    def _mount_tmpfs(self, path: Path, *, mode: int, size: int | None = None) -> bool:
+        """A tmpfs on `path`, unless the engine would not see it (then the caller falls
+        back to disk)."""
+        return self._host.unstageable is None and mount_tmpfs(path, mode=mode, size=size)
 
     async def mounts(self, pod: dict[str, Any], container: dict[str, Any]) -> list[Mount]:
         """The container's volumeMounts as bind mounts; call after `prepare`.
@@ -308,60 +288,15 @@ class VolumeManager:
             kind = volume_kind(volume)
             base = self.volume_path(uid, volume)
             if kind != "hostPath" and not base.is_dir():
-                raise _setup_failed(volume["name"], "the volume has not been prepared")
-            sub = self._sub_path(pod, container, vm)
+                raise setup_failed(volume["name"], "the volume has not been prepared")
+            sub = self._host.sub_path(pod, container, vm)
             source = str(base)
             if kind == "hostPath" or sub:
-                source = self._pin(uid, container, index, vm, volume, sub)
+                source = self._host.pin(uid, container, index, vm, volume, base, sub,
+                                        writable=kind not in _PROJECTED)
             read_only = kind in _PROJECTED or bool(vm.get("readOnly"))
             result.append(BindMount(source, vm["mountPath"], read_only))
         return result
-
-    def _pin(self, uid: str, container: dict[str, Any], index: int, vm: dict[str, Any],
-             volume: dict[str, Any], sub: str) -> str:
-        """Stage what the mount binds (see `agent.staging`); the staged path."""
-        kind = volume_kind(volume)
-        base = str(self.volume_path(uid, volume))
-        where = f'volume "{vm["name"]}" of container "{container["name"]}"'
-        try:
-            top = (open_host_path_volume(base, (volume["hostPath"] or {}).get("type") or "",
-                                         create=False)
-                   if kind == "hostPath" else open_host_path(base))
-        except PathError as e:
-            raise VolumeError(CONFIG_ERROR, f"{where}: {e}") from e
-        guard = kind == "hostPath" and not self._may_expose(container)
-        with top:
-            try:
-                return self._staging.pin(
-                    uid, container["name"], index, top, sub,
-                    dir_mode=top.mode & 0o7777 if kind not in _PROJECTED else None,
-                    protected=self._protected if guard else None)
-            except PathError as e:
-                raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} {e}') from e
-            except Exposed as e:
-                raise VolumeError(CONFIG_ERROR, f'{_refusal(e.what)}: container '
-                                                f'"{container["name"]}" mounts {e.path}') from e
-            except StagingError as e:
-                raise VolumeError(CONFIG_ERROR, f"{where}: {e}") from e
-
-    def _sub_path(self, pod: dict[str, Any], container: dict[str, Any],
-                  vm: dict[str, Any]) -> str:
-        """The mount's subPath (subPathExpr expanded); refused when absolute or with ".."."""
-        sub = vm.get("subPath") or ""
-        if vm.get("subPathExpr"):
-            try:
-                env = container_env(pod, container, configmaps=self._configmaps,
-                                    secrets=self._secrets)
-            except ConfigError as e:
-                raise VolumeError(CONFIG_ERROR, str(e)) from e
-            sub = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)",
-                         lambda m: env.get(m.group(1), ""), vm["subPathExpr"])
-        where = f'volume "{vm["name"]}" of container "{container["name"]}"'
-        if os.path.isabs(sub):
-            raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} must be a relative path')
-        if ".." in sub.split("/"):
-            raise VolumeError(CONFIG_ERROR, f'subPath "{sub}" of {where} must not contain ".."')
-        return sub
 
     async def cleanup(self, pod_uid: str) -> None:
         """Remove the pod's volumes, unmounting its tmpfs mounts first."""
@@ -372,13 +307,20 @@ class VolumeManager:
         self._locks.pop(pod_uid, None)
 
     def _remove(self, uid: str) -> None:
-        """Staged mounts first (they may bind into the volumes); never rmtree through a mount."""
+        """Staged mounts first (they may bind into the volumes), then the tmpfs mounts the
+        agent made, then the files: never through a mount (one the agent did not make
+        stops the removal, with what is below it kept)."""
         volumes = self._volumes_dir(uid)
-        if not self._staging.unstage(uid):
+        if not self._host.staging.unstage(uid):
             raise VolumeError(FAILED_MOUNT, f"the staged mounts of pod {uid} would not go")
-        if volumes.exists():
-            unmount_all(volumes)
-            shutil.rmtree(volumes)
+        try:
+            _unmount_volumes(volumes)
+            remove_tree(volumes)
+        except MountInside as e:
+            raise VolumeError(FAILED_MOUNT, f"the volumes of pod {uid} hold a mount the agent "
+                                            f"did not make, at {e.path}: keeping them") from e
+        except OSError as e:
+            raise VolumeError(FAILED_MOUNT, f"cannot remove the volumes of pod {uid}: {e}") from e
         with contextlib.suppress(OSError):
             volumes.parent.rmdir()
 
@@ -387,4 +329,4 @@ class VolumeManager:
         if not self._pods.is_dir():
             return set()
         volumes = {d.name for d in self._pods.iterdir() if (d / "volumes").is_dir()}
-        return volumes | self._staging.pods()
+        return volumes | self._host.staging.pods()

@@ -19,6 +19,7 @@ gives them; the 0700 parents keep other users out, as /var/lib/kubelet does.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,12 @@ STORE_SIDECARS = ("-wal", "-shm", "-journal", "-lock")
 
 def default_home() -> Path:
     return Path(os.environ.get("MINIK_HOME") or Path.home() / ".minik")
+
+
+PURGE_SIGNAL = signal.SIGUSR1
+"""`minik down --purge` stops the server with this signal instead of SIGTERM: it stops and
+removes its state too. Only the server's owner (or root) can send it; a file in the home
+(which a pod given a hostPath there could plant) never asks for a purge."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +123,8 @@ class Home:
 
     @property
     def purge_request(self) -> Path:
-        """Present when `minik down --purge` asked the server to remove its state too."""
+        """Where older minik versions asked for a purge; never read (see `PURGE_SIGNAL`),
+        removed when a server starts."""
         return self.root / "purge-requested"
 
     @property

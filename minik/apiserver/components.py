@@ -9,14 +9,14 @@ The node agent's runtime, metrics and `Agent` itself are made once, here:
 the supervised agent task may crash and run again, and must neither
 register its metrics twice nor leak a Docker client per attempt. `stop`
 removes the instance's containers through them even when the agent task
-never got to run.
+never got to run, and a purge removes the agent's state only through it
+(never a recursive delete that could cross a mount into the host's files).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import shutil
 
 from agent.agent import Agent, AgentConfig, default_state_dir
 from agent.docker_runtime import DockerRuntime
@@ -116,22 +116,28 @@ class Components:
         finally:
             await agent.shutdown(remove_containers=False)
 
-    async def stop(self, *, purge: bool) -> None:
-        """A clean stop: the node's containers go too (their pods stay in the store)."""
+    async def stop(self, *, purge: bool) -> bool:
+        """A clean stop: the node's containers go too (their pods stay in the store).
+
+        With `purge`, the pod network and the agent's state directory go
+        too; False when that directory had to be kept (logged), so that
+        the caller keeps the store as well.
+        """
         try:
             if self.agent is not None:
-                await self._stop_agent(self.agent, purge=purge)
+                return await self._stop_agent(self.agent, purge=purge)
+            return True
         finally:
             await self.client.close()
 
-    async def _stop_agent(self, agent: Agent, *, purge: bool) -> None:
+    async def _stop_agent(self, agent: Agent, *, purge: bool) -> bool:
         try:
-            await agent.shutdown(remove_containers=True)
-            if purge:
-                await remove_pod_network(agent.runtime, self.config.name)
-        except Exception:
-            log.exception("removing the node's containers failed")
+            try:
+                await agent.shutdown(remove_containers=True)
+                if purge:
+                    await remove_pod_network(agent.runtime, self.config.name)
+            except Exception:
+                log.exception("removing the node's containers failed")
+            return await agent.purge() if purge else True
         finally:
-            if purge:
-                shutil.rmtree(self.config.home.agent_dir, ignore_errors=True)
             await agent.runtime.close()

@@ -3,7 +3,10 @@
 `serve()` opens the store, makes sure the CA, serving certificate and token
 exist, starts the HTTPS API, writes the kubeconfig and the instance file,
 and then runs until SIGTERM or SIGINT, when it stops accepting requests,
-ends background tasks and closes the store cleanly.
+ends background tasks and closes the store cleanly. `PURGE_SIGNAL` (from
+`minik down --purge`) stops it the same way and then removes the node's
+state and the store, the store only once the node's state is gone (a
+mount left under it keeps both, so that a later purge can finish).
 
 The server is *up* once its own node is Ready, not when the API first
 answers: a pod created before the node registers would collect
@@ -37,7 +40,7 @@ from minik.apiserver.instrumented import InstrumentedStore
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.tls import ensure_certificates, server_ssl_context
-from minik.home import Home, write_private
+from minik.home import PURGE_SIGNAL, Home, write_private
 from minik.kubeconfig import ensure_token, server_url, write_kubeconfig
 from minik.store.sqlite import SQLiteStore
 from minik.supervisor import Supervisor
@@ -102,7 +105,6 @@ async def compact_forever(storage: ObjectStorage) -> None:
 def _remove_store(home: Home) -> None:
     for path in home.root.glob(home.store.name + "*"):
         path.unlink(missing_ok=True)
-    home.purge_request.unlink(missing_ok=True)
 
 
 def _write_instance(config: ServerConfig, url: str, *, up: bool) -> None:
@@ -128,10 +130,13 @@ async def serve(config: ServerConfig) -> None:
     loosened = home.make_private()
     if loosened:
         log.warning("%s", home.describe_tightened(loosened))
-    stop = asyncio.Event()
+    home.purge_request.unlink(missing_ok=True)
+    stop, purge = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(PURGE_SIGNAL, lambda: (purge.set(), stop.set()))
+    purged = False
     ensure_certificates(home, bind=config.bind)
     token = ensure_token(home)
     metrics = ApiMetrics()
@@ -157,14 +162,17 @@ async def serve(config: ServerConfig) -> None:
         components = await start_components(config, url, token, metrics, supervisor)
         supervisor.start("announce-up", lambda: announce_up(config, url, components, started))
         await stop.wait()
-        log.info("minik %r stopping", config.name)
-        purge = home.purge_request.exists()
+        log.info("minik %r stopping%s", config.name,
+                 " and removing its state" if purge.is_set() else "")
         await supervisor.stop()
-        await components.stop(purge=purge)
+        purged = await components.stop(purge=purge.is_set())
     finally:
         await supervisor.stop()
         await runner.cleanup()
         await store.close()
-        if home.purge_request.exists():
+        if purge.is_set() and purged:
             _remove_store(home)
+        elif purge.is_set():
+            log.error("minik %r keeps its store: its node's state could not be removed",
+                      config.name)
         home.pid_file.unlink(missing_ok=True)

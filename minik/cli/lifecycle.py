@@ -25,7 +25,7 @@ from minik import __version__
 from minik.api.errors import ApiError
 from minik.cli.context import CliContext, fail, pass_context
 from minik.client.rest import ConnectionFailed, RestClient
-from minik.home import DEFAULT_NAME, DEFAULT_PORT, Home, open_private_log, write_private
+from minik.home import DEFAULT_NAME, DEFAULT_PORT, PURGE_SIGNAL, Home, open_private_log
 from minik.kubeconfig import KubeconfigError, load_kubeconfig
 
 READY_TIMEOUT = 60.0
@@ -188,13 +188,14 @@ def down(ctx: CliContext, timeout: float, purge: bool) -> None:
         if purge:
             fail("--purge needs the server running: start it with `minik up -d`, then purge")
         return
-    if purge:
-        write_private(ctx.home.purge_request, b"purge\n")
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, PURGE_SIGNAL if purge else signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running_pid(ctx.home) != pid:
             click.echo(f"minik stopped (pid {pid}).", err=True)
+            if purge and (ctx.home.store.exists() or ctx.home.agent_dir.exists()):
+                fail(f"minik did not purge {ctx.home.root}: see {ctx.home.log_file} "
+                     f"(a mount left under {ctx.home.agent_dir} keeps the state)")
             return
         time.sleep(0.05)
     fail(f"minik (pid {pid}) did not stop within {timeout:.0f}s")

@@ -55,6 +55,13 @@ def containers_of(cluster: Cluster, uid: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines()]
 
 
+def failed_mounts(cluster: Cluster, namespace: str, name: str) -> list[str]:
+    """The messages of the pod's FailedMount events."""
+    events = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/events")["items"]
+    return [e["message"] for e in events
+            if e["reason"] == "FailedMount" and e["involvedObject"]["name"] == name]
+
+
 def apply(cluster: Cluster, manifest: Any, text: str) -> None:
     cluster.kubectl("apply", "-f", str(manifest(text, f"m{abs(hash(text))}.yaml")))
 
@@ -450,11 +457,8 @@ def test_host_paths_reach_containers_as_staged_mounts_and_never_the_engine_socke
     sources = json.loads(docker("inspect", "--format", "{{json .Mounts}}", app["ID"]))
     staged = str(cluster.home / "agent")
     assert sorted(m["Source"].startswith(staged) for m in sources) == [True, True], sources
-    events = eventually(lambda: [
-        e["message"] for e in cluster.api.request(
-            "GET", f"/api/v1/namespaces/{namespace}/events")["items"]
-        if e["reason"] == "FailedMount" and e["involvedObject"]["name"] == "greedy"],
-        what="the FailedMount of the pod that asks for /var/run")
+    events = eventually(lambda: failed_mounts(cluster, namespace, "greedy"),
+                        what="the FailedMount of the pod that asks for /var/run")
     assert "mounting the Docker socket requires a privileged container" in events[0]
     assert container_state(cluster, namespace, "greedy")["state"]["waiting"]["reason"] == (
         "ContainerCreating")
@@ -463,6 +467,30 @@ def test_host_paths_reach_containers_as_staged_mounts_and_never_the_engine_socke
                                for line in Path("/proc/self/mountinfo").read_text().splitlines()),
                what="the staged mounts unmounted with the pod")
     assert (data / "sub" / "note").read_text() == "from the host"
+
+
+PLANTER = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: planter, namespace: {ns}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  volumes: [{{name: plant, hostPath: {{path: {path}, type: FileOrCreate}}}}]
+  containers:
+  - {{name: c, image: minik/busybox:1.35, command: ["sleep", "3600"],
+      volumeMounts: [{{name: plant, mountPath: /plant}}]}}
+"""
+
+
+def test_an_unprivileged_host_path_creates_nothing_in_minik_s_home(
+    cluster: Cluster, namespace: str, manifest
+) -> None:
+    planted = cluster.home / "purge-requested"
+    apply(cluster, manifest, PLANTER.format(ns=namespace, path=planted))
+    events = eventually(lambda: failed_mounts(cluster, namespace, "planter"),
+                        what="the FailedMount of the pod that would plant a file in the home")
+    assert "creating inside minik's home requires a privileged container" in events[0]
+    assert not planted.exists()
 
 
 def test_removed_containers_are_recreated(cluster: Cluster, namespace: str, manifest) -> None:
@@ -539,27 +567,32 @@ def _running_count(cluster: Cluster) -> int:
 
 
 def test_down_purge_leaves_nothing_behind(tmp_path: Path, manifest) -> None:
+    data = tmp_path / "hostdata"
+    data.mkdir()
+    (data / "db").write_text("precious")
     c = Cluster.start(tmp_path)
     try:
-        c.kubectl("apply", "-f", str(manifest("""\
+        c.kubectl("apply", "-f", str(manifest(f"""\
 apiVersion: v1
 kind: Secret
-metadata: {name: s}
-stringData: {k: v}
+metadata: {{name: s}}
+stringData: {{k: v}}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: mounted}
+metadata: {{name: mounted}}
 spec:
   terminationGracePeriodSeconds: 1
   volumes:
-  - {name: sec, secret: {secretName: s}}
-  - {name: mem, emptyDir: {medium: Memory}}
+  - {{name: sec, secret: {{secretName: s}}}}
+  - {{name: mem, emptyDir: {{medium: Memory}}}}
+  - {{name: host, hostPath: {{path: {data}}}}}
   containers:
   - name: c
     image: minik/busybox:1.35
     command: ["sleep", "3600"]
-    volumeMounts: [{name: sec, mountPath: /s}, {name: mem, mountPath: /m}]
+    volumeMounts: [{{name: sec, mountPath: /s}}, {{name: mem, mountPath: /m}},
+                   {{name: host, mountPath: /h}}]
 """, "purge.yaml")))
         eventually(lambda: _running_count(c) == 1, timeout=30, what="pod Running")
     finally:
@@ -570,3 +603,33 @@ spec:
     mounts = Path("/proc/mounts").read_text()
     assert str(c.home) not in mounts
     assert not (c.home / "store.db").exists() and not (c.home / "agent").exists()
+    assert (data / "db").read_text() == "precious"
+
+
+def test_a_purge_request_file_planted_in_the_home_purges_nothing(crashable: Cluster) -> None:
+    (crashable.home / "purge-requested").write_text("purge\n")
+    crashable.minik("down")
+    assert (crashable.home / "store.db").exists()
+    crashable.restart()
+
+
+def test_down_purge_keeps_the_state_while_a_mount_minik_did_not_make_is_under_it(
+    crashable: Cluster, tmp_path: Path
+) -> None:
+    data = tmp_path / "elsewhere"
+    data.mkdir()
+    (data / "keep").write_text("precious")
+    target = crashable.home / "agent" / "someone-elses"
+    target.mkdir(parents=True)
+    if subprocess.run(["mount", "--bind", str(data), str(target)], check=False).returncode:
+        pytest.skip("cannot bind-mount here (not root?)")
+    try:
+        down = crashable.minik("down", "--purge", check=False)
+        assert down.returncode != 0 and "did not purge" in down.stderr, down.stderr
+        assert (data / "keep").read_text() == "precious"
+        assert (crashable.home / "store.db").exists()
+        log = (crashable.home / "server.log").read_text()
+        assert f"not removing {crashable.home / 'agent'}: mounts remain below it ({target})" in log
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+    crashable.restart()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -43,6 +45,16 @@ async def exited(engine: Engine, container_id: str) -> ContainerInfo | None:
 async def test_docker_runtime_satisfies_the_runtime_protocol(engine: Engine) -> None:
     assert isinstance(engine.runtime, Runtime)
     assert re.match(r"\d+\.\d+", await engine.runtime.version())
+
+
+async def test_the_engine_says_where_it_keeps_its_state_and_which_process_it_is(
+        engine: Engine) -> None:
+    info = await engine.runtime.engine()
+    shown = subprocess.run(["docker", "info", "--format", "{{.DockerRootDir}}"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert info.root_dir == shown
+    assert info.pid is not None
+    assert os.readlink(f"/proc/{info.pid}/ns/mnt").startswith("mnt:")
 
 
 async def test_an_unreachable_engine_raises_runtime_unavailable(tmp_path: Path) -> None:

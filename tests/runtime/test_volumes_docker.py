@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.host_paths import ENGINE_SOCKET, Protected
+from agent.protected import ENGINE_SOCKET, Protected
 from agent.runtime import ExecResult
 from agent.volumes import VolumeError, VolumeManager
 from tests.runtime.conftest import Engine

@@ -7,23 +7,28 @@ The staging tests bind-mount for real and skip where that is not allowed
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agent.host_paths import (
     Exposed,
     PathError,
-    Protected,
     open_beneath,
     open_host_path,
     open_host_path_volume,
 )
-from agent.staging import Staging, StagingError, mount_points_under
+from agent.mounts import mount_points_under
+from agent.protected import Protected
+from agent.staging import Staging, StagingError
 
 
 @pytest.fixture
@@ -249,7 +254,9 @@ def test_a_link_flipped_to_the_socket_while_pods_stage_never_binds_the_socket(
     os.symlink(str(harmless), link)
     outcomes = {"refused": 0, "staged": 0}
     with flipping(link, [str(engine.parent), str(harmless)]):
-        for attempt in range(200):
+        for attempt in range(2000):
+            if attempt >= 200 and all(outcomes.values()):
+                break
             try:
                 with open_host_path(str(link)) as top:
                     staged = staging.pin("pod", "c", attempt, top, protected=protected)
@@ -259,3 +266,87 @@ def test_a_link_flipped_to_the_socket_while_pods_stage_never_binds_the_socket(
             outcomes["staged"] += 1
             assert os.listdir(staged) == [], "the staged mount is the harmless directory"
     assert outcomes["refused"] and outcomes["staged"], outcomes
+
+
+def test_a_link_that_cannot_be_read_leaks_no_descriptor(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As /proc/2/exe (a kernel thread's) does: readlink fails on the opened link."""
+    os.symlink("target", tmp_path / "link")
+
+    def unreadable(path: str, *, dir_fd: int | None = None) -> str:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+
+    monkeypatch.setattr(os, "readlink", unreadable)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        with pytest.raises(PathError, match="No such file or directory"):
+            open_host_path(str(tmp_path / "link" / "x"))
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_file_swapped_while_it_is_created_is_neither_chmodded_nor_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("not yours")
+    victim.chmod(0o600)
+    created = tmp_path / "new"
+    real_open = os.open
+
+    def swapping_open(path: Any, flags: int, mode: int = 0o777, *,
+                      dir_fd: int | None = None) -> int:
+        fd = real_open(path, flags, mode, dir_fd=dir_fd)
+        if flags & os.O_CREAT:
+            os.unlink(created)
+            os.link(victim, created)
+        return fd
+
+    monkeypatch.setattr(os, "open", swapping_open)
+    with pytest.raises(PathError, match="replaced while it was being created"):
+        open_host_path_volume(str(created), "FileOrCreate", create=True)
+    monkeypatch.undo()
+    assert victim.stat().st_mode & 0o7777 == 0o600
+
+
+def test_nothing_is_created_inside_a_protected_path(
+        protected: Protected, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    for path, kind in ((home / "purge-requested", "FileOrCreate"),
+                       (home / "store.db", "DirectoryOrCreate"),
+                       (home / "new" / "deep", "DirectoryOrCreate")):
+        with pytest.raises(PathError, match="creating inside minik's home requires a "
+                                            "privileged container"):
+            open_host_path_volume(str(path), kind, create=True, protected=protected)
+        assert not path.exists() and not (home / "new").exists()
+    with open_host_path(str(tmp_path)) as top, pytest.raises(
+            PathError, match="cannot be created: creating inside minik's home"):
+        open_beneath(top, "home/agent/made", dir_mode=0o755, protected=protected)
+    assert not (home / "agent" / "made").exists()
+    with open_host_path_volume(str(tmp_path / "beside" / "dir"), "DirectoryOrCreate",
+                               create=True, protected=protected):
+        pass
+
+
+def test_on_a_node_the_engines_state_and_minik_homes_are_protected_but_proc_sys_dev_are_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    node = Protected.for_node()
+    for path in ("/proc", "/sys", "/dev", "/dev/null", "/proc/self/status"):
+        assert exposed(node, path) is None, path
+    for path in ("/var/lib/docker", "/run/docker", "/run/containerd"):
+        if os.path.exists(path):
+            assert exposed(node, path) == "the container engine's state", path
+    default, running = tmp_path / "default-home", tmp_path / "running-home"
+    for home in (default, running):
+        (home / "agent").mkdir(parents=True)
+    monkeypatch.setenv("MINIK_HOME", str(default))
+    server = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()",
+                               "minik.apiserver", "--home", str(running)],
+                              stdin=subprocess.PIPE)
+    try:
+        for home in (default, running):
+            assert exposed(node, home / "agent") == "another minik's home"
+        assert exposed(node.with_paths({running: "minik's home"}), running) == "minik's home"
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait()
+    assert exposed(Protected.for_node(), running) is None

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -18,13 +20,17 @@ from typing import Any
 
 import pytest
 
-from agent import volume_sources, volumes
-from agent.runtime import BindMount
-from agent.staging import mount_points_under
+from agent import staging, volume_sources, volumes
+from agent.mounts import MountError, mount_points_under
+from agent.protected import ENGINE_SOCKET, Protected
+from agent.runtime import BindMount, EngineInfo
 from agent.volumes import CONFIG_ERROR, FAILED_MOUNT, VolumeError, VolumeManager
 from tests.unit.test_host_paths import flipping
 
 UID = "0b5c3f0e-uid"
+MAX_RACES = 2000
+"""Race tests try at least 100 times, and until both outcomes were seen (the flipping
+thread and the walks can fall into step for a while)."""
 Objects = dict[tuple[str, str], dict[str, Any]]
 
 
@@ -648,7 +654,9 @@ async def test_a_sub_path_flipped_out_of_the_volume_never_binds_what_is_outside(
     os.symlink("inside", volume / "flip")
     outcomes = {"refused": 0, "staged": 0}
     with flipping(volume / "flip", [str(outside), "inside"]):
-        for _ in range(100):
+        for attempt in range(MAX_RACES):
+            if attempt >= 100 and all(outcomes.values()):
+                break
             try:
                 source = (await manager.mounts(pod, app))[0].source
             except VolumeError as e:
@@ -658,3 +666,159 @@ async def test_a_sub_path_flipped_out_of_the_volume_never_binds_what_is_outside(
             assert os.listdir(source) == ["mine"]
             outcomes["staged"] += 1
     assert outcomes["refused"] and outcomes["staged"], outcomes
+
+
+@pytest.fixture
+async def guarded(tmp_path: Path) -> AsyncIterator[VolumeManager]:
+    """A manager that protects a fake engine socket and a home, both under tmp_path."""
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "docker.sock").write_text("")
+    (tmp_path / "home").mkdir()
+    m = VolumeManager(tmp_path / "agent", configmaps=lambda ns, n: None,
+                      secrets=lambda ns, n: None,
+                      protected=Protected({tmp_path / "engine" / "docker.sock": ENGINE_SOCKET,
+                                           tmp_path / "home": "minik's home"}))
+    yield m
+    for uid in m.known_pods():
+        await m.cleanup(uid)
+
+
+@pytest.mark.parametrize(("kind", "name"), [("FileOrCreate", "purge-requested"),
+                                            ("DirectoryOrCreate", "store.db"), ("", "new/dir")])
+async def test_an_or_create_host_path_inside_the_home_is_refused_and_creates_nothing(
+    guarded: VolumeManager, tmp_path: Path, kind: str, name: str,
+) -> None:
+    path = tmp_path / "home" / name
+    pod = make_pod([{"name": "h", "hostPath": {"path": str(path), "type": kind}}],
+                   container("c", mount("h", "/x")))
+    error = await failure(guarded.prepare(pod))
+    assert os.listdir(tmp_path / "home") == []
+    assert "creating inside minik's home requires a privileged container" in error.message
+    admin = make_pod([{"name": "h", "hostPath": {"path": str(path), "type": kind}}],
+                     container("admin", mount("h", "/x"), privileged=True))
+    await guarded.prepare(admin)
+    assert path.exists()
+
+
+async def test_a_sub_path_is_not_created_inside_a_protected_path(
+    guarded: VolumeManager, tmp_path: Path,
+) -> None:
+    app = container("app", mount("h", "/x", subPath="home/store.db"))
+    pod = make_pod([{"name": "h", "hostPath": {"path": str(tmp_path)}}], app)
+    await guarded.prepare(pod)
+    with pytest.raises(VolumeError, match="cannot be created: creating inside minik's home"):
+        await guarded.mounts(pod, app)
+    assert not (tmp_path / "home" / "store.db").exists()
+
+
+async def test_the_engines_own_state_directory_is_protected_once_the_engine_said_where(
+    manager: VolumeManager, tmp_path: Path,
+) -> None:
+    root = tmp_path / "engine-root"
+    (root / "containers").mkdir(parents=True)
+    pod = make_pod([{"name": "h", "hostPath": {"path": str(root / "containers")}}],
+                   container("c", mount("h", "/x")))
+    await manager.prepare(pod)
+    await asyncio.to_thread(manager.use_engine, EngineInfo(root_dir=str(root), pid=None))
+    error = await failure(manager.prepare(make_pod(pod["spec"]["volumes"],
+                                                   container("c", mount("h", "/x")),
+                                                   uid="other-uid")))
+    assert "mounting the container engine's state requires a privileged container" in str(error)
+
+
+async def test_an_engine_in_another_mount_namespace_gets_no_staged_mounts_and_no_tmpfs(
+    manager: VolumeManager, tmp_path: Path,
+) -> None:
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) to run a process in another mount namespace")
+    other = subprocess.Popen(["unshare", "-m", "sh", "-c", "echo ready; exec cat"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert other.stdin is not None and other.stdout is not None
+    try:
+        if other.stdout.readline() != "ready\n":
+            pytest.skip("cannot make a mount namespace here")
+        await asyncio.to_thread(manager.use_engine, EngineInfo(root_dir="", pid=other.pid))
+    finally:
+        other.stdin.close()
+        other.wait()
+    (tmp_path / "data").mkdir()
+    app = container("app", mount("h", "/h"), mount("s", "/s"))
+    pod = make_pod([{"name": "h", "hostPath": {"path": str(tmp_path / "data")}},
+                    {"name": "s", "secret": {"secretName": "creds"}}], app)
+    await manager.prepare(pod)
+    assert not os.path.ismount(vol_dir(tmp_path, "secret", "s"))
+    with pytest.raises(VolumeError, match=f"the container engine \\(pid {other.pid}\\) runs "
+                                          "in another mount namespace") as info:
+        await manager.mounts(pod, app)
+    assert info.value.reason == CONFIG_ERROR
+    assert not mount_points_under(tmp_path / "agent")
+
+
+def test_an_agent_that_cannot_bind_mount_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise MountError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(staging, "bind", refused)
+    assert staging.staging_problem(tmp_path / "pods", None) == (
+        "the agent cannot bind-mount (Operation not permitted): it must run as root")
+    assert os.listdir(tmp_path / "pods") == []
+
+
+async def test_a_sub_path_expression_mount_above_a_protected_path_is_judged_by_what_it_binds(
+    guarded: VolumeManager, tmp_path: Path,
+) -> None:
+    (tmp_path / "data").mkdir()
+    app = container("app", mount("h", "/x", subPathExpr="$(DIR)"),
+                    env=[{"name": "DIR", "value": "data"}])
+    pod = make_pod([{"name": "h", "hostPath": {"path": str(tmp_path)}}], app)
+    await guarded.prepare(pod)
+    assert binds((await guarded.mounts(pod, app))[0].source, tmp_path / "data")
+
+
+@pytest.mark.parametrize(("expression", "message"), [
+    ("/$(SUB)", 'subPathExpr "/$(SUB)" of volume "h" of container "app" must be a relative path'),
+    ("$(SUB)/../..", 'subPathExpr "$(SUB)/../.." of volume "h" of container "app" must not '
+                     'contain ".."'),
+    ("$(SUB)/docker.sock/x", 'subPathExpr "$(SUB)/docker.sock/x" of volume "h" of container '
+                             '"app" cannot be opened: Not a directory'),
+    ("$(SUB)", 'mounting the Docker socket requires a privileged container: container "app" '
+               'mounts {host} with subPathExpr "$(SUB)"'),
+])
+async def test_a_sub_path_expression_from_a_secret_never_reaches_a_message(
+    tmp_path: Path, expression: str, message: str,
+) -> None:
+    host = tmp_path / "host"
+    (host / "s3cret").mkdir(parents=True)
+    (host / "s3cret" / "docker.sock").write_text("")
+    secrets = {("default", "creds"): {"data": {"password": b64("s3cret")}}}
+    guard = {host / "s3cret" / "docker.sock": ENGINE_SOCKET} if "socket" in message else {}
+    manager = VolumeManager(tmp_path / "agent", configmaps=lambda ns, n: None,
+                            secrets=lambda ns, n: secrets.get((ns, n)), protected=Protected(guard))
+    app = container("app", mount("h", "/x", subPathExpr=expression, readOnly=True),
+                    env=[{"name": "SUB", "valueFrom": {"secretKeyRef": {
+                        "name": "creds", "key": "password"}}}])
+    pod = make_pod([{"name": "h", "hostPath": {"path": str(host)}}], app)
+    try:
+        await manager.prepare(pod)
+        with pytest.raises(VolumeError) as info:
+            await manager.mounts(pod, app)
+    finally:
+        await manager.cleanup(UID)
+    assert "s3cret" not in info.value.message
+    assert info.value.message.endswith(message.format(host=host))
+
+
+async def test_a_sub_path_directory_gets_the_volumes_permission_bits_only(
+    manager: VolumeManager, tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o3777)
+    app = container("app", mount("h", "/x", subPath="made/here"))
+    pod = make_pod([{"name": "h", "hostPath": {"path": str(shared)}}], app)
+    await manager.prepare(pod)
+    await manager.mounts(pod, app)
+    for made in (shared / "made", shared / "made" / "here"):
+        assert made.stat().st_mode & 0o7777 == 0o777, oct(made.stat().st_mode)
