@@ -39,7 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.exec_stream import PROTOCOLS, ExecStream, QueryError, StreamOptions, parse_bool
+from agent.exec_stream import PROTOCOLS, ExecStream, QueryError, StreamOptions
 from agent.labels import pod_selector
 from agent.podstate import PodRuntimeState, group_by_pod
 from agent.runtime import (
@@ -52,6 +52,7 @@ from agent.runtime import (
     RuntimeUnavailable,
 )
 from minik.api import errors
+from minik.api.query import parse_bool
 
 log = logging.getLogger(__name__)
 

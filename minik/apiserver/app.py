@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from minik.api import errors
 from minik.api.decode import MAX_BODY_BYTES
+from minik.api.query import parse_bool
 from minik.apiserver import discovery, handlers, openapi
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.metrics import METRICS_KEY, ApiMetrics
@@ -146,7 +147,7 @@ class FailureAccessLogger(AbstractAccessLogger):
     SLOW = 1.0
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        streaming = (request.query.get("watch") in ("true", "1")
+        streaming = (parse_bool(request.query, "watch")
                      or request.path.endswith(STREAMING_SUBRESOURCES))
         if response.status < 400 and (time < self.SLOW or streaming):
             return

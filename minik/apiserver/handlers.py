@@ -15,6 +15,7 @@ from aiohttp import web
 
 from minik.api import errors, meta, patch
 from minik.api.decode import decode_body, require_object
+from minik.api.query import parse_bool
 from minik.api.resources import ResourceType
 from minik.api.selectors import LabelSelector
 from minik.apiserver import proxy, responses
@@ -102,7 +103,7 @@ async def list_objects(request: web.Request, target: ResourceRequest) -> web.Str
     query = _query(request)
     selection = Selection.parse(target.rt, target.namespace, query)
     storage = _storage(request)
-    if query.get("watch") in ("true", "1"):
+    if parse_bool(query, "watch"):
         return await serve_watch(request, storage, target.rt, selection, query)
     page = await list_page(storage, target.rt, selection, query)
     if responses.wants_table(request):

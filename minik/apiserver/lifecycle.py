@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from minik.api import errors, meta
 from minik.api.defaults import apply_defaults
+from minik.api.query import parse_bool
 from minik.api.resources import REGISTRY, ResourceType
 from minik.store import KeyNotFound, RevisionConflict
 
@@ -46,7 +47,7 @@ class DeleteOptions:
     @classmethod
     def parse(cls, body: dict[str, Any], query: dict[str, str]) -> DeleteOptions:
         policy = body.get("propagationPolicy") or query.get("propagationPolicy")
-        if body.get("orphanDependents") is True or query.get("orphanDependents") == "true":
+        if body.get("orphanDependents") is True or parse_bool(query, "orphanDependents"):
             policy = policy or "Orphan"
         if policy is not None and policy not in POLICIES:
             raise errors.bad_request(

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from minik.api import errors
+from minik.api.query import parse_bool
 from minik.api.resources import ResourceType
 from minik.apiserver import responses
 from minik.apiserver.listing import PROGRESS, Selection, watch_events
@@ -132,7 +133,7 @@ async def serve_watch(
     try:
         async with asyncio.timeout(timeout):
             await _stream(stream, queue,
-                          bookmarks=query.get("allowWatchBookmarks") in ("true", "1"))
+                          bookmarks=parse_bool(query, "allowWatchBookmarks"))
     except (TimeoutError, ConnectionResetError):
         pass
     finally:

@@ -98,3 +98,29 @@ async def test_bookmarks_carry_revisions_of_events_the_selector_filtered_out(
     assert events and {e["type"] for e in events} == {"BOOKMARK"}
     assert events[-1]["object"]["metadata"]["resourceVersion"] == last
     await until_cleaned_up(storage)
+
+
+async def test_watch_and_bookmarks_are_asked_for_in_any_spelling_kubernetes_accepts(
+    api: TestClient, storage: ObjectStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(watch, "BOOKMARK_INTERVAL", 0.1)
+    start = await put_configmap(storage, "before")
+    added = await put_configmap(storage, "after")
+    response = await api.get(CM, params={
+        "watch": "True", "allowWatchBookmarks": "TRUE", "resourceVersion": start,
+        "timeoutSeconds": "0.5",
+    })
+    assert response.status == 200
+    events = [json.loads(line) for line in (await response.text()).splitlines()]
+    assert events[0]["type"] == "ADDED" and events[0]["object"]["metadata"]["name"] == "after"
+    assert events[-1] == {"type": "BOOKMARK", "object": {
+        "kind": "ConfigMap", "apiVersion": "v1", "metadata": {"resourceVersion": added}}}
+    metrics = await (await api.get("/metrics")).text()
+    assert 'verb="watch"' in metrics
+
+
+async def test_watch_false_in_any_case_is_a_list(api: TestClient, storage: ObjectStorage) -> None:
+    await put_configmap(storage, "one")
+    for value in ("FALSE", "0"):
+        body = await (await api.get(CM, params={"watch": value})).json()
+        assert body["kind"] == "ConfigMapList" and len(body["items"]) == 1
