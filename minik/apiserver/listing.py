@@ -23,6 +23,7 @@ from typing import Any
 from minik.api import errors
 from minik.api.resources import ResourceType
 from minik.api.selectors import FieldSelector, LabelSelector
+from minik.apiserver.listoptions import ListOptions, too_large
 from minik.apiserver.storage import ObjectStorage, decorate
 from minik.store import Compacted, Record, WatchEvent
 
@@ -77,52 +78,35 @@ def _decode_continue(token: str) -> tuple[int, str]:
         raise errors.bad_request(f"continue key is not valid: {token!r}") from e
 
 
-def _limit(query: dict[str, str]) -> int | None:
-    text = query.get("limit")
-    if not text:
-        return None
-    try:
-        value = int(text)
-    except ValueError as e:
-        raise errors.bad_request(f"limit must be an integer: {text!r}") from e
-    return value if value > 0 else None
-
-
 async def list_page(
-    storage: ObjectStorage, rt: ResourceType, selection: Selection, query: dict[str, str]
+    storage: ObjectStorage, rt: ResourceType, selection: Selection, options: ListOptions
 ) -> Page:
-    limit = _limit(query)
-    revision: int | None = None
+    """One page of the list `options` ask for (see `listoptions` for resourceVersion)."""
+    limit = options.limit
+    revision = options.revision if options.exact else None
     start_after: str | None = None
-    if query.get("continue"):
-        revision, start_after = _decode_continue(query["continue"])
+    if options.continue_token:
+        revision, start_after = _decode_continue(options.continue_token)
     try:
         records, at = await storage.list_records(
             rt, selection.namespace, revision=revision, start_after=start_after,
             limit=limit + 1 if limit else None,
         )
     except Compacted as e:
+        if not options.continue_token:
+            raise errors.gone("The resourceVersion for the provided list is too old.") from e
         raise errors.gone(
             "The provided continue parameter is too old to display a consistent list result. "
             "You can start a new list without the continue parameter."
         ) from e
+    if options.revision is not None and options.revision > at:
+        raise too_large(options.revision, at)
     more = bool(limit) and len(records) > (limit or 0)
     if more:
         records = records[:limit]
     items = [obj for obj in map(decorate, records) if selection.matches(obj)]
     token = _encode_continue(at, records[-1].key) if more and records else None
     return Page(items, str(at), token)
-
-
-def _watch_start(query: dict[str, str]) -> int | None:
-    """The revision to resume after, or None for "now, with synthetic ADDED events"."""
-    text = query.get("resourceVersion") or ""
-    if text in ("", "0"):
-        return None
-    try:
-        return int(text)
-    except ValueError as e:
-        raise errors.bad_request(f"resourceVersion must be an integer: {text!r}") from e
 
 
 def _event_object(event: WatchEvent) -> dict[str, Any]:
@@ -149,13 +133,13 @@ def _progress(revision: int) -> tuple[str, dict[str, Any]]:
 
 
 async def watch_events(
-    storage: ObjectStorage, rt: ResourceType, selection: Selection, query: dict[str, str]
+    storage: ObjectStorage, rt: ResourceType, selection: Selection, options: ListOptions
 ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
     """Events for a watch request, PROGRESS for hidden ones.
 
     Raises `errors.gone` if the start is compacted.
     """
-    start = _watch_start(query)
+    start = options.revision
     if start is None:
         records, start = await storage.list_records(rt, selection.namespace)
         for obj in map(decorate, records):

@@ -21,10 +21,10 @@ from typing import Any
 from aiohttp import web
 
 from minik.api import errors
-from minik.api.query import parse_bool
 from minik.api.resources import ResourceType
 from minik.apiserver import responses
 from minik.apiserver.listing import PROGRESS, Selection, watch_events
+from minik.apiserver.listoptions import ListOptions
 from minik.apiserver.metrics import METRICS_KEY
 from minik.apiserver.storage import ObjectStorage
 from minik.store import StoreError, WatchDropped
@@ -32,16 +32,6 @@ from minik.store import StoreError, WatchDropped
 BOOKMARK_INTERVAL = 30.0
 QUEUE_SIZE = 1000
 _DONE = object()
-
-
-def _timeout(query: dict[str, str]) -> float | None:
-    text = query.get("timeoutSeconds")
-    if not text:
-        return None
-    try:
-        return max(0.0, float(text))
-    except ValueError as e:
-        raise errors.bad_request(f"timeoutSeconds must be a number: {text!r}") from e
 
 
 async def _pump(
@@ -118,10 +108,10 @@ async def _stream(stream: WatchStream, queue: asyncio.Queue, *, bookmarks: bool)
 
 async def serve_watch(
     request: web.Request, storage: ObjectStorage, rt: ResourceType, selection: Selection,
-    query: dict[str, str],
+    options: ListOptions,
 ) -> web.StreamResponse:
-    source = watch_events(storage, rt, selection, query)
-    timeout = _timeout(query)
+    source = watch_events(storage, rt, selection, options)
+    timeout = options.timeout
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     response.enable_chunked_encoding()
     await response.prepare(request)
@@ -133,7 +123,7 @@ async def serve_watch(
     try:
         async with asyncio.timeout(timeout):
             await _stream(stream, queue,
-                          bookmarks=parse_bool(query, "allowWatchBookmarks"))
+                          bookmarks=options.bookmarks)
     except (TimeoutError, ConnectionResetError):
         pass
     finally:
