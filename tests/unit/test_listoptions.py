@@ -10,10 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from minik.api.errors import ApiError
 from minik.apiserver.listoptions import ListOptions
-from minik.apiserver.server import bootstrap_namespaces
-from minik.apiserver.storage import ObjectStorage
 from minik.store import MemoryStore
-from tests.unit.apitest import serving
+from tests.unit.apitest import bootstrapped, serving
 
 CM = "/api/v1/namespaces/default/configmaps"
 INVALID_ABC = ('resourceVersion: Invalid value: "abc": strconv.ParseUint: parsing "abc": '
@@ -27,9 +25,7 @@ async def store() -> MemoryStore:
 
 @pytest.fixture
 async def api(store: MemoryStore) -> AsyncIterator[TestClient]:
-    storage = ObjectStorage(store)
-    await bootstrap_namespaces(storage)
-    async with serving(storage, "t") as client:
+    async with serving(await bootstrapped(store), "t") as client:
         yield client
 
 
