@@ -10,12 +10,13 @@ thousand. (Table watchers render their rows per request, since columns such
 as AGE depend on the request.)
 
 A `Watcher` is one watch request's place in the cacher: its selection and the
-events queued for it. The cacher's
-task dispatches each event, in revision order and without awaiting, to the
-watchers of the event's namespace and to the all-namespace watchers; each
-keeps only what its selection sees (an object leaving the selection is a
-DELETED, one entering it an ADDED). A watcher costs a few hundred bytes and
-no task of its own: its request's handler waits on it. Its queue is bounded:
+events queued for it. The cacher's task dispatches each event, in revision
+order and without awaiting, to the watchers of the event's namespace and to
+the all-namespace watchers; each keeps only what its selection sees (an
+object leaving the selection is a DELETED, one entering it an ADDED). A
+watcher costs a few hundred bytes and no task of its own: its request's
+handler waits on it, and when it has nothing queued it has seen everything up
+to the cacher's revision, which its BOOKMARKs carry. Its queue is bounded:
 a watcher that falls QUEUE_LIMIT events behind is dropped and its stream ends,
 as Kubernetes' cacher terminates a watcher it cannot feed; the client then
 watches again from the last resourceVersion it received, and nothing is lost.
