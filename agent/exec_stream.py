@@ -29,6 +29,7 @@ from aiohttp import WSMsgType, web
 from multidict import MultiMapping
 
 from agent.runtime import STDERR, ExecSession, RuntimeFailure
+from minik.api.query import parse_bool
 from minik.httpstream.channels import (
     CLOSE,
     ERROR,
@@ -42,22 +43,9 @@ from minik.httpstream.channels import STDOUT as STDOUT_CHANNEL
 
 log = logging.getLogger(__name__)
 
-_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_FALSE = frozenset({"", "0", "f", "F", "FALSE", "false", "False"})
-
 
 class QueryError(ValueError):
     """A request's options are not acceptable; the message says why."""
-
-
-def parse_bool(query: MultiMapping[str], name: str) -> bool:
-    """A boolean query option as Go's strconv.ParseBool reads it; absent is false."""
-    value = query.get(name, "")
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise QueryError(f'{name}: invalid boolean value "{value}"')
 
 
 @dataclass(frozen=True, slots=True)

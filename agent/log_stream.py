@@ -18,8 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.exec_stream import QueryError, parse_bool
+from agent.exec_stream import QueryError
 from agent.runtime import RuntimeFailure
+from minik.api.query import parse_bool
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,16 @@
 """The aiohttp application: routes, middlewares, and what they share.
 
-Middlewares, outermost first: metrics (so 401s are counted too), errors
-(every failure becomes a `metav1.Status`), authentication (a bearer token
-on everything but the health endpoints), content negotiation (406 before
-a handler runs when the client accepts nothing minik produces). The application owns its storage
-and metrics; nothing is global.
+Middlewares, outermost first: metrics (so 401s are counted too), writes
+that finish even if their client goes away, errors (every failure becomes a
+`metav1.Status`), authentication (a bearer token on everything but the
+health endpoints), content negotiation (406 before a handler runs when the
+client accepts nothing minik produces). The application owns its storage,
+metrics and watch caches; nothing is global.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -20,7 +22,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from minik.api import errors
 from minik.api.decode import MAX_BODY_BYTES
+from minik.api.query import parse_bool
 from minik.apiserver import discovery, handlers, negotiation, openapi
+from minik.apiserver.cacher import CACHERS_KEY, Cachers
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.metrics import METRICS_KEY, ApiMetrics
 from minik.apiserver.responses import json_response
@@ -33,6 +37,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN_KEY = web.AppKey("token", str)
 READY_KEY = web.AppKey("ready", list)
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/livez"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+STREAMING_SUBRESOURCES = ("/exec", "/attach", "/portforward", "/log")
+CLIENT_CLOSED_REQUEST = 499
+"""The code counted for a request whose client went away before its answer ended (as nginx)."""
 
 
 NAMED_ENDPOINTS = ("/healthz", "/readyz", "/livez", "/metrics", "/version", "/api", "/apis",
@@ -69,6 +77,9 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         return response
     except web.HTTPException as e:
         code = e.status
+        raise
+    except asyncio.CancelledError:
+        code = CLIENT_CLOSED_REQUEST
         raise
     finally:
         metrics = request.app[METRICS_KEY]
@@ -108,6 +119,22 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 @web.middleware
+async def complete_writes_middleware(request: web.Request, handler: Handler
+                                     ) -> web.StreamResponse:
+    """A write runs to its end even when its client goes away, as on Kubernetes.
+
+    The server cancels a request's handler when its client disconnects, so
+    that watches and other streams end at once (`server.make_runner`). A write
+    shielded here still finishes with every step that follows it (a namespace
+    removed once empty, a create taken back from a closing namespace); only
+    its answer is lost. Inside it, failures are already answers (`error_middleware`).
+    """
+    if request.method not in WRITE_METHODS or request.path.endswith(STREAMING_SUBRESOURCES):
+        return await handler(request)
+    return await asyncio.shield(handler(request))
+
+
+@web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in PUBLIC_PATHS:
         return await handler(request)
@@ -134,9 +161,6 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-STREAMING_SUBRESOURCES = ("/exec", "/attach", "/portforward", "/log")
-
-
 class FailureAccessLogger(AbstractAccessLogger):
     """Logs the requests worth reading: failures and slow ones, never bodies or queries.
 
@@ -147,7 +171,7 @@ class FailureAccessLogger(AbstractAccessLogger):
     SLOW = 1.0
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        streaming = (request.query.get("watch") in ("true", "1")
+        streaming = (parse_bool(request.query, "watch")
                      or request.path.endswith(STREAMING_SUBRESOURCES))
         if response.status < 400 and (time < self.SLOW or streaming):
             return
@@ -168,11 +192,13 @@ def _resource_routes(app: web.Application) -> None:
 
 def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics) -> web.Application:
     app = web.Application(
-        middlewares=[metrics_middleware, error_middleware, auth_middleware,
-                     negotiation.middleware],
+        middlewares=[metrics_middleware, complete_writes_middleware, error_middleware,
+                     auth_middleware, negotiation.middleware],
         client_max_size=MAX_BODY_BYTES,
     )
     app[STORAGE_KEY] = storage
+    app[CACHERS_KEY] = Cachers(storage.store)
+    app.on_cleanup.append(app[CACHERS_KEY].close)
     app[METRICS_KEY] = metrics
     app[TOKEN_KEY] = token
     app[READY_KEY] = []

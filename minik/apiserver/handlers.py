@@ -20,6 +20,7 @@ from minik.api.selectors import workload_selector
 from minik.apiserver import proxy, responses
 from minik.apiserver.lifecycle import DeleteOptions
 from minik.apiserver.listing import Selection, list_page
+from minik.apiserver.listoptions import ListOptions
 from minik.apiserver.routing import ResourceRequest, resource_request
 from minik.apiserver.storage import ObjectStorage, WriteOptions, WriteResult
 from minik.apiserver.watch import serve_watch
@@ -101,10 +102,11 @@ async def get_object(request: web.Request) -> web.StreamResponse:
 async def list_objects(request: web.Request, target: ResourceRequest) -> web.StreamResponse:
     query = _query(request)
     selection = Selection.parse(target.rt, target.namespace, query)
+    options = ListOptions.parse(query)
     storage = _storage(request)
-    if query.get("watch") in ("true", "1"):
-        return await serve_watch(request, storage, target.rt, selection, query)
-    page = await list_page(storage, target.rt, selection, query)
+    if options.watch:
+        return await serve_watch(request, storage, target.rt, selection, options)
+    page = await list_page(storage, target.rt, selection, options)
     if responses.wants_table(request):
         body = responses.table(request, target.rt, page.items, page.resource_version,
                                page.continue_token)
@@ -352,7 +354,7 @@ async def _delete_collection(
     storage = _storage(request)
     query = _query(request)
     selection = Selection.parse(target.rt, target.namespace, query)
-    page = await list_page(storage, target.rt, selection, {})
+    page = await list_page(storage, target.rt, selection, ListOptions())
     deleted: list[dict[str, Any]] = []
     for obj in page.items:
         md = obj["metadata"]

@@ -47,6 +47,9 @@ class InstrumentedStore:
     def watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
         return self.inner.watch(prefix, from_revision)
 
+    async def history(self, prefix: str, after: int, limit: int) -> list[WatchEvent]:
+        return await self.inner.history(prefix, after, limit)
+
     async def current_revision(self) -> int:
         return await self.inner.current_revision()
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from minik.api import errors, meta
 from minik.api.defaults import apply_defaults
 from minik.api.models.base import go_quote
+from minik.api.query import parse_bool
 from minik.api.resources import REGISTRY, ResourceType
 from minik.apiserver.params import int64_query
 from minik.store import KeyNotFound, RevisionConflict
@@ -52,8 +53,8 @@ class DeleteOptions:
         if body:
             _check_body(body)
         orphan = body.get("orphanDependents")
-        if orphan is None and query.get("orphanDependents"):
-            orphan = query["orphanDependents"] == "true"
+        if orphan is None and "orphanDependents" in query:
+            orphan = parse_bool(query, "orphanDependents")
         policy = body.get("propagationPolicy") or query.get("propagationPolicy")
         _check_policy(policy, orphan, query.get("dryRun"))
         grace = body.get("gracePeriodSeconds")

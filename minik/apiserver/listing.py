@@ -2,12 +2,10 @@
 
 A list reads one consistent revision of the store; `limit` pages carry a
 continue token naming that revision and the last key, so later pages read
-the same snapshot (or get 410 once it is compacted). A watch resumes after a
-resourceVersion, or with `0`/empty starts with a synthetic ADDED for every
-current object. Selector filtering turns an object that leaves the selection
-into DELETED and one that enters it into ADDED, as Kubernetes does. Events
-the selection hides still move the watch on: they come out as PROGRESS items,
-so a quiet watch's BOOKMARKs carry the newest revision it has processed.
+the same snapshot (or get 410 once it is compacted). For a watch, `seen_as`
+says which event a selection's client is sent: selector filtering turns an
+object that leaves the selection into DELETED and one that enters it into
+ADDED, as Kubernetes does. Watches themselves are served by `watch.py`.
 """
 
 from __future__ import annotations
@@ -15,19 +13,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 from minik.api import errors
 from minik.api.resources import ResourceType
 from minik.api.selectors import FieldSelector, LabelSelector
-from minik.apiserver.params import int64_query
+from minik.apiserver.listoptions import ListOptions, too_large
 from minik.apiserver.storage import ObjectStorage, decorate
-from minik.store import Compacted, Record, WatchEvent
-
-PROGRESS = "PROGRESS"
+from minik.store import Compacted, WatchEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,29 +72,29 @@ def _decode_continue(token: str) -> tuple[int, str]:
         raise errors.bad_request(f"continue key is not valid: {token!r}") from e
 
 
-def _limit(query: dict[str, str]) -> int | None:
-    value = int64_query(query, "limit")
-    return value if value is not None and value > 0 else None
-
-
 async def list_page(
-    storage: ObjectStorage, rt: ResourceType, selection: Selection, query: dict[str, str]
+    storage: ObjectStorage, rt: ResourceType, selection: Selection, options: ListOptions
 ) -> Page:
-    limit = _limit(query)
-    revision: int | None = None
+    """One page of the list `options` ask for (see `listoptions` for resourceVersion)."""
+    limit = options.limit
+    revision = options.revision if options.exact else None
     start_after: str | None = None
-    if query.get("continue"):
-        revision, start_after = _decode_continue(query["continue"])
+    if options.continue_token:
+        revision, start_after = _decode_continue(options.continue_token)
     try:
         records, at = await storage.list_records(
             rt, selection.namespace, revision=revision, start_after=start_after,
             limit=limit + 1 if limit else None,
         )
     except Compacted as e:
+        if not options.continue_token:
+            raise errors.gone("The resourceVersion for the provided list is too old.") from e
         raise errors.gone(
             "The provided continue parameter is too old to display a consistent list result. "
             "You can start a new list without the continue parameter."
         ) from e
+    if options.revision is not None and options.revision > at:
+        raise too_large(options.revision, at)
     more = bool(limit) and len(records) > (limit or 0)
     if more:
         records = records[:limit]
@@ -109,61 +103,14 @@ async def list_page(
     return Page(items, str(at), token)
 
 
-def _watch_start(query: dict[str, str]) -> int | None:
-    """The revision to resume after, or None for "now, with synthetic ADDED events"."""
-    text = query.get("resourceVersion") or ""
-    if text in ("", "0"):
-        return None
-    try:
-        return int(text)
-    except ValueError as e:
-        raise errors.bad_request(f"resourceVersion must be an integer: {text!r}") from e
-
-
-def _event_object(event: WatchEvent) -> dict[str, Any]:
-    return decorate(Record(event.key, event.value, event.revision, 0))
-
-
-def translate(event: WatchEvent, selection: Selection) -> tuple[str, dict[str, Any]] | None:
-    """The watch event a client of this selection sees, if any."""
-    now_in = event.type != "DELETED" and selection.matches(event.value)
-    was_in = selection.matches(event.prev_value) if event.type != "ADDED" else False
+def seen_as(event: WatchEvent, selection: Selection) -> str | None:
+    """The type of watch event a client of `selection` is sent for `event`; None if hidden."""
+    if selection.labels is None and selection.fields is None:
+        return event.type
     if event.type == "DELETED":
-        return ("DELETED", _event_object(event)) if selection.matches(event.value) else None
-    if now_in and was_in:
-        return "MODIFIED", _event_object(event)
+        return "DELETED" if selection.matches(event.value) else None
+    now_in = selection.matches(event.value)
+    was_in = event.type == "MODIFIED" and selection.matches(event.prev_value)
     if now_in:
-        return "ADDED", _event_object(event)
-    if was_in:
-        return "DELETED", _event_object(event)
-    return None
-
-
-def _progress(revision: int) -> tuple[str, dict[str, Any]]:
-    return PROGRESS, {"metadata": {"resourceVersion": str(revision)}}
-
-
-async def watch_events(
-    storage: ObjectStorage, rt: ResourceType, selection: Selection, query: dict[str, str]
-) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
-    """Events for a watch request, PROGRESS for hidden ones.
-
-    Raises `errors.gone` if the start is compacted.
-    """
-    start = _watch_start(query)
-    if start is None:
-        records, start = await storage.list_records(rt, selection.namespace)
-        for obj in map(decorate, records):
-            if selection.matches(obj):
-                yield "ADDED", obj
-        yield _progress(start)
-    try:
-        events = storage.store.watch(rt.prefix(selection.namespace), start)
-        async with aclosing(events):  # type: ignore[type-var]
-            async for event in events:
-                seen = translate(event, selection)
-                yield seen if seen is not None else _progress(event.revision)
-    except Compacted as e:
-        raise errors.gone(
-            f"too old resource version: {start} ({e.compact_revision})"
-        ) from e
+        return "MODIFIED" if was_in else "ADDED"
+    return "DELETED" if was_in else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from minik.api import errors
+from minik.api.query import parse_bool
 from minik.api.resources import REGISTRY, ResourceType
 
 
@@ -61,7 +62,7 @@ def verb(request: web.Request, target: ResourceRequest | None) -> str:
         return method.lower()
     if method == "GET":
         if target.name is None:
-            return "watch" if request.query.get("watch") in ("true", "1") else "list"
+            return "watch" if parse_bool(request.query, "watch") else "list"
         return "get"
     if method == "DELETE" and target.name is None:
         return "deletecollection"

@@ -14,6 +14,10 @@ FailedScheduling warnings. Then it says so in its log and marks the
 instance file `"up": true`, which `minik up -d` waits for. With the agent
 disabled there is no node of its own to wait for: it is up once the API
 serves, and says that pods stay Pending until a node joins.
+
+Serving TLS, it keeps asyncio's per-connection read buffer small
+(`tls.limit_read_buffers`), and it gives freed heap memory back to the
+system periodically (`heap`).
 """
 
 from __future__ import annotations
@@ -36,10 +40,11 @@ from minik.api import errors
 from minik.api.resources import REGISTRY
 from minik.apiserver import proxy
 from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
+from minik.apiserver.heap import trim_forever
 from minik.apiserver.instrumented import InstrumentedStore
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage, WriteOptions
-from minik.apiserver.tls import ensure_certificates, server_ssl_context
+from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
 from minik.home import PURGE_SIGNAL, Home, write_private
 from minik.kubeconfig import ensure_token, server_url, write_kubeconfig
 from minik.store.sqlite import SQLiteStore
@@ -124,6 +129,18 @@ async def announce_up(config: ServerConfig, url: str, components: Components,
     log.info("minik %r is up in %.2fs; %s", config.name, time.monotonic() - started, node)
 
 
+def make_runner(app: web.Application) -> web.AppRunner:
+    """The API's runner. A client that goes away cancels its request's handler.
+
+    aiohttp leaves a handler running after its client disconnects unless
+    asked; Kubernetes cancels the request's context. Without it an idle watch,
+    log or exec stream whose client is gone lives on, with its connection's
+    memory, until its next write fails - for a quiet watch, possibly never.
+    """
+    return web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0,
+                         access_log_class=FailureAccessLogger, handler_cancellation=True)
+
+
 async def serve(config: ServerConfig) -> None:
     started = time.monotonic()
     home = config.home.ensure()
@@ -138,6 +155,7 @@ async def serve(config: ServerConfig) -> None:
     loop.add_signal_handler(PURGE_SIGNAL, lambda: (purge.set(), stop.set()))
     purged = False
     ensure_certificates(home, bind=config.bind)
+    limit_read_buffers()
     token = ensure_token(home)
     metrics = ApiMetrics()
     store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
@@ -146,8 +164,7 @@ async def serve(config: ServerConfig) -> None:
     supervisor = Supervisor()
     app = create_app(storage, token=token, metrics=metrics)
     proxy.install(app, ca_file=home.ca_cert, token=token)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0,
-                           access_log_class=FailureAccessLogger)
+    runner = make_runner(app)
     try:
         await bootstrap_namespaces(storage)
         await runner.setup()
@@ -157,6 +174,7 @@ async def serve(config: ServerConfig) -> None:
         write_kubeconfig(home, server=url, token=token)
         _write_instance(config, url, up=False)
         supervisor.start("store-compaction", lambda: compact_forever(storage))
+        supervisor.start("heap-trim", trim_forever)
         app[READY_KEY].append(True)
         log.info("minik %r serving on %s", config.name, url)
         components = await start_components(config, url, token, metrics, supervisor)

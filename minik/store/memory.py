@@ -120,7 +120,7 @@ class MemoryStore:
     def watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
         if self._closed:
             raise StoreClosed()
-        return watch_stream(self._hub, prefix, from_revision, self._read_history)
+        return watch_stream(self._hub, prefix, from_revision, self.history)
 
     async def current_revision(self) -> int:
         return self._revision
@@ -181,7 +181,8 @@ class MemoryStore:
         self._hub.publish([row_event(row)])
         return row_record(row)
 
-    async def _read_history(self, prefix: str, after: int, limit: int) -> list[WatchEvent]:
+    async def history(self, prefix: str, after: int, limit: int) -> list[WatchEvent]:
+        await self._enter()
         if after < self._compact_revision:
             raise Compacted(after, self._compact_revision)
         start = bisect.bisect_right(self._log, after, key=_revision_of)

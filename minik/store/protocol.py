@@ -63,6 +63,14 @@ class Store(Protocol):
         """
         ...
 
+    async def history(self, prefix: str, after: int, limit: int) -> list[WatchEvent]:
+        """Up to `limit` events under `prefix` with revision > `after`, oldest first.
+
+        Raises Compacted if `after` is older than the compact revision.
+        This is the replay half of `watch`, for watchers fed by a shared stream.
+        """
+        ...
+
     async def current_revision(self) -> int:
         """The revision of the newest acknowledged write (0 for an empty store)."""
         ...

@@ -121,7 +121,7 @@ class SQLiteStore:
 
     def watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
         self._check_open()
-        return watch_stream(self._hub, prefix, from_revision, self._history)
+        return watch_stream(self._hub, prefix, from_revision, self.history)
 
     async def current_revision(self) -> int:
         return self._revision
@@ -157,7 +157,7 @@ class SQLiteStore:
         self._check_open()
         return await self._loop.run_in_executor(self._readers.executor, self._readers.run, query)
 
-    async def _history(self, prefix: str, after: int, limit: int) -> list[WatchEvent]:
+    async def history(self, prefix: str, after: int, limit: int) -> list[WatchEvent]:
         return await self._read(lambda conn: sqlite_reads.history(conn, prefix, after, limit))
 
     async def _write(self, kind: OpKind, key: str, value: str | None, expected: int | None) -> Any:

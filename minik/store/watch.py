@@ -10,6 +10,10 @@ Live events are pushed by the backend on the event-loop thread, in revision
 order, into one bounded queue per subscriber. A subscriber whose queue is full
 is dropped rather than waited for: its iterator raises WatchDropped and the
 client watches again from the last revision it saw.
+
+The API server subscribes once per resource (`minik.apiserver.cacher`) and
+applies the same algorithm one level up: each of its watchers registers with
+that shared stream first, then replays `Store.history`, then follows.
 """
 
 from __future__ import annotations

@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
 from minik.apiserver.app import READY_KEY, create_app
 from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.server import bootstrap_namespaces, make_runner
 from minik.apiserver.storage import ObjectStorage
 from minik.client.aio import AsyncClient
 from minik.kubeconfig import ClusterAccess
@@ -47,6 +49,13 @@ class Api:
         await self.server.close()
 
 
+async def bootstrapped(store: Store | None = None) -> ObjectStorage:
+    """Storage on `store` (a fresh memory store by default) with the namespaces `minik up` makes."""
+    storage = ObjectStorage(store or MemoryStore())
+    await bootstrap_namespaces(storage)
+    return storage
+
+
 @contextlib.asynccontextmanager
 async def serving(storage: ObjectStorage, token: str) -> AsyncIterator[TestClient]:
     """A ready API server on `storage`, and a client sending `token`."""
@@ -71,6 +80,19 @@ async def served(store: Store, token: str = "test-token") -> AsyncIterator[
     await bootstrap_namespaces(storage)
     async with serving(storage, token) as client:
         yield client, storage
+
+
+@contextlib.asynccontextmanager
+async def on_the_server_s_runner(app: web.Application) -> AsyncIterator[str]:
+    """`app` served over plain HTTP as `minik up` runs it (`server.make_runner`); its base URL."""
+    runner = make_runner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
 
 
 async def start_api() -> Api:

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, make_mocked_request
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
-from minik.apiserver.app import FailureAccessLogger
+from minik.apiserver.app import FailureAccessLogger, create_app
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.lifecycle import DeleteOptions
+from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage, WriteOptions
-from minik.store import MemoryStore
-from tests.unit.apitest import serving
+from minik.store import MemoryStore, Record
+from tests.unit.apitest import (
+    bootstrapped,
+    eventually,
+    on_the_server_s_runner,
+    poll,
+    serving,
+)
 
 TOKEN = "test-token"
 CM = "/api/v1/namespaces/default/configmaps"
@@ -372,3 +381,33 @@ async def test_binding_assigns_a_node_once(api: TestClient) -> None:
     assert scheduled == {"PodScheduled": "True"}
     again = await call(api, "POST", f"{pods}/p/binding", binding, expect=409)
     assert "already assigned" in again["message"]
+
+
+class GatedStore(MemoryStore):
+    """Holds every ConfigMap create until the gate opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered, self.gate = asyncio.Event(), asyncio.Event()
+
+    async def create(self, key: str, value: dict) -> Record:
+        if "/configmaps/" in key:
+            self.entered.set()
+            await self.gate.wait()
+        return await super().create(key, value)
+
+
+async def test_a_write_whose_client_goes_away_still_finishes() -> None:
+    store = GatedStore()
+    metrics = ApiMetrics()
+    app = create_app(await bootstrapped(store), token=TOKEN, metrics=metrics)
+    gone = metrics.requests.labels(verb="create", resource="configmaps", code="499")
+    async with on_the_server_s_runner(app) as url, aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        posting = asyncio.create_task(client.post(f"{url}{CM}", json={"metadata": {"name": "a"}}))
+        await store.entered.wait()
+        posting.cancel()
+        await eventually(lambda: gone._value.get() == 1)  # type: ignore[attr-defined]
+        store.gate.set()
+        await poll(lambda: store.get("/registry/configmaps/default/a"),
+                   lambda record: record is not None)

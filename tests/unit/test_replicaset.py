@@ -453,5 +453,5 @@ async def test_a_replicaset_being_deleted_only_updates_its_status(cluster: Clust
     await cluster.api.client.delete(RS, "default", "web")
     await cluster.api.client.patch(RS, "default", "web", {"spec": {"replicas": 4}})
     await poll(cluster.rs, lambda r: r["metadata"].get("deletionTimestamp") and
-               r["status"].get("observedGeneration") == r["metadata"]["generation"])
+               r.get("status", {}).get("observedGeneration") == r["metadata"]["generation"])
     assert len(await cluster.owned(rs)) == 2

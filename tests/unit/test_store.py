@@ -380,6 +380,24 @@ async def test_list_and_watch_before_the_compact_revision_raise_compacted(store:
     assert [e.revision for e in await take(store.watch("/registry/cm/", 4), 2)] == [5, 6]
 
 
+async def test_history_pages_through_events_after_a_revision_and_refuses_compacted_ones(
+    store: Store
+) -> None:
+    a = await store.create("/registry/cm/ns/a", {"v": 0})
+    await store.create("/registry/other/ns/x", {})
+    await store.update("/registry/cm/ns/a", {"v": 1}, expected_revision=a.revision)
+    await store.delete("/registry/cm/ns/a")
+    events = await store.history("/registry/cm/", 0, 10)
+    assert [(e.type, e.revision) for e in events] == [("ADDED", 1), ("MODIFIED", 3),
+                                                      ("DELETED", 4)]
+    assert events[1].prev_value == {"v": 0}
+    assert [e.revision for e in await store.history("/registry/cm/", 1, 1)] == [3]
+    assert await store.history("/registry/cm/", 4, 10) == []
+    await store.compact(keep=1)
+    with pytest.raises(Compacted):
+        await store.history("/registry/cm/", 1, 10)
+
+
 async def test_compaction_keeps_the_newest_rows_and_the_state_at_the_compact_revision(
     store: Store,
 ) -> None:
