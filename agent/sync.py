@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent import hooks, labels
+from agent import hooks, labels, trace
 from agent.backoff import Backoff
 from agent.containers import (
     PodContext,
@@ -127,6 +127,7 @@ class PodSyncer:
 
     async def _sync_live(self, pod: dict[str, Any]) -> SyncResult:
         uid = pod["metadata"]["uid"]
+        trace.mark(pod, "sync")
         state = await self.state(uid)
         self._reset_long_runs(pod, state)
         waiting: dict[str, tuple[str, str]] = {}
@@ -227,8 +228,10 @@ class PodSyncer:
             self.events.record(pod, "Normal", "SandboxChanged",
                                "Pod sandbox changed, it will be killed and re-created.")
         try:
+            trace.mark(pod, "sandbox")
             sandbox_id = await self.runtime.create(sandbox_spec(self._context(pod), attempt))
             await self.runtime.start(sandbox_id)
+            trace.mark(pod, "sandbox_up")
         except (PodSpecError, RuntimeFailure) as e:
             message = f"Failed to create pod sandbox: {e}"
             self.events.record(pod, "Warning", "FailedCreatePodSandBox", message)
@@ -275,6 +278,7 @@ class PodSyncer:
         if start.retry:
             self.backoff.next(key)
         try:
+            trace.mark(pod, "app")
             container_id = await self.runtime.create(spec)
         except RuntimeFailure as e:
             self._failed_creates[key] = self.backoff.clock()
@@ -291,6 +295,7 @@ class PodSyncer:
             message = start_failure_message(container, str(e))
             self.events.record(pod, "Warning", "Failed", f"Error: {message}")
             return "RunContainerError", message
+        trace.mark(pod, "app_up")
         self.events.record(pod, "Normal", "Started", f"Started container {name}")
         await self._post_start(pod, container, container_id, sandbox)
         return None
@@ -403,8 +408,10 @@ class PodSyncer:
         patch = {**{k: None for k in current if k not in status}, **status}
         md = pod["metadata"]
         try:
+            trace.mark(pod, "status")
             await self.client.patch(PODS, md.get("namespace"), md["name"], {"status": patch},
                                     subresource="status")
+            trace.mark(pod, "status_written")
         except errors.ApiError as e:
             if e.code == 404:
                 return True
