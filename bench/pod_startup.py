@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.docker_runtime import DockerRuntime
 from agent.labels import INSTANCE, KIND, KIND_CONTAINER, KIND_SANDBOX, POD_NAME
-from agent.runtime import ContainerSpec
+from agent.runtime import ContainerSpec, RuntimeFailure
 
 MINIK = str(Path(sys.executable).with_name("minik"))
 KEEPALIVE = 600.0
@@ -107,13 +107,20 @@ class FloorNetwork:
         self.name = f"bench-{label}"
 
     async def __aenter__(self) -> FloorNetwork:
+        """On the first of a few /24s that no other network (a test's minik, say) uses."""
         runtime = DockerRuntime()
         try:
-            await runtime.ensure_network(self.name, subnet="10.253.0.0/16", gateway=None,
-                                         labels={INSTANCE: self.label})
+            for second in range(253, 199, -1):
+                try:
+                    await runtime.ensure_network(self.name, subnet=f"10.{second}.254.0/24",
+                                                 gateway=None, labels={INSTANCE: self.label})
+                    return self
+                except RuntimeFailure as e:
+                    if "overlap" not in str(e):
+                        raise
+            raise RuntimeFailure("no free 10.x.254.0/24 (x=200..253) for the floor's network")
         finally:
             await runtime.close()
-        return self
 
     async def __aexit__(self, *_: object) -> None:
         runtime = DockerRuntime()
@@ -345,8 +352,9 @@ class Bench:
             trace.add(self.floor_events.of(trace.name))
         return traces
 
-    async def minik(self, namespace: str, names: list[str], into: Sampled) -> list[Trace]:
-        pods = await self.api.namespace(namespace)
+    async def minik(self, pods: str, names: list[str], into: Sampled) -> list[Trace]:
+        """Pods created at once in the namespace whose pods URL is `pods` (made beforehand:
+        a new namespace keeps the server's controllers busy for a moment)."""
         cpu = cpu_seconds(self.pid)
         traces = list((await minik_pods(self.api, pods, names)).values())
         into.server_cpu += cpu_seconds(self.pid) - cpu
@@ -356,9 +364,10 @@ class Bench:
 
     async def single_pods(self, samples: int) -> Sampled:
         sampled = Sampled()
+        pods = await self.api.namespace("bench-single")
         for i in range(samples):
             sampled.floor += await self.floor(1, f"1-{i}")
-            sampled.ours += await self.minik(f"bench-single-{i}", [f"single-{i}"], sampled)
+            sampled.ours += await self.minik(pods, [f"single-{i}"], sampled)
             progress(f"  N=1 sample {i + 1}/{samples}: floor {sampled.floor[-1].total:.3f}s "
                      f"minik {sampled.ours[-1].total:.3f}s")
         return sampled
@@ -367,11 +376,12 @@ class Bench:
         rows: list[tuple[float, ...]] = []
         sampled = Sampled()
         for run_index in range(runs):
+            pods = await self.api.namespace(f"bench-{n}-{run_index}")
             floor_traces = await self.floor(n, f"{n}-{run_index}")
             sampled.floor += floor_traces
             floor = [t.total for t in floor_traces]
-            ours_traces = await self.minik(f"bench-{n}-{run_index}",
-                                           [f"r{run_index}-p{i}" for i in range(n)], sampled)
+            ours_traces = await self.minik(pods, [f"r{run_index}-p{i}" for i in range(n)],
+                                           sampled)
             sampled.ours += ours_traces
             ours = [t.total for t in ours_traces]
             rows.append((pct(floor, 50), pct(floor, 99), pct(ours, 50), pct(ours, 99)))
@@ -393,7 +403,8 @@ async def run(samples: int, size: int, runs: int) -> None:
                 try:
                     progress(f"warming up: {size} pods each way, not counted")
                     await bench.floor(size, "warm")
-                    await bench.minik("bench-warm", [f"warm-{i}" for i in range(size)], Sampled())
+                    await bench.minik(await api.namespace("bench-warm"),
+                                      [f"warm-{i}" for i in range(size)], Sampled())
                     rss_before = rss_mb(pid)
                     progress(f"N=1 x {samples}")
                     single = await bench.single_pods(samples)
