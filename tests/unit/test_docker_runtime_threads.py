@@ -20,14 +20,16 @@ WAIT = 5.0
 
 
 class SlowStarts(docker.APIClient):
-    """Every start waits until `release` is set; an inspect of a container being started
-    waits with it, as dockerd holds a container's lock for its whole start."""
+    """Every start and every stats call waits until `release` is set (dockerd answers stats
+    at its next per-second sample); an inspect of a container being started waits with it,
+    as dockerd holds a container's lock for its whole start."""
 
     def __init__(self) -> None:
         super().__init__(base_url="unix:///nonexistent/docker.sock", version=API_VERSION)
         self.release = threading.Event()
         self.states: dict[str, str] = {}
         self.starting: set[str] = set()
+        self.sampling = 0
 
     def create_container(self, image: str, **kwargs: Any) -> dict[str, str]:
         container_id = f"{len(self.states):064x}"
@@ -39,6 +41,11 @@ class SlowStarts(docker.APIClient):
         self.release.wait(WAIT)
         self.states[container] = "running"
         self.starting.discard(container)
+
+    def stats(self, container: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.sampling += 1
+        self.release.wait(WAIT)
+        return {"cpu_stats": {"cpu_usage": {"total_usage": 1}}, "memory_stats": {"usage": 1}}
 
     def inspect_container(self, container: str) -> dict[str, Any]:
         if container in self.starting:
@@ -103,3 +110,17 @@ async def test_a_list_while_a_container_starts_shows_it_without_waiting_for_the_
     [listed] = await runtime.list(SELECTOR)
     assert listed.state == "running"
     assert listed.started_at is not None
+
+
+async def test_creates_do_not_queue_behind_stats_waiting_for_the_engines_next_sample(
+        engine: tuple[DockerRuntime, SlowStarts]) -> None:
+    runtime, fake = engine
+    container_id = await runtime.create(spec("c"))
+    stats = [asyncio.create_task(runtime.stats(container_id)) for _ in range(ENGINE_THREADS)]
+    async with asyncio.timeout(WAIT):
+        while fake.sampling < ENGINE_THREADS:
+            await asyncio.sleep(0.01)
+    async with asyncio.timeout(1.0):
+        assert await runtime.create(spec("late"))
+    fake.release.set()
+    await asyncio.gather(*stats)
