@@ -9,9 +9,10 @@ single list of the instance. An answer is always fresh: a caller gets a
 list that started after it asked, never one already under way, so it sees
 everything it did before asking.
 
-`latest(since)` answers without listing, from the last list if it started
-after `mark()` was taken: for a caller that knows nothing it did can be
-missing from it (a pod's first sync, see `agent.sync`).
+`latest(since)` answers without listing, from the last list if it began
+after `mark()` was taken: for a caller that has changed nothing since, and
+so cannot miss its own doing in it (a pod's first sync, see
+`agent.runtime_state`).
 """
 
 from __future__ import annotations

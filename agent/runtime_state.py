@@ -5,11 +5,11 @@ A sync plans on what the runtime holds for its pod, acts, and plans again
 not pay, so each look is as small as it can be while staying true:
 
 - Before acting, the pod's containers from a list of the instance that
-  started after the sync asked (`agent.lister`, shared by everyone asking
-  at once). Except for the first sync of a pod these states have never
-  seen: its containers can only be ones an earlier agent left, which every
-  list begun since these states were made shows, so it takes the last
-  such list rather than waiting for a new one. Should an earlier agent's
+  began after the sync asked (`agent.lister`, shared by everyone asking
+  at once). A pod's first sync here need not wait for one: nothing of
+  this agent has touched the pod yet, so its containers can only be ones
+  an earlier agent left, and every list begun since this object was made
+  shows those; the last such list will do. Should an earlier agent's
   create still be in flight meanwhile, the engine's name uniqueness stops
   a duplicate (`DockerRuntime.create` reclaims a stale name or refuses a
   running one).
@@ -21,10 +21,10 @@ not pay, so each look is as small as it can be while staying true:
   a `docker rm`) the relist sees: the pod settles on the fingerprint of
   what it knows, and the relist wakes it when the engine says otherwise.
 
-Measured in `bench/pod_startup.py` on a 2-core machine with ~200 of the
-instance's containers: a list costs 10-30 ms (more under load) and a pod's
-start had three of them on its path; an inspect of one container costs a
-few ms.
+Measured with `bench/pod_startup.py` on a 2-core machine with 50-200 of
+the instance's containers: a list took 7-80 ms (more under load) and a
+pod's start had three of them on its path, each waiting for any list
+already under way; an inspect of one container takes a few ms.
 """
 
 from __future__ import annotations

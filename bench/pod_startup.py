@@ -1,23 +1,61 @@
 """Benchmark: pod start-up latency through minik vs raw Docker, with a trace of one pod's path.
 
-The pod spec is fixed (`POD`: one busybox `sleep`, grace period 0). Two
-measurements, each against a floor measured in the same run, interleaved
-(floor, minik, floor, minik, ...) so that the machine's drift hits both:
+The pod spec is fixed (`POD_SPEC`: one busybox `sleep`, grace period 0).
+Two measurements, each against a floor measured in the same run,
+interleaved (floor, minik, floor, minik, ...) so that the machine's drift
+hits both:
 
 - N=1, `--samples` times (default 10): create one pod and time create ->
   Running as a watch sees it; the floor is the same pause + app containers
   started straight through the Docker API (the app container joined to the
-  pause container's network and IPC namespaces). The medians are compared.
-  Each minik sample is also traced: the create's answer and the watch's
-  view of the pod (scheduled, Running) on the bench's clock, and Docker's
-  own create/start events of the pod's two containers (`timeNano`, on the
-  same clock), so the table shows where the time goes between the API,
-  the scheduler, the agent and the engine.
+  pause container's network and IPC namespaces), through the same
+  `DockerRuntime` and its thread pools. The medians are compared.
 - N=20, `--runs` times (default 3): N pods at once, p50 and p99 of each
   run; the ratio is the median of the runs' p50 ratios, with their spread.
 
-Also reports the server's RSS growth per pod. Goals: <= 1.1x the floor at
-N=1 (median of 10) and at N=20 (median of 3 runs), RSS growth <= 1 MB/pod.
+Every pod is traced, and the tables print the medians of each stage for
+the floor and for minik: the create's answer and the watch's view of the
+pod (scheduled, Running) on the bench's clock; the agent's own marks from
+the server's log (`agent.trace`, on with `MINIK_DEBUG=agent.trace`:
+informer saw the pod, sync began, each container asked for, each start
+returned, status written); and Docker's own create/start events of the
+pod's two containers (`timeNano`, on the same clock). A 20-pod warm-up
+each way opens the connections and fills the agent's image cache; the
+bench keeps its connections, as a client would. Also reported: the
+server's CPU and RSS growth per pod. Goals: <= 1.1x the floor at N=1
+(median of 10) and at N=20 (median of 3 runs), RSS growth <= 1 MB/pod.
+
+Where minik's own time went (issue 8, item 25), read off these traces on
+a 2-core machine shared with other work (load 4-17):
+
+- At N=20, thread pools. The agent's engine calls shared the process's
+  default executor (6 threads). Sandbox starts take seconds there (the
+  engine serialises network setup), so creates queued ~2 s behind the
+  first pods' starts; the agent's stats collection (1 s per call, four at
+  a time) held four of the six threads on a node with a hundred
+  containers; and the container list every sync waits for inspected
+  containers being started, whose lock the engine holds for the whole
+  start, so single lists took up to 1.9 s. Pause start returned -> app
+  asked for took 0.6-2.0 s, app started -> status write 0.08-0.6 s. Now
+  `agent.docker_runtime` has pools of its own, starts and stats apart, and
+  lists never inspect a container being started: 3-50 ms and 4-12 ms.
+- The scheduler bound one pod after another (a store write each): the
+  median pod was bound 110-190 ms after its create, now 70-120 ms; it
+  binds in tasks after deciding in memory (`minik.scheduler`). The agent
+  sees the pods no sooner on this machine, though: see below.
+- At N=1, three lists of every instance container on the pod's path
+  (before the sandbox, after it, after the app; 5-30 ms each). A pod's
+  first sync now plans on the last list and, after starting containers,
+  inspects only what it made (`agent.runtime_state`).
+
+What remains minik's own: ~10 ms before the engine's first create at N=1
+(API create with its fsync, scheduling, the watch to the agent) and
+~10 ms after the app starts (inspect, status write, watch); at N=20 the
+median pod's informer event reaches the agent 135-225 ms after its create
+(60-100 ms after an outside watch saw it bound), because the server's one
+event loop handles the burst's requests, events and watch traffic first
+(~35 ms CPU per pod, about half of it the API's request handling), and
+that CPU is taken from the engine too.
 
     .venv/bin/python bench/pod_startup.py [--samples 10] [--size 20] [--runs 3]
 """
@@ -28,7 +66,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import socket
 import ssl
 import statistics
@@ -49,6 +86,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agent.docker_runtime import DockerRuntime
 from agent.labels import INSTANCE, KIND, KIND_CONTAINER, KIND_SANDBOX, POD_NAME
 from agent.runtime import ContainerSpec, RuntimeFailure
+from agent.trace import parse as parse_agent_trace
 
 MINIK = str(Path(sys.executable).with_name("minik"))
 KEEPALIVE = 600.0
@@ -74,7 +112,6 @@ STAGES = (
     ("agent:status_written", "agent: status written"),
     ("running", "watch sees Running (floor: done)"),
 )
-AGENT_TRACE = re.compile(r"agent\.trace: pod [^/ ]+/(\S+) (\S+) at ([0-9.]+)$")
 
 
 def free_port() -> int:
@@ -214,9 +251,9 @@ def agent_marks(log: Path) -> dict[str, dict[str, float]]:
     """The agent's trace lines (`agent.trace`) from the server's log: pod name -> stage -> time."""
     marks: dict[str, dict[str, float]] = {}
     for line in log.read_text(errors="replace").splitlines():
-        if match := AGENT_TRACE.search(line):
-            name, stage, at = match.groups()
-            marks.setdefault(name, {}).setdefault(f"agent:{stage}", bench_clock(float(at)))
+        if seen := parse_agent_trace(line):
+            marks.setdefault(seen.name, {}).setdefault(f"agent:{seen.stage}",
+                                                       bench_clock(seen.at))
     return marks
 
 

@@ -12,12 +12,13 @@ import asyncio
 import copy
 import datetime as dt
 import itertools
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent import labels
+from agent import labels, trace
 from agent.backoff import Backoff
 from agent.fake_runtime import FakeRuntime
 from agent.images import ImageManager
@@ -172,6 +173,19 @@ async def test_a_sync_that_replaced_a_dead_sandbox_looks_again_with_a_list(
     assert new.sandbox is not None and new.sandbox.id != old.sandbox.id
     assert pod["status"]["phase"] == "Running"
     assert settled["uid-web"] == new.fingerprint()
+
+
+async def test_each_step_of_a_pods_start_is_traced_when_the_trace_logs_at_debug(
+        syncer: PodSyncer, pods: Pods, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger=trace.__name__)
+    pods.add("web")
+    await syncer.sync("uid-web")
+    server_log = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    marks = [m for r in caplog.records if (m := trace.parse(server_log.format(r)))]
+    assert [(m.namespace, m.name, m.stage) for m in marks] == [
+        ("default", "web", stage) for stage in
+        ("sync", "sandbox", "sandbox_up", "app", "app_up", "status", "status_written")]
+    assert [m.at for m in marks] == sorted(m.at for m in marks)
 
 
 async def test_a_settled_pod_costs_one_list_and_no_write(
