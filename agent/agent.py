@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent import labels
+from agent import labels, trace
 from agent.backoff import Backoff
 from agent.images import ImageManager
 from agent.kubelet_server import KubeletServer
@@ -111,7 +111,7 @@ class Agent:
                              field_selector=f"spec.nodeName={config.node}")
         self.pods.add_index("uid", lambda pod: [pod["metadata"]["uid"]])
         self.pods.add_handler(
-            on_add=lambda pod: self._wake(pod["metadata"]["uid"]),
+            on_add=self._on_pod_add,
             on_update=self._on_pod_update,
             on_delete=lambda pod: self._interrupt(pod["metadata"]["uid"]),
         )
@@ -159,6 +159,10 @@ class Agent:
             self._seen.pop(uid, None)
         else:
             self._seen[uid] = fingerprint
+
+    def _on_pod_add(self, pod: dict[str, Any]) -> None:
+        trace.mark(pod, "seen")
+        self._wake(pod["metadata"]["uid"])
 
     def _on_pod_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         uid = new["metadata"]["uid"]

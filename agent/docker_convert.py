@@ -10,7 +10,7 @@ has not changed.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import docker
@@ -97,6 +97,19 @@ def fingerprint(info: ContainerInfo) -> Fingerprint:
 def listed_fingerprint(item: dict[str, Any]) -> Fingerprint:
     match = _EXITED_STATUS.match(item.get("Status") or "")
     return item.get("State", ""), int(match.group(1)) if match else None
+
+
+def listed_info(item: dict[str, Any]) -> ContainerInfo:
+    """What a list entry alone says of a container (no times, error or OOM flag)."""
+    state, exit_code = listed_fingerprint(item)
+    names = item.get("Names") or [""]
+    return ContainerInfo(
+        id=item["Id"], name=names[0].lstrip("/"), labels=dict(item.get("Labels") or {}),
+        image=item.get("Image", ""), image_id=item.get("ImageID", ""),
+        state=state if state in CONTAINER_STATES else "dead", exit_code=exit_code,
+        created_at=datetime.fromtimestamp(item["Created"], UTC) if item.get("Created") else None,
+        ip_address=_ip_address(item),
+    )
 
 
 def container_info(data: dict[str, Any]) -> ContainerInfo:

@@ -3,13 +3,24 @@
 Design:
 - The low-level `docker.APIClient` over the unix socket (or DOCKER_HOST),
   pinned to API 1.41 so that constructing it never touches the engine.
-  Calls run in worker threads (`asyncio.to_thread`) with a bounded HTTP
-  timeout; streams whose length nobody knows (log follow, pulls) use a
-  second client without a timeout and their own thread pool, so a dozen
-  `kubectl logs -f` cannot starve the default executor. Stopping, waiting
-  for and killing containers, which can block for a whole grace period,
-  run on a third pool of their own, so deleting pods that ignore SIGTERM
-  never stalls the relist or creates.
+  Calls run in worker threads of the runtime's own pools (never the
+  process's default executor, which volumes and the rest of the server
+  share) with a bounded HTTP timeout; streams whose length nobody knows
+  (log follow, pulls) use a second client without a timeout and their own
+  thread pool, so a dozen `kubectl logs -f` cannot starve the other calls.
+  Stopping, waiting for and killing containers, which can block for a
+  whole grace period, run on a pool of their own, so deleting pods that
+  ignore SIGTERM never stalls the relist or creates; so do stats, which
+  the engine answers at its next per-second sample: up to 1 s each, so
+  the agent's usage collection (four at a time, every container every
+  15 s) held four of the six engine threads most of the time on a node
+  with a hundred containers.
+- Starts run on a pool of their own too: the engine sets up a sandbox's
+  network during its start and serialises that, so twenty pods starting
+  together keep every start thread busy for seconds; a create or an
+  inspect (a few ms for the engine) queued behind them waited as long.
+  Measured in `bench/pod_startup.py`: at N=20 the last pods' pause
+  creates waited ~2 s in the shared pool, behind the first pods' starts.
 - Exec sockets are hijacked connections read and written with asyncio's
   own socket calls, so an idle interactive shell holds no thread.
 - Foreign exceptions become `agent.runtime` errors in `_engine_errors`,
@@ -22,7 +33,12 @@ Design:
   changed since the previous call; exit codes, OOM flags and start and
   finish times come from that cached inspect. Lists run on a small pool of
   their own, so that the relist never queues behind fifty creates and
-  starts (which would delay noticing a crash by seconds under load).
+  starts (which would delay noticing a crash by seconds under load). A
+  container this runtime is starting right now is not inspected: the
+  engine holds its lock for the whole start, and one such inspect held
+  the list (and every pod sync waiting for it) for a second or more; the
+  list's own view of it (state, labels, created) stands in, uncached,
+  until its start returns.
 """
 
 from __future__ import annotations
@@ -58,6 +74,7 @@ from agent.docker_convert import (
     fingerprint,
     image_info,
     listed_fingerprint,
+    listed_info,
     network_info,
     parse_time,
 )
@@ -87,6 +104,9 @@ API_VERSION = "1.41"
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 T = TypeVar("T")
 Observer = Callable[[str, float, bool], None]
+
+ENGINE_THREADS = min(32, (os.cpu_count() or 1) + 4)
+"""Concurrent engine calls per pool: what asyncio's default executor would allow."""
 
 _CONFLICT_ID = re.compile(r'by container "?([0-9a-f]{12,64})')
 
@@ -135,17 +155,20 @@ class DockerRuntime:
     """A `agent.runtime.Runtime` backed by one Docker engine."""
 
     def __init__(self, base_url: str | None = None, *, timeout: float = 30.0,
-                 stream_threads: int = 64, stop_threads: int = 64,
+                 threads: int = ENGINE_THREADS, stream_threads: int = 64, stop_threads: int = 64,
                  observer: Observer | None = None) -> None:
         url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         self._url = url
         self._api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout,
                                      max_pool_size=32)
         self._stream_api = docker.APIClient(base_url=url, version=API_VERSION, timeout=None)
+        self._pool = ThreadPoolExecutor(threads, "minik-docker")
+        self._start_pool = ThreadPoolExecutor(threads, "minik-docker-start")
         self._stream_pool = ThreadPoolExecutor(stream_threads, "minik-docker-stream")
         self._stop_pool = ThreadPoolExecutor(stop_threads, "minik-docker-stop")
         self._read_pool = ThreadPoolExecutor(2, "minik-docker-read")
         self._cache: dict[str, tuple[Fingerprint, ContainerInfo]] = {}
+        self._starting: set[str] = set()
         self._open: set[Callable[[], None]] = set()
         self._observer = observer
 
@@ -162,9 +185,11 @@ class DockerRuntime:
 
     async def _call(self, fn: Callable[..., T], *args: Any,
                     missing: type[RuntimeFailure] = ContainerNotFound,
-                    failed: type[RuntimeFailure] = RuntimeFailure, **kwargs: Any) -> T:
+                    failed: type[RuntimeFailure] = RuntimeFailure,
+                    pool: ThreadPoolExecutor | None = None, **kwargs: Any) -> T:
+        call = functools.partial(_guarded, missing, failed, fn, *args, **kwargs)
         return await self._observed(
-            fn, asyncio.to_thread(_guarded, missing, failed, fn, *args, **kwargs))
+            fn, asyncio.get_running_loop().run_in_executor(pool or self._pool, call))
 
     async def _stream_call(self, fn: Callable[..., T], *args: Any,
                            missing: type[RuntimeFailure] = ContainerNotFound,
@@ -173,16 +198,14 @@ class DockerRuntime:
         return await asyncio.get_running_loop().run_in_executor(self._stream_pool, call)
 
     async def _stop_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        call = functools.partial(_guarded, ContainerNotFound, RuntimeFailure, fn, *args, **kwargs)
-        return await self._observed(
-            fn, asyncio.get_running_loop().run_in_executor(self._stop_pool, call))
+        return await self._call(fn, *args, pool=self._stop_pool, **kwargs)
 
     async def close(self) -> None:
         for closer in list(self._open):
             closer()
-        self._stream_pool.shutdown(wait=False, cancel_futures=True)
-        self._stop_pool.shutdown(wait=False, cancel_futures=True)
-        self._read_pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._pool, self._start_pool, self._stream_pool, self._stop_pool,
+                     self._read_pool):
+            pool.shutdown(wait=False, cancel_futures=True)
         self._api.close()
         self._stream_api.close()
 
@@ -269,9 +292,11 @@ class DockerRuntime:
     async def start(self, container_id: str) -> None:
         # A start that fails leaves the container "created", as a list made meanwhile
         # may have cached it: forget that, so the next list sees the engine's error.
+        self._starting.add(container_id)
         try:
-            await self._call(self._api.start, container_id)
+            await self._call(self._api.start, container_id, pool=self._start_pool)
         finally:
+            self._starting.discard(container_id)
             self._cache.pop(container_id, None)
 
     async def stop(self, container_id: str, *, timeout: float,
@@ -340,6 +365,8 @@ class DockerRuntime:
         return [info for item in items if (info := self._listed(item)) is not None]
 
     def _listed(self, item: dict[str, Any]) -> ContainerInfo | None:
+        if item["Id"] in self._starting:
+            return listed_info(item)
         cached = self._cache.get(item["Id"])
         if cached and cached[0] == listed_fingerprint(item):
             return cached[1]
@@ -402,7 +429,8 @@ class DockerRuntime:
             await session.close()
 
     async def stats(self, container_id: str) -> ContainerStats:
-        data = await self._call(self._api.stats, container_id, stream=False, one_shot=True)
+        data = await self._call(self._api.stats, container_id, stream=False, one_shot=True,
+                                pool=self._stop_pool)
         memory = data.get("memory_stats") or {}
         detail = memory.get("stats") or {}
         inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))

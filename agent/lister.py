@@ -8,6 +8,11 @@ answers all the questions asked while one list is in flight with the next
 single list of the instance. An answer is always fresh: a caller gets a
 list that started after it asked, never one already under way, so it sees
 everything it did before asking.
+
+`latest(since)` answers without listing, from the last list if it began
+after `mark()` was taken: for a caller that has changed nothing since, and
+so cannot miss its own doing in it (a pod's first sync, see
+`agent.runtime_state`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,18 @@ class ContainerLister:
         self._selector = selector
         self._next: Listing | None = None
         self._running: asyncio.Task[None] | None = None
+        self._started = 0
+        self._latest: tuple[int, list[ContainerInfo]] | None = None
+
+    def mark(self) -> int:
+        """Now, for `latest`: the lists started so far."""
+        return self._started
+
+    def latest(self, since: int) -> list[ContainerInfo] | None:
+        """The last list's answer if that list started after the `mark()` `since`, else None."""
+        if self._latest is None or self._latest[0] <= since:
+            return None
+        return self._latest[1]
 
     async def list(self) -> list[ContainerInfo]:
         """The instance's containers, from a list that started after this call."""
@@ -47,8 +64,12 @@ class ContainerLister:
         try:
             while (listing := self._next) is not None:
                 self._next = None
+                self._started += 1
+                number = self._started
                 try:
-                    listing.set_result(await self._runtime.list(self._selector))
+                    infos = await self._runtime.list(self._selector)
+                    self._latest = (number, infos)
+                    listing.set_result(infos)
                 except asyncio.CancelledError:
                     listing.cancel()
                     raise

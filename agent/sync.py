@@ -15,6 +15,9 @@ at that moment (a failed write is retried). When the last plan needs nothing don
 `on_settled` hears the runtime state's fingerprint, so the agent's relist
 does not wake the pod for changes the sync made itself.
 
+How a sync learns what the runtime holds for its pod, before acting and
+after, at the least cost to the engine, is `agent.runtime_state`'s.
+
 For a pod marked for deletion it runs preStop hooks, stops containers
 within what is left of the grace period, removes them, and deletes the pod
 object with grace 0. Containers whose pod is gone are removed.
@@ -31,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent import hooks, labels
+from agent import hooks, labels, trace
 from agent.backoff import Backoff
 from agent.containers import (
     PodContext,
@@ -58,6 +61,7 @@ from agent.plan import (
 from agent.podstate import PodRuntimeState
 from agent.probes import ProbeManager, RunningContainer
 from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFailure
+from agent.runtime_state import RuntimeStates
 from agent.status import pod_status
 from agent.volumes import VolumeError, VolumeManager
 from agent.workers import SyncResult
@@ -112,9 +116,10 @@ class PodSyncer:
         self.on_settled = on_settled or (lambda uid, fingerprint: None)
         self._started: set[str] = set()
         self._failed_creates: dict[str, float] = {}
+        self.states = RuntimeStates(runtime, lister)
 
     async def state(self, uid: str) -> PodRuntimeState:
-        return await self.lister.pod(uid)
+        return await self.states.current(uid)
 
     async def sync(self, uid: str) -> SyncResult:
         pod = self.pod_by_uid(uid)
@@ -127,7 +132,8 @@ class PodSyncer:
 
     async def _sync_live(self, pod: dict[str, Any]) -> SyncResult:
         uid = pod["metadata"]["uid"]
-        state = await self.state(uid)
+        trace.mark(pod, "sync")
+        state = await self.states.first(uid)
         self._reset_long_runs(pod, state)
         waiting: dict[str, tuple[str, str]] = {}
         failed: dict[str, tuple[str, str]] = {}
@@ -142,8 +148,9 @@ class PodSyncer:
                 break
             if not replan:
                 break
-            replan = await self._execute(pod, state, actions, failed)
-            state = await self.state(uid)
+            made: list[str] = []
+            replan = await self._execute(pod, state, actions, failed, made)
+            state = await self.states.after(state, actions, made)
         waiting.update(failed)
         if phase_is_terminal(pod) or pod_is_done(pod, state):
             await self._stop_sandbox(state)
@@ -189,9 +196,10 @@ class PodSyncer:
 
     async def _execute(
         self, pod: dict[str, Any], state: PodRuntimeState, actions: PodActions,
-        waiting: dict[str, tuple[str, str]],
+        waiting: dict[str, tuple[str, str]], made: list[str],
     ) -> bool:
-        """Carry out a plan; True when the pod must be planned again at once."""
+        """Carry out a plan, noting the containers it creates in `made`; True when the pod
+        must be planned again at once."""
         for container_id in actions.remove:
             await self._remove(container_id)
         for kill in actions.kill:
@@ -201,18 +209,19 @@ class PodSyncer:
             for info in state.running():
                 await self._stop(pod, info.id, KILL_ALL_TIMEOUT)
         if actions.create_sandbox:
-            return await self._create_sandbox(pod, state, actions.sandbox_attempt, waiting)
+            return await self._create_sandbox(pod, state, actions.sandbox_attempt, waiting,
+                                              made)
         if not actions.start:
             return bool(actions.kill)
         sandbox = state.sandbox
         assert sandbox is not None
         for start in actions.start:
-            await self._start(pod, sandbox, start, waiting)
+            await self._start(pod, sandbox, start, waiting, made)
         return bool(actions.kill)
 
     async def _create_sandbox(
         self, pod: dict[str, Any], state: PodRuntimeState, attempt: int,
-        waiting: dict[str, tuple[str, str]],
+        waiting: dict[str, tuple[str, str]], made: list[str],
     ) -> bool:
         for old in state.sandboxes:
             await self._remove(old.id)
@@ -227,8 +236,11 @@ class PodSyncer:
             self.events.record(pod, "Normal", "SandboxChanged",
                                "Pod sandbox changed, it will be killed and re-created.")
         try:
+            trace.mark(pod, "sandbox")
             sandbox_id = await self.runtime.create(sandbox_spec(self._context(pod), attempt))
+            made.append(sandbox_id)
             await self.runtime.start(sandbox_id)
+            trace.mark(pod, "sandbox_up")
         except (PodSpecError, RuntimeFailure) as e:
             message = f"Failed to create pod sandbox: {e}"
             self.events.record(pod, "Warning", "FailedCreatePodSandBox", message)
@@ -245,18 +257,18 @@ class PodSyncer:
 
     async def _start(
         self, pod: dict[str, Any], sandbox: ContainerInfo, start: Start,
-        waiting: dict[str, tuple[str, str]],
+        waiting: dict[str, tuple[str, str]], made: list[str],
     ) -> None:
         container = _container(pod, start.name, init=start.init)
         why = await self.images.ensure(pod, container)
         if why is None:
-            why = await self._create_and_start(pod, sandbox, container, start)
+            why = await self._create_and_start(pod, sandbox, container, start, made)
         if why is not None:
             waiting[start.name] = why
 
     async def _create_and_start(
         self, pod: dict[str, Any], sandbox: ContainerInfo, container: dict[str, Any],
-        start: Start,
+        start: Start, made: list[str],
     ) -> tuple[str, str] | None:
         name = container["name"]
         try:
@@ -275,12 +287,14 @@ class PodSyncer:
         if start.retry:
             self.backoff.next(key)
         try:
+            trace.mark(pod, "app")
             container_id = await self.runtime.create(spec)
         except RuntimeFailure as e:
             self._failed_creates[key] = self.backoff.clock()
             self.images.invalidate(container["image"])
             self.events.record(pod, "Warning", "Failed", f"Error: {e}")
             return "CreateContainerError", str(e)
+        made.append(container_id)
         self._failed_creates.pop(key, None)
         self.events.record(pod, "Normal", "Created", f"Created container: {name}")
         if start.restart_count > 0:
@@ -291,6 +305,7 @@ class PodSyncer:
             message = start_failure_message(container, str(e))
             self.events.record(pod, "Warning", "Failed", f"Error: {message}")
             return "RunContainerError", message
+        trace.mark(pod, "app_up")
         self.events.record(pod, "Normal", "Started", f"Started container {name}")
         await self._post_start(pod, container, container_id, sandbox)
         return None
@@ -372,6 +387,7 @@ class PodSyncer:
         for key in [k for k in self._failed_creates if k.startswith(backoff_key(uid, ""))]:
             del self._failed_creates[key]
         self._started.discard(uid)
+        self.states.forget(uid)
         await self.volumes.cleanup(uid)
         self.on_settled(uid, None)
 
@@ -403,8 +419,10 @@ class PodSyncer:
         patch = {**{k: None for k in current if k not in status}, **status}
         md = pod["metadata"]
         try:
+            trace.mark(pod, "status")
             await self.client.patch(PODS, md.get("namespace"), md["name"], {"status": patch},
                                     subresource="status")
+            trace.mark(pod, "status_written")
         except errors.ApiError as e:
             if e.code == 404:
                 return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from minik.apiserver.server import ServerConfig, serve
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for name in filter(None, os.environ.get("MINIK_DEBUG", "").split(",")):
+        logging.getLogger(name.strip()).setLevel(logging.DEBUG)
     config = _parse(sys.argv[1:] if argv is None else argv)
     try:
         asyncio.run(serve(config))

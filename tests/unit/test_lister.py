@@ -81,3 +81,17 @@ async def test_an_asker_giving_up_leaves_the_others_their_answer() -> None:
     quitter.cancel()
     runtime.release.set()
     assert (await stayer)[0].id == "1"
+
+
+async def test_the_last_answer_is_given_without_listing_only_from_a_list_begun_after_the_mark(
+        ) -> None:
+    runtime = Runtime()
+    runtime.release.set()
+    lister = ContainerLister(runtime, {"i": "x"})  # type: ignore[arg-type]
+    assert lister.latest(lister.mark()) is None
+    await lister.list()
+    mark = lister.mark()
+    assert lister.latest(mark) is None, "that list began before the mark"
+    await lister.list()
+    assert [i.id for i in lister.latest(mark) or []] == ["2"]
+    assert runtime.calls == 2

@@ -12,12 +12,13 @@ import asyncio
 import copy
 import datetime as dt
 import itertools
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agent import labels
+from agent import labels, trace
 from agent.backoff import Backoff
 from agent.fake_runtime import FakeRuntime
 from agent.images import ImageManager
@@ -100,11 +101,12 @@ def syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
 
 
 def make_syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
-                tmp_path: Path, *, backoff: Backoff | None = None) -> PodSyncer:
+                tmp_path: Path, *, backoff: Backoff | None = None,
+                lister: ContainerLister | None = None) -> PodSyncer:
     events = Events()
     return PodSyncer(
         SyncConfig("unit", "node", "127.0.0.1", NETWORK, PAUSE),
-        runtime=runtime, lister=ContainerLister(runtime, {labels.INSTANCE: "unit"}),
+        runtime=runtime, lister=lister or ContainerLister(runtime, {labels.INSTANCE: "unit"}),
         client=pods, events=events,  # type: ignore[arg-type]
         images=ImageManager(runtime, events, Backoff()),
         volumes=VolumeManager(tmp_path, configmaps=lambda ns, n: None,
@@ -125,10 +127,65 @@ async def test_a_new_pod_is_started_and_settles(
         settled: dict[str, tuple | None]) -> None:
     pod = pods.add("web")
     await syncer.sync("uid-web")
-    assert methods(runtime) == ["list", "create", "start", "list", "image", "create", "start",
-                                "list"]
+    assert methods(runtime) == ["list", "create", "start", "inspect", "image", "create",
+                                "start", "inspect"], "after starting, it looks at what it made"
     assert pod["status"]["phase"] == "Running"
+    assert pod["status"]["podIP"]
     assert settled["uid-web"] == (await syncer.state("uid-web")).fingerprint()
+
+
+async def test_a_new_pods_first_sync_plans_on_the_last_list_instead_of_waiting_for_one(
+        syncer: PodSyncer, runtime: FakeRuntime, pods: Pods) -> None:
+    await syncer.lister.list()
+    pod = pods.add("web")
+    runtime.calls.clear()
+    await syncer.sync("uid-web")
+    assert methods(runtime) == ["create", "start", "inspect", "image", "create", "start",
+                                "inspect"]
+    assert pod["status"]["phase"] == "Running"
+
+
+async def test_the_first_sync_after_a_restart_adopts_what_an_earlier_agent_left(
+        runtime: FakeRuntime, pods: Pods, tmp_path: Path) -> None:
+    lister = ContainerLister(runtime, {labels.INSTANCE: "unit"})
+    await lister.list()
+    pods.add("web")
+    await make_syncer(runtime, pods, {}, tmp_path / "earlier").sync("uid-web")
+    runtime.calls.clear()
+    await make_syncer(runtime, pods, {}, tmp_path, lister=lister).sync("uid-web")
+    assert methods(runtime) == ["list"]
+    assert len(await runtime.list({labels.POD_UID: "uid-web"})) == 2
+
+
+async def test_a_sync_that_replaced_a_dead_sandbox_looks_again_with_a_list(
+        syncer: PodSyncer, runtime: FakeRuntime, pods: Pods,
+        settled: dict[str, tuple | None]) -> None:
+    pod = pods.add("web")
+    await syncer.sync("uid-web")
+    old = await syncer.state("uid-web")
+    assert old.sandbox is not None
+    runtime.exit(old.sandbox.id, 0)
+    runtime.calls.clear()
+    await syncer.sync("uid-web")
+    calls = methods(runtime)
+    assert calls[calls.index("create") + 2] == "list", calls
+    new = await syncer.state("uid-web")
+    assert new.sandbox is not None and new.sandbox.id != old.sandbox.id
+    assert pod["status"]["phase"] == "Running"
+    assert settled["uid-web"] == new.fingerprint()
+
+
+async def test_each_step_of_a_pods_start_is_traced_when_the_trace_logs_at_debug(
+        syncer: PodSyncer, pods: Pods, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger=trace.__name__)
+    pods.add("web")
+    await syncer.sync("uid-web")
+    server_log = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    marks = [m for r in caplog.records if (m := trace.parse(server_log.format(r)))]
+    assert [(m.namespace, m.name, m.stage) for m in marks] == [
+        ("default", "web", stage) for stage in
+        ("sync", "sandbox", "sandbox_up", "app", "app_up", "status", "status_written")]
+    assert [m.at for m in marks] == sorted(m.at for m in marks)
 
 
 async def test_a_settled_pod_costs_one_list_and_no_write(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
+from minik.client.aio import AsyncClient
 from minik.controllers.events import EventRecorder
 from minik.controllers.metrics import ControllerMetrics
 from minik.scheduler import Scheduler
@@ -24,7 +28,7 @@ from minik.scheduler.fit import (
     pod_requests,
     tolerates,
 )
-from tests.unit.apitest import Api, poll, start_api
+from tests.unit.apitest import Api, eventually, poll, start_api
 
 PODS = REGISTRY.resolve("pods")
 NODES = REGISTRY.resolve("nodes")
@@ -186,9 +190,10 @@ async def add_pod(api: Api, name: str, **kwargs) -> dict:
     return await api.client.create(PODS, "default", pod(name, **kwargs))
 
 
-async def start_scheduler(api: Api, *, metrics: ControllerMetrics | None = None) -> Scheduler:
+async def start_scheduler(api: Api, *, metrics: ControllerMetrics | None = None,
+                          client: AsyncClient | None = None) -> Scheduler:
     events = EventRecorder(api.client, "default-scheduler")
-    scheduler = Scheduler(api.client, events=events, metrics=metrics, retry_base=0.05,
+    scheduler = Scheduler(client or api.client, events=events, metrics=metrics, retry_base=0.05,
                           retry_max=0.2)
     api.start(events.run(), "events")
     api.start(scheduler.run(), "scheduler")
@@ -319,3 +324,53 @@ async def test_a_selected_pod_goes_to_the_matching_node_not_the_emptiest(api: Ap
     await add_pod(api, "any")
     assert await bound_to(api, "db") == "ssd"
     assert await bound_to(api, "any") == "big"
+
+
+class HeldBinds(AsyncClient):
+    """The API's client, but every Binding POST waits until the test releases it."""
+
+    def __init__(self, api: Api, *, fail_first: int = 0) -> None:
+        super().__init__(api.client.access)
+        self.held = 0
+        self.release = asyncio.Event()
+        self.fail_first = fail_first
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if method == "POST" and path.endswith("/binding"):
+            if self.fail_first > 0:
+                self.fail_first -= 1
+                raise ApiError(500, "InternalError", "the store failed")
+            self.held += 1
+            await self.release.wait()
+        return await super().request(method, path, **kwargs)
+
+
+async def test_the_pods_of_a_burst_are_bound_together_not_one_bind_after_another(api: Api):
+    await add_node(api, "n1", pods="3")
+    client = HeldBinds(api)
+    try:
+        await start_scheduler(api, client=client)
+        for i in range(4):
+            await add_pod(api, f"p{i}")
+        await eventually(lambda: client.held == 3)
+        client.release.set()
+        assert {await bound_to(api, f"p{i}") for i in range(3)} == {"n1"}
+        [refused] = await poll(lambda: events_about(api, "p3", "FailedScheduling"), bool)
+        assert refused["message"] == "0/1 nodes are available: 1 Too many pods."
+    finally:
+        await client.close()
+
+
+async def test_a_failed_bind_forgets_its_assumption_and_the_pod_is_bound_on_retry(api: Api):
+    await add_node(api, "n1", pods="1")
+    client = HeldBinds(api, fail_first=2)
+    client.release.set()
+    try:
+        scheduler = await start_scheduler(api, client=client)
+        await add_pod(api, "web")
+        assert await bound_to(api, "web") == "n1"
+        assert client.fail_first == 0
+        assert scheduler.unschedulable == frozenset()
+        assert await events_about(api, "web", "FailedScheduling") == []
+    finally:
+        await client.close()
