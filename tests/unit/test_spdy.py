@@ -83,6 +83,51 @@ def test_unknown_control_frames_are_skipped_and_other_versions_refused() -> None
         Framer().feed(struct.pack(">HHI", 0x8002, spdy.PING, 4) + b"\x00\x00\x00\x01")
 
 
+def _syn_stream_with(block: bytes) -> bytes:
+    """A SYN_STREAM for stream 1 whose header block, before compression, is `block`."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 15, 8, zlib.Z_DEFAULT_STRATEGY, spdy.DICTIONARY)
+    compressed = deflate.compress(block) + deflate.flush(zlib.Z_SYNC_FLUSH)
+    payload = struct.pack(">IIBB", 1, 0, 0, 0) + compressed
+    return struct.pack(">HHI", 0x8003, spdy.SYN_STREAM, len(payload)) + payload
+
+
+def test_a_header_block_that_inflates_beyond_the_limit_is_refused_unread() -> None:
+    huge = 64 << 20
+    block = struct.pack(">I", 1) + struct.pack(">I", 1) + b"x" + struct.pack(">I", huge)
+    frame = _syn_stream_with(block + b"a" * huge)
+    assert len(frame) < spdy.MAX_CONTROL_LENGTH  # a small frame: a zlib bomb
+    with pytest.raises(spdy.ProtocolError, match="inflates to more than 262144 bytes"):
+        Framer().feed(frame)
+
+
+def test_a_header_block_up_to_the_limit_is_read() -> None:
+    value = b"v" * (spdy.MAX_HEADER_BLOCK - 64)
+    block = struct.pack(">I", 1) + struct.pack(">I", 1) + b"x" + struct.pack(">I", len(value))
+    assert Framer().feed(_syn_stream_with(block + value)) == [
+        spdy.SynStream(1, {"x": value.decode()})]
+
+
+def test_a_control_frame_declaring_too_many_bytes_is_refused_before_it_arrives() -> None:
+    head = struct.pack(">HHI", 0x8003, spdy.SYN_STREAM, 1 << 20)
+    with pytest.raises(spdy.ProtocolError, match="declares 1048576 bytes"):
+        Framer().feed(head)
+
+
+def test_a_long_data_frame_comes_out_in_pieces_as_its_bytes_arrive() -> None:
+    data = bytes(range(256)) * 800  # 200 KiB: three whole pieces and a tail
+    wire = Framer().encode(spdy.Data(3, data, fin=True))
+    receiver = Framer()
+    assert receiver.feed(wire[:8 + spdy.DATA_PIECE - 1]) == []
+    first = receiver.feed(wire[8 + spdy.DATA_PIECE - 1:8 + spdy.DATA_PIECE])
+    assert first == [spdy.Data(3, data[:spdy.DATA_PIECE])]
+    rest = receiver.feed(wire[8 + spdy.DATA_PIECE:] + Framer().encode(spdy.Ping(1)))
+    assert [len(f.data) for f in rest if isinstance(f, spdy.Data)] == [
+        spdy.DATA_PIECE, spdy.DATA_PIECE, len(data) - 3 * spdy.DATA_PIECE]
+    assert [f.fin for f in rest if isinstance(f, spdy.Data)] == [False, False, True]
+    assert b"".join(f.data for f in [*first, *rest] if isinstance(f, spdy.Data)) == data
+    assert rest[-1] == spdy.Ping(1)
+
+
 class Pipe:
     """One direction of an in-memory byte pipe."""
 
