@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from agent.exec_stream import StreamOptions
-from minik.httpstream import spdy_connection
+from minik.httpstream import spdy, spdy_connection
 from minik.httpstream.channels import (
     CLOSE,
     ERROR,
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 STREAM_CREATION_TIMEOUT = 30.0
 CLOSE_GRACE = 10.0
-INPUT_BACKLOG = 16  # input chunks waiting for the process: beyond, the client is held back
+INPUT_BACKLOG = 4  # chunks of at most spdy.DATA_PIECE; the streams' inboxes hold the rest
 MAX_RESIZE = 4096
 
 
@@ -84,10 +84,15 @@ class SpdyChannels:
             if stream is None:
                 raise StreamsNotCreated("the client went away before creating its streams")
             kind = stream.headers.get("streamtype", "")
-            if kind not in STREAM_TYPES:
-                log.debug("ignoring an exec stream of unexpected type %r", kind)
+            channel = STREAM_TYPES.get(kind)
+            if channel is None or channel in self._streams:
+                log.debug("refusing an exec stream of unknown or repeated type %r", kind[:100])
+                await stream.reset(spdy.REFUSED_STREAM)
                 continue
-            self._streams[STREAM_TYPES[kind]] = stream
+            if channel not in (STDIN, RESIZE):
+                stream.discard()
+            self._streams[channel] = stream
+        await self._connection.refuse_streams()
 
     async def send(self, channel: int, data: bytes) -> None:
         if (stream := self._streams.get(channel)) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -485,6 +486,19 @@ async def _api_url(client: aiohttp.ClientSession, path: str) -> URL:
         return response.url.with_path(path)
 
 
+@contextlib.asynccontextmanager
+async def _spdy_exec(kubelet: TestClient, query: list[tuple[str, str]]
+                     ) -> AsyncIterator[SpdyExec]:
+    """An exec over SPDY to the agent, closed on the way out; 10 s at most."""
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(_kubelet_url(kubelet, EXEC), query, token=TOKEN)
+        assert isinstance(session, SpdyExec)
+        try:
+            yield session
+        finally:
+            await session.close()
+
+
 async def test_exec_over_spdy_feeds_stdin_and_ends_with_a_status_on_the_error_stream(
         node: Node, kubelet: TestClient) -> None:
     await node.run(node.add(make_pod()))
@@ -521,6 +535,35 @@ async def test_exec_over_spdy_v2_reports_a_failure_as_its_message(
             assert message.startswith(b"command terminated with non-zero exit code")
         finally:
             await session.close()
+
+
+async def test_unknown_repeated_and_late_spdy_streams_are_refused(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    async with _spdy_exec(kubelet, _exec_query("cat", stdin=True)) as session:
+        await session.open("error")
+        for kind in ("bogus", "error"):
+            with pytest.raises(ConnectionResetError, match="refused"):
+                await session.connection.open({"streamtype": kind})
+        await session.open("stdin", "stdout", "stderr")
+        with pytest.raises(ConnectionResetError, match="refused"):
+            await session.connection.open({"streamtype": "resize"})
+        await session.streams["stdin"].write(b"still served\n")
+        await session.streams["stdin"].close()
+        assert await session.read_all("stdout") == b"still served\n"
+        assert json.loads(await session.read_all("error"))["status"] == "Success"
+
+
+async def test_data_on_streams_minik_does_not_read_never_holds_the_session_back(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    async with _spdy_exec(kubelet, _exec_query("cat", stdin=True)) as session:
+        await session.open("error", "stdin", "stdout", "stderr")
+        for kind in ("error", "stdout", "stderr"):
+            await session.streams[kind].write(b"x" * (3 << 20))
+        await session.streams["stdin"].write(b"heard\n")
+        await session.streams["stdin"].close()
+        assert await session.read_all("stdout") == b"heard\n"
 
 
 async def test_spdy_upgrades_without_a_common_stream_protocol_are_refused(
