@@ -8,7 +8,8 @@ implies is open (30 s at most), and then:
 
 - stdin is the stdin stream's data; its FIN is the end of stdin;
 - the resize stream is a sequence of JSON sizes, split across frames as
-  the sender pleases;
+  the sender pleases; of the sizes that arrive together only the newest is
+  applied, and a stream that is not JSON is no longer read;
 - at the end stdout and stderr are finished, the status goes on the error
   stream (a Status JSON from v4, a failure's message before), every stream
   of ours is finished, and a GOAWAY says no more streams will come. kubectl
@@ -19,9 +20,11 @@ implies is open (30 s at most), and then:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -46,6 +49,7 @@ STREAM_CREATION_TIMEOUT = 30.0
 CLOSE_GRACE = 10.0
 INPUT_BACKLOG = 4  # chunks of at most spdy.DATA_PIECE; the streams' inboxes hold the rest
 MAX_RESIZE = 4096
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 
 
 class StreamsNotCreated(ConnectionError):
@@ -137,19 +141,15 @@ class SpdyChannels:
     async def _read_resizes(self, queue: asyncio.Queue[tuple[int, bytes]]) -> None:
         if (stream := self._streams.get(RESIZE)) is None:
             return
-        decoder, pending = json.JSONDecoder(), ""
+        text, sizes = codecs.getincrementaldecoder("utf-8")(errors="replace"), _Sizes()
         while data := await stream.read():
-            pending = (pending + data.decode(errors="replace")).lstrip()
-            while pending:
-                try:
-                    size, end = decoder.raw_decode(pending)
-                except json.JSONDecodeError:
-                    if len(pending) > MAX_RESIZE:
-                        log.debug("resize stream is not JSON sizes; no longer read")
-                        return
-                    break  # an incomplete size: wait for the rest
-                pending = pending[end:].lstrip()
-                await queue.put((RESIZE, json.dumps(size).encode()))
+            newest = sizes.feed(text.decode(data))
+            if newest is not None:
+                await queue.put((RESIZE, json.dumps(newest).encode()))
+            if sizes.pending > MAX_RESIZE:
+                log.debug("resize stream is not JSON sizes; no longer read")
+                stream.discard()
+                return
 
     async def close(self, *, grace: float = CLOSE_GRACE) -> None:
         """Finish our side, say GOAWAY, and give the client a grace time to hang up first."""
@@ -164,6 +164,36 @@ class SpdyChannels:
         self._serving.cancel()
         await asyncio.gather(self._serving, return_exceptions=True)
         await self._upgraded.close()
+
+
+class _Sizes:
+    """The JSON values of a resize stream, split across frames as the sender pleases.
+
+    Each piece is parsed from where the last whole value ended, so the cost
+    is linear in what arrives; values that are not objects are skipped.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = json.JSONDecoder()
+        self._text = ""
+
+    @property
+    def pending(self) -> int:
+        """Characters waiting for the rest of their value."""
+        return len(self._text)
+
+    def feed(self, text: str) -> dict[str, Any] | None:
+        """The newest size completed by `text`, if any."""
+        buffer, at, newest = self._text + text, 0, None
+        while (at := _SPACE.match(buffer, at).end()) < len(buffer):
+            try:
+                value, at = self._decoder.raw_decode(buffer, at)
+            except json.JSONDecodeError:
+                break  # an incomplete value (or not JSON: `pending` grows)
+            if isinstance(value, dict):
+                newest = value
+        self._text = buffer[at:]
+        return newest
 
 
 def _expected(options: StreamOptions, protocol: StreamProtocol) -> set[int]:

@@ -664,6 +664,33 @@ async def test_spdy_resizes_arrive_whole_however_the_frames_split_them(
             await session.close()
 
 
+async def test_a_resize_stream_full_of_other_json_costs_linear_time(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    sessions = _capture_sessions(node)
+    query = [("command", "sh"), ("stdin", "true"), ("stdout", "true"), ("tty", "true")]
+    async with _spdy_exec(kubelet, query) as session:
+        await session.open("error", "stdin", "stdout", "resize")
+        resize = session.streams["resize"]
+        await resize.write(b"1 " * (1 << 19) + b'[1] "x" null {"Width":90,')
+        await resize.write(b'"Height":20} {"Width":100,"Height":30}')
+        await eventually(lambda: sessions[0].size == (100, 30))  # 10 s and more when quadratic
+
+
+async def test_a_resize_stream_that_is_not_json_is_dropped_without_holding_the_session_back(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    sessions = _capture_sessions(node)
+    query = [("command", "cat"), ("stdin", "true"), ("stdout", "true"), ("tty", "true")]
+    async with _spdy_exec(kubelet, query) as session:
+        await session.open("error", "stdin", "stdout", "resize")
+        await session.streams["resize"].write(b"<not json>" * (3 << 17))
+        await session.streams["stdin"].write(b"typed\n")
+        await session.streams["stdin"].close()
+        assert await session.read_all("stdout") == b"typed\n"
+        assert sessions[0].size is None
+
+
 async def test_a_spdy_client_that_goes_away_ends_the_session(
         node: Node, kubelet: TestClient) -> None:
     await node.run(node.add(make_pod()))
