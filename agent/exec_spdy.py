@@ -15,6 +15,9 @@ implies is open (30 s at most), and then:
   of ours is finished, and a GOAWAY says no more streams will come. kubectl
   reads each stream to its end and then closes the connection, which ends
   the session here; a client that does not is cut off after a grace time.
+
+A PING every few seconds keeps finding out whether the client is still
+there (`minik.httpstream.liveness`), even while its input is held back.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from agent.exec_stream import StreamOptions
-from minik.httpstream import spdy, spdy_connection
+from minik.httpstream import liveness, spdy, spdy_connection
 from minik.httpstream.channels import (
     CLOSE,
     ERROR,
@@ -151,8 +154,17 @@ class SpdyChannels:
                 stream.discard()
                 return
 
+    async def client_gone(self) -> None:
+        await liveness.watch(self._upgraded.transport, keepalive=self._connection.ping)
+
     async def close(self, *, grace: float = CLOSE_GRACE) -> None:
-        """Finish our side, say GOAWAY, and give the client a grace time to hang up first."""
+        """Finish our side, say GOAWAY, and give the client a grace time to hang up first;
+        drop a client that is gone at once."""
+        if liveness.peer_gone(self._upgraded.transport):
+            self._serving.cancel()
+            await asyncio.gather(self._serving, return_exceptions=True)
+            self._upgraded.abort()
+            return
         with contextlib.suppress(ConnectionError, OSError):
             for stream in self._streams.values():
                 stream.discard()

@@ -185,7 +185,8 @@ class KubeletServer:
         except BaseException:
             await session.close()
             raise
-        await ExecStream(WebSocketChannels(ws, protocol), session, options).run()
+        channels = WebSocketChannels(ws, protocol, request.transport)
+        await ExecStream(channels, session, options).run()
         return ws
 
     async def _serve_spdy(self, request: web.Request, info: ContainerInfo,

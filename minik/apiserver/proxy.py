@@ -13,7 +13,10 @@ and `status.daemonEndpoints.kubeletEndpoint.Port`:
   is accepted with the subprotocol it offered (`v5.channel.k8s.io` echoed
   exactly, or kubectl falls back to SPDY), a socket to the agent is opened
   with the same query and subprotocol, and messages (TEXT as TEXT, BINARY
-  as BINARY) and the final close are copied both ways;
+  as BINARY) and the final close are copied both ways; a client found
+  gone while the copy to the agent is held up (`minik.httpstream.liveness`,
+  with a WebSocket ping every few seconds) resets both connections, so the
+  agent ends the session;
 - exec and attach over SPDY/3.1 (kubectl 1.29 and older) are the same
   design one level down: the upgrade is asked of the agent with the
   client's `X-Stream-Protocol-Version`s, and once the agent has switched,
@@ -48,7 +51,7 @@ from minik.api import errors
 from minik.api.resources import REGISTRY, ResourceType
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import ObjectStorage
-from minik.httpstream import upgrade
+from minik.httpstream import liveness, upgrade
 from minik.httpstream.channels import WEBSOCKET_PROTOCOL_NAMES
 
 COMPLETED_PHASES = ("Succeeded", "Failed")
@@ -149,7 +152,7 @@ async def pod_exec(request: web.Request, storage: ObjectStorage,
         raise _unreachable(url, e) from e
     async with upstream:
         await ws.prepare(request)
-        await _relay_websocket(ws, upstream)
+        await _relay_websocket(request, ws, upstream)
     return ws
 
 
@@ -312,17 +315,28 @@ def _client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-async def _relay_websocket(client: web.WebSocketResponse,
+async def _relay_websocket(request: web.Request, client: web.WebSocketResponse,
                            agent: aiohttp.ClientWebSocketResponse) -> None:
-    """Copy messages both ways; the first side to close closes the other with its code."""
+    """Copy messages both ways; the first side to close closes the other with its code.
+
+    A client gone while its messages wait for the agent cannot close anything:
+    both connections are reset instead.
+    """
     inbound = asyncio.create_task(_pump(client, agent), name="exec-proxy:client")
     outbound = asyncio.create_task(_pump(agent, client), name="exec-proxy:agent")
+    pumps = asyncio.gather(inbound, outbound)
+    gone = asyncio.create_task(
+        liveness.watch(request.transport, shut=False, keepalive=client.ping),
+        name="exec-proxy:liveness")
     try:
-        await asyncio.gather(inbound, outbound)
+        await asyncio.wait({pumps, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if gone.done() and not inbound.done():
+            liveness.reset_socket(agent.get_extra_info("socket"))
+            liveness.reset(request.transport)
     finally:
-        for task in (inbound, outbound):
+        for task in (inbound, outbound, gone):
             task.cancel()
-        await asyncio.gather(inbound, outbound, return_exceptions=True)
+        await asyncio.gather(pumps, gone, return_exceptions=True)
 
 
 Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse

@@ -151,6 +151,7 @@ class Connection:
         self._accepted: asyncio.Queue[Stream | None] = asyncio.Queue()
         self._server = server
         self._next_id = 2 if server else 1
+        self._last_ping = 0 if server else -1  # our pings have our streams' parity
         self._last_peer_id = 0
         self._going_away = False
         self._refusing = False
@@ -212,6 +213,11 @@ class Connection:
         if not stream.answered.is_set() or not stream.open:
             raise ConnectionResetError(f"stream {stream.id} was refused or the session ended")
         return stream
+
+    async def ping(self) -> None:
+        """Send a PING of our own, which the peer echoes: a keepalive."""
+        self._last_ping += 2
+        await self.send(spdy.Ping(self._last_ping))
 
     async def go_away(self, status: int = spdy.GOAWAY_OK) -> None:
         """Tell the peer no new stream will be accepted; streams already open go on."""

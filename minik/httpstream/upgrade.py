@@ -12,7 +12,9 @@ request's protocol (as aiohttp's own WebSocketResponse does), to a
 `StreamReader` that pauses the socket when the reader falls behind.
 `dial` is the client's end over a plain asyncio connection (the API
 server uses it to reach the node agent), and `relay` copies two upgraded
-connections into each other until either ends.
+connections into each other until either ends, or either peer is found
+gone while the copy is held up (`minik.httpstream.liveness`): then both
+are reset, so the session behind the relay learns of it too.
 """
 
 from __future__ import annotations
@@ -28,11 +30,14 @@ from typing import Protocol
 from aiohttp import web
 from yarl import URL
 
+from minik.httpstream import liveness
+
 SPDY = "SPDY/3.1"
 PROTOCOL_VERSION = "X-Stream-Protocol-Version"
 ACCEPTED_VERSIONS = "X-Accepted-Stream-Protocol-Versions"
 READ_SIZE = 64 * 1024
 MAX_HEAD = 64 * 1024
+CLOSE_TIMEOUT = 5.0
 _UPGRADE_TOKEN = re.compile(r"(^|,)\s*upgrade\s*($|,)", re.IGNORECASE)
 
 
@@ -43,6 +48,9 @@ def requested(headers: Mapping[str, str], protocol: str = SPDY) -> bool:
 
 
 class _Writer(Protocol):
+    @property
+    def transport(self) -> asyncio.WriteTransport | None: ...
+
     async def send(self, data: bytes) -> None: ...
 
     async def close(self) -> None: ...
@@ -66,7 +74,16 @@ class Upgraded:
         await self._writer.send(data)
 
     async def close(self) -> None:
+        """Close after what was sent reaches the peer (a few seconds at most)."""
         await self._writer.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once: the peer sees a reset, whatever was unsent."""
+        liveness.reset(self._writer.transport)
+
+    @property
+    def transport(self) -> asyncio.WriteTransport | None:
+        return self._writer.transport
 
 
 class _ResponseWriter:
@@ -74,6 +91,10 @@ class _ResponseWriter:
 
     def __init__(self, request: web.Request, response: web.StreamResponse) -> None:
         self._request, self._response = request, response
+
+    @property
+    def transport(self) -> asyncio.WriteTransport | None:
+        return self._request.transport
 
     async def send(self, data: bytes) -> None:
         transport = self._request.transport
@@ -85,11 +106,16 @@ class _ResponseWriter:
         transport = self._request.transport
         if transport is not None:
             transport.close()
+            asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
 
 
 class _StreamWriter:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
+
+    @property
+    def transport(self) -> asyncio.WriteTransport | None:
+        return self._writer.transport
 
     async def send(self, data: bytes) -> None:
         self._writer.write(data)
@@ -97,8 +123,13 @@ class _StreamWriter:
 
     async def close(self) -> None:
         self._writer.close()
-        with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
-            await self._writer.wait_closed()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._writer.wait_closed()
+        except TimeoutError:
+            self._writer.transport.abort()  # the peer does not read what is left
+        except (ConnectionError, OSError, ssl.SSLError):
+            pass
 
 
 class _Feed:
@@ -182,17 +213,27 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
 
 
 async def relay(a: Upgraded, b: Upgraded) -> None:
-    """Copy bytes both ways until either side ends; then close both."""
-    tasks = [asyncio.create_task(_pump(a, b), name="upgrade-relay:a-to-b"),
+    """Copy bytes both ways until either side ends, then close both; reset both instead
+    when either peer is found gone (a relay held up by one side reads nothing more from
+    the other, so could not see its end)."""
+    pumps = [asyncio.create_task(_pump(a, b), name="upgrade-relay:a-to-b"),
              asyncio.create_task(_pump(b, a), name="upgrade-relay:b-to-a")]
+    watches = [asyncio.create_task(liveness.watch(side.transport, shut=False),
+                                   name="upgrade-relay:liveness") for side in (a, b)]
+    gone = False
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait([*pumps, *watches], return_when=asyncio.FIRST_COMPLETED)
+        gone = bool(done & set(watches))
     finally:
-        for task in tasks:
+        for task in (*pumps, *watches):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await a.close()
-        await b.close()
+        await asyncio.gather(*pumps, *watches, return_exceptions=True)
+        if gone:
+            a.abort()
+            b.abort()
+        else:
+            await a.close()
+            await b.close()
 
 
 async def _pump(source: Upgraded, sink: Upgraded) -> None:

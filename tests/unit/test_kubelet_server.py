@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from agent import exec_spdy, labels, log_stream
@@ -31,10 +31,10 @@ from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage
 from minik.apiserver.tls import ensure_certificates
 from minik.home import Home
-from minik.httpstream import spdy_connection, upgrade
+from minik.httpstream import liveness, spdy_connection, upgrade
 from minik.httpstream.channels import V4, V5
 from minik.store import MemoryStore
-from tests.unit.apitest import eventually
+from tests.unit.apitest import UncancellingServer, eventually
 
 PROTOCOL_V4, PROTOCOL_V5 = V4.name, V5.name
 INSTANCE = "unit"
@@ -96,7 +96,7 @@ def node() -> Node:
 
 @pytest.fixture
 async def kubelet(node: Node) -> AsyncIterator[TestClient]:
-    server = TestServer(node.server().app())
+    server = UncancellingServer(node.server().app())
     client = TestClient(server, headers={"Authorization": f"Bearer {TOKEN}"})
     await client.start_server()
     try:
@@ -159,6 +159,8 @@ def quick_liveness(monkeypatch: pytest.MonkeyPatch) -> None:
     """Look at idle connections every 50 ms instead of every second."""
     monkeypatch.setattr(log_stream, "LIVENESS_CHECK", 0.05)
     monkeypatch.setattr(proxy, "LIVENESS_CHECK", 0.05)
+    monkeypatch.setattr(liveness, "CHECK_INTERVAL", 0.05)
+    monkeypatch.setattr(liveness, "KEEPALIVE_INTERVAL", 0.1)
 
 
 @pytest.mark.usefixtures("quick_liveness")
@@ -487,11 +489,11 @@ async def _api_url(client: aiohttp.ClientSession, path: str) -> URL:
 
 
 @contextlib.asynccontextmanager
-async def _spdy_exec(kubelet: TestClient, query: list[tuple[str, str]]
+async def _spdy_exec(url: URL, query: list[tuple[str, str]], *, token: str = TOKEN
                      ) -> AsyncIterator[SpdyExec]:
-    """An exec over SPDY to the agent, closed on the way out; 10 s at most."""
+    """An exec over SPDY, closed on the way out; 10 s at most."""
     async with asyncio.timeout(10):
-        session = await SpdyExec.start(_kubelet_url(kubelet, EXEC), query, token=TOKEN)
+        session = await SpdyExec.start(url, query, token=token)
         assert isinstance(session, SpdyExec)
         try:
             yield session
@@ -540,7 +542,7 @@ async def test_exec_over_spdy_v2_reports_a_failure_as_its_message(
 async def test_unknown_repeated_and_late_spdy_streams_are_refused(
         node: Node, kubelet: TestClient) -> None:
     await node.run(node.add(make_pod()))
-    async with _spdy_exec(kubelet, _exec_query("cat", stdin=True)) as session:
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), _exec_query("cat", stdin=True)) as session:
         await session.open("error")
         for kind in ("bogus", "error"):
             with pytest.raises(ConnectionResetError, match="refused"):
@@ -557,7 +559,7 @@ async def test_unknown_repeated_and_late_spdy_streams_are_refused(
 async def test_data_on_streams_minik_does_not_read_never_holds_the_session_back(
         node: Node, kubelet: TestClient) -> None:
     await node.run(node.add(make_pod()))
-    async with _spdy_exec(kubelet, _exec_query("cat", stdin=True)) as session:
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), _exec_query("cat", stdin=True)) as session:
         await session.open("error", "stdin", "stdout", "stderr")
         for kind in ("error", "stdout", "stderr"):
             await session.streams[kind].write(b"x" * (3 << 20))
@@ -669,7 +671,7 @@ async def test_a_resize_stream_full_of_other_json_costs_linear_time(
     await node.run(node.add(make_pod()))
     sessions = _capture_sessions(node)
     query = [("command", "sh"), ("stdin", "true"), ("stdout", "true"), ("tty", "true")]
-    async with _spdy_exec(kubelet, query) as session:
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), query) as session:
         await session.open("error", "stdin", "stdout", "resize")
         resize = session.streams["resize"]
         await resize.write(b"1 " * (1 << 19) + b'[1] "x" null {"Width":90,')
@@ -682,7 +684,7 @@ async def test_a_resize_stream_that_is_not_json_is_dropped_without_holding_the_s
     await node.run(node.add(make_pod()))
     sessions = _capture_sessions(node)
     query = [("command", "cat"), ("stdin", "true"), ("stdout", "true"), ("tty", "true")]
-    async with _spdy_exec(kubelet, query) as session:
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), query) as session:
         await session.open("error", "stdin", "stdout", "resize")
         await session.streams["resize"].write(b"<not json>" * (3 << 17))
         await session.streams["stdin"].write(b"typed\n")
@@ -702,3 +704,108 @@ async def test_a_spdy_client_that_goes_away_ends_the_session(
         await session.open("error", "stdin", "stdout", "stderr")
         await session.close()
         await eventually(lambda: sessions[0].closed)
+
+
+class DeafExecSession:
+    """A process that never reads its stdin (`sleep`): writing to it waits for good."""
+
+    def __init__(self) -> None:
+        self.heard = asyncio.Event()  # the first stdin reached it
+        self.closed = asyncio.Event()
+
+    async def read(self) -> tuple[int, bytes] | None:
+        await self.closed.wait()
+        return None
+
+    async def write_stdin(self, data: bytes) -> None:
+        self.heard.set()
+        await asyncio.Event().wait()
+
+    async def close_stdin(self) -> None:
+        return None
+
+    async def resize(self, width: int, height: int) -> None:
+        return None
+
+    async def wait(self) -> int:
+        await self.closed.wait()
+        return 137
+
+    async def close(self) -> None:
+        self.closed.set()
+
+
+SLEEP = _exec_query("sleep", "3601", stdin=True)
+
+
+def _deaf_exec(node: Node) -> DeafExecSession:
+    deaf = DeafExecSession()
+
+    async def exec_deaf(*_args: Any, **_kwargs: Any) -> DeafExecSession:
+        return deaf
+
+    node.runtime.exec = exec_deaf  # type: ignore[method-assign]
+    return deaf
+
+
+async def _quit_flooding_stdin(session: SpdyExec, deaf: DeafExecSession) -> None:
+    """Send stdin until it is held back, then quit as a killed kubectl does."""
+    await session.open("error", "stdin", "stdout", "stderr")
+    flood = asyncio.create_task(session.streams["stdin"].write(b"x" * (32 << 20)))
+    await deaf.heard.wait()
+    await eventually(lambda: session.upgraded.transport is not None
+                     and session.upgraded.transport.get_write_buffer_size() > 0)
+    transport = session.upgraded.transport
+    assert transport is not None
+    transport.abort()  # the socket closes with its unsent bytes: no reset, a FIN behind them
+    flood.cancel()
+    await asyncio.gather(flood, return_exceptions=True)
+
+
+@pytest.mark.usefixtures("quick_liveness")
+async def test_a_spdy_client_that_quits_while_its_stdin_is_held_back_ends_the_session(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    deaf = _deaf_exec(node)
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), SLEEP) as session:
+        await _quit_flooding_stdin(session, deaf)
+        await deaf.closed.wait()
+
+
+@pytest.fixture
+async def deaf_behind_api(node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]
+                          ) -> tuple[aiohttp.ClientSession, DeafExecSession]:
+    """A client of the API server, and the deaf process an exec of pod "p" will run."""
+    client, storage = api
+    await _running_pod(node, storage)
+    return client, _deaf_exec(node)
+
+
+@pytest.mark.usefixtures("quick_liveness")
+async def test_a_client_quitting_behind_the_api_servers_spdy_relay_ends_the_agents_session(
+        deaf_behind_api: tuple[aiohttp.ClientSession, DeafExecSession]) -> None:
+    client, deaf = deaf_behind_api
+    url = await _api_url(client, POD + "/exec")
+    async with _spdy_exec(url, [*SLEEP, ("container", "c")], token="api-token") as session:
+        await _quit_flooding_stdin(session, deaf)
+        await deaf.closed.wait()
+
+
+@pytest.mark.usefixtures("quick_liveness")
+async def test_a_client_quitting_behind_the_api_servers_websocket_relay_ends_the_session(
+        deaf_behind_api: tuple[aiohttp.ClientSession, DeafExecSession]) -> None:
+    client, deaf = deaf_behind_api
+    async with asyncio.timeout(10):
+        ws = await client.ws_connect(POD + "/exec", protocols=(PROTOCOL_V5,),
+                                     params=[*SLEEP, ("container", "c")])
+
+        async def flood() -> None:
+            while True:
+                await ws.send_bytes(b"\x00" + b"x" * (1 << 20))
+
+        flooding = asyncio.create_task(flood())
+        await deaf.heard.wait()
+        liveness.reset_socket(ws.get_extra_info("socket"))  # the client quits
+        await deaf.closed.wait()
+        flooding.cancel()
+        await asyncio.gather(flooding, return_exceptions=True)
