@@ -28,6 +28,9 @@ the client with their code. When the agent refuses a WebSocket, its Status
 is fetched again with a plain request (which the agent answers without
 running anything), because a WebSocket handshake error carries no body.
 
+An agent that does not answer within `upgrade.DIAL_TIMEOUT` is answered
+503 like one that cannot be reached; an answer that is not HTTP, 502.
+
 The agent is trusted when its certificate is signed by minik's CA; its
 host name is not checked, because an in-process agent reuses the API
 server's certificate, whose names need not include the node's address.
@@ -81,12 +84,14 @@ class KubeletClient:
         return self._session
 
     async def get(self, url: URL) -> aiohttp.ClientResponse:
-        return await self.session.get(url, headers=self._headers, ssl=self._ssl)
+        async with upgrade.answer_deadline():
+            return await self.session.get(url, headers=self._headers, ssl=self._ssl)
 
     async def websocket(self, url: URL, protocol: str | None) -> aiohttp.ClientWebSocketResponse:
-        return await self.session.ws_connect(url, headers=self._headers, ssl=self._ssl,
-                                             protocols=(protocol,) if protocol else (),
-                                             max_msg_size=0)
+        async with upgrade.answer_deadline():
+            return await self.session.ws_connect(url, headers=self._headers, ssl=self._ssl,
+                                                 protocols=(protocol,) if protocol else (),
+                                                 max_msg_size=0)
 
     async def upgrade(self, url: URL, *, method: str, versions: list[str]
                       ) -> tuple[dict[str, str], upgrade.Upgraded] | upgrade.Refusal:
@@ -161,7 +166,10 @@ async def _relay_upgrade(request: web.Request, url: URL) -> web.StreamResponse:
     versions = request.headers.getall(upgrade.PROTOCOL_VERSION, [])
     try:
         answer = await _kubelet(request).upgrade(url, method=request.method, versions=versions)
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+    except upgrade.BadAnswer as e:
+        raise errors.ApiError(502, "BadGateway", f"error dialing backend: the node agent at "
+                              f"{url.host}:{url.port} answered the upgrade with {e}") from e
+    except OSError as e:  # refused, unreachable, or no answer in time
         raise _unreachable(url, e) from e
     if isinstance(answer, upgrade.Refusal):
         _check_token_accepted(answer.status, url)

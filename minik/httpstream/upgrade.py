@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import re
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,6 +38,7 @@ ACCEPTED_VERSIONS = "X-Accepted-Stream-Protocol-Versions"
 READ_SIZE = 64 * 1024
 MAX_HEAD = 64 * 1024
 CLOSE_TIMEOUT = 5.0
+DIAL_TIMEOUT = 10.0
 _UPGRADE_TOKEN = re.compile(r"(^|,)\s*upgrade\s*($|,)", re.IGNORECASE)
 
 
@@ -172,9 +173,38 @@ class Refusal:
     body: bytes = b""
 
 
+class BadAnswer(ConnectionError):
+    """A server answered an upgrade with something that is not a usable HTTP response."""
+
+
 async def dial(url: URL, *, method: str, headers: Sequence[tuple[str, str]],
-               ssl_context: ssl.SSLContext | None) -> tuple[dict[str, str], Upgraded] | Refusal:
-    """Ask `url` to switch to SPDY; its 101 headers and the connection, or its refusal."""
+               ssl_context: ssl.SSLContext | None, timeout: float | None = None
+               ) -> tuple[dict[str, str], Upgraded] | Refusal:
+    """Ask `url` to switch to SPDY; its 101 headers and the connection, or its refusal.
+
+    A server that has not answered within `timeout` seconds (`DIAL_TIMEOUT`)
+    is a `TimeoutError`, one that cannot be reached an `OSError`, an answer
+    that is not HTTP (or a refusal longer than `MAX_HEAD`) a `BadAnswer`.
+    """
+    async with answer_deadline(timeout):
+        return await _dial(url, method=method, headers=headers, ssl_context=ssl_context)
+
+
+@contextlib.asynccontextmanager
+async def answer_deadline(timeout: float | None = None) -> AsyncIterator[None]:
+    """Give a server `timeout` seconds (`DIAL_TIMEOUT`) to answer; then a TimeoutError
+    saying so."""
+    timeout = DIAL_TIMEOUT if timeout is None else timeout
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except TimeoutError as e:
+        raise TimeoutError(f"no answer within {timeout:g}s") from e
+
+
+async def _dial(url: URL, *, method: str, headers: Sequence[tuple[str, str]],
+                ssl_context: ssl.SSLContext | None
+                ) -> tuple[dict[str, str], Upgraded] | Refusal:
     assert url.host is not None and url.port is not None
     reader, writer = await asyncio.open_connection(url.host, url.port, ssl=ssl_context,
                                                    limit=MAX_HEAD)
@@ -184,25 +214,42 @@ async def dial(url: URL, *, method: str, headers: Sequence[tuple[str, str]],
                  *(f"{name}: {value}" for name, value in headers)]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         await writer.drain()
-        status, answer = _parse_head(await reader.readuntil(b"\r\n\r\n"))
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+            raise BadAnswer(f"the answer's head ended early or passed {MAX_HEAD} bytes") from e
+        status, answer = _parse_head(head)
+        if status == 101 and requested(answer):
+            return answer, Upgraded(reader, _StreamWriter(writer))
+        body = await _refusal_body(reader, answer)
     except BaseException:
         writer.close()
         raise
-    if status == 101 and requested(answer):
-        return answer, Upgraded(reader, _StreamWriter(writer))
-    try:
-        length = int(answer.get("Content-Length", "-1"))
-        body = await (reader.readexactly(length) if length >= 0 else reader.read(MAX_HEAD))
-    finally:
-        writer.close()
+    writer.close()
     return Refusal(status, answer, body)
+
+
+async def _refusal_body(reader: asyncio.StreamReader, answer: dict[str, str]) -> bytes:
+    declared = answer.get("Content-Length")
+    if declared is None:
+        return await reader.read(MAX_HEAD)
+    if not (declared.isascii() and declared.isdigit()):
+        raise BadAnswer(f"a refusal with a malformed Content-Length {declared[:40]!r}")
+    if int(declared) > MAX_HEAD:
+        raise BadAnswer(f"a refusal of {declared} bytes; at most {MAX_HEAD} are read")
+    try:
+        return await reader.readexactly(int(declared))
+    except asyncio.IncompleteReadError as e:
+        raise BadAnswer(f"a refusal's body ended after {len(e.partial)} of {declared} bytes"
+                        ) from e
 
 
 def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     status_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
     parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise ConnectionError(f"not an HTTP response: {status_line!r}")
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") \
+            or not (parts[1].isascii() and parts[1].isdigit()):
+        raise BadAnswer(f"not an HTTP response: {status_line[:100]!r}")
     headers: dict[str, str] = {}
     for line in header_lines:
         name, _, value = line.partition(":")

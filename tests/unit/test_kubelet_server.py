@@ -35,6 +35,7 @@ from minik.httpstream import liveness, spdy_connection, upgrade
 from minik.httpstream.channels import V4, V5
 from minik.store import MemoryStore
 from tests.unit.apitest import UncancellingServer, eventually
+from tests.unit.test_upgrade import answering
 
 PROTOCOL_V4, PROTOCOL_V5 = V4.name, V5.name
 INSTANCE = "unit"
@@ -456,7 +457,7 @@ class SpdyExec:
         headers = [("Authorization", f"Bearer {token}"),
                    *((upgrade.PROTOCOL_VERSION, v) for v in versions)]
         answer = await upgrade.dial(url.with_query(query), method="POST", headers=headers,
-                                    ssl_context=ssl_context)
+                                    ssl_context=ssl_context, timeout=10)
         if isinstance(answer, upgrade.Refusal):
             return answer
         agreed, upgraded = answer
@@ -616,6 +617,67 @@ async def test_the_api_server_relays_exec_over_spdy_to_the_agent(
         refused = await SpdyExec.start(url, query, token="api-token",
                                        versions=("v9.channel.k8s.io",))
         assert isinstance(refused, upgrade.Refusal) and refused.status == 403
+
+
+AgentAnswering = Callable[[bytes | None], Awaitable[str]]
+
+
+@pytest.fixture
+async def agent_answering(api: tuple[aiohttp.ClientSession, ObjectStorage], tmp_path: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AgentAnswering]:
+    """Pod "q" on a node whose agent answers every request with the given bytes, or never
+    (None), within 0.2 s of the API server's patience; the pod's API path."""
+    monkeypatch.setattr(upgrade, "DIAL_TIMEOUT", 0.2)
+    _, storage = api
+    home = Home(tmp_path)
+    servers: list[asyncio.Server] = []
+
+    async def start(answer: bytes | None) -> str:
+        server = await asyncio.start_server(answering(answer), "127.0.0.1", 0, ssl=serving_context(
+            home.server_cert, home.server_key))
+        servers.append(server)
+        await _put(storage, "Node", None, {
+            "metadata": {"name": "n2"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                       "daemonEndpoints": {"kubeletEndpoint": {
+                           "Port": server.sockets[0].getsockname()[1]}}}})
+        await _put(storage, "Pod", "default", make_pod("q", node="n2"))
+        return "/api/v1/namespaces/default/pods/q"
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize(("answer", "code", "problem"), [
+    (None, 503, "no answer within 0.2s"),
+    (b"HTTP/1.1 403 Forbidden\r\nContent-Length: x\r\n\r\n", 502,
+     "a refusal with a malformed Content-Length"),
+])
+async def test_an_agent_that_answers_an_spdy_upgrade_badly_or_never_is_a_clear_status(
+        api: tuple[aiohttp.ClientSession, ObjectStorage], agent_answering: AgentAnswering,
+        answer: bytes | None, code: int, problem: str) -> None:
+    client, _ = api
+    url = await _api_url(client, await agent_answering(answer) + "/exec")
+    refused = await asyncio.wait_for(
+        SpdyExec.start(url, _exec_query("ls"), token="api-token"), 5)
+    assert isinstance(refused, upgrade.Refusal) and refused.status == code
+    status = json.loads(refused.body)
+    assert status["code"] == code and problem in status["message"]
+    assert status["message"].startswith("error dialing backend: the node agent at 127.0.0.1")
+
+
+async def test_an_agent_that_never_answers_a_websocket_or_a_log_request_is_a_503(
+        api: tuple[aiohttp.ClientSession, ObjectStorage],
+        agent_answering: AgentAnswering) -> None:
+    client, _ = api
+    pod = await agent_answering(None)
+    async with asyncio.timeout(5):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect(pod + "/exec", protocols=(PROTOCOL_V5,),
+                                    params=_exec_query("ls"))
+        assert refused.value.status == 503
+        assert "no answer within 0.2s" in await _error(await client.get(pod + "/log"), 503)
 
 
 async def test_the_api_server_relays_text_stdin_to_the_agent_on_any_subprotocol(
