@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from minik.api import meta
+from minik.api import errors, meta
 from minik.api.errors import status_body
 from minik.api.resources import ResourceType
 from minik.api.tables import build_table
@@ -47,6 +47,14 @@ def include_object(request: web.Request) -> str:
 
 def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
     return [("Warning", f'299 - "{w.replace(chr(34), chr(39))}"') for w in warnings]
+
+
+def status_response(request: web.Request, error: errors.ApiError) -> web.Response:
+    """An error's Status, in the media type the request negotiates for errors."""
+    response = json_response(error.status(), status=error.code)
+    if negotiation.error_media_type(request) == negotiation.YAML:
+        negotiation.as_yaml(response)
+    return response
 
 
 def json_response(
