@@ -86,7 +86,7 @@ def _http_error(e: web.HTTPException) -> errors.ApiError:
     if e.status == 404:
         return errors.path_not_found()
     if e.status == 405:
-        return errors.method_not_allowed(f"{e.reason}")
+        return errors.method_not_served()
     return errors.ApiError(e.status, e.reason.replace(" ", ""), e.text or e.reason)
 
 
@@ -102,7 +102,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return status_response(request, _http_error(e))
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
-        error = errors.internal("an internal error occurred; see the server log")
+        error = errors.internal("an unexpected failure; see the server log")
         return status_response(request, error)
 
 
