@@ -32,6 +32,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from agent.exec_stream import StreamOptions
+from minik.api.errors import Status
 from minik.httpstream import liveness, spdy, spdy_connection
 from minik.httpstream.channels import (
     CLOSE,
@@ -105,7 +106,7 @@ class SpdyChannels:
         if (stream := self._streams.get(channel)) is not None:
             await stream.write(data)
 
-    async def finish(self, status: dict[str, Any]) -> None:
+    async def finish(self, status: Status) -> None:
         for channel in (STDOUT, STDERR):
             if (stream := self._streams.get(channel)) is not None:
                 await stream.close()

@@ -26,12 +26,13 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import WSMsgType, web
 from multidict import MultiMapping
 
 from agent.runtime import STDERR, ExecSession, RuntimeFailure
+from minik.api.errors import Status
 from minik.httpstream import liveness
 from minik.httpstream.channels import (
     CLOSE,
@@ -88,11 +89,11 @@ class StreamOptions:
         return options
 
 
-def success_status() -> dict[str, Any]:
+def success_status() -> Status:
     return {"metadata": {}, "status": "Success"}
 
 
-def exit_status(code: int, command: tuple[str, ...] | list[str]) -> dict[str, Any]:
+def exit_status(code: int, command: tuple[str, ...] | list[str]) -> Status:
     """The status kubectl reads an exit code from: Success for 0, NonZeroExitCode otherwise."""
     if code == 0:
         return success_status()
@@ -107,7 +108,7 @@ def exit_status(code: int, command: tuple[str, ...] | list[str]) -> dict[str, An
 
 
 def failure_status(message: str, *, reason: str = "InternalError",
-                   code: int = 500) -> dict[str, Any]:
+                   code: int = 500) -> Status:
     return {"metadata": {}, "status": "Failure", "message": message, "reason": reason,
             "code": code}
 
@@ -118,7 +119,7 @@ class Channels(Protocol):
     async def send(self, channel: int, data: bytes) -> None:
         """Output on STDOUT or STDERR."""
 
-    async def finish(self, status: dict[str, Any]) -> None:
+    async def finish(self, status: Status) -> None:
         """Report the session's status on the error channel, as the protocol version says."""
 
     def incoming(self) -> AsyncIterator[tuple[int, bytes]]:
@@ -147,7 +148,7 @@ class WebSocketChannels:
         else:
             await self._ws.send_bytes(message)
 
-    async def finish(self, status: dict[str, Any]) -> None:
+    async def finish(self, status: Status) -> None:
         payload = status_payload(status, as_json=self._protocol.status_json)
         if payload:
             await self.send(ERROR, payload)
@@ -194,7 +195,7 @@ class ExecStream:
                 await self._session.close()
                 await self._channels.close()
 
-    async def _report(self, writer: asyncio.Task[dict[str, Any]]) -> None:
+    async def _report(self, writer: asyncio.Task[Status]) -> None:
         try:
             status = writer.result()
         except RuntimeFailure as e:
@@ -204,7 +205,7 @@ class ExecStream:
         with contextlib.suppress(ConnectionError):
             await self._channels.finish(status)
 
-    async def _copy_output(self) -> dict[str, Any]:
+    async def _copy_output(self) -> Status:
         """Output until the process closes it, then the status of its exit."""
         while (chunk := await self._session.read()) is not None:
             stream, data = chunk

@@ -12,7 +12,40 @@ into an `ApiError` so that both sides share one vocabulary.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
+
+
+class StatusCause(TypedDict, total=False):
+    """metav1.StatusCause."""
+
+    reason: str
+    message: str
+    field: str
+
+
+class StatusDetails(TypedDict, total=False):
+    """metav1.StatusDetails."""
+
+    name: str
+    group: str
+    kind: str
+    uid: str
+    causes: list[StatusCause]
+    retryAfterSeconds: int
+
+
+class Status(TypedDict, total=False):
+    """metav1.Status as a JSON object: what `status_body` builds, and what the error channel
+    of an exec session carries."""
+
+    kind: str
+    apiVersion: str
+    metadata: dict[str, Any]
+    status: str
+    message: str
+    reason: str
+    details: StatusDetails
+    code: int
 
 
 @dataclass(frozen=True, slots=True)

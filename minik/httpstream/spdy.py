@@ -82,6 +82,8 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Data:
+    """DATA: bytes of a stream; `fin` ends the sender's half of it."""
+
     stream_id: int
     data: bytes = b""
     fin: bool = False
@@ -89,6 +91,9 @@ class Data:
 
 @dataclass(frozen=True, slots=True)
 class SynStream:
+    """SYN_STREAM: the sender opens a stream (odd ids from a client, even from a server)
+    with headers; `fin` says it will send nothing on it."""
+
     stream_id: int
     headers: Headers = field(default_factory=dict)
     fin: bool = False
@@ -98,6 +103,8 @@ class SynStream:
 
 @dataclass(frozen=True, slots=True)
 class SynReply:
+    """SYN_REPLY: the receiver of a SYN_STREAM accepts the stream."""
+
     stream_id: int
     headers: Headers = field(default_factory=dict)
     fin: bool = False
@@ -105,28 +112,38 @@ class SynReply:
 
 @dataclass(frozen=True, slots=True)
 class RstStream:
+    """RST_STREAM: the stream ends at once in both directions, for the reason in `status`."""
+
     stream_id: int
     status: int = CANCEL
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """SETTINGS: session parameters by id (read, and ignored, like Go's spdystream does)."""
+
     values: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Ping:
+    """PING: echoed by the peer when it did not start it (odd ids are a client's)."""
+
     id: int
 
 
 @dataclass(frozen=True, slots=True)
 class GoAway:
+    """GOAWAY: the sender accepts no stream above `last_good_stream_id`; the session ends."""
+
     last_good_stream_id: int
     status: int = GOAWAY_OK
 
 
 @dataclass(frozen=True, slots=True)
 class HeadersFrame:
+    """HEADERS: more headers for an open stream."""
+
     stream_id: int
     headers: Headers = field(default_factory=dict)
     fin: bool = False
@@ -134,6 +151,8 @@ class HeadersFrame:
 
 @dataclass(frozen=True, slots=True)
 class WindowUpdate:
+    """WINDOW_UPDATE: SPDY/3.1 flow control (read, and ignored, like spdystream does)."""
+
     stream_id: int
     delta: int
 

@@ -102,6 +102,7 @@ class Stream:
 
     @property
     def open(self) -> bool:
+        """Whether either half of the stream still goes on."""
         return not (self._input_ended and self._output_ended)
 
     async def deliver(self, data: bytes) -> None:
@@ -159,6 +160,7 @@ class Connection:
         self.closed = asyncio.Event()
 
     async def send(self, frame: spdy.Frame) -> None:
+        """Send one frame, after the frames before it (header blocks share one zlib context)."""
         async with self._writing:
             await self._send_bytes(self._framer.encode(frame))
 

@@ -84,6 +84,7 @@ class Upgraded:
 
     @property
     def transport(self) -> asyncio.WriteTransport | None:
+        """The connection, for finding out without reading that the peer left."""
         return self._writer.transport
 
 
@@ -116,6 +117,7 @@ class _StreamWriter:
 
     @property
     def transport(self) -> asyncio.WriteTransport | None:
+        """The connection, for finding out without reading that the peer left."""
         return self._writer.transport
 
     async def send(self, data: bytes) -> None:
