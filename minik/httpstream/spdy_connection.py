@@ -155,6 +155,7 @@ class Connection:
         self._last_ping = 0 if server else -1  # our pings have our streams' parity
         self._last_peer_id = 0
         self._going_away = False
+        self._goaway_sent = False
         self._refusing = False
         self._max_streams = max_streams
         self.closed = asyncio.Event()
@@ -173,7 +174,7 @@ class Connection:
         except spdy.ProtocolError as e:
             log.info("SPDY session ended by a protocol error: %s", e)
             with contextlib.suppress(ConnectionError, OSError):
-                await self.send(spdy.GoAway(self._last_peer_id, spdy.GOAWAY_PROTOCOL_ERROR))
+                await self.go_away(spdy.GOAWAY_PROTOCOL_ERROR)
         finally:
             for stream in list(self._streams.values()):
                 stream.end_input()
@@ -222,9 +223,11 @@ class Connection:
         await self.send(spdy.Ping(self._last_ping))
 
     async def go_away(self, status: int = spdy.GOAWAY_OK) -> None:
-        """Tell the peer no new stream will be accepted; streams already open go on."""
+        """Tell the peer (once) no new stream will be accepted; streams already open go on."""
         self._going_away = True
-        await self.send(spdy.GoAway(self._last_peer_id, status))
+        if not self._goaway_sent:  # once: the first says why the session ends
+            self._goaway_sent = True
+            await self.send(spdy.GoAway(self._last_peer_id, status))
 
     async def _dispatch(self, frame: spdy.Frame) -> None:
         match frame:

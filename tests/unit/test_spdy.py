@@ -226,6 +226,8 @@ async def test_a_protocol_error_ends_the_session_with_a_goaway_saying_so() -> No
         assert Framer().feed(await to_peer.receive()) == [
             spdy.GoAway(0, spdy.GOAWAY_PROTOCOL_ERROR)]
     assert server.closed.is_set()
+    await server.go_away()  # as the exec session's close does
+    assert to_peer.queue.empty(), "one GOAWAY, the one saying why"
 
 
 class RawPeer:
