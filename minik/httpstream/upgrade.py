@@ -12,7 +12,7 @@ request's protocol (as aiohttp's own WebSocketResponse does), to a
 `StreamReader` that pauses the socket when the reader falls behind.
 `dial` is the client's end over a plain asyncio connection (the API
 server uses it to reach the node agent), and `relay` copies two upgraded
-connections into each other until either ends, or either peer is found
+connections into each other until either ends, or the client is found
 gone while the copy is held up (`minik.httpstream.liveness`): then both
 are reset, so the session behind the relay learns of it too.
 """
@@ -261,31 +261,40 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
     return int(parts[1]), headers
 
 
-async def relay(a: Upgraded, b: Upgraded) -> None:
-    """Copy bytes both ways until either side ends, then close both; reset both instead
-    when either peer is found gone (a relay held up by one side reads nothing more from
-    the other, so could not see its end)."""
-    pumps = [asyncio.create_task(_pump(a, b), name="upgrade-relay:a-to-b"),
-             asyncio.create_task(_pump(b, a), name="upgrade-relay:b-to-a")]
-    watches = [asyncio.create_task(liveness.watch(side.transport, shut=False),
-                                   name="upgrade-relay:liveness") for side in (a, b)]
-    gone = False
+async def relay(client: Upgraded, server: Upgraded) -> None:
+    """Copy bytes both ways until either side ends, then close both.
+
+    Both are reset instead when the client is found gone (`liveness.watch`: a
+    relay held up by the server reads nothing more from the client, so could
+    not see its end) or a side cannot be written to: a FIN would wait behind
+    bytes the server does not read, a reset reaches it at once. The server's
+    end is left to the copy, which delivers what came before it.
+    """
+    pumps = [asyncio.create_task(_pump(client, server), name="upgrade-relay:to-server"),
+             asyncio.create_task(_pump(server, client), name="upgrade-relay:to-client")]
+    watch = asyncio.create_task(liveness.watch(client.transport, shut=False),
+                                name="upgrade-relay:liveness")
+    reset = False
     try:
-        done, _ = await asyncio.wait([*pumps, *watches], return_when=asyncio.FIRST_COMPLETED)
-        gone = bool(done & set(watches))
+        done, _ = await asyncio.wait([*pumps, watch], return_when=asyncio.FIRST_COMPLETED)
+        reset = watch in done or not all(pump.result() for pump in done & set(pumps))
     finally:
-        for task in (*pumps, *watches):
+        for task in (*pumps, watch):
             task.cancel()
-        await asyncio.gather(*pumps, *watches, return_exceptions=True)
-        if gone:
-            a.abort()
-            b.abort()
+        await asyncio.gather(*pumps, watch, return_exceptions=True)
+        if reset:
+            client.abort()
+            server.abort()
         else:
-            await a.close()
-            await b.close()
+            await client.close()
+            await server.close()
 
 
-async def _pump(source: Upgraded, sink: Upgraded) -> None:
-    with contextlib.suppress(ConnectionError, OSError):
-        while data := await source.receive():
+async def _pump(source: Upgraded, sink: Upgraded) -> bool:
+    """Copy until the source ends (True) or the sink cannot be written to (False)."""
+    while data := await source.receive():
+        try:
             await sink.send(data)
+        except (ConnectionError, OSError):
+            return False
+    return True
