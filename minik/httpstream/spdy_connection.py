@@ -9,7 +9,9 @@ until the peer's end and keeps the session's rules:
   `refuse_streams()` none is accepted: the peer's surplus streams are
   refused with RST_STREAM(REFUSED_STREAM). A SYN_STREAM whose id is not
   above every earlier one, or of the wrong parity, is a session error
-  (GOAWAY(PROTOCOL_ERROR)), as SPDY/3 says;
+  (GOAWAY(PROTOCOL_ERROR)): SPDY/3 asks that for a lower id, and minik
+  treats a repeated id alike (only a broken or hostile peer sends one),
+  where Go's spdystream answers RST_STREAM and goes on;
 - DATA goes to its stream's inbox, which holds at most `INBOX_BYTES`
   (the framer hands out DATA in pieces of at most `spdy.DATA_PIECE`):
   while a reader falls behind, `serve` stops reading and TCP pushes back,
