@@ -8,25 +8,32 @@ implies is open (30 s at most), and then:
 
 - stdin is the stdin stream's data; its FIN is the end of stdin;
 - the resize stream is a sequence of JSON sizes, split across frames as
-  the sender pleases;
+  the sender pleases; of the sizes that arrive together only the newest is
+  applied, and a stream that is not JSON is no longer read;
 - at the end stdout and stderr are finished, the status goes on the error
   stream (a Status JSON from v4, a failure's message before), every stream
   of ours is finished, and a GOAWAY says no more streams will come. kubectl
   reads each stream to its end and then closes the connection, which ends
   the session here; a client that does not is cut off after a grace time.
+
+A PING every few seconds keeps finding out whether the client is still
+there (`minik.httpstream.liveness`), even while its input is held back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 from agent.exec_stream import StreamOptions
-from minik.httpstream import spdy_connection
+from minik.api.errors import Status
+from minik.httpstream import liveness, spdy, spdy_connection
 from minik.httpstream.channels import (
     CLOSE,
     ERROR,
@@ -44,8 +51,9 @@ log = logging.getLogger(__name__)
 
 STREAM_CREATION_TIMEOUT = 30.0
 CLOSE_GRACE = 10.0
-INPUT_BACKLOG = 16  # input chunks waiting for the process: beyond, the client is held back
+INPUT_BACKLOG = 4  # chunks of at most spdy.DATA_PIECE; the streams' inboxes hold the rest
 MAX_RESIZE = 4096
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 
 
 class StreamsNotCreated(ConnectionError):
@@ -84,16 +92,21 @@ class SpdyChannels:
             if stream is None:
                 raise StreamsNotCreated("the client went away before creating its streams")
             kind = stream.headers.get("streamtype", "")
-            if kind not in STREAM_TYPES:
-                log.debug("ignoring an exec stream of unexpected type %r", kind)
+            channel = STREAM_TYPES.get(kind)
+            if channel is None or channel in self._streams:
+                log.debug("refusing an exec stream of unknown or repeated type %r", kind[:100])
+                await stream.reset(spdy.REFUSED_STREAM)
                 continue
-            self._streams[STREAM_TYPES[kind]] = stream
+            if channel not in (STDIN, RESIZE):
+                stream.discard()
+            self._streams[channel] = stream
+        await self._connection.refuse_streams()
 
     async def send(self, channel: int, data: bytes) -> None:
         if (stream := self._streams.get(channel)) is not None:
             await stream.write(data)
 
-    async def finish(self, status: dict[str, Any]) -> None:
+    async def finish(self, status: Status) -> None:
         for channel in (STDOUT, STDERR):
             if (stream := self._streams.get(channel)) is not None:
                 await stream.close()
@@ -132,22 +145,27 @@ class SpdyChannels:
     async def _read_resizes(self, queue: asyncio.Queue[tuple[int, bytes]]) -> None:
         if (stream := self._streams.get(RESIZE)) is None:
             return
-        decoder, pending = json.JSONDecoder(), ""
+        text, sizes = codecs.getincrementaldecoder("utf-8")(errors="replace"), _Sizes()
         while data := await stream.read():
-            pending = (pending + data.decode(errors="replace")).lstrip()
-            while pending:
-                try:
-                    size, end = decoder.raw_decode(pending)
-                except json.JSONDecodeError:
-                    if len(pending) > MAX_RESIZE:
-                        log.debug("resize stream is not JSON sizes; no longer read")
-                        return
-                    break  # an incomplete size: wait for the rest
-                pending = pending[end:].lstrip()
-                await queue.put((RESIZE, json.dumps(size).encode()))
+            newest = sizes.feed(text.decode(data))
+            if newest is not None:
+                await queue.put((RESIZE, json.dumps(newest).encode()))
+            if sizes.pending > MAX_RESIZE:
+                log.debug("resize stream is not JSON sizes; no longer read")
+                stream.discard()
+                return
+
+    async def client_gone(self) -> None:
+        await liveness.watch(self._upgraded.transport, keepalive=self._connection.ping)
 
     async def close(self, *, grace: float = CLOSE_GRACE) -> None:
-        """Finish our side, say GOAWAY, and give the client a grace time to hang up first."""
+        """Finish our side, say GOAWAY, and give the client a grace time to hang up first;
+        drop a client that is gone at once."""
+        if liveness.peer_gone(self._upgraded.transport):
+            self._serving.cancel()
+            await asyncio.gather(self._serving, return_exceptions=True)
+            self._upgraded.abort()
+            return
         with contextlib.suppress(ConnectionError, OSError):
             for stream in self._streams.values():
                 stream.discard()
@@ -159,6 +177,36 @@ class SpdyChannels:
         self._serving.cancel()
         await asyncio.gather(self._serving, return_exceptions=True)
         await self._upgraded.close()
+
+
+class _Sizes:
+    """The JSON values of a resize stream, split across frames as the sender pleases.
+
+    Each piece is parsed from where the last whole value ended, so the cost
+    is linear in what arrives; values that are not objects are skipped.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = json.JSONDecoder()
+        self._text = ""
+
+    @property
+    def pending(self) -> int:
+        """Characters waiting for the rest of their value."""
+        return len(self._text)
+
+    def feed(self, text: str) -> dict[str, Any] | None:
+        """The newest size completed by `text`, if any."""
+        buffer, at, newest = self._text + text, 0, None
+        while (at := _SPACE.match(buffer, at).end()) < len(buffer):
+            try:
+                value, at = self._decoder.raw_decode(buffer, at)
+            except json.JSONDecodeError:
+                break  # an incomplete value (or not JSON: `pending` grows)
+            if isinstance(value, dict):
+                newest = value
+        self._text = buffer[at:]
+        return newest
 
 
 def _expected(options: StreamOptions, protocol: StreamProtocol) -> set[int]:

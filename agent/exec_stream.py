@@ -12,7 +12,10 @@ closes it, reports the exit code on the error channel (a
 its own exit code) and ends the session the way its transport ends
 normally: kubectl needs that to read everything. A client that goes away
 ends the session, and closing the session kills a process that is still
-running.
+running. Input is read only as fast as the process takes it, so the
+client's leaving is also watched for without reading
+(`Channels.client_gone`): a client that quits while its stdin is held
+back does not leave the process running.
 """
 
 from __future__ import annotations
@@ -23,13 +26,15 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import WSMsgType, web
 from multidict import MultiMapping
 
 from agent.runtime import STDERR, ExecSession, RuntimeFailure
+from minik.api.errors import Status
 from minik.api.query import parse_bool
+from minik.httpstream import liveness
 from minik.httpstream.channels import (
     CLOSE,
     ERROR,
@@ -72,11 +77,11 @@ class StreamOptions:
         return options
 
 
-def success_status() -> dict[str, Any]:
+def success_status() -> Status:
     return {"metadata": {}, "status": "Success"}
 
 
-def exit_status(code: int, command: tuple[str, ...] | list[str]) -> dict[str, Any]:
+def exit_status(code: int, command: tuple[str, ...] | list[str]) -> Status:
     """The status kubectl reads an exit code from: Success for 0, NonZeroExitCode otherwise."""
     if code == 0:
         return success_status()
@@ -91,7 +96,7 @@ def exit_status(code: int, command: tuple[str, ...] | list[str]) -> dict[str, An
 
 
 def failure_status(message: str, *, reason: str = "InternalError",
-                   code: int = 500) -> dict[str, Any]:
+                   code: int = 500) -> Status:
     return {"metadata": {}, "status": "Failure", "message": message, "reason": reason,
             "code": code}
 
@@ -102,22 +107,27 @@ class Channels(Protocol):
     async def send(self, channel: int, data: bytes) -> None:
         """Output on STDOUT or STDERR."""
 
-    async def finish(self, status: dict[str, Any]) -> None:
+    async def finish(self, status: Status) -> None:
         """Report the session's status on the error channel, as the protocol version says."""
 
     def incoming(self) -> AsyncIterator[tuple[int, bytes]]:
         """The client's input, until it goes away: (STDIN, data), (RESIZE, size JSON), and
         (CLOSE, [STDIN]) once its stdin ended."""
 
+    async def client_gone(self) -> None:
+        """Return once the client's connection is gone, found out without reading input."""
+
     async def close(self) -> None:
-        """End the session the way the transport ends normally."""
+        """End the session the way the transport ends normally (at once if the client is
+        gone)."""
 
 
 class WebSocketChannels:
     """Channels over a prepared WebSocket, in the subprotocol it agreed on."""
 
-    def __init__(self, ws: web.WebSocketResponse, protocol: ChannelProtocol) -> None:
-        self._ws, self._protocol = ws, protocol
+    def __init__(self, ws: web.WebSocketResponse, protocol: ChannelProtocol,
+                 transport: asyncio.Transport | None) -> None:
+        self._ws, self._protocol, self._transport = ws, protocol, transport
 
     async def send(self, channel: int, data: bytes) -> None:
         message = self._protocol.encode(channel, data)
@@ -126,7 +136,7 @@ class WebSocketChannels:
         else:
             await self._ws.send_bytes(message)
 
-    async def finish(self, status: dict[str, Any]) -> None:
+    async def finish(self, status: Status) -> None:
         payload = status_payload(status, as_json=self._protocol.status_json)
         if payload:
             await self.send(ERROR, payload)
@@ -138,8 +148,14 @@ class WebSocketChannels:
                 if decoded is not None:
                     yield decoded
 
+    async def client_gone(self) -> None:
+        await liveness.watch(self._transport, keepalive=self._ws.ping)
+
     async def close(self) -> None:
-        await self._ws.close(code=1000)
+        if liveness.peer_gone(self._transport):
+            liveness.reset(self._transport)
+        else:
+            await self._ws.close(code=1000)
 
 
 class ExecStream:
@@ -153,20 +169,21 @@ class ExecStream:
         """Serve the session; the channels are closed and the session released on return."""
         reader = asyncio.create_task(self._copy_input(), name="exec-stream:input")
         writer = asyncio.create_task(self._copy_output(), name="exec-stream:output")
+        gone = asyncio.create_task(self._channels.client_gone(), name="exec-stream:liveness")
         try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-            if writer.done():
+            await asyncio.wait({reader, writer, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if writer.done() and not gone.done():
                 await self._report(writer)
         finally:
-            writer.cancel()
-            reader.cancel()
+            for task in (writer, reader, gone):
+                task.cancel()
             try:
-                await asyncio.gather(writer, reader, return_exceptions=True)
+                await asyncio.gather(writer, reader, gone, return_exceptions=True)
             finally:
                 await self._session.close()
                 await self._channels.close()
 
-    async def _report(self, writer: asyncio.Task[dict[str, Any]]) -> None:
+    async def _report(self, writer: asyncio.Task[Status]) -> None:
         try:
             status = writer.result()
         except RuntimeFailure as e:
@@ -176,7 +193,7 @@ class ExecStream:
         with contextlib.suppress(ConnectionError):
             await self._channels.finish(status)
 
-    async def _copy_output(self) -> dict[str, Any]:
+    async def _copy_output(self) -> Status:
         """Output until the process closes it, then the status of its exit."""
         while (chunk := await self._session.read()) is not None:
             stream, data = chunk

@@ -115,6 +115,7 @@ class KubeletServer:
         return int(runner.addresses[0][1])
 
     async def stop(self) -> None:
+        """Stop listening, and end the sessions and log streams being served."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -143,6 +144,7 @@ class KubeletServer:
         return await handler(request)
 
     async def container_logs(self, request: web.Request) -> web.StreamResponse:
+        """GET /containerLogs/...: a container's log as plain text, followed if asked."""
         namespace, pod_name, container = _target(request)
         try:
             options = LogOptions.parse(request.query)
@@ -158,9 +160,12 @@ class KubeletServer:
         return response
 
     async def exec(self, request: web.Request) -> web.StreamResponse:
+        """GET or POST /exec/...: a process run in the container, over WebSocket or SPDY."""
         return await self._serve_stream(request, attach=False)
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
+        """GET or POST /attach/...: the container's output from now on, over WebSocket or
+        SPDY."""
         return await self._serve_stream(request, attach=True)
 
     async def _serve_stream(self, request: web.Request, *, attach: bool) -> web.StreamResponse:
@@ -185,7 +190,8 @@ class KubeletServer:
         except BaseException:
             await session.close()
             raise
-        await ExecStream(WebSocketChannels(ws, protocol), session, options).run()
+        channels = WebSocketChannels(ws, protocol, request.transport)
+        await ExecStream(channels, session, options).run()
         return ws
 
     async def _serve_spdy(self, request: web.Request, info: ContainerInfo,

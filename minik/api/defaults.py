@@ -3,7 +3,8 @@
 kubectl reads these back: `describe` prints ports as `80/TCP`, rollout logic
 needs `strategy.type` and `updateStrategy.type` (with a StatefulSet's
 `partition`), `get -o yaml` and `diff` expect the usual shape. Each default
-fills only what is missing; a value the user set is never replaced.
+fills only what is missing; a value the user set is never replaced, except
+a Namespace's `kubernetes.io/metadata.name` label, which is always its name.
 `apply_defaults` returns a new dict and leaves its argument untouched.
 
 The functions follow `SetDefaults_*` in Kubernetes' `pkg/apis/*/v1/defaults.go`
@@ -117,12 +118,14 @@ def _volume(volume: Obj) -> None:
             _set(source["serviceAccountToken"], expirationSeconds=TOKEN_EXPIRATION_SECONDS)
 
 
-def pod_spec(spec: Obj, *, restart_policy: bool = True) -> None:
-    """SetDefaults_PodSpec and the defaults of everything inside a pod spec."""
+def pod_spec(spec: Obj) -> None:
+    """SetDefaults_PodSpec and the defaults of everything inside a pod spec.
+
+    A Job's template gets `restartPolicy: Always` too, as in Kubernetes, whose
+    validation then refuses it: a Job's pods restart OnFailure or Never.
+    """
     _set(spec, dnsPolicy="ClusterFirst", schedulerName="default-scheduler",
-         terminationGracePeriodSeconds=30)
-    if restart_policy:
-        _set(spec, restartPolicy="Always")
+         terminationGracePeriodSeconds=30, restartPolicy="Always")
     _dict(spec, "securityContext")
     for container in _items(spec, "containers") + _items(spec, "initContainers"):
         _container(container)
@@ -130,10 +133,10 @@ def pod_spec(spec: Obj, *, restart_policy: bool = True) -> None:
         _volume(volume)
 
 
-def _template(parent: Obj, *, restart_policy: bool = True) -> None:
+def _template(parent: Obj) -> None:
     template = parent.get("template")
     if isinstance(template, dict) and isinstance(template.get("spec"), dict):
-        pod_spec(template["spec"], restart_policy=restart_policy)
+        pod_spec(template["spec"])
 
 
 def _requests_from_limits(spec: Obj) -> None:
@@ -258,7 +261,7 @@ def _job(obj: Obj) -> None:
     md = _dict(obj, "metadata")
     if isinstance(labels, dict) and labels and not md.get("labels"):
         md["labels"] = dict(labels)
-    _template(spec, restart_policy=False)
+    _template(spec)
 
 
 def _cronjob(obj: Obj) -> None:
@@ -267,7 +270,7 @@ def _cronjob(obj: Obj) -> None:
          failedJobsHistoryLimit=1)
     job_spec = (spec.get("jobTemplate") or {}).get("spec")
     if isinstance(job_spec, dict):
-        _template(job_spec, restart_policy=False)
+        _template(job_spec)
 
 
 def _service(obj: Obj) -> None:
@@ -307,8 +310,8 @@ def _secret(obj: Obj) -> None:
 
 def _namespace(obj: Obj) -> None:
     name = (obj.get("metadata") or {}).get("name")
-    if name:
-        _set(_dict(_dict(obj, "metadata"), "labels"), **{"kubernetes.io/metadata.name": name})
+    if name:  # always the name, whatever was given (SetDefaults_Namespace)
+        _dict(_dict(obj, "metadata"), "labels")["kubernetes.io/metadata.name"] = name
     _set(_dict(obj, "spec"), finalizers=["kubernetes"])
     _set(_dict(obj, "status"), phase="Active")
 

@@ -2,15 +2,50 @@
 
 Every failure the API server reports is an `ApiError`: it carries the HTTP
 code, the `reason` kubectl switches on, a message, and optional `details`
-(with field-level `causes` for Invalid). Handlers raise; one middleware
+(with field-level `causes` for Invalid). As in Kubernetes, where details
+are a pointer, no details (None) and empty details (`{}`, written as
+`"details":{}`) differ. Handlers raise; one middleware
 turns the exception into the Status body. The CLI parses the same body back
 into an `ApiError` so that both sides share one vocabulary.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+
+class StatusCause(TypedDict, total=False):
+    """metav1.StatusCause."""
+
+    reason: str
+    message: str
+    field: str
+
+
+class StatusDetails(TypedDict, total=False):
+    """metav1.StatusDetails."""
+
+    name: str
+    group: str
+    kind: str
+    uid: str
+    causes: list[StatusCause]
+    retryAfterSeconds: int
+
+
+class Status(TypedDict, total=False):
+    """metav1.Status as a JSON object: what `status_body` builds, and what the error channel
+    of an exec session carries."""
+
+    kind: str
+    apiVersion: str
+    metadata: dict[str, Any]
+    status: str
+    message: str
+    reason: str
+    details: StatusDetails
+    code: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +67,7 @@ class ApiError(Exception):
     code: int
     reason: str
     message: str
-    details: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, Any] | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -44,11 +79,12 @@ class ApiError(Exception):
 
     @classmethod
     def from_status(cls, body: dict[str, Any], *, code: int) -> ApiError:
+        details = body.get("details")
         return cls(
             code=int(body.get("code") or code),
             reason=str(body.get("reason") or "Unknown"),
             message=str(body.get("message") or ""),
-            details=dict(body.get("details") or {}),
+            details=dict(details) if isinstance(details, dict) else None,
         )
 
 
@@ -65,17 +101,21 @@ def status_body(
     The keys follow the Go struct (`kind, apiVersion, metadata, status,
     message, reason, details, code`); every field but `metadata` is
     omitempty, and so is every field of `details` (an empty `group` names
-    the core group by its absence). Clients compare these bodies byte for
-    byte, so the order matters.
+    the core group by its absence); `details` is a pointer, so given, even
+    empty, it is written. Clients compare these bodies byte for byte, so
+    the order matters.
     """
     body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}}
-    shown = {k: (details or {}).get(k) for k in STATUS_DETAIL_FIELDS}
-    if shown["causes"]:
-        shown["causes"] = [{k: c[k] for k in CAUSE_FIELDS if c.get(k)} for c in shown["causes"]]
-    kept = {k: v for k, v in shown.items() if v}
-    fields = {"status": status, "message": message, "reason": reason, "details": kept,
-              "code": code}
+    fields: dict[str, Any] = {"status": status, "message": message, "reason": reason}
     body.update((k, v) for k, v in fields.items() if v)
+    if details is not None:
+        shown = {k: details.get(k) for k in STATUS_DETAIL_FIELDS}
+        if shown["causes"]:
+            shown["causes"] = [{k: c[k] for k in CAUSE_FIELDS if c.get(k)}
+                               for c in shown["causes"]]
+        body["details"] = {k: v for k, v in shown.items() if v}
+    if code:
+        body["code"] = code
     return body
 
 
@@ -94,7 +134,8 @@ def not_found(resource: str, name: str, *, group: str = "") -> ApiError:
 
 
 def path_not_found() -> ApiError:
-    return ApiError(404, "NotFound", "the server could not find the requested resource")
+    """Kubernetes' answer for a path it does not serve; its details are empty, not absent."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 
 def already_exists(resource: str, name: str, *, group: str = "") -> ApiError:
@@ -145,6 +186,13 @@ def method_not_allowed(message: str) -> ApiError:
     return ApiError(405, "MethodNotAllowed", message)
 
 
+def method_not_served() -> ApiError:
+    """Kubernetes' answer for a method no route of the path takes (empty details, as for a
+    path it does not serve)."""
+    return ApiError(405, "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource", {})
+
+
 def gone(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 
@@ -158,4 +206,6 @@ def unsupported_media_type(message: str) -> ApiError:
 
 
 def internal(message: str) -> ApiError:
-    return ApiError(500, "InternalError", message)
+    """Kubernetes' NewInternalError: the cause's message is repeated as the only cause."""
+    return ApiError(500, "InternalError", f"Internal error occurred: {message}",
+                    {"causes": [{"message": message}]})

@@ -346,9 +346,18 @@ class LabelSelector:
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any] | None) -> LabelSelector:
-        """Convert a `metav1.LabelSelector`: None selects nothing, `{}` selects everything."""
+        """Convert a `metav1.LabelSelector`: None selects nothing, `{}` selects everything.
+
+        Anything but `matchLabels` and `matchExpressions` is refused: a plain label
+        map given where a LabelSelector belongs must not select everything.
+        """
         if spec is None:
             return cls(nothing=True)
+        if not isinstance(spec, dict):
+            raise errors.bad_request(f"a label selector is an object, not {spec!r:.100}")
+        if unknown := sorted(spec.keys() - SPEC_FIELDS):
+            raise errors.bad_request(f'unknown field "{unknown[0]}" in a label selector: '
+                                     "it has matchLabels and matchExpressions")
         requirements = [
             _checked(key, EQUALS, [str(value)])
             for key, value in (spec.get("matchLabels") or {}).items()
@@ -382,6 +391,7 @@ class LabelSelector:
         return "LabelSelector(<nothing>)" if self._nothing else f"LabelSelector({str(self)!r})"
 
 
+SPEC_FIELDS = frozenset({"matchLabels", "matchExpressions"})
 MAP_SELECTOR_KINDS = frozenset({"ReplicationController"})
 """Kinds whose `spec.selector` is a plain label map (core/v1), not a metav1.LabelSelector."""
 

@@ -106,8 +106,6 @@ def dicts_at(parent: Obj, key: str) -> list[Obj]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-
-
 def object_meta(metadata: Any) -> None:
     """An embedded ObjectMeta (a template's) carries `creationTimestamp: null`."""
     if isinstance(metadata, dict):

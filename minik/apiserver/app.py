@@ -27,7 +27,7 @@ from minik.apiserver import discovery, handlers, negotiation, openapi
 from minik.apiserver.cacher import CACHERS_KEY, Cachers
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.metrics import METRICS_KEY, ApiMetrics
-from minik.apiserver.responses import json_response
+from minik.apiserver.responses import status_response
 from minik.apiserver.routing import resource_request, verb
 from minik.apiserver.storage import ObjectStorage
 
@@ -97,7 +97,7 @@ def _http_error(e: web.HTTPException) -> errors.ApiError:
     if e.status == 404:
         return errors.path_not_found()
     if e.status == 405:
-        return errors.method_not_allowed(f"{e.reason}")
+        return errors.method_not_served()
     return errors.ApiError(e.status, e.reason.replace(" ", ""), e.text or e.reason)
 
 
@@ -106,16 +106,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except errors.ApiError as e:
-        return json_response(e.status(), status=e.code)
+        return status_response(request, e)
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        api_error = _http_error(e)
-        return json_response(api_error.status(), status=api_error.code)
+        return status_response(request, _http_error(e))
     except Exception:
         log.exception("internal error serving %s %s", request.method, request.path)
-        error = errors.internal("an internal error occurred; see the server log")
-        return json_response(error.status(), status=500)
+        error = errors.internal("an unexpected failure; see the server log")
+        return status_response(request, error)
 
 
 @web.middleware

@@ -5,15 +5,14 @@ clause by clause, for every endpoint that renders API objects:
 
 - the Accept header's clauses are ordered as Go's goautoneg orders them:
   by quality, and concrete types before wildcards (an insertion sort, so
-  otherwise the client's own order stands);
+  otherwise the client's own order stands); the quality only orders: even
+  `q=0` accepts;
 - the first clause, in that order, that names a media type the endpoint
   produces wins (`type/*` and `*/*` match the first such type), provided
   its `as`, `g` and `v` parameters ask for a conversion the endpoint offers
   (a Table, an aggregated discovery document) or for none where the
   endpoint offers plain objects; `stream=watch` is JSON's only; other
   parameters (`charset`, `pretty`) do not matter;
-- a clause with `q=0` accepts nothing, and a media type whose most specific
-  clause has `q=0` is refused even where a wildcard would take it;
 - no Accept header at all means JSON; a header none of whose clauses is
   acceptable is answered 406 NotAcceptable, before the request does
   anything.
@@ -26,7 +25,10 @@ minik produces JSON, and YAML where Kubernetes does (not for watch
 streams); never protobuf. kubectl and client-go list
 `application/vnd.kubernetes.protobuf` with JSON after it, and get JSON; a
 client that accepts only protobuf gets 406. Handlers render JSON; a YAML
-answer is the same body transcoded on its way out, at this one place.
+answer is the same body transcoded on its way out, at this one place, with
+its keys sorted as Kubernetes' YAML serializer writes them. An error's
+Status follows the Accept header too, negotiated as for plain objects (as
+Kubernetes' `ErrorNegotiated` does), and is JSON when nothing fits.
 """
 
 from __future__ import annotations
@@ -181,26 +183,11 @@ def negotiate(header: str, offer: Offer) -> Representation | None:
     """The representation `offer` gives for an Accept header, or None if none is acceptable."""
     if not header.strip():
         return Representation(offer.media_types[0]) if offer.plain else None
-    clauses = parse_accept(header)
-    refused = {m for m in offer.media_types if _refused(clauses, m)}
-    for clause in clauses:
-        if clause.q <= 0:
-            continue
+    for clause in parse_accept(header):
         for media_type in offer.media_types:
-            if (media_type not in refused and clause.specificity(media_type) >= 0
-                    and offer.accepts(clause, media_type)):
+            if clause.specificity(media_type) >= 0 and offer.accepts(clause, media_type):
                 return Representation(media_type, clause.conversion)
     return None
-
-
-def _refused(clauses: list[Clause], media_type: str) -> bool:
-    """Whether the most specific clause naming `media_type` gives it quality 0."""
-    best, refused = -1, False
-    for clause in clauses:
-        specificity = clause.specificity(media_type)
-        if specificity > best:
-            best, refused = specificity, clause.q <= 0
-    return refused
 
 
 def not_acceptable(offer: Offer) -> errors.ApiError:
@@ -262,13 +249,25 @@ async def middleware(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 def _as_yaml(response: web.StreamResponse, chosen: Representation) -> web.StreamResponse:
+    as_yaml(response)
+    if response.content_type == YAML and chosen.conversion is not None and not chosen.table:
+        response.headers["Content-Type"] = chosen.content_type()
+    return response
+
+
+def as_yaml(response: web.StreamResponse) -> web.StreamResponse:
+    """A whole JSON answer transcoded to YAML (keys sorted, as Kubernetes writes them)."""
     if not isinstance(response, web.Response) or response.content_type != JSON \
             or response.body is None:
         return response
     assert isinstance(response.body, bytes)
-    text = yaml.safe_dump(json.loads(response.body), sort_keys=False, allow_unicode=True)
+    text = yaml.safe_dump(json.loads(response.body), sort_keys=True, allow_unicode=True)
     response.text = text
     response.content_type = YAML
-    if chosen.conversion is not None and not chosen.table:
-        response.headers["Content-Type"] = chosen.content_type()
     return response
+
+
+def error_media_type(request: web.Request) -> str:
+    """The media type of an error's Status: as negotiated for a plain object, else JSON."""
+    chosen = negotiate(request.headers.get("Accept", ""), PLAIN)
+    return JSON if chosen is None else chosen.media_type

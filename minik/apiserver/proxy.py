@@ -13,7 +13,10 @@ and `status.daemonEndpoints.kubeletEndpoint.Port`:
   is accepted with the subprotocol it offered (`v5.channel.k8s.io` echoed
   exactly, or kubectl falls back to SPDY), a socket to the agent is opened
   with the same query and subprotocol, and messages (TEXT as TEXT, BINARY
-  as BINARY) and the final close are copied both ways;
+  as BINARY) and the final close are copied both ways; a client found
+  gone while the copy to the agent is held up (`minik.httpstream.liveness`,
+  with a WebSocket ping every few seconds) resets both connections, so the
+  agent ends the session;
 - exec and attach over SPDY/3.1 (kubectl 1.29 and older) are the same
   design one level down: the upgrade is asked of the agent with the
   client's `X-Stream-Protocol-Version`s, and once the agent has switched,
@@ -24,6 +27,9 @@ Errors the agent answers before a stream starts (a `metav1.Status`) reach
 the client with their code. When the agent refuses a WebSocket, its Status
 is fetched again with a plain request (which the agent answers without
 running anything), because a WebSocket handshake error carries no body.
+
+An agent that does not answer within `upgrade.DIAL_TIMEOUT` is answered
+503 like one that cannot be reached; an answer that is not HTTP, 502.
 
 The agent is trusted when its certificate is signed by minik's CA; its
 host name is not checked, because an in-process agent reuses the API
@@ -48,7 +54,7 @@ from minik.api import errors
 from minik.api.resources import REGISTRY, ResourceType
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import ObjectStorage
-from minik.httpstream import upgrade
+from minik.httpstream import liveness, upgrade
 from minik.httpstream.channels import WEBSOCKET_PROTOCOL_NAMES
 
 COMPLETED_PHASES = ("Succeeded", "Failed")
@@ -78,12 +84,14 @@ class KubeletClient:
         return self._session
 
     async def get(self, url: URL) -> aiohttp.ClientResponse:
-        return await self.session.get(url, headers=self._headers, ssl=self._ssl)
+        async with upgrade.answer_deadline():
+            return await self.session.get(url, headers=self._headers, ssl=self._ssl)
 
     async def websocket(self, url: URL, protocol: str | None) -> aiohttp.ClientWebSocketResponse:
-        return await self.session.ws_connect(url, headers=self._headers, ssl=self._ssl,
-                                             protocols=(protocol,) if protocol else (),
-                                             max_msg_size=0)
+        async with upgrade.answer_deadline():
+            return await self.session.ws_connect(url, headers=self._headers, ssl=self._ssl,
+                                                 protocols=(protocol,) if protocol else (),
+                                                 max_msg_size=0)
 
     async def upgrade(self, url: URL, *, method: str, versions: list[str]
                       ) -> tuple[dict[str, str], upgrade.Upgraded] | upgrade.Refusal:
@@ -149,7 +157,7 @@ async def pod_exec(request: web.Request, storage: ObjectStorage,
         raise _unreachable(url, e) from e
     async with upstream:
         await ws.prepare(request)
-        await _relay_websocket(ws, upstream)
+        await _relay_websocket(request, ws, upstream)
     return ws
 
 
@@ -158,7 +166,10 @@ async def _relay_upgrade(request: web.Request, url: URL) -> web.StreamResponse:
     versions = request.headers.getall(upgrade.PROTOCOL_VERSION, [])
     try:
         answer = await _kubelet(request).upgrade(url, method=request.method, versions=versions)
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+    except upgrade.BadAnswer as e:
+        raise errors.ApiError(502, "BadGateway", f"error dialing backend: the node agent at "
+                              f"{url.host}:{url.port} answered the upgrade with {e}") from e
+    except OSError as e:  # refused, unreachable, or no answer in time
         raise _unreachable(url, e) from e
     if isinstance(answer, upgrade.Refusal):
         _check_token_accepted(answer.status, url)
@@ -312,17 +323,28 @@ def _client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-async def _relay_websocket(client: web.WebSocketResponse,
+async def _relay_websocket(request: web.Request, client: web.WebSocketResponse,
                            agent: aiohttp.ClientWebSocketResponse) -> None:
-    """Copy messages both ways; the first side to close closes the other with its code."""
+    """Copy messages both ways; the first side to close closes the other with its code.
+
+    A client gone while its messages wait for the agent cannot close anything:
+    both connections are reset instead.
+    """
     inbound = asyncio.create_task(_pump(client, agent), name="exec-proxy:client")
     outbound = asyncio.create_task(_pump(agent, client), name="exec-proxy:agent")
+    pumps = asyncio.gather(inbound, outbound)
+    gone = asyncio.create_task(
+        liveness.watch(request.transport, shut=False, keepalive=client.ping),
+        name="exec-proxy:liveness")
     try:
-        await asyncio.gather(inbound, outbound)
+        await asyncio.wait({pumps, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if gone.done() and not inbound.done():
+            liveness.reset_socket(agent.get_extra_info("socket"))
+            liveness.reset(request.transport)
     finally:
-        for task in (inbound, outbound):
+        for task in (inbound, outbound, gone):
             task.cancel()
-        await asyncio.gather(inbound, outbound, return_exceptions=True)
+        await asyncio.gather(pumps, gone, return_exceptions=True)
 
 
 Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse

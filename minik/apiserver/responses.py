@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from minik.api import meta
+from minik.api import errors, meta
 from minik.api.decode import without_surrogates
 from minik.api.errors import status_body
 from minik.api.resources import ResourceType
@@ -104,6 +104,14 @@ def _header_safe(text: str) -> bool:
 
 def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def status_response(request: web.Request, error: errors.ApiError) -> web.Response:
+    """An error's Status, in the media type the request negotiates for errors."""
+    response = json_response(error.status(), status=error.code)
+    if negotiation.error_media_type(request) == negotiation.YAML:
+        negotiation.as_yaml(response)
+    return response
 
 
 def json_response(

@@ -59,9 +59,10 @@ def fail(message: str, *, code: int = 1) -> NoReturn:
 
 def server_error_line(error: ApiError) -> str:
     """`Error from server (NotFound): ...` as kubectl prints it."""
-    if error.reason == "Invalid" and error.details.get("causes"):
-        kind, name = error.details.get("kind", ""), error.details.get("name", "")
-        causes = error.details["causes"]
+    details = error.details or {}
+    if error.reason == "Invalid" and details.get("causes"):
+        kind, name = details.get("kind", ""), details.get("name", "")
+        causes = details["causes"]
         if len(causes) == 1:
             c = causes[0]
             return f'The {kind} "{name}" is invalid: {c.get("field")}: {c.get("message")}'

@@ -51,11 +51,11 @@ def default_factories() -> dict[str, ControllerFactory]:
     from minik.controllers.eventttl import EventTTLController
     from minik.controllers.garbagecollector import GarbageCollector
     from minik.controllers.namespace import NamespaceController
-    from minik.controllers.replicaset import ReplicaSetController, replication_manager
+    from minik.controllers.replicaset import replica_set_controller, replication_manager
     from minik.controllers.serviceaccount import ServiceAccountsController
 
     return {
-        "replicaset": ReplicaSetController,
+        "replicaset": replica_set_controller,
         "replicationcontroller": replication_manager,
         "deployment": DeploymentController,
         "garbagecollector": GarbageCollector,

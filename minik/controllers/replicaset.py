@@ -1,20 +1,20 @@
-"""The ReplicaSet controller: keeps `spec.replicas` active pods matching a selector.
+"""The replica controllers: `spec.replicas` active pods matching a selector, kept.
 
-Shaped like Kubernetes' `pkg/controller/replicaset`. The same controller, given
-the `REPLICATION_CONTROLLER` kind, is the ReplicationController manager, as in
-Kubernetes (whose `ReplicationManager` is this controller behind an adapter):
-the two kinds differ only in their resource, their owner references, and
-their selector, which for a ReplicationController is a plain label map. Their
-specs and statuses have the same fields, and the code below names both
-"ReplicaSet". Event handlers on the
-shared replicaset and pod informers only compute keys: a pod maps to the
-ReplicaSet named by its controller ownerReference (when that ReplicaSet is
-in the cache with the same uid), and an orphan pod to every ReplicaSet of
-its namespace whose selector matches it, so that it can be adopted. Handlers
-also tell `ControllerExpectations` about pod creations and deletions, which
-is what lets a sync run on a lagging cache without acting twice.
+Shaped like Kubernetes' `pkg/controller/replicaset`. `ReplicaController`
+runs one replicated kind (`minik.controllers.replica_kinds`): ReplicaSets
+(`replica_set_controller`, Kubernetes' ReplicaSetController) or
+ReplicationControllers (`replication_manager`, Kubernetes' ReplicationManager,
+which is the same controller behind an adapter). The kinds share their spec
+and status fields; below, either kind's object is called `rs`. Event
+handlers on the shared informers of the kind and of pods only compute keys:
+a pod maps to the object named by its controller ownerReference (when that
+object is in the cache with the same uid), and an orphan pod to every
+object of its namespace whose selector matches it, so that it can be
+adopted. Handlers also tell `ControllerExpectations` about pod creations
+and deletions, which is what lets a sync run on a lagging cache without
+acting twice.
 
-`sync(key)` is level-triggered: it re-reads the ReplicaSet from the cache
+`sync(key)` is level-triggered: it re-reads the object from the cache
 (gone means deleted: its expectations are forgotten), claims pods (adopts
 matching orphans with a strategic-merge patch of `ownerReferences`, releases
 owned pods whose labels stopped matching), and, when its expectations are
@@ -37,14 +37,12 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of, format_time
 from minik.api.meta import now as wall_clock
-from minik.api.resources import REGISTRY, ResourceType
-from minik.api.selectors import LabelSelector, workload_selector
+from minik.api.selectors import LabelSelector
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.informer import key_of
 from minik.controllers.podcontrol import (
@@ -59,6 +57,12 @@ from minik.controllers.podcontrol import (
     seconds_until_available,
     slow_start_batch,
 )
+from minik.controllers.replica_kinds import (
+    REPLICA_SET,
+    REPLICATION_CONTROLLER,
+    ReplicatedKind,
+    selector_of,
+)
 from minik.controllers.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
@@ -71,28 +75,6 @@ DEFAULT_WORKERS = 5
 BURST_REPLICAS = 500
 AVAILABILITY_SLACK = 0.01
 STATUS_UPDATE_ATTEMPTS = 2
-
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicatedKind:
-    """The kind a replica controller manages, and the name the controller runs under."""
-
-    controller_name: str
-    rt: ResourceType
-
-    @property
-    def kind(self) -> str:
-        return self.rt.kind
-
-    @property
-    def resource(self) -> str:
-        return self.rt.qualified_name
-
-
-REPLICA_SET = ReplicatedKind("replicaset", REGISTRY.get("replicasets"))
-REPLICATION_CONTROLLER = ReplicatedKind("replicationcontroller",
-                                        REGISTRY.get("replicationcontrollers"))
 
 
 def _labels(obj: dict) -> dict[str, str]:
@@ -123,15 +105,6 @@ def min_ready_seconds(rs: dict) -> int:
 def template_labels(rs: dict) -> dict[str, str]:
     template = (rs.get("spec") or {}).get("template") or {}
     return (template.get("metadata") or {}).get("labels") or {}
-
-
-def selector_of(rs: dict, kind: ReplicatedKind = REPLICA_SET) -> LabelSelector | None:
-    """The ReplicaSet's selector; None (and a log line) when it does not parse."""
-    try:
-        return workload_selector(kind.kind, rs)
-    except (ApiError, ValueError) as e:
-        log.warning("%s %s has an invalid selector: %s", kind.kind, key_of(rs), e)
-        return None
 
 
 def _failure_reason(rs: dict, pods: list[dict]) -> str:
@@ -173,14 +146,14 @@ def replica_set_status(rs: dict, pods: list[dict], error: Exception | None, *,
     return status
 
 
-class ReplicaSetController:
-    """Creates and deletes pods so that every ReplicaSet has `spec.replicas` of them."""
+class ReplicaController:
+    """Creates and deletes pods so that every object of one replicated kind (ReplicaSets, or
+    ReplicationControllers) has `spec.replicas` of them."""
 
     def __init__(
-        self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
+        self, ctx: ControllerContext, *, kind: ReplicatedKind, workers: int = DEFAULT_WORKERS,
         burst_replicas: int = BURST_REPLICAS, now: Callable[[], dt.datetime] = wall_clock,
         expectations: ControllerExpectations | None = None,
-        kind: ReplicatedKind = REPLICA_SET,
     ) -> None:
         self.kind = kind
         self.name = kind.controller_name
@@ -198,9 +171,8 @@ class ReplicaSetController:
         self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
-
     async def run(self) -> None:
-        """Wait for the caches, then sync every ReplicaSet and follow changes until cancelled."""
+        """Wait for the caches, then sync every object and follow changes until cancelled."""
         await self.informers.wait_synced(self.kind.resource, "pods")
         for rs in self.replicasets.indexer.list():
             self.queue.add(key_of(rs))
@@ -220,7 +192,7 @@ class ReplicaSetController:
         self.queue.add(key)
 
     def _owner_key(self, pod: dict, ref: dict | None) -> str | None:
-        """The key of the cached ReplicaSet `ref` points at, if it is ours and still exists."""
+        """The key of the cached object `ref` points at, if it is ours and still exists."""
         if ref is None or ref.get("kind") != self.kind.kind:
             return None
         namespace = (pod.get("metadata") or {}).get("namespace")
@@ -230,7 +202,7 @@ class ReplicaSetController:
         return key_of(rs)
 
     def _selecting_keys(self, pod: dict) -> list[str]:
-        """Keys of the ReplicaSets in the pod's namespace whose selector matches it."""
+        """Keys of the objects in the pod's namespace whose selector matches it."""
         namespace = (pod.get("metadata") or {}).get("namespace") or ""
         labels = _labels(pod)
         return [key_of(rs) for rs in self.replicasets.indexer.list(namespace)
@@ -281,7 +253,7 @@ class ReplicaSetController:
     # ---------------------------------------------------------------- sync
 
     async def sync(self, key: str) -> None:
-        """Reconcile one ReplicaSet: claim pods, create or delete, write status."""
+        """Reconcile one object: claim pods, create or delete, write status."""
         rs = self.replicasets.indexer.get(key)
         if rs is None:
             self.expectations.forget(key)
@@ -309,7 +281,7 @@ class ReplicaSetController:
                                 can_adopt=lambda: self._check_can_adopt(rs))
 
     async def _check_can_adopt(self, rs: dict) -> None:
-        """A fresh read: never adopt for a ReplicaSet that was replaced or is being deleted."""
+        """A fresh read: never adopt for an object that was replaced or is being deleted."""
         md = rs["metadata"]
         fresh = await self.client.get(self.kind.rt, md.get("namespace"), md["name"])
         kind = self.kind.kind
@@ -395,6 +367,12 @@ class ReplicaSetController:
             self.queue.add_after(key, min(waits) + AVAILABILITY_SLACK)
 
 
-def replication_manager(ctx: ControllerContext) -> ReplicaSetController:
-    """The ReplicationController manager: this controller for the core/v1 kind."""
-    return ReplicaSetController(ctx, kind=REPLICATION_CONTROLLER)
+def replica_set_controller(ctx: ControllerContext) -> ReplicaController:
+    """Kubernetes' ReplicaSetController: the replica controller of apps/v1 ReplicaSets."""
+    return ReplicaController(ctx, kind=REPLICA_SET)
+
+
+def replication_manager(ctx: ControllerContext) -> ReplicaController:
+    """Kubernetes' ReplicationManager: the replica controller of core/v1
+    ReplicationControllers."""
+    return ReplicaController(ctx, kind=REPLICATION_CONTROLLER)

@@ -12,5 +12,7 @@ upgrade (Kubernetes' `k8s.io/apimachinery/pkg/util/httpstream`):
   port-forward uses);
 - `upgrade`: taking over an aiohttp server connection after
   `101 Switching Protocols`, dialling such an upgrade as a client, and
-  relaying the bytes of two upgraded connections.
+  relaying the bytes of two upgraded connections;
+- `liveness`: finding out that a peer left while its connection is held
+  back unread, and resetting a connection so that its peer finds out.
 """

@@ -31,7 +31,8 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+
+from minik.api.errors import Status
 
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 
@@ -104,7 +105,7 @@ def negotiate_stream_protocol(offered: list[str]) -> StreamProtocol | None:
     return next((SPDY_PROTOCOLS[n] for n in names if n in SPDY_PROTOCOLS), None)
 
 
-def status_payload(status: dict[str, Any], *, as_json: bool) -> bytes:
+def status_payload(status: Status, *, as_json: bool) -> bytes:
     """What the error channel carries: the Status, or (before v4) a failure's message only."""
     if as_json:
         return json.dumps(status).encode()

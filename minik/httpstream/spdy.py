@@ -18,6 +18,15 @@ speak the framing of the SPDY/3 draft that Go's spdystream implements:
 `Framer` holds those two contexts: `encode` for what this side sends,
 `feed` for what arrives, in whatever pieces the transport delivers.
 Control frames of unknown types are skipped, as SPDY asks.
+
+The peer may be hostile, and a session shares its process with everything
+else, so `feed` holds little of what arrives: a control frame declaring
+more than `MAX_CONTROL_LENGTH` bytes (kubectl's are a few dozen) or a
+header block inflating to more than `MAX_HEADER_BLOCK` bytes ends the
+session with a `ProtocolError` before it is buffered or inflated, and a
+DATA frame longer than `DATA_PIECE` (SPDY allows 16 MiB; kubectl sends
+32 KiB) comes out as several `Data` of at most that size as its bytes
+arrive, the last one carrying its FIN.
 """
 
 from __future__ import annotations
@@ -29,6 +38,9 @@ from dataclasses import dataclass, field
 VERSION = 3
 FLAG_FIN = 0x01
 MAX_DATA_LENGTH = (1 << 24) - 1
+MAX_CONTROL_LENGTH = 64 * 1024
+MAX_HEADER_BLOCK = 256 * 1024
+DATA_PIECE = 64 * 1024
 
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = (
     1, 2, 3, 4, 6, 7, 8, 9)
@@ -70,6 +82,8 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Data:
+    """DATA: bytes of a stream; `fin` ends the sender's half of it."""
+
     stream_id: int
     data: bytes = b""
     fin: bool = False
@@ -77,6 +91,9 @@ class Data:
 
 @dataclass(frozen=True, slots=True)
 class SynStream:
+    """SYN_STREAM: the sender opens a stream (odd ids from a client, even from a server)
+    with headers; `fin` says it will send nothing on it."""
+
     stream_id: int
     headers: Headers = field(default_factory=dict)
     fin: bool = False
@@ -86,6 +103,8 @@ class SynStream:
 
 @dataclass(frozen=True, slots=True)
 class SynReply:
+    """SYN_REPLY: the receiver of a SYN_STREAM accepts the stream."""
+
     stream_id: int
     headers: Headers = field(default_factory=dict)
     fin: bool = False
@@ -93,28 +112,38 @@ class SynReply:
 
 @dataclass(frozen=True, slots=True)
 class RstStream:
+    """RST_STREAM: the stream ends at once in both directions, for the reason in `status`."""
+
     stream_id: int
     status: int = CANCEL
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """SETTINGS: session parameters by id (read, and ignored, like Go's spdystream does)."""
+
     values: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Ping:
+    """PING: echoed by the peer when it did not start it (odd ids are a client's)."""
+
     id: int
 
 
 @dataclass(frozen=True, slots=True)
 class GoAway:
+    """GOAWAY: the sender accepts no stream above `last_good_stream_id`; the session ends."""
+
     last_good_stream_id: int
     status: int = GOAWAY_OK
 
 
 @dataclass(frozen=True, slots=True)
 class HeadersFrame:
+    """HEADERS: more headers for an open stream."""
+
     stream_id: int
     headers: Headers = field(default_factory=dict)
     fin: bool = False
@@ -122,6 +151,8 @@ class HeadersFrame:
 
 @dataclass(frozen=True, slots=True)
 class WindowUpdate:
+    """WINDOW_UPDATE: SPDY/3.1 flow control (read, and ignored, like spdystream does)."""
+
     stream_id: int
     delta: int
 
@@ -161,6 +192,15 @@ def _parse_header_block(raw: bytes) -> Headers:
     return headers
 
 
+@dataclass(slots=True)
+class _LongData:
+    """A DATA frame longer than `DATA_PIECE`, part way through: what is still to come."""
+
+    stream_id: int
+    remaining: int
+    fin: bool
+
+
 class Framer:
     """One connection's SPDY codec: its two zlib contexts and a buffer of unparsed bytes."""
 
@@ -169,6 +209,7 @@ class Framer:
                                          DICTIONARY)
         self._inflate = zlib.decompressobj(zdict=DICTIONARY)
         self._buffer = bytearray()
+        self._long: _LongData | None = None
 
     def _compress(self, headers: Headers) -> bytes:
         block = _header_block(headers)
@@ -176,9 +217,12 @@ class Framer:
 
     def _decompress(self, raw: bytes) -> Headers:
         try:
-            return _parse_header_block(self._inflate.decompress(raw))
+            block = self._inflate.decompress(raw, MAX_HEADER_BLOCK + 1)
         except zlib.error as e:
             raise ProtocolError(f"header block does not inflate: {e}") from e
+        if len(block) > MAX_HEADER_BLOCK or self._inflate.unconsumed_tail:
+            raise ProtocolError(f"header block inflates to more than {MAX_HEADER_BLOCK} bytes")
+        return _parse_header_block(block)
 
     def encode(self, frame: Frame) -> bytes:
         """The bytes of `frame`; header blocks advance this side's compression context."""
@@ -212,26 +256,59 @@ class Framer:
         raise TypeError(f"not a SPDY frame: {frame!r}")
 
     def feed(self, data: bytes) -> list[Frame]:
-        """Every frame completed by `data`; a partial frame waits for more bytes."""
+        """Every frame completed by `data`; a partial frame waits for more bytes.
+
+        A DATA frame longer than `DATA_PIECE` is given out in pieces as they arrive.
+        """
         self._buffer += data
         frames: list[Frame] = []
-        while len(self._buffer) >= 8:
+        while True:
+            if self._long is not None:
+                piece = self._long_piece()
+                if piece is None:
+                    break
+                frames.append(piece)
+                continue
+            if len(self._buffer) < 8:
+                break
             first, flags_length = struct.unpack_from(">II", self._buffer)
-            length = flags_length & 0xFFFFFF
+            length, flags = flags_length & 0xFFFFFF, flags_length >> 24
+            control = bool(first & 0x80000000)
+            if control and (first >> 16) & 0x7FFF != VERSION:
+                raise ProtocolError(f"unsupported SPDY version {(first >> 16) & 0x7FFF}")
+            if control and length > MAX_CONTROL_LENGTH:
+                raise ProtocolError(f"control frame of type {first & 0xFFFF} declares {length} "
+                                    f"bytes; at most {MAX_CONTROL_LENGTH} are accepted")
+            if not control and length > DATA_PIECE:
+                del self._buffer[:8]
+                self._long = _LongData(first & 0x7FFFFFFF, length, bool(flags & FLAG_FIN))
+                continue
             if len(self._buffer) < 8 + length:
                 break
             payload = bytes(self._buffer[8:8 + length])
             del self._buffer[:8 + length]
-            flags = flags_length >> 24
-            if not first & 0x80000000:
+            if not control:
                 frames.append(Data(first & 0x7FFFFFFF, payload, bool(flags & FLAG_FIN)))
                 continue
-            if (first >> 16) & 0x7FFF != VERSION:
-                raise ProtocolError(f"unsupported SPDY version {(first >> 16) & 0x7FFF}")
             frame = self._control_frame(first & 0xFFFF, flags, payload)
             if frame is not None:
                 frames.append(frame)
         return frames
+
+    def _long_piece(self) -> Data | None:
+        """The next piece of a long DATA frame, once the whole piece has arrived."""
+        assert self._long is not None
+        size = min(DATA_PIECE, self._long.remaining)
+        if len(self._buffer) < size:
+            return None
+        piece = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        self._long.remaining -= size
+        last = self._long.remaining == 0
+        frame = Data(self._long.stream_id, piece, self._long.fin and last)
+        if last:
+            self._long = None
+        return frame
 
     def _control_frame(self, kind: int, flags: int, payload: bytes) -> Frame | None:
         fin = bool(flags & FLAG_FIN)

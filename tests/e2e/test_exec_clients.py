@@ -1,4 +1,5 @@
-"""Exec from WebSocket clients other than kubectl: stdin sent as TEXT reaches the process.
+"""Exec from WebSocket clients other than kubectl: stdin sent as TEXT reaches the process;
+and exec clients that quit while their stdin is held back leave nothing behind.
 
 The official Python client writes strings to stdin as WebSocket TEXT
 messages; Kubernetes reads TEXT and BINARY alike, on every channel
@@ -9,7 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import subprocess
+import threading
+import time
 import uuid
+from pathlib import Path
+from typing import IO
 
 import aiohttp
 import pytest
@@ -77,3 +83,50 @@ def test_a_websocket_client_gets_text_stdin_echoed_by_cat(
             return echoed
 
     assert asyncio.run(echo()) == b"typed as text\n"
+
+
+class Feeder(threading.Thread):
+    """Writes zeros to a pipe until it breaks, noting when a write last got through."""
+
+    def __init__(self, pipe: IO[bytes]) -> None:
+        super().__init__(daemon=True)
+        self.pipe, self.written, self.last_write = pipe, 0, time.monotonic()
+
+    def run(self) -> None:
+        block = bytes(1 << 16)
+        try:
+            while True:
+                self.pipe.write(block)
+                self.pipe.flush()
+                self.written += len(block)
+                self.last_write = time.monotonic()
+        except (BrokenPipeError, ValueError, OSError):
+            return
+
+    def held_back(self) -> bool:
+        return self.written > 0 and time.monotonic() - self.last_write > 2.0
+
+
+def _processes(cluster: Cluster, namespace: str, pod: str) -> str:
+    return cluster.kubectl("-n", namespace, "exec", pod, "--", "ps", "-o", "args").stdout
+
+
+@pytest.mark.parametrize("minor", [27, 33], ids=["spdy-1.27", "websocket-1.33"])
+def test_a_kubectl_killed_while_its_stdin_is_held_back_leaves_no_process_running(
+        cluster: Cluster, namespace: str, minor: int) -> None:
+    name = _sleeping_pod(cluster, namespace)
+    kubectl = Path(f"/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}")
+    argv = [str(kubectl), "--kubeconfig", str(cluster.kubeconfig),
+            "--cache-dir", str(cluster.scratch / f"kube-cache-1.{minor}"),
+            "-n", namespace, "exec", "-i", name, "--", "sleep", "3601"]
+    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, env=cluster._env()) as client:
+        assert client.stdin is not None
+        feeder = Feeder(client.stdin)
+        feeder.start()
+        eventually(lambda: "sleep 3601" in _processes(cluster, namespace, name), timeout=30,
+                   what="the exec'd sleep running")
+        eventually(feeder.held_back, timeout=60, what="kubectl's stdin held back")
+        client.kill()
+    eventually(lambda: "sleep 3601" not in _processes(cluster, namespace, name), timeout=30,
+               what="the exec'd sleep gone")

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -24,6 +24,17 @@ from minik.store import MemoryStore, Store
 NAMESPACES = REGISTRY.get("namespaces")
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease")
 T = TypeVar("T")
+
+
+class UncancellingServer(TestServer):
+    """A test server that, like minik's own, never cancels a handler whose client left.
+
+    aiohttp's TestServer does; a handler then looks as if it noticed a client
+    leaving that minik would not notice.
+    """
+
+    async def _make_runner(self, **kwargs: Any) -> web.BaseRunner:
+        return await super()._make_runner(**{**kwargs, "handler_cancellation": False})
 
 
 @dataclass

@@ -246,3 +246,34 @@ async def test_defaults_never_replace_what_the_client_set(api: TestClient):
     answer = await create(api, "Job", job)
     assert answer["metadata"]["labels"] == {"mine": "yes"}
     assert answer["spec"]["backoffLimit"] == 2**31 - 1
+
+
+async def test_a_namespaces_name_label_is_its_name_whatever_was_given(api: TestClient):
+    given = {"kubernetes.io/metadata.name": "other", "keep": "me"}
+    answer = await create(api, "Namespace", {"metadata": {"name": "ns1", "labels": given}})
+    assert answer["metadata"]["labels"] == {"keep": "me", "kubernetes.io/metadata.name": "ns1"}
+    answer["metadata"]["labels"]["kubernetes.io/metadata.name"] = "changed"
+    response = await api.put(f"{path('Namespace')}/ns1", data=json.dumps(answer),
+                             headers={"Content-Type": "application/json"})
+    assert response.status == 200
+    assert (await response.json())["metadata"]["labels"]["kubernetes.io/metadata.name"] == "ns1"
+
+
+@pytest.mark.parametrize(("kind", "spec", "field"), [
+    ("Job", {"template": TEMPLATE}, "spec.template.spec.restartPolicy"),
+    ("CronJob", {"schedule": "@hourly", "jobTemplate": {"spec": {"template": TEMPLATE}}},
+     "spec.jobTemplate.spec.template.spec.restartPolicy"),
+])
+async def test_a_job_template_without_a_restart_policy_is_defaulted_to_always_and_refused(
+        api: TestClient, kind: str, spec: dict[str, Any], field: str):
+    rt = REGISTRY.get(kind)
+    body = {"apiVersion": rt.api_version, "kind": rt.kind, "metadata": {"name": "j"},
+            "spec": spec}
+    response = await api.post(path(kind), data=json.dumps(body),
+                              headers={"Content-Type": "application/json"})
+    status = await response.json()
+    assert response.status == 422, status
+    message = 'Unsupported value: "Always": supported values: "OnFailure", "Never"'
+    assert status["details"]["causes"] == [
+        {"reason": "FieldValueNotSupported", "message": message, "field": field}]
+    assert status["message"] == f'{kind}.batch "j" is invalid: {field}: {message}'

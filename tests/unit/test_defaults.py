@@ -159,7 +159,7 @@ def test_daemonset_defaults() -> None:
     assert spec["revisionHistoryLimit"] == 10
 
 
-def test_job_defaults_keep_the_template_restart_policy() -> None:
+def test_job_templates_get_the_pod_specs_defaults_restart_policy_included() -> None:
     job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
            "spec": {"template": {"spec": {"containers": [container()]}}}}
     spec = defaults.apply_defaults(rt("Job"), job)["spec"]
@@ -167,7 +167,7 @@ def test_job_defaults_keep_the_template_restart_policy() -> None:
     assert spec["backoffLimit"] == 6
     assert spec["completionMode"] == "NonIndexed"
     assert spec["suspend"] is False
-    assert "restartPolicy" not in spec["template"]["spec"]
+    assert spec["template"]["spec"]["restartPolicy"] == "Always"  # validation refuses it
     assert spec["template"]["spec"]["dnsPolicy"] == "ClusterFirst"
 
 

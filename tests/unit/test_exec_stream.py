@@ -8,9 +8,10 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from multidict import MultiDict
 
 from agent.exec_stream import (
@@ -22,6 +23,7 @@ from agent.exec_stream import (
 )
 from agent.fake_runtime import FakeExecSession
 from agent.runtime import STDERR, STDOUT, ExecResult
+from minik.httpstream import liveness
 from minik.httpstream.channels import (
     UNNAMED,
     V4,
@@ -29,6 +31,7 @@ from minik.httpstream.channels import (
     WEBSOCKET_PROTOCOL_NAMES,
     WEBSOCKET_PROTOCOLS,
 )
+from tests.unit.apitest import UncancellingServer
 
 PROTOCOL_V5, PROTOCOL_V4 = V5.name, V4.name
 
@@ -84,12 +87,13 @@ async def _serve(session_factory: Factory, options: StreamOptions) -> TestClient
         ws = web.WebSocketResponse(protocols=WEBSOCKET_PROTOCOL_NAMES)
         await ws.prepare(request)
         protocol = WEBSOCKET_PROTOCOLS.get(ws.ws_protocol or "", UNNAMED)
-        await ExecStream(WebSocketChannels(ws, protocol), await session_factory(), options).run()
+        channels = WebSocketChannels(ws, protocol, request.transport)
+        await ExecStream(channels, await session_factory(), options).run()
         return ws
 
     app = web.Application()
     app.router.add_get("/exec", handler)
-    client = TestClient(TestServer(app))
+    client = TestClient(UncancellingServer(app))
     await client.start_server()
     return client
 
@@ -183,6 +187,36 @@ async def test_a_client_that_goes_away_ends_the_session(
     await ws.close()
     await session.closed.wait()
     assert not session.exit_code.done()
+
+
+class DeafSession(ScriptedSession):
+    """A process that never reads its stdin: writing to it waits for good."""
+
+    async def write_stdin(self, data: bytes) -> None:
+        self.stdin_written.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_client_that_leaves_while_the_process_ignores_its_stdin_ends_the_session(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(liveness, "CHECK_INTERVAL", 0.05)
+    session = DeafSession()
+
+    async def factory() -> ScriptedSession:
+        return session
+
+    client = await _serve(factory, OPTIONS)
+    try:
+        async with asyncio.timeout(5):
+            ws = await client.ws_connect("/exec", protocols=(PROTOCOL_V5,),
+                                         timeout=aiohttp.ClientWSTimeout(ws_close=0.01))
+            await ws.send_bytes(b"\x00never read")
+            await session.stdin_written.wait()
+            await ws.close()  # unanswered: the client hangs up
+            await session.closed.wait()
+        assert not session.exit_code.done()
+    finally:
+        await client.close()
 
 
 async def test_streams_the_client_did_not_ask_for_are_dropped() -> None:

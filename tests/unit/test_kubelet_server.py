@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -12,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from agent import exec_spdy, labels, log_stream
@@ -30,10 +31,11 @@ from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage
 from minik.apiserver.tls import ensure_certificates
 from minik.home import Home
-from minik.httpstream import spdy_connection, upgrade
+from minik.httpstream import liveness, spdy_connection, upgrade
 from minik.httpstream.channels import V4, V5
 from minik.store import MemoryStore
-from tests.unit.apitest import eventually
+from tests.unit.apitest import UncancellingServer, eventually
+from tests.unit.test_upgrade import answering
 
 PROTOCOL_V4, PROTOCOL_V5 = V4.name, V5.name
 INSTANCE = "unit"
@@ -95,7 +97,7 @@ def node() -> Node:
 
 @pytest.fixture
 async def kubelet(node: Node) -> AsyncIterator[TestClient]:
-    server = TestServer(node.server().app())
+    server = UncancellingServer(node.server().app())
     client = TestClient(server, headers={"Authorization": f"Bearer {TOKEN}"})
     await client.start_server()
     try:
@@ -158,6 +160,8 @@ def quick_liveness(monkeypatch: pytest.MonkeyPatch) -> None:
     """Look at idle connections every 50 ms instead of every second."""
     monkeypatch.setattr(log_stream, "LIVENESS_CHECK", 0.05)
     monkeypatch.setattr(proxy, "LIVENESS_CHECK", 0.05)
+    monkeypatch.setattr(liveness, "CHECK_INTERVAL", 0.05)
+    monkeypatch.setattr(liveness, "KEEPALIVE_INTERVAL", 0.1)
 
 
 @pytest.mark.usefixtures("quick_liveness")
@@ -453,7 +457,7 @@ class SpdyExec:
         headers = [("Authorization", f"Bearer {token}"),
                    *((upgrade.PROTOCOL_VERSION, v) for v in versions)]
         answer = await upgrade.dial(url.with_query(query), method="POST", headers=headers,
-                                    ssl_context=ssl_context)
+                                    ssl_context=ssl_context, timeout=10)
         if isinstance(answer, upgrade.Refusal):
             return answer
         agreed, upgraded = answer
@@ -483,6 +487,19 @@ async def _api_url(client: aiohttp.ClientSession, path: str) -> URL:
     """The absolute URL of `path` on the API server the session talks to."""
     async with client.get("/version") as response:
         return response.url.with_path(path)
+
+
+@contextlib.asynccontextmanager
+async def _spdy_exec(url: URL, query: list[tuple[str, str]], *, token: str = TOKEN
+                     ) -> AsyncIterator[SpdyExec]:
+    """An exec over SPDY, closed on the way out; 10 s at most."""
+    async with asyncio.timeout(10):
+        session = await SpdyExec.start(url, query, token=token)
+        assert isinstance(session, SpdyExec)
+        try:
+            yield session
+        finally:
+            await session.close()
 
 
 async def test_exec_over_spdy_feeds_stdin_and_ends_with_a_status_on_the_error_stream(
@@ -521,6 +538,35 @@ async def test_exec_over_spdy_v2_reports_a_failure_as_its_message(
             assert message.startswith(b"command terminated with non-zero exit code")
         finally:
             await session.close()
+
+
+async def test_unknown_repeated_and_late_spdy_streams_are_refused(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), _exec_query("cat", stdin=True)) as session:
+        await session.open("error")
+        for kind in ("bogus", "error"):
+            with pytest.raises(ConnectionResetError, match="refused"):
+                await session.connection.open({"streamtype": kind})
+        await session.open("stdin", "stdout", "stderr")
+        with pytest.raises(ConnectionResetError, match="refused"):
+            await session.connection.open({"streamtype": "resize"})
+        await session.streams["stdin"].write(b"still served\n")
+        await session.streams["stdin"].close()
+        assert await session.read_all("stdout") == b"still served\n"
+        assert json.loads(await session.read_all("error"))["status"] == "Success"
+
+
+async def test_data_on_streams_minik_does_not_read_never_holds_the_session_back(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), _exec_query("cat", stdin=True)) as session:
+        await session.open("error", "stdin", "stdout", "stderr")
+        for kind in ("error", "stdout", "stderr"):
+            await session.streams[kind].write(b"x" * (3 << 20))
+        await session.streams["stdin"].write(b"heard\n")
+        await session.streams["stdin"].close()
+        assert await session.read_all("stdout") == b"heard\n"
 
 
 async def test_spdy_upgrades_without_a_common_stream_protocol_are_refused(
@@ -573,6 +619,67 @@ async def test_the_api_server_relays_exec_over_spdy_to_the_agent(
         assert isinstance(refused, upgrade.Refusal) and refused.status == 403
 
 
+AgentAnswering = Callable[[bytes | None], Awaitable[str]]
+
+
+@pytest.fixture
+async def agent_answering(api: tuple[aiohttp.ClientSession, ObjectStorage], tmp_path: Path,
+                          monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AgentAnswering]:
+    """Pod "q" on a node whose agent answers every request with the given bytes, or never
+    (None), within 0.2 s of the API server's patience; the pod's API path."""
+    monkeypatch.setattr(upgrade, "DIAL_TIMEOUT", 0.2)
+    _, storage = api
+    home = Home(tmp_path)
+    servers: list[asyncio.Server] = []
+
+    async def start(answer: bytes | None) -> str:
+        server = await asyncio.start_server(answering(answer), "127.0.0.1", 0, ssl=serving_context(
+            home.server_cert, home.server_key))
+        servers.append(server)
+        await _put(storage, "Node", None, {
+            "metadata": {"name": "n2"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                       "daemonEndpoints": {"kubeletEndpoint": {
+                           "Port": server.sockets[0].getsockname()[1]}}}})
+        await _put(storage, "Pod", "default", make_pod("q", node="n2"))
+        return "/api/v1/namespaces/default/pods/q"
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize(("answer", "code", "problem"), [
+    (None, 503, "no answer within 0.2s"),
+    (b"HTTP/1.1 403 Forbidden\r\nContent-Length: x\r\n\r\n", 502,
+     "a refusal with a malformed Content-Length"),
+])
+async def test_an_agent_that_answers_an_spdy_upgrade_badly_or_never_is_a_clear_status(
+        api: tuple[aiohttp.ClientSession, ObjectStorage], agent_answering: AgentAnswering,
+        answer: bytes | None, code: int, problem: str) -> None:
+    client, _ = api
+    url = await _api_url(client, await agent_answering(answer) + "/exec")
+    refused = await asyncio.wait_for(
+        SpdyExec.start(url, _exec_query("ls"), token="api-token"), 5)
+    assert isinstance(refused, upgrade.Refusal) and refused.status == code
+    status = json.loads(refused.body)
+    assert status["code"] == code and problem in status["message"]
+    assert status["message"].startswith("error dialing backend: the node agent at 127.0.0.1")
+
+
+async def test_an_agent_that_never_answers_a_websocket_or_a_log_request_is_a_503(
+        api: tuple[aiohttp.ClientSession, ObjectStorage],
+        agent_answering: AgentAnswering) -> None:
+    client, _ = api
+    pod = await agent_answering(None)
+    async with asyncio.timeout(5):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect(pod + "/exec", protocols=(PROTOCOL_V5,),
+                                    params=_exec_query("ls"))
+        assert refused.value.status == 503
+        assert "no answer within 0.2s" in await _error(await client.get(pod + "/log"), 503)
+
+
 async def test_the_api_server_relays_text_stdin_to_the_agent_on_any_subprotocol(
         node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]) -> None:
     client, storage = api
@@ -621,6 +728,33 @@ async def test_spdy_resizes_arrive_whole_however_the_frames_split_them(
             await session.close()
 
 
+async def test_a_resize_stream_full_of_other_json_costs_linear_time(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    sessions = _capture_sessions(node)
+    query = [("command", "sh"), ("stdin", "true"), ("stdout", "true"), ("tty", "true")]
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), query) as session:
+        await session.open("error", "stdin", "stdout", "resize")
+        resize = session.streams["resize"]
+        await resize.write(b"1 " * (1 << 19) + b'[1] "x" null {"Width":90,')
+        await resize.write(b'"Height":20} {"Width":100,"Height":30}')
+        await eventually(lambda: sessions[0].size == (100, 30))  # 10 s and more when quadratic
+
+
+async def test_a_resize_stream_that_is_not_json_is_dropped_without_holding_the_session_back(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    sessions = _capture_sessions(node)
+    query = [("command", "cat"), ("stdin", "true"), ("stdout", "true"), ("tty", "true")]
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), query) as session:
+        await session.open("error", "stdin", "stdout", "resize")
+        await session.streams["resize"].write(b"<not json>" * (3 << 17))
+        await session.streams["stdin"].write(b"typed\n")
+        await session.streams["stdin"].close()
+        assert await session.read_all("stdout") == b"typed\n"
+        assert sessions[0].size is None
+
+
 async def test_a_spdy_client_that_goes_away_ends_the_session(
         node: Node, kubelet: TestClient) -> None:
     await node.run(node.add(make_pod()))
@@ -632,3 +766,108 @@ async def test_a_spdy_client_that_goes_away_ends_the_session(
         await session.open("error", "stdin", "stdout", "stderr")
         await session.close()
         await eventually(lambda: sessions[0].closed)
+
+
+class DeafExecSession:
+    """A process that never reads its stdin (`sleep`): writing to it waits for good."""
+
+    def __init__(self) -> None:
+        self.heard = asyncio.Event()  # the first stdin reached it
+        self.closed = asyncio.Event()
+
+    async def read(self) -> tuple[int, bytes] | None:
+        await self.closed.wait()
+        return None
+
+    async def write_stdin(self, data: bytes) -> None:
+        self.heard.set()
+        await asyncio.Event().wait()
+
+    async def close_stdin(self) -> None:
+        return None
+
+    async def resize(self, width: int, height: int) -> None:
+        return None
+
+    async def wait(self) -> int:
+        await self.closed.wait()
+        return 137
+
+    async def close(self) -> None:
+        self.closed.set()
+
+
+SLEEP = _exec_query("sleep", "3601", stdin=True)
+
+
+def _deaf_exec(node: Node) -> DeafExecSession:
+    deaf = DeafExecSession()
+
+    async def exec_deaf(*_args: Any, **_kwargs: Any) -> DeafExecSession:
+        return deaf
+
+    node.runtime.exec = exec_deaf  # type: ignore[method-assign]
+    return deaf
+
+
+async def _quit_flooding_stdin(session: SpdyExec, deaf: DeafExecSession) -> None:
+    """Send stdin until it is held back, then quit as a killed kubectl does."""
+    await session.open("error", "stdin", "stdout", "stderr")
+    flood = asyncio.create_task(session.streams["stdin"].write(b"x" * (32 << 20)))
+    await deaf.heard.wait()
+    await eventually(lambda: session.upgraded.transport is not None
+                     and session.upgraded.transport.get_write_buffer_size() > 0)
+    transport = session.upgraded.transport
+    assert transport is not None
+    transport.abort()  # the socket closes with its unsent bytes: no reset, a FIN behind them
+    flood.cancel()
+    await asyncio.gather(flood, return_exceptions=True)
+
+
+@pytest.mark.usefixtures("quick_liveness")
+async def test_a_spdy_client_that_quits_while_its_stdin_is_held_back_ends_the_session(
+        node: Node, kubelet: TestClient) -> None:
+    await node.run(node.add(make_pod()))
+    deaf = _deaf_exec(node)
+    async with _spdy_exec(_kubelet_url(kubelet, EXEC), SLEEP) as session:
+        await _quit_flooding_stdin(session, deaf)
+        await deaf.closed.wait()
+
+
+@pytest.fixture
+async def deaf_behind_api(node: Node, api: tuple[aiohttp.ClientSession, ObjectStorage]
+                          ) -> tuple[aiohttp.ClientSession, DeafExecSession]:
+    """A client of the API server, and the deaf process an exec of pod "p" will run."""
+    client, storage = api
+    await _running_pod(node, storage)
+    return client, _deaf_exec(node)
+
+
+@pytest.mark.usefixtures("quick_liveness")
+async def test_a_client_quitting_behind_the_api_servers_spdy_relay_ends_the_agents_session(
+        deaf_behind_api: tuple[aiohttp.ClientSession, DeafExecSession]) -> None:
+    client, deaf = deaf_behind_api
+    url = await _api_url(client, POD + "/exec")
+    async with _spdy_exec(url, [*SLEEP, ("container", "c")], token="api-token") as session:
+        await _quit_flooding_stdin(session, deaf)
+        await deaf.closed.wait()
+
+
+@pytest.mark.usefixtures("quick_liveness")
+async def test_a_client_quitting_behind_the_api_servers_websocket_relay_ends_the_session(
+        deaf_behind_api: tuple[aiohttp.ClientSession, DeafExecSession]) -> None:
+    client, deaf = deaf_behind_api
+    async with asyncio.timeout(10):
+        ws = await client.ws_connect(POD + "/exec", protocols=(PROTOCOL_V5,),
+                                     params=[*SLEEP, ("container", "c")])
+
+        async def flood() -> None:
+            while True:
+                await ws.send_bytes(b"\x00" + b"x" * (1 << 20))
+
+        flooding = asyncio.create_task(flood())
+        await deaf.heard.wait()
+        liveness.reset_socket(ws.get_extra_info("socket"))  # the client quits
+        await deaf.closed.wait()
+        flooding.cancel()
+        await asyncio.gather(flooding, return_exceptions=True)

@@ -73,7 +73,6 @@ def test_a_bare_star_is_any_type_and_a_type_without_subtype_is_skipped() -> None
     ("application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io, application/json",
      Representation(JSON)),
     ("application/json;q=0.5, application/yaml", Representation(YAML)),
-    ("application/json;q=0, */*", Representation(YAML)),
     ("application/json;stream=watch", Representation(JSON)),
 ])
 def test_resource_answers_take_the_first_acceptable_clause(accept: str,
@@ -81,10 +80,20 @@ def test_resource_answers_take_the_first_acceptable_clause(accept: str,
     assert negotiate(accept, RESOURCE) == expected
 
 
-@pytest.mark.parametrize("accept", [
-    PROTOBUF, "text/html", "application/json;q=0", "application/json;q=0, application/yaml;q=0",
-    "application/json;as=Table;v=v1;g=meta.k8s.io;q=0", "application/yaml;stream=watch",
+@pytest.mark.parametrize(("accept", "expected"), [
+    ("application/json;q=0", Representation(JSON)),
+    ("application/yaml;q=0, application/json;q=0.5", Representation(JSON)),
+    ("application/json;q=0, */*", Representation(JSON)),
+    ("application/yaml;q=0, */*", Representation(JSON)),
+    ("application/json;q=0, application/yaml;q=0", Representation(JSON)),
+    ("application/json;as=Table;v=v1;g=meta.k8s.io;q=0", Representation(JSON, TABLE_V1)),
 ])
+def test_quality_only_orders_the_clauses_even_at_zero(accept: str,
+                                                       expected: Representation) -> None:
+    assert negotiate(accept, RESOURCE) == expected
+
+
+@pytest.mark.parametrize("accept", [PROTOBUF, "text/html", "application/yaml;stream=watch"])
 def test_nothing_acceptable_means_no_representation(accept: str) -> None:
     assert negotiate(accept, RESOURCE) is None
 
@@ -165,7 +174,7 @@ async def _not_acceptable(api: TestClient, method: str, path: str, accept: str,
     response = await api.request(method, path, headers={"Accept": accept}, json=body,
                                  params=params)
     assert response.status == 406
-    status = await response.json()
+    status = yaml.safe_load(await response.text())  # JSON, or YAML when that was accepted
     assert status["reason"] == "NotAcceptable"
     assert "application/json" in status["message"]
     return status
@@ -185,6 +194,27 @@ async def test_a_refused_create_writes_nothing(api: TestClient) -> None:
 
 async def test_a_yaml_watch_is_refused_with_406(api: TestClient) -> None:
     await _not_acceptable(api, "GET", CM, YAML, watch="true")
+
+
+@pytest.mark.parametrize(("path", "token", "code"), [
+    (f"{CM}/missing", "t", 404), ("/api/v1/nothing-here", "t", 404), (CM, "wrong", 401),
+])
+async def test_error_statuses_are_yaml_when_yaml_is_negotiated(
+        api: TestClient, path: str, token: str, code: int) -> None:
+    response = await api.get(path, headers={"Accept": YAML, "Authorization": f"Bearer {token}"})
+    assert (response.status, response.content_type) == (code, YAML)
+    text = await response.text()
+    assert text.startswith("apiVersion: v1\ncode: ")  # keys sorted, as Kubernetes writes YAML
+    status = yaml.safe_load(text)
+    assert (status["kind"], status["code"]) == ("Status", code)
+
+
+@pytest.mark.parametrize("accept", [KUBECTL_TABLE, f"{PROTOBUF},application/json", PROTOBUF,
+                                    "text/html", ""])
+async def test_error_statuses_are_json_otherwise(api: TestClient, accept: str) -> None:
+    response = await api.get(f"{CM}/missing", headers={"Accept": accept})
+    assert response.content_type == JSON
+    assert (await response.json())["reason"] in ("NotFound", "NotAcceptable")
 
 
 async def test_protobuf_first_clients_get_json(api: TestClient) -> None:

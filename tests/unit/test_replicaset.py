@@ -31,7 +31,8 @@ from minik.controllers.podcontrol import (
     seconds_until_available,
     slow_start_batch,
 )
-from minik.controllers.replicaset import ReplicaSetController, replica_set_status
+from minik.controllers.replica_kinds import REPLICA_SET
+from minik.controllers.replicaset import ReplicaController, replica_set_status
 from minik.controllers.shared import SharedInformers
 from tests.unit.apitest import Api, eventually, poll, start_api
 
@@ -191,7 +192,7 @@ class Cluster:
 
     api: Api
     client: RefusingClient
-    controller: ReplicaSetController
+    controller: ReplicaController
     events: EventRecorder
 
     async def create(self, body: dict) -> dict:
@@ -235,17 +236,17 @@ class Cluster:
 
 
 def build_controller(api: Api, client: AsyncClient,
-                     **kwargs) -> tuple[ReplicaSetController, EventRecorder]:
+                     **kwargs) -> tuple[ReplicaController, EventRecorder]:
     informers = SharedInformers(client, resync_period=0)
     events = EventRecorder(client, "replicaset-controller")
     ctx = ControllerContext(client=client, informers=informers, events=events,
                             metrics=ControllerMetrics(CollectorRegistry()))
-    controller = ReplicaSetController(ctx, **kwargs)
+    controller = ReplicaController(ctx, kind=REPLICA_SET, **kwargs)
     api.start(events.run(), "events")
     return controller, events
 
 
-def start_informers(api: Api, controller: ReplicaSetController) -> dict[str, asyncio.Task]:
+def start_informers(api: Api, controller: ReplicaController) -> dict[str, asyncio.Task]:
     return {name: api.start(informer.run(), f"informer:{name}")
             for name, informer in (("replicasets", controller.replicasets),
                                    ("pods", controller.pods))}

@@ -20,7 +20,8 @@ from minik.api.resources import REGISTRY
 from minik.api.tables import row_cells
 from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.podcontrol import is_pod_active
-from minik.controllers.replicaset import ReplicaSetController, replication_manager
+from minik.controllers.replica_kinds import REPLICA_SET, REPLICATION_CONTROLLER, selector_of
+from minik.controllers.replicaset import replica_set_controller, replication_manager
 from tests.unit.apitest import poll, start_api
 from tests.unit.test_apiserver import api, call
 from tests.unit.test_garbagecollector import Cluster
@@ -111,6 +112,14 @@ async def test_discovery_names_rc_with_its_short_name_and_subresources(api: Test
     assert "replicationcontrollers/status" in resources
 
 
+def test_a_selector_is_read_as_the_kind_writes_it():
+    rc = rc_body(labels={"app": "web", "tier": "front"})
+    rc["spec"]["selector"] = {"app": "web"}
+    selector = selector_of(rc, REPLICATION_CONTROLLER)
+    assert selector is not None and str(selector) == "app=web"
+    assert selector_of(rc, REPLICA_SET) is None  # a label map is not a LabelSelector
+
+
 def test_rc_rows_print_as_kubectl_prints_them():
     rc = {"kind": "ReplicationController", "apiVersion": "v1",
           "metadata": {"name": "web", "creationTimestamp": "2030-01-01T11:59:00Z"},
@@ -188,7 +197,7 @@ async def test_the_selector_map_adopts_only_pods_carrying_every_selected_label(
 
 
 async def test_scaling_down_removes_pods_and_replica_sets_keep_their_own(cluster: Cluster):
-    cluster.start(ReplicaSetController, replication_manager)
+    cluster.start(replica_set_controller, replication_manager)
     rc = await cluster.client.create(RCS, "default", rc_body(replicas=3))
     rs_body = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "api"},
                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "api"}},

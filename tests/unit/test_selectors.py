@@ -145,6 +145,12 @@ def test_a_spec_combines_match_labels_and_expressions():
     assert str(selector) == "app=web,app,env notin (prod),!legacy,tier in (edge,frontend)"
 
 
+def test_a_plain_label_map_is_not_a_label_selector():
+    assert bad_request(LabelSelector.from_spec, {"app": "web"}) == (
+        'unknown field "app" in a label selector: it has matchLabels and matchExpressions')
+    assert "is an object" in bad_request(LabelSelector.from_spec, "app=web")
+
+
 def test_a_spec_with_an_unknown_operator_names_it():
     spec = {"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["b"]}]}
     assert bad_request(LabelSelector.from_spec, spec) == (

@@ -24,8 +24,9 @@ from minik.httpstream.channels import (
     negotiate_stream_protocol,
     status_payload,
 )
-from minik.httpstream.spdy import Framer
-from minik.httpstream.spdy_connection import Connection
+from minik.httpstream.spdy import DATA_PIECE, REFUSED_STREAM, Framer
+from minik.httpstream.spdy_connection import INBOX_BYTES, Connection
+from tests.unit.apitest import eventually
 
 FRAMES: list[spdy.Frame] = [
     spdy.SynStream(1, {"streamtype": "error", "port": "80"}),
@@ -81,6 +82,51 @@ def test_unknown_control_frames_are_skipped_and_other_versions_refused() -> None
     assert Framer().feed(unknown + Framer().encode(spdy.Ping(1))) == [spdy.Ping(1)]
     with pytest.raises(spdy.ProtocolError, match="version 2"):
         Framer().feed(struct.pack(">HHI", 0x8002, spdy.PING, 4) + b"\x00\x00\x00\x01")
+
+
+def _syn_stream_with(block: bytes) -> bytes:
+    """A SYN_STREAM for stream 1 whose header block, before compression, is `block`."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, 15, 8, zlib.Z_DEFAULT_STRATEGY, spdy.DICTIONARY)
+    compressed = deflate.compress(block) + deflate.flush(zlib.Z_SYNC_FLUSH)
+    payload = struct.pack(">IIBB", 1, 0, 0, 0) + compressed
+    return struct.pack(">HHI", 0x8003, spdy.SYN_STREAM, len(payload)) + payload
+
+
+def test_a_header_block_that_inflates_beyond_the_limit_is_refused_unread() -> None:
+    huge = 8 << 20
+    block = struct.pack(">I", 1) + struct.pack(">I", 1) + b"x" + struct.pack(">I", huge)
+    frame = _syn_stream_with(block + b"a" * huge)
+    assert len(frame) < spdy.MAX_CONTROL_LENGTH  # a small frame: a zlib bomb
+    with pytest.raises(spdy.ProtocolError, match="inflates to more than 262144 bytes"):
+        Framer().feed(frame)
+
+
+def test_a_header_block_up_to_the_limit_is_read() -> None:
+    value = b"v" * (spdy.MAX_HEADER_BLOCK - 64)
+    block = struct.pack(">I", 1) + struct.pack(">I", 1) + b"x" + struct.pack(">I", len(value))
+    assert Framer().feed(_syn_stream_with(block + value)) == [
+        spdy.SynStream(1, {"x": value.decode()})]
+
+
+def test_a_control_frame_declaring_too_many_bytes_is_refused_before_it_arrives() -> None:
+    head = struct.pack(">HHI", 0x8003, spdy.SYN_STREAM, 1 << 20)
+    with pytest.raises(spdy.ProtocolError, match="declares 1048576 bytes"):
+        Framer().feed(head)
+
+
+def test_a_long_data_frame_comes_out_in_pieces_as_its_bytes_arrive() -> None:
+    data = bytes(range(256)) * 800  # 200 KiB: three whole pieces and a tail
+    wire = Framer().encode(spdy.Data(3, data, fin=True))
+    receiver = Framer()
+    assert receiver.feed(wire[:8 + spdy.DATA_PIECE - 1]) == []
+    first = receiver.feed(wire[8 + spdy.DATA_PIECE - 1:8 + spdy.DATA_PIECE])
+    assert first == [spdy.Data(3, data[:spdy.DATA_PIECE])]
+    rest = receiver.feed(wire[8 + spdy.DATA_PIECE:] + Framer().encode(spdy.Ping(1)))
+    assert [len(f.data) for f in rest if isinstance(f, spdy.Data)] == [
+        spdy.DATA_PIECE, spdy.DATA_PIECE, len(data) - 3 * spdy.DATA_PIECE]
+    assert [f.fin for f in rest if isinstance(f, spdy.Data)] == [False, False, True]
+    assert b"".join(f.data for f in [*first, *rest] if isinstance(f, spdy.Data)) == data
+    assert rest[-1] == spdy.Ping(1)
 
 
 class Pipe:
@@ -180,6 +226,97 @@ async def test_a_protocol_error_ends_the_session_with_a_goaway_saying_so() -> No
         assert Framer().feed(await to_peer.receive()) == [
             spdy.GoAway(0, spdy.GOAWAY_PROTOCOL_ERROR)]
     assert server.closed.is_set()
+    await server.go_away()  # as the exec session's close does
+    assert to_peer.queue.empty(), "one GOAWAY, the one saying why"
+
+
+class RawPeer:
+    """A client writing raw frames to a server `Connection`; each answer is one frame."""
+
+    def __init__(self) -> None:
+        self.to_server, self.to_peer = Pipe(), Pipe()
+        self.server = Connection(self.to_peer.send)
+        self.framer = Framer()
+        self.serving = asyncio.create_task(self.server.serve(self.to_server.receive))
+
+    async def send(self, *frames: spdy.Frame) -> None:
+        await self.to_server.send(b"".join(self.framer.encode(f) for f in frames))
+
+    async def receive(self) -> spdy.Frame:
+        async with asyncio.timeout(5):
+            (frame,) = self.framer.feed(await self.to_peer.receive())
+        return frame
+
+    async def open(self, *ids: int) -> None:
+        await self.send(*(spdy.SynStream(i, {"streamtype": "stdin"}) for i in ids))
+        assert [await self.receive() for _ in ids] == [spdy.SynReply(i) for i in ids]
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[RawPeer]:
+    peer = RawPeer()
+    yield peer
+    peer.serving.cancel()
+    await asyncio.gather(peer.serving, return_exceptions=True)
+
+
+async def test_a_streams_inbox_holds_at_most_a_mebibyte_and_holds_the_session_back(
+        raw: RawPeer) -> None:
+    await raw.open(1)
+    stream = await raw.server.accept()
+    assert stream is not None
+    data = bytes(range(256)) * (4 << 12)  # 4 MiB in one DATA frame, as SPDY allows
+    await raw.send(spdy.Data(1, data, fin=True), spdy.Ping(7))
+    await eventually(lambda: stream.buffered >= INBOX_BYTES - DATA_PIECE)
+    assert raw.to_peer.queue.empty(), "the ping behind the data waits for the reader"
+    received = bytearray()
+    while len(received) < len(data):
+        full = min(INBOX_BYTES - DATA_PIECE, len(data) - len(received))
+        await eventually(lambda full=full: stream.buffered >= full)
+        assert stream.buffered <= INBOX_BYTES
+        chunk = await stream.read()
+        assert len(chunk) <= DATA_PIECE
+        received += chunk
+    assert received == data and await stream.read() == b""
+    assert await raw.receive() == spdy.Ping(7)
+
+
+async def test_at_most_eight_streams_are_open_at_once_and_finished_ones_make_room(
+        raw: RawPeer) -> None:
+    await raw.send(*(spdy.SynStream(i, {"streamtype": "x"}) for i in range(1, 21, 2)))
+    answers = [await raw.receive() for _ in range(10)]
+    assert answers == [*(spdy.SynReply(i) for i in range(1, 17, 2)),
+                       spdy.RstStream(17, REFUSED_STREAM), spdy.RstStream(19, REFUSED_STREAM)]
+    first = await raw.server.accept()
+    assert first is not None and first.id == 1
+    await raw.send(spdy.Data(1, fin=True))
+    await first.close()
+    assert await raw.receive() == spdy.Data(1, fin=True)
+    await raw.open(21)
+    await raw.send(spdy.Data(1, b"after its end"))  # ignored: the stream is gone
+    await raw.send(spdy.SynStream(23, {"streamtype": "x"}))
+    assert await raw.receive() == spdy.RstStream(23, REFUSED_STREAM)
+
+
+async def test_streams_are_refused_once_the_session_stops_accepting(raw: RawPeer) -> None:
+    await raw.open(1, 3)
+    assert await raw.server.accept() is not None
+    await raw.server.refuse_streams()
+    assert await raw.receive() == spdy.RstStream(3, REFUSED_STREAM)
+    await raw.send(spdy.SynStream(5, {"streamtype": "late"}))
+    assert await raw.receive() == spdy.RstStream(5, REFUSED_STREAM)
+    assert await raw.server.accept() is None
+
+
+async def test_a_reused_stream_id_ends_the_session_with_a_protocol_error(raw: RawPeer) -> None:
+    await raw.open(1, 3)
+    first, second = await raw.server.accept(), await raw.server.accept()
+    assert first is not None and second is not None
+    await raw.send(spdy.SynStream(3, {"streamtype": "again"}), spdy.Data(3, b"smuggled"))
+    assert await raw.receive() == spdy.GoAway(3, spdy.GOAWAY_PROTOCOL_ERROR)
+    await asyncio.wait_for(raw.serving, 5)
+    assert await second.read() == b"" and await first.read() == b""
+    assert raw.server.closed.is_set()
 
 
 def test_websocket_messages_decode_alike_as_text_or_binary() -> None:

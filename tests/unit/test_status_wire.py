@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
+from minik.api import errors
 from minik.api.errors import ApiError, Cause, invalid, not_found
 from tests.unit.test_apiserver import CM, DEPLOY, api
 
@@ -58,6 +60,36 @@ async def test_not_found_is_the_exact_kubernetes_body(api: TestClient):
         '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
         '"message":"configmaps \\"nope\\" not found","reason":"NotFound",'
         '"details":{"name":"nope","kind":"configmaps"},"code":404}\n'))
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/apis/nothing/v1/here",
+                                  f"{CM}/x/nosuchsubresource"])
+async def test_a_path_not_served_is_a_not_found_with_empty_details(api: TestClient, path: str):
+    assert await raw(api, "GET", path) == (404, (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        '"message":"the server could not find the requested resource","reason":"NotFound",'
+        '"details":{},"code":404}\n'))
+
+
+async def test_a_method_no_route_takes_is_kubernetes_generic_405(api: TestClient):
+    assert await raw(api, "PUT", "/api") == (405, (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        '"message":"the server does not allow this method on the requested resource",'
+        '"reason":"MethodNotAllowed","details":{},"code":405}\n'))
+
+
+def test_an_internal_error_names_its_cause_as_kubernetes_does():
+    assert json.dumps(errors.internal("boom").status(), separators=(",", ":")) == (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        '"message":"Internal error occurred: boom","reason":"InternalError",'
+        '"details":{"causes":[{"message":"boom"}]},"code":500}')
+
+
+def test_details_given_empty_are_written_and_absent_ones_are_not():
+    assert ApiError(404, "NotFound", "m", {}).status()["details"] == {}
+    assert "details" not in ApiError(400, "BadRequest", "m").status()
+    assert ApiError.from_status({"details": {}}, code=404).details == {}
+    assert ApiError.from_status({}, code=400).details is None
 
 
 async def test_a_named_groups_error_carries_its_group(api: TestClient):

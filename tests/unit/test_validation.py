@@ -269,7 +269,7 @@ def test_job_pods_must_restart_on_failure_or_never() -> None:
     del obj["spec"]["template"]["spec"]["restartPolicy"]
     (cause,) = invalid("Job", obj)
     assert cause["field"] == "spec.template.spec.restartPolicy"
-    assert cause["message"] == 'Required value: valid values: "OnFailure", "Never"'
+    assert cause["message"] == 'Unsupported value: "Always": supported values: "OnFailure", "Never"'
 
 
 def test_strategy_type_and_rolling_parameters_are_checked() -> None:

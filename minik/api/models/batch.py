@@ -1,7 +1,8 @@
 """Run-to-completion workloads of batch/v1: Job and CronJob.
 
 A Job's pods must not restart forever, so its template's restartPolicy is
-OnFailure or Never (Kubernetes words a missing one as `Required value`); a
+OnFailure or Never; a missing one is the pod spec's default, Always, and
+refused as such, as Kubernetes (which defaults before it validates) does; a
 CronJob's schedule must be a five-field cron line or a descriptor such as
 `@hourly`.
 """
@@ -22,6 +23,7 @@ from minik.api.models.base import (
     forbidden,
     invalid,
     join,
+    not_supported,
     one_of,
     raise_any,
     required,
@@ -43,10 +45,10 @@ _EVERY = re.compile(r"@every\s+([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+")
 
 
 def job_template_causes(template: PodTemplateSpec, path: str) -> list[Cause]:
-    if template.spec.restart_policy in JOB_RESTART_POLICIES:
+    policy = template.spec.restart_policy or "Always"
+    if policy in JOB_RESTART_POLICIES:
         return []
-    shown = ", ".join(f'"{p}"' for p in JOB_RESTART_POLICIES)
-    return [required(join(path, "spec.restartPolicy"), f"valid values: {shown}")]
+    return [not_supported(join(path, "spec.restartPolicy"), policy, JOB_RESTART_POLICIES)]
 
 
 class JobSpec(K8sModel):

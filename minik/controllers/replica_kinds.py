@@ -1,0 +1,51 @@
+"""The kinds a replica controller runs, ReplicaSet and ReplicationController, and how they differ.
+
+Kubernetes' ReplicationManager is its ReplicaSetController behind an
+adapter that converts ReplicationControllers to ReplicaSets and back. minik
+needs less: the two kinds have the same spec and status fields, and differ
+only in their resource (so in the owner references of their pods) and in
+their selector, which for a ReplicationController is a plain label map.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from minik.api.errors import ApiError
+from minik.api.resources import REGISTRY, ResourceType
+from minik.api.selectors import LabelSelector, workload_selector
+from minik.controllers.informer import key_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicatedKind:
+    """The kind a replica controller manages, and the name the controller runs under."""
+
+    controller_name: str
+    rt: ResourceType
+
+    @property
+    def kind(self) -> str:
+        return self.rt.kind
+
+    @property
+    def resource(self) -> str:
+        return self.rt.qualified_name
+
+
+REPLICA_SET = ReplicatedKind("replicaset", REGISTRY.get("replicasets"))
+REPLICATION_CONTROLLER = ReplicatedKind("replicationcontroller",
+                                        REGISTRY.get("replicationcontrollers"))
+
+
+def selector_of(obj: dict, kind: ReplicatedKind) -> LabelSelector | None:
+    """The object's selector, read as its kind writes it; None (and a log line) when it does
+    not parse."""
+    try:
+        return workload_selector(kind.kind, obj)
+    except (ApiError, ValueError) as e:
+        log.warning("%s %s has an invalid selector: %s", kind.kind, key_of(obj), e)
+        return None
