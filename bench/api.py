@@ -128,7 +128,8 @@ def minik(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           check=True)
 
 
-SERVER_ALONE = "agent,scheduler,replicaset,deployment,garbagecollector,namespace,eventttl"
+SERVER_ALONE = ("agent,scheduler,replicaset,replicationcontroller,deployment,garbagecollector,"
+                "namespace,eventttl,serviceaccount")
 
 
 def start(home: Path, port: int) -> float:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import IO
 
 import pytest
@@ -36,6 +37,19 @@ def test_a_pod_created_as_soon_as_up_returns_is_scheduled_without_a_warning(
     reasons = eventually(lambda: "Scheduled" in pod_events(crashable, "first")
                          and pod_events(crashable, "first"), what="Scheduled event")
     assert "FailedScheduling" not in reasons
+
+
+def server_allocator(pid: int) -> str | None:
+    """The PYTHONMALLOC the server process runs with."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    values = [e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"PYTHONMALLOC=")]
+    return values[0] if values else None
+
+
+def test_a_detached_server_keeps_python_objects_on_the_c_heap(crashable: Cluster) -> None:
+    """So that a burst's freed objects go back to the system (minik.apiserver.heap)."""
+    assert crashable.pid is not None
+    assert server_allocator(crashable.pid) == "malloc"
 
 
 def test_up_without_an_agent_does_not_wait_for_a_node_and_says_so(unstarted: Cluster) -> None:
@@ -71,6 +85,8 @@ def test_up_in_the_foreground_says_it_is_up_once_its_node_is_ready(unstarted: Cl
         nodes = unstarted.api.request("GET", "/api/v1/nodes")["items"]
         conditions = {c["type"]: c["status"] for n in nodes for c in n["status"]["conditions"]}
         assert conditions["Ready"] == "True"
+        assert unstarted.pid == server.pid, "the foreground server runs in the CLI's process"
+        assert server_allocator(server.pid) == "malloc"
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
