@@ -21,7 +21,7 @@ from minik.store.errors import StoreClosed
 from minik.store.rows import Row, encode, row_event, row_record
 from minik.store.rules import (
     Log,
-    RowHeader,
+    RowLink,
     check_keep,
     check_limit,
     check_not_compacted,
@@ -50,20 +50,26 @@ class MemoryTable:
         self.rows.append(row)
         self.versions.setdefault(row.key, []).append(row)
 
-    def written(self, after: int, through: int) -> Iterator[RowHeader]:
+    def written(self, after: int, through: int) -> Iterator[RowLink]:
         start = bisect.bisect_right(self.rows, after, key=_revision_of)
         end = bisect.bisect_right(self.rows, through, key=_revision_of)
-        for row in self.rows[start:end]:
-            yield RowHeader(row.revision, row.key, row.prev_revision, row.deleted)
+        return ((row.revision, row.prev_revision, row.deleted) for row in self.rows[start:end])
 
-    def remove(self, rows: dict[int, str], *, compact_revision: int) -> None:
-        self.rows = [row for row in self.rows if row.revision not in rows]
-        for key in set(rows.values()):
-            kept = [row for row in self.versions.get(key, ()) if row.revision not in rows]
+    def remove(self, revisions: set[int], *, compact_revision: int) -> None:
+        kept_rows: list[Row] = []
+        keys: set[str] = set()
+        for row in self.rows:
+            if row.revision in revisions:
+                keys.add(row.key)
+            else:
+                kept_rows.append(row)
+        self.rows = kept_rows
+        for key in keys:
+            kept = [row for row in self.versions[key] if row.revision not in revisions]
             if kept:
                 self.versions[key] = kept
             else:
-                self.versions.pop(key, None)
+                del self.versions[key]
 
     def after(self, revision: int) -> list[Row]:
         return self.rows[bisect.bisect_right(self.rows, revision, key=_revision_of) :]

@@ -28,19 +28,17 @@ inside a savepoint.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from minik.store.errors import Compacted, KeyExists, KeyNotFound, RevisionConflict, StoreError
 from minik.store.rows import Row
 
+RowLink = tuple[int, int, int]
+"""(revision, prev_revision, deleted) of one row: all that compaction reads of it.
 
-class RowHeader(NamedTuple):
-    """A row without its values: all that compaction reads."""
-
-    revision: int
-    key: str
-    prev_revision: int
-    deleted: bool
+A plain tuple, so that a table can hand over its cursor's rows as they come;
+`deleted` is true (1) for a tombstone.
+"""
 
 
 class Table(Protocol):
@@ -54,12 +52,12 @@ class Table(Protocol):
         """Append `row`, whose revision is newer than every row's."""
         ...
 
-    def written(self, after: int, through: int) -> Iterable[RowHeader]:
-        """The rows with `after` < revision <= `through`, oldest first."""
+    def written(self, after: int, through: int) -> Iterable[RowLink]:
+        """The rows with `after` < revision <= `through`."""
         ...
 
-    def remove(self, rows: dict[int, str], *, compact_revision: int) -> None:
-        """Forget the rows `rows` names (revision -> key); the compact revision is now this."""
+    def remove(self, revisions: set[int], *, compact_revision: int) -> None:
+        """Forget the rows at `revisions` (some may be gone); record the compact revision."""
         ...
 
 
@@ -103,12 +101,12 @@ class Log:
         low, high = self.compact_revision, min(target, self.revision)
         if high <= low:
             return low
-        doomed: dict[int, str] = {}
-        for row in self.table.written(low, high):
-            if row.prev_revision:
-                doomed[row.prev_revision] = row.key
-            if row.deleted:
-                doomed[row.revision] = row.key
+        doomed: set[int] = set()
+        for revision, prev_revision, deleted in self.table.written(low, high):
+            if prev_revision:
+                doomed.add(prev_revision)
+            if deleted:
+                doomed.add(revision)
         self.table.remove(doomed, compact_revision=high)
         self.compact_revision = high
         return high
