@@ -56,6 +56,7 @@ class MemoryTable:
         return ((row.revision, row.prev_revision, row.deleted) for row in self.rows[start:end])
 
     def remove(self, revisions: set[int], *, compact_revision: int) -> None:
+        """The compact revision needs no storage here: a memory store's Log holds it."""
         kept_rows: list[Row] = []
         keys: set[str] = set()
         for row in self.rows:

@@ -92,8 +92,7 @@ class Log:
         return self._replace(latest, deleted=True, value=latest.value, old_value=None)
 
     def compact(self, target: int) -> int:
-        """Compact history up to `target` (never past the newest revision); return the compact
-        revision.
+        """Compact to `target` (at most the newest revision); return the compact revision.
 
         Only rows written after the old compact revision can replace a row that
         is still present, so the work is proportional to the revisions compacted.
