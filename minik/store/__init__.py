@@ -10,7 +10,10 @@ semantics.
 
 `Store` is the seam. `SQLiteStore` is the real backend (kine's one-table
 design on a WAL-mode SQLite file, fsynced per commit); `MemoryStore` has the
-same semantics for unit tests.
+same semantics for unit tests. Both keep the same rows (`rows`) and apply the
+same rules, written once in `rules` (what each write appends, when it is
+refused, what compaction removes); a backend owns only its storage mechanics.
+`minik.store` imports nothing else of minik's.
 """
 
 from minik.store.errors import (

@@ -9,8 +9,9 @@ the compact revision can be read and watched.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from minik.store.types import Record, WatchEvent
 
@@ -27,7 +28,7 @@ class Store(Protocol):
         revision: int | None = None,
         start_after: str | None = None,
         limit: int | None = None,
-    ) -> tuple[list[Record], int]:
+    ) -> tuple[builtins.list[Record], int]:
         """Live records under `prefix`, sorted by key, and the revision the read reflects.
 
         `revision` reads the state as of that revision (Compacted if older than
@@ -36,11 +37,11 @@ class Store(Protocol):
         """
         ...
 
-    async def create(self, key: str, value: dict) -> Record:
+    async def create(self, key: str, value: dict[str, Any]) -> Record:
         """Create `key`. KeyExists if it is live."""
         ...
 
-    async def update(self, key: str, value: dict, *, expected_revision: int) -> Record:
+    async def update(self, key: str, value: dict[str, Any], *, expected_revision: int) -> Record:
         """Replace `key` if its revision is `expected_revision`.
 
         KeyNotFound if absent or deleted; RevisionConflict if the revision differs.
@@ -63,7 +64,7 @@ class Store(Protocol):
         """
         ...
 
-    async def history(self, prefix: str, after: int, limit: int) -> list[WatchEvent]:
+    async def history(self, prefix: str, after: int, limit: int) -> builtins.list[WatchEvent]:
         """Up to `limit` events under `prefix` with revision > `after`, oldest first.
 
         Raises Compacted if `after` is older than the compact revision.

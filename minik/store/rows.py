@@ -15,7 +15,7 @@ and decoding gives every reader its own copy.
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from minik.store.types import Record, WatchEvent
 
@@ -31,14 +31,15 @@ class Row(NamedTuple):
     old_value: str | None
 
 
-def encode(value: dict) -> str:
+def encode(value: dict[str, Any]) -> str:
     if not isinstance(value, dict):
         raise TypeError(f"store values are dicts, not {type(value).__name__}")
     return json.dumps(value, separators=(",", ":"))
 
 
-def decode(text: str) -> dict:
-    return json.loads(text)
+def decode(text: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(text)
+    return value
 
 
 def row_record(row: Row) -> Record:

@@ -12,6 +12,7 @@ read connections (sqlite_reads), each in its own WAL snapshot.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 from minik.store import sqlite_reads
 from minik.store.errors import StoreClosed
 from minik.store.rows import encode
+from minik.store.rules import check_keep, check_limit
 from minik.store.sqlite_db import FileLock, connect_writer, read_revisions, sqlite_errors
 from minik.store.sqlite_reads import ReaderPool
 from minik.store.sqlite_writer import OpKind, Outcome, WriteOp, Writer
@@ -103,21 +105,20 @@ class SQLiteStore:
         revision: int | None = None,
         start_after: str | None = None,
         limit: int | None = None,
-    ) -> tuple[list[Record], int]:
-        if limit is not None and limit < 1:
-            raise ValueError("limit must be at least 1")
+    ) -> tuple[builtins.list[Record], int]:
+        check_limit(limit)
         return await self._read(
             lambda conn: sqlite_reads.list_at(conn, prefix, revision, start_after, limit)
         )
 
-    async def create(self, key: str, value: dict) -> Record:
-        return await self._write("create", key, encode(value), None)
+    async def create(self, key: str, value: dict[str, Any]) -> Record:
+        return await self._write_row("create", key, encode(value), None)
 
-    async def update(self, key: str, value: dict, *, expected_revision: int) -> Record:
-        return await self._write("update", key, encode(value), expected_revision)
+    async def update(self, key: str, value: dict[str, Any], *, expected_revision: int) -> Record:
+        return await self._write_row("update", key, encode(value), expected_revision)
 
     async def delete(self, key: str, *, expected_revision: int | None = None) -> Record:
-        return await self._write("delete", key, None, expected_revision)
+        return await self._write_row("delete", key, None, expected_revision)
 
     def watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
         self._check_open()
@@ -127,12 +128,13 @@ class SQLiteStore:
         return self._revision
 
     async def compact(self, *, keep: int = 1000) -> int:
-        if keep < 0:
-            raise ValueError("keep must not be negative")
+        check_keep(keep)
         target = self._revision - keep
         while self._compact_revision < target:
             step = min(self._compact_revision + COMPACT_CHUNK, target)
-            if await self._write("compact", "", None, step) < step:
+            compacted = await self._write("compact", "", None, step)
+            assert isinstance(compacted, int)
+            if compacted < step:
                 break
         return self._compact_revision
 
@@ -153,27 +155,40 @@ class SQLiteStore:
         if self._closed:
             raise StoreClosed()
 
-    async def _read(self, query: Callable[[Any], T]) -> T:
+    async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open()
         return await self._loop.run_in_executor(self._readers.executor, self._readers.run, query)
 
-    async def history(self, prefix: str, after: int, limit: int) -> list[WatchEvent]:
+    async def history(self, prefix: str, after: int, limit: int) -> builtins.list[WatchEvent]:
         return await self._read(lambda conn: sqlite_reads.history(conn, prefix, after, limit))
 
-    async def _write(self, kind: OpKind, key: str, value: str | None, expected: int | None) -> Any:
+    async def _write(
+        self, kind: OpKind, key: str, value: str | None, expected: int | None
+    ) -> Record | int:
         self._check_open()
-        future = self._loop.create_future()
+        future: asyncio.Future[Record | int] = self._loop.create_future()
         self._writer.submit(WriteOp(kind, key, value, expected, future))
         return await future
 
-    def _post(self, outcomes: list[Outcome], revision: int, compact_revision: int) -> None:
+    async def _write_row(
+        self, kind: OpKind, key: str, value: str | None, expected: int | None
+    ) -> Record:
+        record = await self._write(kind, key, value, expected)
+        assert isinstance(record, Record)
+        return record
+
+    def _post(
+        self, outcomes: builtins.list[Outcome], revision: int, compact_revision: int
+    ) -> None:
         """Writer thread -> event loop. Once the loop is closed, nobody is left waiting."""
         try:
             self._loop.call_soon_threadsafe(self._deliver, outcomes, revision, compact_revision)
         except RuntimeError:
             return
 
-    def _deliver(self, outcomes: list[Outcome], revision: int, compact_revision: int) -> None:
+    def _deliver(
+        self, outcomes: builtins.list[Outcome], revision: int, compact_revision: int
+    ) -> None:
         self._revision = revision
         self._compact_revision = compact_revision
         self._hub.publish(outcome.event for outcome in outcomes if outcome.event is not None)
@@ -184,4 +199,5 @@ class SQLiteStore:
             if outcome.error is not None:
                 future.set_exception(outcome.error)
             else:
+                assert outcome.result is not None
                 future.set_result(outcome.result)

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from minik.store.errors import Compacted
 from minik.store.keys import prefix_end
 from minik.store.rows import Row, row_event, row_record
+from minik.store.rules import check_not_compacted, read_revision
 from minik.store.sqlite_db import ROW_COLUMNS, connect_reader, read_revisions, sqlite_errors
 from minik.store.types import Record, WatchEvent
 
@@ -65,7 +65,11 @@ class ReaderPool:
             self._connections.clear()
 
 
-def _row(values: tuple) -> Row:
+SQLRow = tuple[int, str, int, int, int, int, str, str | None]
+"""A kine row as sqlite3 returns it, in ROW_COLUMNS order."""
+
+
+def _row(values: SQLRow) -> Row:
     rid, name, created, deleted, create_revision, prev_revision, value, old_value = values
     return Row(
         rid, name, bool(created), bool(deleted), create_revision, prev_revision, value, old_value
@@ -110,9 +114,7 @@ def list_at(
 ) -> tuple[list[Record], int]:
     """Live records under `prefix` as of `revision` (default: now), and that revision."""
     current, compact = read_revisions(conn)
-    if revision is not None and revision < compact:
-        raise Compacted(revision, compact)
-    at = current if revision is None else min(revision, current)
+    at = read_revision(revision, current=current, compact=compact)
     condition, params = _key_range(prefix, start_after)
     sql = (
         f"SELECT {ROW_COLUMNS} FROM kine WHERE id IN ("
@@ -135,8 +137,7 @@ def history(conn: sqlite3.Connection, prefix: str, after: int, limit: int) -> li
     SQLite on the revision range instead of the name index.
     """
     _, compact = read_revisions(conn)
-    if after < compact:
-        raise Compacted(after, compact)
+    check_not_compacted(after, compact)
     condition, params = _key_range(prefix, column="+name")
     rows = conn.execute(
         f"SELECT {ROW_COLUMNS} FROM kine WHERE id > ? AND {condition} ORDER BY id LIMIT ?",

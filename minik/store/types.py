@@ -8,7 +8,7 @@ value once and may hand the same dict to several watchers, so consumers treat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
@@ -22,7 +22,7 @@ class Record:
     """
 
     key: str
-    value: dict
+    value: dict[str, Any]
     revision: int
     create_revision: int
 
@@ -38,7 +38,7 @@ class WatchEvent:
 
     type: EventType
     key: str
-    value: dict
+    value: dict[str, Any]
     revision: int
-    prev_value: dict | None
+    prev_value: dict[str, Any] | None
     prev_revision: int

@@ -141,9 +141,9 @@ async def watch_stream(
             subscription.discard_through(cursor)
             if len(events) < page:
                 break
-        while (event := await subscription.next()) is not None:
-            if event.revision > cursor:
-                cursor = event.revision
-                yield event
+        while (live := await subscription.next()) is not None:
+            if live.revision > cursor:
+                cursor = live.revision
+                yield live
     finally:
         hub.unsubscribe(subscription)

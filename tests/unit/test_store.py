@@ -166,6 +166,31 @@ async def test_delete_writes_a_tombstone_that_carries_the_last_object(store: Sto
     assert await store.list("/registry/pods/") == ([], 3)
 
 
+async def test_a_key_created_again_after_its_deletion_is_added_with_no_previous_version(
+    store: Store,
+) -> None:
+    await store.create("/registry/nodes/n1", {"v": 1})
+    await store.delete("/registry/nodes/n1")
+    await store.create("/registry/nodes/n1", {"v": 2})
+
+    events = await store.history("/registry/nodes/", 0, 10)
+
+    assert [e.type for e in events] == ["ADDED", "DELETED", "ADDED"]
+    assert events[-1] == WatchEvent("ADDED", "/registry/nodes/n1", {"v": 2}, 3, None, 0)
+
+
+async def test_a_list_limit_below_one_and_a_negative_compaction_keep_are_refused(
+    store: Store,
+) -> None:
+    created = await store.create("/registry/nodes/n1", {})
+
+    with pytest.raises(ValueError, match="limit"):
+        await store.list("/registry/", limit=0)
+    with pytest.raises(ValueError, match="keep"):
+        await store.compact(keep=-1)
+    assert await store.list("/registry/", revision=1) == ([created], 1)
+
+
 async def test_list_returns_the_live_keys_under_a_prefix_sorted_by_key(store: Store) -> None:
     await store.create("/registry/pods/ns/b", {"n": "b"})
     await store.create("/registry/pods/ns/a", {"n": "a"})
@@ -422,6 +447,23 @@ async def test_compaction_keeps_the_newest_rows_and_the_state_at_the_compact_rev
     assert await store.list("/registry/cm/", revision=7) == ([a7, c6], 7)
     assert await store.get("/registry/cm/ns/a") == a7
     assert await store.compact(keep=5) == 7
+
+
+async def test_events_after_the_compact_revision_still_carry_their_previous_versions(
+    store: Store,
+) -> None:
+    a = await store.create("/registry/cm/ns/a", {"v": 1})
+    a = await store.update("/registry/cm/ns/a", {"v": 2}, expected_revision=a.revision)
+    b = await store.create("/registry/cm/ns/b", {"v": 1})
+    await store.update("/registry/cm/ns/a", {"v": 3}, expected_revision=a.revision)
+    await store.delete("/registry/cm/ns/b", expected_revision=b.revision)
+
+    assert await store.compact(keep=2) == 3
+
+    assert await store.history("/registry/cm/", 3, 10) == [
+        WatchEvent("MODIFIED", "/registry/cm/ns/a", {"v": 3}, 4, {"v": 2}, 2),
+        WatchEvent("DELETED", "/registry/cm/ns/b", {"v": 1}, 5, {"v": 1}, 3),
+    ]
 
 
 async def test_a_compacted_deleted_key_can_be_created_again(store: Store) -> None:
