@@ -133,9 +133,10 @@ class ObjectStorage:
     async def _take_back_if_namespace_closed(self, namespace: str, record: Record) -> None:
         """Undo a create that raced the namespace's deletion, and refuse it.
 
-        A namespace is removed only after it was written Terminating and then
-        found empty (`lifecycle.remove_namespace_if_done`), so a create that
-        still sees it open after writing is seen by that emptiness check.
+        A namespace with content is removed only after it was written
+        Terminating and the namespace controller, having seen that, listed it
+        empty; so a create that still sees it open after writing is seen by
+        that listing, and is deleted with the rest.
         """
         try:
             await self._check_namespace_open(namespace)
@@ -231,7 +232,6 @@ class ObjectStorage:
         name = current["metadata"]["name"]
         if lifecycle.ready_to_vanish(merged):
             tombstone = await self._delete_record(rt, record, name)
-            await lifecycle.after_delete(self, rt, current)
             return WriteResult(decorate(tombstone), warnings=warnings)
         stored = meta.without_resource_version(merged)
         with store_errors(rt, name):
@@ -251,7 +251,7 @@ class ObjectStorage:
             record = await self.read(rt, namespace, name)
             current = decorate(record)
             lifecycle.check_preconditions(rt, current, options)
-            plan = await lifecycle.plan_delete(self, rt, current, options)
+            plan = lifecycle.plan_delete(rt, current, options)
             if options.dry_run:
                 return Deletion(plan.obj, removed=not plan.mark_only)
             try:
@@ -263,13 +263,10 @@ class ObjectStorage:
                         updated = await self.store.update(
                             record.key, stored, expected_revision=record.revision
                         )
-                    if rt.kind == "Namespace":
-                        await lifecycle.remove_namespace_if_done(self, name)
                     return Deletion(decorate(updated), removed=False)
                 tombstone = await self._delete_record(rt, record, name)
             except RevisionConflict:
                 continue
-            await lifecycle.after_delete(self, rt, current)
             return Deletion(decorate(tombstone), removed=True)
         raise errors.conflict(rt.plural, name, group=rt.group,
                               why="too many concurrent writers; try again")
