@@ -28,6 +28,7 @@ from minik.api.models.base import go_quote
 from minik.api.query import parse_bool
 from minik.api.resources import ResourceType
 from minik.apiserver.params import int64_query
+from minik.apiserver.validate import validate_body
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
@@ -80,8 +81,6 @@ def _check_body(body: dict[str, Any]) -> None:
     Its apiVersion is not checked: clients send `v1`, their group's version or
     `meta.k8s.io/v1`, all of which Kubernetes accepts.
     """
-    from minik.api.validation import validate_body
-
     fields = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
     validate_body("v1", "DeleteOptions", fields, field_validation="Ignore")
 
