@@ -62,11 +62,13 @@ class DeleteOptions:
             orphan = parse_bool(query, "orphanDependents")
         policy = body.get("propagationPolicy") or query.get("propagationPolicy")
         _check_policy(policy, orphan, query.get("dryRun"))
+        if policy is None and orphan is not None:
+            policy = "Orphan" if orphan else "Background"
         grace = body.get("gracePeriodSeconds")
         pre = body.get("preconditions") or {}
         dry = body.get("dryRun") or query.get("dryRun")
         return cls(
-            propagation_policy=policy or {True: "Orphan", False: "Background"}.get(orphan),
+            propagation_policy=policy,
             grace_period_seconds=int64_query(query, "gracePeriodSeconds") if grace is None
             else grace,
             precondition_uid=pre.get("uid"),

@@ -233,6 +233,15 @@ async def test_foreground_deletion_only_marks_the_owner_for_the_garbage_collecto
     assert background["metadata"]["finalizers"] == ["x/y"], "the policy asked last decides"
 
 
+async def test_the_deprecated_orphan_dependents_false_takes_back_an_orphan_finalizer(
+    api: TestClient
+) -> None:
+    await call(api, "POST", CM, {"metadata": {"name": "o", "finalizers": ["orphan", "x/y"]}},
+               expect=201)
+    marked = await call(api, "DELETE", f"{CM}/o", {"orphanDependents": False}, expect=200)
+    assert marked["metadata"]["finalizers"] == ["x/y"]
+
+
 async def test_events_get_no_garbage_collector_finalizer(api: TestClient) -> None:
     events = "/api/v1/namespaces/default/events"
     body = {"metadata": {"name": "e"}, "involvedObject": {"kind": "Pod", "name": "p"}}
