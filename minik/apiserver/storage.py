@@ -133,10 +133,11 @@ class ObjectStorage:
     async def _take_back_if_namespace_closed(self, namespace: str, record: Record) -> None:
         """Undo a create that raced the namespace's deletion, and refuse it.
 
-        A namespace with content is removed only after it was written
-        Terminating and the namespace controller, having seen that, listed it
-        empty; so a create that still sees it open after writing is seen by
-        that listing, and is deleted with the rest.
+        A namespace is removed only after it was written Terminating and the
+        namespace controller, having seen that, listed it empty; so a create
+        that still sees it open after writing is seen by that listing, and is
+        deleted with the rest. (One that no finalizer holds goes at once, and
+        this check then finds it gone.)
         """
         try:
             await self._check_namespace_open(namespace)
