@@ -124,9 +124,9 @@ async def complete_writes_middleware(request: web.Request, handler: Handler
 
     The server cancels a request's handler when its client disconnects, so
     that watches and other streams end at once (`server.make_runner`). A write
-    shielded here still finishes with every step that follows it (a namespace
-    removed once empty, a create taken back from a closing namespace); only
-    its answer is lost. Inside it, failures are already answers (`error_middleware`).
+    shielded here still finishes with every step that follows it (a create
+    taken back from a closing namespace, a write retried after a conflict);
+    only its answer is lost. Inside it, failures are already answers (`error_middleware`).
     """
     if request.method not in WRITE_METHODS or request.path.endswith(STREAMING_SUBRESOURCES):
         return await handler(request)

@@ -1,37 +1,35 @@
 """HTTP handlers for resource paths: get, list, create, update, patch, delete.
 
 Each handler parses the request into a `ResourceRequest`, decodes the body,
-calls `ObjectStorage`, and renders the answer. Watches stream from
-`watch.py`; the `scale` subresource is translated here to and from the
-autoscaling/v1 Scale kind.
+calls `ObjectStorage`, and renders the answer. What belongs to one
+subresource or patch type lives in its own module, which the handlers
+dispatch to: `subresources.binding`, `subresources.scale`, `patching` (what
+each patch type changes), `apply` (server-side apply) and `proxy` (log,
+exec and attach, served by the node agent). Watches stream from `watch`.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aiohttp import web
 
-from minik.api import errors, meta, patch
+from minik.api import errors
 from minik.api.decode import decode_body, require_object
 from minik.api.resources import ResourceType
-from minik.api.selectors import workload_selector
 from minik.apiserver import proxy, responses
+from minik.apiserver.apply import server_side_apply
 from minik.apiserver.lifecycle import DeleteOptions
 from minik.apiserver.listing import Selection, list_page
 from minik.apiserver.listoptions import ListOptions
+from minik.apiserver.patching import APPLY_PATCH, PATCH_TYPES, guarded, patcher
 from minik.apiserver.routing import ResourceRequest, resource_request
 from minik.apiserver.storage import ObjectStorage, WriteOptions, WriteResult
+from minik.apiserver.subresources.binding import bind
+from minik.apiserver.subresources.scale import read_scale, write_scale
 from minik.apiserver.watch import serve_watch
 
 STORAGE_KEY = web.AppKey("storage", ObjectStorage)
-PATCH_TYPES = (
-    "application/merge-patch+json",
-    "application/json-patch+json",
-    "application/strategic-merge-patch+json",
-    "application/apply-patch+yaml",
-)
 
 
 def _query(request: web.Request) -> dict[str, str]:
@@ -53,7 +51,7 @@ def _write_options(request: web.Request, target: ResourceRequest) -> WriteOption
                         subresource=target.subresource)
 
 
-async def _body(request: web.Request) -> Any:
+async def _body(request: web.Request) -> object:
     data = await request.read()
     return decode_body(data, request.headers.get("Content-Type", "application/json"))
 
@@ -70,20 +68,6 @@ def _unsupported_subresource(target: ResourceRequest) -> errors.ApiError:
     )
 
 
-def _scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    md = obj["metadata"]
-    selector = workload_selector(rt.kind, obj)
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                        "creationTimestamp") if k in md},
-        "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
-        "status": {"replicas": obj.get("status", {}).get("replicas", 0),
-                   "selector": str(selector)},
-    }
-
-
 async def get_object(request: web.Request) -> web.StreamResponse:
     target = resource_request(request)
     storage = _storage(request)
@@ -93,9 +77,9 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         return await proxied(request, storage, target)
     if target.subresource not in (None, "status", "scale"):
         raise _unsupported_subresource(target)
-    obj = await storage.get(target.rt, target.namespace, target.name)
     if target.subresource == "scale":
-        return responses.json_response(_scale_of(target.rt, obj))
+        return responses.json_response(await read_scale(storage, target))
+    obj = await storage.get(target.rt, target.namespace, target.name)
     return responses.object_response(request, target.rt, obj)
 
 
@@ -122,7 +106,10 @@ async def create_object(request: web.Request) -> web.StreamResponse:
         if (proxied := proxy.handler(request.method, target)) is not None:
             return await proxied(request, _storage(request), target)
         if target.rt.kind == "Pod" and target.subresource == "binding":
-            return await _bind(request, target)
+            binding = require_object(await _body(request))
+            bound = await bind(_storage(request), target, binding,
+                               _write_options(request, target))
+            return responses.json_response(bound, status=201)
         if target.rt.kind == "Pod" and target.subresource == "eviction":
             raise _unsupported_subresource(target)
         raise errors.method_not_allowed(f"POST is not supported on {target.verb_target}")
@@ -134,44 +121,6 @@ async def create_object(request: web.Request) -> web.StreamResponse:
                                      warnings=result.warnings)
 
 
-async def _bind(request: web.Request, target: ResourceRequest) -> web.StreamResponse:
-    """pods/binding: set spec.nodeName once, as the scheduler does; a bound pod is 409."""
-    from minik.api.validation import validate_body  # the models take a while to build
-
-    binding = require_object(await _body(request))
-    options = _write_options(request, target)
-    validate_body("v1", "Binding", binding, field_validation=options.field_validation)
-    node = (binding.get("target") or {}).get("name")
-    if not node or (binding.get("target") or {}).get("kind", "Node") != "Node":
-        raise errors.invalid("Binding", target.name or "", [errors.Cause(
-            "target.name", "Required value: a node name to bind to", "FieldValueRequired")])
-    uid = (binding.get("metadata") or {}).get("uid")
-
-    def bind(pod: dict[str, Any]) -> dict[str, Any]:
-        if uid and pod["metadata"].get("uid") != uid:
-            raise errors.conflict("pods", target.name or "", why="the pod's UID has changed")
-        if pod["metadata"].get("deletionTimestamp"):
-            raise errors.conflict("pods", target.name or "", why="pod is being deleted")
-        if pod.get("spec", {}).get("nodeName"):
-            raise errors.conflict("pods", target.name or "",
-                                  why=f"pod is already assigned to node "
-                                      f"\"{pod['spec']['nodeName']}\"")
-        pod["spec"]["nodeName"] = node
-        conditions = [c for c in pod.setdefault("status", {}).get("conditions", [])
-                      if c.get("type") != "PodScheduled"]
-        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                           "lastTransitionTime": meta.format_time(meta.now())})
-        pod["status"]["conditions"] = conditions
-        return pod
-
-    assert target.name is not None
-    await _storage(request).mutate(target.rt, target.namespace, target.name, bind, options)
-    return responses.json_response(
-        {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201},
-        status=201,
-    )
-
-
 async def update_object(request: web.Request) -> web.StreamResponse:
     target = resource_request(request)
     if target.name is None:
@@ -180,7 +129,8 @@ async def update_object(request: web.Request) -> web.StreamResponse:
     options = _write_options(request, target)
     storage = _storage(request)
     if target.subresource == "scale":
-        return await _write_scale(request, target, lambda _scale: obj, options)
+        scale = await write_scale(storage, target, lambda _scale: obj, options)
+        return responses.json_response(scale)
     if target.subresource not in (None, "status"):
         raise _unsupported_subresource(target)
     result = await storage.update(target.rt, target.namespace, target.name, obj, options)
@@ -191,51 +141,6 @@ def _written(request: web.Request, rt: ResourceType, result: WriteResult) -> web
     status = 201 if result.created else 200
     return responses.object_response(request, rt, result.obj, status=status,
                                      warnings=result.warnings)
-
-
-def _patcher(content_type: str, body: Any, kind: str) -> Any:
-    if content_type == "application/json-patch+json":
-        return lambda current: patch.apply_json_patch(current, body)
-    body = require_object(body)
-    if content_type == "application/merge-patch+json":
-        return lambda current: patch.apply_merge_patch(current, body)
-    return lambda current: patch.apply_strategic_merge_patch(current, body, kind=kind)
-
-
-def _guarded(change: Any, target: ResourceRequest) -> Any:
-    def run(current: dict[str, Any]) -> dict[str, Any]:
-        try:
-            result = change(current)
-        except patch.PatchError as e:
-            raise errors.ApiError(422, "Invalid", str(e)) from e
-        if not isinstance(result, dict):
-            raise errors.bad_request("the patch must leave an object")
-        _check_identity(result, target)
-        return result
-
-    return run
-
-
-def _check_identity(obj: dict[str, Any], target: ResourceRequest) -> None:
-    """`checkName` and the namespace rule of Kubernetes' patch handler, on the patched object.
-
-    A patch may not rename an object or move it; nor may it leave it without a
-    name, which is how Kubernetes refuses `$patch: delete` or `replace` on
-    `metadata` or the whole object (and `"metadata": null`): they would wipe
-    the labels, annotations and finalizers along with the name.
-    """
-    md = obj.get("metadata")
-    name = md.get("name") if isinstance(md, dict) else None
-    if not name:
-        raise errors.bad_request(f"the name of the object ({target.name} based on URL) was "
-                                 "undeterminable: name must be provided")
-    if name != target.name:
-        raise errors.bad_request(f"the name of the object ({name}) does not match the name on "
-                                 f"the URL ({target.name})")
-    namespace = md.get("namespace") if isinstance(md, dict) else None
-    if namespace and target.namespace and namespace != target.namespace:
-        raise errors.bad_request("the namespace of the provided object does not match the "
-                                 "namespace sent on the request")
 
 
 async def patch_object(request: web.Request) -> web.StreamResponse:
@@ -250,88 +155,17 @@ async def patch_object(request: web.Request) -> web.StreamResponse:
         )
     body = await _body(request)
     options = _write_options(request, target)
-    change = _guarded(_patcher(content_type, body, target.rt.kind), target)
+    change = guarded(patcher(content_type, body, target.rt.kind), target)
+    storage = _storage(request)
     if target.subresource == "scale":
-        return await _write_scale(request, target, change, options)
+        return responses.json_response(await write_scale(storage, target, change, options))
     if target.subresource not in (None, "status"):
         raise _unsupported_subresource(target)
-    storage = _storage(request)
-    if content_type == "application/apply-patch+yaml":
-        return await _server_side_apply(request, target, require_object(body), options)
-    result = await storage.mutate(target.rt, target.namespace, target.name, change, options)
+    if content_type == APPLY_PATCH:
+        result = await server_side_apply(storage, target, require_object(body), options)
+    else:
+        result = await storage.mutate(target.rt, target.namespace, target.name, change, options)
     return _written(request, target.rt, result)
-
-
-async def _server_side_apply(
-    request: web.Request, target: ResourceRequest, body: dict[str, Any], options: WriteOptions
-) -> web.Response:
-    """Upsert: create when absent, else merge the applied fields like a strategic patch.
-
-    Two appliers may both find the object absent; the one whose create loses
-    merges into the winner's object instead of failing with AlreadyExists.
-    """
-    storage = _storage(request)
-    assert target.name is not None
-    name = target.name
-    if (directive := patch.find_directive(body)) is not None:
-        raise errors.bad_request(
-            f"failed to create typed patch object ({target.rt.api_version}, "
-            f"Kind={target.rt.kind}): {directive}: field not declared in schema")
-    given = body.get("metadata")
-    if isinstance(given, dict) and given.get("name") not in (None, name):
-        _check_identity(body, target)
-
-    async def merge() -> WriteResult:
-        return await storage.mutate(
-            target.rt, target.namespace, name,
-            _guarded(lambda cur: patch.apply_strategic_merge_patch(cur, body, kind=target.rt.kind),
-                     target),
-            options,
-        )
-
-    try:
-        result = await merge()
-    except errors.ApiError as e:
-        if e.code != 404:
-            raise
-        obj = copy.deepcopy(body)
-        obj.setdefault("metadata", {}).setdefault("name", name)
-        try:
-            result = await storage.create(target.rt, target.namespace, obj, options)
-        except errors.ApiError as exists:
-            if exists.reason != "AlreadyExists":
-                raise
-            result = await merge()
-    return _written(request, target.rt, result)
-
-
-async def _write_scale(
-    request: web.Request, target: ResourceRequest, change: Any, options: WriteOptions
-) -> web.Response:
-    rt = target.rt
-    if rt.subresource("scale") is None:
-        raise errors.path_not_found()
-
-    def scaled(current: dict[str, Any]) -> dict[str, Any]:
-        from minik.api.validation import validate_body  # the models take a while to build
-
-        scale = change(_scale_of(rt, current))
-        validate_body("autoscaling/v1", "Scale", scale, field_validation=options.field_validation)
-        replicas = (scale.get("spec") or {}).get("replicas")
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise errors.invalid("Scale", target.name or "", [errors.Cause(
-                "spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal "
-                "to 0")], group="autoscaling")
-        asked = scale.get("metadata", {}).get("resourceVersion")
-        current.setdefault("spec", {})["replicas"] = replicas
-        if asked:
-            current["metadata"]["resourceVersion"] = asked
-        return current
-
-    options = WriteOptions(options.dry_run, options.field_validation, subresource=None)
-    assert target.name is not None
-    result = await _storage(request).mutate(rt, target.namespace, target.name, scaled, options)
-    return responses.json_response(_scale_of(rt, result.obj))
 
 
 async def delete_object(request: web.Request) -> web.StreamResponse:

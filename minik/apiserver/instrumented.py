@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -27,14 +28,18 @@ class InstrumentedStore:
     async def get(self, key: str) -> Record | None:
         return await self.inner.get(key)
 
-    async def list(self, prefix: str, **kwargs: Any) -> tuple[list[Record], int]:
-        return await self.inner.list(prefix, **kwargs)
+    async def list(
+        self, prefix: str, *, revision: int | None = None, start_after: str | None = None,
+        limit: int | None = None,
+    ) -> tuple[builtins.list[Record], int]:
+        return await self.inner.list(prefix, revision=revision, start_after=start_after,
+                                     limit=limit)
 
-    async def create(self, key: str, value: dict) -> Record:
+    async def create(self, key: str, value: dict[str, Any]) -> Record:
         started = time.perf_counter()
         return self._written("create", started, await self.inner.create(key, value))
 
-    async def update(self, key: str, value: dict, *, expected_revision: int) -> Record:
+    async def update(self, key: str, value: dict[str, Any], *, expected_revision: int) -> Record:
         started = time.perf_counter()
         record = await self.inner.update(key, value, expected_revision=expected_revision)
         return self._written("update", started, record)
@@ -47,7 +52,7 @@ class InstrumentedStore:
     def watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
         return self.inner.watch(prefix, from_revision)
 
-    async def history(self, prefix: str, after: int, limit: int) -> list[WatchEvent]:
+    async def history(self, prefix: str, after: int, limit: int) -> builtins.list[WatchEvent]:
         return await self.inner.history(prefix, after, limit)
 
     async def current_revision(self) -> int:

@@ -4,11 +4,15 @@ What the generic storage delegates: which server fields a create sets and
 which user fields it drops, what the main resource and the `status`
 subresource may each change, when a write bumps `generation`, and how a
 delete proceeds (finalizers, graceful pod deletion, namespaces that
-terminate, orphaning and foreground propagation). Orphaning is the garbage
-collector's work, as in Kubernetes: an owner deleted with dependents and the
-Orphan policy is only marked with the `orphan` finalizer; the collector
-strips its references from the dependents, then drops the finalizer, and
-the owner goes with it.
+terminate).
+
+A delete never looks at other objects. As in Kubernetes, its propagation
+policy only leaves a finalizer for the garbage collector: `orphan` (the
+collector strips the owner's references from its dependents) or
+`foregroundDeletion` (the collector deletes the dependents first); the
+collector then drops the finalizer and the owner goes with it. A namespace
+is only marked Terminating: the namespace controller deletes its content
+and then removes its `kubernetes` finalizer.
 """
 
 from __future__ import annotations
@@ -16,21 +20,22 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from minik.api import errors, meta
 from minik.api.defaults import apply_defaults
 from minik.api.models.base import go_quote
 from minik.api.query import parse_bool
-from minik.api.resources import REGISTRY, ResourceType
+from minik.api.resources import ResourceType
 from minik.apiserver.params import int64_query
-from minik.store import KeyNotFound, RevisionConflict
-
-if TYPE_CHECKING:
-    from minik.apiserver.storage import ObjectStorage
+from minik.apiserver.validate import validate_body
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
+POLICY_OF = {ORPHAN: "Orphan", FOREGROUND: "Foreground"}
+GC_UNSUPPORTED_KINDS = frozenset({"Event"})
+"""Kinds the garbage collector does not watch (as Kubernetes ignores events): a GC
+finalizer on one would never be removed, so a delete sets none (`rest.Unsupported`)."""
 POLICIES = ("Background", "Foreground", "Orphan")
 STATUS_ON_CREATE = {"Node", "Event"}
 DEFAULT_POD_GRACE = 30
@@ -57,11 +62,13 @@ class DeleteOptions:
             orphan = parse_bool(query, "orphanDependents")
         policy = body.get("propagationPolicy") or query.get("propagationPolicy")
         _check_policy(policy, orphan, query.get("dryRun"))
+        if policy is None and orphan is not None:
+            policy = "Orphan" if orphan else "Background"
         grace = body.get("gracePeriodSeconds")
         pre = body.get("preconditions") or {}
         dry = body.get("dryRun") or query.get("dryRun")
         return cls(
-            propagation_policy=policy or ("Orphan" if orphan else None),
+            propagation_policy=policy,
             grace_period_seconds=int64_query(query, "gracePeriodSeconds") if grace is None
             else grace,
             precondition_uid=pre.get("uid"),
@@ -76,8 +83,6 @@ def _check_body(body: dict[str, Any]) -> None:
     Its apiVersion is not checked: clients send `v1`, their group's version or
     `meta.k8s.io/v1`, all of which Kubernetes accepts.
     """
-    from minik.api.validation import validate_body
-
     fields = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
     validate_body("v1", "DeleteOptions", fields, field_validation="Ignore")
 
@@ -256,86 +261,58 @@ def _mark(obj: dict[str, Any], grace: int) -> dict[str, Any]:
     return marked
 
 
-async def plan_delete(
-    storage: ObjectStorage, rt: ResourceType, obj: dict[str, Any], options: DeleteOptions
-) -> DeletePlan:
+def plan_delete(rt: ResourceType, obj: dict[str, Any], options: DeleteOptions) -> DeletePlan:
+    """Mark the object (a grace period, the garbage collector's finalizers), or remove it now.
+
+    A namespace is only marked Terminating while any finalizer holds it (its
+    `kubernetes` one until the namespace controller has emptied it), as
+    Kubernetes' namespace registry does.
+    """
     grace = _pod_grace(obj, options) if rt.kind == "Pod" else 0
     marked = _mark(obj, grace)
     md = marked["metadata"]
     if rt.kind == "Namespace":
         marked.setdefault("status", {})["phase"] = "Terminating"
-        return DeletePlan(marked, mark_only=True)
-    if options.propagation_policy == "Foreground" and await dependents(
-        storage, obj, blocking_only=True
-    ):
-        _add_finalizer(md, FOREGROUND)
-    if options.propagation_policy == "Orphan" and (
-        md.get("finalizers") or grace > 0 or await dependents(storage, obj)
-    ):
-        _add_finalizer(md, ORPHAN)
-    if md.get("finalizers") or grace > 0:
-        return DeletePlan(marked, mark_only=True)
-    return DeletePlan(marked, mark_only=False)
+        held = md.get("finalizers") or (marked.get("spec") or {}).get("finalizers")
+        return DeletePlan(marked, mark_only=bool(held))
+    if not _pending_graceful(obj, grace):
+        _set_finalizers(md, gc_finalizers(rt, md, options))
+    return DeletePlan(marked, mark_only=bool(md.get("finalizers")) or grace > 0)
 
 
-def _add_finalizer(md: dict[str, Any], finalizer: str) -> None:
-    finalizers = md.setdefault("finalizers", [])
-    if finalizer not in finalizers:
-        finalizers.append(finalizer)
+def _pending_graceful(obj: dict[str, Any], grace: int) -> bool:
+    """Already being deleted gracefully, and not hurried: the delete changes nothing
+    (`BeforeDelete`'s gracefulPending)."""
+    md = obj["metadata"]
+    pending = int(md.get("deletionGracePeriodSeconds") or 0)
+    return bool(md.get("deletionTimestamp")) and pending > 0 and grace >= pending
 
 
-async def dependents(
-    storage: ObjectStorage, owner: dict[str, Any], *, blocking_only: bool = False
-) -> list[tuple[ResourceType, dict[str, Any]]]:
-    """Objects whose ownerReferences name this owner's uid."""
-    uid = owner["metadata"].get("uid")
-    namespace = owner["metadata"].get("namespace")
-    found: list[tuple[ResourceType, dict[str, Any]]] = []
-    for rt in REGISTRY:
-        if namespace and not rt.namespaced:
-            continue
-        records, _ = await storage.list_records(rt, namespace)
-        for record in records:
-            for ref in record.value.get("metadata", {}).get("ownerReferences") or []:
-                if ref.get("uid") == uid and (not blocking_only or ref.get("blockOwnerDeletion")):
-                    found.append((rt, record.value))
-                    break
-    return found
+def gc_finalizers(rt: ResourceType, md: dict[str, Any], options: DeleteOptions) -> list[str]:
+    """The finalizers a delete leaves for the garbage collector to act on and remove.
 
-
-async def namespace_is_empty(storage: ObjectStorage, namespace: str) -> bool:
-    for rt in REGISTRY:
-        if rt.namespaced:
-            records, _ = await storage.list_records(rt, namespace, limit=1)
-            if records:
-                return False
-    return True
-
-
-async def after_delete(storage: ObjectStorage, rt: ResourceType, obj: dict[str, Any]) -> None:
-    """Finish a terminating namespace once its last object is gone."""
-    namespace = obj.get("metadata", {}).get("namespace")
-    if rt.namespaced and namespace:
-        await remove_namespace_if_done(storage, namespace)
-
-
-async def remove_namespace_if_done(storage: ObjectStorage, namespace: str) -> None:
-    """Remove a namespace that is stored Terminating, is empty, and has no other finalizer.
-
-    Even an empty namespace is first written Terminating: a create that
-    raced its deletion then either sees that mark (and takes itself back)
-    or was written before this emptiness check (which sees it).
+    Kubernetes' `deletionFinalizersForGarbageCollection`: the propagation
+    policy asked for decides (Orphan: `orphan`; Foreground:
+    `foregroundDeletion`; Background: neither), else a GC finalizer the
+    object already has stays; the object's other finalizers are kept. Which
+    dependents there are is the collector's business, not the request's.
     """
-    ns_type = REGISTRY.by_kind("v1", "Namespace")
-    assert ns_type is not None
-    record = await storage.store.get(ns_type.key(None, namespace))
-    if record is None or not record.value.get("metadata", {}).get("deletionTimestamp"):
-        return
-    finalizers = set(record.value.get("spec", {}).get("finalizers") or []) - {"kubernetes"}
-    if finalizers or record.value["metadata"].get("finalizers"):
-        return
-    if await namespace_is_empty(storage, namespace):
-        try:
-            await storage.store.delete(record.key, expected_revision=record.revision)
-        except (KeyNotFound, RevisionConflict):
-            return
+    current = list(md.get("finalizers") or [])
+    if rt.kind in GC_UNSUPPORTED_KINDS:
+        return current
+    policy = options.propagation_policy
+    if policy is None:
+        policy = next((POLICY_OF[f] for f in current if f in POLICY_OF), "Background")
+    wanted = [f for f in current if f not in POLICY_OF]
+    if policy == "Orphan":
+        wanted.append(ORPHAN)
+    elif policy == "Foreground":
+        wanted.append(FOREGROUND)
+    return current if set(wanted) == set(current) else wanted
+
+
+def _set_finalizers(md: dict[str, Any], finalizers: list[str]) -> None:
+    if finalizers:
+        md["finalizers"] = finalizers
+    else:
+        md.pop("finalizers", None)

@@ -223,7 +223,7 @@ def choose_container(pod: dict[str, Any], requested: str | None) -> str:
     """The container a request names, or the pod's only container."""
     spec = pod.get("spec") or {}
     name = pod["metadata"]["name"]
-    containers = [c["name"] for c in spec.get("containers") or []]
+    containers: list[str] = [c["name"] for c in spec.get("containers") or []]
     init = [c["name"] for c in spec.get("initContainers") or []]
     ephemeral = [c["name"] for c in spec.get("ephemeralContainers") or []]
     if requested:

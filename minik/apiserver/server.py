@@ -152,7 +152,12 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(PURGE_SIGNAL, lambda: (purge.set(), stop.set()))
+
+    def stop_and_purge() -> None:
+        purge.set()
+        stop.set()
+
+    loop.add_signal_handler(PURGE_SIGNAL, stop_and_purge)
     purged = False
     ensure_certificates(home, bind=config.bind)
     limit_read_buffers()

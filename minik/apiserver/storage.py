@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minik.api import errors, meta
-from minik.api.resources import ResourceType
+from minik.api.resources import REGISTRY, ResourceType
 from minik.apiserver import lifecycle
+from minik.apiserver.validate import validate as check
 from minik.store import KeyExists, KeyNotFound, Record, RevisionConflict, Store
 
 MAX_RETRIES = 10
+NAMESPACES = REGISTRY.get("namespaces")
 
 Mutation = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -39,11 +41,9 @@ class WriteOptions:
 
 def validate(rt: ResourceType, obj: dict[str, Any], options: WriteOptions,
              old: dict[str, Any] | None = None) -> list[str]:
-    """Validate a client's object (imported on first use: the models take a while to build)."""
+    """Validate a client's object; the server's own are trusted."""
     if options.trusted:
         return []
-    from minik.api.validation import validate as check
-
     return check(rt, obj, field_validation=options.field_validation, old=old)
 
 
@@ -133,9 +133,11 @@ class ObjectStorage:
     async def _take_back_if_namespace_closed(self, namespace: str, record: Record) -> None:
         """Undo a create that raced the namespace's deletion, and refuse it.
 
-        A namespace is removed only after it was written Terminating and then
-        found empty (`lifecycle.remove_namespace_if_done`), so a create that
-        still sees it open after writing is seen by that emptiness check.
+        A namespace is removed only after it was written Terminating and the
+        namespace controller, having seen that, listed it empty; so a create
+        that still sees it open after writing is seen by that listing, and is
+        deleted with the rest. (One that no finalizer holds goes at once, and
+        this check then finds it gone.)
         """
         try:
             await self._check_namespace_open(namespace)
@@ -157,11 +159,7 @@ class ObjectStorage:
         md["namespace"] = namespace
 
     async def _check_namespace_open(self, namespace: str) -> None:
-        from minik.api.resources import REGISTRY
-
-        ns_type = REGISTRY.by_kind("v1", "Namespace")
-        assert ns_type is not None
-        record = await self.store.get(ns_type.key(None, namespace))
+        record = await self.store.get(NAMESPACES.key(None, namespace))
         if record is None:
             raise errors.not_found("namespaces", namespace)
         if record.value.get("metadata", {}).get("deletionTimestamp"):
@@ -231,7 +229,6 @@ class ObjectStorage:
         name = current["metadata"]["name"]
         if lifecycle.ready_to_vanish(merged):
             tombstone = await self._delete_record(rt, record, name)
-            await lifecycle.after_delete(self, rt, current)
             return WriteResult(decorate(tombstone), warnings=warnings)
         stored = meta.without_resource_version(merged)
         with store_errors(rt, name):
@@ -251,7 +248,7 @@ class ObjectStorage:
             record = await self.read(rt, namespace, name)
             current = decorate(record)
             lifecycle.check_preconditions(rt, current, options)
-            plan = await lifecycle.plan_delete(self, rt, current, options)
+            plan = lifecycle.plan_delete(rt, current, options)
             if options.dry_run:
                 return Deletion(plan.obj, removed=not plan.mark_only)
             try:
@@ -263,13 +260,10 @@ class ObjectStorage:
                         updated = await self.store.update(
                             record.key, stored, expected_revision=record.revision
                         )
-                    if rt.kind == "Namespace":
-                        await lifecycle.remove_namespace_if_done(self, name)
                     return Deletion(decorate(updated), removed=False)
                 tombstone = await self._delete_record(rt, record, name)
             except RevisionConflict:
                 continue
-            await lifecycle.after_delete(self, rt, current)
             return Deletion(decorate(tombstone), removed=True)
         raise errors.conflict(rt.plural, name, group=rt.group,
                               why="too many concurrent writers; try again")

@@ -1,11 +1,12 @@
-"""`minik describe`: a readable, kubectl-shaped account of objects and their events.
+"""How `minik describe` writes: a readable, kubectl-shaped account of objects and events.
 
 Descriptions are written as kubectl's describers write them: `Key:\\tvalue`
 lines indented two spaces per level, then aligned by `TabWriter` with
 padding 2, whose column blocks end at any line without a tab. That is why
-the output's alignment matches kubectl's line for line. Kind-specific
-describers live in `describers`; anything else gets the generic layout of
-every field, as kubectl's fallback prints it.
+the output's alignment matches kubectl's line for line. This module holds
+the writer, what every description shares (labels, annotations, events) and
+the generic layout of every field, as kubectl's fallback prints it; the
+kind-specific describers and the command itself live in `describers`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import click
-
 from minik.api.errors import ApiError
 from minik.api.resources import ResourceType
-from minik.cli.context import CliContext, fail, handle_errors, pass_context, server_error_line
 from minik.cli.printing import TabWriter
-from minik.cli.targets import Target, parse_args
-from minik.client.paths import collection_path, object_path
+from minik.client.paths import collection_path
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 MAX_ANNOTATION = 140
@@ -282,81 +279,3 @@ def describe_generic(d: Described, w: PrefixWriter) -> None:
 
 
 Describer = Callable[[Described, PrefixWriter], None]
-
-
-def describer_for(rt: ResourceType) -> Describer:
-    from minik.cli.describers import DESCRIBERS
-
-    return DESCRIBERS.get(rt.kind, describe_generic)
-
-
-def describe_object(client: Any, rt: ResourceType, obj: dict[str, Any]) -> str:
-    d = Described(client, rt, obj)
-    d.events = fetch_events(d)
-    w = PrefixWriter()
-    describer_for(rt)(d, w)
-    return w.render()
-
-
-def objects_for(client: Any, target: Target, namespace: str | None, selector: str | None
-                ) -> tuple[list[dict[str, Any]], list[ApiError]]:
-    rt, ns = target.rt, namespace if target.rt.namespaced else None
-    if not target.names:
-        params = {"labelSelector": selector} if selector else {}
-        listed = client.request("GET", collection_path(rt, ns), params={**params, "limit": 500})
-        return listed.get("items") or [], []
-    found, errors = [], []
-    for name in target.names:
-        try:
-            found.append(client.request("GET", object_path(rt, ns, name)))
-        except ApiError as e:
-            if e.code != 404:
-                raise
-            errors.append(e)
-    return found, errors
-
-
-def prefix_matches(client: Any, target: Target, namespace: str | None) -> list[dict[str, Any]]:
-    """`describe TYPE NAME` for a missing NAME: every object whose name starts with it."""
-    ns = namespace if target.rt.namespaced else None
-    listed = client.request("GET", collection_path(target.rt, ns), params={"limit": 500})
-    return [item for item in listed.get("items") or []
-            if (item.get("metadata") or {}).get("name", "").startswith(target.names[0])]
-
-
-@click.command("describe")
-@click.argument("args", nargs=-1)
-@click.option("-A", "--all-namespaces", is_flag=True, help="In all namespaces.")
-@click.option("-l", "--selector", help="Only objects matching this label selector.")
-@pass_context
-@handle_errors
-def describe(ctx: CliContext, args: tuple[str, ...], all_namespaces: bool,
-             selector: str | None) -> None:
-    """Show details of a resource or group of resources."""
-    targets = parse_args(args)
-    if not targets:
-        fail('error: You must specify the type of resource to describe. Use "minik '
-             'api-resources" for a complete list of supported resources.')
-    ns = None if all_namespaces else ctx.namespace
-    client = ctx.client()
-    texts: list[str] = []
-    errors: list[ApiError] = []
-    for target in targets:
-        objects, missing = objects_for(client, target, ns, selector)
-        if missing and len(args) == 2:
-            matches = prefix_matches(client, target, ns)
-            if matches:
-                for obj in matches:
-                    click.echo(describe_object(client, target.rt, obj))
-                return
-        errors += missing
-        texts += [describe_object(client, target.rt, obj) for obj in objects]
-    if texts:
-        click.echo("\n\n".join(texts), nl=False)
-    elif not errors:
-        click.echo("No resources found" if ns is None else
-                   f"No resources found in {ns} namespace.", err=True)
-    for error in errors:
-        click.echo(server_error_line(error), err=True)
-    if errors:
-        raise SystemExit(1)

@@ -22,17 +22,15 @@ from minik.api.errors import ApiError
 from minik.api.resources import ResourceType
 from minik.cli import jsonpath
 from minik.cli.context import CliContext, fail, handle_errors, pass_context, server_error_line
+from minik.cli.getwatch import watch
 from minik.cli.manifests import ManifestError, load
+from minik.cli.output import render_objects
 from minik.cli.printing import (
     GET_MIN_WIDTH,
     GET_PADDING,
     TableOptions,
     TablePrinter,
     TabWriter,
-    as_list,
-    object_name,
-    to_json,
-    to_yaml,
 )
 from minik.cli.targets import Target, parse_args, rt_for_object
 from minik.client.paths import collection_path, object_path
@@ -171,39 +169,6 @@ def objects_of(fetched: list[Fetched]) -> Iterator[tuple[ResourceType, dict[str,
                 yield f.rt, result
 
 
-def custom_columns(spec: str, objects: list[dict[str, Any]], no_headers: bool) -> str:
-    columns = [part.split(":", 1) for part in spec.split(",") if part]
-    if any(len(c) != 2 for c in columns):
-        fail("error: custom-columns format specified but no custom columns given")
-    paths = [jsonpath.parse(jsonpath.relaxed(expr))[0] for _, expr in columns]
-    lines = [] if no_headers else [[header for header, _ in columns]]
-    for obj in objects:
-        cells = [",".join(jsonpath.format_value(v) for v in jsonpath.evaluate(p, obj))
-                 for p in paths]
-        lines.append([cell or "<none>" for cell in cells])
-    return TabWriter(minwidth=GET_MIN_WIDTH, padding=GET_PADDING).render(lines)
-
-
-def render_objects(output: str, pairs: list[tuple[ResourceType, dict[str, Any]]],
-                   *, single: bool, no_headers: bool) -> str:
-    """`-o yaml|json|name|jsonpath=|custom-columns=` for fetched objects."""
-    if output == "name":
-        return "".join(object_name(rt, obj) + "\n" for rt, obj in pairs)
-    objects = [obj for _, obj in pairs]
-    if output.startswith("custom-columns="):
-        return custom_columns(output.split("=", 1)[1], objects, no_headers)
-    doc = objects[0] if single and len(objects) == 1 else as_list(objects)
-    if output == "yaml":
-        return to_yaml(doc)
-    if output == "json":
-        return to_json(doc)
-    template = output.split("=", 1)[1] if "=" in output else ""
-    try:
-        return jsonpath.render(template, doc)
-    except jsonpath.JsonPathError as e:
-        fail(f"error: error parsing jsonpath {template}, {e}")
-
-
 OUTPUTS = ("", "wide", "yaml", "json", "name")
 
 
@@ -285,8 +250,6 @@ def run_get(ctx: CliContext, args: tuple[str, ...], opts: dict[str, Any]) -> Non
     query = Query(ctx.client(), namespace, opts["selector"], opts["field_selector"],
                   table=human, sort_by=opts["sort_by"])
     if opts["watch"] or opts["watch_only"]:
-        from minik.cli.getwatch import watch
-
         watch(query, targets, opts, output)
         return
     fetched = [fetch(query, t, ignore_not_found=opts["ignore_not_found"],

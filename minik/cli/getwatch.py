@@ -11,14 +11,14 @@ so rows stay aligned with the header printed earlier.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from minik.api.errors import ApiError
 from minik.api.resources import ResourceType
 from minik.cli.context import fail, server_error_line
-from minik.cli.get import Query
+from minik.cli.output import render_objects
 from minik.cli.printing import (
     GET_MIN_WIDTH,
     GET_PADDING,
@@ -31,6 +31,9 @@ from minik.cli.printing import (
 )
 from minik.cli.targets import Target
 from minik.client.paths import collection_path
+
+if TYPE_CHECKING:
+    from minik.cli.get import Query  # get starts the watch: a type, not an import, back
 
 MULTIPLE = ("error: watch is only supported on individual resources and resource collections "
             "- more than 1 resource was found")
@@ -68,8 +71,6 @@ class EventPrinter:
         elif self.output == "yaml":
             click.echo(("---\n" if self.count > 1 else "") + to_yaml(obj), nl=False)
         else:
-            from minik.cli.get import render_objects
-
             click.echo(render_objects(self.output, [(self.rt, obj)], single=True,
                                       no_headers=True), nl=False)
 

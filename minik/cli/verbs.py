@@ -22,7 +22,7 @@ COMMANDS: dict[str, str] = {
     "kubeconfig": "minik.cli.lifecycle:kubeconfig",
     "version": "minik.cli.lifecycle:version",
     "get": "minik.cli.get:get",
-    "describe": "minik.cli.describe:describe",
+    "describe": "minik.cli.describers:describe",
     "apply": "minik.cli.apply:apply",
     "create": "minik.cli.create:create",
     "delete": "minik.cli.delete:delete",

@@ -5,8 +5,11 @@ through the shared informers, and keeps an ownership graph built from them:
 uid → (type, object), and owner uid → dependent uids. The graph is rebuilt
 from list+watch, so collection works the same after a restart.
 
-A work-queue key names one object (`replicasets.apps/default/web-1`). Its
-sync follows the Kubernetes garbage collector:
+A delete's propagation policy reaches the collector as a finalizer the API
+server sets without looking for dependents (`orphan`, `foregroundDeletion`):
+finding them is the collector's work. A work-queue key names one object
+(`replicasets.apps/default/web-1`). Its sync follows the Kubernetes garbage
+collector:
 
 - An object being deleted with the `orphan` finalizer: strip the owner
   references that point at it from its dependents, then drop the finalizer.

@@ -11,10 +11,8 @@ content is listed live from the server, never judged from a cache.
 
 Once nothing is left, `kubernetes` is removed from `spec.finalizers`. Where
 Kubernetes PUTs `/namespaces/{name}/finalize`, minik merge-patches the
-namespace itself; with no finalizer left the API server removes it. (The
-server also removes a Terminating namespace itself when its last object is
-deleted; this controller covers the rest, such as a last object that left
-because its finalizer was removed.)
+namespace itself; with no finalizer left the API server removes it. Only
+this controller finalizes: the API server never looks inside a namespace.
 
 While content remains, the namespace's status carries the conditions of
 Kubernetes: NamespaceDeletionContentFailure, NamespaceContentRemaining and

@@ -139,7 +139,7 @@ async def test_finalizers_hold_an_object_until_removed(api: TestClient) -> None:
     await call(api, "GET", f"{CM}/f", expect=404)
 
 
-async def test_a_terminating_namespace_refuses_new_content_and_goes_when_empty(
+async def test_a_terminating_namespace_refuses_new_content_and_goes_once_unfinalized(
     api: TestClient
 ) -> None:
     await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "gone"}}, expect=201)
@@ -150,7 +150,18 @@ async def test_a_terminating_namespace_refuses_new_content_and_goes_when_empty(
     refused = await call(api, "POST", path, {"metadata": {"name": "d"}}, expect=403)
     assert refused["reason"] == "Forbidden"
     await call(api, "DELETE", f"{path}/c", expect=200)
+    still = await call(api, "GET", "/api/v1/namespaces/gone", expect=200)
+    assert still["spec"]["finalizers"] == ["kubernetes"], "emptying it is the controller's work"
+    await call(api, "PATCH", "/api/v1/namespaces/gone", {"spec": {"finalizers": []}},
+               content_type="application/merge-patch+json", expect=200)
     await call(api, "GET", "/api/v1/namespaces/gone", expect=404)
+
+
+async def test_a_namespace_without_finalizers_goes_at_once(api: TestClient) -> None:
+    body = {"metadata": {"name": "bare"}, "spec": {"finalizers": []}}
+    await call(api, "POST", "/api/v1/namespaces", body, expect=201)
+    await call(api, "DELETE", "/api/v1/namespaces/bare", expect=200)
+    await call(api, "GET", "/api/v1/namespaces/bare", expect=404)
 
 
 class RacingStore(MemoryStore):
@@ -181,12 +192,11 @@ async def test_a_create_that_races_the_deletion_of_its_namespace_is_taken_back()
     with pytest.raises(ApiError) as refused:
         await storage.create(configmaps, "race", {"metadata": {"name": "late"}},
                              WriteOptions())
-    assert refused.value.code in (403, 404)
+    assert refused.value.code == 403
     assert await store.get(configmaps.key("race", "late")) is None, "an orphan was left"
-    assert await store.get(namespaces.key(None, "race")) is None
 
 
-async def test_orphan_deletion_marks_an_owner_with_dependents_for_the_garbage_collector(
+async def test_orphan_deletion_only_marks_the_owner_for_the_garbage_collector(
     api: TestClient
 ) -> None:
     owner = await call(api, "POST", CM, {"metadata": {"name": "owner"}}, expect=201)
@@ -205,8 +215,39 @@ async def test_orphan_deletion_marks_an_owner_with_dependents_for_the_garbage_co
                content_type="application/merge-patch+json", expect=200)
     await call(api, "GET", f"{CM}/owner", expect=404)
     await call(api, "POST", CM, {"metadata": {"name": "alone"}}, expect=201)
-    await call(api, "DELETE", f"{CM}/alone", {"propagationPolicy": "Orphan"}, expect=200)
-    await call(api, "GET", f"{CM}/alone", expect=404)
+    alone = await call(api, "DELETE", f"{CM}/alone", {"propagationPolicy": "Orphan"},
+                       expect=200)
+    assert alone["metadata"]["finalizers"] == ["orphan"], "dependents are the collector's to find"
+
+
+async def test_foreground_deletion_only_marks_the_owner_for_the_garbage_collector(
+    api: TestClient
+) -> None:
+    await call(api, "POST", CM, {"metadata": {"name": "owner", "finalizers": ["x/y"]}},
+               expect=201)
+    marked = await call(api, "DELETE", f"{CM}/owner", {"propagationPolicy": "Foreground"},
+                        expect=200)
+    assert marked["metadata"]["finalizers"] == ["x/y", "foregroundDeletion"]
+    background = await call(api, "DELETE", f"{CM}/owner", {"propagationPolicy": "Background"},
+                            expect=200)
+    assert background["metadata"]["finalizers"] == ["x/y"], "the policy asked last decides"
+
+
+async def test_the_deprecated_orphan_dependents_false_takes_back_an_orphan_finalizer(
+    api: TestClient
+) -> None:
+    await call(api, "POST", CM, {"metadata": {"name": "o", "finalizers": ["orphan", "x/y"]}},
+               expect=201)
+    marked = await call(api, "DELETE", f"{CM}/o", {"orphanDependents": False}, expect=200)
+    assert marked["metadata"]["finalizers"] == ["x/y"]
+
+
+async def test_events_get_no_garbage_collector_finalizer(api: TestClient) -> None:
+    events = "/api/v1/namespaces/default/events"
+    body = {"metadata": {"name": "e"}, "involvedObject": {"kind": "Pod", "name": "p"}}
+    await call(api, "POST", events, body, expect=201)
+    await call(api, "DELETE", f"{events}/e", {"propagationPolicy": "Foreground"}, expect=200)
+    await call(api, "GET", f"{events}/e", expect=404)
 
 
 async def test_deleting_an_object_already_marked_writes_nothing(api: TestClient) -> None:

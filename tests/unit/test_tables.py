@@ -8,7 +8,8 @@ import pytest
 
 from minik.api.errors import ApiError
 from minik.api.printers import PRINTERS
-from minik.api.tables import build_table, column_definitions, human_duration, row_cells
+from minik.api.printers.formatting import human_duration
+from minik.api.tables import build_table, column_definitions, row_cells
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 SECOND, MINUTE, HOUR, DAY, YEAR = 1, 60, 3600, 86400, 365 * 86400

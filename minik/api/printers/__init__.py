@@ -9,8 +9,9 @@ Where server-side defaulting would have filled a field (a Service's type, a
 Deployment's replicas), a missing field prints as its Kubernetes default.
 
 One module per kind family (`pods`, `workloads`, `services`, `storage`,
-`cluster`); `base` holds the registry and the cells they share. Importing
-this package registers every printer.
+`cluster`); `base` holds the registry and the cells they share, and
+`formatting` the conventions (ages, `<none>`, labels) they all follow.
+Importing this package registers every printer.
 """
 
 from __future__ import annotations

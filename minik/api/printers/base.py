@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from minik.api.tables import Column, field, format_selector, since
+from minik.api.printers.formatting import Column, field, format_selector, since
 
 Cells = Callable[[dict[str, Any], datetime], list[Any]]
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from minik.api.printers.base import AGE, NAME, age_cell, col, name_cell, printer
-from minik.api.tables import condition, field, since
+from minik.api.printers.formatting import condition, field, since
 
 
 @printer("Namespace", NAME, col("Status", "The status of the namespace"), AGE)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from minik.api.printers.base import AGE, NAME, age_cell, col, name_cell, printer
-from minik.api.tables import condition, condition_true, field, parse_time, since
+from minik.api.printers.formatting import condition, condition_true, field, parse_time, since
 
 
 @dataclass

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from minik.api.printers.base import AGE, NAME, age_cell, col, name_cell, printer
-from minik.api.tables import field, first_three, format_labels
+from minik.api.printers.formatting import field, first_three, format_labels
 
 
 def _service_port(port: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from minik.api.printers.base import AGE, NAME, age_cell, col, name_cell, printer
-from minik.api.tables import field
+from minik.api.printers.formatting import field
 
 
 @printer("ConfigMap", NAME, col("Data", "Number of data and binaryData keys."), AGE)

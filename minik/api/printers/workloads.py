@@ -20,7 +20,14 @@ from minik.api.printers.base import (
     printer,
     template_cells,
 )
-from minik.api.tables import bool_text, condition_true, field, format_labels, parse_time, since
+from minik.api.printers.formatting import (
+    bool_text,
+    condition_true,
+    field,
+    format_labels,
+    parse_time,
+    since,
+)
 
 
 @printer(
