@@ -8,6 +8,7 @@ minik's CLI, and `api` is a REST client with the instance's token.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -73,8 +74,16 @@ class Cluster:
     def start(cls, tmp: Path, *, extra: tuple[str, ...] = ()) -> Cluster:
         cluster = cls(tmp / "home", f"e2e-{uuid.uuid4().hex[:8]}", free_port(), tmp / "scratch")
         cluster.scratch.mkdir(parents=True, exist_ok=True)
-        cluster.minik("up", "-d", "--name", cluster.name, "--port", str(cluster.port), *extra)
+        cluster._up(*extra)
         return cluster
+
+    def _up(self, *extra: str) -> None:
+        """`minik up -d`; a server that does not come up is stopped, not left running."""
+        try:
+            self.minik("up", "-d", "--name", self.name, "--port", str(self.port), *extra)
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def kubeconfig(self) -> Path:
@@ -122,7 +131,9 @@ class Cluster:
         if self._api is not None:
             self._api.close()
             self._api = None
-        self.minik("down", "--purge", check=False)
+        # A server that does not stop in time is killed below, never left running.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.minik("down", "--purge", check=False)
         pid = self.pid
         if pid is not None and process_alive(pid):
             os.kill(pid, signal.SIGKILL)
@@ -146,5 +157,5 @@ class Cluster:
             self._api = None
 
     def restart(self) -> None:
-        self.minik("up", "-d", "--name", self.name, "--port", str(self.port))
+        self._up()
 
