@@ -61,9 +61,9 @@ from agent.workers import PodWorkers
 from cni.network import ensure_pod_network
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
-from minik.controllers.events import EventRecorder
-from minik.controllers.informer import Informer
-from minik.supervisor import Supervisor
+from minik.machinery.events import EventRecorder
+from minik.machinery.informer import Informer
+from minik.machinery.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ from minik.api.resources import REGISTRY
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import ServerConfig
 from minik.client.aio import AsyncClient, WatchExpired
-from minik.controllers.events import EventRecorder
 from minik.controllers.manager import ControllerManager
-from minik.controllers.metrics import ControllerMetrics
 from minik.kubeconfig import ClusterAccess
+from minik.machinery.events import EventRecorder
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.supervisor import Supervisor
 from minik.scheduler.scheduler import Scheduler
-from minik.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 

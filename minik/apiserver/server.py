@@ -47,8 +47,8 @@ from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
 from minik.home import PURGE_SIGNAL, Home, write_private
 from minik.kubeconfig import ensure_token, server_url, write_kubeconfig
+from minik.machinery.supervisor import Supervisor
 from minik.store.sqlite import SQLiteStore
-from minik.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from minik.apiserver.components import Components

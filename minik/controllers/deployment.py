@@ -34,15 +34,15 @@ from minik.api.meta import controller_of, now
 from minik.api.resources import REGISTRY
 from minik.api.selectors import LabelSelector
 from minik.controllers import deployment_util as du
-from minik.controllers.informer import OWNER_INDEX, key_of
 from minik.controllers.podcontrol import (
     TERMINAL_PHASES,
     adopt_patch,
     new_controller_ref,
     release_patch,
 )
-from minik.controllers.requeue import Requeue
-from minik.controllers.workqueue import Clock, WorkQueue, run_workers
+from minik.machinery.informer import OWNER_INDEX, key_of
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import Clock, WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from minik.api.errors import ApiError
 from minik.api.meta import now, parse_time
 from minik.api.resources import REGISTRY
-from minik.controllers.informer import key_of, split_key
-from minik.controllers.workqueue import WorkQueue, run_workers
+from minik.machinery.informer import key_of, split_key
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext

@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY, ResourceType
-from minik.controllers.informer import Informer, key_of
-from minik.controllers.requeue import Requeue
-from minik.controllers.workqueue import WorkQueue, run_workers
+from minik.machinery.informer import Informer, key_of
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext

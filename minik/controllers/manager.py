@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from minik.client.aio import AsyncClient
-from minik.controllers.events import EventRecorder
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.shared import SharedInformers
-from minik.supervisor import Supervisor
+from minik.machinery.events import EventRecorder
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.shared_informers import SharedInformers
+from minik.machinery.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from minik.api.errors import ApiError
 from minik.api.meta import format_time, now
 from minik.api.resources import REGISTRY, ResourceType
-from minik.controllers.workqueue import WorkQueue, run_workers
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext

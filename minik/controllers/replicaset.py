@@ -44,7 +44,6 @@ from minik.api.meta import controller_of, format_time
 from minik.api.meta import now as wall_clock
 from minik.api.selectors import LabelSelector
 from minik.controllers.expectations import ControllerExpectations
-from minik.controllers.informer import key_of
 from minik.controllers.podcontrol import (
     PodControl,
     claim_pods,
@@ -63,7 +62,8 @@ from minik.controllers.replica_kinds import (
     ReplicatedKind,
     selector_of,
 )
-from minik.controllers.workqueue import WorkQueue, run_workers
+from minik.machinery.informer import key_of
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext

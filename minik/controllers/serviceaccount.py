@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
-from minik.controllers.workqueue import Clock, WorkQueue, run_workers
+from minik.machinery.workqueue import Clock, WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext

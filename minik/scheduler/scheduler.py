@@ -38,10 +38,10 @@ from minik.api.meta import format_time, now
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.client.paths import object_path
-from minik.controllers.events import EventRecorder
-from minik.controllers.informer import Informer, key_of
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.workqueue import WorkQueue
+from minik.machinery.events import EventRecorder
+from minik.machinery.informer import Informer, key_of
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.workqueue import WorkQueue
 from minik.scheduler import fit
 
 log = logging.getLogger(__name__)

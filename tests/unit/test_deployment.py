@@ -22,13 +22,13 @@ from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY, ResourceType
 from minik.controllers import deployment_util as du
 from minik.controllers.deployment import DeploymentController
-from minik.controllers.events import EventRecorder
-from minik.controllers.informer import Informer, key_of
 from minik.controllers.manager import ControllerContext
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.requeue import Requeue
-from minik.controllers.shared import SharedInformers
-from minik.controllers.workqueue import ManualClock, Timer, WorkQueue, run_worker
+from minik.machinery.events import EventRecorder
+from minik.machinery.informer import Informer, key_of
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.requeue import Requeue
+from minik.machinery.shared_informers import SharedInformers
+from minik.machinery.workqueue import ManualClock, Timer, WorkQueue, run_worker
 from tests.unit.apitest import Api, eventually, poll, start_api
 
 DEPLOYMENTS = REGISTRY.resolve("deployments")

@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
-from minik.controllers.events import EventRecorder
-from minik.controllers.metrics import ControllerMetrics
+from minik.machinery.events import EventRecorder
+from minik.machinery.metrics import ControllerMetrics
 from minik.scheduler import Scheduler
 from minik.scheduler.fit import (
     NodeUsage,

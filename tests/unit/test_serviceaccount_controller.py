@@ -11,7 +11,7 @@ from minik.api.resources import REGISTRY
 from minik.controllers.manager import ControllerContext
 from minik.controllers.namespace import NamespaceController
 from minik.controllers.serviceaccount import ServiceAccountsController, is_active
-from minik.controllers.workqueue import ManualClock
+from minik.machinery.workqueue import ManualClock
 from tests.unit.apitest import eventually, poll, start_api
 from tests.unit.test_garbagecollector import HOLD, Cluster, configmap
 

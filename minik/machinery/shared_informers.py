@@ -11,8 +11,8 @@ import asyncio
 
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
-from minik.controllers.informer import Informer
-from minik.supervisor import Supervisor
+from minik.machinery.informer import Informer
+from minik.machinery.supervisor import Supervisor
 
 
 class SharedInformers:

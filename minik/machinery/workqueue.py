@@ -33,8 +33,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 from minik.api.errors import ApiError
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.requeue import Requeue
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.requeue import Requeue
 
 log = logging.getLogger(__name__)
 
