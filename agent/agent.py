@@ -61,6 +61,7 @@ from agent.workers import PodWorkers
 from cni.network import ensure_pod_network
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
+from minik.machinery.clock import Clock, LoopClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.informer import Informer
 from minik.machinery.supervisor import Supervisor
@@ -99,24 +100,25 @@ class Agent:
 
     def __init__(self, config: AgentConfig, *, client: AsyncClient, runtime: Runtime,
                  metrics: AgentMetrics | None = None,
-                 probe_metrics: ProbeMetrics | None = None) -> None:
+                 probe_metrics: ProbeMetrics | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.client = client
         self.runtime = runtime
-        self.events = EventRecorder(client, "kubelet", host=config.node)
+        self.clock: Clock = clock or LoopClock()
+        self.events = EventRecorder(client, "kubelet", host=config.node, clock=self.clock)
         self.metrics = metrics or AgentMetrics()
         self.probe_metrics = probe_metrics
-        self.supervisor = Supervisor()
+        self.supervisor = Supervisor(clock=self.clock)
         self.pods = Informer(client, REGISTRY.get("pods"),
-                             field_selector=f"spec.nodeName={config.node}")
+                             field_selector=f"spec.nodeName={config.node}", clock=self.clock)
         self.pods.add_index("uid", lambda pod: [pod["metadata"]["uid"]])
         self.pods.add_handler(
             on_add=self._on_pod_add,
             on_update=self._on_pod_update,
             on_delete=lambda pod: self._interrupt(pod["metadata"]["uid"]),
         )
-        self.configmaps = Informer(client, REGISTRY.get("configmaps"))
-        self.secrets = Informer(client, REGISTRY.get("secrets"))
+        self.configmaps = Informer(client, REGISTRY.get("configmaps"), clock=self.clock)
+        self.secrets = Informer(client, REGISTRY.get("secrets"), clock=self.clock)
         self.volumes = VolumeManager(config.state_dir / "volumes",
                                      configmaps=self.configmaps.indexer.get_by,
                                      secrets=self.secrets.indexer.get_by,
@@ -150,6 +152,7 @@ class Agent:
             backoff=Backoff(base=self.config.restart_backoff, cap=self.config.restart_backoff_cap),
             configmaps=self.configmaps.indexer.get_by, secrets=self.secrets.indexer.get_by,
             pod_by_uid=self._pod_by_uid, metrics=self.metrics, on_settled=self._settled,
+            clock=self.clock,
         )
         self.workers = PodWorkers(self.syncer.sync)
 

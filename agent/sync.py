@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -68,6 +66,7 @@ from agent.workers import SyncResult
 from minik.api import errors, meta
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
+from minik.machinery.clock import Clock, LoopClock
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +97,10 @@ class PodSyncer:
         client: AsyncClient, events: EventSink,
         images: ImageManager, volumes: VolumeManager, probes: ProbeManager, backoff: Backoff,
         configmaps: Lookup, secrets: Lookup, pod_by_uid: Any, metrics: AgentMetrics,
-        on_settled: Settled | None = None,
+        on_settled: Settled | None = None, clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.clock: Clock = clock or LoopClock()
         self.runtime = runtime
         self.lister = lister
         self.client = client
@@ -156,7 +156,8 @@ class PodSyncer:
             await self._stop_sandbox(state)
             self.probes.remove(uid)
         else:
-            self.probes.sync(pod, _running(state), self._pod_ip(pod, state))
+            self.probes.sync(pod, _running(state, self.clock.wall().timestamp()),
+                             self._pod_ip(pod, state))
             if settled:
                 self.on_settled(uid, state.fingerprint())
         if not await self._write_status(uid, state, waiting):
@@ -342,7 +343,7 @@ class PodSyncer:
         uid = pod["metadata"]["uid"]
         state = await self.state(uid)
         deadline = meta.parse_time(pod["metadata"].get("deletionTimestamp"))
-        grace = max(0.0, (deadline - meta.now()).total_seconds()) if deadline else 0.0
+        grace = max(0.0, (deadline - self.clock.wall()).total_seconds()) if deadline else 0.0
         self.probes.remove(uid)
         apps = [c for c in state.running() if c.id != (state.sandbox.id if state.sandbox else "")]
         if apps:
@@ -398,7 +399,7 @@ class PodSyncer:
         self._started.add(uid)
         created = meta.parse_time(pod["metadata"].get("creationTimestamp"))
         if created is not None:
-            self.metrics.pod_start.observe(max(0.0, (meta.now() - created).total_seconds()))
+            self.metrics.pod_start.observe(max(0.0, (self.clock.wall() - created).total_seconds()))
 
     async def _write_status(self, uid: str, state: PodRuntimeState,
                             waiting: dict[str, tuple[str, str]]) -> bool:
@@ -411,7 +412,7 @@ class PodSyncer:
         if pod is None or pod["metadata"].get("uid") != uid:
             return True
         status = pod_status(pod, state, waiting=waiting, probes=self.probes.view(uid),
-                            host_ip=self.config.host_ip, now=dt.datetime.now(dt.UTC))
+                            host_ip=self.config.host_ip, now=self.clock.wall())
         self._observe_start(pod, status)
         current = pod.get("status") or {}
         if status == current:
@@ -452,12 +453,13 @@ def _container(pod: dict[str, Any], name: str, *, init: bool) -> dict[str, Any]:
     return next(c for c in pod["spec"].get(key) or [] if c["name"] == name)
 
 
-def _running(state: PodRuntimeState) -> list[RunningContainer]:
+def _running(state: PodRuntimeState, now: float) -> list[RunningContainer]:
+    """The running app containers, with when they started (`now`, epoch seconds, if unknown)."""
     sandbox = state.sandbox
     running = []
     for name, attempts in state.containers.items():
         latest = attempts[0]
         if latest.state == "running" and (sandbox is None or latest.id != sandbox.id):
-            started = latest.started_at.timestamp() if latest.started_at else time.time()
+            started = latest.started_at.timestamp() if latest.started_at else now
             running.append(RunningContainer(name, latest.id, started))
     return running

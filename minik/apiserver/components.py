@@ -24,13 +24,14 @@ from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
 from cni.network import remove_pod_network
-from minik.api.meta import now, parse_time
+from minik.api.meta import parse_time
 from minik.api.resources import REGISTRY
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import ServerConfig
 from minik.client.aio import AsyncClient, WatchExpired
 from minik.controllers.manager import ControllerManager
 from minik.kubeconfig import ClusterAccess
+from minik.machinery.clock import LoopClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.supervisor import Supervisor
@@ -60,17 +61,20 @@ class Components:
         self.metrics = metrics
         self.token = token
         self.agent: Agent | None = None
-        self.started = now().replace(microsecond=0)
+        self.clock = LoopClock()
+        self.started = self.clock.wall().replace(microsecond=0)
 
     def start(self, supervisor: Supervisor) -> None:
         controller_metrics = ControllerMetrics(self.metrics.registry)
         if self.config.enabled("scheduler"):
-            events = EventRecorder(self.client, "default-scheduler")
-            scheduler = Scheduler(self.client, events=events, metrics=controller_metrics)
+            events = EventRecorder(self.client, "default-scheduler", clock=self.clock)
+            scheduler = Scheduler(self.client, events=events, metrics=controller_metrics,
+                                  clock=self.clock)
             supervisor.start("scheduler-events", events.run)
             supervisor.start("scheduler", scheduler.run)
         ControllerManager(self.client, metrics=controller_metrics,
-                          disabled=self.config.disabled_controllers).start(supervisor)
+                          disabled=self.config.disabled_controllers,
+                          clock=self.clock).start(supervisor)
         if self.config.enabled("agent"):
             self.agent = self._build_agent()
             supervisor.start("agent", self._run_agent)
@@ -88,7 +92,7 @@ class Components:
             ),
             client=self.client, runtime=DockerRuntime(observer=metrics.observe_runtime),
             metrics=metrics,
-            probe_metrics=ProbeMetrics(registry),
+            probe_metrics=ProbeMetrics(registry), clock=self.clock,
         )
 
     async def wait_node_ready(self) -> None:

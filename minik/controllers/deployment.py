@@ -13,7 +13,8 @@ their reported availableReplicas; Recreate scales old ones to 0, waits until
 none of their pods runs, then scales up the new one. A finished rollout
 prunes old ReplicaSets beyond revisionHistoryLimit. Status goes through
 `/status` only when it changed; a rollout without progress is looked at
-again when its progressDeadlineSeconds would pass (`add_after`).
+again when its progressDeadlineSeconds would pass (`add_after`). Time is the
+context's clock (`ctx.clock.wall()` stamps conditions).
 
 Every write carries the resourceVersion it read and replaces the working
 copy with the server's answer; a 409 asks for a rate-limited `Requeue`. ReplicaSet names are
@@ -23,14 +24,12 @@ deterministic, so a restarted controller never creates one twice.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
-from minik.api.meta import controller_of, now
+from minik.api.meta import controller_of
 from minik.api.resources import REGISTRY
 from minik.api.selectors import LabelSelector
 from minik.controllers import deployment_util as du
@@ -42,7 +41,7 @@ from minik.controllers.podcontrol import (
 )
 from minik.machinery.informer import OWNER_INDEX, key_of
 from minik.machinery.requeue import Requeue
-from minik.machinery.workqueue import Clock, WorkQueue, run_workers
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -50,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-WallClock = Callable[[], dt.datetime]
 DEFAULT_WORKERS = 4
 
 
@@ -123,14 +121,13 @@ class DeploymentController:
 
     name = "deployment"
 
-    def __init__(self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
-                 clock: Clock | None = None, wall: WallClock = now) -> None:
+    def __init__(self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS) -> None:
         self.ctx = ctx
         self.client = ctx.client
         self.events = ctx.events
         self.workers = workers
-        self.clock = clock
-        self.wall = wall
+        self.clock = ctx.clock
+        self.wall = ctx.clock.wall
         self.deployments = ctx.informers.get("deployments")
         self.replicasets = ctx.informers.get("replicasets")
         self.pods = ctx.informers.get("pods")

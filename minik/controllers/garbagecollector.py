@@ -167,7 +167,7 @@ class GarbageCollector:
         self.graph = OwnershipGraph()
         self.types = {rt.qualified_name: rt for rt in collected_types()}
         self.informers: dict[str, Informer] = {}
-        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics)
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         for qualified, rt in self.types.items():
             informer = ctx.informers.get(qualified)
             self.informers[qualified] = informer

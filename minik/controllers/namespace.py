@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time, now
+from minik.api.meta import format_time
 from minik.api.resources import REGISTRY, ResourceType
 from minik.machinery.workqueue import WorkQueue, run_workers
 
@@ -136,7 +136,7 @@ class NamespaceController:
         self.workers = workers
         self.content_types = [rt for rt in REGISTRY if rt.namespaced]
         self.namespaces = ctx.informers.get("namespaces")
-        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics)
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         self.namespaces.add_handler(self._namespace_changed,
                                     lambda _old, new: self._namespace_changed(new))
         for rt in self.content_types:
@@ -213,7 +213,7 @@ class NamespaceController:
         current = (live.get("status") or {}).get("conditions") or []
         if _without_times(current) == wanted:
             return
-        conditions = with_transition_times(wanted, current, format_time(now()))
+        conditions = with_transition_times(wanted, current, format_time(self.ctx.clock.wall()))
         patch = {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]},
                  "status": {"conditions": conditions}}
         await self._patch_namespace(name, patch, subresource="status")

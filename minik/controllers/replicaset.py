@@ -36,12 +36,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of, format_time
-from minik.api.meta import now as wall_clock
 from minik.api.selectors import LabelSelector
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.podcontrol import (
@@ -152,8 +150,7 @@ class ReplicaController:
 
     def __init__(
         self, ctx: ControllerContext, *, kind: ReplicatedKind, workers: int = DEFAULT_WORKERS,
-        burst_replicas: int = BURST_REPLICAS, now: Callable[[], dt.datetime] = wall_clock,
-        expectations: ControllerExpectations | None = None,
+        burst_replicas: int = BURST_REPLICAS, expectations: ControllerExpectations | None = None,
     ) -> None:
         self.kind = kind
         self.name = kind.controller_name
@@ -162,12 +159,12 @@ class ReplicaController:
         self.metrics = ctx.metrics
         self.workers = workers
         self.burst_replicas = burst_replicas
-        self.now = now
-        self.expectations = expectations or ControllerExpectations()
+        self.clock = ctx.clock
+        self.expectations = expectations or ControllerExpectations(clock=ctx.clock)
         self.pod_control = PodControl(ctx.client, ctx.events)
         self.replicasets = ctx.informers.get(kind.resource)
         self.pods = ctx.informers.get("pods")
-        self.queue = WorkQueue(self.name, metrics=self.metrics)
+        self.queue = WorkQueue(self.name, metrics=self.metrics, clock=ctx.clock)
         self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -339,7 +336,7 @@ class ReplicaController:
         """
         md = rs["metadata"]
         for attempt in range(STATUS_UPDATE_ATTEMPTS):
-            status = replica_set_status(rs, pods, error, now=self.now())
+            status = replica_set_status(rs, pods, error, now=self.clock.wall())
             if status == (rs.get("status") or {}):
                 return
             try:
@@ -361,7 +358,7 @@ class ReplicaController:
         min_ready = min_ready_seconds(rs)
         if min_ready <= 0:
             return
-        now = self.now()
+        now = self.clock.wall()
         waits = [wait for p in pods if (wait := seconds_until_available(p, min_ready, now))]
         if waits:
             self.queue.add_after(key, min(waits) + AVAILABILITY_SLACK)

@@ -13,6 +13,8 @@ proxy all import it and none of them owns it:
   the one way a sync asks to be run again; `metrics` counts queues and
   reconciles;
 - `events`: the event recorder (client-go's broadcaster and correlator);
+- `clock`: the one `Clock` (monotonic `now`, `wall` time for timestamps,
+  `call_later`, and `sleep` on it) with a `ManualClock` for tests;
 - `supervisor`: named, supervised background tasks.
 
 It imports nothing of minik above `minik.api` and `minik.client` (an

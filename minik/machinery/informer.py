@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from minik.api.errors import ApiError
 from minik.api.resources import ResourceType
 from minik.client.aio import ApiUnavailable, AsyncClient, WatchExpired
+from minik.machinery.clock import Clock, LoopClock, sleep
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,10 @@ class Informer:
         self, client: AsyncClient, rt: ResourceType, *, namespace: str | None = None,
         label_selector: str | None = None, field_selector: str | None = None,
         resync_period: float = 300.0, watch_timeout: int = 300,
-        min_backoff: float = 0.8, max_backoff: float = 30.0,
+        min_backoff: float = 0.8, max_backoff: float = 30.0, clock: Clock | None = None,
     ) -> None:
         self.client = client
+        self.clock: Clock = clock or LoopClock()
         self.rt = rt
         self.namespace = namespace
         self.label_selector = label_selector
@@ -250,7 +251,7 @@ class Informer:
     async def _resync_loop(self) -> None:
         await self._synced.wait()
         while True:
-            await asyncio.sleep(self.resync_period)
+            await sleep(self.clock, self.resync_period)
             self.resync()
 
     async def _reflect(self) -> None:
@@ -281,7 +282,7 @@ class Informer:
             return
         delay = self._backoff.next()
         log.warning("%s: %s; listing again in %.1fs", self.name, why, delay)
-        await asyncio.sleep(delay)
+        await sleep(self.clock, delay)
 
     async def _list(self) -> None:
         body = await self.client.list(
@@ -297,7 +298,7 @@ class Informer:
         self._synced.set()
 
     async def _watch(self) -> None:
-        started, events = time.monotonic(), 0
+        started, events = self.clock.now(), 0
         stream = self.client.watch(
             self.rt, self.namespace, resource_version=self._resource_version or "0",
             label_selector=self.label_selector, field_selector=self.field_selector,
@@ -309,7 +310,7 @@ class Informer:
                     self._backoff.reset()
                 events += 1
                 self._apply(kind, obj)
-        if events == 0 and time.monotonic() - started < min(1.0, self.watch_timeout / 2):
+        if events == 0 and self.clock.now() - started < min(1.0, self.watch_timeout / 2):
             raise _ShortWatch(f"the server ended the watch at once ({self.rt.plural})")
 
     def _apply(self, kind: str, obj: dict) -> None:

@@ -12,6 +12,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from minik.machinery.clock import Clock, LoopClock, sleep
+
 log = logging.getLogger(__name__)
 
 RESTART_DELAY = 0.5
@@ -21,7 +23,8 @@ MAX_RESTART_DELAY = 30.0
 class Supervisor:
     """Starts named tasks and restarts them when they fail."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or LoopClock()
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def start(self, name: str, factory: Callable[[], Awaitable[None]]) -> None:
@@ -39,7 +42,7 @@ class Supervisor:
                 raise
             except Exception:
                 log.exception("task %s crashed; restarting in %.1fs", name, delay)
-            await asyncio.sleep(delay)
+            await sleep(self._clock, delay)
             delay = min(delay * 2, MAX_RESTART_DELAY)
 
     async def stop(self) -> None:

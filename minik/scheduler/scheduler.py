@@ -34,10 +34,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time, now
+from minik.api.meta import format_time
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.client.paths import object_path
+from minik.machinery.clock import Clock, LoopClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.metrics import ControllerMetrics
@@ -104,9 +105,10 @@ class Scheduler:
         self, client: AsyncClient, *, events: EventRecorder,
         metrics: ControllerMetrics | None = None, name: str = fit.DEFAULT_SCHEDULER,
         resync_period: float = DEFAULT_RESYNC, retry_base: float = RETRY_BASE,
-        retry_max: float = RETRY_MAX,
+        retry_max: float = RETRY_MAX, clock: Clock | None = None,
     ) -> None:
         self.client = client
+        self.clock: Clock = clock or LoopClock()
         self.events = events
         self.metrics = metrics
         self.name = name
@@ -117,11 +119,13 @@ class Scheduler:
 
     def _reset(self) -> None:
         """Fresh caches and queue: a (re)started scheduler trusts only list+watch."""
-        self.pods = Informer(self.client, PODS, resync_period=self.resync_period)
-        self.nodes = Informer(self.client, NODES, resync_period=self.resync_period)
+        self.pods = Informer(self.client, PODS, resync_period=self.resync_period,
+                             clock=self.clock)
+        self.nodes = Informer(self.client, NODES, resync_period=self.resync_period,
+                              clock=self.clock)
         self.pods.add_index(NODE_INDEX, node_name_index)
         self.queue = WorkQueue(self.name, metrics=self.metrics, base_delay=self.retry_base,
-                               max_delay=self.retry_max)
+                               max_delay=self.retry_max, clock=self.clock)
         self._assumed: dict[str, Assumed] = {}
         self._unschedulable: set[str] = set()
         self._bindings: set[asyncio.Task[None]] = set()
@@ -313,7 +317,7 @@ class Scheduler:
     ) -> None:
         """Strategic-merge the PodScheduled condition into the pod's status."""
         current = pod_scheduled_condition(pod) or {}
-        stamp = format_time(now())
+        stamp = format_time(self.clock.wall())
         transition = stamp
         if current.get("status") == status:
             transition = current.get("lastTransitionTime") or stamp

@@ -23,12 +23,13 @@ from minik.api.resources import REGISTRY, ResourceType
 from minik.controllers import deployment_util as du
 from minik.controllers.deployment import DeploymentController
 from minik.controllers.manager import ControllerContext
+from minik.machinery.clock import ManualClock, Timer
 from minik.machinery.events import EventRecorder
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.requeue import Requeue
 from minik.machinery.shared_informers import SharedInformers
-from minik.machinery.workqueue import ManualClock, Timer, WorkQueue, run_worker
+from minik.machinery.workqueue import WorkQueue, run_worker
 from tests.unit.apitest import Api, eventually, poll, start_api
 
 DEPLOYMENTS = REGISTRY.resolve("deployments")
@@ -146,8 +147,8 @@ def start_controller(api: Api, clock: FakeClock) -> Running:
     informers = SharedInformers(api.client)
     events = EventRecorder(api.client, "deployment-controller")
     ctx = ControllerContext(api.client, informers, events,
-                            ControllerMetrics(CollectorRegistry()))
-    controller = DeploymentController(ctx, clock=clock, wall=clock.wall)
+                            ControllerMetrics(CollectorRegistry()), clock)
+    controller = DeploymentController(ctx)
     tasks = [api.start(informers.get(r).run(), f"informer:{r}")
              for r in ("deployments", "replicasets", "pods")]
     tasks += [api.start(events.run(), "events"), api.start(controller.run(), "deployment")]

@@ -29,7 +29,7 @@ from agent.runtime import RuntimeFailure
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeManager
 from agent.workers import PodWorkers
-from minik.machinery.workqueue import ManualClock
+from minik.machinery.clock import ManualClock
 from tests.unit.apitest import eventually
 
 PAUSE, BUSYBOX = "minik/pause:1.0", "minik/busybox:1.35"
