@@ -44,13 +44,13 @@ from pathlib import Path
 from typing import Any
 
 from agent import labels, trace
-from agent.backoff import Backoff
 from agent.images import ImageManager
 from agent.kubelet_server import KubeletServer
 from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
 from agent.mounts import MountInside, mount_points_under, remove_tree
 from agent.node import NodeStatusReporter
+from agent.plan import BACKOFF_CAP, container_backoff
 from agent.podstate import group_by_pod
 from agent.probes import ProbeManager, ProbeMetrics
 from agent.protected import Protected
@@ -86,7 +86,7 @@ class AgentConfig:
     host_ip: str = "127.0.0.1"
     relist_period: float = 1.0
     restart_backoff: float = 10.0
-    restart_backoff_cap: float = 300.0
+    restart_backoff_cap: float = BACKOFF_CAP
     token: str = ""
     kubelet_ssl: ssl.SSLContext | None = None
 
@@ -147,9 +147,10 @@ class Agent:
             SyncConfig(self.config.instance, self.config.node, self.config.host_ip, network,
                        self.config.pause_image),
             runtime=self.runtime, lister=self.lister, client=self.client, events=self.events,
-            images=ImageManager(self.runtime, self.events, Backoff()),
+            images=ImageManager(self.runtime, self.events, container_backoff(self.clock)),
             volumes=self.volumes, probes=probes,
-            backoff=Backoff(base=self.config.restart_backoff, cap=self.config.restart_backoff_cap),
+            backoff=container_backoff(self.clock, base=self.config.restart_backoff,
+                                      cap=self.config.restart_backoff_cap),
             configmaps=self.configmaps.indexer.get_by, secrets=self.secrets.indexer.get_by,
             pod_by_uid=self._pod_by_uid, metrics=self.metrics, on_settled=self._settled,
             clock=self.clock,

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agent import hooks, labels, trace
-from agent.backoff import Backoff
 from agent.containers import (
     PodContext,
     PodSpecError,
@@ -48,6 +48,7 @@ from agent.images import ImageManager
 from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
 from agent.plan import (
+    RESET_AFTER,
     PodActions,
     Start,
     backoff_key,
@@ -66,6 +67,7 @@ from agent.workers import SyncResult
 from minik.api import errors, meta
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
+from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock, LoopClock
 
 log = logging.getLogger(__name__)
@@ -115,7 +117,7 @@ class PodSyncer:
         self.metrics = metrics
         self.on_settled = on_settled or (lambda uid, fingerprint: None)
         self._started: set[str] = set()
-        self._failed_creates: dict[str, float] = {}
+        self._failed_creates: dict[str, dt.datetime] = {}
         self.states = RuntimeStates(runtime, lister)
 
     async def state(self, uid: str) -> PodRuntimeState:
@@ -180,7 +182,7 @@ class PodSyncer:
                     delays.append(left + 0.05)
         return max(0.05, min(delays))
 
-    def _failed_creates_of(self, uid: str) -> dict[str, float]:
+    def _failed_creates_of(self, uid: str) -> dict[str, dt.datetime]:
         """When the engine last refused to create each of the pod's containers, by name."""
         prefix = backoff_key(uid, "")
         return {key[len(prefix):]: at for key, at in self._failed_creates.items()
@@ -192,7 +194,7 @@ class PodSyncer:
             last = attempts[0]
             if last.started_at and last.finished_at:
                 ran = (last.finished_at - last.started_at).total_seconds()
-                if ran >= self.backoff.reset_after:
+                if ran >= RESET_AFTER:
                     self.backoff.reset(backoff_key(uid, name))
 
     async def _execute(
@@ -291,7 +293,7 @@ class PodSyncer:
             trace.mark(pod, "app")
             container_id = await self.runtime.create(spec)
         except RuntimeFailure as e:
-            self._failed_creates[key] = self.backoff.clock()
+            self._failed_creates[key] = self.clock.wall()
             self.images.invalidate(container["image"])
             self.events.record(pod, "Warning", "Failed", f"Error: {e}")
             return "CreateContainerError", str(e)

@@ -7,7 +7,8 @@ compacted away (410, `WatchExpired`) or the stream broke, it lists again and
 turns the difference between the old cache and the new list into synthetic
 add/update/delete calls, so a deletion the watch missed still reaches
 `on_delete`. Connection failures are logged and retried with a growing,
-jittered delay; the informer never crashes and never spins.
+jittered delay (`minik.machinery.backoff`); the informer never crashes and
+never spins.
 
 The cache is an `Indexer` keyed `namespace/name` (`name` when cluster-scoped)
 with secondary indexes: "namespace", "owner" (the uid of the controller
@@ -25,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 from minik.api.errors import ApiError
 from minik.api.resources import ResourceType
 from minik.client.aio import ApiUnavailable, AsyncClient, WatchExpired
+from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock, LoopClock, sleep
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ OnUpdate = Callable[[dict, dict], None]
 OnDelete = Callable[[dict], None]
 
 NAMESPACE_INDEX = "namespace"
+RELIST_JITTER = 0.2
 OWNER_INDEX = "owner"
 
 
@@ -159,23 +161,6 @@ class Handler:
     on_delete: OnDelete | None = None
 
 
-class Backoff:
-    """Exponential delay with jitter between failed attempts; reset on success."""
-
-    def __init__(self, initial: float, maximum: float) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.failures = 0
-
-    def next(self) -> float:
-        delay = min(self.initial * 2**min(self.failures, 32), self.maximum)
-        self.failures += 1
-        return delay * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self.failures = 0
-
-
 class _ShortWatch(Exception):
     """A watch the server ended at once without a single event."""
 
@@ -199,7 +184,8 @@ class Informer:
         self.watch_timeout = watch_timeout
         self.indexer = Indexer()
         self._handlers: list[Handler] = []
-        self._backoff = Backoff(min_backoff, max_backoff)
+        self._backoff = Backoff(base=min_backoff, cap=max_backoff, jitter=RELIST_JITTER,
+                                clock=self.clock)
         self._resource_version = ""
         self._synced = asyncio.Event()
 
@@ -276,8 +262,8 @@ class Informer:
 
     async def _pause(self, why: str, *, first_free: bool = False) -> None:
         """Wait before listing again; the first relist after a 410 is immediate."""
-        if first_free and self._backoff.failures == 0:
-            self._backoff.failures = 1
+        if first_free and self._backoff.failures() == 0:
+            self._backoff.next()
             log.info("%s: %s; listing again", self.name, why)
             return
         delay = self._backoff.next()

@@ -10,7 +10,8 @@ level-triggered controller simple:
 - otherwise keys come out in the order they went in.
 
 `add_after` delays an add; `add_rate_limited` delays it by a per-key
-exponential backoff (5 ms doubling up to ~1000 s) that `forget` resets.
+exponential back-off (`minik.machinery.backoff`, 5 ms doubling up to
+1000 s) that `forget` resets.
 Time comes from a `Clock` (`minik.machinery.clock`) so that tests drive
 delays with `ManualClock` instead of sleeping.
 
@@ -31,6 +32,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from minik.api.errors import ApiError
+from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock, LoopClock, Timer
 from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.requeue import Requeue
@@ -55,7 +57,7 @@ class WorkQueue:
         self._processing: set[str] = set()
         self._waiting: dict[str, float] = {}
         self._timers: dict[str, Timer] = {}
-        self._failures: dict[str, int] = {}
+        self._backoff = Backoff(base=base_delay, cap=max_delay, clock=self._clock)
         self._shutting_down = False
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
@@ -94,21 +96,18 @@ class WorkQueue:
 
     def add_rate_limited(self, key: str) -> None:
         """Add `key` after its backoff: base_delay * 2**failures, capped at max_delay."""
-        failures = self._failures.get(key, 0)
-        self._failures[key] = failures + 1
-        self.add_after(key, self.backoff(failures))
+        self.add_after(key, self._backoff.next(key))
 
     def backoff(self, failures: int) -> float:
-        if failures >= 64:
-            return self.max_delay
-        return min(self.base_delay * 2**failures, self.max_delay)
+        """The delay of a key's next rate-limited add after `failures` earlier ones."""
+        return self._backoff.step(failures)
 
     def forget(self, key: str) -> None:
         """The key synced: its next failure starts again from base_delay."""
-        self._failures.pop(key, None)
+        self._backoff.reset(key)
 
     def num_requeues(self, key: str) -> int:
-        return self._failures.get(key, 0)
+        return self._backoff.failures(key)
 
     async def get(self) -> str | None:
         """The next key to process; None once shut down and drained."""

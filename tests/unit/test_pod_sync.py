@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import datetime as dt
 import itertools
 import logging
 from pathlib import Path
@@ -19,17 +18,17 @@ from typing import Any
 import pytest
 
 from agent import labels, trace
-from agent.backoff import Backoff
 from agent.fake_runtime import FakeRuntime
 from agent.images import ImageManager
 from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
+from agent.plan import container_backoff
 from agent.probes import ProbeManager
 from agent.runtime import RuntimeFailure
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeManager
 from agent.workers import PodWorkers
-from minik.machinery.clock import ManualClock
+from minik.machinery.clock import Clock, LoopClock, ManualClock
 from tests.unit.apitest import eventually
 
 PAUSE, BUSYBOX = "minik/pause:1.0", "minik/busybox:1.35"
@@ -101,20 +100,21 @@ def syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
 
 
 def make_syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
-                tmp_path: Path, *, backoff: Backoff | None = None,
+                tmp_path: Path, *, clock: Clock | None = None,
                 lister: ContainerLister | None = None) -> PodSyncer:
     events = Events()
+    clock = clock or LoopClock()
     return PodSyncer(
         SyncConfig("unit", "node", "127.0.0.1", NETWORK, PAUSE),
         runtime=runtime, lister=lister or ContainerLister(runtime, {labels.INSTANCE: "unit"}),
         client=pods, events=events,  # type: ignore[arg-type]
-        images=ImageManager(runtime, events, Backoff()),
+        images=ImageManager(runtime, events, container_backoff(clock)),
         volumes=VolumeManager(tmp_path, configmaps=lambda ns, n: None,
                               secrets=lambda ns, n: None),
         probes=ProbeManager(runtime, on_change=lambda uid: None, events=events),
-        backoff=backoff or Backoff(base=10, cap=300), configmaps=lambda ns, n: None,
+        backoff=container_backoff(clock), configmaps=lambda ns, n: None,
         secrets=lambda ns, n: None, pod_by_uid=pods.get, metrics=AgentMetrics(),
-        on_settled=settled.__setitem__,
+        on_settled=settled.__setitem__, clock=clock,
     )
 
 
@@ -290,12 +290,10 @@ NO_BINARY = ('failed to create shim task: OCI runtime create failed: exec: "/non
 
 async def manual_syncer(tmp_path: Path) -> tuple[PodSyncer, FakeRuntime, Pods, ManualClock]:
     clock = ManualClock(start=1_800_000_000.0)
-    runtime = FakeRuntime(images=(PAUSE, BUSYBOX),
-                          clock=lambda: dt.datetime.fromtimestamp(clock.now(), dt.UTC))
+    runtime = FakeRuntime(images=(PAUSE, BUSYBOX), clock=clock.wall)
     await runtime.ensure_network(NETWORK, subnet="10.99.0.0/16", gateway=None, labels={})
     pods = Pods()
-    syncer = make_syncer(runtime, pods, {}, tmp_path,
-                         backoff=Backoff(base=10, cap=300, clock=clock.now))
+    syncer = make_syncer(runtime, pods, {}, tmp_path, clock=clock)
     return syncer, runtime, pods, clock
 
 
