@@ -155,7 +155,7 @@ class Agent:
             pod_by_uid=self._pod_by_uid, metrics=self.metrics, on_settled=self._settled,
             clock=self.clock,
         )
-        self.workers = PodWorkers(self.syncer.sync)
+        self.workers = PodWorkers(self.syncer.sync, clock=self.clock)
 
     def _settled(self, uid: str, fingerprint: tuple | None) -> None:
         """A sync saw the pod like this and needs nothing more: the relist need not wake it."""

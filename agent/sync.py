@@ -1,6 +1,9 @@
 """Syncing one pod: plan, carry the plan out, report status; or tear the pod down.
 
-`PodSyncer.sync(uid)` is what a pod worker runs. For a live pod it plans
+`PodSyncer.sync(uid)` is what a pod worker runs (`agent.workers`); it asks
+to be run again by raising `Requeue(after=seconds)`: when a container's
+back-off ends, or soon after a status write or a delete that failed. For a
+live pod it plans
 with `compute_pod_actions`, carries the plan out in order (old attempts
 removed, containers killed, sandbox recreated, init or app containers
 started with their image, environment and volumes), and plans again on
@@ -63,12 +66,12 @@ from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFail
 from agent.runtime_state import RuntimeStates
 from agent.status import pod_status
 from agent.volumes import VolumeError, VolumeManager
-from agent.workers import SyncResult
 from minik.api import errors, meta
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock, LoopClock
+from minik.machinery.requeue import Requeue
 
 log = logging.getLogger(__name__)
 
@@ -123,16 +126,16 @@ class PodSyncer:
     async def state(self, uid: str) -> PodRuntimeState:
         return await self.states.current(uid)
 
-    async def sync(self, uid: str) -> SyncResult:
+    async def sync(self, uid: str) -> None:
         pod = self.pod_by_uid(uid)
         if pod is None:
             await self.remove_pod(uid)
-            return SyncResult(finished=True)
-        if pod["metadata"].get("deletionTimestamp"):
-            return await self.terminate(pod)
-        return await self._sync_live(pod)
+        elif pod["metadata"].get("deletionTimestamp"):
+            await self.terminate(pod)
+        else:
+            await self._sync_live(pod)
 
-    async def _sync_live(self, pod: dict[str, Any]) -> SyncResult:
+    async def _sync_live(self, pod: dict[str, Any]) -> None:
         uid = pod["metadata"]["uid"]
         trace.mark(pod, "sync")
         state = await self.states.first(uid)
@@ -163,8 +166,10 @@ class PodSyncer:
             if settled:
                 self.on_settled(uid, state.fingerprint())
         if not await self._write_status(uid, state, waiting):
-            return SyncResult(requeue=WRITE_RETRY)
-        return SyncResult(requeue=self._requeue(pod, state, waiting))
+            raise Requeue("the status write failed", after=WRITE_RETRY)
+        after = self._requeue(pod, state, waiting)
+        if after is not None:
+            raise Requeue("containers are waiting", after=after)
 
     def _requeue(self, pod: dict[str, Any], state: PodRuntimeState,
                  waiting: dict[str, tuple[str, str]]) -> float | None:
@@ -336,10 +341,10 @@ class PodSyncer:
         if sandbox is not None and sandbox.state == "running":
             await self._stop(None, sandbox.id, 0)
 
-    async def terminate(self, pod: dict[str, Any]) -> SyncResult:
+    async def terminate(self, pod: dict[str, Any]) -> None:
         """Graceful deletion: preStop, SIGTERM, wait what is left of the grace, SIGKILL.
 
-        Finished once the pod object is deleted (or already gone or replaced);
+        Done once the pod object is deleted (or already gone or replaced);
         a failed delete is retried.
         """
         uid = pod["metadata"]["uid"]
@@ -360,8 +365,7 @@ class PodSyncer:
             if e.code not in (404, 409):
                 log.warning("deleting pod %s/%s failed (%s); retrying",
                             pod["metadata"].get("namespace"), pod["metadata"]["name"], e)
-                return SyncResult(requeue=WRITE_RETRY)
-        return SyncResult(finished=True)
+                raise Requeue("the delete failed", after=WRITE_RETRY) from e
 
     async def _terminate_container(self, pod: dict[str, Any], state: PodRuntimeState,
                                    info: ContainerInfo, grace: float) -> None:

@@ -13,7 +13,7 @@ their reported availableReplicas; Recreate scales old ones to 0, waits until
 none of their pods runs, then scales up the new one. A finished rollout
 prunes old ReplicaSets beyond revisionHistoryLimit. Status goes through
 `/status` only when it changed; a rollout without progress is looked at
-again when its progressDeadlineSeconds would pass (`add_after`). Time is the
+again when its progressDeadlineSeconds would pass (`Requeue(after=...)`). Time is the
 context's clock (`ctx.clock.wall()` stamps conditions).
 
 Every write carries the resourceVersion it read and replaces the working
@@ -476,7 +476,7 @@ class DeploymentController:
             return
         after = du.progress_check_after(st.d, status, moment)
         if after is not None:
-            self.queue.add_after(key_of(st.d), after)
+            raise Requeue("checking the progress deadline", after=after)
 
     async def _write_if_changed(self, st: Rollout, status: Obj) -> None:
         if status != (st.d.get("status") or {}):

@@ -22,6 +22,7 @@ from minik.api.meta import parse_time
 from minik.api.resources import REGISTRY
 from minik.machinery.clock import sleep
 from minik.machinery.informer import key_of, split_key
+from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
@@ -97,8 +98,7 @@ class EventTTLController:
             return
         left = self.remaining(event)
         if left > 0:
-            self.queue.add_after(key, left)
-            return
+            raise Requeue("not expired yet", after=left)
         namespace, name = split_key(key)
         md = event["metadata"]
         try:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from minik.api.errors import ApiError
 from minik.api.meta import format_time
 from minik.api.resources import REGISTRY, ResourceType
+from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ class NamespaceController:
         await self._write_conditions(name, content)
         if content.failures:
             raise ContentRemaining("; ".join(content.failures))
-        self.queue.add_after(name, self.recheck)
+        raise Requeue("content remains", after=self.recheck)
 
     async def delete_content(self, namespace: str) -> Content:
         """Delete what is not yet being deleted; count what is still there."""

@@ -61,6 +61,7 @@ from minik.controllers.replica_kinds import (
     selector_of,
 )
 from minik.machinery.informer import key_of
+from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
@@ -266,7 +267,7 @@ class ReplicaController:
         await self._update_status(rs, pods, error)
         if error is not None:
             raise error
-        self._requeue_for_availability(key, rs, pods)
+        self._requeue_for_availability(rs, pods)
 
     def _active_pods(self, rs: dict) -> list[dict]:
         namespace = (rs.get("metadata") or {}).get("namespace") or ""
@@ -353,7 +354,7 @@ class ReplicaController:
                 return
             rs = fresh
 
-    def _requeue_for_availability(self, key: str, rs: dict, pods: list[dict]) -> None:
+    def _requeue_for_availability(self, rs: dict, pods: list[dict]) -> None:
         """Sync again when the next ready pod has been ready for minReadySeconds."""
         min_ready = min_ready_seconds(rs)
         if min_ready <= 0:
@@ -361,7 +362,8 @@ class ReplicaController:
         now = self.clock.wall()
         waits = [wait for p in pods if (wait := seconds_until_available(p, min_ready, now))]
         if waits:
-            self.queue.add_after(key, min(waits) + AVAILABILITY_SLACK)
+            raise Requeue("a ready pod is not yet available",
+                          after=min(waits) + AVAILABILITY_SLACK)
 
 
 def replica_set_controller(ctx: ControllerContext) -> ReplicaController:
