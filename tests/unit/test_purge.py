@@ -19,11 +19,11 @@ from agent.agent import Agent, AgentConfig, default_state_dir
 from agent.fake_runtime import FakeRuntime
 from agent.mounts import mount_points_under
 from agent.runtime import RuntimeUnavailable
-from minik.apiserver.components import Components
 from minik.apiserver.metrics import ApiMetrics
-from minik.apiserver.server import ServerConfig
 from minik.apiserver.tls import ensure_certificates
 from minik.home import Home
+from minik.server.components import Components
+from minik.server.config import ServerConfig
 from tests.unit.test_volumes import container, make_pod, mount
 
 INSTANCE = "unit"
