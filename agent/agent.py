@@ -29,6 +29,10 @@ the state directory, but nothing while a mount remains below it.
 removing containers) ran: each run builds its pod workers, syncer and
 probes afresh. What outlives runs is given to the agent and never closed
 by it: the runtime and the metrics (a registry takes a name only once).
+
+The pod network is given too, as a function that makes sure it exists
+(`cni.network.ensure_pod_network`, bound by the process wiring): the pod
+network uses the agent's runtime, so the agent does not import it back.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import logging
 import os
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,11 +59,10 @@ from agent.plan import BACKOFF_CAP, container_backoff
 from agent.podstate import group_by_pod
 from agent.probes import ProbeManager, ProbeMetrics
 from agent.protected import Protected
-from agent.runtime import ContainerNotFound, Runtime, RuntimeFailure
+from agent.runtime import ContainerNotFound, NetworkInfo, Runtime, RuntimeFailure
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeError, VolumeManager
 from agent.workers import PodWorkers
-from cni.network import ensure_pod_network
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.machinery.clock import Clock, LoopClock
@@ -75,13 +79,15 @@ MIN_RELIST_GAP = 0.1  # bounds relists to 10/s when many containers stop at once
 INSTANCE_HOME = "minik's home"
 """The state directory's parent: the instance's home (store, keys, token), kept from pods."""
 
+EnsureNetwork = Callable[[], Awaitable[NetworkInfo]]
+"""Creates or reuses the node's pod network, and says which it is."""
+
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     instance: str
     state_dir: Path
     node_name: str = ""
-    pod_subnet: str | None = None
     pause_image: str = PAUSE_IMAGE
     host_ip: str = "127.0.0.1"
     relist_period: float = 1.0
@@ -99,11 +105,12 @@ class Agent:
     """Runs the node: network, node status, pod workers, relist, kubelet API."""
 
     def __init__(self, config: AgentConfig, *, client: AsyncClient, runtime: Runtime,
-                 metrics: AgentMetrics | None = None,
+                 network: EnsureNetwork, metrics: AgentMetrics | None = None,
                  probe_metrics: ProbeMetrics | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.client = client
         self.runtime = runtime
+        self.network = network
         self.clock: Clock = clock or LoopClock()
         self.events = EventRecorder(client, "kubelet", host=config.node, clock=self.clock)
         self.metrics = metrics or AgentMetrics()
@@ -187,9 +194,7 @@ class Agent:
 
     async def run(self) -> None:
         self._seen = {}
-        network, engine = await asyncio.gather(
-            ensure_pod_network(self.runtime, self.config.instance, self.config.pod_subnet),
-            self.runtime.engine())
+        network, engine = await asyncio.gather(self.network(), self.runtime.engine())
         await asyncio.to_thread(self.volumes.use_engine, engine)
         self._build(network.name)
         for pod in self.pods.indexer.list():

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of
 from minik.api.resources import REGISTRY
+from minik.api.revisions import HASH_LABEL, REVISION, equal_ignore_hash
 from minik.api.selectors import LabelSelector
 from minik.controllers import deployment_util as du
 from minik.controllers.podcontrol import (
@@ -76,10 +77,10 @@ def selector_of(d: Obj) -> LabelSelector:
 def replica_set_for(d: Obj, pod_hash: str, revision: int) -> Obj:
     """The new ReplicaSet of `d`: its template, the hash label, owned by `d`, size 0."""
     template = copy.deepcopy(du.spec(d)["template"])
-    labels = {**(template.setdefault("metadata", {}).get("labels") or {}), du.HASH_LABEL: pod_hash}
+    labels = {**(template.setdefault("metadata", {}).get("labels") or {}), HASH_LABEL: pod_hash}
     template["metadata"]["labels"] = labels
     selector = copy.deepcopy(du.spec(d)["selector"])
-    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), du.HASH_LABEL: pod_hash}
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: pod_hash}
     rs: Obj = {
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {"name": f"{_md(d)['name']}-{pod_hash}", "namespace": _md(d)["namespace"],
@@ -287,7 +288,7 @@ class DeploymentController:
             patch.setdefault("metadata", {})["resourceVersion"] = _md(new)["resourceVersion"]
             return st.replace(await self.client.patch(REPLICASETS, st.namespace,
                                                       _md(new)["name"], patch))
-        await self._set_revision(st, du.annotations(new).get(du.REVISION))
+        await self._set_revision(st, du.annotations(new).get(REVISION))
         if du.has_deadline(d) and du.get_condition(d.get("status"), du.PROGRESSING) is None:
             message = f'Found new replica set "{_md(new)["name"]}"'
             await self._set_progressing(st, "True", du.FOUND_NEW_RS, message)
@@ -320,7 +321,7 @@ class DeploymentController:
         """Ours already (a cache behind the API), or another template's: count a collision."""
         rs = await self.client.get(REPLICASETS, st.namespace, name)
         ref = controller_of(rs)
-        if (ref is not None and ref.get("uid") == _uid(st.d) and du.equal_ignore_hash(
+        if (ref is not None and ref.get("uid") == _uid(st.d) and equal_ignore_hash(
                 du.spec(rs).get("template") or {}, du.spec(st.d)["template"])):
             return rs
         status = copy.deepcopy(st.d.get("status") or {})
@@ -460,11 +461,11 @@ class DeploymentController:
         await self._write_if_changed(st, status)
 
     async def _set_revision(self, st: Rollout, revision: str | None) -> None:
-        if not revision or du.annotations(st.d).get(du.REVISION) == revision:
+        if not revision or du.annotations(st.d).get(REVISION) == revision:
             return
         md = _md(st.d)
         patch = {"metadata": {"resourceVersion": md["resourceVersion"],
-                              "annotations": {du.REVISION: revision}}}
+                              "annotations": {REVISION: revision}}}
         answer = await self.client.patch(DEPLOYMENTS, st.namespace, md["name"], patch)
         st.d["metadata"] = answer["metadata"]
 

@@ -18,6 +18,7 @@ never got to run, and a purge removes the agent's state only through it
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 
 from agent.agent import Agent, AgentConfig, default_state_dir
@@ -25,7 +26,7 @@ from agent.docker_runtime import DockerRuntime
 from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
-from cni.network import remove_pod_network
+from cni.network import ensure_pod_network, remove_pod_network
 from minik.api.meta import parse_time
 from minik.api.resources import REGISTRY
 from minik.apiserver.metrics import ApiMetrics
@@ -93,14 +94,17 @@ class Components:
         home = self.config.home
         registry = self.metrics.registry
         metrics = AgentMetrics(registry)
+        runtime = DockerRuntime(observer=metrics.observe_runtime)
         return Agent(
             AgentConfig(
                 instance=self.config.name, state_dir=default_state_dir(home.agent_dir),
-                node_name=self.config.node or "", pod_subnet=self.config.pod_subnet,
+                node_name=self.config.node or "",
                 restart_backoff=self.config.restart_backoff, token=self.token,
                 kubelet_ssl=serving_context(home.server_cert, home.server_key),
             ),
-            client=self.client, runtime=DockerRuntime(observer=metrics.observe_runtime),
+            client=self.client, runtime=runtime,
+            network=functools.partial(ensure_pod_network, runtime, self.config.name,
+                                      self.config.pod_subnet),
             metrics=metrics,
             probe_metrics=ProbeMetrics(registry), clock=self.clock,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from agent.fake_runtime import FakeRuntime
 from agent.podstate import group_by_pod
 from agent.runtime import ContainerSpec
 from agent.workers import PodWorkers
+from cni.network import ensure_pod_network
 from minik.machinery.clock import ManualClock
 from minik.machinery.requeue import Requeue
 from tests.unit.apitest import eventually
@@ -43,7 +45,8 @@ def runtime() -> FakeRuntime:
 @pytest.fixture
 def agent(runtime: FakeRuntime, tmp_path: Path) -> Agent:
     agent = Agent(AgentConfig(instance=INSTANCE, state_dir=tmp_path),
-                  client=None, runtime=runtime)  # type: ignore[arg-type]
+                  client=None, runtime=runtime,  # type: ignore[arg-type]
+                  network=functools.partial(ensure_pod_network, runtime, INSTANCE))
     agent.workers = Workers()  # type: ignore[assignment]
     return agent
 
@@ -168,7 +171,8 @@ async def test_a_pod_worker_syncs_again_when_its_sync_asks_and_ends_when_nothing
 async def test_a_container_that_dies_is_relisted_at_once(
         runtime: FakeRuntime, tmp_path: Path) -> None:
     agent = Agent(AgentConfig(instance=INSTANCE, state_dir=tmp_path, relist_period=600),
-                  client=None, runtime=runtime)  # type: ignore[arg-type]
+                  client=None, runtime=runtime,  # type: ignore[arg-type]
+                  network=functools.partial(ensure_pod_network, runtime, INSTANCE))
     agent.workers = Workers()  # type: ignore[assignment]
     container_id = await start_sandbox(runtime, "a")
     tasks = [asyncio.create_task(agent._relist_forever()),
