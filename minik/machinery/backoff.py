@@ -58,7 +58,7 @@ class Backoff:
         """The delay after `failures` earlier failures: base * 2**failures, at most the cap."""
         if failures >= MAX_DOUBLINGS:
             return self.cap
-        return min(self.base * 2**failures, self.cap)
+        return min(self.base * (1 << failures), self.cap)
 
     def next(self, key: str = "") -> float:
         """Count a failure of `key`; the delay to wait before trying it again."""

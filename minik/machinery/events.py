@@ -27,7 +27,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from minik.api.errors import ApiError
 from minik.api.meta import format_time
@@ -79,7 +79,7 @@ class _Posted:
     count: int
 
 
-def involved_object(obj: dict, field_path: str | None = None) -> dict[str, str]:
+def involved_object(obj: dict[str, Any], field_path: str | None = None) -> dict[str, str]:
     """The ObjectReference of `obj` that an Event points at."""
     md = obj.get("metadata") or {}
     ref = {"apiVersion": obj.get("apiVersion", ""), "kind": obj.get("kind", ""),
@@ -110,7 +110,7 @@ class EventRecorder:
         self._last_suffix = 0
 
     def record(
-        self, obj: dict, type: EventType | str, reason: str, message: str, *,
+        self, obj: dict[str, Any], type: EventType | str, reason: str, message: str, *,
         field_path: str | None = None,
     ) -> None:
         """Queue an event about `obj`; drops it (with a log line) when the queue is full."""
@@ -185,7 +185,7 @@ class EventRecorder:
         while len(self._recent) > self.cache_size:
             self._recent.popitem(last=False)
 
-    def _event_body(self, event: PendingEvent) -> dict:
+    def _event_body(self, event: PendingEvent) -> dict[str, Any]:
         stamp = format_time(event.at)
         source = {"component": self.component}
         if self.host:

@@ -24,6 +24,7 @@ cached object, so level-triggered controllers revisit everything.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
@@ -38,17 +39,17 @@ from minik.machinery.clock import Clock, LoopClock, sleep
 
 log = logging.getLogger(__name__)
 
-IndexFunc = Callable[[dict], list[str]]
-OnAdd = Callable[[dict], None]
-OnUpdate = Callable[[dict, dict], None]
-OnDelete = Callable[[dict], None]
+IndexFunc = Callable[[dict[str, Any]], list[str]]
+OnAdd = Callable[[dict[str, Any]], None]
+OnUpdate = Callable[[dict[str, Any], dict[str, Any]], None]
+OnDelete = Callable[[dict[str, Any]], None]
 
 NAMESPACE_INDEX = "namespace"
 RELIST_JITTER = 0.2
 OWNER_INDEX = "owner"
 
 
-def key_of(obj: dict) -> str:
+def key_of(obj: dict[str, Any]) -> str:
     """`namespace/name`, or `name` for a cluster-scoped object."""
     md = obj.get("metadata") or {}
     namespace = md.get("namespace")
@@ -60,22 +61,25 @@ def split_key(key: str) -> tuple[str | None, str]:
     return (namespace, name) if sep else (None, key)
 
 
-def namespace_index(obj: dict) -> list[str]:
+def namespace_index(obj: dict[str, Any]) -> list[str]:
     namespace = (obj.get("metadata") or {}).get("namespace")
     return [namespace] if namespace else []
 
 
-def owner_index(obj: dict) -> list[str]:
+def owner_index(obj: dict[str, Any]) -> list[str]:
     """The uid of the object's controller ownerReference, if it has one."""
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return [ref["uid"] for ref in refs if ref.get("controller") and ref.get("uid")][:1]
 
 
 class Indexer:
-    """Objects by key, plus named secondary indexes from index value to keys."""
+    """Objects by key, plus named secondary indexes from index value to keys.
+
+    Its `list` is client-go's `List`; inside the class, `builtins.list` is the type.
+    """
 
     def __init__(self) -> None:
-        self._items: dict[str, dict] = {}
+        self._items: dict[str, dict[str, Any]] = {}
         self._funcs: dict[str, IndexFunc] = {}
         self._indices: dict[str, dict[str, set[str]]] = {}
         self.add_index(NAMESPACE_INDEX, namespace_index)
@@ -89,24 +93,24 @@ class Indexer:
         for key, obj in self._items.items():
             self._index_one(name, key, obj)
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         return self._items.get(key)
 
-    def get_by(self, namespace: str | None, name: str) -> dict | None:
+    def get_by(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self._items.get(f"{namespace}/{name}" if namespace else name)
 
-    def list(self, namespace: str | None = None) -> list[dict]:
+    def list(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         if namespace is None:
             return [self._items[k] for k in sorted(self._items)]
         return self.by_index(NAMESPACE_INDEX, namespace)
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         return sorted(self._items)
 
-    def by_index(self, name: str, value: str) -> list[dict]:
+    def by_index(self, name: str, value: str) -> builtins.list[dict[str, Any]]:
         return [self._items[k] for k in self.index_keys(name, value)]
 
-    def index_keys(self, name: str, value: str) -> list[str]:
+    def index_keys(self, name: str, value: str) -> builtins.list[str]:
         if name not in self._indices:
             raise KeyError(f"no index named {name!r}")
         return sorted(self._indices[name].get(value, ()))
@@ -117,7 +121,7 @@ class Indexer:
     def __contains__(self, key: object) -> bool:
         return key in self._items
 
-    def upsert(self, obj: dict) -> dict | None:
+    def upsert(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """Store `obj` under its key; the object it replaced, if any."""
         key = key_of(obj)
         old = self.remove(key)
@@ -126,7 +130,7 @@ class Indexer:
             self._index_one(name, key, obj)
         return old
 
-    def remove(self, key: str) -> dict | None:
+    def remove(self, key: str) -> dict[str, Any] | None:
         old = self._items.pop(key, None)
         if old is not None:
             for name, fn in self._funcs.items():
@@ -139,7 +143,7 @@ class Indexer:
                             del index[value]
         return old
 
-    def replace(self, objs: Iterable[dict]) -> dict[str, dict]:
+    def replace(self, objs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Replace the whole content; the previous content by key."""
         old = self._items
         self._items = {}
@@ -148,7 +152,7 @@ class Indexer:
             self.upsert(obj)
         return old
 
-    def _index_one(self, name: str, key: str, obj: dict) -> None:
+    def _index_one(self, name: str, key: str, obj: dict[str, Any]) -> None:
         index = self._indices[name]
         for value in self._funcs[name](obj):
             index.setdefault(value, set()).add(key)
@@ -299,7 +303,7 @@ class Informer:
         if events == 0 and self.clock.now() - started < min(1.0, self.watch_timeout / 2):
             raise _ShortWatch(f"the server ended the watch at once ({self.rt.plural})")
 
-    def _apply(self, kind: str, obj: dict) -> None:
+    def _apply(self, kind: str, obj: dict[str, Any]) -> None:
         version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
         if kind == "BOOKMARK":
             if version and version != "0":
@@ -320,7 +324,7 @@ class Informer:
         if version:
             self._resource_version = version
 
-    def _replace(self, items: list[dict]) -> None:
+    def _replace(self, items: list[dict[str, Any]]) -> None:
         old = self.indexer.replace(items)
         for key, gone in old.items():
             if key not in self.indexer:
@@ -332,22 +336,22 @@ class Informer:
             elif _version(before) != _version(obj):
                 self._notify_update(before, obj)
 
-    def _typed(self, obj: dict) -> dict:
+    def _typed(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj.setdefault("kind", self.rt.kind)
         obj.setdefault("apiVersion", self.rt.api_version)
         return obj
 
-    def _notify_add(self, obj: dict) -> None:
+    def _notify_add(self, obj: dict[str, Any]) -> None:
         for handler in self._handlers:
             if handler.on_add is not None:
                 self._call(handler.on_add, obj)
 
-    def _notify_update(self, old: dict, new: dict) -> None:
+    def _notify_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         for handler in self._handlers:
             if handler.on_update is not None:
                 self._call(handler.on_update, old, new)
 
-    def _notify_delete(self, obj: dict) -> None:
+    def _notify_delete(self, obj: dict[str, Any]) -> None:
         for handler in self._handlers:
             if handler.on_delete is not None:
                 self._call(handler.on_delete, obj)
@@ -359,5 +363,5 @@ class Informer:
             log.exception("%s: event handler %r failed", self.name, fn)
 
 
-def _version(obj: dict) -> str:
+def _version(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
