@@ -15,7 +15,15 @@ proxy all import it and none of them owns it:
 - `events`: the event recorder (client-go's broadcaster and correlator);
 - `clock`: the one `Clock` (monotonic `now`, `wall` time for timestamps,
   `call_later`, and `sleep` on it) with a `ManualClock` for tests;
+  `backoff`: the one exponential back-off (per key, base doubling to a cap,
+  with jitter and expiry where a user wants them);
 - `supervisor`: named, supervised background tasks.
+
+Two neighbours stay out by decision: controller expectations
+(`minik.controllers.expectations`) serve only controllers that create and
+delete pods in bursts (the scheduler's assumed pods and the agent's settled
+fingerprints are their own kinds of memory), and `minik.httpstream` is a
+wire protocol library, not component machinery.
 
 It imports nothing of minik above `minik.api` and `minik.client` (an
 import contract in pyproject.toml says so), and this package imports none
