@@ -29,6 +29,10 @@ the state directory, but nothing while a mount remains below it.
 removing containers) ran: each run builds its pod workers, syncer and
 probes afresh. What outlives runs is given to the agent and never closed
 by it: the runtime and the metrics (a registry takes a name only once).
+
+The pod network is given too, as a function that makes sure it exists
+(`cni.network.ensure_pod_network`, bound by the process wiring): the pod
+network uses the agent's runtime, so the agent does not import it back.
 """
 
 from __future__ import annotations
@@ -39,31 +43,32 @@ import logging
 import os
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent import labels, trace
-from agent.backoff import Backoff
 from agent.images import ImageManager
 from agent.kubelet_server import KubeletServer
 from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
 from agent.mounts import MountInside, mount_points_under, remove_tree
 from agent.node import NodeStatusReporter
+from agent.plan import BACKOFF_CAP, container_backoff
 from agent.podstate import group_by_pod
 from agent.probes import ProbeManager, ProbeMetrics
 from agent.protected import Protected
-from agent.runtime import ContainerNotFound, Runtime, RuntimeFailure
+from agent.runtime import ContainerNotFound, NetworkInfo, Runtime, RuntimeFailure
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeError, VolumeManager
 from agent.workers import PodWorkers
-from cni.network import ensure_pod_network
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
-from minik.controllers.events import EventRecorder
-from minik.controllers.informer import Informer
-from minik.supervisor import Supervisor
+from minik.machinery.clock import Clock, LoopClock
+from minik.machinery.events import EventRecorder
+from minik.machinery.informer import Informer
+from minik.machinery.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +79,20 @@ MIN_RELIST_GAP = 0.1  # bounds relists to 10/s when many containers stop at once
 INSTANCE_HOME = "minik's home"
 """The state directory's parent: the instance's home (store, keys, token), kept from pods."""
 
+EnsureNetwork = Callable[[], Awaitable[NetworkInfo]]
+"""Creates or reuses the node's pod network, and says which it is."""
+
 
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     instance: str
     state_dir: Path
     node_name: str = ""
-    pod_subnet: str | None = None
     pause_image: str = PAUSE_IMAGE
     host_ip: str = "127.0.0.1"
     relist_period: float = 1.0
     restart_backoff: float = 10.0
-    restart_backoff_cap: float = 300.0
+    restart_backoff_cap: float = BACKOFF_CAP
     token: str = ""
     kubelet_ssl: ssl.SSLContext | None = None
 
@@ -98,25 +105,27 @@ class Agent:
     """Runs the node: network, node status, pod workers, relist, kubelet API."""
 
     def __init__(self, config: AgentConfig, *, client: AsyncClient, runtime: Runtime,
-                 metrics: AgentMetrics | None = None,
-                 probe_metrics: ProbeMetrics | None = None) -> None:
+                 network: EnsureNetwork, metrics: AgentMetrics | None = None,
+                 probe_metrics: ProbeMetrics | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.client = client
         self.runtime = runtime
-        self.events = EventRecorder(client, "kubelet", host=config.node)
+        self.network = network
+        self.clock: Clock = clock or LoopClock()
+        self.events = EventRecorder(client, "kubelet", host=config.node, clock=self.clock)
         self.metrics = metrics or AgentMetrics()
         self.probe_metrics = probe_metrics
-        self.supervisor = Supervisor()
+        self.supervisor = Supervisor(clock=self.clock)
         self.pods = Informer(client, REGISTRY.get("pods"),
-                             field_selector=f"spec.nodeName={config.node}")
+                             field_selector=f"spec.nodeName={config.node}", clock=self.clock)
         self.pods.add_index("uid", lambda pod: [pod["metadata"]["uid"]])
         self.pods.add_handler(
             on_add=self._on_pod_add,
             on_update=self._on_pod_update,
             on_delete=lambda pod: self._interrupt(pod["metadata"]["uid"]),
         )
-        self.configmaps = Informer(client, REGISTRY.get("configmaps"))
-        self.secrets = Informer(client, REGISTRY.get("secrets"))
+        self.configmaps = Informer(client, REGISTRY.get("configmaps"), clock=self.clock)
+        self.secrets = Informer(client, REGISTRY.get("secrets"), clock=self.clock)
         self.volumes = VolumeManager(config.state_dir / "volumes",
                                      configmaps=self.configmaps.indexer.get_by,
                                      secrets=self.secrets.indexer.get_by,
@@ -145,13 +154,15 @@ class Agent:
             SyncConfig(self.config.instance, self.config.node, self.config.host_ip, network,
                        self.config.pause_image),
             runtime=self.runtime, lister=self.lister, client=self.client, events=self.events,
-            images=ImageManager(self.runtime, self.events, Backoff()),
+            images=ImageManager(self.runtime, self.events, container_backoff(self.clock)),
             volumes=self.volumes, probes=probes,
-            backoff=Backoff(base=self.config.restart_backoff, cap=self.config.restart_backoff_cap),
+            backoff=container_backoff(self.clock, base=self.config.restart_backoff,
+                                      cap=self.config.restart_backoff_cap),
             configmaps=self.configmaps.indexer.get_by, secrets=self.secrets.indexer.get_by,
             pod_by_uid=self._pod_by_uid, metrics=self.metrics, on_settled=self._settled,
+            clock=self.clock,
         )
-        self.workers = PodWorkers(self.syncer.sync)
+        self.workers = PodWorkers(self.syncer.sync, clock=self.clock)
 
     def _settled(self, uid: str, fingerprint: tuple | None) -> None:
         """A sync saw the pod like this and needs nothing more: the relist need not wake it."""
@@ -183,9 +194,7 @@ class Agent:
 
     async def run(self) -> None:
         self._seen = {}
-        network, engine = await asyncio.gather(
-            ensure_pod_network(self.runtime, self.config.instance, self.config.pod_subnet),
-            self.runtime.engine())
+        network, engine = await asyncio.gather(self.network(), self.runtime.engine())
         await asyncio.to_thread(self.volumes.use_engine, engine)
         self._build(network.name)
         for pod in self.pods.indexer.list():

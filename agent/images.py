@@ -4,7 +4,8 @@
 time (Kubernetes' default for `:latest` and untagged images, which is why
 minik's images carry versioned tags). A failed pull leaves the container
 waiting with `ErrImagePull`, then `ImagePullBackOff` while the per-pod,
-per-image backoff (10 s doubling to 300 s) runs; other pods are unaffected.
+per-image backoff (10 s doubling to 300 s, `agent.plan.container_backoff`)
+runs; other pods are unaffected.
 
 An image seen present is remembered for `PRESENT_TTL` seconds, and pods
 starting together share one check, so fifty replicas cost one image
@@ -15,12 +16,12 @@ been removed behind minik's back), so the next attempt looks again.
 from __future__ import annotations
 
 import asyncio
-import time
+import datetime as dt
 from typing import Any
 
-from agent.backoff import Backoff
 from agent.events import EventSink
 from agent.runtime import ImagePullFailed, Runtime, RuntimeFailure
+from minik.machinery.backoff import Backoff
 
 Waiting = tuple[str, str]
 PRESENT_TTL = 60.0
@@ -33,7 +34,8 @@ class ImageManager:
         self.runtime = runtime
         self.events = events
         self.backoff = backoff
-        self._failed_at: dict[str, float] = {}
+        self.clock = backoff.clock
+        self._failed_at: dict[str, dt.datetime] = {}
         self._present: dict[str, float] = {}
         self._checks: dict[str, asyncio.Lock] = {}
 
@@ -54,12 +56,12 @@ class ImageManager:
     async def _is_present(self, image: str) -> bool:
         async with self._checks.setdefault(image, asyncio.Lock()):
             seen = self._present.get(image)
-            if seen is not None and time.monotonic() - seen < PRESENT_TTL:
+            if seen is not None and self.clock.now() - seen < PRESENT_TTL:
                 return True
             if await self.runtime.image(image) is None:
                 self._present.pop(image, None)
                 return False
-            self._present[image] = time.monotonic()
+            self._present[image] = self.clock.now()
             return True
 
     def invalidate(self, image: str) -> None:
@@ -73,21 +75,21 @@ class ImageManager:
             self.events.record(pod, "Normal", "BackOff", message)
             return "ImagePullBackOff", message
         self.events.record(pod, "Normal", "Pulling", f'Pulling image "{image}"')
-        started = time.monotonic()
+        started = self.clock.now()
         try:
             await self.runtime.pull(image)
         except (ImagePullFailed, RuntimeFailure) as e:
             self.backoff.next(key)
-            self._failed_at[key] = time.time()
+            self._failed_at[key] = self.clock.wall()
             message = f'Failed to pull image "{image}": {e}'
             self.events.record(pod, "Warning", "Failed", message)
             return "ErrImagePull", message
         self.backoff.reset(key)
         self._failed_at.pop(key, None)
-        self._present[image] = time.monotonic()
+        self._present[image] = self.clock.now()
         self.events.record(pod, "Normal", "Pulled",
                            f'Successfully pulled image "{image}" in '
-                           f"{time.monotonic() - started:.3f}s")
+                           f"{self.clock.now() - started:.3f}s")
         return None
 
     def forget(self, uid: str) -> None:

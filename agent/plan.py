@@ -15,21 +15,38 @@ created but could not start has ended (`agent.podstate.ended`), and one
 the engine would not even create is remembered by the worker (its
 `failed_creates`, when it failed). Either way the first retry is at once
 and later ones wait out the same back-off as a crash.
+
+The back-off is the kubelet's (`container_backoff`): 10 s doubling to
+300 s per container, counted from when the last attempt ended; a container
+that ran `RESET_AFTER` (10 min) before exiting starts over, and one not
+retried for 2 * 300 s + 10 min is forgotten. Image pulls back off the same way.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from agent import labels
-from agent.backoff import Backoff
 from agent.podstate import PodRuntimeState, ended
 from agent.runtime import ContainerInfo
+from minik.machinery.backoff import Backoff
+from minik.machinery.clock import Clock
 
 KEEP_ATTEMPTS = 2
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+BACKOFF_BASE = 10.0
+BACKOFF_CAP = 300.0
+RESET_AFTER = 600.0
+NEVER = dt.datetime.fromtimestamp(0, dt.UTC)
+
+
+def container_backoff(clock: Clock, *, base: float = BACKOFF_BASE,
+                      cap: float = BACKOFF_CAP) -> Backoff:
+    """The kubelet's per-container (and per-image) back-off."""
+    return Backoff(base=base, cap=cap, expire_after=2 * cap + RESET_AFTER, clock=clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +99,11 @@ def _finished(info: ContainerInfo) -> bool:
     return info.state in ("exited", "dead", "created")
 
 
-def failed_since(latest: ContainerInfo | None, failed_create: float | None = None) -> float:
+def failed_since(latest: ContainerInfo | None,
+                 failed_create: dt.datetime | None = None) -> dt.datetime:
     """When the last attempt of a container ended: the back-off counts from there."""
     moment = (latest.finished_at or latest.created_at) if latest is not None else None
-    return max(moment.timestamp() if moment else 0.0, failed_create or 0.0)
+    return max(moment or NEVER, failed_create or NEVER)
 
 
 def _next_count(latest: ContainerInfo | None) -> int:
@@ -122,7 +140,7 @@ def pod_is_done(pod: dict[str, Any], state: PodRuntimeState) -> bool:
 
 def _retry(
     actions: PodActions, pod: dict[str, Any], name: str, latest: ContainerInfo | None,
-    backoff: Backoff, *, init: bool, failed_create: float | None,
+    backoff: Backoff, *, init: bool, failed_create: dt.datetime | None,
 ) -> None:
     since = failed_since(latest, failed_create)
     wait = backoff.remaining(backoff_key(pod["metadata"]["uid"], name), since)
@@ -143,7 +161,7 @@ def backoff_delay(backoff: Backoff, pod: dict[str, Any], name: str) -> str:
 
 def _plan_init(
     actions: PodActions, pod: dict[str, Any], state: PodRuntimeState, backoff: Backoff,
-    failed_creates: Mapping[str, float],
+    failed_creates: Mapping[str, dt.datetime],
 ) -> bool:
     """Plan the next init container; True when all have succeeded."""
     for c in pod.get("spec", {}).get("initContainers", []) or []:
@@ -173,7 +191,7 @@ def _plan_init(
 
 def _plan_container(
     actions: PodActions, pod: dict[str, Any], c: dict[str, Any], state: PodRuntimeState,
-    backoff: Backoff, liveness_failed: Collection[str], failed_create: float | None,
+    backoff: Backoff, liveness_failed: Collection[str], failed_create: dt.datetime | None,
 ) -> None:
     name = c["name"]
     latest = state.latest(name)
@@ -207,7 +225,8 @@ def _old_attempts(state: PodRuntimeState) -> list[str]:
 
 def compute_pod_actions(
     pod: dict[str, Any], state: PodRuntimeState, *, backoff: Backoff,
-    liveness_failed: Collection[str] = (), failed_creates: Mapping[str, float] | None = None,
+    liveness_failed: Collection[str] = (),
+    failed_creates: Mapping[str, dt.datetime] | None = None,
 ) -> PodActions:
     """What must change for the pod; `failed_creates`: when the engine last refused to
     create each container (by name)."""

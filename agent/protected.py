@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from agent.host_paths import Opened, PathError, dir_lineage, open_host_path
-from minik.home import default_home
+from minik.home import SERVER_MODULE, default_home
 
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 
@@ -52,7 +52,7 @@ def engine_sockets() -> list[str]:
 
 def minik_homes() -> list[str]:
     """The default minik home and those of the minik servers running on this host (from
-    their command lines: `python -m minik.apiserver --home DIR ...`)."""
+    their command lines: `python -m minik.server --home DIR ...`)."""
     homes = [str(default_home())]
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -61,7 +61,7 @@ def minik_homes() -> list[str]:
             argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"minik.apiserver" in argv and b"--home" in argv[:-1]:
+        if SERVER_MODULE.encode() in argv and b"--home" in argv[:-1]:
             homes.append(os.fsdecode(argv[argv.index(b"--home") + 1]))
     return homes
 

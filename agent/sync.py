@@ -1,6 +1,9 @@
 """Syncing one pod: plan, carry the plan out, report status; or tear the pod down.
 
-`PodSyncer.sync(uid)` is what a pod worker runs. For a live pod it plans
+`PodSyncer.sync(uid)` is what a pod worker runs (`agent.workers`); it asks
+to be run again by raising `Requeue(after=seconds)`: when a container's
+back-off ends, or soon after a status write or a delete that failed. For a
+live pod it plans
 with `compute_pod_actions`, carries the plan out in order (old attempts
 removed, containers killed, sandbox recreated, init or app containers
 started with their image, environment and volumes), and plans again on
@@ -29,13 +32,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from agent import hooks, labels, trace
-from agent.backoff import Backoff
 from agent.containers import (
     PodContext,
     PodSpecError,
@@ -50,6 +51,7 @@ from agent.images import ImageManager
 from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
 from agent.plan import (
+    RESET_AFTER,
     PodActions,
     Start,
     backoff_key,
@@ -64,10 +66,12 @@ from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFail
 from agent.runtime_state import RuntimeStates
 from agent.status import pod_status
 from agent.volumes import VolumeError, VolumeManager
-from agent.workers import SyncResult
 from minik.api import errors, meta
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
+from minik.machinery.backoff import Backoff
+from minik.machinery.clock import Clock, LoopClock
+from minik.machinery.requeue import Requeue
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +102,10 @@ class PodSyncer:
         client: AsyncClient, events: EventSink,
         images: ImageManager, volumes: VolumeManager, probes: ProbeManager, backoff: Backoff,
         configmaps: Lookup, secrets: Lookup, pod_by_uid: Any, metrics: AgentMetrics,
-        on_settled: Settled | None = None,
+        on_settled: Settled | None = None, clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.clock: Clock = clock or LoopClock()
         self.runtime = runtime
         self.lister = lister
         self.client = client
@@ -115,22 +120,22 @@ class PodSyncer:
         self.metrics = metrics
         self.on_settled = on_settled or (lambda uid, fingerprint: None)
         self._started: set[str] = set()
-        self._failed_creates: dict[str, float] = {}
+        self._failed_creates: dict[str, dt.datetime] = {}
         self.states = RuntimeStates(runtime, lister)
 
     async def state(self, uid: str) -> PodRuntimeState:
         return await self.states.current(uid)
 
-    async def sync(self, uid: str) -> SyncResult:
+    async def sync(self, uid: str) -> None:
         pod = self.pod_by_uid(uid)
         if pod is None:
             await self.remove_pod(uid)
-            return SyncResult(finished=True)
-        if pod["metadata"].get("deletionTimestamp"):
-            return await self.terminate(pod)
-        return await self._sync_live(pod)
+        elif pod["metadata"].get("deletionTimestamp"):
+            await self.terminate(pod)
+        else:
+            await self._sync_live(pod)
 
-    async def _sync_live(self, pod: dict[str, Any]) -> SyncResult:
+    async def _sync_live(self, pod: dict[str, Any]) -> None:
         uid = pod["metadata"]["uid"]
         trace.mark(pod, "sync")
         state = await self.states.first(uid)
@@ -156,12 +161,15 @@ class PodSyncer:
             await self._stop_sandbox(state)
             self.probes.remove(uid)
         else:
-            self.probes.sync(pod, _running(state), self._pod_ip(pod, state))
+            self.probes.sync(pod, _running(state, self.clock.wall().timestamp()),
+                             self._pod_ip(pod, state))
             if settled:
                 self.on_settled(uid, state.fingerprint())
         if not await self._write_status(uid, state, waiting):
-            return SyncResult(requeue=WRITE_RETRY)
-        return SyncResult(requeue=self._requeue(pod, state, waiting))
+            raise Requeue("the status write failed", after=WRITE_RETRY)
+        after = self._requeue(pod, state, waiting)
+        if after is not None:
+            raise Requeue("containers are waiting", after=after)
 
     def _requeue(self, pod: dict[str, Any], state: PodRuntimeState,
                  waiting: dict[str, tuple[str, str]]) -> float | None:
@@ -179,7 +187,7 @@ class PodSyncer:
                     delays.append(left + 0.05)
         return max(0.05, min(delays))
 
-    def _failed_creates_of(self, uid: str) -> dict[str, float]:
+    def _failed_creates_of(self, uid: str) -> dict[str, dt.datetime]:
         """When the engine last refused to create each of the pod's containers, by name."""
         prefix = backoff_key(uid, "")
         return {key[len(prefix):]: at for key, at in self._failed_creates.items()
@@ -191,7 +199,7 @@ class PodSyncer:
             last = attempts[0]
             if last.started_at and last.finished_at:
                 ran = (last.finished_at - last.started_at).total_seconds()
-                if ran >= self.backoff.reset_after:
+                if ran >= RESET_AFTER:
                     self.backoff.reset(backoff_key(uid, name))
 
     async def _execute(
@@ -290,7 +298,7 @@ class PodSyncer:
             trace.mark(pod, "app")
             container_id = await self.runtime.create(spec)
         except RuntimeFailure as e:
-            self._failed_creates[key] = self.backoff.clock()
+            self._failed_creates[key] = self.clock.wall()
             self.images.invalidate(container["image"])
             self.events.record(pod, "Warning", "Failed", f"Error: {e}")
             return "CreateContainerError", str(e)
@@ -333,16 +341,16 @@ class PodSyncer:
         if sandbox is not None and sandbox.state == "running":
             await self._stop(None, sandbox.id, 0)
 
-    async def terminate(self, pod: dict[str, Any]) -> SyncResult:
+    async def terminate(self, pod: dict[str, Any]) -> None:
         """Graceful deletion: preStop, SIGTERM, wait what is left of the grace, SIGKILL.
 
-        Finished once the pod object is deleted (or already gone or replaced);
+        Done once the pod object is deleted (or already gone or replaced);
         a failed delete is retried.
         """
         uid = pod["metadata"]["uid"]
         state = await self.state(uid)
         deadline = meta.parse_time(pod["metadata"].get("deletionTimestamp"))
-        grace = max(0.0, (deadline - meta.now()).total_seconds()) if deadline else 0.0
+        grace = max(0.0, (deadline - self.clock.wall()).total_seconds()) if deadline else 0.0
         self.probes.remove(uid)
         apps = [c for c in state.running() if c.id != (state.sandbox.id if state.sandbox else "")]
         if apps:
@@ -357,8 +365,7 @@ class PodSyncer:
             if e.code not in (404, 409):
                 log.warning("deleting pod %s/%s failed (%s); retrying",
                             pod["metadata"].get("namespace"), pod["metadata"]["name"], e)
-                return SyncResult(requeue=WRITE_RETRY)
-        return SyncResult(finished=True)
+                raise Requeue("the delete failed", after=WRITE_RETRY) from e
 
     async def _terminate_container(self, pod: dict[str, Any], state: PodRuntimeState,
                                    info: ContainerInfo, grace: float) -> None:
@@ -398,7 +405,7 @@ class PodSyncer:
         self._started.add(uid)
         created = meta.parse_time(pod["metadata"].get("creationTimestamp"))
         if created is not None:
-            self.metrics.pod_start.observe(max(0.0, (meta.now() - created).total_seconds()))
+            self.metrics.pod_start.observe(max(0.0, (self.clock.wall() - created).total_seconds()))
 
     async def _write_status(self, uid: str, state: PodRuntimeState,
                             waiting: dict[str, tuple[str, str]]) -> bool:
@@ -411,7 +418,7 @@ class PodSyncer:
         if pod is None or pod["metadata"].get("uid") != uid:
             return True
         status = pod_status(pod, state, waiting=waiting, probes=self.probes.view(uid),
-                            host_ip=self.config.host_ip, now=dt.datetime.now(dt.UTC))
+                            host_ip=self.config.host_ip, now=self.clock.wall())
         self._observe_start(pod, status)
         current = pod.get("status") or {}
         if status == current:
@@ -452,12 +459,13 @@ def _container(pod: dict[str, Any], name: str, *, init: bool) -> dict[str, Any]:
     return next(c for c in pod["spec"].get(key) or [] if c["name"] == name)
 
 
-def _running(state: PodRuntimeState) -> list[RunningContainer]:
+def _running(state: PodRuntimeState, now: float) -> list[RunningContainer]:
+    """The running app containers, with when they started (`now`, epoch seconds, if unknown)."""
     sandbox = state.sandbox
     running = []
     for name, attempts in state.containers.items():
         latest = attempts[0]
         if latest.state == "running" and (sandbox is None or latest.id != sandbox.id):
-            started = latest.started_at.timestamp() if latest.started_at else time.time()
+            started = latest.started_at.timestamp() if latest.started_at else now
             running.append(RunningContainer(name, latest.id, started))
     return running

@@ -1,11 +1,22 @@
 """One worker per pod: pod work is serialised, and only the latest update counts.
 
 `update(uid)` marks a pod dirty and wakes its worker (starting one if
-needed). A worker runs the sync function until the pod is clean; a sync may
-ask to run again after a delay (a backoff ending, a probe period), and may
-say the pod is finished with, which ends the worker. A crash in a sync is
-logged and retried after a short delay, never lost. `interrupt(uid)`
-abandons a running sync for a pod being deleted.
+needed). A worker runs the sync function until the pod is clean. A sync
+asks to run again the way every sync in minik does: it raises
+`Requeue(after=seconds)` (a back-off ending, a status write to retry); a
+`Requeue()` without a delay, like a crash, is retried after
+`FAILED_SYNC_RETRY` (a crash is logged first, never lost). A worker with
+nothing to do and nothing scheduled ends; the next update starts another.
+`interrupt(uid)` abandons a running sync for a pod being deleted.
+
+These are the kubelet's pod workers, not `minik.machinery.workqueue`
+workers, by decision: their contract is the work queue's (one sync per
+pod at a time, updates meanwhile collapse into one more sync, the latest
+state wins), but each pod has a task of its own, so that a long sync (an
+image pull, a graceful stop of up to 30 s) holds up only its own pod where
+a queue's fixed pool of workers would hold up others, and a sync can be
+abandoned when its pod is deleted. What they share with the work queue is
+the retry signal, `Requeue`, and the clock.
 """
 
 from __future__ import annotations
@@ -16,35 +27,30 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from minik.machinery.clock import Clock, LoopClock, Timer
+from minik.machinery.requeue import Requeue
+
 log = logging.getLogger(__name__)
 
 FAILED_SYNC_RETRY = 2.0
 
-
-@dataclass(frozen=True, slots=True)
-class SyncResult:
-    """What a sync asks for next: run again after `requeue` seconds, or stop for good."""
-
-    requeue: float | None = None
-    finished: bool = False
-
-
-Sync = Callable[[str], Awaitable[SyncResult]]
+Sync = Callable[[str], Awaitable[None]]
 
 
 @dataclass(slots=True)
 class _Worker:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    timer: asyncio.TimerHandle | None = None
+    timer: Timer | None = None
     task: asyncio.Task[None] | None = None
-    sync: asyncio.Task[SyncResult] | None = None
+    sync: asyncio.Task[None] | None = None
 
 
 class PodWorkers:
     """Runs `sync(uid)` for each pod in its own named task."""
 
-    def __init__(self, sync: Sync) -> None:
+    def __init__(self, sync: Sync, *, clock: Clock | None = None) -> None:
         self._sync = sync
+        self._clock: Clock = clock or LoopClock()
         self._workers: dict[str, _Worker] = {}
         self._closed = False
 
@@ -74,10 +80,15 @@ class PodWorkers:
             worker.sync.cancel()
         self.update(uid)
 
-    def _requeue(self, uid: str, worker: _Worker, delay: float) -> None:
+    def _requeue(self, worker: _Worker, delay: float) -> None:
         if worker.timer is not None:
             worker.timer.cancel()
-        worker.timer = asyncio.get_running_loop().call_later(delay, worker.wake.set)
+
+        def fire() -> None:
+            worker.timer = None
+            worker.wake.set()
+
+        worker.timer = self._clock.call_later(delay, fire)
 
     async def _run(self, uid: str, worker: _Worker) -> None:
         try:
@@ -86,21 +97,21 @@ class PodWorkers:
                 worker.wake.clear()
                 worker.sync = asyncio.create_task(self._sync(uid), name=f"pod-sync:{uid}")
                 try:
-                    result = await worker.sync
+                    await worker.sync
                 except asyncio.CancelledError:
                     if _cancelling():
                         raise
-                    result = SyncResult()  # interrupted; the wake is already set
+                    # interrupted; the wake is already set
+                except Requeue as r:
+                    self._requeue(worker, FAILED_SYNC_RETRY if r.after is None else r.after)
                 except Exception:
                     log.exception("syncing pod %s failed; retrying in %.0fs", uid,
                                   FAILED_SYNC_RETRY)
-                    result = SyncResult(requeue=FAILED_SYNC_RETRY)
+                    self._requeue(worker, FAILED_SYNC_RETRY)
                 finally:
                     worker.sync = None
-                if result.finished and not worker.wake.is_set():
+                if not worker.wake.is_set() and worker.timer is None:
                     return
-                if result.requeue is not None:
-                    self._requeue(uid, worker, result.requeue)
         finally:
             if worker.timer is not None:
                 worker.timer.cancel()

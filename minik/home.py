@@ -26,6 +26,10 @@ from pathlib import Path
 
 DEFAULT_NAME = "minik"
 DEFAULT_PORT = 6443
+SERVER_MODULE = "minik.server"
+"""`minik up` runs the server as `python -m minik.server --home DIR ...`: by that command line
+the CLI tells its server from an unrelated process, and a node agent finds the homes of the
+servers running on its host."""
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 STORE_SIDECARS = ("-wal", "-shm", "-journal", "-lock")

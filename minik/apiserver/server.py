@@ -1,38 +1,22 @@
-"""The minik server process: store, certificates, API, background tasks.
+"""The API server: HTTPS over a store, with the API's own background work.
 
-`serve()` opens the store, makes sure the CA, serving certificate and token
-exist, starts the HTTPS API, writes the kubeconfig and the instance file,
-and then runs until SIGTERM or SIGINT, when it stops accepting requests,
-ends background tasks and closes the store cleanly. `PURGE_SIGNAL` (from
-`minik down --purge`) stops it the same way and then removes the node's
-state and the store, the store only once the node's state is gone (a
-mount left under it keeps both, so that a later purge can finish).
+`ApiServer.start()` makes sure the CA and the serving certificate exist,
+builds the application (`app.create_app`, with the proxy to kubelets),
+creates the system namespaces, serves on the configured address and runs,
+supervised, the store's compaction and the return of freed heap memory to
+the system (`heap`); `stop()` ends them and stops serving. Serving TLS, it
+keeps asyncio's per-connection read buffer small (`tls.limit_read_buffers`).
 
-The server is *up* once its own node is Ready, not when the API first
-answers: a pod created before the node registers would collect
-FailedScheduling warnings. Then it says so in its log and marks the
-instance file `"up": true`, which `minik up -d` waits for. With the agent
-disabled there is no node of its own to wait for: it is up once the API
-serves, and says that pods stay Pending until a node joins.
-
-Serving TLS, it keeps asyncio's per-connection read buffer small
-(`tls.limit_read_buffers`), and it gives freed heap memory back to the
-system periodically (`heap`).
+It serves HTTP and nothing else: which components run beside it, in what
+order, and when the process is "up" is the process wiring's
+(`minik.server`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import json
 import logging
-import os
-import signal
-import socket
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -41,45 +25,19 @@ from minik.api.resources import REGISTRY
 from minik.apiserver import proxy
 from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
 from minik.apiserver.heap import trim_forever
-from minik.apiserver.instrumented import InstrumentedStore
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
-from minik.home import PURGE_SIGNAL, Home, write_private
-from minik.kubeconfig import ensure_token, server_url, write_kubeconfig
-from minik.store.sqlite import SQLiteStore
-from minik.supervisor import Supervisor
-
-if TYPE_CHECKING:
-    from minik.apiserver.components import Components
+from minik.home import Home
+from minik.kubeconfig import server_url
+from minik.machinery.supervisor import Supervisor
+from minik.store.protocol import Store
 
 log = logging.getLogger(__name__)
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 COMPACT_INTERVAL = 60.0
 COMPACT_KEEP = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class ServerConfig:
-    home: Home
-    name: str
-    port: int
-    bind: str = "127.0.0.1"
-    disabled_controllers: frozenset[str] = field(default_factory=frozenset)
-    node_name: str = ""
-    pod_subnet: str | None = None
-    restart_backoff: float = 10.0
-
-    def enabled(self, component: str) -> bool:
-        return component not in self.disabled_controllers
-
-    @property
-    def node(self) -> str | None:
-        """The name of the node this process runs; None when its agent is disabled."""
-        if not self.enabled("agent"):
-            return None
-        return self.node_name or socket.gethostname().lower()
 
 
 async def bootstrap_namespaces(storage: ObjectStorage) -> None:
@@ -90,43 +48,10 @@ async def bootstrap_namespaces(storage: ObjectStorage) -> None:
                                  WriteOptions(trusted=True))
 
 
-async def start_components(
-    config: ServerConfig, url: str, token: str, metrics: ApiMetrics, supervisor: Supervisor
-) -> Components:
-    """Import (off the event loop) and start what runs beside the API, once it serves."""
-    module = await asyncio.to_thread(importlib.import_module, "minik.apiserver.components")
-    await asyncio.to_thread(importlib.import_module, "minik.api.validation")
-    components: Components = module.Components(config, url, token, metrics)
-    components.start(supervisor)
-    return components
-
-
 async def compact_forever(storage: ObjectStorage) -> None:
     while True:
         await asyncio.sleep(COMPACT_INTERVAL)
         await storage.store.compact(keep=COMPACT_KEEP)
-
-
-def _remove_store(home: Home) -> None:
-    for path in home.root.glob(home.store.name + "*"):
-        path.unlink(missing_ok=True)
-
-
-def _write_instance(config: ServerConfig, url: str, *, up: bool) -> None:
-    info = {"name": config.name, "pid": os.getpid(), "server": url, "port": config.port,
-            "bind": config.bind, "node": config.node, "up": up}
-    write_private(config.home.instance_file, (json.dumps(info, indent=2) + "\n").encode())
-
-
-async def announce_up(config: ServerConfig, url: str, components: Components,
-                      started: float) -> None:
-    """Log "is up" and mark the instance file so, once this process's node is Ready."""
-    if config.node is not None:
-        await components.wait_node_ready()
-    _write_instance(config, url, up=True)
-    node = (f"node {config.node!r} is Ready" if config.node is not None else
-            "no node (the agent is disabled): pods stay Pending until a node joins")
-    log.info("minik %r is up in %.2fs; %s", config.name, time.monotonic() - started, node)
 
 
 def make_runner(app: web.Application) -> web.AppRunner:
@@ -141,61 +66,34 @@ def make_runner(app: web.Application) -> web.AppRunner:
                          access_log_class=FailureAccessLogger, handler_cancellation=True)
 
 
-async def serve(config: ServerConfig) -> None:
-    started = time.monotonic()
-    home = config.home.ensure()
-    loosened = home.make_private()
-    if loosened:
-        log.warning("%s", home.describe_tightened(loosened))
-    home.purge_request.unlink(missing_ok=True)
-    stop, purge = asyncio.Event(), asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+class ApiServer:
+    """Serves the Kubernetes API of one store on `bind`:`port` with the instance's keys."""
 
-    def stop_and_purge() -> None:
-        purge.set()
-        stop.set()
+    def __init__(self, home: Home, store: Store, metrics: ApiMetrics, *, token: str,
+                 bind: str, port: int) -> None:
+        self.home = home
+        self.bind = bind
+        self.port = port
+        self.storage = ObjectStorage(store)
+        self.supervisor = Supervisor()
+        ensure_certificates(home, bind=bind)
+        limit_read_buffers()
+        self.app = create_app(self.storage, token=token, metrics=metrics)
+        proxy.install(self.app, ca_file=home.ca_cert, token=token)
+        self.runner = make_runner(self.app)
 
-    loop.add_signal_handler(PURGE_SIGNAL, stop_and_purge)
-    purged = False
-    ensure_certificates(home, bind=config.bind)
-    limit_read_buffers()
-    token = ensure_token(home)
-    metrics = ApiMetrics()
-    store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
-    write_private(home.pid_file, f"{os.getpid()}\n".encode())
-    storage = ObjectStorage(store)
-    supervisor = Supervisor()
-    app = create_app(storage, token=token, metrics=metrics)
-    proxy.install(app, ca_file=home.ca_cert, token=token)
-    runner = make_runner(app)
-    try:
-        await bootstrap_namespaces(storage)
-        await runner.setup()
-        site = web.TCPSite(runner, config.bind, config.port, ssl_context=server_ssl_context(home))
+    async def start(self) -> str:
+        """Serve, and say where (the URL clients use)."""
+        await bootstrap_namespaces(self.storage)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.bind, self.port,
+                           ssl_context=server_ssl_context(self.home))
         await site.start()
-        url = server_url(config.bind, config.port)
-        write_kubeconfig(home, server=url, token=token)
-        _write_instance(config, url, up=False)
-        supervisor.start("store-compaction", lambda: compact_forever(storage))
-        supervisor.start("heap-trim", trim_forever)
-        app[READY_KEY].append(True)
-        log.info("minik %r serving on %s", config.name, url)
-        components = await start_components(config, url, token, metrics, supervisor)
-        supervisor.start("announce-up", lambda: announce_up(config, url, components, started))
-        await stop.wait()
-        log.info("minik %r stopping%s", config.name,
-                 " and removing its state" if purge.is_set() else "")
-        await supervisor.stop()
-        purged = await components.stop(purge=purge.is_set())
-    finally:
-        await supervisor.stop()
-        await runner.cleanup()
-        await store.close()
-        if purge.is_set() and purged:
-            _remove_store(home)
-        elif purge.is_set():
-            log.error("minik %r keeps its store: its node's state could not be removed",
-                      config.name)
-        home.pid_file.unlink(missing_ok=True)
+        self.supervisor.start("store-compaction", lambda: compact_forever(self.storage))
+        self.supervisor.start("heap-trim", trim_forever)
+        self.app[READY_KEY].append(True)
+        return server_url(self.bind, self.port)
+
+    async def stop(self) -> None:
+        await self.supervisor.stop()
+        await self.runner.cleanup()

@@ -25,7 +25,14 @@ from minik import __version__
 from minik.api.errors import ApiError
 from minik.cli.context import CliContext, fail, pass_context
 from minik.client.rest import ConnectionFailed, RestClient
-from minik.home import DEFAULT_NAME, DEFAULT_PORT, PURGE_SIGNAL, Home, open_private_log
+from minik.home import (
+    DEFAULT_NAME,
+    DEFAULT_PORT,
+    PURGE_SIGNAL,
+    SERVER_MODULE,
+    Home,
+    open_private_log,
+)
 from minik.kubeconfig import KubeconfigError, load_kubeconfig
 
 READY_TIMEOUT = 60.0
@@ -49,7 +56,7 @@ def process_alive(pid: int) -> bool:
 def _is_server(pid: int) -> bool:
     """The process is a minik server (not an unrelated one that reused the pid)."""
     try:
-        return b"minik.apiserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return SERVER_MODULE.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
 
@@ -76,7 +83,7 @@ def _ready(home: Home) -> bool:
 def _server_command(
     home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]
 ) -> list[str]:
-    return [sys.executable, "-m", "minik.apiserver", "--home", str(home.root), "--name", name,
+    return [sys.executable, "-m", SERVER_MODULE, "--home", str(home.root), "--name", name,
             "--port", str(port), "--bind", bind, *extra]
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import click
 
 from minik.api.resources import REGISTRY, ResourceType
+from minik.api.revisions import HASH_LABEL, REVISION, equal_ignore_hash, revision
 from minik.cli.apply import SMP
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.describe import PrefixWriter
@@ -30,11 +31,9 @@ from minik.cli.printing import compact_json
 from minik.cli.targets import parse_args
 from minik.client.paths import collection_path, object_path
 from minik.client.rest import RestClient
-from minik.controllers.deployment_util import REVISION, equal_ignore_hash, revision
 
 JSON_PATCH = "application/json-patch+json"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-HASH_LABEL = "pod-template-hash"
 STATUS_POLL = 0.5
 SCALABLE = ("Deployment", "ReplicaSet", "StatefulSet")
 

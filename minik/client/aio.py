@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -213,7 +213,7 @@ class AsyncClient:
         self, rt: ResourceType, namespace: str | None = None, *, resource_version: str,
         label_selector: str | None = None, field_selector: str | None = None,
         timeout_seconds: int | None = None, bookmarks: bool = True,
-    ) -> AsyncIterator[tuple[str, dict]]:
+    ) -> AsyncGenerator[tuple[str, dict], None]:
         """Yield (type, object) events after `resource_version` until the server ends the stream.
 
         Raises WatchExpired when the version is too old, ApiError for other ERROR

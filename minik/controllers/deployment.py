@@ -13,7 +13,8 @@ their reported availableReplicas; Recreate scales old ones to 0, waits until
 none of their pods runs, then scales up the new one. A finished rollout
 prunes old ReplicaSets beyond revisionHistoryLimit. Status goes through
 `/status` only when it changed; a rollout without progress is looked at
-again when its progressDeadlineSeconds would pass (`add_after`).
+again when its progressDeadlineSeconds would pass (`Requeue(after=...)`). Time is the
+context's clock (`ctx.clock.wall()` stamps conditions).
 
 Every write carries the resourceVersion it read and replaces the working
 copy with the server's answer; a 409 asks for a rate-limited `Requeue`. ReplicaSet names are
@@ -23,26 +24,25 @@ deterministic, so a restarted controller never creates one twice.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
-from minik.api.meta import controller_of, now
+from minik.api.meta import controller_of
 from minik.api.resources import REGISTRY
+from minik.api.revisions import HASH_LABEL, REVISION, equal_ignore_hash
 from minik.api.selectors import LabelSelector
 from minik.controllers import deployment_util as du
-from minik.controllers.informer import OWNER_INDEX, key_of
 from minik.controllers.podcontrol import (
     TERMINAL_PHASES,
     adopt_patch,
     new_controller_ref,
     release_patch,
 )
-from minik.controllers.requeue import Requeue
-from minik.controllers.workqueue import Clock, WorkQueue, run_workers
+from minik.machinery.informer import OWNER_INDEX, key_of
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-WallClock = Callable[[], dt.datetime]
 DEFAULT_WORKERS = 4
 
 
@@ -78,10 +77,10 @@ def selector_of(d: Obj) -> LabelSelector:
 def replica_set_for(d: Obj, pod_hash: str, revision: int) -> Obj:
     """The new ReplicaSet of `d`: its template, the hash label, owned by `d`, size 0."""
     template = copy.deepcopy(du.spec(d)["template"])
-    labels = {**(template.setdefault("metadata", {}).get("labels") or {}), du.HASH_LABEL: pod_hash}
+    labels = {**(template.setdefault("metadata", {}).get("labels") or {}), HASH_LABEL: pod_hash}
     template["metadata"]["labels"] = labels
     selector = copy.deepcopy(du.spec(d)["selector"])
-    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), du.HASH_LABEL: pod_hash}
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: pod_hash}
     rs: Obj = {
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
         "metadata": {"name": f"{_md(d)['name']}-{pod_hash}", "namespace": _md(d)["namespace"],
@@ -123,14 +122,13 @@ class DeploymentController:
 
     name = "deployment"
 
-    def __init__(self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
-                 clock: Clock | None = None, wall: WallClock = now) -> None:
+    def __init__(self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS) -> None:
         self.ctx = ctx
         self.client = ctx.client
         self.events = ctx.events
         self.workers = workers
-        self.clock = clock
-        self.wall = wall
+        self.clock = ctx.clock
+        self.wall = ctx.clock.wall
         self.deployments = ctx.informers.get("deployments")
         self.replicasets = ctx.informers.get("replicasets")
         self.pods = ctx.informers.get("pods")
@@ -290,7 +288,7 @@ class DeploymentController:
             patch.setdefault("metadata", {})["resourceVersion"] = _md(new)["resourceVersion"]
             return st.replace(await self.client.patch(REPLICASETS, st.namespace,
                                                       _md(new)["name"], patch))
-        await self._set_revision(st, du.annotations(new).get(du.REVISION))
+        await self._set_revision(st, du.annotations(new).get(REVISION))
         if du.has_deadline(d) and du.get_condition(d.get("status"), du.PROGRESSING) is None:
             message = f'Found new replica set "{_md(new)["name"]}"'
             await self._set_progressing(st, "True", du.FOUND_NEW_RS, message)
@@ -323,7 +321,7 @@ class DeploymentController:
         """Ours already (a cache behind the API), or another template's: count a collision."""
         rs = await self.client.get(REPLICASETS, st.namespace, name)
         ref = controller_of(rs)
-        if (ref is not None and ref.get("uid") == _uid(st.d) and du.equal_ignore_hash(
+        if (ref is not None and ref.get("uid") == _uid(st.d) and equal_ignore_hash(
                 du.spec(rs).get("template") or {}, du.spec(st.d)["template"])):
             return rs
         status = copy.deepcopy(st.d.get("status") or {})
@@ -463,11 +461,11 @@ class DeploymentController:
         await self._write_if_changed(st, status)
 
     async def _set_revision(self, st: Rollout, revision: str | None) -> None:
-        if not revision or du.annotations(st.d).get(du.REVISION) == revision:
+        if not revision or du.annotations(st.d).get(REVISION) == revision:
             return
         md = _md(st.d)
         patch = {"metadata": {"resourceVersion": md["resourceVersion"],
-                              "annotations": {du.REVISION: revision}}}
+                              "annotations": {REVISION: revision}}}
         answer = await self.client.patch(DEPLOYMENTS, st.namespace, md["name"], patch)
         st.d["metadata"] = answer["metadata"]
 
@@ -479,7 +477,7 @@ class DeploymentController:
             return
         after = du.progress_check_after(st.d, status, moment)
         if after is not None:
-            self.queue.add_after(key_of(st.d), after)
+            raise Requeue("checking the progress deadline", after=after)
 
     async def _write_if_changed(self, st: Rollout, status: Obj) -> None:
         if status != (st.d.get("status") or {}):

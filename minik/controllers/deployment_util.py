@@ -2,10 +2,9 @@
 
 Functions of Deployments and ReplicaSets as plain dicts, testable without a
 server: the pod-template hash (fnv32a of the template's canonical JSON and
-the collision count, safe-encoded as `ComputeHash` does) and the semantic
-template comparison, both over a normal form without the hash label, nulls,
-empty maps and lists, and with canonical quantities, so that the Go
-re-encoding `rollout undo` sends finds its old ReplicaSet; maxSurge and
+the collision count, safe-encoded as `ComputeHash` does) over the normal
+form that the semantic template comparison uses (`minik.api.revisions`,
+shared with `minik rollout`); maxSurge and
 maxUnavailable (surge rounds up, unavailable down, both 0 allow 1
 unavailable); the sizes a rolling update, a Recreate and a mid-rollout
 resize (`GetProportion`) give ReplicaSets; revision annotations and history
@@ -14,7 +13,6 @@ pruning; status and the Available and Progressing conditions.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as dt
 import json
@@ -23,12 +21,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from minik.api.meta import format_time, parse_time
-from minik.api.models.quantity import parse_quantity
+from minik.api.revisions import REVISION, equal_ignore_hash, normal_template, revision
 
 Obj = dict[str, Any]
 
-HASH_LABEL = "pod-template-hash"
-REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
@@ -94,42 +90,6 @@ def is_rolling(d: Obj) -> bool:
 
 
 # ------------------------------------------------------- hash and comparison
-
-
-def _canonical_quantities(resources: Obj) -> None:
-    for group in ("requests", "limits"):
-        for name, value in (resources.get(group) or {}).items():
-            if isinstance(value, str | int | float) and not isinstance(value, bool):
-                with contextlib.suppress(ValueError):
-                    resources[group][name] = format(parse_quantity(value).normalize(), "f")
-
-
-def _prune(value: Any) -> Any:
-    """Drop nulls, empty maps and empty lists, at every depth."""
-    if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v is not None and v != {} and v != []}
-    if isinstance(value, list):
-        return [_prune(v) for v in value]
-    return value
-
-
-def normal_template(template: Obj) -> Obj:
-    """The semantic content of a pod template: what `equal_ignore_hash` compares."""
-    result = copy.deepcopy(template)
-    labels = (result.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop(HASH_LABEL, None)
-    pod_spec = result.get("spec") or {}
-    for key in ("containers", "initContainers"):
-        for container in pod_spec.get(key) or []:
-            if isinstance(container.get("resources"), dict):
-                _canonical_quantities(container["resources"])
-    return _prune(result)
-
-
-def equal_ignore_hash(a: Obj, b: Obj) -> bool:
-    return normal_template(a) == normal_template(b)
 
 
 def _fnv32a(data: bytes) -> int:
@@ -310,13 +270,6 @@ def replica_sets_to_prune(d: Obj, old_rss: list[Obj]) -> list[Obj]:
 
 
 # ---------------------------------------------------------------- revisions
-
-
-def revision(obj: Obj) -> int:
-    try:
-        return int(annotations(obj).get(REVISION, 0))
-    except ValueError:
-        return 0
 
 
 def max_revision(rss: Iterable[Obj]) -> int:

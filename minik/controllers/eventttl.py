@@ -13,17 +13,17 @@ the meantime is kept.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
-from minik.api.meta import now, parse_time
+from minik.api.meta import parse_time
 from minik.api.resources import REGISTRY
-from minik.controllers.informer import key_of, split_key
-from minik.controllers.workqueue import WorkQueue, run_workers
+from minik.machinery.clock import sleep
+from minik.machinery.informer import key_of, split_key
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -56,15 +56,15 @@ class EventTTLController:
 
     def __init__(
         self, ctx: ControllerContext, *, ttl: float = DEFAULT_TTL,
-        interval: float = DEFAULT_INTERVAL, clock: Callable[[], dt.datetime] = now,
+        interval: float = DEFAULT_INTERVAL,
     ) -> None:
         self.ctx = ctx
         self.client = ctx.client
         self.ttl = ttl
         self.interval = interval
-        self.clock = clock
+        self.clock = ctx.clock
         self.events = ctx.informers.get("events")
-        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics)
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         self.events.add_handler(self._schedule, lambda _old, new: self._schedule(new))
 
 
@@ -76,7 +76,7 @@ class EventTTLController:
     async def _sweep_forever(self) -> None:
         while True:
             self.sweep()
-            await asyncio.sleep(self.interval)
+            await sleep(self.clock, self.interval)
 
     def sweep(self) -> None:
         for event in self.events.indexer.list():
@@ -87,7 +87,7 @@ class EventTTLController:
         seen = last_seen(event)
         if seen is None:
             return 0.0
-        return self.ttl - (self.clock() - seen).total_seconds()
+        return self.ttl - (self.clock.wall() - seen).total_seconds()
 
     def _schedule(self, event: dict[str, Any]) -> None:
         self.queue.add_after(key_of(event), max(0.0, self.remaining(event)))
@@ -98,8 +98,7 @@ class EventTTLController:
             return
         left = self.remaining(event)
         if left > 0:
-            self.queue.add_after(key, left)
-            return
+            raise Requeue("not expired yet", after=left)
         namespace, name = split_key(key)
         md = event["metadata"]
         try:

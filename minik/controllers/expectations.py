@@ -22,9 +22,10 @@ rebuilds from its synced informers, which already hold everything it did.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from minik.machinery.clock import Clock, LoopClock
 
 EXPECTATIONS_TTL = 300.0
 
@@ -46,10 +47,10 @@ class ControllerExpectations:
     """Pending creates and deletes per controller key, with per-pod tracking of deletes."""
 
     def __init__(
-        self, *, ttl: float = EXPECTATIONS_TTL, clock: Callable[[], float] = time.monotonic,
+        self, *, ttl: float = EXPECTATIONS_TTL, clock: Clock | None = None,
     ) -> None:
         self.ttl = ttl
-        self._clock = clock
+        self._clock: Clock = clock or LoopClock()
         self._records: dict[str, Expectation] = {}
 
     def get(self, key: str) -> Expectation | None:
@@ -60,14 +61,14 @@ class ControllerExpectations:
         record = self._records.get(key)
         if record is None or record.fulfilled():
             return True
-        return self._clock() - record.timestamp > self.ttl
+        return self._clock.now() - record.timestamp > self.ttl
 
     def expect_creations(self, key: str, count: int) -> None:
-        self._records[key] = Expectation(add=count, delete=0, timestamp=self._clock())
+        self._records[key] = Expectation(add=count, delete=0, timestamp=self._clock.now())
 
     def expect_deletions(self, key: str, pod_keys: Iterable[str]) -> None:
         deleting = set(pod_keys)
-        self._records[key] = Expectation(add=0, delete=len(deleting), timestamp=self._clock(),
+        self._records[key] = Expectation(add=0, delete=len(deleting), timestamp=self._clock.now(),
                                          deleting=deleting)
 
     def creation_observed(self, key: str) -> None:

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY, ResourceType
-from minik.controllers.informer import Informer, key_of
-from minik.controllers.requeue import Requeue
-from minik.controllers.workqueue import WorkQueue, run_workers
+from minik.machinery.informer import Informer, key_of
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -170,7 +170,7 @@ class GarbageCollector:
         self.graph = OwnershipGraph()
         self.types = {rt.qualified_name: rt for rt in collected_types()}
         self.informers: dict[str, Informer] = {}
-        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics)
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         for qualified, rt in self.types.items():
             informer = ctx.informers.get(qualified)
             self.informers[qualified] = informer

@@ -1,8 +1,8 @@
 """The controller manager: every controller of the server, on shared informers.
 
 Each controller is built with a `ControllerContext` (the client, the shared
-informers, metrics, and its own event recorder named like Kubernetes'
-`<name>-controller`) and exposes `name` and `run()`. The
+informers, metrics, the process's clock, and its own event recorder named
+like Kubernetes' `<name>-controller`) and exposes `name` and `run()`. The
 manager builds the ones not switched off by `--disable-controllers`, starts
 the informers they asked for, and runs each controller supervised.
 """
@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from minik.client.aio import AsyncClient
-from minik.controllers.events import EventRecorder
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.shared import SharedInformers
-from minik.supervisor import Supervisor
+from minik.machinery.clock import Clock, LoopClock
+from minik.machinery.events import EventRecorder
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.shared_informers import SharedInformers
+from minik.machinery.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class ControllerContext:
     informers: SharedInformers
     events: EventRecorder
     metrics: ControllerMetrics
+    clock: Clock = field(default_factory=LoopClock)
 
 
 class Controller(Protocol):
@@ -74,13 +76,16 @@ class ControllerManager:
 
     def __init__(self, client: AsyncClient, *, metrics: ControllerMetrics,
                  disabled: frozenset[str] = frozenset(),
-                 factories: dict[str, ControllerFactory] | None = None) -> None:
-        self.informers = SharedInformers(client)
+                 factories: dict[str, ControllerFactory] | None = None,
+                 clock: Clock | None = None) -> None:
+        clock = clock or LoopClock()
+        self.informers = SharedInformers(client, clock=clock)
         chosen = factories if factories is not None else default_factories()
         self.contexts = {
             name: ControllerContext(client=client, informers=self.informers,
-                                    events=EventRecorder(client, _event_source(name)),
-                                    metrics=metrics)
+                                    events=EventRecorder(client, _event_source(name),
+                                                         clock=clock),
+                                    metrics=metrics, clock=clock)
             for name in chosen if name not in disabled
         }
         self.controllers = [chosen[name](ctx) for name, ctx in self.contexts.items()]

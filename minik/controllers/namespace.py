@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time, now
+from minik.api.meta import format_time
 from minik.api.resources import REGISTRY, ResourceType
-from minik.controllers.workqueue import WorkQueue, run_workers
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -134,7 +135,7 @@ class NamespaceController:
         self.workers = workers
         self.content_types = [rt for rt in REGISTRY if rt.namespaced]
         self.namespaces = ctx.informers.get("namespaces")
-        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics)
+        self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         self.namespaces.add_handler(self._namespace_changed,
                                     lambda _old, new: self._namespace_changed(new))
         for rt in self.content_types:
@@ -169,7 +170,7 @@ class NamespaceController:
         await self._write_conditions(name, content)
         if content.failures:
             raise ContentRemaining("; ".join(content.failures))
-        self.queue.add_after(name, self.recheck)
+        raise Requeue("content remains", after=self.recheck)
 
     async def delete_content(self, namespace: str) -> Content:
         """Delete what is not yet being deleted; count what is still there."""
@@ -211,7 +212,7 @@ class NamespaceController:
         current = (live.get("status") or {}).get("conditions") or []
         if _without_times(current) == wanted:
             return
-        conditions = with_transition_times(wanted, current, format_time(now()))
+        conditions = with_transition_times(wanted, current, format_time(self.ctx.clock.wall()))
         patch = {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]},
                  "status": {"conditions": conditions}}
         await self._patch_namespace(name, patch, subresource="status")

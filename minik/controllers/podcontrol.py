@@ -36,7 +36,7 @@ from minik.api.meta import controller_of, parse_time
 from minik.api.resources import REGISTRY
 from minik.api.selectors import LabelSelector
 from minik.client.aio import ApiUnavailable, AsyncClient
-from minik.controllers.events import EventRecorder
+from minik.machinery.events import EventRecorder
 
 TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}

@@ -36,15 +36,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of, format_time
-from minik.api.meta import now as wall_clock
 from minik.api.selectors import LabelSelector
 from minik.controllers.expectations import ControllerExpectations
-from minik.controllers.informer import key_of
 from minik.controllers.podcontrol import (
     PodControl,
     claim_pods,
@@ -63,7 +60,9 @@ from minik.controllers.replica_kinds import (
     ReplicatedKind,
     selector_of,
 )
-from minik.controllers.workqueue import WorkQueue, run_workers
+from minik.machinery.informer import key_of
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -152,8 +151,7 @@ class ReplicaController:
 
     def __init__(
         self, ctx: ControllerContext, *, kind: ReplicatedKind, workers: int = DEFAULT_WORKERS,
-        burst_replicas: int = BURST_REPLICAS, now: Callable[[], dt.datetime] = wall_clock,
-        expectations: ControllerExpectations | None = None,
+        burst_replicas: int = BURST_REPLICAS, expectations: ControllerExpectations | None = None,
     ) -> None:
         self.kind = kind
         self.name = kind.controller_name
@@ -162,12 +160,12 @@ class ReplicaController:
         self.metrics = ctx.metrics
         self.workers = workers
         self.burst_replicas = burst_replicas
-        self.now = now
-        self.expectations = expectations or ControllerExpectations()
+        self.clock = ctx.clock
+        self.expectations = expectations or ControllerExpectations(clock=ctx.clock)
         self.pod_control = PodControl(ctx.client, ctx.events)
         self.replicasets = ctx.informers.get(kind.resource)
         self.pods = ctx.informers.get("pods")
-        self.queue = WorkQueue(self.name, metrics=self.metrics)
+        self.queue = WorkQueue(self.name, metrics=self.metrics, clock=ctx.clock)
         self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
@@ -269,7 +267,7 @@ class ReplicaController:
         await self._update_status(rs, pods, error)
         if error is not None:
             raise error
-        self._requeue_for_availability(key, rs, pods)
+        self._requeue_for_availability(rs, pods)
 
     def _active_pods(self, rs: dict) -> list[dict]:
         namespace = (rs.get("metadata") or {}).get("namespace") or ""
@@ -339,7 +337,7 @@ class ReplicaController:
         """
         md = rs["metadata"]
         for attempt in range(STATUS_UPDATE_ATTEMPTS):
-            status = replica_set_status(rs, pods, error, now=self.now())
+            status = replica_set_status(rs, pods, error, now=self.clock.wall())
             if status == (rs.get("status") or {}):
                 return
             try:
@@ -356,15 +354,16 @@ class ReplicaController:
                 return
             rs = fresh
 
-    def _requeue_for_availability(self, key: str, rs: dict, pods: list[dict]) -> None:
+    def _requeue_for_availability(self, rs: dict, pods: list[dict]) -> None:
         """Sync again when the next ready pod has been ready for minReadySeconds."""
         min_ready = min_ready_seconds(rs)
         if min_ready <= 0:
             return
-        now = self.now()
+        now = self.clock.wall()
         waits = [wait for p in pods if (wait := seconds_until_available(p, min_ready, now))]
         if waits:
-            self.queue.add_after(key, min(waits) + AVAILABILITY_SLACK)
+            raise Requeue("a ready pod is not yet available",
+                          after=min(waits) + AVAILABILITY_SLACK)
 
 
 def replica_set_controller(ctx: ControllerContext) -> ReplicaController:

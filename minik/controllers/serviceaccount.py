@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
-from minik.controllers.workqueue import Clock, WorkQueue, run_workers
+from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
     from minik.controllers.manager import ControllerContext
@@ -51,7 +51,6 @@ class ServiceAccountsController:
     def __init__(
         self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
         service_accounts: tuple[str, ...] = DEFAULT_SERVICE_ACCOUNTS,
-        clock: Clock | None = None,
     ) -> None:
         self.client = ctx.client
         self.informers = ctx.informers
@@ -60,7 +59,7 @@ class ServiceAccountsController:
         self.managed = service_accounts
         self.namespaces = ctx.informers.get("namespaces")
         self.serviceaccounts = ctx.informers.get("serviceaccounts")
-        self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=clock)
+        self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
         self.namespaces.add_handler(self._namespace_changed,
                                     lambda _old, new: self._namespace_changed(new))
         self.serviceaccounts.add_handler(on_delete=self._service_account_deleted)

@@ -2,9 +2,10 @@
 
 Informers cache all pods and all nodes; pods that need a node (unbound,
 `spec.schedulerName` ours, not deleted, not finished) are put on a work
-queue by key. One worker takes them one at a time, so that every decision
-sees the previous one: it filters the nodes with `fit.fit_failures`, picks
-the feasible node with the most CPU left, and binds the pod there.
+queue by key. One worker (`run_workers`) syncs them one at a time, so that
+every decision sees the previous one: it filters the nodes with
+`fit.fit_failures`, picks the feasible node with the most CPU left, and
+binds the pod there.
 
 The decision is made in memory and the pod is "assumed" on its node at
 once: it counts against the node until the informer sees it bound, so a
@@ -14,34 +15,33 @@ binding cycle), so the next decision does not wait for the store's write
 (a few ms with its fsync): of twenty pods created together the median
 one was bound 110-190 ms after its create when they were bound one after
 another, 70-120 ms now (`bench/pod_startup.py`). A bind that fails
-forgets the assumption and sends the pod back to the queue with its
-back-off.
+forgets the assumption and sends the pod back to the queue, rate-limited.
 
 A pod that fits nowhere gets `PodScheduled=False` (reason `Unschedulable`,
 with kube-scheduler's `0/N nodes are available: ...` message) on its status
-and a `FailedScheduling` event, and is retried with the queue's per-key
-backoff. Changes that can make room send every unschedulable pod back to
-the queue at once: a node added or changed in readiness, labels, taints or
-allocatable, a pod deleted or finished.
+and a `FailedScheduling` event, and its sync raises `Requeue()`: it is
+retried with the queue's per-key back-off. Changes that can make room send
+every unschedulable pod back to the queue at once: a node added or changed
+in readiness, labels, taints or allocatable, a pod deleted or finished.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time, now
+from minik.api.meta import format_time
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.client.paths import object_path
-from minik.controllers.events import EventRecorder
-from minik.controllers.informer import Informer, key_of
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.workqueue import WorkQueue
+from minik.machinery.clock import Clock, LoopClock
+from minik.machinery.events import EventRecorder
+from minik.machinery.informer import Informer, key_of
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import WorkQueue, run_workers
 from minik.scheduler import fit
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,10 @@ class Scheduler:
         self, client: AsyncClient, *, events: EventRecorder,
         metrics: ControllerMetrics | None = None, name: str = fit.DEFAULT_SCHEDULER,
         resync_period: float = DEFAULT_RESYNC, retry_base: float = RETRY_BASE,
-        retry_max: float = RETRY_MAX,
+        retry_max: float = RETRY_MAX, clock: Clock | None = None,
     ) -> None:
         self.client = client
+        self.clock: Clock = clock or LoopClock()
         self.events = events
         self.metrics = metrics
         self.name = name
@@ -117,11 +118,13 @@ class Scheduler:
 
     def _reset(self) -> None:
         """Fresh caches and queue: a (re)started scheduler trusts only list+watch."""
-        self.pods = Informer(self.client, PODS, resync_period=self.resync_period)
-        self.nodes = Informer(self.client, NODES, resync_period=self.resync_period)
+        self.pods = Informer(self.client, PODS, resync_period=self.resync_period,
+                             clock=self.clock)
+        self.nodes = Informer(self.client, NODES, resync_period=self.resync_period,
+                              clock=self.clock)
         self.pods.add_index(NODE_INDEX, node_name_index)
         self.queue = WorkQueue(self.name, metrics=self.metrics, base_delay=self.retry_base,
-                               max_delay=self.retry_max)
+                               max_delay=self.retry_max, clock=self.clock)
         self._assumed: dict[str, Assumed] = {}
         self._unschedulable: set[str] = set()
         self._bindings: set[asyncio.Task[None]] = set()
@@ -137,7 +140,8 @@ class Scheduler:
                 tasks.create_task(self.nodes.run(), name=f"{self.name}:nodes")
                 await self.pods.wait_synced()
                 await self.nodes.wait_synced()
-                tasks.create_task(self._work(), name=f"{self.name}:worker")
+                tasks.create_task(run_workers(self.queue, self.sync, metrics=self.metrics),
+                                  name=f"{self.name}:workers")
         finally:
             self.queue.shutdown()
             for task in self._bindings:
@@ -185,68 +189,40 @@ class Scheduler:
         for key in sorted(self._unschedulable):
             self.queue.add(key)
 
-    async def _work(self) -> None:
-        while (key := await self.queue.get()) is not None:
-            try:
-                with self._timed():
-                    outcome = await self.schedule_one(key)
-            except Exception as e:
-                self._log_failure(key, e)
-                self.queue.add_rate_limited(key)
-            else:
-                if isinstance(outcome, Assumed):
-                    self._start_binding(key, outcome)
-                elif outcome:
-                    self.queue.forget(key)
-                else:
-                    self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
-
     def _start_binding(self, key: str, assumed: Assumed) -> None:
         task = asyncio.create_task(self._binding(key, assumed), name=f"{self.name}:bind:{key}")
         self._bindings.add(task)
         task.add_done_callback(self._bindings.discard)
 
     async def _binding(self, key: str, assumed: Assumed) -> None:
-        """Bind an assumed pod; its back-off is forgotten only once the bind is done."""
+        """Bind an assumed pod; a failed bind sends it back to the queue, rate-limited."""
         try:
             await self._bind(assumed.pod, assumed.node)
         except Exception as e:
             self._log_failure(key, e)
             self.queue.add_rate_limited(key)
-        else:
-            self.queue.forget(key)
-
-    @contextlib.contextmanager
-    def _timed(self) -> Iterator[None]:
-        if self.metrics is None:
-            yield
-            return
-        with self.metrics.reconcile(self.queue.name):
-            yield
 
     def _log_failure(self, key: str, error: Exception) -> None:
         if isinstance(error, ApiError | ConnectionError):
-            log.warning("%s: scheduling %s failed: %s", self.name, key, error)
+            log.warning("%s: binding %s failed: %s", self.name, key, error)
         else:
-            log.error("%s: scheduling %s failed", self.name, key, exc_info=error)
+            log.error("%s: binding %s failed", self.name, key, exc_info=error)
 
-    async def schedule_one(self, key: str) -> Assumed | bool:
-        """Place the pod `key` and assume it there, to be bound; True when it needs nothing,
-        False when it fits no node and must be retried later."""
+    async def sync(self, key: str) -> None:
+        """Place the pod `key` and assume it there, to be bound by a task of its own;
+        `Requeue` when it fits no node."""
         pod = self.pods.indexer.get(key)
         if pod is None or key in self._assumed or not fit.needs_scheduling(pod, self.name):
             self._unschedulable.discard(key)
-            return True
+            return
         node, message = self.place(pod)
         if node is None:
             self._unschedulable.add(key)
             await self._refuse(pod, message)
-            return False
+            raise Requeue("unschedulable")
         self._unschedulable.discard(key)
         assumed = self._assumed[key] = Assumed(pod, node)
-        return assumed
+        self._start_binding(key, assumed)
 
     def place(self, pod: dict) -> tuple[str | None, str]:
         """The best node for `pod`, or None and the reason nothing fits."""
@@ -313,7 +289,7 @@ class Scheduler:
     ) -> None:
         """Strategic-merge the PodScheduled condition into the pod's status."""
         current = pod_scheduled_condition(pod) or {}
-        stamp = format_time(now())
+        stamp = format_time(self.clock.wall())
         transition = stamp
         if current.get("status") == status:
             transition = current.get("lastTransitionTime") or stamp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,10 @@ from agent.agent import Agent, AgentConfig, status_only
 from agent.fake_runtime import FakeRuntime
 from agent.podstate import group_by_pod
 from agent.runtime import ContainerSpec
-from agent.workers import PodWorkers, SyncResult
+from agent.workers import PodWorkers
+from cni.network import ensure_pod_network
+from minik.machinery.clock import ManualClock
+from minik.machinery.requeue import Requeue
 from tests.unit.apitest import eventually
 
 INSTANCE = "unit"
@@ -41,7 +45,8 @@ def runtime() -> FakeRuntime:
 @pytest.fixture
 def agent(runtime: FakeRuntime, tmp_path: Path) -> Agent:
     agent = Agent(AgentConfig(instance=INSTANCE, state_dir=tmp_path),
-                  client=None, runtime=runtime)  # type: ignore[arg-type]
+                  client=None, runtime=runtime,  # type: ignore[arg-type]
+                  network=functools.partial(ensure_pod_network, runtime, INSTANCE))
     agent.workers = Workers()  # type: ignore[assignment]
     return agent
 
@@ -126,10 +131,9 @@ def test_only_status_updates_need_no_sync(update: dict[str, Any], only_status: b
 async def test_pod_workers_say_which_sync_is_running() -> None:
     entered, release = asyncio.Event(), asyncio.Event()
 
-    async def sync(uid: str) -> SyncResult:
+    async def sync(uid: str) -> None:
         entered.set()
         await release.wait()
-        return SyncResult(finished=True)
 
     workers = PodWorkers(sync)
     workers.update("a")
@@ -140,10 +144,35 @@ async def test_pod_workers_say_which_sync_is_running() -> None:
     await workers.close()
 
 
+async def test_a_pod_worker_syncs_again_when_its_sync_asks_and_ends_when_nothing_is_pending(
+) -> None:
+    clock = ManualClock()
+    runs: list[float] = []
+
+    async def sync(uid: str) -> None:
+        runs.append(clock.now())
+        if len(runs) == 1:
+            raise Requeue("a back-off is running", after=10)
+
+    workers = PodWorkers(sync, clock=clock)
+    try:
+        workers.update("a")
+        await eventually(lambda: runs == [0.0] and clock.pending == 1)
+        clock.advance(9.9)
+        await asyncio.sleep(0)
+        assert runs == [0.0]
+        clock.advance(0.1)
+        await eventually(lambda: runs == [0.0, 10.0])
+        await eventually(lambda: not workers._workers)
+    finally:
+        await workers.close()
+
+
 async def test_a_container_that_dies_is_relisted_at_once(
         runtime: FakeRuntime, tmp_path: Path) -> None:
     agent = Agent(AgentConfig(instance=INSTANCE, state_dir=tmp_path, relist_period=600),
-                  client=None, runtime=runtime)  # type: ignore[arg-type]
+                  client=None, runtime=runtime,  # type: ignore[arg-type]
+                  network=functools.partial(ensure_pod_network, runtime, INSTANCE))
     agent.workers = Workers()  # type: ignore[assignment]
     container_id = await start_sandbox(runtime, "a")
     tasks = [asyncio.create_task(agent._relist_forever()),

@@ -18,17 +18,19 @@ from dataclasses import dataclass, field
 import pytest
 from prometheus_client import CollectorRegistry
 
+from minik.api import revisions
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY, ResourceType
 from minik.controllers import deployment_util as du
 from minik.controllers.deployment import DeploymentController
-from minik.controllers.events import EventRecorder
-from minik.controllers.informer import Informer, key_of
 from minik.controllers.manager import ControllerContext
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.requeue import Requeue
-from minik.controllers.shared import SharedInformers
-from minik.controllers.workqueue import ManualClock, Timer, WorkQueue, run_worker
+from minik.machinery.clock import ManualClock, Timer
+from minik.machinery.events import EventRecorder
+from minik.machinery.informer import Informer, key_of
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.requeue import Requeue
+from minik.machinery.shared_informers import SharedInformers
+from minik.machinery.workqueue import WorkQueue, run_worker
 from tests.unit.apitest import Api, eventually, poll, start_api
 
 DEPLOYMENTS = REGISTRY.resolve("deployments")
@@ -146,8 +148,8 @@ def start_controller(api: Api, clock: FakeClock) -> Running:
     informers = SharedInformers(api.client)
     events = EventRecorder(api.client, "deployment-controller")
     ctx = ControllerContext(api.client, informers, events,
-                            ControllerMetrics(CollectorRegistry()))
-    controller = DeploymentController(ctx, clock=clock, wall=clock.wall)
+                            ControllerMetrics(CollectorRegistry()), clock)
+    controller = DeploymentController(ctx)
     tasks = [api.start(informers.get(r).run(), f"informer:{r}")
              for r in ("deployments", "replicasets", "pods")]
     tasks += [api.start(events.run(), "events"), api.start(controller.run(), "deployment")]
@@ -211,7 +213,7 @@ async def set_image(env: Env, image: str) -> dict:
 
 async def replica_sets(env: Env) -> list[dict]:
     items = (await env.api.client.list(REPLICASETS, "default"))["items"]
-    return sorted(items, key=du.revision)
+    return sorted(items, key=revisions.revision)
 
 
 def image_of(rs: dict) -> str:
@@ -256,18 +258,18 @@ async def test_a_new_deployment_gets_one_replica_set_at_revision_one_with_its_re
     created = await create(env, body)
     d = await rolled_out(env)
     [rs] = await replica_sets(env)
-    pod_hash = rs["metadata"]["labels"][du.HASH_LABEL]
+    pod_hash = rs["metadata"]["labels"][revisions.HASH_LABEL]
     assert rs["metadata"]["name"] == f"web-{pod_hash}"
-    assert rs["spec"]["selector"]["matchLabels"] == {"app": "web", du.HASH_LABEL: pod_hash}
-    assert rs["spec"]["template"]["metadata"]["labels"][du.HASH_LABEL] == pod_hash
+    assert rs["spec"]["selector"]["matchLabels"] == {"app": "web", revisions.HASH_LABEL: pod_hash}
+    assert rs["spec"]["template"]["metadata"]["labels"][revisions.HASH_LABEL] == pod_hash
     assert (rs["spec"]["replicas"], rs["spec"]["minReadySeconds"]) == (3, 5)
     [ref] = rs["metadata"]["ownerReferences"]
     assert (ref["kind"], ref["uid"], ref["controller"], ref["blockOwnerDeletion"]) == (
         "Deployment", created["metadata"]["uid"], True, True)
     notes = rs["metadata"]["annotations"]
-    assert notes[du.REVISION] == "1" and notes["kubernetes.io/change-cause"] == "first"
+    assert notes[revisions.REVISION] == "1" and notes["kubernetes.io/change-cause"] == "first"
     assert (notes[du.DESIRED_REPLICAS], notes[du.MAX_REPLICAS]) == ("3", "4")
-    assert d["metadata"]["annotations"][du.REVISION] == "1"
+    assert d["metadata"]["annotations"][revisions.REVISION] == "1"
     status = d["status"]
     assert (status["replicas"], status["updatedReplicas"], status["readyReplicas"],
             status["availableReplicas"]) == (3, 3, 3, 3)
@@ -287,7 +289,7 @@ async def test_an_image_change_rolls_to_revision_two_within_max_surge_and_unavai
     await set_image(env, "web:v2")
     await rolled_out(env)
     first, second = await sizes_become(env, {"web:v1": 0, "web:v2": 3})
-    assert du.revision(first) == 1 and du.revision(second) == 2
+    assert revisions.revision(first) == 1 and revisions.revision(second) == 2
     during = env.history.samples[start:]
     assert max(spec for spec, _ in during) == 4
     assert min(available for _, available in during) == 3
@@ -304,7 +306,7 @@ async def test_an_image_change_rolls_to_revision_two_within_max_surge_and_unavai
 def go_reencoded(rs: dict) -> dict:
     """The template `kubectl rollout undo` sends: hash label gone, nulls and empties spelt out."""
     template = copy.deepcopy(rs["spec"]["template"])
-    del template["metadata"]["labels"][du.HASH_LABEL]
+    del template["metadata"]["labels"][revisions.HASH_LABEL]
     template["metadata"]["creationTimestamp"] = None
     for container in template["spec"]["containers"]:
         container["resources"] = {}
@@ -328,9 +330,10 @@ async def test_undo_with_a_go_reencoded_template_reuses_the_first_replica_set_as
     await rolled_out(env)
     second, again = await sizes_become(env, {"web:v1": 3, "web:v2": 0})
     assert again["metadata"]["name"] == first["metadata"]["name"]
-    assert (du.revision(second), du.revision(again)) == (2, 3)
+    assert (revisions.revision(second), revisions.revision(again)) == (2, 3)
     assert again["metadata"]["annotations"][du.REVISION_HISTORY] == "1"
-    d = await poll(lambda: get(env), lambda d: d["metadata"]["annotations"][du.REVISION] == "3")
+    d = await poll(lambda: get(env),
+                   lambda d: d["metadata"]["annotations"][revisions.REVISION] == "3")
     assert len(await replica_sets(env)) == 2
 
 
@@ -381,7 +384,7 @@ async def test_old_replica_sets_beyond_the_revision_history_limit_are_pruned(env
         await set_image(env, image)
         await rolled_out(env)
     rss = await poll(lambda: replica_sets(env), lambda rss: len(rss) == 2)
-    assert [(du.revision(rs), image_of(rs)) for rs in rss] == [(2, "web:v2"), (3, "web:v3")]
+    assert [(revisions.revision(rs), image_of(rs)) for rs in rss] == [(2, "web:v2"), (3, "web:v3")]
 
 
 async def test_scaling_mid_rollout_adds_replicas_in_proportion_to_each_replica_set(env: Env):
@@ -441,7 +444,7 @@ async def test_a_matching_orphan_with_the_same_template_is_adopted_not_duplicate
     [rs] = await replica_sets(env)
     assert rs["metadata"]["name"] == "legacy"
     assert rs["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"]
-    assert du.revision(rs) == 1
+    assert revisions.revision(rs) == 1
 
 
 async def test_a_replica_set_that_stops_matching_is_released_and_replaced_past_the_collision(

@@ -7,6 +7,7 @@ import string
 
 import pytest
 
+from minik.api import revisions
 from minik.controllers import deployment_util as du
 
 T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -20,7 +21,7 @@ def template(image: str = "web:v1", **container) -> dict:
 def go_reencoded(t: dict, pod_hash: str = "abc") -> dict:
     """What kubectl's `rollout undo` sends: nulls and empty structs spelt out."""
     return {"metadata": {"creationTimestamp": None,
-                         "labels": {**t["metadata"]["labels"], du.HASH_LABEL: pod_hash}},
+                         "labels": {**t["metadata"]["labels"], revisions.HASH_LABEL: pod_hash}},
             "spec": {**t["spec"],
                      "containers": [{**c, "resources": {}} for c in t["spec"]["containers"]],
                      "securityContext": {}, "volumes": []}}
@@ -39,7 +40,7 @@ def deployment(replicas: int = 10, surge: int | str = 3, unavailable: int | str 
 def rs(name: str, replicas: int, *, available: int | None = None, revision: int = 1,
        age: int = 0, max_replicas: int | None = None, desired: int | None = None,
        status_replicas: int | None = None, generation: int = 1, observed: int = 1) -> dict:
-    notes = {du.REVISION: str(revision)}
+    notes = {revisions.REVISION: str(revision)}
     if max_replicas is not None:
         notes[du.MAX_REPLICAS] = str(max_replicas)
     if desired is not None:
@@ -67,21 +68,21 @@ def test_equal_templates_hash_equal_and_a_new_image_or_restart_hashes_differentl
     restarted["metadata"]["annotations"] = {
         "kubectl.kubernetes.io/restartedAt": "2030-01-01T00:00:00Z"}
     assert du.template_hash(restarted) != du.template_hash(template())
-    assert not du.equal_ignore_hash(restarted, template())
+    assert not revisions.equal_ignore_hash(restarted, template())
 
 
 def test_a_go_reencoded_template_with_the_hash_label_hashes_and_compares_equal():
     original = template(ports=[{"containerPort": 80}])
     undone = go_reencoded(original, "7d9c5")
-    assert du.equal_ignore_hash(original, undone)
+    assert revisions.equal_ignore_hash(original, undone)
     assert du.template_hash(original) == du.template_hash(undone)
 
 
 def test_quantities_compare_by_value_not_by_spelling():
     a = template(resources={"requests": {"cpu": "0.5", "memory": "1Gi"}})
     b = template(resources={"requests": {"cpu": "500m", "memory": "1024Mi"}})
-    assert du.equal_ignore_hash(a, b)
-    assert not du.equal_ignore_hash(a, template(resources={"requests": {"cpu": "1"}}))
+    assert revisions.equal_ignore_hash(a, b)
+    assert not revisions.equal_ignore_hash(a, template(resources={"requests": {"cpu": "1"}}))
 
 
 def test_the_hash_is_a_short_safe_label_value_that_the_collision_count_changes():
@@ -97,7 +98,7 @@ def test_hashing_does_not_change_the_template():
     t = go_reencoded(template())
     before = repr(t)
     du.template_hash(t)
-    du.normal_template(t)
+    revisions.normal_template(t)
     assert repr(t) == before
 
 
@@ -218,10 +219,10 @@ def test_the_only_active_replica_set_or_else_the_newest_takes_a_resize():
 def test_a_replica_set_rolled_back_to_gets_the_next_revision_and_keeps_its_old_one():
     d = deployment()
     d["metadata"]["annotations"] = {"kubernetes.io/change-cause": "undo",
-                                    du.REVISION: "2", du.LAST_APPLIED: "{}"}
+                                    revisions.REVISION: "2", du.LAST_APPLIED: "{}"}
     old = rs("first", 0, revision=1)
     notes = du.new_rs_annotations(d, old, 3, exists=True)
-    assert notes[du.REVISION] == "3"
+    assert notes[revisions.REVISION] == "3"
     assert notes[du.REVISION_HISTORY] == "1"
     assert notes["kubernetes.io/change-cause"] == "undo"
     assert du.LAST_APPLIED not in notes
@@ -231,9 +232,10 @@ def test_a_replica_set_rolled_back_to_gets_the_next_revision_and_keeps_its_old_o
 
 def test_a_revision_is_never_lowered_and_a_created_replica_set_records_its_sizes():
     d = deployment(replicas=10, surge=3)
-    assert du.new_rs_annotations(d, rs("a", 0, revision=7), 4, exists=True)[du.REVISION] == "7"
+    kept = du.new_rs_annotations(d, rs("a", 0, revision=7), 4, exists=True)
+    assert kept[revisions.REVISION] == "7"
     created = du.new_rs_annotations(d, {"metadata": {}}, 1, exists=False)
-    assert created == {du.REVISION: "1", du.DESIRED_REPLICAS: "10", du.MAX_REPLICAS: "13"}
+    assert created == {revisions.REVISION: "1", du.DESIRED_REPLICAS: "10", du.MAX_REPLICAS: "13"}
     assert du.max_revision([rs("a", 0, revision=2), rs("b", 0, revision=9)]) == 9
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from minik.api.resources import REGISTRY
-from minik.controllers.events import EventRecorder
+from minik.machinery.events import EventRecorder
 from tests.unit.apitest import Api, poll, start_api
 
 EVENTS = REGISTRY.resolve("events")
@@ -102,7 +102,7 @@ async def test_record_never_blocks_and_drops_events_when_the_queue_is_full(
 ):
     cm = await a_configmap(api)
     recorder = EventRecorder(api.client, "tester", queue_size=2)
-    with caplog.at_level(logging.WARNING, logger="minik.controllers.events"):
+    with caplog.at_level(logging.WARNING, logger="minik.machinery.events"):
         for i in range(5):
             recorder.record(cm, "Normal", "Many", f"event {i}")
     assert recorder.dropped == 3
@@ -117,7 +117,7 @@ async def test_an_api_failure_is_logged_and_never_raised(
     recorder = EventRecorder(api.client, "tester")
     ghost = {"apiVersion": "v1", "kind": "Pod",
              "metadata": {"name": "p", "namespace": "no-such-namespace", "uid": "u"}}
-    with caplog.at_level(logging.WARNING, logger="minik.controllers.events"):
+    with caplog.at_level(logging.WARNING, logger="minik.machinery.events"):
         recorder.record(ghost, "Normal", "Nowhere", "into the void")
         await recorder.flush()
     assert "could not write Normal event Nowhere" in caplog.text

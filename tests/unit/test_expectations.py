@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from minik.controllers.expectations import EXPECTATIONS_TTL, ControllerExpectations
+from minik.machinery.clock import ManualClock
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def expectations() -> tuple[ControllerExpectations, FakeClock]:
-    clock = FakeClock()
+def expectations() -> tuple[ControllerExpectations, ManualClock]:
+    clock = ManualClock(start=1000.0)
     return ControllerExpectations(clock=clock), clock
 
 
@@ -76,18 +69,18 @@ def test_the_deletion_of_a_pod_that_was_not_asked_for_does_not_count():
 def test_unfulfilled_expectations_expire_after_the_ttl():
     exp, clock = expectations()
     exp.expect_creations("default/web", 5)
-    clock.now += EXPECTATIONS_TTL
+    clock.advance(EXPECTATIONS_TTL)
     assert not exp.satisfied("default/web")
-    clock.now += 0.001
+    clock.advance(0.001)
     assert exp.satisfied("default/web")
 
 
 def test_new_expectations_replace_the_old_record_and_restart_the_ttl():
     exp, clock = expectations()
     exp.expect_creations("default/web", 5)
-    clock.now += EXPECTATIONS_TTL - 1
+    clock.advance(EXPECTATIONS_TTL - 1)
     exp.expect_deletions("default/web", ["default/web-a"])
-    clock.now += 2
+    clock.advance(2)
     record = exp.get("default/web")
     assert record is not None and (record.add, record.delete) == (0, 1)
     assert not exp.satisfied("default/web")

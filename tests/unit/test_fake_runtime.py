@@ -6,7 +6,6 @@ import asyncio
 import ipaddress
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -286,16 +285,3 @@ async def test_stats_and_networks_in_use(fake: FakeRuntime) -> None:
     await fake.remove(container)
     await fake.remove_network("minik")
     await fake.remove_network("minik")
-
-
-def test_only_the_docker_runtime_modules_import_the_docker_sdk() -> None:
-    root = Path(__file__).resolve().parents[2]
-    allowed = {root / "agent" / "docker_runtime.py", root / "agent" / "docker_convert.py"}
-    importing = re.compile(r"^\s*(import docker\b|from docker\b)", re.MULTILINE)
-    offenders = [
-        str(path.relative_to(root))
-        for package in ("agent", "minik", "cni")
-        for path in sorted((root / package).rglob("*.py"))
-        if importing.search(path.read_text()) and path not in allowed
-    ]
-    assert offenders == []

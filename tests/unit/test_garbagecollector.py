@@ -11,7 +11,6 @@ from prometheus_client import CollectorRegistry
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY, ResourceType
-from minik.controllers.events import EventRecorder
 from minik.controllers.garbagecollector import (
     FOREGROUND,
     ORPHAN,
@@ -21,10 +20,11 @@ from minik.controllers.garbagecollector import (
     owner_type,
 )
 from minik.controllers.manager import Controller, ControllerContext
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.requeue import Requeue
-from minik.controllers.shared import SharedInformers
-from minik.supervisor import Supervisor
+from minik.machinery.events import EventRecorder
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.requeue import Requeue
+from minik.machinery.shared_informers import SharedInformers
+from minik.machinery.supervisor import Supervisor
 from tests.unit.apitest import Api, poll, start_api
 
 CONFIGMAPS = REGISTRY.resolve("configmaps")

@@ -339,7 +339,7 @@ def test_on_a_node_the_engines_state_and_minik_homes_are_protected_but_proc_sys_
         (home / "agent").mkdir(parents=True)
     monkeypatch.setenv("MINIK_HOME", str(default))
     server = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()",
-                               "minik.apiserver", "--home", str(running)],
+                               "minik.server", "--home", str(running)],
                               stdin=subprocess.PIPE)
     try:
         for home in (default, running):

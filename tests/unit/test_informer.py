@@ -16,8 +16,8 @@ from minik.apiserver.lifecycle import DeleteOptions
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage
 from minik.client.aio import AsyncClient
-from minik.controllers.informer import Indexer, Informer, key_of, split_key
 from minik.kubeconfig import ClusterAccess
+from minik.machinery.informer import Indexer, Informer, key_of, split_key
 from minik.store import MemoryStore
 from tests.unit.apitest import eventually
 

@@ -7,11 +7,12 @@ import datetime as dt
 from typing import Any
 
 from agent import labels
-from agent.backoff import Backoff
-from agent.plan import compute_pod_actions
+from agent.plan import compute_pod_actions, container_backoff
 from agent.podstate import PodRuntimeState, group_by_pod
 from agent.runtime import ContainerInfo
 from agent.status import ProbeView, pod_status
+from minik.machinery.backoff import Backoff
+from minik.machinery.clock import ManualClock
 
 T0 = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
 NOW = T0.timestamp() + 100
@@ -52,8 +53,12 @@ def state_of(*infos: ContainerInfo) -> PodRuntimeState:
     return group_by_pod(infos).get("u1", PodRuntimeState("u1"))
 
 
+def at(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
 def backoff() -> Backoff:
-    return Backoff(clock=lambda: NOW)
+    return container_backoff(ManualClock(start=NOW))
 
 
 def test_a_new_pod_gets_a_sandbox_first() -> None:
@@ -215,7 +220,7 @@ def never_started(p: dict[str, Any], *, restarts: int = 0) -> ContainerInfo:
     info = app(p, state="created", restarts=restarts)
     return dataclasses.replace(info, exit_code=127, error="exec: no such file", finished_at=None,
                                started_at=None,
-                               created_at=dt.datetime.fromtimestamp(NOW - 1, dt.UTC))
+                               created_at=at(NOW - 1))
 
 
 def test_a_container_that_could_not_start_backs_off_like_a_crash() -> None:
@@ -246,8 +251,8 @@ def test_a_container_the_engine_would_not_create_waits_out_its_back_off() -> Non
     book = backoff()
     book.next("u1/app")
     waiting = compute_pod_actions(p, state_of(sandbox()), backoff=book,
-                                  failed_creates={"app": NOW - 5})
+                                  failed_creates={"app": at(NOW - 5)})
     assert not waiting.start and waiting.waiting["app"][0] == "CrashLoopBackOff"
     later = compute_pod_actions(p, state_of(sandbox()), backoff=book,
-                                failed_creates={"app": NOW - 11})
+                                failed_creates={"app": at(NOW - 11)})
     assert [(s.name, s.restart_count, s.retry) for s in later.start] == [("app", 0, True)]

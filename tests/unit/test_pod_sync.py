@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import datetime as dt
 import itertools
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent import labels, trace
-from agent.backoff import Backoff
 from agent.fake_runtime import FakeRuntime
 from agent.images import ImageManager
 from agent.lister import ContainerLister
 from agent.metrics import AgentMetrics
+from agent.plan import container_backoff
 from agent.probes import ProbeManager
 from agent.runtime import RuntimeFailure
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeManager
 from agent.workers import PodWorkers
-from minik.controllers.workqueue import ManualClock
+from minik.machinery.clock import Clock, LoopClock, ManualClock
+from minik.machinery.requeue import Requeue
 from tests.unit.apitest import eventually
 
 PAUSE, BUSYBOX = "minik/pause:1.0", "minik/busybox:1.35"
@@ -101,21 +102,32 @@ def syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
 
 
 def make_syncer(runtime: FakeRuntime, pods: Pods, settled: dict[str, tuple | None],
-                tmp_path: Path, *, backoff: Backoff | None = None,
+                tmp_path: Path, *, clock: Clock | None = None,
                 lister: ContainerLister | None = None) -> PodSyncer:
     events = Events()
+    clock = clock or LoopClock()
     return PodSyncer(
         SyncConfig("unit", "node", "127.0.0.1", NETWORK, PAUSE),
         runtime=runtime, lister=lister or ContainerLister(runtime, {labels.INSTANCE: "unit"}),
         client=pods, events=events,  # type: ignore[arg-type]
-        images=ImageManager(runtime, events, Backoff()),
+        images=ImageManager(runtime, events, container_backoff(clock)),
         volumes=VolumeManager(tmp_path, configmaps=lambda ns, n: None,
                               secrets=lambda ns, n: None),
         probes=ProbeManager(runtime, on_change=lambda uid: None, events=events),
-        backoff=backoff or Backoff(base=10, cap=300), configmaps=lambda ns, n: None,
+        backoff=container_backoff(clock), configmaps=lambda ns, n: None,
         secrets=lambda ns, n: None, pod_by_uid=pods.get, metrics=AgentMetrics(),
-        on_settled=settled.__setitem__,
+        on_settled=settled.__setitem__, clock=clock,
     )
+
+
+async def requeue_after(sync: Awaitable[None]) -> float | None:
+    """The delay after which a sync asked to run again (`Requeue`); None if it asked nothing."""
+    try:
+        await sync
+    except Requeue as r:
+        assert r.after is not None, "the agent's syncs say when to look again"
+        return r.after
+    return None
 
 
 def methods(runtime: FakeRuntime) -> list[str]:
@@ -213,14 +225,14 @@ async def test_a_container_that_crashes_at_once_is_reported_in_backoff(
         settled: dict[str, tuple | None]) -> None:
     runtime.exit_on_start(BUSYBOX, 1)
     pod = pods.add("crash")
-    first = await syncer.sync("uid-crash")
+    first = await requeue_after(syncer.sync("uid-crash"))
     assert "uid-crash" not in settled, "a crash right after the start still needs a restart"
-    assert first.requeue is None
-    second = await syncer.sync("uid-crash")
+    assert first is None
+    second = await requeue_after(syncer.sync("uid-crash"))
     state = pod["status"]["containerStatuses"][0]
     assert state["restartCount"] == 1
     assert state["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-    assert second.requeue is not None, "the worker must look again when the back-off ends"
+    assert second is not None, "the worker must look again when the back-off ends"
     assert "uid-crash" in settled
 
 
@@ -230,11 +242,11 @@ async def test_an_image_removed_behind_minik_is_looked_up_again(
     await syncer.sync("uid-first")
     runtime.remove_image(BUSYBOX)
     pod = pods.add("second")
-    await syncer.sync("uid-second")
+    assert await requeue_after(syncer.sync("uid-second")) is not None
     assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == (
         "CreateContainerError")
     runtime.calls.clear()
-    await syncer.sync("uid-second")
+    assert await requeue_after(syncer.sync("uid-second")) is not None
     assert "image" in methods(runtime) and "pull" in methods(runtime)
     assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ErrImagePull"
 
@@ -244,8 +256,7 @@ async def test_a_removed_pod_is_reported_gone(
     pods.add("web")
     await syncer.sync("uid-web")
     del pods.by_uid["uid-web"]
-    result = await syncer.sync("uid-web")
-    assert result.finished
+    assert await requeue_after(syncer.sync("uid-web")) is None
     assert settled["uid-web"] is None
 
 
@@ -290,12 +301,10 @@ NO_BINARY = ('failed to create shim task: OCI runtime create failed: exec: "/non
 
 async def manual_syncer(tmp_path: Path) -> tuple[PodSyncer, FakeRuntime, Pods, ManualClock]:
     clock = ManualClock(start=1_800_000_000.0)
-    runtime = FakeRuntime(images=(PAUSE, BUSYBOX),
-                          clock=lambda: dt.datetime.fromtimestamp(clock.now(), dt.UTC))
+    runtime = FakeRuntime(images=(PAUSE, BUSYBOX), clock=clock.wall)
     await runtime.ensure_network(NETWORK, subnet="10.99.0.0/16", gateway=None, labels={})
     pods = Pods()
-    syncer = make_syncer(runtime, pods, {}, tmp_path,
-                         backoff=Backoff(base=10, cap=300, clock=clock.now))
+    syncer = make_syncer(runtime, pods, {}, tmp_path, clock=clock)
     return syncer, runtime, pods, clock
 
 
@@ -311,9 +320,9 @@ async def attempts_over(syncer: PodSyncer, clock: ManualClock, uid: str, seconds
     end = clock.now() + seconds
     while clock.now() < end:
         before = app_creates(runtime)
-        result = await syncer.sync(uid)
+        after = await requeue_after(syncer.sync(uid))
         at += [clock.now()] * (app_creates(runtime) - before)
-        clock.advance(result.requeue if result.requeue is not None else 1.0)
+        clock.advance(after if after is not None else 1.0)
     return at
 
 
@@ -325,16 +334,16 @@ async def test_a_container_that_cannot_start_is_retried_with_back_off(tmp_path: 
     syncer, runtime, pods, clock = await manual_syncer(tmp_path)
     runtime.fail_on_start(BUSYBOX, NO_BINARY)
     pod = pods.add("nobin")
-    await syncer.sync("uid-nobin")
+    assert await requeue_after(syncer.sync("uid-nobin")) is not None
     assert waiting_of(pod) == {"reason": "RunContainerError", "message": NO_BINARY}
     status = pod["status"]["containerStatuses"][0]
     assert status["restartCount"] == 0
-    await syncer.sync("uid-nobin")
+    assert await requeue_after(syncer.sync("uid-nobin")) is not None
     status = pod["status"]["containerStatuses"][0]
     assert waiting_of(pod)["reason"] == "RunContainerError" and status["restartCount"] == 1
     assert status["lastState"]["terminated"]["reason"] == "StartError"
     assert status["lastState"]["terminated"]["message"] == NO_BINARY
-    await syncer.sync("uid-nobin")
+    assert await requeue_after(syncer.sync("uid-nobin")) is not None
     assert waiting_of(pod)["reason"] == "CrashLoopBackOff"
     assert waiting_of(pod)["message"].startswith("back-off 10s restarting failed container=c")
     assert pod["status"]["phase"] == "Running", "as Kubernetes: a crash loop is Running"
@@ -367,7 +376,7 @@ async def test_a_container_the_engine_will_not_create_is_retried_with_back_off(
                 if not labels.is_sandbox(c.spec.labels)]:
         del runtime.containers[cid]
     runtime.fail("create", RuntimeFailure("invalid mount config"), times=1000)
-    await syncer.sync("uid-nocreate")
+    assert await requeue_after(syncer.sync("uid-nocreate")) is not None
     assert waiting_of(pod) == {"reason": "CreateContainerError", "message": "invalid mount config"}
     creates = await attempts_over(syncer, clock, "uid-nocreate", 75, runtime)
     assert waiting_of(pod)["reason"] in ("CreateContainerError", "CrashLoopBackOff")
@@ -380,7 +389,7 @@ async def test_a_pod_whose_namespaces_docker_cannot_give_is_refused_clearly(
     pod = pods.add("hostnet")
     pod["spec"]["hostNetwork"] = True
     pod["spec"]["containers"][0]["ports"] = [{"containerPort": 80, "hostPort": 8080}]
-    await syncer.sync("uid-hostnet")
+    assert await requeue_after(syncer.sync("uid-hostnet")) is not None
     assert not runtime.called("create")
     waiting = waiting_of(pod)
     assert waiting["reason"] == "ContainerCreating"

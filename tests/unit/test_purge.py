@@ -8,6 +8,7 @@ under pytest's temporary directory, with a fake engine that can fail.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +20,12 @@ from agent.agent import Agent, AgentConfig, default_state_dir
 from agent.fake_runtime import FakeRuntime
 from agent.mounts import mount_points_under
 from agent.runtime import RuntimeUnavailable
-from minik.apiserver.components import Components
+from cni.network import ensure_pod_network
 from minik.apiserver.metrics import ApiMetrics
-from minik.apiserver.server import ServerConfig
 from minik.apiserver.tls import ensure_certificates
 from minik.home import Home
+from minik.server.components import Components
+from minik.server.config import ServerConfig
 from tests.unit.test_volumes import container, make_pod, mount
 
 INSTANCE = "unit"
@@ -65,7 +67,8 @@ def bind(tmp_path: Path) -> Iterator[Any]:
 
 def agent_of(home: Home, runtime: FakeRuntime, client: Any = None) -> Agent:
     return Agent(AgentConfig(instance=INSTANCE, state_dir=default_state_dir(home.agent_dir)),
-                 client=client, runtime=runtime)
+                 client=client, runtime=runtime,
+                 network=functools.partial(ensure_pod_network, runtime, INSTANCE))
 
 
 def components_of(home: Home, runtime: FakeRuntime) -> Components:

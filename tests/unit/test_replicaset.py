@@ -19,9 +19,7 @@ from minik.api.errors import ApiError
 from minik.api.meta import format_time, now
 from minik.api.resources import REGISTRY, ResourceType
 from minik.client.aio import AsyncClient
-from minik.controllers.events import EventRecorder
 from minik.controllers.manager import ControllerContext
-from minik.controllers.metrics import ControllerMetrics
 from minik.controllers.podcontrol import (
     deletion_rank,
     is_pod_active,
@@ -33,7 +31,9 @@ from minik.controllers.podcontrol import (
 )
 from minik.controllers.replica_kinds import REPLICA_SET
 from minik.controllers.replicaset import ReplicaController, replica_set_status
-from minik.controllers.shared import SharedInformers
+from minik.machinery.events import EventRecorder
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.shared_informers import SharedInformers
 from tests.unit.apitest import Api, eventually, poll, start_api
 
 PODS = REGISTRY.resolve("pods")

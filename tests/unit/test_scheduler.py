@@ -12,8 +12,9 @@ from prometheus_client import CollectorRegistry
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
-from minik.controllers.events import EventRecorder
-from minik.controllers.metrics import ControllerMetrics
+from minik.machinery.events import EventRecorder
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.requeue import Requeue
 from minik.scheduler import Scheduler
 from minik.scheduler.fit import (
     NodeUsage,
@@ -250,6 +251,20 @@ async def test_a_pod_too_big_stays_pending_until_a_node_big_enough_appears(api: 
     scheduled = await poll(lambda: get_pod(api, "big"),
                            lambda p: pod_scheduled(p).get("status") == "True")
     assert "reason" not in pod_scheduled(scheduled)
+
+
+async def test_an_unschedulable_pod_is_retried_with_the_queues_growing_back_off(api: Api):
+    """Fitting nowhere is a rate-limited `Requeue`: counted by the queue, not an error."""
+    await add_node(api, "small", memory="1Gi")
+    metrics = ControllerMetrics(CollectorRegistry())
+    scheduler = await start_scheduler(api, metrics=metrics)
+    await add_pod(api, "big", containers=[container(memory="2Gi")])
+    await eventually(lambda: scheduler.queue.num_requeues("default/big") >= 3, timeout=10)
+    assert "default/big" in scheduler.unschedulable
+    with pytest.raises(Requeue):
+        await scheduler.sync("default/big")
+    assert not metrics.registry.get_sample_value(
+        "minik_reconcile_errors_total", {"controller": "default-scheduler"})
 
 
 async def test_a_burst_of_pods_fills_a_node_exactly_to_its_pod_capacity(api: Api):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ from minik.api.resources import REGISTRY
 from minik.controllers.manager import ControllerContext
 from minik.controllers.namespace import NamespaceController
 from minik.controllers.serviceaccount import ServiceAccountsController, is_active
-from minik.controllers.workqueue import ManualClock
+from minik.machinery.clock import ManualClock
 from tests.unit.apitest import eventually, poll, start_api
 from tests.unit.test_garbagecollector import HOLD, Cluster, configmap
 
@@ -102,7 +103,7 @@ async def test_a_refused_create_is_retried_after_the_queues_backoff(cluster: Clu
     cluster.api.client.create = refuse_once  # type: ignore[method-assign]
 
     def build(ctx: ControllerContext) -> ServiceAccountsController:
-        return ServiceAccountsController(ctx, clock=clock)
+        return ServiceAccountsController(dataclasses.replace(ctx, clock=clock))
 
     [controller] = cluster.start(build)
     await default_account(cluster, "default")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from minik.apiserver.components import ready_since
-from minik.apiserver.server import ServerConfig
 from minik.home import Home
+from minik.server.components import ready_since
+from minik.server.config import ServerConfig
 
 STARTED = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 

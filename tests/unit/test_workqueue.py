@@ -8,9 +8,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from minik.api.errors import ApiError
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.requeue import Requeue
-from minik.controllers.workqueue import ManualClock, WorkQueue, run_worker
+from minik.machinery.clock import ManualClock
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import WorkQueue, run_worker
 
 
 def make_queue(**kwargs) -> tuple[WorkQueue, ManualClock]:

@@ -1,9 +1,11 @@
 """What runs beside the API server in its process: scheduler, controllers, node agent.
 
 Each is a client of the API like any other (through `AsyncClient`, with the
-instance's token and CA); they start once the API serves, and this module
-is imported then, so the API does not wait for the Docker SDK or the
-controllers to load.
+instance's token and CA), on one clock, and runs under a supervisor of its
+own: `start` starts them in that order, `stop` stops their tasks in the
+reverse order and then removes the node's containers. They start once the
+API serves, and this module is imported then, so the API does not wait for
+the Docker SDK or the controllers to load.
 
 The node agent's runtime, metrics and `Agent` itself are made once, here:
 the supervised agent task may crash and run again, and must neither
@@ -16,6 +18,7 @@ never got to run, and a purge removes the agent's state only through it
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 
 from agent.agent import Agent, AgentConfig, default_state_dir
@@ -23,18 +26,19 @@ from agent.docker_runtime import DockerRuntime
 from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
-from cni.network import remove_pod_network
-from minik.api.meta import now, parse_time
+from cni.network import ensure_pod_network, remove_pod_network
+from minik.api.meta import parse_time
 from minik.api.resources import REGISTRY
 from minik.apiserver.metrics import ApiMetrics
-from minik.apiserver.server import ServerConfig
 from minik.client.aio import AsyncClient, WatchExpired
-from minik.controllers.events import EventRecorder
 from minik.controllers.manager import ControllerManager
-from minik.controllers.metrics import ControllerMetrics
 from minik.kubeconfig import ClusterAccess
+from minik.machinery.clock import LoopClock
+from minik.machinery.events import EventRecorder
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.supervisor import Supervisor
 from minik.scheduler.scheduler import Scheduler
-from minik.supervisor import Supervisor
+from minik.server.config import ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,7 @@ def ready_since(node: dict, since: dt.datetime) -> bool:
 
 
 class Components:
-    """The scheduler and the node agent: clients of the API like any other."""
+    """The scheduler, the controllers and the node agent: clients of the API like any other."""
 
     def __init__(self, config: ServerConfig, url: str, token: str, metrics: ApiMetrics) -> None:
         self.config = config
@@ -60,35 +64,49 @@ class Components:
         self.metrics = metrics
         self.token = token
         self.agent: Agent | None = None
-        self.started = now().replace(microsecond=0)
+        self.clock = LoopClock()
+        self.started = self.clock.wall().replace(microsecond=0)
+        self._running: list[Supervisor] = []
 
-    def start(self, supervisor: Supervisor) -> None:
+    def start(self) -> None:
+        """Start the scheduler, the controllers and the agent, in that order."""
         controller_metrics = ControllerMetrics(self.metrics.registry)
         if self.config.enabled("scheduler"):
-            events = EventRecorder(self.client, "default-scheduler")
-            scheduler = Scheduler(self.client, events=events, metrics=controller_metrics)
+            events = EventRecorder(self.client, "default-scheduler", clock=self.clock)
+            scheduler = Scheduler(self.client, events=events, metrics=controller_metrics,
+                                  clock=self.clock)
+            supervisor = self._supervisor()
             supervisor.start("scheduler-events", events.run)
             supervisor.start("scheduler", scheduler.run)
         ControllerManager(self.client, metrics=controller_metrics,
-                          disabled=self.config.disabled_controllers).start(supervisor)
+                          disabled=self.config.disabled_controllers,
+                          clock=self.clock).start(self._supervisor())
         if self.config.enabled("agent"):
             self.agent = self._build_agent()
-            supervisor.start("agent", self._run_agent)
+            self._supervisor().start("agent", self._run_agent)
+
+    def _supervisor(self) -> Supervisor:
+        supervisor = Supervisor(clock=self.clock)
+        self._running.append(supervisor)
+        return supervisor
 
     def _build_agent(self) -> Agent:
         home = self.config.home
         registry = self.metrics.registry
         metrics = AgentMetrics(registry)
+        runtime = DockerRuntime(observer=metrics.observe_runtime)
         return Agent(
             AgentConfig(
                 instance=self.config.name, state_dir=default_state_dir(home.agent_dir),
-                node_name=self.config.node or "", pod_subnet=self.config.pod_subnet,
+                node_name=self.config.node or "",
                 restart_backoff=self.config.restart_backoff, token=self.token,
                 kubelet_ssl=serving_context(home.server_cert, home.server_key),
             ),
-            client=self.client, runtime=DockerRuntime(observer=metrics.observe_runtime),
+            client=self.client, runtime=runtime,
+            network=functools.partial(ensure_pod_network, runtime, self.config.name,
+                                      self.config.pod_subnet),
             metrics=metrics,
-            probe_metrics=ProbeMetrics(registry),
+            probe_metrics=ProbeMetrics(registry), clock=self.clock,
         )
 
     async def wait_node_ready(self) -> None:
@@ -116,13 +134,20 @@ class Components:
         finally:
             await agent.shutdown(remove_containers=False)
 
+    async def stop_tasks(self) -> None:
+        """Stop every component's tasks, the last started first."""
+        for supervisor in reversed(self._running):
+            await supervisor.stop()
+
     async def stop(self, *, purge: bool) -> bool:
-        """A clean stop: the node's containers go too (their pods stay in the store).
+        """A clean stop: the components' tasks, then the node's containers (their pods
+        stay in the store).
 
         With `purge`, the pod network and the agent's state directory go
         too; False when that directory had to be kept (logged), so that
         the caller keeps the store as well.
         """
+        await self.stop_tasks()
         try:
             if self.agent is not None:
                 return await self._stop_agent(self.agent, purge=purge)

@@ -10,9 +10,10 @@ level-triggered controller simple:
 - otherwise keys come out in the order they went in.
 
 `add_after` delays an add; `add_rate_limited` delays it by a per-key
-exponential backoff (5 ms doubling up to ~1000 s) that `forget` resets.
-Time comes from a `Clock` so that tests drive delays with `ManualClock`
-instead of sleeping.
+exponential back-off (`minik.machinery.backoff`, 5 ms doubling up to
+1000 s) that `forget` resets.
+Time comes from a `Clock` (`minik.machinery.clock`) so that tests drive
+delays with `ManualClock` instead of sleeping.
 
 A sync asks for another look in one way: it raises `Requeue()` (after the
 key's growing back-off, like controller-runtime's `Result{Requeue: true}`)
@@ -25,82 +26,18 @@ back-off it just counted.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from minik.api.errors import ApiError
-from minik.controllers.metrics import ControllerMetrics
-from minik.controllers.requeue import Requeue
+from minik.machinery.backoff import Backoff
+from minik.machinery.clock import Clock, LoopClock, Timer
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.requeue import Requeue
 
 log = logging.getLogger(__name__)
-
-
-class Timer(Protocol):
-    def cancel(self) -> None: ...
-
-
-class Clock(Protocol):
-    """Where a queue gets the time and schedules delayed adds."""
-
-    def now(self) -> float: ...
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer: ...
-
-
-class LoopClock:
-    """The running event loop's monotonic clock."""
-
-    def now(self) -> float:
-        return asyncio.get_running_loop().time()
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
-        return asyncio.get_running_loop().call_later(delay, callback)
-
-
-class _ManualTimer:
-    __slots__ = ("callback", "cancelled", "due")
-
-    def __init__(self, due: float, callback: Callable[[], None]) -> None:
-        self.due = due
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
-class ManualClock:
-    """A clock that moves only when a test calls `advance`; due callbacks run in time order."""
-
-    def __init__(self, start: float = 0.0) -> None:
-        self._now = start
-        self._timers: list[tuple[float, int, _ManualTimer]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> float:
-        return self._now
-
-    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
-        timer = _ManualTimer(self._now + max(0.0, delay), callback)
-        heapq.heappush(self._timers, (timer.due, next(self._seq), timer))
-        return timer
-
-    def advance(self, seconds: float) -> None:
-        target = self._now + seconds
-        while self._timers and self._timers[0][0] <= target:
-            due, _, timer = heapq.heappop(self._timers)
-            self._now = max(self._now, due)
-            if not timer.cancelled:
-                timer.callback()
-        self._now = target
-
-    @property
-    def pending(self) -> int:
-        return sum(1 for *_, timer in self._timers if not timer.cancelled)
 
 
 class WorkQueue:
@@ -120,7 +57,7 @@ class WorkQueue:
         self._processing: set[str] = set()
         self._waiting: dict[str, float] = {}
         self._timers: dict[str, Timer] = {}
-        self._failures: dict[str, int] = {}
+        self._backoff = Backoff(base=base_delay, cap=max_delay, clock=self._clock)
         self._shutting_down = False
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
@@ -159,21 +96,18 @@ class WorkQueue:
 
     def add_rate_limited(self, key: str) -> None:
         """Add `key` after its backoff: base_delay * 2**failures, capped at max_delay."""
-        failures = self._failures.get(key, 0)
-        self._failures[key] = failures + 1
-        self.add_after(key, self.backoff(failures))
+        self.add_after(key, self._backoff.next(key))
 
     def backoff(self, failures: int) -> float:
-        if failures >= 64:
-            return self.max_delay
-        return min(self.base_delay * 2**failures, self.max_delay)
+        """The delay of a key's next rate-limited add after `failures` earlier ones."""
+        return self._backoff.step(failures)
 
     def forget(self, key: str) -> None:
         """The key synced: its next failure starts again from base_delay."""
-        self._failures.pop(key, None)
+        self._backoff.reset(key)
 
     def num_requeues(self, key: str) -> int:
-        return self._failures.get(key, 0)
+        return self._backoff.failures(key)
 
     async def get(self) -> str | None:
         """The next key to process; None once shut down and drained."""

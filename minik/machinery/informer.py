@@ -7,7 +7,8 @@ compacted away (410, `WatchExpired`) or the stream broke, it lists again and
 turns the difference between the old cache and the new list into synthetic
 add/update/delete calls, so a deletion the watch missed still reaches
 `on_delete`. Connection failures are logged and retried with a growing,
-jittered delay; the informer never crashes and never spins.
+jittered delay (`minik.machinery.backoff`); the informer never crashes and
+never spins.
 
 The cache is an `Indexer` keyed `namespace/name` (`name` when cluster-scoped)
 with secondary indexes: "namespace", "owner" (the uid of the controller
@@ -23,10 +24,9 @@ cached object, so level-triggered controllers revisit everything.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
-import random
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,19 +34,22 @@ from typing import Any
 from minik.api.errors import ApiError
 from minik.api.resources import ResourceType
 from minik.client.aio import ApiUnavailable, AsyncClient, WatchExpired
+from minik.machinery.backoff import Backoff
+from minik.machinery.clock import Clock, LoopClock, sleep
 
 log = logging.getLogger(__name__)
 
-IndexFunc = Callable[[dict], list[str]]
-OnAdd = Callable[[dict], None]
-OnUpdate = Callable[[dict, dict], None]
-OnDelete = Callable[[dict], None]
+IndexFunc = Callable[[dict[str, Any]], list[str]]
+OnAdd = Callable[[dict[str, Any]], None]
+OnUpdate = Callable[[dict[str, Any], dict[str, Any]], None]
+OnDelete = Callable[[dict[str, Any]], None]
 
 NAMESPACE_INDEX = "namespace"
+RELIST_JITTER = 0.2
 OWNER_INDEX = "owner"
 
 
-def key_of(obj: dict) -> str:
+def key_of(obj: dict[str, Any]) -> str:
     """`namespace/name`, or `name` for a cluster-scoped object."""
     md = obj.get("metadata") or {}
     namespace = md.get("namespace")
@@ -58,22 +61,25 @@ def split_key(key: str) -> tuple[str | None, str]:
     return (namespace, name) if sep else (None, key)
 
 
-def namespace_index(obj: dict) -> list[str]:
+def namespace_index(obj: dict[str, Any]) -> list[str]:
     namespace = (obj.get("metadata") or {}).get("namespace")
     return [namespace] if namespace else []
 
 
-def owner_index(obj: dict) -> list[str]:
+def owner_index(obj: dict[str, Any]) -> list[str]:
     """The uid of the object's controller ownerReference, if it has one."""
     refs = (obj.get("metadata") or {}).get("ownerReferences") or []
     return [ref["uid"] for ref in refs if ref.get("controller") and ref.get("uid")][:1]
 
 
 class Indexer:
-    """Objects by key, plus named secondary indexes from index value to keys."""
+    """Objects by key, plus named secondary indexes from index value to keys.
+
+    Its `list` is client-go's `List`; inside the class, `builtins.list` is the type.
+    """
 
     def __init__(self) -> None:
-        self._items: dict[str, dict] = {}
+        self._items: dict[str, dict[str, Any]] = {}
         self._funcs: dict[str, IndexFunc] = {}
         self._indices: dict[str, dict[str, set[str]]] = {}
         self.add_index(NAMESPACE_INDEX, namespace_index)
@@ -87,24 +93,24 @@ class Indexer:
         for key, obj in self._items.items():
             self._index_one(name, key, obj)
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         return self._items.get(key)
 
-    def get_by(self, namespace: str | None, name: str) -> dict | None:
+    def get_by(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self._items.get(f"{namespace}/{name}" if namespace else name)
 
-    def list(self, namespace: str | None = None) -> list[dict]:
+    def list(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
         if namespace is None:
             return [self._items[k] for k in sorted(self._items)]
         return self.by_index(NAMESPACE_INDEX, namespace)
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         return sorted(self._items)
 
-    def by_index(self, name: str, value: str) -> list[dict]:
+    def by_index(self, name: str, value: str) -> builtins.list[dict[str, Any]]:
         return [self._items[k] for k in self.index_keys(name, value)]
 
-    def index_keys(self, name: str, value: str) -> list[str]:
+    def index_keys(self, name: str, value: str) -> builtins.list[str]:
         if name not in self._indices:
             raise KeyError(f"no index named {name!r}")
         return sorted(self._indices[name].get(value, ()))
@@ -115,7 +121,7 @@ class Indexer:
     def __contains__(self, key: object) -> bool:
         return key in self._items
 
-    def upsert(self, obj: dict) -> dict | None:
+    def upsert(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """Store `obj` under its key; the object it replaced, if any."""
         key = key_of(obj)
         old = self.remove(key)
@@ -124,7 +130,7 @@ class Indexer:
             self._index_one(name, key, obj)
         return old
 
-    def remove(self, key: str) -> dict | None:
+    def remove(self, key: str) -> dict[str, Any] | None:
         old = self._items.pop(key, None)
         if old is not None:
             for name, fn in self._funcs.items():
@@ -137,7 +143,7 @@ class Indexer:
                             del index[value]
         return old
 
-    def replace(self, objs: Iterable[dict]) -> dict[str, dict]:
+    def replace(self, objs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """Replace the whole content; the previous content by key."""
         old = self._items
         self._items = {}
@@ -146,7 +152,7 @@ class Indexer:
             self.upsert(obj)
         return old
 
-    def _index_one(self, name: str, key: str, obj: dict) -> None:
+    def _index_one(self, name: str, key: str, obj: dict[str, Any]) -> None:
         index = self._indices[name]
         for value in self._funcs[name](obj):
             index.setdefault(value, set()).add(key)
@@ -157,23 +163,6 @@ class Handler:
     on_add: OnAdd | None = None
     on_update: OnUpdate | None = None
     on_delete: OnDelete | None = None
-
-
-class Backoff:
-    """Exponential delay with jitter between failed attempts; reset on success."""
-
-    def __init__(self, initial: float, maximum: float) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.failures = 0
-
-    def next(self) -> float:
-        delay = min(self.initial * 2**min(self.failures, 32), self.maximum)
-        self.failures += 1
-        return delay * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 class _ShortWatch(Exception):
@@ -187,9 +176,10 @@ class Informer:
         self, client: AsyncClient, rt: ResourceType, *, namespace: str | None = None,
         label_selector: str | None = None, field_selector: str | None = None,
         resync_period: float = 300.0, watch_timeout: int = 300,
-        min_backoff: float = 0.8, max_backoff: float = 30.0,
+        min_backoff: float = 0.8, max_backoff: float = 30.0, clock: Clock | None = None,
     ) -> None:
         self.client = client
+        self.clock: Clock = clock or LoopClock()
         self.rt = rt
         self.namespace = namespace
         self.label_selector = label_selector
@@ -198,7 +188,8 @@ class Informer:
         self.watch_timeout = watch_timeout
         self.indexer = Indexer()
         self._handlers: list[Handler] = []
-        self._backoff = Backoff(min_backoff, max_backoff)
+        self._backoff = Backoff(base=min_backoff, cap=max_backoff, jitter=RELIST_JITTER,
+                                clock=self.clock)
         self._resource_version = ""
         self._synced = asyncio.Event()
 
@@ -250,7 +241,7 @@ class Informer:
     async def _resync_loop(self) -> None:
         await self._synced.wait()
         while True:
-            await asyncio.sleep(self.resync_period)
+            await sleep(self.clock, self.resync_period)
             self.resync()
 
     async def _reflect(self) -> None:
@@ -275,13 +266,13 @@ class Informer:
 
     async def _pause(self, why: str, *, first_free: bool = False) -> None:
         """Wait before listing again; the first relist after a 410 is immediate."""
-        if first_free and self._backoff.failures == 0:
-            self._backoff.failures = 1
+        if first_free and self._backoff.failures() == 0:
+            self._backoff.next()
             log.info("%s: %s; listing again", self.name, why)
             return
         delay = self._backoff.next()
         log.warning("%s: %s; listing again in %.1fs", self.name, why, delay)
-        await asyncio.sleep(delay)
+        await sleep(self.clock, delay)
 
     async def _list(self) -> None:
         body = await self.client.list(
@@ -297,7 +288,7 @@ class Informer:
         self._synced.set()
 
     async def _watch(self) -> None:
-        started, events = time.monotonic(), 0
+        started, events = self.clock.now(), 0
         stream = self.client.watch(
             self.rt, self.namespace, resource_version=self._resource_version or "0",
             label_selector=self.label_selector, field_selector=self.field_selector,
@@ -309,10 +300,10 @@ class Informer:
                     self._backoff.reset()
                 events += 1
                 self._apply(kind, obj)
-        if events == 0 and time.monotonic() - started < min(1.0, self.watch_timeout / 2):
+        if events == 0 and self.clock.now() - started < min(1.0, self.watch_timeout / 2):
             raise _ShortWatch(f"the server ended the watch at once ({self.rt.plural})")
 
-    def _apply(self, kind: str, obj: dict) -> None:
+    def _apply(self, kind: str, obj: dict[str, Any]) -> None:
         version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
         if kind == "BOOKMARK":
             if version and version != "0":
@@ -333,7 +324,7 @@ class Informer:
         if version:
             self._resource_version = version
 
-    def _replace(self, items: list[dict]) -> None:
+    def _replace(self, items: list[dict[str, Any]]) -> None:
         old = self.indexer.replace(items)
         for key, gone in old.items():
             if key not in self.indexer:
@@ -345,22 +336,22 @@ class Informer:
             elif _version(before) != _version(obj):
                 self._notify_update(before, obj)
 
-    def _typed(self, obj: dict) -> dict:
+    def _typed(self, obj: dict[str, Any]) -> dict[str, Any]:
         obj.setdefault("kind", self.rt.kind)
         obj.setdefault("apiVersion", self.rt.api_version)
         return obj
 
-    def _notify_add(self, obj: dict) -> None:
+    def _notify_add(self, obj: dict[str, Any]) -> None:
         for handler in self._handlers:
             if handler.on_add is not None:
                 self._call(handler.on_add, obj)
 
-    def _notify_update(self, old: dict, new: dict) -> None:
+    def _notify_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         for handler in self._handlers:
             if handler.on_update is not None:
                 self._call(handler.on_update, old, new)
 
-    def _notify_delete(self, obj: dict) -> None:
+    def _notify_delete(self, obj: dict[str, Any]) -> None:
         for handler in self._handlers:
             if handler.on_delete is not None:
                 self._call(handler.on_delete, obj)
@@ -372,5 +363,5 @@ class Informer:
             log.exception("%s: event handler %r failed", self.name, fn)
 
 
-def _version(obj: dict) -> str:
+def _version(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")

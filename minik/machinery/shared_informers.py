@@ -11,16 +11,19 @@ import asyncio
 
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
-from minik.controllers.informer import Informer
-from minik.supervisor import Supervisor
+from minik.machinery.clock import Clock
+from minik.machinery.informer import Informer
+from minik.machinery.supervisor import Supervisor
 
 
 class SharedInformers:
     """Creates each resource's informer once, with the built-in owner index."""
 
-    def __init__(self, client: AsyncClient, *, resync_period: float = 300.0) -> None:
+    def __init__(self, client: AsyncClient, *, resync_period: float = 300.0,
+                 clock: Clock | None = None) -> None:
         self.client = client
         self.resync_period = resync_period
+        self.clock = clock
         self._informers: dict[str, Informer] = {}
         self._started: set[str] = set()
 
@@ -30,7 +33,8 @@ class SharedInformers:
             raise KeyError(f"no resource type {resource!r}")
         informer = self._informers.get(rt.qualified_name)
         if informer is None:
-            informer = Informer(self.client, rt, resync_period=self.resync_period)
+            informer = Informer(self.client, rt, resync_period=self.resync_period,
+                                clock=self.clock)
             self._informers[rt.qualified_name] = informer
         return informer
 

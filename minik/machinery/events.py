@@ -26,14 +26,14 @@ import datetime as dt
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time, now
+from minik.api.meta import format_time
 from minik.api.resources import REGISTRY
 from minik.client.aio import ApiUnavailable, AsyncClient
+from minik.machinery.clock import Clock, LoopClock
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class _Posted:
     count: int
 
 
-def involved_object(obj: dict, field_path: str | None = None) -> dict[str, str]:
+def involved_object(obj: dict[str, Any], field_path: str | None = None) -> dict[str, str]:
     """The ObjectReference of `obj` that an Event points at."""
     md = obj.get("metadata") or {}
     ref = {"apiVersion": obj.get("apiVersion", ""), "kind": obj.get("kind", ""),
@@ -96,26 +96,26 @@ class EventRecorder:
     def __init__(
         self, client: AsyncClient, component: str, *, host: str | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE, cache_size: int = DEFAULT_CACHE_SIZE,
-        clock: Callable[[], dt.datetime] = now,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
         self.component = component
         self.host = host
         self.cache_size = cache_size
         self.dropped = 0
-        self._clock = clock
+        self._clock: Clock = clock or LoopClock()
         self._queue: asyncio.Queue[PendingEvent] = asyncio.Queue(maxsize=queue_size)
         self._recent: OrderedDict[AggregationKey, _Posted] = OrderedDict()
         self._posting = asyncio.Lock()
         self._last_suffix = 0
 
     def record(
-        self, obj: dict, type: EventType | str, reason: str, message: str, *,
+        self, obj: dict[str, Any], type: EventType | str, reason: str, message: str, *,
         field_path: str | None = None,
     ) -> None:
         """Queue an event about `obj`; drops it (with a log line) when the queue is full."""
         event = PendingEvent(involved_object(obj, field_path), type, reason, message,
-                             self._clock())
+                             self._clock.wall())
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
@@ -185,7 +185,7 @@ class EventRecorder:
         while len(self._recent) > self.cache_size:
             self._recent.popitem(last=False)
 
-    def _event_body(self, event: PendingEvent) -> dict:
+    def _event_body(self, event: PendingEvent) -> dict[str, Any]:
         stamp = format_time(event.at)
         source = {"component": self.component}
         if self.host:

@@ -1,4 +1,4 @@
-"""`python -m minik.apiserver`: run one minik server in the foreground."""
+"""`python -m minik.server`: run one minik server in the foreground (what `minik up` runs)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import logging
 import os
 import sys
 
-from minik.apiserver.server import ServerConfig, serve
 from minik.home import DEFAULT_NAME, DEFAULT_PORT, Home
+from minik.server.config import ServerConfig
+from minik.server.process import serve
 from minik.store import StoreError
 
 

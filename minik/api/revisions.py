@@ -1,0 +1,69 @@
+"""Revisions of a workload's pod template, as a rollout and `kubectl rollout` see them.
+
+A Deployment's ReplicaSets carry the revision they were made for in the
+`deployment.kubernetes.io/revision` annotation and their template's hash in
+the `pod-template-hash` label. Two templates are the same revision when they
+are equal but for that label (`equal_ignore_hash`), compared in a normal
+form without nulls, empty maps and empty lists and with canonical
+quantities, so that the Go re-encoding `rollout undo` sends still finds its
+old ReplicaSet. The deployment controller and minik's `rollout` command
+both need this, as Kubernetes' controller and kubectl share `deploymentutil`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any
+
+from minik.api.models.quantity import parse_quantity
+
+Obj = dict[str, Any]
+
+HASH_LABEL = "pod-template-hash"
+REVISION = "deployment.kubernetes.io/revision"
+
+
+def revision(obj: Obj) -> int:
+    """The object's revision annotation; 0 when it has none (or not a number)."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    try:
+        return int(annotations.get(REVISION, 0))
+    except ValueError:
+        return 0
+
+
+def _canonical_quantities(resources: Obj) -> None:
+    for group in ("requests", "limits"):
+        for name, value in (resources.get(group) or {}).items():
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                with contextlib.suppress(ValueError):
+                    resources[group][name] = format(parse_quantity(value).normalize(), "f")
+
+
+def _prune(value: Any) -> Any:
+    """Drop nulls, empty maps and empty lists, at every depth."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v is not None and v != {} and v != []}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def normal_template(template: Obj) -> Obj:
+    """The semantic content of a pod template: what `equal_ignore_hash` compares."""
+    result = copy.deepcopy(template)
+    labels = (result.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop(HASH_LABEL, None)
+    pod_spec = result.get("spec") or {}
+    for key in ("containers", "initContainers"):
+        for container in pod_spec.get(key) or []:
+            if isinstance(container.get("resources"), dict):
+                _canonical_quantities(container["resources"])
+    return _prune(result)
+
+
+def equal_ignore_hash(a: Obj, b: Obj) -> bool:
+    return normal_template(a) == normal_template(b)
