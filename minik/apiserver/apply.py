@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from minik.api import errors, patch
+from minik.api import errors
+from minik.api.patch import strategic as patch
 from minik.apiserver.patching import check_identity, guarded
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import ObjectStorage, WriteOptions, WriteResult

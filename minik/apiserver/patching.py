@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from minik.api import errors, patch
+from minik.api import errors
 from minik.api.decode import require_object
+from minik.api.patch import strategic as patch
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import Mutation
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of, now
 from minik.api.resources import REGISTRY
-from minik.api.selectors import LabelSelector
+from minik.api.selectors.labels import LabelSelector
 from minik.controllers import deployment_util as du
 from minik.controllers.informer import OWNER_INDEX, key_of
 from minik.controllers.podcontrol import (

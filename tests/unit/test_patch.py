@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from minik.api.patch import (
+from minik.api.patch.strategic import (
     PRIMITIVE_SET,
     PatchError,
     apply_json_patch,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from minik.api import errors
-from minik.api.selectors import LabelSelector
+from minik.api.selectors.labels import LabelSelector
 
 
 def human_duration(seconds: float) -> str:

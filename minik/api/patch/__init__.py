@@ -1,0 +1,1 @@
+"""The PATCH formats kubectl sends, and the three-way patch of client-side `kubectl apply`."""
