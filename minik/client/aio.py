@@ -47,17 +47,6 @@ class WatchExpired(ApiError):
     """The watch's resourceVersion is older than the server keeps: list again."""
 
 
-def _error_from(code: int, data: bytes, reason: str) -> ApiError:
-    try:
-        body = json.loads(data)
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("kind") == "Status":
-        return ApiError.from_status(body, code=code)
-    text = data.decode(errors="replace").strip()
-    return ApiError(code, "InternalError", text or reason)
-
-
 def _watch_error(status: dict[str, Any]) -> ApiError:
     code = int(status.get("code") or 500)
     if code == 410:
@@ -164,7 +153,7 @@ class AsyncClient:
         except (aiohttp.ClientError, TimeoutError) as e:
             raise self._unavailable(method, path, e) from e
         if response.status >= 400:
-            raise _error_from(response.status, payload, response.reason or "")
+            raise ApiError.from_response(response.status, payload, response.reason or "")
         if "json" in response.headers.get("Content-Type", ""):
             return json.loads(payload) if payload else None
         return payload.decode(errors="replace")
@@ -259,7 +248,7 @@ class AsyncClient:
             async with self._http().get(path, params=params, timeout=timeout) as response:
                 if response.status >= 400:
                     payload = await response.read()
-                    raise _error_from(response.status, payload, response.reason or "")
+                    raise ApiError.from_response(response.status, payload, response.reason or "")
                 while chunk := await response.content.readany():
                     yield chunk
         except (aiohttp.ClientError, TimeoutError) as e:

@@ -134,17 +134,6 @@ class RestClient:
         for value in response.headers.get_all("Warning") or []:
             self.warnings.append(warning_text(value))
 
-    @staticmethod
-    def _error(response: http.client.HTTPResponse, data: bytes) -> ApiError:
-        try:
-            body = json.loads(data)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("kind") == "Status":
-            return ApiError.from_status(body, code=response.status)
-        text = data.decode(errors="replace").strip()
-        return ApiError(response.status, "InternalError", text or response.reason)
-
     def request(
         self, method: str, path: str, *, params: Params = None, body: Any = None,
         content_type: str = "application/json", accept: str = "application/json",
@@ -161,7 +150,7 @@ class RestClient:
         payload = response.read()
         self._collect_warnings(response)
         if response.status >= 400:
-            raise self._error(response, payload)
+            raise ApiError.from_response(response.status, payload, response.reason)
         if "json" in (response.headers.get("Content-Type") or ""):
             return json.loads(payload) if payload else None
         return payload.decode(errors="replace")
@@ -172,7 +161,7 @@ class RestClient:
         response = self._send("GET", path, params, None, {"Accept": accept}, None)
         if response.status >= 400:
             data = response.read()
-            raise self._error(response, data)
+            raise ApiError.from_response(response.status, data, response.reason)
         try:
             while chunk := response.read1(65536):
                 yield chunk

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from minik.api.meta import parse_time
 from minik.api.printers.base import AGE, NAME, age_cell, col, name_cell, printer
-from minik.api.printers.formatting import condition, condition_true, field, parse_time, since
+from minik.api.printers.formatting import condition, condition_true, field, since
 
 
 @dataclass
