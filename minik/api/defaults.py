@@ -342,9 +342,10 @@ def _endpointslice(obj: JsonObject) -> None:
 
 def _hpa_rules(behavior: JsonObject, key: str, default: JsonObject) -> None:
     """A set rule keeps what it sets; the rest comes from Kubernetes' default rule."""
-    given = behavior.get(key) if isinstance(behavior.get(key), dict) else {}
+    given = behavior.get(key)
     rules = copy.deepcopy(default)
-    rules.update({k: v for k, v in given.items() if v is not None})
+    if isinstance(given, dict):
+        rules.update({k: v for k, v in given.items() if v is not None})
     behavior[key] = rules
 
 

@@ -20,7 +20,6 @@ The values follow Kubernetes 1.33's types (`k8s.io/api`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from minik.api.objects import JsonObject
 
@@ -106,13 +105,13 @@ def dicts_at(parent: JsonObject, key: str) -> list[JsonObject]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def object_meta(metadata: Any) -> None:
+def object_meta(metadata: object) -> None:
     """An embedded ObjectMeta (a template's) carries `creationTimestamp: null`."""
     if isinstance(metadata, dict):
         metadata.setdefault("creationTimestamp", None)
 
 
-def _template(template: Any) -> None:
+def _template(template: object) -> None:
     """A PodTemplateSpec: metadata (with its null timestamp) and spec are structs."""
     if isinstance(template, dict):
         object_meta(struct_at(template, "metadata"))
@@ -134,7 +133,7 @@ def _resource_field_refs(spec: JsonObject) -> None:
             ref.setdefault("divisor", "0")
 
 
-def _container_state(state: Any) -> None:
+def _container_state(state: object) -> None:
     if not isinstance(state, dict):
         return
     if isinstance(state.get("running"), dict):
@@ -146,7 +145,7 @@ def _container_state(state: Any) -> None:
         terminated.setdefault("finishedAt", None)
 
 
-def pod_spec(spec: Any) -> None:
+def pod_spec(spec: object) -> None:
     """What a PodSpec always carries, wherever it is embedded."""
     if isinstance(spec, dict):
         _resource_field_refs(spec)

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from minik.api.errors import ApiError
+from minik.api.objects import JsonObject
 from minik.kubeconfig import ClusterAccess
 
 Params = dict[str, Any] | list[tuple[str, Any]] | None
@@ -135,11 +136,15 @@ class RestClient:
             self.warnings.append(warning_text(value))
 
     def request(
-        self, method: str, path: str, *, params: Params = None, body: Any = None,
+        self, method: str, path: str, *, params: Params = None, body: object = None,
         content_type: str = "application/json", accept: str = "application/json",
         timeout: float | None = None,
     ) -> Any:
-        """One request; returns decoded JSON (or text), raises ApiError on failure."""
+        """One request; returns decoded JSON (or text), raises ApiError on failure.
+
+        The answer is whatever `path` serves (an object, a list, a Table, text),
+        so it is `Any` here: the caller knows what it asked for.
+        """
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -170,7 +175,7 @@ class RestClient:
             self.close()
 
     def watch(self, path: str, *, params: Params = None,
-              accept: str = "application/json") -> Iterator[dict[str, Any]]:
+              accept: str = "application/json") -> Iterator[JsonObject]:
         """Yield watch events, one JSON object per line."""
         buffer = b""
         for chunk in self.stream(path, params=params, accept=accept):

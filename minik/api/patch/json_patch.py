@@ -17,7 +17,7 @@ from minik.api.patch.json_values import PatchError, json_equal
 # ------------------------------------------------------- RFC 7386 merge patch
 
 
-def apply_merge_patch(target: Any, patch: Any) -> Any:
+def apply_merge_patch(target: object, patch: object) -> object:
     """Apply an RFC 7386 JSON merge patch; `null` deletes, objects merge, all else replaces."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
@@ -37,7 +37,7 @@ class _OpFailed(Exception):
     """Why one JSON patch operation failed; wrapped into a PatchError naming the op."""
 
 
-def apply_json_patch(target: Any, operations: Any) -> Any:
+def apply_json_patch(target: object, operations: object) -> object:
     """Apply an RFC 6902 JSON patch atomically: any failure raises and changes nothing."""
     if not isinstance(operations, list):
         raise PatchError("json patch: the body must be a JSON array of operations")

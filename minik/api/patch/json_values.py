@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable
-from typing import Any
 
 
 class PatchError(ValueError):
     """A patch that cannot be applied or computed; the message names the problem."""
 
 
-def json_equal(a: Any, b: Any) -> bool:
+def json_equal(a: object, b: object) -> bool:
     """Equality as JSON sees it: `true` is not `1`, `1` is `1.0`."""
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
@@ -35,7 +34,7 @@ def json_equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def json_ident(value: Any) -> Hashable:
+def json_ident(value: object) -> Hashable:
     """A hashable identity for a scalar (or any JSON value) that respects `json_equal`."""
     if isinstance(value, bool):
         return ("bool", value)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
+from minik.api.objects import JsonObject
 from minik.api.patch.json_values import PatchError, json_ident
 
 PRIMITIVE_SET: Final = ""
@@ -92,19 +93,19 @@ def smp_error(path: tuple[str, ...], problem: str) -> PatchError:
     return PatchError(f"strategic merge patch at {'.'.join(path) or '<root>'}: {problem}")
 
 
-def require_object(element: Any, path: tuple[str, ...]) -> dict:
+def require_object(element: object, path: tuple[str, ...]) -> JsonObject:
     if not isinstance(element, dict):
         raise smp_error(path, "expected a list of objects")
     return element
 
 
-def key_of(element: dict, key: str, path: tuple[str, ...]) -> Any:
+def key_of(element: JsonObject, key: str, path: tuple[str, ...]) -> object:
     if key not in element:
         raise smp_error(path, f"element has no merge key {key!r}")
     return element[key]
 
 
-def element_ident(item: Any, key: str) -> Hashable:
+def element_ident(item: object, key: str) -> Hashable:
     if isinstance(item, dict) and key in item:
         return json_ident(item[key])
     return ("missing", id(item))

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from minik.api.objects import JsonObject
 from minik.api.patch.json_values import PatchError, json_ident
 from minik.api.patch.merge_keys import (
     DELETE_PRIMITIVES,
@@ -40,7 +41,7 @@ _DELETE: Final = object()
 """What merging a map with `$patch: delete` leaves: the field goes."""
 
 
-def apply_strategic_merge_patch(target: dict, patch: dict, *, kind: str) -> dict:
+def apply_strategic_merge_patch(target: JsonObject, patch: JsonObject, *, kind: str) -> JsonObject:
     """Apply a strategic merge patch to `target`, an object of `kind`."""
     if not isinstance(target, dict) or not isinstance(patch, dict):
         raise PatchError("strategic merge patch: target and patch must be JSON objects")
@@ -56,7 +57,7 @@ class _Directives:
     retain: list[Any] | None
 
 
-def find_directive(value: Any, path: str = "") -> str | None:
+def find_directive(value: object, path: str = "") -> str | None:
     """The path (`.metadata.$patch`) of the first strategic-merge directive in `value`.
 
     Server-side apply takes a plain object: to it a directive is an unknown field.
@@ -97,7 +98,7 @@ def _directive_list(key: str, value: Any, path: tuple[str, ...]) -> list[Any]:
     return value
 
 
-def _merge_map(owned: dict, patch: dict, path: tuple[str, ...], kind: str) -> Any:
+def _merge_map(owned: JsonObject, patch: JsonObject, path: tuple[str, ...], kind: str) -> Any:
     """Merge `patch` into `owned` (ours to mutate); `_DELETE` means remove the map."""
     if PATCH in patch:
         return _map_directive(patch, path, kind)
@@ -116,7 +117,7 @@ def _merge_map(owned: dict, patch: dict, path: tuple[str, ...], kind: str) -> An
     return owned
 
 
-def _map_directive(patch: dict, path: tuple[str, ...], kind: str) -> Any:
+def _map_directive(patch: JsonObject, path: tuple[str, ...], kind: str) -> Any:
     directive = patch[PATCH]
     if directive == "replace":
         rest = {key: value for key, value in patch.items() if key != PATCH}
@@ -126,7 +127,9 @@ def _map_directive(patch: dict, path: tuple[str, ...], kind: str) -> Any:
     raise smp_error(path, f"unknown $patch {directive!r}")
 
 
-def _retain_keys(owned: dict, fields: dict, retain: list[Any], path: tuple[str, ...]) -> None:
+def _retain_keys(
+    owned: JsonObject, fields: JsonObject, retain: list[Any], path: tuple[str, ...]
+) -> None:
     kept = {key for key in retain if isinstance(key, str)}
     for key, value in fields.items():
         if value is not None and key not in kept:
@@ -135,7 +138,7 @@ def _retain_keys(owned: dict, fields: dict, retain: list[Any], path: tuple[str, 
         del owned[key]
 
 
-def _merge_field(owned: dict, key: str, value: Any, path: tuple[str, ...], kind: str) -> None:
+def _merge_field(owned: JsonObject, key: str, value: Any, path: tuple[str, ...], kind: str) -> None:
     merged = None if value is None else _merge_value(owned.get(key), value, path, key, kind)
     if merged is None or merged is _DELETE:
         owned.pop(key, None)
@@ -158,7 +161,7 @@ def _merge_value(current: Any, value: Any, path: tuple[str, ...], field: str, ki
     return _merge_keyed(base, value, key, here, kind)
 
 
-def _merge_scalars(owned: list, patch: list, path: tuple[str, ...]) -> list:
+def _merge_scalars(owned: list[Any], patch: list[Any], path: tuple[str, ...]) -> list[Any]:
     if any(isinstance(item, dict | list) for item in patch):
         raise smp_error(path, "expected a list of scalars")
     merged: dict[Any, Any] = {}
@@ -169,9 +172,11 @@ def _merge_scalars(owned: list, patch: list, path: tuple[str, ...]) -> list:
     return _reorder(list(merged.values()), json_ident, order, server)
 
 
-def _merge_keyed(owned: list, patch: list, key: str, path: tuple[str, ...], kind: str) -> list:
+def _merge_keyed(
+    owned: list[Any], patch: list[Any], key: str, path: tuple[str, ...], kind: str
+) -> list[Any]:
     owned = list(owned)
-    plain: list[dict] = []
+    plain: list[JsonObject] = []
     replace = False
     for element in patch:
         directive = require_object(element, path).get(PATCH)
@@ -193,7 +198,9 @@ def _merge_keyed(owned: list, patch: list, key: str, path: tuple[str, ...], kind
     return _reorder(owned, functools.partial(element_ident, key=key), order, server)
 
 
-def _merge_element(owned: list, element: dict, key: str, path: tuple[str, ...], kind: str) -> None:
+def _merge_element(
+    owned: list[Any], element: JsonObject, key: str, path: tuple[str, ...], kind: str
+) -> None:
     wanted = json_ident(key_of(element, key, path))
     for index, item in enumerate(owned):
         if element_ident(item, key) == wanted:
@@ -203,7 +210,7 @@ def _merge_element(owned: list, element: dict, key: str, path: tuple[str, ...], 
 
 
 def _set_element_order(
-    owned: dict,
+    owned: JsonObject,
     field: str,
     order: list[Any],
     server: Any,
@@ -227,7 +234,8 @@ def _set_element_order(
 
 
 def _check_order(
-    patched: list, wanted: list, ident: Callable[[Any], Any], path: tuple[str, ...], field: str
+    patched: list[Any], wanted: list[Any], ident: Callable[[Any], Any], path: tuple[str, ...],
+    field: str
 ) -> None:
     remaining = iter(wanted)
     for item in patched:
@@ -237,7 +245,9 @@ def _check_order(
             raise smp_error(path, f"{field!r} disagrees with $setElementOrder/{field}")
 
 
-def _reorder(items: list, ident: Callable[[Any], Any], order: list, server: list) -> list:
+def _reorder(
+    items: list[Any], ident: Callable[[Any], Any], order: list[Any], server: list[Any]
+) -> list[Any]:
     """Patch-named items in `order`, others in place, interleaved by server position."""
     rank: dict[Any, int] = {}
     for position, name in enumerate(order):
@@ -247,7 +257,7 @@ def _reorder(items: list, ident: Callable[[Any], Any], order: list, server: list
         server_rank.setdefault(name, position)
     named = sorted((item for item in items if ident(item) in rank), key=lambda i: rank[ident(i)])
     others = [item for item in items if ident(item) not in rank]
-    result: list = []
+    result: list[Any] = []
     while others and named:
         left, right = server_rank.get(ident(others[0])), server_rank.get(ident(named[0]))
         take_left = left is not None and right is not None and left < right

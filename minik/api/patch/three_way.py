@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from minik.api.objects import JsonObject
 from minik.api.patch.json_values import PatchError, json_equal, json_ident
 from minik.api.patch.merge_keys import (
     DELETE_PRIMITIVES,
@@ -33,8 +34,8 @@ from minik.api.patch.merge_keys import (
 
 
 def create_strategic_merge_patch(
-    original: dict | None, modified: dict, current: dict, *, kind: str
-) -> dict:
+    original: JsonObject | None, modified: JsonObject, current: JsonObject, *, kind: str
+) -> JsonObject:
     """The three-way patch client-side `kubectl apply` sends.
 
     Sets what `modified` changes relative to `current`, deletes what
@@ -47,8 +48,9 @@ def create_strategic_merge_patch(
 
 
 def _diff_map(
-    original: dict, modified: dict, current: dict, path: tuple[str, ...], kind: str
-) -> dict:
+    original: JsonObject, modified: JsonObject, current: JsonObject, path: tuple[str, ...],
+    kind: str
+) -> JsonObject:
     patch: dict[str, Any] = {}
     for key, value in modified.items():
         _diff_field(patch, key, original.get(key), value, current, path, kind)
@@ -61,12 +63,13 @@ def _diff_map(
     return patch
 
 
-def _has_other_fields(current: dict, modified: dict) -> bool:
+def _has_other_fields(current: JsonObject, modified: JsonObject) -> bool:
     return any(value is not None and key not in modified for key, value in current.items())
 
 
 def _diff_field(
-    patch: dict, key: str, old: Any, value: Any, current: dict, path: tuple[str, ...], kind: str
+    patch: JsonObject, key: str, old: Any, value: Any, current: JsonObject, path: tuple[str, ...],
+    kind: str
 ) -> None:
     if key not in current:
         patch[key] = copy.deepcopy(value)
@@ -87,7 +90,9 @@ def _diff_field(
         patch[key] = copy.deepcopy(value)
 
 
-def _diff_scalars(patch: dict, field: str, original: list, modified: list, current: list) -> None:
+def _diff_scalars(
+    patch: JsonObject, field: str, original: list[Any], modified: list[Any], current: list[Any]
+) -> None:
     present = {json_ident(item) for item in current}
     kept = {json_ident(item) for item in modified}
     added = [item for item in modified if json_ident(item) not in present] if current else modified
@@ -104,11 +109,11 @@ def _diff_scalars(patch: dict, field: str, original: list, modified: list, curre
 
 
 def _diff_keyed(
-    patch: dict,
+    patch: JsonObject,
     field: str,
-    original: list,
-    modified: list,
-    current: list,
+    original: list[Any],
+    modified: list[Any],
+    current: list[Any],
     key: str,
     path: tuple[str, ...],
     kind: str,
@@ -137,15 +142,15 @@ def _diff_keyed(
         patch[SET_ORDER + field] = [{key: copy.deepcopy(name)} for name in names]
 
 
-def _by_key(items: list, key: str) -> dict[Any, dict]:
-    found: dict[Any, dict] = {}
+def _by_key(items: list[Any], key: str) -> dict[Any, JsonObject]:
+    found: dict[Any, JsonObject] = {}
     for item in items:
         if isinstance(item, dict) and key in item:
             found.setdefault(json_ident(item[key]), item)
     return found
 
 
-def _keys_in_order(items: list, key: str) -> list[tuple[Any, Any]]:
+def _keys_in_order(items: list[Any], key: str) -> list[tuple[Any, Any]]:
     seen: dict[Any, Any] = {}
     for item in items:
         if isinstance(item, dict) and key in item:

@@ -37,7 +37,7 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _terminated_reason(terminated: dict[str, Any]) -> str:
     if terminated.get("reason"):
-        return terminated["reason"]
+        return str(terminated["reason"])
     if terminated.get("signal"):
         return f"Signal:{terminated['signal']}"
     return f"ExitCode:{terminated.get('exitCode', 0)}"
@@ -59,7 +59,7 @@ def _init_reason(pod: dict[str, Any], sidecars: set[str], tally: _Tally) -> str 
         if terminated is not None:
             return "Init:" + _terminated_reason(terminated)
         if waiting_reason and waiting_reason != "PodInitializing":
-            return "Init:" + waiting_reason
+            return f"Init:{waiting_reason}"
         return f"Init:{i}/{count}"
     return None
 
