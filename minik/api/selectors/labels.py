@@ -9,9 +9,8 @@ kind writes it. A malformed selector is a BadRequest.
 
 from __future__ import annotations
 
-from typing import Any
-
 from minik.api import errors
+from minik.api.objects import JsonObject, LabelSelectorSpec
 from minik.api.selectors.label_parser import parse_requirements
 from minik.api.selectors.requirements import (
     DOES_NOT_EXIST,
@@ -42,7 +41,7 @@ class LabelSelector:
             raise errors.bad_request(str(exc)) from None
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any] | None) -> LabelSelector:
+    def from_spec(cls, spec: LabelSelectorSpec | JsonObject | None) -> LabelSelector:
         """Convert a `metav1.LabelSelector`: None selects nothing, `{}` selects everything.
 
         Anything but `matchLabels` and `matchExpressions` is refused: a plain label
@@ -93,7 +92,7 @@ MAP_SELECTOR_KINDS = frozenset({"ReplicationController"})
 """Kinds whose `spec.selector` is a plain label map (core/v1), not a metav1.LabelSelector."""
 
 
-def workload_selector(kind: str, obj: dict[str, Any]) -> LabelSelector:
+def workload_selector(kind: str, obj: JsonObject) -> LabelSelector:
     """The selector in a workload's `spec.selector`, in whichever form its kind writes it.
 
     A ReplicationController's map is the equality selector of its labels, as
