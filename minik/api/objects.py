@@ -65,12 +65,6 @@ class ObjectMeta(TypedDict, total=False):
     selfLink: str
 
 
-class ListMeta(TypedDict, total=False):
-    resourceVersion: str
-    # `continue` is a Python keyword: read it as `list_meta.get("continue")`.
-    remainingItemCount: int
-
-
 class KubeObject(TypedDict, total=False):
     """Any Kubernetes object: what every kind has in common."""
 
@@ -81,15 +75,6 @@ class KubeObject(TypedDict, total=False):
 
 AnyObject = KubeObject | JsonObject
 """What the accessors of `minik.api.meta` take: a typed object, or one just decoded."""
-
-
-class KubeList(TypedDict, total=False):
-    """A list answer (`PodList`, `DeploymentList`, ...)."""
-
-    apiVersion: str
-    kind: str
-    metadata: ListMeta
-    items: list[KubeObject]
 
 
 class ObjectReference(TypedDict, total=False):
