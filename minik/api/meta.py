@@ -12,7 +12,8 @@ object or one just decoded (`AnyObject`), never mutate it, and read a
 missing or null field as its empty value: an absent `metadata` has no
 labels, an absent `status` no conditions. The condition helpers are generic
 in the condition type, so a Deployment's conditions stay
-`DeploymentCondition`s.
+`DeploymentCondition`s. The readers are named `*_of` so that importing one
+shadows neither `annotations` (the `__future__` import) nor a local `name`.
 """
 
 from __future__ import annotations

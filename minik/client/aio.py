@@ -10,6 +10,12 @@ Foreign errors are mapped here and nowhere else: an error answer becomes
 `ApiError` (parsed from its `metav1.Status` body), a 410 inside a watch
 stream becomes `WatchExpired`, and a server that cannot be reached becomes
 `ApiUnavailable`, which names the server and the request.
+
+The verbs take a typed object or a decoded one (`AnyObject`) and answer
+`JsonObject`: the callers still hold plain dicts, and a `KubeObject` answer
+would not type-check where they read `spec` or `status`. Callers read the
+answers through `minik.api.meta`'s accessors; once they hold the shapes of
+`minik.api.objects`, the answers can become those shapes.
 """
 
 from __future__ import annotations
