@@ -13,6 +13,7 @@ import base64
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -70,7 +71,7 @@ class ClusterAccess:
     insecure: bool = False
 
 
-def _named(items: list[dict], name: str, what: str, path: Path) -> dict:
+def _named(items: list[dict[str, Any]], name: str, what: str, path: Path) -> dict[str, Any]:
     for item in items or []:
         if item.get("name") == name:
             return item.get(what) or {}

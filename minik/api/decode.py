@@ -26,6 +26,7 @@ import yaml
 
 from minik.api import protobuf
 from minik.api.errors import ApiError, bad_request, unsupported_media_type
+from minik.api.objects import JsonObject
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
 MAX_DEPTH = 100
@@ -134,7 +135,7 @@ def _construct(b: _Builder, node: yaml.Node, depth: int, stack: set[int]) -> Any
         stack.discard(id(node))
 
 
-def load_yaml_documents(text: str) -> list[Any]:
+def load_yaml_documents(text: str) -> list[object]:
     """Every document of a (multi-document) YAML text, safely."""
     _check_depth(text)
     try:
@@ -163,7 +164,7 @@ def _finite(text: str) -> float:
     return value
 
 
-def load_json(data: bytes | str) -> Any:
+def load_json(data: bytes | str) -> object:
     text = data.decode() if isinstance(data, bytes) else data
     _check_depth(text)
     try:
@@ -173,7 +174,7 @@ def load_json(data: bytes | str) -> Any:
     return _storable(value) if "\\u" in text else value  # only \u escapes make surrogates
 
 
-def decode_body(data: bytes, content_type: str) -> Any:
+def decode_body(data: bytes, content_type: str) -> object:
     """The request body as Python data, chosen by Content-Type."""
     media = content_type.split(";")[0].strip().lower()
     if not data.strip():
@@ -198,7 +199,7 @@ def decode_body(data: bytes, content_type: str) -> Any:
         f"application/json, application/yaml, {protobuf.MEDIA_TYPE} (got {media!r})")
 
 
-def require_object(value: Any, *, what: str = "the body") -> dict[str, Any]:
+def require_object(value: object, *, what: str = "the body") -> JsonObject:
     if not isinstance(value, dict):
         raise ApiError(400, "BadRequest", f"{what} must be a JSON object")
     return value

@@ -22,22 +22,22 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from minik.api.objects import JsonObject
 from minik.api.resources import ResourceType
 from minik.api.zero_values import dicts_at, fill_zero_values, struct_at
 
-Obj = dict[str, Any]
 MAX_INT32 = 2**31 - 1
 TOKEN_EXPIRATION_SECONDS = 3600
 CLIENT_IP_AFFINITY_SECONDS = 10800
 HPA_CPU_UTILIZATION = 80
-HPA_SCALE_UP: Obj = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+HPA_SCALE_UP: JsonObject = {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
     {"type": "Pods", "value": 4, "periodSeconds": 15},
     {"type": "Percent", "value": 100, "periodSeconds": 15}]}
-HPA_SCALE_DOWN: Obj = {"selectPolicy": "Max", "policies": [
+HPA_SCALE_DOWN: JsonObject = {"selectPolicy": "Max", "policies": [
     {"type": "Percent", "value": 100, "periodSeconds": 15}]}
 
 
-def apply_defaults(rt: ResourceType, obj: Obj) -> Obj:
+def apply_defaults(rt: ResourceType, obj: JsonObject) -> JsonObject:
     """A copy of `obj` with Kubernetes' defaults for its kind filled in."""
     result = copy.deepcopy(obj)
     fill = _BY_KIND.get(rt.kind)
@@ -50,7 +50,7 @@ def apply_defaults(rt: ResourceType, obj: Obj) -> Obj:
 _dict, _items = struct_at, dicts_at
 
 
-def _set(obj: Obj, **values: Any) -> None:
+def _set(obj: JsonObject, **values: Any) -> None:
     for key, value in values.items():
         if obj.get(key) is None:
             obj[key] = value
@@ -65,23 +65,23 @@ def image_pull_policy(image: str) -> str:
     return "Always" if tag in ("", "latest") else "IfNotPresent"
 
 
-def _http_get(action: Obj) -> None:
+def _http_get(action: JsonObject) -> None:
     _set(action, path="/", scheme="HTTP")
 
 
-def _handler(handler: Obj) -> None:
+def _handler(handler: JsonObject) -> None:
     if isinstance(handler.get("httpGet"), dict):
         _http_get(handler["httpGet"])
     if isinstance(handler.get("grpc"), dict):
         _set(handler["grpc"], service="")
 
 
-def _probe(probe: Obj) -> None:
+def _probe(probe: JsonObject) -> None:
     _handler(probe)
     _set(probe, timeoutSeconds=1, periodSeconds=10, successThreshold=1, failureThreshold=3)
 
 
-def _container(container: Obj) -> None:
+def _container(container: JsonObject) -> None:
     _set(container, terminationMessagePath="/dev/termination-log",
          terminationMessagePolicy="File")
     if container.get("imagePullPolicy") is None and isinstance(container.get("image"), str):
@@ -105,7 +105,7 @@ def _container(container: Obj) -> None:
 VOLUME_SOURCES_WITH_MODE = ("configMap", "secret", "downwardAPI", "projected")
 
 
-def _volume(volume: Obj) -> None:
+def _volume(volume: JsonObject) -> None:
     if all(v is None for k, v in volume.items() if k != "name"):
         volume["emptyDir"] = {}
     for key in VOLUME_SOURCES_WITH_MODE:
@@ -118,7 +118,7 @@ def _volume(volume: Obj) -> None:
             _set(source["serviceAccountToken"], expirationSeconds=TOKEN_EXPIRATION_SECONDS)
 
 
-def pod_spec(spec: Obj) -> None:
+def pod_spec(spec: JsonObject) -> None:
     """SetDefaults_PodSpec and the defaults of everything inside a pod spec.
 
     A Job's template gets `restartPolicy: Always` too, as in Kubernetes, whose
@@ -133,13 +133,13 @@ def pod_spec(spec: Obj) -> None:
         _volume(volume)
 
 
-def _template(parent: Obj) -> None:
+def _template(parent: JsonObject) -> None:
     template = parent.get("template")
     if isinstance(template, dict) and isinstance(template.get("spec"), dict):
         pod_spec(template["spec"])
 
 
-def _requests_from_limits(spec: Obj) -> None:
+def _requests_from_limits(spec: JsonObject) -> None:
     """A container that sets only limits requests as much as it limits (SetDefaults_Pod)."""
     for container in _items(spec, "containers") + _items(spec, "initContainers"):
         resources = _dict(container, "resources")
@@ -150,7 +150,7 @@ def _requests_from_limits(spec: Obj) -> None:
                 requests.setdefault(name, value)
 
 
-def qos_class(spec: Obj) -> str:
+def qos_class(spec: JsonObject) -> str:
     containers = _items(spec, "containers") + _items(spec, "initContainers")
     resources = [c.get("resources") or {} for c in containers]
     requests = [r.get("requests") or {} for r in resources]
@@ -164,7 +164,7 @@ def qos_class(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def _host_network_ports(spec: Obj) -> None:
+def _host_network_ports(spec: JsonObject) -> None:
     """With hostNetwork every container port is a host port (SetDefaults_Pod)."""
     if spec.get("hostNetwork") is not True:
         return
@@ -174,7 +174,7 @@ def _host_network_ports(spec: Obj) -> None:
                 port["hostPort"] = port.get("containerPort")
 
 
-def _pod(obj: Obj) -> None:
+def _pod(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     pod_spec(spec)
     _set(spec, enableServiceLinks=True)
@@ -183,7 +183,7 @@ def _pod(obj: Obj) -> None:
     _set(_dict(obj, "status"), phase="Pending", qosClass=qos_class(spec))
 
 
-def _deployment(obj: Obj) -> None:
+def _deployment(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     _set(spec, replicas=1, revisionHistoryLimit=10, progressDeadlineSeconds=600)
     strategy = _dict(spec, "strategy")
@@ -193,13 +193,13 @@ def _deployment(obj: Obj) -> None:
     _template(spec)
 
 
-def _replicaset(obj: Obj) -> None:
+def _replicaset(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     _set(spec, replicas=1)
     _template(spec)
 
 
-def _replication_controller(obj: Obj) -> None:
+def _replication_controller(obj: JsonObject) -> None:
     """The selector, and the object's labels, default to the template's labels."""
     spec = _dict(obj, "spec")
     template = spec.get("template")
@@ -214,11 +214,11 @@ def _replication_controller(obj: Obj) -> None:
     _template(spec)
 
 
-def _pvc_spec(spec: Obj) -> None:
+def _pvc_spec(spec: JsonObject) -> None:
     _set(spec, volumeMode="Filesystem")
 
 
-def _statefulset(obj: Obj) -> None:
+def _statefulset(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     _set(spec, replicas=1, podManagementPolicy="OrderedReady", revisionHistoryLimit=10)
     strategy = _dict(spec, "updateStrategy")
@@ -235,7 +235,7 @@ def _statefulset(obj: Obj) -> None:
     _template(spec)
 
 
-def _daemonset(obj: Obj) -> None:
+def _daemonset(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     _set(spec, revisionHistoryLimit=10)
     strategy = _dict(spec, "updateStrategy")
@@ -245,7 +245,7 @@ def _daemonset(obj: Obj) -> None:
     _template(spec)
 
 
-def _job(obj: Obj) -> None:
+def _job(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
@@ -264,7 +264,7 @@ def _job(obj: Obj) -> None:
     _template(spec)
 
 
-def _cronjob(obj: Obj) -> None:
+def _cronjob(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     _set(spec, concurrencyPolicy="Allow", suspend=False, successfulJobsHistoryLimit=3,
          failedJobsHistoryLimit=1)
@@ -273,7 +273,7 @@ def _cronjob(obj: Obj) -> None:
         _template(job_spec)
 
 
-def _service(obj: Obj) -> None:
+def _service(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     _set(spec, type="ClusterIP", sessionAffinity="None")
     if spec["sessionAffinity"] == "None":
@@ -296,7 +296,7 @@ def _service(obj: Obj) -> None:
         _set(spec, allocateLoadBalancerNodePorts=True)
 
 
-def _secret(obj: Obj) -> None:
+def _secret(obj: JsonObject) -> None:
     _set(obj, type="Opaque")
     string_data = obj.get("stringData")
     if not isinstance(string_data, dict) and string_data is not None:
@@ -308,7 +308,7 @@ def _secret(obj: Obj) -> None:
             data[key] = base64.b64encode(value.encode()).decode()
 
 
-def _namespace(obj: Obj) -> None:
+def _namespace(obj: JsonObject) -> None:
     name = (obj.get("metadata") or {}).get("name")
     if name:  # always the name, whatever was given (SetDefaults_Namespace)
         _dict(_dict(obj, "metadata"), "labels")["kubernetes.io/metadata.name"] = name
@@ -316,12 +316,12 @@ def _namespace(obj: Obj) -> None:
     _set(_dict(obj, "status"), phase="Active")
 
 
-def _pvc(obj: Obj) -> None:
+def _pvc(obj: JsonObject) -> None:
     _pvc_spec(_dict(obj, "spec"))
     _set(_dict(obj, "status"), phase="Pending")
 
 
-def _pv(obj: Obj) -> None:
+def _pv(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     _set(spec, persistentVolumeReclaimPolicy="Retain", volumeMode="Filesystem")
     if isinstance(spec.get("hostPath"), dict):
@@ -329,26 +329,27 @@ def _pv(obj: Obj) -> None:
     _set(_dict(obj, "status"), phase="Pending")
 
 
-def _endpoints(obj: Obj) -> None:
+def _endpoints(obj: JsonObject) -> None:
     for subset in _items(obj, "subsets"):
         for port in _items(subset, "ports"):
             _set(port, protocol="TCP")
 
 
-def _endpointslice(obj: Obj) -> None:
+def _endpointslice(obj: JsonObject) -> None:
     for port in _items(obj, "ports"):
         _set(port, name="", protocol="TCP")
 
 
-def _hpa_rules(behavior: Obj, key: str, default: Obj) -> None:
+def _hpa_rules(behavior: JsonObject, key: str, default: JsonObject) -> None:
     """A set rule keeps what it sets; the rest comes from Kubernetes' default rule."""
-    given = behavior.get(key) if isinstance(behavior.get(key), dict) else {}
+    given = behavior.get(key)
     rules = copy.deepcopy(default)
-    rules.update({k: v for k, v in given.items() if v is not None})
+    if isinstance(given, dict):
+        rules.update({k: v for k, v in given.items() if v is not None})
     behavior[key] = rules
 
 
-def _hpa(obj: Obj) -> None:
+def _hpa(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     _set(spec, minReplicas=1)
     if not spec.get("metrics"):
@@ -359,18 +360,18 @@ def _hpa(obj: Obj) -> None:
         _hpa_rules(spec["behavior"], "scaleDown", HPA_SCALE_DOWN)
 
 
-def _node(obj: Obj) -> None:
+def _node(obj: JsonObject) -> None:
     status = obj.get("status")
     if isinstance(status, dict) and status.get("allocatable") is None and isinstance(
             status.get("capacity"), dict):
         status["allocatable"] = dict(status["capacity"])
 
 
-def _storageclass(obj: Obj) -> None:
+def _storageclass(obj: JsonObject) -> None:
     _set(obj, reclaimPolicy="Delete", volumeBindingMode="Immediate")
 
 
-_BY_KIND: dict[str, Callable[[Obj], None]] = {
+_BY_KIND: dict[str, Callable[[JsonObject], None]] = {
     "Pod": _pod,
     "Deployment": _deployment,
     "ReplicaSet": _replicaset,

@@ -11,6 +11,7 @@ into an `ApiError` so that both sides share one vocabulary.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -86,6 +87,22 @@ class ApiError(Exception):
             message=str(body.get("message") or ""),
             details=dict(details) if isinstance(details, dict) else None,
         )
+
+    @classmethod
+    def from_response(cls, code: int, data: bytes, reason: str) -> ApiError:
+        """The error an answer with status `code` and body `data` reports, as a client reads it.
+
+        Its `metav1.Status` body when it has one; otherwise (a proxy's page, a
+        server that crashed) its text, or the HTTP `reason`, as an InternalError.
+        """
+        try:
+            body = json.loads(data)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("kind") == "Status":
+            return cls.from_status(body, code=code)
+        text = data.decode(errors="replace").strip()
+        return cls(code, "InternalError", text or reason)
 
 
 STATUS_DETAIL_FIELDS = ("name", "group", "kind", "uid", "causes", "retryAfterSeconds")

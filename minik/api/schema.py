@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from minik.api.models.quantity import is_quantity
 
@@ -63,9 +63,16 @@ class Findings:
             holder.pop(key, None)
 
 
+class _SchemaFile(TypedDict):
+    kinds: dict[str, str]
+    """`apiVersion/kind` -> type name."""
+    types: dict[str, dict[str, str]]
+    """type name -> {json field: type ref}."""
+
+
 @cache
-def _schema() -> dict[str, dict[str, Any]]:
-    return json.loads(SCHEMA_PATH.read_text())
+def _schema() -> _SchemaFile:
+    return cast(_SchemaFile, json.loads(SCHEMA_PATH.read_text()))
 
 
 def type_name(api_version: str, kind: str) -> str | None:
@@ -104,7 +111,9 @@ class _Place:
         return _Place(f"{self.path}[{key}]", self.owner)
 
 
-def _walk(ref: str, value: Any, at: _Place, found: Findings, types: dict[str, Any]) -> None:
+def _walk(
+    ref: str, value: Any, at: _Place, found: Findings, types: dict[str, dict[str, str]]
+) -> None:
     if value is None or ref == "any":
         return
     if ref.startswith("["):

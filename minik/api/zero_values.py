@@ -20,11 +20,10 @@ The values follow Kubernetes 1.33's types (`k8s.io/api`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-Obj = dict[str, Any]
+from minik.api.objects import JsonObject
 
-STATUS_SKELETONS: dict[str, Obj] = {
+STATUS_SKELETONS: dict[str, JsonObject] = {
     "Deployment": {},
     "ReplicaSet": {"replicas": 0},
     "ReplicationController": {"replicas": 0},
@@ -58,18 +57,18 @@ NODE_INFO_FIELDS = (
     "containerRuntimeVersion", "kubeletVersion", "kubeProxyVersion", "operatingSystem",
     "architecture",
 )
-CONTAINER_STATUS_ZEROS: Obj = {"state": {}, "lastState": {}, "ready": False, "restartCount": 0,
-                               "image": "", "imageID": ""}
+CONTAINER_STATUS_ZEROS: JsonObject = {"state": {}, "lastState": {}, "ready": False,
+                                      "restartCount": 0, "image": "", "imageID": ""}
 CONTAINER_STATUS_LISTS = ("initContainerStatuses", "containerStatuses",
                           "ephemeralContainerStatuses")
-EVENT_ZEROS: Obj = {"involvedObject": {}, "source": {}, "firstTimestamp": None,
-                    "lastTimestamp": None, "eventTime": None, "reportingComponent": "",
-                    "reportingInstance": ""}
+EVENT_ZEROS: JsonObject = {"involvedObject": {}, "source": {}, "firstTimestamp": None,
+                           "lastTimestamp": None, "eventTime": None, "reportingComponent": "",
+                           "reportingInstance": ""}
 POD_TEMPLATE_OWNERS = ("Deployment", "ReplicaSet", "ReplicationController", "StatefulSet",
                        "DaemonSet", "Job")
 
 
-def fill_zero_values(kind: str, obj: Obj) -> None:
+def fill_zero_values(kind: str, obj: JsonObject) -> None:
     """Add, in place, the fields Kubernetes would serialise for `obj` that it lacks."""
     spec = obj.get("spec")
     if kind in POD_TEMPLATE_OWNERS and isinstance(spec, dict):
@@ -88,7 +87,7 @@ def fill_zero_values(kind: str, obj: Obj) -> None:
                 condition.setdefault(name, None)
 
 
-def struct_at(parent: Obj, key: str) -> Obj:
+def struct_at(parent: JsonObject, key: str) -> JsonObject:
     """The dict at `parent[key]`, created when missing or null.
 
     A value of another type is left for validation to refuse; what is
@@ -100,26 +99,26 @@ def struct_at(parent: Obj, key: str) -> Obj:
     return value if isinstance(value, dict) else {}
 
 
-def dicts_at(parent: Obj, key: str) -> list[Obj]:
+def dicts_at(parent: JsonObject, key: str) -> list[JsonObject]:
     """The dicts in the list at `parent[key]` (none when it is not a list)."""
     value = parent.get(key)
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
-def object_meta(metadata: Any) -> None:
+def object_meta(metadata: object) -> None:
     """An embedded ObjectMeta (a template's) carries `creationTimestamp: null`."""
     if isinstance(metadata, dict):
         metadata.setdefault("creationTimestamp", None)
 
 
-def _template(template: Any) -> None:
+def _template(template: object) -> None:
     """A PodTemplateSpec: metadata (with its null timestamp) and spec are structs."""
     if isinstance(template, dict):
         object_meta(struct_at(template, "metadata"))
         pod_spec(struct_at(template, "spec"))
 
 
-def _resource_field_refs(spec: Obj) -> None:
+def _resource_field_refs(spec: JsonObject) -> None:
     """A resourceFieldRef's divisor is a Quantity struct: `"0"` when unset."""
     refs = [(env.get("valueFrom") or {}).get("resourceFieldRef")
             for container in dicts_at(spec, "containers") + dicts_at(spec, "initContainers")
@@ -134,7 +133,7 @@ def _resource_field_refs(spec: Obj) -> None:
             ref.setdefault("divisor", "0")
 
 
-def _container_state(state: Any) -> None:
+def _container_state(state: object) -> None:
     if not isinstance(state, dict):
         return
     if isinstance(state.get("running"), dict):
@@ -146,13 +145,13 @@ def _container_state(state: Any) -> None:
         terminated.setdefault("finishedAt", None)
 
 
-def pod_spec(spec: Any) -> None:
+def pod_spec(spec: object) -> None:
     """What a PodSpec always carries, wherever it is embedded."""
     if isinstance(spec, dict):
         _resource_field_refs(spec)
 
 
-def _pod(obj: Obj) -> None:
+def _pod(obj: JsonObject) -> None:
     pod_spec(obj.get("spec"))
     status = obj.get("status")
     if not isinstance(status, dict):
@@ -165,7 +164,7 @@ def _pod(obj: Obj) -> None:
             _container_state(container["lastState"])
 
 
-def _node(obj: Obj) -> None:
+def _node(obj: JsonObject) -> None:
     struct_at(obj, "spec")
     status = struct_at(obj, "status")
     struct_at(struct_at(status, "daemonEndpoints"), "kubeletEndpoint").setdefault("Port", 0)
@@ -174,12 +173,12 @@ def _node(obj: Obj) -> None:
         info.setdefault(name, "")
 
 
-def _event(obj: Obj) -> None:
+def _event(obj: JsonObject) -> None:
     for name, zero in EVENT_ZEROS.items():
         obj.setdefault(name, dict(zero) if isinstance(zero, dict) else zero)
 
 
-def _cronjob(obj: Obj) -> None:
+def _cronjob(obj: JsonObject) -> None:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         return
@@ -189,7 +188,7 @@ def _cronjob(obj: Obj) -> None:
     _template(job_spec.get("template"))
 
 
-def _statefulset(obj: Obj) -> None:
+def _statefulset(obj: JsonObject) -> None:
     spec = obj.get("spec")
     if isinstance(spec, dict):
         for claim in dicts_at(spec, "volumeClaimTemplates"):
@@ -197,22 +196,22 @@ def _statefulset(obj: Obj) -> None:
             struct_at(struct_at(claim, "spec"), "resources")
 
 
-def _pvc(obj: Obj) -> None:
+def _pvc(obj: JsonObject) -> None:
     struct_at(struct_at(obj, "spec"), "resources")
 
 
-def _endpointslice(obj: Obj) -> None:
+def _endpointslice(obj: JsonObject) -> None:
     obj.setdefault("endpoints", None)
     obj.setdefault("ports", None)
     for endpoint in dicts_at(obj, "endpoints"):
         struct_at(endpoint, "conditions")
 
 
-def _spec_struct(obj: Obj) -> None:
+def _spec_struct(obj: JsonObject) -> None:
     struct_at(obj, "spec")
 
 
-_BY_KIND: dict[str, Callable[[Obj], None]] = {
+_BY_KIND: dict[str, Callable[[JsonObject], None]] = {
     "Pod": _pod,
     "Node": _node,
     "Event": _event,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from minik.api import errors, patch
+from minik.api import errors
+from minik.api.patch.strategic import apply_strategic_merge_patch, find_directive
 from minik.apiserver.patching import check_identity, guarded
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import ObjectStorage, WriteOptions, WriteResult
@@ -25,14 +26,14 @@ async def server_side_apply(
     """Create the object `body` describes, or merge `body` into the one there is."""
     assert target.name is not None
     name, rt = target.name, target.rt
-    if (directive := patch.find_directive(body)) is not None:
+    if (directive := find_directive(body)) is not None:
         raise errors.bad_request(
             f"failed to create typed patch object ({rt.api_version}, Kind={rt.kind}): "
             f"{directive}: field not declared in schema")
     given = body.get("metadata")
     if isinstance(given, dict) and given.get("name") not in (None, name):
         check_identity(body, target)
-    merge = guarded(lambda cur: patch.apply_strategic_merge_patch(cur, body, kind=rt.kind),
+    merge = guarded(lambda cur: apply_strategic_merge_patch(cur, body, kind=rt.kind),
                     target)
     try:
         return await storage.mutate(rt, target.namespace, name, merge, options)

@@ -18,7 +18,8 @@ from typing import Any
 
 from minik.api import errors
 from minik.api.resources import ResourceType
-from minik.api.selectors import FieldSelector, LabelSelector
+from minik.api.selectors.fields import FieldSelector
+from minik.api.selectors.labels import LabelSelector
 from minik.apiserver.listoptions import ListOptions, too_large
 from minik.apiserver.storage import ObjectStorage, decorate
 from minik.store import Compacted, WatchEvent

@@ -12,8 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from minik.api import errors, patch
+from minik.api import errors
 from minik.api.decode import require_object
+from minik.api.patch.json_patch import apply_json_patch, apply_merge_patch
+from minik.api.patch.json_values import PatchError
+from minik.api.patch.strategic import apply_strategic_merge_patch
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import Mutation
 
@@ -32,11 +35,11 @@ Patch = Callable[[dict[str, Any]], object]
 def patcher(content_type: str, body: object, kind: str) -> Patch:
     """The patch a body of `content_type` makes (apply patches merge strategically)."""
     if content_type == "application/json-patch+json":
-        return lambda current: patch.apply_json_patch(current, body)
+        return lambda current: apply_json_patch(current, body)
     fields = require_object(body)
     if content_type == "application/merge-patch+json":
-        return lambda current: patch.apply_merge_patch(current, fields)
-    return lambda current: patch.apply_strategic_merge_patch(current, fields, kind=kind)
+        return lambda current: apply_merge_patch(current, fields)
+    return lambda current: apply_strategic_merge_patch(current, fields, kind=kind)
 
 
 def guarded(change: Patch, target: ResourceRequest) -> Mutation:
@@ -44,7 +47,7 @@ def guarded(change: Patch, target: ResourceRequest) -> Mutation:
     def run(current: dict[str, Any]) -> dict[str, Any]:
         try:
             result = change(current)
-        except patch.PatchError as e:
+        except PatchError as e:
             raise errors.ApiError(422, "Invalid", str(e)) from e
         if not isinstance(result, dict):
             raise errors.bad_request("the patch must leave an object")

@@ -59,7 +59,7 @@ class ApplyError(Exception):
 
 
 def _default_diff(original: dict | None, modified: dict, current: dict, *, kind: str) -> dict:
-    from minik.api.patch import create_strategic_merge_patch
+    from minik.api.patch.three_way import create_strategic_merge_patch
 
     return create_strategic_merge_patch(original, modified, current, kind=kind)
 

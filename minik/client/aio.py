@@ -10,24 +10,33 @@ Foreign errors are mapped here and nowhere else: an error answer becomes
 `ApiError` (parsed from its `metav1.Status` body), a 410 inside a watch
 stream becomes `WatchExpired`, and a server that cannot be reached becomes
 `ApiUnavailable`, which names the server and the request.
+
+The verbs take a typed object or a decoded one (`AnyObject`) and answer
+`JsonObject`: the callers still hold plain dicts, and a `KubeObject` answer
+would not type-check where they read `spec` or `status`. Callers read the
+answers through `minik.api.meta`'s accessors; once they hold the shapes of
+`minik.api.objects`, the answers can become those shapes.
 """
 
 from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import aiohttp
 
 from minik.api.errors import ApiError
+from minik.api.objects import AnyObject, JsonObject
 from minik.api.resources import ResourceType
 from minik.client.paths import collection_path, object_path
 from minik.kubeconfig import ClusterAccess, load_kubeconfig
 
 PatchType = Literal["merge", "strategic", "json"]
+PatchBody = JsonObject | list[JsonObject]
+"""A merge or strategic merge patch (an object), or a JSON patch (a list of operations)."""
 PATCH_CONTENT_TYPES: dict[str, str] = {
     "merge": "application/merge-patch+json",
     "strategic": "application/strategic-merge-patch+json",
@@ -47,18 +56,7 @@ class WatchExpired(ApiError):
     """The watch's resourceVersion is older than the server keeps: list again."""
 
 
-def _error_from(code: int, data: bytes, reason: str) -> ApiError:
-    try:
-        body = json.loads(data)
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("kind") == "Status":
-        return ApiError.from_status(body, code=code)
-    text = data.decode(errors="replace").strip()
-    return ApiError(code, "InternalError", text or reason)
-
-
-def _watch_error(status: dict[str, Any]) -> ApiError:
+def _watch_error(status: JsonObject) -> ApiError:
     code = int(status.get("code") or 500)
     if code == 410:
         return WatchExpired.from_status(status, code=code)
@@ -146,10 +144,14 @@ class AsyncClient:
         return ApiUnavailable(f"{method} {self.access.server}{path}: {why}")
 
     async def request(
-        self, method: str, path: str, *, params: dict | None = None, body: Any = None,
-        content_type: str = "application/json",
+        self, method: str, path: str, *, params: dict[str, str] | None = None,
+        body: object = None, content_type: str = "application/json",
     ) -> Any:
-        """One request; the decoded JSON (or text) answer. Raises ApiError, ApiUnavailable."""
+        """One request; the decoded JSON (or text) answer. Raises ApiError, ApiUnavailable.
+
+        The answer's shape is whatever `path` serves, so it is `Any` here; the
+        verbs below say what a resource path answers.
+        """
         data = None
         headers: dict[str, str] = {}
         if body is not None:
@@ -164,7 +166,7 @@ class AsyncClient:
         except (aiohttp.ClientError, TimeoutError) as e:
             raise self._unavailable(method, path, e) from e
         if response.status >= 400:
-            raise _error_from(response.status, payload, response.reason or "")
+            raise ApiError.from_response(response.status, payload, response.reason or "")
         if "json" in response.headers.get("Content-Type", ""):
             return json.loads(payload) if payload else None
         return payload.decode(errors="replace")
@@ -172,48 +174,53 @@ class AsyncClient:
     async def get(
         self, rt: ResourceType, namespace: str | None, name: str, *,
         subresource: str | None = None,
-    ) -> dict:
-        return await self.request("GET", object_path(rt, namespace, name, subresource))
+    ) -> JsonObject:
+        path = object_path(rt, namespace, name, subresource)
+        return cast(JsonObject, await self.request("GET", path))
 
     async def list(
         self, rt: ResourceType, namespace: str | None = None, *,
         label_selector: str | None = None, field_selector: str | None = None,
-    ) -> dict:
+    ) -> JsonObject:
         params = _selectors(label_selector, field_selector)
-        return await self.request("GET", collection_path(rt, namespace), params=params or None)
+        path = collection_path(rt, namespace)
+        return cast(JsonObject, await self.request("GET", path, params=params or None))
 
-    async def create(self, rt: ResourceType, namespace: str | None, obj: dict) -> dict:
-        return await self.request("POST", collection_path(rt, namespace), body=obj)
+    async def create(self, rt: ResourceType, namespace: str | None, obj: AnyObject) -> JsonObject:
+        path = collection_path(rt, namespace)
+        return cast(JsonObject, await self.request("POST", path, body=obj))
 
     async def replace(
-        self, rt: ResourceType, namespace: str | None, name: str, obj: dict, *,
+        self, rt: ResourceType, namespace: str | None, name: str, obj: AnyObject, *,
         subresource: str | None = None,
-    ) -> dict:
-        return await self.request("PUT", object_path(rt, namespace, name, subresource), body=obj)
+    ) -> JsonObject:
+        path = object_path(rt, namespace, name, subresource)
+        return cast(JsonObject, await self.request("PUT", path, body=obj))
 
     async def patch(
-        self, rt: ResourceType, namespace: str | None, name: str, patch: Any, *,
+        self, rt: ResourceType, namespace: str | None, name: str, patch: PatchBody, *,
         patch_type: PatchType = "merge", subresource: str | None = None,
-    ) -> dict:
-        return await self.request(
+    ) -> JsonObject:
+        return cast(JsonObject, await self.request(
             "PATCH", object_path(rt, namespace, name, subresource), body=patch,
             content_type=PATCH_CONTENT_TYPES[patch_type],
-        )
+        ))
 
     async def delete(
         self, rt: ResourceType, namespace: str | None, name: str, *,
         propagation_policy: str | None = None, grace_period_seconds: int | None = None,
         uid: str | None = None, resource_version: str | None = None,
-    ) -> dict:
+    ) -> JsonObject:
         """Delete with a DeleteOptions body; uid/resource_version become preconditions."""
         body = _delete_options(propagation_policy, grace_period_seconds, uid, resource_version)
-        return await self.request("DELETE", object_path(rt, namespace, name), body=body)
+        path = object_path(rt, namespace, name)
+        return cast(JsonObject, await self.request("DELETE", path, body=body))
 
     async def watch(
         self, rt: ResourceType, namespace: str | None = None, *, resource_version: str,
         label_selector: str | None = None, field_selector: str | None = None,
         timeout_seconds: int | None = None, bookmarks: bool = True,
-    ) -> AsyncGenerator[tuple[str, dict], None]:
+    ) -> AsyncGenerator[tuple[str, JsonObject], None]:
         """Yield (type, object) events after `resource_version` until the server ends the stream.
 
         Raises WatchExpired when the version is too old, ApiError for other ERROR
@@ -234,8 +241,8 @@ class AsyncClient:
             yield kind, obj
 
     async def _lines(
-        self, path: str, params: dict, total: float | None
-    ) -> AsyncIterator[bytes]:
+        self, path: str, params: dict[str, str], total: float | None
+    ) -> AsyncGenerator[bytes, None]:
         buffer = b""
         async for chunk in self._chunks(path, params, total):
             buffer += chunk
@@ -246,20 +253,22 @@ class AsyncClient:
         if buffer.strip():
             yield buffer
 
-    async def stream(self, path: str, *, params: dict | None = None) -> AsyncIterator[bytes]:
+    async def stream(
+        self, path: str, *, params: dict[str, str] | None = None
+    ) -> AsyncGenerator[bytes, None]:
         """Yield the raw body of a streaming answer (`log?follow=true`) chunk by chunk."""
         async for chunk in self._chunks(path, params, None):
             yield chunk
 
     async def _chunks(
-        self, path: str, params: dict | None, total: float | None
-    ) -> AsyncIterator[bytes]:
+        self, path: str, params: dict[str, str] | None, total: float | None
+    ) -> AsyncGenerator[bytes, None]:
         timeout = aiohttp.ClientTimeout(total=total, connect=CONNECT_TIMEOUT)
         try:
             async with self._http().get(path, params=params, timeout=timeout) as response:
                 if response.status >= 400:
                     payload = await response.read()
-                    raise _error_from(response.status, payload, response.reason or "")
+                    raise ApiError.from_response(response.status, payload, response.reason or "")
                 while chunk := await response.content.readany():
                     yield chunk
         except (aiohttp.ClientError, TimeoutError) as e:

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from minik.api.errors import ApiError
+from minik.api.objects import JsonObject
 from minik.kubeconfig import ClusterAccess
 
 Params = dict[str, Any] | list[tuple[str, Any]] | None
@@ -134,23 +135,16 @@ class RestClient:
         for value in response.headers.get_all("Warning") or []:
             self.warnings.append(warning_text(value))
 
-    @staticmethod
-    def _error(response: http.client.HTTPResponse, data: bytes) -> ApiError:
-        try:
-            body = json.loads(data)
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("kind") == "Status":
-            return ApiError.from_status(body, code=response.status)
-        text = data.decode(errors="replace").strip()
-        return ApiError(response.status, "InternalError", text or response.reason)
-
     def request(
-        self, method: str, path: str, *, params: Params = None, body: Any = None,
+        self, method: str, path: str, *, params: Params = None, body: object = None,
         content_type: str = "application/json", accept: str = "application/json",
         timeout: float | None = None,
     ) -> Any:
-        """One request; returns decoded JSON (or text), raises ApiError on failure."""
+        """One request; returns decoded JSON (or text), raises ApiError on failure.
+
+        The answer is whatever `path` serves (an object, a list, a Table, text),
+        so it is `Any` here: the caller knows what it asked for.
+        """
         data = None
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -161,7 +155,7 @@ class RestClient:
         payload = response.read()
         self._collect_warnings(response)
         if response.status >= 400:
-            raise self._error(response, payload)
+            raise ApiError.from_response(response.status, payload, response.reason)
         if "json" in (response.headers.get("Content-Type") or ""):
             return json.loads(payload) if payload else None
         return payload.decode(errors="replace")
@@ -172,7 +166,7 @@ class RestClient:
         response = self._send("GET", path, params, None, {"Accept": accept}, None)
         if response.status >= 400:
             data = response.read()
-            raise self._error(response, data)
+            raise ApiError.from_response(response.status, data, response.reason)
         try:
             while chunk := response.read1(65536):
                 yield chunk
@@ -181,7 +175,7 @@ class RestClient:
             self.close()
 
     def watch(self, path: str, *, params: Params = None,
-              accept: str = "application/json") -> Iterator[dict[str, Any]]:
+              accept: str = "application/json") -> Iterator[JsonObject]:
         """Yield watch events, one JSON object per line."""
         buffer = b""
         for chunk in self.stream(path, params=params, accept=accept):

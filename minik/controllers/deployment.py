@@ -32,7 +32,7 @@ from minik.api.errors import ApiError
 from minik.api.meta import controller_of
 from minik.api.resources import REGISTRY
 from minik.api.revisions import HASH_LABEL, REVISION, equal_ignore_hash
-from minik.api.selectors import LabelSelector
+from minik.api.selectors.labels import LabelSelector
 from minik.controllers import deployment_util as du
 from minik.controllers.podcontrol import (
     TERMINAL_PHASES,

@@ -34,7 +34,7 @@ from typing import Any
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of, parse_time
 from minik.api.resources import REGISTRY
-from minik.api.selectors import LabelSelector
+from minik.api.selectors.labels import LabelSelector
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.events import EventRecorder
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY, ResourceType
-from minik.api.selectors import LabelSelector, workload_selector
+from minik.api.selectors.labels import LabelSelector, workload_selector
 from minik.machinery.informer import key_of
 
 log = logging.getLogger(__name__)

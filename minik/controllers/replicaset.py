@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of, format_time
-from minik.api.selectors import LabelSelector
+from minik.api.selectors.labels import LabelSelector
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.podcontrol import (
     PodControl,

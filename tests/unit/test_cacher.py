@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from minik.api.resources import REGISTRY
-from minik.api.selectors import LabelSelector
+from minik.api.selectors.labels import LabelSelector
 from minik.apiserver import cacher as cacher_module
 from minik.apiserver import watch
 from minik.apiserver.cacher import CACHERS_KEY, Cachers, Watcher

@@ -9,15 +9,11 @@ from typing import Any
 
 import pytest
 
-from minik.api.patch import (
-    PRIMITIVE_SET,
-    PatchError,
-    apply_json_patch,
-    apply_merge_patch,
-    apply_strategic_merge_patch,
-    create_strategic_merge_patch,
-    merge_key_for,
-)
+from minik.api.patch.json_patch import apply_json_patch, apply_merge_patch
+from minik.api.patch.json_values import PatchError
+from minik.api.patch.merge_keys import PRIMITIVE_SET, merge_key_for
+from minik.api.patch.strategic import apply_strategic_merge_patch
+from minik.api.patch.three_way import create_strategic_merge_patch
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 POD_SPEC = ("spec", "template", "spec")

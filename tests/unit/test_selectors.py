@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from minik.api.errors import ApiError
-from minik.api.selectors import FieldSelector, LabelSelector
+from minik.api.selectors.fields import FieldSelector
+from minik.api.selectors.labels import LabelSelector
 
 WEB = {"app": "web", "tier": "frontend"}
 

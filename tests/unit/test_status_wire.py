@@ -92,6 +92,19 @@ def test_details_given_empty_are_written_and_absent_ones_are_not():
     assert ApiError.from_status({}, code=400).details is None
 
 
+def test_a_client_reads_an_error_answer_from_its_status_body_or_else_its_text():
+    status = not_found("configmaps", "x").status()
+    parsed = ApiError.from_response(404, json.dumps(status).encode(), "Not Found")
+    assert (parsed.code, parsed.reason, parsed.message) == (404, "NotFound", status["message"])
+    assert parsed.details == status["details"]
+    page = ApiError.from_response(502, b"<html>bad gateway</html>\n", "Bad Gateway")
+    assert (page.code, page.reason, page.message) == (502, "InternalError",
+                                                      "<html>bad gateway</html>")
+    assert ApiError.from_response(503, b"", "Service Unavailable").message == (
+        "Service Unavailable")
+    assert ApiError.from_response(500, b'{"kind":"Pod"}', "x").message == '{"kind":"Pod"}'
+
+
 async def test_a_named_groups_error_carries_its_group(api: TestClient):
     assert await raw(api, "GET", f"{DEPLOY}/nope") == (404, (
         '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'

@@ -163,12 +163,20 @@ def one_of(*supported: str) -> AfterValidator:
 
 def at_least(minimum: int) -> AfterValidator:
     message = f"must be greater than or equal to {minimum}"
-    return checked(lambda v: [] if v >= minimum else [invalid("", v, message)])
+
+    def check(value: int) -> list[Cause]:
+        return [] if value >= minimum else [invalid("", value, message)]
+
+    return checked(check)
 
 
 def with_messages(rule: Callable[[str], list[str]]) -> AfterValidator:
     """Turn a `names.is_*` rule into a validator: one Invalid cause per message."""
-    return checked(lambda v: [invalid("", v, m) for m in rule(v)])
+
+    def check(value: str) -> list[Cause]:
+        return [invalid("", value, m) for m in rule(value)]
+
+    return checked(check)
 
 
 def not_empty(value: str) -> list[Cause]:

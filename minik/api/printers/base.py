@@ -46,7 +46,7 @@ def printer(kind: str, *columns: Column) -> Callable[[Cells], Cells]:
 
 
 def name_cell(obj: dict[str, Any]) -> str:
-    return field(obj, "metadata.name", "")
+    return str(field(obj, "metadata.name", ""))
 
 
 def age_cell(obj: dict[str, Any], now: datetime) -> str:

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from minik.api import errors
-from minik.api.selectors import LabelSelector
+from minik.api.meta import find_condition, parse_time
+from minik.api.selectors.labels import LabelSelector
 
 
 def human_duration(seconds: float) -> str:
@@ -46,14 +47,6 @@ def human_duration(seconds: float) -> str:
 
 def _two_units(big: int, big_unit: str, small: int, small_unit: str) -> str:
     return f"{big}{big_unit}{small}{small_unit}" if small else f"{big}{big_unit}"
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp (`metav1.Time` or `MicroTime`) as an aware datetime."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def since(then: str | datetime | None, now: datetime) -> str:
@@ -100,7 +93,7 @@ def bool_text(value: bool | None) -> str:
 
 def condition(status: dict[str, Any] | None, kind: str) -> dict[str, Any]:
     """The first condition of `kind` in a status, or `{}`."""
-    return next((c for c in field(status, "conditions", []) if c.get("type") == kind), {})
+    return find_condition(field(status, "conditions", []), kind) or {}
 
 
 def condition_true(status: dict[str, Any] | None, kind: str) -> bool:

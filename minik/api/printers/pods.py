@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from minik.api.meta import parse_time
 from minik.api.printers.base import AGE, NAME, age_cell, col, name_cell, printer
-from minik.api.printers.formatting import condition, condition_true, field, parse_time, since
+from minik.api.printers.formatting import condition, condition_true, field, since
 
 
 @dataclass
@@ -36,7 +37,7 @@ def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def _terminated_reason(terminated: dict[str, Any]) -> str:
     if terminated.get("reason"):
-        return terminated["reason"]
+        return str(terminated["reason"])
     if terminated.get("signal"):
         return f"Signal:{terminated['signal']}"
     return f"ExitCode:{terminated.get('exitCode', 0)}"
@@ -58,7 +59,7 @@ def _init_reason(pod: dict[str, Any], sidecars: set[str], tally: _Tally) -> str 
         if terminated is not None:
             return "Init:" + _terminated_reason(terminated)
         if waiting_reason and waiting_reason != "PodInitializing":
-            return "Init:" + waiting_reason
+            return f"Init:{waiting_reason}"
         return f"Init:{i}/{count}"
     return None
 

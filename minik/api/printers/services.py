@@ -27,7 +27,7 @@ def _external_ip(svc: dict[str, Any]) -> str:
         balancers = sorted({i.get("ip") or i.get("hostname") for i in ingress} - {None, ""})
         return ",".join(balancers + external) or "<pending>"
     if kind == "ExternalName":
-        return spec.get("externalName", "")
+        return str(spec.get("externalName", ""))
     return "<unknown>"
 
 
@@ -54,7 +54,7 @@ def _host_port(ip: str, port: Any) -> str:
 @printer("Endpoints", NAME, col("Endpoints", "The addresses and ports of the endpoints."), AGE)
 def _endpoints(obj: dict[str, Any], now: datetime) -> list[Any]:
     subsets = obj.get("subsets") or []
-    targets = []
+    targets: list[str] = []
     for subset in subsets:
         ips = [a.get("ip", "") for a in subset.get("addresses") or []]
         ports = [p.get("port") for p in subset.get("ports") or []]

@@ -34,13 +34,13 @@ def _access_modes(modes: list[str] | None) -> str:
 
 def _volume_class(obj: dict[str, Any]) -> str:
     beta = field(obj, "metadata.annotations", {}).get("volume.beta.kubernetes.io/storage-class")
-    return beta if beta is not None else field(obj, "spec.storageClassName", "")
+    return str(beta if beta is not None else field(obj, "spec.storageClassName", ""))
 
 
 def _volume_phase(obj: dict[str, Any]) -> str:
     if field(obj, "metadata.deletionTimestamp"):
         return "Terminating"
-    return field(obj, "status.phase", "")
+    return str(field(obj, "status.phase", ""))
 
 
 @printer(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from minik.api.meta import parse_time
 from minik.api.printers.base import (
     AGE,
     CONTAINERS,
@@ -25,7 +26,6 @@ from minik.api.printers.formatting import (
     condition_true,
     field,
     format_labels,
-    parse_time,
     since,
 )
 

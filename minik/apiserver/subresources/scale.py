@@ -13,7 +13,7 @@ from typing import Any
 
 from minik.api import errors
 from minik.api.resources import ResourceType
-from minik.api.selectors import workload_selector
+from minik.api.selectors.labels import workload_selector
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import Mutation, ObjectStorage, WriteOptions
 from minik.apiserver.validate import validate_body

@@ -1,0 +1,403 @@
+"""The shapes of the Kubernetes objects minik's components read, as TypedDicts.
+
+Objects travel as decoded JSON. These TypedDicts name the parts that code
+reads (metadata, owner references, conditions, the pod, node, workload and
+event fields the controllers, the scheduler and the agent act on), so that
+mypy refuses a misspelt key instead of letting it read as missing. They
+describe, they do not validate: the API server validates with the pydantic
+models in `minik.api.models`, and a field not listed here is still kept and
+still reachable through `JsonObject`.
+
+Every shape is `total=False`, as Kubernetes' fields are optional on the
+wire (an object being built has no `uid` yet, a patch names a few fields);
+`Required` marks what the API server refuses an object without. Each kind
+extends `KubeObject`, so whatever takes a `KubeObject` (the accessors of
+`minik.api.meta`, say) takes a `Pod` or a `Deployment` as well.
+
+`JsonObject` is a decoded JSON object whose shape the code does not declare
+(a request body before validation, a patch, a field minik passes through).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Required, TypedDict
+
+JsonObject = dict[str, Any]
+"""A decoded JSON object whose shape is not declared here; its values are any JSON."""
+
+Quantity = str | int | float
+"""A resource quantity as JSON carries it: `"250m"`, `"64Mi"`, `2`."""
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+# ------------------------------------------------------------------ metadata
+
+
+class OwnerReference(TypedDict, total=False):
+    """`metav1.OwnerReference`: who owns an object, and whether as its controller."""
+
+    apiVersion: Required[str]
+    kind: Required[str]
+    name: Required[str]
+    uid: Required[str]
+    controller: bool
+    blockOwnerDeletion: bool
+
+
+class ObjectMeta(TypedDict, total=False):
+    """`metav1.ObjectMeta`; timestamps are RFC 3339 strings (`meta.parse_time` reads them)."""
+
+    name: str
+    generateName: str
+    namespace: str
+    uid: str
+    resourceVersion: str
+    generation: int
+    creationTimestamp: str | None
+    deletionTimestamp: str | None
+    deletionGracePeriodSeconds: int | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    ownerReferences: list[OwnerReference]
+    finalizers: list[str]
+    managedFields: list[JsonObject]
+    selfLink: str
+
+
+class KubeObject(TypedDict, total=False):
+    """Any Kubernetes object: what every kind has in common."""
+
+    apiVersion: str
+    kind: str
+    metadata: ObjectMeta
+
+
+AnyObject = KubeObject | JsonObject
+"""What the accessors of `minik.api.meta` take: a typed object, or one just decoded."""
+
+
+class ObjectReference(TypedDict, total=False):
+    """`corev1.ObjectReference`: an Event's `involvedObject`, a Binding's `target`."""
+
+    apiVersion: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+    resourceVersion: str
+    fieldPath: str
+
+
+class LabelSelectorRequirement(TypedDict, total=False):
+    key: Required[str]
+    operator: Required[str]
+    values: list[str]
+
+
+class LabelSelectorSpec(TypedDict, total=False):
+    """`metav1.LabelSelector` as JSON (the matcher is `minik.api.selectors.labels`)."""
+
+    matchLabels: dict[str, str]
+    matchExpressions: list[LabelSelectorRequirement]
+
+
+# ---------------------------------------------------------------- conditions
+
+
+class Condition(TypedDict, total=False):
+    """What every kind's status condition has; the kinds add their own times."""
+
+    type: Required[str]
+    status: Required[ConditionStatus]
+    reason: str
+    message: str
+    lastTransitionTime: str | None
+
+
+class PodCondition(Condition, total=False):
+    lastProbeTime: str | None
+
+
+class NodeCondition(Condition, total=False):
+    lastHeartbeatTime: str | None
+
+
+class DeploymentCondition(Condition, total=False):
+    lastUpdateTime: str | None
+
+
+# --------------------------------------------------------------------- pods
+
+
+class ContainerPort(TypedDict, total=False):
+    containerPort: Required[int]
+    name: str
+    protocol: str
+    hostPort: int
+    hostIP: str
+
+
+class ResourceRequirements(TypedDict, total=False):
+    requests: dict[str, Quantity]
+    limits: dict[str, Quantity]
+
+
+class Container(TypedDict, total=False):
+    """The parts of `corev1.Container` that code reads; probes and env pass through."""
+
+    name: Required[str]
+    image: str
+    imagePullPolicy: str
+    command: list[str]
+    args: list[str]
+    workingDir: str
+    env: list[JsonObject]
+    ports: list[ContainerPort]
+    resources: ResourceRequirements
+    restartPolicy: str
+    volumeMounts: list[JsonObject]
+    livenessProbe: JsonObject
+    readinessProbe: JsonObject
+    startupProbe: JsonObject
+    lifecycle: JsonObject
+
+
+class Toleration(TypedDict, total=False):
+    key: str
+    operator: str
+    value: str
+    effect: str
+    tolerationSeconds: int
+
+
+class Taint(TypedDict, total=False):
+    key: Required[str]
+    value: str
+    effect: Required[str]
+    timeAdded: str
+
+
+class PodSpec(TypedDict, total=False):
+    containers: list[Container]
+    initContainers: list[Container]
+    nodeName: str
+    nodeSelector: dict[str, str]
+    schedulerName: str
+    schedulingGates: list[JsonObject]
+    restartPolicy: str
+    terminationGracePeriodSeconds: int
+    activeDeadlineSeconds: int
+    serviceAccountName: str
+    hostNetwork: bool
+    hostname: str
+    subdomain: str
+    tolerations: list[Toleration]
+    volumes: list[JsonObject]
+    overhead: dict[str, Quantity]
+
+
+class PodTemplateSpec(TypedDict, total=False):
+    metadata: ObjectMeta
+    spec: PodSpec
+
+
+class ContainerStateWaiting(TypedDict, total=False):
+    reason: str
+    message: str
+
+
+class ContainerStateRunning(TypedDict, total=False):
+    startedAt: str | None
+
+
+class ContainerStateTerminated(TypedDict, total=False):
+    exitCode: Required[int]
+    signal: int
+    reason: str
+    message: str
+    startedAt: str | None
+    finishedAt: str | None
+    containerID: str
+
+
+class ContainerState(TypedDict, total=False):
+    """At most one of the three is set; `{}` when nothing is known."""
+
+    waiting: ContainerStateWaiting
+    running: ContainerStateRunning
+    terminated: ContainerStateTerminated
+
+
+class ContainerStatus(TypedDict, total=False):
+    name: Required[str]
+    state: ContainerState
+    lastState: ContainerState
+    ready: bool
+    started: bool
+    restartCount: int
+    image: str
+    imageID: str
+    containerID: str
+
+
+class PodIP(TypedDict):
+    ip: str
+
+
+class PodStatus(TypedDict, total=False):
+    phase: str
+    conditions: list[PodCondition]
+    message: str
+    reason: str
+    hostIP: str
+    podIP: str
+    podIPs: list[PodIP]
+    startTime: str | None
+    initContainerStatuses: list[ContainerStatus]
+    containerStatuses: list[ContainerStatus]
+    qosClass: str
+    nominatedNodeName: str
+
+
+class Pod(KubeObject, total=False):
+    spec: PodSpec
+    status: PodStatus
+
+
+class Binding(KubeObject, total=False):
+    """What the scheduler posts to `pods/{name}/binding`."""
+
+    target: ObjectReference
+
+
+# -------------------------------------------------------------------- nodes
+
+
+class NodeAddress(TypedDict):
+    type: str
+    address: str
+
+
+class NodeSpec(TypedDict, total=False):
+    unschedulable: bool
+    taints: list[Taint]
+    podCIDR: str
+
+
+class NodeStatus(TypedDict, total=False):
+    conditions: list[NodeCondition]
+    addresses: list[NodeAddress]
+    capacity: dict[str, Quantity]
+    allocatable: dict[str, Quantity]
+    nodeInfo: dict[str, str]
+    daemonEndpoints: JsonObject
+
+
+class Node(KubeObject, total=False):
+    spec: NodeSpec
+    status: NodeStatus
+
+
+# ---------------------------------------------------------------- workloads
+
+
+class RollingUpdateDeployment(TypedDict, total=False):
+    maxSurge: int | str
+    maxUnavailable: int | str
+
+
+class DeploymentStrategy(TypedDict, total=False):
+    type: str
+    rollingUpdate: RollingUpdateDeployment
+
+
+class DeploymentSpec(TypedDict, total=False):
+    replicas: int
+    selector: LabelSelectorSpec
+    template: PodTemplateSpec
+    strategy: DeploymentStrategy
+    minReadySeconds: int
+    revisionHistoryLimit: int
+    progressDeadlineSeconds: int
+    paused: bool
+
+
+class DeploymentStatus(TypedDict, total=False):
+    observedGeneration: int
+    replicas: int
+    updatedReplicas: int
+    readyReplicas: int
+    availableReplicas: int
+    unavailableReplicas: int
+    conditions: list[DeploymentCondition]
+    collisionCount: int
+
+
+class Deployment(KubeObject, total=False):
+    spec: DeploymentSpec
+    status: DeploymentStatus
+
+
+class ReplicaSetSpec(TypedDict, total=False):
+    replicas: int
+    selector: LabelSelectorSpec
+    template: PodTemplateSpec
+    minReadySeconds: int
+
+
+class ReplicaSetStatus(TypedDict, total=False):
+    """Also a ReplicationController's status: the two kinds count pods alike."""
+
+    observedGeneration: int
+    replicas: int
+    fullyLabeledReplicas: int
+    readyReplicas: int
+    availableReplicas: int
+    conditions: list[Condition]
+
+
+class ReplicaSet(KubeObject, total=False):
+    spec: ReplicaSetSpec
+    status: ReplicaSetStatus
+
+
+class ReplicationControllerSpec(TypedDict, total=False):
+    """A ReplicationController's `selector` is a plain label map, not a LabelSelector."""
+
+    replicas: int
+    selector: dict[str, str]
+    template: PodTemplateSpec
+    minReadySeconds: int
+
+
+class ReplicationController(KubeObject, total=False):
+    spec: ReplicationControllerSpec
+    status: ReplicaSetStatus
+
+
+# ------------------------------------------------------------------- events
+
+
+class EventSource(TypedDict, total=False):
+    component: str
+    host: str
+
+
+class Event(KubeObject, total=False):
+    """`corev1.Event`, as the event recorder writes it and `kubectl get events` reads it."""
+
+    involvedObject: Required[ObjectReference]
+    reason: str
+    message: str
+    type: str
+    count: int
+    firstTimestamp: str | None
+    lastTimestamp: str | None
+    eventTime: str | None
+    source: EventSource
+    reportingComponent: str
+    reportingInstance: str
+    action: str
+    related: ObjectReference
+    series: JsonObject
