@@ -106,6 +106,10 @@ class PodSpec(K8sModel):
         causes = self.duplicate_name_causes()
         causes += dns_policy_causes(self.dns_policy, self.dns_config)
         causes += host_port_causes(self.containers, host_network=bool(self.host_network))
+        if self.share_process_namespace and self.host_pid:
+            # Kubernetes' internal type keeps it in the security context, and so names it.
+            causes.append(invalid("securityContext.shareProcessNamespace", True,
+                                  "ShareProcessNamespace and HostPID cannot both be enabled"))
         if (info.context or {}).get("kind") != "StatefulSet":
             causes += self.mount_causes()
         raise_any(causes)
