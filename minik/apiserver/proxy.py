@@ -332,12 +332,13 @@ async def _relay_websocket(request: web.Request, client: web.WebSocketResponse,
     """
     inbound = asyncio.create_task(_pump(client, agent), name="exec-proxy:client")
     outbound = asyncio.create_task(_pump(agent, client), name="exec-proxy:agent")
-    pumps = asyncio.gather(inbound, outbound)
+    pumps: asyncio.Future[tuple[None, None]] = asyncio.gather(inbound, outbound)
     gone = asyncio.create_task(
         liveness.watch(request.transport, shut=False, keepalive=client.ping),
         name="exec-proxy:liveness")
     try:
-        await asyncio.wait({pumps, gone}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {pumps, gone}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if gone.done() and not inbound.done():
             liveness.reset_socket(agent.get_extra_info("socket"))
             liveness.reset(request.transport)

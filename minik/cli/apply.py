@@ -38,7 +38,9 @@ Diff = Callable[..., dict[str, Any]]
 
 
 class Client(Protocol):
-    def request(self, method: str, path: str, **kwargs: Any) -> Any: ...
+    def request(self, method: str, path: str, *, params: Any = None, body: object = None,
+                content_type: str = ..., accept: str = ..., timeout: float | None = ...,
+                ) -> Any: ...
 
 
 @dataclass(frozen=True)

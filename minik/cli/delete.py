@@ -109,7 +109,7 @@ def victims_from_targets(client: Any, targets: list[Target], namespace: str | No
         listed = client.request("GET", collection_path(target.rt, ns), params=params)
         for item in listed.get("items") or []:
             meta = item.get("metadata") or {}
-            victims.append(Victim(target.rt, meta.get("namespace") or None, meta.get("name")))
+            victims.append(Victim(target.rt, meta.get("namespace") or None, str(meta["name"])))
     return victims
 
 

@@ -116,10 +116,10 @@ def run(ctx: CliContext, args: tuple[str, ...], o: dict[str, Any], *, field: str
     change = parse_changes(changes, field=field, noun=noun)
     namespace = ctx.namespace
     client = ctx.client()
+    problems: list[ApplyError] = []
     if o["filenames"]:
         victims, problems = victims_from_files(o["filenames"], False, namespace)
     elif resources:
-        problems: list[ApplyError] = []
         targets = parse_args(resources)
         named = any(t.names for t in targets)
         victims = victims_from_targets(

@@ -50,8 +50,8 @@ def choose_container(pod: dict[str, Any], requested: str | None) -> str:
     if not names:
         fail(f"pod {pod['metadata']['name']} has no containers")
     annotations = pod["metadata"].get("annotations") or {}
-    chosen = annotations.get(DEFAULT_CONTAINER) if annotations.get(DEFAULT_CONTAINER) in names \
-        else names[0]
+    asked = annotations.get(DEFAULT_CONTAINER)
+    chosen: str = asked if isinstance(asked, str) and asked in names else names[0]
     if len(names) > 1 or spec.get("initContainers"):
         listed = names + [f"{c['name']} (init)" for c in spec.get("initContainers") or []]
         click.echo(f'Defaulted container "{chosen}" out of: {", ".join(listed)}', err=True)
