@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from typing import Any
 
 from agent import hooks, trace
 from agent.containers import (
@@ -39,6 +38,8 @@ from agent.podspec import container_named, grace_period, init_and_app_containers
 from agent.podstate import PodRuntimeState
 from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFailure
 from agent.volumes import VolumeError, VolumeManager
+from minik.api.meta import uid_of
+from minik.api.objects import Container, Pod
 from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock
 
@@ -105,11 +106,11 @@ class PlanExecutor:
         self.failed_creates = failed_creates
         self.clock = clock
 
-    def pod_ip(self, pod: dict[str, Any], state: PodRuntimeState) -> str | None:
+    def pod_ip(self, pod: Pod, state: PodRuntimeState) -> str | None:
         return pod_ip(pod, state.sandbox, self.host_ip)
 
     async def execute(
-        self, pod: dict[str, Any], state: PodRuntimeState, actions: PodActions,
+        self, pod: Pod, state: PodRuntimeState, actions: PodActions,
         waiting: Waiting, made: list[str],
     ) -> bool:
         """Carry out a plan, noting the containers it creates in `made`; True when the pod
@@ -134,7 +135,7 @@ class PlanExecutor:
         return bool(actions.kill)
 
     async def _create_sandbox(
-        self, pod: dict[str, Any], state: PodRuntimeState, attempt: int, waiting: Waiting,
+        self, pod: Pod, state: PodRuntimeState, attempt: int, waiting: Waiting,
         made: list[str],
     ) -> bool:
         for old in state.sandboxes:
@@ -163,11 +164,11 @@ class PlanExecutor:
             return False
         return True
 
-    def _context(self, pod: dict[str, Any]) -> PodContext:
+    def _context(self, pod: Pod) -> PodContext:
         return PodContext(self.instance, pod, self.network, self.pause_image)
 
     async def _start(
-        self, pod: dict[str, Any], sandbox: ContainerInfo, start: Start, waiting: Waiting,
+        self, pod: Pod, sandbox: ContainerInfo, start: Start, waiting: Waiting,
         made: list[str],
     ) -> None:
         container = container_named(pod, start.name, init=start.init)
@@ -178,7 +179,7 @@ class PlanExecutor:
             waiting[start.name] = why
 
     async def _create_and_start(
-        self, pod: dict[str, Any], sandbox: ContainerInfo, container: dict[str, Any],
+        self, pod: Pod, sandbox: ContainerInfo, container: Container,
         start: Start, made: list[str],
     ) -> tuple[str, str] | None:
         name = container["name"]
@@ -194,7 +195,7 @@ class PlanExecutor:
             return "CreateContainerConfigError", message
         spec = container_spec(self._context(pod), container, sandbox_id=sandbox.id,
                               restart_count=start.restart_count, env=env, mounts=mounts)
-        key = backoff_key(pod["metadata"]["uid"], name)
+        key = backoff_key(uid_of(pod), name)
         if start.retry:
             self.backoff.next(key)
         try:
@@ -221,7 +222,7 @@ class PlanExecutor:
         await self._post_start(pod, container, container_id, sandbox)
         return None
 
-    async def _post_start(self, pod: dict[str, Any], container: dict[str, Any],
+    async def _post_start(self, pod: Pod, container: Container,
                           container_id: str, sandbox: ContainerInfo) -> None:
         if not (container.get("lifecycle") or {}).get("postStart"):
             return

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from agent import trace
 from agent.metrics import AgentMetrics
 from agent.podstate import PodRuntimeState
 from agent.probes import ProbeManager
 from agent.status import pod_status
-from minik.api import errors, meta
+from minik.api import errors
+from minik.api.meta import created_at, name_of, namespace_of, uid_of
+from minik.api.objects import Pod, PodStatus
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.machinery.clock import Clock
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 PODS = REGISTRY.get("pods")
 
-PodByUid = Callable[[str], dict[str, Any] | None]
+PodByUid = Callable[[str], Pod | None]
 """The pod with this uid as the agent's informer holds it now, or None."""
 
 
@@ -50,7 +51,7 @@ class StatusWriter:
                     waiting: dict[str, tuple[str, str]]) -> bool:
         """Write the status of the pod as the cache holds it now; False when it must be retried."""
         pod = self.pod_by_uid(uid)
-        if pod is None or pod["metadata"].get("uid") != uid:
+        if pod is None or uid_of(pod) != uid:
             return True
         status = pod_status(pod, state, waiting=waiting, probes=self.probes.view(uid),
                             host_ip=self.host_ip, now=self.clock.wall())
@@ -59,33 +60,33 @@ class StatusWriter:
         if status == current:
             return True
         patch = {**{k: None for k in current if k not in status}, **status}
-        md = pod["metadata"]
+        namespace, name = namespace_of(pod), name_of(pod)
         try:
             trace.mark(pod, "status")
-            await self.client.patch(PODS, md.get("namespace"), md["name"], {"status": patch},
+            await self.client.patch(PODS, namespace, name, {"status": patch},
                                     subresource="status")
             trace.mark(pod, "status_written")
         except errors.ApiError as e:
             if e.code == 404:
                 return True
             log.warning("writing the status of pod %s/%s failed (%s); retrying",
-                        md.get("namespace"), md["name"], e)
+                        namespace, name, e)
             return False
         return True
 
     def forget(self, uid: str) -> None:
         self._started.discard(uid)
 
-    def _observe_start(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
-        uid = pod["metadata"]["uid"]
+    def _observe_start(self, pod: Pod, status: PodStatus) -> None:
+        uid = uid_of(pod)
         if uid in self._started or not _all_started(status):
             return
         self._started.add(uid)
-        created = meta.parse_time(pod["metadata"].get("creationTimestamp"))
+        created = created_at(pod)
         if created is not None:
             self.metrics.pod_start.observe(max(0.0, (self.clock.wall() - created).total_seconds()))
 
 
-def _all_started(status: dict[str, Any]) -> bool:
+def _all_started(status: PodStatus) -> bool:
     statuses = status.get("containerStatuses") or []
     return bool(statuses) and all("running" in s["state"] for s in statuses)

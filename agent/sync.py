@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from agent import trace
 from agent.env import Lookup
@@ -44,7 +43,6 @@ from agent.plan import (
     backoff_key,
     compute_pod_actions,
     failed_since,
-    phase_is_terminal,
     pod_is_done,
 )
 from agent.podstate import PodRuntimeState, StateFingerprint
@@ -54,6 +52,8 @@ from agent.runtime_state import RuntimeStates
 from agent.status_writer import PodByUid, StatusWriter
 from agent.termination import PodTerminator
 from agent.volumes import VolumeManager
+from minik.api.meta import is_being_deleted, is_pod_terminal, uid_of
+from minik.api.objects import Pod
 from minik.client.aio import AsyncClient
 from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock, LoopClock
@@ -119,13 +119,13 @@ class PodSyncer:
         pod = self.pod_by_uid(uid)
         if pod is None:
             await self.remove_pod(uid)
-        elif pod["metadata"].get("deletionTimestamp"):
+        elif is_being_deleted(pod):
             await self.terminate(pod)
         else:
             await self._sync_live(pod)
 
-    async def _sync_live(self, pod: dict[str, Any]) -> None:
-        uid = pod["metadata"]["uid"]
+    async def _sync_live(self, pod: Pod) -> None:
+        uid = uid_of(pod)
         trace.mark(pod, "sync")
         state = await self.states.first(uid)
         self._reset_long_runs(pod, state)
@@ -146,7 +146,7 @@ class PodSyncer:
             replan = await self.executor.execute(pod, state, actions, failed, made)
             state = await self.states.after(state, actions, made)
         waiting.update(failed)
-        if phase_is_terminal(pod) or pod_is_done(pod, state):
+        if is_pod_terminal(pod) or pod_is_done(pod, state):
             await self._stop_sandbox(state)
             self.probes.remove(uid)
         else:
@@ -160,11 +160,11 @@ class PodSyncer:
         if after is not None:
             raise Requeue("containers are waiting", after=after)
 
-    def _requeue(self, pod: dict[str, Any], state: PodRuntimeState,
+    def _requeue(self, pod: Pod, state: PodRuntimeState,
                  waiting: Waiting) -> float | None:
         if not waiting:
             return None
-        uid = pod["metadata"]["uid"]
+        uid = uid_of(pod)
         failed_creates = self.failed_creates.of(uid)
         delays = [WAITING_RETRY]
         for name in waiting:
@@ -176,8 +176,8 @@ class PodSyncer:
                     delays.append(left + 0.05)
         return max(0.05, min(delays))
 
-    def _reset_long_runs(self, pod: dict[str, Any], state: PodRuntimeState) -> None:
-        uid = pod["metadata"]["uid"]
+    def _reset_long_runs(self, pod: Pod, state: PodRuntimeState) -> None:
+        uid = uid_of(pod)
         for name, attempts in state.containers.items():
             last = attempts[0]
             if last.started_at and last.finished_at:
@@ -190,13 +190,13 @@ class PodSyncer:
         if sandbox is not None and sandbox.state == "running":
             await stop_container(self.runtime, sandbox.id, 0)
 
-    async def terminate(self, pod: dict[str, Any]) -> None:
+    async def terminate(self, pod: Pod) -> None:
         """Graceful deletion: preStop, SIGTERM, wait what is left of the grace, SIGKILL.
 
         Done once the pod object is deleted (or already gone or replaced);
         a failed delete is retried.
         """
-        uid = pod["metadata"]["uid"]
+        uid = uid_of(pod)
         state = await self.state(uid)
         self.probes.remove(uid)
         await self.terminator.stop_containers(pod, state)

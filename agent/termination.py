@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from agent import hooks, labels
 from agent.events import EventSink
@@ -23,7 +22,9 @@ from agent.execute import stop_container
 from agent.podspec import init_and_app_containers
 from agent.podstate import PodRuntimeState
 from agent.runtime import ContainerInfo, Runtime
-from minik.api import errors, meta
+from minik.api import errors
+from minik.api.meta import meta_of, name_of, namespace_of, parse_time, uid_of
+from minik.api.objects import Pod
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.machinery.clock import Clock
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 PODS = REGISTRY.get("pods")
 DELETE_RETRY = 1.0
 
-PodIP = Callable[[dict[str, Any], PodRuntimeState], str | None]
+PodIP = Callable[[Pod, PodRuntimeState], str | None]
 """The pod's IP while its sandbox runs, for preStop HTTP hooks."""
 
 
@@ -49,9 +50,9 @@ class PodTerminator:
         self.pod_ip = pod_ip
         self.clock = clock
 
-    async def stop_containers(self, pod: dict[str, Any], state: PodRuntimeState) -> None:
+    async def stop_containers(self, pod: Pod, state: PodRuntimeState) -> None:
         """Stop the pod's running app containers within what is left of its grace period."""
-        deadline = meta.parse_time(pod["metadata"].get("deletionTimestamp"))
+        deadline = parse_time(meta_of(pod).get("deletionTimestamp"))
         grace = max(0.0, (deadline - self.clock.wall()).total_seconds()) if deadline else 0.0
         apps = [c for c in state.running() if c.id != (state.sandbox.id if state.sandbox else "")]
         if apps:
@@ -59,7 +60,7 @@ class PodTerminator:
             self.events.record(pod, "Normal", "Killing", f"Stopping container {names}")
         await asyncio.gather(*(self._stop(pod, state, c, grace) for c in apps))
 
-    async def _stop(self, pod: dict[str, Any], state: PodRuntimeState, info: ContainerInfo,
+    async def _stop(self, pod: Pod, state: PodRuntimeState, info: ContainerInfo,
                     grace: float) -> None:
         name = info.labels.get(labels.CONTAINER_NAME, "")
         container = next((c for c in init_and_app_containers(pod) if c["name"] == name), None)
@@ -70,14 +71,13 @@ class PodTerminator:
             grace = max(left, hooks.MIN_STOP_GRACE)
         await stop_container(self.runtime, info.id, grace)
 
-    async def delete_pod(self, pod: dict[str, Any]) -> None:
+    async def delete_pod(self, pod: Pod) -> None:
         """Delete the pod object with grace 0, as of its uid; `Requeue` when that failed."""
-        md = pod["metadata"]
+        namespace, name = namespace_of(pod), name_of(pod)
         try:
-            await self.client.delete(PODS, md.get("namespace"), md["name"],
-                                     grace_period_seconds=0, uid=md["uid"])
+            await self.client.delete(PODS, namespace, name, grace_period_seconds=0,
+                                     uid=uid_of(pod))
         except errors.ApiError as e:
             if e.code not in (404, 409):
-                log.warning("deleting pod %s/%s failed (%s); retrying",
-                            md.get("namespace"), md["name"], e)
+                log.warning("deleting pod %s/%s failed (%s); retrying", namespace, name, e)
                 raise Requeue("the delete failed", after=DELETE_RETRY) from e
