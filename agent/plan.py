@@ -6,9 +6,9 @@ the sandbox must be (re)created, which init container runs next, which app
 containers start or are killed, which wait in backoff, and which old
 attempts can go. A pod whose phase is already Succeeded or Failed is done
 for good: whatever still runs is stopped and nothing starts, even when its
-containers are gone (after `minik down`/`up` or a `docker rm`). The worker
-carries the plan out and plans again; the plan itself never touches the
-runtime, so it is tested without one.
+containers are gone (after `minik down`/`up` or a `docker rm`). The sync
+has the plan carried out (`agent.execute`) and plans again; the plan itself
+never touches the runtime, so it is tested without one.
 
 A container that could not be started counts as a crash: one the engine
 created but could not start has ended (`agent.podstate.ended`), and one
