@@ -46,7 +46,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from agent import labels, trace
 from agent.images import ImageManager
@@ -56,13 +56,15 @@ from agent.metrics import AgentMetrics
 from agent.mounts import MountInside, mount_points_under, remove_tree
 from agent.node import NodeStatusReporter
 from agent.plan import BACKOFF_CAP, container_backoff
-from agent.podstate import group_by_pod
+from agent.podstate import StateFingerprint, group_by_pod
 from agent.probes import ProbeManager, ProbeMetrics
 from agent.protected import Protected
 from agent.runtime import ContainerNotFound, NetworkInfo, Runtime, RuntimeFailure
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeError, VolumeManager
 from agent.workers import PodWorkers
+from minik.api.meta import is_being_deleted, uid_of
+from minik.api.objects import JsonObject, Pod
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.machinery.clock import Clock, LoopClock
@@ -118,11 +120,11 @@ class Agent:
         self.supervisor = Supervisor(clock=self.clock)
         self.pods = Informer(client, REGISTRY.get("pods"),
                              field_selector=f"spec.nodeName={config.node}", clock=self.clock)
-        self.pods.add_index("uid", lambda pod: [pod["metadata"]["uid"]])
+        self.pods.add_index("uid", lambda pod: [uid_of(pod)])
         self.pods.add_handler(
             on_add=self._on_pod_add,
             on_update=self._on_pod_update,
-            on_delete=lambda pod: self._interrupt(pod["metadata"]["uid"]),
+            on_delete=lambda pod: self._interrupt(uid_of(pod)),
         )
         self.configmaps = Informer(client, REGISTRY.get("configmaps"), clock=self.clock)
         self.secrets = Informer(client, REGISTRY.get("secrets"), clock=self.clock)
@@ -136,15 +138,16 @@ class Agent:
         self.probes: ProbeManager | None = None
         self.kubelet: KubeletServer | None = None
         self.lister = ContainerLister(runtime, labels.instance_selector(config.instance))
-        self._seen: dict[str, tuple] = {}
+        self._seen: dict[str, StateFingerprint] = {}
         self._nudge = asyncio.Event()
 
-    def _pod_by_uid(self, uid: str) -> dict[str, Any] | None:
+    def _pod_by_uid(self, uid: str) -> Pod | None:
         found = self.pods.indexer.by_index("uid", uid)
-        return found[0] if found else None
+        return _pod(found[0]) if found else None
 
-    def _pod_by_name(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.pods.indexer.get_by(namespace, name)
+    def _pod_by_name(self, namespace: str, name: str) -> Pod | None:
+        found = self.pods.indexer.get_by(namespace, name)
+        return _pod(found) if found is not None else None
 
     def _build(self, network: str) -> None:
         probes = ProbeManager(self.runtime, on_change=self._wake, events=self.events,
@@ -164,21 +167,20 @@ class Agent:
         )
         self.workers = PodWorkers(self.syncer.sync, clock=self.clock)
 
-    def _settled(self, uid: str, fingerprint: tuple | None) -> None:
+    def _settled(self, uid: str, fingerprint: StateFingerprint | None) -> None:
         """A sync saw the pod like this and needs nothing more: the relist need not wake it."""
         if fingerprint is None:
             self._seen.pop(uid, None)
         else:
             self._seen[uid] = fingerprint
 
-    def _on_pod_add(self, pod: dict[str, Any]) -> None:
-        trace.mark(pod, "seen")
-        self._wake(pod["metadata"]["uid"])
+    def _on_pod_add(self, obj: JsonObject) -> None:
+        trace.mark(_pod(obj), "seen")
+        self._wake(uid_of(obj))
 
-    def _on_pod_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        uid = new["metadata"]["uid"]
-        if new["metadata"].get("deletionTimestamp") and not old["metadata"].get(
-                "deletionTimestamp"):
+    def _on_pod_update(self, old: JsonObject, new: JsonObject) -> None:
+        uid = uid_of(new)
+        if is_being_deleted(new) and not is_being_deleted(old):
             self._interrupt(uid)
         elif not status_only(old, new):
             self._wake(uid)
@@ -198,7 +200,7 @@ class Agent:
         await asyncio.to_thread(self.volumes.use_engine, engine)
         self._build(network.name)
         for pod in self.pods.indexer.list():
-            self._wake(pod["metadata"]["uid"])
+            self._wake(uid_of(pod))
         kubelet_port = await self._start_kubelet_server()
         sup = self.supervisor
         sup.start("agent:events", self.events.run)
@@ -225,7 +227,7 @@ class Agent:
     async def _wake_leftovers(self) -> None:
         """Volumes and staged mounts of pods that went while no agent ran: their workers
         find no pod and clean up."""
-        known = {pod["metadata"]["uid"] for pod in self.pods.indexer.list()}
+        known = {uid_of(pod) for pod in self.pods.indexer.list()}
         for uid in await asyncio.to_thread(self.volumes.known_pods) - known:
             self._wake(uid)
 
@@ -268,9 +270,9 @@ class Agent:
     async def _resync_forever(self) -> None:
         while True:
             await asyncio.sleep(RESYNC_PERIOD)
-            for pod in self.pods.indexer.list():
-                if await self.volumes.refresh(pod):
-                    self._wake(pod["metadata"]["uid"])
+            for obj in self.pods.indexer.list():
+                if await self.volumes.refresh(_pod(obj)):
+                    self._wake(uid_of(obj))
 
     async def shutdown(self, *, remove_containers: bool) -> None:
         """Stop background work; with `remove_containers`, stop and remove every container.
@@ -331,7 +333,13 @@ class Agent:
             return
 
 
-def _keep(seen: dict[str, tuple], uid: str, fingerprint: tuple | None) -> None:
+def _pod(obj: JsonObject) -> Pod:
+    """A pod of the informer's cache: decoded JSON the API server validated as a Pod."""
+    return cast(Pod, obj)
+
+
+def _keep(seen: dict[str, StateFingerprint], uid: str,
+          fingerprint: StateFingerprint | None) -> None:
     """Leave a pod as last seen: its running sync settles on, or wakes for, what it finds."""
     if fingerprint is None:
         seen.pop(uid, None)
@@ -339,7 +347,7 @@ def _keep(seen: dict[str, tuple], uid: str, fingerprint: tuple | None) -> None:
         seen[uid] = fingerprint
 
 
-def status_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
+def status_only(old: JsonObject, new: JsonObject) -> bool:
     """Whether an update changed only the pod's status, which needs no sync.
 
     Mostly it is the agent's own status write coming back; like the
@@ -348,7 +356,7 @@ def status_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return _without_status(old) == _without_status(new)
 
 
-def _without_status(pod: dict[str, Any]) -> dict[str, Any]:
+def _without_status(pod: JsonObject) -> JsonObject:
     md = {k: v for k, v in pod["metadata"].items() if k not in ("resourceVersion",
                                                                 "managedFields")}
     return {**{k: v for k, v in pod.items() if k != "status"}, "metadata": md}

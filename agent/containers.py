@@ -23,12 +23,15 @@ memory limit; CPU requests become shares.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 from agent import labels
 from agent.env import expand
+from agent.podspec import app_containers
 from agent.runtime import ContainerInfo, ContainerSpec, Mount, PortMapping
+from minik.api.meta import name_of
 from minik.api.models.quantity import parse_quantity
+from minik.api.objects import Container, Pod, Quantity
 
 CPU_PERIOD = 100_000
 MIN_SHARES = 2
@@ -43,16 +46,35 @@ class PodContext:
     """What every container spec of one pod shares."""
 
     instance: str
-    pod: dict[str, Any]
+    pod: Pod
     network: str
     pause_image: str
 
 
-def _millicores(value: Any) -> int:
+class _Resources(TypedDict):
+    """The `ContainerSpec` fields a container's resources set."""
+
+    cpu_quota: int | None
+    cpu_period: int | None
+    cpu_shares: int | None
+    memory_limit: int | None
+
+
+class _Security(TypedDict):
+    """The `ContainerSpec` fields a security context sets."""
+
+    user: str | None
+    read_only_rootfs: bool
+    privileged: bool
+    cap_add: list[str]
+    cap_drop: list[str]
+
+
+def _millicores(value: Quantity) -> int:
     return int(parse_quantity(value) * 1000)
 
 
-def _resources(container: dict[str, Any]) -> dict[str, int | None]:
+def _resources(container: Container) -> _Resources:
     resources = container.get("resources") or {}
     limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
     quota = shares = memory = None
@@ -66,7 +88,7 @@ def _resources(container: dict[str, Any]) -> dict[str, int | None]:
             "cpu_shares": shares, "memory_limit": memory}
 
 
-def _security(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+def _security(pod: Pod, container: Container) -> _Security:
     pod_ctx = pod.get("spec", {}).get("securityContext") or {}
     ctx = container.get("securityContext") or {}
     uid = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
@@ -82,7 +104,7 @@ def _security(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def start_failure_message(container: dict[str, Any], error: str) -> str:
+def start_failure_message(container: Container, error: str) -> str:
     """The engine's words for a failed start, with the cause when this node cannot help it."""
     if (container.get("securityContext") or {}).get("privileged") and (
             "unable to apply caps" in error):
@@ -91,9 +113,9 @@ def start_failure_message(container: dict[str, Any], error: str) -> str:
     return error
 
 
-def host_ports(pod: dict[str, Any]) -> list[PortMapping]:
+def host_ports(pod: Pod) -> list[PortMapping]:
     ports = []
-    for container in pod.get("spec", {}).get("containers", []):
+    for container in app_containers(pod):
         for port in container.get("ports") or []:
             if port.get("hostPort"):
                 ports.append(PortMapping(
@@ -105,26 +127,26 @@ def host_ports(pod: dict[str, Any]) -> list[PortMapping]:
     return ports
 
 
-def pod_hostname(pod: dict[str, Any]) -> str:
-    return (pod.get("spec", {}).get("hostname") or pod["metadata"]["name"])[:63]
+def pod_hostname(pod: Pod) -> str:
+    return (pod.get("spec", {}).get("hostname") or name_of(pod))[:63]
 
 
-def _flag(pod: dict[str, Any], name: str) -> bool:
+def _flag(pod: Pod, name: str) -> bool:
     return bool((pod.get("spec") or {}).get(name))
 
 
-def host_network(pod: dict[str, Any]) -> bool:
+def host_network(pod: Pod) -> bool:
     return _flag(pod, "hostNetwork")
 
 
-def pod_ip(pod: dict[str, Any], sandbox: ContainerInfo | None, host_ip: str) -> str | None:
+def pod_ip(pod: Pod, sandbox: ContainerInfo | None, host_ip: str) -> str | None:
     """The pod's IP while its sandbox runs: the node's for a hostNetwork pod, as in Kubernetes."""
     if sandbox is None or sandbox.state != "running":
         return None
     return host_ip if host_network(pod) else sandbox.ip_address
 
 
-def _check_host_namespaces(pod: dict[str, Any]) -> None:
+def _check_host_namespaces(pod: Pod) -> None:
     if _flag(pod, "hostPID") and _flag(pod, "shareProcessNamespace"):
         raise PodSpecError("shareProcessNamespace and hostPID cannot both be set")
     if not host_network(pod):
@@ -154,20 +176,20 @@ def sandbox_spec(ctx: PodContext, attempt: int) -> ContainerSpec:
     )
 
 
-def _pid_mode(pod: dict[str, Any], sandbox_id: str) -> str | None:
+def _pid_mode(pod: Pod, sandbox_id: str) -> str | None:
     if _flag(pod, "hostPID"):
         return "host"
     return f"container:{sandbox_id}" if _flag(pod, "shareProcessNamespace") else None
 
 
-def all_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+def all_containers(pod: Pod) -> list[Container]:
     """Init, app and ephemeral containers."""
     spec = pod.get("spec") or {}
     return [*(spec.get("initContainers") or []), *(spec.get("containers") or []),
             *(spec.get("ephemeralContainers") or [])]
 
 
-def _command(container: dict[str, Any], env: dict[str, str]) -> tuple[list[str] | None,
+def _command(container: Container, env: dict[str, str]) -> tuple[list[str] | None,
                                                                      list[str] | None]:
     command = container.get("command")
     args = container.get("args")
@@ -179,7 +201,7 @@ def _command(container: dict[str, Any], env: dict[str, str]) -> tuple[list[str] 
 
 
 def container_spec(
-    ctx: PodContext, container: dict[str, Any], *, sandbox_id: str, restart_count: int,
+    ctx: PodContext, container: Container, *, sandbox_id: str, restart_count: int,
     env: dict[str, str], mounts: list[Mount],
 ) -> ContainerSpec:
     command, args = _command(container, env)

@@ -81,7 +81,8 @@ def _networking_config(api: docker.APIClient, spec: ContainerSpec) -> dict[str, 
         return None
     endpoint = api.create_endpoint_config(aliases=spec.network_aliases or None,
                                           ipv4_address=spec.ip_address)
-    return api.create_networking_config({mode: endpoint})
+    # The SDK's stubs take one EndpointConfig; the SDK takes them by network name.
+    return api.create_networking_config({mode: endpoint})  # type: ignore[arg-type]
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -21,8 +21,10 @@ Design:
   inspect (a few ms for the engine) queued behind them waited as long.
   Measured in `bench/pod_startup.py`: at N=20 the last pods' pause
   creates waited ~2 s in the shared pool, behind the first pods' starts.
-- Exec sockets are hijacked connections read and written with asyncio's
-  own socket calls, so an idle interactive shell holds no thread.
+- Exec sessions (`agent.docker_exec`) read and write the hijacked socket
+  with asyncio's own socket calls, so an idle interactive shell holds no
+  thread; what the socket cannot tell them they ask through the runtime's
+  `exec_*` methods.
 - Foreign exceptions become `agent.runtime` errors in `_engine_errors`,
   and nowhere else.
 - Every call but the chunks of a stream is reported to an optional
@@ -44,6 +46,7 @@ Design:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import functools
 import ipaddress
@@ -78,9 +81,8 @@ from agent.docker_convert import (
     network_info,
     parse_time,
 )
+from agent.docker_exec import Closer, DockerExecSession, OpenStreams
 from agent.runtime import (
-    STDERR,
-    STDOUT,
     ContainerInfo,
     ContainerNotFound,
     ContainerSpec,
@@ -159,9 +161,13 @@ class DockerRuntime:
                  observer: Observer | None = None) -> None:
         url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         self._url = url
-        self._api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout,
+        # The SDK's stubs say a timeout is an int; it is requests', which takes any float,
+        # and None for none.
+        self._api = docker.APIClient(base_url=url, version=API_VERSION,
+                                     timeout=timeout,  # type: ignore[arg-type]
                                      max_pool_size=32)
-        self._stream_api = docker.APIClient(base_url=url, version=API_VERSION, timeout=None)
+        self._stream_api = docker.APIClient(base_url=url, version=API_VERSION,
+                                            timeout=None)  # type: ignore[arg-type]
         self._pool = ThreadPoolExecutor(threads, "minik-docker")
         self._start_pool = ThreadPoolExecutor(threads, "minik-docker-start")
         self._stream_pool = ThreadPoolExecutor(stream_threads, "minik-docker-stream")
@@ -169,7 +175,7 @@ class DockerRuntime:
         self._read_pool = ThreadPoolExecutor(2, "minik-docker-read")
         self._cache: dict[str, tuple[Fingerprint, ContainerInfo]] = {}
         self._starting: set[str] = set()
-        self._open: set[Callable[[], None]] = set()
+        self._open: OpenStreams = set()
         self._observer = observer
 
     async def _observed(self, fn: Callable[..., Any], call: Awaitable[T]) -> T:
@@ -201,7 +207,7 @@ class DockerRuntime:
         return await self._call(fn, *args, pool=self._stop_pool, **kwargs)
 
     async def close(self) -> None:
-        for closer in list(self._open):
+        for closer in builtins.list(self._open):
             closer()
         for pool in (self._pool, self._start_pool, self._stream_pool, self._stop_pool,
                      self._read_pool):
@@ -313,7 +319,8 @@ class DockerRuntime:
     def _wait_stopped(self, container_id: str, timeout: float) -> bool:
         """False when the wait timed out (a read timeout surfaces as either exception)."""
         try:
-            self._api.wait(container_id, timeout=timeout, condition="not-running")
+            self._api.wait(container_id, timeout=timeout,  # type: ignore[arg-type]
+                           condition="not-running")
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             return False
         return True
@@ -350,19 +357,19 @@ class DockerRuntime:
         self._cache[info.id] = (fingerprint(info), info)
         return info
 
-    async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+    async def list(self, labels: dict[str, str]) -> builtins.list[ContainerInfo]:
         call = functools.partial(_guarded, ContainerNotFound, RuntimeFailure, self._list, labels)
         return await self._observed(
             self._list, asyncio.get_running_loop().run_in_executor(self._read_pool, call))
 
-    def _list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+    def _list(self, labels: dict[str, str]) -> builtins.list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         items = self._api.containers(all=True, filters=filters)
         seen = {item["Id"] for item in items}
-        for cid, (_, info) in list(self._cache.items()):
+        for cid, (_, info) in builtins.list(self._cache.items()):
             if cid not in seen and labels.items() <= info.labels.items():
                 self._cache.pop(cid, None)
-        return [info for item in items if (info := self._listed(item)) is not None]
+        return [listed for item in items if (listed := self._listed(item)) is not None]
 
     def _listed(self, item: dict[str, Any]) -> ContainerInfo | None:
         if item["Id"] in self._starting:
@@ -407,14 +414,32 @@ class DockerRuntime:
             self._open.discard(closer)
             closer()
 
-    async def exec(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+    async def exec(self, container_id: str, command: builtins.list[str], *, stdin: bool, tty: bool,
                    env: dict[str, str] | None = None) -> DockerExecSession:
         created = await self._call(self._api.exec_create, container_id, command, stdin=stdin,
                                    tty=tty, environment=env)
-        sock = await self._call(self._api.exec_start, created["Id"], socket=True, tty=tty)
-        return DockerExecSession(self, created["Id"], sock, tty=tty)
+        sock, release = await self._call(self._exec_start, created["Id"], tty)
+        return DockerExecSession(self, created["Id"], sock, tty=tty, open_streams=self._open,
+                                 release=release)
 
-    async def exec_run(self, container_id: str, command: list[str], *,
+    def _exec_start(self, exec_id: str, tty: bool) -> tuple[socket.socket, Closer]:
+        """The hijacked socket, and what closes the `SocketIO` the SDK wrapped it in (which
+        has no public accessor for it)."""
+        io: Any = self._api.exec_start(exec_id, socket=True, tty=tty)
+        sock: socket.socket = io._sock
+        return sock, io.close
+
+    async def exec_resize(self, exec_id: str, *, width: int, height: int) -> None:
+        await self._call(self._api.exec_resize, exec_id, height=height, width=width)
+
+    async def exec_exit_code(self, exec_id: str) -> int | None:
+        data = await self._call(self._api.exec_inspect, exec_id)
+        return None if data.get("Running") else int(data.get("ExitCode") or 0)
+
+    async def exec_kill(self, exec_id: str) -> None:
+        await self._call(self._kill_exec, exec_id)
+
+    async def exec_run(self, container_id: str, command: builtins.list[str], *,
                        timeout: float) -> ExecResult:
         session = await self.exec(container_id, command, stdin=False, tty=False)
         try:
@@ -458,98 +483,6 @@ class DockerRuntime:
             pass
         log.warning("exec %s in %s still running (pid %s); abandoned", exec_id[:12],
                     container_id[:12], pid)
-
-
-class DockerExecSession:
-    """An exec over a hijacked socket, demultiplexing Docker's 8-byte frame headers."""
-
-    def __init__(self, runtime: DockerRuntime, exec_id: str, sock: Any, *, tty: bool) -> None:
-        self._runtime, self._exec_id, self._tty = runtime, exec_id, tty
-        self._io = sock
-        self._sock: socket.socket = sock._sock
-        self._sock.setblocking(False)
-        self._buffer = bytearray()
-        self._closed = False
-        self._exit_code: int | None = None
-        runtime._open.add(self._close_socket)
-
-    async def _fill(self, size: int) -> bool:
-        loop = asyncio.get_running_loop()
-        while len(self._buffer) < size:
-            try:
-                data = await loop.sock_recv(self._sock, 65536)
-            except OSError:
-                data = b""
-            if not data:
-                return False
-            self._buffer += data
-        return True
-
-    def _take(self, size: int) -> bytes:
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
-
-    async def read(self) -> tuple[int, bytes] | None:
-        if self._closed:
-            return None
-        if self._tty:
-            if not self._buffer and not await self._fill(1):
-                return None
-            return STDOUT, self._take(len(self._buffer))
-        while True:
-            if not await self._fill(8):
-                return None
-            kind, size = self._buffer[0], int.from_bytes(self._buffer[4:8], "big")
-            if not await self._fill(8 + size):
-                return None
-            payload = self._take(8 + size)[8:]
-            if payload:
-                return (STDERR if kind == STDERR else STDOUT), payload
-
-    async def write_stdin(self, data: bytes) -> None:
-        try:
-            await asyncio.get_running_loop().sock_sendall(self._sock, data)
-        except OSError as e:
-            raise RuntimeFailure(f"exec stdin is closed: {e}") from e
-
-    async def close_stdin(self) -> None:
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_WR)
-
-    async def resize(self, width: int, height: int) -> None:
-        if self._tty:
-            await self._runtime._call(self._runtime._api.exec_resize, self._exec_id,
-                                      height=height, width=width)
-
-    async def wait(self) -> int:
-        delay = 0.01
-        while self._exit_code is None:
-            data = await self._runtime._call(self._runtime._api.exec_inspect, self._exec_id)
-            if not data.get("Running"):
-                self._exit_code = int(data.get("ExitCode") or 0)
-                break
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
-        return self._exit_code
-
-    async def close(self) -> None:
-        """Release the socket; a process still running is killed (best effort)."""
-        if self._closed:
-            return
-        self._close_socket()
-        if self._exit_code is not None:
-            return
-        with contextlib.suppress(RuntimeFailure):
-            await self._runtime._call(self._runtime._kill_exec, self._exec_id)
-
-    def _close_socket(self) -> None:
-        self._closed = True
-        self._runtime._open.discard(self._close_socket)
-        with contextlib.suppress(OSError):
-            self._sock.close()
-        with contextlib.suppress(OSError):
-            self._io.close()
 
 
 def _close_stream(stream: Any) -> None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from typing import Any
 
+from minik.api.meta import meta_of, namespace_of
 from minik.api.models.quantity import parse_quantity
+from minik.api.objects import Container, JsonObject, Pod, Quantity
 
-Lookup = Callable[[str, str], dict[str, Any] | None]
+Lookup = Callable[[str, str], JsonObject | None]
+"""A ConfigMap or Secret by namespace and name, from the agent's caches; None when absent."""
 _REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
@@ -35,7 +37,7 @@ def expand(text: str, variables: dict[str, str]) -> str:
     return _REFERENCE.sub(replace, text)
 
 
-def _secret_values(secret: dict[str, Any]) -> dict[str, str]:
+def _secret_values(secret: JsonObject) -> dict[str, str]:
     return {k: base64.b64decode(v).decode(errors="replace")
             for k, v in (secret.get("data") or {}).items()}
 
@@ -47,7 +49,7 @@ def _source(kind: str, lookup: Lookup, namespace: str, name: str) -> dict[str, s
     return _secret_values(obj) if kind == "Secret" else dict(obj.get("data") or {})
 
 
-def _key_ref(kind: str, ref: dict[str, Any], lookup: Lookup, namespace: str) -> str | None:
+def _key_ref(kind: str, ref: JsonObject, lookup: Lookup, namespace: str) -> str | None:
     values = _source(kind, lookup, namespace, ref.get("name", ""))
     optional = bool(ref.get("optional"))
     if values is None:
@@ -62,8 +64,8 @@ def _key_ref(kind: str, ref: dict[str, Any], lookup: Lookup, namespace: str) -> 
     return values[ref["key"]]
 
 
-def _field_ref(pod: dict[str, Any], path: str, extra: dict[str, str]) -> str:
-    md = pod.get("metadata", {})
+def _field_ref(pod: Pod, path: str, extra: dict[str, str]) -> str:
+    md = meta_of(pod)
     for prefix, source in (("metadata.labels", md.get("labels")),
                            ("metadata.annotations", md.get("annotations"))):
         if path.startswith(prefix + "['") and path.endswith("']"):
@@ -78,9 +80,13 @@ def _field_ref(pod: dict[str, Any], path: str, extra: dict[str, str]) -> str:
     return extra.get(path, "")
 
 
-def _resource_ref(container: dict[str, Any], ref: dict[str, Any]) -> str:
+def _resource_ref(container: Container, ref: JsonObject) -> str:
     section, _, resource = ref.get("resource", "").partition(".")
-    value = container.get("resources", {}).get(section, {}).get(resource)
+    resources = container.get("resources", {})
+    amounts: dict[str, Quantity] | None = (
+        resources.get("requests") if section == "requests"
+        else resources.get("limits") if section == "limits" else None)
+    value = (amounts or {}).get(resource)
     if value is None:
         return "0"
     divisor = parse_quantity(ref.get("divisor", "1"))
@@ -89,10 +95,10 @@ def _resource_ref(container: dict[str, Any], ref: dict[str, Any]) -> str:
 
 
 def _value_from(
-    source: dict[str, Any], pod: dict[str, Any], container: dict[str, Any],
+    source: JsonObject, pod: Pod, container: Container,
     configmaps: Lookup, secrets: Lookup, extra: dict[str, str],
 ) -> str | None:
-    namespace = pod["metadata"].get("namespace", "default")
+    namespace = namespace_of(pod) or "default"
     if "configMapKeyRef" in source:
         return _key_ref("ConfigMap", source["configMapKeyRef"], configmaps, namespace)
     if "secretKeyRef" in source:
@@ -104,7 +110,7 @@ def _value_from(
     return None
 
 
-def _env_from(entry: dict[str, Any], namespace: str, configmaps: Lookup,
+def _env_from(entry: JsonObject, namespace: str, configmaps: Lookup,
               secrets: Lookup) -> dict[str, str]:
     kind, ref = (("ConfigMap", entry["configMapRef"]) if "configMapRef" in entry
                  else ("Secret", entry.get("secretRef") or {}))
@@ -119,11 +125,11 @@ def _env_from(entry: dict[str, Any], namespace: str, configmaps: Lookup,
 
 
 def container_env(
-    pod: dict[str, Any], container: dict[str, Any], *, configmaps: Lookup, secrets: Lookup,
+    pod: Pod, container: Container, *, configmaps: Lookup, secrets: Lookup,
     pod_ip: str = "", host_ip: str = "",
 ) -> dict[str, str]:
     """The container's environment; raises ConfigError for a missing required source."""
-    namespace = pod["metadata"].get("namespace", "default")
+    namespace = namespace_of(pod) or "default"
     extra = {"status.podIP": pod_ip, "status.podIPs": pod_ip, "status.hostIP": host_ip,
              "status.hostIPs": host_ip}
     env: dict[str, str] = {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
+
+from minik.api.objects import AnyObject
 
 
 class EventSink(Protocol):
     """Records an Event about an object; never blocks, never raises."""
 
-    def record(self, obj: dict[str, Any], type: str, reason: str, message: str) -> None: ...
+    def record(self, obj: AnyObject, type: str, reason: str, message: str) -> None: ...

@@ -29,10 +29,10 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 from agent.exec_stream import StreamOptions
 from minik.api.errors import Status
+from minik.api.objects import JsonObject
 from minik.httpstream import liveness, spdy, spdy_connection
 from minik.httpstream.channels import (
     CLOSE,
@@ -195,10 +195,10 @@ class _Sizes:
         """Characters waiting for the rest of their value."""
         return len(self._text)
 
-    def feed(self, text: str) -> dict[str, Any] | None:
+    def feed(self, text: str) -> JsonObject | None:
         """The newest size completed by `text`, if any."""
         buffer, at, newest = self._text + text, 0, None
-        while (at := _SPACE.match(buffer, at).end()) < len(buffer):
+        while (at := _after_space(buffer, at)) < len(buffer):
             try:
                 value, at = self._decoder.raw_decode(buffer, at)
             except json.JSONDecodeError:
@@ -207,6 +207,13 @@ class _Sizes:
                 newest = value
         self._text = buffer[at:]
         return newest
+
+
+def _after_space(text: str, at: int) -> int:
+    """Where the JSON whitespace at `at` ends."""
+    match = _SPACE.match(text, at)
+    assert match is not None, "a run of nothing matches"
+    return match.end()
 
 
 def _expected(options: StreamOptions, protocol: StreamProtocol) -> set[int]:

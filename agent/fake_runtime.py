@@ -15,6 +15,7 @@ sleeps. Every call is recorded in `calls`.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import ipaddress
 import signal as signals
@@ -327,7 +328,7 @@ class FakeRuntime:
         self._enter("inspect", container_id)
         return self._get(container_id).info()
 
-    async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+    async def list(self, labels: dict[str, str]) -> builtins.list[ContainerInfo]:
         self._enter("list", dict(labels))
         return [c.info() for c in self.containers.values()
                 if labels.items() <= c.spec.labels.items()]
@@ -352,14 +353,14 @@ class FakeRuntime:
                 return
             await c.changed.wait()
 
-    async def exec(self, container_id: str, command: list[str], *, stdin: bool, tty: bool,
+    async def exec(self, container_id: str, command: builtins.list[str], *, stdin: bool, tty: bool,
                    env: dict[str, str] | None = None) -> FakeExecSession:
         self._enter("exec", container_id, tuple(command))
         if self._get(container_id).state != "running":
             raise RuntimeFailure(f"Container {container_id} is not running")
         return FakeExecSession(self._handler(command), command, stdin=stdin)
 
-    async def exec_run(self, container_id: str, command: list[str], *,
+    async def exec_run(self, container_id: str, command: builtins.list[str], *,
                        timeout: float) -> ExecResult:
         self._enter("exec_run", container_id, tuple(command))
         if self._get(container_id).state != "running":
@@ -369,7 +370,7 @@ class FakeRuntime:
             raise result
         return result
 
-    def _handler(self, command: list[str]) -> ExecHandler:
+    def _handler(self, command: builtins.list[str]) -> ExecHandler:
         if tuple(command) in self.exec_handlers:
             return self.exec_handlers[tuple(command)]
         if command[:1] == ["cat"]:

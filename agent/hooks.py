@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from agent.events import EventSink
+from agent.podspec import pod_ref
 from agent.probe_checks import (
     CheckError,
     NoResponse,
@@ -36,6 +36,7 @@ from agent.probe_checks import (
     http_url,
 )
 from agent.runtime import ExecTimedOut, Runtime, RuntimeFailure
+from minik.api.objects import Container, JsonObject, Pod
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +46,13 @@ MIN_STOP_GRACE = 2.0
 CUTOFF_SLACK = 1.0
 
 
-def pod_ref(pod: dict[str, Any]) -> str:
-    """The kubelet's `format.Pod`: name_namespace(uid)."""
-    meta = pod.get("metadata") or {}
-    return f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
-
-
-def failed(kind: str, what: str, container: dict[str, Any], pod: dict[str, Any],
+def failed(kind: str, what: str, container: Container, pod: Pod,
            error: str) -> str:
     return (f'{kind} lifecycle hook ({what}) for Container "{container.get("name")}" '
             f'in Pod "{pod_ref(pod)}" failed - error: {error}')
 
 
-async def _exec(runtime: Runtime, pod: dict[str, Any], container: dict[str, Any],
+async def _exec(runtime: Runtime, pod: Pod, container: Container,
                 container_id: str, command: list[str], timeout: float) -> str | None:
     what = f"[{' '.join(command)}]"
     try:
@@ -73,7 +68,7 @@ async def _exec(runtime: Runtime, pod: dict[str, Any], container: dict[str, Any]
     return failed("Exec", what, container, pod, error)
 
 
-async def _http(pod: dict[str, Any], container: dict[str, Any], action: dict[str, Any],
+async def _http(pod: Pod, container: Container, action: JsonObject,
                 pod_ip: str | None, timeout: float) -> str | None:
     try:
         url = http_url(action, container, pod_ip)
@@ -83,7 +78,7 @@ async def _http(pod: dict[str, Any], container: dict[str, Any], action: dict[str
     return None
 
 
-async def _sleep(pod: dict[str, Any], container: dict[str, Any], seconds: float,
+async def _sleep(pod: Pod, container: Container, seconds: float,
                  timeout: float) -> str | None:
     if seconds <= timeout:
         await asyncio.sleep(seconds)
@@ -93,8 +88,8 @@ async def _sleep(pod: dict[str, Any], container: dict[str, Any], seconds: float,
                   "container terminated before sleep hook finished")
 
 
-async def run_hook(runtime: Runtime, pod: dict[str, Any], container: dict[str, Any],
-                   container_id: str, hook: dict[str, Any], *, pod_ip: str | None,
+async def run_hook(runtime: Runtime, pod: Pod, container: Container,
+                   container_id: str, hook: JsonObject, *, pod_ip: str | None,
                    timeout: float) -> str | None:
     """Run one lifecycle handler; None on success, else the kubelet's failure message."""
     handler = _handler(runtime, pod, container, container_id, hook, pod_ip, timeout)
@@ -105,8 +100,8 @@ async def run_hook(runtime: Runtime, pod: dict[str, Any], container: dict[str, A
                 f'"{pod_ref(pod)}" did not finish within {timeout:g}s')
 
 
-async def _handler(runtime: Runtime, pod: dict[str, Any], container: dict[str, Any],
-                   container_id: str, hook: dict[str, Any], pod_ip: str | None,
+async def _handler(runtime: Runtime, pod: Pod, container: Container,
+                   container_id: str, hook: JsonObject, pod_ip: str | None,
                    timeout: float) -> str | None:
     if hook.get("exec") is not None:
         command = list(hook["exec"].get("command") or [])
@@ -118,11 +113,11 @@ async def _handler(runtime: Runtime, pod: dict[str, Any], container: dict[str, A
     return f"Cannot run handler: invalid handler: {hook}"
 
 
-def _hook(container: dict[str, Any], name: str) -> dict[str, Any] | None:
+def _hook(container: Container, name: str) -> JsonObject | None:
     return (container.get("lifecycle") or {}).get(name) or None
 
 
-async def post_start(runtime: Runtime, pod: dict[str, Any], container: dict[str, Any],
+async def post_start(runtime: Runtime, pod: Pod, container: Container,
                      container_id: str, *, pod_ip: str | None, events: EventSink,
                      timeout: float = POST_START_TIMEOUT) -> bool:
     """Run `lifecycle.postStart`, if any; False when it failed (kill the container)."""
@@ -138,7 +133,7 @@ async def post_start(runtime: Runtime, pod: dict[str, Any], container: dict[str,
     return False
 
 
-async def pre_stop(runtime: Runtime, pod: dict[str, Any], container: dict[str, Any],
+async def pre_stop(runtime: Runtime, pod: Pod, container: Container,
                    container_id: str, *, pod_ip: str | None, events: EventSink,
                    grace: float) -> float:
     """Run `lifecycle.preStop`, if any, within `grace` seconds; the seconds left."""

@@ -26,7 +26,6 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any
 
 from agent.containers import all_containers
 from agent.env import ConfigError, Lookup, container_env
@@ -35,11 +34,12 @@ from agent.protected import ENGINE_STATE, Protected
 from agent.runtime import EngineInfo
 from agent.staging import Staging, StagingError, staging_problem
 from agent.volume_errors import CONFIG_ERROR, VolumeError, refusal, setup_failed
+from minik.api.objects import Container, JsonObject, Pod
 
 _EXPANSION = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
-def shown_sub(vm: dict[str, Any]) -> str:
+def shown_sub(vm: JsonObject) -> str:
     """How messages name a mount's subPath: a subPathExpr as written, not expanded."""
     if vm.get("subPathExpr"):
         return f'subPathExpr "{vm["subPathExpr"]}"'
@@ -71,11 +71,11 @@ class HostMounts:
             self._protected = self._protected.with_paths({engine.root_dir: ENGINE_STATE})
         self.unstageable = staging_problem(self._pods, engine.pid)
 
-    def may_expose(self, container: dict[str, Any]) -> bool:
+    def may_expose(self, container: Container) -> bool:
         privileged = bool((container.get("securityContext") or {}).get("privileged"))
         return self._allow_privileged and privileged
 
-    def set_up(self, pod: dict[str, Any], volume: dict[str, Any]) -> None:
+    def set_up(self, pod: Pod, volume: JsonObject) -> None:
         """Check (or create) the path per its type, and refuse early what a mount of the
         whole path may not have: a clear FailedMount (`pin` checks what it binds)."""
         source = volume["hostPath"] or {}
@@ -96,8 +96,8 @@ class HostMounts:
                     raise setup_failed(volume["name"],
                                        f'{refusal(what)} (container "{container["name"]}")')
 
-    def sub_path(self, pod: dict[str, Any], container: dict[str, Any],
-                 vm: dict[str, Any]) -> str:
+    def sub_path(self, pod: Pod, container: Container,
+                 vm: JsonObject) -> str:
         """The mount's subPath (subPathExpr expanded); refused when absolute or with ".."."""
         sub = vm.get("subPath") or ""
         if vm.get("subPathExpr"):
@@ -114,8 +114,8 @@ class HostMounts:
             raise VolumeError(CONFIG_ERROR, f'{where} must not contain ".."')
         return sub
 
-    def pin(self, uid: str, container: dict[str, Any], index: int, vm: dict[str, Any],
-            volume: dict[str, Any], base: Path, sub: str, *, writable: bool) -> str:
+    def pin(self, uid: str, container: Container, index: int, vm: JsonObject,
+            volume: JsonObject, base: Path, sub: str, *, writable: bool) -> str:
         """Stage what the mount binds: the hostPath, or `sub` inside the volume at `base`
         (missing directories made there when the volume is `writable`); the staged path."""
         host_path = "hostPath" in volume

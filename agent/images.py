@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
 
 from agent.events import EventSink
 from agent.runtime import ImagePullFailed, Runtime, RuntimeFailure
+from minik.api.meta import uid_of
+from minik.api.objects import Container, Pod
 from minik.machinery.backoff import Backoff
 
 Waiting = tuple[str, str]
@@ -39,7 +40,7 @@ class ImageManager:
         self._present: dict[str, float] = {}
         self._checks: dict[str, asyncio.Lock] = {}
 
-    async def ensure(self, pod: dict[str, Any], container: dict[str, Any]) -> Waiting | None:
+    async def ensure(self, pod: Pod, container: Container) -> Waiting | None:
         """None when the image is ready; else the waiting reason and message."""
         image = container["image"]
         policy = container.get("imagePullPolicy", "IfNotPresent")
@@ -68,8 +69,8 @@ class ImageManager:
         """Look at the engine again next time (a create with this image failed)."""
         self._present.pop(image, None)
 
-    async def _pull(self, pod: dict[str, Any], image: str) -> Waiting | None:
-        key = f"{pod['metadata']['uid']}/{image}"
+    async def _pull(self, pod: Pod, image: str) -> Waiting | None:
+        key = f"{uid_of(pod)}/{image}"
         if key in self._failed_at and self.backoff.remaining(key, self._failed_at[key]) > 0:
             message = f'Back-off pulling image "{image}"'
             self.events.record(pod, "Normal", "BackOff", message)

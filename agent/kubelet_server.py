@@ -37,10 +37,10 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
+from agent.containers import all_containers
 from agent.exec_spdy import SpdyChannels, StreamsNotCreated
 from agent.exec_stream import (
     ExecStream,
@@ -61,6 +61,8 @@ from agent.runtime import (
     RuntimeUnavailable,
 )
 from minik.api import errors
+from minik.api.meta import uid_of
+from minik.api.objects import Pod
 from minik.httpstream import upgrade
 from minik.httpstream.channels import (
     SPDY_PROTOCOLS,
@@ -73,7 +75,7 @@ from minik.httpstream.channels import (
 
 log = logging.getLogger(__name__)
 
-PodLookup = Callable[[str, str], dict[str, Any] | None]
+PodLookup = Callable[[str, str], Pod | None]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTAINER_PATH = "/{namespace}/{pod}/{container}"
 
@@ -231,9 +233,9 @@ class KubeletServer:
         pod = self._pod_lookup(namespace, pod_name)
         if pod is None:
             raise errors.not_found("pods", pod_name)
-        if container not in _container_names(pod):
+        if container not in (c["name"] for c in all_containers(pod)):
             raise errors.bad_request(f"container {container} is not valid for pod {pod_name}")
-        uid = pod["metadata"]["uid"]
+        uid = uid_of(pod)
         infos = await self._runtime.list(pod_selector(self._instance, pod))
         return group_by_pod(infos).get(uid) or PodRuntimeState(uid)
 
@@ -269,12 +271,6 @@ class OutputAttachSession:
 def _target(request: web.Request) -> tuple[str, str, str]:
     info = request.match_info
     return info["namespace"], info["pod"], info["container"]
-
-
-def _container_names(pod: dict[str, Any]) -> list[str]:
-    spec = pod.get("spec") or {}
-    return [c.get("name", "") for key in ("containers", "initContainers", "ephemeralContainers")
-            for c in spec.get(key) or []]
 
 
 def _log_source(state: PodRuntimeState, pod_name: str, container: str, *,

@@ -16,7 +16,9 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+from minik.api.objects import AnyObject
 
 PREFIX = "minik.dev/"
 INSTANCE = PREFIX + "instance"
@@ -36,6 +38,13 @@ SANDBOX_CONTAINER_NAME = "POD"
 _NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 
 
+class PodModel(Protocol):
+    """A pod as an object with attributes (the API's model), rather than decoded JSON."""
+
+    @property
+    def metadata(self) -> object: ...
+
+
 @dataclass(frozen=True)
 class PodRef:
     """The identity of a pod as labels record it."""
@@ -45,12 +54,15 @@ class PodRef:
     uid: str
 
     @classmethod
-    def of(cls, pod: Any) -> PodRef:
+    def of(cls, pod: PodLike) -> PodRef:
         """Accept a PodRef, a pod as a JSON dict, or a pod model with `.metadata`."""
         if isinstance(pod, PodRef):
             return pod
         meta = pod.get("metadata", {}) if isinstance(pod, Mapping) else pod.metadata
-        get = meta.get if isinstance(meta, Mapping) else lambda k: getattr(meta, k, None)
+
+        def get(key: str) -> Any:
+            return meta.get(key) if isinstance(meta, Mapping) else getattr(meta, key, None)
+
         namespace, name, uid = get("namespace") or "default", get("name"), get("uid")
         if not name or not uid:
             raise ValueError("a pod needs metadata.name and metadata.uid to be labelled")
@@ -64,11 +76,15 @@ class PodRef:
             return None
 
 
+PodLike = PodRef | AnyObject | PodModel
+"""Whatever names a pod: labels are made from its namespace, name and uid."""
+
+
 def instance_selector(instance: str) -> dict[str, str]:
     return {INSTANCE: instance}
 
 
-def pod_selector(instance: str, pod: Any) -> dict[str, str]:
+def pod_selector(instance: str, pod: PodLike) -> dict[str, str]:
     return {INSTANCE: instance, POD_UID: PodRef.of(pod).uid}
 
 
@@ -81,7 +97,7 @@ def _pod_labels(instance: str, ref: PodRef) -> dict[str, str]:
     }
 
 
-def sandbox_labels(instance: str, pod: Any, *, attempt: int = 0) -> dict[str, str]:
+def sandbox_labels(instance: str, pod: PodLike, *, attempt: int = 0) -> dict[str, str]:
     return {
         **_pod_labels(instance, PodRef.of(pod)),
         KIND: KIND_SANDBOX,
@@ -91,7 +107,7 @@ def sandbox_labels(instance: str, pod: Any, *, attempt: int = 0) -> dict[str, st
 
 
 def container_labels(
-    instance: str, pod: Any, container_name: str, spec_hash: str, restart_count: int
+    instance: str, pod: PodLike, container_name: str, spec_hash: str, restart_count: int
 ) -> dict[str, str]:
     """Labels of an app container; its attempt is its restart count, as in the kubelet."""
     return {
@@ -124,7 +140,7 @@ def _int_label(labels: Mapping[str, str], key: str) -> int:
 
 
 def container_name_for(
-    instance: str, pod: Any, container_name: str = SANDBOX_CONTAINER_NAME, attempt: int = 0
+    instance: str, pod: PodLike, container_name: str = SANDBOX_CONTAINER_NAME, attempt: int = 0
 ) -> str:
     """A Docker name `minik-<instance>_<pod>_<ns>_<container>_<uid8>_<attempt>`.
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiohttp import web
 
@@ -39,7 +38,7 @@ class LogOptions:
     limit_bytes: int | None
 
     @classmethod
-    def parse(cls, query: Any, *, now: datetime | None = None) -> LogOptions:
+    def parse(cls, query: Mapping[str, str], *, now: datetime | None = None) -> LogOptions:
         since_seconds = _int_option(query, "sinceSeconds", minimum=1)
         since_time = _time_option(query, "sinceTime")
         if since_seconds is not None and since_time is not None:
@@ -115,7 +114,7 @@ def _client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-def _int_option(query: Any, name: str, *, minimum: int) -> int | None:
+def _int_option(query: Mapping[str, str], name: str, *, minimum: int) -> int | None:
     raw = query.get(name)
     if raw in (None, ""):
         return None
@@ -129,7 +128,7 @@ def _int_option(query: Any, name: str, *, minimum: int) -> int | None:
     return value
 
 
-def _time_option(query: Any, name: str) -> datetime | None:
+def _time_option(query: Mapping[str, str], name: str) -> datetime | None:
     raw = query.get(name)
     if not raw:
         return None

@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -25,6 +24,8 @@ from prometheus_client.registry import Collector
 
 from agent import labels
 from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFailure
+from minik.api.meta import name_of, namespace_of, uid_of
+from minik.api.objects import Pod
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,9 @@ class AgentMetrics:
         if failed:
             self.runtime_errors.labels(operation).inc()
 
-    def count_restart(self, pod: dict[str, Any], container: str) -> None:
-        md = pod["metadata"]
-        series = (md.get("namespace", ""), md["name"], container)
-        self._restart_series.setdefault(md["uid"], set()).add(series)
+    def count_restart(self, pod: Pod, container: str) -> None:
+        series = (namespace_of(pod) or "", name_of(pod), container)
+        self._restart_series.setdefault(uid_of(pod), set()).add(series)
         self.restarts.labels(*series).inc()
 
     def forget(self, pod_uid: str) -> None:

@@ -28,10 +28,12 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from agent import host
 from minik.api.errors import ApiError
-from minik.api.meta import format_time, now
+from minik.api.meta import find_condition, format_time, now, transition_time, uid_of
+from minik.api.objects import JsonObject, Node, NodeCondition, NodeStatus, Quantity
 from minik.api.resources import REGISTRY
 from minik.client.aio import ApiUnavailable, AsyncClient
 
@@ -72,27 +74,30 @@ def node_labels(node_name: str, arch: str, os_name: str, extra: dict[str, str]) 
             "kubernetes.io/arch": arch, CONTROL_PLANE_LABEL: "", **extra}
 
 
-def resources_of(facts: host.HostFacts) -> dict[str, str]:
+def resources_of(facts: host.HostFacts) -> dict[str, Quantity]:
     return {"cpu": str(facts.cpus), "memory": kibibytes(facts.memory_bytes),
             "ephemeral-storage": kibibytes(facts.storage_bytes), "pods": str(MAX_PODS)}
 
 
-def node_conditions(not_ready: str | None) -> list[dict[str, str]]:
+def node_conditions(not_ready: str | None) -> list[NodeCondition]:
     """The kubelet's conditions, without times; `not_ready` says why it is not Ready."""
-    conditions = [{"type": kind, "status": "False", "reason": reason, "message": message}
-                  for kind, reason, message in PRESSURE_CONDITIONS]
+    conditions: list[NodeCondition] = [
+        {"type": kind, "status": "False", "reason": reason, "message": message}
+        for kind, reason, message in PRESSURE_CONDITIONS]
+    ready: NodeCondition
     if not_ready is None:
-        ready = {"status": "True", "reason": "KubeletReady",
+        ready = {"type": "Ready", "status": "True", "reason": "KubeletReady",
                  "message": "kubelet is posting ready status"}
     else:
-        ready = {"status": "False", "reason": "KubeletNotReady", "message": not_ready}
-    return [*conditions, {"type": "Ready", **ready}]
+        ready = {"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+                 "message": not_ready}
+    return [*conditions, ready]
 
 
 def node_status(
     facts: host.HostFacts, *, address: str, kubelet_port: int, runtime_version: str,
     not_ready: str | None = None,
-) -> dict:
+) -> NodeStatus:
     """The Node status this host reports, without heartbeat or transition times."""
     return {
         "capacity": resources_of(facts),
@@ -112,20 +117,19 @@ def node_status(
     }
 
 
-def stamp_conditions(conditions: list[dict], previous: list[dict], at: str) -> list[dict]:
+def stamp_conditions(conditions: list[NodeCondition], previous: list[NodeCondition],
+                     at: str) -> list[NodeCondition]:
     """Heartbeat every condition; keep lastTransitionTime where the status did not change."""
-    before = {c.get("type"): c for c in previous}
-    stamped = []
+    stamped: list[NodeCondition] = []
     for condition in conditions:
-        old = before.get(condition["type"]) or {}
-        same = old.get("status") == condition["status"] and old.get("lastTransitionTime")
-        stamped.append({**condition, "lastHeartbeatTime": at,
-                        "lastTransitionTime": old["lastTransitionTime"] if same else at})
+        since = transition_time(find_condition(previous, condition["type"]),
+                                condition["status"], at)
+        stamped.append({**condition, "lastHeartbeatTime": at, "lastTransitionTime": since})
     return stamped
 
 
-def lease_body(node_name: str, node_uid: str | None, renew_time: str) -> dict:
-    metadata: dict = {"name": node_name, "namespace": LEASE_NAMESPACE}
+def lease_body(node_name: str, node_uid: str | None, renew_time: str) -> JsonObject:
+    metadata: JsonObject = {"name": node_name, "namespace": LEASE_NAMESPACE}
     if node_uid:
         metadata["ownerReferences"] = [
             {"apiVersion": "v1", "kind": "Node", "name": node_name, "uid": node_uid}]
@@ -157,12 +161,12 @@ class NodeStatusReporter:
         self.facts = facts
         self.readiness = readiness
         self.clock = clock
-        self.node: dict | None = None
-        self.lease: dict | None = None
+        self.node: Node | None = None
+        self.lease: JsonObject | None = None
         self.status_writes = 0
-        self._reported: dict | None = None
+        self._reported: NodeStatus | None = None
         self._reported_at = 0.0
-        self._conditions: list[dict] = []
+        self._conditions: list[NodeCondition] = []
 
     def host_facts(self) -> host.HostFacts:
         return self.facts or host.gather(self.storage_path)
@@ -179,7 +183,7 @@ class NodeStatusReporter:
     async def shutdown(self) -> None:
         """Nothing to undo: the Node stays, and goes NotReady when its Lease expires."""
 
-    async def register(self) -> dict:
+    async def register(self) -> Node:
         """Create the Node, or adopt the existing one with our labels; then report status."""
         facts = self.host_facts()
         labels = node_labels(self.node_name, facts.architecture, facts.operating_system,
@@ -187,13 +191,13 @@ class NodeStatusReporter:
         body = {"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": self.node_name, "labels": labels}, "spec": {}}
         try:
-            self.node = await self.client.create(NODES, None, body)
+            self.node = cast(Node, await self.client.create(NODES, None, body))
             log.info("registered node %s", self.node_name)
         except ApiError as e:
             if e.code != 409:
                 raise
-            self.node = await self.client.patch(NODES, None, self.node_name,
-                                                {"metadata": {"labels": labels}})
+            self.node = cast(Node, await self.client.patch(
+                NODES, None, self.node_name, {"metadata": {"labels": labels}}))
             log.info("adopted existing node %s", self.node_name)
         self._reported = None
         self._conditions = list((self.node.get("status") or {}).get("conditions") or [])
@@ -232,7 +236,7 @@ class NodeStatusReporter:
         except (ApiError, ApiUnavailable) as e:
             log.warning("registering node %s failed: %s", self.node_name, e)
 
-    def desired_status(self) -> dict:
+    def desired_status(self) -> NodeStatus:
         not_ready = self.readiness() if self.readiness is not None else None
         return node_status(self.host_facts(), address=self.address,
                            kubelet_port=self.kubelet_port, runtime_version=self.runtime_version,
@@ -245,16 +249,18 @@ class NodeStatusReporter:
         if status == self._reported and not due:
             return False
         stamp = format_time(self.clock())
-        body = {**status,
-                "conditions": stamp_conditions(status["conditions"], self._conditions, stamp)}
-        self.node = await self.client.patch(NODES, None, self.node_name, {"status": body},
-                                            patch_type="strategic", subresource="status")
+        body: NodeStatus = {
+            **status,
+            "conditions": stamp_conditions(status["conditions"], self._conditions, stamp)}
+        self.node = cast(Node, await self.client.patch(
+            NODES, None, self.node_name, {"status": body}, patch_type="strategic",
+            subresource="status"))
         self.status_writes += 1
         self._reported, self._reported_at = status, time.monotonic()
         self._conditions = body["conditions"]
         return True
 
-    async def renew_lease(self) -> dict:
+    async def renew_lease(self) -> JsonObject:
         """Create or renew the node's Lease; a conflict or a vanished Lease re-reads it."""
         try:
             self.lease = await self._write_lease()
@@ -265,9 +271,9 @@ class NodeStatusReporter:
             self.lease = await self._write_lease()
         return self.lease
 
-    async def _write_lease(self) -> dict:
+    async def _write_lease(self) -> JsonObject:
         renew = micro_time(self.clock())
-        node_uid = (self.node or {}).get("metadata", {}).get("uid")
+        node_uid = uid_of(self.node) if self.node is not None else None
         if self.lease is None:
             self.lease = await self._read_lease()
         if self.lease is None:
@@ -280,7 +286,7 @@ class NodeStatusReporter:
             lease["metadata"]["ownerReferences"] = fresh["metadata"]["ownerReferences"]
         return await self.client.replace(LEASES, LEASE_NAMESPACE, self.node_name, lease)
 
-    async def _read_lease(self) -> dict | None:
+    async def _read_lease(self) -> JsonObject | None:
         try:
             return await self.client.get(LEASES, LEASE_NAMESPACE, self.node_name)
         except ApiError as e:

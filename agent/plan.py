@@ -6,9 +6,9 @@ the sandbox must be (re)created, which init container runs next, which app
 containers start or are killed, which wait in backoff, and which old
 attempts can go. A pod whose phase is already Succeeded or Failed is done
 for good: whatever still runs is stopped and nothing starts, even when its
-containers are gone (after `minik down`/`up` or a `docker rm`). The worker
-carries the plan out and plans again; the plan itself never touches the
-runtime, so it is tested without one.
+containers are gone (after `minik down`/`up` or a `docker rm`). The sync
+has the plan carried out (`agent.execute`) and plans again; the plan itself
+never touches the runtime, so it is tested without one.
 
 A container that could not be started counts as a crash: one the engine
 created but could not start has ended (`agent.podstate.ended`), and one
@@ -27,16 +27,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from agent import labels
+from agent.podspec import app_containers, init_containers, pod_ref, restart_policy
 from agent.podstate import PodRuntimeState, ended
 from agent.runtime import ContainerInfo
+from minik.api.meta import is_pod_terminal, uid_of
+from minik.api.objects import Container, Pod
 from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock
 
 KEEP_ATTEMPTS = 2
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 BACKOFF_BASE = 10.0
 BACKOFF_CAP = 300.0
 RESET_AFTER = 600.0
@@ -110,25 +111,16 @@ def _next_count(latest: ContainerInfo | None) -> int:
     return 0 if latest is None else labels.restart_count(latest.labels) + 1
 
 
-def _policy(pod: dict[str, Any]) -> str:
-    return pod.get("spec", {}).get("restartPolicy", "Always")
-
-
 def _after(info: ContainerInfo, sandbox: ContainerInfo | None) -> bool:
     if sandbox is None or sandbox.created_at is None or info.created_at is None:
         return True
     return info.created_at >= sandbox.created_at
 
 
-def phase_is_terminal(pod: dict[str, Any]) -> bool:
-    """The pod's recorded phase is Succeeded or Failed: it never runs again."""
-    return (pod.get("status") or {}).get("phase") in TERMINAL_PHASES
-
-
-def pod_is_done(pod: dict[str, Any], state: PodRuntimeState) -> bool:
+def pod_is_done(pod: Pod, state: PodRuntimeState) -> bool:
     """Every app container ran and will not run again: the pod needs no sandbox."""
-    containers = pod.get("spec", {}).get("containers", [])
-    policy = _policy(pod)
+    containers = app_containers(pod)
+    policy = restart_policy(pod)
     for c in containers:
         latest = state.latest(c["name"])
         if latest is None or not ended(latest):
@@ -139,32 +131,31 @@ def pod_is_done(pod: dict[str, Any], state: PodRuntimeState) -> bool:
 
 
 def _retry(
-    actions: PodActions, pod: dict[str, Any], name: str, latest: ContainerInfo | None,
+    actions: PodActions, pod: Pod, name: str, latest: ContainerInfo | None,
     backoff: Backoff, *, init: bool, failed_create: dt.datetime | None,
 ) -> None:
     since = failed_since(latest, failed_create)
-    wait = backoff.remaining(backoff_key(pod["metadata"]["uid"], name), since)
+    wait = backoff.remaining(backoff_key(uid_of(pod), name), since)
     if wait > 0:
         actions.waiting[name] = (
             "CrashLoopBackOff",
             f"back-off {backoff_delay(backoff, pod, name)} restarting failed container={name} "
-            f"pod={pod['metadata']['name']}_{pod['metadata'].get('namespace', 'default')}"
-            f"({pod['metadata']['uid']})",
+            f"pod={pod_ref(pod)}",
         )
         return
     actions.start.append(Start(name, _next_count(latest), init=init, retry=True))
 
 
-def backoff_delay(backoff: Backoff, pod: dict[str, Any], name: str) -> str:
-    return f"{int(backoff.delay(backoff_key(pod['metadata']['uid'], name)))}s"
+def backoff_delay(backoff: Backoff, pod: Pod, name: str) -> str:
+    return f"{int(backoff.delay(backoff_key(uid_of(pod), name)))}s"
 
 
 def _plan_init(
-    actions: PodActions, pod: dict[str, Any], state: PodRuntimeState, backoff: Backoff,
+    actions: PodActions, pod: Pod, state: PodRuntimeState, backoff: Backoff,
     failed_creates: Mapping[str, dt.datetime],
 ) -> bool:
     """Plan the next init container; True when all have succeeded."""
-    for c in pod.get("spec", {}).get("initContainers", []) or []:
+    for c in init_containers(pod):
         latest = state.latest(c["name"])
         failed_create = failed_creates.get(c["name"])
         if latest is not None and not _after(latest, state.sandbox):
@@ -180,7 +171,7 @@ def _plan_init(
             return False
         if latest.state != "created" and latest.exit_code == 0:
             continue
-        if _policy(pod) == "Never" and ended(latest):
+        if restart_policy(pod) == "Never" and ended(latest):
             actions.failed = f"init container {c['name']} failed"
             return False
         _retry(actions, pod, c["name"], latest, backoff, init=True,
@@ -190,7 +181,7 @@ def _plan_init(
 
 
 def _plan_container(
-    actions: PodActions, pod: dict[str, Any], c: dict[str, Any], state: PodRuntimeState,
+    actions: PodActions, pod: Pod, c: Container, state: PodRuntimeState,
     backoff: Backoff, liveness_failed: Collection[str], failed_create: dt.datetime | None,
 ) -> None:
     name = c["name"]
@@ -210,7 +201,7 @@ def _plan_container(
                                      f"Container {name} failed liveness probe, will be restarted"))
         return
     never_started = latest.state == "created" and not ended(latest)
-    if never_started or should_restart(_policy(pod), latest.exit_code):
+    if never_started or should_restart(restart_policy(pod), latest.exit_code):
         _retry(actions, pod, name, latest, backoff, init=False, failed_create=failed_create)
 
 
@@ -224,7 +215,7 @@ def _old_attempts(state: PodRuntimeState) -> list[str]:
 
 
 def compute_pod_actions(
-    pod: dict[str, Any], state: PodRuntimeState, *, backoff: Backoff,
+    pod: Pod, state: PodRuntimeState, *, backoff: Backoff,
     liveness_failed: Collection[str] = (),
     failed_creates: Mapping[str, dt.datetime] | None = None,
 ) -> PodActions:
@@ -232,7 +223,7 @@ def compute_pod_actions(
     create each container (by name)."""
     failed_creates = failed_creates or {}
     actions = PodActions(remove=_old_attempts(state))
-    if phase_is_terminal(pod):
+    if is_pod_terminal(pod):
         actions.kill_all = bool(state.running())
         return actions
     sandbox = state.sandbox
@@ -245,7 +236,7 @@ def compute_pod_actions(
         return actions
     if not _plan_init(actions, pod, state, backoff, failed_creates):
         return actions
-    for c in pod.get("spec", {}).get("containers", []):
+    for c in app_containers(pod):
         _plan_container(actions, pod, c, state, backoff, liveness_failed,
                         failed_creates.get(c["name"]))
     return actions

@@ -29,6 +29,11 @@ def ended(info: ContainerInfo) -> bool:
     return info.state in ("exited", "dead") or start_failed(info)
 
 
+StateFingerprint = tuple[tuple[str, str, int], ...]
+"""(id, state, exit code) of each container of a pod, sorted: equal while nothing the agent
+acts on changed."""
+
+
 @dataclass(slots=True)
 class PodRuntimeState:
     """Sandboxes (newest first) and containers by name (newest attempt first)."""
@@ -58,7 +63,7 @@ class PodRuntimeState:
     def running(self) -> list[ContainerInfo]:
         return [c for c in self.all() if c.state in ("running", "restarting", "paused")]
 
-    def fingerprint(self) -> tuple:
+    def fingerprint(self) -> StateFingerprint:
         """Changes whenever anything the agent acts on changes."""
         return tuple(sorted((c.id, c.state, c.exit_code or 0) for c in self.all()))
 

@@ -25,12 +25,13 @@ import json
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import yarl
 
 from agent.runtime import ExecTimedOut, Runtime, RuntimeFailure
+from minik.api.objects import Container, JsonObject
 
 Outcome = Literal["success", "failure", "unknown"]
 PROBE_USER_AGENT = "kube-probe/minik"
@@ -54,7 +55,7 @@ class NoResponse(Exception):
     """An HTTP request got no response; the message is Go's `*url.Error` text."""
 
 
-def resolve_port(port: int | str | None, container: dict[str, Any]) -> int:
+def resolve_port(port: int | str | None, container: Container) -> int:
     """A probe's port: a number, a number in a string, or a name from `ports[].name`."""
     if isinstance(port, str) and not port.isdigit():
         named = [p for p in container.get("ports") or [] if p.get("name") == port]
@@ -66,25 +67,25 @@ def resolve_port(port: int | str | None, container: dict[str, Any]) -> int:
     return int(port)
 
 
-def host_port(host: str, port: int) -> str:
+def host_port(host: str, port: int | None) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def target_host(action: dict[str, Any], pod_ip: str | None) -> str:
+def target_host(action: JsonObject, pod_ip: str | None) -> str:
     host = action.get("host") or pod_ip
     if not host:
         raise CheckError("the pod has no IP address yet")
     return host
 
 
-def http_url(action: dict[str, Any], container: dict[str, Any], pod_ip: str | None) -> str:
+def http_url(action: JsonObject, container: Container, pod_ip: str | None) -> str:
     scheme = (action.get("scheme") or "HTTP").lower()
     address = host_port(target_host(action, pod_ip), resolve_port(action.get("port"), container))
     path = action.get("path") or "/"
     return f"{scheme}://{address}{path if path.startswith('/') else '/' + path}"
 
 
-def http_headers(action: dict[str, Any], user_agent: str) -> dict[str, str]:
+def http_headers(action: JsonObject, user_agent: str) -> dict[str, str]:
     headers = {"User-Agent": user_agent, "Accept": "*/*"}
     for header in action.get("httpHeaders") or []:
         headers[header["name"]] = header.get("value", "")
@@ -111,7 +112,7 @@ async def http_get(url: str, headers: dict[str, str], *, timeout: float) -> int:
         raise NoResponse(f'Get "{url}": {e}') from e
 
 
-def dial_error(host: str, port: int, error: OSError) -> str:
+def dial_error(host: str, port: int | None, error: OSError) -> str:
     """Go's words for a failed dial: `dial tcp 10.0.0.5:80: connect: connection refused`."""
     address = host_port(host, port)
     if isinstance(error, TimeoutError):
@@ -126,7 +127,7 @@ def dial_error(host: str, port: int, error: OSError) -> str:
     return f"dial tcp {address}: {error}"
 
 
-async def http_check(action: dict[str, Any], container: dict[str, Any], pod_ip: str | None,
+async def http_check(action: JsonObject, container: Container, pod_ip: str | None,
                      *, timeout: float) -> CheckResult:
     try:
         url = http_url(action, container, pod_ip)
@@ -140,7 +141,7 @@ async def http_check(action: dict[str, Any], container: dict[str, Any], pod_ip: 
     return CheckResult("failure", f"HTTP probe failed with statuscode: {status}")
 
 
-async def tcp_check(action: dict[str, Any], container: dict[str, Any], pod_ip: str | None,
+async def tcp_check(action: JsonObject, container: Container, pod_ip: str | None,
                     *, timeout: float) -> CheckResult:
     try:
         host = target_host(action, pod_ip)
@@ -178,7 +179,7 @@ async def exec_check(runtime: Runtime, container_id: str, command: list[str],
     return CheckResult("failure", exec_output(result.output))
 
 
-async def run_probe_check(runtime: Runtime, probe: dict[str, Any], *, container: dict[str, Any],
+async def run_probe_check(runtime: Runtime, probe: JsonObject, *, container: Container,
                           container_id: str, pod_ip: str | None, timeout: float) -> CheckResult:
     """Run the one handler a probe declares."""
     if "exec" in probe:

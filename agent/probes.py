@@ -32,7 +32,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -40,11 +40,14 @@ from agent.events import EventSink
 from agent.probe_checks import CheckResult, Outcome, run_probe_check
 from agent.runtime import Runtime
 from agent.status import ProbeView
+from minik.api.meta import name_of, namespace_of, uid_of
+from minik.api.objects import Container, JsonObject, Pod
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["Startup", "Liveness", "Readiness"]
-FIELDS: dict[Kind, str] = {
+ProbeField = Literal["startupProbe", "livenessProbe", "readinessProbe"]
+FIELDS: dict[Kind, ProbeField] = {
     "Startup": "startupProbe", "Liveness": "livenessProbe", "Readiness": "readinessProbe",
 }
 METRIC_RESULTS: dict[Outcome, str] = {
@@ -65,7 +68,7 @@ class RunningContainer:
 class ProbeSpec:
     """A probe's handler and timing, with Kubernetes' defaults for absent or zero fields."""
 
-    handler: dict[str, Any]
+    handler: JsonObject
     initial_delay: float
     period: float
     timeout: float
@@ -73,7 +76,7 @@ class ProbeSpec:
     failure_threshold: int
 
     @classmethod
-    def parse(cls, probe: dict[str, Any], kind: Kind) -> ProbeSpec:
+    def parse(cls, probe: JsonObject, kind: Kind) -> ProbeSpec:
         success = int(probe.get("successThreshold") or 1) if kind == "Readiness" else 1
         return cls(
             handler=probe,
@@ -110,7 +113,7 @@ class ContainerProbes:
     name: str
     container_id: str
     started_at: float
-    spec: dict[str, Any]
+    spec: Container
     ready: bool | None = None
     started: bool | None = None
     failed: bool = False
@@ -120,13 +123,13 @@ class ContainerProbes:
 
 @dataclass(eq=False)
 class PodProbes:
-    pod: dict[str, Any]
+    pod: Pod
     pod_ip: str | None
     containers: dict[str, ContainerProbes] = field(default_factory=dict)
 
     @property
     def uid(self) -> str:
-        return self.pod["metadata"]["uid"]
+        return uid_of(self.pod)
 
 
 class ProbeMetrics:
@@ -139,11 +142,10 @@ class ProbeMetrics:
         )
         self._series: dict[str, set[tuple[str, ...]]] = {}
 
-    def count(self, pod: dict[str, Any], container: str, kind: Kind, outcome: Outcome) -> None:
-        meta = pod["metadata"]
-        labels = (kind, METRIC_RESULTS[outcome], meta.get("namespace", ""), meta.get("name", ""),
+    def count(self, pod: Pod, container: str, kind: Kind, outcome: Outcome) -> None:
+        labels = (kind, METRIC_RESULTS[outcome], namespace_of(pod) or "", name_of(pod),
                   container)
-        self._series.setdefault(meta["uid"], set()).add(labels)
+        self._series.setdefault(uid_of(pod), set()).add(labels)
         self.total.labels(*labels).inc()
 
     def forget(self, pod_uid: str) -> None:
@@ -151,7 +153,7 @@ class ProbeMetrics:
             self.total.remove(*labels)
 
 
-def probed_containers(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def probed_containers(pod: Pod) -> dict[str, Container]:
     """Containers (and restartable init containers) that declare at least one probe."""
     spec = pod.get("spec") or {}
     sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
@@ -159,9 +161,8 @@ def probed_containers(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
             if any(c.get(f) for f in FIELDS.values())}
 
 
-def task_name(pod: dict[str, Any], container: ContainerProbes, kind: Kind) -> str:
-    meta = pod["metadata"]
-    return (f"probe:{kind.lower()}:{meta.get('namespace')}/{meta.get('name')}:"
+def task_name(pod: Pod, container: ContainerProbes, kind: Kind) -> str:
+    return (f"probe:{kind.lower()}:{namespace_of(pod)}/{name_of(pod)}:"
             f"{container.name}:{container.container_id[:12]}")
 
 
@@ -183,10 +184,10 @@ class ProbeManager:
         self._pods: dict[str, PodProbes] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def sync(self, pod: dict[str, Any], running: list[RunningContainer],
+    def sync(self, pod: Pod, running: list[RunningContainer],
              pod_ip: str | None) -> None:
         """Probe exactly the running containers that declare probes."""
-        uid = pod["metadata"]["uid"]
+        uid = uid_of(pod)
         entry = self._pods.setdefault(uid, PodProbes(pod, pod_ip))
         entry.pod, entry.pod_ip = pod, pod_ip
         specs = probed_containers(pod)
@@ -228,7 +229,7 @@ class ProbeManager:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _start(self, entry: PodProbes, running: RunningContainer,
-               spec: dict[str, Any]) -> ContainerProbes:
+               spec: Container) -> ContainerProbes:
         probes = ContainerProbes(running.name, running.container_id, running.started_at, spec)
         if spec.get("readinessProbe"):
             probes.ready = False

@@ -89,7 +89,9 @@ class Protected:
         return {**node, **self._paths}
 
     def with_paths(self, others: Mapping[str | Path, str]) -> Protected:
-        return Protected({**self._paths, **others}, node=self._node)
+        paths: dict[str | Path, str] = {path: what for path, what in self._paths.items()}
+        paths.update(others)
+        return Protected(paths, node=self._node)
 
     def _first(self, hit: Callable[[Opened], bool]) -> str | None:
         """What the first protected path that exists and is `hit` is, or None."""

@@ -15,6 +15,7 @@ is down" (`RuntimeUnavailable`) from "that container is gone"
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -288,7 +289,7 @@ class Runtime(Protocol):
 
     async def inspect(self, container_id: str) -> ContainerInfo: ...
 
-    async def list(self, labels: dict[str, str]) -> list[ContainerInfo]:
+    async def list(self, labels: dict[str, str]) -> builtins.list[ContainerInfo]:
         """Containers in every state whose labels include all of `labels`.
 
         Cheap enough for a relist every second with ~100 containers.
@@ -321,7 +322,7 @@ class Runtime(Protocol):
     async def exec(
         self,
         container_id: str,
-        command: list[str],
+        command: builtins.list[str],
         *,
         stdin: bool,
         tty: bool,
@@ -329,7 +330,7 @@ class Runtime(Protocol):
     ) -> ExecSession: ...
 
     async def exec_run(
-        self, container_id: str, command: list[str], *, timeout: float
+        self, container_id: str, command: builtins.list[str], *, timeout: float
     ) -> ExecResult:
         """Run a command to completion (exec probes, hooks), stdout+stderr together.
 

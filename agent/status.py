@@ -5,7 +5,9 @@ waiting (backoff, image pull, config errors) and probe results, mirroring
 the kubelet's status generation, so it is tested without Docker.
 Transition times of conditions that did not change are kept from the pod's
 current status, so an unchanged pod yields an identical status and nothing
-is written.
+is written. Kept as they are, as the kubelet's `updateLastTransitionTime`
+keeps them: a condition whose time is null keeps a null time until its
+status changes (`minik.api.meta.transition_time` would stamp it now).
 """
 
 from __future__ import annotations
@@ -13,15 +15,26 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from agent import labels
 from agent.containers import pod_ip
-from agent.plan import phase_is_terminal, should_restart
+from agent.plan import should_restart
+from agent.podspec import app_containers, init_containers, restart_policy
 from agent.podstate import PodRuntimeState, ended, start_failed
 from agent.runtime import ContainerInfo
 from minik.api.defaults import qos_class
-from minik.api.meta import format_time
+from minik.api.meta import find_condition, format_time, is_pod_terminal
+from minik.api.objects import (
+    ConditionStatus,
+    Container,
+    ContainerState,
+    ContainerStateTerminated,
+    ContainerStateWaiting,
+    ContainerStatus,
+    Pod,
+    PodCondition,
+    PodStatus,
+)
 
 Waiting = Mapping[str, tuple[str, str]]
 OOM_EXIT_CODE = 137
@@ -41,7 +54,7 @@ def _time(moment: dt.datetime | None) -> str | None:
     return format_time(moment) if moment else None
 
 
-def _terminated_reason(info: ContainerInfo, spec: dict[str, Any]) -> str:
+def _terminated_reason(info: ContainerInfo, spec: Container) -> str:
     if start_failed(info):
         return START_ERROR
     limited = bool(spec.get("resources", {}).get("limits", {}).get("memory"))
@@ -50,8 +63,8 @@ def _terminated_reason(info: ContainerInfo, spec: dict[str, Any]) -> str:
     return "Completed" if info.exit_code == 0 else "Error"
 
 
-def terminated(info: ContainerInfo, spec: dict[str, Any]) -> dict[str, Any]:
-    state: dict[str, Any] = {
+def terminated(info: ContainerInfo, spec: Container) -> ContainerStateTerminated:
+    state: ContainerStateTerminated = {
         "exitCode": info.exit_code if info.exit_code is not None else 0,
         "reason": _terminated_reason(info, spec),
         "startedAt": _time(info.started_at),
@@ -64,28 +77,28 @@ def terminated(info: ContainerInfo, spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _state(
-    info: ContainerInfo | None, spec: dict[str, Any], waiting: tuple[str, str] | None,
+    info: ContainerInfo | None, spec: Container, waiting: tuple[str, str] | None,
     default_waiting: str,
-) -> dict[str, Any]:
+) -> ContainerState:
     if info is not None and info.state in ("running", "restarting", "paused") and not waiting:
         return {"running": {"startedAt": _time(info.started_at)}}
     if info is not None and ended(info) and not waiting:
         return {"terminated": terminated(info, spec)}
     reason, message = waiting or (default_waiting, "")
-    body = {"reason": reason}
+    body: ContainerStateWaiting = {"reason": reason}
     if message:
         body["message"] = message
     return {"waiting": body}
 
 
 def container_status(
-    spec: dict[str, Any], state: PodRuntimeState, waiting: Waiting, probes: ProbeView,
+    spec: Container, state: PodRuntimeState, waiting: Waiting, probes: ProbeView,
     *, default_waiting: str = "ContainerCreating",
-) -> dict[str, Any]:
+) -> ContainerStatus:
     name = spec["name"]
     latest = state.latest(name)
     why = waiting.get(name)
-    status: dict[str, Any] = {
+    status: ContainerStatus = {
         "name": name,
         "state": _state(latest, spec, why, default_waiting),
         "lastState": {},
@@ -107,19 +120,18 @@ def container_status(
     return status
 
 
-def _counts(statuses: list[dict[str, Any]], policy: str) -> dict[str, int]:
+def _counts(statuses: list[ContainerStatus], policy: str) -> dict[str, int]:
     counts = {"running": 0, "waiting": 0, "stopped": 0, "succeeded": 0, "failed": 0}
     for s in statuses:
         state = s["state"]
+        last = s["lastState"].get("terminated")
         if "running" in state:
             counts["running"] += 1
         elif "terminated" in state:
             counts["stopped"] += 1
             code = state["terminated"]["exitCode"]
             counts["succeeded" if code == 0 else "failed"] += 1
-        elif s["lastState"].get("terminated") and should_restart(
-            policy, s["lastState"]["terminated"]["exitCode"]
-        ):
+        elif last and should_restart(policy, last["exitCode"]):
             counts["stopped"] += 1
         else:
             counts["waiting"] += 1
@@ -127,9 +139,9 @@ def _counts(statuses: list[dict[str, Any]], policy: str) -> dict[str, int]:
 
 
 def pod_phase(
-    pod: dict[str, Any], init_done: bool, init_failed: bool, statuses: list[dict[str, Any]]
+    pod: Pod, init_done: bool, init_failed: bool, statuses: list[ContainerStatus]
 ) -> str:
-    policy = pod.get("spec", {}).get("restartPolicy", "Always")
+    policy = restart_policy(pod)
     if init_failed:
         return "Failed"
     if not init_done:
@@ -151,52 +163,55 @@ def pod_phase(
 
 
 def _condition(
-    kind: str, ok: bool, previous: Mapping[str, dict[str, Any]], now: str, reason: str = ""
-) -> dict[str, Any]:
-    status = "True" if ok else "False"
-    old = previous.get(kind)
-    since = old["lastTransitionTime"] if old and old.get("status") == status else now
-    condition: dict[str, Any] = {"type": kind, "status": status, "lastProbeTime": None,
-                                 "lastTransitionTime": since}
+    kind: str, ok: bool, previous: list[PodCondition] | None, now: str, reason: str = ""
+) -> PodCondition:
+    status: ConditionStatus = "True" if ok else "False"
+    old = find_condition(previous, kind)
+    since = old.get("lastTransitionTime") if old and old.get("status") == status else now
+    condition: PodCondition = {"type": kind, "status": status, "lastProbeTime": None,
+                               "lastTransitionTime": since}
     if reason and not ok:
         condition["reason"] = reason
     return condition
 
 
-def _init_done(pod: dict[str, Any], statuses: list[dict[str, Any]]) -> tuple[bool, bool]:
-    done = all(s["state"].get("terminated", {}).get("exitCode") == 0 for s in statuses)
-    policy = pod.get("spec", {}).get("restartPolicy", "Always")
-    failed = policy == "Never" and any(
-        s["state"].get("terminated", {}).get("exitCode", 0) != 0 for s in statuses
-    )
+def _exit_code(status: ContainerStatus) -> int | None:
+    """The exit code of a container that terminated; None while it has not."""
+    terminated = status["state"].get("terminated")
+    return None if terminated is None else terminated["exitCode"]
+
+
+def _init_done(pod: Pod, statuses: list[ContainerStatus]) -> tuple[bool, bool]:
+    done = all(_exit_code(s) == 0 for s in statuses)
+    failed = restart_policy(pod) == "Never" and any(_exit_code(s) not in (None, 0)
+                                                    for s in statuses)
     return done, failed
 
 
 def pod_status(
-    pod: dict[str, Any], state: PodRuntimeState, *, waiting: Waiting, probes: ProbeView,
+    pod: Pod, state: PodRuntimeState, *, waiting: Waiting, probes: ProbeView,
     host_ip: str, now: dt.datetime,
-) -> dict[str, Any]:
+) -> PodStatus:
     """The status the agent reports for a pod bound to its node.
 
     A terminal phase is final: a status that would change it (its containers
     are gone, say) is not reported, and the pod keeps the status it has.
     """
-    spec = pod.get("spec", {})
     current = pod.get("status") or {}
     stamp = format_time(now)
     inits = [container_status(c, state, waiting, probes, default_waiting="PodInitializing")
-             for c in spec.get("initContainers", []) or []]
+             for c in init_containers(pod)]
     for s in inits:
-        s["ready"] = s["state"].get("terminated", {}).get("exitCode") == 0
+        s["ready"] = _exit_code(s) == 0
     init_done, init_failed = _init_done(pod, inits)
     default = "ContainerCreating" if init_done else "PodInitializing"
     apps = [container_status(c, state, waiting, probes, default_waiting=default)
-            for c in spec.get("containers", [])]
+            for c in app_containers(pod)]
     ready = bool(apps) and all(s["ready"] for s in apps)
-    previous = {c["type"]: c for c in current.get("conditions", []) or []}
+    previous = current.get("conditions")
     sandbox = state.sandbox
     ip = pod_ip(pod, sandbox, host_ip)
-    status: dict[str, Any] = {
+    status: PodStatus = {
         "phase": pod_phase(pod, init_done, init_failed, apps),
         "conditions": [
             _condition("PodReadyToStartContainers", ip is not None,
@@ -210,13 +225,13 @@ def pod_status(
         "hostIPs": [{"ip": host_ip}],
         "startTime": current.get("startTime") or stamp,
         "containerStatuses": apps,
-        "qosClass": qos_class(spec),
+        "qosClass": qos_class(pod.get("spec", {})),
     }
     if inits:
         status["initContainerStatuses"] = inits
     if ip:
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]
-    if phase_is_terminal(pod) and status["phase"] != current["phase"]:
+    if is_pod_terminal(pod) and status["phase"] != current["phase"]:
         return current
     return status

@@ -13,7 +13,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any, NamedTuple
+from typing import NamedTuple
+
+from minik.api.meta import name_of, namespace_of
+from minik.api.objects import Pod
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +30,9 @@ class Mark(NamedTuple):
     at: float
 
 
-def mark(pod: dict[str, Any], stage: str) -> None:
+def mark(pod: Pod, stage: str) -> None:
     if log.isEnabledFor(logging.DEBUG):
-        md = pod["metadata"]
-        log.debug("pod %s/%s %s at %.6f", md.get("namespace") or "", md["name"], stage,
+        log.debug("pod %s/%s %s at %.6f", namespace_of(pod) or "", name_of(pod), stage,
                   time.time())
 
 

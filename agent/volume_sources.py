@@ -31,10 +31,11 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from agent.env import Lookup
+from minik.api.meta import meta_of, namespace_of
 from minik.api.models.quantity import parse_quantity
+from minik.api.objects import JsonObject, Pod
 
 DEFAULT_MODE = 0o644
 DATA = "..data"
@@ -86,18 +87,18 @@ def _b64(value: str, what: str) -> bytes:
         raise SourceError(f"{what} is not valid base64") from e
 
 
-def configmap_values(obj: dict[str, Any]) -> dict[str, bytes]:
+def configmap_values(obj: JsonObject) -> dict[str, bytes]:
     values = {k: str(v).encode() for k, v in (obj.get("data") or {}).items()}
     for k, v in (obj.get("binaryData") or {}).items():
         values[k] = _b64(v, f"binaryData key {k}")
     return values
 
 
-def secret_values(obj: dict[str, Any]) -> dict[str, bytes]:
+def secret_values(obj: JsonObject) -> dict[str, bytes]:
     return {k: _b64(v, f"data key {k}") for k, v in (obj.get("data") or {}).items()}
 
 
-def keyed_files(kind: str, source: dict[str, Any], namespace: str, lookup: Lookup,
+def keyed_files(kind: str, source: JsonObject, namespace: str, lookup: Lookup,
                 default_mode: int) -> Payload:
     """Files of a configMap or secret source: every key, or the listed `items`."""
     name = source.get("name", "")
@@ -127,8 +128,8 @@ def format_map(values: dict[str, str]) -> str:
     return "\n".join(f"{k}={json.dumps(values[k], ensure_ascii=False)}" for k in sorted(values))
 
 
-def _field(pod: dict[str, Any], path: str) -> str:
-    md = pod.get("metadata") or {}
+def _field(pod: Pod, path: str) -> str:
+    md = meta_of(pod)
     maps = {"metadata.labels": md.get("labels") or {},
             "metadata.annotations": md.get("annotations") or {}}
     if path in maps:
@@ -150,7 +151,7 @@ def _node_capacity(resource: str) -> int:
     return shutil.disk_usage("/").total
 
 
-def _resource(pod: dict[str, Any], ref: dict[str, Any]) -> str:
+def _resource(pod: Pod, ref: JsonObject) -> str:
     """A container's limit or request, divided by `divisor` and rounded up.
 
     As in Kubernetes, a missing limit is the node's capacity and a missing
@@ -181,7 +182,7 @@ def _resource(pod: dict[str, Any], ref: dict[str, Any]) -> str:
     return str(math.ceil(amount / divisor))
 
 
-def downward_files(items: list[dict[str, Any]], pod: dict[str, Any],
+def downward_files(items: list[JsonObject], pod: Pod,
                    default_mode: int) -> Payload:
     files: Payload = {}
     for item in items:
@@ -195,10 +196,10 @@ def downward_files(items: list[dict[str, Any]], pod: dict[str, Any],
     return files
 
 
-def volume_payload(kind: str, source: dict[str, Any], pod: dict[str, Any], *,
+def volume_payload(kind: str, source: JsonObject, pod: Pod, *,
                    configmaps: Lookup, secrets: Lookup) -> Payload:
     """The files of a configMap, secret, downwardAPI or projected volume."""
-    namespace = (pod.get("metadata") or {}).get("namespace") or "default"
+    namespace = namespace_of(pod) or "default"
     mode = source.get("defaultMode", DEFAULT_MODE)
     if kind == "configMap":
         files = keyed_files("ConfigMap", source, namespace, configmaps, mode)
@@ -215,7 +216,7 @@ def volume_payload(kind: str, source: dict[str, Any], pod: dict[str, Any], *,
     return files
 
 
-def _projection(part: dict[str, Any], pod: dict[str, Any], namespace: str,
+def _projection(part: JsonObject, pod: Pod, namespace: str,
                 configmaps: Lookup, secrets: Lookup, mode: int) -> Payload:
     """One source of a projected volume; token and trust-bundle sources yield no file."""
     if "configMap" in part:

@@ -52,7 +52,9 @@ from agent.protected import Protected
 from agent.runtime import BindMount, EngineInfo, Mount
 from agent.volume_errors import CONFIG_ERROR, FAILED_MOUNT, VolumeError, setup_failed
 from agent.volume_sources import Payload, SourceError, digest, volume_payload, write_atomic
+from minik.api.meta import uid_of
 from minik.api.models.quantity import parse_quantity
+from minik.api.objects import Container, JsonObject, Pod
 
 __all__ = ["CONFIG_ERROR", "FAILED_MOUNT", "VolumeError", "VolumeManager", "volume_kind"]
 
@@ -69,7 +71,7 @@ _SOURCES = (*_KIND_DIRS, "hostPath", "persistentVolumeClaim")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def volume_kind(volume: dict[str, Any]) -> str:
+def volume_kind(volume: JsonObject) -> str:
     """The volume's source key; a volume without one is an emptyDir, as the API defaults it."""
     for key in _SOURCES:
         if key in volume:
@@ -144,7 +146,7 @@ class VolumeManager:
     def _volumes_dir(self, uid: str) -> Path:
         return self._pods / _safe(uid, "pod uid") / "volumes"
 
-    def volume_path(self, uid: str, volume: dict[str, Any]) -> Path:
+    def volume_path(self, uid: str, volume: JsonObject) -> Path:
         """Where a volume's content is on the host (a hostPath volume's own path)."""
         kind = volume_kind(volume)
         if kind == "hostPath":
@@ -157,7 +159,7 @@ class VolumeManager:
                                 "persistentVolumeClaim volumes are not supported yet")
         return self._volumes_dir(uid) / _KIND_DIRS[kind] / _safe(volume["name"], "volume name")
 
-    def _plan(self, pod: dict[str, Any], *, strict: bool) -> list[tuple[dict[str, Any],
+    def _plan(self, pod: Pod, *, strict: bool) -> list[tuple[JsonObject,
                                                                          Payload | None]]:
         """The volumes that need disk work, each with its payload (None for non-projected).
 
@@ -172,18 +174,18 @@ class VolumeManager:
                 if strict:
                     raise
                 log.warning("keeping volume %s of pod %s as it is: %s", volume.get("name"),
-                            pod["metadata"]["uid"], e)
+                            uid_of(pod), e)
                 continue
             if needed:
                 work.append((volume, payload))
         return work
 
-    def _needs_work(self, pod: dict[str, Any], volume: dict[str, Any], *,
+    def _needs_work(self, pod: Pod, volume: JsonObject, *,
                     strict: bool) -> tuple[bool, Payload | None]:
         kind = volume_kind(volume)
         if not strict and kind not in _PROJECTED:
             return False, None
-        uid = pod["metadata"]["uid"]
+        uid = uid_of(pod)
         self.volume_path(uid, volume)
         key = (uid, volume["name"])
         if kind not in _PROJECTED:
@@ -195,26 +197,26 @@ class VolumeManager:
             raise setup_failed(volume["name"], str(e)) from e
         return self._written.get(key) != digest(payload), payload
 
-    async def prepare(self, pod: dict[str, Any]) -> None:
+    async def prepare(self, pod: Pod) -> None:
         """Create or refresh every volume of the pod; raises VolumeError("FailedMount")."""
-        async with self._locks.setdefault(pod["metadata"]["uid"], asyncio.Lock()):
+        async with self._locks.setdefault(uid_of(pod), asyncio.Lock()):
             work = self._plan(pod, strict=True)
             if work:
                 await _to_thread(self._set_up, pod, work)
 
-    async def refresh(self, pod: dict[str, Any]) -> bool:
+    async def refresh(self, pod: Pod) -> bool:
         """Re-project configMap, secret, downwardAPI and projected volumes; True if any changed.
 
         A source that has gone missing leaves the files as they were (as the
         kubelet does) instead of failing the running pod.
         """
-        async with self._locks.setdefault(pod["metadata"]["uid"], asyncio.Lock()):
+        async with self._locks.setdefault(uid_of(pod), asyncio.Lock()):
             work = self._plan(pod, strict=False)
             return bool(work) and await _to_thread(self._set_up, pod, work)
 
-    def _set_up(self, pod: dict[str, Any],
-               work: list[tuple[dict[str, Any], Payload | None]]) -> bool:
-        uid = pod["metadata"]["uid"]
+    def _set_up(self, pod: Pod,
+               work: list[tuple[JsonObject, Payload | None]]) -> bool:
+        uid = uid_of(pod)
         volumes = self._volumes_dir(uid)
         volumes.mkdir(parents=True, exist_ok=True)
         volumes.chmod(0o700)
@@ -227,10 +229,10 @@ class VolumeManager:
             self._written[(uid, volume["name"])] = digest(payload) if payload is not None else ""
         return changed
 
-    def _set_up_volume(self, pod: dict[str, Any], volume: dict[str, Any],
+    def _set_up_volume(self, pod: Pod, volume: JsonObject,
                        payload: Payload | None) -> bool:
         kind = volume_kind(volume)
-        path = self.volume_path(pod["metadata"]["uid"], volume)
+        path = self.volume_path(uid_of(pod), volume)
         if kind == "hostPath":
             self._host.set_up(pod, volume)
             return False
@@ -239,7 +241,7 @@ class VolumeManager:
             return False
         return self._set_up_projected(path, kind, payload)
 
-    def _set_up_empty_dir(self, path: Path, volume: dict[str, Any]) -> None:
+    def _set_up_empty_dir(self, path: Path, volume: JsonObject) -> None:
         source = volume.get("emptyDir") or {}
         medium = source.get("medium") or ""
         if medium not in ("", "Memory"):
@@ -266,17 +268,17 @@ class VolumeManager:
         back to disk)."""
         return self._host.unstageable is None and mount_tmpfs(path, mode=mode, size=size)
 
-    async def mounts(self, pod: dict[str, Any], container: dict[str, Any]) -> list[Mount]:
+    async def mounts(self, pod: Pod, container: Container) -> list[Mount]:
         """The container's volumeMounts as bind mounts; call after `prepare`.
 
         A hostPath or subPath is staged (opened, checked and bind-mounted
         under the pod's `staged` directory): Docker gets the staged path.
         """
-        async with self._locks.setdefault(pod["metadata"]["uid"], asyncio.Lock()):
+        async with self._locks.setdefault(uid_of(pod), asyncio.Lock()):
             return await _to_thread(self._mounts, pod, container)
 
-    def _mounts(self, pod: dict[str, Any], container: dict[str, Any]) -> list[Mount]:
-        uid = _safe(pod["metadata"]["uid"], "pod uid")
+    def _mounts(self, pod: Pod, container: Container) -> list[Mount]:
+        uid = _safe(uid_of(pod), "pod uid")
         _safe(container["name"], "container name")
         volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
         result: list[Mount] = []

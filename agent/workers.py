@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from minik.machinery.clock import Clock, LoopClock, Timer
 from minik.machinery.requeue import Requeue
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 
 FAILED_SYNC_RETRY = 2.0
 
-Sync = Callable[[str], Awaitable[None]]
+Sync = Callable[[str], Coroutine[Any, Any, None]]
+"""A pod's sync, by uid: a coroutine function, as each sync runs as a task of its own."""
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from minik.api.objects import JsonObject
@@ -150,7 +150,7 @@ def _requests_from_limits(spec: JsonObject) -> None:
                 requests.setdefault(name, value)
 
 
-def qos_class(spec: JsonObject) -> str:
+def qos_class(spec: Mapping[str, Any]) -> str:
     containers = _items(spec, "containers") + _items(spec, "initContainers")
     resources = [c.get("resources") or {} for c in containers]
     requests = [r.get("requests") or {} for r in resources]

@@ -161,6 +161,10 @@ class Container(TypedDict, total=False):
     readinessProbe: JsonObject
     startupProbe: JsonObject
     lifecycle: JsonObject
+    envFrom: list[JsonObject]
+    securityContext: JsonObject
+    stdin: bool
+    tty: bool
 
 
 class Toleration(TypedDict, total=False):
@@ -190,6 +194,11 @@ class PodSpec(TypedDict, total=False):
     activeDeadlineSeconds: int
     serviceAccountName: str
     hostNetwork: bool
+    hostPID: bool
+    hostIPC: bool
+    shareProcessNamespace: bool
+    securityContext: JsonObject
+    ephemeralContainers: list[Container]
     hostname: str
     subdomain: str
     tolerations: list[Toleration]
@@ -245,12 +254,17 @@ class PodIP(TypedDict):
     ip: str
 
 
+class HostIP(TypedDict):
+    ip: str
+
+
 class PodStatus(TypedDict, total=False):
     phase: str
     conditions: list[PodCondition]
     message: str
     reason: str
     hostIP: str
+    hostIPs: list[HostIP]
     podIP: str
     podIPs: list[PodIP]
     startTime: str | None

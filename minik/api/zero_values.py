@@ -19,7 +19,8 @@ The values follow Kubernetes 1.33's types (`k8s.io/api`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from minik.api.objects import JsonObject
 
@@ -99,7 +100,7 @@ def struct_at(parent: JsonObject, key: str) -> JsonObject:
     return value if isinstance(value, dict) else {}
 
 
-def dicts_at(parent: JsonObject, key: str) -> list[JsonObject]:
+def dicts_at(parent: Mapping[str, Any], key: str) -> list[JsonObject]:
     """The dicts in the list at `parent[key]` (none when it is not a list)."""
     value = parent.get(key)
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from minik.api.errors import ApiError
 from minik.api.meta import format_time
+from minik.api.objects import AnyObject
 from minik.api.resources import REGISTRY
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.clock import Clock, LoopClock
@@ -79,7 +80,7 @@ class _Posted:
     count: int
 
 
-def involved_object(obj: dict[str, Any], field_path: str | None = None) -> dict[str, str]:
+def involved_object(obj: AnyObject, field_path: str | None = None) -> dict[str, str]:
     """The ObjectReference of `obj` that an Event points at."""
     md = obj.get("metadata") or {}
     ref = {"apiVersion": obj.get("apiVersion", ""), "kind": obj.get("kind", ""),
@@ -110,7 +111,7 @@ class EventRecorder:
         self._last_suffix = 0
 
     def record(
-        self, obj: dict[str, Any], type: EventType | str, reason: str, message: str, *,
+        self, obj: AnyObject, type: EventType | str, reason: str, message: str, *,
         field_path: str | None = None,
     ) -> None:
         """Queue an event about `obj`; drops it (with a log line) when the queue is full."""

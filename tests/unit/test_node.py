@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from agent import host
-from agent.node import NodeStatusReporter, micro_time
+from agent.node import NodeStatusReporter, micro_time, node_conditions, stamp_conditions
+from minik.api.objects import NodeCondition
 from minik.api.resources import REGISTRY
 from tests.unit.apitest import Api, eventually, poll, start_api
 
@@ -183,3 +184,18 @@ async def test_a_deleted_node_is_registered_again_at_its_next_status_write(api: 
                        == again["metadata"]["uid"])
     assert lease["spec"]["holderIdentity"] == "box"
 
+
+
+def test_a_node_condition_gets_a_transition_time_when_it_had_none_or_its_status_changed(
+) -> None:
+    previous: list[NodeCondition] = [
+        {"type": "Ready", "status": "True", "lastTransitionTime": None},
+        {"type": "MemoryPressure", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+        {"type": "DiskPressure", "status": "False", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+    ]
+    stamped = stamp_conditions(node_conditions(None), previous, "2026-11-24T00:00:00Z")
+    since = {c["type"]: c["lastTransitionTime"] for c in stamped}
+    assert since == {"MemoryPressure": "2026-11-24T00:00:00Z",
+                     "DiskPressure": "2026-01-01T00:00:00Z",
+                     "PIDPressure": "2026-11-24T00:00:00Z", "Ready": "2026-11-24T00:00:00Z"}
+    assert {c["lastHeartbeatTime"] for c in stamped} == {"2026-11-24T00:00:00Z"}

@@ -256,3 +256,17 @@ def test_a_container_the_engine_would_not_create_waits_out_its_back_off() -> Non
     later = compute_pod_actions(p, state_of(sandbox()), backoff=book,
                                 failed_creates={"app": at(NOW - 11)})
     assert [(s.name, s.restart_count, s.retry) for s in later.start] == [("app", 0, True)]
+
+
+def test_a_condition_keeps_its_transition_time_even_a_null_one_until_its_status_changes() -> None:
+    p = pod()
+    state = state_of(sandbox(), app(p))
+    p["status"] = {"conditions": [
+        {"type": "Ready", "status": "True", "lastTransitionTime": None},
+        {"type": "Initialized", "status": "False", "lastTransitionTime": None},
+        {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+    ]}
+    since = {c["type"]: c["lastTransitionTime"] for c in status_of(p, state)["conditions"]}
+    assert since["Ready"] is None, "the kubelet keeps the old time while the status holds"
+    assert since["PodScheduled"] == "2026-01-01T00:00:00Z"
+    assert since["Initialized"] == since["ContainersReady"] == "2026-11-24T00:00:00Z"
