@@ -209,6 +209,8 @@ class FakeRuntime:
         existing = self.networks.get(name)
         net = ipaddress.ip_network(subnet, strict=False)
         if existing is None:
+            if any(net.overlaps(ipaddress.ip_network(n.subnet)) for n in self.networks.values()):
+                raise RuntimeFailure("Pool overlaps with other one on this address space")
             first = str(next(net.hosts()))
             existing = NetworkInfo(name, f"net-{len(self.networks) + 1}", str(net),
                                    gateway or first)

@@ -2,9 +2,14 @@
 
 Pods get their IPs from it (the sandbox joins it; app containers share the
 sandbox's namespace). The subnet is configurable; left unset, the first
-/16 from 10.244.0.0 up that Docker accepts is used, so several instances
-(tests) can share one engine. The network carries the instance label and
-is removed only by `minik down --purge`.
+/16 that Docker accepts is used, from 10.244.0.0 up to 10.255.0.0 and then
+from 10.243.0.0 down to 10.128.0.0, so that many instances (tests) can
+share one engine, even one that holds networks it cannot remove (Docker
+20.10 sometimes keeps a stale endpoint after many containers went at
+once, and only a restart of the engine frees that network). The range
+stays clear of 10.96.0.0/12, where Service addresses come from. The
+network carries the instance label and is removed only by `minik down
+--purge`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from agent.runtime import NetworkInfo, Runtime, RuntimeFailure
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SUBNETS = tuple(f"10.{n}.0.0/16" for n in range(244, 255))
+DEFAULT_SUBNETS = tuple(f"10.{n}.0.0/16" for n in (*range(244, 256), *range(243, 127, -1)))
 
 
 def network_name(instance: str) -> str:
@@ -38,7 +43,10 @@ async def ensure_pod_network(runtime: Runtime, instance: str,
             )
         except RuntimeFailure as e:
             failures.append(f"{candidate}: {e}")
-    raise RuntimeFailure(f"cannot create pod network {name}: " + "; ".join(failures))
+    if len(failures) == 1:
+        raise RuntimeFailure(f"cannot create pod network {name}: {failures[0]}")
+    raise RuntimeFailure(f"cannot create pod network {name}: none of {len(failures)} subnets "
+                         f"is free (the first: {failures[0]}; give one with --pod-subnet)")
 
 
 async def remove_pod_network(runtime: Runtime, instance: str) -> None:
