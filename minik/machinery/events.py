@@ -27,10 +27,11 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, cast
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time
+from minik.api.meta import format_time, meta_of
+from minik.api.objects import AnyObject, Event, EventSource, ObjectReference
 from minik.api.resources import REGISTRY
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.clock import Clock, LoopClock
@@ -53,7 +54,7 @@ EVENTS = REGISTRY.get("events")
 class PendingEvent:
     """One `record` call, waiting to be posted."""
 
-    involved: dict[str, str]
+    involved: ObjectReference
     type: str
     reason: str
     message: str
@@ -79,15 +80,17 @@ class _Posted:
     count: int
 
 
-def involved_object(obj: dict[str, Any], field_path: str | None = None) -> dict[str, str]:
-    """The ObjectReference of `obj` that an Event points at."""
-    md = obj.get("metadata") or {}
-    ref = {"apiVersion": obj.get("apiVersion", ""), "kind": obj.get("kind", ""),
-           "name": md.get("name", ""), "namespace": md.get("namespace", ""),
-           "uid": md.get("uid", ""), "resourceVersion": md.get("resourceVersion", "")}
+def involved_object(obj: AnyObject, field_path: str | None = None) -> ObjectReference:
+    """The ObjectReference of `obj` that an Event points at, without its empty fields."""
+    md = meta_of(obj)
+    ref: ObjectReference = {
+        "apiVersion": str(obj.get("apiVersion") or ""), "kind": str(obj.get("kind") or ""),
+        "name": md.get("name", ""), "namespace": md.get("namespace", ""),
+        "uid": md.get("uid", ""), "resourceVersion": md.get("resourceVersion", ""),
+    }
     if field_path:
         ref["fieldPath"] = field_path
-    return {k: v for k, v in ref.items() if v}
+    return cast(ObjectReference, {k: v for k, v in ref.items() if v})
 
 
 class EventRecorder:
@@ -110,7 +113,7 @@ class EventRecorder:
         self._last_suffix = 0
 
     def record(
-        self, obj: dict[str, Any], type: EventType | str, reason: str, message: str, *,
+        self, obj: AnyObject, type: EventType | str, reason: str, message: str, *,
         field_path: str | None = None,
     ) -> None:
         """Queue an event about `obj`; drops it (with a log line) when the queue is full."""
@@ -185,9 +188,9 @@ class EventRecorder:
         while len(self._recent) > self.cache_size:
             self._recent.popitem(last=False)
 
-    def _event_body(self, event: PendingEvent) -> dict[str, Any]:
+    def _event_body(self, event: PendingEvent) -> Event:
         stamp = format_time(event.at)
-        source = {"component": self.component}
+        source: EventSource = {"component": self.component}
         if self.host:
             source["host"] = self.host
         return {
