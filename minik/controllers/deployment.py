@@ -26,21 +26,35 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from minik.api.errors import ApiError
-from minik.api.meta import controller_of
+from minik.api.meta import (
+    annotations_of,
+    controller_of,
+    is_being_deleted,
+    is_pod_terminal,
+    labels_of,
+    meta_of,
+    name_of,
+    namespace_of,
+    new_controller_ref,
+    uid_of,
+)
+from minik.api.objects import (
+    ConditionStatus,
+    Deployment,
+    DeploymentStatus,
+    JsonObject,
+    Pod,
+    ReplicaSet,
+)
 from minik.api.resources import REGISTRY
 from minik.api.revisions import HASH_LABEL, REVISION, equal_ignore_hash
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers import deployment_util as du
-from minik.controllers.podcontrol import (
-    TERMINAL_PHASES,
-    adopt_patch,
-    new_controller_ref,
-    release_patch,
-)
-from minik.machinery.informer import OWNER_INDEX, key_of
+from minik.controllers.podcontrol import adopt_patch, release_patch
+from minik.machinery.informer import OWNER_INDEX, Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
@@ -49,48 +63,34 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Obj = dict[str, Any]
 DEFAULT_WORKERS = 4
 
 
-DEPLOYMENTS = REGISTRY.resolve("deployments")
-REPLICASETS = REGISTRY.resolve("replicasets")
-assert DEPLOYMENTS is not None and REPLICASETS is not None
+DEPLOYMENTS = REGISTRY.get("deployments")
+REPLICASETS = REGISTRY.get("replicasets")
 
 
-def _md(obj: Obj) -> Obj:
-    return obj.get("metadata") or {}
+def selector_of(d: Deployment) -> LabelSelector:
+    return LabelSelector.from_spec(d["spec"].get("selector"))
 
 
-def _uid(obj: Obj | None) -> str | None:
-    return _md(obj)["uid"] if obj else None
-
-
-def _deleting(obj: Obj) -> bool:
-    return bool(_md(obj).get("deletionTimestamp"))
-
-
-def selector_of(d: Obj) -> LabelSelector:
-    return LabelSelector.from_spec(du.spec(d).get("selector"))
-
-
-def replica_set_for(d: Obj, pod_hash: str, revision: int) -> Obj:
+def replica_set_for(d: Deployment, pod_hash: str, revision: int) -> ReplicaSet:
     """The new ReplicaSet of `d`: its template, the hash label, owned by `d`, size 0."""
-    template = copy.deepcopy(du.spec(d)["template"])
+    template = copy.deepcopy(d["spec"]["template"])
     labels = {**(template.setdefault("metadata", {}).get("labels") or {}), HASH_LABEL: pod_hash}
     template["metadata"]["labels"] = labels
-    selector = copy.deepcopy(du.spec(d)["selector"])
+    selector = copy.deepcopy(d["spec"]["selector"])
     selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: pod_hash}
-    rs: Obj = {
+    rs: ReplicaSet = {
         "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": f"{_md(d)['name']}-{pod_hash}", "namespace": _md(d)["namespace"],
+        "metadata": {"name": f"{name_of(d)}-{pod_hash}", "namespace": meta_of(d)["namespace"],
                      "labels": dict(labels),
                      "ownerReferences": [new_controller_ref(d, api_version="apps/v1",
                                                             kind="Deployment")]},
         "spec": {"replicas": 0, "selector": selector, "template": template},
     }
-    if du.spec(d).get("minReadySeconds"):
-        rs["spec"]["minReadySeconds"] = du.spec(d)["minReadySeconds"]
+    if d["spec"].get("minReadySeconds"):
+        rs["spec"]["minReadySeconds"] = d["spec"]["minReadySeconds"]
     rs["metadata"]["annotations"] = du.new_rs_annotations(d, rs, revision, exists=False)
     return rs
 
@@ -99,20 +99,21 @@ def replica_set_for(d: Obj, pod_hash: str, revision: int) -> Obj:
 class Rollout:
     """One sync's working copies: the deployment and its ReplicaSets, as last written."""
 
-    d: Obj
-    rss: list[Obj]
+    d: Deployment
+    rss: list[ReplicaSet]
 
     @property
     def namespace(self) -> str:
-        return _md(self.d)["namespace"]
+        return meta_of(self.d)["namespace"]
 
-    def fresh(self, rs: Obj | None) -> Obj | None:
-        return next((r for r in self.rss if _uid(r) == _uid(rs)), None) if rs else None
+    def fresh(self, rs: ReplicaSet | None) -> ReplicaSet | None:
+        return next((r for r in self.rss if uid_of(r) == uid_of(rs)), None) if rs else None
 
-    def others(self, rs: Obj | None) -> list[Obj]:
-        return [r for r in self.rss if _uid(r) != _uid(rs)]
+    def others(self, rs: ReplicaSet | None) -> list[ReplicaSet]:
+        uid = uid_of(rs) if rs else None
+        return [r for r in self.rss if uid_of(r) != uid]
 
-    def replace(self, rs: Obj) -> Obj:
+    def replace(self, rs: ReplicaSet) -> ReplicaSet:
         self.rss = [*self.others(rs), rs]
         return rs
 
@@ -129,9 +130,9 @@ class DeploymentController:
         self.workers = workers
         self.clock = ctx.clock
         self.wall = ctx.clock.wall
-        self.deployments = ctx.informers.get("deployments")
-        self.replicasets = ctx.informers.get("replicasets")
-        self.pods = ctx.informers.get("pods")
+        self.deployments: Informer[Deployment] = ctx.informers.get("deployments")
+        self.replicasets: Informer[ReplicaSet] = ctx.informers.get("replicasets")
+        self.pods: Informer[Pod] = ctx.informers.get("pods")
         self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=self.clock)
         self.deployments.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                                      self._enqueue)
@@ -147,40 +148,40 @@ class DeploymentController:
 
     # ------------------------------------------------------------ handlers
 
-    def _enqueue(self, d: Obj) -> None:
+    def _enqueue(self, d: Deployment) -> None:
         self.queue.add(key_of(d))
 
-    def _owner(self, rs: Obj) -> Obj | None:
+    def _owner(self, rs: ReplicaSet) -> Deployment | None:
         ref = controller_of(rs)
         if ref is None or ref.get("kind") != "Deployment":
             return None
-        d = self.deployments.indexer.get_by(_md(rs).get("namespace"), ref.get("name", ""))
-        return d if d is not None and _uid(d) == ref.get("uid") else None
+        d = self.deployments.indexer.get_by(namespace_of(rs), ref.get("name", ""))
+        return d if d is not None and uid_of(d) == ref.get("uid") else None
 
-    def _rs_changed(self, rs: Obj) -> None:
+    def _rs_changed(self, rs: ReplicaSet) -> None:
         owner = self._owner(rs)
         if owner is not None:
             self._enqueue(owner)
         elif controller_of(rs) is None:
-            for d in self.deployments.indexer.list(_md(rs).get("namespace")):
-                if selector_of(d).matches(_md(rs).get("labels")):
+            for d in self.deployments.indexer.list(meta_of(rs).get("namespace")):
+                if selector_of(d).matches(labels_of(rs)):
                     self._enqueue(d)
 
-    def _rs_updated(self, old: Obj, new: Obj) -> None:
+    def _rs_updated(self, old: ReplicaSet, new: ReplicaSet) -> None:
         if controller_of(old) != controller_of(new):
             self._rs_changed(old)
         self._rs_changed(new)
 
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if (new.get("status") or {}).get("phase") in TERMINAL_PHASES:
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        if is_pod_terminal(new):
             self._pod_gone(new)
 
-    def _pod_gone(self, pod: Obj) -> None:
+    def _pod_gone(self, pod: Pod) -> None:
         """A Recreate rollout may be waiting for the last old pod."""
         ref = controller_of(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
             return
-        rs = self.replicasets.indexer.get_by(_md(pod).get("namespace"), ref.get("name", ""))
+        rs = self.replicasets.indexer.get_by(namespace_of(pod), ref.get("name", ""))
         d = self._owner(rs) if rs is not None else None
         if d is not None and not du.is_rolling(d):
             self._enqueue(d)
@@ -198,14 +199,14 @@ class DeploymentController:
                 raise
             raise Requeue(str(e)) from e
 
-    async def _sync(self, d: Obj) -> None:
+    async def _sync(self, d: Deployment) -> None:
         st = Rollout(d, await self._claim(d))
-        if _deleting(d):
+        if is_being_deleted(d):
             new, _ = await self._new_and_old(st, create=False)
             await self._write_if_changed(st, du.calculate_status(d, st.rss, new, self.wall()))
             return
         await self._check_paused(st)
-        if du.spec(d).get("paused"):
+        if d["spec"].get("paused"):
             await self._sync_scale(st)
             return
         new, old = await self._new_and_old(st, create=False)
@@ -218,20 +219,20 @@ class DeploymentController:
 
     # ------------------------------------------------------ ReplicaSet claim
 
-    async def _claim(self, d: Obj) -> list[Obj]:
+    async def _claim(self, d: Deployment) -> list[ReplicaSet]:
         selector, owned = selector_of(d), []
         can_adopt: bool | None = None
-        for rs in self.replicasets.indexer.list(_md(d)["namespace"]):
-            ref, matches = controller_of(rs), selector.matches(_md(rs).get("labels"))
+        for rs in self.replicasets.indexer.list(meta_of(d)["namespace"]):
+            ref, matches = controller_of(rs), selector.matches(labels_of(rs))
             if ref is not None:
-                if ref.get("uid") != _uid(d):
+                if ref.get("uid") != uid_of(d):
                     continue
                 if matches:
                     owned.append(rs)
-                elif not _deleting(d):
-                    await self._patch_rs(rs, release_patch(rs, _uid(d) or ""))
+                elif not is_being_deleted(d):
+                    await self._patch_rs(rs, release_patch(rs, uid_of(d)))
                 continue
-            if not matches or _deleting(rs) or _deleting(d):
+            if not matches or is_being_deleted(rs) or is_being_deleted(d):
                 continue
             if can_adopt is None:
                 can_adopt = await self._can_adopt(d)
@@ -239,24 +240,26 @@ class DeploymentController:
                 owned.append(adopted)
         return owned
 
-    async def _can_adopt(self, d: Obj) -> bool:
+    async def _can_adopt(self, d: Deployment) -> bool:
         """Only a deployment that still exists, unchanged in uid and not deleted, adopts."""
+        md = meta_of(d)
         try:
-            fresh = await self.client.get(DEPLOYMENTS, _md(d)["namespace"], _md(d)["name"])
+            fresh = await self.client.get(DEPLOYMENTS, md["namespace"], md["name"])
         except ApiError as e:
             if e.code == 404:
                 return False
             raise
-        return _uid(fresh) == _uid(d) and not _deleting(fresh)
+        return uid_of(fresh) == uid_of(d) and not is_being_deleted(fresh)
 
-    async def _adopt(self, d: Obj, rs: Obj) -> Obj | None:
+    async def _adopt(self, d: Deployment, rs: ReplicaSet) -> ReplicaSet | None:
         ref = new_controller_ref(d, api_version="apps/v1", kind="Deployment")
         return await self._patch_rs(rs, adopt_patch(rs, ref))
 
-    async def _patch_rs(self, rs: Obj, patch: Obj) -> Obj | None:
+    async def _patch_rs(self, rs: ReplicaSet, patch: JsonObject) -> ReplicaSet | None:
+        md = meta_of(rs)
         try:
-            return await self.client.patch(REPLICASETS, _md(rs)["namespace"], _md(rs)["name"],
-                                           patch, patch_type="strategic")
+            return cast(ReplicaSet, await self.client.patch(
+                REPLICASETS, md["namespace"], md["name"], patch, patch_type="strategic"))
         except ApiError as e:
             if e.code == 404:
                 return None
@@ -264,7 +267,8 @@ class DeploymentController:
 
     # -------------------------------------------------- new and old ReplicaSets
 
-    async def _new_and_old(self, st: Rollout, *, create: bool) -> tuple[Obj | None, list[Obj]]:
+    async def _new_and_old(self, st: Rollout, *,
+                           create: bool) -> tuple[ReplicaSet | None, list[ReplicaSet]]:
         """The new ReplicaSet (revision synced, or created) and the old ones."""
         new = du.find_new_replica_set(st.d, st.rss)
         old = st.others(new)
@@ -275,34 +279,36 @@ class DeploymentController:
             return None, old
         return await self._create_new(st, old, next_revision), old
 
-    async def _sync_new(self, st: Rollout, new: Obj, next_revision: int) -> Obj:
+    async def _sync_new(self, st: Rollout, new: ReplicaSet, next_revision: int) -> ReplicaSet:
         d = st.d
         wanted = du.new_rs_annotations(d, new, next_revision, exists=True)
-        min_ready = du.spec(d).get("minReadySeconds") or 0
-        patch: Obj = {}
-        if wanted != du.annotations(new):
+        min_ready = d["spec"].get("minReadySeconds") or 0
+        patch: JsonObject = {}
+        if wanted != annotations_of(new):
             patch["metadata"] = {"annotations": wanted}
-        if (du.spec(new).get("minReadySeconds") or 0) != min_ready:
+        if (new["spec"].get("minReadySeconds") or 0) != min_ready:
             patch["spec"] = {"minReadySeconds": min_ready}
         if patch:
-            patch.setdefault("metadata", {})["resourceVersion"] = _md(new)["resourceVersion"]
-            return st.replace(await self.client.patch(REPLICASETS, st.namespace,
-                                                      _md(new)["name"], patch))
-        await self._set_revision(st, du.annotations(new).get(REVISION))
-        if du.has_deadline(d) and du.get_condition(d.get("status"), du.PROGRESSING) is None:
-            message = f'Found new replica set "{_md(new)["name"]}"'
+            patch.setdefault("metadata", {})["resourceVersion"] = meta_of(new)["resourceVersion"]
+            return st.replace(cast(ReplicaSet, await self.client.patch(
+                REPLICASETS, st.namespace, name_of(new), patch)))
+        await self._set_revision(st, annotations_of(new).get(REVISION))
+        if du.has_deadline(d) and du.progressing_of(d) is None:
+            message = f'Found new replica set "{name_of(new)}"'
             await self._set_progressing(st, "True", du.FOUND_NEW_RS, message)
         return new
 
-    async def _create_new(self, st: Rollout, old: list[Obj], next_revision: int) -> Obj:
+    async def _create_new(self, st: Rollout, old: list[ReplicaSet],
+                          next_revision: int) -> ReplicaSet:
         d = st.d
         collisions = (d.get("status") or {}).get("collisionCount")
-        body = replica_set_for(d, du.template_hash(du.spec(d)["template"], collisions),
+        body = replica_set_for(d, du.template_hash(d["spec"]["template"], collisions),
                                next_revision)
         body["spec"]["replicas"] = du.new_rs_new_replicas(d, [*old, body], body)
-        name = body["metadata"]["name"]
+        name = name_of(body)
         try:
-            created, existed = await self.client.create(REPLICASETS, st.namespace, body), False
+            created = cast(ReplicaSet, await self.client.create(REPLICASETS, st.namespace, body))
+            existed = False
         except ApiError as e:
             if e.code != 409:
                 await self._create_failed(st, name, e)
@@ -317,12 +323,13 @@ class DeploymentController:
                                         f'Created new replica set "{name}"')
         return created
 
-    async def _existing_or_collision(self, st: Rollout, name: str, error: ApiError) -> Obj:
+    async def _existing_or_collision(self, st: Rollout, name: str,
+                                     error: ApiError) -> ReplicaSet:
         """Ours already (a cache behind the API), or another template's: count a collision."""
-        rs = await self.client.get(REPLICASETS, st.namespace, name)
+        rs = cast(ReplicaSet, await self.client.get(REPLICASETS, st.namespace, name))
         ref = controller_of(rs)
-        if (ref is not None and ref.get("uid") == _uid(st.d) and equal_ignore_hash(
-                du.spec(rs).get("template") or {}, du.spec(st.d)["template"])):
+        if (ref is not None and ref.get("uid") == uid_of(st.d) and equal_ignore_hash(
+                rs["spec"].get("template") or {}, st.d["spec"]["template"])):
             return rs
         status = copy.deepcopy(st.d.get("status") or {})
         status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
@@ -339,21 +346,23 @@ class DeploymentController:
 
     # -------------------------------------------------------------- scaling
 
-    async def _scale(self, st: Rollout, rs: Obj, size: int) -> bool:
+    async def _scale(self, st: Rollout, rs: ReplicaSet, size: int) -> bool:
         """Set a ReplicaSet's size and replicas annotations; True when the size changed."""
         wanted = du.replicas_annotations(st.d)
         old = du.replicas(rs)
-        stale = any(du.annotations(rs).get(k) != v for k, v in wanted.items())
+        stale = any(annotations_of(rs).get(k) != v for k, v in wanted.items())
         if old == size and not stale:
             return False
-        patch = {"metadata": {"resourceVersion": _md(rs)["resourceVersion"], "annotations": wanted},
+        md = meta_of(rs)
+        patch = {"metadata": {"resourceVersion": md["resourceVersion"], "annotations": wanted},
                  "spec": {"replicas": size}}
-        st.replace(await self.client.patch(REPLICASETS, st.namespace, _md(rs)["name"], patch))
+        st.replace(cast(ReplicaSet, await self.client.patch(REPLICASETS, st.namespace,
+                                                            md["name"], patch)))
         if old != size:
-            self._scaled(st.d, _md(rs)["name"], old, size)
+            self._scaled(st.d, md["name"], old, size)
         return old != size
 
-    def _scaled(self, d: Obj, name: str, old: int, size: int) -> None:
+    def _scaled(self, d: Deployment, name: str, old: int, size: int) -> None:
         direction = "up" if size > old else "down"
         self.events.record(d, "Normal", "ScalingReplicaSet",
                            f"Scaled {direction} replica set {name} from {old} to {size}")
@@ -362,12 +371,13 @@ class DeploymentController:
         """Paused or resized: scale without rolling, then report."""
         new, old = await self._new_and_old(st, create=False)
         await self._scale_proportionally(st, new, old)
-        if du.spec(st.d).get("paused"):
+        if st.d["spec"].get("paused"):
             await self._cleanup(st, new)
         status = du.calculate_status(st.d, st.rss, st.fresh(new), self.wall())
         await self._write_if_changed(st, status)
 
-    async def _scale_proportionally(self, st: Rollout, new: Obj | None, old: list[Obj]) -> None:
+    async def _scale_proportionally(self, st: Rollout, new: ReplicaSet | None,
+                                    old: list[ReplicaSet]) -> None:
         d = st.d
         target = du.find_active_or_latest(new, old)
         if target is not None:
@@ -389,7 +399,7 @@ class DeploymentController:
             await self._cleanup(st, new)
         await self._sync_rollout_status(st, new)
 
-    async def _grow_new(self, st: Rollout, new: Obj | None) -> bool:
+    async def _grow_new(self, st: Rollout, new: ReplicaSet | None) -> bool:
         if new is None:
             return False
         d = st.d
@@ -397,7 +407,7 @@ class DeploymentController:
                 else du.new_rs_new_replicas(d, st.rss, new))
         return size != du.replicas(new) and await self._scale(st, new, size)
 
-    async def _shrink_old(self, st: Rollout, new: Obj | None) -> bool:
+    async def _shrink_old(self, st: Rollout, new: ReplicaSet | None) -> bool:
         new = st.fresh(new)
         plan = du.old_scale_down(st.d, st.rss, du.active(st.others(new)), new)
         scaled = False
@@ -422,18 +432,19 @@ class DeploymentController:
             await self._cleanup(st, new)
         await self._sync_rollout_status(st, new)
 
-    def _old_pods_running(self, st: Rollout, new: Obj | None) -> bool:
+    def _old_pods_running(self, st: Rollout, new: ReplicaSet | None) -> bool:
         olds = st.others(new)
         if du.total(olds, "replicas") > 0:
             return True
-        return any((pod.get("status") or {}).get("phase") not in TERMINAL_PHASES
-                   for rs in olds for pod in self.pods.indexer.by_index(OWNER_INDEX, _uid(rs)))
+        return any(not is_pod_terminal(pod)
+                   for rs in olds for pod in self.pods.indexer.by_index(OWNER_INDEX, uid_of(rs)))
 
-    async def _cleanup(self, st: Rollout, new: Obj | None) -> None:
+    async def _cleanup(self, st: Rollout, new: ReplicaSet | None) -> None:
         for rs in du.replica_sets_to_prune(st.d, st.others(new)):
+            md = meta_of(rs)
             try:
-                await self.client.delete(REPLICASETS, st.namespace, _md(rs)["name"],
-                                         uid=_uid(rs), resource_version=_md(rs)["resourceVersion"])
+                await self.client.delete(REPLICASETS, st.namespace, md["name"],
+                                         uid=uid_of(rs), resource_version=md["resourceVersion"])
             except ApiError as e:
                 if e.code != 404:
                     raise
@@ -444,32 +455,33 @@ class DeploymentController:
     async def _check_paused(self, st: Rollout) -> None:
         """Pausing and resuming are Progressing conditions, so a pause never times out."""
         d = st.d
-        current = du.get_condition(d.get("status"), du.PROGRESSING)
+        current = du.progressing_of(d)
         if not du.has_deadline(d) or (current and current.get("reason") == du.TIMED_OUT):
             return
         shown = current is not None and current.get("reason") == du.PAUSED
-        paused = bool(du.spec(d).get("paused"))
+        paused = bool(d["spec"].get("paused"))
         if paused and not shown:
             await self._set_progressing(st, "Unknown", du.PAUSED, "Deployment is paused")
         elif shown and not paused:
             await self._set_progressing(st, "Unknown", du.RESUMED, "Deployment is resumed")
 
-    async def _set_progressing(self, st: Rollout, state: str, reason: str, message: str) -> None:
+    async def _set_progressing(self, st: Rollout, state: ConditionStatus, reason: str,
+                               message: str) -> None:
         status = copy.deepcopy(st.d.get("status") or {})
         du.set_condition(status, du.new_condition(du.PROGRESSING, state, reason, message,
                                                   self.wall()))
         await self._write_if_changed(st, status)
 
     async def _set_revision(self, st: Rollout, revision: str | None) -> None:
-        if not revision or du.annotations(st.d).get(REVISION) == revision:
+        if not revision or annotations_of(st.d).get(REVISION) == revision:
             return
-        md = _md(st.d)
+        md = meta_of(st.d)
         patch = {"metadata": {"resourceVersion": md["resourceVersion"],
                               "annotations": {REVISION: revision}}}
         answer = await self.client.patch(DEPLOYMENTS, st.namespace, md["name"], patch)
         st.d["metadata"] = answer["metadata"]
 
-    async def _sync_rollout_status(self, st: Rollout, new: Obj | None) -> None:
+    async def _sync_rollout_status(self, st: Rollout, new: ReplicaSet | None) -> None:
         moment = self.wall()
         status = du.rollout_status(st.d, st.rss, st.fresh(new), moment)
         if status != (st.d.get("status") or {}):
@@ -479,12 +491,12 @@ class DeploymentController:
         if after is not None:
             raise Requeue("checking the progress deadline", after=after)
 
-    async def _write_if_changed(self, st: Rollout, status: Obj) -> None:
+    async def _write_if_changed(self, st: Rollout, status: DeploymentStatus) -> None:
         if status != (st.d.get("status") or {}):
             await self._write_status(st, status)
 
-    async def _write_status(self, st: Rollout, status: Obj) -> None:
-        body = {**st.d, "status": status}
-        answer = await self.client.replace(DEPLOYMENTS, st.namespace, _md(st.d)["name"], body,
+    async def _write_status(self, st: Rollout, status: DeploymentStatus) -> None:
+        body: Deployment = {**st.d, "status": status}
+        answer = await self.client.replace(DEPLOYMENTS, st.namespace, name_of(st.d), body,
                                            subresource="status")
         st.d["metadata"], st.d["status"] = answer["metadata"], answer.get("status") or {}

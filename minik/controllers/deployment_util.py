@@ -1,7 +1,7 @@
 """Pure helpers of the deployment controller, after Kubernetes' `deployment/util`.
 
-Functions of Deployments and ReplicaSets as plain dicts, testable without a
-server: the pod-template hash (fnv32a of the template's canonical JSON and
+Functions of Deployments and ReplicaSets (the shapes of `minik.api.objects`),
+testable without a server: the pod-template hash (fnv32a of the template's canonical JSON and
 the collision count, safe-encoded as `ComputeHash` does) over the normal
 form that the semantic template comparison uses (`minik.api.revisions`,
 shared with `minik rollout`); maxSurge and
@@ -18,12 +18,33 @@ import datetime as dt
 import json
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Literal
 
-from minik.api.meta import format_time, parse_time
+from minik.api.meta import (
+    annotations_of,
+    find_condition,
+    format_time,
+    generation_of,
+    is_being_deleted,
+    name_of,
+    parse_time,
+    with_condition,
+    without_condition,
+)
+from minik.api.objects import (
+    ConditionStatus,
+    Deployment,
+    DeploymentCondition,
+    DeploymentStatus,
+    PodTemplateSpec,
+    ReplicaSet,
+)
 from minik.api.revisions import REVISION, equal_ignore_hash, normal_template, revision
 
-Obj = dict[str, Any]
+ReplicaCount = Literal["replicas", "readyReplicas", "availableReplicas", "observedGeneration"]
+"""A count both a Deployment's and a ReplicaSet's status have."""
+DeploymentCount = Literal["replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
+                          "unavailableReplicas", "observedGeneration"]
 
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
@@ -51,42 +72,34 @@ _FNV_OFFSET, _FNV_PRIME = 2166136261, 16777619
 # ------------------------------------------------------------- field access
 
 
-def spec(obj: Obj) -> Obj:
-    return obj.get("spec") or {}
-
-
-def annotations(obj: Obj) -> dict[str, str]:
-    return (obj.get("metadata") or {}).get("annotations") or {}
-
-
-def replicas(obj: Obj | None) -> int:
+def replicas(obj: Deployment | ReplicaSet | None) -> int:
     """`spec.replicas`, 1 when unset as the API defaults it; 0 for no object."""
     if obj is None:
         return 0
-    value = spec(obj).get("replicas")
+    value = obj["spec"].get("replicas")
     return 1 if value is None else int(value)
 
 
-def status_count(obj: Obj | None, field: str) -> int:
+def status_count(obj: Deployment | ReplicaSet | None, field: ReplicaCount) -> int:
     return int(((obj or {}).get("status") or {}).get(field) or 0)
 
 
-def total(rss: Iterable[Obj | None], field: str | None = None) -> int:
+def total(rss: Iterable[ReplicaSet | None], field: ReplicaCount | None = None) -> int:
     """Sum of spec.replicas, or of a status field, over `rss`."""
     return sum(replicas(rs) if field is None else status_count(rs, field) for rs in rss if rs)
 
 
-def active(rss: Iterable[Obj | None]) -> list[Obj]:
+def active(rss: Iterable[ReplicaSet | None]) -> list[ReplicaSet]:
     return [rs for rs in rss if rs is not None and replicas(rs) > 0]
 
 
-def by_age(rs: Obj) -> tuple[str, str]:
+def by_age(rs: ReplicaSet) -> tuple[str, str]:
     md = rs.get("metadata") or {}
     return md.get("creationTimestamp") or "", md.get("name") or ""
 
 
-def is_rolling(d: Obj) -> bool:
-    return (spec(d).get("strategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
+def is_rolling(d: Deployment) -> bool:
+    return (d["spec"].get("strategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
 
 
 # ------------------------------------------------------- hash and comparison
@@ -99,7 +112,7 @@ def _fnv32a(data: bytes) -> int:
     return h
 
 
-def template_hash(template: Obj, collision_count: int | None = None) -> str:
+def template_hash(template: PodTemplateSpec, collision_count: int | None = None) -> str:
     """A short stable name for a pod template: equal templates give equal hashes."""
     data = json.dumps(normal_template(template), sort_keys=True, separators=(",", ":"))
     raw = data.encode()
@@ -108,11 +121,11 @@ def template_hash(template: Obj, collision_count: int | None = None) -> str:
     return "".join(_SAFE_ALPHABET[ord(c) % len(_SAFE_ALPHABET)] for c in str(_fnv32a(raw)))
 
 
-def find_new_replica_set(d: Obj, rss: Iterable[Obj]) -> Obj | None:
+def find_new_replica_set(d: Deployment, rss: Iterable[ReplicaSet]) -> ReplicaSet | None:
     """The oldest ReplicaSet whose template is the deployment's."""
-    template = spec(d).get("template") or {}
+    template = d["spec"].get("template") or {}
     return next((rs for rs in sorted(rss, key=by_age)
-                 if equal_ignore_hash(spec(rs).get("template") or {}, template)), None)
+                 if equal_ignore_hash(rs["spec"].get("template") or {}, template)), None)
 
 
 # ------------------------------------------------------ surge and unavailable
@@ -137,26 +150,27 @@ def resolve_fenceposts(max_surge: int | str | None, max_unavailable: int | str |
     return (surge, 1) if surge == 0 and unavailable == 0 else (surge, unavailable)
 
 
-def _fenceposts(d: Obj) -> tuple[int, int]:
+def _fenceposts(d: Deployment) -> tuple[int, int]:
     if not is_rolling(d):
         return 0, 0
-    rolling = (spec(d).get("strategy") or {}).get("rollingUpdate") or {}
+    rolling = (d["spec"].get("strategy") or {}).get("rollingUpdate") or {}
     return resolve_fenceposts(rolling.get("maxSurge", "25%"),
                               rolling.get("maxUnavailable", "25%"), replicas(d))
 
 
-def max_surge(d: Obj) -> int:
+def max_surge(d: Deployment) -> int:
     return _fenceposts(d)[0]
 
 
-def max_unavailable(d: Obj) -> int:
+def max_unavailable(d: Deployment) -> int:
     return min(_fenceposts(d)[1], replicas(d))
 
 
 # --------------------------------------------------------------- scale math
 
 
-def new_rs_new_replicas(d: Obj, all_rss: Iterable[Obj | None], new_rs: Obj) -> int:
+def new_rs_new_replicas(d: Deployment, all_rss: Iterable[ReplicaSet | None],
+                        new_rs: ReplicaSet) -> int:
     """How big the new ReplicaSet may be now (Recreate: the whole deployment)."""
     if not is_rolling(d):
         return replicas(d)
@@ -167,8 +181,8 @@ def new_rs_new_replicas(d: Obj, all_rss: Iterable[Obj | None], new_rs: Obj) -> i
     return replicas(new_rs) + min(ceiling - current, replicas(d) - replicas(new_rs))
 
 
-def old_scale_down(d: Obj, all_rss: list[Obj], old_active: list[Obj],
-                   new_rs: Obj | None) -> list[tuple[Obj, int]]:
+def old_scale_down(d: Deployment, all_rss: list[ReplicaSet], old_active: list[ReplicaSet],
+                   new_rs: ReplicaSet | None) -> list[tuple[ReplicaSet, int]]:
     """New sizes of old ReplicaSets: unhealthy replicas go first, then within maxUnavailable."""
     if total(old_active) == 0:
         return []
@@ -195,14 +209,14 @@ def old_scale_down(d: Obj, all_rss: list[Obj], old_active: list[Obj],
     return [(rs, sizes[id(rs)]) for rs in olds if sizes[id(rs)] != replicas(rs)]
 
 
-def _int_annotation(rs: Obj, key: str) -> int | None:
+def _int_annotation(rs: ReplicaSet, key: str) -> int | None:
     try:
-        return int(annotations(rs)[key])
+        return int(annotations_of(rs)[key])
     except (KeyError, ValueError):
         return None
 
 
-def replica_set_fraction(rs: Obj, d: Obj) -> int:
+def replica_set_fraction(rs: ReplicaSet, d: Deployment) -> int:
     """How many replicas `rs` gains (or loses) when the deployment's size changes."""
     if replicas(d) == 0:
         return -replicas(rs)
@@ -211,14 +225,15 @@ def replica_set_fraction(rs: Obj, d: Obj) -> int:
     return math.floor(replicas(rs) * allowed / annotated + 0.5) - replicas(rs)
 
 
-def get_proportion(rs: Obj, d: Obj, to_add: int, added: int) -> int:
+def get_proportion(rs: ReplicaSet, d: Deployment, to_add: int, added: int) -> int:
     if replicas(rs) == 0 or to_add == 0 or to_add == added:
         return 0
     fraction = replica_set_fraction(rs, d)
     return min(fraction, to_add - added) if to_add > 0 else max(fraction, to_add - added)
 
 
-def proportional_sizes(d: Obj, active_rss: list[Obj]) -> list[tuple[Obj, int]]:
+def proportional_sizes(d: Deployment,
+                       active_rss: list[ReplicaSet]) -> list[tuple[ReplicaSet, int]]:
     """New sizes of the active ReplicaSets of a deployment resized mid-rollout."""
     allowed = replicas(d) + max_surge(d) if replicas(d) > 0 else 0
     to_add = allowed - total(active_rss)
@@ -235,7 +250,8 @@ def proportional_sizes(d: Obj, active_rss: list[Obj]) -> list[tuple[Obj, int]]:
     return list(zip(order, sizes, strict=True))
 
 
-def find_active_or_latest(new_rs: Obj | None, old_rss: list[Obj]) -> Obj | None:
+def find_active_or_latest(new_rs: ReplicaSet | None,
+                          old_rss: list[ReplicaSet]) -> ReplicaSet | None:
     """The one ReplicaSet with replicas (or the newest) when at most one has any."""
     live = active([new_rs, *old_rss])
     if len(live) == 1:
@@ -245,38 +261,37 @@ def find_active_or_latest(new_rs: Obj | None, old_rss: list[Obj]) -> Obj | None:
     return new_rs or max(old_rss, key=by_age, default=None)
 
 
-def is_saturated(d: Obj, rs: Obj | None) -> bool:
+def is_saturated(d: Deployment, rs: ReplicaSet | None) -> bool:
     return (rs is not None and replicas(rs) == replicas(d)
             and _int_annotation(rs, DESIRED_REPLICAS) == replicas(d))
 
 
-def is_scaling_event(d: Obj, rss: Iterable[Obj | None]) -> bool:
+def is_scaling_event(d: Deployment, rss: Iterable[ReplicaSet | None]) -> bool:
     """An active ReplicaSet was sized for another deployment size."""
     wanted = [_int_annotation(rs, DESIRED_REPLICAS) for rs in active(rss)]
     return any(w is not None and w != replicas(d) for w in wanted)
 
 
-def replica_sets_to_prune(d: Obj, old_rss: list[Obj]) -> list[Obj]:
+def replica_sets_to_prune(d: Deployment, old_rss: list[ReplicaSet]) -> list[ReplicaSet]:
     """Old, empty, settled ReplicaSets beyond revisionHistoryLimit, lowest revision first."""
-    limit = spec(d).get("revisionHistoryLimit")
-    alive = [rs for rs in old_rss if not (rs.get("metadata") or {}).get("deletionTimestamp")]
+    limit = d["spec"].get("revisionHistoryLimit")
+    alive = [rs for rs in old_rss if not is_being_deleted(rs)]
     if limit is None or len(alive) <= limit:
         return []
     oldest = sorted(alive, key=lambda rs: (revision(rs), by_age(rs)))[:len(alive) - limit]
     return [rs for rs in oldest
             if replicas(rs) == 0 and status_count(rs, "replicas") == 0
-            and int((rs.get("metadata") or {}).get("generation") or 0)
-            <= status_count(rs, "observedGeneration")]
+            and generation_of(rs) <= status_count(rs, "observedGeneration")]
 
 
 # ---------------------------------------------------------------- revisions
 
 
-def max_revision(rss: Iterable[Obj]) -> int:
+def max_revision(rss: Iterable[ReplicaSet]) -> int:
     return max((revision(rs) for rs in rss), default=0)
 
 
-def replicas_annotations(d: Obj) -> dict[str, str]:
+def replicas_annotations(d: Deployment) -> dict[str, str]:
     return {DESIRED_REPLICAS: str(replicas(d)), MAX_REPLICAS: str(replicas(d) + max_surge(d))}
 
 
@@ -287,20 +302,21 @@ def _with_history(history: str, old: str) -> str:
     return ",".join(entries)
 
 
-def new_rs_annotations(d: Obj, rs: Obj, new_revision: int, *, exists: bool) -> dict[str, str]:
+def new_rs_annotations(d: Deployment, rs: ReplicaSet, new_revision: int, *,
+                       exists: bool) -> dict[str, str]:
     """The new ReplicaSet's annotations: the deployment's, and a revision never lowered.
 
     A ReplicaSet that had a revision and gets a higher one is being rolled
     back to: its old number goes to the revision-history annotation.
     """
-    result = dict(annotations(rs))
-    result.update({k: v for k, v in annotations(d).items() if k not in NOT_COPIED})
+    result = dict(annotations_of(rs))
+    result.update({k: v for k, v in annotations_of(d).items() if k not in NOT_COPIED})
     had = REVISION in result
     if revision(rs) < new_revision:
         result[REVISION] = str(new_revision)
         if had:
             result[REVISION_HISTORY] = _with_history(result.get(REVISION_HISTORY, ""),
-                                                     annotations(rs)[REVISION])
+                                                     annotations_of(rs)[REVISION])
     if not exists:
         result.update(replicas_annotations(d))
     return result
@@ -309,55 +325,53 @@ def new_rs_annotations(d: Obj, rs: Obj, new_revision: int, *, exists: bool) -> d
 # --------------------------------------------------------------- conditions
 
 
-def get_condition(status: Obj | None, kind: str) -> Obj | None:
-    return next((c for c in (status or {}).get("conditions") or [] if c.get("type") == kind),
-                None)
-
-
-def remove_condition(status: Obj, kind: str) -> None:
-    status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != kind]
-
-
-def new_condition(kind: str, state: str, reason: str, message: str, now: dt.datetime) -> Obj:
+def new_condition(kind: str, state: ConditionStatus, reason: str, message: str,
+                  now: dt.datetime) -> DeploymentCondition:
     stamp = format_time(now)
     return {"type": kind, "status": state, "lastUpdateTime": stamp,
             "lastTransitionTime": stamp, "reason": reason, "message": message}
 
 
-def set_condition(status: Obj, condition: Obj) -> None:
+def set_condition(status: DeploymentStatus, condition: DeploymentCondition) -> None:
     """Replace the condition of its type, unless status and reason are unchanged."""
-    current = get_condition(status, condition["type"])
-    if current and (current["status"], current.get("reason")) == (
-            condition["status"], condition["reason"]):
-        return
-    if current and current["status"] == condition["status"]:
-        condition = {**condition, "lastTransitionTime": current.get("lastTransitionTime")}
-    remove_condition(status, condition["type"])
-    status["conditions"].append(condition)
+    status["conditions"] = with_condition(status.get("conditions"), condition)
 
 
-def has_deadline(d: Obj) -> bool:
-    return spec(d).get("progressDeadlineSeconds") not in (None, NO_DEADLINE)
+def remove_condition(status: DeploymentStatus, kind: str) -> None:
+    status["conditions"] = without_condition(status.get("conditions"), kind)
+
+
+def progressing_of(d: Deployment) -> DeploymentCondition | None:
+    """The deployment's stored Progressing condition."""
+    return find_condition((d.get("status") or {}).get("conditions"), PROGRESSING)
+
+
+def has_deadline(d: Deployment) -> bool:
+    return d["spec"].get("progressDeadlineSeconds") not in (None, NO_DEADLINE)
 
 
 # ------------------------------------------------------------------- status
 
 
-def calculate_status(d: Obj, all_rss: list[Obj | None], new_rs: Obj | None,
-                     now: dt.datetime) -> Obj:
+def calculate_status(d: Deployment, all_rss: Iterable[ReplicaSet | None],
+                     new_rs: ReplicaSet | None, now: dt.datetime) -> DeploymentStatus:
+    all_rss = list(all_rss)
     available = total(all_rss, "availableReplicas")
-    counts = {
+    counts: dict[DeploymentCount, int] = {
         "replicas": total(all_rss, "replicas"),
         "updatedReplicas": status_count(new_rs, "replicas"),
         "readyReplicas": total(all_rss, "readyReplicas"),
         "availableReplicas": available,
         "unavailableReplicas": max(0, total(all_rss) - available),
     }
-    status: Obj = {"observedGeneration": (d.get("metadata") or {}).get("generation", 0),
-                   **{k: v for k, v in counts.items() if v}}
-    status["conditions"] = copy.deepcopy((d.get("status") or {}).get("conditions") or [])
-    if (d.get("status") or {}).get("collisionCount") is not None:
-        status["collisionCount"] = d["status"]["collisionCount"]
+    status: DeploymentStatus = {"observedGeneration": generation_of(d)}
+    for field, count in counts.items():
+        if count:
+            status[field] = count
+    before = d.get("status") or {}
+    status["conditions"] = copy.deepcopy(before.get("conditions") or [])
+    if before.get("collisionCount") is not None:
+        status["collisionCount"] = before["collisionCount"]
     if available >= replicas(d) - max_unavailable(d):
         cond = new_condition(AVAILABLE, "True", MIN_AVAILABLE,
                              "Deployment has minimum availability.", now)
@@ -368,35 +382,34 @@ def calculate_status(d: Obj, all_rss: list[Obj | None], new_rs: Obj | None,
     return status
 
 
-def _count(status: Obj, field: str) -> int:
+def _count(status: DeploymentStatus, field: DeploymentCount) -> int:
     return int(status.get(field) or 0)
 
 
-def deployment_complete(d: Obj, status: Obj) -> bool:
-    counts = ("updatedReplicas", "replicas", "availableReplicas")
+def deployment_complete(d: Deployment, status: DeploymentStatus) -> bool:
+    counts: tuple[DeploymentCount, ...] = ("updatedReplicas", "replicas", "availableReplicas")
     return (all(_count(status, field) == replicas(d) for field in counts)
-            and _count(status, "observedGeneration") >= _count(d.get("metadata") or {},
-                                                               "generation"))
+            and _count(status, "observedGeneration") >= generation_of(d))
 
 
-def deployment_progressing(d: Obj, status: Obj) -> bool:
+def deployment_progressing(d: Deployment, status: DeploymentStatus) -> bool:
     """Compared with the stored status: more updated, ready or available, or fewer old."""
     before = d.get("status") or {}
-    grew = any(_count(status, field) > _count(before, field)
-               for field in ("updatedReplicas", "readyReplicas", "availableReplicas"))
+    grown: tuple[DeploymentCount, ...] = ("updatedReplicas", "readyReplicas", "availableReplicas")
+    grew = any(_count(status, field) > _count(before, field) for field in grown)
     old_now = _count(status, "replicas") - _count(status, "updatedReplicas")
     return grew or old_now < _count(before, "replicas") - _count(before, "updatedReplicas")
 
 
-def _deadline_at(d: Obj, condition: Obj) -> dt.datetime | None:
+def _deadline_at(d: Deployment, condition: DeploymentCondition) -> dt.datetime | None:
     since = parse_time(condition.get("lastUpdateTime"))
     if since is None:
         return None
-    return since + dt.timedelta(seconds=int(spec(d)["progressDeadlineSeconds"]))
+    return since + dt.timedelta(seconds=int(d["spec"]["progressDeadlineSeconds"]))
 
 
-def timed_out(d: Obj, status: Obj, now: dt.datetime) -> bool:
-    condition = get_condition(status, PROGRESSING)
+def timed_out(d: Deployment, status: DeploymentStatus, now: dt.datetime) -> bool:
+    condition = find_condition(status.get("conditions"), PROGRESSING)
     if not has_deadline(d) or condition is None:
         return False
     if condition.get("reason") == TIMED_OUT:
@@ -405,10 +418,11 @@ def timed_out(d: Obj, status: Obj, now: dt.datetime) -> bool:
     return deadline is not None and deadline < now
 
 
-def _progress_condition(d: Obj, status: Obj, new_rs: Obj | None, now: dt.datetime) -> None:
-    subject = (f'ReplicaSet "{new_rs["metadata"]["name"]}"' if new_rs
-               else f'Deployment "{d["metadata"]["name"]}"')
-    current = get_condition(d.get("status"), PROGRESSING)
+def _progress_condition(d: Deployment, status: DeploymentStatus, new_rs: ReplicaSet | None,
+                        now: dt.datetime) -> None:
+    subject = (f'ReplicaSet "{name_of(new_rs)}"' if new_rs
+               else f'Deployment "{name_of(d)}"')
+    current = progressing_of(d)
     if deployment_complete(d, status):
         set_condition(status, new_condition(PROGRESSING, "True", NEW_RS_AVAILABLE,
                                             f"{subject} has successfully progressed.", now))
@@ -423,13 +437,14 @@ def _progress_condition(d: Obj, status: Obj, new_rs: Obj | None, now: dt.datetim
                                             f"{subject} has timed out progressing.", now))
 
 
-def rollout_status(d: Obj, all_rss: list[Obj | None], new_rs: Obj | None,
-                   now: dt.datetime) -> Obj:
+def rollout_status(d: Deployment, all_rss: Iterable[ReplicaSet | None],
+                   new_rs: ReplicaSet | None, now: dt.datetime) -> DeploymentStatus:
     """The status of a deployment mid-rollout, with its Progressing condition estimated."""
+    all_rss = list(all_rss)
     status = calculate_status(d, all_rss, new_rs, now)
     if not has_deadline(d):
         remove_condition(status, PROGRESSING)
-    current = get_condition(d.get("status"), PROGRESSING)
+    current = progressing_of(d)
     complete = (status.get("replicas") == status.get("updatedReplicas") and current is not None
                 and current.get("reason") == NEW_RS_AVAILABLE)
     if has_deadline(d) and not complete:
@@ -439,15 +454,18 @@ def rollout_status(d: Obj, all_rss: list[Obj | None], new_rs: Obj | None,
                 if c.get("type") == REPLICA_FAILURE]
     if failures:
         failure = failures[0]
-        set_condition(status, {**failure, "lastUpdateTime": failure.get("lastTransitionTime")})
+        condition: DeploymentCondition = {**failure,
+                                          "lastUpdateTime": failure.get("lastTransitionTime")}
+        set_condition(status, condition)
     else:
         remove_condition(status, REPLICA_FAILURE)
     return status
 
 
-def progress_check_after(d: Obj, status: Obj, now: dt.datetime) -> float | None:
+def progress_check_after(d: Deployment, status: DeploymentStatus,
+                         now: dt.datetime) -> float | None:
     """Seconds until a stuck rollout should be checked against its deadline, if ever."""
-    current = get_condition(d.get("status"), PROGRESSING)
+    current = progressing_of(d)
     if not has_deadline(d) or current is None or current.get("reason") == TIMED_OUT:
         return None
     if deployment_complete(d, status):

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from minik.api import revisions
 from minik.api.errors import ApiError
+from minik.api.meta import find_condition
 from minik.api.resources import REGISTRY, ResourceType
 from minik.controllers import deployment_util as du
 from minik.controllers.deployment import DeploymentController
@@ -246,7 +247,7 @@ async def scaling_events(env: Env) -> list[str]:
 
 
 def progressing(d: dict) -> dict:
-    return du.get_condition(d.get("status"), du.PROGRESSING) or {}
+    return find_condition((d.get("status") or {}).get("conditions"), du.PROGRESSING) or {}
 
 
 # --------------------------------------------------------------------- tests
@@ -274,7 +275,7 @@ async def test_a_new_deployment_gets_one_replica_set_at_revision_one_with_its_re
     assert (status["replicas"], status["updatedReplicas"], status["readyReplicas"],
             status["availableReplicas"]) == (3, 3, 3, 3)
     assert "unavailableReplicas" not in status
-    assert du.get_condition(status, du.AVAILABLE)["reason"] == du.MIN_AVAILABLE
+    assert find_condition(status.get("conditions"), du.AVAILABLE)["reason"] == du.MIN_AVAILABLE
     d = await poll(lambda: get(env), lambda d: progressing(d).get("reason")
                    == du.NEW_RS_AVAILABLE)
     assert progressing(d)["message"] == f'ReplicaSet "web-{pod_hash}" has successfully progressed.'

@@ -8,6 +8,7 @@ import string
 import pytest
 
 from minik.api import revisions
+from minik.api.meta import find_condition
 from minik.controllers import deployment_util as du
 
 T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
@@ -267,9 +268,9 @@ def test_status_counts_replicas_and_reports_minimum_availability():
     assert {k: v for k, v in status.items() if k != "conditions"} == {
         "observedGeneration": 1, "replicas": 4, "updatedReplicas": 1, "readyReplicas": 3,
         "availableReplicas": 3, "unavailableReplicas": 1}
-    assert du.get_condition(status, du.AVAILABLE)["reason"] == du.MIN_AVAILABLE
+    assert find_condition(status.get("conditions"), du.AVAILABLE)["reason"] == du.MIN_AVAILABLE
     thin = du.calculate_status(d, [rs("old", 3, available=1)], None, T0)
-    assert du.get_condition(thin, du.AVAILABLE)["status"] == "False"
+    assert find_condition(thin.get("conditions"), du.AVAILABLE)["status"] == "False"
 
 
 def with_progress(d: dict, reason: str, at: dt.datetime, state: str = "True") -> dict:
@@ -284,10 +285,10 @@ def test_a_rollout_without_progress_past_its_deadline_is_marked_exceeded():
     d["status"] = {**du.calculate_status(d, [old, new], new, T0),
                    "conditions": d["status"]["conditions"]}
     early = du.rollout_status(d, [old, new], new, T0 + dt.timedelta(seconds=5))
-    assert du.get_condition(early, du.PROGRESSING)["reason"] == du.RS_UPDATED
+    assert find_condition(early.get("conditions"), du.PROGRESSING)["reason"] == du.RS_UPDATED
     assert du.progress_check_after(d, early, T0 + dt.timedelta(seconds=5)) == 6.0
     late = du.rollout_status(d, [old, new], new, T0 + dt.timedelta(seconds=11))
-    condition = du.get_condition(late, du.PROGRESSING)
+    condition = find_condition(late.get("conditions"), du.PROGRESSING)
     assert (condition["status"], condition["reason"]) == ("False", du.TIMED_OUT)
     assert condition["message"] == 'ReplicaSet "new" has timed out progressing.'
 
@@ -299,13 +300,13 @@ def test_progress_renews_the_deadline_and_completion_is_new_replica_set_availabl
     old, new = rs("old", 2), rs("new", 1, age=1)
     later = T0 + dt.timedelta(seconds=30)
     moving = du.rollout_status(d, [old, new], new, later)
-    condition = du.get_condition(moving, du.PROGRESSING)
+    condition = find_condition(moving.get("conditions"), du.PROGRESSING)
     assert (condition["reason"], condition["lastUpdateTime"]) == (
         du.RS_UPDATED, "2030-01-01T00:00:30Z")
     assert condition["lastTransitionTime"] == "2030-01-01T00:00:00Z"
     done_new = rs("new", 2, age=1)
     done = du.rollout_status(d, [rs("old", 0), done_new], done_new, later)
-    assert du.get_condition(done, du.PROGRESSING)["reason"] == du.NEW_RS_AVAILABLE
+    assert find_condition(done.get("conditions"), du.PROGRESSING)["reason"] == du.NEW_RS_AVAILABLE
     assert du.progress_check_after(d, done, later) is None
 
 
@@ -313,4 +314,4 @@ def test_without_a_deadline_there_is_no_progressing_condition():
     d = with_progress(deployment(replicas=1, progressDeadlineSeconds=du.NO_DEADLINE),
                       du.RS_UPDATED, T0)
     status = du.rollout_status(d, [rs("a", 1)], rs("a", 1), T0)
-    assert du.get_condition(status, du.PROGRESSING) is None
+    assert find_condition(status.get("conditions"), du.PROGRESSING) is None
