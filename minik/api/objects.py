@@ -178,6 +178,34 @@ class Taint(TypedDict, total=False):
     timeAdded: str
 
 
+class NodeSelectorRequirement(TypedDict, total=False):
+    key: Required[str]
+    operator: Required[str]
+    values: list[str]
+
+
+class NodeSelectorTerm(TypedDict, total=False):
+    matchExpressions: list[NodeSelectorRequirement]
+    matchFields: list[NodeSelectorRequirement]
+
+
+class NodeSelector(TypedDict, total=False):
+    nodeSelectorTerms: Required[list[NodeSelectorTerm]]
+
+
+class NodeAffinity(TypedDict, total=False):
+    requiredDuringSchedulingIgnoredDuringExecution: NodeSelector
+    preferredDuringSchedulingIgnoredDuringExecution: list[JsonObject]
+
+
+class Affinity(TypedDict, total=False):
+    """What the scheduler reads of `corev1.Affinity`; pod (anti-)affinity passes through."""
+
+    nodeAffinity: NodeAffinity
+    podAffinity: JsonObject
+    podAntiAffinity: JsonObject
+
+
 class PodSpec(TypedDict, total=False):
     containers: list[Container]
     initContainers: list[Container]
@@ -193,6 +221,7 @@ class PodSpec(TypedDict, total=False):
     hostname: str
     subdomain: str
     tolerations: list[Toleration]
+    affinity: Affinity
     volumes: list[JsonObject]
     overhead: dict[str, Quantity]
 
