@@ -22,8 +22,8 @@ from minik.api import revisions
 from minik.api.errors import ApiError
 from minik.api.meta import find_condition
 from minik.api.resources import REGISTRY, ResourceType
-from minik.controllers import deployment_util as du
-from minik.controllers.deployment import DeploymentController
+from minik.controllers.deployment import sizes as du
+from minik.controllers.deployment.controller import DeploymentController
 from minik.controllers.manager import ControllerContext
 from minik.machinery.clock import ManualClock, Timer
 from minik.machinery.events import EventRecorder

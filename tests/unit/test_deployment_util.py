@@ -9,7 +9,7 @@ import pytest
 
 from minik.api import revisions
 from minik.api.meta import find_condition
-from minik.controllers import deployment_util as du
+from minik.controllers.deployment import sizes as du
 
 T0 = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
 

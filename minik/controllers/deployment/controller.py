@@ -52,7 +52,7 @@ from minik.api.objects import (
 from minik.api.resources import REGISTRY
 from minik.api.revisions import HASH_LABEL, REVISION, equal_ignore_hash
 from minik.api.selectors.labels import LabelSelector
-from minik.controllers import deployment_util as du
+from minik.controllers.deployment import sizes as du
 from minik.controllers.podcontrol import adopt_patch, release_patch
 from minik.machinery.informer import OWNER_INDEX, Informer, key_of
 from minik.machinery.requeue import Requeue
