@@ -1,72 +1,29 @@
-"""Pure helpers of the deployment controller, after Kubernetes' `deployment/util`.
+"""How big a Deployment's ReplicaSets should be, after Kubernetes' `deployment/util`.
 
-Functions of Deployments and ReplicaSets (the shapes of `minik.api.objects`),
-testable without a server: the pod-template hash (fnv32a of the template's canonical JSON and
-the collision count, safe-encoded as `ComputeHash` does) over the normal
-form that the semantic template comparison uses (`minik.api.revisions`,
-shared with `minik rollout`); maxSurge and
-maxUnavailable (surge rounds up, unavailable down, both 0 allow 1
-unavailable); the sizes a rolling update, a Recreate and a mid-rollout
-resize (`GetProportion`) give ReplicaSets; revision annotations and history
-pruning; status and the Available and Progressing conditions.
+Pure functions of the shapes of `minik.api.objects`, testable without a
+server: `spec.replicas` and the status counts summed over ReplicaSets;
+maxSurge and maxUnavailable (surge rounds up, unavailable down, both 0 allow
+1 unavailable); the sizes a rolling update gives the new ReplicaSet and the
+old ones (unhealthy replicas go first, then within maxUnavailable); and a
+mid-rollout resize, split over the active ReplicaSets in proportion
+(`GetProportion`) as read from the desired- and max-replicas annotations
+each ReplicaSet carries (`replicas_annotations`).
 """
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
-import json
 import math
 from collections.abc import Iterable
 from typing import Literal
 
-from minik.api.meta import (
-    annotations_of,
-    find_condition,
-    format_time,
-    generation_of,
-    is_being_deleted,
-    name_of,
-    parse_time,
-    with_condition,
-    without_condition,
-)
-from minik.api.objects import (
-    ConditionStatus,
-    Deployment,
-    DeploymentCondition,
-    DeploymentStatus,
-    PodTemplateSpec,
-    ReplicaSet,
-)
-from minik.api.revisions import REVISION, equal_ignore_hash, normal_template, revision
+from minik.api.meta import annotations_of
+from minik.api.objects import Deployment, ReplicaSet
 
 ReplicaCount = Literal["replicas", "readyReplicas", "availableReplicas", "observedGeneration"]
 """A count both a Deployment's and a ReplicaSet's status have."""
-DeploymentCount = Literal["replicas", "updatedReplicas", "readyReplicas", "availableReplicas",
-                          "unavailableReplicas", "observedGeneration"]
 
-REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
 DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-NOT_COPIED = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLICAS,
-                        MAX_REPLICAS, "deprecated.deployment.rollback.to"})
-MAX_REVISION_HISTORY_CHARS = 2000
-NO_DEADLINE = 2**31 - 1
-
-AVAILABLE, PROGRESSING, REPLICA_FAILURE = "Available", "Progressing", "ReplicaFailure"
-NEW_RS_CREATED = "NewReplicaSetCreated"
-FOUND_NEW_RS = "FoundNewReplicaSet"
-RS_UPDATED = "ReplicaSetUpdated"
-NEW_RS_AVAILABLE = "NewReplicaSetAvailable"
-TIMED_OUT = "ProgressDeadlineExceeded"
-FAILED_RS_CREATE = "ReplicaSetCreateError"
-PAUSED, RESUMED = "DeploymentPaused", "DeploymentResumed"
-MIN_AVAILABLE, MIN_UNAVAILABLE = "MinimumReplicasAvailable", "MinimumReplicasUnavailable"
-
-_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_FNV_OFFSET, _FNV_PRIME = 2166136261, 16777619
 
 
 # ------------------------------------------------------------- field access
@@ -100,32 +57,6 @@ def by_age(rs: ReplicaSet) -> tuple[str, str]:
 
 def is_rolling(d: Deployment) -> bool:
     return (d["spec"].get("strategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
-
-
-# ------------------------------------------------------- hash and comparison
-
-
-def _fnv32a(data: bytes) -> int:
-    h = _FNV_OFFSET
-    for byte in data:
-        h = ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
-    return h
-
-
-def template_hash(template: PodTemplateSpec, collision_count: int | None = None) -> str:
-    """A short stable name for a pod template: equal templates give equal hashes."""
-    data = json.dumps(normal_template(template), sort_keys=True, separators=(",", ":"))
-    raw = data.encode()
-    if collision_count is not None:
-        raw += (collision_count & 0xFFFFFFFF).to_bytes(4, "little") + bytes(4)
-    return "".join(_SAFE_ALPHABET[ord(c) % len(_SAFE_ALPHABET)] for c in str(_fnv32a(raw)))
-
-
-def find_new_replica_set(d: Deployment, rss: Iterable[ReplicaSet]) -> ReplicaSet | None:
-    """The oldest ReplicaSet whose template is the deployment's."""
-    template = d["spec"].get("template") or {}
-    return next((rs for rs in sorted(rss, key=by_age)
-                 if equal_ignore_hash(rs["spec"].get("template") or {}, template)), None)
 
 
 # ------------------------------------------------------ surge and unavailable
@@ -272,205 +203,5 @@ def is_scaling_event(d: Deployment, rss: Iterable[ReplicaSet | None]) -> bool:
     return any(w is not None and w != replicas(d) for w in wanted)
 
 
-def replica_sets_to_prune(d: Deployment, old_rss: list[ReplicaSet]) -> list[ReplicaSet]:
-    """Old, empty, settled ReplicaSets beyond revisionHistoryLimit, lowest revision first."""
-    limit = d["spec"].get("revisionHistoryLimit")
-    alive = [rs for rs in old_rss if not is_being_deleted(rs)]
-    if limit is None or len(alive) <= limit:
-        return []
-    oldest = sorted(alive, key=lambda rs: (revision(rs), by_age(rs)))[:len(alive) - limit]
-    return [rs for rs in oldest
-            if replicas(rs) == 0 and status_count(rs, "replicas") == 0
-            and generation_of(rs) <= status_count(rs, "observedGeneration")]
-
-
-# ---------------------------------------------------------------- revisions
-
-
-def max_revision(rss: Iterable[ReplicaSet]) -> int:
-    return max((revision(rs) for rs in rss), default=0)
-
-
 def replicas_annotations(d: Deployment) -> dict[str, str]:
     return {DESIRED_REPLICAS: str(replicas(d)), MAX_REPLICAS: str(replicas(d) + max_surge(d))}
-
-
-def _with_history(history: str, old: str) -> str:
-    entries = [e for e in history.split(",") if e] + [old]
-    while len(entries) > 1 and len(",".join(entries)) > MAX_REVISION_HISTORY_CHARS:
-        entries.pop(0)
-    return ",".join(entries)
-
-
-def new_rs_annotations(d: Deployment, rs: ReplicaSet, new_revision: int, *,
-                       exists: bool) -> dict[str, str]:
-    """The new ReplicaSet's annotations: the deployment's, and a revision never lowered.
-
-    A ReplicaSet that had a revision and gets a higher one is being rolled
-    back to: its old number goes to the revision-history annotation.
-    """
-    result = dict(annotations_of(rs))
-    result.update({k: v for k, v in annotations_of(d).items() if k not in NOT_COPIED})
-    had = REVISION in result
-    if revision(rs) < new_revision:
-        result[REVISION] = str(new_revision)
-        if had:
-            result[REVISION_HISTORY] = _with_history(result.get(REVISION_HISTORY, ""),
-                                                     annotations_of(rs)[REVISION])
-    if not exists:
-        result.update(replicas_annotations(d))
-    return result
-
-
-# --------------------------------------------------------------- conditions
-
-
-def new_condition(kind: str, state: ConditionStatus, reason: str, message: str,
-                  now: dt.datetime) -> DeploymentCondition:
-    stamp = format_time(now)
-    return {"type": kind, "status": state, "lastUpdateTime": stamp,
-            "lastTransitionTime": stamp, "reason": reason, "message": message}
-
-
-def set_condition(status: DeploymentStatus, condition: DeploymentCondition) -> None:
-    """Replace the condition of its type, unless status and reason are unchanged."""
-    status["conditions"] = with_condition(status.get("conditions"), condition)
-
-
-def remove_condition(status: DeploymentStatus, kind: str) -> None:
-    status["conditions"] = without_condition(status.get("conditions"), kind)
-
-
-def progressing_of(d: Deployment) -> DeploymentCondition | None:
-    """The deployment's stored Progressing condition."""
-    return find_condition((d.get("status") or {}).get("conditions"), PROGRESSING)
-
-
-def has_deadline(d: Deployment) -> bool:
-    return d["spec"].get("progressDeadlineSeconds") not in (None, NO_DEADLINE)
-
-
-# ------------------------------------------------------------------- status
-
-
-def calculate_status(d: Deployment, all_rss: Iterable[ReplicaSet | None],
-                     new_rs: ReplicaSet | None, now: dt.datetime) -> DeploymentStatus:
-    all_rss = list(all_rss)
-    available = total(all_rss, "availableReplicas")
-    counts: dict[DeploymentCount, int] = {
-        "replicas": total(all_rss, "replicas"),
-        "updatedReplicas": status_count(new_rs, "replicas"),
-        "readyReplicas": total(all_rss, "readyReplicas"),
-        "availableReplicas": available,
-        "unavailableReplicas": max(0, total(all_rss) - available),
-    }
-    status: DeploymentStatus = {"observedGeneration": generation_of(d)}
-    for field, count in counts.items():
-        if count:
-            status[field] = count
-    before = d.get("status") or {}
-    status["conditions"] = copy.deepcopy(before.get("conditions") or [])
-    if before.get("collisionCount") is not None:
-        status["collisionCount"] = before["collisionCount"]
-    if available >= replicas(d) - max_unavailable(d):
-        cond = new_condition(AVAILABLE, "True", MIN_AVAILABLE,
-                             "Deployment has minimum availability.", now)
-    else:
-        cond = new_condition(AVAILABLE, "False", MIN_UNAVAILABLE,
-                             "Deployment does not have minimum availability.", now)
-    set_condition(status, cond)
-    return status
-
-
-def _count(status: DeploymentStatus, field: DeploymentCount) -> int:
-    return int(status.get(field) or 0)
-
-
-def deployment_complete(d: Deployment, status: DeploymentStatus) -> bool:
-    counts: tuple[DeploymentCount, ...] = ("updatedReplicas", "replicas", "availableReplicas")
-    return (all(_count(status, field) == replicas(d) for field in counts)
-            and _count(status, "observedGeneration") >= generation_of(d))
-
-
-def deployment_progressing(d: Deployment, status: DeploymentStatus) -> bool:
-    """Compared with the stored status: more updated, ready or available, or fewer old."""
-    before = d.get("status") or {}
-    grown: tuple[DeploymentCount, ...] = ("updatedReplicas", "readyReplicas", "availableReplicas")
-    grew = any(_count(status, field) > _count(before, field) for field in grown)
-    old_now = _count(status, "replicas") - _count(status, "updatedReplicas")
-    return grew or old_now < _count(before, "replicas") - _count(before, "updatedReplicas")
-
-
-def _deadline_at(d: Deployment, condition: DeploymentCondition) -> dt.datetime | None:
-    since = parse_time(condition.get("lastUpdateTime"))
-    if since is None:
-        return None
-    return since + dt.timedelta(seconds=int(d["spec"]["progressDeadlineSeconds"]))
-
-
-def timed_out(d: Deployment, status: DeploymentStatus, now: dt.datetime) -> bool:
-    condition = find_condition(status.get("conditions"), PROGRESSING)
-    if not has_deadline(d) or condition is None:
-        return False
-    if condition.get("reason") == TIMED_OUT:
-        return True
-    deadline = _deadline_at(d, condition)
-    return deadline is not None and deadline < now
-
-
-def _progress_condition(d: Deployment, status: DeploymentStatus, new_rs: ReplicaSet | None,
-                        now: dt.datetime) -> None:
-    subject = (f'ReplicaSet "{name_of(new_rs)}"' if new_rs
-               else f'Deployment "{name_of(d)}"')
-    current = progressing_of(d)
-    if deployment_complete(d, status):
-        set_condition(status, new_condition(PROGRESSING, "True", NEW_RS_AVAILABLE,
-                                            f"{subject} has successfully progressed.", now))
-    elif deployment_progressing(d, status):
-        cond = new_condition(PROGRESSING, "True", RS_UPDATED, f"{subject} is progressing.", now)
-        if current and current["status"] == "True":
-            cond["lastTransitionTime"] = current.get("lastTransitionTime")
-        remove_condition(status, PROGRESSING)
-        set_condition(status, cond)
-    elif timed_out(d, status, now):
-        set_condition(status, new_condition(PROGRESSING, "False", TIMED_OUT,
-                                            f"{subject} has timed out progressing.", now))
-
-
-def rollout_status(d: Deployment, all_rss: Iterable[ReplicaSet | None],
-                   new_rs: ReplicaSet | None, now: dt.datetime) -> DeploymentStatus:
-    """The status of a deployment mid-rollout, with its Progressing condition estimated."""
-    all_rss = list(all_rss)
-    status = calculate_status(d, all_rss, new_rs, now)
-    if not has_deadline(d):
-        remove_condition(status, PROGRESSING)
-    current = progressing_of(d)
-    complete = (status.get("replicas") == status.get("updatedReplicas") and current is not None
-                and current.get("reason") == NEW_RS_AVAILABLE)
-    if has_deadline(d) and not complete:
-        _progress_condition(d, status, new_rs, now)
-    failures = [c for rs in [new_rs, *all_rss] if rs
-                for c in (rs.get("status") or {}).get("conditions") or []
-                if c.get("type") == REPLICA_FAILURE]
-    if failures:
-        failure = failures[0]
-        condition: DeploymentCondition = {**failure,
-                                          "lastUpdateTime": failure.get("lastTransitionTime")}
-        set_condition(status, condition)
-    else:
-        remove_condition(status, REPLICA_FAILURE)
-    return status
-
-
-def progress_check_after(d: Deployment, status: DeploymentStatus,
-                         now: dt.datetime) -> float | None:
-    """Seconds until a stuck rollout should be checked against its deadline, if ever."""
-    current = progressing_of(d)
-    if not has_deadline(d) or current is None or current.get("reason") == TIMED_OUT:
-        return None
-    if deployment_complete(d, status):
-        return None
-    deadline = _deadline_at(d, current)
-    if deadline is None:
-        return None
-    return max(0.0, (deadline - now).total_seconds()) + 1.0
