@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal, cast
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time, meta_of
+from minik.api.meta import format_time, meta_of, name_of
 from minik.api.objects import AnyObject, Event, EventSource, ObjectReference
 from minik.api.resources import REGISTRY
 from minik.client.aio import ApiUnavailable, AsyncClient
@@ -180,7 +180,7 @@ class EventRecorder:
                 raise
             body["metadata"]["name"] = self._name_for(event)
             stored = await self.client.create(EVENTS, event.namespace, body)
-        return _Posted(event.namespace, stored["metadata"]["name"], int(stored.get("count") or 1))
+        return _Posted(event.namespace, name_of(stored), int(stored.get("count") or 1))
 
     def _remember(self, key: AggregationKey, posted: _Posted) -> None:
         self._recent[key] = posted

@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from typing import Literal
 
-from minik.api.meta import annotations_of
+from minik.api.meta import annotations_of, meta_of, name_of
 from minik.api.objects import Deployment, ReplicaSet
 
 ReplicaCount = Literal["replicas", "readyReplicas", "availableReplicas", "observedGeneration"]
@@ -51,8 +51,7 @@ def active(rss: Iterable[ReplicaSet | None]) -> list[ReplicaSet]:
 
 
 def by_age(rs: ReplicaSet) -> tuple[str, str]:
-    md = rs.get("metadata") or {}
-    return md.get("creationTimestamp") or "", md.get("name") or ""
+    return meta_of(rs).get("creationTimestamp") or "", name_of(rs)
 
 
 def is_rolling(d: Deployment) -> bool:
