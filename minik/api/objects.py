@@ -1,12 +1,12 @@
 """The shapes of the Kubernetes objects minik's components read, as TypedDicts.
 
 Objects travel as decoded JSON. These TypedDicts name the parts that code
-reads (metadata, owner references, conditions, the pod, node, workload and
-event fields the controllers, the scheduler and the agent act on), so that
-mypy refuses a misspelt key instead of letting it read as missing. They
-describe, they do not validate: the API server validates with the pydantic
-models in `minik.api.models`, and a field not listed here is still kept and
-still reachable through `JsonObject`.
+reads (metadata, owner references, conditions, the pod, node, namespace,
+workload and event fields the controllers, the scheduler and the agent act
+on), so that mypy refuses a misspelt key instead of letting it read as
+missing. They describe, they do not validate: the API server validates with
+the pydantic models in `minik.api.models`, and a field not listed here is
+still kept and still reachable through `JsonObject`.
 
 Every shape is `total=False`, as Kubernetes' fields are optional on the
 wire (an object being built has no `uid` yet, a patch names a few fields);
@@ -182,6 +182,34 @@ class Taint(TypedDict, total=False):
     timeAdded: str
 
 
+class NodeSelectorRequirement(TypedDict, total=False):
+    key: Required[str]
+    operator: Required[str]
+    values: list[str]
+
+
+class NodeSelectorTerm(TypedDict, total=False):
+    matchExpressions: list[NodeSelectorRequirement]
+    matchFields: list[NodeSelectorRequirement]
+
+
+class NodeSelector(TypedDict, total=False):
+    nodeSelectorTerms: Required[list[NodeSelectorTerm]]
+
+
+class NodeAffinity(TypedDict, total=False):
+    requiredDuringSchedulingIgnoredDuringExecution: NodeSelector
+    preferredDuringSchedulingIgnoredDuringExecution: list[JsonObject]
+
+
+class Affinity(TypedDict, total=False):
+    """What the scheduler reads of `corev1.Affinity`; pod (anti-)affinity passes through."""
+
+    nodeAffinity: NodeAffinity
+    podAffinity: JsonObject
+    podAntiAffinity: JsonObject
+
+
 class PodSpec(TypedDict, total=False):
     containers: list[Container]
     initContainers: list[Container]
@@ -202,6 +230,7 @@ class PodSpec(TypedDict, total=False):
     hostname: str
     subdomain: str
     tolerations: list[Toleration]
+    affinity: Affinity
     volumes: list[JsonObject]
     overhead: dict[str, Quantity]
 
@@ -311,6 +340,23 @@ class NodeStatus(TypedDict, total=False):
 class Node(KubeObject, total=False):
     spec: NodeSpec
     status: NodeStatus
+
+
+# --------------------------------------------------------------- namespaces
+
+
+class NamespaceSpec(TypedDict, total=False):
+    finalizers: list[str]
+
+
+class NamespaceStatus(TypedDict, total=False):
+    phase: str
+    conditions: list[Condition]
+
+
+class Namespace(KubeObject, total=False):
+    spec: NamespaceSpec
+    status: NamespaceStatus
 
 
 # ---------------------------------------------------------------- workloads

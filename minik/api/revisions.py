@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
+from minik.api.meta import annotations_of
 from minik.api.models.quantity import parse_quantity
+from minik.api.objects import AnyObject, JsonObject
 
 Obj = dict[str, Any]
 
@@ -24,11 +27,10 @@ HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 
 
-def revision(obj: Obj) -> int:
+def revision(obj: AnyObject) -> int:
     """The object's revision annotation; 0 when it has none (or not a number)."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
     try:
-        return int(annotations.get(REVISION, 0))
+        return int(annotations_of(obj).get(REVISION, 0))
     except ValueError:
         return 0
 
@@ -51,7 +53,7 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def normal_template(template: Obj) -> Obj:
+def normal_template(template: Mapping[str, Any]) -> JsonObject:
     """The semantic content of a pod template: what `equal_ignore_hash` compares."""
     result = copy.deepcopy(template)
     labels = (result.get("metadata") or {}).get("labels")
@@ -62,8 +64,8 @@ def normal_template(template: Obj) -> Obj:
         for container in pod_spec.get(key) or []:
             if isinstance(container.get("resources"), dict):
                 _canonical_quantities(container["resources"])
-    return _prune(result)
+    return cast(JsonObject, _prune(result))
 
 
-def equal_ignore_hash(a: Obj, b: Obj) -> bool:
+def equal_ignore_hash(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return normal_template(a) == normal_template(b)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
-from minik.api.meta import parse_time
+from minik.api.meta import meta_of, parse_time
+from minik.api.objects import Event
 from minik.api.resources import REGISTRY
 from minik.machinery.clock import sleep
-from minik.machinery.informer import key_of, split_key
+from minik.machinery.informer import Informer, key_of, split_key
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
@@ -33,15 +34,14 @@ log = logging.getLogger(__name__)
 DEFAULT_TTL = 3600.0
 DEFAULT_INTERVAL = 60.0
 EVENTS = REGISTRY.get("events")
-assert EVENTS is not None
 
 
-def last_seen(event: dict[str, Any]) -> dt.datetime | None:
+def last_seen(event: Event) -> dt.datetime | None:
     """When the event last happened, from the most specific field it has."""
     series = event.get("series") or {}
     candidates = (event.get("lastTimestamp"), series.get("lastObservedTime"),
                   event.get("eventTime"), event.get("firstTimestamp"),
-                  (event.get("metadata") or {}).get("creationTimestamp"))
+                  meta_of(event).get("creationTimestamp"))
     for text in candidates:
         moment = parse_time(text) if isinstance(text, str) else None
         if moment is not None:
@@ -63,7 +63,7 @@ class EventTTLController:
         self.ttl = ttl
         self.interval = interval
         self.clock = ctx.clock
-        self.events = ctx.informers.get("events")
+        self.events: Informer[Event] = ctx.informers.get("events")
         self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         self.events.add_handler(self._schedule, lambda _old, new: self._schedule(new))
 
@@ -82,14 +82,14 @@ class EventTTLController:
         for event in self.events.indexer.list():
             self._schedule(event)
 
-    def remaining(self, event: dict[str, Any]) -> float:
+    def remaining(self, event: Event) -> float:
         """Seconds until the event expires; an event without any time expires now."""
         seen = last_seen(event)
         if seen is None:
             return 0.0
         return self.ttl - (self.clock.wall() - seen).total_seconds()
 
-    def _schedule(self, event: dict[str, Any]) -> None:
+    def _schedule(self, event: Event) -> None:
         self.queue.add_after(key_of(event), max(0.0, self.remaining(event)))
 
     async def sync(self, key: str) -> None:
@@ -100,7 +100,7 @@ class EventTTLController:
         if left > 0:
             raise Requeue("not expired yet", after=left)
         namespace, name = split_key(key)
-        md = event["metadata"]
+        md = meta_of(event)
         try:
             await self.client.delete(EVENTS, namespace, name, uid=md.get("uid"),
                                      resource_version=md.get("resourceVersion"))

@@ -34,9 +34,20 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, cast
 
 from minik.api.errors import ApiError
+from minik.api.meta import (
+    finalizers_of,
+    is_being_deleted,
+    meta_of,
+    namespace_of,
+    owner_references_of,
+    resource_version_of,
+    uid_of,
+)
+from minik.api.objects import JsonObject, KubeObject, OwnerReference
 from minik.api.resources import REGISTRY, ResourceType
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
@@ -64,7 +75,7 @@ def collected_types() -> list[ResourceType]:
     return [rt for rt in REGISTRY if rt.kind not in IGNORED_KINDS]
 
 
-def owner_type(ref: dict[str, Any]) -> ResourceType | None:
+def owner_type(ref: OwnerReference) -> ResourceType | None:
     """The served type an owner reference names; any version of its group will do."""
     kind, api_version = ref.get("kind"), str(ref.get("apiVersion") or "")
     if not kind or kind in IGNORED_KINDS:
@@ -76,39 +87,27 @@ def owner_type(ref: dict[str, Any]) -> ResourceType | None:
     return next((rt for rt in REGISTRY if rt.kind == kind and rt.group == group), None)
 
 
-def owner_refs(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    return (obj.get("metadata") or {}).get("ownerReferences") or []
+def owner_uids(obj: KubeObject) -> set[str]:
+    return {ref["uid"] for ref in owner_references_of(obj) if ref.get("uid")}
 
 
-def owner_uids(obj: dict[str, Any]) -> set[str]:
-    return {ref["uid"] for ref in owner_refs(obj) if ref.get("uid")}
+def waits_for_dependents(obj: KubeObject) -> bool:
+    return is_being_deleted(obj) and FOREGROUND in finalizers_of(obj)
 
 
-def finalizers(obj: dict[str, Any]) -> list[str]:
-    return (obj.get("metadata") or {}).get("finalizers") or []
-
-
-def being_deleted(obj: dict[str, Any]) -> bool:
-    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-
-
-def waits_for_dependents(obj: dict[str, Any]) -> bool:
-    return being_deleted(obj) and FOREGROUND in finalizers(obj)
-
-
-def needs_sync(obj: dict[str, Any]) -> bool:
+def needs_sync(obj: KubeObject) -> bool:
     """Whether the collector has anything to decide about this object."""
-    if being_deleted(obj):
-        return bool({FOREGROUND, ORPHAN} & set(finalizers(obj)))
-    return bool(owner_refs(obj))
+    if is_being_deleted(obj):
+        return bool({FOREGROUND, ORPHAN} & set(finalizers_of(obj)))
+    return bool(owner_references_of(obj))
 
 
-def blocks(dependent: dict[str, Any], owner_uid: str) -> bool:
+def blocks(dependent: KubeObject, owner_uid: str) -> bool:
     return any(ref.get("uid") == owner_uid and ref.get("blockOwnerDeletion")
-               for ref in owner_refs(dependent))
+               for ref in owner_references_of(dependent))
 
 
-def gc_key(rt: ResourceType, obj: dict[str, Any]) -> str:
+def gc_key(rt: ResourceType, obj: KubeObject) -> str:
     return f"{rt.qualified_name}/{key_of(obj)}"
 
 
@@ -122,11 +121,11 @@ class OwnershipGraph:
     """uid → (type, cached object), and owner uid → uids of its dependents."""
 
     def __init__(self) -> None:
-        self.objects: dict[str, tuple[ResourceType, dict[str, Any]]] = {}
+        self.objects: dict[str, tuple[ResourceType, KubeObject]] = {}
         self.dependents: dict[str, set[str]] = {}
 
-    def track(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        uid = (obj.get("metadata") or {}).get("uid")
+    def track(self, rt: ResourceType, obj: KubeObject) -> None:
+        uid = uid_of(obj)
         if not uid:
             return
         self._unlink(uid)
@@ -134,8 +133,8 @@ class OwnershipGraph:
         for owner in owner_uids(obj):
             self.dependents.setdefault(owner, set()).add(uid)
 
-    def forget(self, obj: dict[str, Any]) -> None:
-        uid = (obj.get("metadata") or {}).get("uid")
+    def forget(self, obj: KubeObject) -> None:
+        uid = uid_of(obj)
         if uid:
             self._unlink(uid)
             self.objects.pop(uid, None)
@@ -151,10 +150,10 @@ class OwnershipGraph:
                 if not uids:
                     del self.dependents[owner]
 
-    def get(self, uid: str) -> tuple[ResourceType, dict[str, Any]] | None:
+    def get(self, uid: str) -> tuple[ResourceType, KubeObject] | None:
         return self.objects.get(uid)
 
-    def dependents_of(self, uid: str) -> list[tuple[ResourceType, dict[str, Any]]]:
+    def dependents_of(self, uid: str) -> list[tuple[ResourceType, KubeObject]]:
         return [self.objects[d] for d in sorted(self.dependents.get(uid, ())) if d in self.objects]
 
 
@@ -169,16 +168,13 @@ class GarbageCollector:
         self.workers = workers
         self.graph = OwnershipGraph()
         self.types = {rt.qualified_name: rt for rt in collected_types()}
-        self.informers: dict[str, Informer] = {}
+        self.informers: dict[str, Informer[KubeObject]] = {}
         self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         for qualified, rt in self.types.items():
-            informer = ctx.informers.get(qualified)
+            informer: Informer[KubeObject] = ctx.informers.get(qualified)
             self.informers[qualified] = informer
-            informer.add_handler(
-                lambda obj, rt=rt: self._added(rt, obj),
-                lambda old, new, rt=rt: self._updated(rt, old, new),
-                lambda obj, rt=rt: self._deleted(rt, obj),
-            )
+            informer.add_handler(partial(self._added, rt), partial(self._updated, rt),
+                                 partial(self._deleted, rt))
 
 
     async def run(self) -> None:
@@ -194,37 +190,37 @@ class GarbageCollector:
 
     # ------------------------------------------------------------ handlers
 
-    def _added(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+    def _added(self, rt: ResourceType, obj: KubeObject) -> None:
         self.graph.track(rt, obj)
         if needs_sync(obj):
             self.queue.add(gc_key(rt, obj))
 
-    def _updated(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
-        if (old.get("metadata") or {}).get("uid") != (new.get("metadata") or {}).get("uid"):
+    def _updated(self, rt: ResourceType, old: KubeObject, new: KubeObject) -> None:
+        if uid_of(old) != uid_of(new):
             self.graph.forget(old)
         self.graph.track(rt, new)
         if needs_sync(new) and (old is new or _ownership_view(old) != _ownership_view(new)):
             self.queue.add(gc_key(rt, new))
-        if old is not new and owner_refs(old) != owner_refs(new):
+        if old is not new and owner_references_of(old) != owner_references_of(new):
             self._enqueue_waiting_owners(old)
 
-    def _deleted(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+    def _deleted(self, rt: ResourceType, obj: KubeObject) -> None:
         self.graph.forget(obj)
-        uid = (obj.get("metadata") or {}).get("uid")
+        uid = uid_of(obj)
         if uid:
             for dep_rt, dependent in self.graph.dependents_of(uid):
                 self.queue.add(gc_key(dep_rt, dependent))
         self._enqueue_waiting_owners(obj)
 
-    def _enqueue_waiting_owners(self, dependent: dict[str, Any]) -> None:
+    def _enqueue_waiting_owners(self, dependent: KubeObject) -> None:
         for uid in owner_uids(dependent):
             entry = self.graph.get(uid)
-            if entry is not None and being_deleted(entry[1]):
+            if entry is not None and is_being_deleted(entry[1]):
                 self.queue.add(gc_key(*entry))
 
     # ---------------------------------------------------------------- sync
 
-    def cached(self, key: str) -> tuple[ResourceType, dict[str, Any] | None]:
+    def cached(self, key: str) -> tuple[ResourceType, KubeObject | None]:
         qualified, _, object_key = key.partition("/")
         rt = self.types[qualified]
         return rt, self.informers[qualified].indexer.get(object_key)
@@ -233,28 +229,28 @@ class GarbageCollector:
         rt, obj = self.cached(key)
         if obj is None:
             return
-        if being_deleted(obj):
+        if is_being_deleted(obj):
             await self.finish_deletion(rt, obj)
-        elif owner_refs(obj):
+        elif owner_references_of(obj):
             await self._check_owners(rt, obj)
 
-    async def finish_deletion(self, rt: ResourceType, obj: dict[str, Any]) -> None:
-        if ORPHAN in finalizers(obj):
+    async def finish_deletion(self, rt: ResourceType, obj: KubeObject) -> None:
+        if ORPHAN in finalizers_of(obj):
             await self._orphan_dependents(obj)
             await self._remove_finalizer(rt, obj, ORPHAN)
-        elif FOREGROUND in finalizers(obj):
+        elif FOREGROUND in finalizers_of(obj):
             await self._delete_dependents(rt, obj)
 
-    async def _orphan_dependents(self, owner: dict[str, Any]) -> None:
-        uid = owner["metadata"]["uid"]
+    async def _orphan_dependents(self, owner: KubeObject) -> None:
+        uid = uid_of(owner)
         for dep_rt, dependent in await self._live_dependents(owner):
             await self._remove_refs(dep_rt, dependent, [uid])
 
-    async def _delete_dependents(self, rt: ResourceType, owner: dict[str, Any]) -> None:
-        uid = owner["metadata"]["uid"]
+    async def _delete_dependents(self, rt: ResourceType, owner: KubeObject) -> None:
+        uid = uid_of(owner)
         blocking = 0
         for dep_rt, dependent in self.graph.dependents_of(uid):
-            if not being_deleted(dependent):
+            if not is_being_deleted(dependent):
                 self.queue.add(gc_key(dep_rt, dependent))
             if blocks(dependent, uid):
                 blocking += 1
@@ -264,23 +260,21 @@ class GarbageCollector:
             raise Requeue("dependents still block the owner's deletion")
         await self._remove_finalizer(rt, owner, FOREGROUND)
 
-    async def _live_dependents(
-        self, owner: dict[str, Any]
-    ) -> list[tuple[ResourceType, dict[str, Any]]]:
+    async def _live_dependents(self, owner: KubeObject) -> list[tuple[ResourceType, KubeObject]]:
         """Dependents as the server has them: before an irreversible step, the caches may
         not have seen a new one yet."""
-        uid, namespace = owner["metadata"]["uid"], owner["metadata"].get("namespace")
+        uid, namespace = uid_of(owner), namespace_of(owner)
         found = []
         for rt in self.types.values():
             if namespace and not rt.namespaced:
                 continue
-            items = (await self.client.list(rt, namespace)).get("items") or []
+            items: list[KubeObject] = (await self.client.list(rt, namespace)).get("items") or []
             found += [(rt, item) for item in items if uid in owner_uids(item)]
         return found
 
-    async def _check_owners(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+    async def _check_owners(self, rt: ResourceType, obj: KubeObject) -> None:
         states: dict[OwnerState, list[str]] = {state: [] for state in OwnerState}
-        for ref in owner_refs(obj):
+        for ref in owner_references_of(obj):
             state = await self.owner_state(obj, ref)
             states[state].append(str(ref.get("uid")))
         stale = states[OwnerState.DANGLING] + states[OwnerState.WAITING]
@@ -292,9 +286,9 @@ class GarbageCollector:
         policy = "Foreground" if states[OwnerState.WAITING] else "Background"
         await self._delete(rt, obj, policy)
 
-    async def owner_state(self, dependent: dict[str, Any], ref: dict[str, Any]) -> OwnerState:
+    async def owner_state(self, dependent: KubeObject, ref: OwnerReference) -> OwnerState:
         uid, rt = ref.get("uid"), owner_type(ref)
-        namespace = (dependent.get("metadata") or {}).get("namespace")
+        namespace = namespace_of(dependent)
         if not uid or rt is None or (rt.namespaced and not namespace):
             return OwnerState.SOLID
         entry = self.graph.get(uid)
@@ -304,24 +298,25 @@ class GarbageCollector:
         return OwnerState.WAITING if waits_for_dependents(owner) else OwnerState.SOLID
 
     async def _live_owner(
-        self, rt: ResourceType, namespace: str | None, ref: dict[str, Any]
-    ) -> dict[str, Any] | None:
+        self, rt: ResourceType, namespace: str | None, ref: OwnerReference
+    ) -> KubeObject | None:
         """The owner as the server has it now, or None when no object has its uid."""
         name = ref.get("name")
         if not name:
             return None
         try:
-            owner = await self.client.get(rt, namespace if rt.namespaced else None, name)
+            owner = cast(KubeObject, await self.client.get(
+                rt, namespace if rt.namespaced else None, name))
         except ApiError as e:
             if e.code == 404:
                 return None
             raise
-        return owner if owner.get("metadata", {}).get("uid") == ref["uid"] else None
+        return owner if uid_of(owner) == ref["uid"] else None
 
     # -------------------------------------------------------------- writes
 
-    async def _delete(self, rt: ResourceType, obj: dict[str, Any], policy: str) -> None:
-        md = obj["metadata"]
+    async def _delete(self, rt: ResourceType, obj: KubeObject, policy: str) -> None:
+        md = meta_of(obj)
         log.info("%s: deleting %s/%s (%s): its owners are gone", self.name, rt.qualified_name,
                  key_of(obj), policy)
         try:
@@ -330,9 +325,9 @@ class GarbageCollector:
         except ApiError as e:
             _ignore_gone(e)
 
-    async def _remove_refs(self, rt: ResourceType, obj: dict[str, Any], uids: list[str]) -> None:
+    async def _remove_refs(self, rt: ResourceType, obj: KubeObject, uids: list[str]) -> None:
         """A strategic merge patch deleting the references by uid, as Kubernetes sends it."""
-        md = obj["metadata"]
+        md = meta_of(obj)
         refs = [{"$patch": "delete", "uid": uid} for uid in uids]
         try:
             await self.client.patch(rt, md.get("namespace"), md["name"],
@@ -341,21 +336,21 @@ class GarbageCollector:
         except ApiError as e:
             _ignore_gone(e)
 
-    async def _remove_finalizer(self, rt: ResourceType, obj: dict[str, Any], name: str) -> None:
+    async def _remove_finalizer(self, rt: ResourceType, obj: KubeObject, name: str) -> None:
         """Drop one finalizer from the live object, keeping the others; 409 retries the sync."""
-        md = obj["metadata"]
+        md = meta_of(obj)
         namespace = md.get("namespace")
         try:
-            live = await self.client.get(rt, namespace, md["name"])
+            live = cast(KubeObject, await self.client.get(rt, namespace, md["name"]))
         except ApiError as e:
             _ignore_gone(e)
             return
-        live_md = live.get("metadata") or {}
-        if live_md.get("uid") != md.get("uid") or name not in (live_md.get("finalizers") or []):
+        held = finalizers_of(live)
+        if uid_of(live) != md.get("uid", "") or name not in held:
             return
-        rest = [f for f in live_md["finalizers"] if f != name]
-        patch = {"metadata": {"finalizers": rest or None,
-                              "resourceVersion": live_md.get("resourceVersion")}}
+        rest = [f for f in held if f != name]
+        patch: JsonObject = {"metadata": {"finalizers": rest or None,
+                                          "resourceVersion": resource_version_of(live)}}
         try:
             await self.client.patch(rt, namespace, md["name"], patch)
         except ApiError as e:
@@ -363,6 +358,6 @@ class GarbageCollector:
                 raise
 
 
-def _ownership_view(obj: dict[str, Any]) -> tuple[Any, ...]:
-    md = obj.get("metadata") or {}
+def _ownership_view(obj: KubeObject) -> tuple[object, ...]:
+    md = meta_of(obj)
     return (md.get("ownerReferences"), md.get("deletionTimestamp"), md.get("finalizers"))

@@ -49,7 +49,7 @@ ControllerFactory = Callable[[ControllerContext], Controller]
 
 def default_factories() -> dict[str, ControllerFactory]:
     """Controller name -> constructor, in the order they start."""
-    from minik.controllers.deployment import DeploymentController
+    from minik.controllers.deployment.controller import DeploymentController
     from minik.controllers.eventttl import EventTTLController
     from minik.controllers.garbagecollector import GarbageCollector
     from minik.controllers.namespace import NamespaceController

@@ -24,11 +24,22 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time
+from minik.api.meta import (
+    finalizers_of,
+    format_time,
+    is_being_deleted,
+    meta_of,
+    name_of,
+    namespace_of,
+    resource_version_of,
+    transition_time,
+)
+from minik.api.objects import Condition, JsonObject, KubeObject, Namespace
 from minik.api.resources import REGISTRY, ResourceType
+from minik.machinery.informer import Informer
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
@@ -42,7 +53,6 @@ DEFAULT_RECHECK = 5.0
 CONTENT_SETTLE = 0.1
 DEFAULT_WORKERS = 2
 NAMESPACES = REGISTRY.get("namespaces")
-assert NAMESPACES is not None
 
 
 class ContentRemaining(Exception):
@@ -57,28 +67,24 @@ class Content:
     finalizers: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
 
-    def count(self, rt: ResourceType, items: list[dict[str, Any]]) -> None:
+    def count(self, rt: ResourceType, items: list[KubeObject]) -> None:
         if items:
             self.remaining[f"{rt.plural}.{rt.group}"] += len(items)
         for item in items:
-            self.finalizers.update((item.get("metadata") or {}).get("finalizers") or [])
+            self.finalizers.update(finalizers_of(item))
 
     @property
     def empty(self) -> bool:
         return not self.remaining and not self.failures
 
 
-def being_deleted(obj: dict[str, Any]) -> bool:
-    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-
-
 def _summary(counts: Counter[str], joiner: str) -> str:
     return ", ".join(f"{name}{joiner}{n} resource instances" for name, n in sorted(counts.items()))
 
 
-def deletion_conditions(content: Content) -> list[dict[str, str]]:
+def deletion_conditions(content: Content) -> list[Condition]:
     """The namespace conditions Kubernetes reports while deleting content (no times)."""
-    def condition(type_: str, true: bool, reason: str, message: str) -> dict[str, str]:
+    def condition(type_: str, true: bool, reason: str, message: str) -> Condition:
         return {"type": type_, "status": "True" if true else "False", "reason": reason,
                 "message": message}
 
@@ -106,19 +112,18 @@ def deletion_conditions(content: Content) -> list[dict[str, str]]:
 
 
 def with_transition_times(
-    wanted: list[dict[str, str]], current: list[dict[str, Any]], stamp: str
-) -> list[dict[str, Any]]:
+    wanted: list[Condition], current: list[Condition], stamp: str
+) -> list[Condition]:
     """`wanted`, keeping a condition's lastTransitionTime while its status is unchanged."""
     before = {c.get("type"): c for c in current}
-    merged = []
+    merged: list[Condition] = []
     for cond in wanted:
-        old = before.get(cond["type"]) or {}
-        same = old.get("status") == cond["status"] and old.get("lastTransitionTime")
-        merged.append({**cond, "lastTransitionTime": old["lastTransitionTime"] if same else stamp})
+        at = transition_time(before.get(cond["type"]), cond["status"], stamp)
+        merged.append({**cond, "lastTransitionTime": at})
     return merged
 
 
-def _without_times(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _without_times(conditions: list[Condition]) -> list[JsonObject]:
     return [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in conditions]
 
 
@@ -134,7 +139,7 @@ class NamespaceController:
         self.recheck = recheck
         self.workers = workers
         self.content_types = [rt for rt in REGISTRY if rt.namespaced]
-        self.namespaces = ctx.informers.get("namespaces")
+        self.namespaces: Informer[Namespace] = ctx.informers.get("namespaces")
         self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         self.namespaces.add_handler(self._namespace_changed,
                                     lambda _old, new: self._namespace_changed(new))
@@ -149,19 +154,21 @@ class NamespaceController:
             self._namespace_changed(ns)
         await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.ctx.metrics)
 
-    def _namespace_changed(self, ns: dict[str, Any]) -> None:
-        if being_deleted(ns):
-            self.queue.add(ns["metadata"]["name"])
+    def _namespace_changed(self, ns: Namespace) -> None:
+        if is_being_deleted(ns):
+            self.queue.add(name_of(ns))
 
-    def _content_deleted(self, obj: dict[str, Any]) -> None:
-        namespace = (obj.get("metadata") or {}).get("namespace")
-        ns = self.namespaces.indexer.get(namespace) if namespace else None
-        if ns is not None and being_deleted(ns):
+    def _content_deleted(self, obj: KubeObject) -> None:
+        namespace = namespace_of(obj)
+        if namespace is None:
+            return
+        ns = self.namespaces.indexer.get(namespace)
+        if ns is not None and is_being_deleted(ns):
             self.queue.add_after(namespace, CONTENT_SETTLE)
 
     async def sync(self, name: str) -> None:
         ns = self.namespaces.indexer.get(name)
-        if ns is None or not being_deleted(ns):
+        if ns is None or not is_being_deleted(ns):
             return
         content = await self.delete_content(name)
         if content.empty:
@@ -183,16 +190,16 @@ class NamespaceController:
         return content
 
     async def _delete_all(self, rt: ResourceType, namespace: str, content: Content) -> None:
-        items = (await self.client.list(rt, namespace)).get("items") or []
-        live = [item for item in items if not being_deleted(item)]
+        items: list[KubeObject] = (await self.client.list(rt, namespace)).get("items") or []
+        live = [item for item in items if not is_being_deleted(item)]
         for item in live:
             await self._delete(rt, namespace, item)
         if live:
             items = (await self.client.list(rt, namespace)).get("items") or []
         content.count(rt, items)
 
-    async def _delete(self, rt: ResourceType, namespace: str, obj: dict[str, Any]) -> None:
-        md = obj["metadata"]
+    async def _delete(self, rt: ResourceType, namespace: str, obj: KubeObject) -> None:
+        md = meta_of(obj)
         try:
             await self.client.delete(rt, namespace, md["name"], propagation_policy="Background",
                                      uid=md.get("uid"))
@@ -213,7 +220,7 @@ class NamespaceController:
         if _without_times(current) == wanted:
             return
         conditions = with_transition_times(wanted, current, format_time(self.ctx.clock.wall()))
-        patch = {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]},
+        patch = {"metadata": {"resourceVersion": resource_version_of(live)},
                  "status": {"conditions": conditions}}
         await self._patch_namespace(name, patch, subresource="status")
 
@@ -225,21 +232,21 @@ class NamespaceController:
         held = (live.get("spec") or {}).get("finalizers") or []
         if NAMESPACE_FINALIZER not in held:
             return
-        patch = {"metadata": {"resourceVersion": live["metadata"]["resourceVersion"]},
+        patch = {"metadata": {"resourceVersion": resource_version_of(live)},
                  "spec": {"finalizers": [f for f in held if f != NAMESPACE_FINALIZER]}}
         log.info("%s: namespace %s is empty; finalizing it", self.name, name)
         await self._patch_namespace(name, patch)
 
-    async def _live(self, name: str) -> dict[str, Any] | None:
+    async def _live(self, name: str) -> Namespace | None:
         """The namespace as the server holds it now; None once it is gone."""
         try:
-            return await self.client.get(NAMESPACES, None, name)
+            return cast(Namespace, await self.client.get(NAMESPACES, None, name))
         except ApiError as e:
             if e.code == 404:
                 return None
             raise
 
-    async def _patch_namespace(self, name: str, patch: dict[str, Any], *,
+    async def _patch_namespace(self, name: str, patch: JsonObject, *,
                                subresource: str | None = None) -> None:
         try:
             await self.client.patch(NAMESPACES, None, name, patch, subresource=subresource)

@@ -1,18 +1,18 @@
 """Pods as workload controllers see them: predicates, ordering, and the writes they make.
 
 The pure half follows Kubernetes' `pkg/controller` and `podutil` helpers, so
-every controller agrees on what the words mean:
+every controller agrees on what the words mean (terminal, ready and being
+deleted are `minik.api.meta`'s, which every component shares):
 
 - active: not Succeeded or Failed and not being deleted (`is_pod_active`);
-- ready: the `Ready` condition is True (`is_pod_ready`);
 - available: ready for at least `minReadySeconds`, counted from the Ready
   condition's `lastTransitionTime` (`is_pod_available`);
 - which pods to delete first (`deletion_rank`, Kubernetes' `ActivePods`):
   unscheduled before scheduled, Pending before Unknown before Running,
   not ready before ready, ready for less time before longer, more restarts
   before fewer, newer before older;
-- the pod a template stamps out, the controller ownerReference, and the
-  strategic merge patches that adopt or release a pod (merge key `uid`).
+- the pod a template stamps out, and the strategic merge patches that adopt
+  or release a pod (merge key `uid`).
 
 The other half, `PodControl`, makes those writes through the API and
 records `SuccessfulCreate`, `FailedCreate`, `SuccessfulDelete` and
@@ -29,71 +29,63 @@ import asyncio
 import copy
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import cast
 
 from minik.api.errors import ApiError
-from minik.api.meta import controller_of, parse_time
+from minik.api.meta import (
+    controller_of,
+    created_at,
+    is_being_deleted,
+    is_pod_ready,
+    is_pod_terminal,
+    labels_of,
+    meta_of,
+    name_of,
+    namespace_of,
+    parse_time,
+    pod_condition,
+    uid_of,
+)
+from minik.api.objects import (
+    AnyObject,
+    JsonObject,
+    ObjectMeta,
+    OwnerReference,
+    Pod,
+    PodTemplateSpec,
+)
 from minik.api.resources import REGISTRY
 from minik.api.selectors.labels import LabelSelector
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.events import EventRecorder
 
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 MAX_NAME_LENGTH = 253
 GENERATED_SUFFIX_LENGTH = 5
 SLOW_START_INITIAL_BATCH = 1
 
-
-
 PODS = REGISTRY.get("pods")
+
+DeletionRank = tuple[int, int, int, tuple[int, float], int, tuple[int, float]]
 
 
 # ------------------------------------------------------------------ predicates
 
 
-def _status(pod: dict) -> dict:
-    return pod.get("status") or {}
-
-
-def _metadata(obj: dict) -> dict:
-    return obj.get("metadata") or {}
-
-
-def is_being_deleted(obj: dict) -> bool:
-    return bool(_metadata(obj).get("deletionTimestamp"))
-
-
-def is_pod_terminal(pod: dict) -> bool:
-    return _status(pod).get("phase") in TERMINAL_PHASES
-
-
-def is_pod_active(pod: dict) -> bool:
+def is_pod_active(pod: Pod) -> bool:
     """Counts towards a controller's replicas: not finished and not being deleted."""
     return not is_pod_terminal(pod) and not is_being_deleted(pod)
 
 
-def pod_ready_condition(pod: dict) -> dict | None:
-    for condition in _status(pod).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return condition
-    return None
-
-
-def is_pod_ready(pod: dict) -> bool:
-    condition = pod_ready_condition(pod)
-    return condition is not None and condition.get("status") == "True"
-
-
-def ready_since(pod: dict) -> dt.datetime | None:
+def ready_since(pod: Pod) -> dt.datetime | None:
     """When a ready pod became ready; None when it is not ready or does not say."""
-    condition = pod_ready_condition(pod)
+    condition = pod_condition(pod, "Ready")
     if condition is None or condition.get("status") != "True":
         return None
     return parse_time(condition.get("lastTransitionTime"))
 
 
-def seconds_until_available(pod: dict, min_ready_seconds: int, now: dt.datetime) -> float | None:
+def seconds_until_available(pod: Pod, min_ready_seconds: int, now: dt.datetime) -> float | None:
     """0 for an available pod, the time left for a ready one, None for one that is not ready.
 
     With `min_ready_seconds` > 0 a ready pod without a transition time never
@@ -109,13 +101,13 @@ def seconds_until_available(pod: dict, min_ready_seconds: int, now: dt.datetime)
     return max(0.0, (since - now).total_seconds() + min_ready_seconds)
 
 
-def is_pod_available(pod: dict, min_ready_seconds: int, now: dt.datetime) -> bool:
+def is_pod_available(pod: Pod, min_ready_seconds: int, now: dt.datetime) -> bool:
     """Ready for at least `min_ready_seconds` at `now`."""
     return seconds_until_available(pod, min_ready_seconds, now) == 0.0
 
 
-def max_restarts(pod: dict) -> int:
-    statuses = _status(pod).get("containerStatuses") or []
+def max_restarts(pod: Pod) -> int:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return max((int(s.get("restartCount") or 0) for s in statuses), default=0)
 
 
@@ -127,39 +119,25 @@ def _newest_first(moment: dt.datetime | None) -> tuple[int, float]:
     return (0, 0.0) if moment is None else (1, -moment.timestamp())
 
 
-def deletion_rank(pod: dict) -> tuple:
+def deletion_rank(pod: Pod) -> DeletionRank:
     """Sort key of Kubernetes' `ActivePods`: pods that sort first are deleted first."""
     ready = is_pod_ready(pod)
     return (
         1 if (pod.get("spec") or {}).get("nodeName") else 0,
-        PHASE_RANK.get(_status(pod).get("phase", ""), 0),
+        PHASE_RANK.get((pod.get("status") or {}).get("phase", ""), 0),
         1 if ready else 0,
         _newest_first(ready_since(pod)) if ready else (0, 0.0),
         -max_restarts(pod),
-        _newest_first(parse_time(_metadata(pod).get("creationTimestamp"))),
+        _newest_first(created_at(pod)),
     )
 
 
-def pods_to_delete(pods: Iterable[dict], count: int) -> list[dict]:
+def pods_to_delete(pods: Iterable[Pod], count: int) -> list[Pod]:
     """The `count` pods a controller scaling down should remove first."""
     return sorted(pods, key=deletion_rank)[:max(0, count)]
 
 
-# ------------------------------------------------------- owner refs, templates
-
-
-def new_controller_ref(owner: dict, *, api_version: str | None = None,
-                       kind: str | None = None) -> dict[str, Any]:
-    """The ownerReference a controller puts on what it creates or adopts."""
-    md = _metadata(owner)
-    return {
-        "apiVersion": api_version or owner.get("apiVersion", ""),
-        "kind": kind or owner.get("kind", ""),
-        "name": md.get("name", ""),
-        "uid": md.get("uid", ""),
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+# ---------------------------------------------------------- templates, patches
 
 
 def generate_name_prefix(owner_name: str) -> str:
@@ -167,33 +145,34 @@ def generate_name_prefix(owner_name: str) -> str:
     return f"{owner_name}-"[:MAX_NAME_LENGTH - GENERATED_SUFFIX_LENGTH]
 
 
-def pod_from_template(owner: dict, template: dict, ref: dict | None) -> dict:
+def pod_from_template(owner: AnyObject, template: PodTemplateSpec,
+                      ref: OwnerReference | None) -> Pod:
     """The pod `template` stamps out for `owner`: template labels, annotations, finalizers."""
     tmd = template.get("metadata") or {}
-    md: dict[str, Any] = {
-        "generateName": generate_name_prefix(_metadata(owner).get("name", "")),
-        "namespace": _metadata(owner).get("namespace"),
-        "labels": dict(tmd.get("labels") or {}),
-    }
+    md: ObjectMeta = {"generateName": generate_name_prefix(name_of(owner))}
+    namespace = namespace_of(owner)
+    if namespace is not None:
+        md["namespace"] = namespace
+    md["labels"] = dict(tmd.get("labels") or {})
     if tmd.get("annotations"):
         md["annotations"] = dict(tmd["annotations"])
     if tmd.get("finalizers"):
         md["finalizers"] = list(tmd["finalizers"])
     if ref is not None:
-        md["ownerReferences"] = [dict(ref)]
+        md["ownerReferences"] = [copy.copy(ref)]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": md,
             "spec": copy.deepcopy(template.get("spec") or {})}
 
 
-def adopt_patch(pod: dict, ref: dict) -> dict:
-    """Strategic merge patch adding `ref` to the pod's ownerReferences."""
-    return {"metadata": {"ownerReferences": [dict(ref)], "uid": _metadata(pod).get("uid")}}
+def adopt_patch(obj: AnyObject, ref: OwnerReference) -> JsonObject:
+    """Strategic merge patch adding `ref` to the object's ownerReferences."""
+    return {"metadata": {"ownerReferences": [dict(ref)], "uid": meta_of(obj).get("uid")}}
 
 
-def release_patch(pod: dict, owner_uid: str) -> dict:
+def release_patch(obj: AnyObject, owner_uid: str) -> JsonObject:
     """Strategic merge patch removing the ownerReference with `owner_uid`."""
     return {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": owner_uid}],
-                         "uid": _metadata(pod).get("uid")}}
+                         "uid": meta_of(obj).get("uid")}}
 
 
 # ----------------------------------------------------------------- API writes
@@ -213,10 +192,12 @@ async def slow_start_batch(
     while batch > 0:
         results = await asyncio.gather(*(action() for _ in range(batch)),
                                        return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        for failure in failures:
-            if not isinstance(failure, Exception):
-                raise failure
+        failures: list[Exception] = []
+        for result in results:
+            if isinstance(result, Exception):
+                failures.append(result)
+            elif isinstance(result, BaseException):
+                raise result
         successes += batch - len(failures)
         if failures:
             return successes, failures[0]
@@ -232,23 +213,24 @@ class PodControl:
         self.client = client
         self.events = events
 
-    async def create(self, owner: dict, template: dict, ref: dict | None) -> dict:
+    async def create(self, owner: AnyObject, template: PodTemplateSpec,
+                     ref: OwnerReference | None) -> Pod:
         """Create one pod from `template`; a refusal is a FailedCreate event, then raised."""
         body = pod_from_template(owner, template, ref)
-        if not body["metadata"]["labels"]:
+        if not labels_of(body):
             raise ValueError("unable to create pods, no labels")
         try:
-            pod = await self.client.create(PODS, body["metadata"]["namespace"], body)
+            pod = cast(Pod, await self.client.create(PODS, namespace_of(body), body))
         except ApiError as e:
             self.events.record(owner, "Warning", "FailedCreate", f"Error creating: {e}")
             raise
         self.events.record(owner, "Normal", "SuccessfulCreate",
-                           f"Created pod: {pod['metadata']['name']}")
+                           f"Created pod: {meta_of(pod)['name']}")
         return pod
 
-    async def delete(self, owner: dict, pod: dict) -> bool:
+    async def delete(self, owner: AnyObject, pod: Pod) -> bool:
         """Delete `pod` (by uid); False when it was already gone."""
-        md = _metadata(pod)
+        md = meta_of(pod)
         try:
             await self.client.delete(PODS, md.get("namespace"), md["name"], uid=md.get("uid"))
         except ApiError as e:
@@ -259,12 +241,12 @@ class PodControl:
         self.events.record(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {md['name']}")
         return True
 
-    async def patch(self, pod: dict, patch: dict) -> dict | None:
+    async def patch(self, pod: Pod, patch: JsonObject) -> Pod | None:
         """Strategic-merge-patch `pod`; None when it is gone."""
-        md = _metadata(pod)
+        md = meta_of(pod)
         try:
-            return await self.client.patch(PODS, md.get("namespace"), md["name"], patch,
-                                           patch_type="strategic")
+            return cast(Pod, await self.client.patch(PODS, md.get("namespace"), md["name"],
+                                                     patch, patch_type="strategic"))
         except ApiError as e:
             if e.code == 404:
                 return None
@@ -288,9 +270,9 @@ class _Once:
 
 
 async def claim_pods(
-    control: PodControl, owner: dict, selector: LabelSelector, pods: Iterable[dict], *,
-    ref: dict, can_adopt: Callable[[], Awaitable[None]],
-) -> list[dict]:
+    control: PodControl, owner: AnyObject, selector: LabelSelector, pods: Iterable[Pod], *,
+    ref: OwnerReference, can_adopt: Callable[[], Awaitable[None]],
+) -> list[Pod]:
     """The pods `owner` controls, after adopting matching orphans and releasing mismatches.
 
     Kubernetes' `PodControllerRefManager.ClaimPods`: pods of other controllers
@@ -300,7 +282,7 @@ async def claim_pods(
     error is raised at the end.
     """
     check = _Once(can_adopt)
-    claimed: list[dict] = []
+    claimed: list[Pod] = []
     errors: list[Exception] = []
     for pod in pods:
         try:
@@ -315,11 +297,11 @@ async def claim_pods(
     return claimed
 
 
-async def _claim_one(control: PodControl, owner: dict, selector: LabelSelector, pod: dict,
-                     ref: dict, can_adopt: _Once) -> dict | None:
-    owner_uid = _metadata(owner).get("uid", "")
+async def _claim_one(control: PodControl, owner: AnyObject, selector: LabelSelector, pod: Pod,
+                     ref: OwnerReference, can_adopt: _Once) -> Pod | None:
+    owner_uid = uid_of(owner)
     current = controller_of(pod)
-    matches = selector.matches(_metadata(pod).get("labels") or {})
+    matches = selector.matches(labels_of(pod))
     if current is not None:
         if current.get("uid") != owner_uid:
             return None

@@ -13,11 +13,15 @@ import logging
 from dataclasses import dataclass
 
 from minik.api.errors import ApiError
+from minik.api.objects import ReplicaSet, ReplicationController
 from minik.api.resources import REGISTRY, ResourceType
 from minik.api.selectors.labels import LabelSelector, workload_selector
 from minik.machinery.informer import key_of
 
 log = logging.getLogger(__name__)
+
+Replicated = ReplicaSet | ReplicationController
+"""An object of either kind; their spec and status fields are the same but for the selector."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +45,7 @@ REPLICATION_CONTROLLER = ReplicatedKind("replicationcontroller",
                                         REGISTRY.get("replicationcontrollers"))
 
 
-def selector_of(obj: dict, kind: ReplicatedKind) -> LabelSelector | None:
+def selector_of(obj: Replicated, kind: ReplicatedKind) -> LabelSelector | None:
     """The object's selector, read as its kind writes it; None (and a log line) when it does
     not parse."""
     try:

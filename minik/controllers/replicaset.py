@@ -34,22 +34,42 @@ created, so it never creates duplicates.
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from minik.api.errors import ApiError
-from minik.api.meta import controller_of, format_time
+from minik.api.meta import (
+    controller_of,
+    find_condition,
+    format_time,
+    generation_of,
+    is_being_deleted,
+    is_pod_ready,
+    labels_of,
+    meta_of,
+    namespace_of,
+    new_controller_ref,
+    resource_version_of,
+    uid_of,
+    with_condition,
+    without_condition,
+)
+from minik.api.objects import (
+    Condition,
+    OwnerReference,
+    Pod,
+    PodTemplateSpec,
+    ReplicaSetStatus,
+)
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.podcontrol import (
     PodControl,
     claim_pods,
-    is_being_deleted,
     is_pod_active,
     is_pod_available,
-    is_pod_ready,
-    new_controller_ref,
     pods_to_delete,
     seconds_until_available,
     slow_start_batch,
@@ -57,10 +77,11 @@ from minik.controllers.podcontrol import (
 from minik.controllers.replica_kinds import (
     REPLICA_SET,
     REPLICATION_CONTROLLER,
+    Replicated,
     ReplicatedKind,
     selector_of,
 )
-from minik.machinery.informer import key_of
+from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
@@ -76,67 +97,53 @@ AVAILABILITY_SLACK = 0.01
 STATUS_UPDATE_ATTEMPTS = 2
 
 
-def _labels(obj: dict) -> dict[str, str]:
-    return (obj.get("metadata") or {}).get("labels") or {}
-
-
-def _uid(obj: dict) -> str:
-    return (obj.get("metadata") or {}).get("uid", "")
-
-
-def _generation(obj: dict) -> int:
-    return int((obj.get("metadata") or {}).get("generation") or 0)
-
-
-def _version(obj: dict) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
-
-
-def desired_replicas(rs: dict) -> int:
+def desired_replicas(rs: Replicated) -> int:
     replicas = (rs.get("spec") or {}).get("replicas")
     return 1 if replicas is None else int(replicas)
 
 
-def min_ready_seconds(rs: dict) -> int:
+def min_ready_seconds(rs: Replicated) -> int:
     return int((rs.get("spec") or {}).get("minReadySeconds") or 0)
 
 
-def template_labels(rs: dict) -> dict[str, str]:
-    template = (rs.get("spec") or {}).get("template") or {}
-    return (template.get("metadata") or {}).get("labels") or {}
+def template_of(rs: Replicated) -> PodTemplateSpec:
+    return (rs.get("spec") or {}).get("template") or {}
 
 
-def _failure_reason(rs: dict, pods: list[dict]) -> str:
+def template_labels(rs: Replicated) -> dict[str, str]:
+    return (template_of(rs).get("metadata") or {}).get("labels") or {}
+
+
+def _failure_reason(rs: Replicated, pods: list[Pod]) -> str:
     diff = len(pods) - desired_replicas(rs)
     return "FailedCreate" if diff < 0 else "FailedDelete" if diff > 0 else ""
 
 
-def _conditions(rs: dict, pods: list[dict], error: Exception | None,
-                now: dt.datetime) -> list[dict]:
-    conditions = list((rs.get("status") or {}).get("conditions") or [])
-    failing = any(c.get("type") == REPLICA_FAILURE for c in conditions)
+def _conditions(rs: Replicated, pods: list[Pod], error: Exception | None,
+                now: dt.datetime) -> list[Condition]:
+    conditions = (rs.get("status") or {}).get("conditions") or []
+    failing = find_condition(conditions, REPLICA_FAILURE) is not None
     if error is not None and not failing:
-        conditions.append({"type": REPLICA_FAILURE, "status": "True",
-                           "lastTransitionTime": format_time(now),
-                           "reason": _failure_reason(rs, pods), "message": str(error)})
-    elif error is None and failing:
-        conditions = [c for c in conditions if c.get("type") != REPLICA_FAILURE]
-    return conditions
+        return with_condition(conditions, {
+            "type": REPLICA_FAILURE, "status": "True", "lastTransitionTime": format_time(now),
+            "reason": _failure_reason(rs, pods), "message": str(error)})
+    if error is None and failing:
+        return without_condition(conditions, REPLICA_FAILURE)
+    return list(conditions)
 
 
-def replica_set_status(rs: dict, pods: list[dict], error: Exception | None, *,
-                       now: dt.datetime) -> dict:
+def replica_set_status(rs: Replicated, pods: list[Pod], error: Exception | None, *,
+                       now: dt.datetime) -> ReplicaSetStatus:
     """The status `rs` should have, given the active pods it owns and the last manage error."""
     wanted_labels = template_labels(rs).items()
     min_ready = min_ready_seconds(rs)
-    status = dict(rs.get("status") or {})
-    status.update(
-        replicas=len(pods),
-        fullyLabeledReplicas=sum(1 for p in pods if wanted_labels <= _labels(p).items()),
-        readyReplicas=sum(1 for p in pods if is_pod_ready(p)),
-        availableReplicas=sum(1 for p in pods if is_pod_available(p, min_ready, now)),
-        observedGeneration=_generation(rs),
-    )
+    status = copy.copy(rs.get("status") or {})
+    status["replicas"] = len(pods)
+    status["fullyLabeledReplicas"] = sum(1 for p in pods
+                                         if wanted_labels <= labels_of(p).items())
+    status["readyReplicas"] = sum(1 for p in pods if is_pod_ready(p))
+    status["availableReplicas"] = sum(1 for p in pods if is_pod_available(p, min_ready, now))
+    status["observedGeneration"] = generation_of(rs)
     conditions = _conditions(rs, pods, error, now)
     if conditions:
         status["conditions"] = conditions
@@ -163,8 +170,8 @@ class ReplicaController:
         self.clock = ctx.clock
         self.expectations = expectations or ControllerExpectations(clock=ctx.clock)
         self.pod_control = PodControl(ctx.client, ctx.events)
-        self.replicasets = ctx.informers.get(kind.resource)
-        self.pods = ctx.informers.get("pods")
+        self.replicasets: Informer[Replicated] = ctx.informers.get(kind.resource)
+        self.pods: Informer[Pod] = ctx.informers.get("pods")
         self.queue = WorkQueue(self.name, metrics=self.metrics, clock=ctx.clock)
         self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
@@ -178,40 +185,39 @@ class ReplicaController:
 
     # ------------------------------------------------------------ handlers
 
-    def _rs_added(self, rs: dict) -> None:
+    def _rs_added(self, rs: Replicated) -> None:
         self.queue.add(key_of(rs))
 
-    def _rs_updated(self, old: dict, new: dict) -> None:
+    def _rs_updated(self, old: Replicated, new: Replicated) -> None:
         self.queue.add(key_of(new))
 
-    def _rs_deleted(self, rs: dict) -> None:
+    def _rs_deleted(self, rs: Replicated) -> None:
         key = key_of(rs)
         self.expectations.forget(key)
         self.queue.add(key)
 
-    def _owner_key(self, pod: dict, ref: dict | None) -> str | None:
+    def _owner_key(self, pod: Pod, ref: OwnerReference | None) -> str | None:
         """The key of the cached object `ref` points at, if it is ours and still exists."""
         if ref is None or ref.get("kind") != self.kind.kind:
             return None
-        namespace = (pod.get("metadata") or {}).get("namespace")
-        rs = self.replicasets.indexer.get_by(namespace, str(ref.get("name", "")))
-        if rs is None or _uid(rs) != ref.get("uid"):
+        rs = self.replicasets.indexer.get_by(namespace_of(pod), str(ref.get("name", "")))
+        if rs is None or uid_of(rs) != ref.get("uid"):
             return None
         return key_of(rs)
 
-    def _selecting_keys(self, pod: dict) -> list[str]:
+    def _selecting_keys(self, pod: Pod) -> list[str]:
         """Keys of the objects in the pod's namespace whose selector matches it."""
-        namespace = (pod.get("metadata") or {}).get("namespace") or ""
-        labels = _labels(pod)
+        namespace = namespace_of(pod) or ""
+        labels = labels_of(pod)
         return [key_of(rs) for rs in self.replicasets.indexer.list(namespace)
                 if (selector := selector_of(rs, self.kind)) is not None
                 and selector.matches(labels)]
 
-    def _enqueue_orphan(self, pod: dict) -> None:
+    def _enqueue_orphan(self, pod: Pod) -> None:
         for key in self._selecting_keys(pod):
             self.queue.add(key)
 
-    def _pod_added(self, pod: dict) -> None:
+    def _pod_added(self, pod: Pod) -> None:
         if is_being_deleted(pod):
             self._pod_deleted(pod)
             return
@@ -224,10 +230,10 @@ class ReplicaController:
             self.expectations.creation_observed(key)
             self.queue.add(key)
 
-    def _pod_updated(self, old: dict, new: dict) -> None:
-        if _version(old) == _version(new):
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        if resource_version_of(old) == resource_version_of(new):
             return
-        labels_changed = _labels(old) != _labels(new)
+        labels_changed = labels_of(old) != labels_of(new)
         if is_being_deleted(new):
             self._pod_deleted(new)
             if labels_changed:
@@ -242,7 +248,7 @@ class ReplicaController:
         elif labels_changed or old_ref != new_ref:
             self._enqueue_orphan(new)
 
-    def _pod_deleted(self, pod: dict) -> None:
+    def _pod_deleted(self, pod: Pod) -> None:
         key = self._owner_key(pod, controller_of(pod))
         if key is not None:
             self.expectations.deletion_observed(key, key_of(pod))
@@ -269,30 +275,31 @@ class ReplicaController:
             raise error
         self._requeue_for_availability(rs, pods)
 
-    def _active_pods(self, rs: dict) -> list[dict]:
-        namespace = (rs.get("metadata") or {}).get("namespace") or ""
+    def _active_pods(self, rs: Replicated) -> list[Pod]:
+        namespace = namespace_of(rs) or ""
         return [p for p in self.pods.indexer.list(namespace) if is_pod_active(p)]
 
-    async def _claim_pods(self, rs: dict, selector: LabelSelector) -> list[dict]:
+    async def _claim_pods(self, rs: Replicated, selector: LabelSelector) -> list[Pod]:
         return await claim_pods(self.pod_control, rs, selector, self._active_pods(rs),
                                 ref=self._controller_ref(rs),
                                 can_adopt=lambda: self._check_can_adopt(rs))
 
-    async def _check_can_adopt(self, rs: dict) -> None:
+    async def _check_can_adopt(self, rs: Replicated) -> None:
         """A fresh read: never adopt for an object that was replaced or is being deleted."""
-        md = rs["metadata"]
+        md = meta_of(rs)
         fresh = await self.client.get(self.kind.rt, md.get("namespace"), md["name"])
         kind = self.kind.kind
-        if _uid(fresh) != _uid(rs):
+        if uid_of(fresh) != uid_of(rs):
             raise ApiError(409, "Conflict", f"original {kind} {key_of(rs)} is gone: got "
-                                            f"uid {_uid(fresh)}, wanted {_uid(rs)}")
+                                            f"uid {uid_of(fresh)}, wanted {uid_of(rs)}")
         if is_being_deleted(fresh):
             raise ApiError(409, "Conflict", f"{kind} {key_of(rs)} has just been deleted")
 
-    def _controller_ref(self, rs: dict) -> dict:
+    def _controller_ref(self, rs: Replicated) -> OwnerReference:
         return new_controller_ref(rs, api_version=self.kind.rt.api_version, kind=self.kind.kind)
 
-    async def _manage_replicas(self, key: str, rs: dict, pods: list[dict]) -> Exception | None:
+    async def _manage_replicas(self, key: str, rs: Replicated,
+                               pods: list[Pod]) -> Exception | None:
         diff = len(pods) - desired_replicas(rs)
         if diff < 0:
             return await self._create_pods(key, rs, min(-diff, self.burst_replicas))
@@ -301,9 +308,9 @@ class ReplicaController:
                                                                              self.burst_replicas)))
         return None
 
-    async def _create_pods(self, key: str, rs: dict, count: int) -> Exception | None:
+    async def _create_pods(self, key: str, rs: Replicated, count: int) -> Exception | None:
         self.expectations.expect_creations(key, count)
-        template = (rs.get("spec") or {}).get("template") or {}
+        template = template_of(rs)
         ref = self._controller_ref(rs)
         created, error = await slow_start_batch(
             count, lambda: self.pod_control.create(rs, template, ref))
@@ -311,7 +318,8 @@ class ReplicaController:
             self.expectations.creation_observed(key)
         return error
 
-    async def _delete_pods(self, key: str, rs: dict, victims: list[dict]) -> Exception | None:
+    async def _delete_pods(self, key: str, rs: Replicated,
+                           victims: list[Pod]) -> Exception | None:
         self.expectations.expect_deletions(key, [key_of(p) for p in victims])
         results = await asyncio.gather(*(self._delete_one(key, rs, p) for p in victims),
                                        return_exceptions=True)
@@ -320,7 +328,7 @@ class ReplicaController:
                 raise result
         return next((r for r in results if isinstance(r, Exception)), None)
 
-    async def _delete_one(self, key: str, rs: dict, pod: dict) -> None:
+    async def _delete_one(self, key: str, rs: Replicated, pod: Pod) -> None:
         try:
             gone_already = not await self.pod_control.delete(rs, pod)
         except Exception:
@@ -329,13 +337,14 @@ class ReplicaController:
         if gone_already:
             self.expectations.deletion_observed(key, key_of(pod))
 
-    async def _update_status(self, rs: dict, pods: list[dict], error: Exception | None) -> None:
+    async def _update_status(self, rs: Replicated, pods: list[Pod],
+                             error: Exception | None) -> None:
         """PUT the status if it changed; after a 409, once more on a fresh read.
 
         A fresh read with a newer generation is left alone: its own watch
         event syncs it, with pods counted for the new spec.
         """
-        md = rs["metadata"]
+        md = meta_of(rs)
         for attempt in range(STATUS_UPDATE_ATTEMPTS):
             status = replica_set_status(rs, pods, error, now=self.clock.wall())
             if status == (rs.get("status") or {}):
@@ -349,12 +358,13 @@ class ReplicaController:
                     return
                 if e.code != 409 or attempt + 1 == STATUS_UPDATE_ATTEMPTS:
                     raise
-            fresh = await self.client.get(self.kind.rt, md.get("namespace"), md["name"])
-            if _uid(fresh) != md.get("uid") or _generation(fresh) != _generation(rs):
+            fresh = cast(Replicated, await self.client.get(self.kind.rt, md.get("namespace"),
+                                                           md["name"]))
+            if uid_of(fresh) != md.get("uid") or generation_of(fresh) != generation_of(rs):
                 return
             rs = fresh
 
-    def _requeue_for_availability(self, rs: dict, pods: list[dict]) -> None:
+    def _requeue_for_availability(self, rs: Replicated, pods: list[Pod]) -> None:
         """Sync again when the next ready pod has been ready for minReadySeconds."""
         min_ready = min_ready_seconds(rs)
         if min_ready <= 0:

@@ -18,10 +18,13 @@ Tokens and their mounting into pods are not this controller's business.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
+from minik.api.meta import is_being_deleted, meta_of, name_of
+from minik.api.objects import KubeObject, Namespace
 from minik.api.resources import REGISTRY
+from minik.machinery.informer import Informer
 from minik.machinery.workqueue import WorkQueue, run_workers
 
 if TYPE_CHECKING:
@@ -36,11 +39,10 @@ NOTHING_LEFT_TO_DO = (403, 404, 409)
 """A create answering these found the account there, or the namespace closing or gone."""
 
 
-def is_active(namespace: dict[str, Any]) -> bool:
+def is_active(namespace: Namespace) -> bool:
     """Active, as the namespace's phase says; a namespace being deleted is not."""
-    md = namespace.get("metadata") or {}
     phase = (namespace.get("status") or {}).get("phase", "Active")
-    return phase == "Active" and not md.get("deletionTimestamp")
+    return phase == "Active" and not is_being_deleted(namespace)
 
 
 class ServiceAccountsController:
@@ -57,8 +59,8 @@ class ServiceAccountsController:
         self.metrics = ctx.metrics
         self.workers = workers
         self.managed = service_accounts
-        self.namespaces = ctx.informers.get("namespaces")
-        self.serviceaccounts = ctx.informers.get("serviceaccounts")
+        self.namespaces: Informer[Namespace] = ctx.informers.get("namespaces")
+        self.serviceaccounts: Informer[KubeObject] = ctx.informers.get("serviceaccounts")
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
         self.namespaces.add_handler(self._namespace_changed,
                                     lambda _old, new: self._namespace_changed(new))
@@ -71,11 +73,11 @@ class ServiceAccountsController:
             self._namespace_changed(namespace)
         await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.metrics)
 
-    def _namespace_changed(self, namespace: dict[str, Any]) -> None:
-        self.queue.add(namespace["metadata"]["name"])
+    def _namespace_changed(self, namespace: Namespace) -> None:
+        self.queue.add(name_of(namespace))
 
-    def _service_account_deleted(self, account: dict[str, Any]) -> None:
-        md = account.get("metadata") or {}
+    def _service_account_deleted(self, account: KubeObject) -> None:
+        md = meta_of(account)
         if md.get("name") in self.managed and md.get("namespace"):
             self.queue.add(md["namespace"])
 
@@ -89,8 +91,8 @@ class ServiceAccountsController:
                 await self._create(name, account)
 
     async def _create(self, namespace: str, account: str) -> None:
-        body = {"apiVersion": "v1", "kind": "ServiceAccount",
-                "metadata": {"name": account, "namespace": namespace}}
+        body: KubeObject = {"apiVersion": "v1", "kind": "ServiceAccount",
+                            "metadata": {"name": account, "namespace": namespace}}
         try:
             await self.client.create(SERVICEACCOUNTS, namespace, body)
         except ApiError as e:

@@ -27,11 +27,11 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, cast
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time
-from minik.api.objects import AnyObject
+from minik.api.meta import format_time, meta_of, name_of
+from minik.api.objects import AnyObject, Event, EventSource, ObjectReference
 from minik.api.resources import REGISTRY
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.clock import Clock, LoopClock
@@ -54,7 +54,7 @@ EVENTS = REGISTRY.get("events")
 class PendingEvent:
     """One `record` call, waiting to be posted."""
 
-    involved: dict[str, str]
+    involved: ObjectReference
     type: str
     reason: str
     message: str
@@ -80,15 +80,17 @@ class _Posted:
     count: int
 
 
-def involved_object(obj: AnyObject, field_path: str | None = None) -> dict[str, str]:
-    """The ObjectReference of `obj` that an Event points at."""
-    md = obj.get("metadata") or {}
-    ref = {"apiVersion": obj.get("apiVersion", ""), "kind": obj.get("kind", ""),
-           "name": md.get("name", ""), "namespace": md.get("namespace", ""),
-           "uid": md.get("uid", ""), "resourceVersion": md.get("resourceVersion", "")}
+def involved_object(obj: AnyObject, field_path: str | None = None) -> ObjectReference:
+    """The ObjectReference of `obj` that an Event points at, without its empty fields."""
+    md = meta_of(obj)
+    ref: ObjectReference = {
+        "apiVersion": str(obj.get("apiVersion") or ""), "kind": str(obj.get("kind") or ""),
+        "name": md.get("name", ""), "namespace": md.get("namespace", ""),
+        "uid": md.get("uid", ""), "resourceVersion": md.get("resourceVersion", ""),
+    }
     if field_path:
         ref["fieldPath"] = field_path
-    return {k: v for k, v in ref.items() if v}
+    return cast(ObjectReference, {k: v for k, v in ref.items() if v})
 
 
 class EventRecorder:
@@ -178,7 +180,7 @@ class EventRecorder:
                 raise
             body["metadata"]["name"] = self._name_for(event)
             stored = await self.client.create(EVENTS, event.namespace, body)
-        return _Posted(event.namespace, stored["metadata"]["name"], int(stored.get("count") or 1))
+        return _Posted(event.namespace, name_of(stored), int(stored.get("count") or 1))
 
     def _remember(self, key: AggregationKey, posted: _Posted) -> None:
         self._recent[key] = posted
@@ -186,9 +188,9 @@ class EventRecorder:
         while len(self._recent) > self.cache_size:
             self._recent.popitem(last=False)
 
-    def _event_body(self, event: PendingEvent) -> dict[str, Any]:
+    def _event_body(self, event: PendingEvent) -> Event:
         stamp = format_time(event.at)
-        source = {"component": self.component}
+        source: EventSource = {"component": self.component}
         if self.host:
             source["host"] = self.host
         return {

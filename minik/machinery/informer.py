@@ -14,6 +14,11 @@ The cache is an `Indexer` keyed `namespace/name` (`name` when cluster-scoped)
 with secondary indexes: "namespace", "owner" (the uid of the controller
 ownerReference) and any added with `add_index`.
 
+The informer and its cache are generic in the shape of their objects
+(`Informer[Pod]`, `minik.api.objects`); the objects are the decoded JSON of
+the list and watch, taken to have that shape (the API server validated
+them), and an informer built without one holds plain `JsonObject`s.
+
 Handlers are plain callables run in order for each event, on the event loop:
 they should do one cheap thing (compute a key, add it to a work queue). The
 objects they receive are the cache's own dicts: handlers must not mutate
@@ -29,9 +34,13 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, cast
+
+from typing_extensions import TypeVar
 
 from minik.api.errors import ApiError
+from minik.api.meta import controller_of, meta_of, namespace_of, resource_version_of
+from minik.api.objects import AnyObject, JsonObject, KubeObject
 from minik.api.resources import ResourceType
 from minik.client.aio import ApiUnavailable, AsyncClient, WatchExpired
 from minik.machinery.backoff import Backoff
@@ -39,19 +48,22 @@ from minik.machinery.clock import Clock, LoopClock, sleep
 
 log = logging.getLogger(__name__)
 
-IndexFunc = Callable[[dict[str, Any]], list[str]]
-OnAdd = Callable[[dict[str, Any]], None]
-OnUpdate = Callable[[dict[str, Any], dict[str, Any]], None]
-OnDelete = Callable[[dict[str, Any]], None]
+ObjectT = TypeVar("ObjectT", bound=KubeObject | JsonObject, default=JsonObject)
+"""The shape of an informer's objects: a kind of `minik.api.objects`, or `JsonObject`."""
+
+IndexFunc = Callable[[ObjectT], list[str]]
+OnAdd = Callable[[ObjectT], None]
+OnUpdate = Callable[[ObjectT, ObjectT], None]
+OnDelete = Callable[[ObjectT], None]
 
 NAMESPACE_INDEX = "namespace"
 RELIST_JITTER = 0.2
 OWNER_INDEX = "owner"
 
 
-def key_of(obj: dict[str, Any]) -> str:
+def key_of(obj: AnyObject) -> str:
     """`namespace/name`, or `name` for a cluster-scoped object."""
-    md = obj.get("metadata") or {}
+    md = meta_of(obj)
     namespace = md.get("namespace")
     return f"{namespace}/{md['name']}" if namespace else str(md["name"])
 
@@ -61,31 +73,31 @@ def split_key(key: str) -> tuple[str | None, str]:
     return (namespace, name) if sep else (None, key)
 
 
-def namespace_index(obj: dict[str, Any]) -> list[str]:
-    namespace = (obj.get("metadata") or {}).get("namespace")
+def namespace_index(obj: AnyObject) -> list[str]:
+    namespace = namespace_of(obj)
     return [namespace] if namespace else []
 
 
-def owner_index(obj: dict[str, Any]) -> list[str]:
+def owner_index(obj: AnyObject) -> list[str]:
     """The uid of the object's controller ownerReference, if it has one."""
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return [ref["uid"] for ref in refs if ref.get("controller") and ref.get("uid")][:1]
+    ref = controller_of(obj)
+    return [ref["uid"]] if ref is not None and ref.get("uid") else []
 
 
-class Indexer:
+class Indexer(Generic[ObjectT]):
     """Objects by key, plus named secondary indexes from index value to keys.
 
     Its `list` is client-go's `List`; inside the class, `builtins.list` is the type.
     """
 
     def __init__(self) -> None:
-        self._items: dict[str, dict[str, Any]] = {}
-        self._funcs: dict[str, IndexFunc] = {}
+        self._items: dict[str, ObjectT] = {}
+        self._funcs: dict[str, IndexFunc[ObjectT]] = {}
         self._indices: dict[str, dict[str, set[str]]] = {}
         self.add_index(NAMESPACE_INDEX, namespace_index)
         self.add_index(OWNER_INDEX, owner_index)
 
-    def add_index(self, name: str, fn: IndexFunc) -> None:
+    def add_index(self, name: str, fn: IndexFunc[ObjectT]) -> None:
         if name in self._funcs:
             raise ValueError(f"index {name!r} already exists")
         self._funcs[name] = fn
@@ -93,13 +105,13 @@ class Indexer:
         for key, obj in self._items.items():
             self._index_one(name, key, obj)
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> ObjectT | None:
         return self._items.get(key)
 
-    def get_by(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+    def get_by(self, namespace: str | None, name: str) -> ObjectT | None:
         return self._items.get(f"{namespace}/{name}" if namespace else name)
 
-    def list(self, namespace: str | None = None) -> builtins.list[dict[str, Any]]:
+    def list(self, namespace: str | None = None) -> builtins.list[ObjectT]:
         if namespace is None:
             return [self._items[k] for k in sorted(self._items)]
         return self.by_index(NAMESPACE_INDEX, namespace)
@@ -107,7 +119,7 @@ class Indexer:
     def keys(self) -> builtins.list[str]:
         return sorted(self._items)
 
-    def by_index(self, name: str, value: str) -> builtins.list[dict[str, Any]]:
+    def by_index(self, name: str, value: str) -> builtins.list[ObjectT]:
         return [self._items[k] for k in self.index_keys(name, value)]
 
     def index_keys(self, name: str, value: str) -> builtins.list[str]:
@@ -121,7 +133,7 @@ class Indexer:
     def __contains__(self, key: object) -> bool:
         return key in self._items
 
-    def upsert(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+    def upsert(self, obj: ObjectT) -> ObjectT | None:
         """Store `obj` under its key; the object it replaced, if any."""
         key = key_of(obj)
         old = self.remove(key)
@@ -130,7 +142,7 @@ class Indexer:
             self._index_one(name, key, obj)
         return old
 
-    def remove(self, key: str) -> dict[str, Any] | None:
+    def remove(self, key: str) -> ObjectT | None:
         old = self._items.pop(key, None)
         if old is not None:
             for name, fn in self._funcs.items():
@@ -143,7 +155,7 @@ class Indexer:
                             del index[value]
         return old
 
-    def replace(self, objs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def replace(self, objs: Iterable[ObjectT]) -> dict[str, ObjectT]:
         """Replace the whole content; the previous content by key."""
         old = self._items
         self._items = {}
@@ -152,24 +164,24 @@ class Indexer:
             self.upsert(obj)
         return old
 
-    def _index_one(self, name: str, key: str, obj: dict[str, Any]) -> None:
+    def _index_one(self, name: str, key: str, obj: ObjectT) -> None:
         index = self._indices[name]
         for value in self._funcs[name](obj):
             index.setdefault(value, set()).add(key)
 
 
 @dataclass(frozen=True, slots=True)
-class Handler:
-    on_add: OnAdd | None = None
-    on_update: OnUpdate | None = None
-    on_delete: OnDelete | None = None
+class Handler(Generic[ObjectT]):
+    on_add: OnAdd[ObjectT] | None = None
+    on_update: OnUpdate[ObjectT] | None = None
+    on_delete: OnDelete[ObjectT] | None = None
 
 
 class _ShortWatch(Exception):
     """A watch the server ended at once without a single event."""
 
 
-class Informer:
+class Informer(Generic[ObjectT]):
     """List+watch one collection into an Indexer and tell handlers what changed."""
 
     def __init__(
@@ -186,8 +198,8 @@ class Informer:
         self.field_selector = field_selector
         self.resync_period = resync_period
         self.watch_timeout = watch_timeout
-        self.indexer = Indexer()
-        self._handlers: list[Handler] = []
+        self.indexer: Indexer[ObjectT] = Indexer()
+        self._handlers: list[Handler[ObjectT]] = []
         self._backoff = Backoff(base=min_backoff, cap=max_backoff, jitter=RELIST_JITTER,
                                 clock=self.clock)
         self._resource_version = ""
@@ -212,12 +224,12 @@ class Informer:
         async with asyncio.timeout(timeout):
             await self._synced.wait()
 
-    def add_index(self, name: str, fn: IndexFunc) -> None:
+    def add_index(self, name: str, fn: IndexFunc[ObjectT]) -> None:
         self.indexer.add_index(name, fn)
 
     def add_handler(
-        self, on_add: OnAdd | None = None, on_update: OnUpdate | None = None,
-        on_delete: OnDelete | None = None,
+        self, on_add: OnAdd[ObjectT] | None = None, on_update: OnUpdate[ObjectT] | None = None,
+        on_delete: OnDelete[ObjectT] | None = None,
     ) -> None:
         """Register handlers; a late handler first gets on_add for everything cached."""
         handler = Handler(on_add, on_update, on_delete)
@@ -281,7 +293,7 @@ class Informer:
         )
         items = [self._typed(obj) for obj in body.get("items") or []]
         self._replace(items)
-        self._resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        self._resource_version = resource_version_of(body)
         if not self.has_synced:
             log.info("%s: synced %d objects at version %s", self.name, len(items),
                      self._resource_version)
@@ -303,13 +315,13 @@ class Informer:
         if events == 0 and self.clock.now() - started < min(1.0, self.watch_timeout / 2):
             raise _ShortWatch(f"the server ended the watch at once ({self.rt.plural})")
 
-    def _apply(self, kind: str, obj: dict[str, Any]) -> None:
-        version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    def _apply(self, kind: str, raw: JsonObject) -> None:
+        version = resource_version_of(raw)
         if kind == "BOOKMARK":
             if version and version != "0":
                 self._resource_version = version
             return
-        obj = self._typed(obj)
+        obj = self._typed(raw)
         if kind in ("ADDED", "MODIFIED"):
             old = self.indexer.upsert(obj)
             if old is None:
@@ -324,7 +336,7 @@ class Informer:
         if version:
             self._resource_version = version
 
-    def _replace(self, items: list[dict[str, Any]]) -> None:
+    def _replace(self, items: list[ObjectT]) -> None:
         old = self.indexer.replace(items)
         for key, gone in old.items():
             if key not in self.indexer:
@@ -333,25 +345,26 @@ class Informer:
             before = old.get(key_of(obj))
             if before is None:
                 self._notify_add(obj)
-            elif _version(before) != _version(obj):
+            elif resource_version_of(before) != resource_version_of(obj):
                 self._notify_update(before, obj)
 
-    def _typed(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def _typed(self, obj: JsonObject) -> ObjectT:
+        """The decoded object, with its kind and apiVersion filled in, as the cache's shape."""
         obj.setdefault("kind", self.rt.kind)
         obj.setdefault("apiVersion", self.rt.api_version)
-        return obj
+        return cast(ObjectT, obj)
 
-    def _notify_add(self, obj: dict[str, Any]) -> None:
+    def _notify_add(self, obj: ObjectT) -> None:
         for handler in self._handlers:
             if handler.on_add is not None:
                 self._call(handler.on_add, obj)
 
-    def _notify_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+    def _notify_update(self, old: ObjectT, new: ObjectT) -> None:
         for handler in self._handlers:
             if handler.on_update is not None:
                 self._call(handler.on_update, old, new)
 
-    def _notify_delete(self, obj: dict[str, Any]) -> None:
+    def _notify_delete(self, obj: ObjectT) -> None:
         for handler in self._handlers:
             if handler.on_delete is not None:
                 self._call(handler.on_delete, obj)
@@ -361,7 +374,3 @@ class Informer:
             fn(*args)
         except Exception:
             log.exception("%s: event handler %r failed", self.name, fn)
-
-
-def _version(obj: dict[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")

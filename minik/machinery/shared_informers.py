@@ -3,11 +3,15 @@
 Controllers ask `SharedInformers.get("pods")` in their constructors and add
 their handlers and indexes; the manager starts every informer that was
 asked for once, and controllers wait for `wait_synced()` before syncing.
+A resource's name does not say the shape of its objects to the type
+checker, so the caller says it where it keeps the informer:
+`self.pods: Informer[Pod] = informers.get("pods")`.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
@@ -24,10 +28,10 @@ class SharedInformers:
         self.client = client
         self.resync_period = resync_period
         self.clock = clock
-        self._informers: dict[str, Informer] = {}
+        self._informers: dict[str, Informer[Any]] = {}
         self._started: set[str] = set()
 
-    def get(self, resource: str) -> Informer:
+    def get(self, resource: str) -> Informer[Any]:
         rt = REGISTRY.resolve(resource)
         if rt is None:
             raise KeyError(f"no resource type {resource!r}")

@@ -1,8 +1,9 @@
 """Whether a pod fits a node: the scheduler's filter and score, as pure functions.
 
-Each predicate takes plain API dicts and answers with the reason a node is
-refused, in the words `kube-scheduler` uses (`Insufficient cpu`, `node(s)
-didn't match Pod's node affinity/selector`, ...), or nothing when it fits.
+Each predicate takes the `Pod` and `Node` shapes of `minik.api.objects`
+and answers with the reason a node is refused, in the words
+`kube-scheduler` uses (`Insufficient cpu`, `node(s) didn't match Pod's node
+affinity/selector`, ...), or nothing when it fits.
 `fit_failures` runs them in kube-scheduler's plugin order and stops at the
 first refusal, except that all insufficient resources are reported together;
 `fit_error_message` turns the refusals of every node into the
@@ -21,14 +22,23 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
+from minik.api.meta import is_being_deleted, is_node_ready, is_pod_terminal, labels_of, name_of
 from minik.api.models.quantity import parse_quantity
+from minik.api.objects import (
+    Container,
+    Node,
+    NodeSelectorRequirement,
+    NodeSelectorTerm,
+    Pod,
+    Quantity,
+    Taint,
+    Toleration,
+)
 
 DEFAULT_SCHEDULER = "default-scheduler"
-TERMINAL_PHASES = ("Succeeded", "Failed")
 BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
-UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+UNSCHEDULABLE_TAINT: Taint = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
 
 NOT_READY = "node(s) were not ready"
 UNSCHEDULABLE = "node(s) were unschedulable"
@@ -68,40 +78,36 @@ class NodeUsage:
     requested: Resources = Resources()
     ports: set[HostPort] = field(default_factory=set)
 
-    def add(self, pod: dict) -> None:
+    def add(self, pod: Pod) -> None:
         self.requested = self.requested + pod_requests(pod)
         self.ports |= host_ports(pod)
 
 
-def _spec(obj: dict) -> dict:
-    return obj.get("spec") or {}
-
-
-def _quantity(value: Any, scale: int) -> int:
+def _quantity(value: Quantity, scale: int) -> int:
     try:
         return math.ceil(parse_quantity(value) * Decimal(scale))
     except (ValueError, TypeError):
         return 0
 
 
-def amounts(values: Mapping[str, Any] | None) -> Resources:
+def amounts(values: Mapping[str, Quantity] | None) -> Resources:
     """`{"cpu": "250m", "memory": "64Mi", "pods": "110"}` as Resources."""
     values = values or {}
     return Resources(_quantity(values.get("cpu", 0), 1000), _quantity(values.get("memory", 0), 1),
                      _quantity(values.get("pods", 0), 1))
 
 
-def container_requests(container: dict) -> Resources:
+def container_requests(container: Container) -> Resources:
     return amounts((container.get("resources") or {}).get("requests"))
 
 
-def _is_sidecar(container: dict) -> bool:
+def _is_sidecar(container: Container) -> bool:
     return container.get("restartPolicy") == "Always"
 
 
-def pod_requests(pod: dict) -> Resources:
+def pod_requests(pod: Pod) -> Resources:
     """The pod's effective request, counting one pod."""
-    spec = _spec(pod)
+    spec = pod.get("spec") or {}
     apps = sum((container_requests(c) for c in spec.get("containers") or []), Resources())
     sidecars, init_peak = Resources(), Resources()
     for container in spec.get("initContainers") or []:
@@ -115,13 +121,13 @@ def pod_requests(pod: dict) -> Resources:
     return Resources(total.milli_cpu, total.memory, 1)
 
 
-def node_allocatable(node: dict) -> Resources:
+def node_allocatable(node: Node) -> Resources:
     status = node.get("status") or {}
     return amounts(status.get("allocatable") or status.get("capacity"))
 
 
-def host_ports(pod: dict) -> set[HostPort]:
-    spec = _spec(pod)
+def host_ports(pod: Pod) -> set[HostPort]:
+    spec = pod.get("spec") or {}
     return {
         (port.get("protocol") or "TCP", port.get("hostIP") or "0.0.0.0", int(port["hostPort"]))
         for container in (spec.get("containers") or []) + (spec.get("initContainers") or [])
@@ -130,28 +136,19 @@ def host_ports(pod: dict) -> set[HostPort]:
     }
 
 
-def is_terminal(pod: dict) -> bool:
-    return (pod.get("status") or {}).get("phase") in TERMINAL_PHASES
-
-
-def needs_scheduling(pod: dict, scheduler_name: str = DEFAULT_SCHEDULER) -> bool:
+def needs_scheduling(pod: Pod, scheduler_name: str = DEFAULT_SCHEDULER) -> bool:
     """Unbound, ours, not being deleted, not finished and not held by a scheduling gate."""
-    spec = _spec(pod)
+    spec = pod.get("spec") or {}
     return (
         not spec.get("nodeName")
         and (spec.get("schedulerName") or DEFAULT_SCHEDULER) == scheduler_name
-        and not (pod.get("metadata") or {}).get("deletionTimestamp")
+        and not is_being_deleted(pod)
         and not spec.get("schedulingGates")
-        and not is_terminal(pod)
+        and not is_pod_terminal(pod)
     )
 
 
-def is_node_ready(node: dict) -> bool:
-    conditions = (node.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def tolerates(toleration: dict, taint: dict) -> bool:
+def tolerates(toleration: Toleration, taint: Taint) -> bool:
     """Kubernetes' `Toleration.ToleratesTaint`."""
     if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
         return False
@@ -162,29 +159,29 @@ def tolerates(toleration: dict, taint: dict) -> bool:
     return (toleration.get("value") or "") == (taint.get("value") or "")
 
 
-def _tolerated(pod: dict, taint: dict) -> bool:
-    return any(tolerates(t, taint) for t in _spec(pod).get("tolerations") or [])
+def _tolerated(pod: Pod, taint: Taint) -> bool:
+    return any(tolerates(t, taint) for t in (pod.get("spec") or {}).get("tolerations") or [])
 
 
-def check_ready(node: dict) -> str | None:
+def check_ready(node: Node) -> str | None:
     return None if is_node_ready(node) else NOT_READY
 
 
-def check_unschedulable(pod: dict, node: dict) -> str | None:
-    if _spec(node).get("unschedulable") and not _tolerated(pod, UNSCHEDULABLE_TAINT):
+def check_unschedulable(pod: Pod, node: Node) -> str | None:
+    if (node.get("spec") or {}).get("unschedulable") and not _tolerated(pod, UNSCHEDULABLE_TAINT):
         return UNSCHEDULABLE
     return None
 
 
-def check_taints(pod: dict, node: dict) -> str | None:
-    for taint in _spec(node).get("taints") or []:
+def check_taints(pod: Pod, node: Node) -> str | None:
+    for taint in (node.get("spec") or {}).get("taints") or []:
         if taint.get("effect") in BLOCKING_EFFECTS and not _tolerated(pod, taint):
             shown = f"{taint.get('key')}: {taint.get('value') or ''}"
             return f"node(s) had untolerated taint {{{shown}}}"
     return None
 
 
-def _expression_matches(expression: dict, values: Mapping[str, str]) -> bool:
+def _expression_matches(expression: NodeSelectorRequirement, values: Mapping[str, str]) -> bool:
     key, operator = expression.get("key", ""), expression.get("operator")
     wanted = expression.get("values") or []
     actual = values.get(key)
@@ -205,9 +202,9 @@ def _expression_matches(expression: dict, values: Mapping[str, str]) -> bool:
     return False
 
 
-def _term_matches(term: dict, node: dict) -> bool:
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    fields = {"metadata.name": (node.get("metadata") or {}).get("name", "")}
+def _term_matches(term: NodeSelectorTerm, node: Node) -> bool:
+    labels = labels_of(node)
+    fields = {"metadata.name": name_of(node)}
     expressions = term.get("matchExpressions") or []
     field_expressions = term.get("matchFields") or []
     if not expressions and not field_expressions:
@@ -216,15 +213,15 @@ def _term_matches(term: dict, node: dict) -> bool:
             and all(_expression_matches(e, fields) for e in field_expressions))
 
 
-def check_node_selector(pod: dict, node: dict) -> str | None:
+def check_node_selector(pod: Pod, node: Node) -> str | None:
     """`nodeSelector` labels all equal, and a required node affinity term (if any) matches."""
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    spec = _spec(pod)
+    labels = labels_of(node)
+    spec = pod.get("spec") or {}
     if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
         return SELECTOR_MISMATCH
-    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
-                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
-    terms = required.get("nodeSelectorTerms")
+    node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
+    required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
+    terms = required.get("nodeSelectorTerms") if required else None
     if terms is not None and not any(_term_matches(t, node) for t in terms):
         return SELECTOR_MISMATCH
     return None
@@ -238,7 +235,7 @@ def _ports_conflict(wanted: HostPort, used: HostPort) -> bool:
             and (ip == used_ip or any_ip in (ip, used_ip)))
 
 
-def check_ports(pod: dict, usage: NodeUsage) -> str | None:
+def check_ports(pod: Pod, usage: NodeUsage) -> str | None:
     for wanted in host_ports(pod):
         if any(_ports_conflict(wanted, used) for used in usage.ports):
             return PORTS_IN_USE
@@ -258,7 +255,7 @@ def check_resources(request: Resources, allocatable: Resources, used: Resources)
     return reasons
 
 
-def fit_failures(pod: dict, node: dict, usage: NodeUsage) -> list[str]:
+def fit_failures(pod: Pod, node: Node, usage: NodeUsage) -> list[str]:
     """Why `pod` cannot go on `node` given what is already there; empty when it fits."""
     for reason in (check_ready(node), check_unschedulable(pod, node), check_taints(pod, node),
                    check_node_selector(pod, node), check_ports(pod, usage)):
@@ -267,7 +264,7 @@ def fit_failures(pod: dict, node: dict, usage: NodeUsage) -> list[str]:
     return check_resources(pod_requests(pod), node_allocatable(node), usage.requested)
 
 
-def score(pod: dict, node: dict, usage: NodeUsage) -> tuple[int, int]:
+def score(pod: Pod, node: Node, usage: NodeUsage) -> tuple[int, int]:
     """Higher is better: the CPU, then memory, left free once the pod is placed."""
     free = node_allocatable(node) - usage.requested - pod_requests(pod)
     return free.milli_cpu, free.memory

@@ -32,7 +32,16 @@ import logging
 from dataclasses import dataclass
 
 from minik.api.errors import ApiError
-from minik.api.meta import format_time
+from minik.api.meta import (
+    format_time,
+    is_node_ready,
+    is_pod_terminal,
+    meta_of,
+    name_of,
+    pod_condition,
+    transition_time,
+)
+from minik.api.objects import Binding, ConditionStatus, JsonObject, Node, Pod
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.client.paths import object_path
@@ -51,8 +60,6 @@ DEFAULT_RESYNC = 300.0
 RETRY_BASE = 1.0
 RETRY_MAX = 60.0
 
-
-
 PODS = REGISTRY.get("pods")
 NODES = REGISTRY.get("nodes")
 
@@ -61,39 +68,32 @@ NODES = REGISTRY.get("nodes")
 class Assumed:
     """A pod this scheduler bound whose binding the informer has not shown yet."""
 
-    pod: dict
+    pod: Pod
     node: str
 
 
-def node_name_index(pod: dict) -> list[str]:
+def node_name_index(pod: Pod) -> list[str]:
     node = (pod.get("spec") or {}).get("nodeName")
     return [node] if node else []
 
 
-def node_fingerprint(node: dict) -> tuple:
+def node_fingerprint(node: Node) -> tuple[object, ...]:
     """What about a node can change where pods fit."""
-    md, spec = node.get("metadata") or {}, node.get("spec") or {}
-    return (fit.is_node_ready(node), bool(spec.get("unschedulable")), md.get("labels"),
+    spec = node.get("spec") or {}
+    return (is_node_ready(node), bool(spec.get("unschedulable")), meta_of(node).get("labels"),
             spec.get("taints"), (node.get("status") or {}).get("allocatable"))
 
 
-def scheduling_inputs(pod: dict) -> tuple:
+def scheduling_inputs(pod: Pod) -> tuple[object, ...]:
     """What about a pending pod can change where it fits."""
-    return (pod.get("spec"), (pod.get("metadata") or {}).get("labels"))
+    return (pod.get("spec"), meta_of(pod).get("labels"))
 
 
-def pod_scheduled_condition(pod: dict) -> dict | None:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "PodScheduled":
-            return condition
-    return None
-
-
-def binding_for(pod: dict, node: str) -> dict:
-    md = pod["metadata"]
+def binding_for(pod: Pod, node: str) -> Binding:
+    md = meta_of(pod)
     return {"apiVersion": "v1", "kind": "Binding",
-            "metadata": {"name": md["name"], "namespace": md.get("namespace"),
-                         "uid": md.get("uid")},
+            "metadata": {"name": md["name"], "namespace": md.get("namespace", ""),
+                         "uid": md.get("uid", "")},
             "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
 
 
@@ -118,10 +118,10 @@ class Scheduler:
 
     def _reset(self) -> None:
         """Fresh caches and queue: a (re)started scheduler trusts only list+watch."""
-        self.pods = Informer(self.client, PODS, resync_period=self.resync_period,
-                             clock=self.clock)
-        self.nodes = Informer(self.client, NODES, resync_period=self.resync_period,
-                              clock=self.clock)
+        self.pods: Informer[Pod] = Informer(self.client, PODS,
+                                            resync_period=self.resync_period, clock=self.clock)
+        self.nodes: Informer[Node] = Informer(self.client, NODES,
+                                              resync_period=self.resync_period, clock=self.clock)
         self.pods.add_index(NODE_INDEX, node_name_index)
         self.queue = WorkQueue(self.name, metrics=self.metrics, base_delay=self.retry_base,
                                max_delay=self.retry_max, clock=self.clock)
@@ -152,13 +152,13 @@ class Scheduler:
         """Keys of pods that fitted no node on their last attempt."""
         return frozenset(self._unschedulable)
 
-    def _pod_added(self, pod: dict) -> None:
+    def _pod_added(self, pod: Pod) -> None:
         if fit.needs_scheduling(pod, self.name):
             self.queue.add(key_of(pod))
         elif node_name_index(pod):
             self._assumed.pop(key_of(pod), None)
 
-    def _pod_updated(self, old: dict, new: dict) -> None:
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
         key = key_of(new)
         if node_name_index(new):
             self._assumed.pop(key, None)
@@ -168,20 +168,20 @@ class Scheduler:
             or scheduling_inputs(old) != scheduling_inputs(new)
         ):
             self.queue.add(key)
-        if node_name_index(new) and fit.is_terminal(new) and not fit.is_terminal(old):
+        if node_name_index(new) and is_pod_terminal(new) and not is_pod_terminal(old):
             self._retry_unschedulable()
 
-    def _pod_deleted(self, pod: dict) -> None:
+    def _pod_deleted(self, pod: Pod) -> None:
         key = key_of(pod)
         self._unschedulable.discard(key)
         assumed = self._assumed.pop(key, None)
-        if assumed is not None or (node_name_index(pod) and not fit.is_terminal(pod)):
+        if assumed is not None or (node_name_index(pod) and not is_pod_terminal(pod)):
             self._retry_unschedulable()
 
-    def _node_added(self, node: dict) -> None:
+    def _node_added(self, node: Node) -> None:
         self._retry_unschedulable()
 
-    def _node_updated(self, old: dict, new: dict) -> None:
+    def _node_updated(self, old: Node, new: Node) -> None:
         if old is new or node_fingerprint(old) != node_fingerprint(new):
             self._retry_unschedulable()
 
@@ -224,13 +224,13 @@ class Scheduler:
         assumed = self._assumed[key] = Assumed(pod, node)
         self._start_binding(key, assumed)
 
-    def place(self, pod: dict) -> tuple[str | None, str]:
+    def place(self, pod: Pod) -> tuple[str | None, str]:
         """The best node for `pod`, or None and the reason nothing fits."""
         nodes = self.nodes.indexer.list()
         failures: dict[str, list[str]] = {}
         best: tuple[tuple[int, int], str] | None = None
         for node in nodes:
-            name = node["metadata"]["name"]
+            name = name_of(node)
             usage = self.usage(name)
             reasons = fit.fit_failures(pod, node, usage)
             if reasons:
@@ -249,15 +249,15 @@ class Scheduler:
         seen = set()
         for pod in self.pods.indexer.by_index(NODE_INDEX, node):
             seen.add(key_of(pod))
-            if not fit.is_terminal(pod):
+            if not is_pod_terminal(pod):
                 usage.add(pod)
         for key, assumed in self._assumed.items():
             if assumed.node == node and key not in seen:
                 usage.add(assumed.pod)
         return usage
 
-    async def _bind(self, pod: dict, node: str) -> None:
-        key, md = key_of(pod), pod["metadata"]
+    async def _bind(self, pod: Pod, node: str) -> None:
+        key, md = key_of(pod), meta_of(pod)
         path = object_path(PODS, md.get("namespace"), md["name"], "binding")
         try:
             await self.client.request("POST", path, body=binding_for(pod, node))
@@ -272,31 +272,34 @@ class Scheduler:
             raise
         self.events.record(pod, "Normal", "Scheduled",
                            f"Successfully assigned {key} to {node}")
-        if (pod_scheduled_condition(pod) or {}).get("status") == "False":
+        scheduled = pod_condition(pod, "PodScheduled")
+        if scheduled is not None and scheduled.get("status") == "False":
             await self._set_scheduled(pod, "True", None, None)
 
-    async def _refuse(self, pod: dict, message: str) -> None:
+    async def _refuse(self, pod: Pod, message: str) -> None:
         log.info("%s: %s is unschedulable: %s", self.name, key_of(pod), message)
         self.events.record(pod, "Warning", "FailedScheduling", message)
-        current = pod_scheduled_condition(pod) or {}
-        if (current.get("status"), current.get("reason"), current.get("message")) != (
-            "False", "Unschedulable", message
-        ):
+        current = pod_condition(pod, "PodScheduled")
+        shown = (None, None, None) if current is None else (
+            current.get("status"), current.get("reason"), current.get("message"))
+        if shown != ("False", "Unschedulable", message):
             await self._set_scheduled(pod, "False", "Unschedulable", message)
 
     async def _set_scheduled(
-        self, pod: dict, status: str, reason: str | None, message: str | None
+        self, pod: Pod, status: ConditionStatus, reason: str | None, message: str | None
     ) -> None:
-        """Strategic-merge the PodScheduled condition into the pod's status."""
-        current = pod_scheduled_condition(pod) or {}
+        """Strategic-merge the PodScheduled condition into the pod's status.
+
+        A null reason or message removes the one the pod had.
+        """
         stamp = format_time(self.clock.wall())
-        transition = stamp
-        if current.get("status") == status:
-            transition = current.get("lastTransitionTime") or stamp
-        condition = {"type": "PodScheduled", "status": status, "reason": reason,
-                     "message": message, "lastProbeTime": None,
-                     "lastTransitionTime": transition}
-        md = pod["metadata"]
+        condition: JsonObject = {
+            "type": "PodScheduled", "status": status, "reason": reason, "message": message,
+            "lastProbeTime": None,
+            "lastTransitionTime": transition_time(pod_condition(pod, "PodScheduled"), status,
+                                                  stamp),
+        }
+        md = meta_of(pod)
         patch = {"status": {"conditions": [condition]}}
         try:
             await self.client.patch(PODS, md.get("namespace"), md["name"], patch,

@@ -20,9 +20,10 @@ from prometheus_client import CollectorRegistry
 
 from minik.api import revisions
 from minik.api.errors import ApiError
+from minik.api.meta import find_condition
 from minik.api.resources import REGISTRY, ResourceType
-from minik.controllers import deployment_util as du
-from minik.controllers.deployment import DeploymentController
+from minik.controllers.deployment import history, progress, sizes
+from minik.controllers.deployment.controller import DeploymentController
 from minik.controllers.manager import ControllerContext
 from minik.machinery.clock import ManualClock, Timer
 from minik.machinery.events import EventRecorder
@@ -116,7 +117,7 @@ class History:
 
     def record(self, _rs: dict) -> None:
         rss = self.informer.indexer.list("default")
-        self.samples.append((du.total(rss), du.total(rss, "availableReplicas")))
+        self.samples.append((sizes.total(rss), sizes.total(rss, "availableReplicas")))
 
 
 @dataclass
@@ -246,7 +247,7 @@ async def scaling_events(env: Env) -> list[str]:
 
 
 def progressing(d: dict) -> dict:
-    return du.get_condition(d.get("status"), du.PROGRESSING) or {}
+    return find_condition((d.get("status") or {}).get("conditions"), progress.PROGRESSING) or {}
 
 
 # --------------------------------------------------------------------- tests
@@ -268,15 +269,16 @@ async def test_a_new_deployment_gets_one_replica_set_at_revision_one_with_its_re
         "Deployment", created["metadata"]["uid"], True, True)
     notes = rs["metadata"]["annotations"]
     assert notes[revisions.REVISION] == "1" and notes["kubernetes.io/change-cause"] == "first"
-    assert (notes[du.DESIRED_REPLICAS], notes[du.MAX_REPLICAS]) == ("3", "4")
+    assert (notes[sizes.DESIRED_REPLICAS], notes[sizes.MAX_REPLICAS]) == ("3", "4")
     assert d["metadata"]["annotations"][revisions.REVISION] == "1"
     status = d["status"]
     assert (status["replicas"], status["updatedReplicas"], status["readyReplicas"],
             status["availableReplicas"]) == (3, 3, 3, 3)
     assert "unavailableReplicas" not in status
-    assert du.get_condition(status, du.AVAILABLE)["reason"] == du.MIN_AVAILABLE
+    available = find_condition(status.get("conditions"), progress.AVAILABLE)
+    assert available["reason"] == progress.MIN_AVAILABLE
     d = await poll(lambda: get(env), lambda d: progressing(d).get("reason")
-                   == du.NEW_RS_AVAILABLE)
+                   == progress.NEW_RS_AVAILABLE)
     assert progressing(d)["message"] == f'ReplicaSet "web-{pod_hash}" has successfully progressed.'
     assert await poll(lambda: scaling_events(env), bool) == [
         f"Scaled up replica set web-{pod_hash} from 0 to 3"]
@@ -323,7 +325,7 @@ async def test_undo_with_a_go_reencoded_template_reuses_the_first_replica_set_as
     d = await get(env)
     notes = {**d["metadata"]["annotations"],
              **{k: v for k, v in first["metadata"]["annotations"].items()
-                if k not in du.NOT_COPIED}}
+                if k not in history.NOT_COPIED}}
     await patch(env, [{"op": "replace", "path": "/spec/template", "value": go_reencoded(first)},
                       {"op": "replace", "path": "/metadata/annotations", "value": notes}],
                 kind="json")
@@ -331,7 +333,7 @@ async def test_undo_with_a_go_reencoded_template_reuses_the_first_replica_set_as
     second, again = await sizes_become(env, {"web:v1": 3, "web:v2": 0})
     assert again["metadata"]["name"] == first["metadata"]["name"]
     assert (revisions.revision(second), revisions.revision(again)) == (2, 3)
-    assert again["metadata"]["annotations"][du.REVISION_HISTORY] == "1"
+    assert again["metadata"]["annotations"][history.REVISION_HISTORY] == "1"
     d = await poll(lambda: get(env),
                    lambda d: d["metadata"]["annotations"][revisions.REVISION] == "3")
     assert len(await replica_sets(env)) == 2
@@ -366,10 +368,11 @@ async def test_a_stuck_rollout_exceeds_its_deadline_while_the_old_replicas_stay(
     await rolled_out(env)
     env.fake.broken.add("web:broken")
     await set_image(env, "web:broken")
-    stuck = await poll(lambda: get(env), lambda d: progressing(d).get("reason") == du.RS_UPDATED)
+    stuck = await poll(lambda: get(env),
+                       lambda d: progressing(d).get("reason") == progress.RS_UPDATED)
     assert stuck["status"]["updatedReplicas"] == 1
     env.clock.advance(12)
-    d = await poll(lambda: get(env), lambda d: progressing(d).get("reason") == du.TIMED_OUT)
+    d = await poll(lambda: get(env), lambda d: progressing(d).get("reason") == progress.TIMED_OUT)
     new = (await replica_sets(env))[-1]["metadata"]["name"]
     assert progressing(d)["status"] == "False"
     assert progressing(d)["message"] == f'ReplicaSet "{new}" has timed out progressing.'
@@ -409,7 +412,7 @@ async def test_a_paused_deployment_scales_but_does_not_roll_until_resumed(env: E
     await patch(env, {"spec": {"paused": True}})
     generation = (await set_image(env, "web:v2"))["metadata"]["generation"]
     d = await poll(lambda: get(env), lambda d: d["status"].get("observedGeneration")
-                   == generation and progressing(d).get("reason") == du.PAUSED)
+                   == generation and progressing(d).get("reason") == progress.PAUSED)
     assert progressing(d)["status"] == "Unknown"
     await patch(env, {"spec": {"replicas": 4}})
     await sizes_become(env, {"web:v1": 4})
@@ -461,7 +464,7 @@ async def test_a_replica_set_that_stops_matching_is_released_and_replaced_past_t
     assert not released["metadata"].get("ownerReferences")
     [owned] = [r for r in rss if r is not released]
     assert owned["metadata"]["ownerReferences"][0]["uid"] == d["metadata"]["uid"]
-    assert owned["metadata"]["name"] == f"web-{du.template_hash(d['spec']['template'], 1)}"
+    assert owned["metadata"]["name"] == f"web-{history.template_hash(d['spec']['template'], 1)}"
 
 
 async def test_a_conflicting_sync_asks_the_worker_for_a_rate_limited_retry(env: Env):

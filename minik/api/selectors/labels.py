@@ -9,6 +9,9 @@ kind writes it. A malformed selector is a BadRequest.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from minik.api import errors
 from minik.api.objects import JsonObject, LabelSelectorSpec
 from minik.api.selectors.label_parser import parse_requirements
@@ -92,7 +95,7 @@ MAP_SELECTOR_KINDS = frozenset({"ReplicationController"})
 """Kinds whose `spec.selector` is a plain label map (core/v1), not a metav1.LabelSelector."""
 
 
-def workload_selector(kind: str, obj: JsonObject) -> LabelSelector:
+def workload_selector(kind: str, obj: Mapping[str, Any]) -> LabelSelector:
     """The selector in a workload's `spec.selector`, in whichever form its kind writes it.
 
     A ReplicationController's map is the equality selector of its labels, as
