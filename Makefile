@@ -4,7 +4,7 @@
 #   make docker   make sure a Docker engine is running (scripts/ensure-docker.sh)
 #   make tools    test tools from Debian (promtool, curl)
 #   make images   build the local images that are missing (scripts/build-images.sh)
-#   make test     ruff + import contracts (lint-imports) + pytest (PYTEST_ARGS='-k foo -x' passes through)
+#   make test     ruff + import contracts (lint-imports) + mypy + pytest (PYTEST_ARGS='-k foo -x' passes through)
 #   make demo     start the demo's own minik (~/.minik-demo), apply examples/, show them working
 #   make lint     ruff + bash -n on scripts
 #   make bench    run bench/*.py (bench/api.py first)
@@ -44,6 +44,7 @@ tools:
 test: venv docker tools images
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: venv docker images

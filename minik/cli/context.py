@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -75,14 +77,15 @@ def server_error_line(error: ApiError) -> str:
 
 
 pass_context = click.make_pass_decorator(CliContext)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def handle_errors(fn):  # type: ignore[no-untyped-def]
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn API and connection errors into kubectl-style messages and exit 1."""
-    import functools
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         ctx = click.get_current_context().find_object(CliContext)
         try:
             return fn(*args, **kwargs)

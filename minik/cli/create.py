@@ -99,6 +99,7 @@ def create(click_ctx: click.Context, filenames: tuple[str, ...], recursive: bool
     if not filenames:
         fail("error: must specify one of -f and -k")
     ctx = click_ctx.find_object(CliContext)
+    assert ctx is not None, "the minik group always sets its context"
     handle_errors(create_from_files)(ctx, filenames, recursive, output, dry_run)
 
 
