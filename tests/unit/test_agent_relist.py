@@ -14,10 +14,7 @@ from agent.agent import Agent, AgentConfig, status_only
 from agent.fake_runtime import FakeRuntime
 from agent.podstate import group_by_pod
 from agent.runtime import ContainerSpec
-from agent.workers import PodWorkers
 from cni.network import ensure_pod_network
-from minik.machinery.clock import ManualClock
-from minik.machinery.requeue import Requeue
 from tests.unit.apitest import eventually
 
 INSTANCE = "unit"
@@ -126,46 +123,6 @@ def changed(**parts: Any) -> dict[str, Any]:
 ])
 def test_only_status_updates_need_no_sync(update: dict[str, Any], only_status: bool) -> None:
     assert status_only(POD, update) is only_status
-
-
-async def test_pod_workers_say_which_sync_is_running() -> None:
-    entered, release = asyncio.Event(), asyncio.Event()
-
-    async def sync(uid: str) -> None:
-        entered.set()
-        await release.wait()
-
-    workers = PodWorkers(sync)
-    workers.update("a")
-    await asyncio.wait_for(entered.wait(), 5)
-    assert workers.syncing("a") and not workers.syncing("b")
-    release.set()
-    await eventually(lambda: not workers.syncing("a"))
-    await workers.close()
-
-
-async def test_a_pod_worker_syncs_again_when_its_sync_asks_and_ends_when_nothing_is_pending(
-) -> None:
-    clock = ManualClock()
-    runs: list[float] = []
-
-    async def sync(uid: str) -> None:
-        runs.append(clock.now())
-        if len(runs) == 1:
-            raise Requeue("a back-off is running", after=10)
-
-    workers = PodWorkers(sync, clock=clock)
-    try:
-        workers.update("a")
-        await eventually(lambda: runs == [0.0] and clock.pending == 1)
-        clock.advance(9.9)
-        await asyncio.sleep(0)
-        assert runs == [0.0]
-        clock.advance(0.1)
-        await eventually(lambda: runs == [0.0, 10.0])
-        await eventually(lambda: not workers._workers)
-    finally:
-        await workers.close()
 
 
 async def test_a_container_that_dies_is_relisted_at_once(
