@@ -25,6 +25,11 @@ the agent's mounts (see `agent.staging.staging_problem`). `purge` (for
 `minik down --purge`) removes every pod's staged mounts and volumes, then
 the state directory, but nothing while a mount remains below it.
 
+Every part reads time from the one `Clock` the agent is given (its
+monotonic and wall time, its `sleep`): the informers, pod workers, probes,
+hooks, back-offs, node status and the relist and resync loops, so tests
+drive them all on a `ManualClock`.
+
 `run` can be called again after it failed and `shutdown` (without
 removing containers) ran: each run builds its pod workers, syncer and
 probes afresh. What outlives runs is given to the agent and never closed
@@ -38,7 +43,6 @@ network uses the agent's runtime, so the agent does not import it back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -67,7 +71,7 @@ from minik.api.meta import is_being_deleted, uid_of
 from minik.api.objects import JsonObject, Pod
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
-from minik.machinery.clock import Clock, LoopClock
+from minik.machinery.clock import Clock, LoopClock, sleep
 from minik.machinery.events import EventRecorder
 from minik.machinery.informer import Informer
 from minik.machinery.supervisor import Supervisor
@@ -151,7 +155,7 @@ class Agent:
 
     def _build(self, network: str) -> None:
         probes = ProbeManager(self.runtime, on_change=self._wake, events=self.events,
-                              metrics=self.probe_metrics)
+                              metrics=self.probe_metrics, clock=self.clock)
         self.probes = probes
         self.syncer = PodSyncer(
             SyncConfig(self.config.instance, self.config.node, self.config.host_ip, network,
@@ -213,13 +217,14 @@ class Agent:
         reporter = NodeStatusReporter(
             self.client, self.config.node, address=self.config.host_ip,
             kubelet_port=kubelet_port, runtime_version=f"docker://{await self.runtime.version()}",
+            clock=self.clock,
         )
         sup.start("agent:node", reporter.run)
         sup.start("agent:relist", self._relist_forever)
         sup.start("agent:container-events", self._follow_container_events)
         sup.start("agent:resync", self._resync_forever)
         sup.start("agent:stats", lambda: self.metrics.collect_usage_forever(
-            self.runtime, self.config.instance))
+            self.runtime, self.config.instance, self.clock))
         log.info("node agent %s running (network %s %s)", self.config.node, network.name,
                  network.subnet)
         await asyncio.Event().wait()
@@ -233,7 +238,8 @@ class Agent:
 
     async def _start_kubelet_server(self) -> int:
         server = KubeletServer(self.runtime, instance=self.config.instance,
-                               token=self.config.token, pod_lookup=self._pod_by_name)
+                               token=self.config.token, pod_lookup=self._pod_by_name,
+                               clock=self.clock)
         self.kubelet = server
         return await server.start("127.0.0.1", 0, ssl_context=self.config.kubelet_ssl)
 
@@ -252,13 +258,16 @@ class Agent:
         self._seen = seen
 
     async def _relist_forever(self) -> None:
+        """Relist every relist period, or at once on a nudge; never twice in MIN_RELIST_GAP."""
         while True:
             self._nudge.clear()
             await self.relist()
-            await asyncio.sleep(MIN_RELIST_GAP)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.relist_period):
-                    await self._nudge.wait()
+            await sleep(self.clock, MIN_RELIST_GAP)
+            period = self.clock.call_later(self.config.relist_period, self._nudge.set)
+            try:
+                await self._nudge.wait()
+            finally:
+                period.cancel()
 
     async def _follow_container_events(self) -> None:
         """Relist at once when one of the instance's containers stops or goes."""
@@ -269,7 +278,7 @@ class Agent:
 
     async def _resync_forever(self) -> None:
         while True:
-            await asyncio.sleep(RESYNC_PERIOD)
+            await sleep(self.clock, RESYNC_PERIOD)
             for obj in self.pods.indexer.list():
                 if await self.volumes.refresh(_pod(obj)):
                     self._wake(uid_of(obj))

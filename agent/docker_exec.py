@@ -13,6 +13,12 @@ implements with the SDK: this module imports no Docker type, and the
 runtime's internals stay its own. The runtime hands each session the set
 of closers of everything it holds open (`OpenStreams`): a session is in it
 while its socket is open, so that closing the runtime closes every session.
+
+Once the output has ended, `wait` polls the engine for the exit code at
+growing intervals (10 ms doubling to 200 ms, `minik.machinery.backoff`)
+on the event loop's own time, not the agent's `Clock`: it waits for a
+real engine's process to end, in real time, as every call of the Docker
+runtime does.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from agent.runtime import STDERR, STDOUT, RuntimeFailure
+from minik.machinery.backoff import Backoff
 
 HEADER = 8
 READ_SIZE = 65536
@@ -116,13 +123,12 @@ class DockerExecSession:
             await self._engine.exec_resize(self._exec_id, width=width, height=height)
 
     async def wait(self) -> int:
-        delay = EXIT_POLL_FIRST
+        polls = Backoff(base=EXIT_POLL_FIRST, cap=EXIT_POLL_MAX)
         while self._exit_code is None:
             self._exit_code = await self._engine.exec_exit_code(self._exec_id)
             if self._exit_code is not None:
                 break
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, EXIT_POLL_MAX)
+            await asyncio.sleep(polls.next())
         return self._exit_code
 
     async def close(self) -> None:

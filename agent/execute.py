@@ -228,6 +228,6 @@ class PlanExecutor:
             return
         ok = await hooks.post_start(self.runtime, pod, container, container_id,
                                     pod_ip=pod_ip(pod, sandbox, self.host_ip),
-                                    events=self.events)
+                                    events=self.events, clock=self.clock)
         if not ok:
             await stop_container(self.runtime, container_id, grace_period(pod))

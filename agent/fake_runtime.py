@@ -8,8 +8,9 @@ kill), `exit_on_start` (crash loops), `fail_on_start` (a missing binary:
 the container stays "created" with the engine's error, as in Docker),
 `fail` (one call fails), missing
 images and failing pulls, scripted exec results, log output. Ids and IPs
-are deterministic; time comes from an injectable clock, so nothing here
-sleeps. Every call is recorded in `calls`.
+are deterministic; time is the wall time of an injectable `Clock` (the
+engine's clock: container start and finish times, log timestamps), so
+nothing here sleeps. Every call is recorded in `calls`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import ipaddress
 import signal as signals
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from agent.runtime import (
@@ -43,6 +44,7 @@ from agent.runtime import (
     RuntimeFailure,
     RuntimeUnavailable,
 )
+from minik.machinery.clock import Clock, LoopClock
 
 ExecHandler = Callable[[list[str], bytes], ExecResult | BaseException]
 DEFAULT_BRIDGE = "172.17.0.0/16"
@@ -90,9 +92,8 @@ class FakeContainer:
 class FakeRuntime:
     """A `Runtime` in memory. Knobs are plain methods and attributes."""
 
-    def __init__(self, *, images: tuple[str, ...] = (),
-                 clock: Callable[[], datetime] | None = None) -> None:
-        self.clock = clock or (lambda: datetime.now(UTC))
+    def __init__(self, *, images: tuple[str, ...] = (), clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or LoopClock()
         self.calls: list[Call] = []
         self.available = True
         self.stop_exit_code = 143
@@ -138,7 +139,7 @@ class FakeRuntime:
 
     def write_log(self, container_id: str, data: bytes) -> None:
         c = self._get(container_id)
-        c.log.append((self.clock(), data))
+        c.log.append((self.clock.wall(), data))
         c.notify()
 
     def set_stats(self, container_id: str, *, cpu_usage_ns: int, memory_bytes: int) -> None:
@@ -173,7 +174,7 @@ class FakeRuntime:
     def _finish(self, c: FakeContainer, code: int, *, oom: bool = False) -> None:
         c.state, c.exit_code, c.pid = "exited", code, None
         c.oom_killed = c.oom_killed or oom
-        c.finished_at = self.clock()
+        c.finished_at = self.clock.wall()
         c.notify()
         self._announce(c)
 
@@ -254,7 +255,7 @@ class FakeRuntime:
         self._serial += 1
         cid = hashlib.sha256(f"fake-container-{self._serial}".encode()).hexdigest()
         self.containers[cid] = FakeContainer(
-            id=cid, spec=spec, created_at=self.clock(),
+            id=cid, spec=spec, created_at=self.clock.wall(),
             image_id=self.images[spec.image].id)
         return cid
 
@@ -283,7 +284,7 @@ class FakeRuntime:
                 "host", "none"):
             c.ip_address = c.spec.ip_address or self._allocate_ip(mode or "bridge")
         c.state, c.exit_code, c.oom_killed = "running", None, False
-        c.started_at, c.finished_at, c.pid = self.clock(), None, 1000 + self._serial
+        c.started_at, c.finished_at, c.pid = self.clock.wall(), None, 1000 + self._serial
         c.notify()
         if c.spec.image in self._exit_on_start:
             code, oom = self._exit_on_start[c.spec.image]
@@ -384,7 +385,7 @@ class FakeRuntime:
         c = self._get(container_id)
         cpu, memory = c.stats if c.state == "running" else (c.stats[0], 0)
         return ContainerStats(cpu_usage_ns=cpu, memory_working_set_bytes=memory,
-                              timestamp=self.clock())
+                              timestamp=self.clock.wall())
 
 
 def _signal_number(signal: str) -> int:

@@ -16,13 +16,18 @@ the handler does not bound itself, `run_hook` cuts off. Events say only
 "PostStartHook failed" / "PreStopHook failed", as the kubelet's do, so
 a hook's output, which may hold secrets, never reaches the API; the full
 message goes to the log.
+
+A sleep hook waits, and `pre_stop` measures what its hook used of the
+grace period, on the agent's `Clock`. The cutoff of a hook that outlives
+its timeout bounds real I/O (an exec the engine holds up, an HTTP server
+that never answers), so it runs on the event loop's time, as a probe
+check's timeout does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from agent.events import EventSink
 from agent.podspec import pod_ref
@@ -37,6 +42,7 @@ from agent.probe_checks import (
 )
 from agent.runtime import ExecTimedOut, Runtime, RuntimeFailure
 from minik.api.objects import Container, JsonObject, Pod
+from minik.machinery.clock import Clock, sleep
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +85,20 @@ async def _http(pod: Pod, container: Container, action: JsonObject,
 
 
 async def _sleep(pod: Pod, container: Container, seconds: float,
-                 timeout: float) -> str | None:
+                 timeout: float, clock: Clock) -> str | None:
     if seconds <= timeout:
-        await asyncio.sleep(seconds)
+        await sleep(clock, seconds)
         return None
-    await asyncio.sleep(timeout)
+    await sleep(clock, timeout)
     return failed("Sleep", f"{seconds:g}", container, pod,
                   "container terminated before sleep hook finished")
 
 
 async def run_hook(runtime: Runtime, pod: Pod, container: Container,
                    container_id: str, hook: JsonObject, *, pod_ip: str | None,
-                   timeout: float) -> str | None:
+                   timeout: float, clock: Clock) -> str | None:
     """Run one lifecycle handler; None on success, else the kubelet's failure message."""
-    handler = _handler(runtime, pod, container, container_id, hook, pod_ip, timeout)
+    handler = _handler(runtime, pod, container, container_id, hook, pod_ip, timeout, clock)
     try:
         return await asyncio.wait_for(handler, timeout + CUTOFF_SLACK)
     except TimeoutError:
@@ -102,14 +108,15 @@ async def run_hook(runtime: Runtime, pod: Pod, container: Container,
 
 async def _handler(runtime: Runtime, pod: Pod, container: Container,
                    container_id: str, hook: JsonObject, pod_ip: str | None,
-                   timeout: float) -> str | None:
+                   timeout: float, clock: Clock) -> str | None:
     if hook.get("exec") is not None:
         command = list(hook["exec"].get("command") or [])
         return await _exec(runtime, pod, container, container_id, command, timeout)
     if hook.get("httpGet") is not None:
         return await _http(pod, container, hook["httpGet"], pod_ip, timeout)
     if hook.get("sleep") is not None:
-        return await _sleep(pod, container, float(hook["sleep"].get("seconds") or 0), timeout)
+        seconds = float(hook["sleep"].get("seconds") or 0)
+        return await _sleep(pod, container, seconds, timeout, clock)
     return f"Cannot run handler: invalid handler: {hook}"
 
 
@@ -119,13 +126,13 @@ def _hook(container: Container, name: str) -> JsonObject | None:
 
 async def post_start(runtime: Runtime, pod: Pod, container: Container,
                      container_id: str, *, pod_ip: str | None, events: EventSink,
-                     timeout: float = POST_START_TIMEOUT) -> bool:
+                     clock: Clock, timeout: float = POST_START_TIMEOUT) -> bool:
     """Run `lifecycle.postStart`, if any; False when it failed (kill the container)."""
     hook = _hook(container, "postStart")
     if hook is None:
         return True
     message = await run_hook(runtime, pod, container, container_id, hook,
-                             pod_ip=pod_ip, timeout=timeout)
+                             pod_ip=pod_ip, timeout=timeout, clock=clock)
     if message is None:
         return True
     log.warning("PostStartHook failed: %s", message)
@@ -135,15 +142,15 @@ async def post_start(runtime: Runtime, pod: Pod, container: Container,
 
 async def pre_stop(runtime: Runtime, pod: Pod, container: Container,
                    container_id: str, *, pod_ip: str | None, events: EventSink,
-                   grace: float) -> float:
+                   grace: float, clock: Clock) -> float:
     """Run `lifecycle.preStop`, if any, within `grace` seconds; the seconds left."""
     hook = _hook(container, "preStop")
     if hook is None or grace <= 0:
         return max(grace, 0.0)
-    started = time.monotonic()
+    started = clock.now()
     message = await run_hook(runtime, pod, container, container_id, hook,
-                             pod_ip=pod_ip, timeout=grace)
+                             pod_ip=pod_ip, timeout=grace, clock=clock)
     if message is not None:
         log.warning("PreStopHook failed: %s", message)
         events.record(pod, "Warning", "FailedPreStopHook", "PreStopHook failed")
-    return max(0.0, grace - (time.monotonic() - started))
+    return max(0.0, grace - (clock.now() - started))

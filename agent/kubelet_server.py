@@ -26,7 +26,9 @@ session either way.
 
 Attach follows the container's output from now on. The `Runtime` has no
 way to write to a container's main process, so attach with stdin is a
-clear 400 rather than a session that silently drops input.
+clear 400 rather than a session that silently drops input. "Now" (and
+the moment `sinceSeconds` counts back from) is the agent's `Clock`'s wall
+time, which the engine's log timestamps are compared with.
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ import hmac
 import logging
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -72,6 +73,7 @@ from minik.httpstream.channels import (
     ChannelProtocol,
     negotiate_stream_protocol,
 )
+from minik.machinery.clock import Clock, LoopClock
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +93,12 @@ class KubeletServer:
     """Serves logs, exec and attach for the containers of one node's pods."""
 
     def __init__(self, runtime: Runtime, *, instance: str, token: str,
-                 pod_lookup: PodLookup) -> None:
+                 pod_lookup: PodLookup, clock: Clock | None = None) -> None:
         self._runtime = runtime
         self._instance = instance
         self._token = token
         self._pod_lookup = pod_lookup
+        self._clock: Clock = clock or LoopClock()
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
@@ -149,7 +152,7 @@ class KubeletServer:
         """GET /containerLogs/...: a container's log as plain text, followed if asked."""
         namespace, pod_name, container = _target(request)
         try:
-            options = LogOptions.parse(request.query)
+            options = LogOptions.parse(request.query, now=self._clock.wall())
         except QueryError as e:
             raise errors.bad_request(str(e)) from e
         state = await self._pod_state(namespace, pod_name, container)
@@ -225,7 +228,7 @@ class KubeletServer:
         if not attach:
             return await self._runtime.exec(info.id, list(options.command),
                                             stdin=options.stdin, tty=options.tty)
-        since = datetime.now(UTC)
+        since = self._clock.wall()
         return OutputAttachSession(self._runtime.logs(info.id, follow=True, since=since))
 
     async def _pod_state(self, namespace: str, pod_name: str,

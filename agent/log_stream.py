@@ -38,13 +38,14 @@ class LogOptions:
     limit_bytes: int | None
 
     @classmethod
-    def parse(cls, query: Mapping[str, str], *, now: datetime | None = None) -> LogOptions:
+    def parse(cls, query: Mapping[str, str], *, now: datetime) -> LogOptions:
+        """The options of `query`; `now` is what `sinceSeconds` counts back from."""
         since_seconds = _int_option(query, "sinceSeconds", minimum=1)
         since_time = _time_option(query, "sinceTime")
         if since_seconds is not None and since_time is not None:
             raise QueryError("at most one of sinceTime or sinceSeconds may be specified")
         if since_seconds is not None:
-            since_time = (now or datetime.now(UTC)) - timedelta(seconds=since_seconds)
+            since_time = now - timedelta(seconds=since_seconds)
         return cls(follow=parse_bool(query, "follow"), previous=parse_bool(query, "previous"),
                    timestamps=parse_bool(query, "timestamps"),
                    tail_lines=_int_option(query, "tailLines", minimum=0),

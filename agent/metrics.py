@@ -26,6 +26,7 @@ from agent import labels
 from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFailure
 from minik.api.meta import name_of, namespace_of, uid_of
 from minik.api.objects import Pod
+from minik.machinery.clock import Clock, sleep
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,11 @@ class AgentMetrics:
         self.running_pods.set(sum(1 for i in running if labels.is_sandbox(i.labels)))
         self.running_containers.set(sum(1 for i in running if not labels.is_sandbox(i.labels)))
 
-    async def collect_usage_forever(self, runtime: Runtime, instance: str) -> None:
+    async def collect_usage_forever(self, runtime: Runtime, instance: str,
+                                    clock: Clock) -> None:
         while True:
             await self.collect_usage(runtime, instance)
-            await asyncio.sleep(STATS_INTERVAL)
+            await sleep(clock, STATS_INTERVAL)
 
     async def collect_usage(self, runtime: Runtime, instance: str) -> None:
         infos = await runtime.list(labels.instance_selector(instance))

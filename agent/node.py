@@ -16,8 +16,17 @@ same name by patching our labels onto it), then runs two loops:
   it. Renewal is a PUT carrying the resourceVersion last read; a conflict
   re-reads.
 
-A Node deleted while the agent runs is registered again. Stopping marks
-nothing: a node lifecycle controller turns a silent node NotReady.
+Registration that fails (the API server still starting, say) is retried
+here with a back-off (`minik.machinery.backoff`, 0.1 s doubling to 7 s),
+not left to the supervisor: failing to register is expected at start, so
+it is one warning line, not a crash with a traceback, and the first retry
+comes sooner than a supervised restart would. A Node deleted while the
+agent runs is registered again. Stopping marks nothing: a node lifecycle
+controller turns a silent node NotReady.
+
+All time is the agent's `Clock`: its wall time for heartbeat, transition
+and renew times, its monotonic time for when the status is due, and its
+`sleep` between heartbeats, so tests drive heartbeats on a `ManualClock`.
 """
 
 from __future__ import annotations
@@ -26,16 +35,17 @@ import asyncio
 import copy
 import datetime as dt
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import cast
 
 from agent import host
 from minik.api.errors import ApiError
-from minik.api.meta import find_condition, format_time, now, transition_time, uid_of
+from minik.api.meta import find_condition, format_time, transition_time, uid_of
 from minik.api.objects import JsonObject, Node, NodeCondition, NodeStatus, Quantity
 from minik.api.resources import REGISTRY
 from minik.client.aio import ApiUnavailable, AsyncClient
+from minik.machinery.backoff import Backoff
+from minik.machinery.clock import Clock, LoopClock, sleep
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +54,7 @@ LEASE_NAMESPACE = "kube-node-lease"
 LEASE_DURATION_SECONDS = 40
 MAX_PODS = 110
 CONTROL_PLANE_LABEL = "node-role.kubernetes.io/control-plane"
+REGISTER_RETRY = 0.1
 REGISTER_RETRY_MAX = 7.0
 
 Readiness = Callable[[], str | None]
@@ -147,7 +158,7 @@ class NodeStatusReporter:
         runtime_version: str = "docker://unknown", heartbeat_interval: float = 10.0,
         status_interval: float = 60.0, storage_path: str = "/",
         facts: host.HostFacts | None = None, readiness: Readiness | None = None,
-        clock: Callable[[], dt.datetime] = now,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
         self.node_name = node_name
@@ -160,7 +171,7 @@ class NodeStatusReporter:
         self.storage_path = storage_path
         self.facts = facts
         self.readiness = readiness
-        self.clock = clock
+        self.clock: Clock = clock or LoopClock()
         self.node: Node | None = None
         self.lease: JsonObject | None = None
         self.status_writes = 0
@@ -205,16 +216,16 @@ class NodeStatusReporter:
         return self.node
 
     async def _register_until_done(self) -> None:
-        delay = 0.1
+        backoff = Backoff(base=REGISTER_RETRY, cap=REGISTER_RETRY_MAX, clock=self.clock)
         while True:
             try:
                 await self.register()
                 return
             except (ApiError, ApiUnavailable) as e:
+                delay = backoff.next()
                 log.warning("registering node %s failed: %s; retrying in %.1fs",
                             self.node_name, e, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, REGISTER_RETRY_MAX)
+            await sleep(self.clock, delay)
 
     async def _every(self, action: Callable[[], Awaitable[object]], what: str) -> None:
         while True:
@@ -228,7 +239,7 @@ class NodeStatusReporter:
                     log.warning("node %s: %s update failed: %s", self.node_name, what, e)
             except ApiUnavailable as e:
                 log.warning("node %s: %s update failed: %s", self.node_name, what, e)
-            await asyncio.sleep(self.heartbeat_interval)
+            await sleep(self.clock, self.heartbeat_interval)
 
     async def _register_quietly(self) -> None:
         try:
@@ -245,10 +256,10 @@ class NodeStatusReporter:
     async def sync_status(self) -> bool:
         """Write the status if it changed or is due; whether it was written."""
         status = self.desired_status()
-        due = time.monotonic() - self._reported_at >= self.status_interval
+        due = self.clock.now() - self._reported_at >= self.status_interval
         if status == self._reported and not due:
             return False
-        stamp = format_time(self.clock())
+        stamp = format_time(self.clock.wall())
         body: NodeStatus = {
             **status,
             "conditions": stamp_conditions(status["conditions"], self._conditions, stamp)}
@@ -256,7 +267,7 @@ class NodeStatusReporter:
             NODES, None, self.node_name, {"status": body}, patch_type="strategic",
             subresource="status"))
         self.status_writes += 1
-        self._reported, self._reported_at = status, time.monotonic()
+        self._reported, self._reported_at = status, self.clock.now()
         self._conditions = body["conditions"]
         return True
 
@@ -272,7 +283,7 @@ class NodeStatusReporter:
         return self.lease
 
     async def _write_lease(self) -> JsonObject:
-        renew = micro_time(self.clock())
+        renew = micro_time(self.clock.wall())
         node_uid = uid_of(self.node) if self.node is not None else None
         if self.lease is None:
             self.lease = await self._read_lease()

@@ -9,7 +9,10 @@ failures, and keeps probing. Liveness and startup report a failure after
 `failureThreshold` failures and then stop probing that container until it
 is replaced; a startup success ends the startup loop and releases the
 liveness and readiness loops, which wait for it. A check that could not be
-carried out (result `unknown`) counts neither way.
+carried out (result `unknown`) counts neither way. Periods and delays are
+the agent's `Clock`'s (a container's start is the engine's wall time, so
+it is compared with the clock's wall time); a check's own timeout bounds
+real I/O and runs on the event loop's time.
 
 State lives here, in memory, per pod UID and container *id*: the pod
 worker says which containers run now (`sync`), reads results (`view`,
@@ -29,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -42,6 +44,7 @@ from agent.runtime import Runtime
 from agent.status import ProbeView
 from minik.api.meta import name_of, namespace_of, uid_of
 from minik.api.objects import Container, JsonObject, Pod
+from minik.machinery.clock import Clock, LoopClock, sleep
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,7 @@ class RunningContainer:
     name: str
     container_id: str
     started_at: float
+    """When it started, in seconds since the epoch (by the engine's clock)."""
 
 
 @dataclass(frozen=True)
@@ -170,14 +174,13 @@ class ProbeManager:
     """Runs the probes of running containers and keeps their results."""
 
     def __init__(self, runtime: Runtime, *, on_change: Callable[[str], None],
-                 events: EventSink, clock: Callable[[], float] = time.time,
+                 events: EventSink, clock: Clock | None = None,
                  registry: CollectorRegistry | None = None,
                  metrics: ProbeMetrics | None = None) -> None:
-        """`clock` gives epoch seconds: it is compared with `RunningContainer.started_at`."""
         self._runtime = runtime
         self._on_change = on_change
         self._events = events
-        self._clock = clock
+        self._clock: Clock = clock or LoopClock()
         if metrics is None and registry is not None:
             metrics = ProbeMetrics(registry)
         self._metrics = metrics
@@ -265,14 +268,14 @@ class ProbeManager:
             await probes.startup_done.wait()
         streak = Streak(spec)
         while True:
-            delay = probes.started_at + spec.initial_delay - self._clock()
+            delay = probes.started_at + spec.initial_delay - self._clock.wall().timestamp()
             if delay > 0:
-                await asyncio.sleep(min(delay, spec.period))
+                await sleep(self._clock, min(delay, spec.period))
                 continue
             result = streak.add(await self._probe(entry, probes, kind, spec))
             if result is not None and not self._apply(entry, probes, kind, result):
                 return
-            await asyncio.sleep(spec.period)
+            await sleep(self._clock, spec.period)
 
     async def _probe(self, entry: PodProbes, probes: ContainerProbes, kind: Kind,
                      spec: ProbeSpec) -> Outcome:

@@ -3,8 +3,9 @@
 This is minik's CRI. The agent speaks only this vocabulary — specs,
 infos, errors — and never a Docker type, so a pod worker can be tested
 against `agent.fake_runtime.FakeRuntime` and run against
-`agent.docker_runtime.DockerRuntime` (which, with its translations in
-`agent.docker_convert`, is all that imports the Docker SDK). Every method
+`agent.docker_runtime.DockerRuntime` (which, with its engine client in
+`agent.docker_client` and its translations in `agent.docker_convert`, is
+all that imports the Docker SDK). Every method
 is async; an implementation must not block the event loop.
 
 Errors are ours: an implementation maps its engine's exceptions to the

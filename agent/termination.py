@@ -67,7 +67,7 @@ class PodTerminator:
         if container is not None and (container.get("lifecycle") or {}).get("preStop"):
             left = await hooks.pre_stop(self.runtime, pod, container, info.id,
                                         pod_ip=self.pod_ip(pod, state), events=self.events,
-                                        grace=grace)
+                                        grace=grace, clock=self.clock)
             grace = max(left, hooks.MIN_STOP_GRACE)
         await stop_container(self.runtime, info.id, grace)
 

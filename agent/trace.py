@@ -5,7 +5,10 @@ At DEBUG on this module's logger (the server turns it on with
 `pod <namespace>/<name> <stage> at <unix time>`, which `parse` reads back,
 so the bench can put the agent's own view (informer saw the pod, sync
 began, containers asked for, status written) between the API's and the
-engine's on one clock. Off, a mark costs one level check.
+engine's on one clock. That clock is the system's epoch time
+(`time.time`), not the agent's `Clock`: the marks are compared with
+timestamps other processes wrote, and a manual clock would make them
+meaningless. Off, a mark costs one level check.
 """
 
 from __future__ import annotations

@@ -248,6 +248,8 @@ def _same(a: Payload, b: Payload) -> bool:
 
 
 def _write_dir(target: Path, payload: Payload) -> Path:
+    # The kubelet's atomic writer names each version of the data after the moment it was
+    # written; only a name (mkdtemp makes it unique), which no one reads as a time.
     stamp = datetime.now(UTC).strftime("..%Y_%m_%d_%H_%M_%S.")
     new = Path(tempfile.mkdtemp(prefix=stamp, dir=target))
     new.chmod(0o755)

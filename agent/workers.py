@@ -3,11 +3,16 @@
 `update(uid)` marks a pod dirty and wakes its worker (starting one if
 needed). A worker runs the sync function until the pod is clean. A sync
 asks to run again the way every sync in minik does: it raises
-`Requeue(after=seconds)` (a back-off ending, a status write to retry); a
-`Requeue()` without a delay, like a crash, is retried after
-`FAILED_SYNC_RETRY` (a crash is logged first, never lost). A worker with
-nothing to do and nothing scheduled ends; the next update starts another.
-`interrupt(uid)` abandons a running sync for a pod being deleted.
+`Requeue(after=seconds)` (a back-off ending, a status write to retry: at
+that moment, and the pod's back-off starts over) or a bare `Requeue()`,
+which, like a crash (logged first, never lost), is retried after the pod's
+own growing back-off (`minik.machinery.backoff`: 2 s doubling to 30 s,
+as the work queue rate-limits a key). A sync that returns normally saw
+the pod as it is: the pod's back-off starts over and a retry scheduled by
+an earlier sync is cancelled, since the sync it asked for has just run. A
+worker with nothing to do and nothing scheduled ends; the next update
+starts another. `interrupt(uid)` abandons a running sync for a pod being
+deleted.
 
 These are the kubelet's pod workers, not `minik.machinery.workqueue`
 workers, by decision: their contract is the work queue's (one sync per
@@ -28,12 +33,16 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock, LoopClock, Timer
 from minik.machinery.requeue import Requeue
 
 log = logging.getLogger(__name__)
 
 FAILED_SYNC_RETRY = 2.0
+"""The first retry of a pod whose sync failed or asked for a rate-limited `Requeue()`."""
+FAILED_SYNC_RETRY_CAP = 30.0
+"""The longest such retry: a pod whose sync keeps failing is tried at least this often."""
 
 Sync = Callable[[str], Coroutine[Any, Any, None]]
 """A pod's sync, by uid: a coroutine function, as each sync runs as a task of its own."""
@@ -54,6 +63,8 @@ class PodWorkers:
         self._sync = sync
         self._clock: Clock = clock or LoopClock()
         self._workers: dict[str, _Worker] = {}
+        self._backoff = Backoff(base=FAILED_SYNC_RETRY, cap=FAILED_SYNC_RETRY_CAP,
+                                clock=self._clock)
         self._closed = False
 
     def update(self, uid: str) -> None:
@@ -83,14 +94,18 @@ class PodWorkers:
         self.update(uid)
 
     def _requeue(self, worker: _Worker, delay: float) -> None:
-        if worker.timer is not None:
-            worker.timer.cancel()
+        self._cancel_timer(worker)
 
         def fire() -> None:
             worker.timer = None
             worker.wake.set()
 
         worker.timer = self._clock.call_later(delay, fire)
+
+    def _cancel_timer(self, worker: _Worker) -> None:
+        if worker.timer is not None:
+            worker.timer.cancel()
+            worker.timer = None
 
     async def _run(self, uid: str, worker: _Worker) -> None:
         try:
@@ -105,18 +120,24 @@ class PodWorkers:
                         raise
                     # interrupted; the wake is already set
                 except Requeue as r:
-                    self._requeue(worker, FAILED_SYNC_RETRY if r.after is None else r.after)
+                    if r.after is None:
+                        self._requeue(worker, self._backoff.next(uid))
+                    else:
+                        self._backoff.reset(uid)
+                        self._requeue(worker, r.after)
                 except Exception:
-                    log.exception("syncing pod %s failed; retrying in %.0fs", uid,
-                                  FAILED_SYNC_RETRY)
-                    self._requeue(worker, FAILED_SYNC_RETRY)
+                    delay = self._backoff.next(uid)
+                    log.exception("syncing pod %s failed; retrying in %.0fs", uid, delay)
+                    self._requeue(worker, delay)
+                else:
+                    self._backoff.reset(uid)
+                    self._cancel_timer(worker)
                 finally:
                     worker.sync = None
                 if not worker.wake.is_set() and worker.timer is None:
                     return
         finally:
-            if worker.timer is not None:
-                worker.timer.cancel()
+            self._cancel_timer(worker)
             if self._workers.get(uid) is worker:
                 del self._workers[uid]
 

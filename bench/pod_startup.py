@@ -37,7 +37,7 @@ a 2-core machine shared with other work (load 4-17):
   containers being started, whose lock the engine holds for the whole
   start, so single lists took up to 1.9 s. Pause start returned -> app
   asked for took 0.6-2.0 s, app started -> status write 0.08-0.6 s. Now
-  `agent.docker_runtime` has pools of its own, starts and stats apart, and
+  the Docker runtime (`agent.docker_client`) has pools of its own, starts and stats apart, and
   lists never inspect a container being started: 3-50 ms and 4-12 ms.
 - The scheduler bound one pod after another (a store write each): the
   median pod was bound 110-190 ms after its create, now 70-120 ms; it

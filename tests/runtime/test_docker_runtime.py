@@ -209,7 +209,7 @@ async def test_a_consumer_that_stops_following_releases_the_stream(engine: Engin
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(anext(follower), 0.3)
         await follower.aclose()
-    assert not engine.runtime._open
+    assert not engine.runtime._client.open
 
 
 async def test_exec_echoes_stdin_separates_stderr_and_propagates_exit_codes(
@@ -376,4 +376,4 @@ async def test_container_events_name_the_instances_containers_that_die_or_go(
             await follower
         if stranger:
             await engine.runtime.remove(stranger, force=True)
-    assert not engine.runtime._open
+    assert not engine.runtime._client.open

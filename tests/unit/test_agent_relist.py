@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agent import labels
-from agent.agent import Agent, AgentConfig, status_only
+from agent.agent import MIN_RELIST_GAP, Agent, AgentConfig, status_only
 from agent.fake_runtime import FakeRuntime
 from agent.podstate import group_by_pod
 from agent.runtime import ContainerSpec
-from agent.workers import PodWorkers
 from cni.network import ensure_pod_network
 from minik.machinery.clock import ManualClock
-from minik.machinery.requeue import Requeue
 from tests.unit.apitest import eventually
 
 INSTANCE = "unit"
@@ -128,63 +127,65 @@ def test_only_status_updates_need_no_sync(update: dict[str, Any], only_status: b
     assert status_only(POD, update) is only_status
 
 
-async def test_pod_workers_say_which_sync_is_running() -> None:
-    entered, release = asyncio.Event(), asyncio.Event()
-
-    async def sync(uid: str) -> None:
-        entered.set()
-        await release.wait()
-
-    workers = PodWorkers(sync)
-    workers.update("a")
-    await asyncio.wait_for(entered.wait(), 5)
-    assert workers.syncing("a") and not workers.syncing("b")
-    release.set()
-    await eventually(lambda: not workers.syncing("a"))
-    await workers.close()
+def relists(runtime: FakeRuntime) -> int:
+    return len(runtime.called("list"))
 
 
-async def test_a_pod_worker_syncs_again_when_its_sync_asks_and_ends_when_nothing_is_pending(
-) -> None:
-    clock = ManualClock()
-    runs: list[float] = []
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
-    async def sync(uid: str) -> None:
-        runs.append(clock.now())
-        if len(runs) == 1:
-            raise Requeue("a back-off is running", after=10)
 
-    workers = PodWorkers(sync, clock=clock)
-    try:
-        workers.update("a")
-        await eventually(lambda: runs == [0.0] and clock.pending == 1)
-        clock.advance(9.9)
-        await asyncio.sleep(0)
-        assert runs == [0.0]
-        clock.advance(0.1)
-        await eventually(lambda: runs == [0.0, 10.0])
-        await eventually(lambda: not workers._workers)
-    finally:
-        await workers.close()
+@pytest.fixture
+async def relisting(runtime: FakeRuntime, tmp_path: Path,
+                    clock: ManualClock) -> AsyncIterator[Agent]:
+    """An agent on a manual clock whose relist loop and container-event follower run."""
+    agent = Agent(AgentConfig(instance=INSTANCE, state_dir=tmp_path, relist_period=1.0),
+                  client=None, runtime=runtime,  # type: ignore[arg-type]
+                  network=functools.partial(ensure_pod_network, runtime, INSTANCE),
+                  clock=clock)
+    agent.workers = Workers()  # type: ignore[assignment]
+    tasks = [asyncio.create_task(agent._relist_forever()),
+             asyncio.create_task(agent._follow_container_events())]
+    await eventually(lambda: relists(runtime) == 1 and clock.pending == 1)
+    yield agent
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_the_relist_runs_every_relist_period_after_the_minimum_gap(
+        relisting: Agent, runtime: FakeRuntime, clock: ManualClock) -> None:
+    clock.advance(MIN_RELIST_GAP)
+    await eventually(lambda: clock.pending == 1)
+    clock.advance(0.9)
+    await asyncio.sleep(0)
+    assert relists(runtime) == 1
+    clock.advance(0.1)
+    await eventually(lambda: relists(runtime) == 2)
 
 
 async def test_a_container_that_dies_is_relisted_at_once(
-        runtime: FakeRuntime, tmp_path: Path) -> None:
-    agent = Agent(AgentConfig(instance=INSTANCE, state_dir=tmp_path, relist_period=600),
-                  client=None, runtime=runtime,  # type: ignore[arg-type]
-                  network=functools.partial(ensure_pod_network, runtime, INSTANCE))
-    agent.workers = Workers()  # type: ignore[assignment]
+        relisting: Agent, runtime: FakeRuntime, clock: ManualClock) -> None:
     container_id = await start_sandbox(runtime, "a")
-    tasks = [asyncio.create_task(agent._relist_forever()),
-             asyncio.create_task(agent._follow_container_events())]
-    try:
-        await eventually(lambda: woken(agent) == ["a"])
-        runtime.exit(container_id, 137)
-        await eventually(lambda: woken(agent) == ["a"], timeout=5)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    clock.advance(MIN_RELIST_GAP)
+    await eventually(lambda: clock.pending == 1)
+    assert relists(runtime) == 1
+    runtime.exit(container_id, 137)
+    await eventually(lambda: relists(runtime) == 2)
+    assert woken(relisting) == ["a"]
+
+
+async def test_a_container_that_dies_within_the_minimum_gap_is_relisted_at_its_end(
+        relisting: Agent, runtime: FakeRuntime, clock: ManualClock) -> None:
+    container_id = await start_sandbox(runtime, "a")
+    runtime.exit(container_id, 137)
+    clock.advance(MIN_RELIST_GAP - 0.01)
+    await asyncio.sleep(0)
+    assert relists(runtime) == 1
+    clock.advance(0.01)
+    await eventually(lambda: relists(runtime) == 2)
+    assert woken(relisting) == ["a"]
 
 
 async def test_at_start_the_agent_wakes_pods_that_left_volumes_but_are_gone(

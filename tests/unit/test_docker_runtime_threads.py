@@ -12,7 +12,8 @@ from typing import Any
 import docker
 import pytest
 
-from agent.docker_runtime import API_VERSION, ENGINE_THREADS, DockerRuntime
+from agent.docker_client import API_VERSION, ENGINE_THREADS
+from agent.docker_runtime import DockerRuntime
 from agent.runtime import ContainerSpec
 
 SELECTOR = {"minik.dev/instance": "threads"}
@@ -67,7 +68,7 @@ class SlowStarts(docker.APIClient):
 async def engine() -> AsyncIterator[tuple[DockerRuntime, SlowStarts]]:
     runtime = DockerRuntime("unix:///nonexistent/docker.sock")
     fake = SlowStarts()
-    runtime._api = fake
+    runtime._client.api = fake
     try:
         yield runtime, fake
     finally:

@@ -26,30 +26,20 @@ from agent.runtime import (
     RuntimeFailure,
     RuntimeUnavailable,
 )
+from minik.machinery.clock import ManualClock
 
 POD = {"metadata": {"namespace": "shop", "name": "web-7d9f", "uid": "0f1e2d3c-aaaa-bbbb"}}
 PAUSE, BUSYBOX = "minik/pause:1.0", "minik/busybox:1.35"
 DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2024, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(start=datetime(2024, 1, 1, tzinfo=UTC).timestamp())
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def fake(clock: Clock) -> FakeRuntime:
+def fake(clock: ManualClock) -> FakeRuntime:
     return FakeRuntime(images=(PAUSE, BUSYBOX), clock=clock)
 
 
@@ -134,7 +124,7 @@ async def test_a_pod_sandbox_gets_an_ip_and_its_containers_join_it(fake: FakeRun
         await fake.ensure_network("minik", subnet="10.99.0.0/16", gateway=None, labels={})
 
 
-async def test_ids_are_deterministic(clock: Clock) -> None:
+async def test_ids_are_deterministic() -> None:
     first, second = FakeRuntime(images=(BUSYBOX,)), FakeRuntime(images=(BUSYBOX,))
     assert await first.create(spec("a")) == await second.create(spec("a"))
 
@@ -156,7 +146,7 @@ async def test_a_container_cannot_join_a_stopped_sandbox(fake: FakeRuntime) -> N
 
 
 async def test_exits_and_oom_kills_show_in_list_by_label(fake: FakeRuntime,
-                                                         clock: Clock) -> None:
+                                                         clock: ManualClock) -> None:
     crashing = await run(fake, "a", labels={"pod": "1"})
     hog = await run(fake, "b", labels={"pod": "2"})
     clock.advance(5)
@@ -235,14 +225,15 @@ async def test_injected_failures_and_an_unavailable_engine(fake: FakeRuntime) ->
     assert [c.method for c in fake.calls].count("start") == 2
 
 
-async def test_logs_tail_timestamps_and_follow(fake: FakeRuntime, clock: Clock) -> None:
+async def test_logs_tail_timestamps_and_follow(fake: FakeRuntime,
+                                               clock: ManualClock) -> None:
     container = await run(fake, "l")
     fake.write_log(container, b"one\n")
     clock.advance(1)
     fake.write_log(container, b"two\n")
     assert [c async for c in fake.logs(container)] == [b"one\n", b"two\n"]
     assert [c async for c in fake.logs(container, tail=1)] == [b"two\n"]
-    assert [c async for c in fake.logs(container, since=clock.now)] == [b"two\n"]
+    assert [c async for c in fake.logs(container, since=clock.wall())] == [b"two\n"]
     [stamped] = [c async for c in fake.logs(container, tail=1, timestamps=True)]
     assert stamped == b"2024-01-01T00:00:01.000000Z two\n"
 

@@ -301,7 +301,7 @@ NO_BINARY = ('failed to create shim task: OCI runtime create failed: exec: "/non
 
 async def manual_syncer(tmp_path: Path) -> tuple[PodSyncer, FakeRuntime, Pods, ManualClock]:
     clock = ManualClock(start=1_800_000_000.0)
-    runtime = FakeRuntime(images=(PAUSE, BUSYBOX), clock=clock.wall)
+    runtime = FakeRuntime(images=(PAUSE, BUSYBOX), clock=clock)
     await runtime.ensure_network(NETWORK, subnet="10.99.0.0/16", gateway=None, labels={})
     pods = Pods()
     syncer = make_syncer(runtime, pods, {}, tmp_path, clock=clock)

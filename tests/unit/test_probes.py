@@ -1,9 +1,10 @@
 """Probes turn check results into readiness, startup and liveness as the kubelet does.
 
 Exec probes run against `FakeRuntime` with scripted exit codes; HTTP and TCP
-probes reach a real in-process server on 127.0.0.1. Periods are a few
-milliseconds and every wait polls with a deadline, so nothing sleeps to
-synchronise.
+probes reach a real in-process server on 127.0.0.1. Periods and initial
+delays run on a `ManualClock` that the tests advance (`Harness.until` steps
+it a period at a time while it polls with a deadline), so nothing sleeps
+to synchronise and timing is exact.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from prometheus_client import CollectorRegistry
 from agent.fake_runtime import FakeRuntime
 from agent.probes import ProbeManager, RunningContainer
 from agent.runtime import ContainerSpec, ExecResult, ExecTimedOut
+from minik.machinery.clock import ManualClock
 from tests.unit.apitest import eventually
 
 IMAGE = "minik/busybox:1.35"
 UID = "5f0c-uid"
-FAST = {"periodSeconds": 0.005, "timeoutSeconds": 0.5}
+PERIOD = 10.0
+FAST = {"periodSeconds": PERIOD, "timeoutSeconds": 0.5}
 
 
 class Recorder:
@@ -56,17 +59,17 @@ class Script:
 
 
 class Harness:
-    """A ProbeManager over a FakeRuntime, with a settable clock and a log of on_change calls."""
+    """A ProbeManager over a FakeRuntime on a manual clock, with a log of on_change calls."""
 
     def __init__(self) -> None:
         self.runtime = FakeRuntime(images=(IMAGE,))
         self.events = Recorder()
         self.registry = CollectorRegistry()
-        self.now = 1000.0
+        self.clock = ManualClock(start=1_800_000_000.0)
         self.changes: list[str] = []
         self.observers: list[Callable[[str], None]] = []
         self.manager = ProbeManager(self.runtime, on_change=self.changed, events=self.events,
-                                    clock=lambda: self.now, registry=self.registry)
+                                    clock=self.clock, registry=self.registry)
 
     def changed(self, pod_uid: str) -> None:
         self.changes.append(pod_uid)
@@ -77,11 +80,20 @@ class Harness:
         docker_name = f"{name}-{len(self.runtime.containers)}"
         cid = await self.runtime.create(ContainerSpec(name=docker_name, image=IMAGE))
         await self.runtime.start(cid)
-        return RunningContainer(name=name, container_id=cid, started_at=self.now)
+        return RunningContainer(name=name, container_id=cid,
+                                started_at=self.clock.wall().timestamp())
 
     def sync(self, pod: dict[str, Any], *running: RunningContainer,
              pod_ip: str | None = "127.0.0.1") -> None:
         self.manager.sync(pod, list(running), pod_ip)
+
+    async def until(self, condition: Callable[[], bool], step: float = PERIOD) -> None:
+        """Let the probes run, the clock moving on `step` at each poll, until `condition`
+        holds; fail after 5 s of real time."""
+        async with asyncio.timeout(5):
+            while not condition():
+                await asyncio.sleep(0.01)
+                self.clock.advance(step)
 
 
 def pod(*containers: dict[str, Any]) -> dict[str, Any]:
@@ -148,7 +160,7 @@ async def test_a_readiness_probe_keeps_the_container_unready_until_its_first_suc
     h.runtime.on_exec(["ready"], script)
     h.sync(pod(container(readinessProbe=exec_probe("ready"))), await h.start())
     assert h.manager.view(UID).ready == {"app": False}
-    await eventually(lambda: h.manager.view(UID).ready == {"app": True})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": True})
     assert flipped_at == [3]
     assert h.changes == [UID]
 
@@ -161,7 +173,7 @@ async def test_readiness_turns_false_after_failure_threshold_failures_and_true_a
     h.observers.append(lambda uid: seen.append((script.calls, h.manager.view(uid).ready["app"])))
     h.runtime.on_exec(["ready"], script)
     h.sync(pod(container(readinessProbe=exec_probe("ready", failureThreshold=3))), await h.start())
-    await eventually(lambda: len(seen) == 3)
+    await h.until(lambda: len(seen) == 3)
     assert seen == [(1, True), (4, False), (5, True)]
     assert h.manager.liveness_failed(UID) == set()
 
@@ -173,7 +185,7 @@ async def test_readiness_needs_success_threshold_successes_in_a_row(h: Harness) 
     h.runtime.on_exec(["ready"], script)
     probe = exec_probe("ready", successThreshold=2)
     h.sync(pod(container(readinessProbe=probe)), await h.start())
-    await eventually(lambda: h.manager.view(UID).ready == {"app": True})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": True})
     assert flipped_at == [4]
 
 
@@ -190,7 +202,7 @@ async def test_liveness_failing_failure_threshold_times_is_reported_and_stops_pr
     script = Script(0, 1, 1, output=b"cat: can't open '/tmp/healthy'\n")
     h.runtime.on_exec(["live"], script)
     h.sync(pod(container(livenessProbe=exec_probe("live", failureThreshold=2))), await h.start())
-    await eventually(lambda: h.manager.liveness_failed(UID) == {"app"})
+    await h.until(lambda: h.manager.liveness_failed(UID) == {"app"})
     assert h.changes == [UID]
     assert h.events.events == [("Warning", "Unhealthy",
                                 "Liveness probe failed: cat: can't open '/tmp/healthy'")] * 2
@@ -209,9 +221,9 @@ async def test_a_startup_probe_holds_liveness_and_readiness_back_until_it_succee
                      livenessProbe=exec_probe("live"), readinessProbe=exec_probe("ready"))
     h.sync(pod(spec), await h.start())
     assert h.manager.view(UID).started == {"app": False}
-    await eventually(lambda: h.manager.view(UID).ready == {"app": True})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": True})
     assert h.manager.view(UID).started == {"app": True}
-    await eventually(lambda: live.calls >= 1)
+    await h.until(lambda: live.calls >= 1)
     commands = [command for _, command in h.runtime.called("exec_run")]
     third_startup = [i for i, c in enumerate(commands) if c == ("started",)][2]
     assert commands.index(("live",)) > third_startup
@@ -230,7 +242,7 @@ async def test_a_startup_probe_failing_failure_threshold_times_fails_the_contain
     spec = container(startupProbe=exec_probe("started", failureThreshold=3),
                      livenessProbe=exec_probe("live"))
     h.sync(pod(spec), await h.start())
-    await eventually(lambda: h.manager.liveness_failed(UID) == {"app"})
+    await h.until(lambda: h.manager.liveness_failed(UID) == {"app"})
     assert h.manager.view(UID).started == {"app": False}
     assert h.events.messages() == ["Startup probe failed: not yet"] * 3
     assert live.calls == 0
@@ -240,9 +252,21 @@ async def test_an_exec_probe_that_times_out_fails_with_the_kubelet_message(h: Ha
     h.runtime.on_exec(["sleep", "10"], ExecTimedOut("exec timed out"))
     h.sync(pod(container(livenessProbe=exec_probe("sleep", "10", failureThreshold=1))),
            await h.start())
-    await eventually(lambda: h.manager.liveness_failed(UID) == {"app"})
+    await h.until(lambda: h.manager.liveness_failed(UID) == {"app"})
     assert h.events.messages() == ['Liveness probe failed: command "sleep 10" timed out']
     assert h.runtime.called("exec_run")[0][1] == ("sleep", "10")
+
+
+async def test_a_probe_runs_at_once_and_then_every_period_seconds(h: Harness) -> None:
+    ready = Script(0)
+    h.runtime.on_exec(["ready"], ready)
+    h.sync(pod(container(readinessProbe=exec_probe("ready"))), await h.start())
+    await eventually(lambda: ready.calls == 1 and h.clock.pending == 1)
+    h.clock.advance(PERIOD - 0.1)
+    await asyncio.sleep(0)
+    assert ready.calls == 1
+    h.clock.advance(0.1)
+    await eventually(lambda: ready.calls == 2 and h.clock.pending == 1)
 
 
 async def test_initial_delay_counts_from_the_container_start(h: Harness) -> None:
@@ -252,16 +276,17 @@ async def test_initial_delay_counts_from_the_container_start(h: Harness) -> None
     spec = container(livenessProbe=exec_probe("live", initialDelaySeconds=30),
                      readinessProbe=exec_probe("ready"))
     h.sync(pod(spec), await h.start())
-    await eventually(lambda: ready.calls >= 5)
-    assert live.calls == 0
-    h.now += 31
-    await eventually(lambda: live.calls >= 1)
+    for calls in (1, 2, 3):
+        await eventually(lambda calls=calls: ready.calls == calls and h.clock.pending == 2)
+        assert live.calls == 0
+        h.clock.advance(PERIOD)
+    await eventually(lambda: ready.calls == 4 and live.calls == 1)
 
 
 async def test_a_container_past_its_initial_delay_is_probed_at_once(h: Harness) -> None:
     h.runtime.on_exec(["ready"], Script(0))
     running = await h.start()
-    h.now += 3600
+    h.clock.advance(3600)
     probe = exec_probe("ready", initialDelaySeconds=60, periodSeconds=600)
     h.sync(pod(container(readinessProbe=probe)), running)
     await eventually(lambda: h.manager.view(UID).ready == {"app": True})
@@ -274,8 +299,8 @@ async def test_a_restarted_container_gets_fresh_results_and_fresh_loops(h: Harne
                          livenessProbe=exec_probe("live", failureThreshold=1)))
     first = await h.start()
     h.sync(spec, first)
-    await eventually(lambda: h.manager.liveness_failed(UID) == {"app"})
-    await eventually(lambda: h.manager.view(UID).ready == {"app": True})
+    await h.until(lambda: h.manager.liveness_failed(UID) == {"app"})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": True})
     h.runtime.on_exec(["ready"], Script(1))
     second = await h.start()
     h.sync(spec, second)
@@ -288,7 +313,7 @@ async def test_a_container_that_stopped_running_is_no_longer_probed(h: Harness) 
     h.runtime.on_exec(["ready"], Script(0))
     spec = pod(container(readinessProbe=exec_probe("ready")))
     h.sync(spec, await h.start())
-    await eventually(lambda: h.manager.view(UID).ready == {"app": True})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": True})
     h.sync(spec)
     assert h.manager.view(UID).ready == {}
     await eventually(lambda: probe_tasks() == [])
@@ -321,7 +346,7 @@ async def test_an_http_probe_reaches_a_named_port_with_its_path_and_headers(
     spec = container(ports=[{"name": "web", "containerPort": server["port"]}],
                      readinessProbe=probe)
     h.sync(pod(spec), await h.start())
-    await eventually(lambda: h.manager.view(UID).ready == {"app": True})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": True})
     path, headers = server["requests"][0]
     assert path == "/healthz"
     assert headers["X-Probe"] == "yes"
@@ -333,9 +358,9 @@ async def test_an_http_probe_answered_with_500_fails_with_the_status_code(
 ) -> None:
     probe = {"httpGet": {"path": "/healthz", "port": server["port"]}, "failureThreshold": 1, **FAST}
     h.sync(pod(container(readinessProbe=probe)), await h.start())
-    await eventually(lambda: h.manager.view(UID).ready == {"app": True})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": True})
     server["status"] = 500
-    await eventually(lambda: h.manager.view(UID).ready == {"app": False})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": False})
     assert h.events.messages()[0] == (
         "Readiness probe failed: HTTP probe failed with statuscode: 500")
 
@@ -344,7 +369,7 @@ async def test_an_http_probe_to_a_closed_port_fails_with_connection_refused(h: H
     port = free_port()
     probe = {"httpGet": {"path": "/healthz", "port": port}, "failureThreshold": 1, **FAST}
     h.sync(pod(container(livenessProbe=probe)), await h.start())
-    await eventually(lambda: h.manager.liveness_failed(UID) == {"app"})
+    await h.until(lambda: h.manager.liveness_failed(UID) == {"app"})
     assert h.events.messages() == [
         f'Liveness probe failed: Get "http://127.0.0.1:{port}/healthz": '
         f"dial tcp 127.0.0.1:{port}: connect: connection refused"]
@@ -357,7 +382,7 @@ async def test_an_http_probe_without_an_answer_in_time_fails(
     probe = {"httpGet": {"port": server["port"]}, "failureThreshold": 1,
              "periodSeconds": 0.005, "timeoutSeconds": 0.05}
     h.sync(pod(container(livenessProbe=probe)), await h.start())
-    await eventually(lambda: h.manager.liveness_failed(UID) == {"app"})
+    await h.until(lambda: h.manager.liveness_failed(UID) == {"app"})
     assert h.events.messages() == [
         f'Liveness probe failed: Get "http://127.0.0.1:{server["port"]}/": '
         "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"]
@@ -369,10 +394,10 @@ async def test_a_tcp_probe_follows_whether_the_port_accepts_connections(h: Harne
     probe = {"tcpSocket": {"port": "tcp"}, "failureThreshold": 1, **FAST}
     spec = container(ports=[{"name": "tcp", "containerPort": port}], readinessProbe=probe)
     h.sync(pod(spec), await h.start())
-    await eventually(lambda: h.manager.view(UID).ready == {"app": True})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": True})
     listener.close()
     await listener.wait_closed()
-    await eventually(lambda: h.manager.view(UID).ready == {"app": False})
+    await h.until(lambda: h.manager.view(UID).ready == {"app": False})
     assert h.events.messages()[0] == (
         f"Readiness probe failed: dial tcp 127.0.0.1:{port}: connect: connection refused")
 
@@ -380,7 +405,7 @@ async def test_a_tcp_probe_follows_whether_the_port_accepts_connections(h: Harne
 async def test_an_unknown_port_name_is_an_error_that_counts_neither_way(h: Harness) -> None:
     probe = {"tcpSocket": {"port": "nope"}, "failureThreshold": 1, **FAST}
     h.sync(pod(container(livenessProbe=probe)), await h.start())
-    await eventually(lambda: len(h.events.messages()) >= 3)
+    await h.until(lambda: len(h.events.messages()) >= 3)
     assert h.manager.liveness_failed(UID) == set()
     assert h.events.messages()[0].startswith(
         "Liveness probe errored and resulted in unknown state: couldn't find port: nope")
@@ -389,7 +414,7 @@ async def test_an_unknown_port_name_is_an_error_that_counts_neither_way(h: Harne
 async def test_a_grpc_probe_fails_as_unsupported(h: Harness) -> None:
     probe = {"grpc": {"port": 9090}, "failureThreshold": 1, **FAST}
     h.sync(pod(container(livenessProbe=probe)), await h.start())
-    await eventually(lambda: h.manager.liveness_failed(UID) == {"app"})
+    await h.until(lambda: h.manager.liveness_failed(UID) == {"app"})
     assert h.events.messages() == ["Liveness probe failed: gRPC probes are not supported by minik"]
 
 
@@ -401,7 +426,7 @@ async def test_probe_results_are_counted_per_type_and_result(h: Harness) -> None
     def count(result: str) -> float | None:
         return h.registry.get_sample_value("minik_prober_probe_total", {**labels, "result": result})
 
-    await eventually(lambda: (count("failed") or 0) >= 1)
+    await h.until(lambda: (count("failed") or 0) >= 1)
     assert count("successful") == 1
     h.manager.remove(UID)
     assert count("successful") is None

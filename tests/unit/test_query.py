@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from multidict import MultiDict
 
@@ -31,7 +33,8 @@ def test_the_first_of_repeated_values_counts() -> None:
 
 
 def test_the_kubelet_api_reads_log_and_exec_options_the_same_way() -> None:
-    logs = LogOptions.parse(MultiDict(follow="True", previous="FALSE", timestamps="1"))
+    logs = LogOptions.parse(MultiDict(follow="True", previous="FALSE", timestamps="1"),
+                            now=datetime.now(UTC))
     assert (logs.follow, logs.previous, logs.timestamps) == (True, False, True)
     stream = StreamOptions.parse(MultiDict(command="ls", stdout="yes", stderr="False", tty="0"))
     assert (stream.stdout, stream.stderr, stream.tty, stream.stdin) == (True, False, False, False)
