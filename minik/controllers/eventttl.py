@@ -15,19 +15,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
 from minik.api.meta import meta_of, parse_time
 from minik.api.objects import Event
 from minik.api.resources import REGISTRY
+from minik.controllers.context import ControllerContext
 from minik.machinery.clock import sleep
 from minik.machinery.informer import Informer, key_of, split_key
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 

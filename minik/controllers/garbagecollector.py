@@ -35,7 +35,7 @@ from __future__ import annotations
 import enum
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -49,12 +49,10 @@ from minik.api.meta import (
 )
 from minik.api.objects import JsonObject, KubeObject, OwnerReference
 from minik.api.resources import REGISTRY, ResourceType
+from minik.controllers.context import ControllerContext
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 

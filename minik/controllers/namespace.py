@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -39,12 +39,10 @@ from minik.api.meta import (
 )
 from minik.api.objects import Condition, JsonObject, KubeObject, Namespace
 from minik.api.resources import REGISTRY, ResourceType
+from minik.controllers.context import ControllerContext
 from minik.machinery.informer import Informer
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 

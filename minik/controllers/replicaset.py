@@ -37,7 +37,7 @@ import asyncio
 import copy
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -64,6 +64,7 @@ from minik.api.objects import (
     ReplicaSetStatus,
 )
 from minik.api.selectors.labels import LabelSelector
+from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.podcontrol import (
     PodControl,
@@ -84,9 +85,6 @@ from minik.controllers.replica_kinds import (
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 

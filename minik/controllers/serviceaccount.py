@@ -18,17 +18,14 @@ Tokens and their mounting into pods are not this controller's business.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
 from minik.api.meta import is_being_deleted, meta_of, name_of
 from minik.api.objects import KubeObject, Namespace
 from minik.api.resources import REGISTRY
+from minik.controllers.context import ControllerContext
 from minik.machinery.informer import Informer
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from minik.api import revisions
 from minik.api.errors import ApiError
 from minik.api.meta import find_condition
 from minik.api.resources import REGISTRY, ResourceType
+from minik.controllers.context import ControllerContext
 from minik.controllers.deployment import history, progress, sizes
 from minik.controllers.deployment.controller import DeploymentController
-from minik.controllers.manager import ControllerContext
 from minik.machinery.clock import ManualClock, Timer
 from minik.machinery.events import EventRecorder
 from minik.machinery.informer import Informer, key_of

@@ -19,7 +19,7 @@ from minik.api.errors import ApiError
 from minik.api.meta import format_time, now
 from minik.api.resources import REGISTRY, ResourceType
 from minik.client.aio import AsyncClient
-from minik.controllers.manager import ControllerContext
+from minik.controllers.context import ControllerContext
 from minik.controllers.podcontrol import (
     deletion_rank,
     is_pod_active,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -33,15 +33,13 @@ from minik.api.meta import (
 )
 from minik.api.objects import Deployment, JsonObject, Pod, ReplicaSet
 from minik.api.selectors.labels import LabelSelector
+from minik.controllers.context import ControllerContext
 from minik.controllers.deployment import progress, sizes, strategies
 from minik.controllers.deployment.rollout import DEPLOYMENTS, REPLICASETS, Rollout
 from minik.controllers.podcontrol import adopt_patch, release_patch
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
