@@ -25,17 +25,13 @@ from typing import Any
 from minik.api import errors, meta
 from minik.api.defaults import apply_defaults
 from minik.api.models.base import go_quote
+from minik.api.propagation import FOREGROUND, ORPHAN, UNCOLLECTED_KINDS
 from minik.api.query import parse_bool
 from minik.api.resources import ResourceType
 from minik.apiserver.params import int64_query
 from minik.apiserver.validate import validate_body
 
-FOREGROUND = "foregroundDeletion"
-ORPHAN = "orphan"
 POLICY_OF = {ORPHAN: "Orphan", FOREGROUND: "Foreground"}
-GC_UNSUPPORTED_KINDS = frozenset({"Event"})
-"""Kinds the garbage collector does not watch (as Kubernetes ignores events): a GC
-finalizer on one would never be removed, so a delete sets none (`rest.Unsupported`)."""
 POLICIES = ("Background", "Foreground", "Orphan")
 STATUS_ON_CREATE = {"Node", "Event"}
 DEFAULT_POD_GRACE = 30
@@ -298,7 +294,7 @@ def gc_finalizers(rt: ResourceType, md: dict[str, Any], options: DeleteOptions) 
     dependents there are is the collector's business, not the request's.
     """
     current = list(md.get("finalizers") or [])
-    if rt.kind in GC_UNSUPPORTED_KINDS:
+    if rt.kind in UNCOLLECTED_KINDS:
         return current
     policy = options.propagation_policy
     if policy is None:

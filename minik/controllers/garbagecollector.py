@@ -48,6 +48,7 @@ from minik.api.meta import (
     uid_of,
 )
 from minik.api.objects import JsonObject, KubeObject, OwnerReference
+from minik.api.propagation import FOREGROUND, GC_FINALIZERS, ORPHAN, UNCOLLECTED_KINDS
 from minik.api.resources import REGISTRY, ResourceType
 from minik.controllers.context import ControllerContext
 from minik.machinery.informer import Informer, key_of
@@ -56,9 +57,6 @@ from minik.machinery.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)
 
-FOREGROUND = "foregroundDeletion"
-ORPHAN = "orphan"
-IGNORED_KINDS = frozenset({"Event"})
 DEFAULT_WORKERS = 4
 
 
@@ -70,13 +68,13 @@ class OwnerState(enum.Enum):
 
 def collected_types() -> list[ResourceType]:
     """Every served type that can own or be owned."""
-    return [rt for rt in REGISTRY if rt.kind not in IGNORED_KINDS]
+    return [rt for rt in REGISTRY if rt.kind not in UNCOLLECTED_KINDS]
 
 
 def owner_type(ref: OwnerReference) -> ResourceType | None:
     """The served type an owner reference names; any version of its group will do."""
     kind, api_version = ref.get("kind"), str(ref.get("apiVersion") or "")
-    if not kind or kind in IGNORED_KINDS:
+    if not kind or kind in UNCOLLECTED_KINDS:
         return None
     exact = REGISTRY.by_kind(api_version, kind)
     if exact is not None:
@@ -96,7 +94,7 @@ def waits_for_dependents(obj: KubeObject) -> bool:
 def needs_sync(obj: KubeObject) -> bool:
     """Whether the collector has anything to decide about this object."""
     if is_being_deleted(obj):
-        return bool({FOREGROUND, ORPHAN} & set(finalizers_of(obj)))
+        return bool(GC_FINALIZERS & set(finalizers_of(obj)))
     return bool(owner_references_of(obj))
 
 

@@ -10,11 +10,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from minik.api.errors import ApiError
+from minik.api.propagation import FOREGROUND, ORPHAN
 from minik.api.resources import REGISTRY, ResourceType
 from minik.controllers.context import Controller, ControllerContext
 from minik.controllers.garbagecollector import (
-    FOREGROUND,
-    ORPHAN,
     GarbageCollector,
     OwnerState,
     needs_sync,
