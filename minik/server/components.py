@@ -27,8 +27,9 @@ from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
 from cni.network import ensure_pod_network, remove_pod_network
-from minik.api.meta import parse_time
-from minik.api.resources import REGISTRY
+from minik.api.meta import node_condition, parse_time
+from minik.api.objects import Node
+from minik.api.resources import NODES
 from minik.apiserver.metrics import ApiMetrics
 from minik.client.aio import AsyncClient, WatchExpired
 from minik.controllers.manager import ControllerManager
@@ -42,16 +43,14 @@ from minik.server.config import ServerConfig
 
 log = logging.getLogger(__name__)
 
-NODES = REGISTRY.get("nodes")
 
-
-def ready_since(node: dict, since: dt.datetime) -> bool:
+def ready_since(node: Node, since: dt.datetime) -> bool:
     """The node is Ready, by a heartbeat at `since` or later (times have whole seconds)."""
-    for condition in (node.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            beat = parse_time(condition.get("lastHeartbeatTime"))
-            return condition.get("status") == "True" and beat is not None and beat >= since
-    return False
+    ready = node_condition(node, "Ready")
+    if ready is None or ready.get("status") != "True":
+        return False
+    beat = parse_time(ready.get("lastHeartbeatTime"))
+    return beat is not None and beat >= since
 
 
 class Components:
