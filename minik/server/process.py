@@ -8,7 +8,8 @@ them in the reverse order: the components, the API, the store, cleanly.
 `PURGE_SIGNAL` (from `minik down --purge`) stops it the same way and then
 removes the node's state and the store, the store only once the node's
 state is gone (a mount left under it keeps both, so that a later purge can
-finish).
+finish); with the store go the network settings and the host-wide claims of
+the instance's address ranges (`claims`).
 
 The server is *up* once its own node is Ready, not when the API first
 answers: a pod created before the node registers would collect
@@ -35,6 +36,7 @@ from minik.apiserver.server import ApiServer
 from minik.home import PURGE_SIGNAL, Home, write_private
 from minik.kubeconfig import ensure_token, write_kubeconfig
 from minik.machinery.supervisor import Supervisor
+from minik.server.claims import ClaimRegistry
 from minik.server.config import ServerConfig
 from minik.store.sqlite import SQLiteStore
 
@@ -65,7 +67,8 @@ def _remove_store(home: Home) -> None:
 
 def _write_instance(config: ServerConfig, url: str, *, up: bool) -> None:
     info = {"name": config.name, "pid": os.getpid(), "server": url, "port": config.port,
-            "bind": config.bind, "node": config.node, "up": up}
+            "bind": config.bind, "node": config.node, "up": up,
+            "serviceCIDR": config.service_cidr, "nodeAddress": config.node_address}
     write_private(config.home.instance_file, (json.dumps(info, indent=2) + "\n").encode())
 
 
@@ -126,6 +129,8 @@ async def serve(config: ServerConfig) -> None:
         await store.close()
         if purge.is_set() and purged:
             _remove_store(home)
+            home.settings_file.unlink(missing_ok=True)
+            ClaimRegistry().release(str(home.root))
         elif purge.is_set():
             log.error("minik %r keeps its store: its node's state could not be removed",
                       config.name)
