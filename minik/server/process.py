@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def start_components(config: ServerConfig, url: str, token: str,
-                           metrics: ApiMetrics) -> Components:
+async def start_components(config: ServerConfig, url: str, token: str, metrics: ApiMetrics,
+                           api: ApiServer) -> Components:
     """Import (off the event loop) and start what runs beside the API, once it serves.
 
     The API's validation models are loaded the same way, so that the first
@@ -55,7 +55,8 @@ async def start_components(config: ServerConfig, url: str, token: str,
     """
     module = await asyncio.to_thread(importlib.import_module, "minik.server.components")
     await asyncio.to_thread(importlib.import_module, "minik.api.validation")
-    components: Components = module.Components(config, url, token, metrics)
+    components: Components = module.Components(config, url, token, metrics,
+                                               on_pod_network=api.serve_node_address)
     components.start()
     return components
 
@@ -105,7 +106,8 @@ async def serve(config: ServerConfig) -> None:
     metrics = ApiMetrics()
     store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
     write_private(home.pid_file, f"{os.getpid()}\n".encode())
-    api = ApiServer(home, store, metrics, token=token, bind=config.bind, port=config.port)
+    api = ApiServer(home, store, metrics, token=token, bind=config.bind, port=config.port,
+                    service_cidr=config.service_cidr, node_port_range=config.node_port_range)
     supervisor = Supervisor()
     components: Components | None = None
     try:
@@ -113,7 +115,7 @@ async def serve(config: ServerConfig) -> None:
         write_kubeconfig(home, server=url, token=token)
         _write_instance(config, url, up=False)
         log.info("minik %r serving on %s", config.name, url)
-        components = await start_components(config, url, token, metrics)
+        components = await start_components(config, url, token, metrics, api)
         ready = components
         supervisor.start("announce-up", lambda: announce_up(config, url, ready, started))
         await stop.wait()

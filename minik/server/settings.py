@@ -111,7 +111,9 @@ def resolve(home: Home, *, service_cidr: str | None = None,
     except ClaimError as e:
         raise SettingsError(str(e)) from e
     ports = node_port_range or stored.get("nodePortRange")
-    upstream = dns_upstream or tuple(str(u) for u in stored.get("dnsUpstream") or ())
+    kept = stored.get("dnsUpstream")
+    upstream = dns_upstream or tuple(str(u) for u in kept if u) if isinstance(kept, list) \
+        else dns_upstream
     settings = NetworkSettings(
         service_cidr=chosen_cidr,
         node_port_range=parse_port_range(str(ports)) if ports else DEFAULT_NODE_PORT_RANGE,
