@@ -64,7 +64,7 @@ class Home:
         store = [self.store.with_name(self.store.name + suffix) for suffix in STORE_SIDECARS]
         return [self.store, *store, self.ca_cert, self.ca_key, self.server_cert,
                 self.server_key, self.token, self.kubeconfig, self.pid_file, self.log_file,
-                self.purge_request, self.instance_file]
+                self.purge_request, self.instance_file, self.settings_file]
 
     def make_private(self) -> list[Path]:
         """Take other users' access away from the home, the agent's directory and
@@ -139,6 +139,11 @@ class Home:
     def instance_file(self) -> Path:
         """JSON with the running server's name, address and port."""
         return self.root / "instance.json"
+
+    @property
+    def settings_file(self) -> Path:
+        """JSON with the network settings chosen at the first start (`minik.server.settings`)."""
+        return self.root / "settings.json"
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -256,6 +256,11 @@ def is_pod_terminal(pod: Pod | JsonObject) -> bool:
     return _status(pod).get("phase") in TERMINAL_PHASES
 
 
+def node_condition(node: Node | JsonObject, type_: str) -> NodeCondition | None:
+    conditions = cast("list[NodeCondition] | None", _status(node).get("conditions"))
+    return find_condition(conditions, type_)
+
+
 def is_node_ready(node: Node | JsonObject) -> bool:
     """The node's `Ready` condition is True."""
     conditions = cast("list[NodeCondition] | None", _status(node).get("conditions"))

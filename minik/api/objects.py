@@ -16,11 +16,18 @@ extends `KubeObject`, so whatever takes a `KubeObject` (the accessors of
 
 `JsonObject` is a decoded JSON object whose shape the code does not declare
 (a request body before validation, a patch, a field minik passes through).
+
+`ObjectT` stands for the shape of one resource's objects wherever code is
+generic in it: `minik.api.resources.PODS` is a `ResourceType[Pod]`, so the
+async client's answers for it and an informer of it hold `Pod`s;
+`ObjectList[Pod]` is what a list of pods answers.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Required, TypedDict
+from typing import Any, Generic, Literal, Required, TypedDict
+
+from typing_extensions import TypeVar
 
 JsonObject = dict[str, Any]
 """A decoded JSON object whose shape is not declared here; its values are any JSON."""
@@ -75,6 +82,27 @@ class KubeObject(TypedDict, total=False):
 
 AnyObject = KubeObject | JsonObject
 """What the accessors of `minik.api.meta` take: a typed object, or one just decoded."""
+
+ObjectT = TypeVar("ObjectT", bound=AnyObject, default=JsonObject)
+"""The shape of a resource's objects: a kind below, or `JsonObject` when not declared."""
+
+ObjectT_co = TypeVar("ObjectT_co", bound=AnyObject, covariant=True, default=AnyObject)
+"""The same, for what only names the shape (`ResourceType`): a `ResourceType[Pod]` is a
+`ResourceType`, which says nothing about its objects but that they are objects."""
+
+ListMeta = TypedDict("ListMeta", {
+    "resourceVersion": str, "continue": str, "remainingItemCount": int,
+}, total=False)
+"""`metav1.ListMeta` (`continue` is a Python keyword, hence the functional form)."""
+
+
+class ObjectList(TypedDict, Generic[ObjectT], total=False):
+    """A list answer: `PodList` is `ObjectList[Pod]`."""
+
+    apiVersion: str
+    kind: str
+    metadata: ListMeta
+    items: Required[list[ObjectT]]
 
 
 class ObjectReference(TypedDict, total=False):

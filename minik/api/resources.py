@@ -1,14 +1,36 @@
-"""The resource types minik serves: names, groups, scopes, verbs.
+"""The resource types minik serves: names, groups, scopes, verbs, and their objects' shapes.
 
-One `ResourceType` per Kubernetes resource. Discovery, OpenAPI, routing,
-store keys, tables and the CLI's name resolution all read this registry, so
-adding a resource is one entry here.
+One `ResourceType` per Kubernetes resource, each a constant here (`PODS`,
+`DEPLOYMENTS`, ...) that says the shape of its objects: `PODS` is a
+`ResourceType[Pod]`, so what the async client answers for it and what an
+informer of it holds are `Pod`s (`minik.api.objects`); a kind whose shape is
+not declared there is a `ResourceType[JsonObject]`. Code that reads a kind's
+fields names its constant.
+
+Discovery, OpenAPI, routing, store keys, tables and the CLI's name
+resolution read the `REGISTRY` of them all, so adding a resource is one
+constant and one entry here. The registry answers names and paths, not
+shapes: a type found there (by name, path or kind, or by iterating) is seen
+with undeclared objects, as `ResourceType[JsonObject]`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Generic, cast
+
+from minik.api.objects import (
+    Deployment,
+    Event,
+    JsonObject,
+    Namespace,
+    Node,
+    ObjectT_co,
+    Pod,
+    ReplicaSet,
+    ReplicationController,
+)
 
 ALL_VERBS: tuple[str, ...] = (
     "create", "delete", "deletecollection", "get", "list", "patch", "update", "watch",
@@ -31,8 +53,8 @@ SCALE = Subresource("scale", "Scale", "autoscaling", "v1")
 
 
 @dataclass(frozen=True, slots=True)
-class ResourceType:
-    """A Kubernetes resource as discovery describes it."""
+class ResourceType(Generic[ObjectT_co]):
+    """A Kubernetes resource as discovery describes it, generic in its objects' shape."""
 
     group: str
     version: str
@@ -101,79 +123,102 @@ def _pod_subresources() -> tuple[Subresource, ...]:
     )
 
 
-def _registry() -> tuple[ResourceType, ...]:
-    core, apps, batch = "", "apps", "batch"
-    workload = ("all",)
-    return (
-        ResourceType(core, "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",),
-                     returns_deleted_object=True),
-        ResourceType(core, "v1", "Node", "nodes", namespaced=False, short_names=("no",)),
-        ResourceType(
-            core, "v1", "Pod", "pods", short_names=("po",), categories=workload,
-            subresources=_pod_subresources(), returns_deleted_object=True,
-        ),
-        ResourceType(core, "v1", "ReplicationController", "replicationcontrollers",
-                     short_names=("rc",), categories=workload, subresources=(SCALE,)),
-        ResourceType(core, "v1", "ConfigMap", "configmaps", short_names=("cm",), has_status=False),
-        ResourceType(core, "v1", "Secret", "secrets", has_status=False),
-        ResourceType(core, "v1", "Service", "services", short_names=("svc",), categories=workload,
-                     returns_deleted_object=True),
-        ResourceType(core, "v1", "Endpoints", "endpoints", short_names=("ep",), has_status=False),
-        ResourceType(core, "v1", "Event", "events", short_names=("ev",), has_status=False),
-        ResourceType(
-            core, "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), has_status=False,
-            returns_deleted_object=True,
-        ),
-        ResourceType(
-            core, "v1", "PersistentVolume", "persistentvolumes", namespaced=False,
-            short_names=("pv",), returns_deleted_object=True,
-        ),
-        ResourceType(core, "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
-                     short_names=("pvc",), returns_deleted_object=True),
-        ResourceType(apps, "v1", "Deployment", "deployments", short_names=("deploy",),
-                     categories=workload, subresources=(SCALE,)),
-        ResourceType(apps, "v1", "ReplicaSet", "replicasets", short_names=("rs",),
-                     categories=workload, subresources=(SCALE,)),
-        ResourceType(apps, "v1", "StatefulSet", "statefulsets", short_names=("sts",),
-                     categories=workload, subresources=(SCALE,)),
-        ResourceType(apps, "v1", "DaemonSet", "daemonsets", short_names=("ds",),
-                     categories=workload),
-        ResourceType(apps, "v1", "ControllerRevision", "controllerrevisions", has_status=False),
-        ResourceType(batch, "v1", "Job", "jobs", categories=workload),
-        ResourceType(batch, "v1", "CronJob", "cronjobs", short_names=("cj",),
-                     categories=workload),
-        ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices",
-                     has_status=False),
-        ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False,
-                     short_names=("sc",), has_status=False, returns_deleted_object=True),
-        ResourceType("coordination.k8s.io", "v1", "Lease", "leases", has_status=False),
-        ResourceType("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
-                     short_names=("hpa",), categories=workload),
-    )
+CORE, APPS, BATCH = "", "apps", "batch"
+WORKLOAD = ("all",)
+
+NAMESPACES: ResourceType[Namespace] = ResourceType(
+    CORE, "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",),
+    returns_deleted_object=True)
+NODES: ResourceType[Node] = ResourceType(
+    CORE, "v1", "Node", "nodes", namespaced=False, short_names=("no",))
+PODS: ResourceType[Pod] = ResourceType(
+    CORE, "v1", "Pod", "pods", short_names=("po",), categories=WORKLOAD,
+    subresources=_pod_subresources(), returns_deleted_object=True)
+REPLICATIONCONTROLLERS: ResourceType[ReplicationController] = ResourceType(
+    CORE, "v1", "ReplicationController", "replicationcontrollers", short_names=("rc",),
+    categories=WORKLOAD, subresources=(SCALE,))
+CONFIGMAPS: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "ConfigMap", "configmaps", short_names=("cm",), has_status=False)
+SECRETS: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "Secret", "secrets", has_status=False)
+SERVICES: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "Service", "services", short_names=("svc",), categories=WORKLOAD,
+    returns_deleted_object=True)
+ENDPOINTS: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "Endpoints", "endpoints", short_names=("ep",), has_status=False)
+EVENTS: ResourceType[Event] = ResourceType(
+    CORE, "v1", "Event", "events", short_names=("ev",), has_status=False)
+SERVICEACCOUNTS: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), has_status=False,
+    returns_deleted_object=True)
+PERSISTENTVOLUMES: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "PersistentVolume", "persistentvolumes", namespaced=False,
+    short_names=("pv",), returns_deleted_object=True)
+PERSISTENTVOLUMECLAIMS: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",),
+    returns_deleted_object=True)
+DEPLOYMENTS: ResourceType[Deployment] = ResourceType(
+    APPS, "v1", "Deployment", "deployments", short_names=("deploy",), categories=WORKLOAD,
+    subresources=(SCALE,))
+REPLICASETS: ResourceType[ReplicaSet] = ResourceType(
+    APPS, "v1", "ReplicaSet", "replicasets", short_names=("rs",), categories=WORKLOAD,
+    subresources=(SCALE,))
+STATEFULSETS: ResourceType[JsonObject] = ResourceType(
+    APPS, "v1", "StatefulSet", "statefulsets", short_names=("sts",), categories=WORKLOAD,
+    subresources=(SCALE,))
+DAEMONSETS: ResourceType[JsonObject] = ResourceType(
+    APPS, "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=WORKLOAD)
+CONTROLLERREVISIONS: ResourceType[JsonObject] = ResourceType(
+    APPS, "v1", "ControllerRevision", "controllerrevisions", has_status=False)
+JOBS: ResourceType[JsonObject] = ResourceType(
+    BATCH, "v1", "Job", "jobs", categories=WORKLOAD)
+CRONJOBS: ResourceType[JsonObject] = ResourceType(
+    BATCH, "v1", "CronJob", "cronjobs", short_names=("cj",), categories=WORKLOAD)
+ENDPOINTSLICES: ResourceType[JsonObject] = ResourceType(
+    "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", has_status=False)
+STORAGECLASSES: ResourceType[JsonObject] = ResourceType(
+    "storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False,
+    short_names=("sc",), has_status=False, returns_deleted_object=True)
+LEASES: ResourceType[JsonObject] = ResourceType(
+    "coordination.k8s.io", "v1", "Lease", "leases", has_status=False)
+HORIZONTALPODAUTOSCALERS: ResourceType[JsonObject] = ResourceType(
+    "autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+    short_names=("hpa",), categories=WORKLOAD)
+
+
+def _registry() -> tuple[ResourceType[JsonObject], ...]:
+    """Every served type, in discovery's order, seen without its shape (the module's
+    docstring says why): the one place a typed constant is viewed as untyped."""
+    return cast("tuple[ResourceType[JsonObject], ...]", (
+        NAMESPACES, NODES, PODS, REPLICATIONCONTROLLERS, CONFIGMAPS, SECRETS, SERVICES,
+        ENDPOINTS, EVENTS, SERVICEACCOUNTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS,
+        DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS, CONTROLLERREVISIONS, JOBS,
+        CRONJOBS, ENDPOINTSLICES, STORAGECLASSES, LEASES, HORIZONTALPODAUTOSCALERS,
+    ))
 
 
 @dataclass(frozen=True)
 class Registry:
     """Lookups over the served resource types."""
 
-    types: tuple[ResourceType, ...] = field(default_factory=_registry)
+    types: tuple[ResourceType[JsonObject], ...] = field(default_factory=_registry)
 
-    def __iter__(self) -> Iterator[ResourceType]:
+    def __iter__(self) -> Iterator[ResourceType[JsonObject]]:
         return iter(self.types)
 
-    def by_path(self, group: str, version: str, plural: str) -> ResourceType | None:
+    def by_path(self, group: str, version: str, plural: str) -> ResourceType[JsonObject] | None:
         return next(
             (t for t in self.types
              if t.group == group and t.version == version and t.plural == plural),
             None,
         )
 
-    def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
+    def by_kind(self, api_version: str, kind: str) -> ResourceType[JsonObject] | None:
         return next(
             (t for t in self.types if t.api_version == api_version and t.kind == kind), None
         )
 
-    def resolve(self, name: str) -> ResourceType | None:
+    def resolve(self, name: str) -> ResourceType[JsonObject] | None:
         """Find a type as kubectl does: plural, singular, short name, kind, `plural.group`."""
         wanted = name.lower()
         for t in self.types:
@@ -183,7 +228,7 @@ class Registry:
                 return t
         return None
 
-    def get(self, name: str) -> ResourceType:
+    def get(self, name: str) -> ResourceType[JsonObject]:
         """Like `resolve`, for names that must exist; a typo is a LookupError."""
         rt = self.resolve(name)
         if rt is None:
@@ -199,7 +244,7 @@ class Registry:
                 versions.append(t.version)
         return list(seen.items())
 
-    def in_group_version(self, group: str, version: str) -> Iterable[ResourceType]:
+    def in_group_version(self, group: str, version: str) -> Iterable[ResourceType[JsonObject]]:
         return (t for t in self.types if t.group == group and t.version == version)
 
 

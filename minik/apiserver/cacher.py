@@ -195,7 +195,7 @@ class Cacher:
     async def _run(self, start: int) -> None:
         try:
             events = self._store.watch(self._prefix, start)
-            async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async with contextlib.aclosing(events):
                 async for event in events:
                     self._dispatch(CachedEvent(event))
         except StoreError as e:

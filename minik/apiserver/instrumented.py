@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from minik.apiserver.metrics import ApiMetrics
@@ -49,7 +49,7 @@ class InstrumentedStore:
         record = await self.inner.delete(key, expected_revision=expected_revision)
         return self._written("delete", started, record)
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
+    def watch(self, prefix: str, from_revision: int) -> AsyncGenerator[WatchEvent, None]:
         return self.inner.watch(prefix, from_revision)
 
     async def history(self, prefix: str, after: int, limit: int) -> builtins.list[WatchEvent]:

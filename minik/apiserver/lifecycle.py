@@ -4,7 +4,8 @@ What the generic storage delegates: which server fields a create sets and
 which user fields it drops, what the main resource and the `status`
 subresource may each change, when a write bumps `generation`, and how a
 delete proceeds (finalizers, graceful pod deletion, namespaces that
-terminate).
+terminate). A Service update first keeps its allocated values and drops
+those of a type it no longer has (`service_strategy`).
 
 A delete never looks at other objects. As in Kubernetes, its propagation
 policy only leaves a finalizer for the garbage collector: `orphan` (the
@@ -25,17 +26,14 @@ from typing import Any
 from minik.api import errors, meta
 from minik.api.defaults import apply_defaults
 from minik.api.models.base import go_quote
+from minik.api.propagation import FOREGROUND, ORPHAN, UNCOLLECTED_KINDS
 from minik.api.query import parse_bool
 from minik.api.resources import ResourceType
+from minik.apiserver import service_strategy
 from minik.apiserver.params import int64_query
 from minik.apiserver.validate import validate_body
 
-FOREGROUND = "foregroundDeletion"
-ORPHAN = "orphan"
 POLICY_OF = {ORPHAN: "Orphan", FOREGROUND: "Foreground"}
-GC_UNSUPPORTED_KINDS = frozenset({"Event"})
-"""Kinds the garbage collector does not watch (as Kubernetes ignores events): a GC
-finalizer on one would never be removed, so a delete sets none (`rest.Unsupported`)."""
 POLICIES = ("Background", "Foreground", "Orphan")
 STATUS_ON_CREATE = {"Node", "Event"}
 DEFAULT_POD_GRACE = 30
@@ -170,6 +168,8 @@ def merge_for_update(
             merged["status"] = copy.deepcopy(current["status"])
         else:
             merged.pop("status", None)
+    if rt.kind == "Service":
+        service_strategy.prepare_for_update(current, merged)
     return apply_defaults(rt, merged)
 
 
@@ -298,7 +298,7 @@ def gc_finalizers(rt: ResourceType, md: dict[str, Any], options: DeleteOptions) 
     dependents there are is the collector's business, not the request's.
     """
     current = list(md.get("finalizers") or [])
-    if rt.kind in GC_UNSUPPORTED_KINDS:
+    if rt.kind in UNCOLLECTED_KINDS:
         return current
     policy = options.propagation_policy
     if policy is None:

@@ -1,10 +1,13 @@
 """The API server: HTTPS over a store, with the API's own background work.
 
 `ApiServer.start()` makes sure the CA and the serving certificate exist,
-builds the application (`app.create_app`, with the proxy to kubelets),
-creates the system namespaces, serves on the configured address and runs,
-supervised, the store's compaction and the return of freed heap memory to
-the system (`heap`); `stop()` ends them and stops serving. Serving TLS, it
+builds the application (`app.create_app`, with the proxy to kubelets and
+the Services' ClusterIP and NodePort allocator), creates the system
+namespaces, serves on the configured address and runs, supervised, the
+store's compaction, the return of freed heap memory to the system (`heap`)
+and the `kubernetes` Service's reconciler; `stop()` ends them and stops
+serving. Once the pod network exists, `serve_node_address` also serves on
+the node's address there, where pods reach the API. Serving TLS, it
 keeps asyncio's per-connection read buffer small (`tls.limit_read_buffers`).
 
 It serves HTTP and nothing else: which components run beside it, in what
@@ -16,16 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 
 from aiohttp import web
 
-from minik.api import errors
+from minik.api import CLUSTER_DOMAIN, errors
 from minik.api.resources import REGISTRY
 from minik.apiserver import proxy
 from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
 from minik.apiserver.heap import trim_forever
+from minik.apiserver.kubernetes_service import KubernetesService
 from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.service_alloc import ServiceAllocator
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
 from minik.home import Home
@@ -38,6 +44,8 @@ log = logging.getLogger(__name__)
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 COMPACT_INTERVAL = 60.0
 COMPACT_KEEP = 1000
+KUBERNETES_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                    f"kubernetes.default.svc.{CLUSTER_DOMAIN}")
 
 
 async def bootstrap_namespaces(storage: ObjectStorage) -> None:
@@ -66,17 +74,32 @@ def make_runner(app: web.Application) -> web.AppRunner:
                          access_log_class=FailureAccessLogger, handler_cancellation=True)
 
 
+def _everywhere(bind: str) -> bool:
+    """`bind` (an address or a host name) is the unspecified address: every interface."""
+    try:
+        return ipaddress.ip_address(bind).is_unspecified
+    except ValueError:
+        return False
+
+
 class ApiServer:
     """Serves the Kubernetes API of one store on `bind`:`port` with the instance's keys."""
 
     def __init__(self, home: Home, store: Store, metrics: ApiMetrics, *, token: str,
-                 bind: str, port: int) -> None:
+                 bind: str, port: int, service_cidr: str = "10.96.0.0/16",
+                 node_port_range: tuple[int, int] = (30000, 32767)) -> None:
         self.home = home
         self.bind = bind
         self.port = port
-        self.storage = ObjectStorage(store)
+        services = ServiceAllocator(service_cidr, node_port_range)
+        self.storage = ObjectStorage(store, allocators={"Service": services})
+        self.kubernetes = KubernetesService(self.storage,
+                                            cluster_ip=services.ips.kubernetes_address, port=port)
         self.supervisor = Supervisor()
-        ensure_certificates(home, bind=bind)
+        self.names = (*KUBERNETES_NAMES, services.ips.kubernetes_address)
+        ensure_certificates(home, bind=bind, extra=self.names)
+        self.ssl = server_ssl_context(home)
+        self.node_address: str | None = None
         limit_read_buffers()
         self.app = create_app(self.storage, token=token, metrics=metrics)
         proxy.install(self.app, ca_file=home.ca_cert, token=token)
@@ -85,14 +108,29 @@ class ApiServer:
     async def start(self) -> str:
         """Serve, and say where (the URL clients use)."""
         await bootstrap_namespaces(self.storage)
+        await self.kubernetes.reconcile()
         await self.runner.setup()
-        site = web.TCPSite(self.runner, self.bind, self.port,
-                           ssl_context=server_ssl_context(self.home))
+        site = web.TCPSite(self.runner, self.bind, self.port, ssl_context=self.ssl)
         await site.start()
         self.supervisor.start("store-compaction", lambda: compact_forever(self.storage))
         self.supervisor.start("heap-trim", trim_forever)
+        self.supervisor.start("kubernetes-service", self.kubernetes.run)
         self.app[READY_KEY].append(True)
         return server_url(self.bind, self.port)
+
+    async def serve_node_address(self, address: str) -> None:
+        """Serve on the node's address on the pod network too (TLS, the same token and
+        port), its certificate naming it, and point the `kubernetes` Endpoints there."""
+        if address == self.node_address:
+            return
+        if ensure_certificates(self.home, bind=self.bind, extra=(*self.names, address)):
+            self.ssl.load_cert_chain(self.home.server_cert, self.home.server_key)
+        if not _everywhere(self.bind) and address != self.bind:
+            site = web.TCPSite(self.runner, address, self.port, ssl_context=self.ssl)
+            await site.start()
+        self.node_address = address
+        self.kubernetes.set_node_address(address)
+        log.info("serving the API on the node's pod network address %s:%d", address, self.port)
 
     async def stop(self) -> None:
         await self.supervisor.stop()

@@ -7,15 +7,20 @@ generation (bumped on spec changes only), status vs spec ownership of the
 main resource and the `status` subresource, finalizers and
 deletionTimestamp, optimistic concurrency (a stale resourceVersion is 409),
 and dry runs that never persist. Kind-specific rules live in `lifecycle`.
+
+Values drawn from a pool (a Service's clusterIP and nodePorts) are taken by
+the kind's `Allocator` before the write and given back if it fails; what
+the old object held is released only once the write that drops it (or the
+delete that removes it) is stored (`service_alloc` says why this is enough).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from minik.api import errors, meta
 from minik.api.resources import REGISTRY, ResourceType
@@ -27,6 +32,32 @@ MAX_RETRIES = 10
 NAMESPACES = REGISTRY.get("namespaces")
 
 Mutation = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Reservation(Protocol):
+    """Values one write took: kept on `commit` (which frees what the old object let go),
+    given back on `abort`."""
+
+    def commit(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Allocator(Protocol):
+    """Fills in and takes the pooled values of one kind's objects."""
+
+    async def reserve(self, store: Store, old: dict[str, Any] | None,
+                      new: dict[str, Any]) -> Reservation: ...
+
+    def release(self, obj: dict[str, Any]) -> None: ...
+
+
+class _NoReservation:
+    def commit(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
 
 
 @dataclass(slots=True)
@@ -96,8 +127,22 @@ def decorate(record: Record) -> dict[str, Any]:
 class ObjectStorage:
     """Create, read, update, patch and delete objects of any registered type."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, allocators: Mapping[str, Allocator] | None = None
+                 ) -> None:
         self.store = store
+        self.allocators = dict(allocators or {})
+
+    async def _reserve(self, rt: ResourceType, old: dict[str, Any] | None,
+                       new: dict[str, Any]) -> Reservation:
+        allocator = self.allocators.get(rt.kind)
+        if allocator is None:
+            return _NoReservation()
+        return await allocator.reserve(self.store, old, new)
+
+    def _released(self, rt: ResourceType, removed: dict[str, Any]) -> None:
+        allocator = self.allocators.get(rt.kind)
+        if allocator is not None:
+            allocator.release(removed)
 
     async def read(self, rt: ResourceType, namespace: str | None, name: str) -> Record:
         record = await self.store.get(rt.key(namespace, name))
@@ -122,15 +167,23 @@ class ObjectStorage:
         obj = lifecycle.prepare_for_create(rt, obj)
         if rt.namespaced:
             await self._check_namespace_open(namespace or "")
+        reservation = await self._reserve(rt, None, obj)
         if options.dry_run:
+            reservation.abort()
             return WriteResult(obj, created=True, warnings=warnings)
-        with store_errors(rt, md["name"]):
-            record = await self.store.create(rt.key(namespace, md["name"]), obj)
+        try:
+            with store_errors(rt, md["name"]):
+                record = await self.store.create(rt.key(namespace, md["name"]), obj)
+        except BaseException:
+            reservation.abort()
+            raise
+        reservation.commit()
         if rt.namespaced:
-            await self._take_back_if_namespace_closed(namespace or "", record)
+            await self._take_back_if_namespace_closed(rt, namespace or "", record)
         return WriteResult(decorate(record), created=True, warnings=warnings)
 
-    async def _take_back_if_namespace_closed(self, namespace: str, record: Record) -> None:
+    async def _take_back_if_namespace_closed(self, rt: ResourceType, namespace: str,
+                                              record: Record) -> None:
         """Undo a create that raced the namespace's deletion, and refuse it.
 
         A namespace is removed only after it was written Terminating and the
@@ -144,6 +197,7 @@ class ObjectStorage:
         except errors.ApiError:
             with contextlib.suppress(KeyNotFound, RevisionConflict):
                 await self.store.delete(record.key, expected_revision=record.revision)
+                self._released(rt, record.value)
             raise
 
     def _check_namespace(self, rt: ResourceType, namespace: str | None, md: dict[str, Any]) -> None:
@@ -223,22 +277,40 @@ class ObjectStorage:
         merged = lifecycle.merge_for_update(rt, current, desired, subresource=options.subresource)
         warnings = validate(rt, merged, options, old=current)
         merged = lifecycle.prepare_for_update(rt, current, merged)
+        reservation = await self._reserve(rt, current, merged)
+        try:
+            return await self._store_update(rt, record, current, merged, options, warnings,
+                                            reservation)
+        except BaseException:
+            reservation.abort()
+            raise
+
+    async def _store_update(
+        self, rt: ResourceType, record: Record, current: dict[str, Any], merged: dict[str, Any],
+        options: WriteOptions, warnings: list[str], reservation: Reservation,
+    ) -> WriteResult:
         unchanged = meta.without_resource_version(merged) == meta.without_resource_version(current)
         if unchanged or options.dry_run:
+            reservation.abort()
             return WriteResult(merged if options.dry_run else current, warnings=warnings)
         name = current["metadata"]["name"]
         if lifecycle.ready_to_vanish(merged):
             tombstone = await self._delete_record(rt, record, name)
+            reservation.abort()
             return WriteResult(decorate(tombstone), warnings=warnings)
         stored = meta.without_resource_version(merged)
         with store_errors(rt, name):
             updated = await self.store.update(record.key, stored,
                                               expected_revision=record.revision)
+        reservation.commit()
         return WriteResult(decorate(updated), warnings=warnings)
 
     async def _delete_record(self, rt: ResourceType, record: Record, name: str) -> Record:
+        """Remove the object's row, then free what it held."""
         with store_errors(rt, name):
-            return await self.store.delete(record.key, expected_revision=record.revision)
+            tombstone = await self.store.delete(record.key, expected_revision=record.revision)
+        self._released(rt, record.value)
+        return tombstone
 
     async def delete(
         self, rt: ResourceType, namespace: str | None, name: str, options: lifecycle.DeleteOptions,

@@ -1,10 +1,15 @@
 """minik's own certificate authority and the API server's certificate.
 
 At first start the server creates a CA and a serving certificate for
-127.0.0.1, localhost and the bind address; later starts reuse them, so a
-kubeconfig stays valid across restarts. All of them are mode 0600. Serving
-many long-lived connections, the server shrinks asyncio's per-connection TLS
-read buffer (`limit_read_buffers`).
+127.0.0.1, localhost, the bind address and the names pods use for the API
+(`kubernetes`, `kubernetes.default`, `kubernetes.default.svc`,
+`kubernetes.default.svc.cluster.local`, the `kubernetes` Service's
+ClusterIP and the node's address on the pod network, once that network
+exists); later starts reuse them, so a kubeconfig stays valid across
+restarts. A certificate that lacks a name now wanted is issued anew by the
+same CA, and the serving context loads it for the next connections. All of
+them are mode 0600. Serving many long-lived connections, the server shrinks
+asyncio's per-connection TLS read buffer (`limit_read_buffers`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import datetime as dt
 import ipaddress
 import ssl
 from asyncio import sslproto
+from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -70,22 +76,23 @@ def _create_ca(home: Home) -> None:
     write_private(home.ca_cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _subject_names(bind: str) -> list[x509.GeneralName]:
-    names: list[x509.GeneralName] = [
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-    ]
-    try:
-        address = ipaddress.ip_address(bind)
-    except ValueError:
-        names.append(x509.DNSName(bind))
-    else:
-        if not address.is_unspecified and str(address) != "127.0.0.1":
-            names.append(x509.IPAddress(address))
+def _subject_names(bind: str, extra: Sequence[str] = ()) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = []
+    for name in ("localhost", "127.0.0.1", bind, *extra):
+        try:
+            address = ipaddress.ip_address(name)
+        except ValueError:
+            general: x509.GeneralName = x509.DNSName(name)
+        else:
+            if address.is_unspecified:
+                continue
+            general = x509.IPAddress(address)
+        if general not in names:
+            names.append(general)
     return names
 
 
-def _create_server_cert(home: Home, bind: str) -> None:
+def _create_server_cert(home: Home, bind: str, extra: Sequence[str] = ()) -> None:
     ca_key = serialization.load_pem_private_key(home.ca_key.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(home.ca_cert.read_bytes())
     key = _key()
@@ -98,7 +105,7 @@ def _create_server_cert(home: Home, bind: str) -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + VALIDITY)
-        .add_extension(x509.SubjectAlternativeName(_subject_names(bind)), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_subject_names(bind, extra)), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
     )
@@ -106,19 +113,27 @@ def _create_server_cert(home: Home, bind: str) -> None:
     write_private(home.server_cert, cert.public_bytes(serialization.Encoding.PEM))
 
 
-def _covers(home: Home, bind: str) -> bool:
+def _covered(home: Home) -> list[x509.GeneralName]:
     cert = x509.load_pem_x509_certificate(home.server_cert.read_bytes())
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    return all(name in san for name in _subject_names(bind))
+    return list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
 
 
-def ensure_certificates(home: Home, *, bind: str) -> None:
-    """Create the CA and serving certificate unless usable ones exist."""
+def ensure_certificates(home: Home, *, bind: str, extra: Sequence[str] = ()) -> bool:
+    """Create the CA and a serving certificate naming `bind` and `extra` unless usable
+    ones exist; True when a new serving certificate was written. One that lacks a
+    wanted name is replaced by one naming those it had as well."""
     if not (home.ca_cert.exists() and home.ca_key.exists()):
         _create_ca(home)
         home.server_cert.unlink(missing_ok=True)
-    if not (home.server_cert.exists() and home.server_key.exists()) or not _covers(home, bind):
-        _create_server_cert(home, bind)
+    if home.server_cert.exists() and home.server_key.exists():
+        had = _covered(home)
+        wanted = _subject_names(bind, extra)
+        if all(name in had for name in wanted):
+            return False
+        kept = [str(n.value) for n in had if isinstance(n, x509.DNSName | x509.IPAddress)]
+        extra = (*extra, *kept)
+    _create_server_cert(home, bind, extra)
+    return True
 
 
 def limit_read_buffers(size: int = READ_BUFFER) -> None:

@@ -152,6 +152,15 @@ def detach(home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]) 
     click.echo(str(home.kubeconfig))
 
 
+def _network_options(**given: str | None) -> tuple[str, ...]:
+    """The network flags given, for the server; the others it keeps from its last start."""
+    extra: tuple[str, ...] = ()
+    for option, value in given.items():
+        if value:
+            extra += ("--" + option.replace("_", "-"), value)
+    return extra
+
+
 @click.command()
 @click.option("-d", "--detach", "detached", is_flag=True, help="Run in the background.")
 @click.option("--name", default=DEFAULT_NAME, show_default=True,
@@ -165,10 +174,25 @@ def detach(home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]) 
               help="Pod network subnet (default: the first free /16 from 10.244.0.0).")
 @click.option("--restart-backoff", default=10.0, show_default=True, type=float,
               help="Base of the container restart backoff, in seconds (doubles to 300).")
+@click.option("--service-cidr", default=None,
+              help="ClusterIP range (default: kept from the last start, else the first "
+                   "/16 from 10.96.0.0 that no other instance on this host holds).")
+@click.option("--service-node-port-range", default=None,
+              help="NodePort range FIRST-LAST (default: kept, else 30000-32767).")
+@click.option("--node-address", default=None,
+              help="Host address NodePorts listen on (default: kept, else 127.0.0.1).")
+@click.option("--loadbalancer-range", default=None,
+              help="Loopback range LoadBalancer Services take addresses from (default: kept, "
+                   "else the first free /24 from 127.0.1.0).")
+@click.option("--dns-upstream", multiple=True,
+              help="HOST[:PORT] cluster DNS forwards other names to (repeatable; default: "
+                   "kept, else the host's /etc/resolv.conf nameservers).")
 @pass_context
 def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
        disable_controllers: str, node_name: str, pod_subnet: str | None,
-       restart_backoff: float) -> None:
+       restart_backoff: float, service_cidr: str | None,
+       service_node_port_range: str | None, node_address: str | None,
+       loadbalancer_range: str | None, dns_upstream: tuple[str, ...]) -> None:
     """Start minik (API server, controllers, node agent)."""
     home = ctx.home.ensure()
     loosened = home.make_private()
@@ -186,6 +210,11 @@ def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
         extra += ("--node-name", node_name)
     if pod_subnet:
         extra += ("--pod-subnet", pod_subnet)
+    extra += _network_options(service_cidr=service_cidr,
+                              service_node_port_range=service_node_port_range,
+                              node_address=node_address, loadbalancer_range=loadbalancer_range)
+    for upstream in dns_upstream:
+        extra += ("--dns-upstream", upstream)
     if detached:
         detach(home, name, port, bind, extra)
         return
@@ -240,6 +269,9 @@ def status(ctx: CliContext) -> None:
     click.echo(f"name:       {info.get('name', '?')}")
     click.echo(f"pid:        {pid}")
     click.echo(f"server:     {info.get('server', '?')}")
+    for label, key in (("services:", "serviceCIDR"), ("node addr:", "nodeAddress")):
+        if info.get(key):
+            click.echo(f"{label:<12}{info[key]}")
     click.echo(f"kubeconfig: {ctx.home.kubeconfig}")
     if not ready:
         sys.exit(1)

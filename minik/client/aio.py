@@ -11,11 +11,14 @@ Foreign errors are mapped here and nowhere else: an error answer becomes
 stream becomes `WatchExpired`, and a server that cannot be reached becomes
 `ApiUnavailable`, which names the server and the request.
 
-The verbs take a typed object or a decoded one (`AnyObject`) and answer
-`JsonObject`: the callers still hold plain dicts, and a `KubeObject` answer
-would not type-check where they read `spec` or `status`. Callers read the
-answers through `minik.api.meta`'s accessors; once they hold the shapes of
-`minik.api.objects`, the answers can become those shapes.
+The verbs take a typed object or a decoded one (`AnyObject`) and answer in
+the shape their resource type names: `get(PODS, ...)` is a `Pod`, `list(PODS)`
+an `ObjectList[Pod]`, a watch of it yields `Pod`s (`minik.api.resources`);
+a type found by name in the registry answers `JsonObject`. `request` answers
+whatever JSON a path serves (`Any`); each verb says what a resource path
+serves, and that is the one place an answer takes a shape: the API server
+validated what it stored. A delete answers the object or a `Status`, so it
+stays `JsonObject`.
 """
 
 from __future__ import annotations
@@ -24,12 +27,12 @@ import json
 import ssl
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 import aiohttp
 
 from minik.api.errors import ApiError
-from minik.api.objects import AnyObject, JsonObject
+from minik.api.objects import AnyObject, JsonObject, ObjectList, ObjectT
 from minik.api.resources import ResourceType
 from minik.client.paths import collection_path, object_path
 from minik.kubeconfig import ClusterAccess, load_kubeconfig
@@ -172,39 +175,45 @@ class AsyncClient:
         return payload.decode(errors="replace")
 
     async def get(
-        self, rt: ResourceType, namespace: str | None, name: str, *,
+        self, rt: ResourceType[ObjectT], namespace: str | None, name: str, *,
         subresource: str | None = None,
-    ) -> JsonObject:
-        path = object_path(rt, namespace, name, subresource)
-        return cast(JsonObject, await self.request("GET", path))
+    ) -> ObjectT:
+        """The object (for `subresource`, `status` say, the object as that path answers)."""
+        obj: ObjectT = await self.request("GET", object_path(rt, namespace, name, subresource))
+        return obj
 
     async def list(
-        self, rt: ResourceType, namespace: str | None = None, *,
+        self, rt: ResourceType[ObjectT], namespace: str | None = None, *,
         label_selector: str | None = None, field_selector: str | None = None,
-    ) -> JsonObject:
+    ) -> ObjectList[ObjectT]:
         params = _selectors(label_selector, field_selector)
         path = collection_path(rt, namespace)
-        return cast(JsonObject, await self.request("GET", path, params=params or None))
+        listed: ObjectList[ObjectT] = await self.request("GET", path, params=params or None)
+        return listed
 
-    async def create(self, rt: ResourceType, namespace: str | None, obj: AnyObject) -> JsonObject:
-        path = collection_path(rt, namespace)
-        return cast(JsonObject, await self.request("POST", path, body=obj))
+    async def create(
+        self, rt: ResourceType[ObjectT], namespace: str | None, obj: AnyObject
+    ) -> ObjectT:
+        created: ObjectT = await self.request("POST", collection_path(rt, namespace), body=obj)
+        return created
 
     async def replace(
-        self, rt: ResourceType, namespace: str | None, name: str, obj: AnyObject, *,
+        self, rt: ResourceType[ObjectT], namespace: str | None, name: str, obj: AnyObject, *,
         subresource: str | None = None,
-    ) -> JsonObject:
+    ) -> ObjectT:
         path = object_path(rt, namespace, name, subresource)
-        return cast(JsonObject, await self.request("PUT", path, body=obj))
+        replaced: ObjectT = await self.request("PUT", path, body=obj)
+        return replaced
 
     async def patch(
-        self, rt: ResourceType, namespace: str | None, name: str, patch: PatchBody, *,
+        self, rt: ResourceType[ObjectT], namespace: str | None, name: str, patch: PatchBody, *,
         patch_type: PatchType = "merge", subresource: str | None = None,
-    ) -> JsonObject:
-        return cast(JsonObject, await self.request(
+    ) -> ObjectT:
+        patched: ObjectT = await self.request(
             "PATCH", object_path(rt, namespace, name, subresource), body=patch,
             content_type=PATCH_CONTENT_TYPES[patch_type],
-        ))
+        )
+        return patched
 
     async def delete(
         self, rt: ResourceType, namespace: str | None, name: str, *,
@@ -213,14 +222,16 @@ class AsyncClient:
     ) -> JsonObject:
         """Delete with a DeleteOptions body; uid/resource_version become preconditions."""
         body = _delete_options(propagation_policy, grace_period_seconds, uid, resource_version)
-        path = object_path(rt, namespace, name)
-        return cast(JsonObject, await self.request("DELETE", path, body=body))
+        deleted: JsonObject = await self.request("DELETE", object_path(rt, namespace, name),
+                                                 body=body)
+        return deleted
 
     async def watch(
-        self, rt: ResourceType, namespace: str | None = None, *, resource_version: str,
-        label_selector: str | None = None, field_selector: str | None = None,
-        timeout_seconds: int | None = None, bookmarks: bool = True,
-    ) -> AsyncGenerator[tuple[str, JsonObject], None]:
+        self, rt: ResourceType[ObjectT], namespace: str | None = None, *,
+        resource_version: str, label_selector: str | None = None,
+        field_selector: str | None = None, timeout_seconds: int | None = None,
+        bookmarks: bool = True,
+    ) -> AsyncGenerator[tuple[str, ObjectT], None]:
         """Yield (type, object) events after `resource_version` until the server ends the stream.
 
         Raises WatchExpired when the version is too old, ApiError for other ERROR
@@ -235,9 +246,10 @@ class AsyncClient:
         total = None if timeout_seconds is None else timeout_seconds + WATCH_GRACE
         async for line in self._lines(collection_path(rt, namespace), params, total):
             event = json.loads(line)
-            kind, obj = str(event.get("type")), event.get("object") or {}
+            kind = str(event.get("type"))
             if kind == "ERROR":
-                raise _watch_error(obj)
+                raise _watch_error(event.get("object") or {})
+            obj: ObjectT = event.get("object", {})
             yield kind, obj
 
     async def _lines(

@@ -15,25 +15,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
 from minik.api.meta import meta_of, parse_time
 from minik.api.objects import Event
-from minik.api.resources import REGISTRY
+from minik.api.resources import EVENTS
+from minik.controllers.context import ControllerContext
 from minik.machinery.clock import sleep
 from minik.machinery.informer import Informer, key_of, split_key
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
-
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL = 3600.0
 DEFAULT_INTERVAL = 60.0
-EVENTS = REGISTRY.get("events")
 
 
 def last_seen(event: Event) -> dt.datetime | None:
@@ -63,7 +59,7 @@ class EventTTLController:
         self.ttl = ttl
         self.interval = interval
         self.clock = ctx.clock
-        self.events: Informer[Event] = ctx.informers.get("events")
+        self.events: Informer[Event] = ctx.informers.get(EVENTS)
         self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         self.events.add_handler(self._schedule, lambda _old, new: self._schedule(new))
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import enum
 import logging
 from functools import partial
-from typing import TYPE_CHECKING, cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -47,20 +46,16 @@ from minik.api.meta import (
     resource_version_of,
     uid_of,
 )
-from minik.api.objects import JsonObject, KubeObject, OwnerReference
+from minik.api.objects import AnyObject, JsonObject, OwnerReference
+from minik.api.propagation import FOREGROUND, GC_FINALIZERS, ORPHAN, UNCOLLECTED_KINDS
 from minik.api.resources import REGISTRY, ResourceType
+from minik.controllers.context import ControllerContext
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
-
 log = logging.getLogger(__name__)
 
-FOREGROUND = "foregroundDeletion"
-ORPHAN = "orphan"
-IGNORED_KINDS = frozenset({"Event"})
 DEFAULT_WORKERS = 4
 
 
@@ -70,15 +65,15 @@ class OwnerState(enum.Enum):
     DANGLING = "dangling"
 
 
-def collected_types() -> list[ResourceType]:
+def collected_types() -> list[ResourceType[JsonObject]]:
     """Every served type that can own or be owned."""
-    return [rt for rt in REGISTRY if rt.kind not in IGNORED_KINDS]
+    return [rt for rt in REGISTRY if rt.kind not in UNCOLLECTED_KINDS]
 
 
 def owner_type(ref: OwnerReference) -> ResourceType | None:
     """The served type an owner reference names; any version of its group will do."""
     kind, api_version = ref.get("kind"), str(ref.get("apiVersion") or "")
-    if not kind or kind in IGNORED_KINDS:
+    if not kind or kind in UNCOLLECTED_KINDS:
         return None
     exact = REGISTRY.by_kind(api_version, kind)
     if exact is not None:
@@ -87,27 +82,27 @@ def owner_type(ref: OwnerReference) -> ResourceType | None:
     return next((rt for rt in REGISTRY if rt.kind == kind and rt.group == group), None)
 
 
-def owner_uids(obj: KubeObject) -> set[str]:
+def owner_uids(obj: AnyObject) -> set[str]:
     return {ref["uid"] for ref in owner_references_of(obj) if ref.get("uid")}
 
 
-def waits_for_dependents(obj: KubeObject) -> bool:
+def waits_for_dependents(obj: AnyObject) -> bool:
     return is_being_deleted(obj) and FOREGROUND in finalizers_of(obj)
 
 
-def needs_sync(obj: KubeObject) -> bool:
+def needs_sync(obj: AnyObject) -> bool:
     """Whether the collector has anything to decide about this object."""
     if is_being_deleted(obj):
-        return bool({FOREGROUND, ORPHAN} & set(finalizers_of(obj)))
+        return bool(GC_FINALIZERS & set(finalizers_of(obj)))
     return bool(owner_references_of(obj))
 
 
-def blocks(dependent: KubeObject, owner_uid: str) -> bool:
+def blocks(dependent: AnyObject, owner_uid: str) -> bool:
     return any(ref.get("uid") == owner_uid and ref.get("blockOwnerDeletion")
                for ref in owner_references_of(dependent))
 
 
-def gc_key(rt: ResourceType, obj: KubeObject) -> str:
+def gc_key(rt: ResourceType, obj: AnyObject) -> str:
     return f"{rt.qualified_name}/{key_of(obj)}"
 
 
@@ -121,10 +116,10 @@ class OwnershipGraph:
     """uid → (type, cached object), and owner uid → uids of its dependents."""
 
     def __init__(self) -> None:
-        self.objects: dict[str, tuple[ResourceType, KubeObject]] = {}
+        self.objects: dict[str, tuple[ResourceType, AnyObject]] = {}
         self.dependents: dict[str, set[str]] = {}
 
-    def track(self, rt: ResourceType, obj: KubeObject) -> None:
+    def track(self, rt: ResourceType, obj: AnyObject) -> None:
         uid = uid_of(obj)
         if not uid:
             return
@@ -133,7 +128,7 @@ class OwnershipGraph:
         for owner in owner_uids(obj):
             self.dependents.setdefault(owner, set()).add(uid)
 
-    def forget(self, obj: KubeObject) -> None:
+    def forget(self, obj: AnyObject) -> None:
         uid = uid_of(obj)
         if uid:
             self._unlink(uid)
@@ -150,10 +145,10 @@ class OwnershipGraph:
                 if not uids:
                     del self.dependents[owner]
 
-    def get(self, uid: str) -> tuple[ResourceType, KubeObject] | None:
+    def get(self, uid: str) -> tuple[ResourceType, AnyObject] | None:
         return self.objects.get(uid)
 
-    def dependents_of(self, uid: str) -> list[tuple[ResourceType, KubeObject]]:
+    def dependents_of(self, uid: str) -> list[tuple[ResourceType, AnyObject]]:
         return [self.objects[d] for d in sorted(self.dependents.get(uid, ())) if d in self.objects]
 
 
@@ -168,10 +163,10 @@ class GarbageCollector:
         self.workers = workers
         self.graph = OwnershipGraph()
         self.types = {rt.qualified_name: rt for rt in collected_types()}
-        self.informers: dict[str, Informer[KubeObject]] = {}
+        self.informers: dict[str, Informer[JsonObject]] = {}
         self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         for qualified, rt in self.types.items():
-            informer: Informer[KubeObject] = ctx.informers.get(qualified)
+            informer = ctx.informers.get(rt)
             self.informers[qualified] = informer
             informer.add_handler(partial(self._added, rt), partial(self._updated, rt),
                                  partial(self._deleted, rt))
@@ -179,7 +174,7 @@ class GarbageCollector:
 
     async def run(self) -> None:
         """Wait for every cache, revisit every object, then collect until cancelled."""
-        await self.ctx.informers.wait_synced(*self.types)
+        await self.ctx.informers.wait_synced(*self.types.values())
         self._enqueue_all()
         await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.ctx.metrics)
 
@@ -190,12 +185,12 @@ class GarbageCollector:
 
     # ------------------------------------------------------------ handlers
 
-    def _added(self, rt: ResourceType, obj: KubeObject) -> None:
+    def _added(self, rt: ResourceType, obj: AnyObject) -> None:
         self.graph.track(rt, obj)
         if needs_sync(obj):
             self.queue.add(gc_key(rt, obj))
 
-    def _updated(self, rt: ResourceType, old: KubeObject, new: KubeObject) -> None:
+    def _updated(self, rt: ResourceType, old: AnyObject, new: AnyObject) -> None:
         if uid_of(old) != uid_of(new):
             self.graph.forget(old)
         self.graph.track(rt, new)
@@ -204,7 +199,7 @@ class GarbageCollector:
         if old is not new and owner_references_of(old) != owner_references_of(new):
             self._enqueue_waiting_owners(old)
 
-    def _deleted(self, rt: ResourceType, obj: KubeObject) -> None:
+    def _deleted(self, rt: ResourceType, obj: AnyObject) -> None:
         self.graph.forget(obj)
         uid = uid_of(obj)
         if uid:
@@ -212,7 +207,7 @@ class GarbageCollector:
                 self.queue.add(gc_key(dep_rt, dependent))
         self._enqueue_waiting_owners(obj)
 
-    def _enqueue_waiting_owners(self, dependent: KubeObject) -> None:
+    def _enqueue_waiting_owners(self, dependent: AnyObject) -> None:
         for uid in owner_uids(dependent):
             entry = self.graph.get(uid)
             if entry is not None and is_being_deleted(entry[1]):
@@ -220,7 +215,7 @@ class GarbageCollector:
 
     # ---------------------------------------------------------------- sync
 
-    def cached(self, key: str) -> tuple[ResourceType, KubeObject | None]:
+    def cached(self, key: str) -> tuple[ResourceType, AnyObject | None]:
         qualified, _, object_key = key.partition("/")
         rt = self.types[qualified]
         return rt, self.informers[qualified].indexer.get(object_key)
@@ -234,19 +229,19 @@ class GarbageCollector:
         elif owner_references_of(obj):
             await self._check_owners(rt, obj)
 
-    async def finish_deletion(self, rt: ResourceType, obj: KubeObject) -> None:
+    async def finish_deletion(self, rt: ResourceType, obj: AnyObject) -> None:
         if ORPHAN in finalizers_of(obj):
             await self._orphan_dependents(obj)
             await self._remove_finalizer(rt, obj, ORPHAN)
         elif FOREGROUND in finalizers_of(obj):
             await self._delete_dependents(rt, obj)
 
-    async def _orphan_dependents(self, owner: KubeObject) -> None:
+    async def _orphan_dependents(self, owner: AnyObject) -> None:
         uid = uid_of(owner)
         for dep_rt, dependent in await self._live_dependents(owner):
             await self._remove_refs(dep_rt, dependent, [uid])
 
-    async def _delete_dependents(self, rt: ResourceType, owner: KubeObject) -> None:
+    async def _delete_dependents(self, rt: ResourceType, owner: AnyObject) -> None:
         uid = uid_of(owner)
         blocking = 0
         for dep_rt, dependent in self.graph.dependents_of(uid):
@@ -260,19 +255,19 @@ class GarbageCollector:
             raise Requeue("dependents still block the owner's deletion")
         await self._remove_finalizer(rt, owner, FOREGROUND)
 
-    async def _live_dependents(self, owner: KubeObject) -> list[tuple[ResourceType, KubeObject]]:
+    async def _live_dependents(self, owner: AnyObject) -> list[tuple[ResourceType, AnyObject]]:
         """Dependents as the server has them: before an irreversible step, the caches may
         not have seen a new one yet."""
         uid, namespace = uid_of(owner), namespace_of(owner)
-        found = []
+        found: list[tuple[ResourceType, AnyObject]] = []
         for rt in self.types.values():
             if namespace and not rt.namespaced:
                 continue
-            items: list[KubeObject] = (await self.client.list(rt, namespace)).get("items") or []
+            items = (await self.client.list(rt, namespace)).get("items") or []
             found += [(rt, item) for item in items if uid in owner_uids(item)]
         return found
 
-    async def _check_owners(self, rt: ResourceType, obj: KubeObject) -> None:
+    async def _check_owners(self, rt: ResourceType, obj: AnyObject) -> None:
         states: dict[OwnerState, list[str]] = {state: [] for state in OwnerState}
         for ref in owner_references_of(obj):
             state = await self.owner_state(obj, ref)
@@ -286,7 +281,7 @@ class GarbageCollector:
         policy = "Foreground" if states[OwnerState.WAITING] else "Background"
         await self._delete(rt, obj, policy)
 
-    async def owner_state(self, dependent: KubeObject, ref: OwnerReference) -> OwnerState:
+    async def owner_state(self, dependent: AnyObject, ref: OwnerReference) -> OwnerState:
         uid, rt = ref.get("uid"), owner_type(ref)
         namespace = namespace_of(dependent)
         if not uid or rt is None or (rt.namespaced and not namespace):
@@ -299,14 +294,13 @@ class GarbageCollector:
 
     async def _live_owner(
         self, rt: ResourceType, namespace: str | None, ref: OwnerReference
-    ) -> KubeObject | None:
+    ) -> AnyObject | None:
         """The owner as the server has it now, or None when no object has its uid."""
         name = ref.get("name")
         if not name:
             return None
         try:
-            owner = cast(KubeObject, await self.client.get(
-                rt, namespace if rt.namespaced else None, name))
+            owner = await self.client.get(rt, namespace if rt.namespaced else None, name)
         except ApiError as e:
             if e.code == 404:
                 return None
@@ -315,7 +309,7 @@ class GarbageCollector:
 
     # -------------------------------------------------------------- writes
 
-    async def _delete(self, rt: ResourceType, obj: KubeObject, policy: str) -> None:
+    async def _delete(self, rt: ResourceType, obj: AnyObject, policy: str) -> None:
         md = meta_of(obj)
         log.info("%s: deleting %s/%s (%s): its owners are gone", self.name, rt.qualified_name,
                  key_of(obj), policy)
@@ -325,7 +319,7 @@ class GarbageCollector:
         except ApiError as e:
             _ignore_gone(e)
 
-    async def _remove_refs(self, rt: ResourceType, obj: KubeObject, uids: list[str]) -> None:
+    async def _remove_refs(self, rt: ResourceType, obj: AnyObject, uids: list[str]) -> None:
         """A strategic merge patch deleting the references by uid, as Kubernetes sends it."""
         md = meta_of(obj)
         refs = [{"$patch": "delete", "uid": uid} for uid in uids]
@@ -336,12 +330,12 @@ class GarbageCollector:
         except ApiError as e:
             _ignore_gone(e)
 
-    async def _remove_finalizer(self, rt: ResourceType, obj: KubeObject, name: str) -> None:
+    async def _remove_finalizer(self, rt: ResourceType, obj: AnyObject, name: str) -> None:
         """Drop one finalizer from the live object, keeping the others; 409 retries the sync."""
         md = meta_of(obj)
         namespace = md.get("namespace")
         try:
-            live = cast(KubeObject, await self.client.get(rt, namespace, md["name"]))
+            live = await self.client.get(rt, namespace, md["name"])
         except ApiError as e:
             _ignore_gone(e)
             return
@@ -358,6 +352,6 @@ class GarbageCollector:
                 raise
 
 
-def _ownership_view(obj: KubeObject) -> tuple[object, ...]:
+def _ownership_view(obj: AnyObject) -> tuple[object, ...]:
     md = meta_of(obj)
     return (md.get("ownerReferences"), md.get("deletionTimestamp"), md.get("finalizers"))

@@ -1,20 +1,25 @@
 """The controller manager: every controller of the server, on shared informers.
 
-Each controller is built with a `ControllerContext` (the client, the shared
-informers, metrics, the process's clock, and its own event recorder named
-like Kubernetes' `<name>-controller`) and exposes `name` and `run()`. The
-manager builds the ones not switched off by `--disable-controllers`, starts
-the informers they asked for, and runs each controller supervised.
+Each controller is built with a `ControllerContext` (`context`: the client,
+the shared informers, metrics, the process's clock, and its own event
+recorder named like Kubernetes' `<name>-controller`) and exposes `name` and
+`run()`. The manager builds the ones not switched off by
+`--disable-controllers`, starts the informers they asked for, and runs each
+controller supervised.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from minik.client.aio import AsyncClient
+from minik.controllers.context import ControllerContext, ControllerFactory
+from minik.controllers.deployment.controller import DeploymentController
+from minik.controllers.eventttl import EventTTLController
+from minik.controllers.garbagecollector import GarbageCollector
+from minik.controllers.namespace import NamespaceController
+from minik.controllers.replicaset import replica_set_controller, replication_manager
+from minik.controllers.serviceaccount import ServiceAccountsController
 from minik.machinery.clock import Clock, LoopClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
@@ -27,35 +32,8 @@ EVENT_SOURCES = {"replicationcontroller": "replication-controller"}
 """Event source components that Kubernetes does not name `<controller>-controller`."""
 
 
-@dataclass(frozen=True, slots=True)
-class ControllerContext:
-    """What every controller is built with."""
-
-    client: AsyncClient
-    informers: SharedInformers
-    events: EventRecorder
-    metrics: ControllerMetrics
-    clock: Clock = field(default_factory=LoopClock)
-
-
-class Controller(Protocol):
-    name: str
-
-    async def run(self) -> None: ...
-
-
-ControllerFactory = Callable[[ControllerContext], Controller]
-
-
 def default_factories() -> dict[str, ControllerFactory]:
     """Controller name -> constructor, in the order they start."""
-    from minik.controllers.deployment.controller import DeploymentController
-    from minik.controllers.eventttl import EventTTLController
-    from minik.controllers.garbagecollector import GarbageCollector
-    from minik.controllers.namespace import NamespaceController
-    from minik.controllers.replicaset import replica_set_controller, replication_manager
-    from minik.controllers.serviceaccount import ServiceAccountsController
-
     return {
         "replicaset": replica_set_controller,
         "replicationcontroller": replication_manager,

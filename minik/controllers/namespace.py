@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -37,14 +36,12 @@ from minik.api.meta import (
     resource_version_of,
     transition_time,
 )
-from minik.api.objects import Condition, JsonObject, KubeObject, Namespace
-from minik.api.resources import REGISTRY, ResourceType
+from minik.api.objects import AnyObject, Condition, JsonObject, Namespace
+from minik.api.resources import NAMESPACES, REGISTRY, ResourceType
+from minik.controllers.context import ControllerContext
 from minik.machinery.informer import Informer
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +49,6 @@ NAMESPACE_FINALIZER = "kubernetes"
 DEFAULT_RECHECK = 5.0
 CONTENT_SETTLE = 0.1
 DEFAULT_WORKERS = 2
-NAMESPACES = REGISTRY.get("namespaces")
 
 
 class ContentRemaining(Exception):
@@ -67,7 +63,7 @@ class Content:
     finalizers: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
 
-    def count(self, rt: ResourceType, items: list[KubeObject]) -> None:
+    def count(self, rt: ResourceType, items: list[AnyObject]) -> None:
         if items:
             self.remaining[f"{rt.plural}.{rt.group}"] += len(items)
         for item in items:
@@ -139,13 +135,13 @@ class NamespaceController:
         self.recheck = recheck
         self.workers = workers
         self.content_types = [rt for rt in REGISTRY if rt.namespaced]
-        self.namespaces: Informer[Namespace] = ctx.informers.get("namespaces")
+        self.namespaces: Informer[Namespace] = ctx.informers.get(NAMESPACES)
         self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         self.namespaces.add_handler(self._namespace_changed,
                                     lambda _old, new: self._namespace_changed(new))
         for rt in self.content_types:
             if rt.kind != "Event":
-                ctx.informers.get(rt.qualified_name).add_handler(on_delete=self._content_deleted)
+                ctx.informers.get(rt).add_handler(on_delete=self._content_deleted)
 
 
     async def run(self) -> None:
@@ -158,7 +154,7 @@ class NamespaceController:
         if is_being_deleted(ns):
             self.queue.add(name_of(ns))
 
-    def _content_deleted(self, obj: KubeObject) -> None:
+    def _content_deleted(self, obj: AnyObject) -> None:
         namespace = namespace_of(obj)
         if namespace is None:
             return
@@ -190,7 +186,7 @@ class NamespaceController:
         return content
 
     async def _delete_all(self, rt: ResourceType, namespace: str, content: Content) -> None:
-        items: list[KubeObject] = (await self.client.list(rt, namespace)).get("items") or []
+        items = (await self.client.list(rt, namespace)).get("items") or []
         live = [item for item in items if not is_being_deleted(item)]
         for item in live:
             await self._delete(rt, namespace, item)
@@ -198,7 +194,7 @@ class NamespaceController:
             items = (await self.client.list(rt, namespace)).get("items") or []
         content.count(rt, items)
 
-    async def _delete(self, rt: ResourceType, namespace: str, obj: KubeObject) -> None:
+    async def _delete(self, rt: ResourceType, namespace: str, obj: AnyObject) -> None:
         md = meta_of(obj)
         try:
             await self.client.delete(rt, namespace, md["name"], propagation_policy="Background",
@@ -240,7 +236,7 @@ class NamespaceController:
     async def _live(self, name: str) -> Namespace | None:
         """The namespace as the server holds it now; None once it is gone."""
         try:
-            return cast(Namespace, await self.client.get(NAMESPACES, None, name))
+            return await self.client.get(NAMESPACES, None, name)
         except ApiError as e:
             if e.code == 404:
                 return None

@@ -29,7 +29,6 @@ import asyncio
 import copy
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable
-from typing import cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -54,7 +53,7 @@ from minik.api.objects import (
     Pod,
     PodTemplateSpec,
 )
-from minik.api.resources import REGISTRY
+from minik.api.resources import PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.events import EventRecorder
@@ -64,7 +63,6 @@ MAX_NAME_LENGTH = 253
 GENERATED_SUFFIX_LENGTH = 5
 SLOW_START_INITIAL_BATCH = 1
 
-PODS = REGISTRY.get("pods")
 
 DeletionRank = tuple[int, int, int, tuple[int, float], int, tuple[int, float]]
 
@@ -220,7 +218,7 @@ class PodControl:
         if not labels_of(body):
             raise ValueError("unable to create pods, no labels")
         try:
-            pod = cast(Pod, await self.client.create(PODS, namespace_of(body), body))
+            pod = await self.client.create(PODS, namespace_of(body), body)
         except ApiError as e:
             self.events.record(owner, "Warning", "FailedCreate", f"Error creating: {e}")
             raise
@@ -245,8 +243,8 @@ class PodControl:
         """Strategic-merge-patch `pod`; None when it is gone."""
         md = meta_of(pod)
         try:
-            return cast(Pod, await self.client.patch(PODS, md.get("namespace"), md["name"],
-                                                     patch, patch_type="strategic"))
+            return await self.client.patch(PODS, md.get("namespace"), md["name"], patch,
+                                           patch_type="strategic")
         except ApiError as e:
             if e.code == 404:
                 return None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from minik.api.errors import ApiError
 from minik.api.objects import ReplicaSet, ReplicationController
-from minik.api.resources import REGISTRY, ResourceType
+from minik.api.resources import REPLICASETS, REPLICATIONCONTROLLERS, ResourceType
 from minik.api.selectors.labels import LabelSelector, workload_selector
 from minik.machinery.informer import key_of
 
@@ -29,7 +29,7 @@ class ReplicatedKind:
     """The kind a replica controller manages, and the name the controller runs under."""
 
     controller_name: str
-    rt: ResourceType
+    rt: ResourceType[Replicated]
 
     @property
     def kind(self) -> str:
@@ -40,9 +40,8 @@ class ReplicatedKind:
         return self.rt.qualified_name
 
 
-REPLICA_SET = ReplicatedKind("replicaset", REGISTRY.get("replicasets"))
-REPLICATION_CONTROLLER = ReplicatedKind("replicationcontroller",
-                                        REGISTRY.get("replicationcontrollers"))
+REPLICA_SET = ReplicatedKind("replicaset", REPLICASETS)
+REPLICATION_CONTROLLER = ReplicatedKind("replicationcontroller", REPLICATIONCONTROLLERS)
 
 
 def selector_of(obj: Replicated, kind: ReplicatedKind) -> LabelSelector | None:

@@ -37,7 +37,6 @@ import asyncio
 import copy
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -63,7 +62,9 @@ from minik.api.objects import (
     PodTemplateSpec,
     ReplicaSetStatus,
 )
+from minik.api.resources import PODS
 from minik.api.selectors.labels import LabelSelector
+from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.podcontrol import (
     PodControl,
@@ -84,9 +85,6 @@ from minik.controllers.replica_kinds import (
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -170,15 +168,15 @@ class ReplicaController:
         self.clock = ctx.clock
         self.expectations = expectations or ControllerExpectations(clock=ctx.clock)
         self.pod_control = PodControl(ctx.client, ctx.events)
-        self.replicasets: Informer[Replicated] = ctx.informers.get(kind.resource)
-        self.pods: Informer[Pod] = ctx.informers.get("pods")
+        self.replicasets: Informer[Replicated] = ctx.informers.get(kind.rt)
+        self.pods: Informer[Pod] = ctx.informers.get(PODS)
         self.queue = WorkQueue(self.name, metrics=self.metrics, clock=ctx.clock)
         self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
     async def run(self) -> None:
         """Wait for the caches, then sync every object and follow changes until cancelled."""
-        await self.informers.wait_synced(self.kind.resource, "pods")
+        await self.informers.wait_synced(self.kind.rt, PODS)
         for rs in self.replicasets.indexer.list():
             self.queue.add(key_of(rs))
         await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.metrics)
@@ -358,8 +356,7 @@ class ReplicaController:
                     return
                 if e.code != 409 or attempt + 1 == STATUS_UPDATE_ATTEMPTS:
                     raise
-            fresh = cast(Replicated, await self.client.get(self.kind.rt, md.get("namespace"),
-                                                           md["name"]))
+            fresh = await self.client.get(self.kind.rt, md.get("namespace"), md["name"])
             if uid_of(fresh) != md.get("uid") or generation_of(fresh) != generation_of(rs):
                 return
             rs = fresh

@@ -18,23 +18,19 @@ Tokens and their mounting into pods are not this controller's business.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from minik.api.errors import ApiError
 from minik.api.meta import is_being_deleted, meta_of, name_of
-from minik.api.objects import KubeObject, Namespace
-from minik.api.resources import REGISTRY
+from minik.api.objects import AnyObject, KubeObject, Namespace
+from minik.api.resources import NAMESPACES, SERVICEACCOUNTS
+from minik.controllers.context import ControllerContext
 from minik.machinery.informer import Informer
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICE_ACCOUNTS = ("default",)
 DEFAULT_WORKERS = 1
-SERVICEACCOUNTS = REGISTRY.get("serviceaccounts")
 NOTHING_LEFT_TO_DO = (403, 404, 409)
 """A create answering these found the account there, or the namespace closing or gone."""
 
@@ -59,8 +55,8 @@ class ServiceAccountsController:
         self.metrics = ctx.metrics
         self.workers = workers
         self.managed = service_accounts
-        self.namespaces: Informer[Namespace] = ctx.informers.get("namespaces")
-        self.serviceaccounts: Informer[KubeObject] = ctx.informers.get("serviceaccounts")
+        self.namespaces: Informer[Namespace] = ctx.informers.get(NAMESPACES)
+        self.serviceaccounts = ctx.informers.get(SERVICEACCOUNTS)
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
         self.namespaces.add_handler(self._namespace_changed,
                                     lambda _old, new: self._namespace_changed(new))
@@ -68,7 +64,7 @@ class ServiceAccountsController:
 
     async def run(self) -> None:
         """Wait for the caches, then check every namespace and follow changes until cancelled."""
-        await self.informers.wait_synced("namespaces", "serviceaccounts")
+        await self.informers.wait_synced(NAMESPACES, SERVICEACCOUNTS)
         for namespace in self.namespaces.indexer.list():
             self._namespace_changed(namespace)
         await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.metrics)
@@ -76,7 +72,7 @@ class ServiceAccountsController:
     def _namespace_changed(self, namespace: Namespace) -> None:
         self.queue.add(name_of(namespace))
 
-    def _service_account_deleted(self, account: KubeObject) -> None:
+    def _service_account_deleted(self, account: AnyObject) -> None:
         md = meta_of(account)
         if md.get("name") in self.managed and md.get("namespace"):
             self.queue.add(md["namespace"])

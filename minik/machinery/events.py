@@ -32,7 +32,7 @@ from typing import Literal, cast
 from minik.api.errors import ApiError
 from minik.api.meta import format_time, meta_of, name_of
 from minik.api.objects import AnyObject, Event, EventSource, ObjectReference
-from minik.api.resources import REGISTRY
+from minik.api.resources import EVENTS
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.clock import Clock, LoopClock
 
@@ -47,7 +47,6 @@ AggregationKey = tuple[str, str, str, str, str]
 
 
 
-EVENTS = REGISTRY.get("events")
 
 
 @dataclass(frozen=True, slots=True)

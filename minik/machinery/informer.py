@@ -14,10 +14,10 @@ The cache is an `Indexer` keyed `namespace/name` (`name` when cluster-scoped)
 with secondary indexes: "namespace", "owner" (the uid of the controller
 ownerReference) and any added with `add_index`.
 
-The informer and its cache are generic in the shape of their objects
-(`Informer[Pod]`, `minik.api.objects`); the objects are the decoded JSON of
-the list and watch, taken to have that shape (the API server validated
-them), and an informer built without one holds plain `JsonObject`s.
+The informer and its cache are generic in the shape of their objects, which
+their resource type names: an informer of `minik.api.resources.PODS` is an
+`Informer[Pod]`, as the client's list and watch of it answer `Pod`s; one of
+a type found by name in the registry holds plain `JsonObject`s.
 
 Handlers are plain callables run in order for each event, on the event loop:
 they should do one cheap thing (compute a key, add it to a work queue). The
@@ -34,22 +34,17 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, cast
-
-from typing_extensions import TypeVar
+from typing import Any, Generic
 
 from minik.api.errors import ApiError
 from minik.api.meta import controller_of, meta_of, namespace_of, resource_version_of
-from minik.api.objects import AnyObject, JsonObject, KubeObject
+from minik.api.objects import AnyObject, ObjectT
 from minik.api.resources import ResourceType
 from minik.client.aio import ApiUnavailable, AsyncClient, WatchExpired
 from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock, LoopClock, sleep
 
 log = logging.getLogger(__name__)
-
-ObjectT = TypeVar("ObjectT", bound=KubeObject | JsonObject, default=JsonObject)
-"""The shape of an informer's objects: a kind of `minik.api.objects`, or `JsonObject`."""
 
 IndexFunc = Callable[[ObjectT], list[str]]
 OnAdd = Callable[[ObjectT], None]
@@ -185,7 +180,7 @@ class Informer(Generic[ObjectT]):
     """List+watch one collection into an Indexer and tell handlers what changed."""
 
     def __init__(
-        self, client: AsyncClient, rt: ResourceType, *, namespace: str | None = None,
+        self, client: AsyncClient, rt: ResourceType[ObjectT], *, namespace: str | None = None,
         label_selector: str | None = None, field_selector: str | None = None,
         resync_period: float = 300.0, watch_timeout: int = 300,
         min_backoff: float = 0.8, max_backoff: float = 30.0, clock: Clock | None = None,
@@ -291,9 +286,9 @@ class Informer(Generic[ObjectT]):
             self.rt, self.namespace, label_selector=self.label_selector,
             field_selector=self.field_selector,
         )
-        items = [self._typed(obj) for obj in body.get("items") or []]
+        items = [self._with_kind(obj) for obj in body.get("items") or []]
         self._replace(items)
-        self._resource_version = resource_version_of(body)
+        self._resource_version = (body.get("metadata") or {}).get("resourceVersion", "")
         if not self.has_synced:
             log.info("%s: synced %d objects at version %s", self.name, len(items),
                      self._resource_version)
@@ -315,13 +310,13 @@ class Informer(Generic[ObjectT]):
         if events == 0 and self.clock.now() - started < min(1.0, self.watch_timeout / 2):
             raise _ShortWatch(f"the server ended the watch at once ({self.rt.plural})")
 
-    def _apply(self, kind: str, raw: JsonObject) -> None:
-        version = resource_version_of(raw)
+    def _apply(self, kind: str, obj: ObjectT) -> None:
+        version = resource_version_of(obj)
         if kind == "BOOKMARK":
             if version and version != "0":
                 self._resource_version = version
             return
-        obj = self._typed(raw)
+        obj = self._with_kind(obj)
         if kind in ("ADDED", "MODIFIED"):
             old = self.indexer.upsert(obj)
             if old is None:
@@ -348,11 +343,13 @@ class Informer(Generic[ObjectT]):
             elif resource_version_of(before) != resource_version_of(obj):
                 self._notify_update(before, obj)
 
-    def _typed(self, obj: JsonObject) -> ObjectT:
-        """The decoded object, with its kind and apiVersion filled in, as the cache's shape."""
-        obj.setdefault("kind", self.rt.kind)
-        obj.setdefault("apiVersion", self.rt.api_version)
-        return cast(ObjectT, obj)
+    def _with_kind(self, obj: ObjectT) -> ObjectT:
+        """The object with its kind and apiVersion filled in (list items come without)."""
+        if "kind" not in obj:
+            obj["kind"] = self.rt.kind
+        if "apiVersion" not in obj:
+            obj["apiVersion"] = self.rt.api_version
+        return obj
 
     def _notify_add(self, obj: ObjectT) -> None:
         for handler in self._handlers:

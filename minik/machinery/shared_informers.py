@@ -1,11 +1,11 @@
 """Shared informers: one list+watch per resource type for all controllers.
 
-Controllers ask `SharedInformers.get("pods")` in their constructors and add
+Controllers ask `SharedInformers.get(PODS)` in their constructors and add
 their handlers and indexes; the manager starts every informer that was
 asked for once, and controllers wait for `wait_synced()` before syncing.
-A resource's name does not say the shape of its objects to the type
-checker, so the caller says it where it keeps the informer:
-`self.pods: Informer[Pod] = informers.get("pods")`.
+The informer has the shape its resource type names (`Informer[Pod]` for
+`minik.api.resources.PODS`); two controllers that ask for one resource get
+the same informer, whichever constant they name it by.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from minik.api.resources import REGISTRY
+from minik.api.objects import ObjectT
+from minik.api.resources import ResourceType
 from minik.client.aio import AsyncClient
 from minik.machinery.clock import Clock
 from minik.machinery.informer import Informer
@@ -29,12 +30,11 @@ class SharedInformers:
         self.resync_period = resync_period
         self.clock = clock
         self._informers: dict[str, Informer[Any]] = {}
+        """By resource: each informer of its resource's shape, which the key says only at
+        run time (hence `Any`: `get` gives it back with its type's shape)."""
         self._started: set[str] = set()
 
-    def get(self, resource: str) -> Informer[Any]:
-        rt = REGISTRY.resolve(resource)
-        if rt is None:
-            raise KeyError(f"no resource type {resource!r}")
+    def get(self, rt: ResourceType[ObjectT]) -> Informer[ObjectT]:
         informer = self._informers.get(rt.qualified_name)
         if informer is None:
             informer = Informer(self.client, rt, resync_period=self.resync_period,
@@ -49,6 +49,7 @@ class SharedInformers:
                 self._started.add(name)
                 supervisor.start(f"informer:{name}", informer.run)
 
-    async def wait_synced(self, *resources: str) -> None:
-        informers = [self.get(r) for r in resources] if resources else self._informers.values()
+    async def wait_synced(self, *types: ResourceType) -> None:
+        """Until the informers of `types` (all asked for so far, when none) have listed."""
+        informers = [self.get(rt) for rt in types] if types else self._informers.values()
         await asyncio.gather(*(i.wait_synced() for i in informers))

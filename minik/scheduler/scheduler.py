@@ -42,7 +42,7 @@ from minik.api.meta import (
     transition_time,
 )
 from minik.api.objects import Binding, ConditionStatus, JsonObject, Node, Pod
-from minik.api.resources import REGISTRY
+from minik.api.resources import NODES, PODS
 from minik.client.aio import AsyncClient
 from minik.client.paths import object_path
 from minik.machinery.clock import Clock, LoopClock
@@ -60,8 +60,6 @@ DEFAULT_RESYNC = 300.0
 RETRY_BASE = 1.0
 RETRY_MAX = 60.0
 
-PODS = REGISTRY.get("pods")
-NODES = REGISTRY.get("nodes")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,15 +20,18 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from agent.agent import Agent, AgentConfig, default_state_dir
 from agent.docker_runtime import DockerRuntime
 from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
+from agent.runtime import NetworkInfo
 from cni.network import ensure_pod_network, remove_pod_network
-from minik.api.meta import parse_time
-from minik.api.resources import REGISTRY
+from minik.api.meta import node_condition, parse_time
+from minik.api.objects import Node
+from minik.api.resources import NODES
 from minik.apiserver.metrics import ApiMetrics
 from minik.client.aio import AsyncClient, WatchExpired
 from minik.controllers.manager import ControllerManager
@@ -42,23 +45,23 @@ from minik.server.config import ServerConfig
 
 log = logging.getLogger(__name__)
 
-NODES = REGISTRY.get("nodes")
 
-
-def ready_since(node: dict, since: dt.datetime) -> bool:
+def ready_since(node: Node, since: dt.datetime) -> bool:
     """The node is Ready, by a heartbeat at `since` or later (times have whole seconds)."""
-    for condition in (node.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            beat = parse_time(condition.get("lastHeartbeatTime"))
-            return condition.get("status") == "True" and beat is not None and beat >= since
-    return False
+    ready = node_condition(node, "Ready")
+    if ready is None or ready.get("status") != "True":
+        return False
+    beat = parse_time(ready.get("lastHeartbeatTime"))
+    return beat is not None and beat >= since
 
 
 class Components:
     """The scheduler, the controllers and the node agent: clients of the API like any other."""
 
-    def __init__(self, config: ServerConfig, url: str, token: str, metrics: ApiMetrics) -> None:
+    def __init__(self, config: ServerConfig, url: str, token: str, metrics: ApiMetrics, *,
+                 on_pod_network: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.config = config
+        self.on_pod_network = on_pod_network
         access = ClusterAccess(server=url, ca_pem=config.home.ca_cert.read_bytes(), token=token)
         self.client = AsyncClient(access, user_agent="minik-components")
         self.metrics = metrics
@@ -103,11 +106,18 @@ class Components:
                 kubelet_ssl=serving_context(home.server_cert, home.server_key),
             ),
             client=self.client, runtime=runtime,
-            network=functools.partial(ensure_pod_network, runtime, self.config.name,
-                                      self.config.pod_subnet),
+            network=functools.partial(self._pod_network, runtime),
             metrics=metrics,
             probe_metrics=ProbeMetrics(registry), clock=self.clock,
         )
+
+    async def _pod_network(self, runtime: DockerRuntime) -> NetworkInfo:
+        """Make sure the pod network exists; its gateway, the node's address for pods, is
+        passed on (the API server listens there too)."""
+        info = await ensure_pod_network(runtime, self.config.name, self.config.pod_subnet)
+        if info.gateway and self.on_pod_network is not None:
+            await self.on_pod_network(info.gateway)
+        return info
 
     async def wait_node_ready(self) -> None:
         """Until this process's node reports Ready by a heartbeat of this run (a Node

@@ -1,4 +1,9 @@
-"""What one minik server process runs with: `python -m minik.server`'s options."""
+"""What one minik server process runs with: `python -m minik.server`'s options.
+
+The network settings (service CIDR, NodePort range, node address, loadbalancer
+range, DNS upstreams) are resolved at start by `minik.server.settings`: the
+defaults here are only those of a config made in a test.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,11 @@ class ServerConfig:
     node_name: str = ""
     pod_subnet: str | None = None
     restart_backoff: float = 10.0
+    service_cidr: str = "10.96.0.0/16"
+    node_port_range: tuple[int, int] = (30000, 32767)
+    node_address: str = "127.0.0.1"
+    loadbalancer_range: str = "127.0.1.0/24"
+    dns_upstream: tuple[str, ...] = ()
 
     def enabled(self, component: str) -> bool:
         return component not in self.disabled_controllers

@@ -8,7 +8,8 @@ them in the reverse order: the components, the API, the store, cleanly.
 `PURGE_SIGNAL` (from `minik down --purge`) stops it the same way and then
 removes the node's state and the store, the store only once the node's
 state is gone (a mount left under it keeps both, so that a later purge can
-finish).
+finish); with the store go the network settings and the host-wide claims of
+the instance's address ranges (`claims`).
 
 The server is *up* once its own node is Ready, not when the API first
 answers: a pod created before the node registers would collect
@@ -35,6 +36,7 @@ from minik.apiserver.server import ApiServer
 from minik.home import PURGE_SIGNAL, Home, write_private
 from minik.kubeconfig import ensure_token, write_kubeconfig
 from minik.machinery.supervisor import Supervisor
+from minik.server.claims import ClaimRegistry
 from minik.server.config import ServerConfig
 from minik.store.sqlite import SQLiteStore
 
@@ -44,8 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def start_components(config: ServerConfig, url: str, token: str,
-                           metrics: ApiMetrics) -> Components:
+async def start_components(config: ServerConfig, url: str, token: str, metrics: ApiMetrics,
+                           api: ApiServer) -> Components:
     """Import (off the event loop) and start what runs beside the API, once it serves.
 
     The API's validation models are loaded the same way, so that the first
@@ -53,7 +55,8 @@ async def start_components(config: ServerConfig, url: str, token: str,
     """
     module = await asyncio.to_thread(importlib.import_module, "minik.server.components")
     await asyncio.to_thread(importlib.import_module, "minik.api.validation")
-    components: Components = module.Components(config, url, token, metrics)
+    components: Components = module.Components(config, url, token, metrics,
+                                               on_pod_network=api.serve_node_address)
     components.start()
     return components
 
@@ -65,7 +68,8 @@ def _remove_store(home: Home) -> None:
 
 def _write_instance(config: ServerConfig, url: str, *, up: bool) -> None:
     info = {"name": config.name, "pid": os.getpid(), "server": url, "port": config.port,
-            "bind": config.bind, "node": config.node, "up": up}
+            "bind": config.bind, "node": config.node, "up": up,
+            "serviceCIDR": config.service_cidr, "nodeAddress": config.node_address}
     write_private(config.home.instance_file, (json.dumps(info, indent=2) + "\n").encode())
 
 
@@ -102,7 +106,8 @@ async def serve(config: ServerConfig) -> None:
     metrics = ApiMetrics()
     store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
     write_private(home.pid_file, f"{os.getpid()}\n".encode())
-    api = ApiServer(home, store, metrics, token=token, bind=config.bind, port=config.port)
+    api = ApiServer(home, store, metrics, token=token, bind=config.bind, port=config.port,
+                    service_cidr=config.service_cidr, node_port_range=config.node_port_range)
     supervisor = Supervisor()
     components: Components | None = None
     try:
@@ -110,7 +115,7 @@ async def serve(config: ServerConfig) -> None:
         write_kubeconfig(home, server=url, token=token)
         _write_instance(config, url, up=False)
         log.info("minik %r serving on %s", config.name, url)
-        components = await start_components(config, url, token, metrics)
+        components = await start_components(config, url, token, metrics, api)
         ready = components
         supervisor.start("announce-up", lambda: announce_up(config, url, ready, started))
         await stop.wait()
@@ -126,6 +131,8 @@ async def serve(config: ServerConfig) -> None:
         await store.close()
         if purge.is_set() and purged:
             _remove_store(home)
+            home.settings_file.unlink(missing_ok=True)
+            ClaimRegistry().release(str(home.root))
         elif purge.is_set():
             log.error("minik %r keeps its store: its node's state could not be removed",
                       config.name)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import builtins
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 from minik.store.errors import StoreClosed
@@ -132,7 +132,7 @@ class MemoryStore:
         await self._enter()
         return self._written(self._log.delete(key, expected_revision=expected_revision))
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
+    def watch(self, prefix: str, from_revision: int) -> AsyncGenerator[WatchEvent, None]:
         if self._closed:
             raise StoreClosed()
         return watch_stream(self._hub, prefix, from_revision, self.history)

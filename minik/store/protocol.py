@@ -10,7 +10,7 @@ the compact revision can be read and watched.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
 from minik.store.types import Record, WatchEvent
@@ -55,7 +55,7 @@ class Store(Protocol):
         """
         ...
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
+    def watch(self, prefix: str, from_revision: int) -> AsyncGenerator[WatchEvent, None]:
         """Every event under `prefix` with revision > `from_revision`, in order, once each.
 
         Raises Compacted when iteration starts if `from_revision` is older than

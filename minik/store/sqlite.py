@@ -15,7 +15,7 @@ import asyncio
 import builtins
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -120,7 +120,7 @@ class SQLiteStore:
     async def delete(self, key: str, *, expected_revision: int | None = None) -> Record:
         return await self._write_row("delete", key, None, expected_revision)
 
-    def watch(self, prefix: str, from_revision: int) -> AsyncIterator[WatchEvent]:
+    def watch(self, prefix: str, from_revision: int) -> AsyncGenerator[WatchEvent, None]:
         self._check_open()
         return watch_stream(self._hub, prefix, from_revision, self.history)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 
 from minik.store.errors import WatchDropped
 from minik.store.types import WatchEvent
@@ -128,7 +128,7 @@ async def watch_stream(
     read_history: HistoryReader,
     *,
     page: int = REPLAY_PAGE,
-) -> AsyncIterator[WatchEvent]:
+) -> AsyncGenerator[WatchEvent, None]:
     """Yield every event after `from_revision` under `prefix`, in order, exactly once."""
     subscription = hub.subscribe(prefix)
     try:

@@ -1,7 +1,9 @@
 """A real minik instance for end-to-end tests, and ways to drive it.
 
 `Cluster.start()` runs `minik up -d` with a temporary home, a free port and
-a unique instance name; `kubectl()` runs the real kubectl against it (with
+a unique instance name, and a node address (127.0.0.x) of its own, so that
+instances running at once or one after another never share a NodePort;
+`kubectl()` runs the real kubectl against it (with
 its own cache directory, so discovery is never stale), `minik()` runs
 minik's CLI, and `api` is a REST client with the instance's token.
 """
@@ -9,6 +11,7 @@ minik's CLI, and `api` is a REST client with the instance's token.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import socket
@@ -49,6 +52,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+NODE_ADDRESS_COUNTER = Path("/tmp/minik-e2e-node-address")
+NODE_ADDRESSES = 250
+"""Test instances take 127.0.0.3 .. 127.0.0.252 in turn, host-wide (127.0.0.1 is the
+default of a user's minik, 127.0.0.2 is left alone)."""
+
+
+def next_node_address() -> str:
+    """The next test node address, from a counter shared by every test process (flock)."""
+    fd = os.open(NODE_ADDRESS_COUNTER, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        text = os.read(fd, 32).decode().strip()
+        count = (int(text) + 1) % NODE_ADDRESSES if text.isdigit() else 0
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(count).encode())
+    finally:
+        os.close(fd)
+    return f"127.0.0.{3 + count}"
+
+
 def eventually(check: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05,
                what: str = "condition") -> Any:
     """Poll `check` until it returns a truthy value; fail with the last value after timeout."""
@@ -74,6 +98,8 @@ class Cluster:
     def start(cls, tmp: Path, *, extra: tuple[str, ...] = ()) -> Cluster:
         cluster = cls(tmp / "home", f"e2e-{uuid.uuid4().hex[:8]}", free_port(), tmp / "scratch")
         cluster.scratch.mkdir(parents=True, exist_ok=True)
+        if "--node-address" not in extra:
+            extra = ("--node-address", next_node_address(), *extra)
         cluster._up(*extra)
         return cluster
 

@@ -22,9 +22,9 @@ from minik.api import revisions
 from minik.api.errors import ApiError
 from minik.api.meta import find_condition
 from minik.api.resources import REGISTRY, ResourceType
+from minik.controllers.context import ControllerContext
 from minik.controllers.deployment import history, progress, sizes
 from minik.controllers.deployment.controller import DeploymentController
-from minik.controllers.manager import ControllerContext
 from minik.machinery.clock import ManualClock, Timer
 from minik.machinery.events import EventRecorder
 from minik.machinery.informer import Informer, key_of
@@ -151,7 +151,7 @@ def start_controller(api: Api, clock: FakeClock) -> Running:
     ctx = ControllerContext(api.client, informers, events,
                             ControllerMetrics(CollectorRegistry()), clock)
     controller = DeploymentController(ctx)
-    tasks = [api.start(informers.get(r).run(), f"informer:{r}")
+    tasks = [api.start(informers.get(REGISTRY.get(r)).run(), f"informer:{r}")
              for r in ("deployments", "replicasets", "pods")]
     tasks += [api.start(events.run(), "events"), api.start(controller.run(), "deployment")]
     return Running(controller, informers, tasks)
@@ -349,7 +349,7 @@ async def test_recreate_scales_old_to_zero_and_waits_for_old_pods_before_creatin
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "lingering", "labels": {"app": "web"}, "ownerReferences": [owner]},
         "spec": {"containers": [{"name": "web", "image": "web:v1"}]}})
-    pods = env.running.informers.get("pods").indexer
+    pods = env.running.informers.get(PODS).indexer
     await eventually(lambda: pods.get("default/lingering") is not None)
     generation = (await set_image(env, "web:v2"))["metadata"]["generation"]
     await poll(lambda: get(env), lambda d: d["status"].get("observedGeneration") == generation

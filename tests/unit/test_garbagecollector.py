@@ -10,16 +10,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from minik.api.errors import ApiError
+from minik.api.propagation import FOREGROUND, ORPHAN
 from minik.api.resources import REGISTRY, ResourceType
+from minik.controllers.context import Controller, ControllerContext
 from minik.controllers.garbagecollector import (
-    FOREGROUND,
-    ORPHAN,
     GarbageCollector,
     OwnerState,
     needs_sync,
     owner_type,
 )
-from minik.controllers.manager import Controller, ControllerContext
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.requeue import Requeue

@@ -19,7 +19,7 @@ from minik.api.errors import ApiError
 from minik.api.meta import format_time, now
 from minik.api.resources import REGISTRY, ResourceType
 from minik.client.aio import AsyncClient
-from minik.controllers.manager import ControllerContext
+from minik.controllers.context import ControllerContext
 from minik.controllers.podcontrol import (
     deletion_rank,
     is_pod_active,
@@ -409,7 +409,7 @@ async def test_two_syncs_on_a_lagging_cache_create_exactly_the_replicas():
     try:
         controller, _ = build_controller(api, api.client)
         tasks = start_informers(api, controller)
-        await controller.informers.wait_synced("replicasets", "pods")
+        await controller.informers.wait_synced(RS, PODS)
         await api.client.create(RS, "default", rs_body("web", 3))
         await eventually(lambda: controller.replicasets.indexer.get("default/web") is not None)
         tasks["pods"].cancel()
@@ -435,7 +435,7 @@ async def test_a_restarted_controller_rebuilds_from_its_informers_without_duplic
             task.cancel()
         second, _ = build_controller(api, api.client)
         start_informers(api, second)
-        await second.informers.wait_synced("replicasets", "pods")
+        await second.informers.wait_synced(RS, PODS)
         await second.sync("default/web")
         await second.sync("default/web")
         pods = (await api.client.list(PODS, "default"))["items"]

@@ -9,7 +9,7 @@ import pytest
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
-from minik.controllers.manager import ControllerContext
+from minik.controllers.context import ControllerContext
 from minik.controllers.namespace import NamespaceController
 from minik.controllers.serviceaccount import ServiceAccountsController, is_active
 from minik.machinery.clock import ManualClock

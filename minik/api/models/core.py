@@ -39,7 +39,7 @@ from minik.api.models.volumes import HostPathVolumeSource, source_count_causes
 MAX_DATA_SIZE = 1024 * 1024
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
-NODE_PORT_RANGE = (30000, 32767)
+MAX_AFFINITY_SECONDS = 86400
 
 
 class ObjectReference(K8sModel):
@@ -77,6 +77,14 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+class ClientIPConfig(K8sModel):
+    timeout_seconds: int | None = None
+
+
+class SessionAffinityConfig(K8sModel):
+    client_ip: ClientIPConfig | None = Field(None, alias="clientIP")
+
+
 class ServiceSpec(K8sModel):
     type: Annotated[str, one_of(*SERVICE_TYPES)] | None = None
     ports: list[ServicePort] | None = None
@@ -84,6 +92,7 @@ class ServiceSpec(K8sModel):
     cluster_ip: str | None = Field(None, alias="clusterIP")
     cluster_ips: Annotated[list[str], checked(_ip_causes)] | None = Field(None, alias="clusterIPs")
     session_affinity: Annotated[str, one_of("ClientIP", "None")] | None = None
+    session_affinity_config: SessionAffinityConfig | None = None
     external_name: str | None = None
     ip_families: list[Annotated[str, one_of("IPv4", "IPv6")]] | None = None
     ip_family_policy: (
@@ -106,13 +115,40 @@ class ServiceSpec(K8sModel):
         if self.cluster_ip and self.cluster_ip != "None" and not _is_ip(self.cluster_ip):
             yield invalid("clusterIP", self.cluster_ip,
                           "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
-        if kind == "ExternalName" and not self.external_name:
-            yield required("externalName")
-        if not ports and not headless and kind != "ExternalName":
+        if kind == "ExternalName":
+            yield from self._external_name_causes()
+        elif not ports and not headless:
             yield required("ports")
+        if headless and kind in ("NodePort", "LoadBalancer"):
+            yield invalid("clusterIPs[0]", "None", f"may not be set to 'None' for {kind} services")
         yield from _port_name_causes(ports)
         for i, port in enumerate(ports):
             yield from _node_port_causes(f"ports[{i}].nodePort", port.node_port, kind)
+        yield from self._type_only_causes(kind)
+
+    def _external_name_causes(self) -> Iterator[Cause]:
+        """`ValidateService` for ExternalName: a DNS name, and no cluster IP."""
+        if not self.external_name:
+            yield required("externalName")
+        else:
+            for message in names.is_dns1123_subdomain(self.external_name.rstrip(".")):
+                yield invalid("externalName", self.external_name, message)
+        if self.cluster_ip or self.cluster_ips:
+            yield forbidden("clusterIPs", "may not be set for ExternalName services")
+
+    def _type_only_causes(self, kind: str) -> Iterator[Cause]:
+        if self.external_traffic_policy and kind not in ("NodePort", "LoadBalancer"):
+            yield invalid("externalTrafficPolicy", self.external_traffic_policy,
+                          "may only be set when `type` is 'NodePort' or 'LoadBalancer'")
+        if self.allocate_load_balancer_node_ports is not None and kind != "LoadBalancer":
+            yield forbidden("allocateLoadBalancerNodePorts",
+                            "may only be used when `type` is 'LoadBalancer'")
+        client_ip = self.session_affinity_config.client_ip if self.session_affinity_config \
+            else None
+        timeout = client_ip.timeout_seconds if client_ip else None
+        if timeout is not None and not 0 < timeout <= MAX_AFFINITY_SECONDS:
+            yield invalid("sessionAffinityConfig.clientIP.timeoutSeconds", timeout,
+                          f"must be greater than 0 and less than {MAX_AFFINITY_SECONDS}")
 
 
 def _port_name_causes(ports: list[ServicePort]) -> Iterator[Cause]:
@@ -126,13 +162,10 @@ def _port_name_causes(ports: list[ServicePort]) -> Iterator[Cause]:
 
 
 def _node_port_causes(path: str, node_port: int | None, kind: str) -> Iterator[Cause]:
-    if node_port is None:
-        return
-    if kind not in ("NodePort", "LoadBalancer"):
+    """A nodePort only on NodePort and LoadBalancer Services; its range is the cluster's,
+    checked when it is allocated (`minik.apiserver.service_alloc`)."""
+    if node_port and kind not in ("NodePort", "LoadBalancer"):
         yield forbidden(path, f"may not be used when `type` is '{kind}'")
-    elif not NODE_PORT_RANGE[0] <= node_port <= NODE_PORT_RANGE[1]:
-        yield invalid(path, node_port, "provided port is not in the valid range. The range of "
-                                       f"valid ports is {NODE_PORT_RANGE[0]}-{NODE_PORT_RANGE[1]}")
 
 
 class Service(StatusObject):

@@ -106,7 +106,13 @@ def _pod(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
 
 
 def _service(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-    return list(_changed(new, old, ("spec.clusterIP",)))
+    """`ValidateServiceUpdate`: a set clusterIP stays unless the Service is, or becomes,
+    an ExternalName."""
+    before, after = get(old, "spec.clusterIP") or "", get(new, "spec.clusterIP") or ""
+    types = {get(old, "spec.type"), get(new, "spec.type")}
+    if "ExternalName" in types or not before or before == after:
+        return []
+    return [immutable("spec.clusterIP", after)]
 
 
 def _immutable_data(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:

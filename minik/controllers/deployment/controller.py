@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import TYPE_CHECKING, cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -32,16 +31,15 @@ from minik.api.meta import (
     uid_of,
 )
 from minik.api.objects import Deployment, JsonObject, Pod, ReplicaSet
+from minik.api.resources import DEPLOYMENTS, PODS, REPLICASETS
 from minik.api.selectors.labels import LabelSelector
+from minik.controllers.context import ControllerContext
 from minik.controllers.deployment import progress, sizes, strategies
-from minik.controllers.deployment.rollout import DEPLOYMENTS, REPLICASETS, Rollout
+from minik.controllers.deployment.rollout import Rollout
 from minik.controllers.podcontrol import adopt_patch, release_patch
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
-
-if TYPE_CHECKING:
-    from minik.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +62,9 @@ class DeploymentController:
         self.workers = workers
         self.clock = ctx.clock
         self.wall = ctx.clock.wall
-        self.deployments: Informer[Deployment] = ctx.informers.get("deployments")
-        self.replicasets: Informer[ReplicaSet] = ctx.informers.get("replicasets")
-        self.pods: Informer[Pod] = ctx.informers.get("pods")
+        self.deployments: Informer[Deployment] = ctx.informers.get(DEPLOYMENTS)
+        self.replicasets: Informer[ReplicaSet] = ctx.informers.get(REPLICASETS)
+        self.pods: Informer[Pod] = ctx.informers.get(PODS)
         self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=self.clock)
         self.deployments.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                                      self._enqueue)
@@ -74,7 +72,7 @@ class DeploymentController:
         self.pods.add_handler(on_update=self._pod_updated, on_delete=self._pod_gone)
 
     async def run(self) -> None:
-        await self.ctx.informers.wait_synced("deployments", "replicasets", "pods")
+        await self.ctx.informers.wait_synced(DEPLOYMENTS, REPLICASETS, PODS)
         for d in self.deployments.indexer.list():
             self._enqueue(d)
         await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.ctx.metrics)
@@ -192,8 +190,8 @@ class DeploymentController:
     async def _patch_rs(self, rs: ReplicaSet, patch: JsonObject) -> ReplicaSet | None:
         md = meta_of(rs)
         try:
-            return cast(ReplicaSet, await self.client.patch(
-                REPLICASETS, md["namespace"], md["name"], patch, patch_type="strategic"))
+            return await self.client.patch(REPLICASETS, md["namespace"], md["name"], patch,
+                                           patch_type="strategic")
         except ApiError as e:
             if e.code == 404:
                 return None

@@ -26,7 +26,6 @@ import copy
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import annotations_of, controller_of, meta_of, name_of, uid_of
@@ -37,15 +36,12 @@ from minik.api.objects import (
     JsonObject,
     ReplicaSet,
 )
-from minik.api.resources import REGISTRY
+from minik.api.resources import DEPLOYMENTS, REPLICASETS
 from minik.api.revisions import REVISION, equal_ignore_hash
 from minik.client.aio import AsyncClient
 from minik.controllers.deployment import history, progress, sizes
 from minik.machinery.events import EventRecorder
 from minik.machinery.requeue import Requeue
-
-DEPLOYMENTS = REGISTRY.get("deployments")
-REPLICASETS = REGISTRY.get("replicasets")
 
 
 @dataclass(slots=True)
@@ -98,8 +94,8 @@ class Rollout:
             patch["spec"] = {"minReadySeconds": min_ready}
         if patch:
             patch.setdefault("metadata", {})["resourceVersion"] = meta_of(new)["resourceVersion"]
-            return self.replace(cast(ReplicaSet, await self.client.patch(
-                REPLICASETS, self.namespace, name_of(new), patch)))
+            return self.replace(await self.client.patch(REPLICASETS, self.namespace,
+                                                        name_of(new), patch))
         await self._set_revision(annotations_of(new).get(REVISION))
         if progress.has_deadline(d) and progress.progressing_of(d) is None:
             message = f'Found new replica set "{name_of(new)}"'
@@ -114,8 +110,7 @@ class Rollout:
         body["spec"]["replicas"] = sizes.new_rs_new_replicas(d, [*old, body], body)
         name = name_of(body)
         try:
-            created = cast(ReplicaSet, await self.client.create(REPLICASETS, self.namespace,
-                                                                body))
+            created = await self.client.create(REPLICASETS, self.namespace, body)
             existed = False
         except ApiError as e:
             if e.code != 409:
@@ -133,7 +128,7 @@ class Rollout:
 
     async def _existing_or_collision(self, name: str, error: ApiError) -> ReplicaSet:
         """Ours already (a cache behind the API), or another template's: count a collision."""
-        rs = cast(ReplicaSet, await self.client.get(REPLICASETS, self.namespace, name))
+        rs = await self.client.get(REPLICASETS, self.namespace, name)
         ref = controller_of(rs)
         if (ref is not None and ref.get("uid") == uid_of(self.d) and equal_ignore_hash(
                 rs["spec"].get("template") or {}, self.d["spec"]["template"])):
@@ -163,8 +158,7 @@ class Rollout:
         md = meta_of(rs)
         patch = {"metadata": {"resourceVersion": md["resourceVersion"], "annotations": wanted},
                  "spec": {"replicas": size}}
-        self.replace(cast(ReplicaSet, await self.client.patch(REPLICASETS, self.namespace,
-                                                              md["name"], patch)))
+        self.replace(await self.client.patch(REPLICASETS, self.namespace, md["name"], patch))
         if old != size:
             self._scaled(md["name"], old, size)
         return old != size
