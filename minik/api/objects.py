@@ -489,3 +489,82 @@ class Event(KubeObject, total=False):
     action: str
     related: ObjectReference
     series: JsonObject
+
+
+# ---------------------------------------------------------- services and endpoints
+
+
+class ServicePort(TypedDict, total=False):
+    name: str
+    protocol: str
+    appProtocol: str
+    port: Required[int]
+    targetPort: int | str
+    nodePort: int
+
+
+class ServiceSpec(TypedDict, total=False):
+    type: str
+    selector: dict[str, str] | None
+    ports: list[ServicePort]
+    clusterIP: str
+    clusterIPs: list[str]
+    ipFamilies: list[str]
+    externalName: str
+    publishNotReadyAddresses: bool
+
+
+class Service(KubeObject, total=False):
+    spec: ServiceSpec
+    status: JsonObject
+
+
+class EndpointAddress(TypedDict, total=False):
+    """`corev1.EndpointAddress`: one address of an Endpoints subset."""
+
+    ip: Required[str]
+    hostname: str
+    nodeName: str
+    targetRef: ObjectReference
+
+
+class EndpointPort(TypedDict, total=False):
+    """`corev1.EndpointPort`, and `discoveryv1.EndpointPort` (there `port` may be absent)."""
+
+    name: str
+    port: int
+    protocol: str
+    appProtocol: str
+
+
+class EndpointSubset(TypedDict, total=False):
+    addresses: list[EndpointAddress]
+    notReadyAddresses: list[EndpointAddress]
+    ports: list[EndpointPort]
+
+
+class Endpoints(KubeObject, total=False):
+    subsets: list[EndpointSubset]
+
+
+class EndpointConditions(TypedDict, total=False):
+    ready: bool
+    serving: bool
+    terminating: bool
+
+
+class Endpoint(TypedDict, total=False):
+    """`discoveryv1.Endpoint`: one endpoint of an EndpointSlice."""
+
+    addresses: Required[list[str]]
+    conditions: EndpointConditions
+    hostname: str
+    nodeName: str
+    zone: str
+    targetRef: ObjectReference
+
+
+class EndpointSlice(KubeObject, total=False):
+    addressType: Required[str]
+    endpoints: list[Endpoint] | None
+    ports: list[EndpointPort] | None

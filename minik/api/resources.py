@@ -22,6 +22,8 @@ from typing import Generic, cast
 
 from minik.api.objects import (
     Deployment,
+    Endpoints,
+    EndpointSlice,
     Event,
     JsonObject,
     Namespace,
@@ -30,6 +32,7 @@ from minik.api.objects import (
     Pod,
     ReplicaSet,
     ReplicationController,
+    Service,
 )
 
 ALL_VERBS: tuple[str, ...] = (
@@ -141,10 +144,10 @@ CONFIGMAPS: ResourceType[JsonObject] = ResourceType(
     CORE, "v1", "ConfigMap", "configmaps", short_names=("cm",), has_status=False)
 SECRETS: ResourceType[JsonObject] = ResourceType(
     CORE, "v1", "Secret", "secrets", has_status=False)
-SERVICES: ResourceType[JsonObject] = ResourceType(
+SERVICES: ResourceType[Service] = ResourceType(
     CORE, "v1", "Service", "services", short_names=("svc",), categories=WORKLOAD,
     returns_deleted_object=True)
-ENDPOINTS: ResourceType[JsonObject] = ResourceType(
+ENDPOINTS: ResourceType[Endpoints] = ResourceType(
     CORE, "v1", "Endpoints", "endpoints", short_names=("ep",), has_status=False)
 EVENTS: ResourceType[Event] = ResourceType(
     CORE, "v1", "Event", "events", short_names=("ev",), has_status=False)
@@ -174,7 +177,7 @@ JOBS: ResourceType[JsonObject] = ResourceType(
     BATCH, "v1", "Job", "jobs", categories=WORKLOAD)
 CRONJOBS: ResourceType[JsonObject] = ResourceType(
     BATCH, "v1", "CronJob", "cronjobs", short_names=("cj",), categories=WORKLOAD)
-ENDPOINTSLICES: ResourceType[JsonObject] = ResourceType(
+ENDPOINTSLICES: ResourceType[EndpointSlice] = ResourceType(
     "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", has_status=False)
 STORAGECLASSES: ResourceType[JsonObject] = ResourceType(
     "storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False,

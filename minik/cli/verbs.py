@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "logs": "minik.cli.logs:logs",
     "exec": "minik.cli.exec:exec_command",
     "scale": "minik.cli.rollout:scale",
+    "expose": "minik.cli.expose:expose",
     "set": "minik.cli.rollout:set_group",
     "rollout": "minik.cli.rollout:rollout",
 }

@@ -15,6 +15,9 @@ import logging
 from minik.client.aio import AsyncClient
 from minik.controllers.context import ControllerContext, ControllerFactory
 from minik.controllers.deployment.controller import DeploymentController
+from minik.controllers.endpoints.endpoints import EndpointsController
+from minik.controllers.endpoints.endpointslice import EndpointSliceController
+from minik.controllers.endpoints.mirroring import EndpointSliceMirroringController
 from minik.controllers.eventttl import EventTTLController
 from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.namespace import NamespaceController
@@ -38,6 +41,9 @@ def default_factories() -> dict[str, ControllerFactory]:
         "replicaset": replica_set_controller,
         "replicationcontroller": replication_manager,
         "deployment": DeploymentController,
+        "endpoint": EndpointsController,
+        "endpointslice": EndpointSliceController,
+        "endpointslicemirroring": EndpointSliceMirroringController,
         "garbagecollector": GarbageCollector,
         "namespace": NamespaceController,
         "serviceaccount": ServiceAccountsController,

@@ -31,6 +31,7 @@ INVALID = "FieldValueInvalid"
 NOT_SUPPORTED = "FieldValueNotSupported"
 FORBIDDEN = "FieldValueForbidden"
 DUPLICATE = "FieldValueDuplicate"
+TOO_MANY = "FieldValueTooMany"
 NOT_FOUND = "FieldValueNotFound"
 TOO_LONG = "FieldValueTooLong"
 
@@ -127,6 +128,10 @@ def not_found(path: str, value: Any) -> Cause:
 
 def too_long(path: str, limit: int) -> Cause:
     return Cause(path, f"Too long: may not be more than {limit} bytes", TOO_LONG)
+
+
+def too_many(path: str, actual: int, limit: int) -> Cause:
+    return Cause(path, f"Too many: {actual}: must have at most {limit} items", TOO_MANY)
 
 
 def immutable(path: str, value: Any) -> Cause:

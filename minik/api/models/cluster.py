@@ -7,10 +7,14 @@ bodies of `scale`, `binding`, `eviction` and DELETE (DeleteOptions).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from pydantic import model_validator
 
+from minik.api import names
+from minik.api.errors import Cause
+from minik.api.models.addresses import slice_address_causes
 from minik.api.models.base import (
     K8sModel,
     NonNegative,
@@ -20,10 +24,15 @@ from minik.api.models.base import (
     invalid,
     one_of,
     raise_any,
+    required,
+    too_many,
 )
 from minik.api.models.container import PROTOCOLS
-from minik.api.models.core import ObjectReference
+from minik.api.models.core import ObjectReference, port_list_causes
 from minik.api.models.meta import K8sObject, StatusObject
+
+MAX_SLICE_ENDPOINTS = 1000
+MAX_SLICE_ADDRESSES = 100
 
 
 class EndpointConditions(K8sModel):
@@ -52,6 +61,28 @@ class EndpointSlice(K8sObject):
     address_type: Annotated[str, one_of("IPv4", "IPv6", "FQDN")]
     endpoints: list[SliceEndpoint] | None = None
     ports: list[SlicePort] | None = None
+
+    @model_validator(mode="after")
+    def _addresses_and_ports(self) -> EndpointSlice:
+        raise_any([*self._endpoint_causes(), *port_list_causes("ports", self.ports or [])])
+        return self
+
+    def _endpoint_causes(self) -> Iterator[Cause]:
+        endpoints = self.endpoints or []
+        if len(endpoints) > MAX_SLICE_ENDPOINTS:
+            yield too_many("endpoints", len(endpoints), MAX_SLICE_ENDPOINTS)
+            return
+        for i, endpoint in enumerate(endpoints):
+            path = f"endpoints[{i}].addresses"
+            if not endpoint.addresses:
+                yield required(path, "must contain at least 1 address")
+            elif len(endpoint.addresses) > MAX_SLICE_ADDRESSES:
+                yield too_many(path, len(endpoint.addresses), MAX_SLICE_ADDRESSES)
+            for j, address in enumerate(endpoint.addresses):
+                yield from slice_address_causes(f"{path}[{j}]", address, self.address_type)
+            if endpoint.hostname is not None:
+                yield from (invalid(f"endpoints[{i}].hostname", endpoint.hostname, m)
+                            for m in names.is_dns1123_label(endpoint.hostname))
 
 
 class StorageClass(K8sObject):

@@ -8,13 +8,14 @@ agent; the checks follow `pkg/apis/core/validation` for those fields.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
-from typing import Annotated, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Annotated, Any, Protocol
 
 from pydantic import Field, model_validator
 
 from minik.api import names
 from minik.api.errors import Cause
+from minik.api.models.addresses import endpoint_ip_causes
 from minik.api.models.base import (
     DNSLabel,
     K8sModel,
@@ -390,8 +391,47 @@ class EndpointSubset(K8sModel):
     ports: list[EndpointPort] | None = None
 
 
+class NamedPort(Protocol):
+    @property
+    def name(self) -> str | None: ...
+
+
+def port_list_causes(path: str, ports: Sequence[NamedPort], *,
+                     names_required: bool = False) -> Iterator[Cause]:
+    """Endpoint ports: DNS-label names, unique, and named when there are several."""
+    seen: set[str] = set()
+    for i, port in enumerate(ports):
+        name = port.name or ""
+        if name:
+            yield from (invalid(f"{path}[{i}].name", name, m)
+                        for m in names.is_dns1123_label(name))
+        elif names_required:
+            yield required(f"{path}[{i}].name")
+            continue
+        if name in seen:
+            yield duplicate(f"{path}[{i}].name", name)
+        seen.add(name)
+
+
 class Endpoints(K8sObject):
     subsets: list[EndpointSubset] | None = None
+
+    @model_validator(mode="after")
+    def _subsets(self) -> Endpoints:
+        raise_any(self._causes())
+        return self
+
+    def _causes(self) -> Iterator[Cause]:
+        for i, subset in enumerate(self.subsets or []):
+            path = f"subsets[{i}]"
+            if not subset.addresses and not subset.not_ready_addresses:
+                yield required(path, "must specify `addresses` or `notReadyAddresses`")
+            for field, addresses in (("addresses", subset.addresses),
+                                     ("notReadyAddresses", subset.not_ready_addresses)):
+                for j, address in enumerate(addresses or []):
+                    yield from endpoint_ip_causes(f"{path}.{field}[{j}].ip", address.ip)
+            ports = subset.ports or []
+            yield from port_list_causes(f"{path}.ports", ports, names_required=len(ports) > 1)
 
 
 class ServiceAccount(K8sObject):

@@ -41,6 +41,7 @@ FIXED_PATHS: dict[str, tuple[str, ...]] = {
     "StatefulSet": ("spec.selector",),
     "Job": ("spec.selector", "spec.template", "spec.completionMode"),
     "Secret": ("type",),
+    "EndpointSlice": ("addressType",),
 }
 
 
