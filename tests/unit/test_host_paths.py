@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -326,6 +327,14 @@ def test_nothing_is_created_inside_a_protected_path(
         pass
 
 
+def started_as_server(pid: int, timeout: float = 10.0) -> None:
+    """Wait until `pid` has exec'd its command line: just after the fork it is still pytest's."""
+    deadline = time.monotonic() + timeout
+    while b"minik.server" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, f"process {pid} never showed its command line"
+        time.sleep(0.01)
+
+
 def test_on_a_node_the_engines_state_and_minik_homes_are_protected_but_proc_sys_dev_are_not(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     node = Protected.for_node()
@@ -342,6 +351,7 @@ def test_on_a_node_the_engines_state_and_minik_homes_are_protected_but_proc_sys_
                                "minik.server", "--home", str(running)],
                               stdin=subprocess.PIPE)
     try:
+        started_as_server(server.pid)
         for home in (default, running):
             assert exposed(node, home / "agent") == "another minik's home"
         assert exposed(node.with_paths({running: "minik's home"}), running) == "minik's home"
