@@ -9,12 +9,15 @@ VERBS and CATEGORIES), grouped by API group as kubectl sorts them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from minik.cli.context import CliContext, handle_errors, pass_context
 from minik.cli.printing import GET_MIN_WIDTH, GET_PADDING, TabWriter
+
+if TYPE_CHECKING:
+    from minik.client.rest import RestClient
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class ApiResource:
         return cells
 
 
-def discover(client: Any) -> list[ApiResource]:
+def discover(client: RestClient) -> list[ApiResource]:
     """Every top-level resource of the preferred version of every group."""
     found: list[ApiResource] = []
     for version in (client.request("GET", "/api").get("versions") or []):
@@ -52,7 +55,7 @@ def discover(client: Any) -> list[ApiResource]:
     return found
 
 
-def _resources(client: Any, group: str, group_version: str, path: str) -> list[ApiResource]:
+def _resources(client: RestClient, group: str, group_version: str, path: str) -> list[ApiResource]:
     listing = client.request("GET", path)
     return [ApiResource(group, group_version, info) for info in listing.get("resources") or []
             if "/" not in info.get("name", "")]

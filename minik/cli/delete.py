@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,6 +29,9 @@ from minik.cli.targets import (
     rt_for_object,
 )
 from minik.client.paths import collection_path, object_path
+
+if TYPE_CHECKING:
+    from minik.client.rest import RestClient
 
 CASCADE = {"background": "Background", "true": "Background", "orphan": "Orphan",
            "false": "Orphan", "foreground": "Foreground"}
@@ -91,7 +94,7 @@ def delete_options(cascade: str, grace: int, *, dry_run: bool = False) -> dict[s
     return body
 
 
-def victims_from_targets(client: Any, targets: list[Target], namespace: str | None, *,
+def victims_from_targets(client: RestClient, targets: list[Target], namespace: str | None, *,
                          selector: str | None, field_selector: str | None,
                          everything: bool) -> list[Victim]:
     victims: list[Victim] = []
@@ -126,7 +129,7 @@ def victims_from_files(filenames: tuple[str, ...], recursive: bool,
     return victims, errors
 
 
-def wait_gone(client: Any, victims: list[tuple[Victim, str | None]], timeout: float,
+def wait_gone(client: RestClient, victims: list[tuple[Victim, str | None]], timeout: float,
               *, clock: Callable[[], float] = time.monotonic,
               sleep: Callable[[float], None] = time.sleep) -> list[Victim]:
     """Read each object until it is gone; those still there at the deadline."""
@@ -144,7 +147,7 @@ def wait_gone(client: Any, victims: list[tuple[Victim, str | None]], timeout: fl
     return []
 
 
-def _gone(client: Any, victim: Victim, uid: str | None) -> bool:
+def _gone(client: RestClient, victim: Victim, uid: str | None) -> bool:
     try:
         live = client.request("GET", victim.path)
     except ApiError as e:
@@ -203,7 +206,7 @@ def run_delete(ctx: CliContext, args: tuple[str, ...], o: dict[str, Any]) -> Non
     report_errors(errors + unmapped)
 
 
-def delete_all(client: Any, victims: list[Victim], o: dict[str, Any], grace: int,
+def delete_all(client: RestClient, victims: list[Victim], o: dict[str, Any], grace: int,
                errors: list[ApplyError], ctx: CliContext) -> list[tuple[Victim, str | None]]:
     dry_run = o["dry_run"] == "server"
     body = delete_options(o["cascade"], grace, dry_run=dry_run)

@@ -15,12 +15,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minik.api.errors import ApiError
 from minik.api.resources import ResourceType
 from minik.cli.printing import TabWriter
 from minik.client.paths import collection_path
+
+if TYPE_CHECKING:
+    from minik.client.rest import RestClient
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 MAX_ANNOTATION = 140
@@ -48,7 +51,7 @@ class PrefixWriter:
 class Described:
     """One object being described, with what describers may need to fetch."""
 
-    client: Any
+    client: RestClient
     rt: ResourceType
     obj: dict[str, Any]
     events: list[dict[str, Any]] | None = None

@@ -10,7 +10,7 @@ share live.
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -46,6 +46,9 @@ from minik.cli.describe_workloads import (
 )
 from minik.cli.targets import Target, parse_args
 from minik.client.paths import collection_path, object_path
+
+if TYPE_CHECKING:
+    from minik.client.rest import RestClient
 
 
 def describe_service(d: Described, w: PrefixWriter) -> None:
@@ -219,7 +222,7 @@ def describer_for(rt: ResourceType) -> Describer:
     return DESCRIBERS.get(rt.kind, describe_generic)
 
 
-def describe_object(client: Any, rt: ResourceType, obj: dict[str, Any]) -> str:
+def describe_object(client: RestClient, rt: ResourceType, obj: dict[str, Any]) -> str:
     d = Described(client, rt, obj)
     d.events = fetch_events(d)
     w = PrefixWriter()
@@ -227,7 +230,7 @@ def describe_object(client: Any, rt: ResourceType, obj: dict[str, Any]) -> str:
     return w.render()
 
 
-def objects_for(client: Any, target: Target, namespace: str | None, selector: str | None
+def objects_for(client: RestClient, target: Target, namespace: str | None, selector: str | None
                 ) -> tuple[list[dict[str, Any]], list[ApiError]]:
     rt, ns = target.rt, namespace if target.rt.namespaced else None
     if not target.names:
@@ -245,7 +248,8 @@ def objects_for(client: Any, target: Target, namespace: str | None, selector: st
     return found, errors
 
 
-def prefix_matches(client: Any, target: Target, namespace: str | None) -> list[dict[str, Any]]:
+def prefix_matches(client: RestClient, target: Target,
+                   namespace: str | None) -> list[dict[str, Any]]:
     """`describe TYPE NAME` for a missing NAME: every object whose name starts with it."""
     ns = namespace if target.rt.namespaced else None
     listed = client.request("GET", collection_path(target.rt, ns), params={"limit": 500})

@@ -14,7 +14,7 @@ import functools
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,6 +35,9 @@ from minik.cli.printing import (
 from minik.cli.targets import Target, parse_args, rt_for_object
 from minik.client.paths import collection_path, object_path
 
+if TYPE_CHECKING:
+    from minik.client.rest import RestClient
+
 ACCEPT_TABLE = ("application/json;as=Table;v=v1;g=meta.k8s.io,"
                 "application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")
 LIST_CHUNK = 500
@@ -49,7 +52,7 @@ NO_TYPE = (
 class Query:
     """Where and how to read: namespace (None = all), selectors, Accept."""
 
-    client: Any
+    client: RestClient
     namespace: str | None
     selector: str | None = None
     field_selector: str | None = None
