@@ -114,7 +114,7 @@ def _wait_up(home: Home, process: subprocess.Popen[bytes], started: float) -> di
     while time.monotonic() < deadline:
         if process.poll() is not None:
             fail(f"minik server exited with code {process.returncode}:\n{_log_tail(home)}")
-        info = _instance(home)
+        info = instance_info(home)
         serving = info.get("pid") == process.pid
         if serving and info.get("up") and _ready(home):
             return info
@@ -123,7 +123,7 @@ def _wait_up(home: Home, process: subprocess.Popen[bytes], started: float) -> di
             click.echo(f"\r\033[KWaiting for {what} {spinner[tick % 4]}", nl=False, err=True)
         tick += 1
         time.sleep(0.05)
-    info = _instance(home)
+    info = instance_info(home)
     if info.get("pid") == process.pid and info.get("node"):
         fail(f"minik serves, but its node {info['node']!r} is not Ready after "
              f"{READY_TIMEOUT:.0f}s; log: {home.log_file}")
@@ -165,10 +165,13 @@ def detach(home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]) 
               help="Pod network subnet (default: the first free /16 from 10.244.0.0).")
 @click.option("--restart-backoff", default=10.0, show_default=True, type=float,
               help="Base of the container restart backoff, in seconds (doubles to 300).")
+@click.option("--dns-upstream", multiple=True, metavar="HOST[:PORT]",
+              help="Where cluster DNS forwards other names (repeatable; default: the "
+                   "nameservers of the host's /etc/resolv.conf).")
 @pass_context
 def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
        disable_controllers: str, node_name: str, pod_subnet: str | None,
-       restart_backoff: float) -> None:
+       restart_backoff: float, dns_upstream: tuple[str, ...]) -> None:
     """Start minik (API server, controllers, node agent)."""
     home = ctx.home.ensure()
     loosened = home.make_private()
@@ -186,6 +189,8 @@ def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
         extra += ("--node-name", node_name)
     if pod_subnet:
         extra += ("--pod-subnet", pod_subnet)
+    for upstream in dns_upstream:
+        extra += ("--dns-upstream", upstream)
     if detached:
         detach(home, name, port, bind, extra)
         return
@@ -219,7 +224,8 @@ def down(ctx: CliContext, timeout: float, purge: bool) -> None:
     fail(f"minik (pid {pid}) did not stop within {timeout:.0f}s")
 
 
-def _instance(home: Home) -> dict[str, Any]:
+def instance_info(home: Home) -> dict[str, Any]:
+    """What the server wrote of itself in the instance file ({} when nothing)."""
     try:
         return json.loads(home.instance_file.read_text())
     except (OSError, ValueError):
@@ -231,7 +237,7 @@ def _instance(home: Home) -> dict[str, Any]:
 def status(ctx: CliContext) -> None:
     """Say whether this instance runs and answers; exit 1 when it does not."""
     pid = running_pid(ctx.home)
-    info = _instance(ctx.home)
+    info = instance_info(ctx.home)
     if pid is None:
         click.echo(f"minik: stopped (home {ctx.home.root})")
         sys.exit(1)
@@ -240,6 +246,8 @@ def status(ctx: CliContext) -> None:
     click.echo(f"name:       {info.get('name', '?')}")
     click.echo(f"pid:        {pid}")
     click.echo(f"server:     {info.get('server', '?')}")
+    if info.get("dns"):
+        click.echo(f"dns:        {info['dns']} (dig @{info['dns']} web.default.svc.cluster.local)")
     click.echo(f"kubeconfig: {ctx.home.kubeconfig}")
     if not ready:
         sys.exit(1)

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "scale": "minik.cli.rollout:scale",
     "set": "minik.cli.rollout:set_group",
     "rollout": "minik.cli.rollout:rollout",
+    "dns": "minik.cli.dns:dns_command",
 }
 
 

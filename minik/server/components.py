@@ -26,6 +26,7 @@ from agent.docker_runtime import DockerRuntime
 from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
+from agent.runtime import NetworkInfo
 from cni.network import ensure_pod_network, remove_pod_network
 from minik.api.meta import node_condition, parse_time
 from minik.api.objects import Node
@@ -63,6 +64,7 @@ class Components:
         self.metrics = metrics
         self.token = token
         self.agent: Agent | None = None
+        self.pod_network: NetworkInfo | None = None
         self.clock = LoopClock()
         self.started = self.clock.wall().replace(microsecond=0)
         self._running: list[Supervisor] = []
@@ -102,11 +104,20 @@ class Components:
                 kubelet_ssl=serving_context(home.server_cert, home.server_key),
             ),
             client=self.client, runtime=runtime,
-            network=functools.partial(ensure_pod_network, runtime, self.config.name,
-                                      self.config.pod_subnet),
+            network=functools.partial(self._ensure_pod_network, runtime),
             metrics=metrics,
             probe_metrics=ProbeMetrics(registry), clock=self.clock,
         )
+
+    async def _ensure_pod_network(self, runtime: DockerRuntime) -> NetworkInfo:
+        self.pod_network = await ensure_pod_network(runtime, self.config.name,
+                                                    self.config.pod_subnet)
+        return self.pod_network
+
+    @property
+    def dns_address(self) -> str | None:
+        """Where the cluster DNS listens: the pod network's gateway (once it is known)."""
+        return self.pod_network.gateway if self.pod_network is not None else None
 
     async def wait_node_ready(self) -> None:
         """Until this process's node reports Ready by a heartbeat of this run (a Node

@@ -18,6 +18,7 @@ class ServerConfig:
     node_name: str = ""
     pod_subnet: str | None = None
     restart_backoff: float = 10.0
+    dns_upstream: tuple[str, ...] = ()
 
     def enabled(self, component: str) -> bool:
         return component not in self.disabled_controllers
