@@ -27,6 +27,8 @@ from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
 from agent.runtime import NetworkInfo
+from cni.dns.metrics import DnsMetrics
+from cni.dns.server import ClusterDns, DnsConfig
 from cni.network import ensure_pod_network, remove_pod_network
 from minik.api.meta import node_condition, parse_time
 from minik.api.objects import Node
@@ -65,6 +67,7 @@ class Components:
         self.token = token
         self.agent: Agent | None = None
         self.pod_network: NetworkInfo | None = None
+        self.cluster_dns: ClusterDns | None = None
         self.clock = LoopClock()
         self.started = self.clock.wall().replace(microsecond=0)
         self._running: list[Supervisor] = []
@@ -112,7 +115,18 @@ class Components:
     async def _ensure_pod_network(self, runtime: DockerRuntime) -> NetworkInfo:
         self.pod_network = await ensure_pod_network(runtime, self.config.name,
                                                     self.config.pod_subnet)
+        await self._start_cluster_dns(self.pod_network)
         return self.pod_network
+
+    async def _start_cluster_dns(self, network: NetworkInfo) -> None:
+        """TEMPORARY (svc-dns branch only): the cluster DNS in the server process, until
+        the node network process (`python -m cni`, svc-proxy) runs it. Drop at merge."""
+        if self.cluster_dns is not None or network.gateway is None:
+            return
+        dns = ClusterDns(self.client, DnsConfig.of(self.config.dns_upstream), network.gateway,
+                         metrics=DnsMetrics(self.metrics.registry))
+        await dns.start()
+        self.cluster_dns = dns
 
     @property
     def dns_address(self) -> str | None:
@@ -148,6 +162,9 @@ class Components:
         """Stop every component's tasks, the last started first."""
         for supervisor in reversed(self._running):
             await supervisor.stop()
+        if self.cluster_dns is not None:
+            await self.cluster_dns.stop()
+            self.cluster_dns = None
 
     async def stop(self, *, purge: bool) -> bool:
         """A clean stop: the components' tasks, then the node's containers (their pods
