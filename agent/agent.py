@@ -60,6 +60,7 @@ from agent.metrics import AgentMetrics
 from agent.mounts import MountInside, mount_points_under, remove_tree
 from agent.node import NodeStatusReporter
 from agent.plan import BACKOFF_CAP, container_backoff
+from agent.pod_dns import HOST_RESOLV_CONF, PodResolvConfs
 from agent.podstate import StateFingerprint, group_by_pod
 from agent.probes import ProbeManager, ProbeMetrics
 from agent.protected import Protected
@@ -68,6 +69,7 @@ from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeError, VolumeManager
 from agent.workers import PodWorkers
 from minik.api.meta import is_being_deleted, uid_of
+from minik.api.names import CLUSTER_DOMAIN
 from minik.api.objects import JsonObject, Pod
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
@@ -101,6 +103,8 @@ class AgentConfig:
     restart_backoff_cap: float = BACKOFF_CAP
     token: str = ""
     kubelet_ssl: ssl.SSLContext | None = None
+    resolv_conf: Path = HOST_RESOLV_CONF
+    """The host's resolver configuration, which pods' resolv.conf files start from."""
 
     @property
     def node(self) -> str:
@@ -137,6 +141,9 @@ class Agent:
                                      secrets=self.secrets.indexer.get_by,
                                      protected=Protected.for_node(
                                          {config.state_dir.parent: INSTANCE_HOME}))
+        self.resolv_confs = PodResolvConfs(config.state_dir / "volumes" / "pods",
+                                           cluster_domain=CLUSTER_DOMAIN,
+                                           host_resolv_conf=config.resolv_conf)
         self.workers: PodWorkers | None = None
         self.syncer: PodSyncer | None = None
         self.probes: ProbeManager | None = None
@@ -167,7 +174,7 @@ class Agent:
                                       cap=self.config.restart_backoff_cap),
             configmaps=self.configmaps.indexer.get_by, secrets=self.secrets.indexer.get_by,
             pod_by_uid=self._pod_by_uid, metrics=self.metrics, on_settled=self._settled,
-            clock=self.clock,
+            clock=self.clock, resolv_confs=self.resolv_confs,
         )
         self.workers = PodWorkers(self.syncer.sync, clock=self.clock)
 
@@ -202,6 +209,7 @@ class Agent:
         self._seen = {}
         network, engine = await asyncio.gather(self.network(), self.runtime.engine())
         await asyncio.to_thread(self.volumes.use_engine, engine)
+        self.resolv_confs.cluster_dns = network.gateway
         self._build(network.name)
         for pod in self.pods.indexer.list():
             self._wake(uid_of(pod))
@@ -233,7 +241,9 @@ class Agent:
         """Volumes and staged mounts of pods that went while no agent ran: their workers
         find no pod and clean up."""
         known = {uid_of(pod) for pod in self.pods.indexer.list()}
-        for uid in await asyncio.to_thread(self.volumes.known_pods) - known:
+        on_disk = await asyncio.gather(asyncio.to_thread(self.volumes.known_pods),
+                                       asyncio.to_thread(self.resolv_confs.known_pods))
+        for uid in set.union(*on_disk) - known:
             self._wake(uid)
 
     async def _start_kubelet_server(self) -> int:

@@ -28,7 +28,7 @@ from typing import TypedDict
 from agent import labels
 from agent.env import expand
 from agent.podspec import app_containers
-from agent.runtime import ContainerInfo, ContainerSpec, Mount, PortMapping
+from agent.runtime import BindMount, ContainerInfo, ContainerSpec, Mount, PortMapping
 from minik.api.meta import name_of
 from minik.api.models.quantity import parse_quantity
 from minik.api.objects import Container, Pod, Quantity
@@ -49,6 +49,8 @@ class PodContext:
     pod: Pod
     network: str
     pause_image: str
+    resolv_conf: str | None = None
+    """The pod's own resolv.conf on the host, bound over /etc/resolv.conf (`agent.pod_dns`)."""
 
 
 class _Resources(TypedDict):
@@ -160,6 +162,17 @@ def _check_host_namespaces(pod: Pod) -> None:
                     f'containerPort {port.get("containerPort")} when hostNetwork is true')
 
 
+RESOLV_CONF_PATH = "/etc/resolv.conf"
+
+
+def _resolv_conf_mounts(ctx: PodContext, mounts: list[Mount], *,
+                        read_only: bool) -> list[Mount]:
+    """The pod's resolv.conf over Docker's, unless the container mounts that path itself."""
+    if ctx.resolv_conf is None or any(m.target == RESOLV_CONF_PATH for m in mounts):
+        return mounts
+    return [*mounts, BindMount(ctx.resolv_conf, RESOLV_CONF_PATH, read_only)]
+
+
 def sandbox_spec(ctx: PodContext, attempt: int) -> ContainerSpec:
     """The pause container; `PodSpecError` when the pod's namespaces cannot be had as asked."""
     _check_host_namespaces(ctx.pod)
@@ -173,6 +186,7 @@ def sandbox_spec(ctx: PodContext, attempt: int) -> ContainerSpec:
         ipc_mode="host" if _flag(ctx.pod, "hostIPC") else "shareable",
         pid_mode="host" if _flag(ctx.pod, "hostPID") else None,
         published_ports=[] if on_host else host_ports(ctx.pod),
+        mounts=_resolv_conf_mounts(ctx, [], read_only=True),
     )
 
 
@@ -205,6 +219,8 @@ def container_spec(
     env: dict[str, str], mounts: list[Mount],
 ) -> ContainerSpec:
     command, args = _command(container, env)
+    security = _security(ctx.pod, container)
+    mounts = _resolv_conf_mounts(ctx, mounts, read_only=security["read_only_rootfs"])
     return ContainerSpec(
         name=labels.container_name_for(ctx.instance, ctx.pod, container["name"], restart_count),
         image=container["image"],
@@ -220,6 +236,6 @@ def container_spec(
         mounts=mounts,
         stdin_open=bool(container.get("stdin")),
         tty=bool(container.get("tty")),
-        **_security(ctx.pod, container),
+        **security,
         **_resources(container),
     )

@@ -34,6 +34,7 @@ from agent.events import EventSink
 from agent.images import ImageManager
 from agent.metrics import AgentMetrics
 from agent.plan import PodActions, Start, backoff_key
+from agent.pod_dns import PodResolvConfs
 from agent.podspec import container_named, grace_period, init_and_app_containers
 from agent.podstate import PodRuntimeState
 from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFailure
@@ -89,7 +90,7 @@ class PlanExecutor:
         self, *, instance: str, network: str, pause_image: str, host_ip: str, runtime: Runtime,
         events: EventSink, images: ImageManager, volumes: VolumeManager, backoff: Backoff,
         configmaps: Lookup, secrets: Lookup, metrics: AgentMetrics,
-        failed_creates: FailedCreates, clock: Clock,
+        failed_creates: FailedCreates, clock: Clock, resolv_confs: PodResolvConfs | None = None,
     ) -> None:
         self.instance = instance
         self.network = network
@@ -105,6 +106,7 @@ class PlanExecutor:
         self.metrics = metrics
         self.failed_creates = failed_creates
         self.clock = clock
+        self.resolv_confs = resolv_confs
 
     def pod_ip(self, pod: Pod, state: PodRuntimeState) -> str | None:
         return pod_ip(pod, state.sandbox, self.host_ip)
@@ -147,6 +149,15 @@ class PlanExecutor:
             for c in init_and_app_containers(pod):
                 waiting[c["name"]] = ("ContainerCreating", e.message)
             return False
+        if self.resolv_confs is not None:
+            try:
+                await self.resolv_confs.write(pod)
+            except OSError as e:
+                message = f"Failed to write the pod's resolv.conf: {e}"
+                self.events.record(pod, "Warning", "DNSConfigForming", message)
+                for c in init_and_app_containers(pod):
+                    waiting[c["name"]] = ("ContainerCreating", message)
+                return False
         if attempt > 0:
             self.events.record(pod, "Normal", "SandboxChanged",
                                "Pod sandbox changed, it will be killed and re-created.")
@@ -165,7 +176,9 @@ class PlanExecutor:
         return True
 
     def _context(self, pod: Pod) -> PodContext:
-        return PodContext(self.instance, pod, self.network, self.pause_image)
+        resolv_conf = (None if self.resolv_confs is None
+                       else str(self.resolv_confs.path(uid_of(pod))))
+        return PodContext(self.instance, pod, self.network, self.pause_image, resolv_conf)
 
     async def _start(
         self, pod: Pod, sandbox: ContainerInfo, start: Start, waiting: Waiting,
@@ -189,7 +202,9 @@ class PlanExecutor:
                                 pod_ip=pod_ip(pod, sandbox, self.host_ip) or "",
                                 host_ip=self.host_ip)
             mounts = await self.volumes.mounts(pod, container)
-        except (ConfigError, VolumeError) as e:
+            if self.resolv_confs is not None:
+                await self.resolv_confs.ensure(pod)
+        except (ConfigError, VolumeError, OSError) as e:
             message = str(e)
             self.events.record(pod, "Warning", "Failed", f"Error: {message}")
             return "CreateContainerConfigError", message

@@ -45,6 +45,7 @@ from agent.plan import (
     failed_since,
     pod_is_done,
 )
+from agent.pod_dns import PodResolvConfs
 from agent.podstate import PodRuntimeState, StateFingerprint
 from agent.probes import ProbeManager, RunningContainer
 from agent.runtime import Runtime
@@ -87,6 +88,7 @@ class PodSyncer:
         images: ImageManager, volumes: VolumeManager, probes: ProbeManager, backoff: Backoff,
         configmaps: Lookup, secrets: Lookup, pod_by_uid: PodByUid, metrics: AgentMetrics,
         on_settled: Settled | None = None, clock: Clock | None = None,
+        resolv_confs: PodResolvConfs | None = None,
     ) -> None:
         self.config = config
         self.clock: Clock = clock or LoopClock()
@@ -106,7 +108,9 @@ class PodSyncer:
             instance=config.instance, network=config.network, pause_image=config.pause_image,
             host_ip=config.host_ip, runtime=runtime, events=events, images=images,
             volumes=volumes, backoff=backoff, configmaps=configmaps, secrets=secrets,
-            metrics=metrics, failed_creates=self.failed_creates, clock=self.clock)
+            metrics=metrics, failed_creates=self.failed_creates, clock=self.clock,
+            resolv_confs=resolv_confs)
+        self.resolv_confs = resolv_confs
         self.terminator = PodTerminator(runtime=runtime, client=client, events=events,
                                         pod_ip=self.executor.pod_ip, clock=self.clock)
         self.status = StatusWriter(client=client, pod_by_uid=pod_by_uid, probes=probes,
@@ -219,6 +223,8 @@ class PodSyncer:
         self.failed_creates.forget(uid)
         self.status.forget(uid)
         self.states.forget(uid)
+        if self.resolv_confs is not None:
+            await self.resolv_confs.remove(uid)
         await self.volumes.cleanup(uid)
         self.on_settled(uid, None)
 

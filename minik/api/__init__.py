@@ -7,6 +7,3 @@ nothing else of minik (an import contract in pyproject.toml says so), so
 that the server, the clients, the controllers and the node agent can all
 stand on it.
 """
-
-CLUSTER_DOMAIN = "cluster.local"
-"""The cluster's DNS domain: Services are `<name>.<namespace>.svc.cluster.local`."""

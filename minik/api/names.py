@@ -18,6 +18,8 @@ DNS1035_LABEL_MAX = 63
 QUALIFIED_NAME_MAX = 63
 LABEL_VALUE_MAX = 63
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
+CLUSTER_DOMAIN = "cluster.local"
+"""The cluster's DNS domain: Services are `<svc>.<ns>.svc.cluster.local`."""
 
 _DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"

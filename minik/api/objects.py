@@ -253,6 +253,8 @@ class PodSpec(TypedDict, total=False):
     hostPID: bool
     hostIPC: bool
     shareProcessNamespace: bool
+    dnsPolicy: str
+    dnsConfig: JsonObject
     securityContext: JsonObject
     ephemeralContainers: list[Container]
     hostname: str

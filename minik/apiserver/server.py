@@ -24,7 +24,8 @@ import logging
 
 from aiohttp import web
 
-from minik.api import CLUSTER_DOMAIN, errors
+from minik.api import errors
+from minik.api.names import CLUSTER_DOMAIN
 from minik.api.resources import REGISTRY
 from minik.apiserver import proxy
 from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app

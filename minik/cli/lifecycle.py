@@ -114,7 +114,7 @@ def _wait_up(home: Home, process: subprocess.Popen[bytes], started: float) -> di
     while time.monotonic() < deadline:
         if process.poll() is not None:
             fail(f"minik server exited with code {process.returncode}:\n{_log_tail(home)}")
-        info = _instance(home)
+        info = instance_info(home)
         serving = info.get("pid") == process.pid
         if serving and info.get("up") and _ready(home):
             return info
@@ -123,7 +123,7 @@ def _wait_up(home: Home, process: subprocess.Popen[bytes], started: float) -> di
             click.echo(f"\r\033[KWaiting for {what} {spinner[tick % 4]}", nl=False, err=True)
         tick += 1
         time.sleep(0.05)
-    info = _instance(home)
+    info = instance_info(home)
     if info.get("pid") == process.pid and info.get("node"):
         fail(f"minik serves, but its node {info['node']!r} is not Ready after "
              f"{READY_TIMEOUT:.0f}s; log: {home.log_file}")
@@ -248,7 +248,8 @@ def down(ctx: CliContext, timeout: float, purge: bool) -> None:
     fail(f"minik (pid {pid}) did not stop within {timeout:.0f}s")
 
 
-def _instance(home: Home) -> dict[str, Any]:
+def instance_info(home: Home) -> dict[str, Any]:
+    """What the server wrote of itself in the instance file ({} when nothing)."""
     try:
         return json.loads(home.instance_file.read_text())
     except (OSError, ValueError):
@@ -260,7 +261,7 @@ def _instance(home: Home) -> dict[str, Any]:
 def status(ctx: CliContext) -> None:
     """Say whether this instance runs and answers; exit 1 when it does not."""
     pid = running_pid(ctx.home)
-    info = _instance(ctx.home)
+    info = instance_info(ctx.home)
     if pid is None:
         click.echo(f"minik: stopped (home {ctx.home.root})")
         sys.exit(1)
@@ -272,6 +273,8 @@ def status(ctx: CliContext) -> None:
     for label, key in (("services:", "serviceCIDR"), ("node addr:", "nodeAddress")):
         if info.get(key):
             click.echo(f"{label:<12}{info[key]}")
+    if info.get("dns"):
+        click.echo(f"dns:        {info['dns']} (dig @{info['dns']} web.default.svc.cluster.local)")
     click.echo(f"kubeconfig: {ctx.home.kubeconfig}")
     if not ready:
         sys.exit(1)

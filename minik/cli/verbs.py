@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "expose": "minik.cli.expose:expose",
     "set": "minik.cli.rollout:set_group",
     "rollout": "minik.cli.rollout:rollout",
+    "dns": "minik.cli.dns:dns_command",
 }
 
 

@@ -28,6 +28,8 @@ from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
 from agent.runtime import NetworkInfo
+from cni.dns.metrics import DnsMetrics
+from cni.dns.server import ClusterDns, DnsConfig
 from cni.network import ensure_pod_network, remove_pod_network
 from minik.api.meta import node_condition, parse_time
 from minik.api.objects import Node
@@ -67,6 +69,8 @@ class Components:
         self.metrics = metrics
         self.token = token
         self.agent: Agent | None = None
+        self.pod_network: NetworkInfo | None = None
+        self.cluster_dns: ClusterDns | None = None
         self.clock = LoopClock()
         self.started = self.clock.wall().replace(microsecond=0)
         self._running: list[Supervisor] = []
@@ -115,9 +119,26 @@ class Components:
         """Make sure the pod network exists; its gateway, the node's address for pods, is
         passed on (the API server listens there too)."""
         info = await ensure_pod_network(runtime, self.config.name, self.config.pod_subnet)
+        self.pod_network = info
         if info.gateway and self.on_pod_network is not None:
             await self.on_pod_network(info.gateway)
+        await self._start_cluster_dns(info)
         return info
+
+    async def _start_cluster_dns(self, network: NetworkInfo) -> None:
+        """TEMPORARY (svc-dns branch only): the cluster DNS in the server process, until
+        the node network process (`python -m cni`, svc-proxy) runs it. Drop at merge."""
+        if self.cluster_dns is not None or network.gateway is None:
+            return
+        dns = ClusterDns(self.client, DnsConfig.of(self.config.dns_upstream), network.gateway,
+                         metrics=DnsMetrics(self.metrics.registry))
+        await dns.start()
+        self.cluster_dns = dns
+
+    @property
+    def dns_address(self) -> str | None:
+        """Where the cluster DNS listens: the pod network's gateway (once it is known)."""
+        return self.pod_network.gateway if self.pod_network is not None else None
 
     async def wait_node_ready(self) -> None:
         """Until this process's node reports Ready by a heartbeat of this run (a Node
@@ -148,6 +169,9 @@ class Components:
         """Stop every component's tasks, the last started first."""
         for supervisor in reversed(self._running):
             await supervisor.stop()
+        if self.cluster_dns is not None:
+            await self.cluster_dns.stop()
+            self.cluster_dns = None
 
     async def stop(self, *, purge: bool) -> bool:
         """A clean stop: the components' tasks, then the node's containers (their pods

@@ -66,9 +66,11 @@ def _remove_store(home: Home) -> None:
         path.unlink(missing_ok=True)
 
 
-def _write_instance(config: ServerConfig, url: str, *, up: bool) -> None:
+def _write_instance(config: ServerConfig, url: str, *, up: bool, dns: str | None = None) -> None:
+    """The instance file: who serves where (`dns`: the cluster DNS address, the pod
+    network's gateway, once the node has its network)."""
     info = {"name": config.name, "pid": os.getpid(), "server": url, "port": config.port,
-            "bind": config.bind, "node": config.node, "up": up,
+            "bind": config.bind, "node": config.node, "up": up, "dns": dns,
             "serviceCIDR": config.service_cidr, "nodeAddress": config.node_address}
     write_private(config.home.instance_file, (json.dumps(info, indent=2) + "\n").encode())
 
@@ -78,7 +80,7 @@ async def announce_up(config: ServerConfig, url: str, components: Components,
     """Log "is up" and mark the instance file so, once this process's node is Ready."""
     if config.node is not None:
         await components.wait_node_ready()
-    _write_instance(config, url, up=True)
+    _write_instance(config, url, up=True, dns=components.dns_address)
     node = (f"node {config.node!r} is Ready" if config.node is not None else
             "no node (the agent is disabled): pods stay Pending until a node joins")
     log.info("minik %r is up in %.2fs; %s", config.name, time.monotonic() - started, node)
