@@ -257,12 +257,16 @@ def _mark(obj: dict[str, Any], grace: int) -> dict[str, Any]:
     return marked
 
 
-def plan_delete(rt: ResourceType, obj: dict[str, Any], options: DeleteOptions) -> DeletePlan:
+def plan_delete(rt: ResourceType, obj: dict[str, Any], options: DeleteOptions, *,
+                garbage_collection: bool) -> DeletePlan:
     """Mark the object (a grace period, the garbage collector's finalizers), or remove it now.
 
     A namespace is only marked Terminating while any finalizer holds it (its
     `kubernetes` one until the namespace controller has emptied it), as
-    Kubernetes' namespace registry does.
+    Kubernetes' namespace registry does. Without `garbage_collection` (its
+    controller disabled) a delete leaves the finalizers as they are: none of
+    the collector's would ever be removed, as Kubernetes' store skips them
+    when its garbage collection is off.
     """
     grace = _pod_grace(obj, options) if rt.kind == "Pod" else 0
     marked = _mark(obj, grace)
@@ -271,7 +275,7 @@ def plan_delete(rt: ResourceType, obj: dict[str, Any], options: DeleteOptions) -
         marked.setdefault("status", {})["phase"] = "Terminating"
         held = md.get("finalizers") or (marked.get("spec") or {}).get("finalizers")
         return DeletePlan(marked, mark_only=bool(held))
-    if not _pending_graceful(obj, grace):
+    if garbage_collection and not _pending_graceful(obj, grace):
         _set_finalizers(md, gc_finalizers(rt, md, options))
     return DeletePlan(marked, mark_only=bool(md.get("finalizers")) or grace > 0)
 

@@ -70,11 +70,11 @@ class ApiServer:
     """Serves the Kubernetes API of one store on `bind`:`port` with the instance's keys."""
 
     def __init__(self, home: Home, store: Store, metrics: ApiMetrics, *, token: str,
-                 bind: str, port: int) -> None:
+                 bind: str, port: int, garbage_collection: bool) -> None:
         self.home = home
         self.bind = bind
         self.port = port
-        self.storage = ObjectStorage(store)
+        self.storage = ObjectStorage(store, garbage_collection=garbage_collection)
         self.supervisor = Supervisor()
         ensure_certificates(home, bind=bind)
         limit_read_buffers()

@@ -102,7 +102,8 @@ async def serve(config: ServerConfig) -> None:
     metrics = ApiMetrics()
     store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
     write_private(home.pid_file, f"{os.getpid()}\n".encode())
-    api = ApiServer(home, store, metrics, token=token, bind=config.bind, port=config.port)
+    api = ApiServer(home, store, metrics, token=token, bind=config.bind, port=config.port,
+                    garbage_collection=config.garbage_collection)
     supervisor = Supervisor()
     components: Components | None = None
     try:

@@ -233,6 +233,22 @@ async def test_foreground_deletion_only_marks_the_owner_for_the_garbage_collecto
     assert background["metadata"]["finalizers"] == ["x/y"], "the policy asked last decides"
 
 
+async def test_without_a_garbage_collector_a_delete_leaves_no_finalizer_for_it() -> None:
+    storage = ObjectStorage(MemoryStore(), garbage_collection=False)
+    await bootstrap_namespaces(storage)
+    async with serving(storage, TOKEN) as api:
+        for policy in ("Orphan", "Foreground"):
+            await call(api, "POST", CM, {"metadata": {"name": policy.lower()}}, expect=201)
+            await call(api, "DELETE", f"{CM}/{policy.lower()}", {"propagationPolicy": policy},
+                       expect=200)
+            await call(api, "GET", f"{CM}/{policy.lower()}", expect=404)
+        await call(api, "POST", CM, {"metadata": {"name": "held", "finalizers": ["orphan"]}},
+                   expect=201)
+        marked = await call(api, "DELETE", f"{CM}/held", {"propagationPolicy": "Background"},
+                            expect=200)
+        assert marked["metadata"]["finalizers"] == ["orphan"], "its own finalizers are kept"
+
+
 async def test_the_deprecated_orphan_dependents_false_takes_back_an_orphan_finalizer(
     api: TestClient
 ) -> None:
