@@ -157,6 +157,30 @@ async def test_a_terminating_namespace_refuses_new_content_and_goes_once_unfinal
     await call(api, "GET", "/api/v1/namespaces/gone", expect=404)
 
 
+async def test_the_finalize_subresource_writes_spec_finalizers_and_keeps_the_status(
+    api: TestClient
+) -> None:
+    ns_path = "/api/v1/namespaces/fin"
+    await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "fin"}}, expect=201)
+    ns = await call(api, "GET", ns_path, expect=200)
+    ns["spec"]["finalizers"] = ["kubernetes", "example.com/hold"]
+    ns["status"] = {"phase": "Terminating"}
+    held = await call(api, "PUT", f"{ns_path}/finalize", ns, expect=200)
+    assert held["spec"]["finalizers"] == ["kubernetes", "example.com/hold"]
+    assert held["status"] == {"phase": "Active"}, "finalize does not write the status"
+    await call(api, "GET", f"{ns_path}/finalize", expect=405)
+    await call(api, "PATCH", f"{ns_path}/finalize", {"spec": {"finalizers": []}},
+               content_type="application/merge-patch+json", expect=405)
+    held["spec"]["finalizers"] = ["unqualified"]
+    refused = await call(api, "PUT", f"{ns_path}/finalize", held, expect=422)
+    assert refused["details"]["causes"][0]["field"] == "spec.finalizers"
+    await call(api, "DELETE", ns_path, expect=200)
+    terminating = await call(api, "GET", ns_path, expect=200)
+    terminating["spec"]["finalizers"] = []
+    await call(api, "PUT", f"{ns_path}/finalize", terminating, expect=200)
+    await call(api, "GET", ns_path, expect=404)
+
+
 async def test_a_namespace_without_finalizers_goes_at_once(api: TestClient) -> None:
     body = {"metadata": {"name": "bare"}, "spec": {"finalizers": []}}
     await call(api, "POST", "/api/v1/namespaces", body, expect=201)
