@@ -189,7 +189,15 @@ async def delete_object(request: web.Request) -> web.StreamResponse:
     if target.subresource is not None:
         raise errors.method_not_allowed(f"DELETE is not supported on {target.verb_target}")
     deletion = await storage.delete(target.rt, target.namespace, target.name, options)
-    return responses.json_response(responses.deleted(target.rt, deletion.obj, deletion.removed))
+    return responses.json_response(responses.deleted(target.rt, deletion.obj, deletion.removed),
+                                   status=_delete_status(deletion.removed, options))
+
+
+def _delete_status(removed: bool, options: DeleteOptions) -> int:
+    """200, or 202 Accepted for an object not gone yet whose delete set orphanDependents to
+    false: only then, as Kubernetes' delete handler says, since clients expect 200 for a
+    graceful or finalizer-held delete."""
+    return 202 if not removed and options.orphan_dependents is False else 200
 
 
 async def _delete_collection(

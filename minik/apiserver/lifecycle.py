@@ -46,6 +46,9 @@ class DeleteOptions:
     precondition_uid: str | None = None
     precondition_resource_version: str | None = None
     dry_run: bool = False
+    orphan_dependents: bool | None = None
+    """The deprecated field as sent (its policy is in `propagation_policy`): an explicit
+    false makes a delete that only marks the object answer 202 Accepted."""
 
     @classmethod
     def parse(cls, body: dict[str, Any], query: dict[str, str]) -> DeleteOptions:
@@ -70,6 +73,7 @@ class DeleteOptions:
             precondition_uid=pre.get("uid"),
             precondition_resource_version=pre.get("resourceVersion"),
             dry_run=bool(dry) and dry != "false",
+            orphan_dependents=orphan,
         )
 
 

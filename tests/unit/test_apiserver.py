@@ -278,8 +278,24 @@ async def test_the_deprecated_orphan_dependents_false_takes_back_an_orphan_final
 ) -> None:
     await call(api, "POST", CM, {"metadata": {"name": "o", "finalizers": ["orphan", "x/y"]}},
                expect=201)
-    marked = await call(api, "DELETE", f"{CM}/o", {"orphanDependents": False}, expect=200)
+    marked = await call(api, "DELETE", f"{CM}/o", {"orphanDependents": False}, expect=202)
     assert marked["metadata"]["finalizers"] == ["x/y"]
+
+
+async def test_a_delete_answers_202_only_when_it_leaves_the_object_and_asked_to_cascade(
+    api: TestClient
+) -> None:
+    """Kubernetes' delete handler: 202 Accepted iff the object is not gone yet and the
+    request set orphanDependents=false; a graceful or finalizer-held delete is otherwise 200."""
+    await call(api, "POST", CM, {"metadata": {"name": "held", "finalizers": ["x/y"]}},
+               expect=201)
+    await call(api, "DELETE", f"{CM}/held", expect=200)
+    await call(api, "DELETE", f"{CM}/held", {"propagationPolicy": "Foreground"}, expect=200)
+    accepted = await call(api, "DELETE", f"{CM}/held", orphanDependents="false", expect=202)
+    assert accepted["metadata"]["deletionTimestamp"], "the answer is the object, still there"
+    await call(api, "POST", CM, {"metadata": {"name": "free"}}, expect=201)
+    await call(api, "DELETE", f"{CM}/free", {"orphanDependents": False}, expect=200)
+    await call(api, "GET", f"{CM}/free", expect=404)
 
 
 async def test_events_get_no_garbage_collector_finalizer(api: TestClient) -> None:
