@@ -53,6 +53,8 @@ class Subresource:
 
 STATUS = "status"
 SCALE = Subresource("scale", "Scale", "autoscaling", "v1")
+FINALIZE = Subresource("finalize", "Namespace", verbs=("update",))
+"""A namespace's `finalize`: a PUT that may change its spec.finalizers (and not its status)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,7 @@ WORKLOAD = ("all",)
 
 NAMESPACES: ResourceType[Namespace] = ResourceType(
     CORE, "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",),
-    returns_deleted_object=True)
+    subresources=(FINALIZE,), returns_deleted_object=True)
 NODES: ResourceType[Node] = ResourceType(
     CORE, "v1", "Node", "nodes", namespaced=False, short_names=("no",))
 PODS: ResourceType[Pod] = ResourceType(

@@ -21,8 +21,6 @@ from minik.api.meta import annotations_of
 from minik.api.models.quantity import parse_quantity
 from minik.api.objects import AnyObject, JsonObject
 
-Obj = dict[str, Any]
-
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 
@@ -35,7 +33,7 @@ def revision(obj: AnyObject) -> int:
         return 0
 
 
-def _canonical_quantities(resources: Obj) -> None:
+def _canonical_quantities(resources: JsonObject) -> None:
     for group in ("requests", "limits"):
         for name, value in (resources.get(group) or {}).items():
             if isinstance(value, str | int | float) and not isinstance(value, bool):

@@ -84,11 +84,6 @@ def fields_of(name: str) -> dict[str, str]:
     return _schema()["types"][name]
 
 
-def unknown_fields(kind_type: str, obj: dict[str, Any]) -> list[str]:
-    """Paths of every field not in the schema, as Kubernetes prints them."""
-    return inspect(kind_type, obj).unknown
-
-
 def inspect(kind_type: str, obj: dict[str, Any]) -> Findings:
     """Unknown fields and type mismatches of `obj`, in document order."""
     found = Findings()

@@ -60,6 +60,13 @@ def _storage(request: web.Request) -> ObjectStorage:
     return request.app[STORAGE_KEY]
 
 
+def _check_verb(target: ResourceRequest, verb: str) -> None:
+    """A subresource answers only the verbs discovery lists for it (`finalize`: update)."""
+    sub = target.rt.subresource(target.subresource) if target.subresource else None
+    if sub is not None and verb not in sub.verbs:
+        raise errors.method_not_served()
+
+
 def _unsupported_subresource(target: ResourceRequest) -> errors.ApiError:
     return errors.ApiError(
         400, "BadRequest",
@@ -75,6 +82,7 @@ async def get_object(request: web.Request) -> web.StreamResponse:
         return await list_objects(request, target)
     if (proxied := proxy.handler(request.method, target)) is not None:
         return await proxied(request, storage, target)
+    _check_verb(target, "get")
     if target.subresource not in (None, "status", "scale"):
         raise _unsupported_subresource(target)
     if target.subresource == "scale":
@@ -125,13 +133,14 @@ async def update_object(request: web.Request) -> web.StreamResponse:
     target = resource_request(request)
     if target.name is None:
         raise errors.method_not_allowed(f"PUT is not supported on {target.rt.plural}")
+    _check_verb(target, "update")
     obj = require_object(await _body(request))
     options = _write_options(request, target)
     storage = _storage(request)
     if target.subresource == "scale":
         scale = await write_scale(storage, target, lambda _scale: obj, options)
         return responses.json_response(scale)
-    if target.subresource not in (None, "status"):
+    if target.subresource not in (None, "status", "finalize"):
         raise _unsupported_subresource(target)
     result = await storage.update(target.rt, target.namespace, target.name, obj, options)
     return _written(request, target.rt, result)
@@ -147,6 +156,7 @@ async def patch_object(request: web.Request) -> web.StreamResponse:
     target = resource_request(request)
     if target.name is None:
         raise errors.method_not_allowed(f"PATCH is not supported on {target.rt.plural}")
+    _check_verb(target, "patch")
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
     if content_type not in PATCH_TYPES:
         raise errors.unsupported_media_type(
@@ -179,7 +189,15 @@ async def delete_object(request: web.Request) -> web.StreamResponse:
     if target.subresource is not None:
         raise errors.method_not_allowed(f"DELETE is not supported on {target.verb_target}")
     deletion = await storage.delete(target.rt, target.namespace, target.name, options)
-    return responses.json_response(responses.deleted(target.rt, deletion.obj, deletion.removed))
+    return responses.json_response(responses.deleted(target.rt, deletion.obj, deletion.removed),
+                                   status=_delete_status(deletion.removed, options))
+
+
+def _delete_status(removed: bool, options: DeleteOptions) -> int:
+    """200, or 202 Accepted for an object not gone yet whose delete set orphanDependents to
+    false: only then, as Kubernetes' delete handler says, since clients expect 200 for a
+    graceful or finalizer-held delete."""
+    return 202 if not removed and options.orphan_dependents is False else 200
 
 
 async def _delete_collection(

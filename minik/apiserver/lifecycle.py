@@ -48,6 +48,9 @@ class DeleteOptions:
     precondition_uid: str | None = None
     precondition_resource_version: str | None = None
     dry_run: bool = False
+    orphan_dependents: bool | None = None
+    """The deprecated field as sent (its policy is in `propagation_policy`): an explicit
+    false makes a delete that only marks the object answer 202 Accepted."""
 
     @classmethod
     def parse(cls, body: dict[str, Any], query: dict[str, str]) -> DeleteOptions:
@@ -72,6 +75,7 @@ class DeleteOptions:
             precondition_uid=pre.get("uid"),
             precondition_resource_version=pre.get("resourceVersion"),
             dry_run=bool(dry) and dry != "false",
+            orphan_dependents=orphan,
         )
 
 
@@ -261,12 +265,16 @@ def _mark(obj: dict[str, Any], grace: int) -> dict[str, Any]:
     return marked
 
 
-def plan_delete(rt: ResourceType, obj: dict[str, Any], options: DeleteOptions) -> DeletePlan:
+def plan_delete(rt: ResourceType, obj: dict[str, Any], options: DeleteOptions, *,
+                garbage_collection: bool) -> DeletePlan:
     """Mark the object (a grace period, the garbage collector's finalizers), or remove it now.
 
     A namespace is only marked Terminating while any finalizer holds it (its
     `kubernetes` one until the namespace controller has emptied it), as
-    Kubernetes' namespace registry does.
+    Kubernetes' namespace registry does. Without `garbage_collection` (its
+    controller disabled) a delete leaves the finalizers as they are: none of
+    the collector's would ever be removed, as Kubernetes' store skips them
+    when its garbage collection is off.
     """
     grace = _pod_grace(obj, options) if rt.kind == "Pod" else 0
     marked = _mark(obj, grace)
@@ -275,7 +283,7 @@ def plan_delete(rt: ResourceType, obj: dict[str, Any], options: DeleteOptions) -
         marked.setdefault("status", {})["phase"] = "Terminating"
         held = md.get("finalizers") or (marked.get("spec") or {}).get("finalizers")
         return DeletePlan(marked, mark_only=bool(held))
-    if not _pending_graceful(obj, grace):
+    if garbage_collection and not _pending_graceful(obj, grace):
         _set_finalizers(md, gc_finalizers(rt, md, options))
     return DeletePlan(marked, mark_only=bool(md.get("finalizers")) or grace > 0)
 

@@ -29,7 +29,7 @@ GO_ESCAPED = "<>&\u2028\u2029"
 GO_ESCAPES = str.maketrans({c: f"\\u{ord(c):04x}" for c in GO_ESCAPED})
 
 
-def dumps(obj: Any) -> str:
+def dumps(obj: object) -> str:
     """Compact JSON as Go encodes it, and always encodable as UTF-8.
 
     Go escapes `<`, `>`, `&`, U+2028 and U+2029 (they only occur inside
@@ -47,7 +47,7 @@ def dumps(obj: Any) -> str:
     return text.translate(GO_ESCAPES) if any(c in text for c in GO_ESCAPED) else text
 
 
-def _finite(value: Any) -> Any:
+def _finite(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
@@ -57,7 +57,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def encode(obj: Any) -> str:
+def encode(obj: object) -> str:
     """One response body: `json.Encoder.Encode` ends it with a newline."""
     return dumps(obj) + "\n"
 
@@ -115,7 +115,7 @@ def status_response(request: web.Request, error: errors.ApiError) -> web.Respons
 
 
 def json_response(
-    obj: Any, *, status: int = 200, warnings: list[str] | None = None
+    obj: object, *, status: int = 200, warnings: list[str] | None = None
 ) -> web.Response:
     response = web.Response(text=encode(obj), status=status, content_type="application/json")
     for name, value in warning_headers(warnings or []):

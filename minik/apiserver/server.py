@@ -88,12 +88,14 @@ class ApiServer:
 
     def __init__(self, home: Home, store: Store, metrics: ApiMetrics, *, token: str,
                  bind: str, port: int, service_cidr: str = "10.96.0.0/16",
-                 node_port_range: tuple[int, int] = (30000, 32767)) -> None:
+                 node_port_range: tuple[int, int] = (30000, 32767),
+                 garbage_collection: bool = True) -> None:
         self.home = home
         self.bind = bind
         self.port = port
         services = ServiceAllocator(service_cidr, node_port_range)
-        self.storage = ObjectStorage(store, allocators={"Service": services})
+        self.storage = ObjectStorage(store, allocators={"Service": services},
+                                     garbage_collection=garbage_collection)
         self.kubernetes = KubernetesService(self.storage,
                                             cluster_ip=services.ips.kubernetes_address, port=port)
         self.supervisor = Supervisor()

@@ -125,11 +125,16 @@ def decorate(record: Record) -> dict[str, Any]:
 
 
 class ObjectStorage:
-    """Create, read, update, patch and delete objects of any registered type."""
+    """Create, read, update, patch and delete objects of any registered type.
 
-    def __init__(self, store: Store, *, allocators: Mapping[str, Allocator] | None = None
-                 ) -> None:
+    `garbage_collection` says whether a garbage collector runs to act on, and
+    remove, the finalizers a delete's propagation policy leaves.
+    """
+
+    def __init__(self, store: Store, *, allocators: Mapping[str, Allocator] | None = None,
+                 garbage_collection: bool = True) -> None:
         self.store = store
+        self.garbage_collection = garbage_collection
         self.allocators = dict(allocators or {})
 
     async def _reserve(self, rt: ResourceType, old: dict[str, Any] | None,
@@ -320,7 +325,8 @@ class ObjectStorage:
             record = await self.read(rt, namespace, name)
             current = decorate(record)
             lifecycle.check_preconditions(rt, current, options)
-            plan = lifecycle.plan_delete(rt, current, options)
+            plan = lifecycle.plan_delete(rt, current, options,
+                                         garbage_collection=self.garbage_collection)
             if options.dry_run:
                 return Deletion(plan.obj, removed=not plan.mark_only)
             try:

@@ -94,6 +94,8 @@ def _subject_names(bind: str, extra: Sequence[str] = ()) -> list[x509.GeneralNam
 
 def _create_server_cert(home: Home, bind: str, extra: Sequence[str] = ()) -> None:
     ca_key = serialization.load_pem_private_key(home.ca_key.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{home.ca_key}: the CA key is not an elliptic-curve key")
     ca_cert = x509.load_pem_x509_certificate(home.ca_cert.read_bytes())
     key = _key()
     now = dt.datetime.now(dt.UTC)
@@ -107,7 +109,7 @@ def _create_server_cert(home: Home, bind: str, extra: Sequence[str] = ()) -> Non
         .not_valid_after(now + VALIDITY)
         .add_extension(x509.SubjectAlternativeName(_subject_names(bind, extra)), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+        .sign(ca_key, hashes.SHA256())
     )
     write_private(home.server_key, _pem_key(key))
     write_private(home.server_cert, cert.public_bytes(serialization.Encoding.PEM))

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import AsyncGenerator
-from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
@@ -35,7 +34,7 @@ from minik.api.errors import ApiError
 from minik.api.objects import AnyObject, JsonObject, ObjectList, ObjectT
 from minik.api.resources import ResourceType
 from minik.client.paths import collection_path, object_path
-from minik.kubeconfig import ClusterAccess, load_kubeconfig
+from minik.kubeconfig import ClusterAccess
 
 PatchType = Literal["merge", "strategic", "json"]
 PatchBody = JsonObject | list[JsonObject]
@@ -104,10 +103,6 @@ class AsyncClient:
         self.user_agent = user_agent
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
-
-    @classmethod
-    def from_kubeconfig(cls, path: Path, *, user_agent: str = "minik") -> AsyncClient:
-        return cls(load_kubeconfig(path), user_agent=user_agent)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -9,10 +9,10 @@ grace period stay; the namespace is checked again shortly after one of them
 goes (a burst of deletions makes one pass) and after `recheck` seconds. The
 content is listed live from the server, never judged from a cache.
 
-Once nothing is left, `kubernetes` is removed from `spec.finalizers`. Where
-Kubernetes PUTs `/namespaces/{name}/finalize`, minik merge-patches the
-namespace itself; with no finalizer left the API server removes it. Only
-this controller finalizes: the API server never looks inside a namespace.
+Once nothing is left, `kubernetes` is removed from `spec.finalizers` with a
+PUT to `/namespaces/{name}/finalize`, as in Kubernetes; with no finalizer
+left the API server removes the namespace. Only this controller finalizes:
+the API server never looks inside a namespace.
 
 While content remains, the namespace's status carries the conditions of
 Kubernetes: NamespaceDeletionContentFailure, NamespaceContentRemaining and
@@ -228,10 +228,15 @@ class NamespaceController:
         held = (live.get("spec") or {}).get("finalizers") or []
         if NAMESPACE_FINALIZER not in held:
             return
-        patch = {"metadata": {"resourceVersion": resource_version_of(live)},
-                 "spec": {"finalizers": [f for f in held if f != NAMESPACE_FINALIZER]}}
+        finalized: Namespace = {
+            **live, "spec": {**live.get("spec", {}),
+                             "finalizers": [f for f in held if f != NAMESPACE_FINALIZER]}}
         log.info("%s: namespace %s is empty; finalizing it", self.name, name)
-        await self._patch_namespace(name, patch)
+        try:
+            await self.client.replace(NAMESPACES, None, name, finalized, subresource="finalize")
+        except ApiError as e:
+            if e.code != 404:
+                raise
 
     async def _live(self, name: str) -> Namespace | None:
         """The namespace as the server holds it now; None once it is gone."""

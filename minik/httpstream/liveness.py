@@ -29,7 +29,6 @@ import select
 import socket
 import struct
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 CHECK_INTERVAL = 1.0
 KEEPALIVE_INTERVAL = 5.0
@@ -73,7 +72,7 @@ async def watch(transport: asyncio.BaseTransport | None, *, shut: bool = True,
         await asyncio.sleep(CHECK_INTERVAL)
 
 
-def reset_socket(sock: Any) -> None:
+def reset_socket(sock: socket.socket | None) -> None:
     """Make the socket's closing a TCP reset, and shut it so the event loop closes it soon.
 
     `sock` is what a transport gives as its "socket" extra info (None is ignored).

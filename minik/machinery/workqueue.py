@@ -60,8 +60,6 @@ class WorkQueue:
         self._backoff = Backoff(base=base_delay, cap=max_delay, clock=self._clock)
         self._shutting_down = False
         self._ready = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
 
     def add(self, key: str) -> None:
         if self._shutting_down or key in self._dirty:
@@ -129,15 +127,8 @@ class WorkQueue:
             self._queue.append(key)
         self._changed()
 
-    def len(self) -> int:
-        return len(self._queue)
-
     def __len__(self) -> int:
         return len(self._queue)
-
-    @property
-    def shutting_down(self) -> bool:
-        return self._shutting_down
 
     def shutdown(self) -> None:
         """Refuse new adds, drop delayed ones; `get` hands out what is queued, then None."""
@@ -148,18 +139,9 @@ class WorkQueue:
         self._waiting.clear()
         self._ready.set()
 
-    async def shutdown_with_drain(self) -> None:
-        """Shut down, then wait until workers have processed every queued key."""
-        self.shutdown()
-        while self._queue or self._processing:
-            self._idle.clear()
-            await self._idle.wait()
-
     def _changed(self) -> None:
         if self._queue:
             self._ready.set()
-        if not self._queue and not self._processing:
-            self._idle.set()
         if self._metrics is not None:
             self._metrics.depth.labels(controller=self.name).set(len(self._queue))
 

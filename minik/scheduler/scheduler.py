@@ -15,7 +15,11 @@ binding cycle), so the next decision does not wait for the store's write
 (a few ms with its fsync): of twenty pods created together the median
 one was bound 110-190 ms after its create when they were bound one after
 another, 70-120 ms now (`bench/pod_startup.py`). A bind that fails
-forgets the assumption and sends the pod back to the queue, rate-limited.
+forgets the assumption and sends the pod back to the queue after a
+back-off of its own: the sync that placed the pod returned normally, which
+made the queue forget the key's back-off, so the binding cycle counts its
+failures itself (kube-scheduler's per-pod attempts) until the pod is bound
+or gone.
 
 A pod that fits nowhere gets `PodScheduled=False` (reason `Unschedulable`,
 with kube-scheduler's `0/N nodes are available: ...` message) on its status
@@ -45,6 +49,7 @@ from minik.api.objects import Binding, ConditionStatus, JsonObject, Node, Pod
 from minik.api.resources import NODES, PODS
 from minik.client.aio import AsyncClient
 from minik.client.paths import object_path
+from minik.machinery.backoff import Backoff
 from minik.machinery.clock import Clock, LoopClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.informer import Informer, key_of
@@ -124,6 +129,7 @@ class Scheduler:
         self.queue = WorkQueue(self.name, metrics=self.metrics, base_delay=self.retry_base,
                                max_delay=self.retry_max, clock=self.clock)
         self._assumed: dict[str, Assumed] = {}
+        self._bind_backoff = Backoff(base=self.retry_base, cap=self.retry_max, clock=self.clock)
         self._unschedulable: set[str] = set()
         self._bindings: set[asyncio.Task[None]] = set()
         self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
@@ -160,6 +166,7 @@ class Scheduler:
         key = key_of(new)
         if node_name_index(new):
             self._assumed.pop(key, None)
+            self._bind_backoff.reset(key)
             self._unschedulable.discard(key)
         if fit.needs_scheduling(new, self.name) and (
             old is new or not fit.needs_scheduling(old, self.name)
@@ -172,6 +179,7 @@ class Scheduler:
     def _pod_deleted(self, pod: Pod) -> None:
         key = key_of(pod)
         self._unschedulable.discard(key)
+        self._bind_backoff.reset(key)
         assumed = self._assumed.pop(key, None)
         if assumed is not None or (node_name_index(pod) and not is_pod_terminal(pod)):
             self._retry_unschedulable()
@@ -193,12 +201,13 @@ class Scheduler:
         task.add_done_callback(self._bindings.discard)
 
     async def _binding(self, key: str, assumed: Assumed) -> None:
-        """Bind an assumed pod; a failed bind sends it back to the queue, rate-limited."""
+        """Bind an assumed pod; a failed bind sends it back to the queue after the pod's
+        bind back-off, which grows with each failure until the pod is bound or gone."""
         try:
             await self._bind(assumed.pod, assumed.node)
         except Exception as e:
             self._log_failure(key, e)
-            self.queue.add_rate_limited(key)
+            self.queue.add_after(key, self._bind_backoff.next(key))
 
     def _log_failure(self, key: str, error: Exception) -> None:
         if isinstance(error, ApiError | ConnectionError):

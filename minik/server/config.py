@@ -33,6 +33,12 @@ class ServerConfig:
         return component not in self.disabled_controllers
 
     @property
+    def garbage_collection(self) -> bool:
+        """Whether the garbage collector runs: without it the API server leaves no finalizer
+        for it on a delete (kube-apiserver's `--enable-garbage-collector`)."""
+        return self.enabled("garbagecollector")
+
+    @property
     def node(self) -> str | None:
         """The name of the node this process runs; None when its agent is disabled."""
         if not self.enabled("agent"):

@@ -109,7 +109,8 @@ async def serve(config: ServerConfig) -> None:
     store = InstrumentedStore(await SQLiteStore.open(home.store), metrics)
     write_private(home.pid_file, f"{os.getpid()}\n".encode())
     api = ApiServer(home, store, metrics, token=token, bind=config.bind, port=config.port,
-                    service_cidr=config.service_cidr, node_port_range=config.node_port_range)
+                    service_cidr=config.service_cidr, node_port_range=config.node_port_range,
+                    garbage_collection=config.garbage_collection)
     supervisor = Supervisor()
     components: Components | None = None
     try:

@@ -21,7 +21,7 @@ from minik.apiserver.storage import ObjectStorage
 from minik.apiserver.tls import ensure_certificates, server_ssl_context
 from minik.client.aio import ApiUnavailable, AsyncClient, WatchExpired
 from minik.home import Home
-from minik.kubeconfig import ClusterAccess, write_kubeconfig
+from minik.kubeconfig import ClusterAccess, load_kubeconfig, write_kubeconfig
 from minik.store import MemoryStore
 
 NAMESPACES = REGISTRY.resolve("namespaces")
@@ -217,7 +217,7 @@ async def test_https_with_the_kubeconfig_ca_is_trusted(tmp_path: Path):
     url = f"https://127.0.0.1:{server.port}"
     try:
         write_kubeconfig(home, server=url, token="secret")
-        async with AsyncClient.from_kubeconfig(home.kubeconfig) as client:
+        async with AsyncClient(load_kubeconfig(home.kubeconfig)) as client:
             namespaces = await client.list(NAMESPACES)
         assert namespaces["kind"] == "NamespaceList"
         async with AsyncClient(ClusterAccess(server=url, ca_pem=None, token="secret")) as bare:

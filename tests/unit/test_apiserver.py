@@ -157,6 +157,30 @@ async def test_a_terminating_namespace_refuses_new_content_and_goes_once_unfinal
     await call(api, "GET", "/api/v1/namespaces/gone", expect=404)
 
 
+async def test_the_finalize_subresource_writes_spec_finalizers_and_keeps_the_status(
+    api: TestClient
+) -> None:
+    ns_path = "/api/v1/namespaces/fin"
+    await call(api, "POST", "/api/v1/namespaces", {"metadata": {"name": "fin"}}, expect=201)
+    ns = await call(api, "GET", ns_path, expect=200)
+    ns["spec"]["finalizers"] = ["kubernetes", "example.com/hold"]
+    ns["status"] = {"phase": "Terminating"}
+    held = await call(api, "PUT", f"{ns_path}/finalize", ns, expect=200)
+    assert held["spec"]["finalizers"] == ["kubernetes", "example.com/hold"]
+    assert held["status"] == {"phase": "Active"}, "finalize does not write the status"
+    await call(api, "GET", f"{ns_path}/finalize", expect=405)
+    await call(api, "PATCH", f"{ns_path}/finalize", {"spec": {"finalizers": []}},
+               content_type="application/merge-patch+json", expect=405)
+    held["spec"]["finalizers"] = ["unqualified"]
+    refused = await call(api, "PUT", f"{ns_path}/finalize", held, expect=422)
+    assert refused["details"]["causes"][0]["field"] == "spec.finalizers"
+    await call(api, "DELETE", ns_path, expect=200)
+    terminating = await call(api, "GET", ns_path, expect=200)
+    terminating["spec"]["finalizers"] = []
+    await call(api, "PUT", f"{ns_path}/finalize", terminating, expect=200)
+    await call(api, "GET", ns_path, expect=404)
+
+
 async def test_a_namespace_without_finalizers_goes_at_once(api: TestClient) -> None:
     body = {"metadata": {"name": "bare"}, "spec": {"finalizers": []}}
     await call(api, "POST", "/api/v1/namespaces", body, expect=201)
@@ -233,13 +257,45 @@ async def test_foreground_deletion_only_marks_the_owner_for_the_garbage_collecto
     assert background["metadata"]["finalizers"] == ["x/y"], "the policy asked last decides"
 
 
+async def test_without_a_garbage_collector_a_delete_leaves_no_finalizer_for_it() -> None:
+    storage = ObjectStorage(MemoryStore(), garbage_collection=False)
+    await bootstrap_namespaces(storage)
+    async with serving(storage, TOKEN) as api:
+        for policy in ("Orphan", "Foreground"):
+            await call(api, "POST", CM, {"metadata": {"name": policy.lower()}}, expect=201)
+            await call(api, "DELETE", f"{CM}/{policy.lower()}", {"propagationPolicy": policy},
+                       expect=200)
+            await call(api, "GET", f"{CM}/{policy.lower()}", expect=404)
+        await call(api, "POST", CM, {"metadata": {"name": "held", "finalizers": ["orphan"]}},
+                   expect=201)
+        marked = await call(api, "DELETE", f"{CM}/held", {"propagationPolicy": "Background"},
+                            expect=200)
+        assert marked["metadata"]["finalizers"] == ["orphan"], "its own finalizers are kept"
+
+
 async def test_the_deprecated_orphan_dependents_false_takes_back_an_orphan_finalizer(
     api: TestClient
 ) -> None:
     await call(api, "POST", CM, {"metadata": {"name": "o", "finalizers": ["orphan", "x/y"]}},
                expect=201)
-    marked = await call(api, "DELETE", f"{CM}/o", {"orphanDependents": False}, expect=200)
+    marked = await call(api, "DELETE", f"{CM}/o", {"orphanDependents": False}, expect=202)
     assert marked["metadata"]["finalizers"] == ["x/y"]
+
+
+async def test_a_delete_answers_202_only_when_it_leaves_the_object_and_asked_to_cascade(
+    api: TestClient
+) -> None:
+    """Kubernetes' delete handler: 202 Accepted iff the object is not gone yet and the
+    request set orphanDependents=false; a graceful or finalizer-held delete is otherwise 200."""
+    await call(api, "POST", CM, {"metadata": {"name": "held", "finalizers": ["x/y"]}},
+               expect=201)
+    await call(api, "DELETE", f"{CM}/held", expect=200)
+    await call(api, "DELETE", f"{CM}/held", {"propagationPolicy": "Foreground"}, expect=200)
+    accepted = await call(api, "DELETE", f"{CM}/held", orphanDependents="false", expect=202)
+    assert accepted["metadata"]["deletionTimestamp"], "the answer is the object, still there"
+    await call(api, "POST", CM, {"metadata": {"name": "free"}}, expect=201)
+    await call(api, "DELETE", f"{CM}/free", {"orphanDependents": False}, expect=200)
+    await call(api, "GET", f"{CM}/free", expect=404)
 
 
 async def test_events_get_no_garbage_collector_finalizer(api: TestClient) -> None:

@@ -19,11 +19,13 @@ from minik.controllers.garbagecollector import (
     needs_sync,
     owner_type,
 )
+from minik.home import Home
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.requeue import Requeue
 from minik.machinery.shared_informers import SharedInformers
 from minik.machinery.supervisor import Supervisor
+from minik.server.config import ServerConfig
 from tests.unit.apitest import Api, poll, start_api
 
 CONFIGMAPS = REGISTRY.resolve("configmaps")
@@ -309,3 +311,11 @@ async def test_a_user_finalizer_keeps_an_object_terminating_until_it_is_removed(
     assert await exists(cluster, CONFIGMAPS, "dep")
     await cluster.client.patch(CONFIGMAPS, "default", "owner", {"metadata": {"finalizers": []}})
     await gone(cluster, CONFIGMAPS, "owner", "dep")
+
+
+def test_disabling_the_garbage_collector_turns_off_the_api_server_s_garbage_collection():
+    def config(disabled: frozenset[str]) -> ServerConfig:
+        return ServerConfig(Home.at("/tmp/h"), "m", 6443, disabled_controllers=disabled)
+
+    assert config(frozenset()).garbage_collection
+    assert not config(frozenset({GarbageCollector.name})).garbage_collection

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
+from minik.machinery.clock import ManualClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.requeue import Requeue
@@ -192,10 +193,12 @@ async def add_pod(api: Api, name: str, **kwargs) -> dict:
 
 
 async def start_scheduler(api: Api, *, metrics: ControllerMetrics | None = None,
-                          client: AsyncClient | None = None) -> Scheduler:
+                          client: AsyncClient | None = None, clock: ManualClock | None = None,
+                          retry_base: float = 0.05) -> Scheduler:
     events = EventRecorder(api.client, "default-scheduler")
-    scheduler = Scheduler(client or api.client, events=events, metrics=metrics, retry_base=0.05,
-                          retry_max=0.2)
+    scheduler = Scheduler(client or api.client, events=events, metrics=metrics,
+                          retry_base=retry_base, retry_max=0.2 if clock is None else 60.0,
+                          clock=clock)
     api.start(events.run(), "events")
     api.start(scheduler.run(), "scheduler")
     return scheduler
@@ -387,5 +390,25 @@ async def test_a_failed_bind_forgets_its_assumption_and_the_pod_is_bound_on_retr
         assert client.fail_first == 0
         assert scheduler.unschedulable == frozenset()
         assert await events_about(api, "web", "FailedScheduling") == []
+    finally:
+        await client.close()
+
+
+async def test_a_bind_that_keeps_failing_is_retried_after_a_growing_back_off(api: Api):
+    """The sync that places the pod succeeds each time; the bind's failures still add up."""
+    await add_node(api, "n1")
+    clock = ManualClock()
+    client = HeldBinds(api, fail_first=3)
+    client.release.set()
+    try:
+        scheduler = await start_scheduler(api, client=client, clock=clock, retry_base=1.0)
+        await add_pod(api, "web")
+        for failed, delay in ((1, 1.0), (2, 2.0), (3, 4.0)):
+            await eventually(lambda failed=failed: client.fail_first == 3 - failed)
+            clock.advance(delay - 0.001)
+            assert len(scheduler.queue) == 0, f"retried before {delay}s after failure {failed}"
+            clock.advance(0.001)
+            assert len(scheduler.queue) == 1, f"not retried {delay}s after failure {failed}"
+        assert await bound_to(api, "web") == "n1"
     finally:
         await client.close()

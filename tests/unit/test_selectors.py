@@ -257,7 +257,7 @@ def test_a_term_without_an_operator_is_a_bad_request():
 
 def test_escaped_commas_and_equals_belong_to_the_value():
     selector = FieldSelector.parse(r"metadata.name=a\,b\=c", kind="Pod")
-    assert selector.value_for("metadata.name") == "a,b=c"
+    assert [term.value for term in selector.terms] == ["a,b=c"]
     assert str(selector) == r"metadata.name=a\,b\=c"
 
 
@@ -265,13 +265,6 @@ def test_an_unknown_escape_is_a_bad_request():
     assert bad_request(FieldSelector.parse, r"metadata.name=a\b", kind="Pod") == (
         r"invalid field selector: invalid escape sequence: \b"
     )
-
-
-def test_value_for_narrows_only_on_equality():
-    selector = FieldSelector.parse("metadata.name=web,metadata.namespace!=kube-system", kind="Pod")
-    assert selector.value_for("metadata.name") == "web"
-    assert selector.value_for("metadata.namespace") is None
-    assert selector.value_for("spec.nodeName") is None
 
 
 def test_an_empty_field_selector_matches_everything():

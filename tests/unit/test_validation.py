@@ -536,7 +536,7 @@ def test_unknown_fields_reports_kubernetes_paths() -> None:
     obj = {"spec": {"containers": [{"name": "a", "image": "b"}, {"nmae": "c"}],
                     "nodeSelector": {"any": "key"}, "volumes": [{"name": "v", "emptyDir": {
                         "sizeLimit": "1Gi", "medium2": ""}}]}}
-    assert schema.unknown_fields("V1Pod", obj) == [
+    assert schema.inspect("V1Pod", obj).unknown == [
         "spec.containers[1].nmae", "spec.volumes[0].emptyDir.medium2",
     ]
 

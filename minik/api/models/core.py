@@ -34,8 +34,15 @@ from minik.api.models.base import (
     too_long,
 )
 from minik.api.models.container import PROTOCOLS, LocalObjectReference
-from minik.api.models.meta import K8sObject, Labels, LabelSelector, StatusObject
+from minik.api.models.meta import (
+    K8sObject,
+    Labels,
+    LabelSelector,
+    StatusObject,
+    finalizer_causes,
+)
 from minik.api.models.volumes import HostPathVolumeSource, source_count_causes
+from minik.api.propagation import FOREGROUND, ORPHAN
 
 MAX_DATA_SIZE = 1024 * 1024
 SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
@@ -229,8 +236,22 @@ class Secret(K8sObject):
         return self
 
 
+STANDARD_FINALIZERS = frozenset({"kubernetes", ORPHAN, FOREGROUND})
+"""Finalizer names that need no domain (Kubernetes' `IsStandardFinalizerName`)."""
+
+
+def namespace_finalizer_causes(finalizers: list[str]) -> list[Cause]:
+    """A namespace's spec.finalizers are qualified names, and a name without a domain is a
+    standard one (Kubernetes' `validateFinalizerName`)."""
+    causes = finalizer_causes(finalizers)
+    return causes or [
+        invalid("", f, "name is neither a standard finalizer name nor is it fully qualified")
+        for f in finalizers if "/" not in f and f not in STANDARD_FINALIZERS
+    ]
+
+
 class NamespaceSpec(K8sModel):
-    finalizers: list[str] | None = None
+    finalizers: Annotated[list[str], checked(namespace_finalizer_causes)] | None = None
 
 
 class Namespace(StatusObject):

@@ -171,7 +171,3 @@ def selector_template_causes(
                     "`selector` does not match template `labels`")]
 
 
-class TypedLocalObjectReference(K8sModel):
-    api_group: str | None = None
-    kind: str
-    name: str

@@ -123,12 +123,6 @@ class FieldSelector:
                 return False
         return True
 
-    def value_for(self, field: str) -> str | None:
-        """The value an `=` term requires of `field`, so a list can be narrowed to it."""
-        return next(
-            (t.value for t in self.terms if t.field == field and t.operator == EQUALS), None
-        )
-
     @property
     def empty(self) -> bool:
         return not self.terms
