@@ -9,6 +9,7 @@ kubelet's own:
     GET /containerLogs/{namespace}/{pod}/{container}?follow=&previous=&tailLines=&...
     GET /exec/{namespace}/{pod}/{container}?command=..&stdin=&stdout=&stderr=&tty=
     GET /attach/{namespace}/{pod}/{container}?stdin=&stdout=&stderr=&tty=
+    POST /portForward/{namespace}/{pod}[/{uid}]     (SPDY/3.1, portforward.k8s.io)
 
 Only a client showing the instance's bearer token is served. A pod is
 found through `pod_lookup` (the agent's informer cache) and its
@@ -23,6 +24,9 @@ Exec and attach are served over a WebSocket (any channel subprotocol:
 kubectl 1.30 and later, client libraries) or over the raw SPDY/3.1
 upgrade that kubectl 1.29 and older use; `agent.exec_stream` runs the
 session either way.
+
+Port-forward is a SPDY/3.1 upgrade (`agent.portforward` says which side
+dials the pod, and how).
 
 Attach follows the container's output from now on. The `Runtime` has no
 way to write to a container's main process, so attach with stdin is a
@@ -41,7 +45,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from agent.containers import all_containers
+from agent.containers import all_containers, pod_ip
 from agent.exec_spdy import SpdyChannels, StreamsNotCreated
 from agent.exec_stream import (
     ExecStream,
@@ -52,6 +56,7 @@ from agent.exec_stream import (
 from agent.labels import pod_selector
 from agent.log_stream import LogOptions, close_chunks, copy_logs
 from agent.podstate import PodRuntimeState, group_by_pod
+from agent.portforward import PortForwardSession
 from agent.runtime import (
     STDOUT,
     ContainerInfo,
@@ -64,7 +69,7 @@ from agent.runtime import (
 from minik.api import errors
 from minik.api.meta import uid_of
 from minik.api.objects import Pod
-from minik.httpstream import upgrade
+from minik.httpstream import portforward, upgrade
 from minik.httpstream.channels import (
     SPDY_PROTOCOLS,
     UNNAMED,
@@ -107,6 +112,9 @@ class KubeletServer:
         for method in ("GET", "POST"):
             app.router.add_route(method, "/exec" + CONTAINER_PATH, self.exec)
             app.router.add_route(method, "/attach" + CONTAINER_PATH, self.attach)
+            app.router.add_route(method, "/portForward/{namespace}/{pod}", self.port_forward)
+            app.router.add_route(method, "/portForward/{namespace}/{pod}/{uid}",
+                                 self.port_forward)
         return app
 
     async def start(self, host: str, port: int, *,
@@ -173,6 +181,31 @@ class KubeletServer:
         SPDY."""
         return await self._serve_stream(request, attach=True)
 
+    async def port_forward(self, request: web.Request) -> web.StreamResponse:
+        """GET or POST /portForward/...: a SPDY session forwarding connections to the pod."""
+        namespace, name = request.match_info["namespace"], request.match_info["pod"]
+        pod = self._pod_lookup(namespace, name)
+        if pod is None or request.match_info.get("uid", uid_of(pod)) != uid_of(pod):
+            raise errors.not_found("pods", name)
+        if not upgrade.requested(request.headers):
+            raise errors.bad_request(
+                f"Upgrade request required: minik forwards ports over {upgrade.SPDY}")
+        offered = request.headers.getall(upgrade.PROTOCOL_VERSION, [])
+        names = [n.strip() for value in offered for n in value.split(",")]
+        if offered and portforward.PROTOCOL not in names:
+            return _unnegotiated(offered, (portforward.PROTOCOL,))
+        state = group_by_pod(await self._runtime.list(pod_selector(self._instance, pod)))
+        sandbox = state[uid_of(pod)].sandbox if uid_of(pod) in state else None
+        address = pod_ip(pod, sandbox, "127.0.0.1")
+        if address is None:
+            raise errors.bad_request(
+                f'pod "{name}" has no running sandbox: its ports cannot be forwarded')
+        chosen = {upgrade.PROTOCOL_VERSION: portforward.PROTOCOL} if offered else {}
+        response, upgraded = await upgrade.accept(request, chosen)
+        await PortForwardSession(upgraded, pod=f"{namespace}/{name}", uid=uid_of(pod),
+                                 address=address).run()
+        return response
+
     async def _serve_stream(self, request: web.Request, *, attach: bool) -> web.StreamResponse:
         namespace, pod_name, container = _target(request)
         try:
@@ -207,7 +240,7 @@ class KubeletServer:
                 f"unable to upgrade: {upgrade.PROTOCOL_VERSION} is required")
         protocol = negotiate_stream_protocol(offered)
         if protocol is None:
-            return _unnegotiated(offered)
+            return _unnegotiated(offered, tuple(SPDY_PROTOCOLS))
         session = await self._open_session(info, options, attach=attach)
         try:
             response, upgraded = await upgrade.accept(
@@ -315,13 +348,13 @@ def _negotiate(ws: web.WebSocketResponse, request: web.Request) -> ChannelProtoc
     return WEBSOCKET_PROTOCOLS[ready.protocol]
 
 
-def _unnegotiated(offered: list[str]) -> web.Response:
+def _unnegotiated(offered: list[str], served: tuple[str, ...]) -> web.Response:
     """403 naming the versions served, as Kubernetes' httpstream Handshake answers."""
     error = errors.forbidden(
         f"unable to upgrade: unable to negotiate protocol: client supports {offered}, "
-        f"server accepts {list(SPDY_PROTOCOLS)}")
+        f"server accepts {list(served)}")
     response = web.json_response(error.status(), status=error.code)
-    for name in SPDY_PROTOCOLS:
+    for name in served:
         response.headers.add(upgrade.ACCEPTED_VERSIONS, name)
     return response
 

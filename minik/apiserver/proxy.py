@@ -1,4 +1,4 @@
-"""pods/log, pods/exec and pods/attach: the API server's proxy to the node agent.
+"""pods/log, exec, attach and portforward: the API server's proxy to the node agent.
 
 As in Kubernetes, the API server holds no containers. For these
 subresources it reads the pod, checks what kubectl would be told by a real
@@ -21,7 +21,13 @@ and `status.daemonEndpoints.kubeletEndpoint.Port`:
   design one level down: the upgrade is asked of the agent with the
   client's `X-Stream-Protocol-Version`s, and once the agent has switched,
   the client is answered 101 with the agent's choice and the two
-  connections' bytes are copied into each other. Only the agent speaks SPDY.
+  connections' bytes are copied into each other. Only the agent speaks SPDY;
+- port-forward is the same SPDY relay (`X-Stream-Protocol-Version:
+  portforward.k8s.io`); over a WebSocket (`SPDY/3.1+portforward.k8s.io`,
+  kubectl 1.31 and later) the agent is asked for the SPDY upgrade first,
+  then the WebSocket is accepted and the tunnelled bytes copied
+  (`minik.httpstream.tunnel`). As Kubernetes, the API server checks only
+  that the pod is bound; kubectl itself refuses a pod that is not Running.
 
 Errors the agent answers before a stream starts (a `metav1.Status`) reach
 the client with their code. When the agent refuses a WebSocket, its Status
@@ -54,12 +60,13 @@ from minik.api import errors
 from minik.api.resources import REGISTRY, ResourceType
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import ObjectStorage
-from minik.httpstream import liveness, upgrade
+from minik.httpstream import liveness, portforward, tunnel, upgrade
 from minik.httpstream.channels import WEBSOCKET_PROTOCOL_NAMES
 
 COMPLETED_PHASES = ("Succeeded", "Failed")
 LIVENESS_CHECK = 1.0
-KUBELET_PATHS = {"log": "containerLogs", "exec": "exec", "attach": "attach"}
+KUBELET_PATHS = {"log": "containerLogs", "exec": "exec", "attach": "attach",
+                 "portforward": "portForward"}
 
 
 class KubeletClient:
@@ -126,6 +133,8 @@ def handler(method: str, target: ResourceRequest) -> ProxyHandler | None:
         return pod_log
     if target.subresource in ("exec", "attach") and method in ("GET", "POST"):
         return pod_exec
+    if target.subresource == "portforward" and method in ("GET", "POST"):
+        return pod_portforward
     return None
 
 
@@ -161,9 +170,51 @@ async def pod_exec(request: web.Request, storage: ObjectStorage,
     return ws
 
 
+async def pod_portforward(request: web.Request, storage: ObjectStorage,
+                          target: ResourceRequest) -> web.StreamResponse:
+    """GET or POST pods/{name}/portforward: SPDY, raw or in a WebSocket, relayed to the agent."""
+    url = await _kubelet_url(request, storage, target)
+    if upgrade.requested(request.headers):
+        return await _relay_upgrade(request, url)
+    ws = web.WebSocketResponse(protocols=(portforward.WEBSOCKET_PROTOCOL,))
+    ready = ws.can_prepare(request)
+    if not ready.ok or ready.protocol is None:
+        raise errors.bad_request(
+            f"Upgrade request required: minik forwards ports over {upgrade.SPDY} or a WebSocket "
+            f"with the subprotocol {portforward.WEBSOCKET_PROTOCOL}")
+    answer = await _agent_upgrade(request, url, [portforward.PROTOCOL])
+    if isinstance(answer, web.Response):
+        return answer
+    _, agent = answer
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        await agent.close()
+        raise
+    await tunnel.relay(ws, request.transport, agent)
+    return ws
+
+
 async def _relay_upgrade(request: web.Request, url: URL) -> web.StreamResponse:
     """Have the agent switch to SPDY, then switch the client and copy bytes both ways."""
-    versions = request.headers.getall(upgrade.PROTOCOL_VERSION, [])
+    answer = await _agent_upgrade(request, url,
+                                  request.headers.getall(upgrade.PROTOCOL_VERSION, []))
+    if isinstance(answer, web.Response):
+        return answer
+    agent_headers, agent = answer
+    try:
+        response, client = await upgrade.accept(
+            request, {upgrade.PROTOCOL_VERSION: agent_headers.get(upgrade.PROTOCOL_VERSION, "")})
+    except BaseException:
+        await agent.close()
+        raise
+    await upgrade.relay(client, agent)
+    return response
+
+
+async def _agent_upgrade(request: web.Request, url: URL, versions: list[str]
+                         ) -> tuple[dict[str, str], upgrade.Upgraded] | web.Response:
+    """The agent switched to SPDY (its 101 headers and connection), or its refusal to pass on."""
     try:
         answer = await _kubelet(request).upgrade(url, method=request.method, versions=versions)
     except upgrade.BadAnswer as e:
@@ -178,30 +229,23 @@ async def _relay_upgrade(request: web.Request, url: URL) -> web.StreamResponse:
         if accepted := answer.headers.get(upgrade.ACCEPTED_VERSIONS):
             refusal.headers[upgrade.ACCEPTED_VERSIONS] = accepted
         return refusal
-    agent_headers, agent = answer
-    try:
-        response, client = await upgrade.accept(
-            request, {upgrade.PROTOCOL_VERSION: agent_headers.get(upgrade.PROTOCOL_VERSION, "")})
-    except BaseException:
-        await agent.close()
-        raise
-    await upgrade.relay(client, agent)
-    return response
+    return answer
 
 
 async def _kubelet_url(request: web.Request, storage: ObjectStorage,
                        target: ResourceRequest) -> URL:
     assert target.name is not None and target.subresource is not None
     pod = await storage.get(target.rt, target.namespace, target.name)
-    if target.subresource != "log":
+    if target.subresource in ("exec", "attach"):
         _check_not_completed(pod, target.subresource)
-    container = choose_container(pod, request.query.get("container"))
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name:
         raise errors.bad_request(f"pod {target.name} does not have a host assigned")
     node = await storage.get(_node_type(), None, node_name)
     query = MultiDict((k, v) for k, v in request.query.items() if k != "container")
-    path = f"/{KUBELET_PATHS[target.subresource]}/{target.namespace}/{target.name}/{container}"
+    path = f"/{KUBELET_PATHS[target.subresource]}/{target.namespace}/{target.name}"
+    if target.subresource != "portforward":
+        path += f"/{choose_container(pod, request.query.get('container'))}"
     return kubelet_base(node).with_path(path).with_query(query)
 
 

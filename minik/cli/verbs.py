@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "api-resources": "minik.cli.api_resources:api_resources",
     "logs": "minik.cli.logs:logs",
     "exec": "minik.cli.exec:exec_command",
+    "port-forward": "minik.cli.portforward:port_forward",
     "scale": "minik.cli.rollout:scale",
     "expose": "minik.cli.expose:expose",
     "set": "minik.cli.rollout:set_group",

@@ -13,6 +13,9 @@ upgrade (Kubernetes' `k8s.io/apimachinery/pkg/util/httpstream`):
 - `upgrade`: taking over an aiohttp server connection after
   `101 Switching Protocols`, dialling such an upgrade as a client, and
   relaying the bytes of two upgraded connections;
+- `portforward`: port-forward's data and error streams and their pairing;
+  `tunnel`: relaying a byte stream tunnelled in a WebSocket to an upgraded
+  connection (port-forward from kubectl 1.31 on);
 - `liveness`: finding out that a peer left while its connection is held
   back unread, and resetting a connection so that its peer finds out.
 """

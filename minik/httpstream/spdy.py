@@ -1,7 +1,8 @@
 """SPDY/3.1 framing: frames to bytes and bytes to frames, with no I/O.
 
 kubectl up to 1.29 runs exec and attach over a raw SPDY/3.1 connection,
-and every kubectl tunnels port-forward's SPDY through a WebSocket; both
+and port-forward over SPDY too (raw up to 1.30, tunnelled through a
+WebSocket from 1.31); all
 speak the framing of the SPDY/3 draft that Go's spdystream implements:
 
 - a control frame is `1 | version(15)=3 | type(16) | flags(8) | length(24)`

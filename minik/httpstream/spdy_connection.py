@@ -12,8 +12,9 @@ until the peer's end and keeps the session's rules:
   (GOAWAY(PROTOCOL_ERROR)): SPDY/3 asks that for a lower id, and minik
   treats a repeated id alike (only a broken or hostile peer sends one),
   where Go's spdystream answers RST_STREAM and goes on;
-- DATA goes to its stream's inbox, which holds at most `INBOX_BYTES`
-  (the framer hands out DATA in pieces of at most `spdy.DATA_PIECE`):
+- DATA goes to its stream's inbox, which holds at most `inbox_bytes`
+  (`INBOX_BYTES` unless the session says otherwise; the framer hands
+  out DATA in pieces of at most `spdy.DATA_PIECE`):
   while a reader falls behind, `serve` stops reading and TCP pushes back,
   as Go's spdystream does (SPDY flow control frames are read and ignored,
   like it does);
@@ -113,7 +114,8 @@ class Stream:
         The wait holds up the whole session (`serve` reads nothing meanwhile),
         which is what pushes back on the peer.
         """
-        while self._inbox and self.buffered + len(data) > INBOX_BYTES and self._accepting:
+        limit = self._connection.inbox_bytes
+        while self._inbox and self.buffered + len(data) > limit and self._accepting:
             self._room.clear()
             await self._room.wait()
         if data and self._accepting:
@@ -145,9 +147,10 @@ class Stream:
 class Connection:
     """One SPDY session, as the server (even stream ids) or the client (odd ones)."""
 
-    def __init__(self, send: Send, *, server: bool = True,
-                 max_streams: int = MAX_STREAMS) -> None:
+    def __init__(self, send: Send, *, server: bool = True, max_streams: int = MAX_STREAMS,
+                 inbox_bytes: int = INBOX_BYTES) -> None:
         self._send_bytes = send
+        self.inbox_bytes = inbox_bytes
         self._framer = Framer()
         self._writing = asyncio.Lock()
         self._streams: dict[int, Stream] = {}

@@ -64,6 +64,11 @@ class Upgraded:
         self._reader = reader
         self._writer = writer
 
+    @classmethod
+    def over(cls, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Upgraded:
+        """An end over a plain asyncio connection (what `dial` gives)."""
+        return cls(reader, _StreamWriter(writer))
+
     async def receive(self) -> bytes:
         """The next bytes from the peer; b"" once it has closed."""
         try:
@@ -222,7 +227,7 @@ async def _dial(url: URL, *, method: str, headers: Sequence[tuple[str, str]],
             raise BadAnswer(f"the answer's head ended early or passed {MAX_HEAD} bytes") from e
         status, answer = _parse_head(head)
         if status == 101 and requested(answer):
-            return answer, Upgraded(reader, _StreamWriter(writer))
+            return answer, Upgraded.over(reader, writer)
         body = await _refusal_body(reader, answer)
     except BaseException:
         writer.close()
