@@ -63,7 +63,6 @@ apiVersion: v1
 kind: Service
 metadata: {{name: web, namespace: {ns}}}
 spec:
-  clusterIP: {cluster_ip}
   selector: {{app: web}}
   ports: [{{name: web, port: 8080, targetPort: http}}]
 """
@@ -75,7 +74,7 @@ def web(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[str
     ns = f"pf-{uuid.uuid4().hex[:6]}"
     cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": ns}})
     path = tmp_path_factory.mktemp("pf") / "web.yaml"
-    path.write_text(MANIFEST.format(ns=ns, big=BIG, cluster_ip="10.96.200.10"))
+    path.write_text(MANIFEST.format(ns=ns, big=BIG))
     cluster.kubectl("apply", "-f", str(path))
     cluster.kubectl("-n", ns, "wait", "--for=condition=Ready", "pod", "-l", "app=web",
                     "--timeout=90s", timeout=100)
