@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make demo`: start a minik instance of the demo's own, apply examples/, wait
 # for the rollout (with kubectl's progress lines), then show it working: the
-# pods Running, one pod fetching a page from the other over the pod network,
-# and the ConfigMap's value in a pod's environment. Assumes `make venv docker
-# images` already ran (the Makefile target depends on them).
+# pods Running, one pod fetching a page from the other over the pod network and
+# through the Service's name, the host fetching it through the Service's
+# LoadBalancer address, and the ConfigMap's value in a pod's environment.
+# Assumes `make venv docker images` already ran (the Makefile target depends on
+# them).
 #
 # The demo is an instance of its own - name "demo", home ~/.minik-demo, port
 # 6444 - so it runs beside an instance of yours and touches nothing else:
@@ -67,12 +69,37 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
 done
 [ -n "$answer" ] || die demo "pod $from got no answer from $to at http://$to_ip:8080/"
 log demo "pod $from fetched http://$to_ip:8080/ from pod $to over the pod network: $answer"
+
+answer=$(timeout 10 "$MINIK" --home "$DEMO_HOME" exec -n "$NS" "$from" -- \
+    wget -qO- "http://web/" 2>/dev/null) || die demo "pod $from got no answer from http://web/"
+log demo "pod $from fetched http://web/ through the Service's name and ClusterIP: $answer"
+
+log demo "waiting for the LoadBalancer address of service/web"
+lb=""
+for _ in $(seq 1 50); do
+    lb=$(m get svc web -n "$NS" -o 'jsonpath={.status.loadBalancer.ingress[0].ip}')
+    [ -n "$lb" ] && break
+    sleep 0.2
+done
+[ -n "$lb" ] || die demo "service/web got no LoadBalancer address"
+m get svc web -n "$NS"
+answer=""
+for _ in $(seq 1 25); do
+    answer=$("$ROOT/.venv/bin/python" -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode().strip())' \
+        "http://$lb/" 2>/dev/null) && break
+    sleep 0.2
+done
+[ -n "$answer" ] || die demo "no answer from http://$lb/ on the host"
+log demo "the host fetched http://$lb/ through the LoadBalancer: $answer"
 greeting=$(m exec -n "$NS" "$from" -- sh -c 'echo "$GREETING"')
 log demo "GREETING in pod $from, from ConfigMap web-config: $greeting"
 
 cat <<EOF
 
 minik is running the demo (instance "$NAME", home $DEMO_HOME). Try:
+
+  curl http://$lb/                          # the demo's app, through its LoadBalancer Service
 
   export KUBECONFIG=$DEMO_HOME/kubeconfig MINIK_HOME=$DEMO_HOME
   kubectl get all -n $NS                    # any kubectl works against it

@@ -29,6 +29,9 @@ def test_the_demo_finishes_with_its_pods_running_and_answering(unstarted: Cluste
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'deployment "web" successfully rolled out' in result.stdout
     assert "over the pod network: v1" in result.stderr
+    assert "through the Service's name and ClusterIP: v1" in result.stderr
+    assert "through the LoadBalancer: v1" in result.stderr
+    assert "curl http://127." in result.stdout
     assert "from ConfigMap web-config: hello from minik" in result.stderr
     assert f'instance "{unstarted.name}"' in result.stdout
     pods = unstarted.api.request("GET", "/api/v1/namespaces/demo/pods")["items"]
