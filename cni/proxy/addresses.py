@@ -8,18 +8,19 @@ sha1(instance)>` (a label starts with its interface's name and has at most
 addresses with its label (`adopt`) and, once it knows what it wants,
 removes those it no longer wants; `minik down` removes them all
 (`remove_all`). Another instance's or the host's own addresses are never
-touched. Netlink is spoken through pyroute2's asyncio client, never by
+touched. Netlink is spoken through pyroute2, never by
 shelling out to `ip`; its errors are mapped here to `AddressError`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import logging
 from typing import Protocol
 
-from pyroute2 import AsyncIPRoute
+from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 log = logging.getLogger(__name__)
@@ -47,35 +48,22 @@ class NodeAddresses(Protocol):
 
 
 class LoopbackAddresses:
-    """This instance's addresses on `lo`."""
+    """This instance's addresses on `lo`.
+
+    pyroute2's asyncio client cannot run on uvloop (which opens no netlink
+    socket), so its blocking client runs in a worker thread: a netlink
+    request takes well under a millisecond, and a sync makes a handful.
+    """
 
     def __init__(self, instance: str) -> None:
         self.label = address_label(instance)
 
     async def adopt(self) -> set[str]:
-        try:
-            async with AsyncIPRoute() as ipr:
-                index = await self._index(ipr)
-                found: set[str] = set()
-                async for msg in await ipr.get_addr(index=index, family=AF_INET):
-                    if msg.get("label") == self.label:
-                        found.add(str(msg.get("address")))
-                return found
-        except (NetlinkError, OSError) as e:
-            raise AddressError(f"listing the addresses of {INTERFACE}: {e}") from e
+        return await asyncio.to_thread(self._adopt)
 
     async def apply(self, *, add: set[str], remove: set[str]) -> None:
-        if not add and not remove:
-            return
-        try:
-            async with AsyncIPRoute() as ipr:
-                index = await self._index(ipr)
-                for address in sorted(add):
-                    await self._change(ipr, index, "add", address, tolerate=errno.EEXIST)
-                for address in sorted(remove):
-                    await self._change(ipr, index, "del", address, tolerate=errno.EADDRNOTAVAIL)
-        except OSError as e:
-            raise AddressError(f"changing the addresses of {INTERFACE}: {e}") from e
+        if add or remove:
+            await asyncio.to_thread(self._apply, add, remove)
 
     async def remove_all(self) -> set[str]:
         """Remove every address with this instance's label; the ones removed."""
@@ -83,18 +71,37 @@ class LoopbackAddresses:
         await self.apply(add=set(), remove=owned)
         return owned
 
-    async def _change(self, ipr: AsyncIPRoute, index: int, command: str, address: str, *,
-                      tolerate: int) -> None:
+    def _adopt(self) -> set[str]:
         try:
-            await ipr.addr(command, index=index, address=address, prefixlen=32,
-                           label=self.label)
+            with IPRoute() as ipr:
+                return {str(msg.get_attr("IFA_ADDRESS"))
+                        for msg in ipr.get_addr(index=self._index(ipr), family=AF_INET)
+                        if msg.get_attr("IFA_LABEL") == self.label}
+        except (NetlinkError, OSError) as e:
+            raise AddressError(f"listing the addresses of {INTERFACE}: {e}") from e
+
+    def _apply(self, add: set[str], remove: set[str]) -> None:
+        try:
+            with IPRoute() as ipr:
+                index = self._index(ipr)
+                for address in sorted(add):
+                    self._change(ipr, index, "add", address, tolerate=errno.EEXIST)
+                for address in sorted(remove):
+                    self._change(ipr, index, "del", address, tolerate=errno.EADDRNOTAVAIL)
+        except OSError as e:
+            raise AddressError(f"changing the addresses of {INTERFACE}: {e}") from e
+
+    def _change(self, ipr: IPRoute, index: int, command: str, address: str, *,
+                tolerate: int) -> None:
+        try:
+            ipr.addr(command, index=index, address=address, prefixlen=32, label=self.label)
         except NetlinkError as e:
             if e.code != tolerate:
                 raise AddressError(f"{command} {address}/32 on {INTERFACE}: {e}") from e
 
     @staticmethod
-    async def _index(ipr: AsyncIPRoute) -> int:
-        found = await ipr.link_lookup(ifname=INTERFACE)
+    def _index(ipr: IPRoute) -> int:
+        found = ipr.link_lookup(ifname=INTERFACE)
         if not found:
             raise AddressError(f"no interface {INTERFACE}")
         return int(found[0])

@@ -165,10 +165,14 @@ def detach(home: Home, name: str, port: int, bind: str, extra: tuple[str, ...]) 
               help="Pod network subnet (default: the first free /16 from 10.244.0.0).")
 @click.option("--restart-backoff", default=10.0, show_default=True, type=float,
               help="Base of the container restart backoff, in seconds (doubles to 300).")
+@click.option("--node-address", default="127.0.0.1", show_default=True,
+              help="Where NodePort Services listen.")
+@click.option("--loadbalancer-range", default="127.0.1.0/24", show_default=True,
+              help="Loopback addresses for LoadBalancer Services, one each.")
 @pass_context
 def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
        disable_controllers: str, node_name: str, pod_subnet: str | None,
-       restart_backoff: float) -> None:
+       restart_backoff: float, node_address: str, loadbalancer_range: str) -> None:
     """Start minik (API server, controllers, node agent)."""
     home = ctx.home.ensure()
     loosened = home.make_private()
@@ -186,6 +190,7 @@ def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
         extra += ("--node-name", node_name)
     if pod_subnet:
         extra += ("--pod-subnet", pod_subnet)
+    extra += ("--node-address", node_address, "--loadbalancer-range", loadbalancer_range)
     if detached:
         detach(home, name, port, bind, extra)
         return

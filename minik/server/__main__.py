@@ -24,11 +24,14 @@ def _parse(argv: list[str]) -> ServerConfig:
     parser.add_argument("--node-name", default="")
     parser.add_argument("--pod-subnet", default=None)
     parser.add_argument("--restart-backoff", type=float, default=10.0)
+    parser.add_argument("--node-address", default="127.0.0.1")
+    parser.add_argument("--loadbalancer-range", default="127.0.1.0/24")
     args = parser.parse_args(argv)
     disabled = frozenset(c.strip() for c in args.disable_controllers.split(",") if c.strip())
     return ServerConfig(Home.at(args.home), args.name, args.port, args.bind, disabled,
                         node_name=args.node_name, pod_subnet=args.pod_subnet,
-                        restart_backoff=args.restart_backoff)
+                        restart_backoff=args.restart_backoff, node_address=args.node_address,
+                        loadbalancer_range=args.loadbalancer_range)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,8 @@
 """What runs beside the API server in its process: scheduler, controllers, node agent.
 
+(And one child process: once the agent has the pod network, the node
+network process, `minik.server.node_network`, with the Service proxy.)
+
 Each is a client of the API like any other (through `AsyncClient`, with the
 instance's token and CA), on one clock, and runs under a supervisor of its
 own: `start` starts them in that order, `stop` stops their tasks in the
@@ -26,6 +29,7 @@ from agent.docker_runtime import DockerRuntime
 from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
+from agent.runtime import NetworkInfo, Runtime
 from cni.network import ensure_pod_network, remove_pod_network
 from minik.api.meta import node_condition, parse_time
 from minik.api.objects import Node
@@ -40,6 +44,7 @@ from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.supervisor import Supervisor
 from minik.scheduler.scheduler import Scheduler
 from minik.server.config import ServerConfig
+from minik.server.node_network import NodeNetworkProcess
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,7 @@ class Components:
         self.metrics = metrics
         self.token = token
         self.agent: Agent | None = None
+        self.node_network: NodeNetworkProcess | None = None
         self.clock = LoopClock()
         self.started = self.clock.wall().replace(microsecond=0)
         self._running: list[Supervisor] = []
@@ -102,11 +108,18 @@ class Components:
                 kubelet_ssl=serving_context(home.server_cert, home.server_key),
             ),
             client=self.client, runtime=runtime,
-            network=functools.partial(ensure_pod_network, runtime, self.config.name,
-                                      self.config.pod_subnet),
+            network=functools.partial(self._pod_network, runtime),
             metrics=metrics,
             probe_metrics=ProbeMetrics(registry), clock=self.clock,
         )
+
+    async def _pod_network(self, runtime: Runtime) -> NetworkInfo:
+        """Make sure the pod network exists; then the node network process runs on it."""
+        network = await ensure_pod_network(runtime, self.config.name, self.config.pod_subnet)
+        if self.node_network is None:
+            self.node_network = NodeNetworkProcess(self.config, node_ip=network.gateway)
+            self._supervisor().start("node-network", self.node_network.run)
+        return network
 
     async def wait_node_ready(self) -> None:
         """Until this process's node reports Ready by a heartbeat of this run (a Node
@@ -147,6 +160,8 @@ class Components:
         the caller keeps the store as well.
         """
         await self.stop_tasks()
+        if self.node_network is not None:
+            await self.node_network.remove_addresses()
         try:
             if self.agent is not None:
                 return await self._stop_agent(self.agent, purge=purge)

@@ -18,6 +18,8 @@ class ServerConfig:
     node_name: str = ""
     pod_subnet: str | None = None
     restart_backoff: float = 10.0
+    node_address: str = "127.0.0.1"
+    loadbalancer_range: str = "127.0.1.0/24"
 
     def enabled(self, component: str) -> bool:
         return component not in self.disabled_controllers
