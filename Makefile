@@ -2,7 +2,7 @@
 #
 #   make venv     .venv with `pip install -e '.[dev]'` (redone when pyproject.toml changes)
 #   make docker   make sure a Docker engine is running (scripts/ensure-docker.sh)
-#   make tools    test tools from Debian (promtool, curl)
+#   make tools    test tools from Debian (promtool, curl, wrk)
 #   make images   build the local images that are missing (scripts/build-images.sh)
 #   make test     ruff + import contracts (lint-imports) + mypy + pytest (PYTEST_ARGS='-k foo -x' passes through)
 #   make demo     start the demo's own minik (~/.minik-demo), apply examples/, show them working

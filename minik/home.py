@@ -136,6 +136,11 @@ class Home:
         return self.root / "agent"
 
     @property
+    def node_network_file(self) -> Path:
+        """JSON with the node network process's pid and metrics URL (`python -m cni`)."""
+        return self.root / "node-network.json"
+
+    @property
     def instance_file(self) -> Path:
         """JSON with the running server's name, address and port."""
         return self.root / "instance.json"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Test tools that come from Debian packages: promtool (package prometheus),
-# which the metrics tests use to check every exporter's output, and curl.
+# which the metrics tests use to check every exporter's output, curl, and wrk
+# (bench/proxy.py).
 # Installs only what is missing; as root with apt, otherwise says what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if is_root && command -v apt-get >/dev/null 2>&1; then
     apt_install "${missing[@]}"

@@ -514,6 +514,13 @@ class ServiceSpec(TypedDict, total=False):
     ipFamilies: list[str]
     externalName: str
     publishNotReadyAddresses: bool
+    sessionAffinity: str
+    sessionAffinityConfig: JsonObject
+    internalTrafficPolicy: str
+    externalTrafficPolicy: str
+    ipFamilyPolicy: str
+    allocateLoadBalancerNodePorts: bool
+    healthCheckNodePort: int
 
 
 class Service(KubeObject, total=False):

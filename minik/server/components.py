@@ -1,5 +1,8 @@
 """What runs beside the API server in its process: scheduler, controllers, node agent.
 
+(And one child process: once the agent has the pod network, the node
+network process, `minik.server.node_network`, with the Service proxy.)
+
 Each is a client of the API like any other (through `AsyncClient`, with the
 instance's token and CA), on one clock, and runs under a supervisor of its
 own: `start` starts them in that order, `stop` stops their tasks in the
@@ -27,9 +30,7 @@ from agent.docker_runtime import DockerRuntime
 from agent.kubelet_server import serving_context
 from agent.metrics import AgentMetrics
 from agent.probes import ProbeMetrics
-from agent.runtime import NetworkInfo
-from cni.dns.metrics import DnsMetrics
-from cni.dns.server import ClusterDns, DnsConfig
+from agent.runtime import NetworkInfo, Runtime
 from cni.network import ensure_pod_network, remove_pod_network
 from minik.api.meta import node_condition, parse_time
 from minik.api.objects import Node
@@ -44,6 +45,7 @@ from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.supervisor import Supervisor
 from minik.scheduler.scheduler import Scheduler
 from minik.server.config import ServerConfig
+from minik.server.node_network import NodeNetworkProcess
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ class Components:
         self.token = token
         self.agent: Agent | None = None
         self.pod_network: NetworkInfo | None = None
-        self.cluster_dns: ClusterDns | None = None
+        self.node_network: NodeNetworkProcess | None = None
         self.clock = LoopClock()
         self.started = self.clock.wall().replace(microsecond=0)
         self._running: list[Supervisor] = []
@@ -115,25 +117,18 @@ class Components:
             probe_metrics=ProbeMetrics(registry), clock=self.clock,
         )
 
-    async def _pod_network(self, runtime: DockerRuntime) -> NetworkInfo:
+    async def _pod_network(self, runtime: Runtime) -> NetworkInfo:
         """Make sure the pod network exists; its gateway, the node's address for pods, is
-        passed on (the API server listens there too)."""
-        info = await ensure_pod_network(runtime, self.config.name, self.config.pod_subnet)
-        self.pod_network = info
-        if info.gateway and self.on_pod_network is not None:
-            await self.on_pod_network(info.gateway)
-        await self._start_cluster_dns(info)
-        return info
-
-    async def _start_cluster_dns(self, network: NetworkInfo) -> None:
-        """TEMPORARY (svc-dns branch only): the cluster DNS in the server process, until
-        the node network process (`python -m cni`, svc-proxy) runs it. Drop at merge."""
-        if self.cluster_dns is not None or network.gateway is None:
-            return
-        dns = ClusterDns(self.client, DnsConfig.of(self.config.dns_upstream), network.gateway,
-                         metrics=DnsMetrics(self.metrics.registry))
-        await dns.start()
-        self.cluster_dns = dns
+        passed on (the API server listens there too), and the node network process (Service
+        proxy, cluster DNS on the gateway) runs on it."""
+        network = await ensure_pod_network(runtime, self.config.name, self.config.pod_subnet)
+        self.pod_network = network
+        if network.gateway and self.on_pod_network is not None:
+            await self.on_pod_network(network.gateway)
+        if self.node_network is None:
+            self.node_network = NodeNetworkProcess(self.config, node_ip=network.gateway)
+            self._supervisor().start("node-network", self.node_network.run)
+        return network
 
     @property
     def dns_address(self) -> str | None:
@@ -169,9 +164,6 @@ class Components:
         """Stop every component's tasks, the last started first."""
         for supervisor in reversed(self._running):
             await supervisor.stop()
-        if self.cluster_dns is not None:
-            await self.cluster_dns.stop()
-            self.cluster_dns = None
 
     async def stop(self, *, purge: bool) -> bool:
         """A clean stop: the components' tasks, then the node's containers (their pods
@@ -182,6 +174,8 @@ class Components:
         the caller keeps the store as well.
         """
         await self.stop_tasks()
+        if self.node_network is not None:
+            await self.node_network.remove_addresses()
         try:
             if self.agent is not None:
                 return await self._stop_agent(self.agent, purge=purge)
