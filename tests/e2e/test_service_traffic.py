@@ -285,18 +285,26 @@ def test_a_pod_reaches_the_api_server_at_kubernetes_default_svc(cluster: Cluster
     assert json.loads(result.stdout)["gitVersion"].startswith("v")
 
 
+def all_ready(cluster: Cluster, ns: str) -> None:
+    """Every pod of the namespace Ready again (a clean stop removed their containers)."""
+    cluster.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod", "--all",
+                    "--timeout=90s", timeout=100)
+
+
 def test_addresses_survive_a_restart_and_a_kill(cluster: Cluster, web: str) -> None:
     before = service(cluster, web, "web")["spec"]["clusterIP"]
     pods = web_pods(cluster, web)
     cluster.down()
     cluster.restart()
     assert service(cluster, web, "web")["spec"]["clusterIP"] == before
+    all_ready(cluster, web)
     eventually(lambda: set(fetch(cluster, web, "http://web/", 30)["seen"]) == pods,
                timeout=30, interval=0.5, what="traffic after a restart")
 
     cluster.kill()
     cluster.restart()
     assert service(cluster, web, "web")["spec"]["clusterIP"] == before
+    all_ready(cluster, web)
     eventually(lambda: set(fetch(cluster, web, "http://web/", 30)["seen"]) == pods,
                timeout=30, interval=0.5, what="traffic after a kill -9")
     owned = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", "lo"],
