@@ -22,20 +22,14 @@ RWOP = ("node has pod using PersistentVolumeClaim with the same name and ReadWri
 
 
 def pod_using(name: str, ns: str, claim: str) -> str:
-    return f"""\
-apiVersion: v1
-kind: Pod
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: minik/busybox:1.35
-    command: [sleep, "3600"]
-  volumes:
-  - name: data
-    persistentVolumeClaim: {{claimName: {claim}}}
-"""
+    """A sleeping busybox pod with the claim as its volume `data`, as JSON for kubectl."""
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
+        "spec": {"terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "main", "image": "minik/busybox:1.35",
+                                 "command": ["sleep", "3600"]}],
+                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim}}]},
+    })
 
 
 def claim(name: str, ns: str, *, mode: str = "ReadWriteOnce", cls: str = "") -> str:
