@@ -42,10 +42,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from minik.api.ephemeral import volume_claim_name, volume_is_for_pod
 from minik.api.errors import ApiError
 from minik.api.meta import (
     annotations_of,
-    controller_of,
     is_being_deleted,
     labels_of,
     name_of,
@@ -122,11 +122,6 @@ class VolumePlan:
         return [claim for _, claim in self.static] + self.provision
 
 
-def ephemeral_claim_name(pod: Pod, volume: JsonObject) -> str:
-    """Kubernetes' name for a generic ephemeral volume's claim: `<pod>-<volume>`."""
-    return f"{name_of(pod)}-{volume.get('name', '')}"
-
-
 def claims_of(pod: Pod) -> list[PodClaim]:
     """The claims the pod's volumes use, in the order of its volumes."""
     found = []
@@ -135,7 +130,7 @@ def claims_of(pod: Pod) -> list[PodClaim]:
         if source is not None:
             found.append(PodClaim(str(source.get("claimName") or ""), False))
         elif volume.get("ephemeral") is not None:
-            found.append(PodClaim(ephemeral_claim_name(pod, volume), True))
+            found.append(PodClaim(volume_claim_name(pod, volume), True))
     return found
 
 
@@ -186,12 +181,7 @@ def _claim_problem(pod: Pod, wanted: PodClaim, claim: JsonObject | None) -> str 
                 f'persistentvolume "{volume}"')
     if is_being_deleted(claim):
         return f'persistentvolumeclaim "{wanted.name}" is being deleted'
-    if wanted.ephemeral:
-        owner = controller_of(claim)
-        if owner is None or owner.get("uid") != uid_of(pod):
-            return (f"PVC {namespace_of(claim)}/{wanted.name} was not created for pod "
-                    f"{namespace_of(pod)}/{name_of(pod)} (pod is not owner)")
-    return None
+    return volume_is_for_pod(pod, claim) if wanted.ephemeral else None
 
 
 def pod_claims(pod: Pod, cache: VolumeCache) -> PodClaims:
