@@ -18,6 +18,7 @@ from minik.controllers.deployment.controller import DeploymentController
 from minik.controllers.endpoints.endpoints import EndpointsController
 from minik.controllers.endpoints.endpointslice import EndpointSliceController
 from minik.controllers.endpoints.mirroring import EndpointSliceMirroringController
+from minik.controllers.ephemeral import EphemeralVolumeController
 from minik.controllers.eventttl import EventTTLController
 from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.namespace import NamespaceController
@@ -48,6 +49,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "namespace": NamespaceController,
         "serviceaccount": ServiceAccountsController,
         "eventttl": EventTTLController,
+        "ephemeral-volume": EphemeralVolumeController,
     }
 
 

@@ -2,7 +2,7 @@
 
 It owns the decision and nothing else: `Scheduler` watches pods and nodes
 through the API and binds every pending pod to a Ready node that fits its
-resource requests, node selector and taints (`pods/binding`), or marks it
+resource requests, node selector, taints and volumes (`pods/binding`), or marks it
 `PodScheduled=False`/`Unschedulable` with a `FailedScheduling` event. The
 fit rules are pure functions in `fit`, testable without a server. Starting
 the containers of a bound pod is the node agent's business.

@@ -213,6 +213,11 @@ def _term_matches(term: NodeSelectorTerm, node: Node) -> bool:
             and all(_expression_matches(e, fields) for e in field_expressions))
 
 
+def matches_node_selector_terms(terms: Iterable[NodeSelectorTerm], node: Node) -> bool:
+    """A NodeSelector's terms are ORed: one must match the node."""
+    return any(_term_matches(t, node) for t in terms)
+
+
 def check_node_selector(pod: Pod, node: Node) -> str | None:
     """`nodeSelector` labels all equal, and a required node affinity term (if any) matches."""
     labels = labels_of(node)
@@ -222,7 +227,7 @@ def check_node_selector(pod: Pod, node: Node) -> str | None:
     node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
     required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
     terms = required.get("nodeSelectorTerms") if required else None
-    if terms is not None and not any(_term_matches(t, node) for t in terms):
+    if terms is not None and not matches_node_selector_terms(terms, node):
         return SELECTOR_MISMATCH
     return None
 
