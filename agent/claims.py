@@ -10,7 +10,10 @@ read from the watch cache, must be Bound, and its PV must point back at it
 - `hostPath` and `local`: a host path, checked and staged exactly like a
   hostPath volume (`agent.host_mounts`); a `local` path must exist.
 
-`readOnly` on the pod's volume makes every mount of it read-only. A claim
+`readOnly` on the pod's volume makes every mount of it read-only. The
+pod's `fsGroup` is applied to Docker volumes (`agent.ownership`), the
+volumes minik makes; host paths are the administrator's and keep their
+owners, as the kubelet leaves hostPath volumes. A claim
 that is missing or unbound stops the pod before its sandbox, with the
 kubelet's FailedMount message; the agent tries again when the claim
 changes.

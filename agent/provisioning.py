@@ -24,9 +24,11 @@ provisioner (`sig-storage-lib-external-provisioner`) speak it:
   this node, it is Released, its reclaim policy is Delete and it is not
   being deleted already.
 
-Docker volumes have no size: the request is recorded in the PV, never
-enforced; mount options cannot be applied to a Docker volume and are only
-recorded. Block volumes are refused (`ProvisioningFailed`).
+Every access mode is accepted: a Docker volume is shared by the containers
+of one node (the PV's node affinity keeps its pods there). Docker volumes
+have no size: the request is recorded in the PV, never enforced; mount
+options cannot be applied to a Docker volume and are only recorded. Block
+volumes are refused (`ProvisioningFailed`).
 """
 
 from __future__ import annotations
