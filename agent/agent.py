@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import cast
 
 from agent import labels, trace
+from agent.claims import claim_keys
 from agent.images import ImageManager
 from agent.kubelet_server import KubeletServer
 from agent.lister import ContainerLister
@@ -65,17 +66,18 @@ from agent.podstate import StateFingerprint, group_by_pod
 from agent.probes import ProbeManager, ProbeMetrics
 from agent.protected import Protected
 from agent.runtime import ContainerNotFound, NetworkInfo, Runtime, RuntimeFailure
+from agent.storage import NodeStorage
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeError, VolumeManager
 from agent.workers import PodWorkers
 from minik.api.meta import is_being_deleted, uid_of
 from minik.api.names import CLUSTER_DOMAIN
-from minik.api.objects import JsonObject, Pod
+from minik.api.objects import JsonObject, PersistentVolumeClaim, Pod
 from minik.api.resources import REGISTRY
 from minik.client.aio import AsyncClient
 from minik.machinery.clock import Clock, LoopClock, sleep
 from minik.machinery.events import EventRecorder
-from minik.machinery.informer import Informer
+from minik.machinery.informer import Informer, key_of
 from minik.machinery.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -134,13 +136,21 @@ class Agent:
             on_update=self._on_pod_update,
             on_delete=lambda pod: self._interrupt(uid_of(pod)),
         )
+        self.pods.add_index("claim", lambda pod: claim_keys(_pod(pod)))
         self.configmaps = Informer(client, REGISTRY.get("configmaps"), clock=self.clock)
         self.secrets = Informer(client, REGISTRY.get("secrets"), clock=self.clock)
+        self.storage = NodeStorage(client, runtime, instance=config.instance, node=config.node,
+                                   state_dir=config.state_dir, clock=self.clock)
+        self.storage.claims.add_handler(on_add=self._on_claim,
+                                        on_update=lambda old, new: self._on_claim(new))
         self.volumes = VolumeManager(config.state_dir / "volumes",
                                      configmaps=self.configmaps.indexer.get_by,
                                      secrets=self.secrets.indexer.get_by,
                                      protected=Protected.for_node(
-                                         {config.state_dir.parent: INSTANCE_HOME}))
+                                         {config.state_dir.parent: INSTANCE_HOME}),
+                                     claims=self.storage.claim,
+                                     persistent_volumes=self.storage.persistent_volume,
+                                     docker_volumes=runtime.volume)
         self.resolv_confs = PodResolvConfs(config.state_dir / "volumes" / "pods",
                                            cluster_domain=CLUSTER_DOMAIN,
                                            host_resolv_conf=config.resolv_conf)
@@ -196,6 +206,11 @@ class Agent:
         elif not status_only(old, new):
             self._wake(uid)
 
+    def _on_claim(self, claim: PersistentVolumeClaim) -> None:
+        """A claim changed (bound, say): the pods waiting to mount it try again."""
+        for pod in self.pods.indexer.by_index("claim", key_of(claim)):
+            self._wake(uid_of(pod))
+
     def _interrupt(self, uid: str) -> None:
         """The pod is being deleted: do not let its running sync hold that up."""
         if self.workers is not None:
@@ -218,7 +233,9 @@ class Agent:
         sup.start("agent:events", self.events.run)
         sup.start("agent:configmaps", self.configmaps.run)
         sup.start("agent:secrets", self.secrets.run)
-        await asyncio.gather(self.configmaps.wait_synced(), self.secrets.wait_synced())
+        self.storage.start(sup)
+        await asyncio.gather(self.configmaps.wait_synced(), self.secrets.wait_synced(),
+                             self.storage.wait_synced())
         sup.start("agent:pods", self.pods.run)
         await self.pods.wait_synced()
         await self._wake_leftovers()
@@ -326,11 +343,13 @@ class Agent:
         return removed
 
     async def purge(self) -> bool:
-        """Remove the agent's state directory, every pod's mounts and volumes first; when
-        a mount remains below it, nothing more is removed (the host's files may be
-        behind it): logged, and False."""
+        """Remove the agent's state directory, every pod's mounts and volumes first, and the
+        instance's Docker volumes (its PVs' data); when a mount remains below the
+        directory, nothing more is removed (the host's files may be behind it): logged, and
+        False, as when a Docker volume would not go."""
         await self.remove_volumes()
-        return await asyncio.to_thread(purge_state_dir, self.config.state_dir)
+        docker_volumes = await self.storage.remove_docker_volumes()
+        return await asyncio.to_thread(purge_state_dir, self.config.state_dir) and docker_volumes
 
     async def _remove_all(self) -> None:
         infos = await self.runtime.list(labels.instance_selector(self.config.instance))

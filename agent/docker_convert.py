@@ -24,6 +24,8 @@ from agent.runtime import (
     ImageConfig,
     ImageInfo,
     NetworkInfo,
+    VolumeInfo,
+    VolumeMount,
 )
 
 Fingerprint = tuple[str, int | None]
@@ -69,6 +71,11 @@ def _host_config(spec: ContainerSpec) -> dict[str, Any]:
 def _mount(mount: Any) -> DockerMount:
     if isinstance(mount, BindMount):
         return DockerMount(mount.target, mount.source, type="bind", read_only=mount.read_only)
+    if isinstance(mount, VolumeMount):
+        # no_copy: a new volume stays empty, as a Kubernetes volume is, whatever the image
+        # holds at the mount path (Docker would copy it in).
+        return DockerMount(mount.target, mount.volume, type="volume", read_only=mount.read_only,
+                           no_copy=True)
     return DockerMount(mount.target, None, type="tmpfs", tmpfs_size=mount.size_bytes,
                        tmpfs_mode=mount.mode)
 
@@ -140,6 +147,11 @@ def network_info(data: dict[str, Any]) -> NetworkInfo:
     pools = (data.get("IPAM") or {}).get("Config") or [{}]
     return NetworkInfo(name=data["Name"], id=data["Id"], subnet=pools[0].get("Subnet", ""),
                        gateway=pools[0].get("Gateway") or None)
+
+
+def volume_info(data: dict[str, Any]) -> VolumeInfo:
+    return VolumeInfo(name=data["Name"], labels=dict(data.get("Labels") or {}),
+                      mountpoint=data.get("Mountpoint") or "")
 
 
 def image_info(data: dict[str, Any]) -> ImageInfo:

@@ -63,6 +63,7 @@ from agent.docker_convert import (
     listed_info,
     network_info,
     parse_time,
+    volume_info,
 )
 from agent.docker_exec import Closer, DockerExecSession
 from agent.runtime import (
@@ -79,6 +80,8 @@ from agent.runtime import (
     NetworkInfo,
     NetworkNotFound,
     RuntimeFailure,
+    VolumeInfo,
+    VolumeNotFound,
 )
 
 log = logging.getLogger(__name__)
@@ -143,6 +146,26 @@ class DockerRuntime:
     async def remove_network(self, name: str) -> None:
         with contextlib.suppress(NetworkNotFound):
             await self._client.call(self._api.remove_network, name, missing=NetworkNotFound)
+
+    async def create_volume(self, name: str, *, labels: dict[str, str]) -> VolumeInfo:
+        return volume_info(await self._client.call(self._api.create_volume, name,
+                                                   driver="local", labels=labels))
+
+    async def volume(self, name: str) -> VolumeInfo | None:
+        try:
+            return volume_info(await self._client.call(self._api.inspect_volume, name,
+                                                       missing=VolumeNotFound))
+        except VolumeNotFound:
+            return None
+
+    async def list_volumes(self, labels: dict[str, str]) -> builtins.list[VolumeInfo]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        listed = await self._client.call(self._api.volumes, filters=filters, pool=Pool.READ)
+        return [volume_info(v) for v in (listed or {}).get("Volumes") or []]
+
+    async def remove_volume(self, name: str) -> None:
+        with contextlib.suppress(VolumeNotFound):
+            await self._client.call(self._api.remove_volume, name, missing=VolumeNotFound)
 
     async def image(self, ref: str) -> ImageInfo | None:
         try:

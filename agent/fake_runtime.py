@@ -7,7 +7,9 @@ and adds knobs for what tests must provoke: `exit` (a crash or an OOM
 kill), `exit_on_start` (crash loops), `fail_on_start` (a missing binary:
 the container stays "created" with the engine's error, as in Docker),
 `fail` (one call fails), missing
-images and failing pulls, scripted exec results, log output. Ids and IPs
+images and failing pulls, named volumes (a create of an existing name
+returns it, one in use cannot be removed, a container that mounts a
+missing one creates it unlabelled, as Docker does), scripted exec results, log output. Ids and IPs
 are deterministic; time is the wall time of an injectable `Clock` (the
 engine's clock: container start and finish times, log timestamps), so
 nothing here sleeps. Every call is recorded in `calls`.
@@ -43,6 +45,8 @@ from agent.runtime import (
     NetworkNotFound,
     RuntimeFailure,
     RuntimeUnavailable,
+    VolumeInfo,
+    VolumeMount,
 )
 from minik.machinery.clock import Clock, LoopClock
 
@@ -101,6 +105,7 @@ class FakeRuntime:
         self.pullable: set[str] = set()
         self.pull_errors: dict[str, str] = {}
         self.networks: dict[str, NetworkInfo] = {}
+        self.volumes: dict[str, VolumeInfo] = {}
         self.containers: dict[str, FakeContainer] = {}
         self.exec_handlers: dict[tuple[str, ...], ExecHandler] = {}
         self._exit_on_start: dict[str, tuple[int, bool]] = {}
@@ -229,6 +234,29 @@ class FakeRuntime:
                                  "endpoints")
         self.networks.pop(name, None)
 
+    async def create_volume(self, name: str, *, labels: dict[str, str]) -> VolumeInfo:
+        self._enter("create_volume", name, dict(labels))
+        if name not in self.volumes:
+            self.volumes[name] = VolumeInfo(name, dict(labels),
+                                            f"/var/lib/docker/volumes/{name}/_data")
+        return self.volumes[name]
+
+    async def volume(self, name: str) -> VolumeInfo | None:
+        self._enter("volume", name)
+        return self.volumes.get(name)
+
+    async def list_volumes(self, labels: dict[str, str]) -> builtins.list[VolumeInfo]:
+        self._enter("list_volumes", dict(labels))
+        return [v for v in self.volumes.values() if labels.items() <= v.labels.items()]
+
+    async def remove_volume(self, name: str) -> None:
+        self._enter("remove_volume", name)
+        users = [c.id[:12] for c in self.containers.values()
+                 if any(isinstance(m, VolumeMount) and m.volume == name for m in c.spec.mounts)]
+        if users:
+            raise RuntimeFailure(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        self.volumes.pop(name, None)
+
     async def image(self, ref: str) -> ImageInfo | None:
         self._enter("image", ref)
         return self.images.get(ref)
@@ -252,6 +280,9 @@ class FakeRuntime:
             self._get(spec.network_mode.removeprefix("container:"))
         elif spec.network_mode not in (None, "host", "none", "bridge", *self.networks):
             raise NetworkNotFound(f"network {spec.network_mode} not found")
+        for mount in spec.mounts:
+            if isinstance(mount, VolumeMount) and mount.volume not in self.volumes:
+                self.volumes[mount.volume] = VolumeInfo(mount.volume, {}, "")
         self._serial += 1
         cid = hashlib.sha256(f"fake-container-{self._serial}".encode()).hexdigest()
         self.containers[cid] = FakeContainer(

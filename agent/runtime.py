@@ -52,6 +52,10 @@ class NetworkNotFound(RuntimeFailure):
     """No network with that name exists."""
 
 
+class VolumeNotFound(RuntimeFailure):
+    """No named volume with that name exists."""
+
+
 class ExecTimedOut(RuntimeFailure):
     """An `exec_run` command did not finish in time; it was killed or abandoned."""
 
@@ -78,7 +82,16 @@ class TmpfsMount:
     mode: int | None = None
 
 
-Mount = BindMount | TmpfsMount
+@dataclass(frozen=True)
+class VolumeMount:
+    """A named volume of the engine (a `VolumeInfo`'s name) mounted at `target`."""
+
+    volume: str
+    target: str
+    read_only: bool = False
+
+
+Mount = BindMount | TmpfsMount | VolumeMount
 
 
 @dataclass(frozen=True)
@@ -190,6 +203,15 @@ class NetworkInfo:
 
 
 @dataclass(frozen=True)
+class VolumeInfo:
+    """A named volume: its labels, and where its content is on the host (`mountpoint`)."""
+
+    name: str
+    labels: dict[str, str]
+    mountpoint: str
+
+
+@dataclass(frozen=True)
 class EngineInfo:
     """The engine itself: its state directory (Docker's DockerRootDir; "" when unknown),
     and its pid as this process sees it (None when unknown)."""
@@ -258,6 +280,20 @@ class Runtime(Protocol):
 
     async def remove_network(self, name: str) -> None:
         """Remove a network; an absent one is fine."""
+
+    async def create_volume(self, name: str, *, labels: dict[str, str]) -> VolumeInfo:
+        """Create a named volume of the engine's local driver; as Docker does, a volume of
+        that name that exists already is returned as it is."""
+
+    async def volume(self, name: str) -> VolumeInfo | None:
+        """The named volume, or None when there is none."""
+
+    async def list_volumes(self, labels: dict[str, str]) -> builtins.list[VolumeInfo]:
+        """Named volumes whose labels include all of `labels`."""
+
+    async def remove_volume(self, name: str) -> None:
+        """Remove a named volume (and its content); an absent one is fine, one a container
+        still uses is a `RuntimeFailure`."""
 
     async def image(self, ref: str) -> ImageInfo | None:
         """The local image, or None when it is not present."""

@@ -20,6 +20,11 @@ non-root container read it.
   read-only; `refresh` re-projects them when their sources change.
 - `hostPath` volumes and the `subPath` of any volume are checked and
   staged by `agent.host_mounts`.
+- `persistentVolumeClaim` volumes are resolved to their PV by
+  `agent.claims`: a Docker volume is mounted by name (its directory on
+  the host given the pod's `fsGroup` first, `agent.ownership`), a
+  hostPath or local PV is staged as a hostPath volume. Nothing of theirs
+  lives under `<root>`, and removing the pod leaves them be.
 
 Prepared volumes are remembered in memory by digest, so `prepare` on an
 unchanged pod touches no file; after an agent restart the first call
@@ -38,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agent.claims import Claimed, ClaimLookup, ClaimMounts, DockerVolumes, PvLookup, no_volume
 from agent.env import Lookup
 from agent.host_mounts import HostMounts
 from agent.mounts import (
@@ -69,6 +75,7 @@ _PROJECTED = frozenset({"configMap", "secret", "downwardAPI", "projected"})
 _ON_TMPFS = frozenset({"secret", "projected"})
 _SOURCES = (*_KIND_DIRS, "hostPath", "persistentVolumeClaim")
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+CLAIM = "persistentVolumeClaim"
 
 
 def volume_kind(volume: JsonObject) -> str:
@@ -123,7 +130,9 @@ class VolumeManager:
 
     def __init__(self, root: Path, *, configmaps: Lookup, secrets: Lookup,
                  allow_docker_socket_for_privileged: bool = True,
-                 protected: Protected | None = None) -> None:
+                 protected: Protected | None = None, claims: ClaimLookup | None = None,
+                 persistent_volumes: PvLookup | None = None,
+                 docker_volumes: DockerVolumes = no_volume) -> None:
         self._pods = Path(root) / "pods"
         self._configmaps = configmaps
         self._secrets = secrets
@@ -131,6 +140,9 @@ class VolumeManager:
                                 protected=(protected or Protected.for_node()).with_paths(
                                     {self._pods: POD_VOLUMES}),
                                 allow_privileged=allow_docker_socket_for_privileged)
+        self._claimed = ClaimMounts(self._host, claims=claims,
+                                    persistent_volumes=persistent_volumes,
+                                    docker_volumes=docker_volumes)
         self._written: dict[tuple[str, str], str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -154,9 +166,6 @@ class VolumeManager:
             if not os.path.isabs(path):
                 raise setup_failed(volume["name"], f'hostPath "{path}" must be absolute')
             return Path(path)
-        if kind == "persistentVolumeClaim":
-            raise setup_failed(volume["name"],
-                                "persistentVolumeClaim volumes are not supported yet")
         return self._volumes_dir(uid) / _KIND_DIRS[kind] / _safe(volume["name"], "volume name")
 
     def _plan(self, pod: Pod, *, strict: bool) -> list[tuple[JsonObject,
@@ -186,8 +195,10 @@ class VolumeManager:
         if not strict and kind not in _PROJECTED:
             return False, None
         uid = uid_of(pod)
-        self.volume_path(uid, volume)
         key = (uid, volume["name"])
+        if kind == CLAIM:
+            return key not in self._written, None
+        self.volume_path(uid, volume)
         if kind not in _PROJECTED:
             return key not in self._written, None
         try:
@@ -200,9 +211,10 @@ class VolumeManager:
     async def prepare(self, pod: Pod) -> None:
         """Create or refresh every volume of the pod; raises VolumeError("FailedMount")."""
         async with self._locks.setdefault(uid_of(pod), asyncio.Lock()):
+            claimed = await self._claimed.resolve(pod)
             work = self._plan(pod, strict=True)
             if work:
-                await _to_thread(self._set_up, pod, work)
+                await _to_thread(self._set_up, pod, work, claimed)
 
     async def refresh(self, pod: Pod) -> bool:
         """Re-project configMap, secret, downwardAPI and projected volumes; True if any changed.
@@ -212,10 +224,10 @@ class VolumeManager:
         """
         async with self._locks.setdefault(uid_of(pod), asyncio.Lock()):
             work = self._plan(pod, strict=False)
-            return bool(work) and await _to_thread(self._set_up, pod, work)
+            return bool(work) and await _to_thread(self._set_up, pod, work, {})
 
-    def _set_up(self, pod: Pod,
-               work: list[tuple[JsonObject, Payload | None]]) -> bool:
+    def _set_up(self, pod: Pod, work: list[tuple[JsonObject, Payload | None]],
+                claimed: dict[str, Claimed]) -> bool:
         uid = uid_of(pod)
         volumes = self._volumes_dir(uid)
         volumes.mkdir(parents=True, exist_ok=True)
@@ -223,7 +235,10 @@ class VolumeManager:
         changed = False
         for volume, payload in work:
             try:
-                changed |= self._set_up_volume(pod, volume, payload)
+                if volume_kind(volume) == CLAIM:
+                    self._claimed.set_up(pod, volume, claimed[volume["name"]])
+                else:
+                    changed |= self._set_up_volume(pod, volume, payload)
             except OSError as e:
                 raise setup_failed(volume["name"], str(e)) from e
             self._written[(uid, volume["name"])] = digest(payload) if payload is not None else ""
@@ -275,9 +290,11 @@ class VolumeManager:
         under the pod's `staged` directory): Docker gets the staged path.
         """
         async with self._locks.setdefault(uid_of(pod), asyncio.Lock()):
-            return await _to_thread(self._mounts, pod, container)
+            claimed = await self._claimed.resolve(pod)
+            return await _to_thread(self._mounts, pod, container, claimed)
 
-    def _mounts(self, pod: Pod, container: Container) -> list[Mount]:
+    def _mounts(self, pod: Pod, container: Container,
+                claimed: dict[str, Claimed]) -> list[Mount]:
         uid = _safe(uid_of(pod), "pod uid")
         _safe(container["name"], "container name")
         volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
@@ -288,6 +305,10 @@ class VolumeManager:
                 raise VolumeError(CONFIG_ERROR, f'cannot find volume "{vm.get("name", "")}" '
                                                 f'to mount into container "{container["name"]}"')
             kind = volume_kind(volume)
+            if kind == CLAIM:
+                result.append(self._claimed.mount(pod, container, index, vm, volume,
+                                                  claimed[volume["name"]]))
+                continue
             base = self.volume_path(uid, volume)
             if kind != "hostPath" and not base.is_dir():
                 raise setup_failed(volume["name"], "the volume has not been prepared")

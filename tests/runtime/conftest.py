@@ -1,6 +1,6 @@
 """Fixtures for tests against the real Docker engine.
 
-Every container and network a test makes carries
+Every container, network and volume a test makes carries
 `minik.dev/instance=<a name unique to the test>`; teardown removes
 exactly those, never anything else, and never prunes.
 """
@@ -65,6 +65,8 @@ class Engine:
             await self.runtime.remove(info.id, force=True)
         for name in self.networks:
             await self.runtime.remove_network(name)
+        for volume in await self.runtime.list_volumes(self.selector):
+            await self.runtime.remove_volume(volume.name)
 
 
 @pytest.fixture

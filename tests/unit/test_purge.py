@@ -135,3 +135,28 @@ async def test_a_pod_whose_volumes_cannot_be_removed_does_not_keep_the_others_mo
         assert (host_data / "db").read_text() == "precious"
     finally:
         subprocess.run(["chattr", "-i", str(stuck / "immutable")], check=False)
+
+
+async def test_a_stop_keeps_the_instances_docker_volumes_and_a_purge_removes_only_them(
+        home: Home) -> None:
+    runtime = FakeRuntime()
+    await runtime.create_volume("minik-unit-pvc-1", labels={"minik.dev/instance": INSTANCE})
+    await runtime.create_volume("minik-other-pvc-2", labels={"minik.dev/instance": "other"})
+    await runtime.create_volume("someones-data", labels={})
+    kept = components_of(home, runtime)
+    assert await kept.stop(purge=False) is True
+    assert set(runtime.volumes) == {"minik-unit-pvc-1", "minik-other-pvc-2", "someones-data"}
+
+    purged = components_of(home, runtime)
+    assert await purged.stop(purge=True) is True
+    assert set(runtime.volumes) == {"minik-other-pvc-2", "someones-data"}
+
+
+async def test_a_purge_that_cannot_remove_a_docker_volume_fails_so_the_store_is_kept(
+        home: Home) -> None:
+    runtime = FakeRuntime()
+    await runtime.create_volume("minik-unit-pvc-1", labels={"minik.dev/instance": INSTANCE})
+    runtime.fail("remove_volume", RuntimeUnavailable("docker engine unreachable"))
+    components = components_of(home, runtime)
+    assert await components.stop(purge=True) is False
+    assert "minik-unit-pvc-1" in runtime.volumes

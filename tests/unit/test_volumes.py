@@ -349,8 +349,6 @@ async def test_a_projected_volume_merges_its_sources_and_skips_service_account_t
 
 
 @pytest.mark.parametrize(("volume", "message"), [
-    ({"persistentVolumeClaim": {"claimName": "data"}},
-     "persistentVolumeClaim volumes are not supported yet"),
     ({"nfs": {"server": "x", "path": "/"}}, "nfs volumes are not supported"),
     ({"emptyDir": {"medium": "HugePages"}}, 'emptyDir medium "HugePages" is not supported'),
 ])
