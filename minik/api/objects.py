@@ -577,3 +577,75 @@ class EndpointSlice(KubeObject, total=False):
     addressType: Required[str]
     endpoints: list[Endpoint] | None
     ports: list[EndpointPort] | None
+
+
+# ---------------------------------------------------------------- storage
+
+
+class StorageClass(KubeObject, total=False):
+    """`storagev1.StorageClass`: who provisions a class's volumes, and how they bind."""
+
+    provisioner: Required[str]
+    parameters: dict[str, str]
+    reclaimPolicy: str
+    volumeBindingMode: str
+    allowVolumeExpansion: bool
+    mountOptions: list[str]
+
+
+class TypedLocalObjectReference(TypedDict, total=False):
+    apiGroup: str
+    kind: str
+    name: str
+
+
+class PersistentVolumeClaimSpec(TypedDict, total=False):
+    accessModes: list[str]
+    resources: ResourceRequirements
+    storageClassName: str
+    volumeName: str
+    volumeMode: str
+    selector: LabelSelectorSpec
+    dataSource: TypedLocalObjectReference
+    volumeAttributesClassName: str
+
+
+class PersistentVolumeClaimStatus(TypedDict, total=False):
+    phase: str
+    accessModes: list[str]
+    capacity: dict[str, str]
+    conditions: list[Condition]
+
+
+class PersistentVolumeClaim(KubeObject, total=False):
+    spec: PersistentVolumeClaimSpec
+    status: PersistentVolumeClaimStatus
+
+
+class PersistentVolumeSpec(TypedDict, total=False):
+    """`corev1.PersistentVolumeSpec`; the volume source (`hostPath`, `local`, `csi`...) is
+    one more key, read as JSON by whoever mounts it."""
+
+    capacity: dict[str, str]
+    accessModes: list[str]
+    persistentVolumeReclaimPolicy: str
+    storageClassName: str
+    volumeMode: str
+    claimRef: ObjectReference
+    mountOptions: list[str]
+    nodeAffinity: dict[str, NodeSelector]
+    hostPath: JsonObject
+    local: JsonObject
+    csi: JsonObject
+
+
+class PersistentVolumeStatus(TypedDict, total=False):
+    phase: str
+    message: str
+    reason: str
+    lastPhaseTransitionTime: str
+
+
+class PersistentVolume(KubeObject, total=False):
+    spec: PersistentVolumeSpec
+    status: PersistentVolumeStatus

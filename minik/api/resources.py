@@ -29,10 +29,13 @@ from minik.api.objects import (
     Namespace,
     Node,
     ObjectT_co,
+    PersistentVolume,
+    PersistentVolumeClaim,
     Pod,
     ReplicaSet,
     ReplicationController,
     Service,
+    StorageClass,
 )
 
 ALL_VERBS: tuple[str, ...] = (
@@ -156,10 +159,10 @@ EVENTS: ResourceType[Event] = ResourceType(
 SERVICEACCOUNTS: ResourceType[JsonObject] = ResourceType(
     CORE, "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), has_status=False,
     returns_deleted_object=True)
-PERSISTENTVOLUMES: ResourceType[JsonObject] = ResourceType(
+PERSISTENTVOLUMES: ResourceType[PersistentVolume] = ResourceType(
     CORE, "v1", "PersistentVolume", "persistentvolumes", namespaced=False,
     short_names=("pv",), returns_deleted_object=True)
-PERSISTENTVOLUMECLAIMS: ResourceType[JsonObject] = ResourceType(
+PERSISTENTVOLUMECLAIMS: ResourceType[PersistentVolumeClaim] = ResourceType(
     CORE, "v1", "PersistentVolumeClaim", "persistentvolumeclaims", short_names=("pvc",),
     returns_deleted_object=True)
 DEPLOYMENTS: ResourceType[Deployment] = ResourceType(
@@ -181,7 +184,7 @@ CRONJOBS: ResourceType[JsonObject] = ResourceType(
     BATCH, "v1", "CronJob", "cronjobs", short_names=("cj",), categories=WORKLOAD)
 ENDPOINTSLICES: ResourceType[EndpointSlice] = ResourceType(
     "discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", has_status=False)
-STORAGECLASSES: ResourceType[JsonObject] = ResourceType(
+STORAGECLASSES: ResourceType[StorageClass] = ResourceType(
     "storage.k8s.io", "v1", "StorageClass", "storageclasses", namespaced=False,
     short_names=("sc",), has_status=False, returns_deleted_object=True)
 LEASES: ResourceType[JsonObject] = ResourceType(
