@@ -6,10 +6,13 @@ volume's class, size and binding (`storagehelpers` and `pvutil` in Kubernetes).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from minik.api.meta import meta_of
 from minik.api.models.quantity import is_quantity, parse_quantity
 from minik.api.objects import AnyObject, PersistentVolume, PersistentVolumeClaim
+
+T = TypeVar("T", bound=AnyObject)
 
 PROVISIONER = "minik.dev/docker-volume"
 """The provisioner (and CSI driver) of minik's Docker volumes."""
@@ -38,6 +41,14 @@ def is_default_class(storage_class: AnyObject) -> bool:
     """`IsDefaultAnnotation`: either annotation says "true"."""
     annotations = _annotations(storage_class)
     return "true" in (annotations.get(IS_DEFAULT_CLASS), annotations.get(BETA_IS_DEFAULT_CLASS))
+
+
+def newest_default_class(classes: list[T]) -> T | None:
+    """`GetDefaultClass`: the newest of the classes marked default, by name on a tie."""
+    defaults = sorted((c for c in classes if is_default_class(c)),
+                      key=lambda c: meta_of(c).get("name", ""))
+    defaults.sort(key=lambda c: meta_of(c).get("creationTimestamp") or "", reverse=True)
+    return defaults[0] if defaults else None
 
 
 def claim_class_or_none(claim: PersistentVolumeClaim | dict[str, Any]) -> str | None:

@@ -37,7 +37,7 @@ from minik.api.volumes import (
     PV_PROTECTION,
     PVC_PROTECTION,
     claim_class_or_none,
-    is_default_class,
+    newest_default_class,
     requested_storage,
 )
 from minik.store import Store
@@ -55,14 +55,6 @@ def default_storage_class() -> JsonObject:
             "metadata": {"name": DEFAULT_CLASS, "annotations": {IS_DEFAULT_CLASS: "true"}},
             "provisioner": PROVISIONER, "reclaimPolicy": "Delete",
             "volumeBindingMode": "WaitForFirstConsumer", "allowVolumeExpansion": True}
-
-
-def newest_default(classes: list[JsonObject]) -> JsonObject | None:
-    """`GetDefaultClass`: the newest of the classes marked default, by name on a tie."""
-    defaults = [c for c in classes if is_default_class(c)]
-    defaults.sort(key=lambda c: meta.metadata(c).get("name", ""))
-    defaults.sort(key=lambda c: meta.metadata(c).get("creationTimestamp", ""), reverse=True)
-    return defaults[0] if defaults else None
 
 
 async def storage_classes(store: Store) -> list[JsonObject]:
@@ -93,7 +85,7 @@ class ClaimAdmission:
     async def _set_default_class(store: Store, claim: JsonObject) -> None:
         if claim_class_or_none(claim) is not None:
             return
-        default = newest_default(await storage_classes(store))
+        default = newest_default_class(await storage_classes(store))
         if default is not None:
             claim.setdefault("spec", {})["storageClassName"] = meta.metadata(default)["name"]
 

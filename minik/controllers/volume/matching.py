@@ -81,3 +81,19 @@ def find_best_match(claim: PersistentVolumeClaim, volumes: Iterable[PersistentVo
         if found is not None:
             return found
     return None
+
+
+def volume_mismatch(volume: PersistentVolume, claim: PersistentVolumeClaim) -> str | None:
+    """`checkVolumeSatisfyClaim`: why the volume a claim names cannot serve it, or None."""
+    name = (volume.get("metadata") or {}).get("name", "")
+    if (volume.get("metadata") or {}).get("deletionTimestamp"):
+        return f'the volume is marked for deletion "{name}"'
+    if volume_capacity(volume) < requested_storage(claim):
+        return "requested PV is too small"
+    if volume_class(volume) != claim_class(claim):
+        return "storageClassName does not match"
+    if volume_mode(volume.get("spec")) != volume_mode(claim.get("spec")):
+        return "incompatible volumeMode"
+    if not _modes(claim) <= _modes(volume):
+        return "incompatible accessMode"
+    return None
