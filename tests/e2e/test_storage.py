@@ -32,21 +32,15 @@ spec:
   selector: {{matchLabels: {{owner: {owner}}}}}
 """
 
-USER = """\
-apiVersion: v1
-kind: Pod
-metadata: {{name: user, namespace: {ns}}}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: minik/busybox:1.35
-    command: [sleep, "3600"]
-    volumeMounts: [{{name: data, mountPath: /data}}]
-  volumes:
-  - name: data
-    persistentVolumeClaim: {{claimName: data}}
-"""
+def user_pod(ns: str) -> dict[str, Any]:
+    """A sleeping pod mounting the claim `data`."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "user", "namespace": ns},
+            "spec": {"terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "main", "image": "minik/busybox:1.35",
+                                     "command": ["sleep", "3600"],
+                                     "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                     "volumes": [{"name": "data",
+                                  "persistentVolumeClaim": {"claimName": "data"}}]}}
 
 
 def get(cluster: Cluster, path: str) -> Any:
@@ -68,6 +62,14 @@ def static_volume(cluster: Cluster, ns: str) -> str:
     cluster.kubectl("apply", "-f", "-", input=STATIC.format(
         name=name, owner=ns, ns=ns, path=cluster.scratch / name))
     return name
+
+
+def described_with(cluster: Cluster, ns: str, claim_name: str, reason: str) -> str:
+    """`kubectl describe pvc` once it shows an event `reason`."""
+    def check() -> str | None:
+        text = cluster.kubectl("describe", "pvc", claim_name, "-n", ns).stdout
+        return text if reason in text else None
+    return eventually(check, timeout=30, what=f"{reason} event")
 
 
 def remove_volume(cluster: Cluster, name: str) -> None:
@@ -100,11 +102,7 @@ spec:
     assert rows[0] == ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES", "STORAGECLASS",
                        "VOLUMEATTRIBUTESCLASS", "AGE"]
     assert rows[1][:4] == ["plain", "Pending", "standard", "<unset>"]
-
-    def waiting() -> str | None:
-        text = cluster.kubectl("describe", "pvc", "plain", "-n", namespace).stdout
-        return text if "WaitForFirstConsumer" in text else None
-    described = eventually(waiting, timeout=30, what="WaitForFirstConsumer event")
+    described = described_with(cluster, namespace, "plain", "WaitForFirstConsumer")
     assert "waiting for first consumer to be created before binding" in described
 
 
@@ -149,11 +147,7 @@ spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 100Ti}}
 """)
-
-    def event() -> str | None:
-        text = cluster.kubectl("describe", "pvc", "huge", "-n", namespace).stdout
-        return text if "FailedBinding" in text else None
-    described = eventually(event, timeout=30, what="FailedBinding event")
+    described = described_with(cluster, namespace, "huge", "FailedBinding")
     assert "no persistent volumes available for this claim and no storage class is set" in \
         described
     assert re.search(r"^Status:\s+Pending$", described, re.M), described
@@ -166,7 +160,8 @@ def test_a_claim_used_by_a_pod_is_kept_until_the_pod_is_gone(
     try:
         eventually(lambda: claim(cluster, namespace)["status"].get("phase") == "Bound",
                    timeout=30, what="claim bound")
-        cluster.kubectl("apply", "-f", "-", input=USER.format(ns=namespace))
+        cluster.api.request("POST", f"/api/v1/namespaces/{namespace}/pods",
+                            body=user_pod(namespace))
         eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/pods/user")["spec"]
                    .get("nodeName"), timeout=30, what="pod scheduled")
         cluster.kubectl("delete", "pvc", "data", "-n", namespace, "--wait=false")
