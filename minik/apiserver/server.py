@@ -3,7 +3,8 @@
 `ApiServer.start()` makes sure the CA and the serving certificate exist,
 builds the application (`app.create_app`, with the proxy to kubelets and
 the Services' ClusterIP and NodePort allocator), creates the system
-namespaces, serves on the configured address and runs, supervised, the
+namespaces and the default StorageClass (`storage_admission` says when),
+serves on the configured address and runs, supervised, the
 store's compaction, the return of freed heap memory to the system (`heap`)
 and the `kubernetes` Service's reconciler; `stop()` ends them and stops
 serving. Once the pod network exists, `serve_node_address` also serves on
@@ -26,7 +27,7 @@ from aiohttp import web
 
 from minik.api import errors
 from minik.api.names import CLUSTER_DOMAIN
-from minik.api.resources import REGISTRY
+from minik.api.resources import REGISTRY, STORAGECLASSES
 from minik.apiserver import proxy
 from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
 from minik.apiserver.heap import trim_forever
@@ -34,6 +35,7 @@ from minik.apiserver.kubernetes_service import KubernetesService
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.service_alloc import ServiceAllocator
 from minik.apiserver.storage import ObjectStorage, WriteOptions
+from minik.apiserver.storage_admission import default_storage_class
 from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
 from minik.home import Home
 from minik.kubeconfig import server_url
@@ -54,6 +56,16 @@ async def bootstrap_namespaces(storage: ObjectStorage) -> None:
     for name in SYSTEM_NAMESPACES:
         with contextlib.suppress(errors.ApiError):
             await storage.create(ns_type, None, {"metadata": {"name": name}},
+                                 WriteOptions(trusted=True))
+
+
+async def ensure_default_storage_class(storage: ObjectStorage) -> None:
+    """Create the class `standard` when there is no StorageClass at all."""
+    records, _ = await storage.list_records(STORAGECLASSES, None, limit=1)
+    if not records:
+        log.info("creating the default StorageClass")
+        with contextlib.suppress(errors.ApiError):
+            await storage.create(STORAGECLASSES, None, default_storage_class(),
                                  WriteOptions(trusted=True))
 
 
@@ -111,6 +123,7 @@ class ApiServer:
     async def start(self) -> str:
         """Serve, and say where (the URL clients use)."""
         await bootstrap_namespaces(self.storage)
+        await ensure_default_storage_class(self.storage)
         await self.kubernetes.reconcile()
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.bind, self.port, ssl_context=self.ssl)

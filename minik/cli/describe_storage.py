@@ -1,4 +1,4 @@
-"""Describing PersistentVolumes and PersistentVolumeClaims as kubectl does.
+"""Describing PersistentVolumes, PersistentVolumeClaims and StorageClasses as kubectl does.
 
 Besides the volume's own fields, a claim's description lists the pods that
 use it ("Used By"), found by reading the pods of its namespace.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from minik.api.resources import REGISTRY
+from minik.api.volumes import is_default_class
 from minik.cli.describe import (
     Described,
     PrefixWriter,
@@ -18,6 +19,7 @@ from minik.cli.describe import (
     rfc1123z,
     since,
 )
+from minik.cli.printing import format_labels
 
 STORAGE_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
 ACCESS_MODES = (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
@@ -62,8 +64,7 @@ def describe_persistent_volume(d: Described, w: PrefixWriter) -> None:
     if spec.get("volumeMode"):
         w.write(0, f"VolumeMode:\t{spec['volumeMode']}\n")
     w.write(0, f"Capacity:\t{(spec.get('capacity') or {}).get('storage', '0')}\n")
-    w.write(0, "Node Affinity:\t<none>\n" if not (spec.get("nodeAffinity") or {}).get(
-        "required") else "Node Affinity:\t\n")
+    _node_affinity(w, (spec.get("nodeAffinity") or {}).get("required"))
     w.write(0, f"Message:\t{d.get('status', 'message', default='')}\n")
     w.write(0, "Source:\n")
     if "hostPath" in spec:
@@ -71,12 +72,69 @@ def describe_persistent_volume(d: Described, w: PrefixWriter) -> None:
         w.write(2, "Type:\tHostPath (bare host directory volume)\n")
         w.write(0, f"    Path:\t{host.get('path', '')}\n")
         w.write(0, f"    HostPathType:\t{host.get('type') or '<none>'}\n")
+    elif "csi" in spec:
+        _csi_source(w, spec["csi"] or {})
     elif "local" in spec:
         w.write(2, "Type:\tLocalVolume (a persistent volume backed by local storage on a "
                    "node)\n")
         w.write(0, f"    Path:\t{(spec['local'] or {}).get('path', '')}\n")
     else:
         w.write(1, "<unknown>\n")
+    describe_events(w, d.events or [], d.now)
+
+
+def _node_affinity(w: PrefixWriter, required: dict[str, Any] | None) -> None:
+    """`printVolumeNodeAffinity`: each required term's expressions on one line."""
+    if not required:
+        w.write(0, "Node Affinity:\t<none>\n")
+        return
+    w.write(0, "Node Affinity:\t\n")
+    w.write(1, "Required Terms:\t")
+    terms = required.get("nodeSelectorTerms") or []
+    if not terms:
+        w.write(0, "<none>\n")
+        return
+    w.write(0, "\n")
+    for i, term in enumerate(terms):
+        expressions = [
+            f"{e.get('key', '')} {str(e.get('operator', '')).lower()}"
+            + (f" [{', '.join(e['values'])}]" if e.get("values") else "")
+            for e in term.get("matchExpressions") or []]
+        w.write(2, f"Term {i}:\t{', '.join(expressions) or '<none>'}\n")
+
+
+def _csi_source(w: PrefixWriter, csi: dict[str, Any]) -> None:
+    """`printCSIPersistentVolumeSource`."""
+    w.write(2, "Type:\tCSI (a Container Storage Interface (CSI) volume source)\n")
+    w.write(0, f"    Driver:\t{csi.get('driver', '')}\n")
+    w.write(0, f"    FSType:\t{csi.get('fsType', '')}\n")
+    w.write(0, f"    VolumeHandle:\t{csi.get('volumeHandle', '')}\n")
+    w.write(0, f"    ReadOnly:\t{str(bool(csi.get('readOnly'))).lower()}\n")
+    attributes = csi.get("volumeAttributes") or {}
+    if not attributes:
+        w.write(0, "    VolumeAttributes:\t<none>\n")
+    for i, (key, value) in enumerate(sorted(attributes.items())):
+        w.write(0, ("    VolumeAttributes:\t" if i == 0 else "    \t") + f"{key}={value}\n")
+
+
+def describe_storage_class(d: Described, w: PrefixWriter) -> None:
+    """`StorageClassDescriber`."""
+    annotations = d.meta.get("annotations") or {}
+    w.write(0, f"Name:\t{d.meta.get('name', '')}\n")
+    w.write(0, f"IsDefaultClass:\t{'Yes' if is_default_class(d.obj) else 'No'}\n")
+    w.write(0, f"Annotations:\t{format_labels(annotations)}\n")
+    w.write(0, f"Provisioner:\t{d.obj.get('provisioner', '')}\n")
+    w.write(0, f"Parameters:\t{format_labels(d.obj.get('parameters'))}\n")
+    expansion = d.obj.get("allowVolumeExpansion")
+    w.write(0, f"AllowVolumeExpansion:\t{'<unset>' if expansion is None else expansion}\n")
+    options = d.obj.get("mountOptions") or []
+    w.write(0, "MountOptions:\t<none>\n" if not options else "MountOptions:\n")
+    for option in options:
+        w.write(1, f"{option}\n")
+    if d.obj.get("reclaimPolicy"):
+        w.write(0, f"ReclaimPolicy:\t{d.obj['reclaimPolicy']}\n")
+    if d.obj.get("volumeBindingMode"):
+        w.write(0, f"VolumeBindingMode:\t{d.obj['volumeBindingMode']}\n")
     describe_events(w, d.events or [], d.now)
 
 

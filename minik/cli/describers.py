@@ -33,6 +33,7 @@ from minik.cli.describe_pod import describe_pod
 from minik.cli.describe_storage import (
     describe_persistent_volume,
     describe_persistent_volume_claim,
+    describe_storage_class,
 )
 from minik.cli.describe_workloads import (
     describe_cron_job,
@@ -215,6 +216,7 @@ DESCRIBERS: dict[str, Describer] = {
     "ServiceAccount": describe_service_account,
     "PersistentVolume": describe_persistent_volume,
     "PersistentVolumeClaim": describe_persistent_volume_claim,
+    "StorageClass": describe_storage_class,
 }
 
 

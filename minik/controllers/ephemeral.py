@@ -25,7 +25,7 @@ import logging
 from minik.api.ephemeral import volume_claim_name
 from minik.api.errors import ApiError
 from minik.api.meta import is_being_deleted, meta_of, name_of, namespace_of, new_controller_ref
-from minik.api.objects import JsonObject, Pod
+from minik.api.objects import JsonObject, PersistentVolumeClaim, Pod
 from minik.api.resources import PERSISTENTVOLUMECLAIMS, PODS
 from minik.controllers.context import ControllerContext
 from minik.machinery.informer import Informer, key_of
@@ -88,7 +88,7 @@ class EphemeralVolumeController:
         if not is_being_deleted(pod) and ephemeral_volumes(pod):
             self.queue.add(key_of(pod))
 
-    def _claim_deleted(self, claim: JsonObject) -> None:
+    def _claim_deleted(self, claim: PersistentVolumeClaim) -> None:
         for key in self.pods.indexer.index_keys(CLAIM_INDEX, key_of(claim)):
             self.queue.add(key)
 

@@ -24,6 +24,8 @@ from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.namespace import NamespaceController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
 from minik.controllers.serviceaccount import ServiceAccountsController
+from minik.controllers.volume.binder import PersistentVolumeController
+from minik.controllers.volume.protection import PVCProtectionController, PVProtectionController
 from minik.machinery.clock import Clock, LoopClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
@@ -32,7 +34,8 @@ from minik.machinery.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
-EVENT_SOURCES = {"replicationcontroller": "replication-controller"}
+EVENT_SOURCES = {"replicationcontroller": "replication-controller",
+                 "persistentvolume-binder": "persistentvolume-controller"}
 """Event source components that Kubernetes does not name `<controller>-controller`."""
 
 
@@ -50,6 +53,9 @@ def default_factories() -> dict[str, ControllerFactory]:
         "serviceaccount": ServiceAccountsController,
         "eventttl": EventTTLController,
         "ephemeral-volume": EphemeralVolumeController,
+        "persistentvolume-binder": PersistentVolumeController,
+        "pvc-protection": PVCProtectionController,
+        "pv-protection": PVProtectionController,
     }
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any, cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import annotations_of, name_of, namespace_of, resource_version_of, uid_of
@@ -56,6 +57,11 @@ class VolumeBindingError(Exception):
     """The pod's volumes could not be bound on its node; it is to be scheduled again."""
 
 
+def _untyped(rt: ResourceType[Any]) -> ResourceType[JsonObject]:
+    """The resource with plain objects: the scheduler's volume rules read them as such."""
+    return cast(ResourceType[JsonObject], rt)
+
+
 class VolumeBinder:
     """Claims, PVs and classes as the scheduler sees them, and the binding of a pod's claims."""
 
@@ -68,11 +74,11 @@ class VolumeBinder:
         self.clock = clock
         self.bind_timeout = bind_timeout
         self.claims: Informer[JsonObject] = Informer(
-            client, PERSISTENTVOLUMECLAIMS, resync_period=resync_period, clock=clock)
+            client, _untyped(PERSISTENTVOLUMECLAIMS), resync_period=resync_period, clock=clock)
         self.pvs: Informer[JsonObject] = Informer(
-            client, PERSISTENTVOLUMES, resync_period=resync_period, clock=clock)
+            client, _untyped(PERSISTENTVOLUMES), resync_period=resync_period, clock=clock)
         self.classes: Informer[JsonObject] = Informer(
-            client, STORAGECLASSES, resync_period=resync_period, clock=clock)
+            client, _untyped(STORAGECLASSES), resync_period=resync_period, clock=clock)
         self._on_claim = on_claim
         self._on_volume = on_volume
         self._assumed: dict[str, VolumePlan] = {}
@@ -157,14 +163,15 @@ class VolumeBinder:
         patch = {"metadata": {"resourceVersion": resource_version_of(volume),
                               "annotations": {BOUND_BY_CONTROLLER: "yes"}},
                  "spec": {"claimRef": ref}}
-        await self._write(PERSISTENTVOLUMES, None, name_of(volume), patch)
+        await self._write(_untyped(PERSISTENTVOLUMES), None, name_of(volume), patch)
 
     async def _select_node(self, claim: JsonObject, node: str) -> None:
         if annotations_of(claim).get(SELECTED_NODE) == node:
             return
         patch = {"metadata": {"resourceVersion": resource_version_of(claim),
                               "annotations": {SELECTED_NODE: node}}}
-        await self._write(PERSISTENTVOLUMECLAIMS, namespace_of(claim), name_of(claim), patch)
+        await self._write(_untyped(PERSISTENTVOLUMECLAIMS), namespace_of(claim), name_of(claim),
+                          patch)
 
     async def _write(self, rt: ResourceType[JsonObject], namespace: str | None, name: str,
                      patch: JsonObject) -> None:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry
 
 from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
@@ -18,7 +19,10 @@ from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.server import bootstrap_namespaces, make_runner
 from minik.apiserver.storage import ObjectStorage
 from minik.client.aio import AsyncClient
+from minik.controllers.context import ControllerFactory
 from minik.kubeconfig import ClusterAccess
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.supervisor import Supervisor
 from minik.store import MemoryStore, Store
 
 NAMESPACES = REGISTRY.get("namespaces")
@@ -116,6 +120,28 @@ async def start_api() -> Api:
         await client.create(NAMESPACES, None, {"apiVersion": "v1", "kind": "Namespace",
                                                "metadata": {"name": name}})
     return Api(server, client)
+
+
+@contextlib.asynccontextmanager
+async def running_controllers(
+    factories: dict[str, ControllerFactory],
+) -> AsyncIterator[tuple[Api, AsyncClient]]:
+    """A served memory store (`start_api`) with `factories`' controllers running on it, and
+    a client of their own."""
+    from minik.controllers.manager import ControllerManager
+
+    api = await start_api()
+    client = AsyncClient(api.client.access)
+    manager = ControllerManager(client, metrics=ControllerMetrics(CollectorRegistry()),
+                                factories=factories)
+    supervisor = Supervisor()
+    manager.start(supervisor)
+    try:
+        yield api, client
+    finally:
+        await supervisor.stop()
+        await api.close()
+        await client.close()
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> None:

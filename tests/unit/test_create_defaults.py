@@ -132,7 +132,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
               spec={"finalizers": ["kubernetes"]}, status={"phase": "Active"})),
     ("PersistentVolumeClaim", {"metadata": {"name": "c"}, "spec": {
         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}},
-     expected("PersistentVolumeClaim", "c", spec={
+     expected("PersistentVolumeClaim", "c",
+              metadata={"finalizers": ["kubernetes.io/pvc-protection"]}, spec={
          "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
          "volumeMode": "Filesystem"}, status={"phase": "Pending"})),
     ("ServiceAccount", {"metadata": {"name": "sa"}}, expected("ServiceAccount", "sa")),

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from minik.api.errors import ApiError
 from minik.api.meta import format_time
@@ -35,11 +34,8 @@ from minik.controllers.endpoints.pods import find_port, should_be_endpoint
 from minik.controllers.endpoints.slices import SliceMeta, group_endpoints, plan_slices
 from minik.controllers.endpoints.tracker import SliceTracker
 from minik.controllers.garbagecollector import GarbageCollector
-from minik.controllers.manager import ControllerManager
 from minik.machinery.clock import ManualClock
-from minik.machinery.metrics import ControllerMetrics
-from minik.machinery.supervisor import Supervisor
-from tests.unit.apitest import Api, poll, start_api
+from tests.unit.apitest import Api, poll, running_controllers
 
 T0 = dt.datetime(2025, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -242,20 +238,11 @@ def slice_ips(slices: list[dict], *, ready: bool | None = None) -> list[str]:
 
 @pytest.fixture
 async def cluster() -> AsyncIterator[Cluster]:
-    api = await start_api()
-    client = AsyncClient(api.client.access)
-    manager = ControllerManager(client, metrics=ControllerMetrics(CollectorRegistry()),
-                                factories={"endpoint": EndpointsController,
-                                           "endpointslice": EndpointSliceController,
-                                           "endpointslicemirroring":
-                                               EndpointSliceMirroringController,
-                                           "garbagecollector": GarbageCollector})
-    supervisor = Supervisor()
-    manager.start(supervisor)
-    yield Cluster(api, client)
-    await supervisor.stop()
-    await api.close()
-    await client.close()
+    async with running_controllers({
+            "endpoint": EndpointsController, "endpointslice": EndpointSliceController,
+            "endpointslicemirroring": EndpointSliceMirroringController,
+            "garbagecollector": GarbageCollector}) as (api, client):
+        yield Cluster(api, client)
 
 
 async def test_a_service_lists_its_ready_pods_and_its_not_ready_pods_apart(cluster: Cluster):

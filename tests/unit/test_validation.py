@@ -467,15 +467,28 @@ def test_service_cluster_ip_is_immutable_once_set() -> None:
     assert fields(invalid("Service", new, old)) == ["spec.clusterIP"]
 
 
-def test_claim_spec_is_immutable_except_resources() -> None:
+def test_claim_spec_is_immutable_except_the_storage_request_of_a_bound_claim() -> None:
     old = defaults.apply_defaults(rt("PersistentVolumeClaim"), minimal("PersistentVolumeClaim"))
     grown = copy.deepcopy(old)
     grown["spec"]["resources"]["requests"]["storage"] = "2Gi"
+    (cause,) = invalid("PersistentVolumeClaim", grown, old)
+    assert cause["field"] == "spec" and cause["reason"] == "FieldValueForbidden"
+    old["status"] = grown["status"] = {"phase": "Bound", "capacity": {"storage": "1Gi"}}
     assert validation.validate(rt("PersistentVolumeClaim"), grown, old=old) == []
     changed = copy.deepcopy(old)
     changed["spec"]["accessModes"] = ["ReadWriteMany"]
     (cause,) = invalid("PersistentVolumeClaim", changed, old)
     assert cause["field"] == "spec" and cause["reason"] == "FieldValueForbidden"
+
+
+def test_a_bound_claim_cannot_shrink_below_its_capacity() -> None:
+    old = defaults.apply_defaults(rt("PersistentVolumeClaim"), minimal("PersistentVolumeClaim"))
+    old["status"] = {"phase": "Bound", "capacity": {"storage": "1Gi"}}
+    shrunk = copy.deepcopy(old)
+    shrunk["spec"]["resources"]["requests"]["storage"] = "512Mi"
+    (cause,) = invalid("PersistentVolumeClaim", shrunk, old)
+    assert cause["field"] == "spec.resources.requests.storage"
+    assert cause["message"] == "Forbidden: field can not be less than status.capacity"
 
 
 def test_job_template_is_immutable() -> None:

@@ -21,6 +21,7 @@ from minik.api.models.base import (
     Port,
     Positive,
     RequiredStr,
+    checked,
     invalid,
     one_of,
     raise_any,
@@ -85,8 +86,13 @@ class EndpointSlice(K8sObject):
                             for m in names.is_dns1123_label(endpoint.hostname))
 
 
+def _provisioner_causes(provisioner: str) -> list[Cause]:
+    """`validateProvisioner`: a qualified name, checked lower-cased."""
+    return [invalid("", provisioner, m) for m in names.is_qualified_name(provisioner.lower())]
+
+
 class StorageClass(K8sObject):
-    provisioner: RequiredStr
+    provisioner: Annotated[RequiredStr, checked(_provisioner_causes)]
     parameters: dict[str, str] | None = None
     reclaim_policy: Annotated[str, one_of("Delete", "Retain")] | None = None
     volume_binding_mode: (

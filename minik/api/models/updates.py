@@ -3,16 +3,19 @@
 `update_causes(kind, new, old)` compares the JSON objects (both defaulted):
 metadata identity for every kind, selectors of the workload controllers,
 most of a StatefulSet's, Job's, PVC's and Pod's spec, a Service's cluster
-IP, and the data of ConfigMaps and Secrets marked `immutable`.
+IP, the data of ConfigMaps and Secrets marked `immutable`, a PersistentVolume's
+source, and a StorageClass's provisioner, parameters and policies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from minik.api.errors import Cause
 from minik.api.models.base import forbidden, immutable
+from minik.api.models.quantity import is_quantity, parse_quantity
 
 STATEFULSET_MUTABLE = (
     "replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
@@ -81,12 +84,72 @@ def _statefulset(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     return [] if before == after else [forbidden("spec", STATEFULSET_MESSAGE)]
 
 
-def _pvc(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-    mutable = ["resources", "volumeAttributesClassName"]
-    old_spec = old.get("spec") or {}
+def _storage(claim: dict[str, Any]) -> Any:
+    return get(claim, "spec.resources.requests.storage")
+
+
+def _pvc_mask(spec: Any, old_spec: dict[str, Any], *, bound: bool) -> dict[str, Any]:
+    """The claim's spec without what an update may change: `volumeName` and
+    `storageClassName` until set, and a bound claim's storage request."""
+    mutable = ["volumeAttributesClassName"]
     mutable += [k for k in ("volumeName", "storageClassName") if not old_spec.get(k)]
-    before, after = _without(old_spec, mutable), _without(new.get("spec"), mutable)
-    return [] if before == after else [forbidden("spec", PVC_MESSAGE)]
+    masked = _without(spec, mutable)
+    requests = get(masked, "resources.requests")
+    if bound and isinstance(requests, dict):
+        masked["resources"] = {**masked["resources"],
+                               "requests": _without(requests, ("storage",))}
+    return masked
+
+
+def _pvc(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """`ValidatePersistentVolumeClaimUpdate`; shrinking is refused down to the recorded
+    capacity (RecoverVolumeExpansionFailure on, as Kubernetes 1.33 has it)."""
+    old_spec = old.get("spec") or {}
+    bound = get(new, "status.phase") == "Bound"
+    same = _pvc_mask(new.get("spec"), old_spec, bound=bound) == _pvc_mask(
+        old_spec, old_spec, bound=bound)
+    causes = [] if same else [forbidden("spec", PVC_MESSAGE)]
+    before, after = _quantity(_storage(old)), _quantity(_storage(new))
+    capacity = _quantity(get(old, "status.capacity.storage"))
+    if before is not None and after is not None and after < before and after <= (capacity or 0):
+        causes.append(forbidden("spec.resources.requests.storage",
+                                "field can not be less than status.capacity"))
+    return causes
+
+
+def _quantity(value: Any) -> Decimal | None:
+    return parse_quantity(value) if value is not None and is_quantity(value) else None
+
+
+PV_NOT_SOURCE = frozenset((
+    "capacity", "accessModes", "claimRef", "persistentVolumeReclaimPolicy", "storageClassName",
+    "mountOptions", "volumeMode", "nodeAffinity", "volumeAttributesClassName",
+))
+
+
+def _pv(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """`ValidatePersistentVolumeUpdate`: the source and the volume mode stay."""
+    def source(pv: dict[str, Any]) -> dict[str, Any]:
+        return _without({k: v for k, v in (pv.get("spec") or {}).items()
+                         if k not in PV_NOT_SOURCE}, ())
+
+    causes = [] if source(new) == source(old) else [
+        forbidden("spec.persistentvolumesource",
+                  "spec.persistentvolumesource is immutable after creation")]
+    mode = get(new, "spec.volumeMode")
+    if mode != get(old, "spec.volumeMode"):
+        causes.append(immutable("volumeMode", mode))
+    return causes
+
+
+def _storage_class(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """`ValidateStorageClassUpdate`."""
+    causes = [forbidden(key, f"updates to {key} are forbidden.")
+              for key in ("parameters", "provisioner", "reclaimPolicy")
+              if (new.get(key) or None) != (old.get(key) or None)]
+    if new.get("volumeBindingMode") != old.get("volumeBindingMode"):
+        causes.append(immutable("volumeBindingMode", new.get("volumeBindingMode")))
+    return causes
 
 
 def _pod_mask(spec: Any, old_spec: dict[str, Any]) -> dict[str, Any]:
@@ -133,6 +196,8 @@ def _immutable_data(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
 _SPECIAL = {
     "StatefulSet": _statefulset,
     "PersistentVolumeClaim": _pvc,
+    "PersistentVolume": _pv,
+    "StorageClass": _storage_class,
     "Pod": _pod,
     "Service": _service,
     "ConfigMap": _immutable_data,

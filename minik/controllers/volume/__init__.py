@@ -1,0 +1,5 @@
+"""The persistent-volume controllers: the binder (`binder`, Kubernetes'
+`persistentvolume` controller: claims to volumes, phases, provisioning
+requests, reclaim, expansion), the volume matching it uses (`matching`), and
+the pvc-protection and pv-protection controllers (`protection`).
+"""
