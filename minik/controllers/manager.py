@@ -23,6 +23,7 @@ from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.namespace import NamespaceController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
 from minik.controllers.serviceaccount import ServiceAccountsController
+from minik.controllers.statefulset.controller import StatefulSetController
 from minik.machinery.clock import Clock, LoopClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
@@ -41,6 +42,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "replicaset": replica_set_controller,
         "replicationcontroller": replication_manager,
         "deployment": DeploymentController,
+        "statefulset": StatefulSetController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,
