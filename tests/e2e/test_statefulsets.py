@@ -11,6 +11,7 @@ need not become ready for the set to go on.
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 from typing import Any
@@ -114,12 +115,15 @@ class PodLog:
         listed = client.request("GET", path)
         self.added += [p["metadata"]["name"] for p in listed["items"]]
         params = {"watch": "true", "resourceVersion": listed["metadata"]["resourceVersion"]}
-        for event in client.watch(path, params=params):
-            name = event["object"]["metadata"]["name"]
-            if event["type"] == "ADDED":
-                self.added.append(name)
-            elif event["type"] == "DELETED":
-                self.deleted.append(name)
+        try:
+            for event in client.watch(path, params=params):
+                name = event["object"]["metadata"]["name"]
+                if event["type"] == "ADDED":
+                    self.added.append(name)
+                elif event["type"] == "DELETED":
+                    self.deleted.append(name)
+        except (OSError, http.client.HTTPException):
+            return  # the server went away at the end of the module
 
 
 def test_the_statefulset_tutorial_with_kubectl(cluster: Cluster, namespace: str,
@@ -146,6 +150,10 @@ def test_the_statefulset_tutorial_with_kubectl(cluster: Cluster, namespace: str,
     assert "Pods Status:" in described and "2 Running" in described
     assert "SuccessfulCreate" in described
     assert "create Pod web-1 in StatefulSet web successful" in described
+    mine = cluster.minik("describe", "sts", "web", "-n", ns).stdout
+    assert "Pods Status:" in mine and "2 Running" in mine
+    assert cluster.minik("get", "sts", "-n", ns, "-o", "wide").stdout.split("\n")[0].split() \
+        == ["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"]
 
     cluster.kubectl("delete", "pod", "web-0", "web-1", "-n", ns)
     eventually(lambda: all_ready(cluster, ns, 2), timeout=90, what="pods back")
