@@ -466,6 +466,66 @@ class ReplicationController(KubeObject, total=False):
     status: ReplicaSetStatus
 
 
+class RollingUpdateStatefulSetStrategy(TypedDict, total=False):
+    partition: int
+    maxUnavailable: int | str
+
+
+class StatefulSetUpdateStrategy(TypedDict, total=False):
+    type: str
+    rollingUpdate: RollingUpdateStatefulSetStrategy
+
+
+class StatefulSetRetentionPolicy(TypedDict, total=False):
+    """`persistentVolumeClaimRetentionPolicy`: Retain or Delete, for each way a pod goes."""
+
+    whenDeleted: str
+    whenScaled: str
+
+
+class StatefulSetOrdinals(TypedDict, total=False):
+    start: int
+
+
+class StatefulSetSpec(TypedDict, total=False):
+    replicas: int
+    selector: LabelSelectorSpec
+    template: PodTemplateSpec
+    volumeClaimTemplates: list[JsonObject]
+    serviceName: str
+    podManagementPolicy: str
+    updateStrategy: StatefulSetUpdateStrategy
+    revisionHistoryLimit: int
+    minReadySeconds: int
+    persistentVolumeClaimRetentionPolicy: StatefulSetRetentionPolicy
+    ordinals: StatefulSetOrdinals
+
+
+class StatefulSetStatus(TypedDict, total=False):
+    observedGeneration: int
+    replicas: int
+    readyReplicas: int
+    currentReplicas: int
+    updatedReplicas: int
+    availableReplicas: int
+    currentRevision: str
+    updateRevision: str
+    collisionCount: int
+    conditions: list[Condition]
+
+
+class StatefulSet(KubeObject, total=False):
+    spec: StatefulSetSpec
+    status: StatefulSetStatus
+
+
+class ControllerRevision(KubeObject, total=False):
+    """A snapshot of a workload's state (a StatefulSet's: a patch that restores its template)."""
+
+    data: JsonObject
+    revision: int
+
+
 # ------------------------------------------------------------------- events
 
 

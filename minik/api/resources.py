@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Generic, cast
 
 from minik.api.objects import (
+    ControllerRevision,
     Deployment,
     Endpoints,
     EndpointSlice,
@@ -35,6 +36,7 @@ from minik.api.objects import (
     ReplicaSet,
     ReplicationController,
     Service,
+    StatefulSet,
     StorageClass,
 )
 
@@ -171,12 +173,12 @@ DEPLOYMENTS: ResourceType[Deployment] = ResourceType(
 REPLICASETS: ResourceType[ReplicaSet] = ResourceType(
     APPS, "v1", "ReplicaSet", "replicasets", short_names=("rs",), categories=WORKLOAD,
     subresources=(SCALE,))
-STATEFULSETS: ResourceType[JsonObject] = ResourceType(
+STATEFULSETS: ResourceType[StatefulSet] = ResourceType(
     APPS, "v1", "StatefulSet", "statefulsets", short_names=("sts",), categories=WORKLOAD,
     subresources=(SCALE,))
 DAEMONSETS: ResourceType[JsonObject] = ResourceType(
     APPS, "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=WORKLOAD)
-CONTROLLERREVISIONS: ResourceType[JsonObject] = ResourceType(
+CONTROLLERREVISIONS: ResourceType[ControllerRevision] = ResourceType(
     APPS, "v1", "ControllerRevision", "controllerrevisions", has_status=False)
 JOBS: ResourceType[JsonObject] = ResourceType(
     BATCH, "v1", "Job", "jobs", categories=WORKLOAD)

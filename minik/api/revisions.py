@@ -8,6 +8,11 @@ form without nulls, empty maps and empty lists and with canonical
 quantities, so that the Go re-encoding `rollout undo` sends still finds its
 old ReplicaSet. The deployment controller and minik's `rollout` command
 both need this, as Kubernetes' controller and kubectl share `deploymentutil`.
+
+The short hashes in a ReplicaSet's and a ControllerRevision's name are FNV
+hashes of the template printed in decimal and spelt with `safe_encode`'s
+alphabet (apimachinery's `rand.SafeEncodeString`, which has no vowels, so
+no word appears in a name).
 """
 
 from __future__ import annotations
@@ -23,6 +28,30 @@ from minik.api.objects import AnyObject, JsonObject
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
+
+_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_FNV_OFFSET, _FNV_PRIME = 2166136261, 16777619
+
+
+def fnv32(data: bytes) -> int:
+    """FNV-1 (Go's `fnv.New32`), which ControllerRevision names hash with."""
+    h = _FNV_OFFSET
+    for byte in data:
+        h = ((h * _FNV_PRIME) & 0xFFFFFFFF) ^ byte
+    return h
+
+
+def fnv32a(data: bytes) -> int:
+    """FNV-1a (Go's `fnv.New32a`), which a ReplicaSet's pod-template-hash uses."""
+    h = _FNV_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
+def safe_encode(hash_value: int) -> str:
+    """The decimal digits of `hash_value` spelt with the vowel-free alphabet."""
+    return "".join(_SAFE_ALPHABET[ord(c) % len(_SAFE_ALPHABET)] for c in str(hash_value))
 
 
 def revision(obj: AnyObject) -> int:

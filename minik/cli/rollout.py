@@ -8,6 +8,8 @@ ReplicaSet's (its `pod-template-hash` label removed). History is read from
 the ReplicaSets the deployment controls, by their revision annotation.
 `rollout status` follows the deployment until kubectl's four conditions
 hold and exits 1 on ProgressDeadlineExceeded or after `--timeout`.
+StatefulSets have their own status, history and undo
+(`rollout_statefulset`); restart is the same patch for both kinds.
 Output lines and exit codes are kubectl's.
 """
 
@@ -21,6 +23,7 @@ import click
 
 from minik.api.resources import REGISTRY, ResourceType
 from minik.api.revisions import HASH_LABEL, REVISION, equal_ignore_hash, revision
+from minik.cli import rollout_statefulset as statefulset
 from minik.cli.apply import SMP
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.describe import PrefixWriter
@@ -46,11 +49,15 @@ def _one(args: tuple[str, ...], verb: str) -> tuple[ResourceType, str]:
     return targets[0].rt, targets[0].names[0]
 
 
-def _deployment(args: tuple[str, ...], verb: str) -> tuple[ResourceType, str]:
+def _deployment(args: tuple[str, ...], verb: str,
+                kinds: tuple[str, ...] = ("Deployment",)) -> tuple[ResourceType, str]:
     rt, name = _one(args, verb)
-    if rt.kind != "Deployment":
+    if rt.kind not in kinds:
         fail(f'error: no {verb.split()[-1]} support for kind "{rt.kind}"')
     return rt, name
+
+
+ROLLING = ("Deployment", "StatefulSet")
 
 
 def _patch(client: RestClient, path: str, body: Any, content_type: str,
@@ -131,7 +138,7 @@ def _image_patch(obj: dict[str, Any], images: dict[str, str]) -> dict[str, Any]:
 
 @click.group()
 def rollout() -> None:
-    """Manage the rollout of a Deployment."""
+    """Manage the rollout of a Deployment or StatefulSet."""
 
 
 @rollout.command("status")
@@ -143,14 +150,15 @@ def rollout() -> None:
 def rollout_status(ctx: CliContext, args: tuple[str, ...],
                    timeout: str, watch: bool) -> None:
     """Wait for a deployment's rollout to finish; exit 1 if it cannot."""
-    rt, name = _deployment(args, "rollout status")
+    rt, name = _deployment(args, "rollout status", ROLLING)
+    viewer = statefulset.status_message if rt.kind == "StatefulSet" else status_message
     path = object_path(rt, ctx.namespace, name)
     client = ctx.client()
     limit = _seconds(timeout)
     deadline = time.monotonic() + limit if limit else None
     said = ""
     while True:
-        message, done = status_message(client.request("GET", path))
+        message, done = viewer(client.request("GET", path))
         if message != said:
             click.echo(message)
             said = message
@@ -218,9 +226,12 @@ def _history(client: RestClient, d: dict[str, Any]) -> list[dict[str, Any]]:
 def rollout_history(ctx: CliContext, args: tuple[str, ...],
                     wanted: int) -> None:
     """List a deployment's revisions, or show one of them."""
-    rt, name = _deployment(args, "rollout history")
+    rt, name = _deployment(args, "rollout history", ROLLING)
     client = ctx.client()
     d = client.request("GET", object_path(rt, ctx.namespace, name))
+    if rt.kind == "StatefulSet":
+        statefulset.show_history(client, rt, d, wanted)
+        return
     history = _history(client, d)
     if not history:
         click.echo("No rollout history found.")
@@ -258,7 +269,10 @@ def _without_hash(template: dict[str, Any]) -> dict[str, Any]:
 def rollout_undo(ctx: CliContext, args: tuple[str, ...],
                  to_revision: int) -> None:
     """Go back to an earlier revision (by default the one before the current)."""
-    rt, name = _deployment(args, "rollout undo")
+    rt, name = _deployment(args, "rollout undo", ROLLING)
+    if rt.kind == "StatefulSet":
+        statefulset.undo(ctx.client(), rt, ctx.namespace, name, to_revision)
+        return
     path = object_path(rt, ctx.namespace, name)
     client = ctx.client()
     d = client.request("GET", path)
@@ -293,7 +307,7 @@ def rollout_undo(ctx: CliContext, args: tuple[str, ...],
 @handle_errors
 def rollout_restart(ctx: CliContext, args: tuple[str, ...]) -> None:
     """Restart a deployment's pods with a rolling update."""
-    rt, name = _deployment(args, "rollout restart")
+    rt, name = _deployment(args, "rollout restart", ROLLING)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
     _patch(ctx.client(), object_path(rt, ctx.namespace, name), body,

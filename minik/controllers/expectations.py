@@ -11,6 +11,9 @@ deletions) prevents that, and this module is the same thing:
 - before deleting pods it calls `expect_deletions(key, pod_keys)`; a pod's
   deletion is observed once per pod key, whether the informer first shows it
   with a `deletionTimestamp` and later as gone, or both;
+- a controller that issues its writes one at a time, as the StatefulSet
+  controller does, raises the counts instead (`raise_creations`,
+  `raise_deletions`);
 - a sync acts (creates or deletes) only when `satisfied(key)`: nothing is
   pending, or the record is older than the TTL (5 minutes, as in
   Kubernetes), because a lost watch event must delay, never wedge, a
@@ -70,6 +73,26 @@ class ControllerExpectations:
         deleting = set(pod_keys)
         self._records[key] = Expectation(add=0, delete=len(deleting), timestamp=self._clock.now(),
                                          deleting=deleting)
+
+    def raise_creations(self, key: str, count: int) -> None:
+        """Expect `count` more creates, on top of those still pending (`RaiseExpectations`)."""
+        record = self._pending(key)
+        record.add += count
+
+    def raise_deletions(self, key: str, pod_keys: Iterable[str]) -> None:
+        """Expect the deletion of `pod_keys` too, on top of those still pending."""
+        record = self._pending(key)
+        for pod_key in set(pod_keys) - record.deleting:
+            record.deleting.add(pod_key)
+            record.delete += 1
+
+    def _pending(self, key: str) -> Expectation:
+        """The key's record, started afresh when it has nothing pending."""
+        record = self._records.get(key)
+        if record is None or record.fulfilled():
+            record = Expectation(add=0, delete=0, timestamp=self._clock.now())
+            self._records[key] = record
+        return record
 
     def creation_observed(self, key: str) -> None:
         record = self._records.get(key)

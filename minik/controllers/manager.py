@@ -24,6 +24,7 @@ from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.namespace import NamespaceController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
 from minik.controllers.serviceaccount import ServiceAccountsController
+from minik.controllers.statefulset.controller import StatefulSetController
 from minik.controllers.volume.binder import PersistentVolumeController
 from minik.controllers.volume.protection import PVCProtectionController, PVProtectionController
 from minik.machinery.clock import Clock, LoopClock
@@ -45,6 +46,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "replicaset": replica_set_controller,
         "replicationcontroller": replication_manager,
         "deployment": DeploymentController,
+        "statefulset": StatefulSetController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,

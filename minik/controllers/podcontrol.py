@@ -57,11 +57,13 @@ from minik.api.resources import PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.events import EventRecorder
+from minik.machinery.requeue import Requeue
 
 PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
 MAX_NAME_LENGTH = 253
 GENERATED_SUFFIX_LENGTH = 5
 SLOW_START_INITIAL_BATCH = 1
+AVAILABILITY_SLACK = 0.01
 
 
 DeletionRank = tuple[int, int, int, tuple[int, float], int, tuple[int, float]]
@@ -102,6 +104,16 @@ def seconds_until_available(pod: Pod, min_ready_seconds: int, now: dt.datetime) 
 def is_pod_available(pod: Pod, min_ready_seconds: int, now: dt.datetime) -> bool:
     """Ready for at least `min_ready_seconds` at `now`."""
     return seconds_until_available(pod, min_ready_seconds, now) == 0.0
+
+
+def requeue_for_availability(pods: Iterable[Pod], min_ready_seconds: int,
+                             now: dt.datetime) -> None:
+    """Raise `Requeue` for the moment the next ready pod becomes available, if one will."""
+    if min_ready_seconds <= 0:
+        return
+    waits = [wait for p in pods if (wait := seconds_until_available(p, min_ready_seconds, now))]
+    if waits:
+        raise Requeue("a ready pod is not yet available", after=min(waits) + AVAILABILITY_SLACK)
 
 
 def max_restarts(pod: Pod) -> int:

@@ -72,7 +72,7 @@ from minik.controllers.podcontrol import (
     is_pod_active,
     is_pod_available,
     pods_to_delete,
-    seconds_until_available,
+    requeue_for_availability,
     slow_start_batch,
 )
 from minik.controllers.replica_kinds import (
@@ -83,7 +83,6 @@ from minik.controllers.replica_kinds import (
     selector_of,
 )
 from minik.machinery.informer import Informer, key_of
-from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
 
 log = logging.getLogger(__name__)
@@ -91,7 +90,6 @@ log = logging.getLogger(__name__)
 REPLICA_FAILURE = "ReplicaFailure"
 DEFAULT_WORKERS = 5
 BURST_REPLICAS = 500
-AVAILABILITY_SLACK = 0.01
 STATUS_UPDATE_ATTEMPTS = 2
 
 
@@ -363,14 +361,7 @@ class ReplicaController:
 
     def _requeue_for_availability(self, rs: Replicated, pods: list[Pod]) -> None:
         """Sync again when the next ready pod has been ready for minReadySeconds."""
-        min_ready = min_ready_seconds(rs)
-        if min_ready <= 0:
-            return
-        now = self.clock.wall()
-        waits = [wait for p in pods if (wait := seconds_until_available(p, min_ready, now))]
-        if waits:
-            raise Requeue("a ready pod is not yet available",
-                          after=min(waits) + AVAILABILITY_SLACK)
+        requeue_for_availability(pods, min_ready_seconds(rs), self.clock.wall())
 
 
 def replica_set_controller(ctx: ControllerContext) -> ReplicaController:

@@ -29,8 +29,10 @@ from minik.api.revisions import (
     HASH_LABEL,
     REVISION,
     equal_ignore_hash,
+    fnv32a,
     normal_template,
     revision,
+    safe_encode,
 )
 from minik.controllers.deployment.sizes import (
     DESIRED_REPLICAS,
@@ -47,18 +49,8 @@ NOT_COPIED = frozenset({LAST_APPLIED, REVISION, REVISION_HISTORY, DESIRED_REPLIC
                         MAX_REPLICAS, "deprecated.deployment.rollback.to"})
 MAX_REVISION_HISTORY_CHARS = 2000
 
-_SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_FNV_OFFSET, _FNV_PRIME = 2166136261, 16777619
-
 
 # ------------------------------------------------------- hash and comparison
-
-
-def _fnv32a(data: bytes) -> int:
-    h = _FNV_OFFSET
-    for byte in data:
-        h = ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
-    return h
 
 
 def template_hash(template: PodTemplateSpec, collision_count: int | None = None) -> str:
@@ -67,7 +59,7 @@ def template_hash(template: PodTemplateSpec, collision_count: int | None = None)
     raw = data.encode()
     if collision_count is not None:
         raw += (collision_count & 0xFFFFFFFF).to_bytes(4, "little") + bytes(4)
-    return "".join(_SAFE_ALPHABET[ord(c) % len(_SAFE_ALPHABET)] for c in str(_fnv32a(raw)))
+    return safe_encode(fnv32a(raw))
 
 
 def find_new_replica_set(d: Deployment, rss: Iterable[ReplicaSet]) -> ReplicaSet | None:
