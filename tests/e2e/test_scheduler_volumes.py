@@ -133,7 +133,7 @@ def test_a_second_pod_on_a_read_write_once_pod_claim_stays_pending_naming_the_cl
 def test_a_wait_for_first_consumer_claim_gets_the_selected_node_then_the_pod_its_node(
     cluster: Cluster, namespace: str,
 ):
-    node, cls, pv = the_node(cluster), f"wffc-{namespace}", f"pvc-{namespace}"
+    node, cls = the_node(cluster), f"wffc-{namespace}"
     cluster.kubectl("apply", "-f", "-", input=f"""\
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -151,13 +151,15 @@ volumeBindingMode: WaitForFirstConsumer
             return annotations.get(SELECTED_NODE, "")
 
         assert eventually(selected, timeout=30, what="the selected-node annotation") == node
-        assert node_of(cluster, namespace, "db") == ""
-        bind_by_hand(cluster, namespace, "data", pv, node=node, cls=cls)
+        # The node's provisioner answers the annotation; the binder binds; then the pod goes.
         eventually(lambda: node_of(cluster, namespace, "db") == node, timeout=30,
                    what="the pod scheduled once its claim is bound")
+        bound = get(cluster, "pvc", "data", "-n", namespace)
+        assert bound["status"]["phase"] == "Bound"
+        assert bound["spec"]["volumeName"] == f"pvc-{bound['metadata']['uid']}"
         assert failed_scheduling(cluster, namespace, "db") == []
     finally:
         cluster.kubectl("delete", "pod", "--all", "-n", namespace, "--grace-period=0",
                         "--force", check=False)
-        cluster.kubectl("delete", "pv", pv, "--wait=false", check=False)
+        cluster.kubectl("delete", "pvc", "data", "-n", namespace, "--wait=false", check=False)
         cluster.kubectl("delete", "storageclass", cls, "--wait=false", check=False)
