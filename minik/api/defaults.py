@@ -276,9 +276,7 @@ def _cronjob(obj: JsonObject) -> None:
 def _service(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
     _set(spec, type="ClusterIP", sessionAffinity="None")
-    if spec["sessionAffinity"] == "None":
-        spec.pop("sessionAffinityConfig", None)
-    elif spec["sessionAffinity"] == "ClientIP":
+    if spec["sessionAffinity"] == "ClientIP":
         client_ip = _dict(_dict(spec, "sessionAffinityConfig"), "clientIP")
         _set(client_ip, timeoutSeconds=CLIENT_IP_AFFINITY_SECONDS)
     for port in _items(spec, "ports"):

@@ -377,6 +377,40 @@ def test_service_ports_are_checked() -> None:
     assert fields(invalid("Service", obj)) == ["spec.type"]
 
 
+def test_service_fields_kubernetes_refuses_are_refused() -> None:
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({"ports": [{"name": "a", "port": 80}, {"name": "b", "port": 80}]}, ["spec.ports[1]"]),
+        ({"clusterIP": "10.96.0.50", "clusterIPs": ["10.96.0.51"]}, ["spec.clusterIPs[0]"]),
+        ({"sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10}}},
+         ["spec.sessionAffinityConfig"]),
+        ({"externalIPs": ["nope", "127.0.0.1"]}, ["spec.externalIPs[0]", "spec.externalIPs[1]"]),
+        ({"type": "LoadBalancer", "loadBalancerSourceRanges": ["x"]},
+         ["spec.LoadBalancerSourceRanges"]),
+        ({"loadBalancerSourceRanges": ["10.0.0.0/8"]}, ["spec.LoadBalancerSourceRanges"]),
+        ({"healthCheckNodePort": 30123}, ["spec.healthCheckNodePort"]),
+        ({"ports": [{"port": 80, "appProtocol": "not valid!"}]}, ["spec.ports[0].appProtocol"]),
+    ]
+    for spec, refused in cases:
+        obj = minimal("Service")
+        obj["spec"].update(spec)
+        assert fields(invalid("Service", obj)) == refused, spec
+
+
+def test_service_fields_kubernetes_accepts_are_accepted() -> None:
+    for spec in ({"ports": [{"name": "a", "port": 53}, {"name": "b", "port": 53,
+                                                        "protocol": "UDP"}]},
+                 {"clusterIP": "10.96.0.50", "clusterIPs": ["10.96.0.50"]},
+                 {"sessionAffinity": "ClientIP",
+                  "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10}}},
+                 {"type": "LoadBalancer", "loadBalancerSourceRanges": [" 10.0.0.0/8"],
+                  "externalTrafficPolicy": "Local", "healthCheckNodePort": 30123,
+                  "externalIPs": ["192.0.2.1"]},
+                 {"ports": [{"port": 80, "appProtocol": "kubernetes.io/h2c"}]}):
+        obj = minimal("Service")
+        obj["spec"].update(spec)
+        validation.validate(rt("Service"), obj)
+
+
 def test_volume_mounts_must_name_a_volume_or_claim_template() -> None:
     obj = minimal("Pod")
     obj["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/d"}]
