@@ -1,8 +1,8 @@
 """Core (v1) kinds other than Pod and Service: endpoints, config, storage, nodes, events.
 
-Endpoints drive the proxy and DNS (Services are `minik.api.models.service`), PersistentVolumes and claims
-drive volume binding, ConfigMaps and Secrets are mounted and injected by the
-agent; the checks follow `pkg/apis/core/validation` for those fields.
+Endpoints drive the proxy and DNS (Services are `minik.api.models.service`),
+PersistentVolumes and claims drive volume binding, ConfigMaps and Secrets are
+mounted and injected by the agent; the checks follow `pkg/apis/core/validation` for those fields.
 """
 
 from __future__ import annotations
