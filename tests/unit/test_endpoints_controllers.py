@@ -276,7 +276,8 @@ async def test_a_service_lists_its_ready_pods_and_its_not_ready_pods_apart(clust
     assert ips(endpoints["subsets"], "notReadyAddresses") == ["10.244.0.6"]
     assert endpoints["subsets"][0]["ports"] == [{"name": "http", "port": 8080,
                                                  "protocol": "TCP"}]
-    assert endpoints["metadata"]["labels"] == {"tier": "front"}
+    assert endpoints["metadata"]["labels"] == {
+        "tier": "front", "endpoints.kubernetes.io/managed-by": "endpoint-controller"}
     assert "endpoints.kubernetes.io/last-change-trigger-time" in endpoints["metadata"][
         "annotations"]
     slices = await cluster.wait_slices(lambda s: len(slice_ips(s)) == 2)
