@@ -411,6 +411,16 @@ def test_service_fields_kubernetes_accepts_are_accepted() -> None:
         validation.validate(rt("Service"), obj)
 
 
+def test_endpoint_node_names_must_be_node_names() -> None:
+    endpoints = minimal("Endpoints")
+    endpoints["subsets"][0]["addresses"][0]["nodeName"] = "Bad Node"
+    assert fields(invalid("Endpoints", endpoints)) == ["subsets[0].addresses[0].nodeName"]
+    eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": "s", "namespace": "default"}, "addressType": "IPv4",
+           "endpoints": [{"addresses": ["10.0.0.1"], "nodeName": "Bad Node"}]}
+    assert fields(invalid("EndpointSlice", eps)) == ["endpoints[0].nodeName"]
+
+
 def test_volume_mounts_must_name_a_volume_or_claim_template() -> None:
     obj = minimal("Pod")
     obj["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/d"}]

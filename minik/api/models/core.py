@@ -17,6 +17,7 @@ from minik.api.errors import Cause
 from minik.api.models.addresses import endpoint_ip_causes
 from minik.api.models.base import (
     DNSLabel,
+    DNSSubdomain,
     K8sModel,
     Port,
     Quantity,
@@ -269,7 +270,7 @@ class Event(K8sObject):
 class EndpointAddress(K8sModel):
     ip: RequiredStr
     hostname: DNSLabel | None = None
-    node_name: str | None = None
+    node_name: DNSSubdomain | None = None
     target_ref: ObjectReference | None = None
 
 

@@ -31,6 +31,7 @@ from minik.api.models.base import (
     one_of,
     raise_any,
     required,
+    with_messages,
 )
 from minik.api.models.container import PROTOCOLS
 from minik.api.models.meta import Labels, StatusObject
@@ -39,14 +40,10 @@ SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 MAX_AFFINITY_SECONDS = 86400
 
 
-def _qualified_name_causes(value: str) -> list[Cause]:
-    return [invalid("", value, m) for m in names.is_qualified_name(value)]
-
-
 class ServicePort(K8sModel):
     name: DNSLabel | None = None
     protocol: Annotated[str, one_of(*PROTOCOLS)] | None = None
-    app_protocol: Annotated[str, checked(_qualified_name_causes)] | None = None
+    app_protocol: Annotated[str, with_messages(names.is_qualified_name)] | None = None
     port: Port
     target_port: PortRef | None = None
     node_port: Port | None = None
