@@ -411,6 +411,29 @@ def test_service_fields_kubernetes_accepts_are_accepted() -> None:
         validation.validate(rt("Service"), obj)
 
 
+def test_load_balancer_ingress_is_checked_as_kubernetes_checks_it() -> None:
+    cases = [({"ip": "nope"}, ["status.loadBalancer.ingress[0].ip"]),
+             ({"hostname": "1.2.3.4"}, ["status.loadBalancer.ingress[0].hostname"]),
+             ({"hostname": "lb.example.com", "ipMode": "VIP"},
+              ["status.loadBalancer.ingress[0].ipMode"]),
+             ({"ip": "1.2.3.4", "ipMode": "Bogus"}, ["status.loadBalancer.ingress[0].ipMode"])]
+    for ingress, refused in cases:
+        obj = minimal("Service")
+        obj["status"] = {"loadBalancer": {"ingress": [ingress]}}
+        assert fields(invalid("Service", obj)) == refused, ingress
+    obj = minimal("Service")
+    obj["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.1.1", "ipMode": "VIP"},
+                                                  {"hostname": "lb.example.com"}]}}
+    validation.validate(rt("Service"), obj)
+
+
+def test_a_load_balancer_ip_gets_the_vip_ip_mode_by_default() -> None:
+    obj = minimal("Service")
+    obj["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.1.1"}, {"hostname": "a.b"}]}}
+    assert defaults.apply_defaults(rt("Service"), obj)["status"]["loadBalancer"]["ingress"] == [
+        {"ip": "127.0.1.1", "ipMode": "VIP"}, {"hostname": "a.b"}]
+
+
 def test_endpoint_node_names_must_be_node_names() -> None:
     endpoints = minimal("Endpoints")
     endpoints["subsets"][0]["addresses"][0]["nodeName"] = "Bad Node"

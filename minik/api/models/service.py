@@ -1,5 +1,8 @@
 """The Service kind's checks, as `ValidateService` in `pkg/apis/core/validation` makes them.
 
+Unlike most kinds' status, a Service's is checked too (`ValidateLoadBalancerStatus`):
+clients other than minik's proxy write `status.loadBalancer.ingress`.
+
 What depends on the cluster (the service CIDR, the node port range, the IP
 families it serves) is checked where the values are allocated,
 `minik.apiserver.service_alloc`, as Kubernetes' REST storage does. Fields minik
@@ -203,5 +206,38 @@ def _node_port_causes(path: str, node_port: int | None, kind: str) -> Iterator[C
         yield forbidden(path, f"may not be used when `type` is '{kind}'")
 
 
+class LoadBalancerIngress(K8sModel):
+    """`ValidateLoadBalancerStatus`: an IP, a DNS name that is not an IP, a known ipMode."""
+
+    ip: str | None = None
+    hostname: str | None = None
+    ip_mode: Annotated[str, one_of("VIP", "Proxy")] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LoadBalancerIngress:
+        raise_any(self._causes())
+        return self
+
+    def _causes(self) -> Iterator[Cause]:
+        if self.ip and not _is_ip(self.ip):
+            yield invalid("ip", self.ip, "must be a valid IP address")
+        if self.ip_mode and not self.ip:
+            yield forbidden("ipMode", "may not be specified when `ip` is not set")
+        if self.hostname:
+            for message in names.is_dns1123_subdomain(self.hostname):
+                yield invalid("hostname", self.hostname, message)
+            if _is_ip(self.hostname):
+                yield invalid("hostname", self.hostname, "must be a DNS name, not an IP address")
+
+
+class LoadBalancerStatus(K8sModel):
+    ingress: list[LoadBalancerIngress] | None = None
+
+
+class ServiceStatus(K8sModel):
+    load_balancer: LoadBalancerStatus | None = None
+
+
 class Service(StatusObject):
     spec: ServiceSpec | None = None
+    status: ServiceStatus | None = None
