@@ -15,7 +15,7 @@ process's AsyncClient, a `DnsConfig.of(config.dns_upstream)` and the gateway
 of `cni.network.ensure_pod_network`, pass the process's `SharedInformers`
 when the proxy shares them (one watch of Services and EndpointSlices per
 process), `await dns.start()` once, `await dns.stop()` on the way out; its
-metrics are on the default registry, which that process serves.
+metrics (`DnsMetrics`) go on the registry that process serves.
 """
 
 from __future__ import annotations

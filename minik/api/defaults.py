@@ -275,10 +275,13 @@ def _cronjob(obj: JsonObject) -> None:
 
 def _service(obj: JsonObject) -> None:
     spec = _dict(obj, "spec")
+    status = obj.get("status")
+    load_balancer = status.get("loadBalancer") if isinstance(status, dict) else None
+    for ingress in _items(load_balancer, "ingress") if isinstance(load_balancer, dict) else []:
+        if ingress.get("ip"):
+            _set(ingress, ipMode="VIP")
     _set(spec, type="ClusterIP", sessionAffinity="None")
-    if spec["sessionAffinity"] == "None":
-        spec.pop("sessionAffinityConfig", None)
-    elif spec["sessionAffinity"] == "ClientIP":
+    if spec["sessionAffinity"] == "ClientIP":
         client_ip = _dict(_dict(spec, "sessionAffinityConfig"), "clientIP")
         _set(client_ip, timeoutSeconds=CLIENT_IP_AFFINITY_SECONDS)
     for port in _items(spec, "ports"):

@@ -7,16 +7,11 @@ pod's, exec is not into a completed pod), finds the pod's Node, and
 forwards the request to the agent's kubelet API at the Node's InternalIP
 and `status.daemonEndpoints.kubeletEndpoint.Port`:
 
-- logs are a plain HTTP stream copied chunk by chunk, so `kubectl logs -f`
-  sees each line when it is written;
-- exec and attach over WebSocket are a message relay: the client's socket
-  is accepted with the subprotocol it offered (`v5.channel.k8s.io` echoed
-  exactly, or kubectl falls back to SPDY), a socket to the agent is opened
-  with the same query and subprotocol, and messages (TEXT as TEXT, BINARY
-  as BINARY) and the final close are copied both ways; a client found
-  gone while the copy to the agent is held up (`minik.httpstream.liveness`,
-  with a WebSocket ping every few seconds) resets both connections, so the
-  agent ends the session;
+- logs are a plain HTTP stream, exec and attach over WebSocket a message
+  relay (`minik.apiserver.proxy_relay`): the client's socket is accepted
+  with the subprotocol it offered (`v5.channel.k8s.io` echoed exactly, or
+  kubectl falls back to SPDY), and a socket to the agent is opened with
+  the same query and subprotocol;
 - exec and attach over SPDY/3.1 (kubectl 1.29 and older) are the same
   design one level down: the upgrade is asked of the agent with the
   client's `X-Stream-Protocol-Version`s, and once the agent has switched,
@@ -34,95 +29,40 @@ the client with their code. When the agent refuses a WebSocket, its Status
 is fetched again with a plain request (which the agent answers without
 running anything), because a WebSocket handshake error carries no body.
 
-An agent that does not answer within `upgrade.DIAL_TIMEOUT` is answered
-503 like one that cannot be reached; an answer that is not HTTP, 502.
-
-The agent is trusted when its certificate is signed by minik's CA; its
-host name is not checked, because an in-process agent reuses the API
-server's certificate, whose names need not include the node's address.
+How the agent is reached and trusted, and its errors: `minik.apiserver.kubelet_client`;
+an answer to an upgrade that is not HTTP is a 502.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ssl
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import WSMsgType, web
+from aiohttp import web
 from multidict import MultiDict
 from yarl import URL
 
 from minik.api import errors
 from minik.api.resources import REGISTRY, ResourceType
+from minik.apiserver.kubelet_client import (
+    check_token_accepted,
+    kubelet_base,
+    kubelet_of,
+    unreachable,
+)
+from minik.apiserver.proxy_relay import relay_http, relay_websocket
 from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import ObjectStorage
-from minik.httpstream import liveness, portforward, tunnel, upgrade
+from minik.httpstream import portforward, tunnel, upgrade
 from minik.httpstream.channels import WEBSOCKET_PROTOCOL_NAMES
 
 COMPLETED_PHASES = ("Succeeded", "Failed")
-LIVENESS_CHECK = 1.0
 KUBELET_PATHS = {"log": "containerLogs", "exec": "exec", "attach": "attach",
                  "portforward": "portForward"}
 
-
-class KubeletClient:
-    """How the API server reaches agents: the CA it trusts them by, the token it shows."""
-
-    def __init__(self, *, ssl_context: ssl.SSLContext, token: str) -> None:
-        self._ssl = ssl_context
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self._session: aiohttp.ClientSession | None = None
-
-    @classmethod
-    def trusting(cls, ca_file: Path, *, token: str) -> KubeletClient:
-        context = ssl.create_default_context(cafile=str(ca_file))
-        context.check_hostname = False
-        return cls(ssl_context=context, token=token)
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=10)
-            self._session = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
-        return self._session
-
-    async def get(self, url: URL) -> aiohttp.ClientResponse:
-        async with upgrade.answer_deadline():
-            return await self.session.get(url, headers=self._headers, ssl=self._ssl)
-
-    async def websocket(self, url: URL, protocol: str | None) -> aiohttp.ClientWebSocketResponse:
-        async with upgrade.answer_deadline():
-            return await self.session.ws_connect(url, headers=self._headers, ssl=self._ssl,
-                                                 protocols=(protocol,) if protocol else (),
-                                                 max_msg_size=0)
-
-    async def upgrade(self, url: URL, *, method: str, versions: list[str]
-                      ) -> tuple[dict[str, str], upgrade.Upgraded] | upgrade.Refusal:
-        headers = [*self._headers.items(), *((upgrade.PROTOCOL_VERSION, v) for v in versions)]
-        return await upgrade.dial(url, method=method, headers=headers, ssl_context=self._ssl)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-
-KUBELET_KEY = web.AppKey("kubelet", KubeletClient)
 ProxyHandler = Callable[[web.Request, ObjectStorage, ResourceRequest],
                         Awaitable[web.StreamResponse]]
-
-
-def install(app: web.Application, *, ca_file: Path, token: str) -> None:
-    """Give the API server application a kubelet client, closed with the application."""
-    app[KUBELET_KEY] = KubeletClient.trusting(ca_file, token=token)
-
-    async def close(app: web.Application) -> None:
-        await app[KUBELET_KEY].close()
-
-    app.on_cleanup.append(close)
 
 
 def handler(method: str, target: ResourceRequest) -> ProxyHandler | None:
@@ -142,7 +82,7 @@ async def pod_log(request: web.Request, storage: ObjectStorage,
                   target: ResourceRequest) -> web.StreamResponse:
     """GET pods/{name}/log: the container's log, streamed from its node's agent."""
     url = await _kubelet_url(request, storage, target)
-    return await _relay_http(request, url)
+    return await relay_http(request, url)
 
 
 async def pod_exec(request: web.Request, storage: ObjectStorage,
@@ -154,19 +94,19 @@ async def pod_exec(request: web.Request, storage: ObjectStorage,
     ws = web.WebSocketResponse(protocols=WEBSOCKET_PROTOCOL_NAMES)
     ready = ws.can_prepare(request)
     if not ready.ok:
-        return await _relay_http(request, url)
+        return await relay_http(request, url)
     if ready.protocol is None and request.headers.get("Sec-WebSocket-Protocol", "").strip():
         raise errors.bad_request(f"none of the offered WebSocket subprotocols is supported; "
                                  f"use one of {', '.join(WEBSOCKET_PROTOCOL_NAMES)}")
     try:
-        upstream = await _kubelet(request).websocket(url, ready.protocol)
+        upstream = await kubelet_of(request).websocket(url, ready.protocol)
     except aiohttp.WSServerHandshakeError:
-        return await _relay_http(request, url)
+        return await relay_http(request, url)
     except (aiohttp.ClientError, OSError) as e:
-        raise _unreachable(url, e) from e
+        raise unreachable(url, e) from e
     async with upstream:
         await ws.prepare(request)
-        await _relay_websocket(request, ws, upstream)
+        await relay_websocket(request, ws, upstream)
     return ws
 
 
@@ -216,14 +156,14 @@ async def _agent_upgrade(request: web.Request, url: URL, versions: list[str]
                          ) -> tuple[dict[str, str], upgrade.Upgraded] | web.Response:
     """The agent switched to SPDY (its 101 headers and connection), or its refusal to pass on."""
     try:
-        answer = await _kubelet(request).upgrade(url, method=request.method, versions=versions)
+        answer = await kubelet_of(request).upgrade(url, method=request.method, versions=versions)
     except upgrade.BadAnswer as e:
         raise errors.ApiError(502, "BadGateway", f"error dialing backend: the node agent at "
                               f"{url.host}:{url.port} answered the upgrade with {e}") from e
     except OSError as e:  # refused, unreachable, or no answer in time
-        raise _unreachable(url, e) from e
+        raise unreachable(url, e) from e
     if isinstance(answer, upgrade.Refusal):
-        _check_token_accepted(answer.status, url)
+        check_token_accepted(answer.status, url)
         refusal = web.Response(body=answer.body, status=answer.status, headers={
             "Content-Type": answer.headers.get("Content-Type", "text/plain")})
         if accepted := answer.headers.get(upgrade.ACCEPTED_VERSIONS):
@@ -283,130 +223,3 @@ def choose_container(pod: dict[str, Any], requested: str | None) -> str:
     raise errors.bad_request(choice)
 
 
-def kubelet_base(node: dict[str, Any]) -> URL:
-    """https://InternalIP:port of a Node's agent, from its status."""
-    status = node.get("status") or {}
-    name = node["metadata"]["name"]
-    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
-    host = addresses.get("InternalIP") or addresses.get("Hostname")
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
-    if not host or not port:
-        raise errors.ApiError(503, "ServiceUnavailable",
-                              f'node "{name}" does not report the address of its agent')
-    return URL.build(scheme="https", host=host, port=int(port))
-
-
-def _kubelet(request: web.Request) -> KubeletClient:
-    client = request.app.get(KUBELET_KEY)
-    if client is None:
-        raise errors.ApiError(503, "ServiceUnavailable",
-                              "this API server has no client for node agents")
-    return client
-
-
-def _unreachable(url: URL, e: BaseException) -> errors.ApiError:
-    return errors.ApiError(503, "ServiceUnavailable",
-                           f"error dialing backend: the node agent at {url.host}:{url.port} "
-                           f"is not reachable: {e}")
-
-
-def _check_token_accepted(status: int, url: URL) -> None:
-    if status == 401:
-        raise errors.internal(f"the node agent at {url.host}:{url.port} refused the API "
-                              "server's token")
-
-
-async def _relay_http(request: web.Request, url: URL) -> web.StreamResponse:
-    """Forward as a plain GET and copy the answer, streaming a successful body."""
-    try:
-        upstream = await _kubelet(request).get(url)
-    except (aiohttp.ClientError, OSError) as e:
-        raise _unreachable(url, e) from e
-    async with upstream:
-        content_type = upstream.headers.get("Content-Type", "text/plain")
-        _check_token_accepted(upstream.status, url)
-        if upstream.status >= 400:
-            return web.Response(body=await upstream.read(), status=upstream.status,
-                                headers={"Content-Type": content_type})
-        response = web.StreamResponse(status=upstream.status,
-                                      headers={"Content-Type": content_type})
-        await response.prepare(request)
-        if await _copy_body(request, upstream.content, response):
-            await response.write_eof()
-        return response
-
-
-async def _copy_body(request: web.Request, body: aiohttp.StreamReader,
-                     response: web.StreamResponse) -> bool:
-    """Copy until the body ends (True) or the client is gone (False).
-
-    aiohttp does not tell a handler that its client left; a silent
-    followed log would otherwise hold the agent's stream forever, so the
-    connection is looked at whenever nothing has arrived for a while.
-    """
-    while True:
-        try:
-            async with asyncio.timeout(LIVENESS_CHECK):
-                chunk = await body.readany()
-        except TimeoutError:
-            if _client_gone(request):
-                return False
-            continue
-        except (aiohttp.ClientError, OSError):
-            return False
-        if not chunk:
-            return True
-        try:
-            await response.write(chunk)
-        except ConnectionError:
-            return False
-
-
-def _client_gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
-async def _relay_websocket(request: web.Request, client: web.WebSocketResponse,
-                           agent: aiohttp.ClientWebSocketResponse) -> None:
-    """Copy messages both ways; the first side to close closes the other with its code.
-
-    A client gone while its messages wait for the agent cannot close anything:
-    both connections are reset instead.
-    """
-    inbound = asyncio.create_task(_pump(client, agent), name="exec-proxy:client")
-    outbound = asyncio.create_task(_pump(agent, client), name="exec-proxy:agent")
-    pumps: asyncio.Future[tuple[None, None]] = asyncio.gather(inbound, outbound)
-    gone = asyncio.create_task(
-        liveness.watch(request.transport, shut=False, keepalive=client.ping),
-        name="exec-proxy:liveness")
-    try:
-        either: set[asyncio.Future[Any]] = {pumps, gone}
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        if gone.done() and not inbound.done():
-            liveness.reset_socket(agent.get_extra_info("socket"))
-            liveness.reset(request.transport)
-    finally:
-        for task in (inbound, outbound, gone):
-            task.cancel()
-        await asyncio.gather(pumps, gone, return_exceptions=True)
-
-
-Socket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
-
-
-async def _pump(source: Socket, sink: Socket) -> None:
-    with contextlib.suppress(ConnectionError):
-        async for message in source:
-            if message.type == WSMsgType.BINARY:
-                await sink.send_bytes(message.data)
-            elif message.type == WSMsgType.TEXT:
-                await sink.send_str(message.data)
-    await sink.close(code=_sendable(source.close_code))
-
-
-def _sendable(code: int | None) -> int:
-    """A close code that may be sent: a vanished peer (1006 and kin) becomes "going away"."""
-    if code is None or code in (1005, 1006, 1015):
-        return 1001 if code else 1000
-    return code

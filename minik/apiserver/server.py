@@ -28,7 +28,7 @@ from aiohttp import web
 from minik.api import errors
 from minik.api.names import CLUSTER_DOMAIN
 from minik.api.resources import REGISTRY, STORAGECLASSES
-from minik.apiserver import proxy
+from minik.apiserver import kubelet_client
 from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
 from minik.apiserver.heap import trim_forever
 from minik.apiserver.kubernetes_service import KubernetesService
@@ -117,7 +117,7 @@ class ApiServer:
         self.node_address: str | None = None
         limit_read_buffers()
         self.app = create_app(self.storage, token=token, metrics=metrics)
-        proxy.install(self.app, ca_file=home.ca_cert, token=token)
+        kubelet_client.install(self.app, ca_file=home.ca_cert, token=token)
         self.runner = make_runner(self.app)
 
     async def start(self) -> str:

@@ -79,6 +79,20 @@ def _ips_cause(ip: str, detail: str) -> Cause:
                  f"{ip}: {detail}", INVALID)
 
 
+def _family_causes(spec: JsonObject) -> list[Cause]:
+    """What a single-stack IPv4 cluster refuses, as `initIPFamilyFields` does (a headless
+    Service without a selector has no addresses of its own and is not checked)."""
+    causes = []
+    if spec.get("ipFamilyPolicy") == "RequireDualStack":
+        causes.append(invalid("spec.ipFamilyPolicy", "RequireDualStack",
+                              "this cluster is not configured for dual-stack services"))
+    for i, family in enumerate(spec.get("ipFamilies") or []):
+        if family != "IPv4":
+            causes.append(invalid(f"spec.ipFamilies[{i}]", family,
+                                  "not configured on this cluster"))
+    return causes
+
+
 class ServiceAllocator:
     """The ClusterIP and NodePort pools of one API server."""
 
@@ -149,6 +163,11 @@ class ServiceAllocator:
             return
         spec = new.setdefault("spec", {})
         ip = spec.get("clusterIP") or next(iter(spec.get("clusterIPs") or []), "")
+        if ip != "None" or spec.get("selector"):
+            family_causes = _family_causes(spec)
+            if family_causes:
+                causes.extend(family_causes)
+                return
         if ip == "None":
             spec["clusterIP"], spec["clusterIPs"] = "None", ["None"]
             return

@@ -6,7 +6,9 @@ a service range (`--service-cidr`) and a loadbalancer range
 live on the host's `lo`. Docker arbitrates pod subnets; nothing arbitrates
 these, so minik keeps a claim per range: a file in `claims_dir()`
 (`/run/minik/claims`, or `$MINIK_CLAIMS_DIR`) named after the range, whose
-content is the claiming instance's home. Claims are made under an `flock`
+content is the claiming instance's home. A range that overlaps another
+home's claimed range is refused as well (a /12 over another's /16 would
+hand out its addresses again). Claims are made under an `flock`
 of the directory's lock file, so two instances starting at once never take
 the same range.
 
@@ -88,13 +90,32 @@ class ClaimRegistry:
             return None
         return home if home and self._home_names(home, kind, network) else None
 
+    def _conflict(self, kind: str, network: str, home: str) -> str | None:
+        """Another home's live claim on a range overlapping `network`, or None."""
+        wanted = ipaddress.ip_network(network)
+        prefix = f"{kind}-"
+        for path in sorted(self.directory.iterdir()):
+            if not path.name.startswith(prefix) or path.name.endswith(".tmp"):
+                continue
+            try:
+                held = ipaddress.ip_network(path.name[len(prefix):].replace("_", "/"))
+            except ValueError:
+                continue
+            if held.version != wanted.version or not held.overlaps(wanted):
+                continue
+            holder = self.holder(kind, str(held))
+            if holder not in (None, home):
+                return holder
+        return None
+
     def claim(self, kind: str, home: str, networks: Iterable[str]) -> str:
-        """Claim the first of `networks` that is free or already `home`'s; raise ClaimError."""
+        """Claim the first of `networks` that no other home's range overlaps (one `home`
+        holds already is fine); raise ClaimError."""
         tried: list[str] = []
         with self._locked():
             for network in networks:
-                holder = self.holder(kind, network)
-                if holder in (None, home):
+                holder = self._conflict(kind, network, home)
+                if holder is None:
                     self._write(kind, network, home)
                     return network
                 tried.append(f"{network} (held by {holder})")

@@ -1,7 +1,8 @@
 """What runs beside the API server in its process: scheduler, controllers, node agent.
 
 (And one child process: once the agent has the pod network, the node
-network process, `minik.server.node_network`, with the Service proxy.)
+network process, `minik.server.node_network`, with the Service proxy and the
+cluster DNS.)
 
 Each is a client of the API like any other (through `AsyncClient`, with the
 instance's token and CA), on one clock, and runs under a supervisor of its

@@ -31,7 +31,7 @@ from aiohttp import WSMsgType, web
 from agent import labels
 from agent.kubelet_server import KubeletServer, serving_context
 from minik.api.resources import REGISTRY
-from minik.apiserver import proxy
+from minik.apiserver import kubelet_client, proxy
 from minik.apiserver.app import READY_KEY, create_app
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.metrics import ApiMetrics
@@ -177,7 +177,7 @@ async def api_server(served: Served) -> AsyncIterator[Path]:
     app = create_app(storage, token="api-token", metrics=ApiMetrics())
     app.middlewares.append(routed_to_proxy)
     app[READY_KEY].append(True)
-    proxy.install(app, ca_file=served.home.ca_cert, token=TOKEN)
+    kubelet_client.install(app, ca_file=served.home.ca_cert, token=TOKEN)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl_context(served.home))

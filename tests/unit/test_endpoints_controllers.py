@@ -80,6 +80,14 @@ def test_a_named_target_port_is_resolved_in_each_pod_with_the_same_protocol():
     assert find_port(a_pod("d"), {"port": 80}) == 80
 
 
+def test_a_named_target_port_is_found_in_sidecars_but_not_in_plain_init_containers():
+    port = {"name": "http", "port": 80, "targetPort": "web"}
+    init = {"name": "i", "image": "minik/web:v1", "ports": [{"name": "web", "containerPort": 81}]}
+    assert find_port(a_pod("a", initContainers=[init]), port) is None
+    sidecar = {**init, "restartPolicy": "Always"}
+    assert find_port(a_pod("b", initContainers=[sidecar]), port) == 81
+
+
 def test_pods_without_an_ip_finished_or_terminating_are_left_out_as_kubernetes_does():
     assert not should_be_endpoint(a_pod("a"), include_terminating=True)
     done = a_pod("b", "10.0.0.2", restartPolicy="Never")
@@ -255,7 +263,8 @@ async def test_a_service_lists_its_ready_pods_and_its_not_ready_pods_apart(clust
     assert ips(endpoints["subsets"], "notReadyAddresses") == ["10.244.0.6"]
     assert endpoints["subsets"][0]["ports"] == [{"name": "http", "port": 8080,
                                                  "protocol": "TCP"}]
-    assert endpoints["metadata"]["labels"] == {"tier": "front"}
+    assert endpoints["metadata"]["labels"] == {
+        "tier": "front", "endpoints.kubernetes.io/managed-by": "endpoint-controller"}
     assert "endpoints.kubernetes.io/last-change-trigger-time" in endpoints["metadata"][
         "annotations"]
     slices = await cluster.wait_slices(lambda s: len(slice_ips(s)) == 2)

@@ -22,7 +22,7 @@ from agent.kubelet_server import KubeletServer, serving_context
 from agent.log_stream import LogOptions
 from agent.runtime import ContainerSpec, ExecResult
 from minik.api.resources import REGISTRY
-from minik.apiserver import proxy
+from minik.apiserver import kubelet_client, proxy, proxy_relay
 from minik.apiserver.app import create_app
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.metrics import ApiMetrics
@@ -159,7 +159,7 @@ async def test_followed_logs_stream_lines_written_later_until_the_container_stop
 def quick_liveness(monkeypatch: pytest.MonkeyPatch) -> None:
     """Look at idle connections every 50 ms instead of every second."""
     monkeypatch.setattr(log_stream, "LIVENESS_CHECK", 0.05)
-    monkeypatch.setattr(proxy, "LIVENESS_CHECK", 0.05)
+    monkeypatch.setattr(proxy_relay, "LIVENESS_CHECK", 0.05)
     monkeypatch.setattr(liveness, "CHECK_INTERVAL", 0.05)
     monkeypatch.setattr(liveness, "KEEPALIVE_INTERVAL", 0.1)
 
@@ -324,7 +324,7 @@ async def api(node: Node, tmp_path: Path
                    "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}})
     app = create_app(storage, token="api-token", metrics=ApiMetrics())
     app.middlewares.append(routed_to_proxy)
-    proxy.install(app, ca_file=home.ca_cert, token=TOKEN)
+    kubelet_client.install(app, ca_file=home.ca_cert, token=TOKEN)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()

@@ -54,6 +54,18 @@ def test_a_range_held_by_another_instance_is_refused(tmp_path: Path, registry: C
         settings.resolve(make_home(tmp_path, "b"), service_cidr="10.96.0.0/16", claims=registry)
 
 
+def test_a_range_overlapping_another_instances_is_refused_and_skipped(tmp_path: Path,
+                                                                      registry: ClaimRegistry):
+    settings.resolve(make_home(tmp_path, "a"), service_cidr="10.97.128.0/17",
+                     loadbalancer_range="127.0.1.0/25", claims=registry)
+    with pytest.raises(settings.SettingsError, match=re.escape("10.96.0.0/12 (held by")):
+        settings.resolve(make_home(tmp_path, "b"), service_cidr="10.96.0.0/12", claims=registry)
+    third = settings.resolve(make_home(tmp_path, "c"), claims=registry)
+    assert (third.service_cidr, third.loadbalancer_range) == ("10.96.0.0/16", "127.0.2.0/24")
+    fourth = settings.resolve(make_home(tmp_path, "d"), claims=registry)
+    assert fourth.service_cidr == "10.98.0.0/16"
+
+
 def test_a_claim_whose_home_is_gone_is_taken_over(tmp_path: Path, registry: ClaimRegistry):
     gone = make_home(tmp_path, "gone")
     settings.resolve(gone, claims=registry)

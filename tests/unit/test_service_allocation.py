@@ -114,6 +114,18 @@ async def test_a_requested_cluster_ip_is_honoured_and_a_taken_one_refused(
         cause["message"]
 
 
+async def test_families_a_single_stack_ipv4_cluster_lacks_are_refused(storage: ObjectStorage):
+    causes = await refused(create(storage, service("v6", ipFamilies=["IPv6"])))
+    assert [c["field"] for c in causes] == ["spec.ipFamilies[0]"]
+    causes = await refused(create(storage, service("dual", ipFamilyPolicy="RequireDualStack")))
+    assert [c["field"] for c in causes] == ["spec.ipFamilyPolicy"]
+    prefer = await create(storage, service("prefer", ipFamilyPolicy="PreferDualStack"))
+    assert prefer["spec"]["ipFamilies"] == ["IPv4"]
+    assert len(prefer["spec"]["clusterIPs"]) == 1
+    await create(storage, service("external", clusterIP="None", ports=[],
+                                  ipFamilyPolicy="RequireDualStack"))
+
+
 async def test_node_ports_are_allocated_and_a_taken_one_is_refused(storage: ObjectStorage):
     ports = [{"name": "a", "port": 80}, {"name": "b", "port": 81, "nodePort": 30002}]
     spec = (await create(storage, service("np", "NodePort", ports=ports)))["spec"]

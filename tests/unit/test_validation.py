@@ -377,6 +377,73 @@ def test_service_ports_are_checked() -> None:
     assert fields(invalid("Service", obj)) == ["spec.type"]
 
 
+def test_service_fields_kubernetes_refuses_are_refused() -> None:
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({"ports": [{"name": "a", "port": 80}, {"name": "b", "port": 80}]}, ["spec.ports[1]"]),
+        ({"clusterIP": "10.96.0.50", "clusterIPs": ["10.96.0.51"]}, ["spec.clusterIPs[0]"]),
+        ({"sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10}}},
+         ["spec.sessionAffinityConfig"]),
+        ({"externalIPs": ["nope", "127.0.0.1"]}, ["spec.externalIPs[0]", "spec.externalIPs[1]"]),
+        ({"type": "LoadBalancer", "loadBalancerSourceRanges": ["x"]},
+         ["spec.LoadBalancerSourceRanges"]),
+        ({"loadBalancerSourceRanges": ["10.0.0.0/8"]}, ["spec.LoadBalancerSourceRanges"]),
+        ({"healthCheckNodePort": 30123}, ["spec.healthCheckNodePort"]),
+        ({"ports": [{"port": 80, "appProtocol": "not valid!"}]}, ["spec.ports[0].appProtocol"]),
+    ]
+    for spec, refused in cases:
+        obj = minimal("Service")
+        obj["spec"].update(spec)
+        assert fields(invalid("Service", obj)) == refused, spec
+
+
+def test_service_fields_kubernetes_accepts_are_accepted() -> None:
+    for spec in ({"ports": [{"name": "a", "port": 53}, {"name": "b", "port": 53,
+                                                        "protocol": "UDP"}]},
+                 {"clusterIP": "10.96.0.50", "clusterIPs": ["10.96.0.50"]},
+                 {"sessionAffinity": "ClientIP",
+                  "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 10}}},
+                 {"type": "LoadBalancer", "loadBalancerSourceRanges": [" 10.0.0.0/8"],
+                  "externalTrafficPolicy": "Local", "healthCheckNodePort": 30123,
+                  "externalIPs": ["192.0.2.1"]},
+                 {"ports": [{"port": 80, "appProtocol": "kubernetes.io/h2c"}]}):
+        obj = minimal("Service")
+        obj["spec"].update(spec)
+        validation.validate(rt("Service"), obj)
+
+
+def test_load_balancer_ingress_is_checked_as_kubernetes_checks_it() -> None:
+    cases = [({"ip": "nope"}, ["status.loadBalancer.ingress[0].ip"]),
+             ({"hostname": "1.2.3.4"}, ["status.loadBalancer.ingress[0].hostname"]),
+             ({"hostname": "lb.example.com", "ipMode": "VIP"},
+              ["status.loadBalancer.ingress[0].ipMode"]),
+             ({"ip": "1.2.3.4", "ipMode": "Bogus"}, ["status.loadBalancer.ingress[0].ipMode"])]
+    for ingress, refused in cases:
+        obj = minimal("Service")
+        obj["status"] = {"loadBalancer": {"ingress": [ingress]}}
+        assert fields(invalid("Service", obj)) == refused, ingress
+    obj = minimal("Service")
+    obj["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.1.1", "ipMode": "VIP"},
+                                                  {"hostname": "lb.example.com"}]}}
+    validation.validate(rt("Service"), obj)
+
+
+def test_a_load_balancer_ip_gets_the_vip_ip_mode_by_default() -> None:
+    obj = minimal("Service")
+    obj["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.1.1"}, {"hostname": "a.b"}]}}
+    assert defaults.apply_defaults(rt("Service"), obj)["status"]["loadBalancer"]["ingress"] == [
+        {"ip": "127.0.1.1", "ipMode": "VIP"}, {"hostname": "a.b"}]
+
+
+def test_endpoint_node_names_must_be_node_names() -> None:
+    endpoints = minimal("Endpoints")
+    endpoints["subsets"][0]["addresses"][0]["nodeName"] = "Bad Node"
+    assert fields(invalid("Endpoints", endpoints)) == ["subsets[0].addresses[0].nodeName"]
+    eps = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": "s", "namespace": "default"}, "addressType": "IPv4",
+           "endpoints": [{"addresses": ["10.0.0.1"], "nodeName": "Bad Node"}]}
+    assert fields(invalid("EndpointSlice", eps)) == ["endpoints[0].nodeName"]
+
+
 def test_volume_mounts_must_name_a_volume_or_claim_template() -> None:
     obj = minimal("Pod")
     obj["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/d"}]

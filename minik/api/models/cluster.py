@@ -16,6 +16,7 @@ from minik.api import names
 from minik.api.errors import Cause
 from minik.api.models.addresses import slice_address_causes
 from minik.api.models.base import (
+    DNSSubdomain,
     K8sModel,
     NonNegative,
     Port,
@@ -46,7 +47,7 @@ class SliceEndpoint(K8sModel):
     addresses: list[str]
     conditions: EndpointConditions | None = None
     hostname: str | None = None
-    node_name: str | None = None
+    node_name: DNSSubdomain | None = None
     target_ref: ObjectReference | None = None
     zone: str | None = None
 

@@ -1,13 +1,12 @@
-"""Core (v1) kinds other than Pod: services, config, storage, nodes, events.
+"""Core (v1) kinds other than Pod and Service: endpoints, config, storage, nodes, events.
 
-Services and Endpoints drive the proxy and DNS, PersistentVolumes and claims
-drive volume binding, ConfigMaps and Secrets are mounted and injected by the
-agent; the checks follow `pkg/apis/core/validation` for those fields.
+Endpoints drive the proxy and DNS (Services are `minik.api.models.service`),
+PersistentVolumes and claims drive volume binding, ConfigMaps and Secrets are
+mounted and injected by the agent; the checks follow `pkg/apis/core/validation` for those fields.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated, Any, Protocol
 
@@ -18,14 +17,13 @@ from minik.api.errors import Cause
 from minik.api.models.addresses import endpoint_ip_causes
 from minik.api.models.base import (
     DNSLabel,
+    DNSSubdomain,
     K8sModel,
     Port,
-    PortRef,
     Quantity,
     RequiredStr,
     checked,
     duplicate,
-    forbidden,
     invalid,
     not_supported,
     one_of,
@@ -36,7 +34,6 @@ from minik.api.models.base import (
 from minik.api.models.container import PROTOCOLS, LocalObjectReference
 from minik.api.models.meta import (
     K8sObject,
-    Labels,
     LabelSelector,
     StatusObject,
     finalizer_causes,
@@ -45,9 +42,7 @@ from minik.api.models.volumes import HostPathVolumeSource, source_count_causes
 from minik.api.propagation import FOREGROUND, ORPHAN
 
 MAX_DATA_SIZE = 1024 * 1024
-SERVICE_TYPES = ("ClusterIP", "ExternalName", "LoadBalancer", "NodePort")
 ACCESS_MODES = ("ReadOnlyMany", "ReadWriteMany", "ReadWriteOnce", "ReadWriteOncePod")
-MAX_AFFINITY_SECONDS = 86400
 
 
 class ObjectReference(K8sModel):
@@ -58,126 +53,6 @@ class ObjectReference(K8sModel):
     uid: str | None = None
     resource_version: str | None = None
     field_path: str | None = None
-
-
-class ServicePort(K8sModel):
-    name: DNSLabel | None = None
-    protocol: Annotated[str, one_of(*PROTOCOLS)] | None = None
-    app_protocol: str | None = None
-    port: Port
-    target_port: PortRef | None = None
-    node_port: Port | None = None
-
-
-def _ip_causes(ips: list[str]) -> list[Cause]:
-    return [
-        invalid(f"[{i}]", ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
-        for i, ip in enumerate(ips)
-        if ip not in ("None", "") and not _is_ip(ip)
-    ]
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-class ClientIPConfig(K8sModel):
-    timeout_seconds: int | None = None
-
-
-class SessionAffinityConfig(K8sModel):
-    client_ip: ClientIPConfig | None = Field(None, alias="clientIP")
-
-
-class ServiceSpec(K8sModel):
-    type: Annotated[str, one_of(*SERVICE_TYPES)] | None = None
-    ports: list[ServicePort] | None = None
-    selector: Labels | None = None
-    cluster_ip: str | None = Field(None, alias="clusterIP")
-    cluster_ips: Annotated[list[str], checked(_ip_causes)] | None = Field(None, alias="clusterIPs")
-    session_affinity: Annotated[str, one_of("ClientIP", "None")] | None = None
-    session_affinity_config: SessionAffinityConfig | None = None
-    external_name: str | None = None
-    ip_families: list[Annotated[str, one_of("IPv4", "IPv6")]] | None = None
-    ip_family_policy: (
-        Annotated[str, one_of("SingleStack", "PreferDualStack", "RequireDualStack")] | None
-    ) = None
-    internal_traffic_policy: Annotated[str, one_of("Cluster", "Local")] | None = None
-    external_traffic_policy: Annotated[str, one_of("Cluster", "Local")] | None = None
-    allocate_load_balancer_node_ports: bool | None = None
-    publish_not_ready_addresses: bool | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ServiceSpec:
-        raise_any(self._causes())
-        return self
-
-    def _causes(self) -> Iterator[Cause]:
-        kind = self.type or "ClusterIP"
-        ports = self.ports or []
-        headless = self.cluster_ip == "None"
-        if self.cluster_ip and self.cluster_ip != "None" and not _is_ip(self.cluster_ip):
-            yield invalid("clusterIP", self.cluster_ip,
-                          "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
-        if kind == "ExternalName":
-            yield from self._external_name_causes()
-        elif not ports and not headless:
-            yield required("ports")
-        if headless and kind in ("NodePort", "LoadBalancer"):
-            yield invalid("clusterIPs[0]", "None", f"may not be set to 'None' for {kind} services")
-        yield from _port_name_causes(ports)
-        for i, port in enumerate(ports):
-            yield from _node_port_causes(f"ports[{i}].nodePort", port.node_port, kind)
-        yield from self._type_only_causes(kind)
-
-    def _external_name_causes(self) -> Iterator[Cause]:
-        """`ValidateService` for ExternalName: a DNS name, and no cluster IP."""
-        if not self.external_name:
-            yield required("externalName")
-        else:
-            for message in names.is_dns1123_subdomain(self.external_name.rstrip(".")):
-                yield invalid("externalName", self.external_name, message)
-        if self.cluster_ip or self.cluster_ips:
-            yield forbidden("clusterIPs", "may not be set for ExternalName services")
-
-    def _type_only_causes(self, kind: str) -> Iterator[Cause]:
-        if self.external_traffic_policy and kind not in ("NodePort", "LoadBalancer"):
-            yield invalid("externalTrafficPolicy", self.external_traffic_policy,
-                          "may only be set when `type` is 'NodePort' or 'LoadBalancer'")
-        if self.allocate_load_balancer_node_ports is not None and kind != "LoadBalancer":
-            yield forbidden("allocateLoadBalancerNodePorts",
-                            "may only be used when `type` is 'LoadBalancer'")
-        client_ip = self.session_affinity_config.client_ip if self.session_affinity_config \
-            else None
-        timeout = client_ip.timeout_seconds if client_ip else None
-        if timeout is not None and not 0 < timeout <= MAX_AFFINITY_SECONDS:
-            yield invalid("sessionAffinityConfig.clientIP.timeoutSeconds", timeout,
-                          f"must be greater than 0 and less than {MAX_AFFINITY_SECONDS}")
-
-
-def _port_name_causes(ports: list[ServicePort]) -> Iterator[Cause]:
-    seen: set[str] = set()
-    for i, port in enumerate(ports):
-        if len(ports) > 1 and not port.name:
-            yield required(f"ports[{i}].name")
-        elif port.name in seen:
-            yield duplicate(f"ports[{i}].name", port.name)
-        seen.add(port.name or "")
-
-
-def _node_port_causes(path: str, node_port: int | None, kind: str) -> Iterator[Cause]:
-    """A nodePort only on NodePort and LoadBalancer Services; its range is the cluster's,
-    checked when it is allocated (`minik.apiserver.service_alloc`)."""
-    if node_port and kind not in ("NodePort", "LoadBalancer"):
-        yield forbidden(path, f"may not be used when `type` is '{kind}'")
-
-
-class Service(StatusObject):
-    spec: ServiceSpec | None = None
 
 
 def _key_causes(data: Mapping[str, Any]) -> list[Cause]:
@@ -395,7 +270,7 @@ class Event(K8sObject):
 class EndpointAddress(K8sModel):
     ip: RequiredStr
     hostname: DNSLabel | None = None
-    node_name: str | None = None
+    node_name: DNSSubdomain | None = None
     target_ref: ObjectReference | None = None
 
 

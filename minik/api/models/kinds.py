@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minik.api.models import apps, batch, cluster, core, pod
+from minik.api.models import apps, batch, cluster, core, pod, service
 from minik.api.models.base import K8sModel
 
 MODELS: dict[str, type[K8sModel]] = {
@@ -11,7 +11,7 @@ MODELS: dict[str, type[K8sModel]] = {
     "v1/Node": core.Node,
     "v1/ConfigMap": core.ConfigMap,
     "v1/Secret": core.Secret,
-    "v1/Service": core.Service,
+    "v1/Service": service.Service,
     "v1/Endpoints": core.Endpoints,
     "v1/Event": core.Event,
     "v1/ServiceAccount": core.ServiceAccount,

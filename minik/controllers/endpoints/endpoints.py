@@ -18,7 +18,9 @@ Service without ports lists its pods' addresses without ports. The subsets
 are then repacked as `endpoints.RepackSubsets` does: one subset per set of
 ports that share the same addresses. The Endpoints is written only when its
 subsets or labels (the Service's, plus `service.kubernetes.io/headless` for
-a headless Service) differ, with the `last-change-trigger-time` annotation.
+a headless Service and `endpoints.kubernetes.io/managed-by:
+endpoint-controller`, as Kubernetes 1.33 writes) differ, with the
+`last-change-trigger-time` annotation.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WORKERS = 5
 HEADLESS_LABEL = "service.kubernetes.io/headless"
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
+MANAGED_BY_LABEL, MANAGED_BY = "endpoints.kubernetes.io/managed-by", "endpoint-controller"
 
 AddressEntry = tuple[EndpointAddress, EndpointPort | None, bool]
 """One address of a pod, for one Service port (None: a headless Service without ports),
@@ -153,6 +156,7 @@ def repack_subsets(entries: Iterable[AddressEntry]) -> list[EndpointSubset]:
 
 def endpoints_labels(service: Service) -> dict[str, str]:
     labels = dict(labels_of(service))
+    labels[MANAGED_BY_LABEL] = MANAGED_BY
     if is_headless(service):
         labels[HEADLESS_LABEL] = ""
     else:

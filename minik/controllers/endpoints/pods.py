@@ -8,7 +8,8 @@ and `podutil.FindPort`, shared by the Endpoints and EndpointSlice controllers:
   or Failed, `OnFailure`: Succeeded), and a terminating pod (one with a
   `deletionTimestamp`) only where the caller includes those;
 - a Service port's `targetPort` is a number, or the name of a container port
-  with the same protocol, looked up in each pod (so two pods of one Service
+  with the same protocol (in a container or a sidecar, an init container with
+  `restartPolicy: Always`), looked up in each pod (so two pods of one Service
   may serve it on different ports); a pod without that name does not serve
   that port;
 - a pod's `hostname` is carried only when its `subdomain` names the Service
@@ -66,7 +67,8 @@ def find_port(pod: Pod, port: ServicePort) -> int | None:
     if isinstance(target, int):
         return target
     spec = pod.get("spec") or {}
-    for container in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
+    sidecars = [c for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    for container in [*(spec.get("containers") or []), *sidecars]:
         for cport in container.get("ports") or []:
             if (cport.get("name") == target
                     and (cport.get("protocol") or DEFAULT_PROTOCOL) == protocol_of(port)):
