@@ -87,7 +87,7 @@ class Api:
         return time.perf_counter() - started
 
 
-async def fixed_rate(api: Api, seconds: float) -> list[float]:
+async def fixed_rate(api: Api, seconds: float, prefix: str = "fixed") -> list[float]:
     async with api.session() as session:
         start = time.perf_counter()
         tasks = []
@@ -95,7 +95,7 @@ async def fixed_rate(api: Api, seconds: float) -> list[float]:
             delay = start + i / FIXED_RATE - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(api.write(session, f"fixed-{i}", i)))
+            tasks.append(asyncio.create_task(api.write(session, f"{prefix}-{i}", i)))
         return list(await asyncio.gather(*tasks))
 
 

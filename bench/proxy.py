@@ -4,7 +4,8 @@ One minik instance of its own (a temporary home, its own node address and
 LoadBalancer range), one nginx pod (from `minik/debian:bookworm`) serving
 a 1 KiB and a 1 MiB file, a LoadBalancer Service in front of it (with an
 explicit ClusterIP and a user-written EndpointSlice, so the bench needs
-neither the allocator nor the EndpointSlice controller), and the same
+neither the allocator nor the EndpointSlice controller: the Service has no
+selector, so the controller leaves its endpoints to the bench), and the same
 nginx in a plain container published with `docker run -p 127.0.0.1:X:80`
 (docker-proxy). `wrk` (Debian package `wrk`, `make tools`) measures, in
 one run and in turn:
@@ -13,26 +14,47 @@ one run and in turn:
   LoadBalancer address, and through docker-proxy;
 - 1 KiB responses with `wrk -t2 -c32`: requests/s, p50 and p99 latency;
 - the 1 MiB file with `wrk -t2 -c8`: MiB/s;
+- `--rounds` times, the paths interleaved, the best run of each path kept
+  (other work on a shared machine only ever slows a run down);
 
 and prints each figure with its ratio to direct and to docker-proxy, and
 the added p50 over direct. Goals (issue 10, on 2 cores): 1 KiB rps >=
-0.75x direct, 1 MiB >= 0.8x direct, added p50 <= 0.3 ms. Then the time
-from an EndpointSlice change to the proxy following it: the slice is
-emptied (until a connection to the ClusterIP is refused) and filled again
-(until one is answered), `--changes` times; p50 and p99 of both.
+0.75x direct, 1 MiB >= 0.8x direct, added p50 <= 0.3 ms. Then:
 
-    .venv/bin/python bench/proxy.py [--duration 10] [--changes 20]
+- API write latency while the proxy works: bench/api.py's 20 writes/s
+  (ConfigMap creates over HTTPS) for `--api-seconds`, idle, then while wrk
+  drives 1 KiB requests through the ClusterIP at full speed; p50, p99 and
+  the ratio loaded/idle (goal: p99 within 1.5x);
+- cluster DNS: queries per second and p99 for the Service's name (an A
+  record), from the host to the address `minik status` shows (the pod
+  network's gateway), `bench/_dns_load.py`'s client with 8 queries in
+  flight for `--dns-seconds`; the baseline, measured in the same run with
+  the same client, is a canned-answer asyncio UDP responder on uvloop: the
+  floor of a DNS server in Python here;
+- the time from an EndpointSlice change to the proxy following it: the
+  slice is emptied (until a connection to the ClusterIP is refused) and
+  filled again (until one is answered), `--changes` times, `--change-gap`
+  apart (so no change is batched with the one before), each change a
+  PATCH straight to the API (no kubectl process in the timed loop),
+  measured from sending it; p50 and p99 of the write's answer and of the
+  proxy following.
+
+    .venv/bin/python bench/proxy.py [--duration 10] [--rounds 2] [--changes 20] [--change-gap 0.1]
+                                    [--api-seconds 10] [--dns-seconds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import http.client
 import json
 import os
 import random
 import re
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -43,6 +65,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._dns_load import CannedResponder, DnsLoad, load  # noqa: E402
+from bench.api import Api, fixed_rate  # noqa: E402
+
 MINIK = str(Path(sys.executable).with_name("minik"))
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 IMAGE = "minik/debian:bookworm"
@@ -108,6 +135,9 @@ class Instance:
         self.node_address = f"127.{random.randrange(100, 200)}.{random.randrange(1, 250)}.1"
         self.lb_range = f"127.{random.randrange(200, 250)}.{random.randrange(1, 250)}.0/29"
         self.node_port = random.randrange(30000, 32768)
+        self.port = free_port()
+        self.service_net = f"10.{random.randrange(150, 250)}"
+        """The instance's own ClusterIP /16, away from 10.96 (other instances on this host)."""
         self.env = {**os.environ, "KUBECONFIG": str(self.home / "kubeconfig")}
 
     def minik(self, *args: str, input: str | None = None) -> str:
@@ -124,8 +154,9 @@ class Instance:
                        capture_output=True, check=True, env=self.env)
 
     def up(self) -> None:
-        self.minik("up", "-d", "--name", self.name, "--port", str(free_port()),
-                   "--node-address", self.node_address, "--loadbalancer-range", self.lb_range)
+        self.minik("up", "-d", "--name", self.name, "--port", str(self.port),
+                   "--node-address", self.node_address, "--loadbalancer-range", self.lb_range,
+                   "--service-cidr", f"{self.service_net}.0.0/16")
         self.apply(f"""\
 apiVersion: v1
 kind: Pod
@@ -149,7 +180,8 @@ spec:
             time.sleep(0.2)
         else:
             raise RuntimeError("the nginx pod did not become ready")
-        self.cluster_ip = f"10.96.{random.randrange(1, 255)}.{random.randrange(2, 255)}"
+        self.cluster_ip = (f"{self.service_net}.{random.randrange(1, 255)}"
+                           f".{random.randrange(2, 255)}")
         self.apply(f"""\
 apiVersion: v1
 kind: Service
@@ -158,7 +190,6 @@ spec:
   type: LoadBalancer
   clusterIP: {self.cluster_ip}
   ports: [{{name: http, port: 80, targetPort: 80, nodePort: {self.node_port}}}]
-  selector: {{app: nginx}}
 """)
         self.set_endpoints(ready=True)
         deadline = time.monotonic() + 30
@@ -170,6 +201,13 @@ spec:
                 return
             time.sleep(0.1)
         raise RuntimeError("the Service did not come up")
+
+    def dns_address(self) -> str:
+        """The cluster DNS address, from `minik status` (`dns:  ADDRESS (dig @...)`)."""
+        match = re.search(r"^dns:\s+(\S+)", self.minik("status"), re.MULTILINE)
+        if not match:
+            raise RuntimeError("minik status shows no cluster DNS address")
+        return match.group(1)
 
     def set_endpoints(self, *, ready: bool) -> None:
         endpoints = f'[{{addresses: ["{self.pod_ip}"], conditions: {{ready: true}}}}]' \
@@ -199,22 +237,79 @@ def answers(host: str, port: int) -> bool:
         return False
 
 
-def follow_time(instance: Instance, *, ready: bool) -> float:
-    started = time.monotonic()
-    instance.set_endpoints(ready=ready)
-    while answers(instance.cluster_ip, 80) != ready:
-        if time.monotonic() - started > 10:
-            raise RuntimeError("the proxy did not follow the EndpointSlice in 10s")
-    return (time.monotonic() - started) * 1000
+class SliceWriter:
+    """PATCHes the bench's EndpointSlice over one kept-alive HTTPS connection (no kubectl)."""
+
+    PATH = "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/nginx-bench"
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.token = (instance.home / "token").read_text().strip()
+        context = ssl.create_default_context(cafile=str(instance.home / "ca.crt"))
+        self.connection = http.client.HTTPSConnection("127.0.0.1", instance.port,
+                                                      context=context, timeout=10)
+
+    def write(self, *, ready: bool) -> None:
+        endpoints = [{"addresses": [self.instance.pod_ip], "conditions": {"ready": True}}] \
+            if ready else []
+        self.connection.request("PATCH", self.PATH, json.dumps({"endpoints": endpoints}), {
+            "Authorization": f"Bearer {self.token}",
+            "Content-Type": "application/merge-patch+json"})
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"PATCH {self.PATH}: HTTP {response.status}: {body[:200]!r}")
+
+    def follow_time(self, *, ready: bool) -> tuple[float, float]:
+        """(ms until the API answered the write, ms until the proxy followed it)."""
+        started = time.monotonic()
+        self.write(ready=ready)
+        written = time.monotonic()
+        while answers(self.instance.cluster_ip, 80) != ready:
+            if time.monotonic() - started > 10:
+                raise RuntimeError("the proxy did not follow the EndpointSlice in 10s")
+        return (written - started) * 1000, (time.monotonic() - started) * 1000
+
+
+def api_writes(instance: Instance, seconds: float, *, load_url: str | None) -> list[float]:
+    """bench/api.py's 20 writes/s for `seconds`, alone or while wrk loads `load_url`."""
+    wrk_load = None
+    if load_url:
+        wrk_load = subprocess.Popen(["wrk", "-t2", "-c32", f"-d{seconds + 3:.0f}s", load_url],
+                                stdout=subprocess.DEVNULL)
+        time.sleep(1)  # let wrk reach full speed before measuring under it
+    try:
+        prefix = f"{'loaded' if load_url else 'idle'}-{time.monotonic_ns()}"
+        return asyncio.run(fixed_rate(Api(instance.home, instance.port), seconds, prefix))
+    finally:
+        if wrk_load is not None:
+            wrk_load.wait()
+
+
+def dns_loads(instance: Instance, seconds: float) -> tuple[DnsLoad, DnsLoad]:
+    """(the cluster DNS, the canned-answer floor), the same client, the same name."""
+    name = "nginx.default.svc.cluster.local."
+    cluster = load(instance.dns_address(), 53, name, seconds=seconds, expect=instance.cluster_ip)
+    with CannedResponder(name) as canned:
+        floor = load("127.0.0.1", canned.port, name, seconds=seconds)
+    return cluster, floor
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="wrk runs per path, interleaved; the best one counts")
+    parser.add_argument("--api-seconds", type=float, default=10.0)
+    parser.add_argument("--dns-seconds", type=float, default=5.0)
+    parser.add_argument("--change-gap", type=float, default=0.1,
+                        help="seconds between EndpointSlice changes, so that one is not "
+                             "batched with the one before (the proxy's 20 ms minimum interval)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install -y wrk (or `make tools`)")
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     instance = Instance()
     label = f"minik.dev/bench={instance.name}"
     published = free_port()
@@ -236,15 +331,29 @@ def main() -> None:
         }
         small: dict[str, Result] = {}
         large: dict[str, Result] = {}
-        for name, where in targets.items():
-            progress(f"wrk {name} ({where}) ...")
-            small[name] = wrk(f"http://{where}/1k", connections=32, duration=args.duration)
-            large[name] = wrk(f"http://{where}/1m", connections=8, duration=args.duration)
+        for n in range(args.rounds):
+            for name, where in targets.items():
+                progress(f"wrk {name} ({where}), round {n + 1} ...")
+                one = wrk(f"http://{where}/1k", connections=32, duration=args.duration)
+                if name not in small or one.rps > small[name].rps:
+                    small[name] = one
+                one = wrk(f"http://{where}/1m", connections=8, duration=args.duration)
+                if name not in large or one.mib_s > large[name].mib_s:
+                    large[name] = one
+        progress("API writes at 20/s, idle and under wrk load ...")
+        api_idle = api_writes(instance, args.api_seconds, load_url=None)
+        api_loaded = api_writes(instance, args.api_seconds,
+                                load_url=f"http://{targets['ClusterIP']}/1k")
+        progress("cluster DNS queries ...")
+        dns, dns_floor = dns_loads(instance, args.dns_seconds)
         progress("EndpointSlice changes ...")
+        writer = SliceWriter(instance)
         removed, added = [], []
         for _ in range(args.changes):
-            removed.append(follow_time(instance, ready=False))
-            added.append(follow_time(instance, ready=True))
+            time.sleep(args.change_gap)
+            removed.append(writer.follow_time(ready=False))
+            time.sleep(args.change_gap)
+            added.append(writer.follow_time(ready=True))
     finally:
         if container:
             subprocess.run([DOCKER, "rm", "-f", container], capture_output=True)
@@ -252,7 +361,10 @@ def main() -> None:
 
     direct, dproxy = small["direct (pod IP)"], small["docker-proxy"]
     ldirect, ldproxy = large["direct (pod IP)"], large["docker-proxy"]
-    print(f"\n1 KiB responses (wrk -t2 -c32 -d{args.duration}s) and 1 MiB (wrk -t2 -c8)")
+    print(f"\n{os.cpu_count()} cores, load average before {load_before}, after "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"\n1 KiB responses (wrk -t2 -c32 -d{args.duration}s) and 1 MiB (wrk -t2 -c8), "
+          f"best of {args.rounds} interleaved rounds")
     print(f"{'path':<16} {'rps':>8} {'/direct':>7} {'/d-proxy':>8} {'p50 ms':>7} "
           f"{'+p50':>6} {'p99 ms':>7} {'MiB/s':>7} {'/direct':>7} {'/d-proxy':>8}")
     for name in targets:
@@ -262,11 +374,26 @@ def main() -> None:
               f"{big.mib_s:>7.0f} {big.mib_s / ldirect.mib_s:>7.2f} "
               f"{big.mib_s / ldproxy.mib_s:>8.2f}")
     print("goals: 1 KiB rps >= 0.75x direct, 1 MiB >= 0.8x direct, added p50 <= 0.3 ms")
-    print(f"\nEndpointSlice change -> proxy following ({args.changes} each, ms, "
-          "as a client sees it)")
-    print(f"{'change':<22} {'p50':>7} {'p99':>7}")
-    print(f"{'endpoint removed':<22} {statistics.median(removed):>7.1f} {pct(removed, 99):>7.1f}")
-    print(f"{'endpoint added':<22} {statistics.median(added):>7.1f} {pct(added, 99):>7.1f}")
+    idle99, loaded99 = pct(api_idle, 99) * 1000, pct(api_loaded, 99) * 1000
+    print(f"\nAPI writes at 20/s ({args.api_seconds:.0f}s each), ms")
+    print(f"{'API server':<22} {'p50':>7} {'p99':>7}")
+    print(f"{'idle':<22} {pct(api_idle, 50) * 1000:>7.2f} {idle99:>7.2f}")
+    print(f"{'proxy under wrk load':<22} {pct(api_loaded, 50) * 1000:>7.2f} {loaded99:>7.2f}")
+    print(f"p99 loaded/idle: {loaded99 / idle99:.2f}x (goal: within 1.5x)")
+    print(f"\nDNS A queries for nginx.default.svc.cluster.local ({args.dns_seconds:.0f}s, "
+          "8 in flight)")
+    print(f"{'server':<22} {'q/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'lost':>5} {'wrong':>5}")
+    for label, d in (("cluster DNS", dns), ("canned floor", dns_floor)):
+        print(f"{label:<22} {d.qps:>7.0f} {pct(d.latencies, 50) * 1000:>7.2f} "
+              f"{pct(d.latencies, 99) * 1000:>7.2f} {d.lost:>5} {d.wrong:>5}")
+    print(f"cluster DNS / floor: {dns.qps / dns_floor.qps:.2f}x q/s")
+    print(f"\nEndpointSlice change -> proxy following ({args.changes} each, "
+          f"{args.change_gap:.2f}s apart, ms from sending the PATCH, as a client sees it)")
+    print(f"{'change':<22} {'API p50':>7} {'p50':>7} {'p99':>7}")
+    for label, times in (("endpoint removed", removed), ("endpoint added", added)):
+        follow = [t for _, t in times]
+        print(f"{label:<22} {statistics.median(w for w, _ in times):>7.1f} "
+              f"{statistics.median(follow):>7.1f} {pct(follow, 99):>7.1f}")
 
 
 if __name__ == "__main__":

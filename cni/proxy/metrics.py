@@ -14,7 +14,8 @@ kube-proxy's do. The sync duration is an ordinary histogram.
   away), `connect_refused`, `connect_timeout`, `connect_failed` (one per
   endpoint attempt that failed; the next one is tried), `reset` (a
   connection broken by either side), `listen` (a frontend that cannot
-  listen);
+  listen), `accept` (a connection the kernel had but the proxy could not
+  take, e.g. out of file descriptors);
 - `minik_proxy_sync_duration_seconds`: one sync of the proxy's state.
 """
 

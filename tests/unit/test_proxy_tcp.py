@@ -165,3 +165,62 @@ async def test_a_closed_listener_accepts_no_more_but_keeps_its_connections() -> 
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((fe.address, fe.port))
         s.listen()
+
+
+async def moved_until_it_stops(listener: TcpListener) -> int:
+    """The bytes moved to the client once the count no longer grows (the buffers are full)."""
+    deadline = asyncio.get_running_loop().time() + 10
+    moved = -1
+    while moved != listener.target.stats.bytes_to_client:
+        assert asyncio.get_running_loop().time() < deadline, "the proxy never stopped"
+        moved = listener.target.stats.bytes_to_client
+        await asyncio.sleep(0.1)
+    return moved
+
+
+@on_uvloop
+async def test_a_client_that_does_not_read_stops_the_proxy_reading_from_its_endpoint() -> None:
+    payload = os.urandom(64 * MiB)
+    sent = asyncio.Event()
+
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(payload)
+        await writer.drain()
+        sent.set()
+        writer.close()
+
+    async with backend("127.0.0.2", flood) as a:
+        fe = frontend()
+        async with listening(TcpListener(fe, target(a))) as listener:
+            reader, writer = await asyncio.open_connection(fe.address, fe.port, limit=MiB)
+            assert await reader.readexactly(MiB) == payload[:MiB]
+            held = await moved_until_it_stops(listener)
+            assert not sent.is_set(), "the endpoint could write everything: nothing held it"
+            assert held < 40 * MiB, f"the proxy moved {held} bytes for a client that reads none"
+            rest = await asyncio.wait_for(reader.read(), 30)
+            writer.close()
+    assert hashlib.sha256(payload[MiB:]).digest() == hashlib.sha256(rest).digest()
+
+
+@on_uvloop
+async def test_an_endpoint_that_resets_resets_its_client() -> None:
+    async def reset_after_hello(reader: asyncio.StreamReader,
+                                writer: asyncio.StreamWriter) -> None:
+        writer.write(b"hello\n")
+        await writer.drain()
+        await reader.readline()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        writer.transport.abort()
+
+    async with backend("127.0.0.2", reset_after_hello) as a:
+        fe = frontend()
+        async with listening(TcpListener(fe, target(a))) as listener:
+            reader, writer = await asyncio.open_connection(fe.address, fe.port)
+            assert await reader.readline() == b"hello\n"
+            writer.write(b"bye\n")
+            with pytest.raises(ConnectionResetError):
+                await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+    assert listener.target.stats.errors["reset"] == 1
+    assert listener.target.stats.active == 0
