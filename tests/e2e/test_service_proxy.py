@@ -87,6 +87,7 @@ def test_services_are_reachable_through_clusterip_nodeport_and_loadbalancer_with
         eventually(lambda: not lo_addresses(cluster.name), what="no ClusterIP left on lo")
         cluster.minik("down", check=False)
         assert lo_addresses(cluster.name) == set()
+        cluster.restart()  # so that the purge below removes the pods a kill -9 left running
     finally:
         cluster.stop()
     assert lo_addresses(cluster.name) == set()
