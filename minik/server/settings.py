@@ -8,7 +8,9 @@ is given and, for what it is not given, what the file says; only a first
 start falls back to the defaults:
 
 - service CIDR: the first /16 from 10.96.0.0 up, within 10.96.0.0/12, that
-  no other instance on this host has claimed (`minik.server.claims`);
+  no other instance on this host has claimed (`minik.server.claims`) and
+  the host does not already reach (its LAN, its nameservers:
+  `cni.network.host_networks`);
 - loadbalancer range: likewise the first /24 from 127.0.1.0 up, within
   127.0.0.0/8;
 - NodePorts 30000-32767 on 127.0.0.1; DNS upstreams: none, which means the
@@ -22,8 +24,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from cni.network import host_networks
 from minik.home import Home, write_private
 from minik.server.claims import ClaimError, ClaimRegistry, candidates
 
@@ -90,6 +94,13 @@ def _stored(home: Home) -> dict[str, object]:
     return stored if isinstance(stored, dict) else {}
 
 
+def _clear_of_host(networks: Iterable[str]) -> Iterator[str]:
+    """The networks the host does not already reach (its LAN, its nameservers)."""
+    host = host_networks()
+    return (n for n in networks
+            if not any(h.overlaps(ipaddress.ip_network(n)) for h in host))
+
+
 def resolve(home: Home, *, service_cidr: str | None = None,
             node_port_range: str | None = None, node_address: str | None = None,
             loadbalancer_range: str | None = None, dns_upstream: tuple[str, ...] = (),
@@ -104,7 +115,7 @@ def resolve(home: Home, *, service_cidr: str | None = None,
     try:
         chosen_cidr = registry.claim(
             "service-cidr", root, [_network(str(cidr), "service CIDR")] if cidr
-            else candidates(SERVICE_CIDR_FIRST, SERVICE_CIDR_WITHIN))
+            else _clear_of_host(candidates(SERVICE_CIDR_FIRST, SERVICE_CIDR_WITHIN)))
         chosen_lb = registry.claim(
             "loadbalancer-range", root, [_network(str(lb), "loadbalancer range")] if lb
             else candidates(LOADBALANCER_FIRST, LOADBALANCER_WITHIN))
