@@ -9,8 +9,13 @@ dirty. One loop syncs: it reads both caches, computes the plan
 2. each service port's `Balancer` gets its new endpoints (or is made),
    and every listener that stays is pointed at its rule's balancer and
    stats; new frontends start listening, gone ones stop (their
-   connections drain);
-3. ClusterIPs no longer wanted leave `lo`;
+   connections drain). A frontend with no endpoint has no listener, so
+   a client is refused at once (ECONNREFUSED, or ICMP port unreachable
+   for UDP), as kube-proxy's REJECT rule does;
+3. ClusterIPs no longer wanted leave `lo` — except while a closed
+   listener on one still has connections draining (a deleted Service's
+   established connections keep working, as conntrack keeps them on
+   Kubernetes): the sync looks again every `DRAIN_CHECK` seconds;
 4. LoadBalancer Services whose `status.loadBalancer` is not the address
    they were given get it written through the status subresource (and
    Services that stopped being LoadBalancers have theirs cleared).
@@ -66,6 +71,7 @@ from minik.machinery.shared_informers import SharedInformers
 log = logging.getLogger(__name__)
 
 RETRY_BASE = 0.5
+DRAIN_CHECK = 1.0
 RETRY_CAP = 30.0
 
 
@@ -100,6 +106,8 @@ class ServiceProxy:
             informer.add_handler(on_add=self._on_event, on_update=self._on_update,
                                  on_delete=self._on_event)
         self.listeners: dict[Frontend, Listener] = {}
+        self.draining: set[Listener] = set()
+        """Closed listeners whose connections are still open: their address stays on `lo`."""
         self.balancers: dict[ServicePortName, Balancer] = {}
         self.owned: set[str] = set()
         self.syncs = 0
@@ -140,8 +148,13 @@ class ServiceProxy:
         state = desired_state(services, self.slices.indexer.list(),
                               node_address=self.config.node_address, load_balancers=assigned)
         ok = await self._apply_addresses(add=state.cluster_ips - self.owned, remove=set())
-        ok = await self._apply_listeners(state.frontends) and ok
-        ok = await self._apply_addresses(add=set(), remove=self.owned - state.cluster_ips) and ok
+        ok = await self._apply_listeners(
+            {f: rule for f, rule in state.frontends.items() if rule.endpoints}) and ok
+        self.draining = {listener for listener in self.draining if listener.open_connections()}
+        keep = state.cluster_ips | {listener.frontend.address for listener in self.draining}
+        ok = await self._apply_addresses(add=set(), remove=self.owned - keep) and ok
+        if self.draining:
+            self.clock.call_later(DRAIN_CHECK, self._dirty.set)
         ok = await self._write_statuses(services, assigned) and ok
         self.metrics.retain({rule.name for rule in state.frontends.values()})
         self.metrics.sync_duration.observe(self.clock.now() - started)
@@ -165,7 +178,10 @@ class ServiceProxy:
     async def _apply_listeners(self, frontends: dict[Frontend, ServicePortRule]) -> bool:
         targets = self._targets(frontends)
         for frontend in [f for f in self.listeners if f not in frontends]:
-            self.listeners.pop(frontend).close()
+            closed = self.listeners.pop(frontend)
+            closed.close()
+            if closed.open_connections():
+                self.draining.add(closed)
             log.info("service proxy: stopped listening on %s", frontend)
         ok = True
         for frontend, rule in sorted(frontends.items()):
@@ -232,9 +248,10 @@ class ServiceProxy:
 
     async def shutdown(self) -> None:
         """Cut every connection, stop every listener, remove every address of this instance."""
-        for listener in self.listeners.values():
+        for listener in [*self.listeners.values(), *self.draining]:
             listener.abort()
         self.listeners.clear()
+        self.draining.clear()
         await asyncio.sleep(0)
         try:
             await self.addresses.apply(add=set(), remove=self.owned | await self.addresses.adopt())

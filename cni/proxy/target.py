@@ -42,3 +42,6 @@ class Listener(Protocol):
 
     def abort(self) -> None:
         """Stop accepting and cut every connection and flow (the proxy shuts down)."""
+
+    def open_connections(self) -> int:
+        """Connections still open (after `close`, those still draining)."""

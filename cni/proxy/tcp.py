@@ -93,6 +93,9 @@ class TcpListener:
         for connection in list(self.connections):
             connection.abort()
 
+    def open_connections(self) -> int:
+        return len(self.connections)
+
 
 class _Connection:
     """A client's connection and the one to its endpoint."""

@@ -87,6 +87,9 @@ class UdpListener(asyncio.DatagramProtocol):
     def abort(self) -> None:
         self.close()
 
+    def open_connections(self) -> int:
+        return len(self.flows)
+
 
 class _Flow(asyncio.DatagramProtocol):
     """One client's datagrams to and from one endpoint."""

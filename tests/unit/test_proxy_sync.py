@@ -129,6 +129,7 @@ class FakeListener:
         self.frontend = frontend
         self.target = target
         self.state = "new"
+        self.connections = 0
 
     async def start(self) -> None:
         if self.frontend in self.busy:
@@ -140,6 +141,9 @@ class FakeListener:
 
     def abort(self) -> None:
         self.state = "aborted"
+
+    def open_connections(self) -> int:
+        return self.connections
 
 
 @pytest.fixture
@@ -185,6 +189,8 @@ async def syncing(clock: ManualClock, until: Callable[[], Awaitable[bool]],
 async def test_a_restarted_proxy_adopts_its_addresses_and_removes_the_stale_ones(
         api: Api) -> None:
     await api.client.create(SERVICES, "default", service("web"))
+    await api.client.create(ENDPOINTSLICES, "default",
+                            endpoint_slice("web", ("10.244.0.5", READY)))
     addresses = FakeAddresses({"10.96.0.10", "10.96.0.99"})
     proxy = await running_proxy(api, addresses, ManualClock())
     await eventually(lambda: proxy.syncs == 1)
@@ -200,7 +206,9 @@ async def test_changes_within_the_minimum_interval_are_applied_in_one_batch(api:
     await eventually(lambda: proxy.syncs == 1)
     for n in range(5):
         await api.client.create(SERVICES, "default", service(f"s{n}", ip=f"10.96.0.{20 + n}"))
-    await eventually(lambda: len(proxy.services.indexer) == 5)
+        await api.client.create(ENDPOINTSLICES, "default",
+                                endpoint_slice(f"s{n}", (f"10.244.0.{n + 1}", READY)))
+    await eventually(lambda: len(proxy.services.indexer) == 5 and len(proxy.slices.indexer) == 5)
     assert proxy.syncs == 1, "no sync before the minimum interval has passed"
     clock.advance(1.0)
     await eventually(lambda: proxy.syncs == 2)
@@ -245,6 +253,8 @@ async def test_load_balancer_status_is_written_and_a_taken_address_is_given_up(
         await api.client.create(SERVICES, "default", service(
             "front", kind="LoadBalancer", ports=[{"name": "http", "port": 80,
                                                   "nodePort": 30080}]))
+        await api.client.create(ENDPOINTSLICES, "default",
+                                endpoint_slice("front", ("10.244.0.5", READY)))
 
         async def ingress() -> str | None:
             svc = await api.client.get(SERVICES, "default", "front")
@@ -260,3 +270,62 @@ async def test_load_balancer_status_is_written_and_a_taken_address_is_given_up(
         assert Frontend("127.0.0.9", 30080, "TCP") in proxy.listeners
     finally:
         FakeListener.busy = set()
+
+
+async def test_a_service_without_endpoints_has_its_address_but_no_listener(api: Api) -> None:
+    clock = ManualClock()
+    addresses = FakeAddresses(set())
+    proxy = await running_proxy(api, addresses, clock)
+    await api.client.create(SERVICES, "default", service("web"))
+    frontend = Frontend("10.96.0.10", 80, "TCP")
+
+    async def owned() -> bool:
+        return "10.96.0.10" in addresses.present
+
+    await syncing(clock, owned)
+    assert frontend not in proxy.listeners, "refused, as kube-proxy's REJECT does"
+    await api.client.create(ENDPOINTSLICES, "default",
+                            endpoint_slice("web", ("10.244.0.5", READY)))
+
+    async def listening() -> bool:
+        return frontend in proxy.listeners
+
+    await syncing(clock, listening)
+
+
+async def test_a_deleted_service_keeps_its_address_while_its_connections_drain(
+        api: Api) -> None:
+    clock = ManualClock()
+    addresses = FakeAddresses(set())
+    proxy = await running_proxy(api, addresses, clock)
+    await api.client.create(SERVICES, "default", service("web"))
+    await api.client.create(ENDPOINTSLICES, "default",
+                            endpoint_slice("web", ("10.244.0.5", READY)))
+    frontend = Frontend("10.96.0.10", 80, "TCP")
+
+    async def listening() -> bool:
+        return frontend in proxy.listeners
+
+    await syncing(clock, listening)
+    listener = proxy.listeners[frontend]
+    listener.connections = 1  # type: ignore[attr-defined]
+    await api.client.delete(SERVICES, "default", "web")
+
+    async def closed() -> bool:
+        return listener.state == "closed"  # type: ignore[attr-defined]
+
+    await syncing(clock, closed)
+    syncs = proxy.syncs
+    await syncing(clock, lambda: _true_after(proxy, syncs + 2))
+    assert "10.96.0.10" in addresses.present, "the address stays while a connection is open"
+    listener.connections = 0  # type: ignore[attr-defined]
+
+    async def released() -> bool:
+        return "10.96.0.10" not in addresses.present
+
+    await syncing(clock, released)
+    assert proxy.draining == set()
+
+
+async def _true_after(proxy: ServiceProxy, syncs: int) -> bool:
+    return proxy.syncs >= syncs
