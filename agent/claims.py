@@ -28,7 +28,6 @@ from pathlib import Path
 
 from agent.host_mounts import HostMounts
 from agent.ownership import ON_ROOT_MISMATCH, apply_fs_group, fs_group_of
-from agent.provisioning import PROVISIONER
 from agent.runtime import BindMount, Mount, VolumeInfo, VolumeMount
 from agent.volume_errors import FAILED_MOUNT, VolumeError
 from minik.api.meta import namespace_of, uid_of
@@ -39,6 +38,7 @@ from minik.api.objects import (
     PersistentVolumeClaim,
     Pod,
 )
+from minik.api.volumes import PROVISIONER
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import pytest
 
 from agent.fake_runtime import FakeRuntime
 from agent.mounts import mount_points_under
-from agent.provisioning import PROVISIONER
 from agent.runtime import BindMount, VolumeInfo, VolumeMount
 from agent.sync import PodSyncer
 from agent.volumes import CONFIG_ERROR, FAILED_MOUNT, VolumeManager
+from minik.api.volumes import PROVISIONER
 from tests.unit.test_pod_sync import Pods, make_syncer, methods, requeue_after
 from tests.unit.test_volumes import container, failure, make_pod, mount
 
