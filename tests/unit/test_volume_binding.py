@@ -25,7 +25,11 @@ from minik.api.volumematching import find_best_match, find_matching_volume, volu
 from minik.api.volumes import newest_default_class
 from minik.client.aio import AsyncClient
 from minik.controllers.volume.binder import EXTERNAL_PROVISIONING, PersistentVolumeController
-from minik.controllers.volume.protection import PVCProtectionController, PVProtectionController
+from minik.controllers.volume.protection import (
+    PVCProtectionController,
+    PVProtectionController,
+    pod_uses_claim,
+)
 from tests.unit.apitest import Api, poll, running_controllers
 
 
@@ -119,6 +123,18 @@ def test_on_the_schedulers_path_node_affinity_and_access_modes_also_decide():
 def test_a_malformed_selector_selects_no_volume():
     claim = a_claim(selector={"matchExpressions": [{"key": "a", "operator": "Bogus"}]})
     assert find_best_match(claim, [a_volume("v")]) is None
+
+
+def test_a_scheduled_pod_uses_its_claims_and_its_ephemeral_volumes_claims():
+    pod = {"metadata": {"name": "web", "namespace": "default"},
+           "spec": {"nodeName": "n", "volumes": [
+               {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+               {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {}}}},
+               {"name": "tmp", "emptyDir": {}}]}}
+    assert [pod_uses_claim(pod, name) for name in ("data", "web-scratch", "web-tmp")] == [
+        True, True, False]
+    del pod["spec"]["nodeName"]
+    assert not pod_uses_claim(pod, "web-scratch")
 
 
 def test_a_requested_volume_that_cannot_serve_the_claim_says_why():
