@@ -53,7 +53,6 @@ from pathlib import Path
 from typing import cast
 
 from agent import labels, trace
-from agent.claims import claim_keys
 from agent.images import ImageManager
 from agent.kubelet_server import KubeletServer
 from agent.lister import ContainerLister
@@ -74,6 +73,7 @@ from minik.api.meta import is_being_deleted, uid_of
 from minik.api.names import CLUSTER_DOMAIN
 from minik.api.objects import JsonObject, PersistentVolumeClaim, Pod
 from minik.api.resources import REGISTRY
+from minik.api.volumes import claim_keys
 from minik.client.aio import AsyncClient
 from minik.machinery.clock import Clock, LoopClock, sleep
 from minik.machinery.events import EventRecorder

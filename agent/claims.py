@@ -1,8 +1,11 @@
-"""`persistentVolumeClaim` volumes: from a pod's claim to what the agent mounts.
+"""`persistentVolumeClaim` and `ephemeral` volumes: from a pod's claim to what the agent
+mounts.
 
-As the kubelet's volume manager does (`getPVCExtractPV`), the claim is
-read from the watch cache, must be Bound, and its PV must point back at it
-(`claimRef.uid`). The PV's source decides the mount:
+An `ephemeral` volume is the claim `<pod>-<volume>` that the ephemeral
+volume controller made from its template, and only if the pod owns it
+(`minik.api.ephemeral`); it is never read-only. As the kubelet's volume
+manager does (`getPVCExtractPV`), the claim is read from the watch cache,
+must be Bound, and its PV must point back at it (`claimRef.uid`). The PV's source decides the mount:
 
 - the CSI driver `minik.dev/docker-volume`: the Docker named volume
   (`volumeHandle`), mounted by name (a `subPath` in it is staged from the
@@ -28,9 +31,9 @@ from pathlib import Path
 
 from agent.host_mounts import HostMounts
 from agent.ownership import ON_ROOT_MISMATCH, apply_fs_group, fs_group_of
-from agent.provisioning import PROVISIONER
 from agent.runtime import BindMount, Mount, VolumeInfo, VolumeMount
 from agent.volume_errors import FAILED_MOUNT, VolumeError
+from minik.api.ephemeral import volume_is_for_pod
 from minik.api.meta import namespace_of, uid_of
 from minik.api.objects import (
     Container,
@@ -39,10 +42,9 @@ from minik.api.objects import (
     PersistentVolumeClaim,
     Pod,
 )
+from minik.api.volumes import PROVISIONER, PodClaim, pod_claim
 
 log = logging.getLogger(__name__)
-
-CLAIM = "persistentVolumeClaim"
 
 ClaimLookup = Callable[[str, str], PersistentVolumeClaim | None]
 """A claim by namespace and name, from a watch cache."""
@@ -56,13 +58,6 @@ DockerVolumes = Callable[[str], Awaitable[VolumeInfo | None]]
 
 async def no_volume(name: str) -> VolumeInfo | None:
     return None
-
-
-def claim_keys(pod: Pod) -> list[str]:
-    """`namespace/claim` of each claim the pod mounts (to find the pods a claim holds up)."""
-    namespace = namespace_of(pod) or "default"
-    return [f"{namespace}/{(v[CLAIM] or {}).get('claimName', '')}"
-            for v in (pod.get("spec") or {}).get("volumes") or [] if v.get(CLAIM)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,18 +81,20 @@ def unmountable(volume: JsonObject, why: str) -> VolumeError:
                                      f"[{name}], failed to process volumes=[{name}]: {why}")
 
 
-def resolve_claim(pod: Pod, volume: JsonObject, *, claims: ClaimLookup,
+def resolve_claim(pod: Pod, volume: JsonObject, wanted: PodClaim, *, claims: ClaimLookup,
                   persistent_volumes: PvLookup) -> ClaimSource:
-    """The source behind the pod's `persistentVolumeClaim` volume; `VolumeError` when the
-    claim is missing, unbound, or its PV cannot be mounted here."""
-    source = volume.get("persistentVolumeClaim") or {}
-    claim_name = source.get("claimName", "")
+    """The source behind the pod's volume of claim `wanted`; `VolumeError` when the claim
+    is missing, not the pod's own (an ephemeral one), unbound, or its PV cannot be mounted
+    here."""
+    claim_name = wanted.name
     namespace = namespace_of(pod) or "default"
     where = f"error processing PVC {namespace}/{claim_name}"
     claim = claims(namespace, claim_name)
     if claim is None:
         raise unmountable(volume, f'{where}: failed to fetch PVC from API server: '
                                   f'persistentvolumeclaims "{claim_name}" not found')
+    if wanted.ephemeral and (foreign := volume_is_for_pod(pod, claim)) is not None:
+        raise unmountable(volume, f"{where}: {foreign}")
     pv_name = (claim.get("spec") or {}).get("volumeName") or ""
     if (claim.get("status") or {}).get("phase") != "Bound" or not pv_name:
         raise unmountable(volume, f"{where}: PVC is not bound")
@@ -110,7 +107,7 @@ def resolve_claim(pod: Pod, volume: JsonObject, *, claims: ClaimLookup,
         raise unmountable(volume, f"{where}: found PV object {pv_name} but its "
                                   f"pv.Spec.ClaimRef.UID {ref.get('uid', '')} does not point "
                                   f"to claim.UID {uid_of(claim)}")
-    read_only = bool(source.get("readOnly"))
+    read_only = wanted.read_only
     spec: JsonObject = dict(pv.get("spec") or {})
     csi = spec.get("csi") or {}
     if csi.get("driver") == PROVISIONER and csi.get("volumeHandle"):
@@ -134,8 +131,8 @@ class Claimed:
 
 
 class ClaimMounts:
-    """The `persistentVolumeClaim` volumes of the pods: resolved, set up and mounted, with
-    `host` staging what needs staging."""
+    """The `persistentVolumeClaim` and `ephemeral` volumes of the pods: resolved, set up and
+    mounted, with `host` staging what needs staging."""
 
     def __init__(self, host: HostMounts, *, claims: ClaimLookup | None,
                  persistent_volumes: PvLookup | None, docker_volumes: DockerVolumes) -> None:
@@ -149,9 +146,10 @@ class ClaimMounts:
         when one cannot be mounted now)."""
         claimed = {}
         for volume in (pod.get("spec") or {}).get("volumes") or []:
-            if CLAIM not in volume:
+            wanted = pod_claim(pod, volume)
+            if wanted is None:
                 continue
-            source = resolve_claim(pod, volume, claims=self._claims,
+            source = resolve_claim(pod, volume, wanted, claims=self._claims,
                                    persistent_volumes=self._persistent_volumes)
             mountpoint = ""
             if source.docker_volume:

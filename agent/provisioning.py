@@ -33,25 +33,24 @@ volumes are refused (`ProvisioningFailed`).
 
 from __future__ import annotations
 
-from typing import cast
-
 from agent import labels
 from minik.api.meta import annotations_of, is_being_deleted, meta_of, name_of, uid_of
 from minik.api.objects import (
-    JsonObject,
     NodeSelector,
     ObjectReference,
     PersistentVolume,
     PersistentVolumeClaim,
     StorageClass,
 )
+from minik.api.volumes import (
+    BETA_STORAGE_PROVISIONER,
+    PROVISIONED_BY,
+    PROVISIONER,
+    SELECTED_NODE,
+    STORAGE_PROVISIONER,
+)
+from minik.api.volumes import claim_class as claim_class  # the provisioner reads it from here
 
-PROVISIONER = "minik.dev/docker-volume"
-STORAGE_PROVISIONER = "volume.kubernetes.io/storage-provisioner"
-BETA_STORAGE_PROVISIONER = "volume.beta.kubernetes.io/storage-provisioner"
-BETA_STORAGE_CLASS = "volume.beta.kubernetes.io/storage-class"
-SELECTED_NODE = "volume.kubernetes.io/selected-node"
-PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 HOSTNAME = "kubernetes.io/hostname"
 WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
 
@@ -62,14 +61,6 @@ CLAIM_NAME_LABEL = labels.PREFIX + "claim-name"
 
 class Unprovisionable(Exception):
     """The claim asks for what a Docker volume cannot be; retrying does not help."""
-
-
-def claim_class(claim: PersistentVolumeClaim) -> str:
-    """The claim's class name, from its spec or the beta annotation (as Kubernetes reads it)."""
-    spec = claim.get("spec") or {}
-    if "storageClassName" in spec and spec["storageClassName"] is not None:
-        return spec["storageClassName"]
-    return annotations_of(claim).get(BETA_STORAGE_CLASS, "")
 
 
 def pv_name(claim: PersistentVolumeClaim) -> str:
@@ -95,7 +86,7 @@ def _requested_provisioner(claim: PersistentVolumeClaim) -> str | None:
 
 
 def _topology_allows(storage_class: StorageClass, node: str) -> bool:
-    topologies = cast(JsonObject, storage_class).get("allowedTopologies") or []
+    topologies = storage_class.get("allowedTopologies") or []
     hostnames = [value for term in topologies
                  for expr in term.get("matchLabelExpressions") or []
                  if expr.get("key") == HOSTNAME for value in expr.get("values") or []]

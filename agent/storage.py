@@ -17,10 +17,10 @@ from pathlib import Path
 
 from agent import labels
 from agent.provisioner import DockerVolumeProvisioner, Journal
-from agent.provisioning import PROVISIONER
 from agent.runtime import Runtime, RuntimeFailure
 from minik.api.objects import PersistentVolume, PersistentVolumeClaim
 from minik.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, STORAGECLASSES
+from minik.api.volumes import PROVISIONER
 from minik.client.aio import AsyncClient
 from minik.machinery.clock import Clock
 from minik.machinery.events import EventRecorder

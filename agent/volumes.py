@@ -20,7 +20,7 @@ non-root container read it.
   read-only; `refresh` re-projects them when their sources change.
 - `hostPath` volumes and the `subPath` of any volume are checked and
   staged by `agent.host_mounts`.
-- `persistentVolumeClaim` volumes are resolved to their PV by
+- `persistentVolumeClaim` and `ephemeral` volumes are resolved to their PV by
   `agent.claims`: a Docker volume is mounted by name (its directory on
   the host given the pod's `fsGroup` first, `agent.ownership`), a
   hostPath or local PV is staged as a hostPath volume. Nothing of theirs
@@ -79,7 +79,10 @@ CLAIM = "persistentVolumeClaim"
 
 
 def volume_kind(volume: JsonObject) -> str:
-    """The volume's source key; a volume without one is an emptyDir, as the API defaults it."""
+    """The volume's source key; a volume without one is an emptyDir, as the API defaults it.
+    An `ephemeral` volume is a claim (`agent.claims`)."""
+    if "ephemeral" in volume:
+        return CLAIM
     for key in _SOURCES:
         if key in volume:
             return key

@@ -9,7 +9,7 @@ waits for it and the node that mounts it: the claim is named
 from __future__ import annotations
 
 from minik.api.meta import controller_of, name_of, namespace_of, uid_of
-from minik.api.objects import JsonObject, Pod
+from minik.api.objects import JsonObject, PersistentVolumeClaim, Pod
 
 
 def volume_claim_name(pod: Pod, volume: JsonObject) -> str:
@@ -17,7 +17,7 @@ def volume_claim_name(pod: Pod, volume: JsonObject) -> str:
     return f"{name_of(pod)}-{volume.get('name', '')}"
 
 
-def volume_is_for_pod(pod: Pod, claim: JsonObject) -> str | None:
+def volume_is_for_pod(pod: Pod, claim: PersistentVolumeClaim) -> str | None:
     """None when the pod owns the claim; otherwise Kubernetes' error text."""
     owner = controller_of(claim)
     if owner is not None and owner.get("uid") == uid_of(pod):

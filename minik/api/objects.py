@@ -642,6 +642,15 @@ class EndpointSlice(KubeObject, total=False):
 # ---------------------------------------------------------------- storage
 
 
+class TopologySelectorLabelRequirement(TypedDict):
+    key: str
+    values: list[str]
+
+
+class TopologySelectorTerm(TypedDict, total=False):
+    matchLabelExpressions: list[TopologySelectorLabelRequirement]
+
+
 class StorageClass(KubeObject, total=False):
     """`storagev1.StorageClass`: who provisions a class's volumes, and how they bind."""
 
@@ -651,6 +660,7 @@ class StorageClass(KubeObject, total=False):
     volumeBindingMode: str
     allowVolumeExpansion: bool
     mountOptions: list[str]
+    allowedTopologies: list[TopologySelectorTerm]
 
 
 class TypedLocalObjectReference(TypedDict, total=False):

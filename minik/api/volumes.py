@@ -5,12 +5,14 @@ volume's class, size and binding (`storagehelpers` and `pvutil` in Kubernetes).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from minik.api.meta import meta_of
+from minik.api.ephemeral import volume_claim_name
+from minik.api.meta import meta_of, namespace_of
 from minik.api.models.quantity import is_quantity, parse_quantity
-from minik.api.objects import AnyObject, PersistentVolume, PersistentVolumeClaim
+from minik.api.objects import AnyObject, JsonObject, PersistentVolume, PersistentVolumeClaim, Pod
 
 T = TypeVar("T", bound=AnyObject)
 
@@ -100,3 +102,36 @@ def is_volume_bound_to_claim(volume: PersistentVolume, claim: PersistentVolumeCl
             "namespace"):
         return False
     return not ref.get("uid") or ref.get("uid") == md.get("uid")
+
+
+@dataclass(frozen=True, slots=True)
+class PodClaim:
+    """The claim one of a pod's volumes uses: a `persistentVolumeClaim` volume's
+    `claimName`, or `<pod>-<volume>` for an `ephemeral` volume (the pod's own claim,
+    never read-only)."""
+
+    name: str
+    ephemeral: bool
+    read_only: bool = False
+
+
+def pod_claim(pod: Pod, volume: JsonObject) -> PodClaim | None:
+    """The claim the pod's volume uses, if it uses one."""
+    source = volume.get("persistentVolumeClaim")
+    if source is not None:
+        return PodClaim(str(source.get("claimName") or ""), False, bool(source.get("readOnly")))
+    if volume.get("ephemeral") is not None:
+        return PodClaim(volume_claim_name(pod, volume), True)
+    return None
+
+
+def claims_of(pod: Pod) -> list[PodClaim]:
+    """The claims the pod's volumes use, in the order of its volumes (`podUsesPVC`)."""
+    return [claim for volume in (pod.get("spec") or {}).get("volumes") or []
+            if (claim := pod_claim(pod, volume)) is not None]
+
+
+def claim_keys(pod: Pod) -> list[str]:
+    """`namespace/claim` of every claim the pod uses: an informer index."""
+    namespace = namespace_of(pod) or "default"
+    return [f"{namespace}/{claim.name}" for claim in claims_of(pod)]

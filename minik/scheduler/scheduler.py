@@ -60,6 +60,7 @@ from minik.api.meta import (
 )
 from minik.api.objects import Binding, ConditionStatus, JsonObject, Node, Pod
 from minik.api.resources import NODES, PODS
+from minik.api.volumes import claim_keys, claims_of
 from minik.client.aio import AsyncClient
 from minik.client.paths import object_path
 from minik.machinery.backoff import Backoff
@@ -145,7 +146,7 @@ class Scheduler:
         self.nodes: Informer[Node] = Informer(self.client, NODES,
                                               resync_period=self.resync_period, clock=self.clock)
         self.pods.add_index(NODE_INDEX, node_name_index)
-        self.pods.add_index(CLAIM_INDEX, volumes.claim_keys)
+        self.pods.add_index(CLAIM_INDEX, claim_keys)
         self.volumes = VolumeBinder(self.client, clock=self.clock,
                                     resync_period=self.resync_period,
                                     on_claim=self._claim_changed,
@@ -235,7 +236,7 @@ class Scheduler:
         """A PV or a class changed: retry the waiting pods that use claims."""
         for key in sorted(self._unschedulable):
             pod = self.pods.indexer.get(key)
-            if pod is not None and volumes.claims_of(pod):
+            if pod is not None and claims_of(pod):
                 self.queue.add(key)
 
     def _start_binding(self, key: str, assumed: Assumed) -> None:
@@ -329,7 +330,7 @@ class Scheduler:
         """`(namespace/claim, pod)` for the pods placed (bound or assumed), not finished,
         that use one of `pod`'s claims."""
         users = []
-        for claim_key in volumes.claim_keys(pod):
+        for claim_key in claim_keys(pod):
             for other in self.pods.indexer.by_index(CLAIM_INDEX, claim_key):
                 placed = node_name_index(other) or key_of(other) in self._assumed
                 if placed and not is_pod_terminal(other):

@@ -28,38 +28,34 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import annotations_of, name_of, namespace_of, resource_version_of, uid_of
-from minik.api.objects import JsonObject, Node, Pod
+from minik.api.objects import (
+    JsonObject,
+    Node,
+    PersistentVolume,
+    PersistentVolumeClaim,
+    Pod,
+    StorageClass,
+)
 from minik.api.resources import (
     PERSISTENTVOLUMECLAIMS,
     PERSISTENTVOLUMES,
     STORAGECLASSES,
     ResourceType,
 )
+from minik.api.volumes import BOUND_BY_CONTROLLER, SELECTED_NODE
 from minik.client.aio import AsyncClient
 from minik.machinery.clock import Clock
 from minik.machinery.informer import Informer, key_of
-from minik.scheduler.volumes import (
-    BOUND_BY_CONTROLLER,
-    SELECTED_NODE,
-    VolumePlan,
-    is_claim_bound,
-    volume_fits_node,
-)
+from minik.scheduler.volumes import VolumePlan, is_claim_bound, volume_fits_node
 
 BIND_TIMEOUT = 600.0
 
 
 class VolumeBindingError(Exception):
     """The pod's volumes could not be bound on its node; it is to be scheduled again."""
-
-
-def _untyped(rt: ResourceType[Any]) -> ResourceType[JsonObject]:
-    """The resource with plain objects: the scheduler's volume rules read them as such."""
-    return cast(ResourceType[JsonObject], rt)
 
 
 class VolumeBinder:
@@ -73,12 +69,12 @@ class VolumeBinder:
         self.client = client
         self.clock = clock
         self.bind_timeout = bind_timeout
-        self.claims: Informer[JsonObject] = Informer(
-            client, _untyped(PERSISTENTVOLUMECLAIMS), resync_period=resync_period, clock=clock)
-        self.pvs: Informer[JsonObject] = Informer(
-            client, _untyped(PERSISTENTVOLUMES), resync_period=resync_period, clock=clock)
-        self.classes: Informer[JsonObject] = Informer(
-            client, _untyped(STORAGECLASSES), resync_period=resync_period, clock=clock)
+        self.claims: Informer[PersistentVolumeClaim] = Informer(
+            client, PERSISTENTVOLUMECLAIMS, resync_period=resync_period, clock=clock)
+        self.pvs: Informer[PersistentVolume] = Informer(
+            client, PERSISTENTVOLUMES, resync_period=resync_period, clock=clock)
+        self.classes: Informer[StorageClass] = Informer(
+            client, STORAGECLASSES, resync_period=resync_period, clock=clock)
         self._on_claim = on_claim
         self._on_volume = on_volume
         self._assumed: dict[str, VolumePlan] = {}
@@ -95,21 +91,22 @@ class VolumeBinder:
         return len(self._waiters)
 
     @property
-    def informers(self) -> tuple[Informer[JsonObject], ...]:
+    def informers(self) -> tuple[Informer[PersistentVolumeClaim], Informer[PersistentVolume],
+                                 Informer[StorageClass]]:
         return self.claims, self.pvs, self.classes
 
     # ------------------------------------------------------------- VolumeCache
 
-    def claim(self, namespace: str, name: str) -> JsonObject | None:
+    def claim(self, namespace: str, name: str) -> PersistentVolumeClaim | None:
         return self.claims.indexer.get(f"{namespace}/{name}")
 
-    def volume(self, name: str) -> JsonObject | None:
+    def volume(self, name: str) -> PersistentVolume | None:
         return self.pvs.indexer.get(name)
 
-    def volumes(self) -> list[JsonObject]:
+    def volumes(self) -> list[PersistentVolume]:
         return self.pvs.indexer.list()
 
-    def storage_class(self, name: str) -> JsonObject | None:
+    def storage_class(self, name: str) -> StorageClass | None:
         return self.classes.indexer.get(name)
 
     # ------------------------------------------------------------- events
@@ -118,11 +115,11 @@ class VolumeBinder:
         for waiter in self._waiters:
             waiter.set()
 
-    def _claim_changed(self, claim: JsonObject) -> None:
+    def _claim_changed(self, claim: PersistentVolumeClaim) -> None:
         self._wake()
         self._on_claim(key_of(claim))
 
-    def _volume_changed(self, _: JsonObject) -> None:
+    def _volume_changed(self, _: PersistentVolume | StorageClass) -> None:
         self._wake()
         self._on_volume()
 
@@ -156,24 +153,23 @@ class VolumeBinder:
         finally:
             self._assumed.pop(key, None)
 
-    async def _prebind(self, volume: JsonObject, claim: JsonObject) -> None:
+    async def _prebind(self, volume: PersistentVolume, claim: PersistentVolumeClaim) -> None:
         ref = {"kind": "PersistentVolumeClaim", "apiVersion": "v1",
                "namespace": namespace_of(claim), "name": name_of(claim), "uid": uid_of(claim),
                "resourceVersion": resource_version_of(claim)}
         patch = {"metadata": {"resourceVersion": resource_version_of(volume),
                               "annotations": {BOUND_BY_CONTROLLER: "yes"}},
                  "spec": {"claimRef": ref}}
-        await self._write(_untyped(PERSISTENTVOLUMES), None, name_of(volume), patch)
+        await self._write(PERSISTENTVOLUMES, None, name_of(volume), patch)
 
-    async def _select_node(self, claim: JsonObject, node: str) -> None:
+    async def _select_node(self, claim: PersistentVolumeClaim, node: str) -> None:
         if annotations_of(claim).get(SELECTED_NODE) == node:
             return
         patch = {"metadata": {"resourceVersion": resource_version_of(claim),
                               "annotations": {SELECTED_NODE: node}}}
-        await self._write(_untyped(PERSISTENTVOLUMECLAIMS), namespace_of(claim), name_of(claim),
-                          patch)
+        await self._write(PERSISTENTVOLUMECLAIMS, namespace_of(claim), name_of(claim), patch)
 
-    async def _write(self, rt: ResourceType[JsonObject], namespace: str | None, name: str,
+    async def _write(self, rt: ResourceType, namespace: str | None, name: str,
                      patch: JsonObject) -> None:
         try:
             await self.client.patch(rt, namespace, name, patch)

@@ -157,13 +157,15 @@ spec:
 def test_a_claim_used_by_a_pod_is_kept_until_the_pod_is_gone(
         cluster: Cluster, namespace: str) -> None:
     name = static_volume(cluster, namespace)
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    claims = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims"
     try:
         eventually(lambda: claim(cluster, namespace)["status"].get("phase") == "Bound",
                    timeout=30, what="claim bound")
-        cluster.api.request("POST", f"/api/v1/namespaces/{namespace}/pods",
-                            body=user_pod(namespace))
-        eventually(lambda: get(cluster, f"/api/v1/namespaces/{namespace}/pods/user")["spec"]
-                   .get("nodeName"), timeout=30, what="pod scheduled")
+        cluster.api.request("POST", pods, body=user_pod(namespace))
+        eventually(lambda: get(cluster, f"{pods}/user")["status"].get("phase") == "Running",
+                   timeout=60, what="pod Running with the claim mounted")
+        cluster.kubectl("exec", "user", "-n", namespace, "--", "touch", "/data/written")
         cluster.kubectl("delete", "pvc", "data", "-n", namespace, "--wait=false")
         rows = table(cluster, "pvc", "-n", namespace)
         assert rows[1][:2] == ["data", "Terminating"]
@@ -173,10 +175,14 @@ def test_a_claim_used_by_a_pod_is_kept_until_the_pod_is_gone(
 
         cluster.kubectl("delete", "pod", "user", "-n", namespace, "--wait=false")
 
-        def gone() -> bool:
-            items = get(cluster, f"/api/v1/namespaces/{namespace}/persistentvolumeclaims")
-            return not items["items"]
-        eventually(gone, timeout=60, what="claim removed once the pod is gone")
+        def claim_gone_after_the_pod() -> bool:
+            # The claim is read before the pod: a claim gone while the pod is still there
+            # would be seen as such, never the other way round.
+            claim_left = bool(get(cluster, claims)["items"])
+            pod_left = bool(get(cluster, pods)["items"])
+            assert claim_left or not pod_left, "the claim went before the pod"
+            return not claim_left
+        eventually(claim_gone_after_the_pod, timeout=60, what="claim removed once the pod is gone")
         eventually(lambda: get(cluster, f"/api/v1/persistentvolumes/{name}")["status"]["phase"]
                    == "Released", timeout=30, what="volume released")
     finally:

@@ -1,24 +1,19 @@
 """Node storage end to end, with the real kubectl and real Docker volumes: a claim of an
 Immediate class of minik's provisioner gets a labelled Docker volume and a PV; a pod writes
 to it, a new pod reads it back; reclaim policy Delete removes the volume once the PV is
-Released; `minik down` keeps volumes and their data, `minik down --purge` removes them.
-
-Where no PV controller binds claims (it is built apart from the node side), the test binds
-the claim to the provisioned PV itself, and marks the PV Released after its claim goes, as
-that controller would."""
+Released; `minik down` keeps volumes and their data, `minik down --purge` removes them. A
+pod's generic ephemeral volume of the default class gets its own provisioned, bound claim,
+which goes with the pod."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import time
 from typing import Any
 
 from tests.e2e.cluster import Cluster, eventually
 
 PROVISIONER = "minik.dev/docker-volume"
-BINDER_GRACE = 5.0
-"""How long a claim may wait for a PV controller before the test binds it itself."""
 
 
 def docker(*args: str) -> str:
@@ -47,9 +42,7 @@ volumeBindingMode: Immediate
 ---
 apiVersion: v1
 kind: PersistentVolumeClaim
-metadata:
-  name: {name}
-  annotations: {{volume.kubernetes.io/storage-provisioner: {PROVISIONER}}}
+metadata: {{name: {name}}}
 spec:
   storageClassName: e2e-immediate
   accessModes: [ReadWriteOnce]
@@ -74,37 +67,19 @@ spec:
 """
 
 
+def phase(c: Cluster, *what: str) -> str | None:
+    return (get(c, *what) or {}).get("status", {}).get("phase")
+
+
 def provisioned(c: Cluster, claim: str) -> str:
-    """Apply the claim, wait for its PV, and see it Bound (binding it if nothing else does)."""
+    """Apply the claim and wait for the PV controller to bind it to its provisioned PV."""
     c.kubectl("apply", "-f", "-", input=claim_manifest(claim))
     uid = get(c, "pvc", claim)["metadata"]["uid"]  # type: ignore[index]
     pv = f"pvc-{uid}"
-    eventually(lambda: get(c, "pv", pv), timeout=30, what=f"PV {pv}")
-    deadline = time.monotonic() + BINDER_GRACE
-    while time.monotonic() < deadline:
-        if (get(c, "pvc", claim) or {}).get("status", {}).get("phase") == "Bound":
-            return pv
-        time.sleep(0.2)
-    c.kubectl("patch", "pvc", claim, "--type=merge", "-p",
-              json.dumps({"spec": {"volumeName": pv}}))
-    c.kubectl("patch", "pvc", claim, "--subresource=status", "--type=merge", "-p",
-              json.dumps({"status": {"phase": "Bound", "accessModes": ["ReadWriteOnce"],
-                                     "capacity": {"storage": "1Gi"}}}))
-    c.kubectl("patch", "pv", pv, "--subresource=status", "--type=merge", "-p",
-              json.dumps({"status": {"phase": "Bound"}}))
+    eventually(lambda: phase(c, "pvc", claim) == "Bound", timeout=30, what=f"{claim} Bound")
+    assert get(c, "pvc", claim)["spec"]["volumeName"] == pv  # type: ignore[index]
+    assert phase(c, "pv", pv) == "Bound"
     return pv
-
-
-def released(c: Cluster, pv: str) -> None:
-    """Wait for the PV to be Released (or gone); mark it Released if nothing else does."""
-    deadline = time.monotonic() + BINDER_GRACE
-    while time.monotonic() < deadline:
-        current = get(c, "pv", pv)
-        if current is None or current.get("status", {}).get("phase") == "Released":
-            return
-        time.sleep(0.2)
-    c.kubectl("patch", "pv", pv, "--subresource=status", "--type=merge", "-p",
-              json.dumps({"status": {"phase": "Released"}}), check=False)
 
 
 def running(c: Cluster, pod: str) -> bool:
@@ -137,7 +112,6 @@ def test_a_provisioned_volume_keeps_its_data_across_pods_and_goes_with_its_pv(
     c.kubectl("delete", "pod", "reader", "--wait=true")
 
     c.kubectl("delete", "pvc", "data", "--wait=true", timeout=60)
-    released(c, pv)
     eventually(lambda: get(c, "pv", pv) is None, timeout=30, what="the PV deleted")
     assert volumes_of(c, **{"minik.dev/pv": pv}) == []
 
@@ -164,3 +138,48 @@ def test_down_keeps_provisioned_volumes_and_their_data_and_purge_removes_them(
 
     c.minik("down", "--purge")
     assert volumes_of(c) == []
+
+
+EPHEMERAL_POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: scratcher}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: scratch
+    ephemeral:
+      volumeClaimTemplate:
+        spec:
+          accessModes: [ReadWriteOnce]
+          resources: {requests: {storage: 1Gi}}
+  containers:
+  - name: c
+    image: minik/busybox:1.35
+    command: [sh, -c, "echo mine > /scratch/f && sleep 3600"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+"""
+
+
+def test_an_ephemeral_volume_gets_a_provisioned_claim_of_its_own_that_goes_with_the_pod(
+        cluster: Cluster) -> None:
+    c = cluster
+    c.kubectl("apply", "-f", "-", input=EPHEMERAL_POD)
+    eventually(lambda: running(c, "scratcher"), timeout=60, what="scratcher Running")
+    pod_uid = get(c, "pod", "scratcher")["metadata"]["uid"]  # type: ignore[index]
+    claim = get(c, "pvc", "scratcher-scratch")
+    assert claim is not None and claim["status"]["phase"] == "Bound"
+    assert claim["spec"]["storageClassName"] == "standard"
+    [owner] = claim["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == ("Pod", pod_uid, True)
+    pv = claim["spec"]["volumeName"]
+    assert pv == f"pvc-{claim['metadata']['uid']}"
+    assert volumes_of(c, **{"minik.dev/pv": pv}) != []
+    eventually(lambda: c.kubectl("exec", "scratcher", "--", "cat", "/scratch/f",
+                                 check=False).stdout == "mine\n", what="the file written")
+
+    c.kubectl("delete", "pod", "scratcher", "--wait=true")
+    eventually(lambda: get(c, "pvc", "scratcher-scratch") is None, timeout=60,
+               what="the claim collected with its pod")
+    eventually(lambda: get(c, "pv", pv) is None, timeout=30, what="the PV deleted")
+    assert volumes_of(c, **{"minik.dev/pv": pv}) == []

@@ -14,12 +14,12 @@ import pytest
 
 from agent.fake_runtime import FakeRuntime
 from agent.mounts import mount_points_under
-from agent.provisioning import PROVISIONER
 from agent.runtime import BindMount, VolumeInfo, VolumeMount
 from agent.sync import PodSyncer
 from agent.volumes import CONFIG_ERROR, FAILED_MOUNT, VolumeManager
+from minik.api.volumes import PROVISIONER, claim_keys
 from tests.unit.test_pod_sync import Pods, make_syncer, methods, requeue_after
-from tests.unit.test_volumes import container, failure, make_pod, mount
+from tests.unit.test_volumes import UID, container, failure, make_pod, mount
 
 VOLUME = "minik-unit-pvc-1"
 
@@ -101,6 +101,42 @@ async def test_a_read_only_claim_makes_every_mount_of_it_read_only(
     await manager.prepare(pod)
     assert await manager.mounts(pod, pod["spec"]["containers"][0]) == [
         VolumeMount(VOLUME, "/data", True)]
+
+
+def ephemeral_pod(*containers: dict[str, Any]) -> dict[str, Any]:
+    template = {"spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "1Gi"}}}}
+    return make_pod([{"name": "scratch", "ephemeral": {"volumeClaimTemplate": template}}],
+                    *containers)
+
+
+def owned_by_pod(storage: Storage, claim: str, uid: str) -> None:
+    storage.claims[("default", claim)]["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "Pod", "name": "web", "uid": uid, "controller": True}]
+
+
+async def test_an_ephemeral_volume_mounts_the_claim_named_after_the_pod_and_volume(
+        storage: Storage, manager: VolumeManager) -> None:
+    storage.bound("web-scratch")
+    owned_by_pod(storage, "web-scratch", UID)
+    pod = ephemeral_pod(container("a", mount("scratch", "/scratch")))
+    assert claim_keys(pod) == ["default/web-scratch"]
+    await manager.prepare(pod)
+    assert await manager.mounts(pod, pod["spec"]["containers"][0]) == [
+        VolumeMount(VOLUME, "/scratch", False)]
+
+
+async def test_an_ephemeral_volume_refuses_a_claim_of_its_name_the_pod_does_not_own(
+        storage: Storage, manager: VolumeManager) -> None:
+    storage.bound("web-scratch")
+    owned_by_pod(storage, "web-scratch", "some-other-pod")
+    error = await failure(manager.prepare(ephemeral_pod(container("a",
+                                                                  mount("scratch", "/s")))))
+    assert (error.reason, error.message) == (
+        FAILED_MOUNT, "Unable to attach or mount volumes: unmounted volumes=[scratch], failed "
+                      "to process volumes=[scratch]: error processing PVC default/web-scratch: "
+                      "PVC default/web-scratch was not created for pod default/web (pod is not "
+                      "owner)")
 
 
 @pytest.mark.parametrize(("setup", "why"), [

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from minik.api.resources import REGISTRY
+from minik.api.volumes import SELECTED_NODE
 from minik.controllers.ephemeral import EphemeralVolumeController, claim_for
 from minik.machinery.clock import ManualClock
-from minik.scheduler.volumes import SELECTED_NODE
 from tests.unit.apitest import eventually, poll, start_api
 from tests.unit.test_garbagecollector import Cluster
 from tests.unit.test_scheduler import add_node, bound_to, pod_scheduled, start_scheduler

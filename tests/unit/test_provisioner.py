@@ -15,16 +15,11 @@ import pytest
 from agent import labels
 from agent.fake_runtime import FakeRuntime
 from agent.provisioner import DockerVolumeProvisioner, Journal
-from agent.provisioning import (
-    PROVISIONER,
-    SELECTED_NODE,
-    STORAGE_PROVISIONER,
-    should_delete,
-    wants_provisioning,
-)
+from agent.provisioning import should_delete, wants_provisioning
 from agent.runtime import RuntimeFailure
 from minik.api.errors import ApiError
 from minik.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, STORAGECLASSES
+from minik.api.volumes import PROVISIONER, SELECTED_NODE, STORAGE_PROVISIONER
 from minik.machinery.clock import ManualClock
 from minik.machinery.informer import Informer
 from tests.unit.apitest import Api, eventually, start_api

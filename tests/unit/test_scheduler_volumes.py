@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from minik.api.resources import REGISTRY
+from minik.api.volumes import SELECTED_NODE
 from minik.machinery.clock import ManualClock
 from minik.machinery.events import EventRecorder
 from minik.scheduler import Scheduler
@@ -14,7 +15,6 @@ from minik.scheduler.volumes import (
     BIND_CONFLICT,
     NODE_CONFLICT,
     PV_NOT_EXIST,
-    SELECTED_NODE,
     UNBOUND_IMMEDIATE,
     find_volumes,
     pod_claims,

@@ -21,11 +21,15 @@ from minik.api.resources import (
     PODS,
     STORAGECLASSES,
 )
+from minik.api.volumematching import find_best_match, find_matching_volume, volume_mismatch
 from minik.api.volumes import newest_default_class
 from minik.client.aio import AsyncClient
 from minik.controllers.volume.binder import EXTERNAL_PROVISIONING, PersistentVolumeController
-from minik.controllers.volume.matching import find_best_match, volume_mismatch
-from minik.controllers.volume.protection import PVCProtectionController, PVProtectionController
+from minik.controllers.volume.protection import (
+    PVCProtectionController,
+    PVProtectionController,
+    pod_uses_claim,
+)
 from tests.unit.apitest import Api, poll, running_controllers
 
 
@@ -99,6 +103,38 @@ def test_a_volume_pre_bound_to_the_claim_wins_and_one_bound_elsewhere_is_never_t
     assert find_best_match(a_claim(), [theirs]) is None
     assert names(find_best_match(a_claim(), [mine], delay_binding=True)) == "mine"
     assert find_best_match(a_claim(), [a_volume("free")], delay_binding=True) is None
+
+
+def test_on_the_schedulers_path_node_affinity_and_access_modes_also_decide():
+    def on_node_a(volume: dict) -> bool:
+        return volume["metadata"]["name"] != "elsewhere"
+
+    elsewhere, here = a_volume("elsewhere", "1Gi"), a_volume("here", "5Gi")
+    assert names(find_matching_volume(a_claim(), [elsewhere, here],
+                                      fits_node=on_node_a)) == "here"
+    assert names(find_matching_volume(a_claim(), [elsewhere, here], fits_node=on_node_a,
+                                      excluded={"here"})) is None
+    read_only = a_volume("read-only", modes=("ReadOnlyMany",))
+    assert find_matching_volume(a_claim(), [read_only], fits_node=on_node_a) is None
+    pre_bound = a_volume("elsewhere", claim_ref={"namespace": "default", "name": "data"})
+    assert find_matching_volume(a_claim(), [pre_bound, here], fits_node=on_node_a) is None
+
+
+def test_a_malformed_selector_selects_no_volume():
+    claim = a_claim(selector={"matchExpressions": [{"key": "a", "operator": "Bogus"}]})
+    assert find_best_match(claim, [a_volume("v")]) is None
+
+
+def test_a_scheduled_pod_uses_its_claims_and_its_ephemeral_volumes_claims():
+    pod = {"metadata": {"name": "web", "namespace": "default"},
+           "spec": {"nodeName": "n", "volumes": [
+               {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+               {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": {}}}},
+               {"name": "tmp", "emptyDir": {}}]}}
+    assert [pod_uses_claim(pod, name) for name in ("data", "web-scratch", "web-tmp")] == [
+        True, True, False]
+    del pod["spec"]["nodeName"]
+    assert not pod_uses_claim(pod, "web-scratch")
 
 
 def test_a_requested_volume_that_cannot_serve_the_claim_says_why():

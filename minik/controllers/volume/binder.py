@@ -43,6 +43,7 @@ from minik.api.objects import (
     StorageClass,
 )
 from minik.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS, STORAGECLASSES
+from minik.api.volumematching import find_best_match, volume_mismatch
 from minik.api.volumes import (
     BETA_STORAGE_PROVISIONER,
     BIND_COMPLETED,
@@ -51,11 +52,11 @@ from minik.api.volumes import (
     STORAGE_PROVISIONER,
     claim_class,
     claim_class_or_none,
+    claims_of,
     newest_default_class,
 )
 from minik.controllers.context import ControllerContext
 from minik.controllers.volume.expansion import Expansion, expand
-from minik.controllers.volume.matching import find_best_match, volume_mismatch
 from minik.controllers.volume.reclaim import reclaim
 from minik.controllers.volume.writes import BindingWrites
 from minik.machinery.informer import Informer, key_of
@@ -74,9 +75,7 @@ EXTERNAL_PROVISIONING = (
 def users_of(claim: PersistentVolumeClaim, pods: list[Pod]) -> list[Pod]:
     """The pods whose volumes name the claim."""
     name = name_of(claim)
-    return [p for p in pods if any(
-        (v.get("persistentVolumeClaim") or {}).get("claimName") == name
-        for v in (p.get("spec") or {}).get("volumes") or [])]
+    return [p for p in pods if any(c.name == name for c in claims_of(p))]
 
 
 class PersistentVolumeController:

@@ -27,7 +27,7 @@ from minik.api.errors import ApiError
 from minik.api.meta import finalizers_of, is_being_deleted, meta_of, name_of, namespace_of
 from minik.api.objects import PersistentVolume, PersistentVolumeClaim, Pod
 from minik.api.resources import PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, PODS
-from minik.api.volumes import PV_PROTECTION, PVC_PROTECTION
+from minik.api.volumes import PV_PROTECTION, PVC_PROTECTION, claims_of
 from minik.controllers.context import ControllerContext
 from minik.machinery.informer import Informer, key_of, split_key
 from minik.machinery.workqueue import WorkQueue, run_workers
@@ -36,9 +36,8 @@ log = logging.getLogger(__name__)
 
 
 def claims_named_by(pod: Pod) -> list[str]:
-    return [str(v["persistentVolumeClaim"].get("claimName", ""))
-            for v in (pod.get("spec") or {}).get("volumes") or []
-            if v.get("persistentVolumeClaim")]
+    """The claims of the pod's `persistentVolumeClaim` and `ephemeral` volumes."""
+    return [claim.name for claim in claims_of(pod)]
 
 
 def is_shut_down(pod: Pod) -> bool:
