@@ -3,6 +3,7 @@ namespace per test."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,23 @@ def namespace(cluster: Cluster) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": name}})
     yield name
+
+
+SHIMMED = ("iptables", "ip6tables", "nft", "iptables-save", "iptables-restore")
+
+
+@pytest.fixture
+def shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """iptables, ip6tables and nft first on the PATH of minik (and of anything else the
+    test starts after this fixture), recording every call in the returned file."""
+    bin_dir, calls = tmp_path / "shim", tmp_path / "shim-calls"
+    bin_dir.mkdir()
+    for name in SHIMMED:
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\necho \"{name} $*\" >> {calls}\nexit 1\n")
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return calls
 
 
 @pytest.fixture

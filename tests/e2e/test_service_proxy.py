@@ -1,6 +1,7 @@
 """The userspace Service proxy with a real minik: ClusterIP from the host and from a pod,
-NodePort, LoadBalancer, a type change without a restart, its metrics, no iptables, and
-nothing left behind by a kill -9.
+NodePort, LoadBalancer, a type change without a restart, its metrics, no iptables (no call
+of the tools, and `iptables-save` changed only by Docker's rules for bridges, see
+tests/e2e/packet_filter.py), and nothing left behind by a kill -9.
 
 The Services get an explicit `clusterIP` in the instance's service range and user-written
 EndpointSlices pointing at a real pod, so that this test needs neither the ClusterIP
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import os
 import random
 import shutil
 import socket
@@ -24,11 +24,10 @@ import pytest
 
 from cni.proxy.addresses import LoopbackAddresses
 from tests.e2e.cluster import Cluster, eventually
+from tests.e2e.packet_filter import FilterState
 from tests.e2e.test_pods import wait_running
 
 pytestmark = pytest.mark.e2e
-
-SHIMMED = ("iptables", "ip6tables", "nft", "iptables-save", "iptables-restore")
 
 
 def fetch(url: str) -> str | None:
@@ -59,28 +58,19 @@ def listening(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-@pytest.fixture
-def shim(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """iptables, ip6tables and nft first on the PATH, recording every call."""
-    bin_dir, calls = tmp_path / "shim", tmp_path / "shim-calls"
-    bin_dir.mkdir()
-    for name in SHIMMED:
-        path = bin_dir / name
-        path.write_text(f"#!/bin/sh\necho \"{name} $*\" >> {calls}\nexit 1\n")
-        path.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    return calls
-
-
 def test_services_are_reachable_through_clusterip_nodeport_and_loadbalancer_without_iptables(
         tmp_path: Path, shim: Path, manifest) -> None:  # type: ignore[no-untyped-def]
     node_address = f"127.{random.randrange(100, 200)}.{random.randrange(1, 250)}.1"
     lb_range = f"127.{random.randrange(200, 250)}.{random.randrange(1, 250)}.0/29"
+    before = FilterState.capture()
     cluster = Cluster.start(tmp_path, extra=("--node-address", node_address,
                                              "--loadbalancer-range", lb_range))
     try:
         _exercise(cluster, manifest, node_address, lb_range)
         assert not shim.exists(), f"minik called: {shim.read_text()}"
+        changed = before.changes(FilterState.capture())
+        assert not changed, "iptables-save changed beyond Docker's bridge rules:\n" + "\n".join(
+            changed)
         pid = cluster.pid
         assert pid is not None
         cluster.kill()
