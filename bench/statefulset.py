@@ -360,35 +360,22 @@ async def run(replicas: int, runs: int) -> None:
 # ------------------------------------------------------------------ the report
 
 
-def step_offsets(run: Run, *, ordered: bool) -> list[dict[str, float]]:
-    """Each ordinal's stages in ms since it could begin."""
-    offsets = []
+def since_begin(run: Run, *, ordered: bool) -> list[Trace]:
+    """Each ordinal's trace, measured from when it could begin: the previous ordinal's
+    Ready when `ordered`, else the create."""
+    traces = []
     began = run.traces[0].sent if run.traces else 0.0
     for trace in run.traces:
-        if not ordered:
-            began = trace.sent
-        offsets.append({stage: (at - began) * 1000 for stage, at in trace.at.items()})
+        traces.append(Trace(began if ordered else trace.sent, dict(trace.at), trace.name))
         if ordered and "ready" in trace.at:
             began = trace.at["ready"]
-    return offsets
+    return traces
 
 
 def print_trace(pairs: list[tuple[Run, Run]], *, ordered: bool, title: str) -> None:
-    floor = [o for f, _ in pairs for o in step_offsets(f, ordered=ordered)]
-    ours = [o for _, m in pairs for o in step_offsets(m, ordered=ordered)]
-    print(f"\n{title}")
-    print(f"{'stage':<36} {'floor':>7} {'minik':>7} {'step':>7}")
-    previous = 0.0
-    for stage, label in STAGES:
-        floor_at = [o[stage] for o in floor if stage in o]
-        at = [o[stage] for o in ours if stage in o]
-        shown = f"{statistics.median(floor_at):.0f}" if floor_at else "-"
-        if not at:
-            print(f"{label:<36} {shown:>7} {'-':>7}")
-            continue
-        median = statistics.median(at)
-        print(f"{label:<36} {shown:>7} {median:>7.0f} {median - previous:>7.0f}")
-        previous = median
+    pod_startup.print_trace([t for f, _ in pairs for t in since_begin(f, ordered=ordered)],
+                            [t for _, m in pairs for t in since_begin(m, ordered=ordered)],
+                            title, STAGES)
 
 
 def report(replicas: int, runs: int, results: dict[str, list[tuple[Run, Run]]],
@@ -407,10 +394,10 @@ def report(replicas: int, runs: int, results: dict[str, list[tuple[Run, Run]]],
         print(f"{f'{policy} median of {runs}':<26} {floor:>7.2f}s {ours:>7.2f}s "
               f"{statistics.median(ratios):>6.2f}x {spread(ratios):>12}   <= {GOAL}x")
     print_trace(results["OrderedReady"], ordered=True,
-                title="an ordinal's path, OrderedReady (medians; ms since the previous "
-                      "ordinal was Ready, ordinal 0: since the create)")
+                title="an ordinal's path, OrderedReady (the create: the previous ordinal "
+                      "Ready, for ordinal 0 the set's)")
     print_trace(results["Parallel"], ordered=False,
-                title="an ordinal's path, Parallel (medians; ms since the create)")
+                title="an ordinal's path, Parallel")
 
 
 def main() -> None:
