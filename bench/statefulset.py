@@ -31,7 +31,7 @@ own, deleted (claims, PVs and Docker volumes with it) before the next
 run. Everything the bench makes carries its instance's label and goes at
 the end; the load average is printed, as the machine may be shared.
 
-    .venv/bin/python bench/statefulset.py [--replicas 10] [--runs 3]
+    .venv/bin/python bench/statefulset.py [--replicas 10] [--runs 3] [--policies Parallel]
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ class Minik:
 # ------------------------------------------------------------------ the runs
 
 
-async def run(replicas: int, runs: int) -> None:
+async def run(replicas: int, runs: int, policies: list[str]) -> None:
     loads = [load()]
     with tempfile.TemporaryDirectory(prefix="minik-bench-") as tmp:
         home, port = Path(tmp) / "home", free_port()
@@ -323,7 +323,7 @@ async def run(replicas: int, runs: int) -> None:
         progress(f"starting minik {instance} (load average {loads[0]})")
         minik(home, "up", "-d", "--name", instance, "--port", str(port))
         api = Api(home, port)
-        results: dict[str, list[tuple[Run, Run]]] = {policy: [] for policy in POLICIES}
+        results: dict[str, list[tuple[Run, Run]]] = {policy: [] for policy in policies}
         try:
             async with FloorNetwork(f"{instance}-raw") as network:
                 floor, ours = Floor(network), Minik(api, instance)
@@ -332,7 +332,7 @@ async def run(replicas: int, runs: int) -> None:
                     await floor.run("warm", 2, parallel=True)
                     await ours.run("warm", 2, "Parallel")
                     for index in range(1, runs + 1):
-                        for policy in POLICIES:
+                        for policy in policies:
                             tag = f"{policy[0].lower()}{index}"
                             floor_run = await floor.run(tag, replicas,
                                                         parallel=policy == "Parallel")
@@ -393,19 +393,26 @@ def report(replicas: int, runs: int, results: dict[str, list[tuple[Run, Run]]],
         ours = statistics.median(m.seconds for _, m in pairs)
         print(f"{f'{policy} median of {runs}':<26} {floor:>7.2f}s {ours:>7.2f}s "
               f"{statistics.median(ratios):>6.2f}x {spread(ratios):>12}   <= {GOAL}x")
-    print_trace(results["OrderedReady"], ordered=True,
-                title="an ordinal's path, OrderedReady (the create: the previous ordinal "
-                      "Ready, for ordinal 0 the set's)")
-    print_trace(results["Parallel"], ordered=False,
-                title="an ordinal's path, Parallel")
+    if "OrderedReady" in results:
+        print_trace(results["OrderedReady"], ordered=True,
+                    title="an ordinal's path, OrderedReady (the create: the previous ordinal "
+                          "Ready, for ordinal 0 the set's)")
+    if "Parallel" in results:
+        print_trace(results["Parallel"], ordered=False, title="an ordinal's path, Parallel")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--replicas", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--policies", default=",".join(POLICIES),
+                        help="podManagementPolicy values to measure, comma-separated")
     args = parser.parse_args()
-    asyncio.run(run(args.replicas, args.runs))
+    policies = args.policies.split(",")
+    if unknown := set(policies) - set(POLICIES):
+        parser.error(f"unknown --policies {', '.join(sorted(unknown))}: "
+                     f"choose from {', '.join(POLICIES)}")
+    asyncio.run(run(args.replicas, args.runs, policies))
 
 
 if __name__ == "__main__":
