@@ -50,6 +50,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -350,11 +352,34 @@ async def run(replicas: int, runs: int, policies: list[str]) -> None:
         finally:
             await api.close()
             minik(home, "down", "--purge")
+            sweep(instance)
     for pairs in results.values():
         for _, minik_run in pairs:
             for trace in minik_run.traces:
                 trace.add(marks.get(trace.name, {}))
     report(replicas, runs, results, loads)
+
+
+def sweep(instance: str) -> None:
+    """Remove whatever of the bench's instance (minik's and the floor's) outlived
+    `minik down --purge`; say what could not go."""
+    client = docker.from_env()
+    try:
+        for label in (instance, f"{instance}-raw"):
+            wanted = {"label": f"{INSTANCE}={label}"}
+            removals: list[tuple[str, Callable[[], None]]] = [
+                *((c.name, lambda c=c: c.remove(force=True))
+                  for c in client.containers.list(all=True, filters=wanted)),
+                *((n.name, n.remove) for n in client.networks.list(filters=wanted)),
+                *((v.name, lambda v=v: v.remove(force=True))
+                  for v in client.volumes.list(filters=wanted))]
+            for name, remove in removals:
+                try:
+                    remove()
+                except docker.errors.APIError as e:
+                    progress(f"left behind: {name} ({e.explanation})")
+    finally:
+        client.close()
 
 
 # ------------------------------------------------------------------ the report
