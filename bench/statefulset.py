@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
@@ -102,14 +103,18 @@ from agent.docker_runtime import DockerRuntime
 from agent.labels import INSTANCE, KIND, KIND_CONTAINER, KIND_SANDBOX, POD_NAME
 from agent.probe_checks import run_probe_check
 from agent.runtime import ContainerSpec, VolumeMount
+from minik.api.objects import Container, JsonObject
 
 GOAL = 1.3
 PROVISIONER_ANNOTATION = "volume.kubernetes.io/storage-provisioner"
 TIMEOUT = 300.0
 POLICIES = ("OrderedReady", "Parallel")
-PROBE = {"exec": {"command": ["test", "-d", "/data"]}, "periodSeconds": 1}
-APP = {"name": "c", "image": BUSYBOX, "command": ["sleep", "3600"],
-       "volumeMounts": [{"name": "data", "mountPath": "/data"}], "readinessProbe": PROBE}
+PERIOD = 1
+COMMAND = ["sleep", "3600"]
+PROBE: JsonObject = {"exec": {"command": ["test", "-d", "/data"]}, "periodSeconds": PERIOD}
+APP: Container = {"name": "c", "image": BUSYBOX, "command": COMMAND,
+                  "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                  "readinessProbe": PROBE}
 
 STAGES = (
     ("claim", "claim created (watch)"),
@@ -203,14 +208,14 @@ class Floor:
         await runtime.start(pause)
         app = await runtime.create(ContainerSpec(
             name=f"{self.network.label}-{name}-a", image=BUSYBOX,
-            labels={**pod, KIND: KIND_CONTAINER}, command=APP["command"], args=[],
+            labels={**pod, KIND: KIND_CONTAINER}, command=COMMAND, args=[],
             network_mode=f"container:{pause}", ipc_mode=f"container:{pause}",
             mounts=[VolumeMount(volume.name, "/data")]))
         await runtime.start(app)
         trace.mark("running")
         while (await run_probe_check(runtime, PROBE, container=APP, container_id=app,
                                      pod_ip=None, timeout=1.0)).outcome != "success":
-            await asyncio.sleep(PROBE["periodSeconds"])
+            await asyncio.sleep(PERIOD)
         trace.mark("ready")
         return trace
 
@@ -394,13 +399,15 @@ def sweep(instance: str) -> None:
     client = docker.from_env()
     try:
         for label in (instance, f"{instance}-raw"):
-            wanted = {"label": f"{INSTANCE}={label}"}
-            removals: list[tuple[str, Callable[[], None]]] = [
-                *((c.name, lambda c=c: c.remove(force=True))
-                  for c in client.containers.list(all=True, filters=wanted)),
-                *((n.name, n.remove) for n in client.networks.list(filters=wanted)),
-                *((v.name, lambda v=v: v.remove(force=True))
-                  for v in client.volumes.list(filters=wanted))]
+            wanted: dict[str, str | list[str] | bool] = {"label": f"{INSTANCE}={label}"}
+            removals: list[tuple[str, Callable[[], None]]] = []
+            for container in client.containers.list(all=True, filters=wanted):
+                removals.append((str(container.name),
+                                 functools.partial(container.remove, force=True)))
+            for network in client.networks.list(filters=wanted):
+                removals.append((str(network.name), network.remove))
+            for volume in client.volumes.list(filters=wanted):
+                removals.append((str(volume.name), functools.partial(volume.remove, force=True)))
             for name, remove in removals:
                 try:
                     remove()
