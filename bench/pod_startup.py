@@ -348,11 +348,12 @@ def spread(values: list[float]) -> str:
     return f"{min(values):.2f}-{max(values):.2f}"
 
 
-def print_trace(floor: list[Trace], ours: list[Trace], title: str) -> None:
+def print_trace(floor: list[Trace], ours: list[Trace], title: str,
+                stages: tuple[tuple[str, str], ...] = STAGES) -> None:
     print(f"\n{title} (medians; ms since the create was sent)")
     print(f"{'stage':<36} {'floor':>7} {'minik':>7} {'step':>7}")
     previous = 0.0
-    for stage, label in STAGES:
+    for stage, label in stages:
         floor_times = [(t.at[stage] - t.sent) * 1000 for t in floor if stage in t.at]
         times = [(t.at[stage] - t.sent) * 1000 for t in ours if stage in t.at]
         floor_at = f"{statistics.median(floor_times):.0f}" if floor_times else "-"
