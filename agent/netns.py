@@ -49,6 +49,10 @@ class NamespaceClosed(OSError):
     """The sandbox's network namespace is gone (its process ended)."""
 
 
+class NamespaceNotEntered(OSError):
+    """setns(2) refused (without CAP_SYS_ADMIN, say): nothing ran inside the namespace."""
+
+
 @dataclass(frozen=True)
 class NetworkNamespace:
     """The network namespace of a running process, by path and identity."""
@@ -80,7 +84,7 @@ class NetworkNamespace:
 def setns(fd: int) -> None:
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         error = ctypes.get_errno()
-        raise OSError(error, f"setns(CLONE_NEWNET): {os.strerror(error)}")
+        raise NamespaceNotEntered(error, f"setns(CLONE_NEWNET): {os.strerror(error).lower()}")
 
 
 def _call_inside(netns: NetworkNamespace | None, call: Callable[[], T], name: str) -> T:

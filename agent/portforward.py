@@ -46,7 +46,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 
-from agent.netns import NamespaceClosed, NetworkNamespace, run_inside
+from agent.netns import NamespaceClosed, NamespaceNotEntered, NetworkNamespace, run_inside
 from minik.httpstream import liveness
 from minik.httpstream.portforward import (
     STREAM_CREATION_TIMEOUT,
@@ -79,6 +79,9 @@ def localhost_dialer(netns: NetworkNamespace | None, *, sandbox: str,
                                     discard=socket.socket.close, name=f"portforward:{port}")
         except NamespaceClosed as e:
             raise OSError(e.errno, f'network namespace for sandbox "{sandbox}" is closed') from e
+        except NamespaceNotEntered as e:
+            raise OSError(e.errno, f'failed to execute portforward in network namespace '
+                                   f'"{where}": {e.strerror}') from e
         except OSError as e:
             raise OSError(e.errno, f'failed to execute portforward in network namespace '
                                    f'"{where}": failed to connect to localhost:{port} inside '

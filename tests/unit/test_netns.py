@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.netns import NamespaceClosed, NetworkNamespace, run_inside
+from agent import netns as netns_module
+from agent.netns import NamespaceClosed, NamespaceNotEntered, NetworkNamespace, run_inside
 from agent.portforward import localhost_dialer
 
 SERVER = """
@@ -98,11 +99,11 @@ async def test_the_dialer_connects_to_a_pods_localhost_and_words_a_refusal_as_co
 
 
 async def test_a_result_that_arrives_after_the_caller_gave_up_is_discarded() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("entering a network namespace (even one's own) needs CAP_SYS_ADMIN")
     netns = NetworkNamespace("/proc/self/ns/net", os.stat("/proc/self/ns/net").st_ino)
     release, discarded = threading.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    if os.geteuid() != 0:
-        pytest.skip("entering a network namespace (even one's own) needs CAP_SYS_ADMIN")
 
     def call() -> str:
         release.wait(10)
@@ -127,3 +128,17 @@ def test_a_namespace_whose_process_is_gone_or_replaced_is_closed() -> None:
     replaced = NetworkNamespace("/proc/self/ns/net", inode=1)
     with pytest.raises(NamespaceClosed, match="another one now"):
         replaced.open()
+
+
+async def test_a_namespace_that_cannot_be_entered_is_worded_as_such_and_nothing_is_dialed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(fd: int) -> None:
+        raise NamespaceNotEntered(1, "setns(CLONE_NEWNET): operation not permitted")
+
+    monkeypatch.setattr(netns_module, "setns", refuse)
+    own = NetworkNamespace("/proc/self/ns/net", os.stat("/proc/self/ns/net").st_ino)
+    with pytest.raises(OSError) as failure:
+        await localhost_dialer(own, sandbox="abc123")(1)
+    assert failure.value.strerror == (
+        'failed to execute portforward in network namespace "/proc/self/ns/net": '
+        "setns(CLONE_NEWNET): operation not permitted")
