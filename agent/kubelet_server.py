@@ -45,7 +45,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from agent.containers import all_containers, pod_ip
+from agent.containers import all_containers, host_network
 from agent.exec_spdy import SpdyChannels, StreamsNotCreated
 from agent.exec_stream import (
     ExecStream,
@@ -55,8 +55,9 @@ from agent.exec_stream import (
 )
 from agent.labels import pod_selector
 from agent.log_stream import LogOptions, close_chunks, copy_logs
+from agent.netns import NamespaceClosed, NetworkNamespace
 from agent.podstate import PodRuntimeState, group_by_pod
-from agent.portforward import PortForwardSession
+from agent.portforward import PortForwardSession, localhost_dialer
 from agent.runtime import (
     STDOUT,
     ContainerInfo,
@@ -67,7 +68,7 @@ from agent.runtime import (
     RuntimeUnavailable,
 )
 from minik.api import errors
-from minik.api.meta import uid_of
+from minik.api.meta import name_of, uid_of
 from minik.api.objects import Pod
 from minik.httpstream import portforward, upgrade
 from minik.httpstream.channels import (
@@ -194,17 +195,30 @@ class KubeletServer:
         names = [n.strip() for value in offered for n in value.split(",")]
         if offered and portforward.PROTOCOL not in names:
             return _unnegotiated(offered, (portforward.PROTOCOL,))
-        state = group_by_pod(await self._runtime.list(pod_selector(self._instance, pod)))
-        sandbox = state[uid_of(pod)].sandbox if uid_of(pod) in state else None
-        address = pod_ip(pod, sandbox, "127.0.0.1")
-        if address is None:
-            raise errors.bad_request(
-                f'pod "{name}" has no running sandbox: its ports cannot be forwarded')
+        sandbox, netns = await self._sandbox_network(pod)
         chosen = {upgrade.PROTOCOL_VERSION: portforward.PROTOCOL} if offered else {}
         response, upgraded = await upgrade.accept(request, chosen)
         await PortForwardSession(upgraded, pod=f"{namespace}/{name}", uid=uid_of(pod),
-                                 address=address).run()
+                                 dial=localhost_dialer(netns, sandbox=sandbox)).run()
         return response
+
+    async def _sandbox_network(self, pod: Pod) -> tuple[str, NetworkNamespace | None]:
+        """The running sandbox's id and network namespace (None for a hostNetwork pod)."""
+        state = group_by_pod(await self._runtime.list(pod_selector(self._instance, pod)))
+        sandbox = state[uid_of(pod)].sandbox if uid_of(pod) in state else None
+        no_sandbox = errors.bad_request(
+            f'pod "{name_of(pod)}" has no running sandbox: its ports cannot be forwarded')
+        if sandbox is None or sandbox.state != "running":
+            raise no_sandbox
+        if host_network(pod):
+            return sandbox.id, None
+        try:
+            info = await self._runtime.inspect(sandbox.id)  # its current process, not a cached one
+            if info.state != "running" or info.pid is None:
+                raise no_sandbox
+            return sandbox.id, NetworkNamespace.of_process(info.pid)
+        except (ContainerNotFound, NamespaceClosed) as e:
+            raise no_sandbox from e
 
     async def _serve_stream(self, request: web.Request, *, attach: bool) -> web.StreamResponse:
         namespace, pod_name, container = _target(request)

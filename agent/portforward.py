@@ -4,11 +4,12 @@ The API server relays the client's SPDY/3.1 session here unchanged (from
 a raw upgrade, or out of its WebSocket tunnel), so only the agent speaks
 SPDY. Which side opens the TCP connection: the agent, as the kubelet (its
 container runtime) does — the API server never touches the pod network,
-which another node's pods would not share with it. Where the kubelet
-enters the pod's network namespace and dials `localhost:PORT`, the agent
-dials the pod's IP on the pod network (127.0.0.1 for a hostNetwork pod):
-a process in a pod that listens on 127.0.0.1 only is therefore not
-reachable by port-forward on minik.
+which another node's pods would not share with it. As containerd does,
+the agent dials `localhost:PORT` inside the pod sandbox's network
+namespace (`agent.netns`: the sandbox container's process's, entered by a
+thread of its own for each dial), IPv4 first and then IPv6, so a process
+in a pod listening on 127.0.0.1 only is reachable; a hostNetwork pod's
+`localhost` is the node's.
 
 For every complete pair of streams (`minik.httpstream.portforward`) the
 agent dials the pod's port and copies both ways:
@@ -21,8 +22,9 @@ agent dials the pod's port and copies both ways:
   and then the error stream get their FIN, which is when kubectl closes its
   local connection;
 - a refused or unreachable port, or a connection the pod resets, is
-  written on the error stream as the kubelet writes it (`error forwarding
-  port 80 to pod default/web, uid ...: ...`), and kubectl prints it.
+  written on the error stream as the kubelet and containerd word it
+  (`error forwarding port 80 to pod default/web, uid ...: failed to
+  execute portforward in network namespace ...`), and kubectl prints it.
 
 Memory stays bounded: each stream's inbox holds at most `INBOX_BYTES`,
 and while one is full the session reads nothing more from the client
@@ -37,10 +39,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
+import socket
+import time
 from collections.abc import Awaitable, Callable
 
+from agent.netns import NamespaceClosed, NamespaceNotEntered, NetworkNamespace, run_inside
 from minik.httpstream import liveness
 from minik.httpstream.portforward import (
     STREAM_CREATION_TIMEOUT,
@@ -61,30 +67,90 @@ INBOX_BYTES = 256 * 1024
 Pipe = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-def dialer(host: str, *, timeout: float = DIAL_TIMEOUT) -> Callable[[int], Awaitable[Pipe]]:
-    """Connect to `host:port`; a failure is an OSError worded as Go's dialer words it."""
+def localhost_dialer(netns: NetworkNamespace | None, *, sandbox: str,
+                     timeout: float = DIAL_TIMEOUT) -> Callable[[int], Awaitable[Pipe]]:
+    """Connect to `localhost:port` inside `netns` (None: the node's own, for a hostNetwork
+    pod); a failure is an OSError worded as containerd words it for sandbox `sandbox`."""
+    where = netns.path if netns is not None else "host"
 
     async def dial(port: int) -> Pipe:
         try:
-            async with asyncio.timeout(timeout):
-                return await asyncio.open_connection(host, port, limit=CHUNK)
-        except TimeoutError as e:
-            raise OSError(errno.ETIMEDOUT, f"dial tcp4 {host}:{port}: i/o timeout") from e
+            sock = await run_inside(netns, functools.partial(_connect_localhost, port, timeout),
+                                    discard=socket.socket.close, name=f"portforward:{port}")
+        except NamespaceClosed as e:
+            raise OSError(e.errno, f'network namespace for sandbox "{sandbox}" is closed') from e
+        except NamespaceNotEntered as e:
+            raise OSError(e.errno, f'failed to execute portforward in network namespace '
+                                   f'"{where}": {e.strerror}') from e
         except OSError as e:
-            reason = os.strerror(e.errno).lower() if e.errno else str(e)
-            raise OSError(e.errno, f"dial tcp4 {host}:{port}: connect: {reason}") from e
+            raise OSError(e.errno, f'failed to execute portforward in network namespace '
+                                   f'"{where}": failed to connect to localhost:{port} inside '
+                                   f'namespace "{sandbox}", {e.strerror}') from e
+        try:
+            return await asyncio.open_connection(sock=sock, limit=CHUNK)
+        except BaseException:
+            sock.close()
+            raise
 
     return dial
+
+
+def _connect_localhost(port: int, timeout: float) -> socket.socket:
+    """A socket connected to localhost:port, made in the calling thread's network namespace:
+    IPv4 first, then IPv6, one after the other as containerd dials (in parallel, Go's
+    dialer would leave the namespace); the failures worded as Go's dialer words them."""
+    deadline = time.monotonic() + timeout
+    failures: list[tuple[int | None, str]] = []
+    for family, network, host, target in (
+            (socket.AF_INET, "tcp4", "127.0.0.1", f"127.0.0.1:{port}"),
+            (socket.AF_INET6, "tcp6", "::1", f"[::1]:{port}")):
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as e:
+            failures.append((e.errno, f"dial {network} {target}: socket: {_reason(e)}"))
+            continue
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            sock.connect((host, port))
+        except TimeoutError:
+            sock.close()
+            failures.append((errno.ETIMEDOUT, f"dial {network} {target}: i/o timeout"))
+        except OSError as e:
+            sock.close()
+            failures.append((e.errno, f"dial {network} {target}: connect: {_reason(e)}"))
+        except BaseException:
+            sock.close()
+            raise
+        else:
+            sock.setblocking(False)
+            return sock
+    (code, ipv4), (_, ipv6) = failures
+    raise OSError(code, f"IPv4: {ipv4} IPv6 {ipv6}")
+
+
+def _connection_name(writer: asyncio.StreamWriter) -> str:
+    """`tcp4 127.0.0.1:40000->127.0.0.1:80`: a connection as Go's errors name it."""
+    def address(name: tuple[str, int]) -> str:
+        return f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"
+
+    local, peer = writer.get_extra_info("sockname"), writer.get_extra_info("peername")
+    if not local or not peer:
+        return "tcp"
+    return f"tcp{6 if ':' in peer[0] else 4} {address(local)}->{address(peer)}"
+
+
+def _reason(e: OSError) -> str:
+    return os.strerror(e.errno).lower() if e.errno else str(e)
 
 
 class PortForwardSession:
     """One client's port-forward session: stream pairs in, connections to the pod out."""
 
-    def __init__(self, upgraded: Upgraded, *, pod: str, uid: str, address: str,
-                 dial: Callable[[int], Awaitable[Pipe]] | None = None) -> None:
+    def __init__(self, upgraded: Upgraded, *, pod: str, uid: str,
+                 dial: Callable[[int], Awaitable[Pipe]]) -> None:
         self._upgraded = upgraded
-        self._pod, self._uid, self._address = pod, uid, address
-        self._dial = dial or dialer(address)
+        self._pod, self._uid = pod, uid
+        self._dial = dial
         self._connection = Connection(upgraded.send, max_streams=MAX_STREAMS,
                                       inbox_bytes=INBOX_BYTES)
         self._pairs: StreamPairs[Stream] = StreamPairs()
@@ -152,8 +218,7 @@ class PortForwardSession:
             try:
                 reader, writer = await self._dial(pair.port)
             except OSError as e:
-                await self._fail(pair, f"failed to connect to {self._address}:{pair.port}: "
-                                       f"{e.strerror or e}")
+                await self._fail(pair, e.strerror or str(e))
                 return
             try:
                 await self._copy(pair, reader, writer)
@@ -171,7 +236,7 @@ class PortForwardSession:
                     writer: asyncio.StreamWriter) -> None:
         assert pair.data is not None
         to_pod = asyncio.create_task(_to_pod(pair.data, writer), name="portforward:to-pod")
-        to_client = asyncio.create_task(self._to_client(pair, reader),
+        to_client = asyncio.create_task(self._to_client(pair, reader, _connection_name(writer)),
                                         name="portforward:to-client")
         try:
             await asyncio.wait({to_pod, to_client}, return_when=asyncio.FIRST_COMPLETED)
@@ -183,7 +248,8 @@ class PortForwardSession:
                 task.cancel()
             await asyncio.gather(to_pod, to_client, return_exceptions=True)
 
-    async def _to_client(self, pair: StreamPair[Stream], reader: asyncio.StreamReader) -> None:
+    async def _to_client(self, pair: StreamPair[Stream], reader: asyncio.StreamReader,
+                         connection: str) -> None:
         """The pod's bytes to the data stream; at its EOF a FIN on both streams."""
         assert pair.data is not None and pair.error is not None
         try:
@@ -192,8 +258,8 @@ class PortForwardSession:
         except ConnectionResetError as e:
             if not pair.data.open:
                 return  # the client reset the stream
-            await self._fail(pair, f"read tcp4 {self._address}:{pair.port}: "
-                                   f"{e.strerror or 'connection reset by peer'}")
+            await self._fail(pair, f"read {connection}: read: "
+                                   f"{_reason(e) if e.errno else 'connection reset by peer'}")
             return
         await pair.data.close()
         await pair.error.close()

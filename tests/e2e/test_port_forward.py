@@ -67,6 +67,22 @@ spec:
   ports: [{{name: web, port: 8080, targetPort: http}}]
 """
 
+LOCAL_ONLY = """\
+apiVersion: v1
+kind: Pod
+metadata: {{name: local-only, namespace: {ns}}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: server
+    image: minik/debian:bookworm
+    command: [sh, -c, "mkdir -p /srv && hostname > /srv/index.html &&
+      exec python3 -m http.server 8000 --bind 127.0.0.1 --directory /srv"]
+    readinessProbe:
+      exec: {{command: [python3, -c, "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/')"]}}
+      periodSeconds: 1
+"""
+
 
 @pytest.fixture(scope="module")
 def web(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
@@ -83,6 +99,19 @@ def web(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> tuple[str
     digest = cluster.kubectl("-n", ns, "exec", pod, "--", "sha256sum",
                              "/var/www/html/big.bin").stdout.split()[0]
     return ns, pod, digest
+
+
+@pytest.fixture(scope="module")
+def local_only(cluster: Cluster, web: tuple[str, str, str],
+               tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Ready pod whose server listens on its 127.0.0.1 only (not on the pod IP)."""
+    ns, _, _ = web
+    path = tmp_path_factory.mktemp("pf") / "local-only.yaml"
+    path.write_text(LOCAL_ONLY.format(ns=ns))
+    cluster.kubectl("apply", "-f", str(path))
+    cluster.kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/local-only",
+                    "--timeout=90s", timeout=100)
+    return "local-only"
 
 
 class Forwarder:
@@ -216,7 +245,20 @@ def test_a_refused_pod_port_reaches_the_user_as_kubectls_error(
     output = forwarder.output()
     assert f"an error occurred forwarding {port} -> 81" in output, output
     assert f"error forwarding port 81 to pod {ns}/{pod}, uid " in output, output
-    assert "connection refused" in output, output
+    assert "failed to connect to localhost:81 inside namespace" in output, output
+    assert "connect: connection refused" in output, output
+
+
+@pytest.mark.parametrize("minor", [33, 29], ids=lambda m: f"1.{m}")
+def test_kubectl_reaches_a_server_listening_only_on_the_pods_localhost(
+        cluster: Cluster, web: tuple[str, str, str], local_only: str, minor: int) -> None:
+    ns, _, _ = web
+    port = free_port()
+    argv = kubectl_argv(cluster, minor, "-n", ns, f"pod/{local_only}", f"{port}:8000")
+    with forwarding(cluster, argv, port) as forwarder:
+        assert curl(port) == f"{local_only}\n"
+        assert twenty_at_once(port) == [f"{local_only}\n".encode()] * 20
+        assert "error" not in forwarder.output(), forwarder.output()
 
 
 @pytest.mark.parametrize("target", ["svc/web", "deploy/web", "deployment/web"])

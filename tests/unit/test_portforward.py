@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from agent.portforward import PortForwardSession
+from agent.portforward import PortForwardSession, localhost_dialer
 from minik.cli.forward_target import PortMapping, port_mappings
 from minik.httpstream import spdy_connection
 from minik.httpstream.portforward import (
@@ -119,7 +119,8 @@ async def agent() -> AsyncIterator[tuple[Client, PodPort, int]]:
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         upgraded = Upgraded.over(reader, writer)
-        session = PortForwardSession(upgraded, pod="default/p", uid="uid-p", address="127.0.0.1")
+        session = PortForwardSession(upgraded, pod="default/p", uid="uid-p",
+                                     dial=localhost_dialer(None, sandbox="sandbox-p"))
         sessions.append(asyncio.create_task(session.run()))
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
@@ -162,9 +163,10 @@ async def test_a_refused_port_is_reported_on_the_error_stream_as_the_kubelet_wor
     data, error = await client.forward(closed_port, 0)
     assert await read_all(data) == b""
     assert (await read_all(error)).decode() == (
-        f"error forwarding port {closed_port} to pod default/p, uid uid-p: failed to connect "
-        f"to 127.0.0.1:{closed_port}: dial tcp4 127.0.0.1:{closed_port}: connect: "
-        "connection refused")
+        f"error forwarding port {closed_port} to pod default/p, uid uid-p: failed to execute "
+        f'portforward in network namespace "host": failed to connect to localhost:{closed_port} '
+        f'inside namespace "sandbox-p", IPv4: dial tcp4 127.0.0.1:{closed_port}: connect: '
+        f"connection refused IPv6 dial tcp6 [::1]:{closed_port}: connect: connection refused")
 
 
 async def test_a_reset_data_stream_closes_the_pod_connection(
