@@ -354,7 +354,8 @@ def test_a_rolling_update_of_the_image_honours_the_partition_and_undo_goes_back(
 
 
 def retained_and_deleted(ns: str) -> str:
-    """A Retain class, a claim of it and one of `standard`, and a pod writing to both."""
+    """A Retain class, a claim of it and one of `standard`, and a pod writing to both (as a
+    user that may write there only as a member of the pod's fsGroup)."""
     return f"""\
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -383,6 +384,7 @@ kind: Pod
 metadata: {{name: user, namespace: {ns}}}
 spec:
   terminationGracePeriodSeconds: 1
+  securityContext: {{runAsUser: 1000, fsGroup: 2000}}
   containers:
   - name: c
     image: minik/busybox:1.35
