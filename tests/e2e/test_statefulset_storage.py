@@ -100,7 +100,9 @@ metadata: {name: client}
 spec:
   terminationGracePeriodSeconds: 0
   containers:
-  - {name: c, image: minik/debian:bookworm, command: [sleep, "3600"]}
+  - name: c
+    image: minik/debian:bookworm
+    command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]
 """
 
 
