@@ -494,3 +494,34 @@ def test_data_on_the_claims_survives_a_restart_of_minik(
                what="redis-0 back in a new container")
     assert redis(cluster, "get", "restart") == "survived"
     assert volumes_of(cluster) == volumes
+
+
+def test_a_claim_with_a_selector_is_not_provisioned_and_its_events_say_why(
+        cluster: Cluster, namespace: str) -> None:
+    ns, cls = namespace, f"now-{namespace}"
+    cluster.kubectl("apply", "-f", "-", input=f"""\
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {{name: {cls}}}
+provisioner: minik.dev/docker-volume
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: picky, namespace: {ns}}}
+spec:
+  storageClassName: {cls}
+  selector: {{matchLabels: {{tier: db}}}}
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 1Gi}}}}
+""")
+    try:
+        expected = (f'failed to provision volume with StorageClass "{cls}": '
+                    "claim Selector is not supported")
+        eventually(lambda: expected in cluster.kubectl("describe", "pvc", "picky", "-n",
+                                                       ns).stdout,
+                   timeout=30, what="a ProvisioningFailed event saying why")
+        assert claims(cluster, ns)["picky"]["status"]["phase"] == "Pending"
+        assert volumes_of(cluster, **{"minik.dev/claim-namespace": ns}) == []
+    finally:
+        cluster.kubectl("delete", "storageclass", cls, check=False)
