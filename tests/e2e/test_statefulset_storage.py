@@ -355,16 +355,18 @@ def test_a_rolling_update_of_the_image_honours_the_partition_and_undo_goes_back(
     assert exec_in(cluster, ns, "web-0", "cat", "/data/f") == "kept\n"
 
 
+def storage_class(name: str, *, reclaim: str = "Delete",
+                  mode: str = "WaitForFirstConsumer") -> str:
+    """A class of minik's provisioner, as JSON (YAML's flow style) for `kubectl apply`."""
+    return json.dumps({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                       "metadata": {"name": name}, "provisioner": "minik.dev/docker-volume",
+                       "reclaimPolicy": reclaim, "volumeBindingMode": mode})
+
+
 def retained_and_deleted(ns: str) -> str:
     """A Retain class, a claim of it and one of `standard`, and a pod writing to both (as a
     user that may write there only as a member of the pod's fsGroup)."""
-    return f"""\
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {{name: keep-{ns}}}
-provisioner: minik.dev/docker-volume
-reclaimPolicy: Retain
-volumeBindingMode: WaitForFirstConsumer
+    return storage_class(f"keep-{ns}", reclaim="Retain") + f"""
 ---
 apiVersion: v1
 kind: PersistentVolumeClaim
@@ -499,12 +501,7 @@ def test_data_on_the_claims_survives_a_restart_of_minik(
 def test_a_claim_with_a_selector_is_not_provisioned_and_its_events_say_why(
         cluster: Cluster, namespace: str) -> None:
     ns, cls = namespace, f"now-{namespace}"
-    cluster.kubectl("apply", "-f", "-", input=f"""\
-apiVersion: storage.k8s.io/v1
-kind: StorageClass
-metadata: {{name: {cls}}}
-provisioner: minik.dev/docker-volume
-volumeBindingMode: Immediate
+    cluster.kubectl("apply", "-f", "-", input=storage_class(cls, mode="Immediate") + f"""
 ---
 apiVersion: v1
 kind: PersistentVolumeClaim
