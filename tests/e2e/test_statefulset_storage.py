@@ -522,3 +522,24 @@ spec:
         assert volumes_of(cluster, **{"minik.dev/claim-namespace": ns}) == []
     finally:
         cluster.kubectl("delete", "storageclass", cls, check=False)
+
+
+def test_a_minik_killed_mid_scale_continues_without_a_second_claim_or_volume(
+        crashable: Cluster) -> None:
+    cluster, ns = crashable, "default"
+    cluster.kubectl("apply", "-f", "-", input=TUTORIAL.replace("replicas: 2", "replicas: 4"))
+    eventually(lambda: "www-web-1" in claims(cluster, ns), timeout=60, what="www-web-1 made")
+    before = {name: c["metadata"]["uid"] for name, c in claims(cluster, ns).items()}
+    cluster.kill()
+    cluster.restart()
+    wait_ready(cluster, ns, "nginx", [f"web-{i}" for i in range(4)], timeout=120)
+    after = claims(cluster, ns)
+    assert sorted(after) == [f"www-web-{i}" for i in range(4)]
+    assert {name: after[name]["metadata"]["uid"] for name in before} == before
+    assert {c["status"]["phase"] for c in after.values()} == {"Bound"}
+    pvs = sorted(c["spec"]["volumeName"] for c in after.values())
+    assert len(set(pvs)) == 4
+    assert volumes_of(cluster) == sorted(
+        get(cluster, f"/api/v1/persistentvolumes/{pv}")["spec"]["csi"]["volumeHandle"]
+        for pv in pvs)
+    assert len(get(cluster, "/api/v1/persistentvolumes")["items"]) == 4
