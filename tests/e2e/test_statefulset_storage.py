@@ -168,11 +168,18 @@ def wait_running(cluster: Cluster, ns: str, pod: str) -> None:
 
 
 def fetch(cluster: Cluster, ns: str, url: str) -> str:
-    """`url` fetched from the namespace's client pod (python3 of minik/debian)."""
-    return exec_in(cluster, ns, "client", "python3", "-c",
-                   "import sys, urllib.request; "
-                   "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read()"
-                   ".decode())", url)
+    """`url` fetched from the namespace's client pod (python3 of minik/debian), tried again
+    while the server is not yet listening (a pod without a readiness probe is Ready as
+    soon as its container has started)."""
+    argv = ["exec", "client", "-n", ns, "--", "python3", "-c",
+            "import sys, urllib.request; "
+            "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())",
+            url]
+
+    def attempt() -> str | None:
+        done = cluster.kubectl(*argv, check=False)
+        return done.stdout if done.returncode == 0 else None
+    return str(eventually(attempt, timeout=30, interval=0.2, what=f"an answer from {url}"))
 
 
 def resolve(cluster: Cluster, ns: str, name: str) -> str:
