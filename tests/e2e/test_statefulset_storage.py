@@ -254,21 +254,46 @@ def test_the_tutorial_starts_in_order_with_a_provisioned_volume_per_pod_that_out
     assert {name: c["spec"]["volumeName"] for name, c in claims(cluster, ns).items()} == pvs
 
 
+FILLER = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: filler}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+  - name: c
+    image: minik/busybox:1.35
+    command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]
+"""
+
+
 def test_a_pods_name_under_its_headless_service_resolves_to_it_and_follows_it(
         cluster: Cluster, workloads: Workloads) -> None:
     ns = workloads.tutorial
     name = f"web-0.nginx.{ns}.svc.cluster.local"
     found = wait_ready(cluster, ns, "nginx", ["web-0", "web-1"])
+    exec_in(cluster, ns, "web-0", "sh", "-c", "hostname > /var/www/html/index.html")
     wait_running(cluster, ns, "client")
-    eventually(lambda: resolve(cluster, ns, name) == found["web-0"]["status"]["podIP"],
-               timeout=30, what=f"{name} resolving to web-0")
+    old_ip = found["web-0"]["status"]["podIP"]
+    eventually(lambda: resolve(cluster, ns, name) == old_ip, timeout=30,
+               what=f"{name} resolving to web-0")
     assert fetch(cluster, ns, "http://web-0.nginx/") == "web-0\n"
 
+    # As the tutorial's non-cascading delete: the set goes, its pods stay; web-0 is deleted
+    # and its address taken by another pod, so that the web-0 the re-applied set makes
+    # (adopting web-1) has another.
+    cluster.kubectl("delete", "sts", "web", "-n", ns, "--cascade=orphan")
     cluster.kubectl("delete", "pod", "web-0", "-n", ns)
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=FILLER)
+    wait_running(cluster, ns, "filler")
+    cluster.kubectl("apply", "-n", ns, "-f", "-", input=TUTORIAL)
     back = wait_ready(cluster, ns, "nginx", ["web-0", "web-1"])
     assert back["web-0"]["metadata"]["uid"] != found["web-0"]["metadata"]["uid"]
-    eventually(lambda: resolve(cluster, ns, name) == back["web-0"]["status"]["podIP"],
-               timeout=30, what=f"{name} resolving to the new web-0")
+    assert back["web-1"]["metadata"]["uid"] == found["web-1"]["metadata"]["uid"]
+    new_ip = back["web-0"]["status"]["podIP"]
+    assert new_ip != old_ip
+    eventually(lambda: resolve(cluster, ns, name) == new_ip, timeout=30,
+               what=f"{name} resolving to the new web-0")
     assert fetch(cluster, ns, f"http://{name}/") == "web-0\n"
 
 
