@@ -3,7 +3,8 @@ Docker volumes, bound by the PV controller and mounted by the agent, with the re
 
 One minik serves the module. Every set is applied at the start, each in a namespace of
 its own (`workloads`), so that their pods and volumes come up together while the tests
-look at them one after another; the restart of minik comes last.
+look at them one after another; the restart of that minik comes after them, and the
+test that kills minik mid-scale has a minik of its own.
 
 Covered elsewhere and not repeated here: a static hostPath PV selected by label and a
 claim too big for any PV (tests/e2e/test_storage.py), a second pod on a
