@@ -23,7 +23,7 @@ memory limit; CPU requests become shares.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from agent import labels
 from agent.env import expand
@@ -66,6 +66,7 @@ class _Security(TypedDict):
     """The `ContainerSpec` fields a security context sets."""
 
     user: str | None
+    group_add: list[str]
     read_only_rootfs: bool
     privileged: bool
     cap_add: list[str]
@@ -99,11 +100,22 @@ def _security(pod: Pod, container: Container) -> _Security:
     caps = ctx.get("capabilities") or {}
     return {
         "user": user,
+        "group_add": _extra_groups(pod_ctx),
         "read_only_rootfs": bool(ctx.get("readOnlyRootFilesystem")),
         "privileged": bool(ctx.get("privileged")),
         "cap_add": list(caps.get("add") or []),
         "cap_drop": list(caps.get("drop") or []),
     }
+
+
+def _extra_groups(pod_ctx: dict[str, Any]) -> list[str]:
+    """The process's supplementary groups: the pod's `supplementalGroups`, then its
+    `fsGroup` (as the kubelet adds it), so that a non-root user may write to the
+    volumes the fsGroup was applied to."""
+    groups = [str(g) for g in pod_ctx.get("supplementalGroups") or []]
+    if pod_ctx.get("fsGroup") is not None:
+        groups.append(str(pod_ctx["fsGroup"]))
+    return groups
 
 
 def start_failure_message(container: Container, error: str) -> str:

@@ -60,6 +60,7 @@ def _host_config(spec: ContainerSpec) -> dict[str, Any]:
         "extra_hosts": spec.extra_hosts or None, "mounts": [_mount(m) for m in spec.mounts],
         "read_only": spec.read_only_rootfs or None, "privileged": spec.privileged,
         "cap_add": spec.cap_add or None, "cap_drop": spec.cap_drop or None,
+        "group_add": spec.group_add or None,
         "cpu_quota": spec.cpu_quota, "cpu_period": spec.cpu_period,
         "cpu_shares": spec.cpu_shares, "mem_limit": spec.memory_limit,
         "memswap_limit": spec.memory_limit, "port_bindings": bindings or None,

@@ -28,7 +28,8 @@ Every access mode is accepted: a Docker volume is shared by the containers
 of one node (the PV's node affinity keeps its pods there). Docker volumes
 have no size: the request is recorded in the PV, never enforced; mount
 options cannot be applied to a Docker volume and are only recorded. Block
-volumes are refused (`ProvisioningFailed`).
+volumes, and claims with a label `selector` (a new PV has no labels to
+match it), are refused (`ProvisioningFailed`).
 """
 
 from __future__ import annotations
@@ -109,9 +110,15 @@ def wants_provisioning(claim: PersistentVolumeClaim, storage_class: StorageClass
 
 
 def check_provisionable(claim: PersistentVolumeClaim) -> None:
-    """Raise `Unprovisionable` for what no Docker volume can be (as `canProvision`)."""
-    if (claim.get("spec") or {}).get("volumeMode") == "Block":
+    """Raise `Unprovisionable` for what no Docker volume can be (as `canProvision`), and for
+    a claim with a `selector`: a new volume carries no labels to match it, so provisioners
+    refuse it (as the CSI external-provisioner and local-path do)."""
+    spec = claim.get("spec") or {}
+    if spec.get("volumeMode") == "Block":
         raise Unprovisionable(f"{PROVISIONER} does not support block volume provisioning")
+    if spec.get("selector") is not None:
+        raise Unprovisionable(f'failed to provision volume with StorageClass '
+                              f'"{claim_class(claim)}": claim Selector is not supported')
 
 
 def claim_ref(claim: PersistentVolumeClaim) -> ObjectReference:

@@ -131,6 +131,7 @@ class ContainerSpec:
     extra_hosts: dict[str, str] = field(default_factory=dict)
     mounts: list[Mount] = field(default_factory=list)
     user: str | None = None
+    group_add: list[str] = field(default_factory=list)
     read_only_rootfs: bool = False
     privileged: bool = False
     cap_add: list[str] = field(default_factory=list)

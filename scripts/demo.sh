@@ -3,7 +3,9 @@
 # for the rollout (with kubectl's progress lines), then show it working: the
 # pods Running, one pod fetching a page from the other over the pod network and
 # through the Service's name, the host fetching it through the Service's
-# LoadBalancer address, and the ConfigMap's value in a pod's environment.
+# LoadBalancer address, and the ConfigMap's value in a pod's environment; then
+# the redis StatefulSet storing a key on its claim (the commands to see it
+# survive the pod's replacement are printed at the end).
 # Assumes `make venv docker images` already ran (the Makefile target depends on
 # them).
 #
@@ -95,6 +97,13 @@ log demo "the host fetched http://$lb/ through the LoadBalancer: $answer"
 greeting=$(m exec -n "$NS" "$from" -- sh -c 'echo "$GREETING"')
 log demo "GREETING in pod $from, from ConfigMap web-config: $greeting"
 
+log demo "minik rollout status statefulset/redis -n $NS"
+m rollout status statefulset/redis -n "$NS" --timeout 120s
+m exec -n "$NS" redis-0 -- redis-cli set greeting "$greeting" >/dev/null
+volume=$(m get pvc data-redis-0 -n "$NS" -o 'jsonpath={.spec.volumeName}')
+[ -n "$volume" ] || die demo "claim data-redis-0 of redis-0 is not bound"
+log demo "redis-0 keeps its keys on claim data-redis-0, bound to $volume (a Docker volume)"
+
 cat <<EOF
 
 minik is running the demo (instance "$NAME", home $DEMO_HOME). Try:
@@ -104,5 +113,7 @@ minik is running the demo (instance "$NAME", home $DEMO_HOME). Try:
   export KUBECONFIG=$DEMO_HOME/kubeconfig MINIK_HOME=$DEMO_HOME
   kubectl get all -n $NS                    # any kubectl works against it
   .venv/bin/minik get pods -n $NS -o wide   # or minik's own client
+  kubectl delete pod redis-0 -n $NS          # redis-0 comes back on the same claim:
+  kubectl exec redis-0 -n $NS -- redis-cli get greeting
   .venv/bin/minik down                       # stop it (its containers are removed)
 EOF

@@ -34,8 +34,13 @@ def test_the_demo_finishes_with_its_pods_running_and_answering(unstarted: Cluste
     assert "curl http://127." in result.stdout
     assert "from ConfigMap web-config: hello from minik" in result.stderr
     assert f'instance "{unstarted.name}"' in result.stdout
+    assert "redis-0 keeps its keys on claim data-redis-0, bound to pvc-" in result.stderr
+    greeting = unstarted.kubectl("exec", "redis-0", "-n", "demo", "--", "redis-cli", "get",
+                                 "greeting").stdout
+    assert greeting == "hello from minik\n"
     pods = unstarted.api.request("GET", "/api/v1/namespaces/demo/pods")["items"]
-    assert [p["status"]["phase"] for p in pods] == ["Running", "Running"]
+    assert sorted((p["metadata"]["labels"]["app"], p["status"]["phase"]) for p in pods) == [
+        ("redis", "Running"), ("web", "Running"), ("web", "Running")]
 
 
 def test_the_demo_leaves_a_home_of_another_instance_alone(unstarted: Cluster) -> None:

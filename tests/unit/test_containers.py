@@ -90,3 +90,12 @@ def test_a_privileged_start_the_engine_cannot_grant_says_why() -> None:
     assert start_failure_message(privileged, error).startswith(
         "privileged containers cannot run on this node")
     assert start_failure_message({"name": "c"}, error) == error
+
+
+def test_the_pods_supplemental_groups_and_fs_group_are_the_containers_extra_groups() -> None:
+    p = pod(securityContext={"runAsUser": 1000, "supplementalGroups": [3000, 4000],
+                             "fsGroup": 2000})
+    app = app_spec(p)
+    assert app.user == "1000"
+    assert app.group_add == ["3000", "4000", "2000"]
+    assert app_spec(pod()).group_add == []

@@ -208,6 +208,18 @@ async def test_a_block_claim_is_refused_once_without_a_volume(node: Node) -> Non
         f"{PROVISIONER} does not support block volume provisioning")
 
 
+async def test_a_claim_with_a_selector_is_refused_as_external_provisioners_refuse_it(
+        node: Node) -> None:
+    await node.create(STORAGECLASSES, storage_class())
+    await node.create(PERSISTENTVOLUMECLAIMS, claim(selector={"matchLabels": {"tier": "db"}}))
+    await node.provisioner.sync("claim/default/data")
+    assert node.runtime.volumes == {}
+    assert (await node.api.client.list(PERSISTENTVOLUMES, None))["items"] == []
+    assert node.events.recorded[-1] == (
+        "data", "Warning", "ProvisioningFailed",
+        'failed to provision volume with StorageClass "fast": claim Selector is not supported')
+
+
 async def test_a_pv_made_by_another_node_first_costs_this_node_its_volume(node: Node) -> None:
     await node.create(STORAGECLASSES, storage_class())
     made = await node.create(PERSISTENTVOLUMECLAIMS, claim())
