@@ -286,9 +286,14 @@ def test_a_pod_reaches_the_api_server_at_kubernetes_default_svc(cluster: Cluster
 
 
 def all_ready(cluster: Cluster, ns: str) -> None:
-    """Every pod of the namespace Ready again (a clean stop removed their containers)."""
+    """Every pod of the namespace Ready again, and the client's container running: right
+    after a start the pods' Ready status is still the one written before the stop, until
+    the agent has looked at their containers."""
     cluster.kubectl("wait", "-n", ns, "--for=condition=Ready", "pod", "--all",
                     "--timeout=90s", timeout=100)
+    eventually(lambda: cluster.kubectl("exec", "-n", ns, "client", "--", "true",
+                                       check=False).returncode == 0,
+               timeout=60, interval=0.2, what="the client's container running")
 
 
 def test_addresses_survive_a_restart_and_a_kill(cluster: Cluster, web: str) -> None:
