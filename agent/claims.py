@@ -192,5 +192,5 @@ class ClaimMounts:
         base = Path(source.host_path["path"] if source.host_path else claimed.mountpoint)
         staged = self._host.pin(uid_of(pod), container, index, vm,
                                 source.as_volume(volume["name"]), base, sub,
-                                writable=not read_only)
+                                writable=not source.read_only)
         return BindMount(staged, vm["mountPath"], read_only)

@@ -165,8 +165,9 @@ class VolumeBinder:
     async def _select_node(self, claim: PersistentVolumeClaim, node: str) -> None:
         if annotations_of(claim).get(SELECTED_NODE) == node:
             return
-        patch = {"metadata": {"resourceVersion": resource_version_of(claim),
-                              "annotations": {SELECTED_NODE: node}}}
+        # Only the annotation, with no resourceVersion: the claim's other writers (the
+        # StatefulSet controller re-owning it, the binder) must not make this a conflict.
+        patch = {"metadata": {"annotations": {SELECTED_NODE: node}}}
         await self._write(PERSISTENTVOLUMECLAIMS, namespace_of(claim), name_of(claim), patch)
 
     async def _write(self, rt: ResourceType, namespace: str | None, name: str,

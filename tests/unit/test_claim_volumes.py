@@ -250,3 +250,15 @@ async def test_a_pod_whose_claim_is_unbound_starts_no_container_and_says_failed_
     assert syncer.executor.events.reasons == ["FailedMount"]  # type: ignore[attr-defined]
     assert pods.get("uid-web")["status"]["containerStatuses"][0]["state"]["waiting"][
         "reason"] == "ContainerCreating"
+
+
+async def test_a_read_only_mount_of_a_sub_path_still_gets_its_directory_made(
+        storage: Storage, manager: VolumeManager) -> None:
+    needs_staging()
+    storage.bound()
+    data = Path(storage.volumes[VOLUME].mountpoint)
+    pod = claim_pod(container("a", mount("v", "/conf", subPath="etc/app", readOnly=True)))
+    await manager.prepare(pod)
+    [staged] = await manager.mounts(pod, pod["spec"]["containers"][0])
+    assert isinstance(staged, BindMount) and staged.read_only
+    assert os.path.samefile(staged.source, data / "etc" / "app")
