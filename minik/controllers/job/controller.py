@@ -1,0 +1,330 @@
+"""The Job controller: pods run to completion, each finished pod counted exactly once.
+
+Shaped like Kubernetes' `pkg/controller/job`. Handlers on the shared Job
+and pod informers compute keys (a pod maps to the Job of its controller
+reference) and feed `ControllerExpectations`, so a sync on a lagging cache
+never creates a pod twice. `sync(key)` re-reads the Job, claims its pods
+(every phase: finished pods still count), records finished pods through
+the tracking finalizer (`status`), decides whether the Job has met its
+success or failure criteria, and otherwise keeps `parallelism` pods (at
+most the completions left) running. After failures, new pods wait
+`pod_backoff` (the controller's `restart_backoff` base, doubling, capped at
+6 minutes) counted from the last failure, as Kubernetes' pod failure
+back-off does; the sync asks to be requeued for that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from typing import cast
+
+from minik.api.errors import ApiError
+from minik.api.meta import (
+    controller_of,
+    format_time,
+    is_being_deleted,
+    meta_of,
+    name_of,
+    namespace_of,
+    new_controller_ref,
+    resource_version_of,
+    uid_of,
+)
+from minik.api.objects import JsonObject, OwnerReference, Pod, PodTemplateSpec
+from minik.api.resources import JOBS, PODS
+from minik.api.selectors.labels import LabelSelector
+from minik.controllers.context import ControllerContext
+from minik.controllers.expectations import ControllerExpectations
+from minik.controllers.job import status as js
+from minik.controllers.podcontrol import PodControl, claim_pods, pods_to_delete, slow_start_batch
+from minik.machinery.informer import Informer, key_of
+from minik.machinery.requeue import Requeue
+from minik.machinery.workqueue import WorkQueue, run_workers
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKERS = 5
+DEFAULT_BACKOFF_LIMIT = 6
+
+
+def job_selector(job: js.Job) -> LabelSelector | None:
+    raw = js.spec_of(job).get("selector")
+    if not raw:
+        return None
+    return LabelSelector.from_spec(raw)
+
+
+def tracked_template(job: js.Job) -> PodTemplateSpec:
+    """The job's pod template with the tracking finalizer added to its pods."""
+    template = cast("PodTemplateSpec", copy.deepcopy(js.spec_of(job).get("template") or {}))
+    md = template.setdefault("metadata", {})
+    md["finalizers"] = [*(md.get("finalizers") or []), js.TRACKING_FINALIZER]
+    return template
+
+
+class JobController:
+    """Runs every Job's pods to completion."""
+
+    name = "job"
+
+    def __init__(self, ctx: ControllerContext, *, workers: int = DEFAULT_WORKERS,
+                 pod_backoff_base: float | None = None) -> None:
+        self.client = ctx.client
+        self.informers = ctx.informers
+        self.metrics = ctx.metrics
+        self.events = ctx.events
+        self.clock = ctx.clock
+        self.workers = workers
+        self.backoff_base = ctx.restart_backoff if pod_backoff_base is None else pod_backoff_base
+        self.expectations = ControllerExpectations(clock=ctx.clock)
+        self.pod_control = PodControl(ctx.client, ctx.events)
+        self.jobs: Informer[JsonObject] = ctx.informers.get(JOBS)
+        self.pods: Informer[Pod] = ctx.informers.get(PODS)
+        self.queue = WorkQueue(self.name, metrics=self.metrics, clock=ctx.clock)
+        self.jobs.add_handler(self._job_added, self._job_updated, self._job_deleted)
+        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+
+    async def run(self) -> None:
+        await self.informers.wait_synced(JOBS, PODS)
+        for job in self.jobs.indexer.list():
+            self.queue.add(key_of(job))
+        await run_workers(self.queue, self.sync, workers=self.workers, metrics=self.metrics)
+
+    # ------------------------------------------------------------ handlers
+
+    def _job_added(self, job: JsonObject) -> None:
+        self.queue.add(key_of(job))
+
+    def _job_updated(self, old: JsonObject, new: JsonObject) -> None:
+        self.queue.add(key_of(new))
+
+    def _job_deleted(self, job: JsonObject) -> None:
+        self.expectations.forget(key_of(job))
+        self.queue.add(key_of(job))
+
+    def _owner_key(self, pod: Pod) -> str | None:
+        ref = controller_of(pod)
+        if ref is None or ref.get("kind") != "Job":
+            return None
+        job = self.jobs.indexer.get_by(namespace_of(pod), str(ref.get("name", "")))
+        if job is None or uid_of(job) != ref.get("uid"):
+            return None
+        return key_of(job)
+
+    def _pod_added(self, pod: Pod) -> None:
+        if (key := self._owner_key(pod)) is not None:
+            self.expectations.creation_observed(key)
+            if is_being_deleted(pod):
+                self.expectations.deletion_observed(key, key_of(pod))
+            self.queue.add(key)
+
+    def _pod_updated(self, old: Pod, new: Pod) -> None:
+        if resource_version_of(old) == resource_version_of(new):
+            return
+        if (key := self._owner_key(new)) is not None:
+            if is_being_deleted(new):
+                self.expectations.deletion_observed(key, key_of(new))
+            self.queue.add(key)
+
+    def _pod_deleted(self, pod: Pod) -> None:
+        if (key := self._owner_key(pod)) is not None:
+            self.expectations.deletion_observed(key, key_of(pod))
+            self.queue.add(key)
+
+    # ---------------------------------------------------------------- sync
+
+    async def sync(self, key: str) -> None:
+        job = self.jobs.indexer.get(key)
+        if job is None:
+            self.expectations.forget(key)
+            return
+        selector = job_selector(job)
+        if selector is None or is_being_deleted(job):
+            return
+        if js.is_finished(job) and not self._tracked_pods(job):
+            return
+        satisfied = self.expectations.satisfied(key)
+        pods = await claim_pods(self.pod_control, job, selector,
+                                self.pods.indexer.list(namespace_of(job) or ""),
+                                ref=self._controller_ref(job),
+                                can_adopt=lambda: asyncio.sleep(0))
+        job, status = await self._track(job, pods)
+        tally = js.tally({**job, "status": status}, pods)
+        now = self.clock.wall()
+        status = self._with_counts(job, status, tally)
+        status.setdefault("startTime", format_time(now))
+        succeeded, failed = js.counts(status)
+        status = self._with_criteria(job, status, tally, succeeded, failed)
+        requeue: float | None = None
+        error: Exception | None = None
+        if js.has_condition({"status": status}, js.SUCCESS_CRITERIA_MET) or \
+                js.has_condition({"status": status}, js.FAILURE_TARGET):
+            if tally.active and satisfied:
+                await self._delete(key, job, tally.active)
+            status = self._finish(job, status, tally)
+        elif satisfied:
+            requeue, error = await self._manage(key, job, tally, succeeded, failed, pods)
+        await self._write_status(job, status)
+        if error is not None:
+            raise error
+        if requeue is not None:
+            raise Requeue("pod failure back-off", after=requeue)
+
+    def _tracked_pods(self, job: JsonObject) -> list[Pod]:
+        return [p for p in self.pods.indexer.list(namespace_of(job) or "")
+                if js.has_tracking_finalizer(p)
+                and (ref := controller_of(p)) is not None and ref.get("uid") == uid_of(job)]
+
+    def _controller_ref(self, job: JsonObject) -> OwnerReference:
+        return new_controller_ref(job, api_version=JOBS.api_version, kind="Job")
+
+    async def _track(self, job: JsonObject,
+                     pods: list[Pod]) -> tuple[JsonObject, JsonObject]:
+        """Record finished pods uncounted, drop their finalizers, then count them."""
+        status = dict(js.status_of(job))
+        tally = js.tally(job, pods)
+        if tally.newly_finished:
+            status = js.record_uncounted(status, tally.newly_finished)
+            job = await self._write_status(job, status)
+        releasing = tally.to_release + tally.newly_finished
+        await asyncio.gather(*(self._remove_finalizer(p) for p in releasing))
+        released = {uid_of(p) for p in releasing}
+        still = {uid_of(p) for p in pods if js.has_tracking_finalizer(p)} - released
+        return job, js.flush_uncounted(status, still)
+
+    async def _remove_finalizer(self, pod: Pod) -> None:
+        md = meta_of(pod)
+        rest = [f for f in md.get("finalizers") or [] if f != js.TRACKING_FINALIZER]
+        patch = {"metadata": {"finalizers": rest or None,
+                              "resourceVersion": resource_version_of(pod)}}
+        try:
+            await self.client.patch(PODS, md.get("namespace"), md["name"], patch,
+                                    patch_type="merge")
+        except ApiError as e:
+            if e.code != 404:
+                raise
+
+    def _with_counts(self, job: JsonObject, status: JsonObject, tally: js.Tally) -> JsonObject:
+        status = {**status, "ready": tally.ready, "terminating": tally.terminating}
+        if tally.active:
+            status["active"] = len(tally.active)
+        else:
+            status.pop("active", None)
+        return status
+
+    def _with_criteria(self, job: JsonObject, status: JsonObject, tally: js.Tally,
+                       succeeded: int, failed: int) -> JsonObject:
+        probe = {"status": status}
+        if js.has_condition(probe, js.SUCCESS_CRITERIA_MET) or \
+                js.has_condition(probe, js.FAILURE_TARGET):
+            return status
+        now = self.clock.wall()
+        spec = js.spec_of(job)
+        limit = int(spec.get("backoffLimit", DEFAULT_BACKOFF_LIMIT))
+        if failed > limit or self._past_backoff_on_failure(job, tally, failed, limit):
+            self.events.record(job, "Warning", js.BACKOFF_LIMIT_EXCEEDED,
+                               "Job has reached the specified backoff limit")
+            return js.with_job_condition(status, js.condition(
+                js.FAILURE_TARGET, js.BACKOFF_LIMIT_EXCEEDED,
+                "Job has reached the specified backoff limit", now))
+        completions = spec.get("completions")
+        done = succeeded >= int(completions) if completions is not None else \
+            succeeded > 0 and not tally.active
+        if done:
+            return js.with_job_condition(status, js.condition(
+                js.SUCCESS_CRITERIA_MET, js.COMPLETIONS_REACHED, "Reached expected number of "
+                "succeeded pods", now))
+        return status
+
+    @staticmethod
+    def _past_backoff_on_failure(job: JsonObject, tally: js.Tally, failed: int,
+                                 limit: int) -> bool:
+        """With restartPolicy OnFailure, container restarts count toward the limit too."""
+        template_spec = (js.spec_of(job).get("template") or {}).get("spec") or {}
+        if template_spec.get("restartPolicy") != "OnFailure":
+            return False
+        restarts = sum(int(s.get("restartCount") or 0) for p in tally.active
+                       for s in (p.get("status") or {}).get("containerStatuses") or [])
+        total = restarts + failed
+        return total > 0 if limit == 0 else total >= limit
+
+    def _finish(self, job: JsonObject, status: JsonObject, tally: js.Tally) -> JsonObject:
+        """Complete or Failed, once no pod runs and every finished pod is counted."""
+        uncounted = status.get("uncountedTerminatedPods") or {}
+        if tally.active or tally.terminating or any(uncounted.values()):
+            return status
+        probe = {"status": status}
+        now = self.clock.wall()
+        if js.has_condition(probe, js.FAILURE_TARGET):
+            target = next(c for c in status["conditions"] if c["type"] == js.FAILURE_TARGET)
+            return js.with_job_condition(status, js.condition(
+                js.FAILED, str(target.get("reason")), str(target.get("message")), now))
+        if not js.has_condition(probe, js.COMPLETE):
+            self.events.record(job, "Normal", "Completed", "Job completed")
+            status = {**status, "completionTime": format_time(now)}
+        return js.with_job_condition(status, js.condition(
+            js.COMPLETE, js.COMPLETIONS_REACHED, "Reached expected number of succeeded pods",
+            now))
+
+    async def _manage(self, key: str, job: JsonObject, tally: js.Tally, succeeded: int,
+                      failed: int, pods: list[Pod]) -> tuple[float | None, Exception | None]:
+        spec = js.spec_of(job)
+        parallelism = int(spec.get("parallelism", 1))
+        completions = spec.get("completions")
+        active = len(tally.active)
+        if completions is None:
+            want = active if succeeded > 0 else parallelism
+        else:
+            want = max(0, min(parallelism, int(completions) - succeeded))
+        if active > want:
+            await self._delete(key, job, pods_to_delete(tally.active, active - want))
+            return None, None
+        if active == want:
+            return None, None
+        wait = self._backoff_remaining(failed, pods)
+        if wait > 0:
+            return wait, None
+        return None, await self._create(key, job, want - active)
+
+    def _backoff_remaining(self, failed: int, pods: list[Pod]) -> float:
+        delay = js.pod_backoff(failed, self.backoff_base)
+        if delay <= 0:
+            return 0.0
+        ends = [t for p in pods if js.is_pod_failed(p) and (t := js.finish_time(p)) is not None]
+        if not ends:
+            return 0.0
+        return max(0.0, (max(ends) - self.clock.wall()).total_seconds() + delay)
+
+    async def _create(self, key: str, job: JsonObject, count: int) -> Exception | None:
+        self.expectations.expect_creations(key, count)
+        template = tracked_template(job)
+        created, error = await slow_start_batch(
+            count, lambda: self.pod_control.create(job, template, self._controller_ref(job)))
+        for _ in range(count - created):
+            self.expectations.creation_observed(key)
+        return error
+
+    async def _delete(self, key: str, job: JsonObject, victims: list[Pod]) -> None:
+        self.expectations.expect_deletions(key, [key_of(p) for p in victims])
+        for pod in victims:
+            try:
+                if not await self.pod_control.delete(job, pod):
+                    self.expectations.deletion_observed(key, key_of(pod))
+            except ApiError:
+                self.expectations.deletion_observed(key, key_of(pod))
+                raise
+
+    async def _write_status(self, job: JsonObject, status: JsonObject) -> JsonObject:
+        if status == js.status_of(job):
+            return job
+        md = meta_of(job)
+        try:
+            return await self.client.replace(JOBS, md.get("namespace"), name_of(job),
+                                             {**job, "status": status}, subresource="status")
+        except ApiError as e:
+            if e.code == 404:
+                return job
+            raise
+

@@ -1,0 +1,196 @@
+"""The Job controller against a real in-process API server (no node agent), on a manual clock.
+
+Pods' progress is simulated by patching their `status` subresource; the
+pod-recreation back-off is walked through with `ManualClock.advance`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from minik.api.meta import format_time
+from minik.api.resources import REGISTRY
+from minik.controllers.context import ControllerContext
+from minik.controllers.job import status as js
+from minik.controllers.job.controller import JobController
+from minik.machinery.clock import ManualClock
+from minik.machinery.events import EventRecorder
+from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.shared_informers import SharedInformers
+from tests.unit.apitest import Api, poll, start_api
+
+PODS = REGISTRY.resolve("pods")
+JOBS = REGISTRY.resolve("jobs")
+EVENTS = REGISTRY.resolve("events")
+assert PODS is not None and JOBS is not None and EVENTS is not None
+
+T0 = dt.datetime(2025, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+BACKOFF = 10.0
+
+
+def job_body(name: str = "pi", **spec: object) -> dict:
+    template = {"spec": {"restartPolicy": "Never",
+                         "containers": [{"name": "c", "image": "busybox:1.36"}]}}
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"template": template, **spec}}
+
+
+@dataclass
+class Cluster:
+    api: Api
+    clock: ManualClock
+    controller: JobController
+    events: EventRecorder
+
+    async def create(self, body: dict) -> dict:
+        return await self.api.client.create(JOBS, "default", body)
+
+    async def job(self, name: str = "pi") -> dict:
+        return await self.api.client.get(JOBS, "default", name)
+
+    async def pods(self) -> list[dict]:
+        return (await self.api.client.list(PODS, "default"))["items"]
+
+    async def running(self, count: int) -> list[dict]:
+        """Wait until exactly `count` pods are neither finished nor being deleted."""
+        return await poll(self._running, lambda pods: len(pods) == count)
+
+    async def _running(self) -> list[dict]:
+        return [p for p in await self.pods() if js.is_active(p)]
+
+    async def wait_status(self, name: str = "pi", **wanted: object) -> dict:
+        def matches(job: dict) -> bool:
+            status = job.get("status") or {}
+            return all(status.get(k) == v for k, v in wanted.items())
+        return await poll(lambda: self.job(name), matches)
+
+    async def wait_condition(self, type_: str, name: str = "pi") -> dict:
+        return await poll(lambda: self.job(name), lambda j: js.has_condition(j, type_))
+
+    async def finish(self, pod: dict, *, exit_code: int = 0) -> dict:
+        phase = "Succeeded" if exit_code == 0 else "Failed"
+        terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
+                      "finishedAt": format_time(self.clock.wall())}
+        status = {"status": {"phase": phase, "containerStatuses": [
+            {"name": "c", "state": {"terminated": terminated}, "restartCount": 0,
+             "ready": False, "image": "busybox:1.36", "imageID": ""}]}}
+        return await self.api.client.patch(PODS, "default", pod["metadata"]["name"], status,
+                                           subresource="status")
+
+    async def events_about(self, name: str, reason: str) -> list[dict]:
+        await self.events.flush()
+        items = (await self.api.client.list(EVENTS, "default"))["items"]
+        return [e for e in items
+                if e["involvedObject"]["name"] == name and e["reason"] == reason]
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[Cluster]:
+    api = await start_api()
+    clock = ManualClock(start=T0.timestamp())
+    informers = SharedInformers(api.client, resync_period=0)
+    events = EventRecorder(api.client, "job-controller")
+    ctx = ControllerContext(client=api.client, informers=informers, events=events,
+                            metrics=ControllerMetrics(CollectorRegistry()), clock=clock,
+                            restart_backoff=BACKOFF)
+    controller = JobController(ctx)
+    api.start(events.run(), "events")
+    api.start(controller.jobs.run(), "informer:jobs")
+    api.start(controller.pods.run(), "informer:pods")
+    api.start(controller.run(), "job-controller")
+    yield Cluster(api, clock, controller, events)
+    await api.close()
+
+
+# --------------------------------------------------------------- pure helpers
+
+
+def test_the_pod_recreation_delay_doubles_from_its_base_up_to_six_minutes():
+    assert [js.pod_backoff(n, 10.0) for n in range(0, 8)] == [
+        0.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 360.0]
+    assert js.pod_backoff(3, 0.5) == 2.0
+
+
+def test_a_finished_pod_is_counted_only_after_its_finalizer_is_gone():
+    status = js.record_uncounted({"succeeded": 1}, [
+        {"metadata": {"uid": "a"}, "status": {"phase": "Succeeded"}},
+        {"metadata": {"uid": "b"}, "status": {"phase": "Failed"}}])
+    assert status["uncountedTerminatedPods"] == {"succeeded": ["a"], "failed": ["b"]}
+    assert js.counts(status) == (2, 1)
+    half = js.flush_uncounted(status, still_tracked={"b"})
+    assert (half["succeeded"], half.get("failed"), half["uncountedTerminatedPods"]) == (
+        2, None, {"failed": ["b"]})
+    done = js.flush_uncounted(half, still_tracked=set())
+    assert (done["succeeded"], done["failed"], done["uncountedTerminatedPods"]) == (2, 1, {})
+    assert js.flush_uncounted(done, set()) == done
+
+
+# ------------------------------------------------------------ with a server
+
+
+async def test_the_server_generates_the_selector_and_pod_labels_from_the_jobs_uid(
+        cluster: Cluster):
+    job = await cluster.create(job_body())
+    uid = job["metadata"]["uid"]
+    assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
+    assert job["spec"]["template"]["metadata"]["labels"] == {
+        "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": "pi",
+        "controller-uid": uid, "job-name": "pi"}
+    manual = job_body("manual", manualSelector=True, selector={"matchLabels": {"app": "x"}})
+    manual["spec"]["template"]["metadata"] = {"labels": {"app": "x"}}
+    created = await cluster.create(manual)
+    assert created["spec"]["selector"] == {"matchLabels": {"app": "x"}}
+    assert created["spec"]["template"]["metadata"]["labels"] == {"app": "x"}
+
+
+async def test_a_job_runs_parallelism_pods_at_a_time_until_its_completions_succeed(
+        cluster: Cluster):
+    job = await cluster.create(job_body(completions=5, parallelism=2))
+    pods = await cluster.running(2)
+    for pod in pods:
+        md = pod["metadata"]
+        assert md["generateName"] == "pi-"
+        assert md["finalizers"] == [js.TRACKING_FINALIZER]
+        assert md["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
+    await cluster.wait_status(active=2, ready=0, terminating=0)
+    seen: set[str] = set()
+    succeeded = 0
+    while succeeded < 5:
+        running = await cluster.running(min(2, 5 - succeeded))
+        pod = running[0]
+        seen.update(p["metadata"]["name"] for p in running)
+        await cluster.finish(pod)
+        succeeded += 1
+        await cluster.wait_status(succeeded=succeeded)
+    done = await cluster.wait_condition(js.COMPLETE)
+    status = done["status"]
+    assert (status["succeeded"], status.get("failed"), status.get("active")) == (5, None, None)
+    assert status["uncountedTerminatedPods"] == {}
+    assert status["startTime"] and status["completionTime"]
+    assert [c["type"] for c in status["conditions"]] == [js.SUCCESS_CRITERIA_MET, js.COMPLETE]
+    assert all(c["reason"] == "CompletionsReached" for c in status["conditions"])
+    pods = await cluster.pods()
+    assert len(pods) == 5 == len(seen)
+    assert all(not p["metadata"].get("finalizers") for p in pods)
+    assert len(await cluster.events_about("pi", "Completed")) == 1
+
+
+async def test_without_completions_the_job_is_done_when_one_pod_succeeds_and_the_rest_finish(
+        cluster: Cluster):
+    await cluster.create(job_body(parallelism=3))
+    pods = await cluster.running(3)
+    await cluster.finish(pods[0])
+    await cluster.wait_status(succeeded=1, active=2)
+    assert len(await cluster.running(2)) == 2, "the others are left to finish, none replaced"
+    assert not js.has_condition(await cluster.job(), js.SUCCESS_CRITERIA_MET)
+    await cluster.finish(pods[1])
+    await cluster.finish(pods[2], exit_code=1)
+    done = await cluster.wait_condition(js.COMPLETE)
+    assert (done["status"]["succeeded"], done["status"]["failed"]) == (2, 1)
+    assert len(await cluster.pods()) == 3
