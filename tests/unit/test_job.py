@@ -194,3 +194,44 @@ async def test_without_completions_the_job_is_done_when_one_pod_succeeds_and_the
     done = await cluster.wait_condition(js.COMPLETE)
     assert (done["status"]["succeeded"], done["status"]["failed"]) == (2, 1)
     assert len(await cluster.pods()) == 3
+
+
+async def test_failed_pods_are_replaced_after_a_doubling_delay_until_the_backoff_limit(
+        cluster: Cluster):
+    await cluster.create(job_body(backoffLimit=2))
+    [first] = await cluster.running(1)
+    await cluster.finish(first, exit_code=1)
+    await cluster.wait_status(failed=1)
+    assert await cluster._running() == [], "no replacement before the 10 s delay"
+    cluster.clock.advance(BACKOFF - 0.5)
+    await cluster.wait_status(failed=1, ready=0)
+    assert await cluster._running() == []
+    cluster.clock.advance(0.5)
+    [second] = await cluster.running(1)
+    await cluster.finish(second, exit_code=1)
+    await cluster.wait_status(failed=2)
+    cluster.clock.advance(BACKOFF)
+    await cluster.wait_status(failed=2)
+    assert await cluster._running() == [], "the second delay is twice the first"
+    cluster.clock.advance(BACKOFF)
+    [third] = await cluster.running(1)
+    await cluster.finish(third, exit_code=1)
+    failed = await cluster.wait_condition(js.FAILED)
+    status = failed["status"]
+    assert [(c["type"], c["reason"]) for c in status["conditions"]] == [
+        (js.FAILURE_TARGET, "BackoffLimitExceeded"), (js.FAILED, "BackoffLimitExceeded")]
+    assert (status["failed"], status.get("succeeded"), status.get("active")) == (3, None, None)
+    assert "completionTime" not in status
+    assert len(await cluster.pods()) == 3
+    assert len(await cluster.events_about("pi", "BackoffLimitExceeded")) == 1
+
+
+async def test_a_job_that_reaches_its_backoff_limit_stops_its_running_pods(cluster: Cluster):
+    await cluster.create(job_body(parallelism=2, completions=4, backoffLimit=0))
+    pods = await cluster.running(2)
+    await cluster.finish(pods[0], exit_code=1)
+    await cluster.wait_condition(js.FAILURE_TARGET)
+    gone = await poll(cluster.pods, lambda ps: len(ps) == 1)
+    assert gone[0]["metadata"]["name"] == pods[0]["metadata"]["name"]
+    failed = await cluster.wait_condition(js.FAILED)
+    assert failed["status"]["failed"] == 2, "a pod deleted before it finished counts as failed"
