@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from minik.api.meta import format_time
 from minik.api.resources import REGISTRY
 from minik.controllers.context import ControllerContext
+from minik.controllers.job import indexed
 from minik.controllers.job import status as js
 from minik.controllers.job.controller import JobController
 from minik.machinery.clock import ManualClock
@@ -131,6 +132,39 @@ def test_a_finished_pod_is_counted_only_after_its_finalizer_is_gone():
     assert js.flush_uncounted(done, set()) == done
 
 
+def test_completed_indexes_are_written_as_ranges_and_read_back():
+    assert indexed.format_indexes({0, 1, 2, 4, 6, 7}) == "0-2,4,6-7"
+    assert indexed.format_indexes(set()) == ""
+    assert indexed.parse_indexes("0-2,4,6-7") == {0, 1, 2, 4, 6, 7}
+    assert indexed.parse_indexes("") == set()
+
+
+def test_an_index_pod_carries_its_index_in_annotation_label_env_and_hostname():
+    template = {"metadata": {"labels": {"a": "b"}}, "spec": {
+        "initContainers": [{"name": "i", "image": "x"}],
+        "containers": [{"name": "c", "image": "x", "env": [{"name": "K", "value": "v"}]}]}}
+    pod = indexed.template_for_index("pi", template, 3)
+    assert pod["metadata"]["annotations"] == {indexed.COMPLETION_INDEX: "3"}
+    assert pod["metadata"]["labels"] == {"a": "b", indexed.COMPLETION_INDEX: "3"}
+    assert pod["spec"]["hostname"] == "pi-3"
+    ref = {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+        "apiVersion": "v1",
+        "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}}
+    assert pod["spec"]["initContainers"][0]["env"] == [ref]
+    assert pod["spec"]["containers"][0]["env"] == [{"name": "K", "value": "v"}, ref]
+    assert "annotations" not in template["metadata"], "the job's template is left alone"
+
+
+def test_an_indexed_plan_starts_the_lowest_pending_indexes_and_drops_duplicates():
+    def pod(index: str) -> dict:
+        return {"metadata": {"name": f"p{index}", "annotations": {
+            indexed.COMPLETION_INDEX: index}}}
+    doomed, start = indexed.plan([pod("1"), pod("1"), pod("x"), pod("9"), pod("2")],
+                                 completed={0, 2}, completions=6, want=3)
+    assert [p["metadata"]["name"] for p in doomed] == ["p1", "px", "p9", "p2"]
+    assert start == [3, 4]
+
+
 # ------------------------------------------------------------ with a server
 
 
@@ -235,3 +269,30 @@ async def test_a_job_that_reaches_its_backoff_limit_stops_its_running_pods(clust
     assert gone[0]["metadata"]["name"] == pods[0]["metadata"]["name"]
     failed = await cluster.wait_condition(js.FAILED)
     assert failed["status"]["failed"] == 2, "a pod deleted before it finished counts as failed"
+
+
+async def test_an_indexed_job_runs_each_index_once_and_reports_completed_indexes(
+        cluster: Cluster):
+    await cluster.create(job_body(completions=3, parallelism=2, completionMode="Indexed"))
+    pods = await cluster.running(2)
+    by_index = {p["metadata"]["annotations"][indexed.COMPLETION_INDEX]: p for p in pods}
+    assert sorted(by_index) == ["0", "1"]
+    for index, pod in by_index.items():
+        assert pod["metadata"]["labels"][indexed.COMPLETION_INDEX] == index
+        assert pod["metadata"]["generateName"] == f"pi-{index}-"
+        assert pod["spec"]["hostname"] == f"pi-{index}"
+        assert pod["spec"]["containers"][0]["env"][0]["name"] == "JOB_COMPLETION_INDEX"
+    await cluster.finish(by_index["1"])
+    job = await cluster.wait_status(succeeded=1, completedIndexes="1")
+    assert job["status"]["uncountedTerminatedPods"] == {}
+    await cluster.finish(by_index["0"], exit_code=1)
+    await cluster.wait_status(failed=1)
+    cluster.clock.advance(BACKOFF)
+    pods = await cluster.running(2)
+    assert sorted(p["metadata"]["annotations"][indexed.COMPLETION_INDEX] for p in pods) == [
+        "0", "2"], "the failed index is retried, and the next one started"
+    for pod in pods:
+        await cluster.finish(pod)
+    done = await cluster.wait_condition(js.COMPLETE)
+    assert (done["status"]["succeeded"], done["status"]["completedIndexes"],
+            done["status"]["failed"]) == (3, "0-2", 1)

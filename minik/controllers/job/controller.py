@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+from collections.abc import Awaitable, Sequence
 from typing import cast
 
 from minik.api.errors import ApiError
@@ -37,6 +38,7 @@ from minik.api.resources import JOBS, PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
+from minik.controllers.job import indexed
 from minik.controllers.job import status as js
 from minik.controllers.podcontrol import PodControl, claim_pods, pods_to_delete, slow_start_batch
 from minik.machinery.informer import Informer, key_of
@@ -186,13 +188,23 @@ class JobController:
         status = dict(js.status_of(job))
         tally = js.tally(job, pods)
         if tally.newly_finished:
-            status = js.record_uncounted(status, tally.newly_finished)
+            status = self._record(job, status, tally.newly_finished)
             job = await self._write_status(job, status)
         releasing = tally.to_release + tally.newly_finished
         await asyncio.gather(*(self._remove_finalizer(p) for p in releasing))
         released = {uid_of(p) for p in releasing}
         still = {uid_of(p) for p in pods if js.has_tracking_finalizer(p)} - released
         return job, js.flush_uncounted(status, still)
+
+    @staticmethod
+    def _record(job: JsonObject, status: JsonObject, finished: list[Pod]) -> JsonObject:
+        """Record finished pods: uncounted, or an Indexed Job's successes by their index."""
+        spec = js.spec_of(job)
+        if not indexed.is_indexed(spec):
+            return js.record_uncounted(status, finished)
+        succeeded = [p for p in finished if js.is_pod_succeeded(p)]
+        status = indexed.record_succeeded(status, succeeded, int(spec.get("completions") or 0))
+        return js.record_uncounted(status, [p for p in finished if not js.is_pod_succeeded(p)])
 
     async def _remove_finalizer(self, pod: Pod) -> None:
         md = meta_of(pod)
@@ -278,15 +290,22 @@ class JobController:
             want = active if succeeded > 0 else parallelism
         else:
             want = max(0, min(parallelism, int(completions) - succeeded))
-        if active > want:
-            await self._delete(key, job, pods_to_delete(tally.active, active - want))
+        indexes: Sequence[int | None]
+        if indexed.is_indexed(spec):
+            completed = indexed.parse_indexes(js.status_of(job).get("completedIndexes"))
+            doomed, indexes = indexed.plan(tally.active, completed, int(completions or 0), want)
+        else:
+            doomed = pods_to_delete(tally.active, active - want)
+            indexes = [None] * max(0, want - active)
+        if doomed:
+            await self._delete(key, job, doomed)
             return None, None
-        if active == want:
+        if not indexes:
             return None, None
         wait = self._backoff_remaining(failed, pods)
         if wait > 0:
             return wait, None
-        return None, await self._create(key, job, want - active)
+        return None, await self._create(key, job, indexes)
 
     def _backoff_remaining(self, failed: int, pods: list[Pod]) -> float:
         delay = js.pod_backoff(failed, self.backoff_base)
@@ -297,11 +316,24 @@ class JobController:
             return 0.0
         return max(0.0, (max(ends) - self.clock.wall()).total_seconds() + delay)
 
-    async def _create(self, key: str, job: JsonObject, count: int) -> Exception | None:
+    async def _create(self, key: str, job: JsonObject,
+                      indexes: Sequence[int | None]) -> Exception | None:
+        """Create a pod per entry of `indexes`: a completion index, or None (NonIndexed)."""
+        count = len(indexes)
         self.expectations.expect_creations(key, count)
         template = tracked_template(job)
-        created, error = await slow_start_batch(
-            count, lambda: self.pod_control.create(job, template, self._controller_ref(job)))
+        ref = self._controller_ref(job)
+        pending = iter(indexes)
+
+        def create_next() -> Awaitable[Pod]:
+            index = next(pending)
+            if index is None:
+                return self.pod_control.create(job, template, ref)
+            return self.pod_control.create(
+                job, indexed.template_for_index(name_of(job), template, index), ref,
+                prefix=indexed.generate_name(name_of(job), index))
+
+        created, error = await slow_start_batch(count, create_next)
         for _ in range(count - created):
             self.expectations.creation_observed(key)
         return error
