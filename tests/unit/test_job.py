@@ -296,3 +296,43 @@ async def test_an_indexed_job_runs_each_index_once_and_reports_completed_indexes
     done = await cluster.wait_condition(js.COMPLETE)
     assert (done["status"]["succeeded"], done["status"]["completedIndexes"],
             done["status"]["failed"]) == (3, "0-2", 1)
+
+
+async def test_a_job_past_its_active_deadline_fails_and_its_pods_are_deleted(cluster: Cluster):
+    await cluster.create(job_body(parallelism=2, completions=2, activeDeadlineSeconds=5))
+    await cluster.running(2)
+    cluster.clock.advance(4.9)
+    await cluster.wait_status(active=2)
+    assert not js.has_condition(await cluster.job(), js.FAILURE_TARGET)
+    cluster.clock.advance(0.1)
+    failed = await cluster.wait_condition(js.FAILED)
+    assert [(c["type"], c["reason"]) for c in failed["status"]["conditions"]] == [
+        (js.FAILURE_TARGET, "DeadlineExceeded"), (js.FAILED, "DeadlineExceeded")]
+    assert await cluster.pods() == []
+    assert len(await cluster.events_about("pi", "DeadlineExceeded")) == 1
+
+
+async def test_a_suspended_job_has_no_pods_until_it_is_resumed(cluster: Cluster):
+    await cluster.create(job_body(completions=2, parallelism=2, suspend=True,
+                                  activeDeadlineSeconds=30))
+    job = await cluster.wait_condition(js.SUSPENDED)
+    assert [(c["reason"], c["status"]) for c in job["status"]["conditions"]] == [
+        ("JobSuspended", "True")]
+    assert "startTime" not in job["status"]
+    cluster.clock.advance(60)
+    assert await cluster.pods() == [], "the deadline does not run while suspended"
+    await cluster.api.client.patch(JOBS, "default", "pi", {"spec": {"suspend": False}})
+    pods = await cluster.running(2)
+    job = await cluster.wait_status(active=2)
+    [suspended] = job["status"]["conditions"]
+    assert (suspended["status"], suspended["reason"]) == ("False", "JobResumed")
+    assert job["status"]["startTime"] == format_time(cluster.clock.wall())
+    await cluster.api.client.patch(JOBS, "default", "pi", {"spec": {"suspend": True}})
+    await poll(cluster._running, lambda running: running == [])
+    await cluster.wait_status(ready=0, terminating=0)
+    assert not js.has_condition(await cluster.job(), js.FAILED)
+    assert {p["metadata"]["name"] for p in pods}.isdisjoint(
+        p["metadata"]["name"] for p in await cluster.pods())
+    counts = [sum(e.get("count", 1) for e in await cluster.events_about("pi", reason))
+              for reason in ("Suspended", "Resumed")]
+    assert counts == [2, 1]

@@ -24,7 +24,6 @@ from typing import cast
 from minik.api.errors import ApiError
 from minik.api.meta import (
     controller_of,
-    format_time,
     is_being_deleted,
     meta_of,
     name_of,
@@ -38,7 +37,7 @@ from minik.api.resources import JOBS, PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
-from minik.controllers.job import indexed
+from minik.controllers.job import conditions, indexed
 from minik.controllers.job import status as js
 from minik.controllers.podcontrol import PodControl, claim_pods, pods_to_delete, slow_start_batch
 from minik.machinery.informer import Informer, key_of
@@ -48,7 +47,6 @@ from minik.machinery.workqueue import WorkQueue, run_workers
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 5
-DEFAULT_BACKOFF_LIMIT = 6
 
 
 def job_selector(job: js.Job) -> LabelSelector | None:
@@ -138,6 +136,7 @@ class JobController:
     # ---------------------------------------------------------------- sync
 
     async def sync(self, key: str) -> None:
+        """Reconcile one Job: count finished pods, judge it, run or stop pods, write status."""
         job = self.jobs.indexer.get(key)
         if job is None:
             self.expectations.forget(key)
@@ -155,24 +154,38 @@ class JobController:
         job, status = await self._track(job, pods)
         tally = js.tally({**job, "status": status}, pods)
         now = self.clock.wall()
-        status = self._with_counts(job, status, tally)
-        status.setdefault("startTime", format_time(now))
-        succeeded, failed = js.counts(status)
-        status = self._with_criteria(job, status, tally, succeeded, failed)
+        status = self._with_counts(status, tally)
+        status, reason = conditions.suspension(job, status, now)
+        if reason is not None:
+            self.events.record(job, "Normal", reason, f"Job {reason.lower()}")
+        if (target := conditions.verdict(job, status, tally, now)) is not None:
+            status = js.with_job_condition(status, target)
         requeue: float | None = None
         error: Exception | None = None
-        if js.has_condition({"status": status}, js.SUCCESS_CRITERIA_MET) or \
-                js.has_condition({"status": status}, js.FAILURE_TARGET):
+        if conditions.has_target(status) or conditions.is_suspended(job):
             if tally.active and satisfied:
                 await self._delete(key, job, tally.active)
-            status = self._finish(job, status, tally)
-        elif satisfied:
-            requeue, error = await self._manage(key, job, tally, succeeded, failed, pods)
+            if (cond := conditions.final(status, tally, now)) is not None:
+                status = conditions.with_final(status, cond)
+                self._record_finished(job, cond)
+        else:
+            if satisfied:
+                requeue, error = await self._manage(key, job, tally, status, pods)
+            remaining = conditions.deadline_remaining(job, status, now)
+            if remaining is not None:
+                requeue = remaining if requeue is None else min(requeue, remaining)
         await self._write_status(job, status)
         if error is not None:
             raise error
         if requeue is not None:
-            raise Requeue("pod failure back-off", after=requeue)
+            raise Requeue("pod failure back-off or active deadline", after=max(0.0, requeue))
+
+    def _record_finished(self, job: JsonObject, cond: js.JobCondition) -> None:
+        if cond["type"] == js.COMPLETE:
+            self.events.record(job, "Normal", "Completed", "Job completed")
+        else:
+            self.events.record(job, "Warning", str(cond.get("reason")),
+                               str(cond.get("message")))
 
     def _tracked_pods(self, job: JsonObject) -> list[Pod]:
         return [p for p in self.pods.indexer.list(namespace_of(job) or "")
@@ -218,7 +231,8 @@ class JobController:
             if e.code != 404:
                 raise
 
-    def _with_counts(self, job: JsonObject, status: JsonObject, tally: js.Tally) -> JsonObject:
+    @staticmethod
+    def _with_counts(status: JsonObject, tally: js.Tally) -> JsonObject:
         status = {**status, "ready": tally.ready, "terminating": tally.terminating}
         if tally.active:
             status["active"] = len(tally.active)
@@ -226,63 +240,11 @@ class JobController:
             status.pop("active", None)
         return status
 
-    def _with_criteria(self, job: JsonObject, status: JsonObject, tally: js.Tally,
-                       succeeded: int, failed: int) -> JsonObject:
-        probe = {"status": status}
-        if js.has_condition(probe, js.SUCCESS_CRITERIA_MET) or \
-                js.has_condition(probe, js.FAILURE_TARGET):
-            return status
-        now = self.clock.wall()
+    async def _manage(self, key: str, job: JsonObject, tally: js.Tally, status: JsonObject,
+                      pods: list[Pod]) -> tuple[float | None, Exception | None]:
+        """Delete surplus pods or create missing ones; the back-off wait if creation must wait."""
         spec = js.spec_of(job)
-        limit = int(spec.get("backoffLimit", DEFAULT_BACKOFF_LIMIT))
-        if failed > limit or self._past_backoff_on_failure(job, tally, failed, limit):
-            self.events.record(job, "Warning", js.BACKOFF_LIMIT_EXCEEDED,
-                               "Job has reached the specified backoff limit")
-            return js.with_job_condition(status, js.condition(
-                js.FAILURE_TARGET, js.BACKOFF_LIMIT_EXCEEDED,
-                "Job has reached the specified backoff limit", now))
-        completions = spec.get("completions")
-        done = succeeded >= int(completions) if completions is not None else \
-            succeeded > 0 and not tally.active
-        if done:
-            return js.with_job_condition(status, js.condition(
-                js.SUCCESS_CRITERIA_MET, js.COMPLETIONS_REACHED, "Reached expected number of "
-                "succeeded pods", now))
-        return status
-
-    @staticmethod
-    def _past_backoff_on_failure(job: JsonObject, tally: js.Tally, failed: int,
-                                 limit: int) -> bool:
-        """With restartPolicy OnFailure, container restarts count toward the limit too."""
-        template_spec = (js.spec_of(job).get("template") or {}).get("spec") or {}
-        if template_spec.get("restartPolicy") != "OnFailure":
-            return False
-        restarts = sum(int(s.get("restartCount") or 0) for p in tally.active
-                       for s in (p.get("status") or {}).get("containerStatuses") or [])
-        total = restarts + failed
-        return total > 0 if limit == 0 else total >= limit
-
-    def _finish(self, job: JsonObject, status: JsonObject, tally: js.Tally) -> JsonObject:
-        """Complete or Failed, once no pod runs and every finished pod is counted."""
-        uncounted = status.get("uncountedTerminatedPods") or {}
-        if tally.active or tally.terminating or any(uncounted.values()):
-            return status
-        probe = {"status": status}
-        now = self.clock.wall()
-        if js.has_condition(probe, js.FAILURE_TARGET):
-            target = next(c for c in status["conditions"] if c["type"] == js.FAILURE_TARGET)
-            return js.with_job_condition(status, js.condition(
-                js.FAILED, str(target.get("reason")), str(target.get("message")), now))
-        if not js.has_condition(probe, js.COMPLETE):
-            self.events.record(job, "Normal", "Completed", "Job completed")
-            status = {**status, "completionTime": format_time(now)}
-        return js.with_job_condition(status, js.condition(
-            js.COMPLETE, js.COMPLETIONS_REACHED, "Reached expected number of succeeded pods",
-            now))
-
-    async def _manage(self, key: str, job: JsonObject, tally: js.Tally, succeeded: int,
-                      failed: int, pods: list[Pod]) -> tuple[float | None, Exception | None]:
-        spec = js.spec_of(job)
+        succeeded, _ = js.counts(status)
         parallelism = int(spec.get("parallelism", 1))
         completions = spec.get("completions")
         active = len(tally.active)
@@ -302,19 +264,18 @@ class JobController:
             return None, None
         if not indexes:
             return None, None
-        wait = self._backoff_remaining(failed, pods)
+        wait = self._backoff_remaining(pods)
         if wait > 0:
             return wait, None
         return None, await self._create(key, job, indexes)
 
-    def _backoff_remaining(self, failed: int, pods: list[Pod]) -> float:
-        delay = js.pod_backoff(failed, self.backoff_base)
-        if delay <= 0:
+    def _backoff_remaining(self, pods: list[Pod]) -> float:
+        """Seconds until a new pod may start, after the failures since the last success."""
+        failures, last = js.failures_since_success(pods)
+        delay = js.pod_backoff(failures, self.backoff_base)
+        if delay <= 0 or last is None:
             return 0.0
-        ends = [t for p in pods if js.is_pod_failed(p) and (t := js.finish_time(p)) is not None]
-        if not ends:
-            return 0.0
-        return max(0.0, (max(ends) - self.clock.wall()).total_seconds() + delay)
+        return max(0.0, (last - self.clock.wall()).total_seconds() + delay)
 
     async def _create(self, key: str, job: JsonObject,
                       indexes: Sequence[int | None]) -> Exception | None:
