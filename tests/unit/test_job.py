@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from minik.api.meta import format_time
 from minik.api.resources import REGISTRY
 from minik.controllers.context import ControllerContext
-from minik.controllers.job import indexed
+from minik.controllers.job import failure_policy, indexed
 from minik.controllers.job import status as js
 from minik.controllers.job.controller import JobController
 from minik.machinery.clock import ManualClock
@@ -74,12 +74,12 @@ class Cluster:
     async def wait_condition(self, type_: str, name: str = "pi") -> dict:
         return await poll(lambda: self.job(name), lambda j: js.has_condition(j, type_))
 
-    async def finish(self, pod: dict, *, exit_code: int = 0) -> dict:
+    async def finish(self, pod: dict, *, exit_code: int = 0, container: str = "c") -> dict:
         phase = "Succeeded" if exit_code == 0 else "Failed"
         terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
                       "finishedAt": format_time(self.clock.wall())}
         status = {"status": {"phase": phase, "containerStatuses": [
-            {"name": "c", "state": {"terminated": terminated}, "restartCount": 0,
+            {"name": container, "state": {"terminated": terminated}, "restartCount": 0,
              "ready": False, "image": "busybox:1.36", "imageID": ""}]}}
         return await self.api.client.patch(PODS, "default", pod["metadata"]["name"], status,
                                            subresource="status")
@@ -163,6 +163,40 @@ def test_an_indexed_plan_starts_the_lowest_pending_indexes_and_drops_duplicates(
                                  completed={0, 2}, completions=6, want=3)
     assert [p["metadata"]["name"] for p in doomed] == ["p1", "px", "p9", "p2"]
     assert start == [3, 4]
+
+
+def failed_pod(*exits: tuple[str, int], conditions: tuple[str, ...] = (),
+               init: tuple[str, int] | None = None) -> dict:
+    def terminated(name: str, code: int) -> dict:
+        return {"name": name, "state": {"terminated": {"exitCode": code}}}
+    status: dict = {"phase": "Failed",
+                    "containerStatuses": [terminated(n, c) for n, c in exits],
+                    "conditions": [{"type": t, "status": "True"} for t in conditions]}
+    if init is not None:
+        status["initContainerStatuses"] = [terminated(*init)]
+    return {"metadata": {"name": "p", "namespace": "ns"}, "status": status}
+
+
+POLICY = {"rules": [
+    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+    {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In",
+                                          "values": [42]}},
+    {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [1, 2]}},
+]}
+
+
+def test_the_first_matching_pod_failure_policy_rule_decides():
+    ignored = failure_policy.match(POLICY, failed_pod(("main", 42),
+                                                      conditions=("DisruptionTarget",)))
+    assert (ignored.counts, ignored.action) == (False, "Ignore")
+    fail = failure_policy.match(POLICY, failed_pod(("side", 0), ("main", 42)))
+    assert fail.fail_job_message == ("Container main for pod ns/p failed with exit code 42 "
+                                     "matching FailJob rule at index 1")
+    assert failure_policy.match(POLICY, failed_pod(("side", 42))).action == "Count", (
+        "the FailJob rule names another container")
+    assert failure_policy.match(POLICY, failed_pod(("main", 1))) == failure_policy.Match()
+    assert failure_policy.match(POLICY, failed_pod(init=("setup", 7))).action == "Count"
+    assert failure_policy.match(None, failed_pod(("main", 42))) == failure_policy.Match()
 
 
 # ------------------------------------------------------------ with a server
@@ -336,3 +370,32 @@ async def test_a_suspended_job_has_no_pods_until_it_is_resumed(cluster: Cluster)
     counts = [sum(e.get("count", 1) for e in await cluster.events_about("pi", reason))
               for reason in ("Suspended", "Resumed")]
     assert counts == [2, 1]
+
+
+async def test_a_fail_job_rule_fails_the_job_at_the_first_matching_exit_code(cluster: Cluster):
+    body = job_body(parallelism=2, completions=4, podFailurePolicy=POLICY)
+    body["spec"]["template"]["spec"]["containers"][0]["name"] = "main"
+    await cluster.create(body)
+    pods = await cluster.running(2)
+    await cluster.finish(pods[0], exit_code=42, container="main")
+    done = await cluster.wait_condition(js.FAILED)
+    [target, final] = done["status"]["conditions"]
+    assert (target["type"], final["type"], final["reason"]) == (
+        js.FAILURE_TARGET, js.FAILED, "PodFailurePolicy")
+    assert final["message"].startswith("Container main for pod default/pi-")
+    assert final["message"].endswith("failed with exit code 42 matching FailJob rule at index 1")
+    assert await cluster._running() == []
+
+
+async def test_an_ignored_disruption_is_not_counted_and_its_pod_is_replaced(cluster: Cluster):
+    await cluster.create(job_body(backoffLimit=0, podFailurePolicy=POLICY))
+    [pod] = await cluster.running(1)
+    disruption = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    await cluster.api.client.patch(PODS, "default", pod["metadata"]["name"], {"status": {
+        "phase": "Failed", "conditions": [disruption]}}, subresource="status")
+    [replacement] = await cluster.running(1)
+    assert replacement["metadata"]["uid"] != pod["metadata"]["uid"]
+    job = await cluster.wait_status(active=1)
+    assert "failed" not in job["status"] and not js.has_condition(job, js.FAILURE_TARGET)
+    evicted = await cluster.api.client.get(PODS, "default", pod["metadata"]["name"])
+    assert not evicted["metadata"].get("finalizers")

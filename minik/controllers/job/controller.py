@@ -37,7 +37,7 @@ from minik.api.resources import JOBS, PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
-from minik.controllers.job import conditions, indexed
+from minik.controllers.job import conditions, failure_policy, indexed
 from minik.controllers.job import status as js
 from minik.controllers.podcontrol import PodControl, claim_pods, pods_to_delete, slow_start_batch
 from minik.machinery.informer import Informer, key_of
@@ -152,13 +152,14 @@ class JobController:
                                 ref=self._controller_ref(job),
                                 can_adopt=lambda: asyncio.sleep(0))
         job, status = await self._track(job, pods)
-        tally = js.tally({**job, "status": status}, pods)
+        tally = js.tally({**job, "status": status}, pods, ending=conditions.has_target(status))
         now = self.clock.wall()
         status = self._with_counts(status, tally)
         status, reason = conditions.suspension(job, status, now)
         if reason is not None:
             self.events.record(job, "Normal", reason, f"Job {reason.lower()}")
-        if (target := conditions.verdict(job, status, tally, now)) is not None:
+        if (target := conditions.verdict(job, status, tally, now,
+                                         fail_job_message=self._fail_job_message(job, pods))):
             status = js.with_job_condition(status, target)
         requeue: float | None = None
         error: Exception | None = None
@@ -199,7 +200,7 @@ class JobController:
                      pods: list[Pod]) -> tuple[JsonObject, JsonObject]:
         """Record finished pods uncounted, drop their finalizers, then count them."""
         status = dict(js.status_of(job))
-        tally = js.tally(job, pods)
+        tally = js.tally(job, pods, ending=conditions.has_target(status))
         if tally.newly_finished:
             status = self._record(job, status, tally.newly_finished)
             job = await self._write_status(job, status)
@@ -210,9 +211,25 @@ class JobController:
         return job, js.flush_uncounted(status, still)
 
     @staticmethod
+    def _fail_job_message(job: JsonObject, pods: list[Pod]) -> str | None:
+        """The message of the first failed pod that a FailJob rule matches."""
+        policy = js.spec_of(job).get("podFailurePolicy")
+        if policy is None:
+            return None
+        return next((m.fail_job_message for p in pods if js.is_pod_failed(p)
+                     and (m := failure_policy.match(policy, p)).fail_job_message), None)
+
+    @staticmethod
     def _record(job: JsonObject, status: JsonObject, finished: list[Pod]) -> JsonObject:
-        """Record finished pods: uncounted, or an Indexed Job's successes by their index."""
+        """Record finished pods: uncounted, or an Indexed Job's successes by their index.
+
+        A failure that the pod failure policy ignores is not recorded: its pod
+        is released uncounted.
+        """
         spec = js.spec_of(job)
+        policy = spec.get("podFailurePolicy")
+        finished = [p for p in finished if js.is_pod_succeeded(p)
+                    or failure_policy.match(policy, p).counts]
         if not indexed.is_indexed(spec):
             return js.record_uncounted(status, finished)
         succeeded = [p for p in finished if js.is_pod_succeeded(p)]
@@ -258,7 +275,8 @@ class JobController:
             doomed, indexes = indexed.plan(tally.active, completed, int(completions or 0), want)
         else:
             doomed = pods_to_delete(tally.active, active - want)
-            indexes = [None] * max(0, want - active)
+            busy = active + (tally.terminating if js.only_replaces_failed(job) else 0)
+            indexes = [None] * max(0, want - busy)
         if doomed:
             await self._delete(key, job, doomed)
             return None, None

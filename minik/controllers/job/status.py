@@ -137,7 +137,15 @@ class Tally:
     """Finished pods whose uid is recorded uncounted: their finalizer can go."""
 
 
-def tally(job: Job, pods: list[Pod]) -> Tally:
+def only_replaces_failed(job: Job) -> bool:
+    """`podReplacementPolicy: Failed`: a deleted pod is not finished until it has failed."""
+    return spec_of(job).get("podReplacementPolicy") == "Failed"
+
+
+def tally(job: Job, pods: list[Pod], *, ending: bool = False) -> Tally:
+    """Sort the pods. When the Job is `ending` (it has its verdict), a deleted pod is finished
+    even under `podReplacementPolicy: Failed`."""
+    wait_for_failure = only_replaces_failed(job) and not ending
     uncounted = status_of(job).get("uncountedTerminatedPods") or {}
     recorded = set(uncounted.get("succeeded") or []) | set(uncounted.get("failed") or [])
     result = Tally()
@@ -147,7 +155,8 @@ def tally(job: Job, pods: list[Pod]) -> Tally:
             result.ready += 1 if is_pod_ready(pod) else 0
         elif is_terminating(pod):
             result.terminating += 1
-        if is_finished_pod(pod) and has_tracking_finalizer(pod):
+        finished = is_pod_terminal(pod) or (is_being_deleted(pod) and not wait_for_failure)
+        if finished and has_tracking_finalizer(pod):
             (result.to_release if uid_of(pod) in recorded else result.newly_finished).append(pod)
     return result
 
