@@ -1,0 +1,71 @@
+"""Jobs with real containers, driven with the real kubectl."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from minik.api.meta import parse_time
+from tests.e2e.cluster import Cluster
+
+pytestmark = pytest.mark.e2e
+
+PI = """\
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: pi, namespace: {ns}}}
+spec:
+  completions: 5
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: minik/busybox:1.35
+        command: [sh, -c, "echo pi is 3.14159 from $HOSTNAME; sleep 2"]
+"""
+
+
+def most_at_once(pods: list[dict[str, Any]]) -> int:
+    """The most pods alive at one moment, each from its creation to its container's end.
+
+    Times are whole seconds; at a tie an end counts before a start, as the
+    controller starts a pod only after it has seen another finish.
+    """
+    moments: list[tuple[dt.datetime, int]] = []
+    for pod in pods:
+        start = parse_time(pod["metadata"]["creationTimestamp"])
+        [status] = pod["status"]["containerStatuses"]
+        end = parse_time(status["state"]["terminated"]["finishedAt"])
+        assert start is not None and end is not None
+        moments += [(start, 1), (end, -1)]
+    alive = most = 0
+    for _, change in sorted(moments):
+        alive += change
+        most = max(most, alive)
+    return most
+
+
+def test_a_job_runs_five_completions_two_at_a_time_and_kubectl_waits_for_it(
+    cluster: Cluster, namespace: str,
+):
+    cluster.kubectl("apply", "-f", "-", input=PI.format(ns=namespace))
+    cluster.kubectl("wait", "--for=condition=complete", "job/pi", "-n", namespace,
+                    "--timeout=120s", timeout=150)
+    job = cluster.api.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/pi")
+    status = job["status"]
+    assert (status["succeeded"], status.get("failed"), status.get("active")) == (5, None, None)
+    assert [c["type"] for c in status["conditions"]] == ["SuccessCriteriaMet", "Complete"]
+    pods = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                               params={"labelSelector": "batch.kubernetes.io/job-name=pi"})
+    items = pods["items"]
+    assert len(items) == 5
+    assert {p["status"]["phase"] for p in items} == {"Succeeded"}
+    assert all(not p["metadata"].get("finalizers") for p in items)
+    assert most_at_once(items) == 2
+    logs = cluster.kubectl("logs", "job/pi", "-n", namespace).stdout
+    assert logs.startswith("pi is 3.14159 from pi-")
