@@ -69,3 +69,38 @@ def test_a_job_runs_five_completions_two_at_a_time_and_kubectl_waits_for_it(
     assert most_at_once(items) == 2
     logs = cluster.kubectl("logs", "job/pi", "-n", namespace).stdout
     assert logs.startswith("pi is 3.14159 from pi-")
+
+
+INDEXED = """\
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: idx, namespace: {ns}}}
+spec:
+  completions: 3
+  parallelism: 3
+  completionMode: Indexed
+  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: minik/busybox:1.35
+        command: [sh, -c, "echo index=$JOB_COMPLETION_INDEX host=$(hostname)"]
+"""
+
+
+def test_an_indexed_job_gives_each_pod_its_index_and_hostname(cluster: Cluster, namespace: str):
+    cluster.kubectl("apply", "-f", "-", input=INDEXED.format(ns=namespace))
+    cluster.kubectl("wait", "--for=condition=complete", "job/idx", "-n", namespace,
+                    "--timeout=120s", timeout=150)
+    job = cluster.api.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/idx")
+    assert (job["status"]["succeeded"], job["status"]["completedIndexes"]) == (3, "0-2")
+    pods = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                               params={"labelSelector": "batch.kubernetes.io/job-name=idx"})
+    said = set()
+    for pod in pods["items"]:
+        index = pod["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]
+        assert pod["metadata"]["name"].startswith(f"idx-{index}-")
+        said.add(cluster.kubectl("logs", pod["metadata"]["name"], "-n", namespace).stdout)
+    assert said == {f"index={i} host=idx-{i}\n" for i in range(3)}
