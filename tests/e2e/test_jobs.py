@@ -12,21 +12,22 @@ from tests.e2e.cluster import Cluster
 
 pytestmark = pytest.mark.e2e
 
-PI = """\
+def job_manifest(name: str, ns: str, command: str, **spec: object) -> str:
+    """A Job of one busybox container running `command` with `sh -c`."""
+    fields = "".join(f"  {key}: {value}\n" for key, value in spec.items())
+    return f"""\
 apiVersion: batch/v1
 kind: Job
-metadata: {{name: pi, namespace: {ns}}}
+metadata: {{name: {name}, namespace: {ns}}}
 spec:
-  completions: 5
-  parallelism: 2
-  template:
+{fields}  template:
     spec:
       restartPolicy: Never
       terminationGracePeriodSeconds: 1
       containers:
       - name: main
         image: minik/busybox:1.35
-        command: [sh, -c, "echo pi is 3.14159 from $HOSTNAME; sleep 2"]
+        command: [sh, -c, {command!r}]
 """
 
 
@@ -53,7 +54,9 @@ def most_at_once(pods: list[dict[str, Any]]) -> int:
 def test_a_job_runs_five_completions_two_at_a_time_and_kubectl_waits_for_it(
     cluster: Cluster, namespace: str,
 ):
-    cluster.kubectl("apply", "-f", "-", input=PI.format(ns=namespace))
+    pi = job_manifest("pi", namespace, "echo pi is 3.14159 from $HOSTNAME; sleep 2",
+                      completions=5, parallelism=2)
+    cluster.kubectl("apply", "-f", "-", input=pi)
     cluster.kubectl("wait", "--for=condition=complete", "job/pi", "-n", namespace,
                     "--timeout=120s", timeout=150)
     job = cluster.api.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/pi")
@@ -71,27 +74,11 @@ def test_a_job_runs_five_completions_two_at_a_time_and_kubectl_waits_for_it(
     assert logs.startswith("pi is 3.14159 from pi-")
 
 
-INDEXED = """\
-apiVersion: batch/v1
-kind: Job
-metadata: {{name: idx, namespace: {ns}}}
-spec:
-  completions: 3
-  parallelism: 3
-  completionMode: Indexed
-  template:
-    spec:
-      restartPolicy: Never
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: main
-        image: minik/busybox:1.35
-        command: [sh, -c, "echo index=$JOB_COMPLETION_INDEX host=$(hostname)"]
-"""
-
-
 def test_an_indexed_job_gives_each_pod_its_index_and_hostname(cluster: Cluster, namespace: str):
-    cluster.kubectl("apply", "-f", "-", input=INDEXED.format(ns=namespace))
+    indexed = job_manifest("idx", namespace,
+                           "echo index=$JOB_COMPLETION_INDEX host=$(hostname)",
+                           completions=3, parallelism=3, completionMode="Indexed")
+    cluster.kubectl("apply", "-f", "-", input=indexed)
     cluster.kubectl("wait", "--for=condition=complete", "job/idx", "-n", namespace,
                     "--timeout=120s", timeout=150)
     job = cluster.api.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/idx")
