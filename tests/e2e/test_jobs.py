@@ -1,8 +1,15 @@
-"""Jobs with real containers, driven with the real kubectl."""
+"""Jobs with real containers, driven with the real kubectl.
+
+The module's minik runs with `--restart-backoff 1`, so that the Job pod
+recreation delay (1 s, 2 s, ...) is short enough to watch.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +18,15 @@ from minik.api.meta import parse_time
 from tests.e2e.cluster import Cluster
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster.start(Path(tmp_path_factory.mktemp("minik")), extra=("--restart-backoff", "1"))
+    try:
+        yield c
+    finally:
+        c.stop()
 
 def job_manifest(name: str, ns: str, command: str, **spec: object) -> str:
     """A Job of one busybox container running `command` with `sh -c`."""
@@ -91,3 +107,28 @@ def test_an_indexed_job_gives_each_pod_its_index_and_hostname(cluster: Cluster, 
         assert pod["metadata"]["name"].startswith(f"idx-{index}-")
         said.add(cluster.kubectl("logs", pod["metadata"]["name"], "-n", namespace).stdout)
     assert said == {f"index={i} host=idx-{i}\n" for i in range(3)}
+
+
+def test_a_failing_job_makes_backoff_limit_plus_one_pods_ever_later_then_fails(
+    cluster: Cluster, namespace: str,
+):
+    failing = job_manifest("fails", namespace, "exit 1", backoffLimit=2)
+    cluster.kubectl("apply", "-f", "-", input=failing)
+    cluster.kubectl("wait", "--for=condition=failed", "job/fails", "-n", namespace,
+                    "--timeout=120s", timeout=150)
+    job = cluster.api.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/fails")
+    assert job["status"]["failed"] == 3
+    assert [(c["type"], c["reason"]) for c in job["status"]["conditions"]] == [
+        ("FailureTarget", "BackoffLimitExceeded"), ("Failed", "BackoffLimitExceeded")]
+    pods = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                               params={"labelSelector": "batch.kubernetes.io/job-name=fails"})
+    items = sorted(pods["items"], key=lambda p: p["metadata"]["creationTimestamp"])
+    assert len(items) == 3
+    gaps = []
+    for before, after in itertools.pairwise(items):
+        [status] = before["status"]["containerStatuses"]
+        ended = parse_time(status["state"]["terminated"]["finishedAt"])
+        started = parse_time(after["metadata"]["creationTimestamp"])
+        assert ended is not None and started is not None
+        gaps.append((started - ended).total_seconds())
+    assert gaps[0] >= 1 and gaps[1] >= 2, f"recreation delays {gaps} do not double from 1 s"
