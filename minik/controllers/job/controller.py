@@ -5,9 +5,10 @@ and pod informers compute keys (a pod maps to the Job of its controller
 reference) and feed `ControllerExpectations`, so a sync on a lagging cache
 never creates a pod twice. `sync(key)` re-reads the Job, claims its pods
 (every phase: finished pods still count), records finished pods through
-the tracking finalizer (`status`), decides whether the Job has met its
-success or failure criteria, and otherwise keeps `parallelism` pods (at
-most the completions left) running. After failures, new pods wait
+the tracking finalizer (`status`), judges the Job (`conditions`, with the
+pod failure policy of `failure_policy`), and otherwise keeps `parallelism`
+pods (at most the completions left; per index for Indexed Jobs, `indexed`)
+running, or none while suspended. After failures, new pods wait
 `pod_backoff` (the controller's `restart_backoff` base, doubling, capped at
 6 minutes) counted from the last failure, as Kubernetes' pod failure
 back-off does; the sync asks to be requeued for that moment.
