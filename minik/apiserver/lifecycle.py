@@ -29,7 +29,7 @@ from minik.api.models.base import go_quote
 from minik.api.propagation import FOREGROUND, ORPHAN, UNCOLLECTED_KINDS
 from minik.api.query import parse_bool
 from minik.api.resources import ResourceType
-from minik.apiserver import service_strategy
+from minik.apiserver import job_strategy, service_strategy
 from minik.apiserver.params import int64_query
 from minik.apiserver.validate import validate_body
 
@@ -139,6 +139,8 @@ def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         if rt.kind not in STATUS_ON_CREATE:
             obj.pop("status", None)
     obj = apply_defaults(rt, obj)
+    if rt.kind == "Job":
+        job_strategy.generate_selector(obj)
     if rt.kind == "Pod":
         obj.setdefault("status", {}).setdefault("phase", "Pending")
     if rt.kind == "PersistentVolume":

@@ -30,6 +30,8 @@ class ControllerContext:
     events: EventRecorder
     metrics: ControllerMetrics
     clock: Clock = field(default_factory=LoopClock)
+    restart_backoff: float = 10.0
+    """The base of back-off delays (`minik up --restart-backoff`): the Job pod-recreation one."""
 
 
 class Controller(Protocol):

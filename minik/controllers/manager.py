@@ -21,6 +21,7 @@ from minik.controllers.endpoints.mirroring import EndpointSliceMirroringControll
 from minik.controllers.ephemeral import EphemeralVolumeController
 from minik.controllers.eventttl import EventTTLController
 from minik.controllers.garbagecollector import GarbageCollector
+from minik.controllers.job.controller import JobController
 from minik.controllers.namespace import NamespaceController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
 from minik.controllers.serviceaccount import ServiceAccountsController
@@ -47,6 +48,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "replicationcontroller": replication_manager,
         "deployment": DeploymentController,
         "statefulset": StatefulSetController,
+        "job": JobController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,
@@ -71,7 +73,7 @@ class ControllerManager:
     def __init__(self, client: AsyncClient, *, metrics: ControllerMetrics,
                  disabled: frozenset[str] = frozenset(),
                  factories: dict[str, ControllerFactory] | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, restart_backoff: float = 10.0) -> None:
         clock = clock or LoopClock()
         self.informers = SharedInformers(client, clock=clock)
         chosen = factories if factories is not None else default_factories()
@@ -79,7 +81,8 @@ class ControllerManager:
             name: ControllerContext(client=client, informers=self.informers,
                                     events=EventRecorder(client, _event_source(name),
                                                          clock=clock),
-                                    metrics=metrics, clock=clock)
+                                    metrics=metrics, clock=clock,
+                                    restart_backoff=restart_backoff)
             for name in chosen if name not in disabled
         }
         self.controllers = [chosen[name](ctx) for name, ctx in self.contexts.items()]

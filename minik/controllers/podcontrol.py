@@ -156,10 +156,14 @@ def generate_name_prefix(owner_name: str) -> str:
 
 
 def pod_from_template(owner: AnyObject, template: PodTemplateSpec,
-                      ref: OwnerReference | None) -> Pod:
-    """The pod `template` stamps out for `owner`: template labels, annotations, finalizers."""
+                      ref: OwnerReference | None, *, prefix: str | None = None) -> Pod:
+    """The pod `template` stamps out for `owner`: template labels, annotations, finalizers.
+
+    Its name is generated from `prefix`, by default `<owner>-`.
+    """
     tmd = template.get("metadata") or {}
-    md: ObjectMeta = {"generateName": generate_name_prefix(name_of(owner))}
+    md: ObjectMeta = {"generateName": generate_name_prefix(name_of(owner))
+                      if prefix is None else prefix}
     namespace = namespace_of(owner)
     if namespace is not None:
         md["namespace"] = namespace
@@ -224,9 +228,9 @@ class PodControl:
         self.events = events
 
     async def create(self, owner: AnyObject, template: PodTemplateSpec,
-                     ref: OwnerReference | None) -> Pod:
+                     ref: OwnerReference | None, *, prefix: str | None = None) -> Pod:
         """Create one pod from `template`; a refusal is a FailedCreate event, then raised."""
-        body = pod_from_template(owner, template, ref)
+        body = pod_from_template(owner, template, ref, prefix=prefix)
         if not labels_of(body):
             raise ValueError("unable to create pods, no labels")
         try:

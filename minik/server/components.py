@@ -90,7 +90,8 @@ class Components:
             supervisor.start("scheduler", scheduler.run)
         ControllerManager(self.client, metrics=controller_metrics,
                           disabled=self.config.disabled_controllers,
-                          clock=self.clock).start(self._supervisor())
+                          clock=self.clock,
+                          restart_backoff=self.config.restart_backoff).start(self._supervisor())
         if self.config.enabled("agent"):
             self.agent = self._build_agent()
             self._supervisor().start("agent", self._run_agent)

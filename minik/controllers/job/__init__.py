@@ -1,0 +1,1 @@
+"""Kubernetes' Job controller: pods run to completion, counted once, with back-off."""

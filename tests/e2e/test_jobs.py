@@ -1,0 +1,134 @@
+"""Jobs with real containers, driven with the real kubectl.
+
+The module's minik runs with `--restart-backoff 1`, so that the Job pod
+recreation delay (1 s, 2 s, ...) is short enough to watch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from minik.api.meta import parse_time
+from tests.e2e.cluster import Cluster
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = Cluster.start(Path(tmp_path_factory.mktemp("minik")), extra=("--restart-backoff", "1"))
+    try:
+        yield c
+    finally:
+        c.stop()
+
+def job_manifest(name: str, ns: str, command: str, **spec: object) -> str:
+    """A Job of one busybox container running `command` with `sh -c`."""
+    fields = "".join(f"  {key}: {value}\n" for key, value in spec.items())
+    return f"""\
+apiVersion: batch/v1
+kind: Job
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+{fields}  template:
+    spec:
+      restartPolicy: Never
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: main
+        image: minik/busybox:1.35
+        command: [sh, -c, {command!r}]
+"""
+
+
+def most_at_once(pods: list[dict[str, Any]]) -> int:
+    """The most pods alive at one moment, each from its creation to its container's end.
+
+    Times are whole seconds; at a tie an end counts before a start, as the
+    controller starts a pod only after it has seen another finish.
+    """
+    moments: list[tuple[dt.datetime, int]] = []
+    for pod in pods:
+        start = parse_time(pod["metadata"]["creationTimestamp"])
+        [status] = pod["status"]["containerStatuses"]
+        end = parse_time(status["state"]["terminated"]["finishedAt"])
+        assert start is not None and end is not None
+        moments += [(start, 1), (end, -1)]
+    alive = most = 0
+    for _, change in sorted(moments):
+        alive += change
+        most = max(most, alive)
+    return most
+
+
+def test_a_job_runs_five_completions_two_at_a_time_and_kubectl_waits_for_it(
+    cluster: Cluster, namespace: str,
+):
+    pi = job_manifest("pi", namespace, "echo pi is 3.14159 from $HOSTNAME; sleep 2",
+                      completions=5, parallelism=2)
+    cluster.kubectl("apply", "-f", "-", input=pi)
+    cluster.kubectl("wait", "--for=condition=complete", "job/pi", "-n", namespace,
+                    "--timeout=120s", timeout=150)
+    job = cluster.api.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/pi")
+    status = job["status"]
+    assert (status["succeeded"], status.get("failed"), status.get("active")) == (5, None, None)
+    assert [c["type"] for c in status["conditions"]] == ["SuccessCriteriaMet", "Complete"]
+    pods = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                               params={"labelSelector": "batch.kubernetes.io/job-name=pi"})
+    items = pods["items"]
+    assert len(items) == 5
+    assert {p["status"]["phase"] for p in items} == {"Succeeded"}
+    assert all(not p["metadata"].get("finalizers") for p in items)
+    assert most_at_once(items) == 2
+    logs = cluster.kubectl("logs", "job/pi", "-n", namespace).stdout
+    assert logs.startswith("pi is 3.14159 from pi-")
+
+
+def test_an_indexed_job_gives_each_pod_its_index_and_hostname(cluster: Cluster, namespace: str):
+    indexed = job_manifest("idx", namespace,
+                           "echo index=$JOB_COMPLETION_INDEX host=$(hostname)",
+                           completions=3, parallelism=3, completionMode="Indexed")
+    cluster.kubectl("apply", "-f", "-", input=indexed)
+    cluster.kubectl("wait", "--for=condition=complete", "job/idx", "-n", namespace,
+                    "--timeout=120s", timeout=150)
+    job = cluster.api.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/idx")
+    assert (job["status"]["succeeded"], job["status"]["completedIndexes"]) == (3, "0-2")
+    pods = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                               params={"labelSelector": "batch.kubernetes.io/job-name=idx"})
+    said = set()
+    for pod in pods["items"]:
+        index = pod["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"]
+        assert pod["metadata"]["name"].startswith(f"idx-{index}-")
+        said.add(cluster.kubectl("logs", pod["metadata"]["name"], "-n", namespace).stdout)
+    assert said == {f"index={i} host=idx-{i}\n" for i in range(3)}
+
+
+def test_a_failing_job_makes_backoff_limit_plus_one_pods_ever_later_then_fails(
+    cluster: Cluster, namespace: str,
+):
+    failing = job_manifest("fails", namespace, "exit 1", backoffLimit=2)
+    cluster.kubectl("apply", "-f", "-", input=failing)
+    cluster.kubectl("wait", "--for=condition=failed", "job/fails", "-n", namespace,
+                    "--timeout=120s", timeout=150)
+    job = cluster.api.request("GET", f"/apis/batch/v1/namespaces/{namespace}/jobs/fails")
+    assert job["status"]["failed"] == 3
+    assert [(c["type"], c["reason"]) for c in job["status"]["conditions"]] == [
+        ("FailureTarget", "BackoffLimitExceeded"), ("Failed", "BackoffLimitExceeded")]
+    pods = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                               params={"labelSelector": "batch.kubernetes.io/job-name=fails"})
+    items = sorted(pods["items"], key=lambda p: p["metadata"]["creationTimestamp"])
+    assert len(items) == 3
+    gaps = []
+    for before, after in itertools.pairwise(items):
+        [status] = before["status"]["containerStatuses"]
+        ended = parse_time(status["state"]["terminated"]["finishedAt"])
+        started = parse_time(after["metadata"]["creationTimestamp"])
+        assert ended is not None and started is not None
+        gaps.append((started - ended).total_seconds())
+    assert gaps[0] >= 1 and gaps[1] >= 2, f"recreation delays {gaps} do not double from 1 s"
