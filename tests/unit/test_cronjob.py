@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pytest
 from prometheus_client import CollectorRegistry
 
+from minik.api.errors import ApiError
 from minik.api.meta import format_time
 from minik.api.resources import CRONJOBS, JOBS
 from minik.controllers.context import ControllerContext
@@ -187,3 +188,10 @@ async def test_hours_of_missed_schedules_start_only_the_most_recent(env: Env):
     await env.step("behind", 5 * 3600)
     [name] = await env.job_names()
     assert name == f"behind-{int(env.clock.now()) // 60}"
+
+
+async def test_an_unknown_time_zone_is_refused_with_a_422_naming_the_field(env: Env):
+    with pytest.raises(ApiError) as refused:
+        await cronjob(env, "lost", timeZone="Mars/Base")
+    assert refused.value.code == 422
+    assert "spec.timeZone" in str(refused.value.status)
