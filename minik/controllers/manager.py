@@ -26,6 +26,7 @@ from minik.controllers.namespace import NamespaceController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
 from minik.controllers.serviceaccount import ServiceAccountsController
 from minik.controllers.statefulset.controller import StatefulSetController
+from minik.controllers.ttlafterfinished import TTLAfterFinishedController
 from minik.controllers.volume.binder import PersistentVolumeController
 from minik.controllers.volume.protection import PVCProtectionController, PVProtectionController
 from minik.machinery.clock import Clock, LoopClock
@@ -49,6 +50,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "deployment": DeploymentController,
         "statefulset": StatefulSetController,
         "cronjob": CronJobController,
+        "ttl-after-finished": TTLAfterFinishedController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,

@@ -8,12 +8,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from minik.api.errors import ApiError
 from minik.api.meta import format_time
 from minik.api.resources import CRONJOBS, JOBS
-from minik.controllers.context import ControllerContext
 from minik.controllers.cronjob.controller import CronJobController
 from minik.controllers.cronjob.jobs import SCHEDULED_TIMESTAMP
 from minik.controllers.cronjob.schedule import (
@@ -24,12 +22,8 @@ from minik.controllers.cronjob.schedule import (
     requeue_after,
 )
 from minik.machinery.clock import ManualClock
-from minik.machinery.events import EventRecorder
-from minik.machinery.metrics import ControllerMetrics
-from minik.machinery.requeue import Requeue
-from minik.machinery.shared_informers import SharedInformers
-from minik.machinery.supervisor import Supervisor
-from tests.unit.apitest import Api, eventually, start_api
+from tests.unit.apitest import Api, eventually
+from tests.unit.manualtest import manual_controller, sync_once
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)
@@ -65,14 +59,9 @@ class Env:
     api: Api
     clock: ManualClock
     controller: CronJobController
-    supervisor: Supervisor
 
     async def sync(self, name: str) -> float | None:
-        try:
-            await self.controller.sync(f"default/{name}")
-        except Requeue as r:
-            return r.after
-        return None
+        return await sync_once(self.controller.sync, f"default/{name}")
 
     async def settle(self, name: str) -> None:
         """Wait until the caches hold what the API holds."""
@@ -106,19 +95,10 @@ class Env:
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    api = await start_api()
-    clock = ManualClock(start=float(int(time.time() // 3600 + 1) * 3600))
-    ctx = ControllerContext(client=api.client, informers=SharedInformers(api.client),
-                            events=EventRecorder(api.client, "cronjob-controller"),
-                            metrics=ControllerMetrics(CollectorRegistry()), clock=clock)
-    controller = CronJobController(ctx)
-    supervisor = Supervisor()
-    ctx.informers.start(supervisor)
-    await controller.cronjobs.wait_synced(5)
-    await controller.jobs.wait_synced(5)
-    yield Env(api, clock, controller, supervisor)
-    await supervisor.stop()
-    await api.close()
+    next_hour = float(int(time.time() // 3600 + 1) * 3600)
+    async with manual_controller(CronJobController, "cronjob-controller",
+                                 start=next_hour) as (api, clock, controller):
+        yield Env(api, clock, controller)
 
 
 async def cronjob(env: Env, name: str, schedule: str = "*/1 * * * *", **spec) -> dict:

@@ -15,16 +15,15 @@ import datetime as dt
 
 from minik.api.meta import meta_of, new_controller_ref, parse_time
 from minik.api.objects import JsonObject
+from minik.controllers.jobconditions import finish_condition
 
 SCHEDULED_TIMESTAMP = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 
 
 def finished_condition(job: JsonObject) -> str | None:
     """`Complete` or `Failed` when the Job has finished with that condition True."""
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            return str(condition["type"])
-    return None
+    condition = finish_condition(job)
+    return None if condition is None else str(condition["type"])
 
 
 def job_name(cronjob_name: str, scheduled: dt.datetime) -> str:
