@@ -41,7 +41,8 @@ async def manual_controller(
 ) -> AsyncIterator[tuple[Api, ManualClock, C]]:
     """An API server, a ManualClock (at `start`, else the current second) and the controller.
 
-    The shared informers run (and have synced); the controller's own workers do not.
+    The shared informers run (and have synced); the controller's own workers do not, and
+    its events are posted when a test flushes `ctx.events`.
     """
     api = await start_api()
     clock = ManualClock(start=float(int(time.time())) if start is None else start)

@@ -11,7 +11,7 @@ import pytest
 
 from minik.api.errors import ApiError
 from minik.api.meta import format_time
-from minik.api.resources import CRONJOBS, JOBS
+from minik.api.resources import CRONJOBS, EVENTS, JOBS
 from minik.controllers.cronjob.controller import CronJobController
 from minik.controllers.cronjob.jobs import SCHEDULED_TIMESTAMP
 from minik.controllers.cronjob.schedule import (
@@ -80,6 +80,12 @@ class Env:
         await self.sync(name)
         await self.settle(name)
 
+    async def reasons(self, name: str) -> set[str]:
+        """The reasons of the events about CronJob `name`, once the recorder has posted them."""
+        await self.controller.events.flush()
+        items = (await self.api.client.list(EVENTS, "default"))["items"]
+        return {e["reason"] for e in items if e["involvedObject"]["name"] == name}
+
     async def job_names(self) -> list[str]:
         return sorted(j["metadata"]["name"]
                       for j in (await self.api.client.list(JOBS, "default"))["items"])
@@ -123,20 +129,36 @@ async def test_each_minute_makes_a_job_named_for_its_scheduled_minute(env: Env):
     assert cj["status"]["lastScheduleTime"] == format_time(env.clock.wall())
 
 
-async def test_forbid_skips_while_a_job_runs_and_history_keeps_the_limit(env: Env):
-    await cronjob(env, "nightly", concurrencyPolicy="Forbid", successfulJobsHistoryLimit=2)
+async def test_forbid_skips_while_a_job_runs(env: Env):
+    await cronjob(env, "nightly", concurrencyPolicy="Forbid")
     await env.step("nightly", 60)
+    [first] = await env.job_names()
     await env.step("nightly", 60)
-    assert len(await env.job_names()) == 1
-    for _ in range(5):
-        [running] = [n for n in await env.job_names()
-                     if n not in (await env.job_names())[:-1]] or [None]
-        await env.finish(running)
-        await env.settle("nightly")
-        await env.step("nightly", 60)
-    cj = await env.api.client.get(CRONJOBS, "default", "nightly")
-    assert cj["status"]["lastSuccessfulTime"]
-    assert len(await env.job_names()) == 3  # two kept finished + the one running
+    assert await env.job_names() == [first]
+    assert "JobAlreadyActive" in await env.reasons("nightly")
+    await env.finish(first)
+    await env.step("nightly", 60)
+    assert len(await env.job_names()) == 2
+    assert "SawCompletedJob" in await env.reasons("nightly")
+
+
+async def test_finished_jobs_beyond_the_history_limits_are_deleted_oldest_first(env: Env):
+    await cronjob(env, "kept", successfulJobsHistoryLimit=2, failedJobsHistoryLimit=1)
+    outcomes = ["Complete", "Failed", "Complete", "Failed", "Complete", "Complete"]
+    made = []
+    for outcome in outcomes:
+        await env.step("kept", 60)
+        [newest] = [n for n in await env.job_names() if n not in made]
+        made.append(newest)
+        await env.finish(newest, outcome)
+    last_success = format_time(env.clock.wall())
+    await env.step("kept", 1)
+    succeeded = [n for n, o in zip(made, outcomes, strict=True) if o == "Complete"]
+    failed = [n for n, o in zip(made, outcomes, strict=True) if o == "Failed"]
+    assert await env.job_names() == sorted(succeeded[-2:] + failed[-1:])
+    cj = await env.api.client.get(CRONJOBS, "default", "kept")
+    assert cj["status"]["lastSuccessfulTime"] == last_success
+    assert not cj["status"].get("active")
 
 
 async def test_replace_deletes_the_running_job_and_allow_overlaps(env: Env):
@@ -149,9 +171,20 @@ async def test_replace_deletes_the_running_job_and_allow_overlaps(env: Env):
             await env.sync(name)
             await env.settle(name)
     names = await env.job_names()
+    minute = int(env.clock.now()) // 60
+    assert [n for n in names if n.startswith("swap-")] == [f"swap-{minute}"]
     assert len([n for n in names if n.startswith("many-")]) == 3
     swap = await env.api.client.get(CRONJOBS, "default", "swap")
-    assert len(swap["status"]["active"]) == 1
+    assert [a["name"] for a in swap["status"]["active"]] == [f"swap-{minute}"]
+
+
+async def test_a_deleted_active_job_leaves_the_status_as_missing(env: Env):
+    await cronjob(env, "gone")
+    await env.step("gone", 60)
+    [name] = await env.job_names()
+    await env.api.client.delete(JOBS, "default", name)
+    await env.step("gone", 1)
+    assert not (await env.api.client.get(CRONJOBS, "default", "gone"))["status"].get("active")
 
 
 async def test_suspend_creates_nothing_and_a_late_run_past_the_deadline_is_skipped(env: Env):
@@ -161,6 +194,10 @@ async def test_suspend_creates_nothing_and_a_late_run_past_the_deadline_is_skipp
     await cronjob(env, "late", "0 * * * *", startingDeadlineSeconds=10)
     await env.step("late", 3600 + 30)
     assert await env.job_names() == []
+    assert not {"SuccessfulCreate", "MissSchedule"} & await env.reasons("late")
+    await env.api.client.patch(CRONJOBS, "default", "held", {"spec": {"suspend": False}})
+    await env.step("held", 60)
+    assert len(await env.job_names()) == 1
 
 
 async def test_hours_of_missed_schedules_start_only_the_most_recent(env: Env):
@@ -168,6 +205,21 @@ async def test_hours_of_missed_schedules_start_only_the_most_recent(env: Env):
     await env.step("behind", 5 * 3600)
     [name] = await env.job_names()
     assert name == f"behind-{int(env.clock.now()) // 60}"
+    assert "TooManyMissedTimes" in await env.reasons("behind")
+
+
+async def test_the_job_carries_the_template_and_its_time_in_the_cronjob_zone(env: Env):
+    created = await cronjob(env, "tokyo", "0 9 * * *", timeZone="Asia/Tokyo")
+    await env.step("tokyo", 24 * 3600)
+    [job] = (await env.api.client.list(JOBS, "default"))["items"]
+    stamp = job["metadata"]["annotations"][SCHEDULED_TIMESTAMP]
+    assert stamp.endswith("T09:00:00+09:00")
+    minute = int(dt.datetime.fromisoformat(stamp).timestamp()) // 60
+    assert job["metadata"]["name"] == f"tokyo-{minute}"
+    [owner] = job["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["uid"], owner["controller"]) == (
+        "CronJob", created["metadata"]["uid"], True)
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "minik/busybox:1.35"
 
 
 async def test_an_unknown_time_zone_is_refused_with_a_422_naming_the_field(env: Env):

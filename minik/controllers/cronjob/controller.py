@@ -96,11 +96,12 @@ class CronJobController:
         jobs = [j for j in self.jobs.indexer.by_index(OWNER_INDEX, uid)
                 if _owned_by_cronjob(j)]
         changed = await self._cleanup_finished_jobs(cronjob, jobs)
-        after, synced_changed, error = None, False, None
+        after: float | None = None
+        synced_changed, error = False, None
         try:
             after, synced_changed = await self._sync_cronjob(cronjob, jobs)
-        except ApiError as e:
-            error = e
+        except (ApiError, Requeue) as e:
+            error, synced_changed = e, cronjob.get("status") != (cached.get("status") or {})
         if changed or synced_changed:
             namespace, name = split_key(key)
             await self.client.replace(CRONJOBS, namespace, name, cronjob, subresource="status")
@@ -244,7 +245,11 @@ class CronJobController:
             return next_look, changed
         if policy == "Replace":
             for ref in list(status.get("active") or []):
-                job = await self.client.get(JOBS, ref.get("namespace"), ref.get("name", ""))
+                try:
+                    job = await self.client.get(JOBS, ref.get("namespace"), ref.get("name", ""))
+                except ApiError as e:
+                    self.events.record(cronjob, "Warning", "FailedGet", f"Get job: {e}")
+                    raise
                 if not await self._delete_job(cronjob, job):
                     raise Requeue(f"could not replace job {ref.get('name')}")
                 changed = True
