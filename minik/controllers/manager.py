@@ -14,6 +14,7 @@ import logging
 
 from minik.client.aio import AsyncClient
 from minik.controllers.context import ControllerContext, ControllerFactory
+from minik.controllers.cronjob.controller import CronJobController
 from minik.controllers.deployment.controller import DeploymentController
 from minik.controllers.endpoints.endpoints import EndpointsController
 from minik.controllers.endpoints.endpointslice import EndpointSliceController
@@ -26,6 +27,7 @@ from minik.controllers.namespace import NamespaceController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
 from minik.controllers.serviceaccount import ServiceAccountsController
 from minik.controllers.statefulset.controller import StatefulSetController
+from minik.controllers.ttlafterfinished import TTLAfterFinishedController
 from minik.controllers.volume.binder import PersistentVolumeController
 from minik.controllers.volume.protection import PVCProtectionController, PVProtectionController
 from minik.machinery.clock import Clock, LoopClock
@@ -49,6 +51,8 @@ def default_factories() -> dict[str, ControllerFactory]:
         "deployment": DeploymentController,
         "statefulset": StatefulSetController,
         "job": JobController,
+        "cronjob": CronJobController,
+        "ttl-after-finished": TTLAfterFinishedController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,

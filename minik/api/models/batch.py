@@ -10,6 +10,7 @@ CronJob's schedule must be a five-field cron line or a descriptor such as
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Annotated
 
 from pydantic import model_validator
@@ -103,6 +104,20 @@ def schedule_causes(schedule: str) -> list[Cause]:
     return []
 
 
+def time_zone_causes(time_zone: str) -> list[Cause]:
+    """Kubernetes' validateTimeZone: an explicit IANA name that loads."""
+    if not time_zone:
+        return [invalid("", time_zone, "timeZone must be nil or non-empty string")]
+    if time_zone.lower() == "local":
+        return [invalid("", time_zone, "timeZone must be an explicit time zone as defined in "
+                                       "https://www.iana.org/time-zones")]
+    try:
+        zoneinfo.ZoneInfo(time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return [invalid("", time_zone, f"unknown time zone {time_zone}")]
+    return []
+
+
 class JobTemplateSpec(K8sModel):
     metadata: ObjectMeta | None = None
     spec: JobSpec
@@ -110,7 +125,7 @@ class JobTemplateSpec(K8sModel):
 
 class CronJobSpec(K8sModel):
     schedule: Annotated[str, checked(schedule_causes)]
-    time_zone: str | None = None
+    time_zone: Annotated[str, checked(time_zone_causes)] | None = None
     starting_deadline_seconds: NonNegative | None = None
     concurrency_policy: Annotated[str, one_of("Allow", "Forbid", "Replace")] | None = None
     suspend: bool | None = None
