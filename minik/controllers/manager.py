@@ -14,6 +14,7 @@ import logging
 
 from minik.client.aio import AsyncClient
 from minik.controllers.context import ControllerContext, ControllerFactory
+from minik.controllers.daemonset.controller import DaemonSetController
 from minik.controllers.deployment.controller import DeploymentController
 from minik.controllers.endpoints.endpoints import EndpointsController
 from minik.controllers.endpoints.endpointslice import EndpointSliceController
@@ -47,6 +48,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "replicationcontroller": replication_manager,
         "deployment": DeploymentController,
         "statefulset": StatefulSetController,
+        "daemonset": DaemonSetController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,

@@ -49,6 +49,7 @@ from minik.api.objects import (
     AnyObject,
     JsonObject,
     ObjectMeta,
+    ObjectT,
     OwnerReference,
     Pod,
     PodTemplateSpec,
@@ -57,6 +58,7 @@ from minik.api.resources import PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.events import EventRecorder
+from minik.machinery.informer import Indexer, key_of
 from minik.machinery.requeue import Requeue
 
 PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
@@ -145,6 +147,16 @@ def deletion_rank(pod: Pod) -> DeletionRank:
 def pods_to_delete(pods: Iterable[Pod], count: int) -> list[Pod]:
     """The `count` pods a controller scaling down should remove first."""
     return sorted(pods, key=deletion_rank)[:max(0, count)]
+
+
+def owner_key(obj: AnyObject, kind: str, owners: Indexer[ObjectT]) -> str | None:
+    """The cache key of the `kind` owner the object's controller reference names, when it
+    is cached with the same uid (a reference to a deleted and recreated owner is stale)."""
+    ref = controller_of(obj)
+    if ref is None or ref.get("kind") != kind:
+        return None
+    owner = owners.get_by(namespace_of(obj), str(ref.get("name", "")))
+    return key_of(owner) if owner is not None and uid_of(owner) == ref.get("uid") else None
 
 
 # ---------------------------------------------------------- templates, patches
