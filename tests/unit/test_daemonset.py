@@ -239,15 +239,34 @@ async def test_a_no_execute_taint_evicts_the_daemon_pod_and_a_no_schedule_one_ke
     await cluster.wait_status(desiredNumberScheduled=0, numberMisscheduled=0)
 
 
-async def test_a_failed_daemon_pod_is_replaced(cluster: Cluster):
+async def fail(cluster: Cluster, name: str) -> None:
+    await cluster.client.patch(PODS, "default", name, {"status": {"phase": "Failed"}},
+                               subresource="status")
+
+
+async def replaced(cluster: Cluster, name: str) -> str:
+    """The name of the pod on n1 once it is no longer `name`."""
+    by_node = await poll(cluster.pods_by_node, lambda by: len(by.get("n1", [])) == 1 and
+                         by["n1"][0]["metadata"]["name"] != name)
+    assert by_node["n1"][0]["status"].get("phase") != "Failed"
+    return str(by_node["n1"][0]["metadata"]["name"])
+
+
+async def test_a_failed_daemon_pod_is_replaced_and_a_second_failure_backs_off(
+        cluster: Cluster):
     await cluster.node("n1")
     await cluster.create(ds_body())
     first = (await cluster.wait_nodes({"n1": 1}))["n1"][0]["metadata"]["name"]
-    await cluster.client.patch(PODS, "default", first, {"status": {"phase": "Failed"}},
-                               subresource="status")
-    by_node = await poll(cluster.pods_by_node, lambda by: len(by.get("n1", [])) == 1 and
-                         by["n1"][0]["metadata"]["name"] != first)
-    assert by_node["n1"][0]["status"].get("phase") != "Failed"
+    await fail(cluster, first)
+    second = await replaced(cluster, first)
+    await cluster.ready(second)
+    await cluster.wait_status(currentNumberScheduled=1, numberReady=1)
+    await fail(cluster, second)
+    await cluster.wait_status(currentNumberScheduled=0, numberReady=0)
+    by_node = await cluster.pods_by_node()
+    assert [p["metadata"]["name"] for p in by_node["n1"]] == [second]
+    cluster.clock.advance(1.0)
+    await replaced(cluster, second)
 
 
 async def test_a_rolling_update_replaces_at_most_max_unavailable_pods_at_a_time(

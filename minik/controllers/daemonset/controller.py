@@ -1,8 +1,8 @@
 """The DaemonSet controller: one pod per eligible node, rolled by its update strategy.
 
 Shaped like Kubernetes' `DaemonSetsController` on minik's machinery.
-Handlers on the shared informers of DaemonSets, pods, nodes and
-ControllerRevisions compute keys only: a pod maps to the DaemonSet named by
+Handlers on the shared informers of DaemonSets, pods and nodes compute
+keys only: a pod maps to the DaemonSet named by
 its controller reference (and tells the `ControllerExpectations` about its
 creation or deletion); a node that appears, goes, or changes labels, taints
 or schedulability enqueues every DaemonSet, since it may change where they
@@ -12,11 +12,10 @@ run.
 the DaemonSet's revisions (`RevisionControl`, shared with the StatefulSet
 controller: the update revision's `controller.kubernetes.io/hash` is the
 `controller-revision-hash` label of the pods it makes), groups its pods by
-the node they are for, and manages them (`manage`): a pod is created on
-every node that should run one and has none, failed pods are deleted
-(and replaced on the next sync), all pods go from nodes that may not keep
-them or no longer exist, and of several on one node the oldest stays (with
-`maxSurge`, the oldest new and the oldest old). When manage changed
+the node they are for, and manages them (`manage`: missing pods created,
+failed, excess and misplaced ones deleted, a failed pod's node backing off
+from 1 s doubling to 15 min as Kubernetes' `failedPodsBackoff`); pods for
+nodes that no longer exist are deleted too. When manage changed
 nothing, the RollingUpdate strategy deletes old pods or surges new ones
 (`update`); OnDelete leaves old pods until someone deletes them. Then the
 status is written when it changed and history beyond
@@ -29,6 +28,7 @@ adopted (Kubernetes adopts matching ones; not yet here).
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import logging
 from collections import defaultdict
 from typing import cast
@@ -58,6 +58,7 @@ from minik.api.objects import (
 from minik.api.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
+from minik.controllers.daemonset.manage import node_needs
 from minik.controllers.daemonset.nodes import placement, target_node, template_for_node
 from minik.controllers.daemonset.update import limits, oldest_first, rolling_update, split_pods
 from minik.controllers.expectations import ControllerExpectations
@@ -70,6 +71,7 @@ from minik.controllers.podcontrol import (
 from minik.controllers.statefulset import history
 from minik.controllers.statefulset.identity import REVISION_LABEL
 from minik.controllers.statefulset.revisioncontrol import RevisionControl
+from minik.machinery.backoff import Backoff
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
@@ -77,6 +79,7 @@ from minik.machinery.workqueue import WorkQueue, run_workers
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 2
+FAILED_BACKOFF_BASE, FAILED_BACKOFF_CAP = 1.0, 900.0
 DaemonSet = JsonObject
 
 
@@ -113,6 +116,9 @@ class DaemonSetController:
         self.nodes: Informer[Node] = ctx.informers.get(NODES)
         self.revisions: Informer[ControllerRevision] = ctx.informers.get(CONTROLLERREVISIONS)
         self.pod_control = PodControl(ctx.client, ctx.events)
+        self.failed_backoff = Backoff(base=FAILED_BACKOFF_BASE, cap=FAILED_BACKOFF_CAP,
+                                      clock=ctx.clock)
+        self._failed_at: dict[str, dt.datetime] = {}
         self.revision_control = RevisionControl(ctx.client, self.revisions.indexer,
                                                 kind="DaemonSet")
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
@@ -138,6 +144,9 @@ class DaemonSetController:
 
     def _set_deleted(self, ds: DaemonSet) -> None:
         self.expectations.forget(key_of(ds))
+        self.failed_backoff.forget_prefix(f"{uid_of(ds)}/")
+        for key in [k for k in self._failed_at if k.startswith(f"{uid_of(ds)}/")]:
+            del self._failed_at[key]
 
     def _node_updated(self, old: Node, new: Node) -> None:
         if _node_changed(old, new):
@@ -196,13 +205,19 @@ class DaemonSetController:
         hash_value = labels_of(view.update).get(history.HASH_LABEL, "")
         template = cast(PodTemplateSpec, history.template_of_revision(view.update))
         node_pods = self._pods_by_node(ds)
-        changed = await self._manage(key, ds, node_pods, template, hash_value)
+        changed, backoff = await self._manage(key, ds, node_pods, template, hash_value)
         if not changed and _strategy(ds) == "RollingUpdate":
             await self._roll(key, ds, node_pods, template, hash_value)
         await self._write_status(ds, node_pods, hash_value, view.collision_count)
         await self._truncate(ds, view.all, view.update, node_pods)
-        requeue_for_availability([p for ps in node_pods.values() for p in ps],
-                                 _min_ready(ds), self.clock.wall())
+        try:
+            requeue_for_availability([p for ps in node_pods.values() for p in ps],
+                                     _min_ready(ds), self.clock.wall())
+        except Requeue as e:
+            if backoff is None or (e.after or 0.0) < backoff:
+                raise
+        if backoff is not None:
+            raise Requeue("a failed daemon pod is backing off", after=backoff)
 
     def _pods_by_node(self, ds: DaemonSet) -> dict[str, list[Pod]]:
         uid = uid_of(ds)
@@ -215,33 +230,46 @@ class DaemonSetController:
         return {node: oldest_first(pods) for node, pods in by_node.items()}
 
     async def _manage(self, key: str, ds: DaemonSet, node_pods: dict[str, list[Pod]],
-                      template: PodTemplateSpec, hash_value: str) -> bool:
-        """`manage`: create missing pods, delete failed, excess and misplaced ones."""
+                      template: PodTemplateSpec, hash_value: str) -> tuple[bool, float | None]:
+        """`manage`: create missing pods, delete failed, excess and misplaced ones. Says
+        whether it changed anything, and how long until a failed pod's back-off ends."""
         nodes = {name_of(n): n for n in self.nodes.indexer.list()}
-        surge = limits(ds, 0).max_surge > 0 and _strategy(ds) == "RollingUpdate"
+        surge = limits(ds, 1).max_surge > 0 and _strategy(ds) == "RollingUpdate"
         create: list[str] = []
         delete: list[Pod] = []
+        waits: list[float] = []
         for name, node in nodes.items():
-            where = placement(template, node)
-            pods = node_pods.get(name, [])
-            failed = [p for p in pods if is_pod_terminal(p)]
-            running = [p for p in pods if not is_pod_terminal(p)]
-            delete += failed
-            if where.should_run and not running:
-                create.append(name)
-            elif not where.should_continue_running:
-                delete += running
-            elif len(running) > 1 and not surge:
-                delete += running[1:]
-            elif len(running) > 1:
-                new = [p for p in running if labels_of(p).get(REVISION_LABEL) == hash_value]
-                old = [p for p in running if labels_of(p).get(REVISION_LABEL) != hash_value]
-                delete += new[1:] + old[1:]
+            needs = node_needs(placement(template, node), node_pods.get(name, []), hash_value,
+                               surge=surge, min_ready=_min_ready(ds))
+            create += [name] if needs.create else []
+            delete += needs.delete
+            if needs.failed and (wait := self._failed_backoff_wait(ds, name)) > 0:
+                waits.append(wait)
+            else:
+                delete += self._failed_observed(ds, name, needs.failed)
         for name, pods in node_pods.items():
             if name not in nodes:
                 delete += pods
         await self._sync_nodes(key, ds, delete, create, template, hash_value)
-        return bool(create or delete)
+        return bool(create or delete), min(waits, default=None)
+
+    def _failed_backoff_wait(self, ds: DaemonSet, node: str) -> float:
+        """Seconds before the node's failed pods may be deleted again (`failedPodsBackoff`)."""
+        key = f"{uid_of(ds)}/{node}"
+        since = self._failed_at.get(key)
+        return 0.0 if since is None else self.failed_backoff.remaining(key, since)
+
+    def _failed_observed(self, ds: DaemonSet, node: str, failed: list[Pod]) -> list[Pod]:
+        if not failed:
+            return []
+        key = f"{uid_of(ds)}/{node}"
+        self.failed_backoff.next(key)
+        self._failed_at[key] = self.clock.wall()
+        for pod in failed:
+            self.events.record(ds, "Warning", "FailedDaemonPod",
+                               f"Found failed daemon pod {key_of(pod)} on node {node}, "
+                               "will try to kill it")
+        return failed
 
     async def _roll(self, key: str, ds: DaemonSet, node_pods: dict[str, list[Pod]],
                     template: PodTemplateSpec, hash_value: str) -> None:
