@@ -54,7 +54,7 @@ from minik.api.objects import (
     Pod,
     PodTemplateSpec,
 )
-from minik.api.resources import PODS
+from minik.api.resources import PODS, ResourceType
 from minik.api.selectors.labels import LabelSelector
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.events import EventRecorder
@@ -289,6 +289,19 @@ class _Once:
         if not self._passed:
             await self._check()
             self._passed = True
+
+
+async def check_can_adopt(client: AsyncClient, resource: ResourceType[AnyObject],
+                          owner: AnyObject) -> None:
+    """A fresh read: never adopt for an owner that was replaced or is being deleted (409)."""
+    md = meta_of(owner)
+    fresh = await client.get(resource, md.get("namespace"), md["name"])
+    kind = resource.kind
+    if uid_of(fresh) != uid_of(owner):
+        raise ApiError(409, "Conflict", f"original {kind} {key_of(owner)} is gone: got "
+                                        f"uid {uid_of(fresh)}, wanted {uid_of(owner)}")
+    if is_being_deleted(fresh):
+        raise ApiError(409, "Conflict", f"{kind} {key_of(owner)} has just been deleted")
 
 
 async def claim_pods(

@@ -343,3 +343,26 @@ async def test_rolling_back_to_an_earlier_template_renumbers_its_revision(cluste
     revisions = await poll(cluster.revisions, lambda rs: [r["revision"] for r in rs] == [2, 3])
     assert revisions[1]["data"]["spec"]["template"]["spec"]["containers"][0]["image"] == \
         "minik/web:v1"
+
+
+async def test_a_matching_orphan_is_adopted_and_a_relabelled_pod_released_and_replaced(
+        cluster: Cluster):
+    """(OnDelete, so the adopted pod, which carries no revision hash, is not rolled.)"""
+    await cluster.node("n1")
+    orphan = template_for_node({"metadata": {"labels": {"app": "agent"}},
+                                "spec": {"containers": [{"name": "c", "image": "x"}]}}, "n1")
+    await cluster.client.create(PODS, "default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan", **orphan["metadata"]},
+        "spec": orphan["spec"]})
+    ds = await cluster.create(ds_body(updateStrategy={"type": "OnDelete"}))
+    pod = await poll(lambda: cluster.client.get(PODS, "default", "orphan"),
+                     lambda p: bool(p["metadata"].get("ownerReferences")))
+    assert pod["metadata"]["ownerReferences"][0]["uid"] == ds["metadata"]["uid"]
+    await cluster.wait_status(currentNumberScheduled=1)
+    assert [p["metadata"]["name"] for p in await cluster.pods()] == ["orphan"]
+    await cluster.client.patch(PODS, "default", "orphan",
+                               {"metadata": {"labels": {"app": "other"}}})
+    await poll(lambda: cluster.client.get(PODS, "default", "orphan"),
+               lambda p: not p["metadata"].get("ownerReferences"))
+    by_node = await cluster.wait_nodes({"n1": 2})
+    assert sorted(p["metadata"]["labels"]["app"] for p in by_node["n1"]) == ["agent", "other"]

@@ -21,8 +21,10 @@ nothing, the RollingUpdate strategy deletes old pods or surges new ones
 status is written when it changed and history beyond
 `revisionHistoryLimit` that no pod uses is deleted.
 
-Pods are owned through their controller reference only: orphans are not
-adopted (Kubernetes adopts matching ones; not yet here).
+Pods and revisions are claimed as Kubernetes does: orphans the selector
+matches are adopted (after a fresh read shows the DaemonSet is still the
+same one and not being deleted), owned pods whose labels stopped matching
+are released.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ from minik.controllers.daemonset.update import limits, oldest_first, rolling_upd
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.podcontrol import (
     PodControl,
+    check_can_adopt,
+    claim_pods,
     is_pod_available,
     owner_key,
     requeue_for_availability,
@@ -200,11 +204,12 @@ class DaemonSetController:
         if selector.empty:
             return
         sts = cast(StatefulSet, ds)
-        revisions = await self.revision_control.list_owned(sts, selector, can_adopt=False)
+        can_adopt = await self._can_adopt(ds)
+        revisions = await self.revision_control.list_owned(sts, selector, can_adopt)
         view = await self.revision_control.for_sync(sts, revisions)
         hash_value = labels_of(view.update).get(history.HASH_LABEL, "")
         template = cast(PodTemplateSpec, history.template_of_revision(view.update))
-        node_pods = self._pods_by_node(ds)
+        node_pods = await self._pods_by_node(ds, selector, can_adopt)
         changed, backoff = await self._manage(key, ds, node_pods, template, hash_value)
         if not changed and _strategy(ds) == "RollingUpdate":
             await self._roll(key, ds, node_pods, template, hash_value)
@@ -219,13 +224,33 @@ class DaemonSetController:
         if backoff is not None:
             raise Requeue("a failed daemon pod is backing off", after=backoff)
 
-    def _pods_by_node(self, ds: DaemonSet) -> dict[str, list[Pod]]:
+    async def _can_adopt(self, ds: DaemonSet) -> bool:
+        try:
+            await check_can_adopt(self.client, DAEMONSETS, ds)
+        except ApiError as e:
+            if e.code in (404, 409):
+                return False
+            raise
+        return True
+
+    async def _pods_by_node(self, ds: DaemonSet, selector: LabelSelector,
+                            can_adopt: bool) -> dict[str, list[Pod]]:
+        """The DaemonSet's pods (matching orphans adopted when `can_adopt`, owned pods whose
+        labels stopped matching released) by the node they are for, oldest first."""
         uid = uid_of(ds)
+        candidates = [p for p in self.pods.indexer.list(namespace_of(ds))
+                      if not is_being_deleted(p)
+                      and (((ref := controller_of(p)) is not None and ref.get("uid") == uid)
+                           or (can_adopt and ref is None))]
+
+        async def allowed() -> None:
+            return None
+
+        ref = new_controller_ref(ds, api_version="apps/v1", kind="DaemonSet")
+        claimed = await claim_pods(self.pod_control, ds, selector, candidates, ref=ref,
+                                   can_adopt=allowed)
         by_node: dict[str, list[Pod]] = defaultdict(list)
-        for pod in self.pods.indexer.list(namespace_of(ds)):
-            ref = controller_of(pod)
-            if ref is None or ref.get("uid") != uid or is_being_deleted(pod):
-                continue
+        for pod in claimed:
             by_node[target_node(pod) or ""].append(pod)
         return {node: oldest_first(pods) for node, pods in by_node.items()}
 
