@@ -55,7 +55,7 @@ def node(cluster: Cluster, namespace: str) -> Iterator[tuple[str, str]]:
     cluster.kubectl("label", "node", name, f"{label}-", check=False)
 
 
-def test_a_daemonset_follows_its_node_selector_and_rolls_out_and_undoes_an_image_update(
+def test_a_daemonset_follows_its_node_selector_and_rolls_out_undoes_and_restarts(
         cluster: Cluster, namespace: str, node: tuple[str, str], manifest) -> None:
     ns, (node_name, label) = namespace, node
     cluster.kubectl("label", "node", node_name, f"{label}=yes")
@@ -86,4 +86,9 @@ def test_a_daemonset_follows_its_node_selector_and_rolls_out_and_undoes_an_image
     assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"]
     cluster.kubectl("rollout", "undo", "ds/agent", "-n", ns)
     cluster.kubectl("rollout", "status", "ds/agent", "-n", ns, "--timeout=120s", timeout=130)
-    assert running(cluster, ns, "minik/web:v1")
+    [undone] = running(cluster, ns, "minik/web:v1") or []
+
+    cluster.kubectl("rollout", "restart", "ds/agent", "-n", ns)
+    cluster.kubectl("rollout", "status", "ds/agent", "-n", ns, "--timeout=120s", timeout=130)
+    [restarted] = running(cluster, ns, "minik/web:v1") or []
+    assert restarted["metadata"]["uid"] != undone["metadata"]["uid"]
