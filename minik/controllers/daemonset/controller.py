@@ -204,7 +204,7 @@ class DaemonSetController:
         if selector.empty:
             return
         sts = cast(StatefulSet, ds)
-        can_adopt = await self._can_adopt(ds)
+        can_adopt = self._has_orphans(ds, selector) and await self._can_adopt(ds)
         revisions = await self.revision_control.list_owned(sts, selector, can_adopt)
         view = await self.revision_control.for_sync(sts, revisions)
         hash_value = labels_of(view.update).get(history.HASH_LABEL, "")
@@ -224,6 +224,14 @@ class DaemonSetController:
         if backoff is not None:
             raise Requeue("a failed daemon pod is backing off", after=backoff)
 
+    def _has_orphans(self, ds: DaemonSet, selector: LabelSelector) -> bool:
+        """Whether a pod or revision without a controller matches: only then is the fresh
+        read that adoption needs worth making."""
+        objects = [*self.pods.indexer.list(namespace_of(ds)),
+                   *self.revisions.indexer.list(namespace_of(ds))]
+        return any(controller_of(o) is None and selector.matches(labels_of(o))
+                   for o in objects)
+
     async def _can_adopt(self, ds: DaemonSet) -> bool:
         try:
             await check_can_adopt(self.client, DAEMONSETS, ds)
@@ -236,7 +244,8 @@ class DaemonSetController:
     async def _pods_by_node(self, ds: DaemonSet, selector: LabelSelector,
                             can_adopt: bool) -> dict[str, list[Pod]]:
         """The DaemonSet's pods (matching orphans adopted when `can_adopt`, owned pods whose
-        labels stopped matching released) by the node they are for, oldest first."""
+        labels stopped matching released) by the node they are for, oldest first; a pod
+        that names no node is left alone, as Kubernetes does."""
         uid = uid_of(ds)
         candidates = [p for p in self.pods.indexer.list(namespace_of(ds))
                       if not is_being_deleted(p)
@@ -251,7 +260,8 @@ class DaemonSetController:
                                    can_adopt=allowed)
         by_node: dict[str, list[Pod]] = defaultdict(list)
         for pod in claimed:
-            by_node[target_node(pod) or ""].append(pod)
+            if (node := target_node(pod)) is not None:
+                by_node[node].append(pod)
         return {node: oldest_first(pods) for node, pods in by_node.items()}
 
     async def _manage(self, key: str, ds: DaemonSet, node_pods: dict[str, list[Pod]],
