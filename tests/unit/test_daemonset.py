@@ -198,6 +198,7 @@ async def test_one_pod_runs_on_each_node_bound_there_by_its_affinity(cluster: Cl
     assert pod["metadata"]["ownerReferences"][0]["uid"] == ds["metadata"]["uid"]
     assert pod["spec"]["tolerations"] == DEFAULT_TOLERATIONS
     assert pod["metadata"]["labels"]["controller-revision-hash"]
+    assert pod["metadata"]["labels"]["pod-template-generation"] == "1"
     await cluster.wait_status(desiredNumberScheduled=2, currentNumberScheduled=2,
                               numberReady=0, numberMisscheduled=0, updatedNumberScheduled=2,
                               numberAvailable=0, numberUnavailable=2, observedGeneration=1)

@@ -84,6 +84,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WORKERS = 2
 FAILED_BACKOFF_BASE, FAILED_BACKOFF_CAP = 1.0, 900.0
+TEMPLATE_GENERATION_LABEL = "pod-template-generation"
+"""The DaemonSet's generation when it made the pod (deprecated, yet still set by Kubernetes)."""
 DaemonSet = JsonObject
 
 
@@ -323,7 +325,9 @@ class DaemonSetController:
         self.expectations.expect_deletions(key, [key_of(p) for p in delete])
         ref = new_controller_ref(ds, api_version="apps/v1", kind="DaemonSet")
         labelled = copy.deepcopy(template)
-        labelled.setdefault("metadata", {}).setdefault("labels", {})[REVISION_LABEL] = hash_value
+        labels = labelled.setdefault("metadata", {}).setdefault("labels", {})
+        labels[TEMPLATE_GENERATION_LABEL] = str(meta_of(ds).get("generation") or 0)
+        labels[REVISION_LABEL] = hash_value
         error: Exception | None = None
         for node in create:
             try:
