@@ -15,6 +15,7 @@ import logging
 from minik.client.aio import AsyncClient
 from minik.controllers.context import ControllerContext, ControllerFactory
 from minik.controllers.cronjob.controller import CronJobController
+from minik.controllers.daemonset.controller import DaemonSetController
 from minik.controllers.deployment.controller import DeploymentController
 from minik.controllers.endpoints.endpoints import EndpointsController
 from minik.controllers.endpoints.endpointslice import EndpointSliceController
@@ -53,6 +54,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "job": JobController,
         "cronjob": CronJobController,
         "ttl-after-finished": TTLAfterFinishedController,
+        "daemonset": DaemonSetController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,

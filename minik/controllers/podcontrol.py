@@ -49,14 +49,16 @@ from minik.api.objects import (
     AnyObject,
     JsonObject,
     ObjectMeta,
+    ObjectT,
     OwnerReference,
     Pod,
     PodTemplateSpec,
 )
-from minik.api.resources import PODS
+from minik.api.resources import PODS, ResourceType
 from minik.api.selectors.labels import LabelSelector
 from minik.client.aio import ApiUnavailable, AsyncClient
 from minik.machinery.events import EventRecorder
+from minik.machinery.informer import Indexer, key_of
 from minik.machinery.requeue import Requeue
 
 PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}
@@ -145,6 +147,16 @@ def deletion_rank(pod: Pod) -> DeletionRank:
 def pods_to_delete(pods: Iterable[Pod], count: int) -> list[Pod]:
     """The `count` pods a controller scaling down should remove first."""
     return sorted(pods, key=deletion_rank)[:max(0, count)]
+
+
+def owner_key(obj: AnyObject, kind: str, owners: Indexer[ObjectT]) -> str | None:
+    """The cache key of the `kind` owner the object's controller reference names, when it
+    is cached with the same uid (a reference to a deleted and recreated owner is stale)."""
+    ref = controller_of(obj)
+    if ref is None or ref.get("kind") != kind:
+        return None
+    owner = owners.get_by(namespace_of(obj), str(ref.get("name", "")))
+    return key_of(owner) if owner is not None and uid_of(owner) == ref.get("uid") else None
 
 
 # ---------------------------------------------------------- templates, patches
@@ -281,6 +293,19 @@ class _Once:
         if not self._passed:
             await self._check()
             self._passed = True
+
+
+async def check_can_adopt(client: AsyncClient, resource: ResourceType[AnyObject],
+                          owner: AnyObject) -> None:
+    """A fresh read: never adopt for an owner that was replaced or is being deleted (409)."""
+    md = meta_of(owner)
+    fresh = await client.get(resource, md.get("namespace"), md["name"])
+    kind = resource.kind
+    if uid_of(fresh) != uid_of(owner):
+        raise ApiError(409, "Conflict", f"original {kind} {key_of(owner)} is gone: got "
+                                        f"uid {uid_of(fresh)}, wanted {uid_of(owner)}")
+    if is_being_deleted(fresh):
+        raise ApiError(409, "Conflict", f"{kind} {key_of(owner)} has just been deleted")
 
 
 async def claim_pods(

@@ -68,6 +68,7 @@ from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.podcontrol import (
     PodControl,
+    check_can_adopt,
     claim_pods,
     is_pod_active,
     is_pod_available,
@@ -278,18 +279,7 @@ class ReplicaController:
     async def _claim_pods(self, rs: Replicated, selector: LabelSelector) -> list[Pod]:
         return await claim_pods(self.pod_control, rs, selector, self._active_pods(rs),
                                 ref=self._controller_ref(rs),
-                                can_adopt=lambda: self._check_can_adopt(rs))
-
-    async def _check_can_adopt(self, rs: Replicated) -> None:
-        """A fresh read: never adopt for an object that was replaced or is being deleted."""
-        md = meta_of(rs)
-        fresh = await self.client.get(self.kind.rt, md.get("namespace"), md["name"])
-        kind = self.kind.kind
-        if uid_of(fresh) != uid_of(rs):
-            raise ApiError(409, "Conflict", f"original {kind} {key_of(rs)} is gone: got "
-                                            f"uid {uid_of(fresh)}, wanted {uid_of(rs)}")
-        if is_being_deleted(fresh):
-            raise ApiError(409, "Conflict", f"{kind} {key_of(rs)} has just been deleted")
+                                can_adopt=lambda: check_can_adopt(self.client, self.kind.rt, rs))
 
     def _controller_ref(self, rs: Replicated) -> OwnerReference:
         return new_controller_ref(rs, api_version=self.kind.rt.api_version, kind=self.kind.kind)

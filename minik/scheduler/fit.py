@@ -23,17 +23,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from minik.api.meta import is_being_deleted, is_node_ready, is_pod_terminal, labels_of, name_of
+from minik.api.meta import is_being_deleted, is_node_ready, is_pod_terminal
 from minik.api.models.quantity import parse_quantity
+from minik.api.nodeaffinity import (
+    matches_node_selector_terms as matches_node_selector_terms,
+)
+from minik.api.nodeaffinity import required_affinity_matches, tolerated
+from minik.api.nodeaffinity import tolerates as tolerates
 from minik.api.objects import (
     Container,
     Node,
-    NodeSelectorRequirement,
-    NodeSelectorTerm,
     Pod,
     Quantity,
     Taint,
-    Toleration,
 )
 
 DEFAULT_SCHEDULER = "default-scheduler"
@@ -148,19 +150,8 @@ def needs_scheduling(pod: Pod, scheduler_name: str = DEFAULT_SCHEDULER) -> bool:
     )
 
 
-def tolerates(toleration: Toleration, taint: Taint) -> bool:
-    """Kubernetes' `Toleration.ToleratesTaint`."""
-    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration["key"] != taint.get("key"):
-        return False
-    if toleration.get("operator") == "Exists":
-        return True
-    return (toleration.get("value") or "") == (taint.get("value") or "")
-
-
 def _tolerated(pod: Pod, taint: Taint) -> bool:
-    return any(tolerates(t, taint) for t in (pod.get("spec") or {}).get("tolerations") or [])
+    return tolerated((pod.get("spec") or {}).get("tolerations") or [], taint)
 
 
 def check_ready(node: Node) -> str | None:
@@ -181,55 +172,9 @@ def check_taints(pod: Pod, node: Node) -> str | None:
     return None
 
 
-def _expression_matches(expression: NodeSelectorRequirement, values: Mapping[str, str]) -> bool:
-    key, operator = expression.get("key", ""), expression.get("operator")
-    wanted = expression.get("values") or []
-    actual = values.get(key)
-    if operator == "In":
-        return actual is not None and actual in wanted
-    if operator == "NotIn":
-        return actual not in wanted
-    if operator == "Exists":
-        return actual is not None
-    if operator == "DoesNotExist":
-        return actual is None
-    if operator in ("Gt", "Lt") and actual is not None and len(wanted) == 1:
-        try:
-            left, right = int(actual), int(wanted[0])
-        except ValueError:
-            return False
-        return left > right if operator == "Gt" else left < right
-    return False
-
-
-def _term_matches(term: NodeSelectorTerm, node: Node) -> bool:
-    labels = labels_of(node)
-    fields = {"metadata.name": name_of(node)}
-    expressions = term.get("matchExpressions") or []
-    field_expressions = term.get("matchFields") or []
-    if not expressions and not field_expressions:
-        return False
-    return (all(_expression_matches(e, labels) for e in expressions)
-            and all(_expression_matches(e, fields) for e in field_expressions))
-
-
-def matches_node_selector_terms(terms: Iterable[NodeSelectorTerm], node: Node) -> bool:
-    """A NodeSelector's terms are ORed: one must match the node."""
-    return any(_term_matches(t, node) for t in terms)
-
-
 def check_node_selector(pod: Pod, node: Node) -> str | None:
     """`nodeSelector` labels all equal, and a required node affinity term (if any) matches."""
-    labels = labels_of(node)
-    spec = pod.get("spec") or {}
-    if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
-        return SELECTOR_MISMATCH
-    node_affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
-    required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
-    terms = required.get("nodeSelectorTerms") if required else None
-    if terms is not None and not matches_node_selector_terms(terms, node):
-        return SELECTOR_MISMATCH
-    return None
+    return None if required_affinity_matches(pod.get("spec") or {}, node) else SELECTOR_MISMATCH
 
 
 def _ports_conflict(wanted: HostPort, used: HostPort) -> bool:

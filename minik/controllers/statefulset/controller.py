@@ -54,7 +54,12 @@ from minik.api.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, POD
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
-from minik.controllers.podcontrol import PodControl, claim_pods, requeue_for_availability
+from minik.controllers.podcontrol import (
+    PodControl,
+    claim_pods,
+    owner_key,
+    requeue_for_availability,
+)
 from minik.controllers.statefulset.control import SetUpdate
 from minik.controllers.statefulset.history import apply_revision
 from minik.controllers.statefulset.identity import is_member_of, min_ready_seconds
@@ -123,11 +128,7 @@ class StatefulSetController:
         self._enqueue(sts)
 
     def _owner_key(self, pod: Pod) -> str | None:
-        ref = controller_of(pod)
-        if ref is None or ref.get("kind") != "StatefulSet":
-            return None
-        sts = self.sets.indexer.get_by(namespace_of(pod), str(ref.get("name", "")))
-        return key_of(sts) if sts is not None and uid_of(sts) == ref.get("uid") else None
+        return owner_key(pod, "StatefulSet", self.sets.indexer)
 
     def _enqueue_orphan(self, obj: Pod | PersistentVolumeClaim) -> None:
         """Every set of the object's namespace whose selector matches its labels."""

@@ -68,8 +68,10 @@ def revision_name(sts: StatefulSet, hash_value: str) -> str:
     return f"{name_of(sts)[:MAX_PREFIX]}-{hash_value}"
 
 
-def new_revision(sts: StatefulSet, number: int, collision_count: int) -> ControllerRevision:
-    """The revision of the set's template as it is now, numbered `number`."""
+def new_revision(sts: StatefulSet, number: int, collision_count: int,
+                 kind: str = "StatefulSet") -> ControllerRevision:
+    """The revision of the set's template as it is now, numbered `number`; `kind` is the
+    owner's (the DaemonSet controller keeps its history the same way)."""
     data = revision_data(sts)
     hash_value = hash_revision(data, collision_count)
     template_labels = (((sts.get("spec") or {}).get("template") or {}).get("metadata")
@@ -77,8 +79,7 @@ def new_revision(sts: StatefulSet, number: int, collision_count: int) -> Control
     md: ObjectMeta = {
         "name": revision_name(sts, hash_value), "namespace": namespace_of(sts) or "",
         "labels": {**template_labels, HASH_LABEL: hash_value},
-        "ownerReferences": [new_controller_ref(sts, api_version="apps/v1",
-                                               kind="StatefulSet")],
+        "ownerReferences": [new_controller_ref(sts, api_version="apps/v1", kind=kind)],
     }
     if annotations_of(sts):
         md["annotations"] = dict(annotations_of(sts))

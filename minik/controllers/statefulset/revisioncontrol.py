@@ -36,9 +36,11 @@ class Revisions:
 class RevisionControl:
     """Lists, adopts, creates, renumbers and truncates a set's ControllerRevisions."""
 
-    def __init__(self, client: AsyncClient, revisions: Indexer[ControllerRevision]) -> None:
+    def __init__(self, client: AsyncClient, revisions: Indexer[ControllerRevision],
+                 kind: str = "StatefulSet") -> None:
         self.client = client
         self.revisions = revisions
+        self.kind = kind
 
     async def list_owned(self, sts: StatefulSet, selector: LabelSelector,
                          can_adopt: bool) -> list[ControllerRevision]:
@@ -50,7 +52,7 @@ class RevisionControl:
                 owned.append(revision)
             elif can_adopt and history.is_orphan_of(revision) and \
                     selector.matches(labels_of(revision)):
-                ref = new_controller_ref(sts, api_version="apps/v1", kind="StatefulSet")
+                ref = new_controller_ref(sts, api_version="apps/v1", kind=self.kind)
                 try:
                     owned.append(await self.client.patch(
                         CONTROLLERREVISIONS, namespace_of(revision), name_of(revision),
@@ -63,7 +65,8 @@ class RevisionControl:
     async def for_sync(self, sts: StatefulSet, revisions: list[ControllerRevision]) -> Revisions:
         """The current and update revisions, creating or renumbering the update revision."""
         collisions = int((sts.get("status") or {}).get("collisionCount") or 0)
-        wanted = history.new_revision(sts, history.next_revision(revisions), collisions)
+        wanted = history.new_revision(sts, history.next_revision(revisions), collisions,
+                                      self.kind)
         equal = history.find_equal(revisions, wanted)
         if equal and revisions and history.equal_revisions(revisions[-1], equal[-1]):
             update = revisions[-1]
@@ -100,7 +103,11 @@ class RevisionControl:
 
     async def truncate(self, sts: StatefulSet, pods: list[Pod], view: Revisions) -> None:
         live = (name_of(view.current), name_of(view.update))
-        for revision in history.revisions_to_truncate(sts, pods, view.all, live):
+        await self.delete(history.revisions_to_truncate(sts, pods, view.all, live))
+
+    async def delete(self, revisions: list[ControllerRevision]) -> None:
+        """Delete `revisions` (by uid); those already gone are fine."""
+        for revision in revisions:
             md = meta_of(revision)
             try:
                 await self.client.delete(CONTROLLERREVISIONS, md.get("namespace"), md["name"],
