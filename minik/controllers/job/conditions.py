@@ -21,6 +21,7 @@ import datetime as dt
 from minik.api.meta import find_condition, format_time, parse_time
 from minik.api.objects import JsonObject
 from minik.controllers.job import status as js
+from minik.controllers.jobconditions import finish_condition
 
 DEFAULT_BACKOFF_LIMIT = 6
 DEADLINE_EXCEEDED = "DeadlineExceeded"
@@ -95,7 +96,7 @@ def final(status: JsonObject, tally: js.Tally, now: dt.datetime) -> js.JobCondit
     if tally.active or tally.terminating or any(uncounted.values()):
         return None
     probe = {"status": status}
-    if js.has_condition(probe, js.COMPLETE) or js.has_condition(probe, js.FAILED):
+    if finish_condition(probe) is not None:
         return None
     conditions = status.get("conditions") or []
     target = find_condition(conditions, js.FAILURE_TARGET)

@@ -30,6 +30,7 @@ from minik.api.meta import (
     with_condition,
 )
 from minik.api.objects import Condition, JsonObject, Pod
+from minik.controllers.jobconditions import finish_condition
 
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 COMPLETE = "Complete"
@@ -62,7 +63,7 @@ def has_condition(job: Job, type_: str) -> bool:
 
 
 def is_finished(job: Job) -> bool:
-    return has_condition(job, COMPLETE) or has_condition(job, FAILED)
+    return finish_condition(job) is not None
 
 
 def has_tracking_finalizer(pod: Pod) -> bool:
