@@ -69,7 +69,8 @@ def host_networks(routes: Path = Path("/proc/net/route"),
     return found
 
 
-def _clash(subnet: str, taken: Iterable[ipaddress.IPv4Network]) -> ipaddress.IPv4Network | None:
+def host_clash(subnet: str, taken: Iterable[ipaddress.IPv4Network]) -> ipaddress.IPv4Network | None:
+    """The first of `taken` (what the host reaches otherwise) that `subnet` overlaps."""
     candidate = ipaddress.ip_network(subnet)
     return next((t for t in taken if t.overlaps(candidate)), None)
 
@@ -88,7 +89,7 @@ async def ensure_pod_network(runtime: Runtime, instance: str, subnet: str | None
     taken = list(host_networks() if host is None else host)
     failures: list[str] = []
     for candidate in candidates:
-        clash = _clash(candidate, taken)
+        clash = host_clash(candidate, taken)
         if clash is not None:
             failures.append(f"{candidate}: the host reaches {clash} there")
             continue

@@ -27,7 +27,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from cni.network import host_networks
+from cni.network import host_clash, host_networks
 from minik.home import Home, write_private
 from minik.server.claims import ClaimError, ClaimRegistry, candidates
 
@@ -97,8 +97,7 @@ def _stored(home: Home) -> dict[str, object]:
 def _clear_of_host(networks: Iterable[str]) -> Iterator[str]:
     """The networks the host does not already reach (its LAN, its nameservers)."""
     host = host_networks()
-    return (n for n in networks
-            if not any(h.overlaps(ipaddress.ip_network(n)) for h in host))
+    return (n for n in networks if host_clash(n, host) is None)
 
 
 def resolve(home: Home, *, service_cidr: str | None = None,
