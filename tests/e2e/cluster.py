@@ -46,6 +46,11 @@ def sleeper_template(app: str) -> str:
 """
 
 
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["/usr/bin/docker", *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -163,6 +168,17 @@ class Cluster:
         pid = self.pid
         if pid is not None and process_alive(pid):
             os.kill(pid, signal.SIGKILL)
+        self._remove_leftovers()
+
+    def _remove_leftovers(self) -> None:
+        """What `down --purge` could not reach (a test that ended with the server
+        stopped or killed): this instance's containers, then its pod network."""
+        selector = f"label=minik.dev/instance={self.name}"
+        for listing, removal in ((["ps", "-aq"], ["rm", "-f"]),
+                                 (["network", "ls", "-q"], ["network", "rm"])):
+            found = _docker(*listing, "--filter", selector).stdout.split()
+            if found:
+                _docker(*removal, *found)
 
     def kill(self) -> None:
         """kill -9 the server, as a crash would."""
