@@ -29,8 +29,9 @@ from agent import labels
 from agent.env import expand
 from agent.podspec import app_containers
 from agent.runtime import BindMount, ContainerInfo, ContainerSpec, Mount, PortMapping
-from minik.api.meta import name_of
+from minik.api.meta import name_of, namespace_of
 from minik.api.models.quantity import parse_quantity
+from minik.api.names import CLUSTER_DOMAIN
 from minik.api.objects import Container, Pod, Quantity
 
 CPU_PERIOD = 100_000
@@ -142,7 +143,21 @@ def host_ports(pod: Pod) -> list[PortMapping]:
 
 
 def pod_hostname(pod: Pod) -> str:
-    return (pod.get("spec", {}).get("hostname") or name_of(pod))[:63]
+    """`spec.hostname` or the pod's name, as the kubelet's `GeneratePodHostNameAndDomain`;
+    the whole FQDN under `setHostnameAsFQDN`."""
+    hostname = ((pod.get("spec") or {}).get("hostname") or name_of(pod))[:63]
+    domain = pod_domain(pod)
+    if domain and _flag(pod, "setHostnameAsFQDN"):
+        return f"{hostname}.{domain}"
+    return hostname
+
+
+def pod_domain(pod: Pod) -> str | None:
+    """`<subdomain>.<namespace>.svc.<cluster domain>` for a pod with a subdomain.
+    Given to Docker as the sandbox's domain name, it writes the kubelet's
+    `/etc/hosts` line `<ip> <hostname>.<domain> <hostname>`."""
+    subdomain = (pod.get("spec") or {}).get("subdomain")
+    return f"{subdomain}.{namespace_of(pod)}.svc.{CLUSTER_DOMAIN}" if subdomain else None
 
 
 def _flag(pod: Pod, name: str) -> bool:
@@ -195,6 +210,7 @@ def sandbox_spec(ctx: PodContext, attempt: int) -> ContainerSpec:
         labels=labels.sandbox_labels(ctx.instance, ctx.pod, attempt=attempt),
         network_mode="host" if on_host else ctx.network,
         hostname=None if on_host else pod_hostname(ctx.pod),
+        domainname=None if on_host or _flag(ctx.pod, "setHostnameAsFQDN") else pod_domain(ctx.pod),
         ipc_mode="host" if _flag(ctx.pod, "hostIPC") else "shareable",
         pid_mode="host" if _flag(ctx.pod, "hostPID") else None,
         published_ports=[] if on_host else host_ports(ctx.pod),

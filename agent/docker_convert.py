@@ -40,6 +40,7 @@ def create_args(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any]:
         "entrypoint": spec.command, "command": spec.args,
         "environment": [f"{k}={v}" for k, v in spec.env.items()],
         "working_dir": spec.working_dir, "user": spec.user, "hostname": spec.hostname,
+        "domainname": spec.domainname,
         "stdin_open": spec.stdin_open, "tty": spec.tty, "stop_signal": spec.stop_signal,
         "ports": [(p.container_port, p.protocol.lower()) for p in spec.published_ports],
         "detach": True, "use_config_proxy": False,

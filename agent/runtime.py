@@ -125,6 +125,7 @@ class ContainerSpec:
     ipc_mode: str | None = None
     pid_mode: str | None = None
     hostname: str | None = None
+    domainname: str | None = None
     dns: list[str] = field(default_factory=list)
     dns_search: list[str] = field(default_factory=list)
     dns_options: list[str] = field(default_factory=list)

@@ -141,6 +141,9 @@ def test_the_statefulset_tutorial_with_kubectl(cluster: Cluster, namespace: str,
     for name in ("web-0", "web-1"):
         assert cluster.kubectl("exec", name, "-n", ns, "--", "hostname").stdout.strip() == name
         assert found[name]["spec"]["subdomain"] == "nginx"
+        hosts = cluster.kubectl("exec", name, "-n", ns, "--", "cat", "/etc/hosts").stdout
+        ip = found[name]["status"]["podIP"]
+        assert f"{ip}\t{name}.nginx.{ns}.svc.cluster.local {name}" in hosts, hosts
 
     table = cluster.kubectl("get", "sts", "-n", ns, "-o", "wide").stdout.split("\n")
     assert table[0].split() == ["NAME", "READY", "AGE", "CONTAINERS", "IMAGES"]

@@ -47,6 +47,14 @@ def test_a_pod_gets_its_own_namespaces_by_default() -> None:
         "container:sb", "container:sb", None)
 
 
+def test_a_pod_with_a_subdomain_gets_its_fqdn_as_the_sandboxes_domain() -> None:
+    sandbox = sandbox_spec(context(pod(hostname="db-0", subdomain="db")), 0)
+    assert (sandbox.hostname, sandbox.domainname) == ("db-0", "db.default.svc.cluster.local")
+    assert sandbox_spec(context(pod()), 0).domainname is None
+    fqdn = sandbox_spec(context(pod(subdomain="db", setHostnameAsFQDN=True)), 0)
+    assert (fqdn.hostname, fqdn.domainname) == ("p.db.default.svc.cluster.local", None)
+
+
 def test_host_namespaces_are_the_sandboxes_and_the_containers_join_them() -> None:
     p = pod(hostNetwork=True, hostIPC=True, hostPID=True)
     p["spec"]["containers"][0]["ports"][0]["hostPort"] = 8080
