@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from minik.api.meta import name_of, namespace_of
+from minik.api.meta import created_at, name_of, namespace_of, parse_time
 from minik.api.objects import AnyObject, Deployment, JsonObject, ReplicaSet, StatefulSet
+from minik.controllers.cronjob.schedule import ScheduleError, parse_schedule
 from minik.monitoring.families import (
     CONDITION_STATUSES,
     Family,
@@ -252,4 +253,26 @@ def cronjob_families(cronjobs: Sequence[JsonObject]) -> Iterator[Family]:
         if (when := timestamp(status.get("lastSuccessfulTime"))) is not None:
             success.add_metric(key, when)
     yield created_family(cronjobs, labels, values, "kube_cronjob")
-    yield from (info, active, last, success, suspend)
+    yield from (info, active, last, success, suspend, _next_schedule(cronjobs, labels, values))
+
+
+def _next_schedule(cronjobs: Sequence[JsonObject], labels: tuple[str, str],
+                   values: Callable[[AnyObject], list[str]]) -> Family:
+    """The activation after the last one (or after creation), for CronJobs not suspended;
+    none for a schedule the controller cannot read either."""
+    family = gauge("kube_cronjob_next_schedule_time",
+                   "Next time the cronjob should be scheduled. The time after lastScheduleTime, "
+                   "or after the cron job's creation time if it's never been scheduled. Use "
+                   "this to determine if the job is delayed.", labels)
+    for cronjob in cronjobs:
+        spec = cronjob.get("spec", {})
+        since = (parse_time(cronjob.get("status", {}).get("lastScheduleTime"))
+                 or created_at(cronjob))
+        if spec.get("suspend") or since is None:
+            continue
+        try:
+            schedule = parse_schedule(spec.get("schedule", ""), spec.get("timeZone"))
+            family.add_metric(values(cronjob), schedule.next(since).timestamp())
+        except ScheduleError:
+            continue
+    return family

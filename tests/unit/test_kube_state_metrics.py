@@ -115,6 +115,7 @@ JOB_FAILED = {"metadata": _meta("broken"), "spec": {},
 JOB_RUNNING = {"metadata": _meta("busy"), "spec": {}, "status": {"active": 1}}
 CRONJOB = {"metadata": _meta("tick"), "spec": {"schedule": "*/5 * * * *"},
            "status": {"active": [{"name": "tick-1"}], "lastScheduleTime": CREATED}}
+SUSPENDED = {"metadata": _meta("paused"), "spec": {"schedule": "@hourly", "suspend": True}}
 NAMESPACE = {"metadata": _meta("shop", None), "status": {"phase": "Active"}}
 SERVICE = {"metadata": _meta("web"),
            "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.10"}}
@@ -126,8 +127,8 @@ CLAIM = {"metadata": _meta("data"),
 OBJECTS = {
     PODS: [POD], NODES: [NODE], DEPLOYMENTS: [DEPLOYMENT], REPLICASETS: [REPLICASET],
     STATEFULSETS: [STATEFULSET], DAEMONSETS: [DAEMONSET],
-    JOBS: [JOB_DONE, JOB_FAILED, JOB_RUNNING], CRONJOBS: [CRONJOB], NAMESPACES: [NAMESPACE],
-    SERVICES: [SERVICE], PERSISTENTVOLUMECLAIMS: [CLAIM],
+    JOBS: [JOB_DONE, JOB_FAILED, JOB_RUNNING], CRONJOBS: [CRONJOB, SUSPENDED],
+    NAMESPACES: [NAMESPACE], SERVICES: [SERVICE], PERSISTENTVOLUMECLAIMS: [CLAIM],
 }
 
 
@@ -258,6 +259,12 @@ def test_cronjob_info_active_and_last_schedule(series) -> None:
                  concurrency_policy="Allow", timezone="local") == 1
     assert value(series, "kube_cronjob_status_active", cronjob="tick") == 1
     assert value(series, "kube_cronjob_status_last_schedule_time", cronjob="tick") == CREATED_TS
+    assert value(series, "kube_cronjob_spec_suspend", cronjob="paused") == 1
+
+
+def test_cronjob_next_schedule_time_follows_the_last_one_unless_suspended(series) -> None:
+    assert series["kube_cronjob_next_schedule_time"] == [
+        ({"namespace": "shop", "cronjob": "tick"}, CREATED_TS + 55)]
 
 
 def test_node_info_conditions_and_allocatable(series) -> None:
