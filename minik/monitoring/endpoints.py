@@ -46,6 +46,7 @@ class InformerSource:
     def __init__(self, informers: SharedInformers) -> None:
         self.informers = informers
         self.watched = [informers.get(rt) for rt in RESOURCES]
+        self.kube_state = KubeStateMetrics(self)
 
     def objects(self, rt: ResourceType[ObjectT]) -> Sequence[ObjectT]:
         return self.informers.get(rt).indexer.list()
@@ -60,7 +61,6 @@ class Monitoring:
 
     def __init__(self) -> None:
         self.source: InformerSource | None = None
-        self.kube_state: KubeStateMetrics | None = None
 
     def install(self, app: web.Application) -> None:
         app[MONITORING_KEY] = self
@@ -70,7 +70,6 @@ class Monitoring:
     def use(self, informers: SharedInformers) -> None:
         """Read these informers from now on (asking for the ones it needs: start them after)."""
         self.source = InformerSource(informers)
-        self.kube_state = KubeStateMetrics(self.source)
 
     def ready_source(self) -> InformerSource:
         if self.source is None or not self.source.synced:
@@ -83,10 +82,8 @@ MONITORING_KEY = web.AppKey("monitoring", Monitoring)
 
 
 async def kube_state_endpoint(request: web.Request) -> web.Response:
-    monitoring = request.app[MONITORING_KEY]
-    monitoring.ready_source()
-    assert monitoring.kube_state is not None
-    return web.Response(body=monitoring.kube_state.render(),
+    source = request.app[MONITORING_KEY].ready_source()
+    return web.Response(body=source.kube_state.render(),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
