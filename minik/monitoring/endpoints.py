@@ -9,16 +9,20 @@ the bearer token, the request metrics, the error answers:
 - `GET /prometheus/targets/<role>`: Prometheus HTTP service discovery for
   one role (`minik.monitoring.targets.ROLES`).
 
-They read the process's shared informers, handed over by `use` once the
-components start; until then, and until those informers have listed, both
-answer 503 ServiceUnavailable, so Prometheus keeps its last good answer
-rather than seeing an empty cluster.
+They read the process's shared informers (`informer_source`), handed over
+by `use` once the components start; until then, and until those informers
+have listed, both answer 503 ServiceUnavailable, so Prometheus keeps its
+last good answer rather than seeing an empty cluster. This module is
+imported before the API serves, so it imports nothing heavy: the
+kube-state renderers (and the CronJob schedule parser) load with the
+components, off the event loop (`minik.server.process`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -26,8 +30,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from minik.api import errors
 from minik.api.objects import ObjectT
 from minik.api.resources import NODES, PODS, ResourceType
-from minik.machinery.shared_informers import SharedInformers
-from minik.monitoring.kube_state import RESOURCES, KubeStateMetrics
 from minik.monitoring.targets import (
     KUBE_STATE_PATH,
     ROLES,
@@ -40,38 +42,37 @@ from minik.monitoring.targets import (
 TARGETS_PATH = "/prometheus/targets"
 
 
-class InformerSource:
-    """The cached objects of the shared informers, as kube-state-metrics reads them."""
-
-    def __init__(self, informers: SharedInformers) -> None:
-        self.informers = informers
-        self.watched = [informers.get(rt) for rt in RESOURCES]
-        self.kube_state = KubeStateMetrics(self)
-
-    def objects(self, rt: ResourceType[ObjectT]) -> Sequence[ObjectT]:
-        return self.informers.get(rt).indexer.list()
+class CacheSource(Protocol):
+    """The cluster as the caches hold it (`minik.monitoring.informer_source` in the server)."""
 
     @property
     def synced(self) -> bool:
-        return all(informer.has_synced for informer in self.watched)
+        """Every cache the endpoints read has listed the cluster."""
+        ...
+
+    def objects(self, rt: ResourceType[ObjectT]) -> Sequence[ObjectT]: ...
+
+    def kube_state(self) -> bytes:
+        """kube-state-metrics' series in the text exposition format, as of now."""
+        ...
 
 
 class Monitoring:
     """kube-state series and target discovery for the API server's application."""
 
     def __init__(self) -> None:
-        self.source: InformerSource | None = None
+        self.source: CacheSource | None = None
 
     def install(self, app: web.Application) -> None:
         app[MONITORING_KEY] = self
         app.router.add_get(KUBE_STATE_PATH, kube_state_endpoint)
         app.router.add_get(TARGETS_PATH + "/{role}", targets_endpoint)
 
-    def use(self, informers: SharedInformers) -> None:
-        """Read these informers from now on (asking for the ones it needs: start them after)."""
-        self.source = InformerSource(informers)
+    def use(self, source: CacheSource) -> None:
+        """Serve from `source` from now on."""
+        self.source = source
 
-    def ready_source(self) -> InformerSource:
+    def ready_source(self) -> CacheSource:
         if self.source is None or not self.source.synced:
             raise errors.ApiError(503, "ServiceUnavailable",
                                   "the server's caches have not listed the cluster yet")
@@ -83,7 +84,7 @@ MONITORING_KEY = web.AppKey("monitoring", Monitoring)
 
 async def kube_state_endpoint(request: web.Request) -> web.Response:
     source = request.app[MONITORING_KEY].ready_source()
-    return web.Response(body=source.kube_state.render(),
+    return web.Response(body=source.kube_state(),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -50,6 +50,7 @@ from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.shared_informers import SharedInformers
 from minik.machinery.supervisor import Supervisor
 from minik.monitoring.endpoints import Monitoring
+from minik.monitoring.informer_source import InformerSource
 from minik.scheduler.scheduler import Scheduler
 from minik.server.config import ServerConfig
 from minik.server.node_network import NodeNetworkProcess
@@ -98,7 +99,7 @@ class Components:
             supervisor.start("scheduler", scheduler.run)
         informers = SharedInformers(self.client, clock=self.clock)
         if self.monitoring is not None:
-            self.monitoring.use(informers)
+            self.monitoring.use(InformerSource(informers))
         ControllerManager(self.client, metrics=controller_metrics,
                           disabled=self.config.disabled_controllers,
                           clock=self.clock,

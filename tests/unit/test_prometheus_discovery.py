@@ -19,6 +19,7 @@ from minik.kubeconfig import ClusterAccess
 from minik.machinery.shared_informers import SharedInformers
 from minik.machinery.supervisor import Supervisor
 from minik.monitoring.endpoints import Monitoring
+from minik.monitoring.informer_source import InformerSource
 from minik.monitoring.labels import sanitize_label_name
 from minik.monitoring.targets import node_groups, pod_group, pod_groups
 from minik.store import MemoryStore
@@ -137,7 +138,7 @@ class Served:
 
     def start_informers(self) -> SharedInformers:
         informers = SharedInformers(self.client)
-        self.monitoring.use(informers)
+        self.monitoring.use(InformerSource(informers))
         informers.start(self.supervisor)
         return informers
 
