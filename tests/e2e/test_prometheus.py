@@ -99,19 +99,19 @@ def _value(result: list[dict[str, Any]]) -> float | None:
 
 
 @pytest.fixture(scope="module")
-def namespace_m(cluster: Cluster) -> str:
+def prom_ns(cluster: Cluster) -> str:
     cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": "prom"}})
     return "prom"
 
 
 @pytest.fixture(scope="module")
-def prometheus(cluster: Cluster, namespace_m: str, tmp_path_factory: pytest.TempPathFactory
+def prometheus(cluster: Cluster, prom_ns: str, tmp_path_factory: pytest.TempPathFactory
                ) -> Iterator[Prometheus]:
     """The exporter Deployment rolled out, then Prometheus on a random port of 127.0.0.1
     with its own storage; stopped by its pid at the end."""
     assert Path(PROMETHEUS).exists(), "Debian's prometheus is installed by `make tools`"
-    cluster.kubectl("apply", "-n", namespace_m, "-f", "-", input=exporter_deployment("exporter"))
-    cluster.kubectl("rollout", "status", "-n", namespace_m, "deployment/exporter",
+    cluster.kubectl("apply", "-n", prom_ns, "-f", "-", input=exporter_deployment("exporter"))
+    cluster.kubectl("rollout", "status", "-n", prom_ns, "deployment/exporter",
                     "--timeout=90s", timeout=100)
     work = tmp_path_factory.mktemp("prometheus")
     config = work / "prometheus.yml"
@@ -136,46 +136,46 @@ def prometheus(cluster: Cluster, namespace_m: str, tmp_path_factory: pytest.Temp
 
 
 def test_all_targets_are_discovered_and_up_within_a_minute(
-        prometheus: Prometheus, namespace_m: str) -> None:
+        prometheus: Prometheus, prom_ns: str) -> None:
     def ready() -> bool:
         try:
             return bool(prometheus.up(job="minik-apiserver")
                         and prometheus.up(job="kube-state-metrics")
-                        and prometheus.up(job="kubernetes-pods", namespace=namespace_m,
+                        and prometheus.up(job="kubernetes-pods", namespace=prom_ns,
                                           container="exporter"))
         except OSError:
             return False  # Prometheus is still starting
 
     eventually(ready, timeout=60, interval=1, what="minik's targets up in Prometheus")
-    [pod_target] = prometheus.up(job="kubernetes-pods", namespace=namespace_m)
+    [pod_target] = prometheus.up(job="kubernetes-pods", namespace=prom_ns)
     assert pod_target["labels"]["pod"].startswith("exporter-")
     assert pod_target["labels"]["app"] == "exporter"
     assert pod_target["discoveredLabels"]["__meta_kubernetes_pod_container_port_name"] == \
         "metrics"
 
 
-def test_queries_return_the_cluster_state(prometheus: Prometheus, namespace_m: str) -> None:
+def test_queries_return_the_cluster_state(prometheus: Prometheus, prom_ns: str) -> None:
     up = eventually(lambda: _value(prometheus.query('up{job="minik-apiserver"}')),
                     timeout=60, interval=1, what="up of minik's API server")
     assert up == 1
     available = eventually(
         lambda: _value(prometheus.query(
-            f'kube_deployment_status_replicas_available{{namespace="{namespace_m}",'
+            f'kube_deployment_status_replicas_available{{namespace="{prom_ns}",'
             'deployment="exporter"}')),
         timeout=60, interval=1, what="kube_deployment_status_replicas_available")
     assert available == 1
     demo = eventually(
-        lambda: _value(prometheus.query(f'demo_requests_total{{namespace="{namespace_m}"}}')),
+        lambda: _value(prometheus.query(f'demo_requests_total{{namespace="{prom_ns}"}}')),
         timeout=60, interval=1, what="the exporter's own series")
     assert demo == 42
 
 
 def test_a_pod_created_after_prometheus_started_is_scraped_within_a_minute(
-        cluster: Cluster, prometheus: Prometheus, namespace_m: str) -> None:
+        cluster: Cluster, prometheus: Prometheus, prom_ns: str) -> None:
     eventually(lambda: prometheus.up(job="minik-apiserver"), timeout=60, interval=1,
                what="Prometheus scraping minik")
-    cluster.kubectl("apply", "-n", namespace_m, "-f", "-", input=annotated_pod("late"))
-    query = f'up{{job="kubernetes-pods",namespace="{namespace_m}",pod="late"}}'
+    cluster.kubectl("apply", "-n", prom_ns, "-f", "-", input=annotated_pod("late"))
+    query = f'up{{job="kubernetes-pods",namespace="{prom_ns}",pod="late"}}'
     up = eventually(lambda: _value(prometheus.query(query)), timeout=60, interval=1,
                     what="the late pod scraped")
     assert up == 1
