@@ -196,6 +196,18 @@ def _node_proxy_answers(cluster: Cluster, node: str) -> bool:
 def test_node_targets_through_the_api_server_proxy_are_up(
         cluster: Cluster, prometheus: Prometheus) -> None:
     node = cluster.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout
+
+    def discovered(job: str) -> list[dict[str, Any]]:
+        return [t for t in prometheus.targets()
+                if t["labels"].get("job") == job and t["labels"].get("node") == node]
+
+    [cadvisor] = eventually(lambda: discovered("cadvisor"), timeout=60, interval=1,
+                            what="the node's cAdvisor target discovered")
+    assert cadvisor["scrapeUrl"] == (f"{cluster.api.access.server}/api/v1/nodes/{node}"
+                                     "/proxy/metrics/cadvisor")
+    assert cadvisor["labels"]["instance"] == node
+    [kubelet] = discovered("kubelet")
+    assert kubelet["scrapeUrl"].endswith(f"/api/v1/nodes/{node}/proxy/metrics")
     if not _node_proxy_answers(cluster, node):
         pytest.skip("the API server's node proxy to /metrics/cadvisor does not answer in this "
                     "build (it comes with the kubelet endpoints of the node agent); the "
