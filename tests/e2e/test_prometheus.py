@@ -194,7 +194,7 @@ def _node_proxy_answers(cluster: Cluster, node: str) -> bool:
 
 
 def test_node_targets_through_the_api_server_proxy_are_up(
-        cluster: Cluster, prometheus: Prometheus) -> None:
+        cluster: Cluster, prometheus: Prometheus, prom_ns: str) -> None:
     node = cluster.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout
 
     def discovered(job: str) -> list[dict[str, Any]]:
@@ -216,6 +216,11 @@ def test_node_targets_through_the_api_server_proxy_are_up(
                what="the node's cAdvisor target up")
     eventually(lambda: prometheus.up(job="kubelet", node=node), timeout=60, interval=1,
                what="the node's kubelet target up")
+    usage = eventually(
+        lambda: prometheus.query(f'container_cpu_usage_seconds_total{{namespace="{prom_ns}",'
+                                 'container="exporter"}'),
+        timeout=60, interval=1, what="the exporter's CPU usage from cAdvisor")
+    assert usage[0]["metric"]["pod"].startswith("exporter-")
 
 
 def test_promtool_checks_the_kube_state_endpoint_of_a_live_cluster(cluster: Cluster) -> None:
