@@ -1,7 +1,8 @@
 """The minik server process: store, API server, then scheduler, controllers and agent.
 
 `serve()` opens the store, starts the API server (`minik.apiserver.server`)
-with the instance's token, writes the kubeconfig and the instance file,
+with the instance's token and the monitoring endpoints (`minik.monitoring`,
+fed later by the components' informers), writes the kubeconfig and the instance file,
 then starts what runs beside the API (`components`: scheduler, controllers,
 node agent, in that order), and runs until SIGTERM or SIGINT. Then it stops
 them in the reverse order: the components, the API, the store, cleanly.
