@@ -44,7 +44,7 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 NAMED_ENDPOINTS = ("/healthz", "/readyz", "/livez", "/metrics", "/version", "/api", "/apis",
-                   "/openapi")
+                   "/openapi", "/prometheus")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 

@@ -79,9 +79,10 @@ class ControllerManager:
     def __init__(self, client: AsyncClient, *, metrics: ControllerMetrics,
                  disabled: frozenset[str] = frozenset(),
                  factories: dict[str, ControllerFactory] | None = None,
-                 clock: Clock | None = None, restart_backoff: float = 10.0) -> None:
+                 clock: Clock | None = None, restart_backoff: float = 10.0,
+                 informers: SharedInformers | None = None) -> None:
         clock = clock or LoopClock()
-        self.informers = SharedInformers(client, clock=clock)
+        self.informers = informers or SharedInformers(client, clock=clock)
         chosen = factories if factories is not None else default_factories()
         self.contexts = {
             name: ControllerContext(client=client, informers=self.informers,

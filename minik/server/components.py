@@ -11,6 +11,10 @@ reverse order and then removes the node's containers. They start once the
 API serves, and this module is imported then, so the API does not wait for
 the Docker SDK or the controllers to load.
 
+The controllers share their informers with the API server's monitoring
+endpoints (`minik.monitoring`: kube-state series and Prometheus discovery),
+so one cache per resource serves both.
+
 The node agent's runtime, metrics and `Agent` itself are made once, here:
 the supervised agent task may crash and run again, and must neither
 register its metrics twice nor leak a Docker client per attempt. `stop`
@@ -43,7 +47,10 @@ from minik.kubeconfig import ClusterAccess
 from minik.machinery.clock import LoopClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
+from minik.machinery.shared_informers import SharedInformers
 from minik.machinery.supervisor import Supervisor
+from minik.monitoring.endpoints import Monitoring
+from minik.monitoring.informer_source import InformerSource
 from minik.scheduler.scheduler import Scheduler
 from minik.server.config import ServerConfig
 from minik.server.node_network import NodeNetworkProcess
@@ -64,8 +71,10 @@ class Components:
     """The scheduler, the controllers and the node agent: clients of the API like any other."""
 
     def __init__(self, config: ServerConfig, url: str, token: str, metrics: ApiMetrics, *,
-                 on_pod_network: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 on_pod_network: Callable[[str], Awaitable[None]] | None = None,
+                 monitoring: Monitoring | None = None) -> None:
         self.config = config
+        self.monitoring = monitoring
         self.on_pod_network = on_pod_network
         access = ClusterAccess(server=url, ca_pem=config.home.ca_cert.read_bytes(), token=token)
         self.client = AsyncClient(access, user_agent="minik-components")
@@ -88,10 +97,14 @@ class Components:
             supervisor = self._supervisor()
             supervisor.start("scheduler-events", events.run)
             supervisor.start("scheduler", scheduler.run)
+        informers = SharedInformers(self.client, clock=self.clock)
+        if self.monitoring is not None:
+            self.monitoring.use(InformerSource(informers))
         ControllerManager(self.client, metrics=controller_metrics,
                           disabled=self.config.disabled_controllers,
                           clock=self.clock,
-                          restart_backoff=self.config.restart_backoff).start(self._supervisor())
+                          restart_backoff=self.config.restart_backoff,
+                          informers=informers).start(self._supervisor())
         if self.config.enabled("agent"):
             self.agent = self._build_agent()
             self._supervisor().start("agent", self._run_agent)

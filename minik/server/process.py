@@ -1,7 +1,8 @@
 """The minik server process: store, API server, then scheduler, controllers and agent.
 
 `serve()` opens the store, starts the API server (`minik.apiserver.server`)
-with the instance's token, writes the kubeconfig and the instance file,
+with the instance's token and the monitoring endpoints (`minik.monitoring`,
+fed later by the components' informers), writes the kubeconfig and the instance file,
 then starts what runs beside the API (`components`: scheduler, controllers,
 node agent, in that order), and runs until SIGTERM or SIGINT. Then it stops
 them in the reverse order: the components, the API, the store, cleanly.
@@ -36,6 +37,7 @@ from minik.apiserver.server import ApiServer
 from minik.home import PURGE_SIGNAL, Home, write_private
 from minik.kubeconfig import ensure_token, write_kubeconfig
 from minik.machinery.supervisor import Supervisor
+from minik.monitoring.endpoints import Monitoring
 from minik.server.claims import ClaimRegistry
 from minik.server.config import ServerConfig
 from minik.store.sqlite import SQLiteStore
@@ -47,7 +49,7 @@ log = logging.getLogger(__name__)
 
 
 async def start_components(config: ServerConfig, url: str, token: str, metrics: ApiMetrics,
-                           api: ApiServer) -> Components:
+                           api: ApiServer, monitoring: Monitoring) -> Components:
     """Import (off the event loop) and start what runs beside the API, once it serves.
 
     The API's validation models are loaded the same way, so that the first
@@ -56,7 +58,8 @@ async def start_components(config: ServerConfig, url: str, token: str, metrics: 
     module = await asyncio.to_thread(importlib.import_module, "minik.server.components")
     await asyncio.to_thread(importlib.import_module, "minik.api.validation")
     components: Components = module.Components(config, url, token, metrics,
-                                               on_pod_network=api.serve_node_address)
+                                               on_pod_network=api.serve_node_address,
+                                               monitoring=monitoring)
     components.start()
     return components
 
@@ -111,6 +114,8 @@ async def serve(config: ServerConfig) -> None:
     api = ApiServer(home, store, metrics, token=token, bind=config.bind, port=config.port,
                     service_cidr=config.service_cidr, node_port_range=config.node_port_range,
                     garbage_collection=config.garbage_collection)
+    monitoring = Monitoring()
+    monitoring.install(api.app)
     supervisor = Supervisor()
     components: Components | None = None
     try:
@@ -118,7 +123,7 @@ async def serve(config: ServerConfig) -> None:
         write_kubeconfig(home, server=url, token=token)
         _write_instance(config, url, up=False)
         log.info("minik %r serving on %s", config.name, url)
-        components = await start_components(config, url, token, metrics, api)
+        components = await start_components(config, url, token, metrics, api, monitoring)
         ready = components
         supervisor.start("announce-up", lambda: announce_up(config, url, ready, started))
         await stop.wait()

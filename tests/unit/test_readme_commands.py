@@ -17,10 +17,16 @@ PLACEHOLDERS = {"DIR": "/tmp/minik-home", "NAME": "demo", "PORT": "6443",
 """Sample values for the placeholders the README's inline synopses use."""
 
 
+SHELL_OPERATORS = frozenset({">", ">>", "<", "|", "&&", "||", ";"})
+"""Where a minik command's words end on a shell line (`minik prometheus-config > f`)."""
+
+
 def _minik_argv(words: list[str]) -> list[str] | None:
     for i, word in enumerate(words):
         if word == "minik" or word.endswith("/minik"):
-            return words[i + 1:]
+            rest = words[i + 1:]
+            end = next((j for j, w in enumerate(rest) if w in SHELL_OPERATORS), len(rest))
+            return rest[:end]
     return None
 
 
