@@ -41,6 +41,9 @@ SUSPENDED = "Suspended"
 COMPLETIONS_REACHED = "CompletionsReached"
 BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
 MAX_POD_BACKOFF = 360.0
+MAX_UNCOUNTED_PODS = 500
+"""At most this many finished pods are recorded uncounted per status update (Kubernetes'
+`MaxUncountedPods`): the status stays small, and one big Job does not starve the others."""
 
 Job = JsonObject
 
@@ -131,7 +134,8 @@ class Tally:
 
     active: list[Pod] = field(default_factory=list)
     ready: int = 0
-    terminating: int = 0
+    terminating: list[Pod] = field(default_factory=list)
+    """Pods being deleted that have not finished yet."""
     newly_finished: list[Pod] = field(default_factory=list)
     """Finished pods still holding the finalizer and not yet in the uncounted lists."""
     to_release: list[Pod] = field(default_factory=list)
@@ -155,7 +159,7 @@ def tally(job: Job, pods: list[Pod], *, ending: bool = False) -> Tally:
             result.active.append(pod)
             result.ready += 1 if is_pod_ready(pod) else 0
         elif is_terminating(pod):
-            result.terminating += 1
+            result.terminating.append(pod)
         finished = is_pod_terminal(pod) or (is_being_deleted(pod) and not wait_for_failure)
         if finished and has_tracking_finalizer(pod):
             (result.to_release if uid_of(pod) in recorded else result.newly_finished).append(pod)
@@ -189,6 +193,11 @@ def flush_uncounted(status: JsonObject, still_tracked: set[str]) -> JsonObject:
             kept[which] = stay
     result["uncountedTerminatedPods"] = kept
     return result
+
+
+def uncounted_total(status: JsonObject) -> int:
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    return len(uncounted.get("succeeded") or []) + len(uncounted.get("failed") or [])
 
 
 def counts(status: JsonObject) -> tuple[int, int]:
