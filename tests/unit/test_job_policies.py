@@ -195,17 +195,29 @@ async def test_a_met_success_policy_completes_the_job_and_stops_the_other_pods(
     assert await cluster._running() == [], "index 2's pod is stopped"
 
 
+def past_any_backoff(cluster: Cluster, deleted: dict) -> None:
+    """Advance the clock past the back-off a deleted pod may cause: it counts from the pod's
+    deletion stamp, the server's real time."""
+    stamp = js.parse_time(deleted["metadata"]["deletionTimestamp"])
+    assert stamp is not None
+    cluster.clock.advance((stamp - cluster.clock.wall()).total_seconds() + BACKOFF)
+
+
+@pytest.mark.parametrize("mode", [{}, indexed_spec(completions=2)], ids=["NonIndexed", "Indexed"])
 async def test_with_replacement_policy_failed_a_deleted_pod_is_replaced_only_once_it_failed(
-        cluster: Cluster):
-    await cluster.create(job_body(podReplacementPolicy="Failed"))
+        cluster: Cluster, mode: dict):
+    await cluster.create(job_body(podReplacementPolicy="Failed", **mode))
     [pod] = await cluster.running(1)
-    await cluster.api.client.delete(PODS, "default", pod["metadata"]["name"])
+    deleted = await cluster.api.client.delete(PODS, "default", pod["metadata"]["name"])
     job = await cluster.wait_status(terminating=1)
     assert "active" not in job["status"] and "failed" not in job["status"]
+    past_any_backoff(cluster, deleted)
+    await cluster.controller.sync("default/pi")
     assert await cluster._running() == [], "no replacement while the pod terminates"
     await cluster.finish(pod, exit_code=137)
     [replacement] = await cluster.running(1)
     assert replacement["metadata"]["uid"] != pod["metadata"]["uid"]
+    assert indexed.index_of(replacement) == indexed.index_of(pod)
     await cluster.wait_status(failed=1, terminating=0, active=1)
 
 
@@ -216,11 +228,7 @@ async def test_with_replacement_policy_terminating_or_failed_a_deleted_pod_is_re
     deleted = await cluster.api.client.delete(PODS, "default", pod["metadata"]["name"])
     assert deleted["status"]["phase"] != "Failed"
     await cluster.wait_status(failed=1)
-    # The pod's failure time is its deletion stamp, the server's real time: the back-off
-    # counts from there.
-    stamp = js.parse_time(deleted["metadata"]["deletionTimestamp"])
-    assert stamp is not None
-    cluster.clock.advance((stamp - cluster.clock.wall()).total_seconds() + BACKOFF)
+    past_any_backoff(cluster, deleted)
     [replacement] = await cluster.running(1)
     assert replacement["metadata"]["uid"] != pod["metadata"]["uid"]
 

@@ -300,7 +300,7 @@ class JobController:
         if per_index.enabled(spec):
             return await self._create_per_index(key, job, status, tally, pods,
                                                 [i for i in indexes if i is not None])
-        wait = self._backoff_remaining(pods)
+        wait = self._backoff_remaining(job, pods)
         if wait > 0:
             return wait, None
         return None, await self._create(key, job, indexes)
@@ -322,9 +322,10 @@ class JobController:
         error = await self._create(key, job, ready, replaced=replaced) if ready else None
         return later, error
 
-    def _backoff_remaining(self, pods: list[Pod]) -> float:
+    def _backoff_remaining(self, job: JsonObject, pods: list[Pod]) -> float:
         """Seconds until a new pod may start, after the failures since the last success."""
-        failures, last = js.failures_since_success(pods)
+        failures, last = js.failures_since_success(
+            pods, wait_for_failure=js.only_replaces_failed(job))
         delay = js.pod_backoff(failures, self.backoff_base)
         if delay <= 0 or last is None:
             return 0.0

@@ -107,14 +107,18 @@ def finish_time(pod: Pod) -> dt.datetime | None:
     return parse_time(meta_of(pod).get("deletionTimestamp"))
 
 
-def failures_since_success(pods: list[Pod]) -> tuple[int, dt.datetime | None]:
+def failures_since_success(pods: list[Pod], *, wait_for_failure: bool = False,
+                           ) -> tuple[int, dt.datetime | None]:
     """Pods that failed after the last success, and when the latest of them finished.
 
-    Kubernetes keeps this back-off record in memory; minik reads it from the
-    pods, which a Job keeps until it is deleted.
+    With `wait_for_failure` (`podReplacementPolicy: Failed`) a pod being
+    deleted has not failed until its phase says so. Kubernetes keeps this
+    back-off record in memory; minik reads it from the pods, which a Job
+    keeps until it is deleted.
     """
     finished = [(t, is_pod_failed(p)) for p in pods
-                if is_finished_pod(p) and (t := finish_time(p)) is not None]
+                if (is_pod_terminal(p) if wait_for_failure else is_finished_pod(p))
+                and (t := finish_time(p)) is not None]
     last_success = max((t for t, failed in finished if not failed), default=None)
     failures = [t for t, failed in finished
                 if failed and (last_success is None or t > last_success)]
