@@ -236,3 +236,30 @@ def test_an_index_past_its_backoff_limit_per_index_fails_while_the_others_comple
         for p in job_pods(cluster, namespace, "flaky")
         if p["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == "1")
     assert tries == ["0", "1"], "index 1 ran twice, its retry counting the first failure"
+
+
+def test_a_ten_completion_job_interrupted_by_kill_9_completes_with_exactly_ten_pods(
+    crashable: Cluster,
+):
+    c = crashable
+    ten = job_manifest("ten", "default", "sleep 1", completions=10, parallelism=3)
+    c.kubectl("apply", "-f", "-", input=ten)
+    eventually(lambda: get_job(c, "default", "ten").get("status", {}).get("succeeded", 0) >= 3,
+               timeout=120, what="3 of 10 succeeded")
+    c.kill()
+    c.restart()
+    c.kubectl("wait", "--for=condition=complete", "job/ten", "--timeout=180s", timeout=210)
+    status = get_job(c, "default", "ten")["status"]
+    assert (status["succeeded"], status.get("failed"), status["uncountedTerminatedPods"]) == (
+        10, None, {})
+    pods = job_pods(c, "default", "ten")
+    assert len({p["metadata"]["uid"] for p in pods}) == len(pods) == 10
+    assert {p["status"]["phase"] for p in pods} == {"Succeeded"}
+    assert all(not p["metadata"].get("finalizers") for p in pods)
+    ran = subprocess.run(
+        [DOCKER, "ps", "-a", "--filter", f"label=minik.dev/instance={c.name}",
+         "--filter", "label=minik.dev/container-name=main",
+         "--format", '{{.Label "minik.dev/pod-uid"}}'],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert set(ran) == {p["metadata"]["uid"] for p in pods}, (
+        "Docker ran containers for the ten pods, and for no other pod")
