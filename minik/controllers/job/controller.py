@@ -11,7 +11,10 @@ pods (at most the completions left; per index for Indexed Jobs, `indexed`)
 running, or none while suspended. After failures, new pods wait
 `pod_backoff` (the controller's `restart_backoff` base, doubling, capped at
 6 minutes) counted from the last failure, as Kubernetes' pod failure
-back-off does; the sync asks to be requeued for that moment.
+back-off does; with `backoffLimitPerIndex` each index counts its own
+failures and waits its own back-off (`per_index`). The sync asks to be
+requeued for that moment. An Indexed Job's `successPolicy` is judged by
+`success_policy`.
 """
 
 from __future__ import annotations
