@@ -363,10 +363,10 @@ async def test_a_suspended_job_has_no_pods_until_it_is_resumed(cluster: Cluster)
     assert job["status"]["startTime"] == format_time(cluster.clock.wall())
     await cluster.api.client.patch(JOBS, "default", "pi", {"spec": {"suspend": True}})
     await poll(cluster._running, lambda running: running == [])
+    first = {p["metadata"]["name"] for p in pods}
+    await poll(cluster.pods, lambda now: first.isdisjoint(p["metadata"]["name"] for p in now))
     await cluster.wait_status(ready=0, terminating=0)
     assert not js.has_condition(await cluster.job(), js.FAILED)
-    assert {p["metadata"]["name"] for p in pods}.isdisjoint(
-        p["metadata"]["name"] for p in await cluster.pods())
     counts = [sum(e.get("count", 1) for e in await cluster.events_about("pi", reason))
               for reason in ("Suspended", "Resumed")]
     assert counts == [2, 1]

@@ -5,12 +5,14 @@ manual clock (the fixtures of `test_job`)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from minik.api.errors import ApiError
 from minik.controllers.job import indexed, per_index, success_policy
 from minik.controllers.job import status as js
+from minik.machinery.requeue import Requeue
 from tests.unit.apitest import poll
 from tests.unit.test_job import BACKOFF, PODS, Cluster, job_body
 from tests.unit.test_job import cluster as cluster  # the fixture
@@ -134,20 +136,53 @@ async def test_per_index_limits_and_policies_are_refused_where_kubernetes_refuse
     assert created["spec"]["podReplacementPolicy"] == "Failed"
 
 
+async def synced_with(cluster: Cluster, name: str, seen: Callable[[dict], bool]) -> None:
+    """Wait until the controller's cache shows pod `name` as `seen` says, then sync the Job."""
+    def cached() -> dict | None:
+        return cluster.controller.pods.indexer.get_by("default", name)
+    await poll(lambda: asyncio.sleep(0, cached()), lambda p: p is not None and seen(p))
+    await sync_now(cluster)
+
+
+async def sync_now(cluster: Cluster) -> None:
+    """One sync of the Job from the controller's current cache, whatever the workers do."""
+    while True:
+        try:
+            await cluster.controller.sync("default/pi")
+            return
+        except Requeue:
+            return
+        except ApiError as e:  # a worker's sync wrote first: sync again on the newer Job
+            if e.code != 409:
+                raise
+            await cluster.wait_status()
+
+
 async def test_an_index_past_its_backoff_limit_fails_alone_and_the_job_fails_at_the_end(
         cluster: Cluster):
     await cluster.create(job_body(**indexed_spec(parallelism=3, backoffLimitPerIndex=1)))
     pods = {indexed.index_of(p): p for p in await cluster.running(3)}
     assert {p["metadata"]["annotations"][per_index.FAILURE_COUNT] for p in pods.values()} == {
         "0"}
+    first = pods[1]["metadata"]["name"]
     await cluster.finish(pods[1], exit_code=1)
-    job = await cluster.wait_status(failed=1, failedIndexes="", active=2)
+    await synced_with(cluster, first, lambda p: p["status"]["phase"] == "Failed")
+    job = await cluster.wait_status(failedIndexes="", active=2)
+    assert "failed" not in job["status"]
+    kept = await cluster.api.client.get(PODS, "default", first)
+    assert kept["metadata"]["finalizers"] == [js.TRACKING_FINALIZER], (
+        "the failed pod keeps its finalizer until its replacement exists")
+    await cluster.api.client.delete(PODS, "default", first)
+    await synced_with(cluster, first, lambda p: bool(p["metadata"].get("deletionTimestamp")))
     cluster.clock.advance(BACKOFF - 0.5)
-    await cluster.wait_status(failed=1, active=2)
+    await sync_now(cluster)
     assert len(await cluster._running()) == 2, "index 1 waits its own back-off"
     cluster.clock.advance(0.5)
     [retry] = [p for p in await cluster.running(3) if indexed.index_of(p) == 1]
-    assert retry["metadata"]["annotations"][per_index.FAILURE_COUNT] == "1"
+    assert retry["metadata"]["annotations"][per_index.FAILURE_COUNT] == "1", (
+        "the deleted pod's failure reached its replacement")
+    await cluster.wait_status(failed=1)
+    await poll(cluster.pods, lambda ps: first not in {p["metadata"]["name"] for p in ps})
     await cluster.finish(retry, exit_code=1)
     job = await cluster.wait_status(failed=2, failedIndexes="1", active=2)
     cluster.clock.advance(BACKOFF * 4)
@@ -212,7 +247,7 @@ async def test_with_replacement_policy_failed_a_deleted_pod_is_replaced_only_onc
     job = await cluster.wait_status(terminating=1)
     assert "active" not in job["status"] and "failed" not in job["status"]
     past_any_backoff(cluster, deleted)
-    await cluster.controller.sync("default/pi")
+    await sync_now(cluster)
     assert await cluster._running() == [], "no replacement while the pod terminates"
     await cluster.finish(pod, exit_code=137)
     [replacement] = await cluster.running(1)

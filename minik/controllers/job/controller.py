@@ -208,11 +208,20 @@ class JobController:
 
         At most `MAX_UNCOUNTED_PODS` are recorded at once; the third value says
         that more are left for the next sync (which the status write brings).
+        With `backoffLimitPerIndex`, the last failed pod of an index waiting
+        for its replacement keeps its finalizer (and is counted later), so
+        that its failure count reaches the replacement even if it is deleted.
         """
         status = dict(js.status_of(job))
-        tally = js.tally(job, pods, ending=conditions.has_target(status))
+        ending = conditions.has_target(status)
+        tally = js.tally(job, pods, ending=ending)
+        candidates = tally.newly_finished
+        if per_index.enabled(js.spec_of(job)) and not ending:
+            waiting = per_index.awaiting_replacement(js.spec_of(job), status, tally.active,
+                                                     pods, candidates)
+            candidates = [p for p in candidates if uid_of(p) not in waiting]
         room = max(0, js.MAX_UNCOUNTED_PODS - js.uncounted_total(status))
-        newly = sorted(tally.newly_finished, key=lambda p: indexed.index_of(p) or 0)[:room]
+        newly = sorted(candidates, key=lambda p: indexed.index_of(p) or 0)[:room]
         if newly:
             status = self._record(job, status, newly)
             job = await self._write_status(job, status)
@@ -220,7 +229,7 @@ class JobController:
         await asyncio.gather(*(self._remove_finalizer(p) for p in releasing))
         released = {uid_of(p) for p in releasing}
         still = {uid_of(p) for p in pods if js.has_tracking_finalizer(p)} - released
-        return job, js.flush_uncounted(status, still), len(newly) < len(tally.newly_finished)
+        return job, js.flush_uncounted(status, still), len(newly) < len(candidates)
 
     @staticmethod
     def _fail_job_message(job: JsonObject, pods: list[Pod]) -> str | None:

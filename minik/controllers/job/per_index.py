@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from minik.api.meta import meta_of
+from minik.api.meta import meta_of, uid_of
 from minik.api.objects import JsonObject, Pod
 from minik.controllers.job import failure_policy, indexed
 from minik.controllers.job import status as js
@@ -96,6 +96,22 @@ def last_failed(spec: JsonObject, pods: list[Pod], busy: set[int]) -> dict[int, 
                 and not _finished_before(pod, current)):
             result[index] = pod
     return result
+
+
+def awaiting_replacement(spec: JsonObject, status: JsonObject, active: list[Pod],
+                         pods: list[Pod], newly_finished: list[Pod]) -> set[str]:
+    """Uids of the failed pods whose index waits for a replacement (`last_failed`).
+
+    Kubernetes delays removing their finalizer until the replacement exists
+    (`getPodsWithDelayedDeletionPerIndex`); indexes that `newly_finished`
+    pods complete or fail need no replacement.
+    """
+    busy = (indexed.parse_indexes(status.get("completedIndexes"))
+            | failed_indexes(record_failed(status, spec, newly_finished))
+            | {i for p in [*active, *newly_finished]
+               if (i := indexed.index_of(p)) is not None
+               and (js.is_active(p) or js.is_pod_succeeded(p))})
+    return {uid_of(p) for p in last_failed(spec, pods, busy).values()}
 
 
 def _finished_before(pod: Pod, other: Pod) -> bool:
