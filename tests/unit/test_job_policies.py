@@ -14,7 +14,7 @@ from minik.controllers.job import indexed, per_index, success_policy
 from minik.controllers.job import status as js
 from minik.machinery.requeue import Requeue
 from tests.unit.apitest import poll
-from tests.unit.test_job import BACKOFF, PODS, Cluster, job_body
+from tests.unit.test_job import BACKOFF, JOBS, PODS, Cluster, job_body
 from tests.unit.test_job import cluster as cluster  # the fixture
 
 
@@ -129,6 +129,11 @@ async def test_per_index_limits_and_policies_are_refused_where_kubernetes_refuse
          "Invalid value: [2,1]: must be ordered"),
         ("spec.podReplacementPolicy",
          'Unsupported value: "TerminatingOrFailed": supported values: "Failed"')]
+    assert await causes_of(cluster, podFailurePolicy={"rules": [{"action": "Ignore",
+                                                              "onPodConditions": [
+        {"type": "DisruptionTarget", "status": "Maybe"}]}]}) == [
+        ("spec.podFailurePolicy.rules[0].onPodConditions[0].status",
+         'Unsupported value: "Maybe": supported values: "False", "True", "Unknown"')]
     created = await cluster.create(job_body(**indexed_spec(
         backoffLimitPerIndex=1, maxFailedIndexes=1, podFailurePolicy=FAIL_INDEX_ON_42,
         successPolicy={"rules": [{"succeededIndexes": "0,1", "succeededCount": 1}]})))
@@ -156,6 +161,19 @@ async def sync_now(cluster: Cluster) -> None:
             if e.code != 409:
                 raise
             await cluster.wait_status()
+
+
+async def test_the_failure_and_success_rules_of_a_job_cannot_change(cluster: Cluster):
+    await cluster.create(job_body(**indexed_spec(backoffLimitPerIndex=1, suspend=True,
+                                                 successPolicy={"rules": [
+                                                     {"succeededCount": 1}]})))
+    for change in ({"backoffLimitPerIndex": 2},
+                   {"successPolicy": {"rules": [{"succeededCount": 2}]}}):
+        with pytest.raises(ApiError) as caught:
+            await cluster.api.client.patch(JOBS, "default", "pi", {"spec": change})
+        [cause] = caught.value.status()["details"]["causes"]
+        assert (cause["field"], cause["message"].endswith("field is immutable")) == (
+            f"spec.{next(iter(change))}", True)
 
 
 async def test_an_index_past_its_backoff_limit_fails_alone_and_the_job_fails_at_the_end(

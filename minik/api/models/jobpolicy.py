@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 
+from minik.api import names
 from minik.api.errors import Cause
 from minik.api.models.base import (
     K8sModel,
@@ -156,11 +157,11 @@ def _condition_causes(patterns: list[OnPodCondition], path: str) -> list[Cause]:
     if len(patterns) > MAX_CONDITION_PATTERNS:
         causes.append(too_many(path, len(patterns), MAX_CONDITION_PATTERNS))
     for j, pattern in enumerate(patterns):
-        status_path = f"{path}[{j}].status"
+        causes += [invalid(f"{path}[{j}].type", pattern.type, message)
+                   for message in names.is_qualified_name(pattern.type)]
         if pattern.status is not None and pattern.status not in CONDITION_STATUSES:
-            causes.append(not_supported(status_path, pattern.status, CONDITION_STATUSES))
-        if not pattern.type:
-            causes.append(required(f"{path}[{j}].type"))
+            causes.append(not_supported(f"{path}[{j}].status", pattern.status,
+                                        CONDITION_STATUSES))
     return causes
 
 
