@@ -133,7 +133,7 @@ def test_a_finished_pod_is_counted_only_after_its_finalizer_is_gone():
 
 
 def test_completed_indexes_are_written_as_ranges_and_read_back():
-    assert indexed.format_indexes({0, 1, 2, 4, 6, 7}) == "0-2,4,6-7"
+    assert indexed.format_indexes({0, 1, 2, 4, 6, 7}) == "0-2,4,6,7"
     assert indexed.format_indexes(set()) == ""
     assert indexed.parse_indexes("0-2,4,6-7") == {0, 1, 2, 4, 6, 7}
     assert indexed.parse_indexes("") == set()
@@ -363,10 +363,10 @@ async def test_a_suspended_job_has_no_pods_until_it_is_resumed(cluster: Cluster)
     assert job["status"]["startTime"] == format_time(cluster.clock.wall())
     await cluster.api.client.patch(JOBS, "default", "pi", {"spec": {"suspend": True}})
     await poll(cluster._running, lambda running: running == [])
+    first = {p["metadata"]["name"] for p in pods}
+    await poll(cluster.pods, lambda now: first.isdisjoint(p["metadata"]["name"] for p in now))
     await cluster.wait_status(ready=0, terminating=0)
     assert not js.has_condition(await cluster.job(), js.FAILED)
-    assert {p["metadata"]["name"] for p in pods}.isdisjoint(
-        p["metadata"]["name"] for p in await cluster.pods())
     counts = [sum(e.get("count", 1) for e in await cluster.events_about("pi", reason))
               for reason in ("Suspended", "Resumed")]
     assert counts == [2, 1]
@@ -388,7 +388,9 @@ async def test_a_fail_job_rule_fails_the_job_at_the_first_matching_exit_code(clu
 
 
 async def test_an_ignored_disruption_is_not_counted_and_its_pod_is_replaced(cluster: Cluster):
-    await cluster.create(job_body(backoffLimit=0, podFailurePolicy=POLICY))
+    body = job_body(backoffLimit=0, podFailurePolicy=POLICY)
+    body["spec"]["template"]["spec"]["containers"][0]["name"] = "main"
+    await cluster.create(body)
     [pod] = await cluster.running(1)
     disruption = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
     await cluster.api.client.patch(PODS, "default", pod["metadata"]["name"], {"status": {

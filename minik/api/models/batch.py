@@ -29,6 +29,14 @@ from minik.api.models.base import (
     raise_any,
     required,
 )
+from minik.api.models.jobpolicy import (
+    PodFailurePolicy,
+    SuccessPolicy,
+    per_index_causes,
+    pod_failure_policy_causes,
+    replacement_causes,
+    success_policy_causes,
+)
 from minik.api.models.meta import (
     LabelSelector,
     ObjectMeta,
@@ -63,19 +71,43 @@ class JobSpec(K8sModel):
     ttl_seconds_after_finished: NonNegative | None = None
     completion_mode: Annotated[str, one_of("NonIndexed", "Indexed")] | None = None
     suspend: bool | None = None
-    pod_replacement_policy: (
-        Annotated[str, one_of("TerminatingOrFailed", "Failed")] | None
-    ) = None
+    pod_replacement_policy: str | None = None
+    backoff_limit_per_index: NonNegative | None = None
+    max_failed_indexes: NonNegative | None = None
+    pod_failure_policy: PodFailurePolicy | None = None
+    success_policy: SuccessPolicy | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> JobSpec:
         causes = job_template_causes(self.template, "template")
         causes += selector_template_causes(self.selector, self.template.labels(), "template")
-        if self.completion_mode == "Indexed" and self.completions is None:
+        indexed = self.completion_mode == "Indexed"
+        if indexed and self.completions is None:
             causes.append(required("completions",
                                    "when completion mode is Indexed"))
+        causes += self._policy_causes(indexed)
         raise_any(causes)
         return self
+
+    def _policy_causes(self, indexed: bool) -> list[Cause]:
+        causes = per_index_causes(indexed=indexed, completions=self.completions,
+                                  per_index=self.backoff_limit_per_index,
+                                  max_failed=self.max_failed_indexes)
+        if self.pod_failure_policy is not None:
+            containers = {c.name for _, c in self.template.spec.all_containers()}
+            causes += pod_failure_policy_causes(
+                self.pod_failure_policy, containers=containers,
+                per_index=self.backoff_limit_per_index is not None)
+            if self.template.spec.restart_policy == "OnFailure":
+                causes.append(invalid("template.spec.restartPolicy", "OnFailure",
+                                      'only "Never" is supported when podFailurePolicy is '
+                                      "specified"))
+        if self.success_policy is not None:
+            causes += success_policy_causes(self.success_policy, indexed=indexed,
+                                            completions=self.completions or 0)
+        causes += replacement_causes(self.pod_replacement_policy,
+                                     has_failure_policy=self.pod_failure_policy is not None)
+        return causes
 
 
 class Job(StatusObject):

@@ -42,7 +42,8 @@ FIXED_PATHS: dict[str, tuple[str, ...]] = {
     "ReplicaSet": ("spec.selector",),
     "DaemonSet": ("spec.selector",),
     "StatefulSet": ("spec.selector",),
-    "Job": ("spec.selector", "spec.template", "spec.completionMode"),
+    "Job": ("spec.selector", "spec.template", "spec.completionMode", "spec.podFailurePolicy",
+            "spec.backoffLimitPerIndex", "spec.successPolicy"),
     "Secret": ("type",),
     "EndpointSlice": ("addressType",),
 }

@@ -3,7 +3,9 @@
 Kubernetes' order of judgement (`syncJob`): a pod failure policy's FailJob
 rule first, then the back-off limit (failed pods, and with restartPolicy
 OnFailure the container restarts of running pods too), then
-`activeDeadlineSeconds` counted from `startTime`, and only then success.
+`activeDeadlineSeconds` counted from `startTime`, then an Indexed Job's
+failed indexes (`per_index`), and only then success: a `successPolicy`
+rule, or the completions reached.
 A verdict is first an interim condition (`FailureTarget`,
 `SuccessCriteriaMet`); the final one (`Failed`, or `Complete` with
 `completionTime`) is added once no pod is running or terminating and every
@@ -20,6 +22,7 @@ import datetime as dt
 
 from minik.api.meta import find_condition, format_time, parse_time
 from minik.api.objects import JsonObject
+from minik.controllers.job import indexed, per_index, success_policy
 from minik.controllers.job import status as js
 from minik.controllers.jobconditions import finish_condition
 
@@ -81,7 +84,14 @@ def verdict(job: js.Job, status: JsonObject, tally: js.Tally, now: dt.datetime, 
     remaining = deadline_remaining(job, status, now)
     if remaining is not None and remaining <= 0:
         return js.condition(js.FAILURE_TARGET, DEADLINE_EXCEEDED, DEADLINE_MESSAGE, now)
-    completions = js.spec_of(job).get("completions")
+    spec = js.spec_of(job)
+    if per_index.enabled(spec) and (failing := per_index.verdict(spec, status, now)):
+        return failing
+    if indexed.is_indexed(spec) and (met := success_policy.matched_rule(
+            spec.get("successPolicy"), int(spec.get("completions") or 0),
+            indexed.parse_indexes(status.get("completedIndexes")))):
+        return js.condition(js.SUCCESS_CRITERIA_MET, success_policy.SUCCESS_POLICY, met, now)
+    completions = spec.get("completions")
     done = succeeded >= int(completions) if completions is not None else \
         succeeded > 0 and not tally.active
     if done:

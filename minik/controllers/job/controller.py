@@ -11,7 +11,10 @@ pods (at most the completions left; per index for Indexed Jobs, `indexed`)
 running, or none while suspended. After failures, new pods wait
 `pod_backoff` (the controller's `restart_backoff` base, doubling, capped at
 6 minutes) counted from the last failure, as Kubernetes' pod failure
-back-off does; the sync asks to be requeued for that moment.
+back-off does; with `backoffLimitPerIndex` each index counts its own
+failures and waits its own back-off (`per_index`). The sync asks to be
+requeued for that moment. An Indexed Job's `successPolicy` is judged by
+`success_policy`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from minik.api.resources import JOBS, PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
-from minik.controllers.job import conditions, failure_policy, indexed
+from minik.controllers.job import conditions, failure_policy, indexed, per_index
 from minik.controllers.job import status as js
 from minik.controllers.podcontrol import PodControl, claim_pods, pods_to_delete, slow_start_batch
 from minik.machinery.informer import Informer, key_of
@@ -152,7 +155,9 @@ class JobController:
                                 self.pods.indexer.list(namespace_of(job) or ""),
                                 ref=self._controller_ref(job),
                                 can_adopt=lambda: asyncio.sleep(0))
-        job, status = await self._track(job, pods)
+        job, status, capped = await self._track(job, pods)
+        if per_index.enabled(js.spec_of(job)):
+            status.setdefault("failedIndexes", "")
         tally = js.tally({**job, "status": status}, pods, ending=conditions.has_target(status))
         now = self.clock.wall()
         status = self._with_counts(status, tally)
@@ -167,7 +172,7 @@ class JobController:
         if conditions.has_target(status) or conditions.is_suspended(job):
             if tally.active and satisfied:
                 await self._delete(key, job, tally.active)
-            if (cond := conditions.final(status, tally, now)) is not None:
+            if not capped and (cond := conditions.final(status, tally, now)) is not None:
                 status = conditions.with_final(status, cond)
                 self._record_finished(job, cond)
         else:
@@ -198,18 +203,33 @@ class JobController:
         return new_controller_ref(job, api_version=JOBS.api_version, kind="Job")
 
     async def _track(self, job: JsonObject,
-                     pods: list[Pod]) -> tuple[JsonObject, JsonObject]:
-        """Record finished pods uncounted, drop their finalizers, then count them."""
+                     pods: list[Pod]) -> tuple[JsonObject, JsonObject, bool]:
+        """Record finished pods uncounted, drop their finalizers, then count them.
+
+        At most `MAX_UNCOUNTED_PODS` are recorded at once; the third value says
+        that more are left for the next sync (which the status write brings).
+        With `backoffLimitPerIndex`, the last failed pod of an index waiting
+        for its replacement keeps its finalizer (and is counted later), so
+        that its failure count reaches the replacement even if it is deleted.
+        """
         status = dict(js.status_of(job))
-        tally = js.tally(job, pods, ending=conditions.has_target(status))
-        if tally.newly_finished:
-            status = self._record(job, status, tally.newly_finished)
+        ending = conditions.has_target(status)
+        tally = js.tally(job, pods, ending=ending)
+        candidates = tally.newly_finished
+        if per_index.enabled(js.spec_of(job)) and not ending:
+            waiting = per_index.awaiting_replacement(js.spec_of(job), status, tally.active,
+                                                     pods, candidates)
+            candidates = [p for p in candidates if uid_of(p) not in waiting]
+        room = max(0, js.MAX_UNCOUNTED_PODS - js.uncounted_total(status))
+        newly = sorted(candidates, key=lambda p: indexed.index_of(p) or 0)[:room]
+        if newly:
+            status = self._record(job, status, newly)
             job = await self._write_status(job, status)
-        releasing = tally.to_release + tally.newly_finished
+        releasing = tally.to_release + newly
         await asyncio.gather(*(self._remove_finalizer(p) for p in releasing))
         released = {uid_of(p) for p in releasing}
         still = {uid_of(p) for p in pods if js.has_tracking_finalizer(p)} - released
-        return job, js.flush_uncounted(status, still)
+        return job, js.flush_uncounted(status, still), len(newly) < len(candidates)
 
     @staticmethod
     def _fail_job_message(job: JsonObject, pods: list[Pod]) -> str | None:
@@ -234,8 +254,11 @@ class JobController:
         if not indexed.is_indexed(spec):
             return js.record_uncounted(status, finished)
         succeeded = [p for p in finished if js.is_pod_succeeded(p)]
+        failed = [p for p in finished if not js.is_pod_succeeded(p)]
         status = indexed.record_succeeded(status, succeeded, int(spec.get("completions") or 0))
-        return js.record_uncounted(status, [p for p in finished if not js.is_pod_succeeded(p)])
+        if per_index.enabled(spec):
+            status = per_index.record_failed(status, spec, failed)
+        return js.record_uncounted(status, failed)
 
     async def _remove_finalizer(self, pod: Pod) -> None:
         md = meta_of(pod)
@@ -251,7 +274,7 @@ class JobController:
 
     @staticmethod
     def _with_counts(status: JsonObject, tally: js.Tally) -> JsonObject:
-        status = {**status, "ready": tally.ready, "terminating": tally.terminating}
+        status = {**status, "ready": tally.ready, "terminating": len(tally.terminating)}
         if tally.active:
             status["active"] = len(tally.active)
         else:
@@ -270,35 +293,63 @@ class JobController:
             want = active if succeeded > 0 else parallelism
         else:
             want = max(0, min(parallelism, int(completions) - succeeded))
+        held = tally.terminating if js.only_replaces_failed(job) else []
         indexes: Sequence[int | None]
         if indexed.is_indexed(spec):
-            completed = indexed.parse_indexes(js.status_of(job).get("completedIndexes"))
-            doomed, indexes = indexed.plan(tally.active, completed, int(completions or 0), want)
+            finished = (indexed.parse_indexes(status.get("completedIndexes"))
+                        | per_index.failed_indexes(status))
+            doomed, indexes = indexed.plan(
+                tally.active, finished, int(completions or 0), want,
+                held=frozenset(i for p in held if (i := indexed.index_of(p)) is not None))
         else:
             doomed = pods_to_delete(tally.active, active - want)
-            busy = active + (tally.terminating if js.only_replaces_failed(job) else 0)
-            indexes = [None] * max(0, want - busy)
+            indexes = [None] * max(0, want - active - len(held))
         if doomed:
             await self._delete(key, job, doomed)
             return None, None
         if not indexes:
             return None, None
-        wait = self._backoff_remaining(pods)
+        if per_index.enabled(spec):
+            return await self._create_per_index(key, job, status, tally, pods,
+                                                [i for i in indexes if i is not None])
+        wait = self._backoff_remaining(job, pods)
         if wait > 0:
             return wait, None
         return None, await self._create(key, job, indexes)
 
-    def _backoff_remaining(self, pods: list[Pod]) -> float:
+    async def _create_per_index(self, key: str, job: JsonObject, status: JsonObject,
+                                tally: js.Tally, pods: list[Pod],
+                                indexes: list[int]) -> tuple[float | None, Exception | None]:
+        """Start the indexes whose own back-off is over; the wait until the next one's is."""
+        spec = js.spec_of(job)
+        busy = (indexed.parse_indexes(status.get("completedIndexes"))
+                | per_index.failed_indexes(status)
+                | {i for p in tally.active if (i := indexed.index_of(p)) is not None})
+        replaced = per_index.last_failed(spec, pods, busy)
+        now = self.clock.wall()
+        waits = {i: per_index.backoff_remaining(replaced.get(i), self.backoff_base, now)
+                 for i in indexes}
+        ready: list[int | None] = [i for i in indexes if waits[i] <= 0]
+        later = min((w for w in waits.values() if w > 0), default=None)
+        error = await self._create(key, job, ready, replaced=replaced) if ready else None
+        return later, error
+
+    def _backoff_remaining(self, job: JsonObject, pods: list[Pod]) -> float:
         """Seconds until a new pod may start, after the failures since the last success."""
-        failures, last = js.failures_since_success(pods)
+        failures, last = js.failures_since_success(
+            pods, wait_for_failure=js.only_replaces_failed(job))
         delay = js.pod_backoff(failures, self.backoff_base)
         if delay <= 0 or last is None:
             return 0.0
         return max(0.0, (last - self.clock.wall()).total_seconds() + delay)
 
-    async def _create(self, key: str, job: JsonObject,
-                      indexes: Sequence[int | None]) -> Exception | None:
-        """Create a pod per entry of `indexes`: a completion index, or None (NonIndexed)."""
+    async def _create(self, key: str, job: JsonObject, indexes: Sequence[int | None], *,
+                      replaced: dict[int, Pod] | None = None) -> Exception | None:
+        """Create a pod per entry of `indexes`: a completion index, or None (NonIndexed).
+
+        With `replaced` (backoffLimitPerIndex), each index's pod carries the
+        failure counts of the pod it replaces.
+        """
         count = len(indexes)
         self.expectations.expect_creations(key, count)
         template = tracked_template(job)
@@ -309,9 +360,12 @@ class JobController:
             index = next(pending)
             if index is None:
                 return self.pod_control.create(job, template, ref)
-            return self.pod_control.create(
-                job, indexed.template_for_index(name_of(job), template, index), ref,
-                prefix=indexed.generate_name(name_of(job), index))
+            for_index = indexed.template_for_index(name_of(job), template, index)
+            if replaced is not None:
+                counts = per_index.replacement_counts(js.spec_of(job), replaced.get(index))
+                per_index.annotate(cast("JsonObject", for_index), counts)
+            return self.pod_control.create(job, for_index, ref,
+                                           prefix=indexed.generate_name(name_of(job), index))
 
         created, error = await slow_start_batch(count, create_next)
         for _ in range(count - created):

@@ -11,7 +11,7 @@ Rules are tried in order; the first that matches decides:
 Actions: `FailJob` fails the whole Job (reason `PodFailurePolicy`, with a
 message naming the pod and rule), `Ignore` does not count the failure
 toward `backoffLimit`, `Count` counts it as usual, `FailIndex` counts it
-and (with `backoffLimitPerIndex`, not yet served) fails its index. No match
+and fails its index (`per_index`, with `backoffLimitPerIndex`). No match
 counts as usual.
 """
 
@@ -23,6 +23,7 @@ from minik.api.meta import meta_of
 from minik.api.objects import JsonObject, Pod
 
 FAIL_JOB = "FailJob"
+FAIL_INDEX = "FailIndex"
 IGNORE = "Ignore"
 
 

@@ -35,7 +35,10 @@ def parse_indexes(text: str | None) -> set[int]:
 
 
 def format_indexes(indexes: set[int]) -> str:
-    """{0, 1, 2, 4} -> `0-2,4`: ranges of consecutive indexes, ascending."""
+    """{0, 1, 2, 4, 6, 7} -> `0-2,4,6,7`: runs of consecutive indexes, ascending.
+
+    A run of two is written as two numbers, as Kubernetes' `orderedIntervals` does.
+    """
     ranges: list[str] = []
     ordered = sorted(indexes)
     start = 0
@@ -43,7 +46,8 @@ def format_indexes(indexes: set[int]) -> str:
         if i + 1 < len(ordered) and ordered[i + 1] == value + 1:
             continue
         first = ordered[start]
-        ranges.append(str(first) if first == value else f"{first}-{value}")
+        separator = "," if value == first + 1 else "-"
+        ranges.append(str(first) if first == value else f"{first}{separator}{value}")
         start = i + 1
     return ",".join(ranges)
 
@@ -99,11 +103,14 @@ def record_succeeded(status: JsonObject, pods: list[Pod], completions: int) -> J
     return result
 
 
-def plan(active: list[Pod], completed: set[int], completions: int,
-         want: int) -> tuple[list[Pod], list[int]]:
-    """Active pods to delete (bad, duplicate or completed index) and indexes to start.
+def plan(active: list[Pod], completed: set[int], completions: int, want: int, *,
+         held: frozenset[int] = frozenset()) -> tuple[list[Pod], list[int]]:
+    """Active pods to delete (bad, duplicate or finished index) and indexes to start.
 
-    At most `want` pods run: the lowest pending indexes are started first.
+    `completed` holds the indexes that need no pod (succeeded, or failed for
+    good); `held` those whose pod is still terminating and may not be
+    replaced yet (`podReplacementPolicy: Failed`): they count as running. At
+    most `want` pods run: the lowest pending indexes are started first.
     """
     doomed: list[Pod] = []
     running: dict[int, Pod] = {}
@@ -113,5 +120,6 @@ def plan(active: list[Pod], completed: set[int], completions: int,
             doomed.append(pod)
         else:
             running[index] = pod
-    pending = [i for i in range(completions) if i not in completed and i not in running]
-    return doomed, pending[:max(0, want - len(running))]
+    busy = running.keys() | (held - completed)
+    pending = [i for i in range(completions) if i not in completed and i not in busy]
+    return doomed, pending[:max(0, want - len(busy))]

@@ -41,6 +41,9 @@ SUSPENDED = "Suspended"
 COMPLETIONS_REACHED = "CompletionsReached"
 BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
 MAX_POD_BACKOFF = 360.0
+MAX_UNCOUNTED_PODS = 500
+"""At most this many finished pods are recorded uncounted per status update (Kubernetes'
+`MaxUncountedPods`): the status stays small, and one big Job does not starve the others."""
 
 Job = JsonObject
 
@@ -104,14 +107,18 @@ def finish_time(pod: Pod) -> dt.datetime | None:
     return parse_time(meta_of(pod).get("deletionTimestamp"))
 
 
-def failures_since_success(pods: list[Pod]) -> tuple[int, dt.datetime | None]:
+def failures_since_success(pods: list[Pod], *, wait_for_failure: bool = False,
+                           ) -> tuple[int, dt.datetime | None]:
     """Pods that failed after the last success, and when the latest of them finished.
 
-    Kubernetes keeps this back-off record in memory; minik reads it from the
-    pods, which a Job keeps until it is deleted.
+    With `wait_for_failure` (`podReplacementPolicy: Failed`) a pod being
+    deleted has not failed until its phase says so. Kubernetes keeps this
+    back-off record in memory; minik reads it from the pods, which a Job
+    keeps until it is deleted.
     """
     finished = [(t, is_pod_failed(p)) for p in pods
-                if is_finished_pod(p) and (t := finish_time(p)) is not None]
+                if (is_pod_terminal(p) if wait_for_failure else is_finished_pod(p))
+                and (t := finish_time(p)) is not None]
     last_success = max((t for t, failed in finished if not failed), default=None)
     failures = [t for t, failed in finished
                 if failed and (last_success is None or t > last_success)]
@@ -131,7 +138,8 @@ class Tally:
 
     active: list[Pod] = field(default_factory=list)
     ready: int = 0
-    terminating: int = 0
+    terminating: list[Pod] = field(default_factory=list)
+    """Pods being deleted that have not finished yet."""
     newly_finished: list[Pod] = field(default_factory=list)
     """Finished pods still holding the finalizer and not yet in the uncounted lists."""
     to_release: list[Pod] = field(default_factory=list)
@@ -155,7 +163,7 @@ def tally(job: Job, pods: list[Pod], *, ending: bool = False) -> Tally:
             result.active.append(pod)
             result.ready += 1 if is_pod_ready(pod) else 0
         elif is_terminating(pod):
-            result.terminating += 1
+            result.terminating.append(pod)
         finished = is_pod_terminal(pod) or (is_being_deleted(pod) and not wait_for_failure)
         if finished and has_tracking_finalizer(pod):
             (result.to_release if uid_of(pod) in recorded else result.newly_finished).append(pod)
@@ -189,6 +197,11 @@ def flush_uncounted(status: JsonObject, still_tracked: set[str]) -> JsonObject:
             kept[which] = stay
     result["uncountedTerminatedPods"] = kept
     return result
+
+
+def uncounted_total(status: JsonObject) -> int:
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    return len(uncounted.get("succeeded") or []) + len(uncounted.get("failed") or [])
 
 
 def counts(status: JsonObject) -> tuple[int, int]:
