@@ -318,9 +318,10 @@ function workloadRow(kind, o) {
   return row;
 }
 
-function podRow(pod) {
+function podRow(pod, owner) {
   const row = el("tr", undefined, "pod");
   row.dataset.pod = keyOf(pod);
+  row.dataset.owner = owner;
   const [status, className] = podStatus(pod);
   cell(row, "Pod", "muted");
   cell(row, shownName(pod), "name");
@@ -358,7 +359,7 @@ function renderWorkloads() {
     for (const o of [...stores[resource].items.values()].sort(byName)) {
       const key = `${kind}/${keyOf(o)}`;
       rows.push(workloadRow(kind, o));
-      for (const pod of podsByOwner.get(key) || []) rows.push(podRow(pod));
+      for (const pod of podsByOwner.get(key) || []) rows.push(podRow(pod, key));
       shown.add(key);
     }
   }
@@ -368,7 +369,7 @@ function renderWorkloads() {
     cell(row, "Pods");
     const td = cell(row, "not owned by a workload shown here", "muted");
     td.colSpan = 10;
-    rows.push(row, ...others.sort(byName).map(podRow));
+    rows.push(row, ...others.sort(byName).map((pod) => podRow(pod, "")));
   }
   document.querySelector("#workloads tbody").replaceChildren(...rows);
 }
