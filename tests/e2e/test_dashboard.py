@@ -24,31 +24,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.e2e.cluster import MINIK, Cluster, eventually, free_port
+from tests.e2e.test_deployments import deployment
 
 pytestmark = pytest.mark.e2e
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SCALE_DEADLINE = 10.0
-
-WEB = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  replicas: {replicas}
-  minReadySeconds: {min_ready}
-  strategy: {{type: RollingUpdate, rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}}}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      terminationGracePeriodSeconds: 1
-      containers:
-      - name: web
-        image: minik/web:v1
-        readinessProbe: {{httpGet: {{path: /, port: 8080}}, periodSeconds: 1}}
-"""
 
 TICKER = """\
 apiVersion: v1
@@ -144,6 +126,15 @@ def apply(cluster: Cluster, text: str) -> None:
     cluster.kubectl("apply", "-f", "-", input=text)
 
 
+def web_on_page(cluster: Cluster, browser: WebDriver, url: str, namespace: str, *,
+                replicas: int) -> str:
+    """Deployment `web` (minik/web:v1, maxSurge 1, maxUnavailable 0, ready on HTTP) applied
+    and the page opened on its namespace; the workload's key."""
+    apply(cluster, deployment(namespace, replicas=replicas))
+    open_page(browser, url, namespace)
+    return f"Deployment/{namespace}/web"
+
+
 def pod_rows(browser: WebDriver, owner: str, *, running: bool = False) -> list[str]:
     """The pods the page shows under `owner` (Kind/namespace/name), Running ones if asked."""
     return [row["pod"] for row in rows(browser, f'tr.pod[data-owner="{owner}"]')
@@ -152,10 +143,7 @@ def pod_rows(browser: WebDriver, owner: str, *, running: bool = False) -> list[s
 
 def test_the_page_loads_in_under_a_second_and_shows_pods_and_services(
         cluster: Cluster, dashboard: str, browser: WebDriver, namespace: str) -> None:
-    apply(cluster, WEB.format(name="web", ns=namespace, replicas=1, min_ready=0))
-    cluster.kubectl("expose", "deployment", "web", "-n", namespace, "--port", "80",
-                    "--target-port", "8080")
-    open_page(browser, dashboard, namespace)
+    owner = web_on_page(cluster, browser, dashboard, namespace, replicas=1)
     timing = browser.execute_script(
         "const n = performance.getEntriesByType('navigation')[0];"
         "return [n.domContentLoadedEventEnd, n.loadEventEnd];")
@@ -163,7 +151,6 @@ def test_the_page_loads_in_under_a_second_and_shows_pods_and_services(
     print(f"\ndashboard load: DOMContentLoaded {timing[0]:.0f} ms, load {timing[1]:.0f} ms, "
           f"first lists rendered {ready:.0f} ms")
     assert timing[1] < 1000
-    owner = f"Deployment/{namespace}/web"
     eventually(lambda: len(pod_rows(browser, owner, running=True)) == 1, timeout=60,
                what="the web pod running on the page")
     [row] = rows(browser, f'tr.pod[data-owner="{owner}"]')
@@ -172,6 +159,8 @@ def test_the_page_loads_in_under_a_second_and_shows_pods_and_services(
     ip, node = pod.split()
     assert (row["ip"], row["node"]) == (ip, node)
     assert row["cpu"] == "—" or row["cpu"].endswith("m")
+    cluster.kubectl("expose", "deployment", "web", "-n", namespace, "--port", "80",
+                    "--target-port", "8080")
     eventually(lambda: any(f"{ip}:8080" in t for t in texts(browser, "#services .endpoints")),
                timeout=30, what="the service's endpoint on the page")
 
@@ -179,9 +168,7 @@ def test_the_page_loads_in_under_a_second_and_shows_pods_and_services(
 def test_scaling_a_deployment_shows_the_new_pods_on_the_open_page(
         cluster: Cluster, dashboard: str, browser: WebDriver, namespace: str,
         tmp_path: Path) -> None:
-    apply(cluster, WEB.format(name="web", ns=namespace, replicas=1, min_ready=0))
-    owner = f"Deployment/{namespace}/web"
-    open_page(browser, dashboard, namespace)
+    owner = web_on_page(cluster, browser, dashboard, namespace, replicas=1)
     eventually(lambda: len(pod_rows(browser, owner)) == 1, timeout=30,
                what="the first web pod on the page")
     started = time.monotonic()
@@ -191,8 +178,7 @@ def test_scaling_a_deployment_shows_the_new_pods_on_the_open_page(
     latency = time.monotonic() - started
     print(f"\ndashboard latency: kubectl scale --replicas=3 to 3 pods on the page: "
           f"{latency:.2f} s (kubectl itself included)")
-    eventually(lambda: any(t.startswith("ScalingReplicaSet") or "ScalingReplicaSet" in t
-                           for t in texts(browser, "#events tbody tr")),
+    eventually(lambda: any("ScalingReplicaSet" in t for t in texts(browser, "#events tbody tr")),
                timeout=SCALE_DEADLINE, what="the ScalingReplicaSet event on the page")
     eventually(lambda: len(pod_rows(browser, owner, running=True)) == 3, timeout=60,
                what="three running web pods on the page")
@@ -202,9 +188,8 @@ def test_scaling_a_deployment_shows_the_new_pods_on_the_open_page(
 def test_a_rollouts_progress_appears_on_the_open_page(
         cluster: Cluster, dashboard: str, browser: WebDriver, namespace: str,
         tmp_path: Path) -> None:
-    apply(cluster, WEB.format(name="web", ns=namespace, replicas=3, min_ready=2))
-    row = f'tr.workload[data-workload="Deployment/{namespace}/web"]'
-    open_page(browser, dashboard, namespace)
+    workload = web_on_page(cluster, browser, dashboard, namespace, replicas=3)
+    row = f'tr.workload[data-workload="{workload}"]'
 
     def shown() -> tuple[str, str, str]:
         found = rows(browser, row) or [{}]
@@ -226,7 +211,7 @@ def test_a_rollouts_progress_appears_on_the_open_page(
     progress = [s for s in seen if s[0] == "Rolling out"]
     assert progress, seen
     updated = {s[1].split(" · ")[0] for s in progress}
-    assert len(updated & {"updated 1/3", "updated 2/3"}) >= 1, seen
+    assert updated & {"updated 1/3", "updated 2/3"}, seen
     screenshot(browser, tmp_path, "rolled-out")
 
 
