@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from minik.api.errors import ApiError, forbidden, method_not_allowed, path_not_found
 from minik.client.aio import ApiUnavailable, AsyncClient
@@ -54,6 +54,7 @@ SAME_SITE = frozenset({"same-origin", "none"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CLIENT: web.AppKey[AsyncClient] = web.AppKey("client", AsyncClient)
 HOSTS: web.AppKey[frozenset[str]] = web.AppKey("hosts", frozenset)
+SOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("sockets", set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,8 @@ async def _relay_watch(request: web.Request, client: AsyncClient) -> web.StreamR
     """The watch asked for, relayed as WebSocket messages until either side ends it."""
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
+    sockets = request.app[SOCKETS]
+    sockets.add(ws)
 
     async def pump() -> None:
         try:
@@ -161,6 +164,7 @@ async def _relay_watch(request: web.Request, client: AsyncClient) -> web.StreamR
     finally:
         pumping.cancel()
         await asyncio.gather(pumping, return_exceptions=True)
+        sockets.discard(ws)
     return ws
 
 
@@ -218,8 +222,17 @@ def make_app(client: AsyncClient, port: int) -> web.Application:
     app.router.add_get("/api", relay)
     app.router.add_get("/apis", relay)
 
+    app[SOCKETS] = set()
+
+    async def going_away(app: web.Application) -> None:
+        """Close the page's watches as the server stops (the page will watch again)."""
+        sockets = app[SOCKETS]
+        for ws in list(sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"the dashboard stops")
+
     async def close_client(app: web.Application) -> None:
         await app[CLIENT].close()
 
+    app.on_shutdown.append(going_away)
     app.on_cleanup.append(close_client)
     return app

@@ -179,3 +179,13 @@ async def test_an_unreachable_api_server_is_a_503_status_and_an_error_event() ->
             assert (await asyncio.wait_for(ws.receive(), 10)).type == aiohttp.WSMsgType.CLOSE
     finally:
         await page.close()
+
+
+async def test_stopping_the_dashboard_closes_the_pages_watches_as_going_away(
+        dashboard: Dashboard) -> None:
+    ws = await dashboard.page.ws_connect("/api/v1/namespaces?watch=1&resourceVersion=1")
+    await dashboard.page.server.close()
+    message = await asyncio.wait_for(ws.receive(), 10)
+    assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE,
+                                            aiohttp.WSCloseCode.GOING_AWAY)
+    await ws.close()
