@@ -20,7 +20,8 @@ subresources. Because any web page the user visits can send requests to
 and a request a browser marks as coming from another site (`Origin`,
 `Sec-Fetch-Site`): another site can then neither read the cluster nor open
 a WebSocket to it. The browser's own headers (cookies, authorization) are
-never forwarded.
+never forwarded. Other processes on this host reach the port as they reach
+`kubectl proxy`'s: the relay reads with the instance's token.
 """
 
 from __future__ import annotations

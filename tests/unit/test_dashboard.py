@@ -1,23 +1,31 @@
-"""The dashboard's local server in front of a real in-process API server (token `t`)."""
+"""The dashboard: its local server in front of a real in-process API server (token `t`), and
+the `minik dashboard` command."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
+import webbrowser
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from click.testing import CliRunner
 
 from minik.apiserver.app import create_app
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.storage import ObjectStorage
+from minik.apiserver.tls import ensure_certificates
+from minik.cli import dashboard as dashboard_command
+from minik.cli.main import cli
 from minik.client.aio import AsyncClient
 from minik.dashboard.app import make_app, refused_subresource
-from minik.kubeconfig import ClusterAccess
+from minik.home import Home
+from minik.kubeconfig import ClusterAccess, write_kubeconfig
 from minik.store import MemoryStore
 
 
@@ -189,3 +197,44 @@ async def test_stopping_the_dashboard_closes_the_pages_watches_as_going_away(
     assert (message.type, message.data) == (aiohttp.WSMsgType.CLOSE,
                                             aiohttp.WSCloseCode.GOING_AWAY)
     await ws.close()
+
+
+def home_for(tmp_path: Path, server: str) -> Path:
+    home = Home.at(tmp_path / "home").ensure()
+    ensure_certificates(home, bind="127.0.0.1")
+    write_kubeconfig(home, server=server, token="t")
+    return tmp_path / "home"
+
+
+def test_the_command_fails_clearly_when_the_api_server_cannot_be_reached(
+        tmp_path: Path) -> None:
+    home = home_for(tmp_path, f"https://127.0.0.1:{free_port()}")
+    result = CliRunner().invoke(cli, ["--home", str(home), "dashboard", "--url"])
+    assert result.exit_code == 1
+    assert "error: the API server at https://127.0.0.1:" in result.output
+    assert "cannot be reached" in result.output
+
+
+def test_the_command_fails_clearly_when_its_port_is_taken(tmp_path: Path) -> None:
+    home = home_for(tmp_path, f"https://127.0.0.1:{free_port()}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["--home", str(home), "dashboard", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"error: unable to listen on 127.0.0.1:{port}" in result.output
+
+
+def test_a_browser_is_opened_only_where_a_display_can_show_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+    monkeypatch.setattr(dashboard_command.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    dashboard_command._open_browser("http://127.0.0.1:1/")
+    assert opened == []  # no console browser taking over the terminal
+    monkeypatch.setenv("DISPLAY", ":0")
+    dashboard_command._open_browser("http://127.0.0.1:1/")
+    assert opened == ["http://127.0.0.1:1/"]

@@ -23,7 +23,7 @@ const RECENT_EVENTS = 20;
 const LOG_LIMIT = 200000;
 
 const stores = {};
-const state = { namespace: "default", metrics: null, metricsTimer: 0, logs: null };
+const state = { namespace: "default", metrics: null, metricsTimer: 0, logs: null, logsPod: null };
 let renderTimer = 0;
 
 function el(tag, text, className) {
@@ -449,16 +449,20 @@ function render() {
 }
 
 // A pod's log, followed as it grows (`log?follow=true`) until closed or another is shown.
-async function showLogs(pod) {
+async function showLogs(pod, container = pod.spec.containers[0].name) {
   closeLogs();
   const controller = new AbortController();
   state.logs = controller;
+  state.logsPod = pod;
   const section = document.getElementById("logs");
   const text = document.getElementById("logs-text");
-  const container = pod.spec.containers[0].name;
+  const select = document.getElementById("logs-container");
+  select.replaceChildren(...pod.spec.containers.map((c) => el("option", c.name)));
+  select.value = container;
+  select.hidden = pod.spec.containers.length < 2;
   section.hidden = false;
   section.dataset.pod = keyOf(pod);
-  document.getElementById("logs-title").textContent = `${keyOf(pod)} (${container})`;
+  document.getElementById("logs-title").textContent = keyOf(pod);
   text.textContent = "";
   const path = `/api/v1/namespaces/${encodeURIComponent(pod.metadata.namespace)}/pods/` +
     `${encodeURIComponent(pod.metadata.name)}/log?follow=true&tailLines=500&container=${encodeURIComponent(container)}`;
@@ -503,6 +507,8 @@ function start() {
     follow(state.namespace);
   });
   document.getElementById("logs-close").addEventListener("click", closeLogs);
+  const containers = document.getElementById("logs-container");
+  containers.addEventListener("change", () => showLogs(state.logsPod, containers.value));
   setInterval(renderEvents, 30000); // the events' ages; the data itself arrives by watch
   follow(state.namespace);
 }
