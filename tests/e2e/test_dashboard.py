@@ -22,6 +22,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
 
 from tests.e2e.cluster import MINIK, Cluster, eventually, free_port
 from tests.e2e.test_deployments import deployment
@@ -163,6 +164,12 @@ def test_the_page_loads_in_under_a_second_and_shows_pods_and_services(
                     "--target-port", "8080")
     eventually(lambda: any(f"{ip}:8080" in t for t in texts(browser, "#services .endpoints")),
                timeout=30, what="the service's endpoint on the page")
+    choices = Select(browser.find_element(By.ID, "namespace"))
+    assert {"All namespaces", namespace, "default", "kube-system"} <= \
+        {o.text for o in choices.options}
+    choices.select_by_visible_text("All namespaces")
+    eventually(lambda: [r["name"] for r in rows(browser, f'tr.pod[data-owner="{owner}"]')] ==
+               [f"{namespace}/{row['name']}"], timeout=10, what="the pod, namespaced, in all")
 
 
 def test_scaling_a_deployment_shows_the_new_pods_on_the_open_page(

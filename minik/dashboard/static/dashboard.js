@@ -71,6 +71,7 @@ class Watched {
       this.items = new Map((list.items || []).map((o) => [keyOf(o), o]));
       this.resourceVersion = list.metadata.resourceVersion;
       this.listed = true;
+      this.failures = 0;
       changed();
       this.watch();
     } catch (error) {
