@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "rollout": "minik.cli.rollout:rollout",
     "dns": "minik.cli.dns:dns_command",
     "prometheus-config": "minik.cli.prometheus_config:prometheus_config_command",
+    "dashboard": "minik.cli.dashboard:dashboard",
 }
 
 
