@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from minik.api.resources import NODEMETRICS, PODMETRICS
 from minik.apiserver.resourcemetrics.objects import format_cpu, format_duration, format_memory
 from minik.apiserver.resourcemetrics.samples import (
     ContainerKey,
@@ -13,6 +14,7 @@ from minik.apiserver.resourcemetrics.samples import (
     decode,
 )
 from minik.apiserver.resourcemetrics.store import MetricsStore, rate
+from minik.controllers.garbagecollector import collected_types
 
 KEY = ContainerKey("default", "p", "c")
 TEXT = """\
@@ -97,3 +99,8 @@ def test_memory_is_written_as_kubernetes_canonical_binary_quantity(size: int, te
     (15.0, "15s"), (15.021, "15.021s"), (0.5, "500ms"), (60.5, "1m0.5s"), (3725, "1h2m5s")])
 def test_window_is_a_go_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+
+
+def test_computed_metrics_types_are_left_to_no_collector() -> None:
+    assert not {NODEMETRICS.qualified_name, PODMETRICS.qualified_name} & {
+        rt.qualified_name for rt in collected_types()}
