@@ -133,6 +133,9 @@ def test_minik_top_prints_what_kubectl_top_prints(cluster: Cluster, namespace: s
         # older kubectl (1.27) names the percentage columns CPU% and MEMORY%: minik prints 1.33's
         header = theirs.splitlines()[0].replace("CPU%", "CPU(%)").replace("MEMORY%", "MEMORY(%)")
         assert ours.splitlines()[0].split() == header.split(), (args, theirs, ours)
+    theirs = cluster.kubectl("top", "pod", "-n", namespace, "--sum").stdout.splitlines()
+    ours = cluster.minik("top", "pod", "-n", namespace, "--sum").stdout.splitlines()
+    assert len(ours) == len(theirs) == 5 and ours[3] == theirs[3], (theirs, ours)
     missing = cluster.minik("top", "pod", "-n", namespace, "nope", check=False)
     assert missing.returncode == 1
     assert missing.stderr.strip() == (
