@@ -114,6 +114,9 @@ def test_top_pods_selects_by_label_and_sorts_by_cpu_across_namespaces(
     assert everywhere[0].split() == ["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"]
     ours = [line.split()[1] for line in everywhere[1:] if line.split()[0] == namespace]
     assert ours == ["burner", "idle"]
+    listed = cluster.kubectl("get", "podmetrics", "-n", namespace).stdout.splitlines()
+    assert listed[0].split() == ["NAME", "CPU", "MEMORY", "WINDOW"]
+    assert sorted(line.split()[0] for line in listed[1:]) == ["burner", "idle"]
     containers = cluster.kubectl("top", "pods", "-n", namespace, "--containers", "burner")
     assert containers.stdout.splitlines()[0].split() == [
         "POD", "NAME", "CPU(cores)", "MEMORY(bytes)"]

@@ -147,7 +147,9 @@ async def test_pods_are_selected_by_namespace_label_and_name(cluster: Cluster) -
     async with cluster.client.get(f"{GROUP_VERSION}/namespaces/default/pods", headers={
             "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}) as response:
         table = await response.json()
-    assert table["kind"] == "Table" and [r["cells"][0] for r in table["rows"]] == ["a", "b"]
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "cpu", "memory", "Window"]
+    assert [r["cells"] for r in table["rows"]] == [["a", "0", "4Mi", "15s"],
+                                                   ["b", "0", "4Mi", "15s"]]
     missing = await cluster.get(f"{GROUP_VERSION}/namespaces/default/pods/nope", status=404)
     assert missing["message"] == 'podmetrics.metrics.k8s.io "nope" not found'
 
