@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "dns": "minik.cli.dns:dns_command",
     "prometheus-config": "minik.cli.prometheus_config:prometheus_config_command",
     "dashboard": "minik.cli.dashboard:dashboard",
+    "top": "minik.cli.top:top",
 }
 
 
