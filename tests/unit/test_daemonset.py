@@ -241,7 +241,11 @@ async def test_a_no_execute_taint_evicts_the_daemon_pod_and_a_no_schedule_one_ke
 
 
 async def fail(cluster: Cluster, name: str) -> None:
-    await cluster.client.patch(PODS, "default", name, {"status": {"phase": "Failed"}},
+    """As the kubelet reports a failed pod: phase Failed, no longer Ready."""
+    not_ready = {"type": "Ready", "status": "False",
+                 "lastTransitionTime": format_time(cluster.clock.wall())}
+    await cluster.client.patch(PODS, "default", name,
+                               {"status": {"phase": "Failed", "conditions": [not_ready]}},
                                subresource="status")
 
 
@@ -263,7 +267,7 @@ async def test_a_failed_daemon_pod_is_replaced_and_a_second_failure_backs_off(
     await cluster.ready(second)
     await cluster.wait_status(currentNumberScheduled=1, numberReady=1)
     await fail(cluster, second)
-    await cluster.wait_status(currentNumberScheduled=0, numberReady=0)
+    await cluster.wait_status(currentNumberScheduled=1, numberReady=0, numberUnavailable=1)
     by_node = await cluster.pods_by_node()
     assert [p["metadata"]["name"] for p in by_node["n1"]] == [second]
     cluster.clock.advance(1.0)
@@ -293,7 +297,7 @@ async def test_a_rolling_update_replaces_at_most_max_unavailable_pods_at_a_time(
     revisions = await cluster.revisions()
     assert [r["revision"] for r in revisions] == [1, 2]
     assert revisions[0]["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
-    hash_label = revisions[1]["metadata"]["labels"]["controller.kubernetes.io/hash"]
+    hash_label = revisions[1]["metadata"]["labels"]["controller-revision-hash"]
     assert {p["metadata"]["labels"]["controller-revision-hash"]
             for p in await cluster.pods()} == {hash_label}
 

@@ -10,16 +10,19 @@ run.
 
 `sync(key)`, once every create and delete it issued has been seen, reads
 the DaemonSet's revisions (`RevisionControl`, shared with the StatefulSet
-controller: the update revision's `controller.kubernetes.io/hash` is the
-`controller-revision-hash` label of the pods it makes), groups its pods by
-the node they are for, and manages them (`manage`: missing pods created,
+controller: the update revision's `controller-revision-hash` label is the
+same label on the pods it makes), groups its pods by the node they are for
+(those being deleted too, unless already finished: a node whose pod is
+still terminating gets no new one yet), and manages them (`manage`: missing pods created,
 failed, excess and misplaced ones deleted, a failed pod's node backing off
 from 1 s doubling to 15 min as Kubernetes' `failedPodsBackoff`); pods for
 nodes that no longer exist are deleted too. When manage changed
 nothing, the RollingUpdate strategy deletes old pods or surges new ones
 (`update`); OnDelete leaves old pods until someone deletes them. Then the
-status is written when it changed and history beyond
-`revisionHistoryLimit` that no pod uses is deleted.
+history beyond `revisionHistoryLimit` that no pod uses is deleted and the
+status is written when it changed (`observedGeneration` with it); a ready
+pod not yet available after `minReadySeconds` brings a requeue for when it
+is.
 
 Pods and revisions are claimed as Kubernetes does: orphans the selector
 matches are adopted (after a fresh read shows the DaemonSet is still the
@@ -33,7 +36,6 @@ import copy
 import datetime as dt
 import logging
 from collections import defaultdict
-from typing import cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
@@ -51,19 +53,27 @@ from minik.api.meta import (
 )
 from minik.api.objects import (
     ControllerRevision,
-    JsonObject,
+    DaemonSet,
+    DaemonSetSpec,
+    DaemonSetStatus,
     Node,
     Pod,
     PodTemplateSpec,
-    StatefulSet,
 )
 from minik.api.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.daemonset.manage import node_needs
 from minik.controllers.daemonset.nodes import placement, target_node, template_for_node
-from minik.controllers.daemonset.update import limits, oldest_first, rolling_update, split_pods
+from minik.controllers.daemonset.update import (
+    allows_surge,
+    by_creation_and_phase,
+    limits,
+    rolling_update,
+    surge_update,
+)
 from minik.controllers.expectations import ControllerExpectations
+from minik.controllers.history import DAEMONSET, POD_REVISION_LABEL, revision_of
 from minik.controllers.podcontrol import (
     PodControl,
     check_can_adopt,
@@ -72,9 +82,7 @@ from minik.controllers.podcontrol import (
     owner_key,
     requeue_for_availability,
 )
-from minik.controllers.statefulset import history
-from minik.controllers.statefulset.identity import REVISION_LABEL
-from minik.controllers.statefulset.revisioncontrol import RevisionControl
+from minik.controllers.revisioncontrol import RevisionControl, Revisions
 from minik.machinery.backoff import Backoff
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
@@ -86,11 +94,10 @@ DEFAULT_WORKERS = 2
 FAILED_BACKOFF_BASE, FAILED_BACKOFF_CAP = 1.0, 900.0
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
 """The DaemonSet's generation when it made the pod (deprecated, yet still set by Kubernetes)."""
-DaemonSet = JsonObject
 
 
-def _spec(ds: DaemonSet) -> JsonObject:
-    return cast(JsonObject, ds.get("spec") or {})
+def _spec(ds: DaemonSet) -> DaemonSetSpec:
+    return ds.get("spec") or {}
 
 
 def _strategy(ds: DaemonSet) -> str:
@@ -117,7 +124,7 @@ class DaemonSetController:
         self.clock = ctx.clock
         self.workers = workers
         self.expectations = ControllerExpectations(clock=ctx.clock)
-        self.sets: Informer[JsonObject] = ctx.informers.get(DAEMONSETS)
+        self.sets: Informer[DaemonSet] = ctx.informers.get(DAEMONSETS)
         self.pods: Informer[Pod] = ctx.informers.get(PODS)
         self.nodes: Informer[Node] = ctx.informers.get(NODES)
         self.revisions: Informer[ControllerRevision] = ctx.informers.get(CONTROLLERREVISIONS)
@@ -126,7 +133,7 @@ class DaemonSetController:
                                       clock=ctx.clock)
         self._failed_at: dict[str, dt.datetime] = {}
         self.revision_control = RevisionControl(ctx.client, self.revisions.indexer,
-                                                kind="DaemonSet")
+                                                DAEMONSET)
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
         self.sets.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                               self._set_deleted)
@@ -205,18 +212,17 @@ class DaemonSetController:
             return
         if selector.empty:
             return
-        sts = cast(StatefulSet, ds)
         can_adopt = self._has_orphans(ds, selector) and await self._can_adopt(ds)
-        revisions = await self.revision_control.list_owned(sts, selector, can_adopt)
-        view = await self.revision_control.for_sync(sts, revisions)
-        hash_value = labels_of(view.update).get(history.HASH_LABEL, "")
-        template = cast(PodTemplateSpec, history.template_of_revision(view.update))
+        revisions = await self.revision_control.list_owned(ds, selector, can_adopt)
+        view = await self.revision_control.for_sync(ds, revisions)
+        hash_value = labels_of(view.update).get(DAEMONSET.hash_label, "")
+        template = _spec(ds).get("template") or {}
         node_pods = await self._pods_by_node(ds, selector, can_adopt)
         changed, backoff = await self._manage(key, ds, node_pods, template, hash_value)
         if not changed and _strategy(ds) == "RollingUpdate":
             await self._roll(key, ds, node_pods, template, hash_value)
+        await self._truncate(ds, node_pods, view)
         await self._write_status(ds, node_pods, hash_value, view.collision_count)
-        await self._truncate(ds, view.all, view.update, node_pods)
         try:
             requeue_for_availability([p for ps in node_pods.values() for p in ps],
                                      _min_ready(ds), self.clock.wall())
@@ -246,13 +252,14 @@ class DaemonSetController:
     async def _pods_by_node(self, ds: DaemonSet, selector: LabelSelector,
                             can_adopt: bool) -> dict[str, list[Pod]]:
         """The DaemonSet's pods (matching orphans adopted when `can_adopt`, owned pods whose
-        labels stopped matching released) by the node they are for, oldest first; a pod
-        that names no node is left alone, as Kubernetes does."""
+        labels stopped matching released) by the node they are for, in
+        `by_creation_and_phase` order; a pod that names no node is left alone, and one
+        both finished and being deleted is past caring about (`getNodesToDaemonPods`)."""
         uid = uid_of(ds)
         candidates = [p for p in self.pods.indexer.list(namespace_of(ds))
-                      if not is_being_deleted(p)
+                      if not (is_being_deleted(p) and is_pod_terminal(p))
                       and (((ref := controller_of(p)) is not None and ref.get("uid") == uid)
-                           or (can_adopt and ref is None))]
+                           or (can_adopt and ref is None and not is_being_deleted(p)))]
 
         async def allowed() -> None:
             return None
@@ -264,20 +271,20 @@ class DaemonSetController:
         for pod in claimed:
             if (node := target_node(pod)) is not None:
                 by_node[node].append(pod)
-        return {node: oldest_first(pods) for node, pods in by_node.items()}
+        return {node: by_creation_and_phase(pods) for node, pods in by_node.items()}
 
     async def _manage(self, key: str, ds: DaemonSet, node_pods: dict[str, list[Pod]],
                       template: PodTemplateSpec, hash_value: str) -> tuple[bool, float | None]:
         """`manage`: create missing pods, delete failed, excess and misplaced ones. Says
         whether it changed anything, and how long until a failed pod's back-off ends."""
         nodes = {name_of(n): n for n in self.nodes.indexer.list()}
-        surge = limits(ds, 1).max_surge > 0 and _strategy(ds) == "RollingUpdate"
+        surge, now = allows_surge(ds), self.clock.wall()
         create: list[str] = []
         delete: list[Pod] = []
         waits: list[float] = []
         for name, node in nodes.items():
             needs = node_needs(placement(template, node), node_pods.get(name, []), hash_value,
-                               surge=surge, min_ready=_min_ready(ds))
+                               surge=surge, min_ready=_min_ready(ds), now=now)
             create += [name] if needs.create else []
             delete += needs.delete
             if needs.failed and (wait := self._failed_backoff_wait(ds, name)) > 0:
@@ -286,7 +293,7 @@ class DaemonSetController:
                 delete += self._failed_observed(ds, name, needs.failed)
         for name, pods in node_pods.items():
             if name not in nodes:
-                delete += pods
+                delete += [p for p in pods if not is_being_deleted(p)]
         await self._sync_nodes(key, ds, delete, create, template, hash_value)
         return bool(create or delete), min(waits, default=None)
 
@@ -310,12 +317,16 @@ class DaemonSetController:
 
     async def _roll(self, key: str, ds: DaemonSet, node_pods: dict[str, list[Pod]],
                     template: PodTemplateSpec, hash_value: str) -> None:
-        desired = {name_of(n) for n in self.nodes.indexer.list()
-                   if placement(template, n).should_continue_running}
-        wanted = {n: [p for p in pods if not is_pod_terminal(p)]
-                  for n, pods in node_pods.items() if n in desired}
-        step = rolling_update(wanted, hash_value, limits(ds, len(desired)), _min_ready(ds),
-                              self.clock.wall())
+        """`rollingUpdate`, over every node with pods or that should run one."""
+        should_run = {name_of(n) for n in self.nodes.indexer.list()
+                      if placement(template, n).should_run}
+        nodes = {n: node_pods.get(n, []) for n in {*node_pods, *should_run}}
+        lim, now = limits(ds, len(should_run)), self.clock.wall()
+        if lim.max_surge == 0:
+            step = rolling_update(nodes, hash_value, lim, _min_ready(ds), now)
+        else:
+            step = surge_update(nodes, hash_value, lim, _min_ready(ds), now,
+                                should_run=should_run, desired=len(should_run))
         await self._sync_nodes(key, ds, step.delete, step.surge_nodes, template, hash_value)
 
     async def _sync_nodes(self, key: str, ds: DaemonSet, delete: list[Pod], create: list[str],
@@ -327,7 +338,7 @@ class DaemonSetController:
         labelled = copy.deepcopy(template)
         labels = labelled.setdefault("metadata", {}).setdefault("labels", {})
         labels[TEMPLATE_GENERATION_LABEL] = str(meta_of(ds).get("generation") or 0)
-        labels[REVISION_LABEL] = hash_value
+        labels[POD_REVISION_LABEL] = hash_value
         error: Exception | None = None
         for node in create:
             try:
@@ -346,37 +357,34 @@ class DaemonSetController:
             raise error
 
     async def _write_status(self, ds: DaemonSet, node_pods: dict[str, list[Pod]],
-                            hash_value: str, collisions: int) -> None:
-        """`updateDaemonSetStatus`: counted over nodes, the oldest pod of each."""
-        template = cast(PodTemplateSpec, _spec(ds).get("template") or {})
+                            hash_value: str, collisions: int | None) -> None:
+        """`updateDaemonSetStatus`: counted over nodes, the first pod of each."""
+        template = _spec(ds).get("template") or {}
         now, min_ready = self.clock.wall(), _min_ready(ds)
         desired = current = misscheduled = ready = available = updated = 0
         for node in self.nodes.indexer.list():
-            where = placement(template, node)
-            pods = [p for p in node_pods.get(name_of(node), []) if not is_pod_terminal(p)]
-            desired += where.should_run
-            if not where.should_run:
+            pods = node_pods.get(name_of(node), [])
+            if not placement(template, node).should_run:
                 misscheduled += bool(pods)
                 continue
+            desired += 1
             if not pods:
                 continue
             current += 1
-            pod = pods[0]
-            ready += is_pod_ready(pod)
-            available += is_pod_available(pod, min_ready, now)
-            new, _old, _ok = split_pods(pods, hash_value)
-            updated += new is not None
-        status: JsonObject = {
+            ready += is_pod_ready(pods[0])
+            available += is_pod_available(pods[0], min_ready, now)
+            updated += revision_of(pods[0]) == hash_value
+        status: DaemonSetStatus = {
             "currentNumberScheduled": current, "numberMisscheduled": misscheduled,
             "desiredNumberScheduled": desired, "numberReady": ready,
-            "observedGeneration": meta_of(ds).get("generation"),
+            "observedGeneration": int(meta_of(ds).get("generation") or 0),
             "updatedNumberScheduled": updated, "numberAvailable": available,
             "numberUnavailable": desired - available,
         }
-        if collisions:
+        if collisions is not None:
             status["collisionCount"] = collisions
         old = ds.get("status") or {}
-        if {k: old.get(k) for k in status} == status:
+        if all(old.get(k) == v for k, v in status.items()):
             return
         md = meta_of(ds)
         try:
@@ -386,11 +394,8 @@ class DaemonSetController:
             if e.code != 404:
                 raise
 
-    async def _truncate(self, ds: DaemonSet, revisions: list[ControllerRevision],
-                        update: ControllerRevision, node_pods: dict[str, list[Pod]]) -> None:
-        """`cleanupHistory`: revisions beyond the limit whose hash no pod carries."""
-        hashes = {labels_of(p).get(REVISION_LABEL) for ps in node_pods.values() for p in ps}
-        live = [name_of(update), *(name_of(r) for r in revisions
-                                   if labels_of(r).get(history.HASH_LABEL) in hashes)]
-        await self.revision_control.delete(history.revisions_to_truncate(
-            cast(StatefulSet, ds), [], revisions, live))
+    async def _truncate(self, ds: DaemonSet, node_pods: dict[str, list[Pod]],
+                        view: Revisions) -> None:
+        """`cleanupHistory`: revisions beyond the limit that no pod was made from."""
+        await self.revision_control.truncate(ds, [p for ps in node_pods.values() for p in ps],
+                                             view)

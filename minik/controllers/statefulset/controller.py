@@ -54,17 +54,17 @@ from minik.api.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, POD
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
+from minik.controllers.history import STATEFULSET, apply_revision
 from minik.controllers.podcontrol import (
     PodControl,
     claim_pods,
     owner_key,
     requeue_for_availability,
 )
+from minik.controllers.revisioncontrol import RevisionControl
 from minik.controllers.statefulset.control import SetUpdate
-from minik.controllers.statefulset.history import apply_revision
 from minik.controllers.statefulset.identity import is_member_of, min_ready_seconds
 from minik.controllers.statefulset.podcontrol import StatefulPodControl
-from minik.controllers.statefulset.revisioncontrol import RevisionControl
 from minik.controllers.statefulset.status import complete_rolling_update, inconsistent_status
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
@@ -104,7 +104,8 @@ class StatefulSetController:
         self.pod_control = StatefulPodControl(ctx.client, ctx.events, self.claims.indexer,
                                               self.expectations)
         self.adoption = PodControl(ctx.client, ctx.events)
-        self.revision_control = RevisionControl(ctx.client, self.revisions.indexer)
+        self.revision_control = RevisionControl(ctx.client, self.revisions.indexer,
+                                                STATEFULSET)
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
         self.sets.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                               self._set_deleted)
@@ -202,7 +203,7 @@ class StatefulSetController:
         now = self.clock.wall()
         update = SetUpdate(key, sts, current_set=apply_revision(sts, view.current),
                            update_set=apply_revision(sts, view.update), current=view.current,
-                           update=view.update, collision_count=view.collision_count,
+                           update=view.update, collision_count=view.collision_count or 0,
                            pods=pods, control=self.pod_control, now=now)
         status = await update.run()
         await self._write_status(sts, status)
