@@ -2,9 +2,10 @@
 
 Shaped like Kubernetes' `DaemonSetsController` on minik's machinery.
 Handlers on the shared informers of DaemonSets, pods and nodes compute
-keys only: a pod maps to the DaemonSet named by
-its controller reference (and tells the `ControllerExpectations` about its
-creation or deletion); a node that appears, goes, or changes labels, taints
+keys only: a pod maps to the DaemonSet named by its controller reference
+(and tells the `ControllerExpectations` about its creation or deletion), an
+orphan to every DaemonSet whose selector matches it
+(`minik.controllers.podevents`); a node that appears, goes, or changes labels, taints
 or schedulability enqueues every DaemonSet, since it may change where they
 run.
 
@@ -48,7 +49,6 @@ from minik.api.meta import (
     name_of,
     namespace_of,
     new_controller_ref,
-    resource_version_of,
     uid_of,
 )
 from minik.api.objects import (
@@ -79,9 +79,9 @@ from minik.controllers.podcontrol import (
     check_can_adopt,
     claim_pods,
     is_pod_available,
-    owner_key,
     requeue_for_availability,
 )
+from minik.controllers.podevents import PodEvents
 from minik.controllers.revisioncontrol import RevisionControl, Revisions
 from minik.machinery.backoff import Backoff
 from minik.machinery.informer import Informer, key_of
@@ -106,6 +106,15 @@ def _strategy(ds: DaemonSet) -> str:
 
 def _min_ready(ds: DaemonSet) -> int:
     return int(_spec(ds).get("minReadySeconds") or 0)
+
+
+def _selector(ds: DaemonSet) -> LabelSelector | None:
+    try:
+        selector = LabelSelector.from_spec(_spec(ds).get("selector"))
+    except (ApiError, ValueError) as e:
+        log.warning("DaemonSet %s has an invalid selector: %s", key_of(ds), e)
+        return None
+    return None if selector.empty else selector
 
 
 def _node_changed(old: Node, new: Node) -> bool:
@@ -137,7 +146,10 @@ class DaemonSetController:
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
         self.sets.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                               self._set_deleted)
-        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.pod_events = PodEvents("DaemonSet", self.sets.indexer, self.queue,
+                                    self.expectations, selector=_selector)
+        self.pods.add_handler(self.pod_events.added, self.pod_events.updated,
+                              self.pod_events.deleted)
         self.nodes.add_handler(lambda _n: self._enqueue_all(), self._node_updated,
                                lambda _n: self._enqueue_all())
 
@@ -165,29 +177,6 @@ class DaemonSetController:
         if _node_changed(old, new):
             self._enqueue_all()
 
-    def _owner_key(self, pod: Pod) -> str | None:
-        return owner_key(pod, "DaemonSet", self.sets.indexer)
-
-    def _pod_added(self, pod: Pod) -> None:
-        if is_being_deleted(pod):
-            self._pod_deleted(pod)
-        elif (key := self._owner_key(pod)) is not None:
-            self.expectations.creation_observed(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        if resource_version_of(old) == resource_version_of(new):
-            return
-        if is_being_deleted(new) and not is_being_deleted(old):
-            self._pod_deleted(new)
-        elif (key := self._owner_key(new)) is not None:
-            self.queue.add(key)
-
-    def _pod_deleted(self, pod: Pod) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.deletion_observed(key, key_of(pod))
-            self.queue.add(key)
-
     # ---------------------------------------------------------------- sync
 
     async def sync(self, key: str) -> None:
@@ -205,12 +194,7 @@ class DaemonSetController:
             raise Requeue(str(e)) from e
 
     async def _sync(self, key: str, ds: DaemonSet) -> None:
-        try:
-            selector = LabelSelector.from_spec(_spec(ds).get("selector"))
-        except (ApiError, ValueError) as e:
-            log.warning("DaemonSet %s has an invalid selector: %s", key, e)
-            return
-        if selector.empty:
+        if (selector := _selector(ds)) is None:
             return
         can_adopt = self._has_orphans(ds, selector) and await self._can_adopt(ds)
         revisions = await self.revision_control.list_owned(ds, selector, can_adopt)
