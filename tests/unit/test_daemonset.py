@@ -394,6 +394,24 @@ async def test_a_matching_orphan_is_adopted_and_a_relabelled_pod_released_and_re
     assert sorted(p["metadata"]["labels"]["app"] for p in by_node["n1"]) == ["agent", "other"]
 
 
+
+async def test_an_orphan_that_appears_beside_a_daemon_pod_is_adopted_and_deleted_as_excess(
+        cluster: Cluster):
+    await cluster.node("n1")
+    await cluster.create(ds_body(updateStrategy={"type": "OnDelete"}))
+    [own] = (await cluster.wait_nodes({"n1": 1}))["n1"]
+    await cluster.settled()
+    orphan = template_for_node({"metadata": {"labels": {"app": "agent"}},
+                                "spec": {"containers": [{"name": "c", "image": "x"}]}}, "n1")
+    await cluster.client.create(PODS, "default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan", **orphan["metadata"]},
+        "spec": orphan["spec"]})
+    by_node = await poll(cluster.pods_by_node, lambda by: [p["metadata"]["name"] for p in
+                                                           by.get("n1", [])] != ["orphan"]
+                         and len(by.get("n1", [])) == 1)
+    assert by_node["n1"][0]["metadata"]["uid"] == own["metadata"]["uid"]
+
+
 def v2(**more: object) -> dict:
     return {"spec": {"template": {"spec": {"containers": [
         {"name": "c", "image": "minik/web:v2"}]}}, **more}}
