@@ -5,7 +5,8 @@ orphans its selector matches, adopted), the current and the update
 revision of a sync (`getStatefulSetRevisions`, `constructHistory`: the
 newest equal revision is the update revision, an older equal one is
 renumbered to the next revision, otherwise a new revision is created,
-counting a collision whenever its name is taken by other data), and the
+counting a collision whenever its name is taken by other data), the
+deletion of duplicates of the update revision (a DaemonSet's), and the
 deletion of history beyond `revisionHistoryLimit` (`minik.controllers.history`).
 """
 
@@ -17,7 +18,7 @@ from typing import cast
 from minik.api.errors import ApiError
 from minik.api.meta import labels_of, meta_of, name_of, namespace_of, new_controller_ref, uid_of
 from minik.api.objects import ControllerRevision, JsonObject, Pod
-from minik.api.resources import CONTROLLERREVISIONS
+from minik.api.resources import CONTROLLERREVISIONS, PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.client.aio import AsyncClient
 from minik.controllers import history
@@ -105,6 +106,27 @@ class RevisionControl:
                 return existing, collisions
             collisions = (collisions or 0) + 1
             revision = history.renamed(revision, owner, collisions, kind=self.kind)
+
+    async def dedup(self, view: Revisions, pods: list[Pod]) -> list[ControllerRevision]:
+        """`dedupCurHistories`: delete the revisions equal to the update revision but for
+        it, first relabelling the pods made from them as made from it. Returns those
+        deleted. (Kubernetes relabels every pod not of the update revision; only the
+        duplicates' pods are meant.)"""
+        duplicates = [r for r in view.all if name_of(r) != name_of(view.update)
+                      and history.equal_revisions(r, view.update)]
+        keys = {self.kind.pod_key(r) for r in duplicates}
+        wanted = self.kind.pod_key(view.update)
+        for pod in pods:
+            if history.revision_of(pod) not in keys:
+                continue
+            try:
+                await self.client.patch(PODS, namespace_of(pod), name_of(pod), {"metadata": {
+                    "labels": {history.POD_REVISION_LABEL: wanted}}})
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+        await self.delete(duplicates)
+        return duplicates
 
     async def truncate(self, owner: HistoryOwner, pods: list[Pod], view: Revisions) -> None:
         """Delete the history beyond the owner's limit that no pod was made from."""

@@ -10,6 +10,7 @@ affinity names. Time is a manual clock (`FakeClock`).
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -411,6 +412,29 @@ async def test_an_orphan_that_appears_beside_a_daemon_pod_is_adopted_and_deleted
                          and len(by.get("n1", [])) == 1)
     assert by_node["n1"][0]["metadata"]["uid"] == own["metadata"]["uid"]
 
+
+
+async def test_a_duplicate_of_the_current_revision_goes_and_its_pods_are_relabelled(
+        cluster: Cluster):
+    await cluster.node("n1")
+    await cluster.create(ds_body(updateStrategy={"type": "OnDelete"}))
+    [pod] = (await cluster.wait_nodes({"n1": 1}))["n1"]
+    [current] = await cluster.revisions()
+    duplicate = copy.deepcopy(current)
+    duplicate["metadata"] = {"name": "agent-duplicate", "ownerReferences":
+                             current["metadata"]["ownerReferences"],
+                             "labels": {"app": "agent", "controller-revision-hash": "dup"}}
+    await cluster.client.patch(PODS, "default", pod["metadata"]["name"],
+                               {"metadata": {"labels": {"controller-revision-hash": "dup"}}})
+    await cluster.wait_status(updatedNumberScheduled=0)
+    await cluster.client.create(REVISIONS, "default", {**duplicate, "revision": 0})
+    await poll(cluster.revisions, lambda rs: [r["metadata"]["name"] for r in rs] ==
+               [current["metadata"]["name"]])
+    await cluster.wait_status(updatedNumberScheduled=1)
+    [relabelled] = await cluster.pods()
+    assert relabelled["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert relabelled["metadata"]["labels"]["controller-revision-hash"] == \
+        current["metadata"]["labels"]["controller-revision-hash"]
 
 def v2(**more: object) -> dict:
     return {"spec": {"template": {"spec": {"containers": [

@@ -79,6 +79,7 @@ from minik.controllers.podcontrol import (
     check_can_adopt,
     claim_pods,
     is_pod_available,
+    owner_key,
     requeue_for_availability,
 )
 from minik.controllers.podevents import PodEvents
@@ -150,6 +151,9 @@ class DaemonSetController:
                                     self.expectations, selector=_selector)
         self.pods.add_handler(self.pod_events.added, self.pod_events.updated,
                               self.pod_events.deleted)
+        self.revisions.add_handler(self._revision_changed,
+                                   lambda _old, new: self._revision_changed(new),
+                                   self._revision_changed)
         self.nodes.add_handler(lambda _n: self._enqueue_all(), self._node_updated,
                                lambda _n: self._enqueue_all())
 
@@ -172,6 +176,14 @@ class DaemonSetController:
         self.failed_backoff.forget_prefix(f"{uid_of(ds)}/")
         for key in [k for k in self._failed_at if k.startswith(f"{uid_of(ds)}/")]:
             del self._failed_at[key]
+
+    def _revision_changed(self, revision: ControllerRevision) -> None:
+        """`addHistory`, `updateHistory`, `deleteHistory`: its owner, or for an orphan every
+        DaemonSet that may adopt it."""
+        if (key := owner_key(revision, "DaemonSet", self.sets.indexer)) is not None:
+            self.queue.add(key)
+        elif controller_of(revision) is None:
+            self.pod_events.enqueue_selecting(revision)
 
     def _node_updated(self, old: Node, new: Node) -> None:
         if _node_changed(old, new):
@@ -202,6 +214,8 @@ class DaemonSetController:
         hash_value = labels_of(view.update).get(DAEMONSET.hash_label, "")
         template = _spec(ds).get("template") or {}
         node_pods = await self._pods_by_node(ds, selector, can_adopt)
+        if await self.revision_control.dedup(view, [p for ps in node_pods.values() for p in ps]):
+            raise Requeue("duplicate revisions deleted, their pods relabelled")
         changed, backoff = await self._manage(key, ds, node_pods, template, hash_value)
         if not changed and _strategy(ds) == "RollingUpdate":
             await self._roll(key, ds, node_pods, template, hash_value)
