@@ -30,7 +30,13 @@ from minik.controllers.daemonset.nodes import (
     target_node,
     template_for_node,
 )
-from minik.controllers.daemonset.update import Limits, rolling_update, surge_update
+from minik.controllers.daemonset.status import daemon_set_status
+from minik.controllers.daemonset.update import (
+    Limits,
+    by_creation_and_phase,
+    rolling_update,
+    surge_update,
+)
 from minik.controllers.history import DAEMONSET
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
@@ -565,3 +571,21 @@ def test_with_surge_an_old_pod_leaving_its_node_goes_only_while_more_are_availab
     nodes = {"a": [a_pod("a-old", "h1")], "b": [a_pod("b-old", "h1", available=False)]}
     step = surge_update(nodes, "h2", Limits(1, 0), 0, NOW, should_run={"a", "b"}, desired=2)
     assert step.surge_nodes == ["b", "a"]
+
+
+def test_status_counts_each_node_by_its_first_pod_and_a_pod_where_none_should_run():
+    ds = {"metadata": {"name": "agent", "generation": 3},
+          "spec": {"template": {"spec": {"nodeSelector": {"run": "yes"}}}}}
+    nodes = [node_body("a", {"run": "yes"}), node_body("b", {"run": "yes"}),
+             node_body("c", {"run": "yes"}), node_body("d")]
+    unscheduled = a_pod("a-new", "h2")
+    del unscheduled["spec"]["nodeName"]
+    failed = a_pod("b-failed", "h2", available=False)
+    failed["status"]["phase"] = "Failed"
+    node_pods = {"a": [unscheduled, a_pod("a-old", "h1")], "b": [failed],
+                 "d": [a_pod("d", "h2")]}
+    ordered = {n: by_creation_and_phase(p) for n, p in node_pods.items()}
+    assert daemon_set_status(ds, nodes, ordered, "h2", None, NOW) == {
+        "desiredNumberScheduled": 3, "currentNumberScheduled": 2, "numberMisscheduled": 1,
+        "numberReady": 1, "numberAvailable": 1, "numberUnavailable": 2,
+        "updatedNumberScheduled": 1, "observedGeneration": 3}

@@ -12,18 +12,22 @@ run.
 `sync(key)`, once every create and delete it issued has been seen, reads
 the DaemonSet's revisions (`RevisionControl`, shared with the StatefulSet
 controller: the update revision's `controller-revision-hash` label is the
-same label on the pods it makes), groups its pods by the node they are for
-(those being deleted too, unless already finished: a node whose pod is
-still terminating gets no new one yet), and manages them (`manage`: missing pods created,
-failed, excess and misplaced ones deleted, a failed pod's node backing off
-from 1 s doubling to 15 min as Kubernetes' `failedPodsBackoff`); pods for
-nodes that no longer exist are deleted too. When manage changed
-nothing, the RollingUpdate strategy deletes old pods or surges new ones
-(`update`); OnDelete leaves old pods until someone deletes them. Then the
-history beyond `revisionHistoryLimit` that no pod uses is deleted and the
-status is written when it changed (`observedGeneration` with it); a ready
-pod not yet available after `minReadySeconds` brings a requeue for when it
-is.
+same label on the pods it makes, and duplicates of it are deleted), groups
+its pods by the node they are for (those being deleted too, unless already
+finished: a node whose pod is still terminating gets no new one yet), and
+manages them (`manage`: missing pods created, failed, excess and misplaced
+ones deleted, a failed pod's node backing off from 1 s doubling to 15 min
+as Kubernetes' `failedPodsBackoff`); pods for nodes that no longer exist
+are deleted too (Kubernetes leaves scheduled ones to the pod GC). When
+manage changed nothing, the RollingUpdate strategy deletes old pods or
+surges new ones (`update`); OnDelete leaves old pods until someone deletes
+them. Then the history beyond `revisionHistoryLimit` that no pod uses is
+deleted and the status is written when it changed (`observedGeneration`
+with it); a ready pod not yet available after `minReadySeconds` brings a
+requeue for when it is. A pod is up to date when its hash is the update
+revision's (Kubernetes also accepts a `pod-template-generation` equal to
+the `deprecated.daemonset.template.generation` annotation, which minik's
+API server does not set).
 
 Pods and revisions are claimed as Kubernetes does: orphans the selector
 matches are adopted (after a fresh read shows the DaemonSet is still the
@@ -42,7 +46,6 @@ from minik.api.errors import ApiError
 from minik.api.meta import (
     controller_of,
     is_being_deleted,
-    is_pod_ready,
     is_pod_terminal,
     labels_of,
     meta_of,
@@ -55,7 +58,6 @@ from minik.api.objects import (
     ControllerRevision,
     DaemonSet,
     DaemonSetSpec,
-    DaemonSetStatus,
     Node,
     Pod,
     PodTemplateSpec,
@@ -65,6 +67,7 @@ from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.daemonset.manage import node_needs
 from minik.controllers.daemonset.nodes import placement, target_node, template_for_node
+from minik.controllers.daemonset.status import daemon_set_status
 from minik.controllers.daemonset.update import (
     allows_surge,
     by_creation_and_phase,
@@ -73,12 +76,11 @@ from minik.controllers.daemonset.update import (
     surge_update,
 )
 from minik.controllers.expectations import ControllerExpectations
-from minik.controllers.history import DAEMONSET, POD_REVISION_LABEL, revision_of
+from minik.controllers.history import DAEMONSET, POD_REVISION_LABEL
 from minik.controllers.podcontrol import (
     PodControl,
     check_can_adopt,
     claim_pods,
-    is_pod_available,
     owner_key,
     requeue_for_availability,
 )
@@ -356,31 +358,9 @@ class DaemonSetController:
 
     async def _write_status(self, ds: DaemonSet, node_pods: dict[str, list[Pod]],
                             hash_value: str, collisions: int | None) -> None:
-        """`updateDaemonSetStatus`: counted over nodes, the first pod of each."""
-        template = _spec(ds).get("template") or {}
-        now, min_ready = self.clock.wall(), _min_ready(ds)
-        desired = current = misscheduled = ready = available = updated = 0
-        for node in self.nodes.indexer.list():
-            pods = node_pods.get(name_of(node), [])
-            if not placement(template, node).should_run:
-                misscheduled += bool(pods)
-                continue
-            desired += 1
-            if not pods:
-                continue
-            current += 1
-            ready += is_pod_ready(pods[0])
-            available += is_pod_available(pods[0], min_ready, now)
-            updated += revision_of(pods[0]) == hash_value
-        status: DaemonSetStatus = {
-            "currentNumberScheduled": current, "numberMisscheduled": misscheduled,
-            "desiredNumberScheduled": desired, "numberReady": ready,
-            "observedGeneration": int(meta_of(ds).get("generation") or 0),
-            "updatedNumberScheduled": updated, "numberAvailable": available,
-            "numberUnavailable": desired - available,
-        }
-        if collisions is not None:
-            status["collisionCount"] = collisions
+        """`storeDaemonSetStatus`: the status written when it changed."""
+        status = daemon_set_status(ds, self.nodes.indexer.list(), node_pods, hash_value,
+                                   collisions, self.clock.wall())
         old = ds.get("status") or {}
         if all(old.get(k) == v for k, v in status.items()):
             return
