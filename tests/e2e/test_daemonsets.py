@@ -109,6 +109,7 @@ def test_a_daemonset_follows_its_node_selector_and_rolls_out_undoes_and_restarts
     assert listed[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE",
                                  "AVAILABLE", "NODE", "SELECTOR", "AGE"]
     assert listed[1].split()[:6] == ["agent", "1", "1", "1", "1", "1"]
+    assert cluster.minik("get", "ds", "agent", "-n", ns).stdout.split("\n")[0] == listed[0]
 
     history = cluster.kubectl("rollout", "history", "ds/agent", "-n", ns).stdout
     assert numbers(history) == [1, 2]
