@@ -519,8 +519,40 @@ class StatefulSet(KubeObject, total=False):
     status: StatefulSetStatus
 
 
+class DaemonSetUpdateStrategy(TypedDict, total=False):
+    type: str
+    rollingUpdate: RollingUpdateDeployment
+
+
+class DaemonSetSpec(TypedDict, total=False):
+    selector: LabelSelectorSpec
+    template: PodTemplateSpec
+    updateStrategy: DaemonSetUpdateStrategy
+    minReadySeconds: int
+    revisionHistoryLimit: int
+
+
+class DaemonSetStatus(TypedDict, total=False):
+    currentNumberScheduled: int
+    numberMisscheduled: int
+    desiredNumberScheduled: int
+    numberReady: int
+    observedGeneration: int
+    updatedNumberScheduled: int
+    numberAvailable: int
+    numberUnavailable: int
+    collisionCount: int
+    conditions: list[Condition]
+
+
+class DaemonSet(KubeObject, total=False):
+    spec: DaemonSetSpec
+    status: DaemonSetStatus
+
+
 class ControllerRevision(KubeObject, total=False):
-    """A snapshot of a workload's state (a StatefulSet's: a patch that restores its template)."""
+    """A snapshot of a workload's state: a patch that restores a StatefulSet's or a
+    DaemonSet's pod template."""
 
     data: JsonObject
     revision: int

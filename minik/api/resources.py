@@ -22,6 +22,7 @@ from typing import Generic, cast
 
 from minik.api.objects import (
     ControllerRevision,
+    DaemonSet,
     Deployment,
     Endpoints,
     EndpointSlice,
@@ -177,7 +178,7 @@ REPLICASETS: ResourceType[ReplicaSet] = ResourceType(
 STATEFULSETS: ResourceType[StatefulSet] = ResourceType(
     APPS, "v1", "StatefulSet", "statefulsets", short_names=("sts",), categories=WORKLOAD,
     subresources=(SCALE,))
-DAEMONSETS: ResourceType[JsonObject] = ResourceType(
+DAEMONSETS: ResourceType[DaemonSet] = ResourceType(
     APPS, "v1", "DaemonSet", "daemonsets", short_names=("ds",), categories=WORKLOAD)
 CONTROLLERREVISIONS: ResourceType[ControllerRevision] = ResourceType(
     APPS, "v1", "ControllerRevision", "controllerrevisions", has_status=False)

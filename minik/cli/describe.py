@@ -46,6 +46,11 @@ class PrefixWriter:
         writer = TabWriter(minwidth=0, padding=2)
         return "".join(writer.render_text("".join(region)) for region in self._regions)
 
+    def raw(self) -> str:
+        """The lines as written, tabs unaligned (kubectl's `printTemplate` for
+        `rollout history --revision` writes to a plain buffer)."""
+        return "".join("".join(region) for region in self._regions)
+
 
 @dataclass
 class Described:

@@ -8,8 +8,8 @@ ReplicaSet's (its `pod-template-hash` label removed). History is read from
 the ReplicaSets the deployment controls, by their revision annotation.
 `rollout status` follows the deployment until kubectl's four conditions
 hold and exits 1 on ProgressDeadlineExceeded or after `--timeout`.
-StatefulSets have their own status, history and undo
-(`rollout_statefulset`); restart is the same patch for both kinds.
+StatefulSets and DaemonSets have their own status, history and undo
+(`rollout_revisions`); restart is the same patch for all three kinds.
 Output lines and exit codes are kubectl's.
 """
 
@@ -23,7 +23,7 @@ import click
 
 from minik.api.resources import REGISTRY, ResourceType
 from minik.api.revisions import HASH_LABEL, REVISION, equal_ignore_hash, revision
-from minik.cli import rollout_statefulset as statefulset
+from minik.cli import rollout_revisions as revisions
 from minik.cli.apply import SMP
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.describe import PrefixWriter
@@ -57,7 +57,11 @@ def _deployment(args: tuple[str, ...], verb: str,
     return rt, name
 
 
-ROLLING = ("Deployment", "StatefulSet")
+ROLLING = ("Deployment", "StatefulSet", "DaemonSet")
+REVISIONED = ("StatefulSet", "DaemonSet")
+"""Kinds whose history is ControllerRevisions."""
+VIEWERS = {"StatefulSet": revisions.stateful_set_status_message,
+           "DaemonSet": revisions.daemon_set_status_message}
 
 
 def _patch(client: RestClient, path: str, body: Any, content_type: str,
@@ -138,7 +142,7 @@ def _image_patch(obj: dict[str, Any], images: dict[str, str]) -> dict[str, Any]:
 
 @click.group()
 def rollout() -> None:
-    """Manage the rollout of a Deployment or StatefulSet."""
+    """Manage the rollout of a Deployment, StatefulSet or DaemonSet."""
 
 
 @rollout.command("status")
@@ -151,7 +155,7 @@ def rollout_status(ctx: CliContext, args: tuple[str, ...],
                    timeout: str, watch: bool) -> None:
     """Wait for a deployment's rollout to finish; exit 1 if it cannot."""
     rt, name = _deployment(args, "rollout status", ROLLING)
-    viewer = statefulset.status_message if rt.kind == "StatefulSet" else status_message
+    viewer = VIEWERS.get(rt.kind, status_message)
     path = object_path(rt, ctx.namespace, name)
     client = ctx.client()
     limit = _seconds(timeout)
@@ -229,8 +233,8 @@ def rollout_history(ctx: CliContext, args: tuple[str, ...],
     rt, name = _deployment(args, "rollout history", ROLLING)
     client = ctx.client()
     d = client.request("GET", object_path(rt, ctx.namespace, name))
-    if rt.kind == "StatefulSet":
-        statefulset.show_history(client, rt, d, wanted)
+    if rt.kind in REVISIONED:
+        revisions.show_history(client, rt, d, wanted)
         return
     history = _history(client, d)
     if not history:
@@ -239,11 +243,11 @@ def rollout_history(ctx: CliContext, args: tuple[str, ...],
     if wanted:
         rs = next((r for r in history if revision(r) == wanted), None)
         if rs is None:
-            fail(f"error: unable to find the specified revision {wanted}")
+            fail("error: unable to find the specified revision")
         w = PrefixWriter()
         describe_template(w, _without_hash(rs["spec"]["template"]))
         click.echo(f"{rt.qualified_kind}/{name} with revision #{wanted}")
-        click.echo(w.render(), nl=False)
+        click.echo(w.raw())
         return
     click.echo(f"{rt.qualified_kind}/{name} ")
     rows = [("REVISION", "CHANGE-CAUSE")] + [
@@ -270,8 +274,8 @@ def rollout_undo(ctx: CliContext, args: tuple[str, ...],
                  to_revision: int) -> None:
     """Go back to an earlier revision (by default the one before the current)."""
     rt, name = _deployment(args, "rollout undo", ROLLING)
-    if rt.kind == "StatefulSet":
-        statefulset.undo(ctx.client(), rt, ctx.namespace, name, to_revision)
+    if rt.kind in REVISIONED:
+        revisions.undo(ctx.client(), rt, ctx.namespace, name, to_revision)
         return
     path = object_path(rt, ctx.namespace, name)
     client = ctx.client()

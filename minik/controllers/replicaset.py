@@ -6,13 +6,14 @@ runs one replicated kind (`minik.controllers.replica_kinds`): ReplicaSets
 ReplicationControllers (`replication_manager`, Kubernetes' ReplicationManager,
 which is the same controller behind an adapter). The kinds share their spec
 and status fields; below, either kind's object is called `rs`. Event
-handlers on the shared informers of the kind and of pods only compute keys:
-a pod maps to the object named by its controller ownerReference (when that
-object is in the cache with the same uid), and an orphan pod to every
-object of its namespace whose selector matches it, so that it can be
-adopted. Handlers also tell `ControllerExpectations` about pod creations
-and deletions, which is what lets a sync run on a lagging cache without
-acting twice.
+handlers on the shared informers of the kind and of pods only compute keys
+(`minik.controllers.podevents`, shared with the StatefulSet and DaemonSet
+controllers): a pod maps to the object named by its controller
+ownerReference (when that object is in the cache with the same uid), and an
+orphan pod to every object of its namespace whose selector matches it, so
+that it can be adopted. Handlers also tell `ControllerExpectations` about
+pod creations and deletions, which is what lets a sync run on a lagging
+cache without acting twice.
 
 `sync(key)` is level-triggered: it re-reads the object from the cache
 (gone means deleted: its expectations are forgotten), claims pods (adopts
@@ -40,7 +41,6 @@ import logging
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
-    controller_of,
     find_condition,
     format_time,
     generation_of,
@@ -50,7 +50,6 @@ from minik.api.meta import (
     meta_of,
     namespace_of,
     new_controller_ref,
-    resource_version_of,
     uid_of,
     with_condition,
     without_condition,
@@ -76,6 +75,7 @@ from minik.controllers.podcontrol import (
     requeue_for_availability,
     slow_start_batch,
 )
+from minik.controllers.podevents import PodEvents
 from minik.controllers.replica_kinds import (
     REPLICA_SET,
     REPLICATION_CONTROLLER,
@@ -171,7 +171,11 @@ class ReplicaController:
         self.pods: Informer[Pod] = ctx.informers.get(PODS)
         self.queue = WorkQueue(self.name, metrics=self.metrics, clock=ctx.clock)
         self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_deleted)
-        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.pod_events = PodEvents(kind.kind, self.replicasets.indexer, self.queue,
+                                    self.expectations,
+                                    selector=lambda rs: selector_of(rs, self.kind))
+        self.pods.add_handler(self.pod_events.added, self.pod_events.updated,
+                              self.pod_events.deleted)
 
     async def run(self) -> None:
         """Wait for the caches, then sync every object and follow changes until cancelled."""
@@ -192,64 +196,6 @@ class ReplicaController:
         key = key_of(rs)
         self.expectations.forget(key)
         self.queue.add(key)
-
-    def _owner_key(self, pod: Pod, ref: OwnerReference | None) -> str | None:
-        """The key of the cached object `ref` points at, if it is ours and still exists."""
-        if ref is None or ref.get("kind") != self.kind.kind:
-            return None
-        rs = self.replicasets.indexer.get_by(namespace_of(pod), str(ref.get("name", "")))
-        if rs is None or uid_of(rs) != ref.get("uid"):
-            return None
-        return key_of(rs)
-
-    def _selecting_keys(self, pod: Pod) -> list[str]:
-        """Keys of the objects in the pod's namespace whose selector matches it."""
-        namespace = namespace_of(pod) or ""
-        labels = labels_of(pod)
-        return [key_of(rs) for rs in self.replicasets.indexer.list(namespace)
-                if (selector := selector_of(rs, self.kind)) is not None
-                and selector.matches(labels)]
-
-    def _enqueue_orphan(self, pod: Pod) -> None:
-        for key in self._selecting_keys(pod):
-            self.queue.add(key)
-
-    def _pod_added(self, pod: Pod) -> None:
-        if is_being_deleted(pod):
-            self._pod_deleted(pod)
-            return
-        ref = controller_of(pod)
-        if ref is None:
-            self._enqueue_orphan(pod)
-            return
-        key = self._owner_key(pod, ref)
-        if key is not None:
-            self.expectations.creation_observed(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        if resource_version_of(old) == resource_version_of(new):
-            return
-        labels_changed = labels_of(old) != labels_of(new)
-        if is_being_deleted(new):
-            self._pod_deleted(new)
-            if labels_changed:
-                self._pod_deleted(old)
-            return
-        old_ref, new_ref = controller_of(old), controller_of(new)
-        if old_ref != new_ref and (old_key := self._owner_key(old, old_ref)) is not None:
-            self.queue.add(old_key)
-        if new_ref is not None:
-            if (key := self._owner_key(new, new_ref)) is not None:
-                self.queue.add(key)
-        elif labels_changed or old_ref != new_ref:
-            self._enqueue_orphan(new)
-
-    def _pod_deleted(self, pod: Pod) -> None:
-        key = self._owner_key(pod, controller_of(pod))
-        if key is not None:
-            self.expectations.deletion_observed(key, key_of(pod))
-            self.queue.add(key)
 
     # ---------------------------------------------------------------- sync
 

@@ -11,14 +11,13 @@ need not become ready for the set to go on.
 
 from __future__ import annotations
 
-import http.client
 import json
-import threading
 from typing import Any
 
 import pytest
 
 from tests.e2e.cluster import Cluster, eventually
+from tests.e2e.podlog import PodLog
 
 pytestmark = pytest.mark.e2e
 
@@ -94,36 +93,6 @@ def all_ready(cluster: Cluster, ns: str, count: int) -> bool:
     found = pods(cluster, ns)
     return len(found) == count and all(
         ready_since(p) and not p["metadata"].get("deletionTimestamp") for p in found.values())
-
-
-class PodLog:
-    """Pod ADDED and DELETED events of a namespace, in the order a watch delivers them."""
-
-    def __init__(self, cluster: Cluster, ns: str) -> None:
-        self.cluster, self.ns = cluster, ns
-        self.added: list[str] = []
-        self.deleted: list[str] = []
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from minik.client.rest import RestClient
-        from minik.kubeconfig import load_kubeconfig
-
-        client = RestClient(load_kubeconfig(self.cluster.kubeconfig), timeout=600)
-        path = f"/api/v1/namespaces/{self.ns}/pods"
-        listed = client.request("GET", path)
-        self.added += [p["metadata"]["name"] for p in listed["items"]]
-        params = {"watch": "true", "resourceVersion": listed["metadata"]["resourceVersion"]}
-        try:
-            for event in client.watch(path, params=params):
-                name = event["object"]["metadata"]["name"]
-                if event["type"] == "ADDED":
-                    self.added.append(name)
-                elif event["type"] == "DELETED":
-                    self.deleted.append(name)
-        except (OSError, http.client.HTTPException):
-            return  # the server went away at the end of the module
 
 
 def test_the_statefulset_tutorial_with_kubectl(cluster: Cluster, namespace: str,

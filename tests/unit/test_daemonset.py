@@ -9,6 +9,9 @@ affinity names. Time is a manual clock (`FakeClock`).
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -17,9 +20,24 @@ from prometheus_client import CollectorRegistry
 
 from minik.api.meta import format_time
 from minik.api.resources import REGISTRY
+from minik.controllers import history
 from minik.controllers.context import ControllerContext
 from minik.controllers.daemonset.controller import DaemonSetController
-from minik.controllers.daemonset.nodes import placement, target_node, template_for_node
+from minik.controllers.daemonset.manage import node_needs
+from minik.controllers.daemonset.nodes import (
+    Placement,
+    placement,
+    target_node,
+    template_for_node,
+)
+from minik.controllers.daemonset.status import daemon_set_status
+from minik.controllers.daemonset.update import (
+    Limits,
+    by_creation_and_phase,
+    rolling_update,
+    surge_update,
+)
+from minik.controllers.history import DAEMONSET
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
 from minik.machinery.shared_informers import SharedInformers
@@ -119,6 +137,16 @@ class Cluster:
         """Every pod not yet Running becomes ready."""
         await self.ready(*(p["metadata"]["name"] for p in await self.pods()
                            if (p.get("status") or {}).get("phase") != "Running"))
+
+    async def settled(self) -> None:
+        """Until the controller's cache has every pod as the API has it and its queue is
+        idle: it has acted on everything the test did."""
+        def versions(pods: list[dict]) -> set[str]:
+            return {p["metadata"]["resourceVersion"] for p in pods}
+        wanted = versions(await self.pods())
+        queue = self.controller.queue
+        await poll(lambda: asyncio.sleep(0, versions(self.controller.pods.indexer.list())),
+                   lambda cached: cached == wanted and not len(queue) and not queue._processing)
 
     async def revisions(self) -> list[dict]:
         items = (await self.client.list(REVISIONS, "default"))["items"]
@@ -241,7 +269,11 @@ async def test_a_no_execute_taint_evicts_the_daemon_pod_and_a_no_schedule_one_ke
 
 
 async def fail(cluster: Cluster, name: str) -> None:
-    await cluster.client.patch(PODS, "default", name, {"status": {"phase": "Failed"}},
+    """As the kubelet reports a failed pod: phase Failed, no longer Ready."""
+    not_ready = {"type": "Ready", "status": "False",
+                 "lastTransitionTime": format_time(cluster.clock.wall())}
+    await cluster.client.patch(PODS, "default", name,
+                               {"status": {"phase": "Failed", "conditions": [not_ready]}},
                                subresource="status")
 
 
@@ -263,7 +295,7 @@ async def test_a_failed_daemon_pod_is_replaced_and_a_second_failure_backs_off(
     await cluster.ready(second)
     await cluster.wait_status(currentNumberScheduled=1, numberReady=1)
     await fail(cluster, second)
-    await cluster.wait_status(currentNumberScheduled=0, numberReady=0)
+    await cluster.wait_status(currentNumberScheduled=1, numberReady=0, numberUnavailable=1)
     by_node = await cluster.pods_by_node()
     assert [p["metadata"]["name"] for p in by_node["n1"]] == [second]
     cluster.clock.advance(1.0)
@@ -293,7 +325,7 @@ async def test_a_rolling_update_replaces_at_most_max_unavailable_pods_at_a_time(
     revisions = await cluster.revisions()
     assert [r["revision"] for r in revisions] == [1, 2]
     assert revisions[0]["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
-    hash_label = revisions[1]["metadata"]["labels"]["controller.kubernetes.io/hash"]
+    hash_label = revisions[1]["metadata"]["labels"]["controller-revision-hash"]
     assert {p["metadata"]["labels"]["controller-revision-hash"]
             for p in await cluster.pods()} == {hash_label}
 
@@ -367,3 +399,193 @@ async def test_a_matching_orphan_is_adopted_and_a_relabelled_pod_released_and_re
                lambda p: not p["metadata"].get("ownerReferences"))
     by_node = await cluster.wait_nodes({"n1": 2})
     assert sorted(p["metadata"]["labels"]["app"] for p in by_node["n1"]) == ["agent", "other"]
+
+
+
+async def test_an_orphan_that_appears_beside_a_daemon_pod_is_adopted_and_deleted_as_excess(
+        cluster: Cluster):
+    await cluster.node("n1")
+    await cluster.create(ds_body(updateStrategy={"type": "OnDelete"}))
+    [own] = (await cluster.wait_nodes({"n1": 1}))["n1"]
+    await cluster.settled()
+    orphan = template_for_node({"metadata": {"labels": {"app": "agent"}},
+                                "spec": {"containers": [{"name": "c", "image": "x"}]}}, "n1")
+    await cluster.client.create(PODS, "default", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan", **orphan["metadata"]},
+        "spec": orphan["spec"]})
+    by_node = await poll(cluster.pods_by_node, lambda by: [p["metadata"]["name"] for p in
+                                                           by.get("n1", [])] != ["orphan"]
+                         and len(by.get("n1", [])) == 1)
+    assert by_node["n1"][0]["metadata"]["uid"] == own["metadata"]["uid"]
+
+
+
+async def test_a_duplicate_of_the_current_revision_goes_and_its_pods_are_relabelled(
+        cluster: Cluster):
+    await cluster.node("n1")
+    await cluster.create(ds_body(updateStrategy={"type": "OnDelete"}))
+    [pod] = (await cluster.wait_nodes({"n1": 1}))["n1"]
+    [current] = await cluster.revisions()
+    duplicate = copy.deepcopy(current)
+    duplicate["metadata"] = {"name": "agent-duplicate", "ownerReferences":
+                             current["metadata"]["ownerReferences"],
+                             "labels": {"app": "agent", "controller-revision-hash": "dup"}}
+    await cluster.client.patch(PODS, "default", pod["metadata"]["name"],
+                               {"metadata": {"labels": {"controller-revision-hash": "dup"}}})
+    await cluster.wait_status(updatedNumberScheduled=0)
+    await cluster.client.create(REVISIONS, "default", {**duplicate, "revision": 0})
+    await poll(cluster.revisions, lambda rs: [r["metadata"]["name"] for r in rs] ==
+               [current["metadata"]["name"]])
+    await cluster.wait_status(updatedNumberScheduled=1)
+    [relabelled] = await cluster.pods()
+    assert relabelled["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert relabelled["metadata"]["labels"]["controller-revision-hash"] == \
+        current["metadata"]["labels"]["controller-revision-hash"]
+
+def v2(**more: object) -> dict:
+    return {"spec": {"template": {"spec": {"containers": [
+        {"name": "c", "image": "minik/web:v2"}]}}, **more}}
+
+
+async def test_a_percent_max_unavailable_scales_against_the_desired_nodes_rounding_up(
+        cluster: Cluster):
+    for name in ("n1", "n2", "n3"):
+        await cluster.node(name)
+    await cluster.create(ds_body(updateStrategy={
+        "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "50%"}}))
+    await cluster.wait_nodes({"n1": 1, "n2": 1, "n3": 1})
+    await cluster.ready_all()
+    await cluster.wait_status(numberAvailable=3)
+    await cluster.patch(v2())
+    await cluster.wait_status(updatedNumberScheduled=2, currentNumberScheduled=3,
+                              numberAvailable=1, numberUnavailable=2)
+    assert images(await cluster.pods()) == ["minik/web:v1", "minik/web:v2", "minik/web:v2"]
+    await cluster.ready_all()
+    await cluster.wait_status(updatedNumberScheduled=3)
+    await cluster.ready_all()
+    await cluster.wait_status(numberAvailable=3)
+
+
+async def test_a_ready_pod_counts_as_available_only_after_min_ready_seconds(cluster: Cluster):
+    await cluster.node("n1")
+    await cluster.create(ds_body(minReadySeconds=10))
+    await cluster.wait_nodes({"n1": 1})
+    await cluster.ready_all()
+    await cluster.wait_status(numberReady=1, numberAvailable=0, numberUnavailable=1)
+    cluster.clock.advance(11.0)
+    await cluster.wait_status(numberReady=1, numberAvailable=1, numberUnavailable=0)
+
+
+async def test_a_surge_pod_replaces_the_old_one_only_once_available_after_min_ready_seconds(
+        cluster: Cluster):
+    await cluster.node("n1")
+    await cluster.create(ds_body(minReadySeconds=10, updateStrategy={
+        "type": "RollingUpdate", "rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}}))
+    await cluster.wait_nodes({"n1": 1})
+    await cluster.ready_all()
+    cluster.clock.advance(11.0)
+    await cluster.wait_status(numberAvailable=1)
+    await cluster.patch(v2())
+    await cluster.wait_nodes({"n1": 2})
+    await cluster.ready_all()
+    await cluster.settled()
+    assert images(await cluster.pods()) == ["minik/web:v1", "minik/web:v2"]
+    cluster.clock.advance(11.0)
+    by_node = await cluster.wait_nodes({"n1": 1})
+    assert images(by_node["n1"]) == ["minik/web:v2"]
+    await cluster.wait_status(updatedNumberScheduled=1, numberAvailable=1)
+
+
+async def test_history_beyond_the_limit_goes_and_a_taken_revision_name_counts_a_collision(
+        cluster: Cluster):
+    await cluster.node("n1")
+    ds = await cluster.create(ds_body(revisionHistoryLimit=1))
+    await cluster.wait_nodes({"n1": 1})
+    taken = history.new_revision({**ds, "spec": {**ds["spec"], "template": {
+        **ds["spec"]["template"], "spec": {**ds["spec"]["template"]["spec"], "containers": [
+            {**ds["spec"]["template"]["spec"]["containers"][0], "image": "minik/web:v2"}]}}}},
+        1, None, kind=DAEMONSET)
+    squatter = await cluster.client.create(REVISIONS, "default", {
+        "apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": taken["metadata"]["name"]}, "data": {"other": True},
+        "revision": 1})
+    await cluster.patch(v2())
+    await cluster.wait_status(collisionCount=1, observedGeneration=2)
+    for image in ("minik/web:v3", "minik/web:v4"):
+        await cluster.patch({"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": image}]}}}})
+        await poll(cluster.pods, lambda pods, image=image: images(pods) == [image])
+        await cluster.ready_all()
+    owned = await poll(cluster.revisions, lambda rs: len(rs) == 3)
+    assert [r["revision"] for r in owned if r["metadata"].get("ownerReferences")] == [3, 4]
+    assert squatter["metadata"]["name"] in [r["metadata"]["name"] for r in owned]
+    hashes = {r["metadata"].get("labels", {}).get("controller-revision-hash") for r in owned}
+    assert {p["metadata"]["labels"]["controller-revision-hash"]
+            for p in await cluster.pods()} <= hashes
+
+
+# ------------------------------------------------- the pure update rules
+
+NOW = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+
+
+def a_pod(name: str, hash_value: str, *, available: bool = True,
+          deleting: bool = False) -> dict:
+    md: dict = {"name": name, "labels": {"controller-revision-hash": hash_value},
+                "creationTimestamp": "2029-12-31T00:00:00Z"}
+    if deleting:
+        md["deletionTimestamp"] = "2030-01-01T00:00:00Z"
+    ready = {"type": "Ready", "status": "True" if available else "False",
+             "lastTransitionTime": "2029-12-31T00:00:00Z"}
+    return {"metadata": md, "spec": {"nodeName": "n"},
+            "status": {"phase": "Running", "conditions": [ready]}}
+
+
+def test_a_terminating_pod_holds_its_node_without_surge_but_not_with_it():
+    where = Placement(True, True)
+    terminating = [a_pod("old", "h1", deleting=True)]
+    assert not node_needs(where, terminating, "h2", surge=False, min_ready=0, now=NOW).create
+    assert node_needs(where, terminating, "h2", surge=True, min_ready=0, now=NOW).create
+    done = a_pod("done", "h2")
+    done["status"]["phase"] = "Succeeded"
+    assert node_needs(where, [done, a_pod("p", "h2")], "h2", surge=False, min_ready=0,
+                      now=NOW).delete == [done]
+
+
+def test_an_unavailable_old_pod_is_replaced_at_once_and_counts_as_unavailable():
+    nodes = {"a": [a_pod("a", "h1", available=False)], "b": [a_pod("b", "h1")],
+             "c": [a_pod("c-old", "h1", deleting=True)]}
+    step = rolling_update(nodes, "h2", Limits(0, 2), 0, NOW)
+    assert [p["metadata"]["name"] for p in step.delete] == ["a"]
+    step = rolling_update(nodes, "h2", Limits(0, 3), 0, NOW)
+    assert [p["metadata"]["name"] for p in step.delete] == ["a", "b"]
+
+
+def test_with_surge_an_old_pod_leaving_its_node_goes_only_while_more_are_available_than_wanted():
+    nodes = {"a": [a_pod("a-old", "h1")], "b": [a_pod("b-new", "h2")]}
+    step = surge_update(nodes, "h2", Limits(1, 0), 0, NOW, should_run={"b"}, desired=1)
+    assert [p["metadata"]["name"] for p in step.delete] == ["a-old"]
+    nodes["b"] = [a_pod("b-new", "h2", available=False)]
+    step = surge_update(nodes, "h2", Limits(1, 0), 0, NOW, should_run={"b"}, desired=1)
+    assert step.delete == [] and step.surge_nodes == []
+    nodes = {"a": [a_pod("a-old", "h1")], "b": [a_pod("b-old", "h1", available=False)]}
+    step = surge_update(nodes, "h2", Limits(1, 0), 0, NOW, should_run={"a", "b"}, desired=2)
+    assert step.surge_nodes == ["b", "a"]
+
+
+def test_status_counts_each_node_by_its_first_pod_and_a_pod_where_none_should_run():
+    ds = {"metadata": {"name": "agent", "generation": 3},
+          "spec": {"template": {"spec": {"nodeSelector": {"run": "yes"}}}}}
+    nodes = [node_body("a", {"run": "yes"}), node_body("b", {"run": "yes"}),
+             node_body("c", {"run": "yes"}), node_body("d")]
+    unscheduled = a_pod("a-new", "h2")
+    del unscheduled["spec"]["nodeName"]
+    failed = a_pod("b-failed", "h2", available=False)
+    failed["status"]["phase"] = "Failed"
+    node_pods = {"a": [unscheduled, a_pod("a-old", "h1")], "b": [failed],
+                 "d": [a_pod("d", "h2")]}
+    ordered = {n: by_creation_and_phase(p) for n, p in node_pods.items()}
+    assert daemon_set_status(ds, nodes, ordered, "h2", None, NOW) == {
+        "desiredNumberScheduled": 3, "currentNumberScheduled": 2, "numberMisscheduled": 1,
+        "numberReady": 1, "numberAvailable": 1, "numberUnavailable": 2,
+        "updatedNumberScheduled": 1, "observedGeneration": 3}

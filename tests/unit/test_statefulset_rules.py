@@ -1,10 +1,12 @@
-"""The StatefulSet controller's pure rules: identity, revisions, retention, rolling limits."""
+"""The StatefulSet controller's pure rules: identity, retention, rolling limits (its
+revisions: test_history)."""
 
 from __future__ import annotations
 
 import pytest
 
-from minik.controllers.statefulset import history, identity, retention
+from minik.controllers.history import revision_of
+from minik.controllers.statefulset import identity, retention
 from minik.controllers.statefulset.control import max_unavailable, placeholder
 
 SET = {"apiVersion": "apps/v1", "kind": "StatefulSet",
@@ -26,31 +28,6 @@ def test_a_pod_name_gives_its_set_and_ordinal():
     assert identity.parent_and_ordinal(a_pod("my-web-0")) == ("my-web", 0)
     assert identity.parent_and_ordinal(a_pod("web")) == ("", -1)
     assert identity.parent_and_ordinal(a_pod("web-99999999999")) == ("", -1)
-
-
-def test_revisions_of_equal_templates_have_equal_names_and_a_collision_renames():
-    one = history.new_revision(SET, 1, 0)
-    assert one["metadata"]["name"] == history.new_revision(SET, 7, 0)["metadata"]["name"]
-    assert one["metadata"]["name"].startswith("web-")
-    assert one["metadata"]["labels"] == {"app": "web", history.HASH_LABEL:
-                                         one["metadata"]["name"][len("web-"):]}
-    assert one["metadata"]["annotations"] == {"kubernetes.io/change-cause": "v1"}
-    assert one["data"]["spec"]["template"]["$patch"] == "replace"
-    assert history.new_revision(SET, 1, 1)["metadata"]["name"] != one["metadata"]["name"]
-    changed = {**SET, "spec": {**SET["spec"], "template": {
-        "metadata": {"labels": {"app": "web"}},
-        "spec": {"containers": [{"name": "c", "image": "minik/web:v2"}]}}}}
-    two = history.new_revision(changed, 2, 0)
-    assert not history.equal_revisions(one, two)
-    assert history.apply_revision(changed, one)["spec"]["template"] == SET["spec"]["template"]
-
-
-def test_history_beyond_the_limit_goes_oldest_first_and_never_a_live_revision():
-    revisions = [{"metadata": {"name": f"r{i}"}, "revision": i} for i in range(1, 6)]
-    sts = {**SET, "spec": {**SET["spec"], "revisionHistoryLimit": 1}}
-    pods = [{"metadata": {"name": "web-0", "labels": {"controller-revision-hash": "r1"}}}]
-    gone = history.revisions_to_truncate(sts, pods, revisions, ("r4", "r5"))
-    assert [r["metadata"]["name"] for r in gone] == ["r2"]
 
 
 @pytest.mark.parametrize(("scaled", "deleted", "in_range", "removed"), [
@@ -105,7 +82,7 @@ def test_max_unavailable_rounds_down_but_is_at_least_one():
 def test_a_missing_pod_below_the_partition_is_made_at_the_current_revision():
     current = {**SET, "spec": {**SET["spec"], "updateStrategy": {
         "type": "RollingUpdate", "rollingUpdate": {"partition": 1}}}}
-    assert identity.revision_of(placeholder(current, current, "old", "new", 0)) == "old"
-    assert identity.revision_of(placeholder(current, current, "old", "new", 1)) == "new"
+    assert revision_of(placeholder(current, current, "old", "new", 0)) == "old"
+    assert revision_of(placeholder(current, current, "old", "new", 1)) == "new"
     on_delete = {**SET, "spec": {**SET["spec"], "updateStrategy": {"type": "OnDelete"}}}
-    assert identity.revision_of(placeholder(on_delete, on_delete, "old", "new", 0)) == "new"
+    assert revision_of(placeholder(on_delete, on_delete, "old", "new", 0)) == "new"

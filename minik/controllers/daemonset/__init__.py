@@ -5,5 +5,7 @@
 - `manage`: what one node needs of the DaemonSet's pods (`podsShouldBeOnNode`).
 - `update`: the RollingUpdate strategy's choice of old pods to delete and
   nodes to surge onto (`update.go`).
-- `controller`: `DaemonSetController`: handlers, sync, revisions and status.
+- `status`: the status counted over nodes (`updateDaemonSetStatus`).
+- `controller`: `DaemonSetController`: handlers, sync, revisions, and the
+  writes.
 """

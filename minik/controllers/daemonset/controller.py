@@ -2,24 +2,32 @@
 
 Shaped like Kubernetes' `DaemonSetsController` on minik's machinery.
 Handlers on the shared informers of DaemonSets, pods and nodes compute
-keys only: a pod maps to the DaemonSet named by
-its controller reference (and tells the `ControllerExpectations` about its
-creation or deletion); a node that appears, goes, or changes labels, taints
+keys only: a pod maps to the DaemonSet named by its controller reference
+(and tells the `ControllerExpectations` about its creation or deletion), an
+orphan to every DaemonSet whose selector matches it
+(`minik.controllers.podevents`); a node that appears, goes, or changes labels, taints
 or schedulability enqueues every DaemonSet, since it may change where they
 run.
 
 `sync(key)`, once every create and delete it issued has been seen, reads
 the DaemonSet's revisions (`RevisionControl`, shared with the StatefulSet
-controller: the update revision's `controller.kubernetes.io/hash` is the
-`controller-revision-hash` label of the pods it makes), groups its pods by
-the node they are for, and manages them (`manage`: missing pods created,
-failed, excess and misplaced ones deleted, a failed pod's node backing off
-from 1 s doubling to 15 min as Kubernetes' `failedPodsBackoff`); pods for
-nodes that no longer exist are deleted too. When manage changed
-nothing, the RollingUpdate strategy deletes old pods or surges new ones
-(`update`); OnDelete leaves old pods until someone deletes them. Then the
-status is written when it changed and history beyond
-`revisionHistoryLimit` that no pod uses is deleted.
+controller: the update revision's `controller-revision-hash` label is the
+same label on the pods it makes, and duplicates of it are deleted), groups
+its pods by the node they are for (those being deleted too, unless already
+finished: a node whose pod is still terminating gets no new one yet), and
+manages them (`manage`: missing pods created, failed, excess and misplaced
+ones deleted, a failed pod's node backing off from 1 s doubling to 15 min
+as Kubernetes' `failedPodsBackoff`); pods for nodes that no longer exist
+are deleted too (Kubernetes leaves scheduled ones to the pod GC). When
+manage changed nothing, the RollingUpdate strategy deletes old pods or
+surges new ones (`update`); OnDelete leaves old pods until someone deletes
+them. Then the history beyond `revisionHistoryLimit` that no pod uses is
+deleted and the status is written when it changed (`observedGeneration`
+with it); a ready pod not yet available after `minReadySeconds` brings a
+requeue for when it is. A pod is up to date when its hash is the update
+revision's (Kubernetes also accepts a `pod-template-generation` equal to
+the `deprecated.daemonset.template.generation` annotation, which minik's
+API server does not set).
 
 Pods and revisions are claimed as Kubernetes does: orphans the selector
 matches are adopted (after a fresh read shows the DaemonSet is still the
@@ -33,48 +41,51 @@ import copy
 import datetime as dt
 import logging
 from collections import defaultdict
-from typing import cast
 
 from minik.api.errors import ApiError
 from minik.api.meta import (
     controller_of,
     is_being_deleted,
-    is_pod_ready,
     is_pod_terminal,
     labels_of,
     meta_of,
     name_of,
     namespace_of,
     new_controller_ref,
-    resource_version_of,
     uid_of,
 )
 from minik.api.objects import (
     ControllerRevision,
-    JsonObject,
+    DaemonSet,
+    DaemonSetSpec,
     Node,
     Pod,
     PodTemplateSpec,
-    StatefulSet,
 )
 from minik.api.resources import CONTROLLERREVISIONS, DAEMONSETS, NODES, PODS
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.daemonset.manage import node_needs
 from minik.controllers.daemonset.nodes import placement, target_node, template_for_node
-from minik.controllers.daemonset.update import limits, oldest_first, rolling_update, split_pods
+from minik.controllers.daemonset.status import daemon_set_status
+from minik.controllers.daemonset.update import (
+    allows_surge,
+    by_creation_and_phase,
+    limits,
+    rolling_update,
+    surge_update,
+)
 from minik.controllers.expectations import ControllerExpectations
+from minik.controllers.history import DAEMONSET, POD_REVISION_LABEL
 from minik.controllers.podcontrol import (
     PodControl,
     check_can_adopt,
     claim_pods,
-    is_pod_available,
     owner_key,
     requeue_for_availability,
 )
-from minik.controllers.statefulset import history
-from minik.controllers.statefulset.identity import REVISION_LABEL
-from minik.controllers.statefulset.revisioncontrol import RevisionControl
+from minik.controllers.podevents import PodEvents
+from minik.controllers.revisioncontrol import RevisionControl, Revisions
 from minik.machinery.backoff import Backoff
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
@@ -86,11 +97,10 @@ DEFAULT_WORKERS = 2
 FAILED_BACKOFF_BASE, FAILED_BACKOFF_CAP = 1.0, 900.0
 TEMPLATE_GENERATION_LABEL = "pod-template-generation"
 """The DaemonSet's generation when it made the pod (deprecated, yet still set by Kubernetes)."""
-DaemonSet = JsonObject
 
 
-def _spec(ds: DaemonSet) -> JsonObject:
-    return cast(JsonObject, ds.get("spec") or {})
+def _spec(ds: DaemonSet) -> DaemonSetSpec:
+    return ds.get("spec") or {}
 
 
 def _strategy(ds: DaemonSet) -> str:
@@ -99,6 +109,15 @@ def _strategy(ds: DaemonSet) -> str:
 
 def _min_ready(ds: DaemonSet) -> int:
     return int(_spec(ds).get("minReadySeconds") or 0)
+
+
+def _selector(ds: DaemonSet) -> LabelSelector | None:
+    try:
+        selector = LabelSelector.from_spec(_spec(ds).get("selector"))
+    except (ApiError, ValueError) as e:
+        log.warning("DaemonSet %s has an invalid selector: %s", key_of(ds), e)
+        return None
+    return None if selector.empty else selector
 
 
 def _node_changed(old: Node, new: Node) -> bool:
@@ -117,7 +136,7 @@ class DaemonSetController:
         self.clock = ctx.clock
         self.workers = workers
         self.expectations = ControllerExpectations(clock=ctx.clock)
-        self.sets: Informer[JsonObject] = ctx.informers.get(DAEMONSETS)
+        self.sets: Informer[DaemonSet] = ctx.informers.get(DAEMONSETS)
         self.pods: Informer[Pod] = ctx.informers.get(PODS)
         self.nodes: Informer[Node] = ctx.informers.get(NODES)
         self.revisions: Informer[ControllerRevision] = ctx.informers.get(CONTROLLERREVISIONS)
@@ -126,11 +145,17 @@ class DaemonSetController:
                                       clock=ctx.clock)
         self._failed_at: dict[str, dt.datetime] = {}
         self.revision_control = RevisionControl(ctx.client, self.revisions.indexer,
-                                                kind="DaemonSet")
+                                                DAEMONSET)
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
         self.sets.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                               self._set_deleted)
-        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.pod_events = PodEvents("DaemonSet", self.sets.indexer, self.queue,
+                                    self.expectations, selector=_selector)
+        self.pods.add_handler(self.pod_events.added, self.pod_events.updated,
+                              self.pod_events.deleted)
+        self.revisions.add_handler(self._revision_changed,
+                                   lambda _old, new: self._revision_changed(new),
+                                   self._revision_changed)
         self.nodes.add_handler(lambda _n: self._enqueue_all(), self._node_updated,
                                lambda _n: self._enqueue_all())
 
@@ -154,32 +179,17 @@ class DaemonSetController:
         for key in [k for k in self._failed_at if k.startswith(f"{uid_of(ds)}/")]:
             del self._failed_at[key]
 
+    def _revision_changed(self, revision: ControllerRevision) -> None:
+        """`addHistory`, `updateHistory`, `deleteHistory`: its owner, or for an orphan every
+        DaemonSet that may adopt it."""
+        if (key := owner_key(revision, "DaemonSet", self.sets.indexer)) is not None:
+            self.queue.add(key)
+        elif controller_of(revision) is None:
+            self.pod_events.enqueue_selecting(revision)
+
     def _node_updated(self, old: Node, new: Node) -> None:
         if _node_changed(old, new):
             self._enqueue_all()
-
-    def _owner_key(self, pod: Pod) -> str | None:
-        return owner_key(pod, "DaemonSet", self.sets.indexer)
-
-    def _pod_added(self, pod: Pod) -> None:
-        if is_being_deleted(pod):
-            self._pod_deleted(pod)
-        elif (key := self._owner_key(pod)) is not None:
-            self.expectations.creation_observed(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        if resource_version_of(old) == resource_version_of(new):
-            return
-        if is_being_deleted(new) and not is_being_deleted(old):
-            self._pod_deleted(new)
-        elif (key := self._owner_key(new)) is not None:
-            self.queue.add(key)
-
-    def _pod_deleted(self, pod: Pod) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.deletion_observed(key, key_of(pod))
-            self.queue.add(key)
 
     # ---------------------------------------------------------------- sync
 
@@ -198,25 +208,21 @@ class DaemonSetController:
             raise Requeue(str(e)) from e
 
     async def _sync(self, key: str, ds: DaemonSet) -> None:
-        try:
-            selector = LabelSelector.from_spec(_spec(ds).get("selector"))
-        except (ApiError, ValueError) as e:
-            log.warning("DaemonSet %s has an invalid selector: %s", key, e)
+        if (selector := _selector(ds)) is None:
             return
-        if selector.empty:
-            return
-        sts = cast(StatefulSet, ds)
         can_adopt = self._has_orphans(ds, selector) and await self._can_adopt(ds)
-        revisions = await self.revision_control.list_owned(sts, selector, can_adopt)
-        view = await self.revision_control.for_sync(sts, revisions)
-        hash_value = labels_of(view.update).get(history.HASH_LABEL, "")
-        template = cast(PodTemplateSpec, history.template_of_revision(view.update))
+        revisions = await self.revision_control.list_owned(ds, selector, can_adopt)
+        view = await self.revision_control.for_sync(ds, revisions)
+        hash_value = labels_of(view.update).get(DAEMONSET.hash_label, "")
+        template = _spec(ds).get("template") or {}
         node_pods = await self._pods_by_node(ds, selector, can_adopt)
+        if await self.revision_control.dedup(view, [p for ps in node_pods.values() for p in ps]):
+            raise Requeue("duplicate revisions deleted, their pods relabelled")
         changed, backoff = await self._manage(key, ds, node_pods, template, hash_value)
         if not changed and _strategy(ds) == "RollingUpdate":
             await self._roll(key, ds, node_pods, template, hash_value)
+        await self._truncate(ds, node_pods, view)
         await self._write_status(ds, node_pods, hash_value, view.collision_count)
-        await self._truncate(ds, view.all, view.update, node_pods)
         try:
             requeue_for_availability([p for ps in node_pods.values() for p in ps],
                                      _min_ready(ds), self.clock.wall())
@@ -246,13 +252,14 @@ class DaemonSetController:
     async def _pods_by_node(self, ds: DaemonSet, selector: LabelSelector,
                             can_adopt: bool) -> dict[str, list[Pod]]:
         """The DaemonSet's pods (matching orphans adopted when `can_adopt`, owned pods whose
-        labels stopped matching released) by the node they are for, oldest first; a pod
-        that names no node is left alone, as Kubernetes does."""
+        labels stopped matching released) by the node they are for, in
+        `by_creation_and_phase` order; a pod that names no node is left alone, and one
+        both finished and being deleted is past caring about (`getNodesToDaemonPods`)."""
         uid = uid_of(ds)
         candidates = [p for p in self.pods.indexer.list(namespace_of(ds))
-                      if not is_being_deleted(p)
+                      if not (is_being_deleted(p) and is_pod_terminal(p))
                       and (((ref := controller_of(p)) is not None and ref.get("uid") == uid)
-                           or (can_adopt and ref is None))]
+                           or (can_adopt and ref is None and not is_being_deleted(p)))]
 
         async def allowed() -> None:
             return None
@@ -264,20 +271,20 @@ class DaemonSetController:
         for pod in claimed:
             if (node := target_node(pod)) is not None:
                 by_node[node].append(pod)
-        return {node: oldest_first(pods) for node, pods in by_node.items()}
+        return {node: by_creation_and_phase(pods) for node, pods in by_node.items()}
 
     async def _manage(self, key: str, ds: DaemonSet, node_pods: dict[str, list[Pod]],
                       template: PodTemplateSpec, hash_value: str) -> tuple[bool, float | None]:
         """`manage`: create missing pods, delete failed, excess and misplaced ones. Says
         whether it changed anything, and how long until a failed pod's back-off ends."""
         nodes = {name_of(n): n for n in self.nodes.indexer.list()}
-        surge = limits(ds, 1).max_surge > 0 and _strategy(ds) == "RollingUpdate"
+        surge, now = allows_surge(ds), self.clock.wall()
         create: list[str] = []
         delete: list[Pod] = []
         waits: list[float] = []
         for name, node in nodes.items():
             needs = node_needs(placement(template, node), node_pods.get(name, []), hash_value,
-                               surge=surge, min_ready=_min_ready(ds))
+                               surge=surge, min_ready=_min_ready(ds), now=now)
             create += [name] if needs.create else []
             delete += needs.delete
             if needs.failed and (wait := self._failed_backoff_wait(ds, name)) > 0:
@@ -286,7 +293,7 @@ class DaemonSetController:
                 delete += self._failed_observed(ds, name, needs.failed)
         for name, pods in node_pods.items():
             if name not in nodes:
-                delete += pods
+                delete += [p for p in pods if not is_being_deleted(p)]
         await self._sync_nodes(key, ds, delete, create, template, hash_value)
         return bool(create or delete), min(waits, default=None)
 
@@ -310,12 +317,16 @@ class DaemonSetController:
 
     async def _roll(self, key: str, ds: DaemonSet, node_pods: dict[str, list[Pod]],
                     template: PodTemplateSpec, hash_value: str) -> None:
-        desired = {name_of(n) for n in self.nodes.indexer.list()
-                   if placement(template, n).should_continue_running}
-        wanted = {n: [p for p in pods if not is_pod_terminal(p)]
-                  for n, pods in node_pods.items() if n in desired}
-        step = rolling_update(wanted, hash_value, limits(ds, len(desired)), _min_ready(ds),
-                              self.clock.wall())
+        """`rollingUpdate`, over every node with pods or that should run one."""
+        should_run = {name_of(n) for n in self.nodes.indexer.list()
+                      if placement(template, n).should_run}
+        nodes = {n: node_pods.get(n, []) for n in {*node_pods, *should_run}}
+        lim, now = limits(ds, len(should_run)), self.clock.wall()
+        if lim.max_surge == 0:
+            step = rolling_update(nodes, hash_value, lim, _min_ready(ds), now)
+        else:
+            step = surge_update(nodes, hash_value, lim, _min_ready(ds), now,
+                                should_run=should_run, desired=len(should_run))
         await self._sync_nodes(key, ds, step.delete, step.surge_nodes, template, hash_value)
 
     async def _sync_nodes(self, key: str, ds: DaemonSet, delete: list[Pod], create: list[str],
@@ -327,7 +338,7 @@ class DaemonSetController:
         labelled = copy.deepcopy(template)
         labels = labelled.setdefault("metadata", {}).setdefault("labels", {})
         labels[TEMPLATE_GENERATION_LABEL] = str(meta_of(ds).get("generation") or 0)
-        labels[REVISION_LABEL] = hash_value
+        labels[POD_REVISION_LABEL] = hash_value
         error: Exception | None = None
         for node in create:
             try:
@@ -346,37 +357,12 @@ class DaemonSetController:
             raise error
 
     async def _write_status(self, ds: DaemonSet, node_pods: dict[str, list[Pod]],
-                            hash_value: str, collisions: int) -> None:
-        """`updateDaemonSetStatus`: counted over nodes, the oldest pod of each."""
-        template = cast(PodTemplateSpec, _spec(ds).get("template") or {})
-        now, min_ready = self.clock.wall(), _min_ready(ds)
-        desired = current = misscheduled = ready = available = updated = 0
-        for node in self.nodes.indexer.list():
-            where = placement(template, node)
-            pods = [p for p in node_pods.get(name_of(node), []) if not is_pod_terminal(p)]
-            desired += where.should_run
-            if not where.should_run:
-                misscheduled += bool(pods)
-                continue
-            if not pods:
-                continue
-            current += 1
-            pod = pods[0]
-            ready += is_pod_ready(pod)
-            available += is_pod_available(pod, min_ready, now)
-            new, _old, _ok = split_pods(pods, hash_value)
-            updated += new is not None
-        status: JsonObject = {
-            "currentNumberScheduled": current, "numberMisscheduled": misscheduled,
-            "desiredNumberScheduled": desired, "numberReady": ready,
-            "observedGeneration": meta_of(ds).get("generation"),
-            "updatedNumberScheduled": updated, "numberAvailable": available,
-            "numberUnavailable": desired - available,
-        }
-        if collisions:
-            status["collisionCount"] = collisions
+                            hash_value: str, collisions: int | None) -> None:
+        """`storeDaemonSetStatus`: the status written when it changed."""
+        status = daemon_set_status(ds, self.nodes.indexer.list(), node_pods, hash_value,
+                                   collisions, self.clock.wall())
         old = ds.get("status") or {}
-        if {k: old.get(k) for k in status} == status:
+        if all(old.get(k) == v for k, v in status.items()):
             return
         md = meta_of(ds)
         try:
@@ -386,11 +372,8 @@ class DaemonSetController:
             if e.code != 404:
                 raise
 
-    async def _truncate(self, ds: DaemonSet, revisions: list[ControllerRevision],
-                        update: ControllerRevision, node_pods: dict[str, list[Pod]]) -> None:
-        """`cleanupHistory`: revisions beyond the limit whose hash no pod carries."""
-        hashes = {labels_of(p).get(REVISION_LABEL) for ps in node_pods.values() for p in ps}
-        live = [name_of(update), *(name_of(r) for r in revisions
-                                   if labels_of(r).get(history.HASH_LABEL) in hashes)]
-        await self.revision_control.delete(history.revisions_to_truncate(
-            cast(StatefulSet, ds), [], revisions, live))
+    async def _truncate(self, ds: DaemonSet, node_pods: dict[str, list[Pod]],
+                        view: Revisions) -> None:
+        """`cleanupHistory`: revisions beyond the limit that no pod was made from."""
+        await self.revision_control.truncate(ds, [p for ps in node_pods.values() for p in ps],
+                                             view)

@@ -38,6 +38,7 @@ from minik.api.errors import ApiError
 from minik.api.meta import generation_of, is_pod_terminal, name_of
 from minik.api.objects import ControllerRevision, Pod, StatefulSet, StatefulSetStatus
 from minik.controllers.deployment.sizes import int_or_percent
+from minik.controllers.history import revision_of
 from minik.controllers.podcontrol import slow_start_batch
 from minik.controllers.statefulset.identity import (
     allows_burst,
@@ -54,7 +55,6 @@ from minik.controllers.statefulset.identity import (
     ordinal_of,
     phase_of,
     replicas_of,
-    revision_of,
     start_ordinal,
     storage_matches,
     update_strategy_type,

@@ -5,8 +5,8 @@ Handlers on the shared informers of StatefulSets and pods only compute
 keys: a pod maps to the set named by its controller reference (when that
 set is cached with the same uid), an orphan pod to every set of its
 namespace whose selector matches it, and so does a deleted claim (a stale
-claim may have held a pod back). Pod handlers also tell the
-`ControllerExpectations` about creations and deletions; `sync(key)` acts
+claim may have held a pod back). Pod handlers (`minik.controllers.podevents`)
+also tell the `ControllerExpectations` about creations and deletions; `sync(key)` acts
 only when every create and delete it issued has been seen, so a sync on a
 cache that lags its own writes waits for the watch instead of creating an
 ordinal twice. Claims and ControllerRevisions are read from their
@@ -36,11 +36,9 @@ from minik.api.errors import ApiError
 from minik.api.meta import (
     controller_of,
     is_being_deleted,
-    labels_of,
     meta_of,
     namespace_of,
     new_controller_ref,
-    resource_version_of,
     uid_of,
 )
 from minik.api.objects import (
@@ -54,17 +52,17 @@ from minik.api.resources import CONTROLLERREVISIONS, PERSISTENTVOLUMECLAIMS, POD
 from minik.api.selectors.labels import LabelSelector
 from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
+from minik.controllers.history import STATEFULSET, apply_revision
 from minik.controllers.podcontrol import (
     PodControl,
     claim_pods,
-    owner_key,
     requeue_for_availability,
 )
+from minik.controllers.podevents import PodEvents
+from minik.controllers.revisioncontrol import RevisionControl
 from minik.controllers.statefulset.control import SetUpdate
-from minik.controllers.statefulset.history import apply_revision
 from minik.controllers.statefulset.identity import is_member_of, min_ready_seconds
 from minik.controllers.statefulset.podcontrol import StatefulPodControl
-from minik.controllers.statefulset.revisioncontrol import RevisionControl
 from minik.controllers.statefulset.status import complete_rolling_update, inconsistent_status
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
@@ -104,11 +102,15 @@ class StatefulSetController:
         self.pod_control = StatefulPodControl(ctx.client, ctx.events, self.claims.indexer,
                                               self.expectations)
         self.adoption = PodControl(ctx.client, ctx.events)
-        self.revision_control = RevisionControl(ctx.client, self.revisions.indexer)
+        self.revision_control = RevisionControl(ctx.client, self.revisions.indexer,
+                                                STATEFULSET)
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
         self.sets.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                               self._set_deleted)
-        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.pod_events = PodEvents("StatefulSet", self.sets.indexer, self.queue,
+                                    self.expectations, selector=selector_of)
+        self.pods.add_handler(self.pod_events.added, self.pod_events.updated,
+                              self.pod_events.deleted)
         self.claims.add_handler(on_delete=self._claim_deleted)
 
     async def run(self) -> None:
@@ -127,49 +129,9 @@ class StatefulSetController:
         self.expectations.forget(key_of(sts))
         self._enqueue(sts)
 
-    def _owner_key(self, pod: Pod) -> str | None:
-        return owner_key(pod, "StatefulSet", self.sets.indexer)
-
-    def _enqueue_orphan(self, obj: Pod | PersistentVolumeClaim) -> None:
-        """Every set of the object's namespace whose selector matches its labels."""
-        for sts in self.sets.indexer.list(namespace_of(obj)):
-            selector = selector_of(sts)
-            if selector is not None and selector.matches(labels_of(obj)):
-                self._enqueue(sts)
-
     def _claim_deleted(self, claim: PersistentVolumeClaim) -> None:
         """A stale claim that held a pod back is gone: its set may go on."""
-        self._enqueue_orphan(claim)
-
-    def _pod_added(self, pod: Pod) -> None:
-        if is_being_deleted(pod):
-            self._pod_deleted(pod)
-            return
-        if controller_of(pod) is None:
-            self._enqueue_orphan(pod)
-        elif (key := self._owner_key(pod)) is not None:
-            self.expectations.creation_observed(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        if resource_version_of(old) == resource_version_of(new):
-            return
-        if is_being_deleted(new) and not is_being_deleted(old):
-            self._pod_deleted(new)
-        old_key, new_key = self._owner_key(old), self._owner_key(new)
-        if old_key is not None and old_key != new_key:
-            self.queue.add(old_key)
-        if new_key is not None:
-            self.queue.add(new_key)
-        elif controller_of(new) is None and (labels_of(old) != labels_of(new)
-                                             or controller_of(old) is not None):
-            self._enqueue_orphan(new)
-
-    def _pod_deleted(self, pod: Pod) -> None:
-        key = self._owner_key(pod)
-        if key is not None:
-            self.expectations.deletion_observed(key, key_of(pod))
-            self.queue.add(key)
+        self.pod_events.enqueue_selecting(claim)
 
     # ---------------------------------------------------------------- sync
 
@@ -202,7 +164,7 @@ class StatefulSetController:
         now = self.clock.wall()
         update = SetUpdate(key, sts, current_set=apply_revision(sts, view.current),
                            update_set=apply_revision(sts, view.update), current=view.current,
-                           update=view.update, collision_count=view.collision_count,
+                           update=view.update, collision_count=view.collision_count or 0,
                            pods=pods, control=self.pod_control, now=now)
         status = await update.run()
         await self._write_status(sts, status)

@@ -32,11 +32,12 @@ from minik.api.meta import (
     new_controller_ref,
 )
 from minik.api.objects import JsonObject, Pod, StatefulSet
+from minik.controllers.history import POD_REVISION_LABEL
 from minik.controllers.podcontrol import is_pod_available, pod_from_template
 
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
-REVISION_LABEL = "controller-revision-hash"
+REVISION_LABEL = POD_REVISION_LABEL
 
 _MEMBER_NAME = re.compile(r"(.*)-([0-9]+)$")
 _MAX_ORDINAL = 2**31 - 1
@@ -188,10 +189,6 @@ def new_pod(sts: StatefulSet, ordinal: int, revision: str) -> Pod:
         pod["spec"]["subdomain"] = service
     with_storage(sts, pod, ordinal)
     return pod
-
-
-def revision_of(pod: Pod) -> str:
-    return labels_of(pod).get(REVISION_LABEL, "")
 
 
 # -------------------------------------------------------------- pod states

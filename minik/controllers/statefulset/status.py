@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from minik.api.objects import Pod, StatefulSet, StatefulSetStatus
+from minik.controllers.history import revision_of
 from minik.controllers.podcontrol import is_pod_available
 from minik.controllers.statefulset.identity import (
     is_created,
@@ -22,7 +23,6 @@ from minik.controllers.statefulset.identity import (
     is_terminating,
     min_ready_seconds,
     replicas_of,
-    revision_of,
     update_strategy_type,
 )
 

@@ -1,10 +1,11 @@
-"""`minik rollout status|history|undo` for a StatefulSet, as kubectl does them.
+"""`minik rollout status|history|undo` for a StatefulSet or a DaemonSet, as kubectl does them.
 
-A StatefulSet's history is its ControllerRevisions (those it controls, by
+Their history is their ControllerRevisions (those the object controls, by
 their `revision` number); each holds the patch that restores a pod
 template, and undo sends that patch as a strategic merge patch, as
-kubectl's `StatefulSetRollbacker` does. Status follows kubectl's
-`StatefulSetStatusViewer`, messages and all.
+kubectl's `StatefulSetRollbacker` and `DaemonSetRollbacker` do. Status
+follows kubectl's `StatefulSetStatusViewer` and `DaemonSetStatusViewer`,
+messages and all.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from minik.client.paths import collection_path, object_path
 from minik.client.rest import RestClient
 
 
-def status_message(sts: dict[str, Any]) -> tuple[str, bool]:
+def stateful_set_status_message(sts: dict[str, Any]) -> tuple[str, bool]:
     """kubectl's StatefulSetStatusViewer: the line to print and whether the rollout is done."""
     spec, status = sts.get("spec") or {}, sts.get("status") or {}
     strategy = spec.get("updateStrategy") or {}
@@ -54,8 +55,27 @@ def status_message(sts: dict[str, Any]) -> tuple[str, bool]:
             f"revision {status.get('currentRevision')}..."), True
 
 
+def daemon_set_status_message(ds: dict[str, Any]) -> tuple[str, bool]:
+    """kubectl's DaemonSetStatusViewer: the line to print and whether the rollout is done."""
+    name = ds["metadata"]["name"]
+    spec, status = ds.get("spec") or {}, ds.get("status") or {}
+    if (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+        fail("error: rollout status is only available for RollingUpdate strategy type")
+    if ds["metadata"].get("generation", 0) > status.get("observedGeneration", 0):
+        return "Waiting for daemon set spec update to be observed...", False
+    desired = status.get("desiredNumberScheduled", 0)
+    waiting = f'Waiting for daemon set "{name}" rollout to finish: '
+    if status.get("updatedNumberScheduled", 0) < desired:
+        return (f"{waiting}{status.get('updatedNumberScheduled', 0)} out of {desired} new pods "
+                "have been updated..."), False
+    if status.get("numberAvailable", 0) < desired:
+        return (f"{waiting}{status.get('numberAvailable', 0)} of {desired} updated pods are "
+                "available..."), False
+    return f'daemon set "{name}" successfully rolled out', True
+
+
 def history(client: RestClient, sts: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ControllerRevisions the set controls, oldest revision first."""
+    """The ControllerRevisions the object controls, oldest revision first."""
     selector = selector_string(sts["spec"].get("selector"))
     listed = client.request("GET", collection_path(CONTROLLERREVISIONS,
                                                    sts["metadata"].get("namespace")),
@@ -83,11 +103,11 @@ def show_history(client: RestClient, rt: ResourceType, sts: dict[str, Any],
     if wanted:
         revision = next((r for r in revisions if r.get("revision") == wanted), None)
         if revision is None:
-            fail(f"error: unable to find the specified revision {wanted}")
+            fail("error: unable to find the specified revision")
         w = PrefixWriter()
         describe_template(w, _template(revision))
         click.echo(f"{rt.qualified_kind}/{name} with revision #{wanted}")
-        click.echo(w.render(), nl=False)
+        click.echo(w.raw())
         return
     click.echo(f"{rt.qualified_kind}/{name} ")
     rows = [("REVISION", "CHANGE-CAUSE")] + [
@@ -102,11 +122,12 @@ def show_history(client: RestClient, rt: ResourceType, sts: dict[str, Any],
 
 def undo(client: RestClient, rt: ResourceType, namespace: str, name: str,
          to_revision: int) -> None:
-    """Patch the set with the chosen revision's data (by default the one before the latest)."""
+    """Patch the object with the chosen revision's data (by default the one before the
+    latest)."""
     path = object_path(rt, namespace, name)
     sts = client.request("GET", path)
     revisions = history(client, sts)
-    if len(revisions) <= 1:
+    if not to_revision and len(revisions) <= 1:
         fail("error: no last revision to roll back to")
     if to_revision:
         revision = next((r for r in revisions if r.get("revision") == to_revision), None)
