@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 
 from minik.api.meta import created_at, name_of, namespace_of, parse_time
-from minik.api.objects import AnyObject, Deployment, JsonObject, ReplicaSet, StatefulSet
+from minik.api.objects import (
+    AnyObject,
+    DaemonSet,
+    Deployment,
+    JsonObject,
+    ReplicaSet,
+    StatefulSet,
+)
 from minik.controllers.cronjob.schedule import ScheduleError, parse_schedule
 from minik.monitoring.families import (
     CONDITION_STATUSES,
@@ -125,7 +132,7 @@ def statefulset_families(statefulsets: Sequence[StatefulSet]) -> Iterator[Family
     ])
 
 
-def daemonset_families(daemonsets: Sequence[JsonObject]) -> Iterator[Family]:
+def daemonset_families(daemonsets: Sequence[DaemonSet]) -> Iterator[Family]:
     labels, values = _labeller("daemonset")
     yield created_family(daemonsets, labels, values, "kube_daemonset")
     yield from field_families(daemonsets, labels, values, [
