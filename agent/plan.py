@@ -4,11 +4,14 @@ Given the pod, what the runtime holds for it, the backoff book and the
 containers whose liveness probe failed, `compute_pod_actions` says whether
 the sandbox must be (re)created, which init container runs next, which app
 containers start or are killed, which wait in backoff, and which old
-attempts can go. A pod whose phase is already Succeeded or Failed is done
-for good: whatever still runs is stopped and nothing starts, even when its
-containers are gone (after `minik down`/`up` or a `docker rm`). The sync
-has the plan carried out (`agent.execute`) and plans again; the plan itself
-never touches the runtime, so it is tested without one.
+attempts can go (one created but never started, as an agent killed between
+its create and its start leaves it, is replaced by the next attempt and
+removed, as by the kubelet's container GC). A pod whose phase is already
+Succeeded or Failed is done for good: whatever still runs is stopped and
+nothing starts, even when its containers are gone (after `minik down`/`up`
+or a `docker rm`). The sync has the plan carried out (`agent.execute`) and
+plans again; the plan itself never touches the runtime, so it is tested
+without one.
 
 A container that could not be started counts as a crash: one the engine
 created but could not start has ended (`agent.podstate.ended`), and one
@@ -98,6 +101,13 @@ def should_restart(policy: str, exit_code: int | None) -> bool:
 
 def _finished(info: ContainerInfo) -> bool:
     return info.state in ("exited", "dead", "created")
+
+
+def _never_ran(info: ContainerInfo) -> bool:
+    """Created but neither started nor refused a start: what an agent killed between its
+    create and its start leaves. The next attempt replaces it, as the kubelet starts a
+    Created container anew, and it is no history worth keeping."""
+    return info.state == "created" and not ended(info)
 
 
 def failed_since(latest: ContainerInfo | None,
@@ -200,15 +210,14 @@ def _plan_container(
             actions.kill.append(Kill(latest.id, name, "Killing",
                                      f"Container {name} failed liveness probe, will be restarted"))
         return
-    never_started = latest.state == "created" and not ended(latest)
-    if never_started or should_restart(restart_policy(pod), latest.exit_code):
+    if _never_ran(latest) or should_restart(restart_policy(pod), latest.exit_code):
         _retry(actions, pod, name, latest, backoff, init=False, failed_create=failed_create)
 
 
 def _old_attempts(state: PodRuntimeState) -> list[str]:
     old = [s.id for s in state.sandboxes[1:] if _finished(s)]
     for attempts in state.containers.values():
-        finished = [a for a in attempts if _finished(a)]
+        finished = [a for a in attempts if _finished(a) and not _never_ran(a)]
         keep = {a.id for a in attempts[:1]} | {a.id for a in finished[:KEEP_ATTEMPTS]}
         old += [a.id for a in attempts if a.id not in keep and _finished(a)]
     return old

@@ -164,6 +164,18 @@ def test_old_attempts_beyond_the_last_two_are_removed() -> None:
     assert sorted(actions.remove) == ["app0", "app1"]
 
 
+def test_an_attempt_created_but_never_started_goes_once_a_later_attempt_exists() -> None:
+    p = pod("Never")
+    stale = dataclasses.replace(app(p, state="created"), exit_code=None, finished_at=None,
+                                started_at=None)
+    alone = compute_pod_actions(p, state_of(sandbox(), stale), backoff=backoff())
+    assert [(s.name, s.restart_count) for s in alone.start] == [("app", 1)]
+    assert not alone.remove, "the only attempt stays until the next one exists"
+    ran = app(p, state="exited", restarts=1)
+    later = compute_pod_actions(p, state_of(sandbox(), ran, stale), backoff=backoff())
+    assert later.remove == ["app0"] and not later.start
+
+
 def status_of(p: dict[str, Any], state: PodRuntimeState, **waiting: tuple[str, str]) -> dict:
     return pod_status(p, state, waiting=waiting, probes=ProbeView(), host_ip="127.0.0.1",
                       now=T0)
