@@ -33,6 +33,7 @@ from minik.api.objects import (
     PersistentVolume,
     PersistentVolumeClaim,
     Pod,
+    PodDisruptionBudget,
     ReplicaSet,
     ReplicationController,
     Service,
@@ -194,6 +195,8 @@ LEASES: ResourceType[JsonObject] = ResourceType(
 HORIZONTALPODAUTOSCALERS: ResourceType[JsonObject] = ResourceType(
     "autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
     short_names=("hpa",), categories=WORKLOAD)
+PODDISRUPTIONBUDGETS: ResourceType[PodDisruptionBudget] = ResourceType(
+    "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",))
 
 
 def _registry() -> tuple[ResourceType[JsonObject], ...]:
@@ -204,6 +207,7 @@ def _registry() -> tuple[ResourceType[JsonObject], ...]:
         ENDPOINTS, EVENTS, SERVICEACCOUNTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS,
         DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS, CONTROLLERREVISIONS, JOBS,
         CRONJOBS, ENDPOINTSLICES, STORAGECLASSES, LEASES, HORIZONTALPODAUTOSCALERS,
+        PODDISRUPTIONBUDGETS,
     ))
 
 
