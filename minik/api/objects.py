@@ -155,6 +155,12 @@ class DeploymentCondition(Condition, total=False):
     lastUpdateTime: str | None
 
 
+class StatusCondition(Condition, total=False):
+    """`metav1.Condition`, the shared shape newer kinds use (a PodDisruptionBudget's)."""
+
+    observedGeneration: int
+
+
 # --------------------------------------------------------------------- pods
 
 
@@ -744,7 +750,7 @@ class PodDisruptionBudgetStatus(TypedDict, total=False):
     currentHealthy: int
     desiredHealthy: int
     expectedPods: int
-    conditions: list[Condition]
+    conditions: list[StatusCondition]
 
 
 class PodDisruptionBudget(KubeObject, total=False):

@@ -17,6 +17,7 @@ from minik.controllers.context import ControllerContext, ControllerFactory
 from minik.controllers.cronjob.controller import CronJobController
 from minik.controllers.daemonset.controller import DaemonSetController
 from minik.controllers.deployment.controller import DeploymentController
+from minik.controllers.disruption.controller import DisruptionController
 from minik.controllers.endpoints.endpoints import EndpointsController
 from minik.controllers.endpoints.endpointslice import EndpointSliceController
 from minik.controllers.endpoints.mirroring import EndpointSliceMirroringController
@@ -55,6 +56,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "cronjob": CronJobController,
         "ttl-after-finished": TTLAfterFinishedController,
         "daemonset": DaemonSetController,
+        "disruption": DisruptionController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,
