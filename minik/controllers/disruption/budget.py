@@ -20,9 +20,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from minik.api.disruption import (
+    DISRUPTION_ALLOWED,
+    INSUFFICIENT_PODS,
+    SUFFICIENT_PODS,
+    SYNC_FAILED,
+    allowed_condition,
+    set_status_condition,
+)
 from minik.api.meta import (
     find_condition,
-    format_time,
     generation_of,
     is_being_deleted,
     is_pod_ready,
@@ -40,8 +47,6 @@ from minik.controllers.deployment.sizes import int_or_percent
 
 DELETION_TIMEOUT = dt.timedelta(minutes=2)
 """How long an evicted pod may take to be deleted before the budget stops waiting for it."""
-DISRUPTION_ALLOWED = "DisruptionAllowed"
-SUFFICIENT_PODS, INSUFFICIENT_PODS, SYNC_FAILED = "SufficientPods", "InsufficientPods", "SyncFailed"
 
 
 def needs_scale(spec: PodDisruptionBudgetSpec) -> bool:
@@ -113,29 +118,6 @@ class Health:
     disrupted: dict[str, str]
 
 
-def set_condition(conditions: list[StatusCondition] | None, condition: StatusCondition,
-                  now: dt.datetime) -> list[StatusCondition]:
-    """`meta.SetStatusCondition`: the transition time moves only with the status; reason,
-    message and observedGeneration always follow."""
-    previous = find_condition(conditions, condition["type"])
-    changed = previous is None or previous.get("status") != condition["status"]
-    stamped: StatusCondition = {**condition, "lastTransitionTime": (
-        format_time(now) if changed or previous is None
-        else previous.get("lastTransitionTime") or format_time(now))}
-    if previous is None:
-        return [*(conditions or []), stamped]
-    return [stamped if c is previous else c for c in conditions or []]
-
-
-def _allowed_condition(allowed: int, generation: int) -> StatusCondition:
-    sufficient = allowed > 0
-    condition: StatusCondition = {
-        "type": DISRUPTION_ALLOWED, "status": "True" if sufficient else "False",
-        "reason": SUFFICIENT_PODS if sufficient else INSUFFICIENT_PODS, "message": "",
-        "observedGeneration": generation}
-    return condition
-
-
 def conditions_up_to_date(pdb: PodDisruptionBudget) -> bool:
     """`pdbhelper.ConditionsAreUpToDate`."""
     status = pdb.get("status") or {}
@@ -167,10 +149,9 @@ def budget_status(pdb: PodDisruptionBudget, health: Health,
     status: PodDisruptionBudgetStatus = {
         "observedGeneration": generation, "disruptionsAllowed": allowed,
         "currentHealthy": health.current, "desiredHealthy": health.desired,
-        "expectedPods": health.expected,
-        "conditions": set_condition(old.get("conditions"),
-                                    _allowed_condition(allowed, generation), now),
+        "expectedPods": health.expected, "conditions": old.get("conditions") or [],
     }
+    status["conditions"] = allowed_condition(status, now)
     if health.disrupted:
         status["disruptedPods"] = health.disrupted
     return status
@@ -184,4 +165,4 @@ def failed_status(pdb: PodDisruptionBudget, message: str,
                             "reason": SYNC_FAILED, "message": message,
                             "observedGeneration": old.get("observedGeneration", 0)}
     return {**old, "disruptionsAllowed": 0,
-            "conditions": set_condition(old.get("conditions"), condition, now)}
+            "conditions": set_status_condition(old.get("conditions"), condition, now)}
