@@ -37,6 +37,9 @@ COMMANDS: dict[str, str] = {
     "set": "minik.cli.rollout:set_group",
     "rollout": "minik.cli.rollout:rollout",
     "dns": "minik.cli.dns:dns_command",
+    "cordon": "minik.cli.drain:cordon",
+    "uncordon": "minik.cli.drain:uncordon",
+    "drain": "minik.cli.drain:drain",
 }
 
 
