@@ -29,6 +29,7 @@ from minik.controllers.namespace import NamespaceController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
 from minik.controllers.serviceaccount import ServiceAccountsController
 from minik.controllers.statefulset.controller import StatefulSetController
+from minik.controllers.tainteviction import TaintEvictionController
 from minik.controllers.ttlafterfinished import TTLAfterFinishedController
 from minik.controllers.volume.binder import PersistentVolumeController
 from minik.controllers.volume.protection import PVCProtectionController, PVProtectionController
@@ -57,6 +58,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "ttl-after-finished": TTLAfterFinishedController,
         "daemonset": DaemonSetController,
         "disruption": DisruptionController,
+        "taint-eviction-controller": TaintEvictionController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,
