@@ -174,3 +174,18 @@ def test_always_allow_lets_an_unready_pod_go_even_when_the_budget_is_short() -> 
     assert not unhealthy_may_go(unready, short)
     assert unhealthy_may_go(unready, {**short, "spec": {
         "unhealthyPodEvictionPolicy": "AlwaysAllow"}})
+
+
+async def test_a_v1beta1_eviction_is_accepted_and_a_retry_after_header_says_when_to_retry(
+        api: Api):
+    await pod(api, "a")
+    await budget(api, allowed=1, observed=0)
+    body = {"apiVersion": "policy/v1beta1", "kind": "Eviction", "metadata": {"name": "a"}}
+    async with aiohttp.ClientSession() as session, session.post(
+            f"http://127.0.0.1:{api.server.port}{EVICT.format('a')}",
+            headers={"Authorization": "Bearer t"}, json=body) as response:
+        assert (response.status, response.headers.get("Retry-After")) == (429, "10")
+    await api.client.patch(PODDISRUPTIONBUDGETS, "default", "web", {"status": {
+        "observedGeneration": 1}}, subresource="status")
+    answer = await api.client.request("POST", EVICT.format("a"), body=body)
+    assert answer["status"] == "Success"
