@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from minik.api.meta import format_time
 from minik.api.objects import JsonObject
 from minik.api.resources import JOBS, PODDISRUPTIONBUDGETS, PODS, REPLICASETS
 from minik.controllers.disruption.controller import DisruptionController
@@ -101,3 +102,21 @@ async def test_a_percentage_over_a_job_fails_safe_as_the_job_has_no_scale(env: E
     condition = status["conditions"][0]
     assert (condition["status"], condition["reason"]) == ("False", "SyncFailed")
     assert condition["message"] == "jobs.batch does not implement the scale subresource"
+
+
+async def test_a_disruption_target_left_on_a_pod_not_deleted_goes_false_after_two_minutes(
+        env: Env):
+    await env.pod("a", None)
+    await env.api.client.patch(PODS, "default", "a", {"status": {"conditions": [
+        {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI",
+         "lastTransitionTime": format_time(env.clock.wall())}]}},
+        patch_type="strategic", subresource="status")
+    await eventually(lambda: any(
+        c["type"] == "DisruptionTarget" for c in (env.controller.pods.indexer.get(
+            "default/a") or {}).get("status", {}).get("conditions", [])))
+    assert await sync_once(env.controller.sync_stale_pod, "default/a") == 120.0
+    env.clock.advance(120)
+    assert await sync_once(env.controller.sync_stale_pod, "default/a") is None
+    conditions = (await env.api.client.get(PODS, "default", "a"))["status"]["conditions"]
+    target = next(c for c in conditions if c["type"] == "DisruptionTarget")
+    assert target["status"] == "False"

@@ -14,16 +14,35 @@ with the resourceVersion it read: a 409 retries the key. Any other failure
 writes the fail-safe status: no disruption allowed, condition
 `DisruptionAllowed` False with reason `SyncFailed` and the error as its
 message. While an eviction is in flight the key is requeued for the moment
-its entry in `disruptedPods` would expire. Time is the context's clock.
+its entry in `disruptedPods` would expire.
+
+A second queue holds pods with a True `DisruptionTarget` condition that
+are not being deleted and not finished (an eviction whose delete never
+came): two minutes after the condition's transition, `sync_stale_pod`
+sets it False, as Kubernetes' `syncStalePodDisruption` does. Time is the
+context's clock.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import TypeVar
 
+from minik.api.disruption import DISRUPTION_TARGET
 from minik.api.errors import ApiError
-from minik.api.meta import is_being_deleted, labels_of, meta_of, name_of, namespace_of
+from minik.api.meta import (
+    format_time,
+    is_being_deleted,
+    is_pod_terminal,
+    labels_of,
+    meta_of,
+    name_of,
+    namespace_of,
+    parse_time,
+    pod_condition,
+    resource_version_of,
+)
 from minik.api.objects import (
     KubeObject,
     Pod,
@@ -58,12 +77,27 @@ log = logging.getLogger(__name__)
 
 W = TypeVar("W", bound=KubeObject)
 DEFAULT_WORKERS = 2
+STALE_POD_DISRUPTION = dt.timedelta(minutes=2)
+TERMINATION_BY_KUBELET = "TerminationByKubelet"
 UNMANAGED_MESSAGE = (
     "Pods selected by this PodDisruptionBudget (selector: {selector}) were found to be "
     "unmanaged. As a result, the status of the PDB cannot be calculated correctly, which may "
     "result in undefined behavior. To account for these pods please set \".spec.minAvailable\" "
     "field of the PDB to an integer value."
 )
+
+
+def stale_disruption_in(pod: Pod, now: dt.datetime) -> float | None:
+    """Seconds until the pod's True `DisruptionTarget` is stale (`nonTerminatingPodHas
+    StaleDisruptionCondition`); None when it has none that can be, or is going anyway."""
+    if is_being_deleted(pod) or is_pod_terminal(pod):
+        return None
+    condition = pod_condition(pod, DISRUPTION_TARGET)
+    if condition is None or condition.get("status") != "True" or (
+            condition.get("reason") == TERMINATION_BY_KUBELET):
+        return None
+    since = parse_time(condition.get("lastTransitionTime")) or now
+    return max(0.0, (since + STALE_POD_DISRUPTION - now).total_seconds())
 
 
 def budget_selector(pdb: PodDisruptionBudget) -> LabelSelector:
@@ -84,6 +118,8 @@ class DisruptionController:
         self.pods: Informer[Pod] = ctx.informers.get(PODS)
         self.finders = ControllerFinders(ctx.client, ctx.informers)
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)
+        self.stale = WorkQueue(f"{self.name}-stale-pod-disruption", metrics=ctx.metrics,
+                               clock=ctx.clock)
         self.budgets.add_handler(self._enqueue, lambda _old, new: self._enqueue(new),
                                  self._enqueue)
         self.pods.add_handler(self._pod_changed, self._pod_updated, self._pod_changed)
@@ -97,7 +133,9 @@ class DisruptionController:
         await self.pods.wait_synced()
         await self.finders.wait_synced()
         await run_workers(self.queue, self.sync, workers=DEFAULT_WORKERS,
-                          metrics=self.ctx.metrics)
+                          metrics=self.ctx.metrics,
+                          also=[run_workers(self.stale, self.sync_stale_pod,
+                                            metrics=self.ctx.metrics)])
 
     # ------------------------------------------------------------- handlers
 
@@ -117,12 +155,16 @@ class DisruptionController:
     def _pod_changed(self, pod: Pod) -> None:
         for key in self._budgets_of(namespace_of(pod), labels_of(pod)):
             self.queue.add(key)
+        if stale_disruption_in(pod, self.clock.wall()) is not None:
+            self.stale.add(key_of(pod))
 
     def _pod_updated(self, old: Pod, new: Pod) -> None:
         keys = {*self._budgets_of(namespace_of(new), labels_of(new)),
                 *self._budgets_of(namespace_of(old), labels_of(old))}
         for key in keys:
             self.queue.add(key)
+        if stale_disruption_in(new, self.clock.wall()) is not None:
+            self.stale.add(key_of(new))
 
     def _workload_changed(self, obj: KubeObject) -> None:
         for pdb in self.budgets.indexer.list(namespace_of(obj)):
@@ -173,6 +215,28 @@ class DisruptionController:
             await self._write(pdb, status)
         if recheck is not None:
             raise Requeue("an eviction is in flight", after=(recheck - now).total_seconds())
+
+    async def sync_stale_pod(self, key: str) -> None:
+        """Set a stale `DisruptionTarget` False once `STALE_POD_DISRUPTION` has passed."""
+        pod = self.pods.indexer.get(key)
+        if pod is None:
+            return
+        now = self.clock.wall()
+        wait = stale_disruption_in(pod, now)
+        if wait is None:
+            return
+        if wait > 0:
+            raise Requeue("the DisruptionTarget condition is not stale yet", after=wait)
+        condition = {"type": DISRUPTION_TARGET, "status": "False",
+                     "lastTransitionTime": format_time(now)}
+        try:
+            await self.client.patch(PODS, namespace_of(pod), name_of(pod), {
+                "metadata": {"resourceVersion": resource_version_of(pod)},
+                "status": {"conditions": [condition]}}, patch_type="strategic",
+                subresource="status")
+        except ApiError as e:
+            if e.code != 404:
+                raise
 
     async def _fail_safe(self, pdb: PodDisruptionBudget, message: str) -> None:
         log.warning("failed to sync PDB %s: %s", key_of(pdb), message)
