@@ -161,8 +161,8 @@ def failed_status(pdb: PodDisruptionBudget, message: str,
                   now: dt.datetime) -> PodDisruptionBudgetStatus:
     """`failSafe`: no disruption allowed, condition `SyncFailed` with the error."""
     old = pdb.get("status") or {}
-    condition: StatusCondition = {"type": DISRUPTION_ALLOWED, "status": "False",
-                            "reason": SYNC_FAILED, "message": message,
-                            "observedGeneration": old.get("observedGeneration", 0)}
+    condition: StatusCondition = {
+        "type": DISRUPTION_ALLOWED, "status": "False", "reason": SYNC_FAILED,
+        "message": message, "observedGeneration": old.get("observedGeneration", 0)}
     return {**old, "disruptionsAllowed": 0,
             "conditions": set_status_condition(old.get("conditions"), condition, now)}
