@@ -196,6 +196,8 @@ def pod_status(
 
     A terminal phase is final: a status that would change it (its containers
     are gone, say) is not reported, and the pod keeps the status it has.
+    Conditions the agent does not own (`DisruptionTarget`, set by an
+    eviction or a taint) are kept, as the kubelet's status manager keeps them.
     """
     current = pod.get("status") or {}
     stamp = format_time(now)
@@ -227,6 +229,8 @@ def pod_status(
         "containerStatuses": apps,
         "qosClass": qos_class(pod.get("spec", {})),
     }
+    owned = {c["type"] for c in status["conditions"]}
+    status["conditions"] += [c for c in previous or [] if c["type"] not in owned]
     if inits:
         status["initContainerStatuses"] = inits
     if ip:
@@ -235,3 +239,15 @@ def pod_status(
     if is_pod_terminal(pod) and status["phase"] != current["phase"]:
         return current
     return status
+
+
+def final_phase(status: PodStatus) -> str:
+    """The phase of a deleted pod whose containers have stopped: Succeeded when every
+    container exited 0, else Failed (the kubelet's terminal phase for deleted pods)."""
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return status["phase"]
+    codes: list[int | None] = []
+    for container in status.get("containerStatuses") or []:
+        terminated = container.get("state", {}).get("terminated")
+        codes.append(None if terminated is None else terminated.get("exitCode"))
+    return "Succeeded" if codes and all(c == 0 for c in codes) else "Failed"

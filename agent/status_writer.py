@@ -18,7 +18,7 @@ from agent import trace
 from agent.metrics import AgentMetrics
 from agent.podstate import PodRuntimeState
 from agent.probes import ProbeManager
-from agent.status import pod_status
+from agent.status import final_phase, pod_status
 from minik.api import errors
 from minik.api.meta import created_at, name_of, namespace_of, uid_of
 from minik.api.objects import Pod, PodStatus
@@ -48,13 +48,18 @@ class StatusWriter:
         self._started: set[str] = set()
 
     async def write(self, uid: str, state: PodRuntimeState,
-                    waiting: dict[str, tuple[str, str]]) -> bool:
-        """Write the status of the pod as the cache holds it now; False when it must be retried."""
+                    waiting: dict[str, tuple[str, str]], *, final: bool = False) -> bool:
+        """Write the status of the pod as the cache holds it now; False when it must be retried.
+
+        `final`: the pod is deleted and its containers stopped, so its phase is terminal.
+        """
         pod = self.pod_by_uid(uid)
         if pod is None or uid_of(pod) != uid:
             return True
         status = pod_status(pod, state, waiting=waiting, probes=self.probes.view(uid),
                             host_ip=self.host_ip, now=self.clock.wall())
+        if final:
+            status["phase"] = final_phase(status)
         self._observe_start(pod, status)
         current = pod.get("status") or {}
         if status == current:

@@ -53,7 +53,7 @@ from agent.runtime_state import RuntimeStates
 from agent.status_writer import PodByUid, StatusWriter
 from agent.termination import PodTerminator
 from agent.volumes import VolumeManager
-from minik.api.meta import is_being_deleted, is_pod_terminal, uid_of
+from minik.api.meta import finalizers_of, is_being_deleted, is_pod_terminal, uid_of
 from minik.api.objects import Pod
 from minik.client.aio import AsyncClient
 from minik.machinery.backoff import Backoff
@@ -197,6 +197,9 @@ class PodSyncer:
     async def terminate(self, pod: Pod) -> None:
         """Graceful deletion: preStop, SIGTERM, wait what is left of the grace, SIGKILL.
 
+        A pod that finalizers keep after the delete (a Job's) first gets its
+        terminal status (phase Failed, or Succeeded when every container exited
+        0), as the kubelet writes it, for whoever removes the finalizer to read.
         Done once the pod object is deleted (or already gone or replaced);
         a failed delete is retried.
         """
@@ -204,6 +207,9 @@ class PodSyncer:
         state = await self.state(uid)
         self.probes.remove(uid)
         await self.terminator.stop_containers(pod, state)
+        if finalizers_of(pod) and not await self.status.write(uid, await self.state(uid), {},
+                                                              final=True):
+            raise Requeue("the final status write failed", after=WRITE_RETRY)
         await self.remove_pod(uid)
         await self.terminator.delete_pod(pod)
 

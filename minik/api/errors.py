@@ -222,6 +222,15 @@ def unsupported_media_type(message: str) -> ApiError:
     return ApiError(415, "UnsupportedMediaType", message)
 
 
+def too_many_requests(message: str, *, retry_after: int = 0,
+                      causes: list[StatusCause] | None = None) -> ApiError:
+    """Kubernetes' NewTooManyRequests: 429, `details.retryAfterSeconds` when positive."""
+    details: dict[str, Any] = {"retryAfterSeconds": retry_after}
+    if causes:
+        details["causes"] = causes
+    return ApiError(429, "TooManyRequests", message, details)
+
+
 def internal(message: str) -> ApiError:
     """Kubernetes' NewInternalError: the cause's message is repeated as the only cause."""
     return ApiError(500, "InternalError", f"Internal error occurred: {message}",

@@ -155,6 +155,12 @@ class DeploymentCondition(Condition, total=False):
     lastUpdateTime: str | None
 
 
+class StatusCondition(Condition, total=False):
+    """`metav1.Condition`, the shared shape newer kinds use (a PodDisruptionBudget's)."""
+
+    observedGeneration: int
+
+
 # --------------------------------------------------------------------- pods
 
 
@@ -751,3 +757,34 @@ class PersistentVolumeStatus(TypedDict, total=False):
 class PersistentVolume(KubeObject, total=False):
     spec: PersistentVolumeSpec
     status: PersistentVolumeStatus
+
+
+# ------------------------------------------------------------------- policy
+
+
+class PodDisruptionBudgetSpec(TypedDict, total=False):
+    """`policyv1.PodDisruptionBudgetSpec`: exactly one of the two budgets, each a count or a
+    percentage."""
+
+    minAvailable: int | str
+    maxUnavailable: int | str
+    selector: LabelSelectorSpec
+    unhealthyPodEvictionPolicy: str
+
+
+class PodDisruptionBudgetStatus(TypedDict, total=False):
+    """What the disruption controller computes; `disruptedPods` maps a pod's name to the
+    time the eviction API let it go, until the pod is seen deleted or the entry expires."""
+
+    observedGeneration: int
+    disruptedPods: dict[str, str]
+    disruptionsAllowed: int
+    currentHealthy: int
+    desiredHealthy: int
+    expectedPods: int
+    conditions: list[StatusCondition]
+
+
+class PodDisruptionBudget(KubeObject, total=False):
+    spec: PodDisruptionBudgetSpec
+    status: PodDisruptionBudgetStatus

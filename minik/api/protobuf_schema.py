@@ -1,6 +1,6 @@
 """Field numbers of the Kubernetes protobuf messages that `kubectl create <subcommand>` sends.
 
-Numbers and kinds follow k8s.io/api (core/v1, apps/v1, batch/v1) and
+Numbers and kinds follow k8s.io/api (core/v1, apps/v1, batch/v1, policy/v1) and
 k8s.io/apimachinery (meta/v1, runtime, intstr, resource) `generated.proto`,
 v0.32. Names are the JSON names. A Go-embedded struct (`json:",inline"`)
 is a field of its own in protobuf; `inline=True` merges it into the
@@ -11,8 +11,9 @@ wire means set, even to 0, "" or false. Kinds: "string", "int", "bool",
 
 Only what those commands can emit is described: a Pod template as
 `create deployment|job|cronjob` builds it (containers with image, command,
-ports, resources), not the whole PodSpec. The decoder refuses any other
-field that carries a value, naming it.
+ports, resources), not the whole PodSpec; the PodDisruptionBudget of
+`create pdb` and the Eviction (with its DeleteOptions) of `drain`. The
+decoder refuses any other field that carries a value, naming it.
 """
 
 from __future__ import annotations
@@ -387,8 +388,29 @@ WORKLOADS: dict[str, Schema] = {
     "batch.JobTemplateSpec": {1: m("metadata", "meta.ObjectMeta"), 2: m("spec", "batch.JobSpec")},
 }
 
+POLICY: dict[str, Schema] = {
+    "policy.PodDisruptionBudget": {
+        1: m("metadata", "meta.ObjectMeta"), 2: m("spec", "policy.PodDisruptionBudgetSpec"),
+        3: ignore("status"),
+    },
+    "policy.PodDisruptionBudgetSpec": {
+        1: ptr(m("minAvailable", "intorstring")), 2: m("selector", "meta.LabelSelector"),
+        3: ptr(m("maxUnavailable", "intorstring")), 4: ptr(s("unhealthyPodEvictionPolicy")),
+    },
+    "policy.Eviction": {
+        1: m("metadata", "meta.ObjectMeta"), 2: m("deleteOptions", "meta.DeleteOptions"),
+    },
+    "meta.DeleteOptions": {
+        1: ptr(i("gracePeriodSeconds")), 2: m("preconditions", "meta.Preconditions"),
+        3: ptr(b("orphanDependents")), 4: ptr(s("propagationPolicy")), 5: many("dryRun"),
+        6: ptr(b("ignoreStoreReadErrorWithClusterBreakingPotential")),
+    },
+    "meta.Preconditions": {1: ptr(s("uid")), 2: ptr(s("resourceVersion"))},
+}
+
 MESSAGES: dict[str, Schema] = {
     **META, **CORE, **POD, **VOLUMES, **PROBES, **SECURITY, **SCHEDULING, **WORKLOADS,
+    **POLICY,
 }
 
 ROOTS: dict[tuple[str, str], str] = {
@@ -400,4 +422,7 @@ ROOTS: dict[tuple[str, str], str] = {
     ("apps/v1", "Deployment"): "apps.Deployment",
     ("batch/v1", "Job"): "batch.Job",
     ("batch/v1", "CronJob"): "batch.CronJob",
+    ("policy/v1", "PodDisruptionBudget"): "policy.PodDisruptionBudget",
+    ("policy/v1", "Eviction"): "policy.Eviction",
+    ("policy/v1beta1", "Eviction"): "policy.Eviction",
 }

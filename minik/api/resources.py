@@ -34,6 +34,7 @@ from minik.api.objects import (
     PersistentVolume,
     PersistentVolumeClaim,
     Pod,
+    PodDisruptionBudget,
     ReplicaSet,
     ReplicationController,
     Service,
@@ -196,6 +197,8 @@ LEASES: ResourceType[JsonObject] = ResourceType(
 HORIZONTALPODAUTOSCALERS: ResourceType[JsonObject] = ResourceType(
     "autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
     short_names=("hpa",), categories=WORKLOAD)
+PODDISRUPTIONBUDGETS: ResourceType[PodDisruptionBudget] = ResourceType(
+    "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",))
 
 NODEMETRICS: ResourceType[JsonObject] = ResourceType(
     "metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False,
@@ -213,6 +216,7 @@ def _registry() -> tuple[ResourceType[JsonObject], ...]:
         ENDPOINTS, EVENTS, SERVICEACCOUNTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS,
         DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS, CONTROLLERREVISIONS, JOBS,
         CRONJOBS, ENDPOINTSLICES, STORAGECLASSES, LEASES, HORIZONTALPODAUTOSCALERS,
+        PODDISRUPTIONBUDGETS,
         NODEMETRICS, PODMETRICS,
     ))
 

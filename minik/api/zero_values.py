@@ -35,6 +35,8 @@ STATUS_SKELETONS: dict[str, JsonObject] = {
     "CronJob": {},
     "HorizontalPodAutoscaler": {"currentMetrics": None, "desiredReplicas": 0},
     "Service": {"loadBalancer": {}},
+    "PodDisruptionBudget": {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
+                            "expectedPods": 0},
 }
 """Each kind's status fields that are never omitted (the whole status when empty)."""
 
@@ -50,6 +52,7 @@ CONDITION_TIMES: dict[str, tuple[str, ...]] = {
     "PersistentVolumeClaim": ("lastProbeTime", "lastTransitionTime"),
     "Namespace": ("lastTransitionTime",),
     "HorizontalPodAutoscaler": ("lastTransitionTime",),
+    "PodDisruptionBudget": ("lastTransitionTime",),
 }
 """metav1.Time fields of each kind's status conditions: `null` when unset."""
 

@@ -3,9 +3,10 @@
 Each handler parses the request into a `ResourceRequest`, decodes the body,
 calls `ObjectStorage`, and renders the answer. What belongs to one
 subresource or patch type lives in its own module, which the handlers
-dispatch to: `subresources.binding`, `subresources.scale`, `patching` (what
-each patch type changes), `apply` (server-side apply) and `proxy` (log,
-exec and attach, served by the node agent). Watches stream from `watch`.
+dispatch to: `subresources.binding`, `subresources.eviction`,
+`subresources.scale`, `patching` (what each patch type changes), `apply`
+(server-side apply) and `proxy` (log, exec and attach, served by the node
+agent). Watches stream from `watch`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from minik.apiserver.patching import APPLY_PATCH, PATCH_TYPES, guarded, patcher
 from minik.apiserver.routing import ResourceRequest, resource_request
 from minik.apiserver.storage import ObjectStorage, WriteOptions, WriteResult
 from minik.apiserver.subresources.binding import bind
+from minik.apiserver.subresources.eviction import evict
 from minik.apiserver.subresources.scale import read_scale, write_scale
 from minik.apiserver.watch import serve_watch
 
@@ -119,7 +121,9 @@ async def create_object(request: web.Request) -> web.StreamResponse:
                                _write_options(request, target))
             return responses.json_response(bound, status=201)
         if target.rt.kind == "Pod" and target.subresource == "eviction":
-            raise _unsupported_subresource(target)
+            evicted = await evict(_storage(request), target, require_object(await _body(request)),
+                                  _write_options(request, target))
+            return responses.json_response(evicted, status=201)
         raise errors.method_not_allowed(f"POST is not supported on {target.verb_target}")
     obj = require_object(await _body(request))
     result = await _storage(request).create(

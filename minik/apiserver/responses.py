@@ -109,6 +109,8 @@ def _quoted(text: str) -> str:
 def status_response(request: web.Request, error: errors.ApiError) -> web.Response:
     """An error's Status, in the media type the request negotiates for errors."""
     response = json_response(error.status(), status=error.code)
+    if retry_after := (error.details or {}).get("retryAfterSeconds"):
+        response.headers["Retry-After"] = str(retry_after)
     if negotiation.error_media_type(request) == negotiation.YAML:
         negotiation.as_yaml(response)
     return response

@@ -30,6 +30,7 @@ from minik.cli.describe import (
 )
 from minik.cli.describe_node import describe_node
 from minik.cli.describe_pod import describe_pod
+from minik.cli.describe_policy import describe_pod_disruption_budget
 from minik.cli.describe_storage import (
     describe_persistent_volume,
     describe_persistent_volume_claim,
@@ -217,6 +218,7 @@ DESCRIBERS: dict[str, Describer] = {
     "PersistentVolume": describe_persistent_volume,
     "PersistentVolumeClaim": describe_persistent_volume_claim,
     "StorageClass": describe_storage_class,
+    "PodDisruptionBudget": describe_pod_disruption_budget,
 }
 
 

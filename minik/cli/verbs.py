@@ -40,6 +40,9 @@ COMMANDS: dict[str, str] = {
     "prometheus-config": "minik.cli.prometheus_config:prometheus_config_command",
     "dashboard": "minik.cli.dashboard:dashboard",
     "top": "minik.cli.top:top",
+    "cordon": "minik.cli.drain:cordon",
+    "uncordon": "minik.cli.drain:uncordon",
+    "drain": "minik.cli.drain:drain",
 }
 
 

@@ -17,6 +17,7 @@ from minik.controllers.context import ControllerContext, ControllerFactory
 from minik.controllers.cronjob.controller import CronJobController
 from minik.controllers.daemonset.controller import DaemonSetController
 from minik.controllers.deployment.controller import DeploymentController
+from minik.controllers.disruption.controller import DisruptionController
 from minik.controllers.endpoints.endpoints import EndpointsController
 from minik.controllers.endpoints.endpointslice import EndpointSliceController
 from minik.controllers.endpoints.mirroring import EndpointSliceMirroringController
@@ -28,6 +29,7 @@ from minik.controllers.namespace import NamespaceController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
 from minik.controllers.serviceaccount import ServiceAccountsController
 from minik.controllers.statefulset.controller import StatefulSetController
+from minik.controllers.tainteviction import TaintEvictionController
 from minik.controllers.ttlafterfinished import TTLAfterFinishedController
 from minik.controllers.volume.binder import PersistentVolumeController
 from minik.controllers.volume.protection import PVCProtectionController, PVProtectionController
@@ -55,6 +57,8 @@ def default_factories() -> dict[str, ControllerFactory]:
         "cronjob": CronJobController,
         "ttl-after-finished": TTLAfterFinishedController,
         "daemonset": DaemonSetController,
+        "disruption": DisruptionController,
+        "taint-eviction-controller": TaintEvictionController,
         "endpoint": EndpointsController,
         "endpointslice": EndpointSliceController,
         "endpointslicemirroring": EndpointSliceMirroringController,

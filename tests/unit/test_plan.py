@@ -10,7 +10,7 @@ from agent import labels
 from agent.plan import compute_pod_actions, container_backoff
 from agent.podstate import PodRuntimeState, group_by_pod
 from agent.runtime import ContainerInfo
-from agent.status import ProbeView, pod_status
+from agent.status import ProbeView, final_phase, pod_status
 from minik.machinery.backoff import Backoff
 from minik.machinery.clock import ManualClock
 
@@ -282,3 +282,20 @@ def test_a_condition_keeps_its_transition_time_even_a_null_one_until_its_status_
     assert since["Ready"] is None, "the kubelet keeps the old time while the status holds"
     assert since["PodScheduled"] == "2026-01-01T00:00:00Z"
     assert since["Initialized"] == since["ContainersReady"] == "2026-11-24T00:00:00Z"
+
+
+def test_a_disruption_target_set_by_an_eviction_is_kept_in_the_agent_s_status() -> None:
+    p = pod("Never")
+    target = {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    p["status"] = {"conditions": [{"type": "Ready", "status": "True"}, target]}
+    status = status_of(p, state_of(sandbox(), app(p)))
+    assert [c["type"] for c in status["conditions"]][-1] == "DisruptionTarget"
+    assert status["conditions"][-1] == target
+
+
+def test_a_deleted_pod_s_final_phase_is_failed_unless_every_container_exited_zero() -> None:
+    p = pod("Always")
+    killed = status_of(p, state_of(sandbox(), app(p, state="exited", exit_code=137)))
+    done = status_of(p, state_of(sandbox(), app(p, state="exited", exit_code=0)))
+    assert killed["phase"] == "Running" and final_phase(killed) == "Failed"
+    assert final_phase(done) == "Succeeded"

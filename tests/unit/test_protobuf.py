@@ -137,3 +137,21 @@ def test_bad_bodies_are_named(data: bytes, code: int, words: str) -> None:
     with pytest.raises(ApiError) as error:
         decode_object(data)
     assert error.value.code == code and words in error.value.message
+
+
+def test_a_pod_disruption_budget_keeps_its_int_or_percent_and_selector() -> None:
+    selector = msg(2, entry(1, "app", "web"))
+    spec = msg(2, msg(1, num(1, 0), num(2, 1), msg(3, "")), selector)
+    obj = decode_object(body("policy/v1", "PodDisruptionBudget", meta("web") + spec + msg(3)))
+    assert obj["spec"] == {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}
+    spec = msg(2, msg(3, num(1, 1), num(2, 0), msg(3, "50%")))
+    obj = decode_object(body("policy/v1", "PodDisruptionBudget", meta("web") + spec))
+    assert obj["spec"] == {"maxUnavailable": "50%"}
+
+
+def test_an_eviction_carries_its_delete_options() -> None:
+    options = msg(2, num(1, 0), msg(2, msg(1, "u-1")), msg(5, "All"))
+    obj = decode_object(body("policy/v1", "Eviction", meta("web") + options))
+    assert obj["metadata"]["name"] == "web"
+    assert obj["deleteOptions"] == {"gracePeriodSeconds": 0, "preconditions": {"uid": "u-1"},
+                                    "dryRun": ["All"]}

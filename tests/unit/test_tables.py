@@ -293,6 +293,12 @@ def test_an_hpa_shows_utilization_against_its_target():
     ]
 
 
+def test_a_pdb_shows_its_budget_and_allowed_disruptions_with_na_for_the_unset_one():
+    pdb = {"metadata": meta("web"), "spec": {"maxUnavailable": "25%"},
+           "status": {"disruptionsAllowed": 1}}
+    assert row_cells("PodDisruptionBudget", pdb, now=NOW) == ["web", "N/A", "25%", 1, "12s"]
+
+
 def test_an_object_without_a_creation_time_has_unknown_age():
     assert row_cells("ConfigMap", {"metadata": {"name": "c"}, "data": {"a": "1"}}, now=NOW) == [
         "c", 1, "<unknown>",

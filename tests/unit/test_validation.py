@@ -47,6 +47,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "Lease": {"spec": {"holderIdentity": "x", "leaseDurationSeconds": 15}},
     "HorizontalPodAutoscaler": {"spec": {"maxReplicas": 3, "scaleTargetRef": {
         "apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}}},
+    "PodDisruptionBudget": {"spec": {"minAvailable": 1, "selector": SELECTOR}},
 }
 
 

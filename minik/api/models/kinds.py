@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minik.api.models import apps, batch, cluster, core, pod, service
+from minik.api.models import apps, batch, cluster, core, pod, policy, service
 from minik.api.models.base import K8sModel
 
 MODELS: dict[str, type[K8sModel]] = {
@@ -33,6 +33,7 @@ MODELS: dict[str, type[K8sModel]] = {
     "autoscaling/v2/HorizontalPodAutoscaler": cluster.HorizontalPodAutoscaler,
     "autoscaling/v1/Scale": cluster.Scale,
     "policy/v1/Eviction": cluster.Eviction,
+    "policy/v1/PodDisruptionBudget": policy.PodDisruptionBudget,
 }
 
 

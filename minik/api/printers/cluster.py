@@ -1,4 +1,4 @@
-"""Cluster objects: Namespace, ServiceAccount, Lease, Node, Event."""
+"""Cluster objects: Namespace, ServiceAccount, Lease, Node, Event, PodDisruptionBudget."""
 
 from __future__ import annotations
 
@@ -90,3 +90,22 @@ def _event(event: dict[str, Any], now: datetime) -> list[Any]:
     return [since(last, now), event.get("type", ""), event.get("reason", ""), target,
             involved.get("fieldPath", ""), f"{source}, {host}" if host else source,
             (event.get("message") or "").strip(), since(first, now), count, name_cell(event)]
+
+
+def _budget_cell(value: int | str | None) -> str:
+    return "N/A" if value is None else str(value)
+
+
+@printer(
+    "PodDisruptionBudget", NAME,
+    col("Min Available", "The minimum number of pods that must be available."),
+    col("Max Unavailable", "The maximum number of pods that may be unavailable."),
+    col("Allowed Disruptions", "Calculated number of pods that may be disrupted at this time.",
+        type="integer"),
+    AGE,
+)
+def _pod_disruption_budget(pdb: dict[str, Any], now: datetime) -> list[Any]:
+    spec = pdb.get("spec") or {}
+    return [name_cell(pdb), _budget_cell(spec.get("minAvailable")),
+            _budget_cell(spec.get("maxUnavailable")),
+            field(pdb, "status.disruptionsAllowed", 0), age_cell(pdb, now)]
