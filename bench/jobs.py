@@ -38,9 +38,7 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +48,16 @@ import docker
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pod_startup import BUSYBOX, PAUSE, Api, FloorNetwork, free_port, minik, progress, spread
+from pod_startup import (
+    BUSYBOX,
+    PAUSE,
+    Api,
+    EngineEvents,
+    FloorNetwork,
+    bench_instance,
+    progress,
+    spread,
+)
 from statefulset import load, sweep
 
 from agent.docker_runtime import DockerRuntime
@@ -132,7 +139,8 @@ async def watch(api: Api, url: str, handler: Any, opened: asyncio.Event) -> None
             handler(json.loads(line)["object"])
 
 
-async def minik_job(api: Api, name: str, completions: int, parallelism: int) -> Run:
+async def minik_job(api: Api, engine: EngineEvents, name: str, completions: int,
+                    parallelism: int) -> Run:
     namespace = f"bench-{name}"
     await api.namespace(namespace)
     base = f"{api.base}/apis/batch/v1/namespaces/{namespace}/jobs"
@@ -175,6 +183,10 @@ async def minik_job(api: Api, name: str, completions: int, parallelism: int) -> 
         await asyncio.gather(*tasks, return_exceptions=True)
     async with api.session.delete(f"{api.base}/api/v1/namespaces/{namespace}") as r:
         assert r.status in (200, 202), await r.text()
+    origin = started
+    for pod_name, times in pods.items():
+        for stage, at in engine.of(pod_name).items():
+            times.mark(stage, at - origin)
     return Run(seconds, sorted(pods.values(), key=lambda p: p.created))
 
 
@@ -183,6 +195,12 @@ def refill_delays(run: Run, parallelism: int) -> list[float]:
     successes = sorted(p.at["succeeded"] for p in run.pods if "succeeded" in p.at)
     return [pod.created - freed for pod, freed in zip(run.pods[parallelism:], successes,
                                                       strict=False)]
+
+
+def between(pods: list[PodTimes], start: str | None, end: str) -> list[float]:
+    """Each pod's time from stage `start` (None: its create) to stage `end`, where seen."""
+    return [p.at[end] - (p.created if start is None else p.at[start]) for p in pods
+            if end in p.at and (start is None or start in p.at)]
 
 
 def ms(values: list[float]) -> str:
@@ -205,13 +223,14 @@ def report(completions: int, parallelism: int, pairs: list[tuple[Run, Run]],
     pods = [p for _, m in pairs for p in m.pods]
     print("a minik pod's path, median ms (all runs):")
     for title, values in (
-            ("create -> scheduled", [p.at["scheduled"] - p.created for p in pods
-                                     if "scheduled" in p.at]),
-            ("scheduled -> Running/terminal seen", [p.at["started"] - p.at["scheduled"]
-                                                    for p in pods if "started" in p.at
-                                                    and "scheduled" in p.at]),
-            ("create -> Succeeded seen", [p.at["succeeded"] - p.created for p in pods
-                                          if "succeeded" in p.at]),
+            ("create -> scheduled", between(pods, None, "scheduled")),
+            ("scheduled -> pause created (engine)", between(pods, "scheduled",
+                                                            "sandbox_create")),
+            ("pause created -> app started (engine)", between(pods, "sandbox_create",
+                                                              "app_start")),
+            ("app started -> app exited (engine)", between(pods, "app_start", "app_die")),
+            ("app exited -> Succeeded seen", between(pods, "app_die", "succeeded")),
+            ("create -> Succeeded seen", between(pods, None, "succeeded")),
             ("a success -> the next pod created",
              [d for _, m in pairs for d in refill_delays(m, parallelism)])):
         print(f"  {title:<38} {ms(values)}")
@@ -220,29 +239,29 @@ def report(completions: int, parallelism: int, pairs: list[tuple[Run, Run]],
 async def run(completions: int, parallelism: int, runs: int) -> None:
     loads = [load()]
     pairs: list[tuple[Run, Run]] = []
-    with tempfile.TemporaryDirectory(prefix="minik-bench-") as tmp:
-        home, port = Path(tmp) / "home", free_port()
-        instance = f"bench-{uuid.uuid4().hex[:6]}"
-        progress(f"starting minik {instance} (load average {loads[0]})")
-        minik(home, "up", "-d", "--name", instance, "--port", str(port))
-        api = Api(home, port)
-        try:
-            async with FloorNetwork(f"{instance}-raw") as network:
-                progress("warming up: 10 completions each way, not counted")
-                await floor(network, "warm", 10, parallelism)
-                await minik_job(api, "warm", 10, parallelism)
-                for index in range(1, runs + 1):
-                    floor_run = await floor(network, f"r{index}", completions, parallelism)
-                    minik_run = await minik_job(api, f"r{index}", completions, parallelism)
-                    pairs.append((floor_run, minik_run))
-                    loads.append(load())
-                    progress(f"  run {index}/{runs}: floor {floor_run.seconds:.2f}s minik "
-                             f"{minik_run.seconds:.2f}s "
-                             f"({minik_run.seconds / floor_run.seconds:.2f}x; load {loads[-1]})")
-        finally:
-            await api.close()
-            minik(home, "down", "--purge")
-            sweep(instance)
+    progress(f"starting minik (load average {loads[0]})")
+    name = ""
+    try:
+        async with bench_instance() as instance, \
+                FloorNetwork(f"{instance.name}-raw") as network:
+            name = instance.name
+            engine = EngineEvents(name, ("create", "start", "die"))
+            progress("warming up: 10 completions each way, not counted")
+            await floor(network, "warm", 10, parallelism)
+            await minik_job(instance.api, engine, "warm", 10, parallelism)
+            for index in range(1, runs + 1):
+                floor_run = await floor(network, f"r{index}", completions, parallelism)
+                minik_run = await minik_job(instance.api, engine, f"r{index}", completions,
+                                            parallelism)
+                pairs.append((floor_run, minik_run))
+                loads.append(load())
+                progress(f"  run {index}/{runs}: floor {floor_run.seconds:.2f}s minik "
+                         f"{minik_run.seconds:.2f}s "
+                         f"({minik_run.seconds / floor_run.seconds:.2f}x; load {loads[-1]})")
+            engine.close()
+    finally:
+        if name:
+            sweep(name)
     report(completions, parallelism, pairs, loads)
 
 
