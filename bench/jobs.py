@@ -21,12 +21,17 @@ after the success that freed its slot the Job controller created it. Each
 minik run has a namespace of its own, deleted before the next. Everything
 the bench makes carries its instance's label and goes at the end.
 
-Figures (issue 12, a 2-core machine shared with other work, load 7-24):
-floor 28.9-35.4 s, minik 36.9-46.2 s, ratio median 1.28x (1.06-1.45).
-A pod is bound 26 ms after its create; a success frees a slot and the Job
-controller's next pod is created ~100 ms later (the agent's status write,
-the watch, the controller's sync and create); the rest, ~7 s a pod under
-that load, is the pod's Docker work, as in the floor.
+Figures (issue 12, a 2-core machine shared with other work, load 10-24):
+ratio medians 1.28x (1.06-1.45), 1.28x (1.15-1.31), 1.11x (0.96-1.36) in
+three sessions of 3 runs; floor 20-35 s. Per pod (medians): bound 20-33 ms
+after its create; the Job controller's next pod created 80-100 ms after a
+success frees a slot; the pod's Docker work as in the floor; and 1.1-1.6 s
+from the app's exit to `Succeeded` seen, most of it the agent stopping the
+pause container (Docker's network teardown) before it writes the status.
+Writing the status first cut that to 0.2-0.3 s, but a Job deleted right
+after completing then has its pods' deletion interrupt a sync in the middle
+of that stop (a `docker stop` and a forced remove of one container at
+once), which once left a Docker network endpoint behind; left undone.
 
     .venv/bin/python bench/jobs.py [--completions 50] [--parallelism 10] [--runs 3]
 """
