@@ -162,6 +162,7 @@ class Agent:
         self.kubelet: KubeletServer | None = None
         self.lister = ContainerLister(runtime, labels.instance_selector(config.instance))
         self._seen: dict[str, StateFingerprint] = {}
+        self._changed_while_syncing: set[str] = set()
         self._nudge = asyncio.Event()
 
     def _pod_by_uid(self, uid: str) -> Pod | None:
@@ -188,7 +189,22 @@ class Agent:
             pod_by_uid=self._pod_by_uid, metrics=self.metrics, on_settled=self._settled,
             clock=self.clock, resolv_confs=self.resolv_confs,
         )
-        self.workers = PodWorkers(self.syncer.sync, clock=self.clock)
+        self.workers = PodWorkers(self._sync_pod, clock=self.clock)
+
+    async def _sync_pod(self, uid: str) -> None:
+        """The pod's sync; a change the relist left to it is relisted as soon as it ends.
+
+        A container that exits while its pod's sync runs (a `true` that ends
+        before the sync's status write) would otherwise wait for the next
+        periodic relist, up to a relist period later.
+        """
+        assert self.syncer is not None, "built before the workers run"
+        try:
+            await self.syncer.sync(uid)
+        finally:
+            if uid in self._changed_while_syncing:
+                self._changed_while_syncing.discard(uid)
+                self._nudge.set()
 
     def _settled(self, uid: str, fingerprint: StateFingerprint | None) -> None:
         """A sync saw the pod like this and needs nothing more: the relist need not wake it."""
@@ -282,6 +298,7 @@ class Agent:
                 continue
             if self.workers is not None and self.workers.syncing(uid):
                 _keep(seen, uid, self._seen.get(uid))
+                self._changed_while_syncing.add(uid)
             else:
                 self._wake(uid)
         self._seen = seen

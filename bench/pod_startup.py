@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -75,6 +76,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,12 +212,13 @@ async def floor_pods(n: int, label: str, network: FloorNetwork | None = None) ->
 
 
 class EngineEvents:
-    """Docker's create/start events of one instance's containers, on the bench's clock."""
+    """Docker's create/start (or other) events of one instance's containers, on the bench's
+    clock."""
 
-    def __init__(self, instance: str) -> None:
+    def __init__(self, instance: str, actions: tuple[str, ...] = ("create", "start")) -> None:
         self._client = docker.from_env()
         self._stream = self._client.events(decode=True, filters={
-            "type": "container", "event": ["create", "start"], "label": f"{INSTANCE}={instance}"})
+            "type": "container", "event": list(actions), "label": f"{INSTANCE}={instance}"})
         self.seen: dict[tuple[str, str, str], float] = {}
         self._thread = threading.Thread(target=self._follow, name="engine-events", daemon=True)
         self._thread.start()
@@ -337,6 +340,30 @@ async def minik_pods(api: Api, pods: str, names: list[str]) -> dict[str, Trace]:
 def minik(home: Path, *args: str) -> None:
     subprocess.run([MINIK, "--home", str(home), *args], check=True, capture_output=True,
                    env={**os.environ, "MINIK_DEBUG": "agent.trace"})
+
+
+@dataclass
+class Instance:
+    """A running minik of the bench's own."""
+
+    home: Path
+    name: str
+    api: Api
+
+
+@contextlib.asynccontextmanager
+async def bench_instance() -> AsyncIterator[Instance]:
+    """A minik in a temporary home on a free port, the agent's trace on; purged at the end."""
+    with tempfile.TemporaryDirectory(prefix="minik-bench-") as tmp:
+        home, port = Path(tmp) / "home", free_port()
+        name = f"bench-{uuid.uuid4().hex[:6]}"
+        minik(home, "up", "-d", "--name", name, "--port", str(port))
+        api = Api(home, port)
+        try:
+            yield Instance(home, name, api)
+        finally:
+            await api.close()
+            minik(home, "down", "--purge")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,4 +1,4 @@
-"""`minik create -f FILE` and `minik create namespace|configmap|deployment ...`.
+"""`minik create -f FILE` and `minik create namespace|configmap|deployment|job|cronjob ...`.
 
 `create -f` POSTs each manifest as it is (no last-applied annotation), so a
 second run fails with AlreadyExists as kubectl's does. The generators build
@@ -19,8 +19,8 @@ from minik.api.resources import REGISTRY, ResourceType
 from minik.cli.apply import ApplyError, load_manifests, report_errors
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.printing import object_name, to_json, to_yaml
-from minik.cli.targets import no_mapping_error, object_namespace, rt_for_object
-from minik.client.paths import collection_path
+from minik.cli.targets import no_mapping_error, object_namespace, parse_args, rt_for_object
+from minik.client.paths import collection_path, object_path
 
 FIELD_MANAGER = "kubectl-create"
 
@@ -226,6 +226,96 @@ def _container_name(image: str) -> str:
     return "".join(c if c.isalnum() or c == "-" else "-" for c in base.lower()) or "container"
 
 
+def _batch_pod_template(name: str, image: str, command: tuple[str, ...],
+                        restart: str) -> dict[str, Any]:
+    container: dict[str, Any] = {"name": name, "image": image}
+    if command:
+        container["command"] = list(command)
+    container["resources"] = {}
+    return {"metadata": {"creationTimestamp": None},
+            "spec": {"containers": [container], "restartPolicy": restart}}
+
+
+def _generated_batch(ctx: CliContext, kind: str, obj: dict[str, Any], output: str | None,
+                     dry_run: str) -> None:
+    """As `_generated`, with kubectl's `failed to create job: ...` wording of a refusal."""
+    try:
+        _generated(ctx, kind, obj, output, dry_run)
+    except ApiError as e:
+        fail(f"error: failed to create {kind}: {e.message}")
+
+
+def job_from_cronjob(name: str, cronjob: dict[str, Any]) -> dict[str, Any]:
+    """kubectl's createJobFromCronJob: the template's spec, annotated as a manual run."""
+    template = (cronjob.get("spec") or {}).get("jobTemplate") or {}
+    template_meta = template.get("metadata") or {}
+    meta = cronjob["metadata"]
+    job_meta: dict[str, Any] = {
+        "name": name, "creationTimestamp": None,
+        "annotations": {"cronjob.kubernetes.io/instantiate": "manual",
+                        **(template_meta.get("annotations") or {})}}
+    if template_meta.get("labels"):
+        job_meta["labels"] = template_meta["labels"]
+    job_meta["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "CronJob",
+                                    "name": meta["name"], "uid": meta["uid"],
+                                    "controller": True}]
+    return {"kind": "Job", "apiVersion": "batch/v1", "metadata": job_meta,
+            "spec": template.get("spec") or {}, "status": {}}
+
+
+@create.command("job")
+@click.argument("name")
+@click.argument("command", nargs=-1)
+@click.option("--image", help="Image of the job's container.")
+@click.option("--from", "from_", help="TYPE/NAME to create the job from (cronjob/NAME).")
+@output_option
+@dry_run_option
+@pass_context
+@handle_errors
+def create_job(ctx: CliContext, name: str, command: tuple[str, ...], image: str | None,
+               from_: str | None, output: str | None, dry_run: str) -> None:
+    """Create a job running IMAGE [-- COMMAND...], or from a cron job's template."""
+    if bool(image) == bool(from_):
+        fail("error: either --image or --from must be specified")
+    if from_:
+        if command:
+            fail("error: cannot specify --from and command")
+        [target] = parse_args([from_])
+        rt = target.rt
+        source = ctx.client().request("GET", object_path(rt, ctx.namespace, target.names[0]))
+        if rt.kind != "CronJob":
+            fail(f"error: unknown object type *{rt.version}.{rt.kind}")
+        obj = job_from_cronjob(name, source)
+    else:
+        assert image is not None
+        obj = {"kind": "Job", "apiVersion": "batch/v1", "metadata": _meta(name),
+               "spec": {"template": _batch_pod_template(name, image, command, "Never")},
+               "status": {}}
+    _generated_batch(ctx, "job", obj, output, dry_run)
+
+
+@create.command("cronjob")
+@click.argument("name")
+@click.argument("command", nargs=-1)
+@click.option("--image", required=True, help="Image of the job's container.")
+@click.option("--schedule", required=True, help="Cron schedule, e.g. '*/1 * * * *'.")
+@click.option("--restart", default="OnFailure", show_default=True,
+              help="The job pods' restartPolicy: OnFailure or Never.")
+@output_option
+@dry_run_option
+@pass_context
+@handle_errors
+def create_cronjob(ctx: CliContext, name: str, command: tuple[str, ...], image: str,
+                   schedule: str, restart: str, output: str | None, dry_run: str) -> None:
+    """Create a cron job running IMAGE [-- COMMAND...] on SCHEDULE."""
+    obj = {"kind": "CronJob", "apiVersion": "batch/v1", "metadata": _meta(name),
+           "spec": {"schedule": schedule, "jobTemplate": {
+               "metadata": _meta(name),
+               "spec": {"template": _batch_pod_template(name, image, command, restart)}}},
+           "status": {}}
+    _generated_batch(ctx, "cronjob", obj, output, dry_run)
+
+
 for _command, _alias in ((create_namespace, "ns"), (create_configmap, "cm"),
-                         (create_deployment, "deploy")):
+                         (create_deployment, "deploy"), (create_cronjob, "cj")):
     create.add_command(_command, _alias)

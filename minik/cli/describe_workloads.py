@@ -248,8 +248,18 @@ def describe_job(d: Described, w: PrefixWriter) -> None:
         counts += f" ({status['ready']} Ready)"
     w.write(0, f"Pods Statuses:\t{counts} / {status.get('succeeded', 0)} Succeeded / "
                f"{status.get('failed', 0)} Failed\n")
+    if spec.get("completionMode") == "Indexed":
+        w.write(0, f"Completed Indexes:\t{capped_indexes(status.get('completedIndexes'))}\n")
     describe_template(w, spec.get("template") or {})
     describe_events(w, d.events or [], d.now)
+
+
+def capped_indexes(indexes: str | None, soft_limit: int = 50) -> str:
+    """kubectl's capIndexesListOrNone: the ranges up to the first comma past `soft_limit`."""
+    if not indexes:
+        return "<none>"
+    cut = indexes.find(",", soft_limit)
+    return indexes if cut < 0 else indexes[:cut + 1] + "..."
 
 
 def describe_cron_job(d: Described, w: PrefixWriter) -> None:

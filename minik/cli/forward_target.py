@@ -17,14 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from minik.api.resources import REGISTRY, ResourceType
-from minik.api.selectors.labels import LabelSelector, workload_selector
+from minik.api.selectors.labels import LabelSelector
+from minik.cli.attachable import attachable_type, list_pods, pod_selector
 from minik.cli.context import CliContext, fail
-from minik.client.paths import collection_path, object_path
+from minik.client.paths import object_path
 
 JsonObject = dict[str, Any]
-ATTACHABLE_KINDS = frozenset({"Pod", "Service", "Deployment", "ReplicaSet", "StatefulSet",
-                              "DaemonSet", "Job", "ReplicationController"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,41 +112,21 @@ class ForwardTarget:
 def resolve(ctx: CliContext, arg: str) -> ForwardTarget:
     """The pod behind `arg`, as kubectl's AttachablePodForObject finds it."""
     type_name, _, name = arg.rpartition("/")
-    rt = _type(type_name or "pods")
+    rt = attachable_type(type_name or "pods")
     if not name:
         fail("error: arguments in resource/name form must have a single resource and name")
     client = ctx.client()
     obj = client.request("GET", object_path(rt, ctx.namespace, name))
     service = obj if rt.kind == "Service" else None
-    if rt.kind == "Pod":
-        pod = obj
-    elif rt.kind == "Service":
-        selector = (obj.get("spec") or {}).get("selector")
-        if not selector:
-            fail(f"error: cannot attach to {arg}: the service has no selector")
-        pod = _first_pod(ctx, LabelSelector.from_spec({"matchLabels": selector}), arg)
-    else:
-        pod = _first_pod(ctx, workload_selector(rt.kind, obj), arg)
+    pod = obj if rt.kind == "Pod" else _first_pod(ctx, pod_selector(rt, obj, arg), arg)
     phase = (pod.get("status") or {}).get("phase")
     if phase != "Running":
         fail(f"error: unable to forward port because pod is not running. Current status={phase}")
     return ForwardTarget(pod, service)
 
 
-def _type(name: str) -> ResourceType:
-    rt = REGISTRY.resolve(name)
-    if rt is None:
-        fail(f'error: the server doesn\'t have a resource type "{name}"')
-    if rt.kind not in ATTACHABLE_KINDS:
-        fail(f"error: cannot attach to {rt.kind}: selector for {rt.kind} not implemented")
-    return rt
-
-
 def _first_pod(ctx: CliContext, selector: LabelSelector, arg: str) -> JsonObject:
-    pods_rt = REGISTRY.by_kind("v1", "Pod")
-    assert pods_rt is not None
-    pods = ctx.client().request("GET", collection_path(pods_rt, ctx.namespace),
-                                params={"labelSelector": str(selector)}).get("items") or []
+    pods, _ = list_pods(ctx, selector)
     if not pods:
         fail(f"error: no pods found for {arg} (selector {selector})")
     return max(pods, key=_activeness)

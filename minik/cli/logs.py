@@ -1,6 +1,8 @@
 """`minik logs`: print a container's log, as `kubectl logs` does.
 
-Like kubectl it first reads the pod to choose the container (`-c`, else
+`TYPE/NAME` of a workload or Service (`job/x`, `deploy/x`, ...) stands
+for the first of its pods as kubectl orders them (see `attachable`). Like
+kubectl it first reads the pod to choose the container (`-c`, else
 the `kubectl.kubernetes.io/default-container` annotation, else the first
 container, saying which when there are several), then streams
 `pods/{name}/log` and copies the bytes as they arrive: with `-f` the
@@ -16,6 +18,7 @@ from typing import Any
 import click
 
 from minik.api.resources import REGISTRY
+from minik.cli.attachable import attachable_type, first_pod_for_logs
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.client.paths import object_path
 
@@ -33,6 +36,16 @@ def pod_name(arg: str) -> str:
     if "/" in arg:
         fail(f"minik selects pods by name only, not {arg!r}")
     return arg
+
+
+def target_pod(ctx: CliContext, arg: str, *, timeout: float) -> dict[str, Any]:
+    """The pod `arg` names: itself, or the first pod of the workload or Service it names."""
+    if "/" not in arg or arg.startswith(POD_PREFIXES):
+        return ctx.client().request("GET", pod_path(ctx, pod_name(arg)))
+    type_name, _, name = arg.partition("/")
+    rt = attachable_type(type_name)
+    obj = ctx.client().request("GET", object_path(rt, ctx.namespace, name))
+    return first_pod_for_logs(ctx, rt, obj, arg, timeout=timeout)
 
 
 def pod_path(ctx: CliContext, name: str, subresource: str | None = None) -> str:
@@ -58,11 +71,11 @@ def choose_container(pod: dict[str, Any], requested: str | None) -> str:
     return chosen
 
 
-def seconds(duration: str) -> int:
+def seconds(duration: str, flag: str = "since") -> int:
     """`1h30m`, `5m` or `10s` as seconds."""
     parts = DURATION.findall(duration)
     if not parts or "".join(n + u for n, u in parts) != duration:
-        fail(f'invalid argument "{duration}" for "--since" flag: use a duration like 5s, 2m '
+        fail(f'invalid argument "{duration}" for "--{flag}" flag: use a duration like 5s, 2m '
              "or 3h")
     return sum(int(n) * UNITS[u] for n, u in parts)
 
@@ -90,14 +103,16 @@ def log_params(container: str, *, follow: bool, previous: bool, tail: int,
 @click.option("--tail", type=int, default=-1, help="Lines of recent log to show (-1: all).")
 @click.option("--timestamps", is_flag=True, help="Prefix each line with its time.")
 @click.option("--since", help="Only newer logs, e.g. 5s, 2m or 3h.")
+@click.option("--pod-running-timeout", default="20s",
+              help="How long to wait for a pod of TYPE/NAME to exist, e.g. 20s.")
 @pass_context
 @handle_errors
 def logs(ctx: CliContext, pod: str, container: str | None, follow: bool, previous: bool,
-         tail: int, timestamps: bool, since: str | None) -> None:
-    """Print the logs of a container in a pod."""
-    name = pod_name(pod)
+         tail: int, timestamps: bool, since: str | None, pod_running_timeout: str) -> None:
+    """Print the logs of a container in a pod, or in the first pod of TYPE/NAME."""
     client = ctx.client()
-    obj = client.request("GET", pod_path(ctx, name))
+    obj = target_pod(ctx, pod, timeout=seconds(pod_running_timeout, "pod-running-timeout"))
+    name = obj["metadata"]["name"]
     params = log_params(choose_container(obj, container), follow=follow, previous=previous,
                         tail=tail, timestamps=timestamps, since=since)
     out = sys.stdout.buffer

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "annotate": "minik.cli.label:annotate",
     "api-resources": "minik.cli.api_resources:api_resources",
     "logs": "minik.cli.logs:logs",
+    "wait": "minik.cli.wait:wait",
     "exec": "minik.cli.exec:exec_command",
     "port-forward": "minik.cli.portforward:port_forward",
     "scale": "minik.cli.rollout:scale",

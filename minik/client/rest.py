@@ -18,7 +18,7 @@ import http.client
 import json
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -161,7 +161,7 @@ class RestClient:
         return payload.decode(errors="replace")
 
     def stream(self, path: str, *, params: Params = None,
-               accept: str = "application/json") -> Iterator[bytes]:
+               accept: str = "application/json") -> Generator[bytes, None, None]:
         """Yield the body of a streaming answer (watch, log -f) chunk by chunk."""
         response = self._send("GET", path, params, None, {"Accept": accept}, None)
         if response.status >= 400:
@@ -175,7 +175,7 @@ class RestClient:
             self.close()
 
     def watch(self, path: str, *, params: Params = None,
-              accept: str = "application/json") -> Iterator[JsonObject]:
+              accept: str = "application/json") -> Generator[JsonObject, None, None]:
         """Yield watch events, one JSON object per line."""
         buffer = b""
         for chunk in self.stream(path, params=params, accept=accept):

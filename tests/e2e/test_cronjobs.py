@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import subprocess
 
 import pytest
 
 from tests.e2e.cluster import Cluster, eventually
 
 pytestmark = pytest.mark.e2e
+DOCKER = "/usr/bin/docker"
 
 CRONJOB = """\
 apiVersion: batch/v1
@@ -118,3 +120,115 @@ spec:
                             {"type": "Complete", "status": "True",
                              "lastTransitionTime": now}]}}))
     eventually(lambda: not jobs(cluster, namespace), timeout=15, what="the job deleted")
+
+
+RUNNER = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  schedule: "*/1 * * * *"
+  concurrencyPolicy: {policy}
+  suspend: true
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          terminationGracePeriodSeconds: 1
+          containers:
+          - name: main
+            image: minik/busybox:1.35
+            command: [sleep, "90"]
+"""
+POLICIES = ("Forbid", "Replace", "Allow")
+
+
+def unfinished(job: dict) -> bool:
+    return not any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+                   for c in (job.get("status") or {}).get("conditions") or [])
+
+
+def active_by_owner(cluster: Cluster, ns: str) -> dict[str, frozenset[str]]:
+    """The unfinished Jobs of each CronJob, by the CronJob's name."""
+    listed = cluster.api.request("GET", f"/apis/batch/v1/namespaces/{ns}/jobs")["items"]
+    active: dict[str, set[str]] = {p.lower(): set() for p in POLICIES}
+    for job in listed:
+        owner = job["metadata"]["ownerReferences"][0]["name"]
+        if unfinished(job):
+            active[owner].add(job["metadata"]["name"])
+    return {owner: frozenset(names) for owner, names in active.items()}
+
+
+def skipped_for_forbid(cluster: Cluster, ns: str) -> bool:
+    events = cluster.api.request("GET", f"/api/v1/namespaces/{ns}/events")["items"]
+    return any(e["reason"] == "JobAlreadyActive" and e["involvedObject"]["name"] == "forbid"
+               for e in events)
+
+
+@pytest.mark.slow
+def test_forbid_never_overlaps_replace_replaces_and_allow_overlaps_within_three_minutes(
+        cluster: Cluster, namespace: str):
+    """Three `*/1` CronJobs of 90 s jobs, one per concurrency policy, side by side.
+
+    Each is created suspended, given a last schedule two minutes back and
+    resumed, so that its first run is the schedule of the current minute,
+    at once (a resumed CronJob runs its most recent missed schedule), and
+    the second comes at the next minute boundary while the first still runs.
+    """
+    last = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=2)
+    for policy in POLICIES:
+        name = policy.lower()
+        cluster.kubectl("apply", "-f", "-", input=RUNNER.format(name=name, ns=namespace,
+                                                                 policy=policy))
+        cluster.kubectl("patch", "cronjob", name, "-n", namespace, "--subresource=status",
+                        "--type=merge", "-p", json.dumps({"status": {
+                            "lastScheduleTime": last.strftime("%Y-%m-%dT%H:%M:%SZ")}}))
+    for policy in POLICIES:
+        cluster.kubectl("patch", "cronjob", policy.lower(), "-n", namespace, "--type=merge",
+                        "-p", '{"spec": {"suspend": false}}')
+
+    seen: list[dict[str, frozenset[str]]] = []
+
+    def done() -> bool:
+        seen.append(active_by_owner(cluster, namespace))
+        replace_runs = [s["replace"] for s in seen if s["replace"]]
+        replaced = len(set(replace_runs)) >= 2
+        return (any(len(s["allow"]) == 2 for s in seen) and replaced
+                and skipped_for_forbid(cluster, namespace))
+
+    eventually(done, timeout=150, interval=0.5,
+               what="Allow overlapping, Replace replacing and Forbid skipping")
+    assert all(len(s["forbid"]) <= 1 for s in seen), "Forbid ran two jobs at once"
+    assert len({name for s in seen for name in s["forbid"]}) == 1, \
+        "Forbid started a job while its first still ran"
+    assert all(len(s["replace"]) <= 1 for s in seen), "Replace kept the older job beside the new"
+    first, second = sorted({name for s in seen for name in s["replace"]})[:2]
+    names = {j["metadata"]["name"] for j in jobs(cluster, namespace)}
+    assert first not in names and second in names, "Replace did not delete the older job"
+    eventually(lambda: job_pod_phase(cluster, namespace, second) == "Running",
+               what=f"the pod of {second} running")
+
+
+def job_pod_phase(cluster: Cluster, ns: str, job: str) -> str | None:
+    pods = cluster.api.request("GET", f"/api/v1/namespaces/{ns}/pods",
+                               params={"labelSelector": f"job-name={job}"})["items"]
+    return pods[0]["status"].get("phase") if pods else None
+
+
+def test_create_job_from_a_cronjob_runs_its_pod_in_docker_at_once(
+        cluster: Cluster, namespace: str):
+    cluster.kubectl("apply", "-f", "-", input=RUNNER.format(
+        name="nightly", ns=namespace, policy="Forbid").replace(
+            'command: [sleep, "90"]', 'command: [sh, -c, "echo manual run"]'))
+    cluster.kubectl("create", "job", "manual", "--from=cronjob/nightly", "-n", namespace)
+    eventually(lambda: job_pod_phase(cluster, namespace, "manual") == "Succeeded",
+               timeout=30, what="the manual job's pod succeeded")
+    [pod] = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods",
+                                params={"labelSelector": "job-name=manual"})["items"]
+    exited = subprocess.run(
+        [DOCKER, "ps", "-a", "--filter", f"label=minik.dev/pod-uid={pod['metadata']['uid']}",
+         "--filter", "status=exited", "--format", "{{.Status}}"],
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    assert any(line.startswith("Exited (0)") for line in exited)
+    assert cluster.kubectl("logs", "job/manual", "-n", namespace).stdout == "manual run\n"

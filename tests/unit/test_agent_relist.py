@@ -188,6 +188,39 @@ async def test_a_container_that_dies_within_the_minimum_gap_is_relisted_at_its_e
     assert woken(relisting) == ["a"]
 
 
+class HeldSync:
+    """Stands in for the PodSyncer: each sync runs until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def sync(self, uid: str) -> None:
+        await self.release.wait()
+
+
+async def test_a_container_that_dies_while_its_pods_sync_runs_is_relisted_when_it_ends(
+        relisting: Agent, runtime: FakeRuntime, clock: ManualClock) -> None:
+    container_id = await start_sandbox(runtime, "a")
+    clock.advance(MIN_RELIST_GAP)
+    await eventually(lambda: clock.pending == 1)
+    woken(relisting)
+    workers: Any = relisting.workers
+    held = HeldSync()
+    relisting.syncer = held  # type: ignore[assignment]
+    workers.busy.add("a")
+    sync = asyncio.create_task(relisting._sync_pod("a"))
+    runtime.exit(container_id, 0)
+    await eventually(lambda: relists(runtime) == 2)
+    assert woken(relisting) == [], "the running sync is not woken"
+    clock.advance(MIN_RELIST_GAP)
+    await eventually(lambda: clock.pending == 1)
+    workers.busy.clear()
+    held.release.set()
+    await sync
+    await eventually(lambda: relists(runtime) == 3)
+    assert woken(relisting) == ["a"], "relisted at the sync's end, not a period later"
+
+
 async def test_at_start_the_agent_wakes_pods_that_left_volumes_but_are_gone(
         agent: Agent, tmp_path: Path) -> None:
     for uid in ("gone", "kept"):
