@@ -56,7 +56,7 @@ from agent import labels, trace
 from agent.images import ImageManager
 from agent.kubelet_server import KubeletServer
 from agent.lister import ContainerLister
-from agent.metrics import AgentMetrics
+from agent.metrics import STATS_INTERVAL, AgentMetrics
 from agent.mounts import MountInside, mount_points_under, remove_tree
 from agent.node import NodeStatusReporter
 from agent.plan import BACKOFF_CAP, container_backoff
@@ -107,6 +107,8 @@ class AgentConfig:
     kubelet_ssl: ssl.SSLContext | None = None
     resolv_conf: Path = HOST_RESOLV_CONF
     """The host's resolver configuration, which pods' resolv.conf files start from."""
+    stats_interval: float = STATS_INTERVAL
+    """How often the containers' stats are sampled (cAdvisor's housekeeping interval)."""
 
     @property
     def node(self) -> str:
@@ -249,7 +251,7 @@ class Agent:
         sup.start("agent:container-events", self._follow_container_events)
         sup.start("agent:resync", self._resync_forever)
         sup.start("agent:stats", lambda: self.metrics.collect_usage_forever(
-            self.runtime, self.config.instance, self.clock))
+            self.runtime, self.config.instance, self.clock, self.config.stats_interval))
         log.info("node agent %s running (network %s %s)", self.config.node, network.name,
                  network.subnet)
         await asyncio.Event().wait()
@@ -266,7 +268,7 @@ class Agent:
     async def _start_kubelet_server(self) -> int:
         server = KubeletServer(self.runtime, instance=self.config.instance,
                                token=self.config.token, pod_lookup=self._pod_by_name,
-                               clock=self.clock)
+                               clock=self.clock, metrics=self.metrics)
         self.kubelet = server
         return await server.start("127.0.0.1", 0, ssl_context=self.config.kubelet_ssl)
 

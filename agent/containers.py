@@ -78,7 +78,8 @@ def _millicores(value: Quantity) -> int:
     return int(parse_quantity(value) * 1000)
 
 
-def _resources(container: Container) -> _Resources:
+def cgroup_resources(container: Container) -> _Resources:
+    """The cgroup settings of a container's resources (the agent's and cAdvisor's `spec`)."""
     resources = container.get("resources") or {}
     limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
     quota = shares = memory = None
@@ -265,5 +266,5 @@ def container_spec(
         stdin_open=bool(container.get("stdin")),
         tty=bool(container.get("tty")),
         **security,
-        **_resources(container),
+        **cgroup_resources(container),
     )

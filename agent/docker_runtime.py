@@ -76,6 +76,7 @@ from agent.runtime import (
     ImageInfo,
     ImageNotFound,
     ImagePullFailed,
+    InterfaceStats,
     NameInUse,
     NetworkInfo,
     NetworkNotFound,
@@ -361,10 +362,17 @@ class DockerRuntime:
         memory = data.get("memory_stats") or {}
         detail = memory.get("stats") or {}
         inactive = detail.get("total_inactive_file", detail.get("inactive_file", 0))
+        usage = int(memory.get("usage", 0))
+        networks = data.get("networks") or {}
         return ContainerStats(
             cpu_usage_ns=int(data["cpu_stats"]["cpu_usage"]["total_usage"]),
-            memory_working_set_bytes=max(0, int(memory.get("usage", 0)) - int(inactive)),
+            memory_working_set_bytes=max(0, usage - int(inactive)),
             timestamp=parse_time(data.get("read")) or datetime.now(UTC),
+            memory_usage_bytes=usage,
+            memory_rss_bytes=int(detail.get("total_rss", detail.get("anon", 0))),
+            interfaces=tuple(InterfaceStats(name, int(n.get("rx_bytes", 0)),
+                                            int(n.get("tx_bytes", 0)))
+                             for name, n in sorted(networks.items())),
         )
 
     def _kill_exec(self, exec_id: str) -> None:

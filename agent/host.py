@@ -3,7 +3,10 @@
 Small readers of `/proc`, `/etc` and the filesystem: CPU count, memory
 (from /proc/meminfo), the size of the filesystem that holds a path (the
 node's ephemeral storage), OS image (from /etc/os-release), kernel version,
-architecture in Go's names (amd64, arm64), boot id and machine id. Parsers
+architecture in Go's names (amd64, arm64), boot id and machine id; and the
+node's resource usage (`node_cpu_seconds`, `node_memory_working_set`): the
+node is this host, so its figures are the whole machine's, as the kubelet's
+root cgroup is. Parsers
 take text so that they are tested without the files; `gather` reads them
 all into one `HostFacts`. A fact that cannot be read is empty or zero,
 never an exception: a node must register even on an odd host.
@@ -19,6 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MEMINFO = Path("/proc/meminfo")
+STAT = Path("/proc/stat")
+BUSY_FIELDS = (0, 1, 2, 5, 6, 7)
+"""user, nice, system, irq, softirq, steal in /proc/stat's `cpu` line (idle and iowait are
+not work; guest time is already counted in user)."""
 OS_RELEASE = Path("/etc/os-release")
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 MACHINE_ID = Path("/etc/machine-id")
@@ -67,6 +74,32 @@ def parse_meminfo(text: str) -> dict[str, int]:
 
 def memory_bytes(path: Path = MEMINFO) -> int:
     return parse_meminfo(_read(path)).get("MemTotal", 0)
+
+
+def parse_cpu_seconds(text: str, ticks_per_second: int) -> float:
+    """The CPU time all cores spent working, from `/proc/stat`'s first (`cpu`) line."""
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            values = [int(v) for v in fields[1:] if v.isdigit()]
+            return sum(values[i] for i in BUSY_FIELDS if i < len(values)) / ticks_per_second
+    return 0.0
+
+
+def node_cpu_seconds(path: Path = STAT) -> float:
+    """Cumulative CPU time of the whole host, in core-seconds."""
+    return parse_cpu_seconds(_read(path), os.sysconf("SC_CLK_TCK"))
+
+
+def working_set(meminfo: dict[str, int]) -> int:
+    """Memory in use that the kernel cannot simply drop: total less what is available
+    (free memory plus reclaimable page cache), the host's analogue of a cgroup's usage
+    less its inactive files."""
+    return max(0, meminfo.get("MemTotal", 0) - meminfo.get("MemAvailable", 0))
+
+
+def node_memory_working_set(path: Path = MEMINFO) -> int:
+    return working_set(parse_meminfo(_read(path)))
 
 
 def parse_os_release(text: str) -> dict[str, str]:

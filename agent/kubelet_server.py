@@ -10,6 +10,7 @@ kubelet's own:
     GET /exec/{namespace}/{pod}/{container}?command=..&stdin=&stdout=&stderr=&tty=
     GET /attach/{namespace}/{pod}/{container}?stdin=&stdout=&stderr=&tty=
     POST /portForward/{namespace}/{pod}[/{uid}]     (SPDY/3.1, portforward.k8s.io)
+    GET /metrics, /metrics/resource, /metrics/cadvisor (`agent.kubelet_metrics`)
 
 Only a client showing the instance's bearer token is served. A pod is
 found through `pod_lookup` (the agent's informer cache) and its
@@ -53,8 +54,10 @@ from agent.exec_stream import (
     StreamOptions,
     WebSocketChannels,
 )
+from agent.kubelet_metrics import add_routes
 from agent.labels import pod_selector
 from agent.log_stream import LogOptions, close_chunks, copy_logs
+from agent.metrics import AgentMetrics
 from agent.netns import NamespaceClosed, NetworkNamespace
 from agent.podstate import PodRuntimeState, group_by_pod
 from agent.portforward import PortForwardSession, localhost_dialer
@@ -99,8 +102,10 @@ class KubeletServer:
     """Serves logs, exec and attach for the containers of one node's pods."""
 
     def __init__(self, runtime: Runtime, *, instance: str, token: str,
-                 pod_lookup: PodLookup, clock: Clock | None = None) -> None:
+                 pod_lookup: PodLookup, clock: Clock | None = None,
+                 metrics: AgentMetrics | None = None) -> None:
         self._runtime = runtime
+        self._metrics = metrics
         self._instance = instance
         self._token = token
         self._pod_lookup = pod_lookup
@@ -116,6 +121,9 @@ class KubeletServer:
             app.router.add_route(method, "/portForward/{namespace}/{pod}", self.port_forward)
             app.router.add_route(method, "/portForward/{namespace}/{pod}/{uid}",
                                  self.port_forward)
+        if self._metrics is not None:
+            add_routes(app, self._metrics, pod_lookup=self._pod_lookup,
+                       now=lambda: self._clock.wall().timestamp())
         return app
 
     async def start(self, host: str, port: int, *,

@@ -23,7 +23,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from agent import labels
-from agent.runtime import ContainerInfo, ContainerNotFound, Runtime, RuntimeFailure
+from agent.runtime import (
+    ContainerInfo,
+    ContainerNotFound,
+    InterfaceStats,
+    Runtime,
+    RuntimeFailure,
+)
 from minik.api.meta import name_of, namespace_of, uid_of
 from minik.api.objects import Pod
 from minik.machinery.clock import Clock, sleep
@@ -38,18 +44,46 @@ STATS_CONCURRENCY = 4
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """The last stats sample of one container of a pod (a sandbox too: it owns the network).
+
+    Times are seconds since the epoch: `timestamp` when the engine read the
+    sample, `started` when this attempt of the container started (None if
+    unknown), as the kubelet's summary carries them.
+    """
+
     namespace: str
     pod: str
     container: str
     cpu_seconds: float
     memory_bytes: int
+    container_id: str = ""
+    name: str = ""
+    image: str = ""
+    sandbox: bool = False
+    timestamp: float = 0.0
+    started: float | None = None
+    memory_usage_bytes: int = 0
+    memory_rss_bytes: int = 0
+    interfaces: tuple[InterfaceStats, ...] = ()
 
 
 class UsageCollector(Collector):
-    """Exposes the latest Docker stats per container, cAdvisor-style."""
+    """Exposes the latest Docker stats per app container as `minik_container_*`; holds
+    the cache the kubelet-style endpoints (`agent.kubelet_metrics`) read too."""
 
     def __init__(self) -> None:
         self.usage: dict[str, Usage] = {}
+        self.error = False
+        """The last collection failed (the engine did not answer the list)."""
+
+    def containers(self) -> list[Usage]:
+        """The app containers' samples (no sandboxes), in a stable order."""
+        return sorted((u for u in self.usage.values() if not u.sandbox),
+                      key=lambda u: (u.namespace, u.pod, u.container))
+
+    def sandboxes(self) -> list[Usage]:
+        return sorted((u for u in self.usage.values() if u.sandbox),
+                      key=lambda u: (u.namespace, u.pod))
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         names = ["namespace", "pod", "container"]
@@ -57,7 +91,7 @@ class UsageCollector(Collector):
                                   "Cumulative CPU time used by a container.", labels=names)
         memory = GaugeMetricFamily("minik_container_memory_working_set_bytes",
                                    "Current working set of a container.", labels=names)
-        for u in self.usage.values():
+        for u in self.containers():
             cpu.add_metric([u.namespace, u.pod, u.container], u.cpu_seconds)
             memory.add_metric([u.namespace, u.pod, u.container], u.memory_bytes)
         yield cpu
@@ -65,10 +99,11 @@ class UsageCollector(Collector):
 
 
 class AgentMetrics:
-    """Metrics of one node agent, on the registry it is given."""
+    """Metrics of one node agent: on a registry of its own, which the node's `/metrics`
+    serves, and on the registry it is given (the process's, served at minik's `/metrics`)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        r = registry or CollectorRegistry()
+        self.registry = r = CollectorRegistry()
         self.pod_start = Histogram(
             "minik_pod_start_duration_seconds",
             "Time from pod creation to all its containers started, as seen by the agent.",
@@ -92,6 +127,11 @@ class AgentMetrics:
             ["operation"], buckets=RUNTIME_BUCKETS, registry=r)
         self.usage = UsageCollector()
         r.register(self.usage)
+        if registry is not None:
+            for collector in (self.pod_start, self.restarts, self.running_pods,
+                              self.running_containers, self.runtime_operations,
+                              self.runtime_errors, self.runtime_duration, self.usage):
+                registry.register(collector)
         self._restart_series: dict[str, set[tuple[str, str, str]]] = {}
 
     def observe_runtime(self, operation: str, seconds: float, failed: bool) -> None:
@@ -119,17 +159,24 @@ class AgentMetrics:
         self.running_containers.set(sum(1 for i in running if not labels.is_sandbox(i.labels)))
 
     async def collect_usage_forever(self, runtime: Runtime, instance: str,
-                                    clock: Clock) -> None:
+                                    clock: Clock, interval: float = STATS_INTERVAL) -> None:
         while True:
             await self.collect_usage(runtime, instance)
-            await sleep(clock, STATS_INTERVAL)
+            await sleep(clock, interval)
 
     async def collect_usage(self, runtime: Runtime, instance: str) -> None:
-        infos = await runtime.list(labels.instance_selector(instance))
-        apps = [i for i in infos if i.state == "running" and not labels.is_sandbox(i.labels)]
+        """One sample of every running container of the instance, sandboxes included."""
+        try:
+            infos = await runtime.list(labels.instance_selector(instance))
+        except RuntimeFailure:
+            log.warning("listing containers for their stats failed", exc_info=True)
+            self.usage.error = True
+            return
+        running = [i for i in infos if i.state == "running"]
         gate = asyncio.Semaphore(STATS_CONCURRENCY)
-        results = await asyncio.gather(*(self._usage(runtime, i, gate) for i in apps))
+        results = await asyncio.gather(*(self._usage(runtime, i, gate) for i in running))
         self.usage.usage = {u_id: u for u_id, u in results if u is not None}
+        self.usage.error = False
 
     @staticmethod
     async def _usage(runtime: Runtime, info: ContainerInfo,
@@ -142,6 +189,13 @@ class AgentMetrics:
         ref = labels.PodRef.from_labels(info.labels)
         if ref is None:
             return info.id, None
-        return info.id, Usage(ref.namespace, ref.name,
-                              info.labels.get(labels.CONTAINER_NAME, ""),
-                              stats.cpu_usage_ns / 1e9, stats.memory_working_set_bytes)
+        sandbox = labels.is_sandbox(info.labels)
+        container = (labels.SANDBOX_CONTAINER_NAME if sandbox
+                     else info.labels.get(labels.CONTAINER_NAME, ""))
+        return info.id, Usage(
+            ref.namespace, ref.name, container, stats.cpu_usage_ns / 1e9,
+            stats.memory_working_set_bytes, container_id=info.id, name=info.name,
+            image=info.image, sandbox=sandbox, timestamp=stats.timestamp.timestamp(),
+            started=info.started_at.timestamp() if info.started_at else None,
+            memory_usage_bytes=stats.memory_usage_bytes,
+            memory_rss_bytes=stats.memory_rss_bytes, interfaces=stats.interfaces)

@@ -229,10 +229,28 @@ class ExecResult:
 
 
 @dataclass(frozen=True)
+class InterfaceStats:
+    """The byte counters of one network interface (`eth0`) of a container."""
+
+    name: str
+    receive_bytes: int
+    transmit_bytes: int
+
+
+@dataclass(frozen=True)
 class ContainerStats:
+    """One sample of a container's cgroup and network counters, as cAdvisor reads them.
+
+    The network counters are the container's network namespace's: only a
+    sandbox (or a hostNetwork pod's container) owns one.
+    """
+
     cpu_usage_ns: int
     memory_working_set_bytes: int
     timestamp: datetime
+    memory_usage_bytes: int = 0
+    memory_rss_bytes: int = 0
+    interfaces: tuple[InterfaceStats, ...] = ()
 
 
 STDOUT = 1

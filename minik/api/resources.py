@@ -143,7 +143,8 @@ NAMESPACES: ResourceType[Namespace] = ResourceType(
     CORE, "v1", "Namespace", "namespaces", namespaced=False, short_names=("ns",),
     subresources=(FINALIZE,), returns_deleted_object=True)
 NODES: ResourceType[Node] = ResourceType(
-    CORE, "v1", "Node", "nodes", namespaced=False, short_names=("no",))
+    CORE, "v1", "Node", "nodes", namespaced=False, short_names=("no",),
+    subresources=(Subresource("proxy", "NodeProxyOptions", verbs=("get",)),))
 PODS: ResourceType[Pod] = ResourceType(
     CORE, "v1", "Pod", "pods", short_names=("po",), categories=WORKLOAD,
     subresources=_pod_subresources(), returns_deleted_object=True)
@@ -201,6 +202,13 @@ HORIZONTALPODAUTOSCALERS_V1: ResourceType[JsonObject] = ResourceType(
     "autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
     short_names=("hpa",), categories=WORKLOAD, stored_version="v2")
 
+NODEMETRICS: ResourceType[JsonObject] = ResourceType(
+    "metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False,
+    verbs=("get", "list"), has_status=False)
+"""Computed, never stored: served by `minik.apiserver.resourcemetrics`, as metrics-server."""
+PODMETRICS: ResourceType[JsonObject] = ResourceType(
+    "metrics.k8s.io", "v1beta1", "PodMetrics", "pods", verbs=("get", "list"), has_status=False)
+
 
 def _registry() -> tuple[ResourceType[JsonObject], ...]:
     """Every served type, in discovery's order, seen without its shape (the module's
@@ -210,6 +218,7 @@ def _registry() -> tuple[ResourceType[JsonObject], ...]:
         ENDPOINTS, EVENTS, SERVICEACCOUNTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS,
         DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS, CONTROLLERREVISIONS, JOBS,
         CRONJOBS, ENDPOINTSLICES, STORAGECLASSES, LEASES, HORIZONTALPODAUTOSCALERS,
+        NODEMETRICS, PODMETRICS,
     ))
 
 

@@ -23,10 +23,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from minik.api import errors
 from minik.api.decode import MAX_BODY_BYTES
 from minik.api.query import parse_bool
-from minik.apiserver import discovery, handlers, negotiation, openapi
+from minik.apiserver import discovery, handlers, negotiation, node_proxy, openapi
 from minik.apiserver.cacher import CACHERS_KEY, Cachers
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.metrics import METRICS_KEY, ApiMetrics
+from minik.apiserver.resourcemetrics import api as resource_metrics
+from minik.apiserver.resourcemetrics.store import MetricsStore
 from minik.apiserver.responses import status_response
 from minik.apiserver.routing import resource_request, verb
 from minik.apiserver.storage import ObjectStorage
@@ -215,5 +217,7 @@ def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics) -> we
     r.add_get("/openapi/v3", openapi.index)
     r.add_get("/openapi/v3/{path:.+}", openapi.document)
     r.add_get("/openapi/v2", openapi.v2)
+    node_proxy.add_routes(app)
+    resource_metrics.install(app, MetricsStore())
     _resource_routes(app)
     return app

@@ -5,7 +5,8 @@ builds the application (`app.create_app`, with the proxy to kubelets and
 the Services' ClusterIP and NodePort allocator), creates the system
 namespaces and the default StorageClass (`storage_admission` says when),
 serves on the configured address and runs, supervised, the
-store's compaction, the return of freed heap memory to the system (`heap`)
+store's compaction, the scrape of the nodes' resource metrics
+(`resourcemetrics`), the return of freed heap memory to the system (`heap`)
 and the `kubernetes` Service's reconciler; `stop()` ends them and stops
 serving. Once the pod network exists, `serve_node_address` also serves on
 the node's address there, where pods reach the API. Serving TLS, it
@@ -33,6 +34,8 @@ from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
 from minik.apiserver.heap import trim_forever
 from minik.apiserver.kubernetes_service import KubernetesService
 from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.resourcemetrics.api import METRICS_STORE_KEY
+from minik.apiserver.resourcemetrics.scraper import METRIC_RESOLUTION, MetricsScraper
 from minik.apiserver.service_alloc import ServiceAllocator
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.storage_admission import default_storage_class
@@ -101,7 +104,8 @@ class ApiServer:
     def __init__(self, home: Home, store: Store, metrics: ApiMetrics, *, token: str,
                  bind: str, port: int, service_cidr: str = "10.96.0.0/16",
                  node_port_range: tuple[int, int] = (30000, 32767),
-                 garbage_collection: bool = True) -> None:
+                 garbage_collection: bool = True,
+                 metric_resolution: float = METRIC_RESOLUTION) -> None:
         self.home = home
         self.bind = bind
         self.port = port
@@ -118,6 +122,8 @@ class ApiServer:
         limit_read_buffers()
         self.app = create_app(self.storage, token=token, metrics=metrics)
         kubelet_client.install(self.app, ca_file=home.ca_cert, token=token)
+        self.scraper = MetricsScraper(self.storage, self.app[kubelet_client.KUBELET_KEY],
+                                      self.app[METRICS_STORE_KEY], resolution=metric_resolution)
         self.runner = make_runner(self.app)
 
     async def start(self) -> str:
@@ -131,6 +137,7 @@ class ApiServer:
         self.supervisor.start("store-compaction", lambda: compact_forever(self.storage))
         self.supervisor.start("heap-trim", trim_forever)
         self.supervisor.start("kubernetes-service", self.kubernetes.run)
+        self.supervisor.start("resource-metrics", self.scraper.run)
         self.app[READY_KEY].append(True)
         return server_url(self.bind, self.port)
 

@@ -174,6 +174,10 @@ def _network_options(**given: str | None) -> tuple[str, ...]:
               help="Pod network subnet (default: the first free /16 from 10.244.0.0).")
 @click.option("--restart-backoff", default=10.0, show_default=True, type=float,
               help="Base of the container restart backoff, in seconds (doubles to 300).")
+@click.option("--metric-resolution", default=15.0, show_default=True,
+              type=click.FloatRange(min=1.0),
+              help="Seconds between samples of the containers' stats and scrapes of the "
+                   "nodes' resource metrics (metrics.k8s.io, kubectl top).")
 @click.option("--service-cidr", default=None,
               help="ClusterIP range (default: kept from the last start, else the first "
                    "/16 from 10.96.0.0 that no other instance on this host holds).")
@@ -190,7 +194,7 @@ def _network_options(**given: str | None) -> tuple[str, ...]:
 @pass_context
 def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
        disable_controllers: str, node_name: str, pod_subnet: str | None,
-       restart_backoff: float, service_cidr: str | None,
+       restart_backoff: float, metric_resolution: float, service_cidr: str | None,
        service_node_port_range: str | None, node_address: str | None,
        loadbalancer_range: str | None, dns_upstream: tuple[str, ...]) -> None:
     """Start minik (API server, controllers, node agent)."""
@@ -203,7 +207,8 @@ def up(ctx: CliContext, detached: bool, name: str, port: int, bind: str,
         click.echo(f"minik is already running (pid {pid}); kubeconfig: {home.kubeconfig}",
                    err=True)
         return
-    extra: tuple[str, ...] = ("--restart-backoff", str(restart_backoff))
+    extra: tuple[str, ...] = ("--restart-backoff", str(restart_backoff),
+                              "--metric-resolution", str(metric_resolution))
     if disable_controllers:
         extra += ("--disable-controllers", disable_controllers)
     if node_name:

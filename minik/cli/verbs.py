@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "set": "minik.cli.rollout:set_group",
     "rollout": "minik.cli.rollout:rollout",
     "dns": "minik.cli.dns:dns_command",
+    "top": "minik.cli.top:top",
 }
 
 

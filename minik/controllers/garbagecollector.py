@@ -66,8 +66,10 @@ class OwnerState(enum.Enum):
 
 
 def collected_types() -> list[ResourceType[JsonObject]]:
-    """Every served type that can own or be owned."""
-    return [rt for rt in REGISTRY if rt.kind not in UNCOLLECTED_KINDS]
+    """Every served type that can own or be owned: those that can be listed, watched and
+    deleted (as Kubernetes' collector picks them from discovery)."""
+    return [rt for rt in REGISTRY if rt.kind not in UNCOLLECTED_KINDS
+            and {"delete", "list", "watch"} <= set(rt.verbs)]
 
 
 def owner_type(ref: OwnerReference) -> ResourceType | None:

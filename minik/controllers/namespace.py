@@ -134,7 +134,7 @@ class NamespaceController:
         self.client = ctx.client
         self.recheck = recheck
         self.workers = workers
-        self.content_types = [rt for rt in REGISTRY if rt.namespaced]
+        self.content_types = [rt for rt in REGISTRY if rt.namespaced and "delete" in rt.verbs]
         self.namespaces: Informer[Namespace] = ctx.informers.get(NAMESPACES)
         self.queue = WorkQueue(self.name, metrics=self.ctx.metrics, clock=ctx.clock)
         self.namespaces.add_handler(self._namespace_changed,

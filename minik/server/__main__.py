@@ -25,6 +25,7 @@ def _parse(argv: list[str]) -> ServerConfig:
     parser.add_argument("--node-name", default="")
     parser.add_argument("--pod-subnet", default=None)
     parser.add_argument("--restart-backoff", type=float, default=10.0)
+    parser.add_argument("--metric-resolution", type=float, default=15.0)
     parser.add_argument("--service-cidr")
     parser.add_argument("--service-node-port-range")
     parser.add_argument("--node-address")
@@ -40,6 +41,7 @@ def _parse(argv: list[str]) -> ServerConfig:
     return ServerConfig(home, args.name, args.port, args.bind, disabled,
                         node_name=args.node_name, pod_subnet=args.pod_subnet,
                         restart_backoff=args.restart_backoff,
+                        metric_resolution=args.metric_resolution,
                         service_cidr=network.service_cidr,
                         node_port_range=network.node_port_range,
                         node_address=network.node_address,

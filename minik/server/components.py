@@ -111,6 +111,7 @@ class Components:
                 instance=self.config.name, state_dir=default_state_dir(home.agent_dir),
                 node_name=self.config.node or "",
                 restart_backoff=self.config.restart_backoff, token=self.token,
+                stats_interval=self.config.metric_resolution,
                 kubelet_ssl=serving_context(home.server_cert, home.server_key),
             ),
             client=self.client, runtime=runtime,

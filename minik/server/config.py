@@ -23,6 +23,8 @@ class ServerConfig:
     node_name: str = ""
     pod_subnet: str | None = None
     restart_backoff: float = 10.0
+    metric_resolution: float = 15.0
+    """Seconds between container stats samples and resource metrics scrapes."""
     service_cidr: str = "10.96.0.0/16"
     node_port_range: tuple[int, int] = (30000, 32767)
     node_address: str = "127.0.0.1"

@@ -110,7 +110,8 @@ async def serve(config: ServerConfig) -> None:
     write_private(home.pid_file, f"{os.getpid()}\n".encode())
     api = ApiServer(home, store, metrics, token=token, bind=config.bind, port=config.port,
                     service_cidr=config.service_cidr, node_port_range=config.node_port_range,
-                    garbage_collection=config.garbage_collection)
+                    garbage_collection=config.garbage_collection,
+                    metric_resolution=config.metric_resolution)
     supervisor = Supervisor()
     components: Components | None = None
     try:

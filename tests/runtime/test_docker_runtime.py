@@ -319,6 +319,15 @@ async def test_stats_of_a_running_container(engine: Engine) -> None:
     container = await engine.run("stats", args=["sleep", "300"])
     stats = await engine.runtime.stats(container)
     assert stats.memory_working_set_bytes > 0 and stats.cpu_usage_ns > 0
+    assert stats.memory_usage_bytes >= stats.memory_working_set_bytes
+    assert stats.memory_rss_bytes > 0
+
+
+async def test_stats_of_a_container_with_its_own_network_count_its_interfaces(
+        engine: Engine) -> None:
+    container = await engine.run("netstats", args=["sleep", "300"])
+    stats = await engine.runtime.stats(container)
+    assert [i.name for i in stats.interfaces] == ["eth0"]
 
 
 async def behind_its_back(verb: str, container_id: str) -> None:

@@ -1,0 +1,95 @@
+"""`NodeMetrics` and `PodMetrics` as metrics-server writes them.
+
+CPU is a decimal quantity in nanocores, canonical as Kubernetes' `Quantity`
+prints it (`4523124n`, `5m`, `2`); memory a binary quantity in bytes
+(`13688Ki`, or plain bytes when no power of 1024 divides it); `timestamp`
+the time of the newer sample and `window` the time between the two, as a
+Go duration (`15.021s`). `creationTimestamp` is the time of the answer:
+metrics objects are computed, never stored, and have no resourceVersion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from minik.api.meta import format_time
+from minik.apiserver.resourcemetrics.store import ContainerUsage, Usage
+
+GROUP, VERSION = "metrics.k8s.io", "v1beta1"
+API_VERSION = f"{GROUP}/{VERSION}"
+DECIMAL_SUFFIXES = ("n", "u", "m", "", "k", "M", "G", "T", "P", "E")
+BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+
+
+def format_cpu(nanocores: int) -> str:
+    """Nanocores as the canonical decimal quantity: the largest suffix that keeps it whole."""
+    if nanocores == 0:
+        return "0"
+    value, step = nanocores, 0
+    while value % 1000 == 0 and step < len(DECIMAL_SUFFIXES) - 1:
+        value, step = value // 1000, step + 1
+    return f"{value}{DECIMAL_SUFFIXES[step]}"
+
+
+def format_memory(size: int) -> str:
+    """Bytes as the canonical binary quantity (plain bytes under 1Ki or when not whole)."""
+    if -1024 < size < 1024:
+        return str(size)
+    value, step = size, 0
+    while value % 1024 == 0 and step < len(BINARY_SUFFIXES) - 1:
+        value, step = value // 1024, step + 1
+    return f"{value}{BINARY_SUFFIXES[step]}"
+
+
+def format_duration(seconds: float) -> str:
+    """A Go `time.Duration` string, to the millisecond: `500ms`, `15.021s`, `1m0.5s`."""
+    millis = round(seconds * 1000)
+    if millis == 0:
+        return "0s"
+    if millis < 1000:
+        return f"{millis}ms"
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    whole, fraction = divmod(rest, 1000)
+    text = f"{whole}.{fraction:03d}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{hours}h{minutes}m{text}"
+    return f"{minutes}m{text}" if minutes else text
+
+
+def _usage(usage: Usage) -> dict[str, str]:
+    return {"cpu": format_cpu(usage.cpu_nanocores), "memory": format_memory(usage.memory_bytes)}
+
+
+def _moment(seconds: float) -> str:
+    return format_time(dt.datetime.fromtimestamp(seconds, dt.UTC))
+
+
+def _metadata(obj: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    md = obj.get("metadata") or {}
+    out: dict[str, Any] = {"name": md.get("name", "")}
+    if md.get("namespace"):
+        out["namespace"] = md["namespace"]
+    out["creationTimestamp"] = format_time(now)
+    if md.get("labels"):
+        out["labels"] = dict(md["labels"])
+    return out
+
+
+def node_metrics(node: dict[str, Any], usage: Usage, *, now: dt.datetime) -> dict[str, Any]:
+    return {"kind": "NodeMetrics", "apiVersion": API_VERSION, "metadata": _metadata(node, now),
+            "timestamp": _moment(usage.timestamp), "window": format_duration(usage.window),
+            "usage": _usage(usage)}
+
+
+def pod_metrics(pod: dict[str, Any], containers: list[ContainerUsage], *,
+                now: dt.datetime) -> dict[str, Any]:
+    newest = max((c.usage for c in containers), key=lambda u: u.timestamp)
+    return {"kind": "PodMetrics", "apiVersion": API_VERSION, "metadata": _metadata(pod, now),
+            "timestamp": _moment(newest.timestamp), "window": format_duration(newest.window),
+            "containers": [{"name": c.name, "usage": _usage(c.usage)} for c in containers]}
+
+
+def metrics_list(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"kind": f"{kind}List", "apiVersion": API_VERSION, "metadata": {}, "items": items}
