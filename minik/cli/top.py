@@ -108,8 +108,9 @@ def _pod_usage(pod: dict[str, Any]) -> dict[str, str]:
 
 
 def pod_table(metrics: list[dict[str, Any]], *, containers: bool, with_namespace: bool,
-              sort_by: str | None, no_headers: bool) -> str:
-    """kubectl's pod table: a line per pod (or per container with `containers`)."""
+              sort_by: str | None, no_headers: bool, total: bool = False) -> str:
+    """kubectl's pod table: a line per pod (or per container with `containers`), and with
+    `total` kubectl's `--sum` lines under the usage columns."""
     if sort_by:
         metrics = sorted(metrics, key=lambda m: _sort_key(sort_by, _pod_usage(m)))
     elif with_namespace:
@@ -129,6 +130,11 @@ def pod_table(metrics: list[dict[str, Any]], *, containers: bool, with_namespace
                       for c in members]
         else:
             lines.append([*prefix, m["metadata"]["name"], *_usage_cells(_pod_usage(m))])
+    if total:
+        width = len(header) + len(POD_COLUMNS)
+        everything = {"containers": [c for m in metrics for c in m.get("containers") or []]}
+        lines.append([*[""] * (width - 2), "________", "________"])
+        lines.append([*[""] * (width - 2), *_usage_cells(_pod_usage(everything))])
     return render(lines)
 
 
@@ -195,11 +201,12 @@ def top_node(ctx: CliContext, name: str | None, selector: str | None, sort_by: s
 @click.option("--containers", is_flag=True, help="Print each container's usage.")
 @click.option("--sort-by", default=None, help="Sort by cpu or memory.")
 @click.option("--no-headers", is_flag=True, help="Print no header line.")
+@click.option("--sum", "total", is_flag=True, help="Print the sum of the usage.")
 @pass_context
 @handle_errors
 def top_pod(ctx: CliContext, name: str | None, all_namespaces: bool, selector: str | None,
             field_selector: str | None, containers: bool, sort_by: str | None,
-            no_headers: bool) -> None:
+            no_headers: bool, total: bool) -> None:
     """Display resource (CPU/memory) usage of pods."""
     _check_sort(sort_by)
     _check_name(name, selector)
@@ -219,7 +226,7 @@ def top_pod(ctx: CliContext, name: str | None, all_namespaces: bool, selector: s
                    else f"No resources found in {namespace} namespace.", err=True)
         return
     click.echo(pod_table(metrics, containers=containers, with_namespace=all_namespaces,
-                         sort_by=sort_by, no_headers=no_headers), nl=False)
+                         sort_by=sort_by, no_headers=no_headers, total=total), nl=False)
 
 
 def _verify_empty(client: RestClient, namespace: str | None, params: dict[str, str]) -> None:

@@ -114,6 +114,9 @@ def test_top_pods_selects_by_label_and_sorts_by_cpu_across_namespaces(
     assert everywhere[0].split() == ["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"]
     ours = [line.split()[1] for line in everywhere[1:] if line.split()[0] == namespace]
     assert ours == ["burner", "idle"]
+    listed = cluster.kubectl("get", "podmetrics", "-n", namespace).stdout.splitlines()
+    assert listed[0].split() == ["NAME", "CPU", "MEMORY", "WINDOW"]
+    assert sorted(line.split()[0] for line in listed[1:]) == ["burner", "idle"]
     containers = cluster.kubectl("top", "pods", "-n", namespace, "--containers", "burner")
     assert containers.stdout.splitlines()[0].split() == [
         "POD", "NAME", "CPU(cores)", "MEMORY(bytes)"]
@@ -133,6 +136,9 @@ def test_minik_top_prints_what_kubectl_top_prints(cluster: Cluster, namespace: s
         # older kubectl (1.27) names the percentage columns CPU% and MEMORY%: minik prints 1.33's
         header = theirs.splitlines()[0].replace("CPU%", "CPU(%)").replace("MEMORY%", "MEMORY(%)")
         assert ours.splitlines()[0].split() == header.split(), (args, theirs, ours)
+    theirs = cluster.kubectl("top", "pod", "-n", namespace, "--sum").stdout.splitlines()
+    ours = cluster.minik("top", "pod", "-n", namespace, "--sum").stdout.splitlines()
+    assert len(ours) == len(theirs) == 5 and ours[3] == theirs[3], (theirs, ours)
     missing = cluster.minik("top", "pod", "-n", namespace, "nope", check=False)
     assert missing.returncode == 1
     assert missing.stderr.strip() == (

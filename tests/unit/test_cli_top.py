@@ -48,3 +48,14 @@ def test_nodes_show_percentages_of_allocatable_and_unknown_without_metrics() -> 
         ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"],
         ["n1", "250m", "12%", "1024Mi", "25%"],
         ["n2", "<unknown>", "<unknown>", "<unknown>", "<unknown>"]]
+
+
+def test_the_sum_goes_under_the_usage_columns_as_kubectl_prints_it() -> None:
+    table = pod_table([pod("a", c=("100m", "10Mi")), pod("b", c=("199001n", "1Mi"))],
+                      containers=False, with_namespace=False, sort_by=None, no_headers=False,
+                      total=True)
+    assert table == ("NAME   CPU(cores)   MEMORY(bytes)   \n"
+                     "a      100m         10Mi            \n"
+                     "b      1m           1Mi             \n"
+                     "       ________     ________        \n"
+                     "       101m         11Mi            \n")

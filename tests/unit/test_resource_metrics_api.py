@@ -147,7 +147,9 @@ async def test_pods_are_selected_by_namespace_label_and_name(cluster: Cluster) -
     async with cluster.client.get(f"{GROUP_VERSION}/namespaces/default/pods", headers={
             "Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}) as response:
         table = await response.json()
-    assert table["kind"] == "Table" and [r["cells"][0] for r in table["rows"]] == ["a", "b"]
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "cpu", "memory", "Window"]
+    assert [r["cells"] for r in table["rows"]] == [["a", "0", "4Mi", "15s"],
+                                                   ["b", "0", "4Mi", "15s"]]
     missing = await cluster.get(f"{GROUP_VERSION}/namespaces/default/pods/nope", status=404)
     assert missing["message"] == 'podmetrics.metrics.k8s.io "nope" not found'
 
@@ -169,7 +171,9 @@ async def test_metrics_are_read_only_and_cannot_be_watched(cluster: Cluster) -> 
         async with cluster.client.request(method, f"{GROUP_VERSION}/namespaces/default/pods/x",
                                           json={}) as response:
             assert response.status == 405, method
-    await cluster.get(f"{GROUP_VERSION}/pods", status=405, watch="true")
+    refused = await cluster.get(f"{GROUP_VERSION}/pods", status=405, watch="true")
+    assert refused["message"] == 'watch is not supported on resources of kind "pods.metrics.k8s.io"'
+
     await cluster.get(f"{GROUP_VERSION}/widgets", status=404)
 
 
@@ -202,3 +206,20 @@ async def test_the_node_proxy_relays_the_kubelets_cadvisor_metrics(cluster: Clus
         assert response.status == 404
     async with cluster.client.post("/api/v1/nodes/n1/proxy/metrics") as response:
         assert response.status == 405
+
+
+async def test_an_unreachable_node_neither_stops_the_scrape_nor_loses_the_others(
+        cluster: Cluster, caplog: pytest.LogCaptureFixture) -> None:
+    await put(cluster.storage, NODES, None, {
+        "metadata": {"name": "n2"},
+        "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                   "daemonEndpoints": {"kubeletEndpoint": {"Port": 1}}}})
+    await cluster.add_pod("web")
+    await cluster.sample(0)
+    await cluster.sample(15)
+    await cluster.sample(15)
+    assert [n["metadata"]["name"] for n in (await cluster.get(f"{GROUP_VERSION}/nodes"))[
+        "items"]] == ["n1"]
+    assert len((await cluster.get(f"{GROUP_VERSION}/pods"))["items"]) == 1
+    warnings = [r for r in caplog.records if "node n2" in r.getMessage()]
+    assert len(warnings) == 1, "a failing node is logged once, not at every scrape"

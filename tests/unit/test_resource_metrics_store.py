@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from minik.api.models.quantity import format_binary, format_nanos
 from minik.api.resources import NODEMETRICS, PODMETRICS
-from minik.apiserver.resourcemetrics.objects import format_cpu, format_duration, format_memory
+from minik.apiserver.resourcemetrics.objects import format_duration
 from minik.apiserver.resourcemetrics.samples import (
     ContainerKey,
     DecodeError,
@@ -85,14 +86,14 @@ def test_deleted_nodes_are_forgotten() -> None:
     (2_000_000_000, "2"), (12_000, "12u")])
 def test_cpu_is_written_as_kubernetes_canonical_decimal_quantity(nanocores: int,
                                                                  text: str) -> None:
-    assert format_cpu(nanocores) == text
+    assert format_nanos(nanocores) == text
 
 
 @pytest.mark.parametrize(("size", "text"), [
     (0, "0"), (1000, "1000"), (13688 * 1024, "13688Ki"), (6 << 20, "6Mi"),
     (1234567, "1234567"), (3 << 30, "3Gi")])
 def test_memory_is_written_as_kubernetes_canonical_binary_quantity(size: int, text: str) -> None:
-    assert format_memory(size) == text
+    assert format_binary(size) == text
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

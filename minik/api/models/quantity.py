@@ -1,4 +1,5 @@
-"""Parsing of `resource.Quantity` strings ("500m", "1Gi", "2", "1e3"), for comparisons."""
+"""Parsing of `resource.Quantity` strings ("500m", "1Gi", "2", "1e3"), for comparisons, and
+the canonical strings of whole nano-units and bytes, as `Quantity.String()` writes them."""
 
 from __future__ import annotations
 
@@ -36,3 +37,29 @@ def is_quantity(value: str | int | float) -> bool:
     except ValueError:
         return False
     return True
+
+
+DECIMAL_SUFFIXES = ("n", "u", "m", "", "k", "M", "G", "T", "P", "E")
+BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+
+
+def format_nanos(nanos: int) -> str:
+    """A decimal quantity of `nanos` billionths (CPU in nanocores), canonical: the largest
+    suffix that keeps it whole (`4523124n`, `5m`, `2`)."""
+    if nanos == 0:
+        return "0"
+    value, step = nanos, 0
+    while value % 1000 == 0 and step < len(DECIMAL_SUFFIXES) - 1:
+        value, step = value // 1000, step + 1
+    return f"{value}{DECIMAL_SUFFIXES[step]}"
+
+
+def format_binary(size: int) -> str:
+    """A binary quantity of `size` bytes, canonical: `13688Ki`, `6Mi`, or plain bytes under
+    1Ki or when no power of 1024 divides it."""
+    if -1024 < size < 1024:
+        return str(size)
+    value, step = size, 0
+    while value % 1024 == 0 and step < len(BINARY_SUFFIXES) - 1:
+        value, step = value // 1024, step + 1
+    return f"{value}{BINARY_SUFFIXES[step]}"

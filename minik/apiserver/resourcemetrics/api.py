@@ -44,8 +44,12 @@ async def serve(request: web.Request) -> web.Response:
     """Any request under the group version: parsed here, answered for GET only."""
     target = resource_request(request)
     rt, namespace, name = target.rt, target.namespace, target.name
-    if request.method != "GET" or (name is None and parse_bool(request.query, "watch")):
+    if request.method != "GET":
         raise errors.method_not_served()
+    if name is None and parse_bool(request.query, "watch"):
+        raise errors.ApiError(405, "MethodNotAllowed", f"watch is not supported on resources "
+                              f'of kind "{rt.qualified_name}"',
+                              {"group": GROUP, "kind": rt.plural})
     query = {k: request.query.getone(k) for k in request.query}
     if rt is NODEMETRICS:
         items = await _nodes(request, Selection.parse(NODES, None, _by_name(query, name)))

@@ -14,32 +14,11 @@ import datetime as dt
 from typing import Any
 
 from minik.api.meta import format_time
+from minik.api.models.quantity import format_binary, format_nanos
 from minik.apiserver.resourcemetrics.store import ContainerUsage, Usage
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
-DECIMAL_SUFFIXES = ("n", "u", "m", "", "k", "M", "G", "T", "P", "E")
-BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
-
-
-def format_cpu(nanocores: int) -> str:
-    """Nanocores as the canonical decimal quantity: the largest suffix that keeps it whole."""
-    if nanocores == 0:
-        return "0"
-    value, step = nanocores, 0
-    while value % 1000 == 0 and step < len(DECIMAL_SUFFIXES) - 1:
-        value, step = value // 1000, step + 1
-    return f"{value}{DECIMAL_SUFFIXES[step]}"
-
-
-def format_memory(size: int) -> str:
-    """Bytes as the canonical binary quantity (plain bytes under 1Ki or when not whole)."""
-    if -1024 < size < 1024:
-        return str(size)
-    value, step = size, 0
-    while value % 1024 == 0 and step < len(BINARY_SUFFIXES) - 1:
-        value, step = value // 1024, step + 1
-    return f"{value}{BINARY_SUFFIXES[step]}"
 
 
 def format_duration(seconds: float) -> str:
@@ -59,7 +38,7 @@ def format_duration(seconds: float) -> str:
 
 
 def _usage(usage: Usage) -> dict[str, str]:
-    return {"cpu": format_cpu(usage.cpu_nanocores), "memory": format_memory(usage.memory_bytes)}
+    return {"cpu": format_nanos(usage.cpu_nanocores), "memory": format_binary(usage.memory_bytes)}
 
 
 def _moment(seconds: float) -> str:
