@@ -57,8 +57,9 @@ RESYNC_SECONDS = 15.0
 DEFAULT_WORKERS = 5
 
 
-class MetricError(Exception):
-    """One metric could not give a proposal; `reason` names the ScalingActive condition."""
+class ReconcileError(Exception):
+    """A step of the reconcile failed (the scale, the selector, one metric): `reason` is the
+    reason of its condition and Warning event, the message Kubernetes' wording."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -116,7 +117,7 @@ class HorizontalController:
         hpa = copy.deepcopy(cached)
         try:
             await self._reconcile(key, hpa)
-        except (ApiError, ApiUnavailable, MetricError) as e:
+        except (ApiError, ApiUnavailable, ReconcileError) as e:
             log.info("horizontal pod autoscaler %s: %s", key, e)
         finally:
             await self._write_status(cached, hpa)
@@ -144,11 +145,11 @@ class HorizontalController:
         try:
             if rt is None or rt.subresource("scale") is None:
                 group = api_version.rpartition("/")[0]
-                raise MetricError("FailedGetScale",
+                raise ReconcileError("FailedGetScale",
                                   f'no matches for kind "{kind}" in group "{group}"')
             scale = await self.client.get(rt, meta_of(hpa).get("namespace"),
                                           ref.get("name") or "", subresource="scale")
-        except (ApiError, ApiUnavailable, MetricError) as e:
+        except (ApiError, ApiUnavailable, ReconcileError) as e:
             self.events.record(hpa, "Warning", "FailedGetScale", str(e))
             self._condition(hpa, ABLE_TO_SCALE, False, "FailedGetScale",
                             f"the HPA controller was unable to get the target's current "
@@ -242,7 +243,7 @@ class HorizontalController:
             self.events.record(hpa, "Warning", "SelectorRequired", "selector is required")
             self._condition(hpa, SCALING_ACTIVE, False, "InvalidSelector",
                             "the HPA target's scale is missing a selector")
-            raise MetricError("InvalidSelector", "selector is required")
+            raise ReconcileError("InvalidSelector", "selector is required")
         try:
             return LabelSelector.parse(text)
         except ApiError as e:
@@ -250,7 +251,7 @@ class HorizontalController:
                        f"object: {e}")
             self.events.record(hpa, "Warning", "InvalidSelector", message)
             self._condition(hpa, SCALING_ACTIVE, False, "InvalidSelector", message)
-            raise MetricError("InvalidSelector", message) from e
+            raise ReconcileError("InvalidSelector", message) from e
 
     async def _replicas_for_metrics(
         self, hpa: JsonObject, scale: JsonObject,
@@ -264,12 +265,12 @@ class HorizontalController:
                 if selector.matches(meta_of(p).get("labels"))]
         statuses: list[JsonObject] = []
         replicas, metric = 0, ""
-        invalid: list[MetricError] = []
+        invalid: list[ReconcileError] = []
         for spec in specs:
             try:
                 proposal, name = await self._replicas_for_metric(spec, current, namespace,
                                                                  str(selector), pods)
-            except MetricError as e:
+            except ReconcileError as e:
                 self.events.record(hpa, "Warning", e.reason, str(e))
                 invalid.append(e)
                 statuses.append({"type": ""})
@@ -294,7 +295,7 @@ class HorizontalController:
                                    selector: str, pods: list[Pod]) -> tuple[Proposal, str]:
         kind = spec.get("type")
         if kind not in ("Resource", "ContainerResource"):
-            raise MetricError(f"FailedGet{kind}Metric" if kind in (
+            raise ReconcileError(f"FailedGet{kind}Metric" if kind in (
                 "Pods", "Object", "External") else "InvalidMetricSourceType",
                 f"unable to get metric of type {kind}: minik serves no custom or external "
                 "metrics API" if kind in ("Pods", "Object", "External")
@@ -306,7 +307,7 @@ class HorizontalController:
         reason = f"FailedGet{kind}Metric"
         by_value = target.get("averageValue") is not None
         if not by_value and target.get("averageUtilization") is None:
-            raise MetricError(reason, "invalid resource metric source: neither an average "
+            raise ReconcileError(reason, "invalid resource metric source: neither an average "
                               "utilization target nor an average value (usage) target was set")
         try:
             metrics, _ = await self.metrics.pod_metrics(resource, namespace, selector, container)
@@ -319,10 +320,10 @@ class HorizontalController:
                 current, int(target["averageUtilization"]), resource, pods, metrics, now,
                 container=container)
         except MetricsUnavailable as e:
-            raise MetricError(reason, f"failed to get {resource} {_measure(by_value)}: unable "
+            raise ReconcileError(reason, f"failed to get {resource} {_measure(by_value)}: unable "
                               f"to get metrics for resource {resource}: {e}") from e
         except CalculationError as e:
-            raise MetricError(reason, f"failed to get {resource} {_measure(by_value)}: {e}") \
+            raise ReconcileError(reason, f"failed to get {resource} {_measure(by_value)}: {e}") \
                 from e
         return proposal, f"{resource} resource utilization (percentage of request)"
 
