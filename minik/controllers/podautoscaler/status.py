@@ -12,23 +12,16 @@ from __future__ import annotations
 import datetime as dt
 
 from minik.api.meta import format_time, transition_time
+from minik.api.models.quantity import format_nanos
 from minik.api.objects import Condition, ConditionStatus, JsonObject
 
 ABLE_TO_SCALE = "AbleToScale"
 SCALING_ACTIVE = "ScalingActive"
 SCALING_LIMITED = "ScalingLimited"
 
-_SUFFIXES = ("", "k", "M", "G", "T", "P", "E")
-
-
 def milli_quantity(milli: int) -> str:
     """A milli-unit amount as Kubernetes writes a DecimalSI quantity: "250m", "2", "64M"."""
-    if milli % 1000:
-        return f"{milli}m"
-    value, step = milli // 1000, 0
-    while value and value % 1000 == 0 and step < len(_SUFFIXES) - 1:
-        value, step = value // 1000, step + 1
-    return f"{value}{_SUFFIXES[step]}"
+    return format_nanos(milli * 1_000_000)
 
 
 def set_condition(hpa: JsonObject, type_: str, status: bool, reason: str, message: str,
