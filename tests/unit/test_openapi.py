@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from minik.api.resources import REGISTRY
+from minik.api.schema import SCHEMA_PATH
 from minik.apiserver import openapi, openapi_schemas
 from minik.apiserver.server import bootstrap_namespaces
 from minik.apiserver.storage import ObjectStorage
@@ -83,3 +84,32 @@ async def test_the_index_names_each_document_by_the_hash_of_its_content() -> Non
     assert url.endswith("?hash=" + hashlib.sha512(body).hexdigest()[:32].upper())
     assert response.headers["Cache-Control"] == "public, immutable"
     assert "io.k8s.api.batch.v1.CronJob" in json.loads(body)["components"]["schemas"]
+
+
+def test_strict_validation_knows_every_field_the_documents_show() -> None:
+    """`minik/api/schema.json` (the decoder's fields, from a newer client) may know more
+    fields than v1.33, never fewer: no field `kubectl explain` shows is refused."""
+    decoder = json.loads(SCHEMA_PATH.read_text())
+    definitions = openapi_schemas.definitions()
+    unknown: list[str] = []
+    named = openapi_schemas.by_kind()
+    pending = [(named[(rt.group, rt.version, rt.kind)],
+                decoder["kinds"][f"{rt.api_version}/{rt.kind}"], rt.kind)
+               for rt in REGISTRY.types if rt.group not in PUBLISHED_ELSEWHERE]
+    seen: set[str] = set()
+    while pending:
+        name, type_name, path = pending.pop()
+        if name in seen or type_name not in decoder["types"]:
+            continue
+        seen.add(name)
+        fields = decoder["types"][type_name]
+        for field, node in definitions[name].get("properties", {}).items():
+            if field not in fields:
+                unknown.append(f"{path}.{field}")
+                continue
+            inner = node.get("items") or node.get("additionalProperties") or node
+            ref = inner.get("$ref") or inner.get("allOf", [{}])[0].get("$ref")
+            if ref:
+                pending.append((ref.removeprefix(openapi_schemas.REF_PREFIX),
+                                fields[field].strip("[]{}"), f"{path}.{field}"))
+    assert len(seen) > 150 and unknown == []
