@@ -12,10 +12,11 @@ document of the object's group-version before it sends anything. Each
 document declares, per kind, the PATCH operation with its
 `x-kubernetes-group-version-kind` and the `fieldValidation` parameter: that
 tells kubectl the server validates fields itself, so it sends
-`fieldValidation=Strict` and minik names unknown fields. Strategic merge
-patches follow the schemas' `x-kubernetes-patch-*` extensions, which are
-Kubernetes' own, so kubectl computes the same patches as from its built-in
-types.
+`fieldValidation=Strict` and minik names unknown fields. The operations do
+not list `application/strategic-merge-patch+json`, and kubectl computes a
+patch from a v3 schema only for a kind whose PATCH accepts that type: so it
+still computes strategic merge patches from its built-in types, as before
+the documents carried schemas.
 
 `/openapi/v2` is a document with no definitions, in the protobuf kubectl
 asks for (gnostic's `openapi.v2.Document`; JSON would fail its parser).
