@@ -1,13 +1,22 @@
-"""OpenAPI v3 documents, enough for kubectl's client-side checks.
+"""OpenAPI v3 documents: Kubernetes' schemas of the served kinds, and what
+kubectl's client-side checks need.
+
+Each group-version's document carries, under `components.schemas`, the
+definitions Kubernetes publishes for its served kinds (and their lists), with
+everything they reference: `kubectl explain` reads descriptions and types from
+them. They come from a package, never written here: see `openapi_schemas`.
+Documents are built on the first request, in a thread, and cached.
 
 `kubectl apply` (validation on by default) downloads `/openapi/v3` and the
 document of the object's group-version before it sends anything. Each
 document declares, per kind, the PATCH operation with its
 `x-kubernetes-group-version-kind` and the `fieldValidation` parameter: that
 tells kubectl the server validates fields itself, so it sends
-`fieldValidation=Strict` and minik names unknown fields. The documents carry
-no schemas, so kubectl computes strategic merge patches from its built-in
-types, as it does for every built-in kind.
+`fieldValidation=Strict` and minik names unknown fields. The operations do
+not list `application/strategic-merge-patch+json`, and kubectl computes a
+patch from a v3 schema only for a kind whose PATCH accepts that type: so it
+still computes strategic merge patches from its built-in types, as before
+the documents carried schemas.
 
 `/openapi/v2` is a document with no definitions, in the protobuf kubectl
 asks for (gnostic's `openapi.v2.Document`; JSON would fail its parser).
@@ -20,6 +29,7 @@ sent with `fieldValidation=Strict`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 from typing import Any
@@ -29,6 +39,7 @@ from aiohttp import web
 from minik import KUBERNETES_VERSION
 from minik.api import errors
 from minik.api.resources import REGISTRY, ResourceType
+from minik.apiserver import openapi_schemas
 from minik.apiserver.responses import dumps
 
 PATCH_MEDIA = ("application/json-patch+json", "application/merge-patch+json",
@@ -59,22 +70,36 @@ def _key(group: str, version: str) -> str:
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
+SUBRESOURCE_KINDS = {("autoscaling", "v1"): ("Scale",)}
+"""Kinds served only as a subresource's body (`deployments/scale`), whose
+group-version has no resource of its own here."""
+
+
+def _schemas(group: str, version: str, kinds: tuple[str, ...]) -> dict[str, Any]:
+    named = openapi_schemas.by_kind()
+    names = [named[(group, version, kind)] for kind in kinds + tuple(k + "List" for k in kinds)
+             if (group, version, kind) in named]
+    return openapi_schemas.closure(names)
+
+
+def _document(paths: dict[str, Any], schemas: dict[str, Any]) -> str:
+    return dumps({"openapi": "3.0.0",
+                  "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+                  "paths": paths, "components": {"schemas": schemas}})
+
+
 @functools.cache
 def documents() -> dict[str, str]:
     """Serialized document per `api/v1` / `apis/{group}/{version}` key."""
     docs: dict[str, str] = {}
     for group, versions in REGISTRY.groups():
         for version in versions:
-            paths = {_path_of(rt): {"patch": _patch_operation(rt)}
-                     for rt in REGISTRY.in_group_version(group, version)}
-            doc = {"openapi": "3.0.0",
-                   "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
-                   "paths": paths, "components": {"schemas": {}}}
-            docs[_key(group, version)] = dumps(doc)
-    if "apis/autoscaling/v1" not in docs:
-        docs["apis/autoscaling/v1"] = dumps({
-            "openapi": "3.0.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
-            "paths": {}, "components": {"schemas": {}}})
+            served = list(REGISTRY.in_group_version(group, version))
+            paths = {_path_of(rt): {"patch": _patch_operation(rt)} for rt in served}
+            schemas = _schemas(group, version, tuple(rt.kind for rt in served))
+            docs[_key(group, version)] = _document(paths, schemas)
+    for (group, version), kinds in SUBRESOURCE_KINDS.items():
+        docs.setdefault(_key(group, version), _document({}, _schemas(group, version, kinds)))
     return docs
 
 
@@ -89,11 +114,12 @@ def _index() -> str:
 
 
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text=_index(), content_type="application/json")
+    return web.Response(text=await asyncio.to_thread(_index), content_type="application/json")
 
 
 async def document(request: web.Request) -> web.Response:
-    doc = documents().get(request.match_info["path"].strip("/"))
+    docs = await asyncio.to_thread(documents)
+    doc = docs.get(request.match_info["path"].strip("/"))
     if doc is None:
         raise errors.path_not_found()
     return web.Response(text=doc, content_type="application/json",
