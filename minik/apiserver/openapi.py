@@ -71,8 +71,7 @@ def _key(group: str, version: str) -> str:
 
 
 SUBRESOURCE_KINDS = {("autoscaling", "v1"): ("Scale",)}
-"""Kinds served only as a subresource's body (`deployments/scale`), whose
-group-version has no resource of its own here."""
+"""Kinds served only as a subresource's body (`deployments/scale`)."""
 
 
 def _schemas(group: str, version: str, kinds: tuple[str, ...]) -> dict[str, Any]:
@@ -91,15 +90,13 @@ def _document(paths: dict[str, Any], schemas: dict[str, Any]) -> str:
 @functools.cache
 def documents() -> dict[str, str]:
     """Serialized document per `api/v1` / `apis/{group}/{version}` key."""
+    group_versions = [(g, v) for g, versions in REGISTRY.groups() for v in versions]
     docs: dict[str, str] = {}
-    for group, versions in REGISTRY.groups():
-        for version in versions:
-            served = list(REGISTRY.in_group_version(group, version))
-            paths = {_path_of(rt): {"patch": _patch_operation(rt)} for rt in served}
-            schemas = _schemas(group, version, tuple(rt.kind for rt in served))
-            docs[_key(group, version)] = _document(paths, schemas)
-    for (group, version), kinds in SUBRESOURCE_KINDS.items():
-        docs.setdefault(_key(group, version), _document({}, _schemas(group, version, kinds)))
+    for group, version in dict.fromkeys([*group_versions, *SUBRESOURCE_KINDS]):
+        served = list(REGISTRY.in_group_version(group, version))
+        paths = {_path_of(rt): {"patch": _patch_operation(rt)} for rt in served}
+        kinds = (*(rt.kind for rt in served), *SUBRESOURCE_KINDS.get((group, version), ()))
+        docs[_key(group, version)] = _document(paths, _schemas(group, version, kinds))
     return docs
 
 

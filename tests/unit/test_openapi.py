@@ -69,7 +69,8 @@ def test_documents_are_in_openapi_form_not_the_package_s_json_schema() -> None:
 def test_a_document_holds_only_its_served_kinds_and_what_they_reference() -> None:
     schemas = _document("apis/autoscaling/v1")["components"]["schemas"]
     assert "io.k8s.api.autoscaling.v1.Scale" in schemas
-    assert "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler" not in schemas
+    assert "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler" in schemas
+    assert "io.k8s.api.autoscaling.v2.HorizontalPodAutoscaler" not in schemas
     assert openapi_schemas.closure(["no.such.Definition"]) == {}
 
 
