@@ -37,6 +37,7 @@ from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.resourcemetrics.api import METRICS_STORE_KEY
 from minik.apiserver.resourcemetrics.scraper import METRIC_RESOLUTION, MetricsScraper
 from minik.apiserver.service_alloc import ServiceAllocator
+from minik.apiserver.serviceaccount_tokens import TokenSigner, load_or_create_key
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.storage_admission import default_storage_class
 from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
@@ -120,7 +121,8 @@ class ApiServer:
         self.ssl = server_ssl_context(home)
         self.node_address: str | None = None
         limit_read_buffers()
-        self.app = create_app(self.storage, token=token, metrics=metrics)
+        self.signer = TokenSigner(load_or_create_key(home))
+        self.app = create_app(self.storage, token=token, metrics=metrics, signer=self.signer)
         kubelet_client.install(self.app, ca_file=home.ca_cert, token=token)
         self.scraper = MetricsScraper(self.storage, self.app[kubelet_client.KUBELET_KEY],
                                       self.app[METRICS_STORE_KEY], resolution=metric_resolution)
