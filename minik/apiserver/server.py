@@ -37,9 +37,10 @@ from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.resourcemetrics.api import METRICS_STORE_KEY
 from minik.apiserver.resourcemetrics.scraper import METRIC_RESOLUTION, MetricsScraper
 from minik.apiserver.service_alloc import ServiceAllocator
+from minik.apiserver.serviceaccount_admission import ServiceAccountAdmission
 from minik.apiserver.serviceaccount_tokens import TokenSigner, load_or_create_key
 from minik.apiserver.storage import ObjectStorage, WriteOptions
-from minik.apiserver.storage_admission import default_storage_class
+from minik.apiserver.storage_admission import STORAGE_ADMISSION, default_storage_class
 from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
 from minik.home import Home
 from minik.kubeconfig import server_url
@@ -112,6 +113,8 @@ class ApiServer:
         self.port = port
         services = ServiceAllocator(service_cidr, node_port_range)
         self.storage = ObjectStorage(store, allocators={"Service": services},
+                                     admission={**STORAGE_ADMISSION,
+                                                "Pod": ServiceAccountAdmission()},
                                      garbage_collection=garbage_collection)
         self.kubernetes = KubernetesService(self.storage,
                                             cluster_ip=services.ips.kubernetes_address, port=port)
