@@ -10,9 +10,10 @@ wire means set, even to 0, "" or false. Kinds: "string", "int", "bool",
 (status and server-owned fields, dropped), or a message name.
 
 Only what those commands can emit is described: a Pod template as
-`create deployment|job|cronjob` builds it, and `create token`'s TokenRequest (containers with image, command,
-ports, resources), not the whole PodSpec. The decoder refuses any other
-field that carries a value, naming it.
+`create deployment|job|cronjob` builds it (containers with image, command,
+ports, resources), not the whole PodSpec, and `create token`'s
+TokenRequest. The decoder refuses any other field that carries a value,
+naming it.
 """
 
 from __future__ import annotations

@@ -128,7 +128,8 @@ class ApiServer:
         self.ssl = server_ssl_context(home)
         self.node_address: str | None = None
         limit_read_buffers()
-        self.signer = TokenSigner(load_or_create_key(home), max_expiration=max_expiration_for_tests())
+        self.signer = TokenSigner(load_or_create_key(home),
+                                  max_expiration=max_expiration_for_tests())
         self.app = create_app(self.storage, token=token, metrics=metrics, signer=self.signer)
         kubelet_client.install(self.app, ca_file=home.ca_cert, token=token)
         self.scraper = MetricsScraper(self.storage, self.app[kubelet_client.KUBELET_KEY],
