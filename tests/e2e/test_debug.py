@@ -122,3 +122,21 @@ def test_kubectl_attach_it_gives_a_tty_container_the_terminals_size_and_input(
     printed = _run_in_terminal(argv, rows=33, cols=101, ready=b"try pressing enter",
                                typed=b"typed\r", until=b"got typed size 33 101", env=env)
     assert b"got typed size 33 101" in printed, printed
+
+
+@pytest.mark.parametrize("binary", _binaries(), ids=lambda b: b.name)
+def test_kubectl_cp_copies_a_directory_into_a_pod_and_back_unchanged(
+        cluster: Cluster, namespace: str, binary: Path, tmp_path: Path) -> None:
+    name = _pod(cluster, namespace, {"image": DEBIAN, "command": ["sleep", "3600"]})
+    source = tmp_path / "source"
+    (source / "sub").mkdir(parents=True)
+    (source / "note.txt").write_text("copied by kubectl cp\n")
+    (source / "sub" / "data.bin").write_bytes(os.urandom(1 << 20))
+    _kubectl(cluster, binary, "cp", str(source), f"{namespace}/{name}:/tmp/copied")
+    inside = _kubectl(cluster, binary, "-n", namespace, "exec", name, "--",
+                      "cat", "/tmp/copied/note.txt")
+    assert inside.stdout == "copied by kubectl cp\n"
+    back = tmp_path / "back"
+    _kubectl(cluster, binary, "cp", f"{namespace}/{name}:/tmp/copied", str(back))
+    assert (back / "note.txt").read_text() == "copied by kubectl cp\n"
+    assert (back / "sub" / "data.bin").read_bytes() == (source / "sub" / "data.bin").read_bytes()
