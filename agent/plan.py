@@ -29,7 +29,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from agent import labels
-from agent.podspec import app_containers, init_containers, pod_ref, restart_policy
+from agent.podspec import (
+    app_containers,
+    ephemeral_containers,
+    init_containers,
+    pod_ref,
+    restart_policy,
+)
 from agent.podstate import PodRuntimeState, ended
 from agent.runtime import ContainerInfo
 from minik.api.meta import is_pod_terminal, uid_of
@@ -58,6 +64,9 @@ class Start:
     restart_count: int
     init: bool = False
     retry: bool = False
+    ephemeral: bool = False
+    pid_target: str | None = None
+    """An ephemeral container's: the id of the running container whose processes it sees."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +214,24 @@ def _plan_container(
         _retry(actions, pod, name, latest, backoff, init=False, failed_create=failed_create)
 
 
+def _plan_ephemeral(actions: PodActions, pod: Pod, state: PodRuntimeState) -> None:
+    """Each ephemeral container starts once, even before the init containers are done, and
+    never again; one with a `targetContainerName` waits for its target to run."""
+    for c in ephemeral_containers(pod):
+        if state.latest(c["name"]) is not None:
+            continue
+        target = str(c.get("targetContainerName") or "")
+        if not target:
+            actions.start.append(Start(c["name"], 0, ephemeral=True))
+            continue
+        running = state.latest(target)
+        if running is not None and running.state == "running":
+            actions.start.append(Start(c["name"], 0, ephemeral=True, pid_target=running.id))
+        else:
+            actions.waiting[c["name"]] = ("ContainerCreating",
+                                          f"waiting for target container {target} to run")
+
+
 def _old_attempts(state: PodRuntimeState) -> list[str]:
     old = [s.id for s in state.sandboxes[1:] if _finished(s)]
     for attempts in state.containers.values():
@@ -234,6 +261,7 @@ def compute_pod_actions(
         actions.kill_all = bool(state.running())
         actions.sandbox_attempt = 0 if sandbox is None else labels.attempt(sandbox.labels) + 1
         return actions
+    _plan_ephemeral(actions, pod, state)
     if not _plan_init(actions, pod, state, backoff, failed_creates):
         return actions
     for c in app_containers(pod):
