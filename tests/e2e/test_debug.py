@@ -21,6 +21,7 @@ import termios
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,7 +99,7 @@ def _run_in_terminal(argv: list[str], *, rows: int, cols: int, ready: bytes,
                     seen += os.read(leader, 4096)
                 except OSError:
                     break
-            if ready in seen and time.monotonic() - typed_at > 1:
+            if typed and ready in seen and time.monotonic() - typed_at > 1:
                 os.write(leader, typed)
                 typed_at = time.monotonic()
         return seen
@@ -140,3 +141,83 @@ def test_kubectl_cp_copies_a_directory_into_a_pod_and_back_unchanged(
     _kubectl(cluster, binary, "cp", f"{namespace}/{name}:/tmp/copied", str(back))
     assert (back / "note.txt").read_text() == "copied by kubectl cp\n"
     assert (back / "sub" / "data.bin").read_bytes() == (source / "sub" / "data.bin").read_bytes()
+
+
+@pytest.mark.parametrize("binary", _binaries(), ids=lambda b: b.name)
+def test_kubectl_debug_with_a_target_shows_the_targets_processes(
+        cluster: Cluster, namespace: str, binary: Path) -> None:
+    _pod(cluster, namespace, {"image": BUSYBOX, "command": ["sleep", "3601"]}, name="web",
+         restart="Always")
+    argv = [str(binary), "--kubeconfig", str(cluster.kubeconfig), "-n", namespace, "debug",
+            "web", "-it", f"--image={BUSYBOX}", "--target=c", "--", "ps"]
+    env = {**os.environ, "HOME": str(cluster.scratch)}
+    printed = _run_in_terminal(argv, rows=24, cols=80, ready=b"\x00", typed=b"",
+                               until=b"sleep 3601", env=env)
+    assert b"sleep 3601" in printed, printed
+    pod = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods/web")
+    [debugger] = pod["spec"]["ephemeralContainers"]
+    assert debugger["targetContainerName"] == "c"
+
+    def terminated() -> bool:
+        statuses = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods/web")[
+            "status"].get("ephemeralContainerStatuses") or []
+        return bool(statuses) and "terminated" in statuses[0]["state"]
+
+    eventually(terminated, timeout=30, what="the debugger reported terminated")
+
+
+def test_kubectl_debug_copy_to_creates_a_copy_of_the_pod_with_a_debug_container(
+        cluster: Cluster, namespace: str) -> None:
+    _pod(cluster, namespace, {"image": BUSYBOX, "command": ["sleep", "3600"]}, name="web",
+         restart="Always")
+    cluster.kubectl("-n", namespace, "debug", "web", "--copy-to=web-debug", f"--image={BUSYBOX}",
+                    "--container=dbg", "--", "sh", "-c", "echo in the copy; sleep 3600")
+    eventually(lambda: _phase(cluster, namespace, "web-debug") == "Running", timeout=60,
+               what="the copy Running")
+    copy = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods/web-debug")
+    assert [c["name"] for c in copy["spec"]["containers"]] == ["c", "dbg"]
+    eventually(lambda: "in the copy" in cluster.kubectl(
+        "-n", namespace, "logs", "web-debug", "-c", "dbg").stdout, timeout=30,
+        what="the debug container's output")
+
+
+def _node(cluster: Cluster) -> str:
+    return cluster.api.request("GET", "/api/v1/nodes")["items"][0]["metadata"]["name"]
+
+
+def _debugger_pod(cluster: Cluster, namespace: str) -> dict[str, Any]:
+    pods = cluster.api.request("GET", f"/api/v1/namespaces/{namespace}/pods")["items"]
+    [pod] = [p for p in pods if p["metadata"]["name"].startswith("node-debugger-")]
+    return pod
+
+
+def test_kubectl_debug_node_runs_a_pod_on_the_node_without_host_access(
+        cluster: Cluster, namespace: str) -> None:
+    node = _node(cluster)
+    cluster.kubectl("-n", namespace, "debug", f"node/{node}", "--profile=baseline",
+                    f"--image={BUSYBOX}", "--", "echo", "debugging the node")
+    pod = _debugger_pod(cluster, namespace)
+    assert pod["spec"]["nodeName"] == node
+    name = pod["metadata"]["name"]
+    eventually(lambda: _phase(cluster, namespace, name) == "Succeeded", timeout=60,
+               what="the node debugger done")
+    assert cluster.kubectl("-n", namespace, "logs", name).stdout == "debugging the node\n"
+
+
+def test_kubectl_debug_node_with_the_hosts_root_is_refused_for_the_docker_socket_beneath_it(
+        cluster: Cluster, namespace: str) -> None:
+    node = _node(cluster)
+    cluster.kubectl("-n", namespace, "debug", f"node/{node}", f"--image={BUSYBOX}",
+                    "--", "ls", "/host")
+    pod = _debugger_pod(cluster, namespace)
+    assert pod["spec"]["hostPID"] and pod["spec"]["hostNetwork"]
+    assert pod["spec"]["volumes"][0]["hostPath"]["path"] == "/"
+
+    def refusal() -> str:
+        statuses = cluster.api.request(
+            "GET", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}")[
+            "status"].get("containerStatuses") or [{}]
+        return statuses[0].get("state", {}).get("waiting", {}).get("message", "")
+
+    eventually(lambda: "Docker socket requires a privileged container" in refusal(),
+               timeout=30, what="the hostPath refusal in the container's status")
