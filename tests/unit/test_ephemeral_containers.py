@@ -4,17 +4,14 @@ adds ephemeral containers and changes nothing else, as Kubernetes' strategy does
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from minik.apiserver.server import bootstrap_namespaces
-from minik.apiserver.storage import ObjectStorage
-from minik.store import MemoryStore
-from tests.unit.apitest import serving
-from tests.unit.test_apiserver import TOKEN, call
+from tests.unit.test_apiserver import api, call
+
+__all__ = ["api"]
 
 PODS = "/api/v1/namespaces/default/pods"
 EPHEMERAL = f"{PODS}/web/ephemeralcontainers"
@@ -22,16 +19,14 @@ STRATEGIC = "application/strategic-merge-patch+json"
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[TestClient]:
-    storage = ObjectStorage(MemoryStore())
-    await bootstrap_namespaces(storage)
-    async with serving(storage, TOKEN) as client:
-        await call(client, "POST", PODS, {"apiVersion": "v1", "kind": "Pod",
-                                          "metadata": {"name": "web", "labels": {"app": "web"}},
-                                          "spec": {"containers": [{"name": "web",
-                                                                   "image": "minik/web:v1"}]}},
-                   expect=201)
-        yield client
+async def web(api: TestClient) -> TestClient:
+    """The API with a pod `web` whose one container is `web`."""
+    await call(api, "POST", PODS, {"apiVersion": "v1", "kind": "Pod",
+                                   "metadata": {"name": "web", "labels": {"app": "web"}},
+                                   "spec": {"containers": [{"name": "web",
+                                                            "image": "minik/web:v1"}]}},
+               expect=201)
+    return api
 
 
 def debugger(name: str = "debugger", **fields: Any) -> dict[str, Any]:
@@ -44,8 +39,8 @@ def _fields(status: dict[str, Any]) -> list[str]:
 
 
 async def test_a_patch_of_ephemeralcontainers_adds_a_container_and_changes_nothing_else(
-        api: TestClient) -> None:
-    patched = await call(api, "PATCH", EPHEMERAL, {
+        web: TestClient) -> None:
+    patched = await call(web, "PATCH", EPHEMERAL, {
         "metadata": {"labels": {"app": "changed"}},
         "spec": {"ephemeralContainers": [debugger()],
                  "containers": [{"name": "web", "image": "minik/web:v2"}]}},
@@ -55,21 +50,21 @@ async def test_a_patch_of_ephemeralcontainers_adds_a_container_and_changes_nothi
     assert added["terminationMessagePolicy"] == "File" and added["targetContainerName"] == "web"
     assert patched["metadata"]["labels"] == {"app": "web"}
     assert patched["spec"]["containers"][0]["image"] == "minik/web:v1"
-    got = await call(api, "GET", EPHEMERAL, expect=200)
+    got = await call(web, "GET", EPHEMERAL, expect=200)
     assert got["kind"] == "Pod" and got["spec"]["ephemeralContainers"] == [added]
 
 
 async def test_existing_ephemeral_containers_can_be_neither_changed_nor_removed(
-        api: TestClient) -> None:
-    pod = await call(api, "PATCH", EPHEMERAL, {"spec": {"ephemeralContainers": [debugger()]}},
+        web: TestClient) -> None:
+    pod = await call(web, "PATCH", EPHEMERAL, {"spec": {"ephemeralContainers": [debugger()]}},
                      content_type=STRATEGIC, expect=200)
     changed = json.loads(json.dumps(pod))
     changed["spec"]["ephemeralContainers"][0]["image"] = "minik/debian:bookworm"
-    refused = await call(api, "PUT", EPHEMERAL, changed, expect=422)
+    refused = await call(web, "PUT", EPHEMERAL, changed, expect=422)
     assert _fields(refused) == ["spec.ephemeralContainers"]
     assert 'existing ephemeral containers "debugger" may not be changed' in refused["message"]
     pod["spec"]["ephemeralContainers"] = []
-    removed = await call(api, "PUT", EPHEMERAL, pod, expect=422)
+    removed = await call(web, "PUT", EPHEMERAL, pod, expect=422)
     assert 'existing ephemeral containers "debugger" may not be removed' in removed["message"]
 
 
@@ -84,31 +79,31 @@ async def test_existing_ephemeral_containers_can_be_neither_changed_nor_removed(
     ({"name": "web"}, "spec.ephemeralContainers[0].name"),
 ])
 async def test_an_ephemeral_container_with_a_field_it_may_not_have_is_refused_naming_it(
-        api: TestClient, extra: dict[str, Any], field: str) -> None:
-    refused = await call(api, "PATCH", EPHEMERAL,
+        web: TestClient, extra: dict[str, Any], field: str) -> None:
+    refused = await call(web, "PATCH", EPHEMERAL,
                          {"spec": {"ephemeralContainers": [debugger(**extra)]}},
                          content_type=STRATEGIC, expect=422)
     assert refused["reason"] == "Invalid" and field in _fields(refused), refused
-    pod = await call(api, "GET", f"{PODS}/web", expect=200)
+    pod = await call(web, "GET", f"{PODS}/web", expect=200)
     assert "ephemeralContainers" not in pod["spec"]
 
 
 async def test_ephemeral_containers_are_set_neither_on_create_nor_by_a_pod_update(
-        api: TestClient) -> None:
-    created = await call(api, "POST", PODS, {
+        web: TestClient) -> None:
+    created = await call(web, "POST", PODS, {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "other"},
         "spec": {"containers": [{"name": "web", "image": "minik/web:v1"}],
                  "ephemeralContainers": [debugger()]}}, expect=422)
     assert _fields(created) == ["spec.ephemeralContainers"]
     assert "cannot be set on create" in created["message"]
-    updated = await call(api, "PATCH", f"{PODS}/web",
+    updated = await call(web, "PATCH", f"{PODS}/web",
                          {"spec": {"ephemeralContainers": [debugger()]}},
                          content_type=STRATEGIC, expect=422)
     assert _fields(updated) == ["spec"]
 
 
-async def test_discovery_lists_the_ephemeralcontainers_subresource(api: TestClient) -> None:
-    resources = (await call(api, "GET", "/api/v1", expect=200))["resources"]
+async def test_discovery_lists_the_ephemeralcontainers_subresource(web: TestClient) -> None:
+    resources = (await call(web, "GET", "/api/v1", expect=200))["resources"]
     entry = next(r for r in resources if r["name"] == "pods/ephemeralcontainers")
     assert entry["kind"] == "Pod" and sorted(entry["verbs"]) == ["get", "patch", "update"]
 
