@@ -221,3 +221,16 @@ def test_kubectl_debug_node_with_the_hosts_root_is_refused_for_the_docker_socket
 
     eventually(lambda: "Docker socket requires a privileged container" in refusal(),
                timeout=30, what="the hostPath refusal in the container's status")
+
+
+@pytest.mark.parametrize("binary", _binaries(), ids=lambda b: b.name)
+def test_kubectl_debug_it_attaches_a_shell_that_sees_the_targets_processes(
+        cluster: Cluster, namespace: str, binary: Path) -> None:
+    _pod(cluster, namespace, {"image": BUSYBOX, "command": ["sleep", "3602"]}, name="web",
+         restart="Always")
+    argv = [str(binary), "--kubeconfig", str(cluster.kubeconfig), "-n", namespace, "debug",
+            "web", "-it", f"--image={BUSYBOX}", "--target=c", "--", "sh"]
+    env = {**os.environ, "HOME": str(cluster.scratch)}
+    printed = _run_in_terminal(argv, rows=24, cols=80, ready=b"try pressing enter",
+                               typed=b"ps -o pid,args\r", until=b"sleep 3602", env=env)
+    assert b"sleep 3602" in printed, printed
