@@ -77,6 +77,10 @@ async def test_existing_ephemeral_containers_can_be_neither_changed_nor_removed(
      "spec.ephemeralContainers[0].lifecycle"),
     ({"targetContainerName": "nope"}, "spec.ephemeralContainers[0].targetContainerName"),
     ({"name": "web"}, "spec.ephemeralContainers[0].name"),
+    ({"volumeMounts": [{"name": "missing", "mountPath": "/data"}]},
+     "spec.ephemeralContainers[0].volumeMounts[0].name"),
+    ({"volumeMounts": [{"name": "missing", "mountPath": "/data", "subPath": "x"}]},
+     "spec.ephemeralContainers[0].volumeMounts[0].subPath"),
 ])
 async def test_an_ephemeral_container_with_a_field_it_may_not_have_is_refused_naming_it(
         web: TestClient, extra: dict[str, Any], field: str) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 from agent import labels
 from agent.containers import PodContext, container_spec
 from agent.fake_runtime import FakeRuntime
-from agent.plan import compute_pod_actions
+from agent.plan import backoff_key, compute_pod_actions
 from agent.runtime import ContainerInfo
 from agent.status import ProbeView, pod_status
-from tests.unit.test_plan import T0, app, backoff, pod, sandbox, state_of
+from tests.unit.test_plan import NOW, T0, app, at, backoff, pod, sandbox, state_of
 from tests.unit.test_pod_sync import BUSYBOX, NETWORK, PAUSE, Pods, make_syncer
 
 
@@ -119,3 +119,16 @@ async def test_the_agent_starts_a_debugger_in_its_targets_process_namespace_and_
     await syncer.sync("uid-web")
     assert [c.state for c in runtime.containers.values()
             if c.spec.labels.get(labels.CONTAINER_NAME) == "dbg"] == ["exited"]
+
+
+def test_an_ephemeral_container_the_engine_would_not_create_is_retried_after_a_back_off(
+        ) -> None:
+    p, book = debugged(target=None), backoff()
+    failed = {"dbg": at(NOW - 1)}
+    first = compute_pod_actions(p, state_of(sandbox(), app(p)), backoff=book,
+                                failed_creates=failed)
+    assert [(s.name, s.retry, s.ephemeral) for s in first.start] == [("dbg", True, True)]
+    book.next(backoff_key("u1", "dbg"))
+    again = compute_pod_actions(p, state_of(sandbox(), app(p)), backoff=book,
+                                failed_creates=failed)
+    assert not again.start and again.waiting["dbg"][0] == "CrashLoopBackOff"

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import model_validator
 
 from minik.api.errors import Cause
-from minik.api.models.base import duplicate, forbidden, not_found, raise_any
+from minik.api.models.base import forbidden, not_found, raise_any
 from minik.api.models.container import Container
 
 NOT_FOR_EPHEMERAL = "cannot be set for an Ephemeral Container"
@@ -60,14 +60,10 @@ def _is_set(value: Any) -> bool:
     return value is not None and value is not False
 
 
-def pod_causes(ephemeral: list[EphemeralContainer], others: list[str]) -> Iterator[Cause]:
-    """Names unique among all the pod's containers; targets among the others (paths from
-    the pod's spec)."""
-    seen = set(others)
+def target_causes(ephemeral: list[EphemeralContainer], others: list[str]) -> Iterator[Cause]:
+    """Each target among the pod's other containers (paths from the pod's spec; names are
+    unique among all of them, as `PodSpec` checks)."""
     for i, container in enumerate(ephemeral):
-        if container.name in seen:
-            yield duplicate(f"ephemeralContainers[{i}].name", container.name)
-        seen.add(container.name)
         target = container.target_container_name
         if target and target not in others:
             yield not_found(f"ephemeralContainers[{i}].targetContainerName", target)

@@ -107,8 +107,9 @@ class PodSpec(K8sModel):
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> PodSpec:
         causes = self.duplicate_name_causes()
-        causes += ephemeral.pod_causes(self.ephemeral_containers or [],
-                                       [c.name for _, c in self.all_containers()])
+        causes += ephemeral.target_causes(
+            self.ephemeral_containers or [],
+            [c.name for c in (*(self.init_containers or ()), *self.containers)])
         causes += dns_policy_causes(self.dns_policy, self.dns_config)
         causes += host_port_causes(self.containers, host_network=bool(self.host_network))
         if self.share_process_namespace and self.host_pid:
@@ -122,7 +123,8 @@ class PodSpec(K8sModel):
 
     def all_containers(self) -> Iterator[tuple[str, Container]]:
         for field, group in (("initContainers", self.init_containers),
-                             ("containers", self.containers)):
+                             ("containers", self.containers),
+                             ("ephemeralContainers", self.ephemeral_containers)):
             for i, c in enumerate(group or ()):
                 yield f"{field}[{i}]", c
 
