@@ -286,10 +286,10 @@ class KubeletServer:
         return await self._runtime.attach(info.id, stdin=options.stdin, tty=attach_tty)
 
     def _allocates_tty(self, namespace: str, pod_name: str, container: str) -> bool:
+        """Whether the container was created with a terminal (`tty: true`)."""
         pod = self._pod_lookup(namespace, pod_name)
-        spec = next((c for c in all_containers(pod) if c["name"] == container), None) \
-            if pod is not None else None
-        return bool(spec and spec.get("tty"))
+        specs = all_containers(pod) if pod is not None else []
+        return any(c["name"] == container and bool(c.get("tty")) for c in specs)
 
     async def _pod_state(self, namespace: str, pod_name: str,
                          container: str) -> PodRuntimeState:
