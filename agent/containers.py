@@ -245,8 +245,10 @@ def _command(container: Container, env: dict[str, str]) -> tuple[list[str] | Non
 
 def container_spec(
     ctx: PodContext, container: Container, *, sandbox_id: str, restart_count: int,
-    env: dict[str, str], mounts: list[Mount],
+    env: dict[str, str], mounts: list[Mount], pid_target: str | None = None,
 ) -> ContainerSpec:
+    """An app, init or ephemeral container joining the sandbox's network and IPC namespaces;
+    `pid_target` is the container whose process namespace an ephemeral one joins."""
     command, args = _command(container, env)
     security = _security(ctx.pod, container)
     mounts = _resolv_conf_mounts(ctx, mounts, read_only=security["read_only_rootfs"])
@@ -261,7 +263,7 @@ def container_spec(
         working_dir=container.get("workingDir"),
         network_mode=f"container:{sandbox_id}",
         ipc_mode=f"container:{sandbox_id}",
-        pid_mode=_pid_mode(ctx.pod, sandbox_id),
+        pid_mode=f"container:{pid_target}" if pid_target else _pid_mode(ctx.pod, sandbox_id),
         mounts=mounts,
         stdin_open=bool(container.get("stdin")),
         tty=bool(container.get("tty")),

@@ -1,4 +1,5 @@
-"""An exec session on a Docker engine: the hijacked socket of `POST /exec/{id}/start`.
+"""An exec session on a Docker engine: the hijacked socket of `POST /exec/{id}/start`
+(and an attach, `DockerAttachSession`: the socket of `POST /containers/{id}/attach`).
 
 Without a tty Docker multiplexes stdout and stderr on the one socket, each
 frame behind an 8-byte header (stream, three zero bytes, big-endian
@@ -148,3 +149,46 @@ class DockerExecSession:
             self._sock.close()
         with contextlib.suppress(OSError):
             self._release()
+
+
+class DockerAttachSession(DockerExecSession):
+    """An attach to a container's main process: the hijacked socket of
+    `POST /containers/{id}/attach`, framed as the container's own tty says.
+
+    Its `ExecEngine` is the container's (`exec_id` is the container id): a
+    resize goes to the container's terminal, the session's status is 0 and
+    there is no process of the session's own to kill. The end of the
+    client's stdin is not passed on: Docker would end the attach's output
+    with it (a container that is not StdinOnce), and the client still wants
+    what the container answers to the input it sent.
+    """
+
+    def __init__(self, engine: AttachEngine, container_id: str, sock: socket.socket, *,
+                 tty: bool, open_streams: OpenStreams, release: Closer) -> None:
+        super().__init__(_AttachedContainer(engine), container_id, sock, tty=tty,
+                         open_streams=open_streams, release=release)
+
+    async def close_stdin(self) -> None:
+        return None
+
+
+class AttachEngine(Protocol):
+    """The engine's side of an attach: the container's terminal size."""
+
+    async def container_resize(self, container_id: str, *, width: int, height: int) -> None: ...
+
+
+class _AttachedContainer:
+    """An attach's `ExecEngine`: resizes go to the container; no exit code, nothing to kill."""
+
+    def __init__(self, engine: AttachEngine) -> None:
+        self._engine = engine
+
+    async def exec_resize(self, exec_id: str, *, width: int, height: int) -> None:
+        await self._engine.container_resize(exec_id, width=width, height=height)
+
+    async def exec_exit_code(self, exec_id: str) -> int | None:
+        return 0
+
+    async def exec_kill(self, exec_id: str) -> None:
+        return None

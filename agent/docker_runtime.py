@@ -6,7 +6,7 @@ Design:
   the observer, and the one place where the SDK's exceptions become
   `agent.runtime`'s) is `agent.docker_client.DockerClient`'s; this module
   says what the runtime asks.
-- Exec sessions (`agent.docker_exec`) read and write the hijacked socket
+- Exec and attach sessions (`agent.docker_exec`) read and write the hijacked socket
   with asyncio's own socket calls, so an idle interactive shell holds no
   thread; what the socket cannot tell them they ask through the runtime's
   `exec_*` methods.
@@ -65,7 +65,7 @@ from agent.docker_convert import (
     parse_time,
     volume_info,
 )
-from agent.docker_exec import Closer, DockerExecSession
+from agent.docker_exec import Closer, DockerAttachSession, DockerExecSession
 from agent.runtime import (
     ContainerInfo,
     ContainerSpec,
@@ -331,6 +331,20 @@ class DockerRuntime:
         io: Any = self._api.exec_start(exec_id, socket=True, tty=tty)
         sock: socket.socket = io._sock
         return sock, io.close
+
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> DockerAttachSession:
+        sock, release = await self._client.call(self._attach_socket, container_id, stdin)
+        return DockerAttachSession(self, container_id, sock, tty=tty,
+                                   open_streams=self._client.open, release=release)
+
+    def _attach_socket(self, container_id: str, stdin: bool) -> tuple[socket.socket, Closer]:
+        io: Any = self._api.attach_socket(container_id, params={
+            "stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1})
+        sock: socket.socket = io._sock
+        return sock, io.close
+
+    async def container_resize(self, container_id: str, *, width: int, height: int) -> None:
+        await self._client.call(self._api.resize, container_id, height=height, width=width)
 
     async def exec_resize(self, exec_id: str, *, width: int, height: int) -> None:
         await self._client.call(self._api.exec_resize, exec_id, height=height, width=width)

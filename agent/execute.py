@@ -186,7 +186,7 @@ class PlanExecutor:
         self, pod: Pod, sandbox: ContainerInfo, start: Start, waiting: Waiting,
         made: list[str],
     ) -> None:
-        container = container_named(pod, start.name, init=start.init)
+        container = container_named(pod, start.name, init=start.init, ephemeral=start.ephemeral)
         why = await self.images.ensure(pod, container)
         if why is None:
             why = await self._create_and_start(pod, sandbox, container, start, made)
@@ -211,7 +211,8 @@ class PlanExecutor:
             self.events.record(pod, "Warning", "Failed", f"Error: {message}")
             return "CreateContainerConfigError", message
         spec = container_spec(self._context(pod), container, sandbox_id=sandbox.id,
-                              restart_count=start.restart_count, env=env, mounts=mounts)
+                              restart_count=start.restart_count, env=env, mounts=mounts,
+                              pid_target=start.pid_target)
         key = backoff_key(uid_of(pod), name)
         if start.retry:
             self.backoff.next(key)

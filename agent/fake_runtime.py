@@ -77,6 +77,8 @@ class FakeContainer:
     ip_address: str | None = None
     pid: int | None = None
     log: list[tuple[datetime, bytes]] = field(default_factory=list)
+    stdin: bytearray = field(default_factory=bytearray)
+    tty_size: tuple[int, int] | None = None
     stats: tuple[int, int] = (0, 1 << 20)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -394,6 +396,13 @@ class FakeRuntime:
             raise RuntimeFailure(f"Container {container_id} is not running")
         return FakeExecSession(self._handler(command), command, stdin=stdin)
 
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> FakeAttachSession:
+        self._enter("attach", container_id, stdin, tty)
+        c = self._get(container_id)
+        if c.state != "running":
+            raise RuntimeFailure(f"Container {container_id} is not running")
+        return FakeAttachSession(c, stdin=stdin and c.spec.stdin_open)
+
     async def exec_run(self, container_id: str, command: builtins.list[str], *,
                        timeout: float) -> ExecResult:
         self._enter("exec_run", container_id, tuple(command))
@@ -485,3 +494,41 @@ class FakeExecSession:
         if not self._done.is_set():
             self._result = ExecResult(137, b"")
             self._done.set()
+
+
+class FakeAttachSession:
+    """The container's log from now on until it stops; stdin lands in the container's
+    `stdin` (when it keeps one open) and resizes in its `tty_size`."""
+
+    def __init__(self, container: FakeContainer, *, stdin: bool) -> None:
+        self._container, self._stdin = container, stdin
+        self._sent = len(container.log)
+        self.closed = False
+
+    async def read(self) -> tuple[int, bytes] | None:
+        c = self._container
+        while not self.closed:
+            if self._sent < len(c.log):
+                self._sent += 1
+                return STDOUT, c.log[self._sent - 1][1]
+            if c.state != "running":
+                return None
+            await c.changed.wait()
+        return None
+
+    async def write_stdin(self, data: bytes) -> None:
+        if self._stdin:
+            self._container.stdin += data
+
+    async def close_stdin(self) -> None:
+        return None
+
+    async def resize(self, width: int, height: int) -> None:
+        if self._container.spec.tty:
+            self._container.tty_size = (width, height)
+
+    async def wait(self) -> int:
+        return 0
+
+    async def close(self) -> None:
+        self.closed = True

@@ -29,11 +29,12 @@ session either way.
 Port-forward is a SPDY/3.1 upgrade (`agent.portforward` says which side
 dials the pod, and how).
 
-Attach follows the container's output from now on. The `Runtime` has no
-way to write to a container's main process, so attach with stdin is a
-clear 400 rather than a session that silently drops input. "Now" (and
-the moment `sinceSeconds` counts back from) is the agent's `Clock`'s wall
-time, which the engine's log timestamps are compared with.
+Attach is the container's main process (`Runtime.attach`): its output
+from now on, its stdin when the container has `stdin: true`, and resizes
+of its terminal. As the kubelet does, the container's own `tty` decides
+how its output is framed, whatever the request says. The moment
+`sinceSeconds` counts back from is the agent's `Clock`'s wall time, which
+the engine's log timestamps are compared with.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from __future__ import annotations
 import hmac
 import logging
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -56,13 +57,12 @@ from agent.exec_stream import (
 )
 from agent.kubelet_metrics import add_routes
 from agent.labels import pod_selector
-from agent.log_stream import LogOptions, close_chunks, copy_logs
+from agent.log_stream import LogOptions, copy_logs
 from agent.metrics import AgentMetrics
 from agent.netns import NamespaceClosed, NetworkNamespace
 from agent.podstate import PodRuntimeState, group_by_pod
 from agent.portforward import PortForwardSession, localhost_dialer
 from agent.runtime import (
-    STDOUT,
     ContainerInfo,
     ContainerNotFound,
     ExecSession,
@@ -234,17 +234,14 @@ class KubeletServer:
             options = StreamOptions.parse(request.query, command_required=not attach)
         except QueryError as e:
             raise errors.bad_request(str(e)) from e
-        if attach and options.stdin:
-            raise errors.bad_request(
-                "minik attaches to a container's output only: stdin is not supported; "
-                "use exec to run an interactive process")
         state = await self._pod_state(namespace, pod_name, container)
         info = _running(state, pod_name, container)
+        tty = self._allocates_tty(namespace, pod_name, container) if attach else None
         if upgrade.requested(request.headers):
-            return await self._serve_spdy(request, info, options, attach=attach)
+            return await self._serve_spdy(request, info, options, attach_tty=tty)
         ws = web.WebSocketResponse(protocols=WEBSOCKET_PROTOCOL_NAMES)
         protocol = _negotiate(ws, request)
-        session = await self._open_session(info, options, attach=attach)
+        session = await self._open_session(info, options, attach_tty=tty)
         try:
             await ws.prepare(request)
         except BaseException:
@@ -255,7 +252,8 @@ class KubeletServer:
         return ws
 
     async def _serve_spdy(self, request: web.Request, info: ContainerInfo,
-                          options: StreamOptions, *, attach: bool) -> web.StreamResponse:
+                          options: StreamOptions, *, attach_tty: bool | None
+                          ) -> web.StreamResponse:
         offered = request.headers.getall(upgrade.PROTOCOL_VERSION, [])
         if not offered:
             raise errors.bad_request(
@@ -263,7 +261,7 @@ class KubeletServer:
         protocol = negotiate_stream_protocol(offered)
         if protocol is None:
             return _unnegotiated(offered, tuple(SPDY_PROTOCOLS))
-        session = await self._open_session(info, options, attach=attach)
+        session = await self._open_session(info, options, attach_tty=attach_tty)
         try:
             response, upgraded = await upgrade.accept(
                 request, {upgrade.PROTOCOL_VERSION: protocol.name})
@@ -279,12 +277,19 @@ class KubeletServer:
         return response
 
     async def _open_session(self, info: ContainerInfo, options: StreamOptions, *,
-                            attach: bool) -> ExecSession:
-        if not attach:
+                            attach_tty: bool | None) -> ExecSession:
+        """An exec of the options' command, or (`attach_tty` not None) an attach to the
+        container's process, whose terminal is the container's own."""
+        if attach_tty is None:
             return await self._runtime.exec(info.id, list(options.command),
                                             stdin=options.stdin, tty=options.tty)
-        since = self._clock.wall()
-        return OutputAttachSession(self._runtime.logs(info.id, follow=True, since=since))
+        return await self._runtime.attach(info.id, stdin=options.stdin, tty=attach_tty)
+
+    def _allocates_tty(self, namespace: str, pod_name: str, container: str) -> bool:
+        """Whether the container was created with a terminal (`tty: true`)."""
+        pod = self._pod_lookup(namespace, pod_name)
+        specs = all_containers(pod) if pod is not None else []
+        return any(c["name"] == container and bool(c.get("tty")) for c in specs)
 
     async def _pod_state(self, namespace: str, pod_name: str,
                          container: str) -> PodRuntimeState:
@@ -296,34 +301,6 @@ class KubeletServer:
         uid = uid_of(pod)
         infos = await self._runtime.list(pod_selector(self._instance, pod))
         return group_by_pod(infos).get(uid) or PodRuntimeState(uid)
-
-
-class OutputAttachSession:
-    """An `ExecSession` over a followed log: the container's output until it stops."""
-
-    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
-        self._chunks = chunks
-
-    async def read(self) -> tuple[int, bytes] | None:
-        try:
-            return STDOUT, await anext(self._chunks)
-        except StopAsyncIteration:
-            return None
-
-    async def write_stdin(self, data: bytes) -> None:
-        raise RuntimeFailure("attach has no stdin")
-
-    async def close_stdin(self) -> None:
-        return None
-
-    async def resize(self, width: int, height: int) -> None:
-        return None
-
-    async def wait(self) -> int:
-        return 0
-
-    async def close(self) -> None:
-        await close_chunks(self._chunks)
 
 
 def _target(request: web.Request) -> tuple[str, str, str]:

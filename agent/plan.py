@@ -6,9 +6,10 @@ the sandbox must be (re)created, which init container runs next, which app
 containers start or are killed, which wait in backoff, and which old
 attempts can go (one created but never started, as an agent killed between
 its create and its start leaves it, is replaced by the next attempt and
-removed, as by the kubelet's container GC). A pod whose phase is already
-Succeeded or Failed is done for good: whatever still runs is stopped and
-nothing starts, even when its containers are gone (after `minik down`/`up`
+removed, as by the kubelet's container GC), and which ephemeral containers
+(`kubectl debug`) start: once each, never restarted. A pod whose phase is
+already Succeeded or Failed is done for good: whatever still runs is stopped
+and nothing starts, even when its containers are gone (after `minik down`/`up`
 or a `docker rm`). The sync has the plan carried out (`agent.execute`) and
 plans again; the plan itself never touches the runtime, so it is tested
 without one.
@@ -32,7 +33,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from agent import labels
-from agent.podspec import app_containers, init_containers, pod_ref, restart_policy
+from agent.podspec import (
+    app_containers,
+    ephemeral_containers,
+    init_containers,
+    pod_ref,
+    restart_policy,
+)
 from agent.podstate import PodRuntimeState, ended
 from agent.runtime import ContainerInfo
 from minik.api.meta import is_pod_terminal, uid_of
@@ -61,6 +68,9 @@ class Start:
     restart_count: int
     init: bool = False
     retry: bool = False
+    ephemeral: bool = False
+    pid_target: str | None = None
+    """An ephemeral container's: the id of the running container whose processes it sees."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +154,21 @@ def _retry(
     actions: PodActions, pod: Pod, name: str, latest: ContainerInfo | None,
     backoff: Backoff, *, init: bool, failed_create: dt.datetime | None,
 ) -> None:
-    since = failed_since(latest, failed_create)
-    wait = backoff.remaining(backoff_key(uid_of(pod), name), since)
-    if wait > 0:
-        actions.waiting[name] = (
-            "CrashLoopBackOff",
-            f"back-off {backoff_delay(backoff, pod, name)} restarting failed container={name} "
-            f"pod={pod_ref(pod)}",
-        )
-        return
-    actions.start.append(Start(name, _next_count(latest), init=init, retry=True))
+    if not _backing_off(actions, pod, name, failed_since(latest, failed_create), backoff):
+        actions.start.append(Start(name, _next_count(latest), init=init, retry=True))
+
+
+def _backing_off(actions: PodActions, pod: Pod, name: str, since: dt.datetime,
+                 backoff: Backoff) -> bool:
+    """True (and the container waiting in CrashLoopBackOff) while its back-off lasts."""
+    if backoff.remaining(backoff_key(uid_of(pod), name), since) <= 0:
+        return False
+    actions.waiting[name] = (
+        "CrashLoopBackOff",
+        f"back-off {backoff_delay(backoff, pod, name)} restarting failed container={name} "
+        f"pod={pod_ref(pod)}",
+    )
+    return True
 
 
 def backoff_delay(backoff: Backoff, pod: Pod, name: str) -> str:
@@ -214,6 +229,29 @@ def _plan_container(
         _retry(actions, pod, name, latest, backoff, init=False, failed_create=failed_create)
 
 
+def _plan_ephemeral(actions: PodActions, pod: Pod, state: PodRuntimeState, backoff: Backoff,
+                    failed_creates: Mapping[str, dt.datetime]) -> None:
+    """Each ephemeral container starts once, even before the init containers are done, and
+    is never restarted (one the engine would not create is tried again after a back-off);
+    one with a `targetContainerName` waits for its target to run."""
+    for c in ephemeral_containers(pod):
+        name = c["name"]
+        if state.latest(name) is not None:
+            continue
+        pid_target = None
+        if target := str(c.get("targetContainerName") or ""):
+            running = state.latest(target)
+            if running is None or running.state != "running":
+                actions.waiting[name] = ("ContainerCreating",
+                                         f"waiting for target container {target} to run")
+                continue
+            pid_target = running.id
+        failed = failed_creates.get(name)
+        if failed is None or not _backing_off(actions, pod, name, failed, backoff):
+            actions.start.append(Start(name, 0, retry=failed is not None, ephemeral=True,
+                                       pid_target=pid_target))
+
+
 def _old_attempts(state: PodRuntimeState) -> list[str]:
     old = [s.id for s in state.sandboxes[1:] if _finished(s)]
     for attempts in state.containers.values():
@@ -243,6 +281,7 @@ def compute_pod_actions(
         actions.kill_all = bool(state.running())
         actions.sandbox_attempt = 0 if sandbox is None else labels.attempt(sandbox.labels) + 1
         return actions
+    _plan_ephemeral(actions, pod, state, backoff, failed_creates)
     if not _plan_init(actions, pod, state, backoff, failed_creates):
         return actions
     for c in app_containers(pod):

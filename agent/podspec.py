@@ -33,14 +33,20 @@ def init_containers(pod: Pod) -> list[Container]:
     return pod.get("spec", {}).get("initContainers") or []
 
 
+def ephemeral_containers(pod: Pod) -> list[Container]:
+    """What `kubectl debug` added: started once in the running pod, never restarted."""
+    return pod.get("spec", {}).get("ephemeralContainers") or []
+
+
 def init_and_app_containers(pod: Pod) -> list[Container]:
     """The containers the agent runs: init containers first (ephemeral ones are not run)."""
     return [*init_containers(pod), *app_containers(pod)]
 
 
-def container_named(pod: Pod, name: str, *, init: bool) -> Container:
-    """The init or app container called `name` (it must be there)."""
-    containers = init_containers(pod) if init else app_containers(pod)
+def container_named(pod: Pod, name: str, *, init: bool, ephemeral: bool = False) -> Container:
+    """The init, app or ephemeral container called `name` (it must be there)."""
+    containers = (ephemeral_containers(pod) if ephemeral
+                  else init_containers(pod) if init else app_containers(pod))
     return next(c for c in containers if c["name"] == name)
 
 

@@ -386,6 +386,13 @@ class Runtime(Protocol):
         env: dict[str, str] | None = None,
     ) -> ExecSession: ...
 
+    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession:
+        """The container's main process (kubectl attach): its output from now on and, with
+        `stdin`, its standard input when the container keeps one open. `tty` is the
+        container's own setting (it decides how the output is framed). The session ends
+        when the container stops; ending stdin or closing the session detaches, and never
+        stops the container; `wait` is 0 (the kubelet reports no exit code for attach)."""
+
     async def exec_run(
         self, container_id: str, command: builtins.list[str], *, timeout: float
     ) -> ExecResult:

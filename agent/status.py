@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from agent import labels
 from agent.containers import pod_ip
 from agent.plan import should_restart
-from agent.podspec import app_containers, init_containers, restart_policy
+from agent.podspec import app_containers, ephemeral_containers, init_containers, restart_policy
 from agent.podstate import PodRuntimeState, ended, start_failed
 from agent.runtime import ContainerInfo
 from minik.api.defaults import qos_class
@@ -233,6 +233,11 @@ def pod_status(
     status["conditions"] += [c for c in previous or [] if c["type"] not in owned]
     if inits:
         status["initContainerStatuses"] = inits
+    if ephemeral := [container_status(c, state, waiting, probes)
+                     for c in ephemeral_containers(pod)]:
+        for s in ephemeral:
+            s["ready"] = False
+        status["ephemeralContainerStatuses"] = ephemeral
     if ip:
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]

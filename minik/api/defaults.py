@@ -127,7 +127,8 @@ def pod_spec(spec: JsonObject) -> None:
     _set(spec, dnsPolicy="ClusterFirst", schedulerName="default-scheduler",
          terminationGracePeriodSeconds=30, restartPolicy="Always")
     _dict(spec, "securityContext")
-    for container in _items(spec, "containers") + _items(spec, "initContainers"):
+    for container in (_items(spec, "containers") + _items(spec, "initContainers")
+                      + _items(spec, "ephemeralContainers")):
         _container(container)
     for volume in _items(spec, "volumes"):
         _volume(volume)

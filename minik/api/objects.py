@@ -335,6 +335,7 @@ class PodStatus(TypedDict, total=False):
     startTime: str | None
     initContainerStatuses: list[ContainerStatus]
     containerStatuses: list[ContainerStatus]
+    ephemeralContainerStatuses: list[ContainerStatus]
     qosClass: str
     nominatedNodeName: str
 

@@ -1,4 +1,4 @@
-"""Field numbers of the Kubernetes protobuf messages that `kubectl create <subcommand>` sends.
+"""Field numbers of the Kubernetes protobuf messages that `kubectl create` and `debug` send.
 
 Numbers and kinds follow k8s.io/api (core/v1, apps/v1, batch/v1, policy/v1) and
 k8s.io/apimachinery (meta/v1, runtime, intstr, resource) `generated.proto`,
@@ -11,10 +11,11 @@ wire means set, even to 0, "" or false. Kinds: "string", "int", "bool",
 
 Only what those commands can emit is described: a Pod template as
 `create deployment|job|cronjob` builds it (containers with image, command,
-ports, resources), not the whole PodSpec; the PodDisruptionBudget of
-`create pdb`, the Eviction (with its DeleteOptions) of `drain` and
-`create token`'s TokenRequest. The decoder refuses any other field that
-carries a value, naming it.
+ports, resources), and the Pods `kubectl debug` creates (`--copy-to`,
+`node/<name>`: a copy of a pod's spec, host namespaces, a hostPath), not
+the whole PodSpec; the PodDisruptionBudget of `create pdb`, the Eviction
+(with its DeleteOptions) of `drain` and `create token`'s TokenRequest. The
+decoder refuses any other field that carries a value, naming it.
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ CORE: dict[str, Schema] = {
 }
 
 POD: dict[str, Schema] = {
+    "core.Pod": {
+        1: m("metadata", "meta.ObjectMeta"), 2: m("spec", "core.PodSpec"), 3: ignore("status"),
+    },
     "core.PodTemplateSpec": {1: m("metadata", "meta.ObjectMeta"), 2: m("spec", "core.PodSpec")},
     "core.PodSpec": {
         1: many("volumes", "core.Volume"), 2: many("containers", "core.Container"),
@@ -157,6 +161,7 @@ POD: dict[str, Schema] = {
         30: ptr(b("enableServiceLinks")), 31: ptr(s("preemptionPolicy")),
         32: mapping("overhead", "quantity"),
         33: many("topologySpreadConstraints", "core.TopologySpreadConstraint"),
+        34: many("ephemeralContainers", "core.EphemeralContainer"),
         35: ptr(b("setHostnameAsFQDN")), 36: m("os", "core.PodOS"), 37: ptr(b("hostUsers")),
         38: many("schedulingGates", "core.PodSchedulingGate"),
     },
@@ -171,6 +176,9 @@ POD: dict[str, Schema] = {
         18: b("tty"), 19: many("envFrom", "core.EnvFromSource"),
         20: s("terminationMessagePolicy"), 22: m("startupProbe", "core.Probe"),
         23: many("resizePolicy", "core.ContainerResizePolicy"), 24: ptr(s("restartPolicy")),
+    },
+    "core.EphemeralContainer": {
+        1: inline("core.Container"), 2: s("targetContainerName"),  # EphemeralContainerCommon
     },
     "core.ContainerPort": {
         1: s("name"), 2: i("hostPort"), 3: i("containerPort"), 4: s("protocol"), 5: s("hostIP"),
@@ -431,6 +439,7 @@ ROOTS: dict[tuple[str, str], str] = {
     ("v1", "ServiceAccount"): "core.ServiceAccount",
     ("authentication.k8s.io/v1", "TokenRequest"): "authentication.TokenRequest",
     ("v1", "Service"): "core.Service",
+    ("v1", "Pod"): "core.Pod",
     ("apps/v1", "Deployment"): "apps.Deployment",
     ("batch/v1", "Job"): "batch.Job",
     ("batch/v1", "CronJob"): "batch.CronJob",

@@ -60,6 +60,8 @@ class Subresource:
 
 STATUS = "status"
 SCALE = Subresource("scale", "Scale", "autoscaling", "v1")
+EPHEMERAL_CONTAINERS = "ephemeralcontainers"
+"""The pod subresource that adds ephemeral containers, and changes nothing else."""
 FINALIZE = Subresource("finalize", "Namespace", verbs=("update",))
 """A namespace's `finalize`: a PUT that may change its spec.finalizers (and not its status)."""
 
@@ -135,6 +137,7 @@ def _pod_subresources() -> tuple[Subresource, ...]:
         Subresource("portforward", "PodPortForwardOptions", verbs=("create", "get")),
         Subresource("binding", "Binding", verbs=("create",)),
         Subresource("eviction", "Eviction", "policy", "v1", verbs=("create",)),
+        Subresource(EPHEMERAL_CONTAINERS, "Pod"),
     )
 
 

@@ -42,9 +42,11 @@ NOT_ACTED = "stored but not acted on by minik"
 
 def validate(
     rt: ResourceType, obj: dict[str, Any], *, field_validation: str = "Strict",
-    old: dict[str, Any] | None = None,
+    old: dict[str, Any] | None = None, subresource: str | None = None,
 ) -> list[str]:
-    """Raise `errors.ApiError` for a body Kubernetes would refuse; return warnings."""
+    """Raise `errors.ApiError` for a body Kubernetes would refuse; return warnings.
+
+    `subresource` is the one written (`ephemeralcontainers` has update rules of its own)."""
     mode = _mode(field_validation)
     _check_identity(rt.api_version, rt.kind, obj)
     unknown = _check_fields(rt.api_version, rt.kind, obj, mode)
@@ -52,7 +54,10 @@ def validate(
     model, model_causes = _run_model(rt.api_version, rt.kind, obj)
     causes += model_causes
     if not causes and old is not None:
-        causes += update_causes(rt.kind, apply_defaults(rt, obj), apply_defaults(rt, old))
+        causes += update_causes(rt.kind, apply_defaults(rt, obj), apply_defaults(rt, old),
+                                subresource=subresource)
+    if old is None and rt.kind == "Pod" and (obj.get("spec") or {}).get("ephemeralContainers"):
+        causes.append(base.forbidden("spec.ephemeralContainers", "cannot be set on create"))
     if causes:
         raise errors.invalid(rt.kind, _name(obj), causes, group=rt.group)
     return _warnings(unknown, model, mode)

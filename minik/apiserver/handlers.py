@@ -17,6 +17,7 @@ from aiohttp import web
 
 from minik.api import errors
 from minik.api.decode import decode_body, require_object
+from minik.api.resources import EPHEMERAL_CONTAINERS
 from minik.apiserver import proxy, responses
 from minik.apiserver.apply import server_side_apply
 from minik.apiserver.authn import SIGNER_KEY
@@ -86,7 +87,7 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     if (proxied := proxy.handler(request.method, target)) is not None:
         return await proxied(request, storage, target)
     _check_verb(target, "get")
-    if target.subresource not in (None, "status", "scale"):
+    if target.subresource not in (None, "status", "scale", EPHEMERAL_CONTAINERS):
         raise _unsupported_subresource(target)
     if target.subresource == "scale":
         return responses.json_response(await read_scale(storage, target))
@@ -156,7 +157,7 @@ async def update_object(request: web.Request) -> web.StreamResponse:
     if target.subresource == "scale":
         scale = await write_scale(storage, target, lambda _scale: obj, options)
         return responses.json_response(scale)
-    if target.subresource not in (None, "status", "finalize"):
+    if target.subresource not in (None, "status", "finalize", EPHEMERAL_CONTAINERS):
         raise _unsupported_subresource(target)
     result = await storage.update(target.rt, target.namespace, target.name,
                                   target.to_stored(obj), options)
@@ -186,7 +187,7 @@ async def patch_object(request: web.Request) -> web.StreamResponse:
     storage = _storage(request)
     if target.subresource == "scale":
         return responses.json_response(await write_scale(storage, target, change, options))
-    if target.subresource not in (None, "status"):
+    if target.subresource not in (None, "status", EPHEMERAL_CONTAINERS):
         raise _unsupported_subresource(target)
     if content_type == APPLY_PATCH:
         result = await server_side_apply(storage, target,

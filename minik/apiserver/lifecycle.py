@@ -28,7 +28,7 @@ from minik.api.defaults import apply_defaults
 from minik.api.models.base import go_quote
 from minik.api.propagation import FOREGROUND, ORPHAN, UNCOLLECTED_KINDS
 from minik.api.query import parse_bool
-from minik.api.resources import ResourceType
+from minik.api.resources import EPHEMERAL_CONTAINERS, ResourceType
 from minik.apiserver import job_strategy, service_strategy
 from minik.apiserver.params import int64_query
 from minik.apiserver.validate import validate_body
@@ -162,10 +162,18 @@ def merge_for_update(
     rt: ResourceType, current: dict[str, Any], desired: dict[str, Any], *,
     subresource: str | None,
 ) -> dict[str, Any]:
-    """The object a write produces: the main resource keeps status, `status` keeps the rest."""
+    """The object a write produces: the main resource keeps status, `status` keeps the rest,
+    `ephemeralcontainers` keeps all but the pod's `spec.ephemeralContainers`."""
     if subresource == "status":
         merged = copy.deepcopy(current)
         merged["status"] = copy.deepcopy(desired.get("status", {}))
+        return apply_defaults(rt, merged)
+    if subresource == EPHEMERAL_CONTAINERS:
+        merged = copy.deepcopy(current)
+        wanted = (desired.get("spec") or {}).get("ephemeralContainers")
+        merged.setdefault("spec", {})["ephemeralContainers"] = copy.deepcopy(wanted)
+        if wanted is None:
+            del merged["spec"]["ephemeralContainers"]
         return apply_defaults(rt, merged)
     merged = copy.deepcopy(desired)
     _keep_server_metadata(current, merged)

@@ -87,7 +87,8 @@ def validate(rt: ResourceType, obj: dict[str, Any], options: WriteOptions,
     """Validate a client's object; the server's own are trusted."""
     if options.trusted:
         return []
-    return check(rt, obj, field_validation=options.field_validation, old=old)
+    return check(rt, obj, field_validation=options.field_validation, old=old,
+                 subresource=options.subresource)
 
 
 @dataclass(slots=True)

@@ -16,11 +16,12 @@ from minik.api.resources import ResourceType
 
 
 def validate(rt: ResourceType, obj: dict[str, Any], *, field_validation: str,
-             old: dict[str, Any] | None = None) -> list[str]:
+             old: dict[str, Any] | None = None, subresource: str | None = None) -> list[str]:
     """`minik.api.validation.validate`: raise for a body Kubernetes would refuse; warnings."""
     from minik.api import validation
 
-    return validation.validate(rt, obj, field_validation=field_validation, old=old)
+    return validation.validate(rt, obj, field_validation=field_validation, old=old,
+                               subresource=subresource)
 
 
 def validate_body(api_version: str, kind: str, obj: dict[str, Any], *,

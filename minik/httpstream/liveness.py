@@ -85,7 +85,8 @@ def reset_socket(sock: socket.socket | None) -> None:
 
 
 def reset(transport: asyncio.WriteTransport | None) -> None:
-    """Drop the connection at once with a TCP reset, whatever is still unsent."""
-    if transport is not None:
+    """Drop the connection at once with a TCP reset, whatever is still unsent; a transport
+    already closing is left to finish (a TLS one that lost its connection has no socket)."""
+    if transport is not None and not transport.is_closing():
         reset_socket(transport.get_extra_info("socket"))
         transport.abort()

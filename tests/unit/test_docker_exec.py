@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.docker_exec import DockerExecSession, OpenStreams
+from agent.docker_exec import DockerAttachSession, DockerExecSession, OpenStreams
 from agent.runtime import STDERR, STDOUT
 
 
@@ -123,3 +123,33 @@ def test_the_runtime_closing_its_streams_closes_the_session(
     for closer in list(streams):
         closer()
     assert streams == set() and released == [True] and pair[0].fileno() == -1
+
+
+class Container:
+    """The engine's side of an attach: the container's terminal size."""
+
+    def __init__(self) -> None:
+        self.resized: list[tuple[str, int, int]] = []
+
+    async def container_resize(self, container_id: str, *, width: int, height: int) -> None:
+        self.resized.append((container_id, width, height))
+
+
+async def test_an_attach_resizes_the_containers_terminal_and_outlives_the_end_of_stdin(
+        pair: tuple[socket.socket, socket.socket]) -> None:
+    ours, theirs = pair
+    engine, streams, released = Container(), set(), []
+    attach = DockerAttachSession(engine, "container-1", ours, tty=True, open_streams=streams,
+                                 release=lambda: released.append(True))
+    await attach.write_stdin(b"typed\r")
+    await attach.close_stdin()
+    await attach.resize(101, 33)
+    assert theirs.recv(16) == b"typed\r"
+    theirs.sendall(b"got typed\r\n")
+    assert await attach.read() == (STDOUT, b"got typed\r\n")
+    assert engine.resized == [("container-1", 101, 33)]
+    theirs.shutdown(socket.SHUT_WR)
+    assert await attach.read() is None
+    assert await attach.wait() == 0
+    await attach.close()
+    assert streams == set() and released == [True]

@@ -77,10 +77,12 @@ class Node:
         self.pods[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = pod
         return pod
 
-    async def run(self, pod: dict[str, Any], container: str = "c", *, attempt: int = 0) -> str:
+    async def run(self, pod: dict[str, Any], container: str = "c", *, attempt: int = 0,
+                  stdin: bool = False, tty: bool = False) -> str:
         spec = ContainerSpec(
             name=labels.container_name_for(INSTANCE, pod, container, attempt), image=IMAGE,
-            labels=labels.container_labels(INSTANCE, pod, container, "hash", attempt))
+            labels=labels.container_labels(INSTANCE, pod, container, "hash", attempt),
+            stdin_open=stdin, tty=tty)
         container_id = await self.runtime.create(spec)
         await self.runtime.start(container_id)
         return container_id
@@ -285,8 +287,26 @@ async def test_attach_follows_the_containers_output_until_it_stops(
                                   protocols=(PROTOCOL_V5,))
     node.runtime.write_log(container_id, b"after attach\n")
     assert (await ws.receive_bytes()) == b"\x01after attach\n"
-    assert "stdin is not supported" in await _error(await kubelet.get(
-        "/attach/default/p/c", params={"stdin": "true", "stdout": "true"}), 400)
+    node.runtime.exit(container_id, 0)
+    assert _status(await _frames(ws))["status"] == "Success"
+
+
+async def test_attach_passes_stdin_and_resizes_to_the_container_and_outlives_the_end_of_stdin(
+        node: Node, kubelet: TestClient) -> None:
+    pod = make_pod()
+    pod["spec"]["containers"][0].update(stdin=True, tty=True)
+    container_id = await node.run(node.add(pod), stdin=True, tty=True)
+    container = node.runtime.containers[container_id]
+    ws = await kubelet.ws_connect("/attach/default/p/c", protocols=(PROTOCOL_V5,), params={
+        "stdin": "true", "stdout": "true", "tty": "true"})
+    await ws.send_bytes(b"\x00hello\n")
+    await ws.send_bytes(b'\x04{"Width":80,"Height":24}')
+    await ws.send_bytes(b"\xff\x00")
+    await eventually(lambda: container.tty_size == (80, 24))
+    assert container.stdin == b"hello\n"
+    node.runtime.write_log(container_id, b"got hello\n")
+    assert (await ws.receive_bytes()) == b"\x01got hello\n"
+    assert node.runtime.containers[container_id].state == "running"
     node.runtime.exit(container_id, 0)
     assert _status(await _frames(ws))["status"] == "Success"
 

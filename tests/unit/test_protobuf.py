@@ -67,6 +67,22 @@ def container(name: str, image: str, *extra: bytes) -> bytes:
                num(16, 0), num(17, 0), num(18, 0), msg(20, ""), *extra)
 
 
+def test_a_pod_as_kubectl_debug_creates_it_keeps_host_namespaces_and_ephemeral_containers(
+        ) -> None:
+    ephemeral = msg(34, msg(1, msg(1, "dbg"), msg(2, "minik/busybox:1.35"), num(16, 1)),
+                    msg(2, "web"))
+    spec = msg(2, container("web", "minik/web:v1"), msg(3, "Never"), num(11, 1), num(12, 1),
+               msg(1, msg(1, "host-root"), msg(2, msg(1, msg(1, "/"), msg(2, "")))),
+               ephemeral)
+    obj = decode_object(body("v1", "Pod", meta("node-debugger") + spec + msg(3, msg(1, ""))))
+    assert obj["spec"]["hostNetwork"] is True and obj["spec"]["hostPID"] is True
+    assert obj["spec"]["volumes"] == [{"name": "host-root", "hostPath": {"path": "/", "type": ""}}]
+    assert obj["spec"]["ephemeralContainers"] == [
+        {"name": "dbg", "image": "minik/busybox:1.35", "stdin": True,
+         "targetContainerName": "web"}]
+    assert "status" not in obj
+
+
 def test_a_deployment_keeps_zero_replicas_and_its_pod_template() -> None:
     template = msg(3, meta("", entry(11, "app", "web")),
                    msg(2, container("web", "minik/web:v1", msg(3, "sleep"), msg(3, "60"),

@@ -16,6 +16,7 @@ from typing import Annotated
 from pydantic import Field, ValidationInfo, model_validator
 
 from minik.api.errors import Cause
+from minik.api.models import ephemeral
 from minik.api.models.base import (
     DNSLabel,
     DNSSubdomain,
@@ -32,6 +33,7 @@ from minik.api.models.base import (
     required,
 )
 from minik.api.models.container import Container, LocalObjectReference
+from minik.api.models.ephemeral import EphemeralContainer
 from minik.api.models.meta import Labels, ObjectMeta, StatusObject
 from minik.api.models.podnetwork import (
     HostAlias,
@@ -77,6 +79,7 @@ class PodSpec(K8sModel):
     volumes: list[Volume] | None = None
     init_containers: list[Container] | None = None
     containers: Annotated[list[Container], checked(_containers_given)]
+    ephemeral_containers: list[EphemeralContainer] | None = None
     restart_policy: Annotated[str, one_of(*RESTART_POLICIES)] | None = None
     termination_grace_period_seconds: NonNegative | None = None
     active_deadline_seconds: Annotated[int, checked(_deadline_causes)] | None = None
@@ -104,6 +107,9 @@ class PodSpec(K8sModel):
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> PodSpec:
         causes = self.duplicate_name_causes()
+        causes += ephemeral.target_causes(
+            self.ephemeral_containers or [],
+            [c.name for c in (*(self.init_containers or ()), *self.containers)])
         causes += dns_policy_causes(self.dns_policy, self.dns_config)
         causes += host_port_causes(self.containers, host_network=bool(self.host_network))
         if self.share_process_namespace and self.host_pid:
@@ -117,7 +123,8 @@ class PodSpec(K8sModel):
 
     def all_containers(self) -> Iterator[tuple[str, Container]]:
         for field, group in (("initContainers", self.init_containers),
-                             ("containers", self.containers)):
+                             ("containers", self.containers),
+                             ("ephemeralContainers", self.ephemeral_containers)):
             for i, c in enumerate(group or ()):
                 yield f"{field}[{i}]", c
 

@@ -14,8 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from minik.api.errors import Cause
+from minik.api.models import ephemeral
 from minik.api.models.base import forbidden, immutable
 from minik.api.models.quantity import is_quantity, parse_quantity
+from minik.api.resources import EPHEMERAL_CONTAINERS
 
 STATEFULSET_MUTABLE = (
     "replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
@@ -55,10 +57,14 @@ def get(obj: Any, path: str) -> Any:
     return obj
 
 
-def update_causes(kind: str, new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+def update_causes(kind: str, new: dict[str, Any], old: dict[str, Any], *,
+                  subresource: str | None = None) -> list[Cause]:
     causes = list(_changed(new, old, ("metadata.name", "metadata.namespace", "metadata.uid",
                                       "metadata.creationTimestamp")))
     causes += _changed(new, old, FIXED_PATHS.get(kind, ()))
+    if kind == "Pod" and subresource == EPHEMERAL_CONTAINERS:
+        return causes + ephemeral.update_causes(get(new, "spec.ephemeralContainers") or [],
+                                                get(old, "spec.ephemeralContainers") or [])
     special = _SPECIAL.get(kind)
     if special is not None:
         causes += special(new, old)
