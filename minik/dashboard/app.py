@@ -34,7 +34,7 @@ from importlib import resources
 
 from aiohttp import WSCloseCode, web
 
-from minik.api.errors import ApiError, forbidden, method_not_allowed, path_not_found
+from minik.api.errors import ApiError, bad_request, forbidden, method_not_allowed, path_not_found
 from minik.client.aio import ApiUnavailable, AsyncClient
 
 STATIC_FILES: dict[str, tuple[str, str]] = {
@@ -51,6 +51,7 @@ PAGE_HEADERS = {
 }
 READ_METHODS = frozenset({"GET", "HEAD"})
 REFUSED_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy"})
+DOT_SEGMENTS = frozenset({".", ".."})
 SAME_SITE = frozenset({"same-origin", "none"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CLIENT: web.AppKey[AsyncClient] = web.AppKey("client", AsyncClient)
@@ -111,9 +112,13 @@ def refused_subresource(path: str) -> str | None:
     """The subresource of an API path that a read-only page must not reach, if it names one.
 
     `/api/v1/namespaces/ns/pods/web/exec` names `exec`; a pod named `exec`
-    (`.../pods/exec`) does not.
+    (`.../pods/exec`) does not. A path with a `.` or `..` segment is refused
+    whole (as `..`): the client resolves dot segments before it sends, so
+    `.../pods/x/../web/exec` would reach `exec` past a check of its segments.
     """
     parts = [p for p in path.split("/") if p]
+    if DOT_SEGMENTS.intersection(parts):
+        return ".."
     rest = parts[2:] if parts[0] == "api" else parts[3:]
     if len(rest) > 3 and rest[0] == "namespaces":
         rest = rest[2:]
@@ -174,6 +179,8 @@ async def relay(request: web.Request) -> web.StreamResponse:
     client = request.app[CLIENT]
     subresource = refused_subresource(request.path)
     if subresource is not None:
+        if subresource == "..":
+            return _status(bad_request(f"the path {request.path!r} has a '.' or '..' segment"))
         return _status(forbidden(f"the dashboard does not relay the {subresource} "
                                  "subresource: it is read-only"))
     if web.WebSocketResponse().can_prepare(request).ok:
