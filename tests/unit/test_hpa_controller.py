@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestServer
 from minik.api.meta import format_time
 from minik.api.resources import DEPLOYMENTS, EVENTS, HORIZONTALPODAUTOSCALERS, PODS
 from minik.client.aio import AsyncClient
-from minik.controllers.podautoscaler.behavior import policy_limit
+from minik.controllers.podautoscaler.behavior import History, policy_limit
 from minik.controllers.podautoscaler.controller import HorizontalController
 from minik.controllers.podautoscaler.metrics import ResourceMetricsClient
 from minik.kubeconfig import ClusterAccess
@@ -412,7 +412,22 @@ def test_select_policy_min_takes_the_policy_allowing_the_smallest_change():
     rules = {"selectPolicy": "Min", "policies": [{"type": "Pods", "value": 4, "periodSeconds": 15},
                                                 {"type": "Percent", "value": 100,
                                                  "periodSeconds": 15}]}
-    assert policy_limit(2, [], rules, 0.0, up=True) == 4
-    assert policy_limit(10, [], {**rules, "selectPolicy": "Max"}, 0.0, up=True) == 20
-    assert policy_limit(10, [], rules, 0.0, up=False) == 6
-    assert policy_limit(10, [], {**rules, "selectPolicy": "Max"}, 0.0, up=False) == 0
+    assert policy_limit(2, History(), rules, 0.0, up=True) == 4
+    assert policy_limit(10, History(), {**rules, "selectPolicy": "Max"}, 0.0, up=True) == 20
+    assert policy_limit(10, History(), rules, 0.0, up=False) == 6
+    assert policy_limit(10, History(), {**rules, "selectPolicy": "Max"}, 0.0, up=False) == 0
+
+
+def test_a_policy_counts_from_the_period_start_with_scale_downs_and_ups_both_undone():
+    """Kubernetes' periodStartReplicas: current - added + deleted in the period, either way."""
+    behavior = {"scaleUp": {"selectPolicy": "Max", "policies": [
+                    {"type": "Pods", "value": 4, "periodSeconds": 60}]},
+                "scaleDown": {"selectPolicy": "Max", "policies": [
+                    {"type": "Pods", "value": 2, "periodSeconds": 60}]}}
+    history = History()
+    history.record_scale(behavior, 10, 6, 0.0)
+    assert policy_limit(6, history, behavior["scaleUp"], 10.0, up=True) == 14
+    history = History()
+    history.record_scale(behavior, 4, 8, 0.0)
+    assert policy_limit(8, history, behavior["scaleDown"], 10.0, up=False) == 2
+    assert policy_limit(8, history, behavior["scaleDown"], 70.0, up=False) == 6
