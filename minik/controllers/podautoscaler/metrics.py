@@ -11,13 +11,12 @@ as Kubernetes leaves it out: the replica calculation treats it as missing.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from minik.api.errors import ApiError
 from minik.api.meta import parse_time
-from minik.api.models.quantity import parse_quantity
+from minik.api.models.quantity import milli_value
 from minik.client.aio import ApiUnavailable, AsyncClient
 
 METRICS_API = "/apis/metrics.k8s.io/v1beta1"
@@ -38,11 +37,6 @@ class PodMetric:
 
 PodMetrics = dict[str, PodMetric]
 """Pod name -> its metric."""
-
-
-def milli_value(quantity: str | int | float) -> int:
-    """A quantity in milli-units, rounded up as `resource.Quantity.MilliValue`."""
-    return math.ceil(parse_quantity(quantity) * 1000)
 
 
 def _window(text: str | None) -> dt.timedelta:

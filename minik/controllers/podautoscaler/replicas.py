@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from minik.api.meta import is_being_deleted, meta_of, parse_time, pod_condition
+from minik.api.models.quantity import milli_value
 from minik.api.objects import Pod
-from minik.controllers.podautoscaler.metrics import PodMetric, PodMetrics, milli_value
+from minik.controllers.podautoscaler.metrics import PodMetric, PodMetrics
 
 TOLERANCE = 0.1
 CPU_INITIALIZATION_PERIOD = dt.timedelta(minutes=5)
