@@ -3,7 +3,8 @@
 CPU is a decimal quantity in nanocores, canonical as Kubernetes' `Quantity`
 prints it (`4523124n`, `5m`, `2`); memory a binary quantity in bytes
 (`13688Ki`, or plain bytes when no power of 1024 divides it); `timestamp`
-the time of the newer sample and `window` the time between the two, as a
+the time of the newer sample (for a pod, its container whose sample is the
+earliest, as metrics-server) and `window` the time between the two, as a
 Go duration (`15.021s`). `creationTimestamp` is the time of the answer:
 metrics objects are computed, never stored, and have no resourceVersion.
 """
@@ -64,9 +65,9 @@ def node_metrics(node: dict[str, Any], usage: Usage, *, now: dt.datetime) -> dic
 
 def pod_metrics(pod: dict[str, Any], containers: list[ContainerUsage], *,
                 now: dt.datetime) -> dict[str, Any]:
-    newest = max((c.usage for c in containers), key=lambda u: u.timestamp)
+    earliest = min((c.usage for c in containers), key=lambda u: u.timestamp)
     return {"kind": "PodMetrics", "apiVersion": API_VERSION, "metadata": _metadata(pod, now),
-            "timestamp": _moment(newest.timestamp), "window": format_duration(newest.window),
+            "timestamp": _moment(earliest.timestamp), "window": format_duration(earliest.window),
             "containers": [{"name": c.name, "usage": _usage(c.usage)} for c in containers]}
 
 
