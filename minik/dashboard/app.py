@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -132,19 +132,6 @@ def _content_type(path: str) -> str:
     return "text/plain; charset=utf-8" if path.endswith("/log") else "application/json"
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The lines of a watch stream, one event each."""
-    buffer = b""
-    async for chunk in chunks:
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if line.strip():
-                yield line.decode()
-    if buffer.strip():
-        yield buffer.decode()
-
-
 async def _relay_watch(request: web.Request, client: AsyncClient) -> web.StreamResponse:
     """The watch asked for, relayed as WebSocket messages until either side ends it."""
     ws = web.WebSocketResponse(heartbeat=30)
@@ -154,8 +141,8 @@ async def _relay_watch(request: web.Request, client: AsyncClient) -> web.StreamR
 
     async def pump() -> None:
         try:
-            async for line in _lines(client.stream(request.path, params=dict(request.query))):
-                await ws.send_str(line)
+            async for line in client.lines(request.path, params=dict(request.query)):
+                await ws.send_str(line.decode())
         except ApiError as e:
             await ws.send_str(json.dumps({"type": "ERROR", "object": e.status()}))
         except ApiUnavailable as e:
