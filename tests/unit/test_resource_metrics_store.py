@@ -6,9 +6,10 @@ import datetime as dt
 
 import pytest
 
+from minik.api.durations import format_duration, parse_duration
 from minik.api.models.quantity import format_binary, format_nanos
 from minik.api.resources import NODEMETRICS, PODMETRICS
-from minik.apiserver.resourcemetrics.objects import format_duration, pod_metrics
+from minik.apiserver.resourcemetrics.objects import pod_metrics
 from minik.apiserver.resourcemetrics.samples import (
     ContainerKey,
     DecodeError,
@@ -102,6 +103,14 @@ def test_memory_is_written_as_kubernetes_canonical_binary_quantity(size: int, te
     (15.0, "15s"), (15.021, "15.021s"), (0.5, "500ms"), (60.5, "1m0.5s"), (3725, "1h2m5s")])
 def test_window_is_a_go_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_a_go_duration_is_parsed_strictly() -> None:
+    assert parse_duration("0") == 0 and parse_duration("1h0m0s") == 3600
+    for bad in ("", "5", "1x", "s", "1m 5s"):
+        with pytest.raises(ValueError, match="invalid duration"):
+            parse_duration(bad)
 
 
 def test_computed_metrics_types_are_left_to_no_collector() -> None:

@@ -14,28 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from minik.api.durations import format_duration
 from minik.api.meta import format_time
 from minik.api.models.quantity import format_binary, format_nanos
 from minik.apiserver.resourcemetrics.store import ContainerUsage, Usage
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
-
-
-def format_duration(seconds: float) -> str:
-    """A Go `time.Duration` string, to the millisecond: `500ms`, `15.021s`, `1m0.5s`."""
-    millis = round(seconds * 1000)
-    if millis == 0:
-        return "0s"
-    if millis < 1000:
-        return f"{millis}ms"
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    whole, fraction = divmod(rest, 1000)
-    text = f"{whole}.{fraction:03d}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{text}"
-    return f"{minutes}m{text}" if minutes else text
 
 
 def _usage(usage: Usage) -> dict[str, str]:

@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from minik.api.durations import parse_duration
 from minik.api.errors import ApiError
 from minik.api.meta import parse_time
 from minik.api.models.quantity import milli_value
@@ -41,18 +42,10 @@ PodMetrics = dict[str, PodMetric]
 
 def _window(text: str | None) -> dt.timedelta:
     """metrics-server's `window` ("15.012s", "1m0s") as a duration; 0 when unreadable."""
-    total, number = 0.0, ""
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    rest = text or ""
-    while rest:
-        if rest[0].isdigit() or rest[0] == ".":
-            number, rest = number + rest[0], rest[1:]
-            continue
-        unit = "ms" if rest.startswith("ms") else rest[0]
-        if unit not in units or not number:
-            return dt.timedelta()
-        total, number, rest = total + float(number) * units[unit], "", rest[len(unit):]
-    return dt.timedelta(seconds=total)
+    try:
+        return dt.timedelta(seconds=parse_duration(text or "0"))
+    except ValueError:
+        return dt.timedelta()
 
 
 class ResourceMetricsClient:
