@@ -23,7 +23,8 @@ from minik.api.resources import DEPLOYMENTS, EVENTS, HORIZONTALPODAUTOSCALERS, P
 from minik.client.aio import AsyncClient
 from minik.controllers.podautoscaler.behavior import History, policy_limit
 from minik.controllers.podautoscaler.controller import HorizontalController
-from minik.controllers.podautoscaler.metrics import ResourceMetricsClient
+from minik.controllers.podautoscaler.metrics import PodMetric, ResourceMetricsClient
+from minik.controllers.podautoscaler.replicas import group_pods
 from minik.kubeconfig import ClusterAccess
 from minik.machinery.clock import ManualClock
 from tests.unit.apitest import Api, eventually
@@ -431,3 +432,19 @@ def test_a_policy_counts_from_the_period_start_with_scale_downs_and_ups_both_und
     history.record_scale(behavior, 4, 8, 0.0)
     assert policy_limit(8, history, behavior["scaleDown"], 10.0, up=False) == 2
     assert policy_limit(8, history, behavior["scaleDown"], 70.0, up=False) == 6
+
+
+def test_a_ready_condition_without_a_transition_time_counts_by_its_status_alone():
+    """Go's zero lastTransitionTime is long ago: not unready for it, as Kubernetes' groupPods."""
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    started = format_time(now - dt.timedelta(seconds=60))
+
+    def pod(name: str, ready: str) -> dict[str, Any]:
+        return {"metadata": {"name": name}, "status": {
+            "phase": "Running", "startTime": started,
+            "conditions": [{"type": "Ready", "status": ready}]}}
+
+    metric = PodMetric(100, now, dt.timedelta(seconds=15))
+    groups = group_pods([pod("a", "True"), pod("b", "False")], {"a": metric, "b": metric},
+                        "cpu", now)
+    assert (groups.ready, groups.unready) == (1, {"b"})

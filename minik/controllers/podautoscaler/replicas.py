@@ -76,11 +76,14 @@ def group_pods(pods: Sequence[Pod], metrics: PodMetrics, resource: str,
 
 
 def _cpu_unready(pod: Pod, metric: PodMetric, now: dt.datetime) -> bool:
+    """Kubernetes' test; a Ready condition without a lastTransitionTime changed at Go's zero
+    time, long ago, so only its status counts."""
     ready = pod_condition(pod, "Ready")
     started = parse_time((pod.get("status") or {}).get("startTime"))
-    changed = parse_time(ready.get("lastTransitionTime")) if ready is not None else None
-    if ready is None or started is None or changed is None:
+    if ready is None or started is None:
         return True
+    changed = parse_time(ready.get("lastTransitionTime")) or dt.datetime.min.replace(
+        tzinfo=dt.UTC)
     if started + CPU_INITIALIZATION_PERIOD > now:
         return ready.get("status") == "False" or metric.timestamp < changed + metric.window
     return ready.get("status") == "False" and started + INITIAL_READINESS_DELAY > changed
