@@ -14,7 +14,8 @@ What it serves, to 127.0.0.1 only:
 
 Like `kubectl proxy` it refuses what a read-only page never asks: any method
 but GET (and HEAD), and the `exec`, `attach`, `portforward` and `proxy`
-subresources. Because any web page the user visits can send requests to
+subresources (and any path with a `.` or `..` segment, which would reach
+them once the client resolved it). Because any web page the user visits can send requests to
 127.0.0.1, it also refuses a Host header other than `127.0.0.1:PORT` or
 `localhost:PORT` (DNS rebinding: an attacker's name resolved to 127.0.0.1)
 and a request a browser marks as coming from another site (`Origin`,
