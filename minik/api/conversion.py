@@ -8,8 +8,10 @@ Kubernetes' `pkg/apis/autoscaling/v1/conversion.go`: its
 `targetCPUUtilizationPercentage` is the v2 cpu `Resource` metric with a
 `Utilization` target, `status.currentCPUUtilizationPercentage` that metric's
 current utilization; the v2 fields v1 cannot hold (other metrics, behavior,
-conditions, other current metrics) ride in `autoscaling.alpha.kubernetes.io/*`
-annotations, and come back from them.
+conditions) ride in `autoscaling.alpha.kubernetes.io/*` annotations, and come
+back from them. The current-metrics annotation holds every current metric, the
+cpu one too, so that its raw value (`averageValue`) survives: when present it
+is the status' whole `currentMetrics`, as in Kubernetes.
 """
 
 from __future__ import annotations
@@ -74,8 +76,7 @@ def hpa_v2_to_v1(obj: JsonObject) -> JsonObject:
             utilization = (cpu_now["resource"].get("current") or {}).get("averageUtilization")
             if utilization is not None:
                 status["currentCPUUtilizationPercentage"] = utilization
-        _annotate(annotations, CURRENT_METRICS_ANNOTATION,
-                  [m for m in current if m is not cpu_now])
+        _annotate(annotations, CURRENT_METRICS_ANNOTATION, current)
         _annotate(annotations, CONDITIONS_ANNOTATION, status.pop("conditions", None))
         status.setdefault("currentReplicas", 0)
         status.setdefault("desiredReplicas", 0)
@@ -114,12 +115,11 @@ def hpa_v1_to_v2(obj: JsonObject) -> JsonObject:
             spec["behavior"] = behavior
     status = out.get("status")
     if isinstance(status, dict):
-        current: list[Any] = []
         utilization = status.pop("currentCPUUtilizationPercentage", None)
-        if utilization is not None:
+        current: list[Any] = _from_annotation(annotations, CURRENT_METRICS_ANNOTATION) or []
+        if not current and utilization is not None:
             current.append({"type": "Resource", "resource": {"name": "cpu", "current": {
                 "averageUtilization": utilization}}})
-        current.extend(_from_annotation(annotations, CURRENT_METRICS_ANNOTATION) or [])
         if current:
             status["currentMetrics"] = current
         conditions = _from_annotation(annotations, CONDITIONS_ANNOTATION)

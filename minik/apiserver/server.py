@@ -35,7 +35,8 @@ from minik.apiserver.heap import trim_forever
 from minik.apiserver.kubernetes_service import KubernetesService
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.resourcemetrics.api import METRICS_STORE_KEY
-from minik.apiserver.resourcemetrics.scraper import METRIC_RESOLUTION, MetricsScraper
+from minik.apiserver.resourcemetrics.scraper import MetricsScraper
+from minik.apiserver.resourcemetrics.store import METRIC_RESOLUTION
 from minik.apiserver.service_alloc import ServiceAllocator
 from minik.apiserver.serviceaccount_admission import ServiceAccountAdmission
 from minik.apiserver.serviceaccount_tokens import (

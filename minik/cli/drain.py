@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 
+from minik.api.durations import format_duration
 from minik.api.errors import ApiError
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.delete import parse_duration
@@ -44,12 +45,7 @@ UNMANAGED_WARNING = "deleting Pods that declare no controller"
 
 def go_duration(seconds: float) -> str:
     """Go's `time.Duration.String` for whole seconds: `5s`, `1m0s`, `1h2m3s`."""
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+    return format_duration(int(seconds))
 
 
 def node_path(name: str) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from minik.api.models.quantity import parse_quantity
+from minik.api.models.quantity import milli_value, parse_quantity
 from minik.cli.context import CliContext, fail, handle_errors, pass_context
 from minik.cli.printing import GET_MIN_WIDTH, GET_PADDING, TabWriter
 
@@ -35,8 +35,8 @@ UNKNOWN = "<unknown>"
 
 
 def millicores(quantity: str | None) -> int:
-    """kubectl's `MilliValue()`: thousandths of the quantity, rounded up."""
-    return math.ceil(parse_quantity(quantity or "0") * 1000)
+    """kubectl's `MilliValue()` of an absent-or-given usage."""
+    return milli_value(quantity or "0")
 
 
 def mebibytes(quantity: str | None) -> int:

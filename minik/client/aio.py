@@ -239,7 +239,7 @@ class AsyncClient:
         if bookmarks:
             params["allowWatchBookmarks"] = "true"
         total = None if timeout_seconds is None else timeout_seconds + WATCH_GRACE
-        async for line in self._lines(collection_path(rt, namespace), params, total):
+        async for line in self.lines(collection_path(rt, namespace), params=params, total=total):
             event = json.loads(line)
             kind = str(event.get("type"))
             if kind == "ERROR":
@@ -247,9 +247,10 @@ class AsyncClient:
             obj: ObjectT = event.get("object", {})
             yield kind, obj
 
-    async def _lines(
-        self, path: str, params: dict[str, str], total: float | None
+    async def lines(
+        self, path: str, *, params: dict[str, str] | None = None, total: float | None = None
     ) -> AsyncGenerator[bytes, None]:
+        """Yield the non-blank lines of a streaming answer (a watch: one event each)."""
         buffer = b""
         async for chunk in self._chunks(path, params, total):
             buffer += chunk

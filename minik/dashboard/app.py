@@ -14,7 +14,8 @@ What it serves, to 127.0.0.1 only:
 
 Like `kubectl proxy` it refuses what a read-only page never asks: any method
 but GET (and HEAD), and the `exec`, `attach`, `portforward` and `proxy`
-subresources. Because any web page the user visits can send requests to
+subresources (and any path with a `.` or `..` segment, which would reach
+them once the client resolved it). Because any web page the user visits can send requests to
 127.0.0.1, it also refuses a Host header other than `127.0.0.1:PORT` or
 `localhost:PORT` (DNS rebinding: an attacker's name resolved to 127.0.0.1)
 and a request a browser marks as coming from another site (`Origin`,
@@ -28,13 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
 from aiohttp import WSCloseCode, web
 
-from minik.api.errors import ApiError, forbidden, method_not_allowed, path_not_found
+from minik.api.errors import ApiError, bad_request, forbidden, method_not_allowed, path_not_found
 from minik.client.aio import ApiUnavailable, AsyncClient
 
 STATIC_FILES: dict[str, tuple[str, str]] = {
@@ -51,6 +52,7 @@ PAGE_HEADERS = {
 }
 READ_METHODS = frozenset({"GET", "HEAD"})
 REFUSED_SUBRESOURCES = frozenset({"exec", "attach", "portforward", "proxy"})
+DOT_SEGMENTS = frozenset({".", ".."})
 SAME_SITE = frozenset({"same-origin", "none"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CLIENT: web.AppKey[AsyncClient] = web.AppKey("client", AsyncClient)
@@ -111,9 +113,13 @@ def refused_subresource(path: str) -> str | None:
     """The subresource of an API path that a read-only page must not reach, if it names one.
 
     `/api/v1/namespaces/ns/pods/web/exec` names `exec`; a pod named `exec`
-    (`.../pods/exec`) does not.
+    (`.../pods/exec`) does not. A path with a `.` or `..` segment is refused
+    whole (as `..`): the client resolves dot segments before it sends, so
+    `.../pods/x/../web/exec` would reach `exec` past a check of its segments.
     """
     parts = [p for p in path.split("/") if p]
+    if DOT_SEGMENTS.intersection(parts):
+        return ".."
     rest = parts[2:] if parts[0] == "api" else parts[3:]
     if len(rest) > 3 and rest[0] == "namespaces":
         rest = rest[2:]
@@ -127,19 +133,6 @@ def _content_type(path: str) -> str:
     return "text/plain; charset=utf-8" if path.endswith("/log") else "application/json"
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The lines of a watch stream, one event each."""
-    buffer = b""
-    async for chunk in chunks:
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if line.strip():
-                yield line.decode()
-    if buffer.strip():
-        yield buffer.decode()
-
-
 async def _relay_watch(request: web.Request, client: AsyncClient) -> web.StreamResponse:
     """The watch asked for, relayed as WebSocket messages until either side ends it."""
     ws = web.WebSocketResponse(heartbeat=30)
@@ -149,8 +142,8 @@ async def _relay_watch(request: web.Request, client: AsyncClient) -> web.StreamR
 
     async def pump() -> None:
         try:
-            async for line in _lines(client.stream(request.path, params=dict(request.query))):
-                await ws.send_str(line)
+            async for line in client.lines(request.path, params=dict(request.query)):
+                await ws.send_str(line.decode())
         except ApiError as e:
             await ws.send_str(json.dumps({"type": "ERROR", "object": e.status()}))
         except ApiUnavailable as e:
@@ -174,6 +167,8 @@ async def relay(request: web.Request) -> web.StreamResponse:
     client = request.app[CLIENT]
     subresource = refused_subresource(request.path)
     if subresource is not None:
+        if subresource == "..":
+            return _status(bad_request(f"the path {request.path!r} has a '.' or '..' segment"))
         return _status(forbidden(f"the dashboard does not relay the {subresource} "
                                  "subresource: it is read-only"))
     if web.WebSocketResponse().can_prepare(request).ok:

@@ -52,8 +52,9 @@ class CacheSource(Protocol):
 
     def objects(self, rt: ResourceType[ObjectT]) -> Sequence[ObjectT]: ...
 
-    def kube_state(self) -> bytes:
-        """kube-state-metrics' series in the text exposition format, as of now."""
+    async def kube_state(self) -> bytes:
+        """kube-state-metrics' series in the text exposition format, as of now (rendered
+        off the event loop)."""
         ...
 
 
@@ -84,7 +85,7 @@ MONITORING_KEY = web.AppKey("monitoring", Monitoring)
 
 async def kube_state_endpoint(request: web.Request) -> web.Response:
     source = request.app[MONITORING_KEY].ready_source()
-    return web.Response(body=source.kube_state(),
+    return web.Response(body=await source.kube_state(),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -12,8 +12,8 @@ kube-state-metrics itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.registry import Collector
@@ -61,6 +61,17 @@ class ObjectSource(Protocol):
     """The cached objects of one kind (informer caches in the server)."""
 
     def objects(self, rt: ResourceType[ObjectT]) -> Sequence[ObjectT]: ...
+
+
+class Snapshot:
+    """The objects of each kind as they were when it was taken (a thread may render it)."""
+
+    def __init__(self, by_type: Mapping[ResourceType, Sequence[Any]]) -> None:
+        self.by_type = by_type
+
+    def objects(self, rt: ResourceType[ObjectT]) -> Sequence[ObjectT]:
+        found: Sequence[ObjectT] = self.by_type.get(rt, ())
+        return found
 
 
 class KubeStateMetrics(Collector):

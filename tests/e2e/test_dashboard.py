@@ -248,3 +248,44 @@ def test_a_pods_log_streams_on_the_open_page(
     first = eventually(last_tick, timeout=15, what="a tick in the log")
     eventually(lambda: last_tick() >= first + 3, timeout=15, what="new ticks in the log")
     assert browser.find_element(By.ID, "logs").get_attribute("data-pod") == key
+
+
+COUNT_METRICS_TIMERS = """
+window.metricsTimers = 0;
+const schedule = window.setTimeout;
+window.setTimeout = (f, delay, ...rest) => {
+  if (delay === 15000) window.metricsTimers += 1;
+  return schedule(f, delay, ...rest);
+};
+"""
+SWITCH_NAMESPACES = """
+const select = document.getElementById("namespace");
+for (const name of arguments[0]) {
+  select.value = name;
+  select.dispatchEvent(new Event("change"));
+}
+"""
+METRICS_FETCHES = """
+return performance.getEntriesByType("resource")
+  .filter((e) => e.name.includes("/apis/metrics.k8s.io/")).length;
+"""
+
+
+def test_switching_namespaces_while_metrics_load_leaves_one_metrics_loop(
+        cluster: Cluster, dashboard: str, browser: WebDriver, namespace: str) -> None:
+    """Each switch starts a metrics load; those still in flight at the next switch must not
+    each schedule a load of their own every 15 s (one loop per switch, for good)."""
+    open_page(browser, dashboard, namespace)
+    eventually(lambda: browser.execute_script(METRICS_FETCHES) >= 1, timeout=10,
+               what="the first metrics load")
+    browser.execute_script(COUNT_METRICS_TIMERS)
+    loaded = browser.execute_script(METRICS_FETCHES)
+    switches = [namespace, "default", namespace, "default", namespace]
+    browser.execute_script(SWITCH_NAMESPACES, switches)
+    eventually(lambda: browser.execute_script(METRICS_FETCHES) >= loaded + len(switches),
+               timeout=10, what="the loads the switches started, answered")
+    eventually(lambda: browser.execute_script("return window.metricsTimers") >= 1, timeout=10,
+               what="the next metrics load scheduled")
+    # A negative claim needs a quiet moment: the answered loads end within milliseconds.
+    time.sleep(1)
+    assert browser.execute_script("return window.metricsTimers") == 1

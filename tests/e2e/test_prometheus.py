@@ -4,7 +4,6 @@ finds minik's targets by itself, scrapes them, and answers queries about the clu
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import urllib.parse
 import urllib.request
@@ -17,6 +16,7 @@ import pytest
 
 from minik.api.errors import ApiError
 from tests.e2e.cluster import Cluster, eventually, free_port
+from tests.promtool import check_metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -223,11 +223,12 @@ def test_node_targets_through_the_api_server_proxy_are_up(
     assert usage[0]["metric"]["pod"].startswith("exporter-")
 
 
-def test_promtool_checks_the_kube_state_endpoint_of_a_live_cluster(cluster: Cluster) -> None:
+def test_promtool_checks_the_servers_own_and_kube_state_endpoints_of_a_live_cluster(
+    cluster: Cluster,
+) -> None:
+    own = cluster.api.request("GET", "/metrics", accept="text/plain")
+    check_metrics(own)
+    assert "minik_" in own
     text = cluster.api.request("GET", "/metrics/kube-state", accept="text/plain")
-    promtool = shutil.which("promtool")
-    assert promtool
-    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                           text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    check_metrics(text)
     assert "kube_node_status_condition{" in text

@@ -11,7 +11,6 @@ series. `minik top` prints what kubectl prints.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cluster import Cluster, eventually
+from tests.promtool import check_metrics
 
 pytestmark = pytest.mark.e2e
 
@@ -161,12 +161,6 @@ def test_top_nodes_shows_the_node(cluster: Cluster, namespace: str) -> None:
     assert int(memory.removesuffix("Mi")) > 0 and 0 < int(memory_percent.removesuffix("%")) < 100
 
 
-def promtool(text: str) -> None:
-    check = subprocess.run([shutil.which("promtool") or "promtool", "check", "metrics"],
-                           input=text, capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stdout + check.stderr
-
-
 def test_the_node_proxy_serves_the_kubelets_cadvisor_and_resource_metrics(
         cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     node = cluster.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.name}").stdout
@@ -177,7 +171,7 @@ def test_the_node_proxy_serves_the_kubelets_cadvisor_and_resource_metrics(
         return text if f'namespace="{namespace}",pod="burner"' in text else None
 
     text = eventually(cadvisor, timeout=60, interval=1, what="the burner's cAdvisor series")
-    promtool(text)
+    check_metrics(text)
     series = [line for line in text.splitlines()
               if line.startswith("container_cpu_usage_seconds_total{")
               and f'namespace="{namespace}"' in line and 'pod="burner"' in line]
@@ -186,7 +180,7 @@ def test_the_node_proxy_serves_the_kubelets_cadvisor_and_resource_metrics(
                and 'pod="idle"' in line and 'interface="eth0"' in line
                for line in text.splitlines())
     resource = cluster.kubectl("get", "--raw", f"{base}/resource").stdout
-    promtool(resource)
+    check_metrics(resource)
     assert "node_cpu_usage_seconds_total" in resource
     assert f'container="main",namespace="{namespace}",pod="idle"' in resource
-    promtool(cluster.kubectl("get", "--raw", base).stdout)
+    check_metrics(cluster.kubectl("get", "--raw", base).stdout)

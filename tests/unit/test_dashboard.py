@@ -135,6 +135,22 @@ async def test_exec_attach_portforward_and_proxy_are_refused(dashboard: Dashboar
         assert response.status == 403, path
 
 
+async def test_dot_segments_cannot_lead_a_path_past_the_refused_subresources(
+    dashboard: Dashboard,
+) -> None:
+    for path in ("/api/v1/nodes/x/../../nodes/node-1/proxy/metrics",
+                 "/api/v1/nodes/x/%2e%2e/%2e%2e/nodes/node-1/proxy/metrics",
+                 "/api/v1/namespaces/default/pods/x/../web/exec?command=sh",
+                 "/api/v1/namespaces/default/pods/./web/exec?command=sh"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", dashboard.port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{dashboard.port}\r\n"
+                     "Connection: close\r\n\r\n".encode())
+        answer = await reader.read()
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 400 "), (path, answer[:200])
+        assert b"segment" in answer
+
+
 def test_a_pod_named_like_a_refused_subresource_is_not_refused() -> None:
     assert refused_subresource("/api/v1/namespaces/default/pods/exec") is None
     assert refused_subresource("/api/v1/namespaces/default/services/proxy") is None

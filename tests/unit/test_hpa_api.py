@@ -9,7 +9,12 @@ from typing import Any
 
 import pytest
 
-from minik.api.conversion import CONDITIONS_ANNOTATION, hpa_v1_to_v2, hpa_v2_to_v1
+from minik.api.conversion import (
+    CONDITIONS_ANNOTATION,
+    CURRENT_METRICS_ANNOTATION,
+    hpa_v1_to_v2,
+    hpa_v2_to_v1,
+)
 from minik.api.errors import ApiError
 from minik.api.resources import HORIZONTALPODAUTOSCALERS, HORIZONTALPODAUTOSCALERS_V1
 from tests.unit.apitest import Api, start_api
@@ -118,6 +123,25 @@ def test_conversion_round_trips_a_v2_object():
               {"type": "Resource", "resource": {"name": "memory", "target": {
                   "type": "Utilization", "averageUtilization": 70}}}]}}
     assert hpa_v1_to_v2(hpa_v2_to_v1(v2)) == v2
+
+
+def test_conversion_keeps_the_raw_value_of_the_cpu_metric_in_the_current_metrics_annotation():
+    """As Kubernetes: every current metric is annotated, the cpu one too, for its value."""
+    cpu = {"type": "Resource", "resource": {"name": "cpu", "current": {
+        "averageUtilization": 87, "averageValue": "87m"}}}
+    memory = {"type": "Resource", "resource": {"name": "memory", "current": {
+        "averageValue": "60Mi"}}}
+    v2 = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+          "metadata": {"name": "a"},
+          "spec": {"maxReplicas": 3, "metrics": [
+              {"type": "Resource", "resource": {"name": "cpu", "target": {
+                  "type": "Utilization", "averageUtilization": 60}}}]},
+          "status": {"currentReplicas": 2, "desiredReplicas": 3,
+                     "currentMetrics": [cpu, memory]}}
+    v1 = hpa_v2_to_v1(v2)
+    assert v1["status"]["currentCPUUtilizationPercentage"] == 87
+    assert json.loads(v1["metadata"]["annotations"][CURRENT_METRICS_ANNOTATION]) == [cpu, memory]
+    assert hpa_v1_to_v2(v1) == v2
 
 
 

@@ -21,9 +21,10 @@ from aiohttp.test_utils import TestServer
 from minik.api.meta import format_time
 from minik.api.resources import DEPLOYMENTS, EVENTS, HORIZONTALPODAUTOSCALERS, PODS
 from minik.client.aio import AsyncClient
-from minik.controllers.podautoscaler.behavior import policy_limit
+from minik.controllers.podautoscaler.behavior import History, policy_limit
 from minik.controllers.podautoscaler.controller import HorizontalController
-from minik.controllers.podautoscaler.metrics import ResourceMetricsClient
+from minik.controllers.podautoscaler.metrics import PodMetric, ResourceMetricsClient
+from minik.controllers.podautoscaler.replicas import group_pods
 from minik.kubeconfig import ClusterAccess
 from minik.machinery.clock import ManualClock
 from tests.unit.apitest import Api, eventually
@@ -412,7 +413,38 @@ def test_select_policy_min_takes_the_policy_allowing_the_smallest_change():
     rules = {"selectPolicy": "Min", "policies": [{"type": "Pods", "value": 4, "periodSeconds": 15},
                                                 {"type": "Percent", "value": 100,
                                                  "periodSeconds": 15}]}
-    assert policy_limit(2, [], rules, 0.0, up=True) == 4
-    assert policy_limit(10, [], {**rules, "selectPolicy": "Max"}, 0.0, up=True) == 20
-    assert policy_limit(10, [], rules, 0.0, up=False) == 6
-    assert policy_limit(10, [], {**rules, "selectPolicy": "Max"}, 0.0, up=False) == 0
+    assert policy_limit(2, History(), rules, 0.0, up=True) == 4
+    assert policy_limit(10, History(), {**rules, "selectPolicy": "Max"}, 0.0, up=True) == 20
+    assert policy_limit(10, History(), rules, 0.0, up=False) == 6
+    assert policy_limit(10, History(), {**rules, "selectPolicy": "Max"}, 0.0, up=False) == 0
+
+
+def test_a_policy_counts_from_the_period_start_with_scale_downs_and_ups_both_undone():
+    """Kubernetes' periodStartReplicas: current - added + deleted in the period, either way."""
+    behavior = {"scaleUp": {"selectPolicy": "Max", "policies": [
+                    {"type": "Pods", "value": 4, "periodSeconds": 60}]},
+                "scaleDown": {"selectPolicy": "Max", "policies": [
+                    {"type": "Pods", "value": 2, "periodSeconds": 60}]}}
+    history = History()
+    history.record_scale(behavior, 10, 6, 0.0)
+    assert policy_limit(6, history, behavior["scaleUp"], 10.0, up=True) == 14
+    history = History()
+    history.record_scale(behavior, 4, 8, 0.0)
+    assert policy_limit(8, history, behavior["scaleDown"], 10.0, up=False) == 2
+    assert policy_limit(8, history, behavior["scaleDown"], 70.0, up=False) == 6
+
+
+def test_a_ready_condition_without_a_transition_time_counts_by_its_status_alone():
+    """Go's zero lastTransitionTime is long ago: not unready for it, as Kubernetes' groupPods."""
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    started = format_time(now - dt.timedelta(seconds=60))
+
+    def pod(name: str, ready: str) -> dict[str, Any]:
+        return {"metadata": {"name": name}, "status": {
+            "phase": "Running", "startTime": started,
+            "conditions": [{"type": "Ready", "status": ready}]}}
+
+    metric = PodMetric(100, now, dt.timedelta(seconds=15))
+    groups = group_pods([pod("a", "True"), pod("b", "False")], {"a": metric, "b": metric},
+                        "cpu", now)
+    assert (groups.ready, groups.unready) == (1, {"b"})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +23,7 @@ from minik.api.resources import (
     ResourceType,
 )
 from minik.monitoring.kube_state import KubeStateMetrics
+from tests.promtool import check_metrics
 
 CREATED = "2026-01-02T03:04:05Z"
 CREATED_TS = 1767323045.0
@@ -158,11 +157,7 @@ POD_KEY = {"namespace": "shop", "pod": "web-abc-1", "uid": "uid-web-abc-1"}
 
 
 def test_promtool_accepts_the_kube_state_series(text: str) -> None:
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool is installed by `make tools`"
-    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                           text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    check_metrics(text)
 
 
 def test_families_have_kube_state_metrics_help_and_type(text: str) -> None:
@@ -297,6 +292,4 @@ def test_namespace_service_and_claim_series(series) -> None:
 def test_no_objects_render_families_without_series_that_promtool_accepts() -> None:
     text = KubeStateMetrics(Objects({})).render().decode()
     assert "kube_pod_info" in text
-    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
-                           text=True)
-    assert check.returncode == 0, check.stdout + check.stderr
+    check_metrics(text)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +16,7 @@ from agent.kubelet_server import KubeletServer
 from agent.metrics import AgentMetrics
 from agent.runtime import ContainerSpec, RuntimeFailure
 from minik.machinery.clock import ManualClock
+from tests.promtool import check_metrics
 from tests.unit.apitest import UncancellingServer
 
 INSTANCE = "unit"
@@ -97,12 +96,6 @@ async def scrape(kubelet: TestClient, path: str) -> str:
     return await response.text()
 
 
-def promtool(text: str) -> None:
-    check = subprocess.run([shutil.which("promtool") or "promtool", "check", "metrics"],
-                           input=text, capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stdout + check.stderr
-
-
 def samples(text: str, name: str) -> list[tuple[dict[str, str], float, Any]]:
     return [(s.labels, s.value, s.timestamp)
             for family in text_string_to_metric_families(text)
@@ -114,7 +107,7 @@ async def test_resource_metrics_carry_the_kubelets_names_labels_and_sample_times
     await node.run(make_pod("busy"), cpu_ns=3_000_000_000, memory=5 << 20)
     await node.metrics.collect_usage(node.runtime, INSTANCE)
     text = await scrape(kubelet, "/metrics/resource")
-    promtool(text)
+    check_metrics(text)
     assert "# TYPE container_cpu_usage_seconds_total counter" in text
     series = {"container": "c", "namespace": "default", "pod": "busy"}
     [(labels_, cpu, at)] = samples(text, "container_cpu_usage_seconds_total")
@@ -142,7 +135,7 @@ async def test_cadvisor_series_name_the_container_and_put_the_network_on_the_san
     app = await node.run(make_pod("web", cpu_limit="200m"), cpu_ns=10**9, memory=1 << 20)
     await node.metrics.collect_usage(node.runtime, INSTANCE)
     text = await scrape(kubelet, "/metrics/cadvisor")
-    promtool(text)
+    check_metrics(text)
     cpu = {s[0]["container"]: s for s in samples(text, "container_cpu_usage_seconds_total")}
     assert set(cpu) == {"c", "POD"}
     assert cpu["c"][0]["id"] == f"/docker/{app}" and cpu["c"][0]["cpu"] == "total"
@@ -158,7 +151,7 @@ async def test_the_nodes_own_metrics_are_the_agents_registry(
     await node.run(make_pod("p"), cpu_ns=10**9, memory=1 << 20)
     await node.metrics.collect_usage(node.runtime, INSTANCE)
     text = await scrape(kubelet, "/metrics")
-    promtool(text)
+    check_metrics(text)
     assert "minik_container_cpu_usage_seconds_total" in text
     assert "minik_runtime_operations_total" in text or "minik_running_pods" in text
 

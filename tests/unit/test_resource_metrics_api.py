@@ -28,7 +28,8 @@ from minik.apiserver.storage import ObjectStorage
 from minik.apiserver.tls import ensure_certificates
 from minik.home import Home
 from minik.store import MemoryStore
-from tests.unit.test_kubelet_metrics import INSTANCE, TOKEN, FixedNode, Node, make_pod, promtool
+from tests.promtool import check_metrics
+from tests.unit.test_kubelet_metrics import INSTANCE, TOKEN, FixedNode, Node, make_pod
 
 GROUP_VERSION = "/apis/metrics.k8s.io/v1beta1"
 
@@ -198,7 +199,7 @@ async def test_the_node_proxy_relays_the_kubelets_cadvisor_metrics(cluster: Clus
     async with cluster.client.get("/api/v1/nodes/n1/proxy/metrics/cadvisor") as response:
         assert response.status == 200
         text = await response.text()
-    promtool(text)
+    check_metrics(text)
     assert 'pod="web"' in text and "container_cpu_usage_seconds_total{" in text
     async with cluster.client.get("/api/v1/nodes/n1/proxy/metrics/resource") as response:
         assert "node_cpu_usage_seconds_total" in await response.text()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
+from minik.api.durations import format_duration, parse_duration
 from minik.api.models.quantity import format_binary, format_nanos
 from minik.api.resources import NODEMETRICS, PODMETRICS
-from minik.apiserver.resourcemetrics.objects import format_duration
+from minik.apiserver.resourcemetrics.objects import pod_metrics
 from minik.apiserver.resourcemetrics.samples import (
     ContainerKey,
     DecodeError,
@@ -14,7 +17,7 @@ from minik.apiserver.resourcemetrics.samples import (
     Sample,
     decode,
 )
-from minik.apiserver.resourcemetrics.store import MetricsStore, rate
+from minik.apiserver.resourcemetrics.store import ContainerUsage, MetricsStore, Usage, rate
 from minik.controllers.garbagecollector import collected_types
 
 KEY = ContainerKey("default", "p", "c")
@@ -100,8 +103,50 @@ def test_memory_is_written_as_kubernetes_canonical_binary_quantity(size: int, te
     (15.0, "15s"), (15.021, "15.021s"), (0.5, "500ms"), (60.5, "1m0.5s"), (3725, "1h2m5s")])
 def test_window_is_a_go_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_a_go_duration_is_parsed_strictly() -> None:
+    assert parse_duration("0") == 0 and parse_duration("1h0m0s") == 3600
+    for bad in ("", "5", "1x", "s", "1m 5s"):
+        with pytest.raises(ValueError, match="invalid duration"):
+            parse_duration(bad)
 
 
 def test_computed_metrics_types_are_left_to_no_collector() -> None:
     assert not {NODEMETRICS.qualified_name, PODMETRICS.qualified_name} & {
         rt.qualified_name for rt in collected_types()}
+
+
+def test_a_pod_is_served_only_when_each_of_its_containers_has_a_usage() -> None:
+    """metrics-server's allContainersPresent: a partial pod would look idle to the HPA."""
+    side = ContainerKey("default", "p", "side")
+    store = MetricsStore()
+    store.store("n1", NodeScrape(None, {KEY: sample(1.0, 100.0), side: sample(1.0, 100.0)}))
+    store.store("n1", NodeScrape(None, {KEY: sample(2.0, 110.0),
+                                        side: sample(0.1, 110.0, start=105.0)}))  # restarted
+    assert store.pods() == {}
+    store.store("n1", NodeScrape(None, {KEY: sample(3.0, 120.0),
+                                        side: sample(0.2, 120.0, start=105.0)}))
+    assert [c.name for c in store.pods()[("default", "p")]] == ["c", "side"]
+
+
+def test_a_container_started_less_than_a_resolution_ago_has_a_rate_at_its_first_scrape() -> None:
+    store = MetricsStore()
+    store.store("n1", NodeScrape(None, {KEY: sample(1.5, 112.0, start=100.0)}), resolution=15.0)
+    [c] = store.pods()[("default", "p")]
+    assert (c.usage.cpu_nanocores, c.usage.window) == (125_000_000, 12.0)
+    young = ContainerKey("default", "young", "c")
+    old = ContainerKey("default", "old", "c")
+    store.store("n1", NodeScrape(None, {young: sample(0.5, 105.0, start=100.0),
+                                        old: sample(9.0, 200.0, start=100.0)}), resolution=15.0)
+    assert store.pods() == {}  # 5 s is too short a life, 100 s had a scrape before
+
+
+def test_a_pods_timestamp_and_window_are_its_earliest_containers() -> None:
+    early = Usage(1, 1, 100.0, 10.0)
+    late = Usage(1, 1, 102.0, 15.0)
+    pod = {"metadata": {"name": "p", "namespace": "default"}}
+    shown = pod_metrics(pod, [ContainerUsage("a", late), ContainerUsage("b", early)],
+                        now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert (shown["timestamp"], shown["window"]) == ("1970-01-01T00:01:40Z", "10s")

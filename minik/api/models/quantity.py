@@ -1,8 +1,10 @@
-"""Parsing of `resource.Quantity` strings ("500m", "1Gi", "2", "1e3"), for comparisons, and
-the canonical strings of whole nano-units and bytes, as `Quantity.String()` writes them."""
+"""Parsing of `resource.Quantity` strings ("500m", "1Gi", "2", "1e3"), for comparisons and
+milli-values (`MilliValue`), and the canonical strings of whole nano-units and bytes, as
+`Quantity.String()` writes them."""
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -29,6 +31,11 @@ def parse_quantity(value: str | int | float) -> Decimal:
         return Decimal(number + exponent) * _SUFFIXES[suffix]
     except InvalidOperation as exc:
         raise ValueError(f"unparseable quantity {value!r}") from exc
+
+
+def milli_value(value: str | int | float) -> int:
+    """The quantity in thousandths, rounded up, as `resource.Quantity.MilliValue`."""
+    return math.ceil(parse_quantity(value) * 1000)
 
 
 def is_quantity(value: str | int | float) -> bool:

@@ -3,7 +3,8 @@
 CPU is a decimal quantity in nanocores, canonical as Kubernetes' `Quantity`
 prints it (`4523124n`, `5m`, `2`); memory a binary quantity in bytes
 (`13688Ki`, or plain bytes when no power of 1024 divides it); `timestamp`
-the time of the newer sample and `window` the time between the two, as a
+the time of the newer sample (for a pod, its container whose sample is the
+earliest, as metrics-server) and `window` the time between the two, as a
 Go duration (`15.021s`). `creationTimestamp` is the time of the answer:
 metrics objects are computed, never stored, and have no resourceVersion.
 """
@@ -13,28 +14,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from minik.api.durations import format_duration
 from minik.api.meta import format_time
 from minik.api.models.quantity import format_binary, format_nanos
 from minik.apiserver.resourcemetrics.store import ContainerUsage, Usage
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 API_VERSION = f"{GROUP}/{VERSION}"
-
-
-def format_duration(seconds: float) -> str:
-    """A Go `time.Duration` string, to the millisecond: `500ms`, `15.021s`, `1m0.5s`."""
-    millis = round(seconds * 1000)
-    if millis == 0:
-        return "0s"
-    if millis < 1000:
-        return f"{millis}ms"
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    whole, fraction = divmod(rest, 1000)
-    text = f"{whole}.{fraction:03d}".rstrip("0").rstrip(".") + "s"
-    if hours:
-        return f"{hours}h{minutes}m{text}"
-    return f"{minutes}m{text}" if minutes else text
 
 
 def _usage(usage: Usage) -> dict[str, str]:
@@ -64,9 +50,9 @@ def node_metrics(node: dict[str, Any], usage: Usage, *, now: dt.datetime) -> dic
 
 def pod_metrics(pod: dict[str, Any], containers: list[ContainerUsage], *,
                 now: dt.datetime) -> dict[str, Any]:
-    newest = max((c.usage for c in containers), key=lambda u: u.timestamp)
+    earliest = min((c.usage for c in containers), key=lambda u: u.timestamp)
     return {"kind": "PodMetrics", "apiVersion": API_VERSION, "metadata": _metadata(pod, now),
-            "timestamp": _moment(newest.timestamp), "window": format_duration(newest.window),
+            "timestamp": _moment(earliest.timestamp), "window": format_duration(earliest.window),
             "containers": [{"name": c.name, "usage": _usage(c.usage)} for c in containers]}
 
 

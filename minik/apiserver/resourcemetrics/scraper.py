@@ -22,15 +22,12 @@ from minik.apiserver.kubelet_client import KubeletClient, kubelet_base
 from minik.apiserver.listing import Selection, list_page
 from minik.apiserver.listoptions import ListOptions
 from minik.apiserver.resourcemetrics.samples import DecodeError, NodeScrape, decode
-from minik.apiserver.resourcemetrics.store import MetricsStore
+from minik.apiserver.resourcemetrics.store import METRIC_RESOLUTION, MetricsStore
 from minik.apiserver.storage import ObjectStorage
 from minik.machinery.clock import Clock, LoopClock, sleep
 
 log = logging.getLogger(__name__)
 
-METRIC_RESOLUTION = 15.0
-"""metrics-server's `--metric-resolution` (its default is 60 s; Kubernetes' HPA syncs every
-15 s, and the issue asks for 15 s or faster)."""
 SCRAPE_TIMEOUT = 10.0
 RESOURCE_PATH = "/metrics/resource"
 
@@ -75,7 +72,7 @@ class MetricsScraper:
         if name in self._failing:
             log.info("resource metrics of node %s are back", name)
             self._failing.discard(name)
-        self.store.store(name, scrape)
+        self.store.store(name, scrape, resolution=self.resolution)
 
     async def scrape(self, node: dict[str, Any]) -> NodeScrape:
         """The node's `/metrics/resource`, decoded."""

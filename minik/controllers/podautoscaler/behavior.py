@@ -105,13 +105,14 @@ def _changed_in_period(events: list[_ScaleEvent], period: float, now: float) -> 
     return sum((e.change for e in events if e.at > now - period), 0)
 
 
-def policy_limit(current: int, events: list[_ScaleEvent], rules: Rules, now: float, *,
-                 up: bool) -> int:
+def policy_limit(current: int, history: History, rules: Rules, now: float, *, up: bool) -> int:
     """The most (scaling up) or fewest (down) replicas the policies allow now.
 
-    Each policy counts from the replicas at the start of its period (the scale
-    events of the period undone); `Max` picks the policy allowing the largest
-    change, `Min` the smallest, `Disabled` allows none.
+    Each policy counts from the replicas at the start of its period: every
+    scale event of the period undone, up and down alike (Kubernetes'
+    `periodStartReplicas`), so a scale down just made does not shrink the
+    room a scale up has, nor the other way round. `Max` picks the policy
+    allowing the largest change, `Min` the smallest, `Disabled` allows none.
     """
     select = rules.get("selectPolicy") or "Max"
     if select == "Disabled":
@@ -119,7 +120,9 @@ def policy_limit(current: int, events: list[_ScaleEvent], rules: Rules, now: flo
     sign = 1 if up else -1
     proposals = []
     for policy in rules.get("policies") or []:
-        start = current - sign * _changed_in_period(events, policy.get("periodSeconds", 0), now)
+        period = policy.get("periodSeconds", 0)
+        start = (current - _changed_in_period(history.scale_up, period, now)
+                 + _changed_in_period(history.scale_down, period, now))
         value = int(policy.get("value", 0))
         if policy.get("type") == "Pods":
             proposals.append(start + sign * value)
@@ -195,14 +198,14 @@ def limit_rate(history: History, behavior: dict[str, Any], current: int, desired
                minimum: int, maximum: int, now: float) -> Verdict:
     """With a behavior: min/max, and the policies' rate against the recent scale events."""
     if desired > current:
-        limit = max(policy_limit(current, history.scale_up, _rules(behavior, True), now,
+        limit = max(policy_limit(current, history, _rules(behavior, True), now,
                                  up=True), current)
         ceiling, reason, message = ((limit, "ScaleUpLimit", _UP_RATE) if maximum > limit
                                     else (maximum, "TooManyReplicas", _TOO_MANY))
         if desired > ceiling:
             return Verdict(ceiling, reason, message)
     elif desired < current:
-        limit = min(policy_limit(current, history.scale_down, _rules(behavior, False), now,
+        limit = min(policy_limit(current, history, _rules(behavior, False), now,
                                  up=False), current)
         floor, reason, message = ((limit, "ScaleDownLimit", _DOWN_RATE) if minimum < limit
                                   else (minimum, "TooFewReplicas", _TOO_FEW))

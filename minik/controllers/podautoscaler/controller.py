@@ -26,6 +26,7 @@ from typing import Any
 
 from minik.api.errors import ApiError
 from minik.api.meta import meta_of
+from minik.api.models.quantity import milli_value
 from minik.api.objects import JsonObject, Pod
 from minik.api.resources import HORIZONTALPODAUTOSCALERS, PODS, REGISTRY, ResourceType
 from minik.api.selectors.labels import LabelSelector
@@ -33,11 +34,7 @@ from minik.client.aio import ApiUnavailable
 from minik.controllers.context import ControllerContext
 from minik.controllers.podautoscaler import behavior as rules
 from minik.controllers.podautoscaler.behavior import History
-from minik.controllers.podautoscaler.metrics import (
-    MetricsUnavailable,
-    ResourceMetricsClient,
-    milli_value,
-)
+from minik.controllers.podautoscaler.metrics import MetricsUnavailable, ResourceMetricsClient
 from minik.controllers.podautoscaler.replicas import CalculationError, Calculator, Proposal
 from minik.controllers.podautoscaler.status import (
     ABLE_TO_SCALE,

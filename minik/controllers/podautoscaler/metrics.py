@@ -11,13 +11,13 @@ as Kubernetes leaves it out: the replica calculation treats it as missing.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from minik.api.durations import parse_duration
 from minik.api.errors import ApiError
 from minik.api.meta import parse_time
-from minik.api.models.quantity import parse_quantity
+from minik.api.models.quantity import milli_value
 from minik.client.aio import ApiUnavailable, AsyncClient
 
 METRICS_API = "/apis/metrics.k8s.io/v1beta1"
@@ -40,25 +40,12 @@ PodMetrics = dict[str, PodMetric]
 """Pod name -> its metric."""
 
 
-def milli_value(quantity: str | int | float) -> int:
-    """A quantity in milli-units, rounded up as `resource.Quantity.MilliValue`."""
-    return math.ceil(parse_quantity(quantity) * 1000)
-
-
 def _window(text: str | None) -> dt.timedelta:
     """metrics-server's `window` ("15.012s", "1m0s") as a duration; 0 when unreadable."""
-    total, number = 0.0, ""
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    rest = text or ""
-    while rest:
-        if rest[0].isdigit() or rest[0] == ".":
-            number, rest = number + rest[0], rest[1:]
-            continue
-        unit = "ms" if rest.startswith("ms") else rest[0]
-        if unit not in units or not number:
-            return dt.timedelta()
-        total, number, rest = total + float(number) * units[unit], "", rest[len(unit):]
-    return dt.timedelta(seconds=total)
+    try:
+        return dt.timedelta(seconds=parse_duration(text or "0"))
+    except ValueError:
+        return dt.timedelta()
 
 
 class ResourceMetricsClient:

@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from minik.api.meta import is_being_deleted, meta_of, parse_time, pod_condition
+from minik.api.models.quantity import milli_value
 from minik.api.objects import Pod
-from minik.controllers.podautoscaler.metrics import PodMetric, PodMetrics, milli_value
+from minik.controllers.podautoscaler.metrics import PodMetric, PodMetrics
 
 TOLERANCE = 0.1
 CPU_INITIALIZATION_PERIOD = dt.timedelta(minutes=5)
@@ -75,11 +76,14 @@ def group_pods(pods: Sequence[Pod], metrics: PodMetrics, resource: str,
 
 
 def _cpu_unready(pod: Pod, metric: PodMetric, now: dt.datetime) -> bool:
+    """Kubernetes' test; a Ready condition without a lastTransitionTime changed at Go's zero
+    time, long ago, so only its status counts."""
     ready = pod_condition(pod, "Ready")
     started = parse_time((pod.get("status") or {}).get("startTime"))
-    changed = parse_time(ready.get("lastTransitionTime")) if ready is not None else None
-    if ready is None or started is None or changed is None:
+    if ready is None or started is None:
         return True
+    changed = parse_time(ready.get("lastTransitionTime")) or dt.datetime.min.replace(
+        tzinfo=dt.UTC)
     if started + CPU_INITIALIZATION_PERIOD > now:
         return ready.get("status") == "False" or metric.timestamp < changed + metric.window
     return ready.get("status") == "False" and started + INITIAL_READINESS_DELAY > changed

@@ -23,7 +23,8 @@ const RECENT_EVENTS = 20;
 const LOG_LIMIT = 200000;
 
 const stores = {};
-const state = { namespace: "default", metrics: null, metricsTimer: 0, logs: null, logsPod: null };
+const state = { namespace: "default", metrics: null, metricsTimer: 0, metricsRound: 0, logs: null,
+  logsPod: null };
 let renderTimer = 0;
 
 function el(tag, text, className) {
@@ -136,12 +137,14 @@ function follow(namespace) {
   }
   clearTimeout(state.metricsTimer);
   state.metrics = null;
-  loadMetrics();
+  loadMetrics(++state.metricsRound);
   changed();
 }
 
-// metrics.k8s.io/v1beta1 PodMetrics: summed over containers, null while absent.
-async function loadMetrics() {
+// metrics.k8s.io/v1beta1 PodMetrics: summed over containers, null while absent. Each
+// follow() starts a new round; a request of an older round still in flight when the
+// namespace changed neither shows its answer nor schedules another load, so one loop runs.
+async function loadMetrics(round) {
   const namespace = state.namespace;
   const path = namespace === ALL ? "/apis/metrics.k8s.io/v1beta1/pods"
     : `/apis/metrics.k8s.io/v1beta1/namespaces/${encodeURIComponent(namespace)}/pods`;
@@ -159,12 +162,14 @@ async function loadMetrics() {
         metrics.set(keyOf(item), { cpu, memory });
       }
     }
-    if (namespace === state.namespace) state.metrics = response.ok ? metrics : null;
+    if (round !== state.metricsRound) return;
+    state.metrics = response.ok ? metrics : null;
   } catch (error) {
+    if (round !== state.metricsRound) return;
     state.metrics = null;
   }
   changed();
-  state.metricsTimer = setTimeout(loadMetrics, METRICS_PERIOD);
+  state.metricsTimer = setTimeout(() => loadMetrics(round), METRICS_PERIOD);
 }
 
 const SUFFIXES = { n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12,
