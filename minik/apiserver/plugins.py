@@ -1,0 +1,26 @@
+"""The API server's default admission plugins per kind, in the order `admission` gives."""
+
+from __future__ import annotations
+
+from minik.api.resources import REGISTRY
+from minik.apiserver.admission import Admission, AdmissionChain
+from minik.apiserver.podsecurity_admission import PodSecurityAdmission
+from minik.apiserver.storage_admission import STORAGE_ADMISSION
+
+POD_TEMPLATE_KINDS = ("Pod", "ReplicationController", "Deployment", "ReplicaSet",
+                      "StatefulSet", "DaemonSet", "Job", "CronJob")
+
+
+def default_admission() -> dict[str, Admission]:
+    """Kind -> the chain of plugins its writes go through."""
+    pod_security = PodSecurityAdmission()
+    chains: dict[str, list[Admission]] = {}
+    for rt in REGISTRY:
+        plugins: list[Admission] = []
+        if rt.kind in STORAGE_ADMISSION:
+            plugins.append(STORAGE_ADMISSION[rt.kind])
+        if rt.kind in POD_TEMPLATE_KINDS or rt.kind == "Namespace":
+            plugins.append(pod_security)
+        if plugins:
+            chains[rt.kind] = plugins
+    return {kind: AdmissionChain(plugins) for kind, plugins in chains.items()}
