@@ -199,6 +199,10 @@ HORIZONTALPODAUTOSCALERS: ResourceType[JsonObject] = ResourceType(
     short_names=("hpa",), categories=WORKLOAD)
 PODDISRUPTIONBUDGETS: ResourceType[PodDisruptionBudget] = ResourceType(
     "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",))
+LIMITRANGES: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "LimitRange", "limitranges", short_names=("limits",), has_status=False)
+RESOURCEQUOTAS: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "ResourceQuota", "resourcequotas", short_names=("quota",))
 
 NODEMETRICS: ResourceType[JsonObject] = ResourceType(
     "metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False,
@@ -216,7 +220,7 @@ def _registry() -> tuple[ResourceType[JsonObject], ...]:
         ENDPOINTS, EVENTS, SERVICEACCOUNTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS,
         DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS, CONTROLLERREVISIONS, JOBS,
         CRONJOBS, ENDPOINTSLICES, STORAGECLASSES, LEASES, HORIZONTALPODAUTOSCALERS,
-        PODDISRUPTIONBUDGETS,
+        PODDISRUPTIONBUDGETS, LIMITRANGES, RESOURCEQUOTAS,
         NODEMETRICS, PODMETRICS,
     ))
 

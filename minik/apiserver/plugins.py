@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from minik.api.resources import REGISTRY
 from minik.apiserver.admission import Admission, AdmissionChain
+from minik.apiserver.limitranger import LimitRanger
 from minik.apiserver.podsecurity_admission import PodSecurityAdmission
+from minik.apiserver.quota_admission import QuotaAdmission
 from minik.apiserver.storage_admission import STORAGE_ADMISSION
 
 POD_TEMPLATE_KINDS = ("Pod", "ReplicationController", "Deployment", "ReplicaSet",
@@ -13,14 +15,18 @@ POD_TEMPLATE_KINDS = ("Pod", "ReplicationController", "Deployment", "ReplicaSet"
 
 def default_admission() -> dict[str, Admission]:
     """Kind -> the chain of plugins its writes go through."""
-    pod_security = PodSecurityAdmission()
+    limit_ranger, pod_security, quota = LimitRanger(), PodSecurityAdmission(), QuotaAdmission()
     chains: dict[str, list[Admission]] = {}
     for rt in REGISTRY:
         plugins: list[Admission] = []
         if rt.kind in STORAGE_ADMISSION:
             plugins.append(STORAGE_ADMISSION[rt.kind])
+        if rt.kind in ("Pod", "PersistentVolumeClaim"):
+            plugins.append(limit_ranger)
         if rt.kind in POD_TEMPLATE_KINDS or rt.kind == "Namespace":
             plugins.append(pod_security)
+        if rt.namespaced and "create" in rt.verbs:
+            plugins.append(quota)
         if plugins:
             chains[rt.kind] = plugins
     return {kind: AdmissionChain(plugins) for kind, plugins in chains.items()}
