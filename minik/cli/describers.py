@@ -31,6 +31,7 @@ from minik.cli.describe import (
 from minik.cli.describe_node import describe_node
 from minik.cli.describe_pod import describe_pod
 from minik.cli.describe_policy import describe_pod_disruption_budget
+from minik.cli.describe_quota import describe_limit_range, describe_resource_quota
 from minik.cli.describe_storage import (
     describe_persistent_volume,
     describe_persistent_volume_claim,
@@ -219,6 +220,8 @@ DESCRIBERS: dict[str, Describer] = {
     "PersistentVolumeClaim": describe_persistent_volume_claim,
     "StorageClass": describe_storage_class,
     "PodDisruptionBudget": describe_pod_disruption_budget,
+    "ResourceQuota": describe_resource_quota,
+    "LimitRange": describe_limit_range,
 }
 
 
