@@ -110,3 +110,12 @@ async def test_a_pod_update_that_changes_no_checked_field_is_not_judged_again():
     relabelled = await storage.mutate(PODS, "open", "x", lambda p: {**p, "metadata": {
         **p["metadata"], "labels": {"k": "v"}}}, WriteOptions())
     assert relabelled.obj["metadata"]["labels"] == {"k": "v"}
+
+
+async def test_audit_logs_the_audit_annotation_and_admits(caplog: pytest.LogCaptureFixture):
+    storage = await storage_with(namespace("watched", audit="baseline"))
+    with caplog.at_level("WARNING", logger="minik.audit"):
+        result = await storage.create(PODS, "watched", pod("x", privileged=True), WriteOptions())
+    assert result.created and result.warnings == []
+    assert ('pod-security.kubernetes.io/audit-violations=would violate PodSecurity '
+            '"baseline:latest": privileged') in caplog.text
