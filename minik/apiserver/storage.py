@@ -34,6 +34,9 @@ from minik.apiserver.validate import validate as check
 from minik.store import KeyExists, KeyNotFound, Record, RevisionConflict, Store
 
 MAX_RETRIES = 10
+ADMITTED_SUBRESOURCES = (None, "ephemeralcontainers")
+"""Writes admission sees: the main resource, and a pod's ephemeral containers (Pod Security
+judges them, as Kubernetes does); never `status` or other subresources."""
 NAMESPACES = REGISTRY.get("namespaces")
 
 Mutation = Callable[[dict[str, Any]], dict[str, Any]]
@@ -147,7 +150,7 @@ class ObjectStorage:
     async def _admit(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
                      options: WriteOptions) -> list[str]:
         plugin = self.admission.get(rt.kind)
-        if plugin is None or options.subresource is not None:
+        if plugin is None or options.subresource not in ADMITTED_SUBRESOURCES:
             return []
         return await plugin.admit(self.store, old, new, dry_run=options.dry_run) or []
 

@@ -7,7 +7,8 @@ import pytest
 
 from minik.api.errors import ApiError
 from minik.api.resources import DEPLOYMENTS, NAMESPACES, PODS
-from minik.apiserver.storage import ObjectStorage, WriteOptions
+from minik.apiserver.podsecurity_admission import PodSecurityAdmission
+from minik.apiserver.storage import ADMITTED_SUBRESOURCES, ObjectStorage, WriteOptions
 from tests.unit.apitest import bootstrapped
 
 PSA = "pod-security.kubernetes.io/"
@@ -119,3 +120,19 @@ async def test_audit_logs_the_audit_annotation_and_admits(caplog: pytest.LogCapt
     assert result.created and result.warnings == []
     assert ('pod-security.kubernetes.io/audit-violations=would violate PodSecurity '
             '"baseline:latest": privileged') in caplog.text
+
+
+async def test_an_ephemeral_container_is_judged_by_the_enforce_level():
+    """The `ephemeralcontainers` subresource (kubectl debug) reaches the plugin as a pod
+    update that adds the container: it is judged as a new pod would be."""
+    storage = await storage_with(namespace("locked", enforce="baseline"))
+    old = (await storage.create(PODS, "locked", pod("x"), WriteOptions())).obj
+    debugger = {"name": "debugger", "image": "minik/busybox:1.35",
+                "securityContext": {"privileged": True}}
+    new = {**old, "spec": {**old["spec"], "ephemeralContainers": [debugger]}}
+    with pytest.raises(ApiError) as refused:
+        await PodSecurityAdmission().admit(storage.store, old, new)
+    assert refused.value.message == (
+        'pods "x" is forbidden: violates PodSecurity "baseline:latest": privileged '
+        '(container "debugger" must not set securityContext.privileged=true)')
+    assert "ephemeralcontainers" in ADMITTED_SUBRESOURCES
