@@ -10,7 +10,9 @@ NodePort or LoadBalancer service; a claim `persistentvolumeclaims` and
 ReplicationControllers and ResourceQuotas their plain count; and every kind
 its object count `count/<resource>[.<group>]`, terminal pods included.
 
-`covers` says which quota names a kind is charged under, and
+`covers` says which quota names a kind is charged under, `in_scope` whether
+a quota's `scopes` (Terminating, NotTerminating, BestEffort,
+NotBestEffort; a scoped quota tracks pods only) take an object in, and
 `missing_requests` is the pod evaluator's `Constraints`: a quota on cpu or
 memory makes every container state that request or limit.
 """
@@ -21,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from minik.api.defaults import qos_class
 from minik.api.meta import is_pod_terminal
 from minik.api.models.quantity import format_quantity, parse_quantity
 
@@ -132,6 +135,34 @@ def covers(kind: str, plural: str, group: str, name: str) -> bool:
             CLASS_SUFFIX in name and name.endswith(("/persistentvolumeclaims",
                                                     "/requests.storage")))
     return not group and PLAIN_COUNTS.get(kind) == name
+
+
+def _pod_in_scope(pod: JsonObject, scope: str) -> bool:
+    spec = pod.get("spec") or {}
+    terminating = spec.get("activeDeadlineSeconds") is not None
+    best_effort = qos_class(spec) == "BestEffort"
+    return {"Terminating": terminating, "NotTerminating": not terminating,
+            "BestEffort": best_effort, "NotBestEffort": not best_effort}.get(scope, False)
+
+
+def scopes_of(resource_quota: JsonObject) -> list[str]:
+    """The quota's scopes, those of a `scopeSelector`'s `Exists` expressions included."""
+    spec = resource_quota.get("spec") or {}
+    scopes = list(spec.get("scopes") or [])
+    for expression in (spec.get("scopeSelector") or {}).get("matchExpressions") or []:
+        if expression.get("operator") == "Exists":
+            scopes.append(str(expression.get("scopeName")))
+    return scopes
+
+
+def in_scope(resource_quota: JsonObject, kind: str, obj: JsonObject) -> bool:
+    """Whether the quota tracks this object: every object for an unscoped quota, else only
+    pods in all of its scopes (a scope minik does not know, e.g. PriorityClass, matches
+    nothing)."""
+    scopes = scopes_of(resource_quota)
+    if not scopes:
+        return True
+    return kind == "Pod" and all(_pod_in_scope(obj, scope) for scope in scopes)
 
 
 def missing_requests(pod: JsonObject, hard: Iterable[str]) -> str | None:

@@ -92,6 +92,8 @@ class QuotaAdmission:
         """Each quota to charge and its new `status.used`; raise for a quota it would pass."""
         bounded = []
         for record in records:
+            if not quota.in_scope(record.value, rt.kind, obj):
+                continue
             status = record.value.get("status") or {}
             hard = _quantities(status.get("hard"))
             names = [n for n in hard if quota.covers(rt.kind, rt.plural, rt.group, n)]

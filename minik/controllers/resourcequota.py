@@ -106,7 +106,7 @@ class ResourceQuotaController:
             return
         self.queue.add_after(key, self.resync)
         hard = dict((q.get("spec") or {}).get("hard") or {})
-        used = await self._usage(namespace, list(hard))
+        used = await self._usage(q, namespace, list(hard))
         status = {"hard": hard, "used": {n: quota.render(n, used.get(n, Decimal(0)))
                                          for n in hard}}
         if q.get("status") == status:
@@ -119,8 +119,10 @@ class ResourceQuotaController:
                 return
             raise
 
-    async def _usage(self, namespace: str, names: list[str]) -> dict[str, Decimal]:
-        """What the namespace's objects use now, of the resources a quota bounds."""
+    async def _usage(self, resource_quota: JsonObject, namespace: str,
+                     names: list[str]) -> dict[str, Decimal]:
+        """What the namespace's objects in the quota's scopes use now, of the resources it
+        bounds."""
         total: dict[str, Decimal] = {}
         for rt in REGISTRY:
             if not rt.namespaced or "list" not in rt.verbs or rt.group == "metrics.k8s.io":
@@ -128,7 +130,8 @@ class ResourceQuotaController:
             if not any(quota.covers(rt.kind, rt.plural, rt.group, n) for n in names):
                 continue
             for obj in await self._objects(rt, namespace):
-                quota.add(total, quota.usage(obj, rt.kind, rt.plural, rt.group))
+                if quota.in_scope(resource_quota, rt.kind, obj):
+                    quota.add(total, quota.usage(obj, rt.kind, rt.plural, rt.group))
         return total
 
     async def _objects(self, rt: ResourceType[JsonObject], namespace: str) -> list[JsonObject]:

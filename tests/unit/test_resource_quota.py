@@ -178,3 +178,30 @@ async def test_the_controller_writes_hard_and_recounts_used_as_objects_come_and_
                                                    "count/pods": "2"})
         await client.delete(PODS, "default", "a", grace_period_seconds=0)
         await poll(status, lambda s: s["used"]["pods"] == "0")
+
+
+def test_a_scoped_quota_tracks_only_the_pods_in_its_scopes():
+    best_effort = {"spec": {"scopes": ["BestEffort"]}}
+    assert quota.in_scope(best_effort, "Pod", pod("a"))
+    assert not quota.in_scope(best_effort, "Pod", pod("b", requests={"cpu": "1"}))
+    assert not quota.in_scope(best_effort, "Service", {"spec": {}})
+    terminating = {"spec": {"scopeSelector": {"matchExpressions": [
+        {"scopeName": "Terminating", "operator": "Exists"}]}}}
+    job_pod = pod("j")
+    job_pod["spec"]["activeDeadlineSeconds"] = 60
+    assert quota.in_scope(terminating, "Pod", job_pod)
+    assert not quota.in_scope(terminating, "Pod", pod("c"))
+    assert quota.in_scope({"spec": {}}, "Service", {"spec": {}})
+
+
+async def test_a_pod_outside_a_quota_scope_is_not_charged():
+    storage = await bootstrapped()
+    scoped = resource_quota(pods="0")
+    scoped["spec"]["scopes"] = ["BestEffort"]
+    await storage.create(RESOURCEQUOTAS, "default", scoped, WriteOptions())
+    await storage.mutate(RESOURCEQUOTAS, "default", "q", lambda q: {
+        **q, "status": {"hard": {"pods": "0"}, "used": {"pods": "0"}}}, STATUS)
+    assert (await storage.create(PODS, "default", pod("burstable", requests={"cpu": "1"}),
+                                 WriteOptions())).created
+    with pytest.raises(ApiError):
+        await storage.create(PODS, "default", pod("best-effort"), WriteOptions())
