@@ -9,6 +9,8 @@ As Kubernetes' built-in plugin (`pod-security-admission/admission/admission.go`)
   `would violate PodSecurity ...` warning (not when refusing); the audit
   level makes the audit annotation `pod-security.kubernetes.io/audit-violations`.
   minik keeps no audit log: the annotation is logged (logger `minik.audit`).
+  As Kubernetes defaults an object before admission, the checks read it
+  defaulted (a hostNetwork pod's ports are host ports).
 - Workloads with a pod template (Deployment, ReplicaSet, StatefulSet,
   DaemonSet, Job, CronJob, ReplicationController): warn and audit only,
   never refused; their pods are judged when they are created.
@@ -23,9 +25,10 @@ import logging
 from typing import Any
 
 from minik.api import errors, meta
+from minik.api.defaults import apply_defaults
 from minik.api.podsecurity.evaluate import evaluate, forbidden_detail, forbidden_reason
 from minik.api.podsecurity.policy import LevelVersion, Policy, level_rank, policy_from_labels
-from minik.api.resources import NAMESPACES, PODS
+from minik.api.resources import NAMESPACES, PODS, REGISTRY
 from minik.apiserver.admission import forbidden
 from minik.store import Store
 
@@ -84,12 +87,16 @@ class PodSecurityAdmission:
         kind = new.get("kind")
         if kind == "Namespace":
             return await self._admit_namespace(store, old, new)
+        rt = REGISTRY.by_kind(str(new.get("apiVersion")), str(kind))
+        if rt is None:
+            return []
+        judged = apply_defaults(rt, new)
         if kind == "Pod":
             if old is not None and not _significant_update(old, new):
                 return []
-            return await self._admit_pod(store, new, meta.metadata(new), new.get("spec") or {},
-                                         enforce=True)
-        template = pod_template(new)
+            return await self._admit_pod(store, new, meta.metadata(judged),
+                                         judged.get("spec") or {}, enforce=True)
+        template = pod_template(judged)
         if template is None:
             return []
         return await self._admit_pod(store, new, template.get("metadata") or {},

@@ -136,3 +136,14 @@ async def test_an_ephemeral_container_is_judged_by_the_enforce_level():
         'pods "x" is forbidden: violates PodSecurity "baseline:latest": privileged '
         '(container "debugger" must not set securityContext.privileged=true)')
     assert "ephemeralcontainers" in ADMITTED_SUBRESOURCES
+
+
+async def test_a_pod_is_judged_with_its_defaults_as_kubernetes_defaults_before_admission():
+    storage = await storage_with(namespace("locked", enforce="baseline"))
+    host = pod("h")
+    host["spec"]["hostNetwork"] = True
+    host["spec"]["containers"][0]["ports"] = [{"containerPort": 8080}]
+    with pytest.raises(ApiError) as refused:
+        await storage.create(PODS, "locked", host, WriteOptions())
+    assert refused.value.message.endswith(
+        'host namespaces (hostNetwork), hostPort (container "c" uses hostPort 8080)')
