@@ -1,7 +1,11 @@
-"""`minik describe quota|limits` print what kubectl's describeQuota and describeLimitRange print."""
+"""`minik describe quota|limits` print what kubectl's describeQuota and describeLimitRange
+print, and `get` prints their server-side table columns."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from minik.api.printers import PRINTERS
 from minik.api.resources import LIMITRANGES, RESOURCEQUOTAS
 from minik.cli.describe import Described, PrefixWriter
 from minik.cli.describe_quota import describe_limit_range, describe_resource_quota
@@ -46,3 +50,17 @@ def test_a_limit_range_is_described_as_kubectl_does():
                                    "default": {"cpu": "200m", "memory": "64Mi"},
                                    "defaultRequest": {"cpu": "100m", "memory": "32Mi"}}]}}
     assert render(describe_limit_range, LIMITRANGES, limits) == LIMITS_OUTPUT
+
+
+def test_get_prints_a_quota_s_requests_and_limits_and_a_range_s_creation_time():
+    now = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
+    quota = {"metadata": {"name": "q", "creationTimestamp": "2026-01-01T00:00:00Z"},
+             "status": {"hard": {"pods": "2", "limits.cpu": "2", "requests.memory": "1Gi"},
+                        "used": {"pods": "1", "limits.cpu": "500m"}}}
+    printer = PRINTERS["ResourceQuota"]
+    assert [c.name for c in printer.columns] == ["Name", "Age", "Request", "Limit"]
+    assert printer.cells(quota, now) == ["q", "5m", "pods: 1/2, requests.memory: 0/1Gi",
+                                         "limits.cpu: 500m/2"]
+    limits = {"metadata": {"name": "l", "creationTimestamp": "2026-01-01T00:00:00Z"}}
+    assert [c.name for c in PRINTERS["LimitRange"].columns] == ["Name", "Created At"]
+    assert PRINTERS["LimitRange"].cells(limits, now) == ["l", "2026-01-01T00:00:00Z"]
