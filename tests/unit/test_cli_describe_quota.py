@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from minik.api.printers import PRINTERS
-from minik.api.resources import LIMITRANGES, RESOURCEQUOTAS
+from minik.api.resources import LIMITRANGES, NAMESPACES, RESOURCEQUOTAS
 from minik.cli.describe import Described, PrefixWriter
 from minik.cli.describe_quota import describe_limit_range, describe_resource_quota
+from minik.cli.describers import describe_namespace
 
 QUOTA_OUTPUT = """\
 Name:          compute
@@ -64,3 +65,36 @@ def test_get_prints_a_quota_s_requests_and_limits_and_a_range_s_creation_time():
     limits = {"metadata": {"name": "l", "creationTimestamp": "2026-01-01T00:00:00Z"}}
     assert [c.name for c in PRINTERS["LimitRange"].columns] == ["Name", "Created At"]
     assert PRINTERS["LimitRange"].cells(limits, now) == ["l", "2026-01-01T00:00:00Z"]
+
+
+class FakeClient:
+    """Answers the lists `describe namespace` makes."""
+
+    def __init__(self, items: dict[str, list[dict]]) -> None:
+        self.items = items
+
+    def request(self, method: str, path: str, **_: object) -> dict:
+        return {"items": self.items.get(path.rsplit("/", 1)[-1], [])}
+
+
+def test_describe_namespace_ends_with_its_quotas_and_limits_as_kubectl_does():
+    namespace = {"metadata": {"name": "team", "labels": {"kubernetes.io/metadata.name": "team"}},
+                 "status": {"phase": "Active"}}
+    client = FakeClient({"resourcequotas": [{
+        "metadata": {"name": "pods"}, "status": {"hard": {"pods": "2"}, "used": {"pods": "2"}}}]})
+    w = PrefixWriter()
+    described = Described(client, NAMESPACES, namespace, events=[])  # type: ignore[arg-type]
+    describe_namespace(described, w)
+    assert w.render() == (
+        "Name:         team\n"
+        "Labels:       kubernetes.io/metadata.name=team\n"
+        "Annotations:  <none>\n"
+        "Status:       Active\n"
+        "\n"
+        "Resource Quotas\n"
+        "  Name:     pods\n"
+        "  Resource  Used  Hard\n"
+        "  --------  ---   ---\n"
+        "  pods      2     2\n"
+        "\n"
+        "No LimitRange resource.\n")
