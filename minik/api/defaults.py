@@ -371,6 +371,19 @@ def _node(obj: JsonObject) -> None:
         status["allocatable"] = dict(status["capacity"])
 
 
+def _limitrange(obj: JsonObject) -> None:
+    """A Container item's default limit is its max, and its default request its default
+    limit, else its min (SetDefaults_LimitRangeItem)."""
+    for item in _items(_dict(obj, "spec"), "limits"):
+        if item.get("type") != "Container":
+            continue
+        default, request = _dict(item, "default"), _dict(item, "defaultRequest")
+        for source, target in ((item.get("max"), default), (default, request),
+                               (item.get("min"), request)):
+            for name, value in (source or {}).items():
+                target.setdefault(name, value)
+
+
 def _storageclass(obj: JsonObject) -> None:
     _set(obj, reclaimPolicy="Delete", volumeBindingMode="Immediate")
 
@@ -392,6 +405,7 @@ _BY_KIND: dict[str, Callable[[JsonObject], None]] = {
     "Endpoints": _endpoints,
     "EndpointSlice": _endpointslice,
     "StorageClass": _storageclass,
+    "LimitRange": _limitrange,
     "HorizontalPodAutoscaler": _hpa,
     "Node": _node,
 }

@@ -210,6 +210,10 @@ HORIZONTALPODAUTOSCALERS_V1: ResourceType[JsonObject] = ResourceType(
     short_names=("hpa",), categories=WORKLOAD, stored_version="v2")
 PODDISRUPTIONBUDGETS: ResourceType[PodDisruptionBudget] = ResourceType(
     "policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", short_names=("pdb",))
+LIMITRANGES: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "LimitRange", "limitranges", short_names=("limits",), has_status=False)
+RESOURCEQUOTAS: ResourceType[JsonObject] = ResourceType(
+    CORE, "v1", "ResourceQuota", "resourcequotas", short_names=("quota",))
 
 NODEMETRICS: ResourceType[JsonObject] = ResourceType(
     "metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False,
@@ -227,7 +231,7 @@ def _registry() -> tuple[ResourceType[JsonObject], ...]:
         ENDPOINTS, EVENTS, SERVICEACCOUNTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS,
         DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS, CONTROLLERREVISIONS, JOBS,
         CRONJOBS, ENDPOINTSLICES, STORAGECLASSES, LEASES, HORIZONTALPODAUTOSCALERS,
-        PODDISRUPTIONBUDGETS,
+        PODDISRUPTIONBUDGETS, LIMITRANGES, RESOURCEQUOTAS,
         NODEMETRICS, PODMETRICS,
     ))
 

@@ -34,6 +34,7 @@ from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
 from minik.apiserver.heap import trim_forever
 from minik.apiserver.kubernetes_service import KubernetesService
 from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.plugins import default_admission
 from minik.apiserver.resourcemetrics.api import METRICS_STORE_KEY
 from minik.apiserver.resourcemetrics.scraper import MetricsScraper
 from minik.apiserver.resourcemetrics.store import METRIC_RESOLUTION
@@ -45,7 +46,7 @@ from minik.apiserver.serviceaccount_tokens import (
     max_expiration_for_tests,
 )
 from minik.apiserver.storage import ObjectStorage, WriteOptions
-from minik.apiserver.storage_admission import STORAGE_ADMISSION, default_storage_class
+from minik.apiserver.storage_admission import default_storage_class
 from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
 from minik.home import Home
 from minik.kubeconfig import server_url
@@ -118,8 +119,8 @@ class ApiServer:
         self.port = port
         services = ServiceAllocator(service_cidr, node_port_range)
         self.storage = ObjectStorage(store, allocators={"Service": services},
-                                     admission={**STORAGE_ADMISSION,
-                                                "Pod": ServiceAccountAdmission()},
+                                     admission=default_admission(
+                                         service_accounts=ServiceAccountAdmission()),
                                      garbage_collection=garbage_collection)
         self.kubernetes = KubernetesService(self.storage,
                                             cluster_ip=services.ips.kubernetes_address, port=port)

@@ -52,7 +52,8 @@ def _mounts_token_path(container: JsonObject) -> bool:
 class ServiceAccountAdmission:
     """Defaults the pod's account, refuses a missing one, mounts its token."""
 
-    async def admit(self, store: Store, old: JsonObject | None, new: JsonObject) -> None:
+    async def admit(self, store: Store, old: JsonObject | None, new: JsonObject, *,
+                    dry_run: bool = False) -> None:
         md = meta.metadata(new)
         if old is not None or MIRROR_ANNOTATION in (md.get("annotations") or {}):
             return

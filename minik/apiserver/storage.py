@@ -12,9 +12,9 @@ Values drawn from a pool (a Service's clusterIP and nodePorts) are taken by
 the kind's `Allocator` before the write and given back if it fails; what
 the old object held is released only once the write that drops it (or the
 delete that removes it) is stored (`service_alloc` says why this is enough).
-A kind's `Admission` (by default the storage plugins of `storage_admission`)
-sees each validated create and update of the main resource, and may change
-or refuse it.
+A kind's `Admission` (by default the chain of `plugins`, which `admission`
+describes) sees each validated create and update of the main resource, and
+may change or refuse it, or add warnings.
 """
 
 from __future__ import annotations
@@ -28,11 +28,15 @@ from typing import Any, Protocol
 from minik.api import errors, meta
 from minik.api.resources import REGISTRY, ResourceType
 from minik.apiserver import lifecycle
-from minik.apiserver.storage_admission import STORAGE_ADMISSION
+from minik.apiserver.admission import Admission
+from minik.apiserver.plugins import default_admission
 from minik.apiserver.validate import validate as check
 from minik.store import KeyExists, KeyNotFound, Record, RevisionConflict, Store
 
 MAX_RETRIES = 10
+ADMITTED_SUBRESOURCES = (None, "ephemeralcontainers")
+"""Writes admission sees: the main resource, and a pod's ephemeral containers (Pod Security
+judges them, as Kubernetes does); never `status` or other subresources."""
 NAMESPACES = REGISTRY.get("namespaces")
 
 Mutation = Callable[[dict[str, Any]], dict[str, Any]]
@@ -54,14 +58,6 @@ class Allocator(Protocol):
                       new: dict[str, Any]) -> Reservation: ...
 
     def release(self, obj: dict[str, Any]) -> None: ...
-
-
-class Admission(Protocol):
-    """A kind's admission plugins: may change `new` (a create when `old` is None) or
-    refuse the write with an API error."""
-
-    async def admit(self, store: Store, old: dict[str, Any] | None,
-                    new: dict[str, Any]) -> None: ...
 
 
 class _NoReservation:
@@ -150,13 +146,14 @@ class ObjectStorage:
         self.store = store
         self.garbage_collection = garbage_collection
         self.allocators = dict(allocators or {})
-        self.admission = dict(STORAGE_ADMISSION if admission is None else admission)
+        self.admission = dict(default_admission() if admission is None else admission)
 
     async def _admit(self, rt: ResourceType, old: dict[str, Any] | None, new: dict[str, Any],
-                     options: WriteOptions) -> None:
+                     options: WriteOptions) -> list[str]:
         plugin = self.admission.get(rt.kind)
-        if plugin is not None and options.subresource is None:
-            await plugin.admit(self.store, old, new)
+        if plugin is None or options.subresource not in ADMITTED_SUBRESOURCES:
+            return []
+        return await plugin.admit(self.store, old, new, dry_run=options.dry_run) or []
 
     async def _reserve(self, rt: ResourceType, old: dict[str, Any] | None,
                        new: dict[str, Any]) -> Reservation:
@@ -190,7 +187,7 @@ class ObjectStorage:
         if not md.get("name") and md.get("generateName"):
             md["name"] = meta.generated_name(str(md["generateName"]))
         warnings = validate(rt, obj, options)
-        await self._admit(rt, None, obj, options)
+        warnings += await self._admit(rt, None, obj, options)
         obj = lifecycle.prepare_for_create(rt, obj)
         if rt.namespaced:
             await self._check_namespace_open(namespace or "")
@@ -303,7 +300,7 @@ class ObjectStorage:
         desired.setdefault("kind", rt.kind)
         merged = lifecycle.merge_for_update(rt, current, desired, subresource=options.subresource)
         warnings = validate(rt, merged, options, old=current)
-        await self._admit(rt, current, merged, options)
+        warnings += await self._admit(rt, current, merged, options)
         merged = lifecycle.prepare_for_update(rt, current, merged)
         reservation = await self._reserve(rt, current, merged)
         try:

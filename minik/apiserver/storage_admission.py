@@ -73,7 +73,8 @@ class ClaimAdmission:
     """DefaultStorageClass and pvc-protection on create, PersistentVolumeClaimResize on
     update."""
 
-    async def admit(self, store: Store, old: JsonObject | None, new: JsonObject) -> None:
+    async def admit(self, store: Store, old: JsonObject | None, new: JsonObject, *,
+                    dry_run: bool = False) -> None:
         if old is None:
             await self._set_default_class(store, new)
             _add_finalizer(new, PVC_PROTECTION)
@@ -102,7 +103,8 @@ class ClaimAdmission:
 class VolumeAdmission:
     """pv-protection on create."""
 
-    async def admit(self, store: Store, old: JsonObject | None, new: JsonObject) -> None:
+    async def admit(self, store: Store, old: JsonObject | None, new: JsonObject, *,
+                    dry_run: bool = False) -> None:
         if old is None:
             _add_finalizer(new, PV_PROTECTION)
 

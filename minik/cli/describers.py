@@ -32,6 +32,11 @@ from minik.cli.describe_autoscaling import describe_horizontal_pod_autoscaler
 from minik.cli.describe_node import describe_node
 from minik.cli.describe_pod import describe_pod
 from minik.cli.describe_policy import describe_pod_disruption_budget
+from minik.cli.describe_quota import (
+    describe_limit_range,
+    describe_namespace_policies,
+    describe_resource_quota,
+)
 from minik.cli.describe_storage import (
     describe_persistent_volume,
     describe_persistent_volume_claim,
@@ -152,6 +157,7 @@ def describe_namespace(d: Described, w: PrefixWriter) -> None:
             w.write(1, f"{c.get('type', '')}\t{c.get('status', '')}\t"
                        f"{rfc1123z(c.get('lastTransitionTime'))}\t{c.get('reason', '')}\t"
                        f"{c.get('message', '')}\n")
+    describe_namespace_policies(d, w)
 
 
 def describe_endpoints(d: Described, w: PrefixWriter) -> None:
@@ -221,6 +227,8 @@ DESCRIBERS: dict[str, Describer] = {
     "StorageClass": describe_storage_class,
     "HorizontalPodAutoscaler": describe_horizontal_pod_autoscaler,
     "PodDisruptionBudget": describe_pod_disruption_budget,
+    "ResourceQuota": describe_resource_quota,
+    "LimitRange": describe_limit_range,
 }
 
 

@@ -28,6 +28,7 @@ from minik.controllers.job.controller import JobController
 from minik.controllers.namespace import NamespaceController
 from minik.controllers.podautoscaler.controller import HorizontalController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
+from minik.controllers.resourcequota import ResourceQuotaController
 from minik.controllers.rootcacert import RootCACertPublisher
 from minik.controllers.serviceaccount import ServiceAccountsController
 from minik.controllers.statefulset.controller import StatefulSetController
@@ -69,6 +70,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "namespace": NamespaceController,
         "serviceaccount": ServiceAccountsController,
         "root-ca-cert-publisher": RootCACertPublisher,
+        "resourcequota": ResourceQuotaController,
         "eventttl": EventTTLController,
         "ephemeral-volume": EphemeralVolumeController,
         "persistentvolume-binder": PersistentVolumeController,

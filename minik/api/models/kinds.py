@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from minik.api.models import apps, autoscaling, batch, cluster, core, pod, policy, service
+from minik.api.models import (
+    apps,
+    autoscaling,
+    batch,
+    cluster,
+    core,
+    pod,
+    policy,
+    quota,
+    service,
+)
 from minik.api.models.base import K8sModel
 
 MODELS: dict[str, type[K8sModel]] = {
@@ -17,6 +27,8 @@ MODELS: dict[str, type[K8sModel]] = {
     "v1/ServiceAccount": core.ServiceAccount,
     "v1/PersistentVolume": core.PersistentVolume,
     "v1/PersistentVolumeClaim": core.PersistentVolumeClaim,
+    "v1/LimitRange": quota.LimitRange,
+    "v1/ResourceQuota": quota.ResourceQuota,
     "v1/ReplicationController": apps.ReplicationController,
     "v1/Binding": cluster.Binding,
     "v1/DeleteOptions": cluster.DeleteOptions,

@@ -70,3 +70,19 @@ def format_binary(size: int) -> str:
     while value % 1024 == 0 and step < len(BINARY_SUFFIXES) - 1:
         value, step = value // 1024, step + 1
     return f"{value}{BINARY_SUFFIXES[step]}"
+
+
+def format_quantity(value: Decimal, *, binary: bool = False) -> str:
+    """A computed quantity (a sum of requests, a quota's usage) canonical as Go writes it: in
+    binary suffixes when its operands were binary (`256Mi`), else in decimal ones (`1500m`)."""
+    if binary and value == value.to_integral_value():
+        return format_binary(int(value))
+    nanos = value * Decimal(10**9)
+    if nanos == nanos.to_integral_value():
+        return format_nanos(int(nanos))
+    return format(value.normalize(), "f")
+
+
+def is_binary(text: str | int | float) -> bool:
+    """Written with a binary suffix (`Ki` ... `Ei`)."""
+    return isinstance(text, str) and text.strip().endswith("i")
