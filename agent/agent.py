@@ -65,6 +65,7 @@ from agent.podstate import StateFingerprint, group_by_pod
 from agent.probes import ProbeManager, ProbeMetrics
 from agent.protected import Protected
 from agent.runtime import ContainerNotFound, NetworkInfo, Runtime, RuntimeFailure
+from agent.sa_tokens import ServiceAccountTokens
 from agent.storage import NodeStorage
 from agent.sync import PodSyncer, SyncConfig
 from agent.volumes import VolumeError, VolumeManager
@@ -141,6 +142,9 @@ class Agent:
         self.pods.add_index("claim", lambda pod: claim_keys(_pod(pod)))
         self.configmaps = Informer(client, REGISTRY.get("configmaps"), clock=self.clock)
         self.secrets = Informer(client, REGISTRY.get("secrets"), clock=self.clock)
+        self.services = Informer(client, REGISTRY.get("services"), namespace="default",
+                                 field_selector="metadata.name=kubernetes", clock=self.clock)
+        """The `kubernetes` Service, whose address every container is given (`agent.env`)."""
         self.storage = NodeStorage(client, runtime, instance=config.instance, node=config.node,
                                    state_dir=config.state_dir, clock=self.clock)
         self.storage.claims.add_handler(on_add=self._on_claim,
@@ -152,7 +156,8 @@ class Agent:
                                          {config.state_dir.parent: INSTANCE_HOME}),
                                      claims=self.storage.claim,
                                      persistent_volumes=self.storage.persistent_volume,
-                                     docker_volumes=runtime.volume)
+                                     docker_volumes=runtime.volume,
+                                     tokens=ServiceAccountTokens(client, self.clock))
         self.resolv_confs = PodResolvConfs(config.state_dir / "volumes" / "pods",
                                            cluster_domain=CLUSTER_DOMAIN,
                                            host_resolv_conf=config.resolv_conf)
@@ -187,6 +192,7 @@ class Agent:
             configmaps=self.configmaps.indexer.get_by, secrets=self.secrets.indexer.get_by,
             pod_by_uid=self._pod_by_uid, metrics=self.metrics, on_settled=self._settled,
             clock=self.clock, resolv_confs=self.resolv_confs,
+            services=self.services.indexer.get_by,
         )
         self.workers = PodWorkers(self.syncer.sync, clock=self.clock)
 
@@ -235,8 +241,10 @@ class Agent:
         sup.start("agent:events", self.events.run)
         sup.start("agent:configmaps", self.configmaps.run)
         sup.start("agent:secrets", self.secrets.run)
+        sup.start("agent:services", self.services.run)
         self.storage.start(sup)
         await asyncio.gather(self.configmaps.wait_synced(), self.secrets.wait_synced(),
+                             self.services.wait_synced(),
                              self.storage.wait_synced())
         sup.start("agent:pods", self.pods.run)
         await self.pods.wait_synced()

@@ -6,6 +6,11 @@ pod's own fields and its resources. `$(VAR)` references expand against the
 variables defined before them, and `$$` escapes. A missing required source
 or key is a `ConfigError` naming it: the container waits with
 `CreateContainerConfigError` and starts once the object appears.
+
+Before them come the `kubernetes` Service's variables, as the kubelet sets
+in every container (`KUBERNETES_SERVICE_HOST`/`_PORT` and the docker-link
+style `KUBERNETES_PORT*`), which in-cluster clients use to find the API;
+the container's own variables override them.
 """
 
 from __future__ import annotations
@@ -124,15 +129,43 @@ def _env_from(entry: JsonObject, namespace: str, configmaps: Lookup,
     return {prefix + k: v for k, v in values.items()}
 
 
+def service_env(service: JsonObject) -> dict[str, str]:
+    """A Service's variables, as the kubelet's `FromServices`: `<NAME>_SERVICE_HOST`,
+    `_SERVICE_PORT[_<port name>]` and `<NAME>_PORT[_<port>_<proto>[_PROTO|_PORT|_ADDR]]`."""
+    ip = (service.get("spec") or {}).get("clusterIP") or ""
+    ports = (service.get("spec") or {}).get("ports") or []
+    if not ip or ip == "None" or not ports:
+        return {}
+    name = str((service.get("metadata") or {}).get("name", "")).upper().replace("-", "_")
+    env = {f"{name}_SERVICE_HOST": ip, f"{name}_SERVICE_PORT": str(ports[0]["port"])}
+    for port in ports:
+        if port.get("name"):
+            env[f"{name}_SERVICE_PORT_{port['name'].upper().replace('-', '_')}"] = \
+                str(port["port"])
+    first = ports[0]
+    env[f"{name}_PORT"] = f"{first.get('protocol', 'TCP').lower()}://{ip}:{first['port']}"
+    for port in ports:
+        protocol = port.get("protocol", "TCP")
+        prefix = f"{name}_PORT_{port['port']}_{protocol.upper()}"
+        env[prefix] = f"{protocol.lower()}://{ip}:{port['port']}"
+        env[f"{prefix}_PROTO"] = protocol.lower()
+        env[f"{prefix}_PORT"] = str(port["port"])
+        env[f"{prefix}_ADDR"] = ip
+    return env
+
+
 def container_env(
     pod: Pod, container: Container, *, configmaps: Lookup, secrets: Lookup,
-    pod_ip: str = "", host_ip: str = "",
+    pod_ip: str = "", host_ip: str = "", services: Lookup | None = None,
 ) -> dict[str, str]:
-    """The container's environment; raises ConfigError for a missing required source."""
+    """The container's environment; raises ConfigError for a missing required source.
+
+    `services` finds Services; given, the `kubernetes` Service's variables come first."""
     namespace = namespace_of(pod) or "default"
     extra = {"status.podIP": pod_ip, "status.podIPs": pod_ip, "status.hostIP": host_ip,
              "status.hostIPs": host_ip}
-    env: dict[str, str] = {}
+    master = services("default", "kubernetes") if services is not None else None
+    env: dict[str, str] = service_env(master) if master is not None else {}
     for entry in container.get("envFrom") or []:
         env.update(_env_from(entry, namespace, configmaps, secrets))
     for var in container.get("env") or []:

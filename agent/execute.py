@@ -91,7 +91,9 @@ class PlanExecutor:
         events: EventSink, images: ImageManager, volumes: VolumeManager, backoff: Backoff,
         configmaps: Lookup, secrets: Lookup, metrics: AgentMetrics,
         failed_creates: FailedCreates, clock: Clock, resolv_confs: PodResolvConfs | None = None,
+        services: Lookup | None = None,
     ) -> None:
+        self.services = services
         self.instance = instance
         self.network = network
         self.pause_image = pause_image
@@ -200,7 +202,7 @@ class PlanExecutor:
             env = container_env(pod, container, configmaps=self.configmaps,
                                 secrets=self.secrets,
                                 pod_ip=pod_ip(pod, sandbox, self.host_ip) or "",
-                                host_ip=self.host_ip)
+                                host_ip=self.host_ip, services=self.services)
             mounts = await self.volumes.mounts(pod, container)
             if self.resolv_confs is not None:
                 await self.resolv_confs.ensure(pod)

@@ -88,7 +88,7 @@ class PodSyncer:
         images: ImageManager, volumes: VolumeManager, probes: ProbeManager, backoff: Backoff,
         configmaps: Lookup, secrets: Lookup, pod_by_uid: PodByUid, metrics: AgentMetrics,
         on_settled: Settled | None = None, clock: Clock | None = None,
-        resolv_confs: PodResolvConfs | None = None,
+        resolv_confs: PodResolvConfs | None = None, services: Lookup | None = None,
     ) -> None:
         self.config = config
         self.clock: Clock = clock or LoopClock()
@@ -109,7 +109,7 @@ class PodSyncer:
             host_ip=config.host_ip, runtime=runtime, events=events, images=images,
             volumes=volumes, backoff=backoff, configmaps=configmaps, secrets=secrets,
             metrics=metrics, failed_creates=self.failed_creates, clock=self.clock,
-            resolv_confs=resolv_confs)
+            resolv_confs=resolv_confs, services=services)
         self.resolv_confs = resolv_confs
         self.terminator = PodTerminator(runtime=runtime, client=client, events=events,
                                         pod_ip=self.executor.pod_ip, clock=self.clock)

@@ -28,6 +28,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,8 +197,13 @@ def downward_files(items: list[JsonObject], pod: Pod,
     return files
 
 
+TokenLookup = Callable[[Pod, JsonObject], str | None]
+"""The pod's current token for a `serviceAccountToken` source (`agent.sa_tokens`)."""
+
+
 def volume_payload(kind: str, source: JsonObject, pod: Pod, *,
-                   configmaps: Lookup, secrets: Lookup) -> Payload:
+                   configmaps: Lookup, secrets: Lookup,
+                   tokens: TokenLookup | None = None) -> Payload:
     """The files of a configMap, secret, downwardAPI or projected volume."""
     namespace = namespace_of(pod) or "default"
     mode = source.get("defaultMode", DEFAULT_MODE)
@@ -211,20 +217,28 @@ def volume_payload(kind: str, source: JsonObject, pod: Pod, *,
     else:
         files = {}
         for part in source.get("sources") or []:
-            files.update(_projection(part, pod, namespace, configmaps, secrets, mode))
+            files.update(_projection(part, pod, namespace, configmaps, secrets, mode, tokens))
     _check_payload(files)
     return files
 
 
 def _projection(part: JsonObject, pod: Pod, namespace: str,
-                configmaps: Lookup, secrets: Lookup, mode: int) -> Payload:
-    """One source of a projected volume; token and trust-bundle sources yield no file."""
+                configmaps: Lookup, secrets: Lookup, mode: int,
+                tokens: TokenLookup | None) -> Payload:
+    """One source of a projected volume; trust-bundle sources (and token sources when no
+    one gives tokens) yield no file."""
     if "configMap" in part:
         return keyed_files("ConfigMap", part["configMap"] or {}, namespace, configmaps, mode)
     if "secret" in part:
         return keyed_files("Secret", part["secret"] or {}, namespace, secrets, mode)
     if "downwardAPI" in part:
         return downward_files((part["downwardAPI"] or {}).get("items") or [], pod, mode)
+    if "serviceAccountToken" in part and tokens is not None:
+        source = part["serviceAccountToken"] or {}
+        token = tokens(pod, source)
+        if token is None:
+            raise SourceError("the service account token is not available yet")
+        return {source.get("path") or "token": File(token.encode(), mode)}
     return {}
 
 

@@ -17,7 +17,8 @@ non-root container read it.
   bytes never reach the disk; same fallback. `configMap` and
   `downwardAPI` volumes are plain directories. All four are written
   through `agent.volume_sources.write_atomic` and always mounted
-  read-only; `refresh` re-projects them when their sources change.
+  read-only; `refresh` re-projects them when their sources change, and
+  when a projected service-account token is renewed (`agent.sa_tokens`).
 - `hostPath` volumes and the `subPath` of any volume are checked and
   staged by `agent.host_mounts`.
 - `persistentVolumeClaim` and `ephemeral` volumes are resolved to their PV by
@@ -56,6 +57,7 @@ from agent.mounts import (
 )
 from agent.protected import Protected
 from agent.runtime import BindMount, EngineInfo, Mount
+from agent.sa_tokens import ServiceAccountTokens
 from agent.volume_errors import CONFIG_ERROR, FAILED_MOUNT, VolumeError, setup_failed
 from agent.volume_sources import Payload, SourceError, digest, volume_payload, write_atomic
 from minik.api.meta import uid_of
@@ -135,8 +137,10 @@ class VolumeManager:
                  allow_docker_socket_for_privileged: bool = True,
                  protected: Protected | None = None, claims: ClaimLookup | None = None,
                  persistent_volumes: PvLookup | None = None,
-                 docker_volumes: DockerVolumes = no_volume) -> None:
+                 docker_volumes: DockerVolumes = no_volume,
+                 tokens: ServiceAccountTokens | None = None) -> None:
         self._pods = Path(root) / "pods"
+        self._tokens = tokens
         self._configmaps = configmaps
         self._secrets = secrets
         self._host = HostMounts(self._pods, configmaps=configmaps, secrets=secrets,
@@ -206,7 +210,8 @@ class VolumeManager:
             return key not in self._written, None
         try:
             payload = volume_payload(kind, volume[kind] or {}, pod,
-                                     configmaps=self._configmaps, secrets=self._secrets)
+                                     configmaps=self._configmaps, secrets=self._secrets,
+                                     tokens=self._tokens.lookup if self._tokens else None)
         except SourceError as e:
             raise setup_failed(volume["name"], str(e)) from e
         return self._written.get(key) != digest(payload), payload
@@ -215,6 +220,8 @@ class VolumeManager:
         """Create or refresh every volume of the pod; raises VolumeError("FailedMount")."""
         async with self._locks.setdefault(uid_of(pod), asyncio.Lock()):
             claimed = await self._claimed.resolve(pod)
+            if self._tokens is not None:
+                await self._tokens.ensure(pod)
             work = self._plan(pod, strict=True)
             if work:
                 await _to_thread(self._set_up, pod, work, claimed)
@@ -226,6 +233,8 @@ class VolumeManager:
         kubelet does) instead of failing the running pod.
         """
         async with self._locks.setdefault(uid_of(pod), asyncio.Lock()):
+            if self._tokens is not None:
+                await self._tokens.ensure(pod)
             work = self._plan(pod, strict=False)
             return bool(work) and await _to_thread(self._set_up, pod, work, {})
 
@@ -330,6 +339,8 @@ class VolumeManager:
             await asyncio.to_thread(self._remove, pod_uid)
             for key in [k for k in self._written if k[0] == pod_uid]:
                 del self._written[key]
+            if self._tokens is not None:
+                self._tokens.forget(pod_uid)
         self._locks.pop(pod_uid, None)
 
     def _remove(self, uid: str) -> None:

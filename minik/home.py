@@ -64,7 +64,8 @@ class Home:
         store = [self.store.with_name(self.store.name + suffix) for suffix in STORE_SIDECARS]
         return [self.store, *store, self.ca_cert, self.ca_key, self.server_cert,
                 self.server_key, self.token, self.kubeconfig, self.pid_file, self.log_file,
-                self.purge_request, self.instance_file, self.settings_file]
+                self.purge_request, self.instance_file, self.settings_file,
+                self.service_account_key]
 
     def make_private(self) -> list[Path]:
         """Take other users' access away from the home, the agent's directory and
@@ -112,6 +113,11 @@ class Home:
     @property
     def token(self) -> Path:
         return self.root / "token"
+
+    @property
+    def service_account_key(self) -> Path:
+        """The key that signs service-account tokens (`apiserver.serviceaccount_tokens`)."""
+        return self.root / "sa.key"
 
     @property
     def kubeconfig(self) -> Path:

@@ -163,7 +163,9 @@ EVENTS: ResourceType[Event] = ResourceType(
     CORE, "v1", "Event", "events", short_names=("ev",), has_status=False)
 SERVICEACCOUNTS: ResourceType[JsonObject] = ResourceType(
     CORE, "v1", "ServiceAccount", "serviceaccounts", short_names=("sa",), has_status=False,
-    returns_deleted_object=True)
+    returns_deleted_object=True,
+    subresources=(Subresource("token", "TokenRequest", "authentication.k8s.io", "v1",
+                              verbs=("create",)),))
 PERSISTENTVOLUMES: ResourceType[PersistentVolume] = ResourceType(
     CORE, "v1", "PersistentVolume", "persistentvolumes", namespaced=False,
     short_names=("pv",), returns_deleted_object=True)

@@ -11,7 +11,6 @@ metrics and watch caches; nothing is global.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,14 +22,25 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from minik.api import errors
 from minik.api.decode import MAX_BODY_BYTES
 from minik.api.query import parse_bool
-from minik.apiserver import discovery, handlers, negotiation, node_proxy, openapi
+from minik.apiserver import authn_api, discovery, handlers, negotiation, node_proxy, openapi
+from minik.apiserver.authn import (
+    AUTHENTICATOR_KEY,
+    SIGNER_KEY,
+    USER_KEY,
+    AdminToken,
+    Chain,
+    ServiceAccountTokens,
+    authenticate,
+)
 from minik.apiserver.cacher import CACHERS_KEY, Cachers
 from minik.apiserver.handlers import STORAGE_KEY
+from minik.apiserver.impersonation import impersonated
 from minik.apiserver.metrics import METRICS_KEY, ApiMetrics
 from minik.apiserver.resourcemetrics import api as resource_metrics
 from minik.apiserver.resourcemetrics.store import MetricsStore
 from minik.apiserver.responses import status_response
 from minik.apiserver.routing import resource_request, verb
+from minik.apiserver.serviceaccount_tokens import TokenSigner, new_signing_key
 from minik.apiserver.storage import ObjectStorage
 
 log = logging.getLogger(__name__)
@@ -137,13 +147,10 @@ async def complete_writes_middleware(request: web.Request, handler: Handler
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate (`authn`), then act as the user impersonation headers name."""
     if request.path in PUBLIC_PATHS:
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    expected = request.app[TOKEN_KEY]
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), expected):
-        raise errors.unauthorized()
+    request[USER_KEY] = impersonated(request, await authenticate(request))
     return await handler(request)
 
 
@@ -191,7 +198,9 @@ def _resource_routes(app: web.Application) -> None:
         app.router.add_delete(tail, handlers.delete_object)
 
 
-def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics) -> web.Application:
+def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics,
+               signer: TokenSigner | None = None) -> web.Application:
+    """The application; `signer` signs service-account tokens (a fresh key when not given)."""
     app = web.Application(
         middlewares=[metrics_middleware, complete_writes_middleware, error_middleware,
                      auth_middleware, negotiation.middleware],
@@ -202,6 +211,9 @@ def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics) -> we
     app.on_cleanup.append(app[CACHERS_KEY].close)
     app[METRICS_KEY] = metrics
     app[TOKEN_KEY] = token
+    app[SIGNER_KEY] = signer or TokenSigner(new_signing_key())
+    app[AUTHENTICATOR_KEY] = Chain(AdminToken(token),
+                                   ServiceAccountTokens(app[SIGNER_KEY], storage))
     app[READY_KEY] = []
     r = app.router
     for path in ("/healthz", "/livez"):
@@ -218,6 +230,7 @@ def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics) -> we
     r.add_get("/openapi/v3/{path:.+}", openapi.document)
     r.add_get("/openapi/v2", openapi.v2)
     node_proxy.add_routes(app)
+    authn_api.add_routes(app)
     resource_metrics.install(app, MetricsStore())
     _resource_routes(app)
     return app

@@ -20,6 +20,7 @@ from minik.api.decode import decode_body, require_object
 from minik.api.resources import ResourceType
 from minik.apiserver import proxy, responses
 from minik.apiserver.apply import server_side_apply
+from minik.apiserver.authn import SIGNER_KEY
 from minik.apiserver.lifecycle import DeleteOptions
 from minik.apiserver.listing import Selection, list_page
 from minik.apiserver.listoptions import ListOptions
@@ -29,6 +30,7 @@ from minik.apiserver.storage import ObjectStorage, WriteOptions, WriteResult
 from minik.apiserver.subresources.binding import bind
 from minik.apiserver.subresources.eviction import evict
 from minik.apiserver.subresources.scale import read_scale, write_scale
+from minik.apiserver.subresources.token import request_token
 from minik.apiserver.watch import serve_watch
 
 STORAGE_KEY = web.AppKey("storage", ObjectStorage)
@@ -120,6 +122,10 @@ async def create_object(request: web.Request) -> web.StreamResponse:
             bound = await bind(_storage(request), target, binding,
                                _write_options(request, target))
             return responses.json_response(bound, status=201)
+        if target.rt.kind == "ServiceAccount" and target.subresource == "token":
+            body = require_object(await _body(request))
+            token = await request_token(_storage(request), request.app[SIGNER_KEY], target, body)
+            return responses.json_response(token, status=201)
         if target.rt.kind == "Pod" and target.subresource == "eviction":
             evicted = await evict(_storage(request), target, require_object(await _body(request)),
                                   _write_options(request, target))

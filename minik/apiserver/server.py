@@ -37,8 +37,10 @@ from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.resourcemetrics.api import METRICS_STORE_KEY
 from minik.apiserver.resourcemetrics.scraper import METRIC_RESOLUTION, MetricsScraper
 from minik.apiserver.service_alloc import ServiceAllocator
+from minik.apiserver.serviceaccount_admission import ServiceAccountAdmission
+from minik.apiserver.serviceaccount_tokens import TokenSigner, load_or_create_key
 from minik.apiserver.storage import ObjectStorage, WriteOptions
-from minik.apiserver.storage_admission import default_storage_class
+from minik.apiserver.storage_admission import STORAGE_ADMISSION, default_storage_class
 from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
 from minik.home import Home
 from minik.kubeconfig import server_url
@@ -111,6 +113,8 @@ class ApiServer:
         self.port = port
         services = ServiceAllocator(service_cidr, node_port_range)
         self.storage = ObjectStorage(store, allocators={"Service": services},
+                                     admission={**STORAGE_ADMISSION,
+                                                "Pod": ServiceAccountAdmission()},
                                      garbage_collection=garbage_collection)
         self.kubernetes = KubernetesService(self.storage,
                                             cluster_ip=services.ips.kubernetes_address, port=port)
@@ -120,7 +124,8 @@ class ApiServer:
         self.ssl = server_ssl_context(home)
         self.node_address: str | None = None
         limit_read_buffers()
-        self.app = create_app(self.storage, token=token, metrics=metrics)
+        self.signer = TokenSigner(load_or_create_key(home))
+        self.app = create_app(self.storage, token=token, metrics=metrics, signer=self.signer)
         kubelet_client.install(self.app, ca_file=home.ca_cert, token=token)
         self.scraper = MetricsScraper(self.storage, self.app[kubelet_client.KUBELET_KEY],
                                       self.app[METRICS_STORE_KEY], resolution=metric_resolution)

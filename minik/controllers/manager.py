@@ -27,6 +27,7 @@ from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.job.controller import JobController
 from minik.controllers.namespace import NamespaceController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
+from minik.controllers.rootcacert import RootCACertPublisher
 from minik.controllers.serviceaccount import ServiceAccountsController
 from minik.controllers.statefulset.controller import StatefulSetController
 from minik.controllers.tainteviction import TaintEvictionController
@@ -65,6 +66,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "garbagecollector": GarbageCollector,
         "namespace": NamespaceController,
         "serviceaccount": ServiceAccountsController,
+        "root-ca-cert-publisher": RootCACertPublisher,
         "eventttl": EventTTLController,
         "ephemeral-volume": EphemeralVolumeController,
         "persistentvolume-binder": PersistentVolumeController,

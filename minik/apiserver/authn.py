@@ -1,0 +1,166 @@
+"""Authentication: who sent a request, as Kubernetes' authenticator chain says it.
+
+Each authenticator maps a bearer token to a `UserInfo` or passes; the
+chain asks them in order and the first answer wins:
+
+- the instance's admin token (the kubeconfig's, also shown by the node
+  agent and the node network process) is user `minik-admin` in the groups
+  `system:masters` and `system:authenticated`;
+- a service-account token (`serviceaccount_tokens`) whose ServiceAccount,
+  and bound Pod or Secret, still exist with the uids it names is
+  `system:serviceaccount:<ns>:<name>` in `system:serviceaccounts`,
+  `system:serviceaccounts:<ns>` and `system:authenticated`; a pod-bound
+  token also carries the pod's name and uid as `extra`.
+
+The middleware stores the user under `USER_KEY` on the request, where
+handlers and authorizers read it (`user_of`); a request no authenticator
+accepts gets 401 Unauthorized. Impersonation headers are then applied
+(`impersonation`).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from minik.api import errors
+from minik.api.resources import PODS, SECRETS, SERVICEACCOUNTS, ResourceType
+from minik.apiserver.serviceaccount_tokens import (
+    API_AUDIENCES,
+    BoundObject,
+    TokenError,
+    TokenSigner,
+)
+from minik.apiserver.storage import ObjectStorage
+
+ADMIN_USER = "minik-admin"
+MASTERS = "system:masters"
+AUTHENTICATED = "system:authenticated"
+SERVICE_ACCOUNTS = "system:serviceaccounts"
+POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name"
+POD_UID_EXTRA = "authentication.kubernetes.io/pod-uid"
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """A user as authentication.k8s.io/v1 describes one."""
+
+    name: str
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The `UserInfo` of a TokenReview or SelfSubjectReview status."""
+        wire: dict[str, Any] = {"username": self.name}
+        if self.uid:
+            wire["uid"] = self.uid
+        if self.groups:
+            wire["groups"] = list(self.groups)
+        if self.extra:
+            wire["extra"] = {k: list(v) for k, v in self.extra.items()}
+        return wire
+
+
+class Authenticator(Protocol):
+    """Maps a bearer token to its user, or None when the token is not its kind."""
+
+    async def authenticate(self, token: str) -> UserInfo | None: ...
+
+
+ADMIN = UserInfo(ADMIN_USER, groups=(MASTERS, AUTHENTICATED))
+
+
+class AdminToken:
+    """The instance's own token: the administrator, a member of `system:masters`."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def authenticate(self, token: str) -> UserInfo | None:
+        return ADMIN if hmac.compare_digest(token.encode(), self._token.encode()) else None
+
+
+def service_account_user(namespace: str, name: str, uid: str = "",
+                         extra: Mapping[str, tuple[str, ...]] | None = None) -> UserInfo:
+    return UserInfo(f"system:serviceaccount:{namespace}:{name}", uid,
+                    (SERVICE_ACCOUNTS, f"{SERVICE_ACCOUNTS}:{namespace}", AUTHENTICATED),
+                    dict(extra or {}))
+
+
+class ServiceAccountTokens:
+    """Service-account JWTs, valid while their account and bound object live."""
+
+    def __init__(self, signer: TokenSigner, storage: ObjectStorage,
+                 audiences: Sequence[str] = API_AUDIENCES) -> None:
+        self.signer = signer
+        self.storage = storage
+        self.audiences = tuple(audiences)
+
+    async def _uid(self, rt: ResourceType[Any], namespace: str, name: str) -> str | None:
+        try:
+            obj = await self.storage.get(rt, namespace, name)
+        except errors.ApiError:
+            return None
+        return str((obj.get("metadata") or {}).get("uid", ""))
+
+    async def authenticate(self, token: str) -> UserInfo | None:
+        if token.count(".") != 2:
+            return None
+        try:
+            claims = self.signer.verify(token, self.audiences)
+        except TokenError:
+            return None
+        if await self._uid(SERVICEACCOUNTS, claims.namespace, claims.name) != claims.uid:
+            return None
+        extra: dict[str, tuple[str, ...]] = {}
+        if claims.bound is not None:
+            if not await self._bound_alive(claims.namespace, claims.bound):
+                return None
+            if claims.bound.kind == "Pod":
+                extra = {POD_NAME_EXTRA: (claims.bound.name,), POD_UID_EXTRA: (claims.bound.uid,)}
+        return service_account_user(claims.namespace, claims.name, claims.uid, extra)
+
+    async def _bound_alive(self, namespace: str, bound: BoundObject) -> bool:
+        rt = PODS if bound.kind == "Pod" else SECRETS
+        return await self._uid(rt, namespace, bound.name) == bound.uid
+
+
+class Chain:
+    """Asks each authenticator in turn; the first that knows the token answers."""
+
+    def __init__(self, *authenticators: Authenticator) -> None:
+        self.authenticators = authenticators
+
+    async def authenticate(self, token: str) -> UserInfo | None:
+        for authenticator in self.authenticators:
+            user = await authenticator.authenticate(token)
+            if user is not None:
+                return user
+        return None
+
+
+AUTHENTICATOR_KEY = web.AppKey("authenticator", Chain)
+SIGNER_KEY = web.AppKey("token-signer", TokenSigner)
+USER_KEY = web.RequestKey("user", UserInfo)
+
+
+def user_of(request: web.Request) -> UserInfo:
+    """The authenticated (or impersonated) user of a request."""
+    return request[USER_KEY]
+
+
+async def authenticate(request: web.Request) -> UserInfo:
+    """The user the request's bearer token names; 401 when none does."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise errors.unauthorized()
+    user = await request.app[AUTHENTICATOR_KEY].authenticate(token)
+    if user is None:
+        raise errors.unauthorized()
+    return user
