@@ -16,6 +16,7 @@ from typing import Any
 from minik.api.errors import Cause
 from minik.api.models.base import forbidden, immutable
 from minik.api.models.quantity import is_quantity, parse_quantity
+from minik.api.models.rbac import role_ref_causes
 
 STATEFULSET_MUTABLE = (
     "replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy",
@@ -203,4 +204,6 @@ _SPECIAL = {
     "Service": _service,
     "ConfigMap": _immutable_data,
     "Secret": _immutable_data,
+    "RoleBinding": role_ref_causes,
+    "ClusterRoleBinding": role_ref_causes,
 }
