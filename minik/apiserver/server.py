@@ -34,6 +34,8 @@ from minik.apiserver.app import READY_KEY, FailureAccessLogger, create_app
 from minik.apiserver.heap import trim_forever
 from minik.apiserver.kubernetes_service import KubernetesService
 from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.rbac.bootstrap import ensure_bootstrap_policy
+from minik.apiserver.rbac.escalation import RBAC_ADMISSION
 from minik.apiserver.resourcemetrics.api import METRICS_STORE_KEY
 from minik.apiserver.resourcemetrics.scraper import METRIC_RESOLUTION, MetricsScraper
 from minik.apiserver.service_alloc import ServiceAllocator
@@ -114,7 +116,8 @@ class ApiServer:
         services = ServiceAllocator(service_cidr, node_port_range)
         self.storage = ObjectStorage(store, allocators={"Service": services},
                                      admission={**STORAGE_ADMISSION,
-                                                "Pod": ServiceAccountAdmission()},
+                                                "Pod": ServiceAccountAdmission(),
+                                                **RBAC_ADMISSION},
                                      garbage_collection=garbage_collection)
         self.kubernetes = KubernetesService(self.storage,
                                             cluster_ip=services.ips.kubernetes_address, port=port)
@@ -135,6 +138,7 @@ class ApiServer:
         """Serve, and say where (the URL clients use)."""
         await bootstrap_namespaces(self.storage)
         await ensure_default_storage_class(self.storage)
+        await ensure_bootstrap_policy(self.storage)
         await self.kubernetes.reconcile()
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.bind, self.port, ssl_context=self.ssl)
