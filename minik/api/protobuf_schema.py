@@ -12,8 +12,9 @@ wire means set, even to 0, "" or false. Kinds: "string", "int", "bool",
 Only what those commands can emit is described: a Pod template as
 `create deployment|job|cronjob` builds it (containers with image, command,
 ports, resources), not the whole PodSpec; the PodDisruptionBudget of
-`create pdb` and the Eviction (with its DeleteOptions) of `drain`. The
-decoder refuses any other field that carries a value, naming it.
+`create pdb`, the Eviction (with its DeleteOptions) of `drain`, and
+`create token`'s TokenRequest. The decoder refuses any other field that
+carries a value, naming it.
 """
 
 from __future__ import annotations
@@ -386,6 +387,16 @@ WORKLOADS: dict[str, Schema] = {
         8: ptr(s("timeZone")),
     },
     "batch.JobTemplateSpec": {1: m("metadata", "meta.ObjectMeta"), 2: m("spec", "batch.JobSpec")},
+    "authentication.TokenRequest": {
+        1: m("metadata", "meta.ObjectMeta"), 2: m("spec", "authentication.TokenRequestSpec"),
+        3: ignore("status"),
+    },
+    "authentication.TokenRequestSpec": {
+        1: many("audiences"), 3: m("boundObjectRef", "authentication.BoundObjectReference"),
+        4: ptr(i("expirationSeconds")),
+    },
+    "authentication.BoundObjectReference": {1: s("kind"), 2: s("apiVersion"), 3: s("name"),
+                                            4: s("uid")},
 }
 
 POLICY: dict[str, Schema] = {
@@ -418,6 +429,7 @@ ROOTS: dict[tuple[str, str], str] = {
     ("v1", "Secret"): "core.Secret",
     ("v1", "Namespace"): "core.Namespace",
     ("v1", "ServiceAccount"): "core.ServiceAccount",
+    ("authentication.k8s.io/v1", "TokenRequest"): "authentication.TokenRequest",
     ("v1", "Service"): "core.Service",
     ("apps/v1", "Deployment"): "apps.Deployment",
     ("batch/v1", "Job"): "batch.Job",

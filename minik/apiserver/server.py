@@ -40,7 +40,11 @@ from minik.apiserver.resourcemetrics.api import METRICS_STORE_KEY
 from minik.apiserver.resourcemetrics.scraper import METRIC_RESOLUTION, MetricsScraper
 from minik.apiserver.service_alloc import ServiceAllocator
 from minik.apiserver.serviceaccount_admission import ServiceAccountAdmission
-from minik.apiserver.serviceaccount_tokens import TokenSigner, load_or_create_key
+from minik.apiserver.serviceaccount_tokens import (
+    TokenSigner,
+    load_or_create_key,
+    max_expiration_for_tests,
+)
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.apiserver.storage_admission import STORAGE_ADMISSION, default_storage_class
 from minik.apiserver.tls import ensure_certificates, limit_read_buffers, server_ssl_context
@@ -127,7 +131,8 @@ class ApiServer:
         self.ssl = server_ssl_context(home)
         self.node_address: str | None = None
         limit_read_buffers()
-        self.signer = TokenSigner(load_or_create_key(home))
+        self.signer = TokenSigner(load_or_create_key(home),
+                                  max_expiration=max_expiration_for_tests())
         self.app = create_app(self.storage, token=token, metrics=metrics, signer=self.signer)
         kubelet_client.install(self.app, ca_file=home.ca_cert, token=token)
         self.scraper = MetricsScraper(self.storage, self.app[kubelet_client.KUBELET_KEY],

@@ -14,12 +14,18 @@ issuer, audience and time, on the signer's clock (a test's manual one).
 That the ServiceAccount and the bound object still exist with those uids
 is the authenticator's check (`apiserver.authn`), which reads the store.
 PyJWT's errors are mapped to `TokenError` here and nowhere else.
+
+For tests only, the environment variable `MINIK_TEST_MAX_TOKEN_EXPIRATION`
+(seconds) caps every token's lifetime, as Kubernetes'
+`--service-account-max-token-expiration` does, but below its floor, so
+that an end-to-end test sees the node agent renew a pod's token.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -40,6 +46,13 @@ ALGORITHM = "ES256"
 MIN_EXPIRATION = 600
 DEFAULT_EXPIRATION = 3600
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+MAX_EXPIRATION_ENV = "MINIK_TEST_MAX_TOKEN_EXPIRATION"
+
+
+def max_expiration_for_tests() -> int | None:
+    """The test-only cap on token lifetimes, when `MINIK_TEST_MAX_TOKEN_EXPIRATION` is set."""
+    value = os.environ.get(MAX_EXPIRATION_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 class TokenError(Exception):
@@ -103,9 +116,11 @@ class TokenSigner:
     """Issues and verifies the tokens of one key, on one clock."""
 
     def __init__(self, key: ec.EllipticCurvePrivateKey, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 max_expiration: int | None = None) -> None:
         self.key = key
         self.clock = clock
+        self.max_expiration = max_expiration
         public = key.public_key().public_bytes(serialization.Encoding.DER,
                                                serialization.PublicFormat.SubjectPublicKeyInfo)
         self.key_id = _b64(hashlib.sha256(public).digest())
@@ -115,6 +130,8 @@ class TokenSigner:
               seconds: int, bound: BoundObject | None = None) -> tuple[str, int]:
         """A token for the ServiceAccount `namespace`/`name`, and when it expires."""
         now = int(self.clock())
+        if self.max_expiration is not None:
+            seconds = min(seconds, self.max_expiration)
         expires = now + seconds
         private: dict[str, Any] = {"namespace": namespace,
                                    "serviceaccount": {"name": name, "uid": uid}}

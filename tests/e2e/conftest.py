@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cluster import Cluster, free_port
+from tests.e2e.cluster import Cluster, eventually, free_port
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,13 @@ def unstarted(tmp_path: Path) -> Iterator[Cluster]:
 
 @pytest.fixture
 def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace, once its `default` ServiceAccount exists (pods need it, as on
+    Kubernetes, whose e2e framework waits for it too)."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.api.request("POST", "/api/v1/namespaces", body={"metadata": {"name": name}})
+    eventually(lambda: cluster.kubectl("get", "sa", "default", "-n", name,
+                                       check=False).returncode == 0,
+               what=f"the default ServiceAccount of {name}")
     yield name
 
 
