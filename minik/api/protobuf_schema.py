@@ -12,9 +12,10 @@ wire means set, even to 0, "" or false. Kinds: "string", "int", "bool",
 Only what those commands can emit is described: a Pod template as
 `create deployment|job|cronjob` builds it (containers with image, command,
 ports, resources), not the whole PodSpec; the PodDisruptionBudget of
-`create pdb`, the Eviction (with its DeleteOptions) of `drain`, and
-`create token`'s TokenRequest. The decoder refuses any other field that
-carries a value, naming it.
+`create pdb`, the Eviction (with its DeleteOptions) of `drain`,
+`create token`'s TokenRequest, and the RBAC objects of `create role`,
+`clusterrole`, `rolebinding` and `clusterrolebinding`. The decoder
+refuses any other field that carries a value, naming it.
 """
 
 from __future__ import annotations
@@ -419,9 +420,26 @@ POLICY: dict[str, Schema] = {
     "meta.Preconditions": {1: ptr(s("uid")), 2: ptr(s("resourceVersion"))},
 }
 
+RBAC: dict[str, Schema] = {
+    "rbac.Role": {1: m("metadata", "meta.ObjectMeta"), 2: many("rules", "rbac.PolicyRule")},
+    "rbac.ClusterRole": {
+        1: m("metadata", "meta.ObjectMeta"), 2: many("rules", "rbac.PolicyRule"),
+        3: m("aggregationRule", "rbac.AggregationRule"),
+    },
+    "rbac.PolicyRule": {1: many("verbs"), 2: many("apiGroups"), 3: many("resources"),
+                        4: many("resourceNames"), 5: many("nonResourceURLs")},
+    "rbac.AggregationRule": {1: many("clusterRoleSelectors", "meta.LabelSelector")},
+    "rbac.RoleBinding": {
+        1: m("metadata", "meta.ObjectMeta"), 2: many("subjects", "rbac.Subject"),
+        3: m("roleRef", "rbac.RoleRef"),
+    },
+    "rbac.Subject": {1: s("kind"), 2: s("apiGroup"), 3: s("name"), 4: s("namespace")},
+    "rbac.RoleRef": {1: s("apiGroup"), 2: s("kind"), 3: s("name")},
+}
+
 MESSAGES: dict[str, Schema] = {
     **META, **CORE, **POD, **VOLUMES, **PROBES, **SECURITY, **SCHEDULING, **WORKLOADS,
-    **POLICY,
+    **POLICY, **RBAC,
 }
 
 ROOTS: dict[tuple[str, str], str] = {
@@ -437,4 +455,8 @@ ROOTS: dict[tuple[str, str], str] = {
     ("policy/v1", "PodDisruptionBudget"): "policy.PodDisruptionBudget",
     ("policy/v1", "Eviction"): "policy.Eviction",
     ("policy/v1beta1", "Eviction"): "policy.Eviction",
+    ("rbac.authorization.k8s.io/v1", "Role"): "rbac.Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "rbac.ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.RoleBinding",
 }
