@@ -14,7 +14,8 @@ Only what those commands can emit is described: a Pod template as
 ports, resources), not the whole PodSpec; the PodDisruptionBudget of
 `create pdb`, the Eviction (with its DeleteOptions) of `drain`,
 `create token`'s TokenRequest, and the RBAC objects of `create role`,
-`clusterrole`, `rolebinding` and `clusterrolebinding`. The decoder
+`clusterrole`, `rolebinding` and `clusterrolebinding`, and the access
+reviews of `auth can-i` (their `extra` and selectors dropped). The decoder
 refuses any other field that carries a value, naming it.
 """
 
@@ -437,9 +438,40 @@ RBAC: dict[str, Schema] = {
     "rbac.RoleRef": {1: s("apiGroup"), 2: s("kind"), 3: s("name")},
 }
 
+AUTHORIZATION: dict[str, Schema] = {
+    "authorization.SelfSubjectAccessReview": {
+        1: m("metadata", "meta.ObjectMeta"),
+        2: m("spec", "authorization.SelfSubjectAccessReviewSpec"), 3: ignore("status"),
+    },
+    "authorization.SelfSubjectAccessReviewSpec": {
+        1: m("resourceAttributes", "authorization.ResourceAttributes"),
+        2: m("nonResourceAttributes", "authorization.NonResourceAttributes"),
+    },
+    "authorization.ResourceAttributes": {
+        1: s("namespace"), 2: s("verb"), 3: s("group"), 4: s("version"), 5: s("resource"),
+        6: s("subresource"), 7: s("name"), 8: ignore("fieldSelector"),
+        9: ignore("labelSelector"),
+    },
+    "authorization.NonResourceAttributes": {1: s("path"), 2: s("verb")},
+    "authorization.SelfSubjectRulesReview": {
+        1: m("metadata", "meta.ObjectMeta"),
+        2: m("spec", "authorization.SelfSubjectRulesReviewSpec"), 3: ignore("status"),
+    },
+    "authorization.SelfSubjectRulesReviewSpec": {1: s("namespace")},
+    "authorization.SubjectAccessReview": {
+        1: m("metadata", "meta.ObjectMeta"),
+        2: m("spec", "authorization.SubjectAccessReviewSpec"), 3: ignore("status"),
+    },
+    "authorization.SubjectAccessReviewSpec": {
+        1: m("resourceAttributes", "authorization.ResourceAttributes"),
+        2: m("nonResourceAttributes", "authorization.NonResourceAttributes"),
+        3: s("user"), 4: many("groups"), 5: ignore("extra"), 6: s("uid"),
+    },
+}
+
 MESSAGES: dict[str, Schema] = {
     **META, **CORE, **POD, **VOLUMES, **PROBES, **SECURITY, **SCHEDULING, **WORKLOADS,
-    **POLICY, **RBAC,
+    **POLICY, **RBAC, **AUTHORIZATION,
 }
 
 ROOTS: dict[tuple[str, str], str] = {
@@ -459,4 +491,9 @@ ROOTS: dict[tuple[str, str], str] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "rbac.ClusterRole",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.RoleBinding",
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.RoleBinding",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"):
+        "authorization.SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "authorization.SelfSubjectRulesReview",
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): "authorization.SubjectAccessReview",
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): "authorization.SubjectAccessReview",
 }
