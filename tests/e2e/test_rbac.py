@@ -77,9 +77,14 @@ def test_roles_and_bindings_print_as_kubernetes_prints_them(cluster: Cluster,
                                       "-o", "json").stdout)
     assert role["rules"] == [{"verbs": ["get", "list"], "apiGroups": [""],
                               "resources": ["pods"]}]
-    refused = cluster.kubectl("create", "clusterrolebinding", "bad", "--role=reader",
-                              "--user=jane", check=False)
+    bad = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+           "metadata": {"name": "bad"}, "subjects": [{"kind": "ServiceAccount", "name": "x"}],
+           "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}}
+    refused = cluster.kubectl("apply", "-f", "-", input=json.dumps(bad), check=False)
     assert refused.returncode != 0
+    assert ('The ClusterRoleBinding "bad" is invalid: \n'
+            '* roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole"\n'
+            '* subjects[0].namespace: Required value\n') in refused.stderr
 
 
 def test_a_namespace_admin_cannot_grant_what_they_do_not_hold(cluster: Cluster,

@@ -332,3 +332,13 @@ async def test_impersonation_is_allowed_by_the_impersonate_verb(api: TestClient)
     assert status == 403 and body["message"] == (
         'users "jane" is forbidden: User "system:serviceaccount:default:robot" cannot '
         'impersonate resource "users" in API group "" at the cluster scope')
+
+
+async def test_a_bindings_role_ref_cannot_change(api: TestClient) -> None:
+    path = f"{RBAC}/namespaces/default/rolebindings"
+    await call(api, "POST", path, binding("fixed", "view"))
+    status, body = await call(api, "PATCH", f"{path}/fixed", {"roleRef": {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"}},
+        **{"Content-Type": "application/merge-patch+json"})
+    assert status == 422 and body["details"]["causes"][0]["field"] == "roleRef"
+    assert body["details"]["causes"][0]["message"].endswith(": cannot change roleRef")
