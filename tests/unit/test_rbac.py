@@ -342,3 +342,9 @@ async def test_a_bindings_role_ref_cannot_change(api: TestClient) -> None:
         **{"Content-Type": "application/merge-patch+json"})
     assert status == 422 and body["details"]["causes"][0]["field"] == "roleRef"
     assert body["details"]["causes"][0]["message"].endswith(": cannot change roleRef")
+
+
+async def test_the_monitoring_group_may_read_metrics(api: TestClient) -> None:
+    response = await api.get("/metrics", headers=acting_as("prometheus", "system:monitoring"))
+    assert response.status == 200
+    assert (await api.get("/metrics", headers=acting_as("prometheus"))).status == 403

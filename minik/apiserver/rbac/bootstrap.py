@@ -7,9 +7,10 @@ The rules are data, as upstream's `bootstrappolicy/policy.go` renders them
 aggregation controller fills their rules: `admin` takes `edit`'s, `edit`
 takes `view`'s); the `system:aggregate-to-*` roles holding the rules
 themselves; and `system:discovery`, `system:basic-user`,
-`system:public-info-viewer` and `system:auth-delegator`. The bindings give
-`system:masters` cluster-admin and every authenticated user discovery,
-basic-user (self reviews) and public info.
+`system:public-info-viewer`, `system:monitoring` (`/metrics`) and
+`system:auth-delegator`. The bindings give `system:masters` cluster-admin,
+the group `system:monitoring` its role, and every authenticated user
+discovery, basic-user (self reviews) and public info.
 
 At startup each missing object is created with the annotation
 `rbac.authorization.kubernetes.io/autoupdate: "true"` and the label
@@ -143,6 +144,9 @@ CLUSTER_ROLES = [
     cluster_role("system:discovery", [urls(
         ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
          "/readyz", "/version", "/version/"], ["get"])]),
+    cluster_role("system:monitoring", [urls(
+        ["/healthz", "/healthz/*", "/livez", "/livez/*", "/metrics", "/metrics/slis",
+         "/readyz", "/readyz/*"], ["get"])]),
     cluster_role("system:public-info-viewer", [urls(
         ["/healthz", "/livez", "/readyz", "/version", "/version/"], ["get"])]),
 ]
@@ -150,6 +154,7 @@ CLUSTER_ROLE_BINDINGS = [
     cluster_role_binding("cluster-admin", [MASTERS]),
     cluster_role_binding("system:basic-user", [AUTHENTICATED]),
     cluster_role_binding("system:discovery", [AUTHENTICATED]),
+    cluster_role_binding("system:monitoring", ["system:monitoring"]),
     cluster_role_binding("system:public-info-viewer", [AUTHENTICATED, UNAUTHENTICATED]),
 ]
 
