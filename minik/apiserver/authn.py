@@ -136,6 +136,13 @@ class Chain:
     def __init__(self, *authenticators: Authenticator) -> None:
         self.authenticators = authenticators
 
+    def for_audiences(self, audiences: Sequence[str]) -> Chain:
+        """The same chain, its service-account tokens checked against `audiences` (a
+        TokenReview's) instead of the API's."""
+        return Chain(*(ServiceAccountTokens(a.signer, a.storage, audiences)
+                       if isinstance(a, ServiceAccountTokens) else a
+                       for a in self.authenticators))
+
     async def authenticate(self, token: str) -> UserInfo | None:
         for authenticator in self.authenticators:
             user = await authenticator.authenticate(token)

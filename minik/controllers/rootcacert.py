@@ -34,11 +34,12 @@ class RootCACertPublisher:
 
     name = "root-ca-cert-publisher"
 
-    def __init__(self, ctx: ControllerContext) -> None:
+    def __init__(self, ctx: ControllerContext, *, ca_pem: bytes | None = None) -> None:
+        """`ca_pem`: the CA to publish; by default the one the controllers' client trusts."""
         self.client = ctx.client
         self.informers = ctx.informers
         self.metrics = ctx.metrics
-        self.ca = (ctx.client.access.ca_pem or b"").decode()
+        self.ca = (ca_pem or ctx.client.access.ca_pem or b"").decode()
         self.namespaces: Informer[Namespace] = ctx.informers.get(NAMESPACES)
         self.configmaps = ctx.informers.get(CONFIGMAPS)
         self.queue = WorkQueue(self.name, metrics=ctx.metrics, clock=ctx.clock)

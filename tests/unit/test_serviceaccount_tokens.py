@@ -212,3 +212,21 @@ async def test_the_issuer_publishes_its_keys(api) -> None:
     assert config["issuer"] == ISSUER
     keys = await (await api.get("/openid/v1/jwks", headers=admin())).json()
     assert keys["keys"][0]["alg"] == "ES256"
+
+
+async def test_a_token_review_says_whom_a_token_authenticates_for_its_audiences(api) -> None:
+    await create(api, SA, {"metadata": {"name": "robot"}})
+    token = (await token_for(api, "robot", {"audiences": ["vault"]}))["status"]["token"]
+    path = "/apis/authentication.k8s.io/v1/tokenreviews"
+
+    async def review(spec: dict[str, Any]) -> dict[str, Any]:
+        response = await api.post(path, headers=admin(), json={
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec})
+        assert response.status == 201
+        return (await response.json())["status"]
+
+    accepted = await review({"token": token, "audiences": ["vault"]})
+    assert accepted["authenticated"] is True and accepted["audiences"] == ["vault"]
+    assert accepted["user"]["username"] == "system:serviceaccount:default:robot"
+    refused = await review({"token": token})
+    assert "authenticated" not in refused and refused["error"] == "invalid bearer token"

@@ -92,7 +92,6 @@ async def request_token(storage: ObjectStorage, signer: TokenSigner, target: Res
     metadata = {**(body.get("metadata") or {}), "name": name, "namespace": namespace,
                 "creationTimestamp": None}
     return {"kind": "TokenRequest", "apiVersion": GROUP_VERSION, "metadata": metadata,
-            "spec": {**spec, "audiences": audiences, "expirationSeconds": seconds,
-                     "boundObjectRef": ref if isinstance(ref, dict) else None},
+            "spec": {**spec, "audiences": audiences, "expirationSeconds": seconds},
             "status": {"token": token, "expirationTimestamp": format_time(
                 dt.datetime.fromtimestamp(expires, dt.UTC))}}
