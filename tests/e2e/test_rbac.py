@@ -46,6 +46,8 @@ def test_can_i_list_shows_the_rules_of_the_subject(cluster: Cluster, namespace: 
     after = cluster.kubectl("auth", "can-i", "--list", "-n", namespace, account).stdout
     pods = next(line for line in after.splitlines() if line.startswith("pods "))
     assert pods.split()[-3:] == ["[get", "list", "watch]"]
+    older = kubectl_1_27(cluster, "auth", "can-i", "--list", "-n", namespace, account).stdout
+    assert any(line.startswith("pods ") for line in older.splitlines())
     admin = cluster.kubectl("auth", "can-i", "--list").stdout
     assert any(line.split()[:1] == ["*.*"] for line in admin.splitlines())
 
