@@ -195,6 +195,17 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, "Forbidden", message)
 
 
+def forbidden_for(resource: str, name: str, why: str, *, group: str = "") -> ApiError:
+    """Kubernetes' `NewForbidden`: the message names the resource (and object), if any."""
+    if not resource:
+        message = f"forbidden: {why}"
+    elif not name:
+        message = f"{qualified(resource, group)} is forbidden: {why}"
+    else:
+        message = f'{qualified(resource, group)} "{name}" is forbidden: {why}'
+    return ApiError(403, "Forbidden", message, {"name": name, "group": group, "kind": resource})
+
+
 def unauthorized(message: str = "Unauthorized") -> ApiError:
     return ApiError(401, "Unauthorized", message)
 

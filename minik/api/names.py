@@ -224,10 +224,21 @@ def name_is_dns1035_label(name: str, prefix: bool = False) -> list[str]:
     return is_dns1035_label(_mask_trailing_dash(name) if prefix else name)
 
 
+def name_is_path_segment(name: str, prefix: bool = False) -> list[str]:
+    """`ValidatePathSegmentName`: RBAC names such as `system:discovery` are path segments."""
+    if not prefix and name in (".", ".."):
+        return [f"may not be '{name}'"]
+    return [f"may not contain '{c}'" for c in "/%" if c in name]
+
+
 _NAME_RULES: dict[str, NameRule] = {
     "Namespace": name_is_dns_label,
     "StatefulSet": name_is_dns_label,
     "Service": name_is_dns1035_label,
+    "Role": name_is_path_segment,
+    "ClusterRole": name_is_path_segment,
+    "RoleBinding": name_is_path_segment,
+    "ClusterRoleBinding": name_is_path_segment,
 }
 
 

@@ -14,8 +14,11 @@ Only what those commands can emit is described: a Pod template as
 ports, resources), and the Pods `kubectl debug` creates (`--copy-to`,
 `node/<name>`: a copy of a pod's spec, host namespaces, a hostPath), not
 the whole PodSpec; the PodDisruptionBudget of `create pdb`, the Eviction
-(with its DeleteOptions) of `drain` and `create token`'s TokenRequest. The
-decoder refuses any other field that carries a value, naming it.
+(with its DeleteOptions) of `drain`, `create token`'s TokenRequest, the
+RBAC objects of `create role`, `clusterrole`, `rolebinding` and
+`clusterrolebinding`, and the access reviews of `auth can-i` (their
+`extra` and selectors dropped). The decoder refuses any other field that
+carries a value, naming it.
 """
 
 from __future__ import annotations
@@ -427,9 +430,57 @@ POLICY: dict[str, Schema] = {
     "meta.Preconditions": {1: ptr(s("uid")), 2: ptr(s("resourceVersion"))},
 }
 
+RBAC: dict[str, Schema] = {
+    "rbac.Role": {1: m("metadata", "meta.ObjectMeta"), 2: many("rules", "rbac.PolicyRule")},
+    "rbac.ClusterRole": {
+        1: m("metadata", "meta.ObjectMeta"), 2: many("rules", "rbac.PolicyRule"),
+        3: m("aggregationRule", "rbac.AggregationRule"),
+    },
+    "rbac.PolicyRule": {1: many("verbs"), 2: many("apiGroups"), 3: many("resources"),
+                        4: many("resourceNames"), 5: many("nonResourceURLs")},
+    "rbac.AggregationRule": {1: many("clusterRoleSelectors", "meta.LabelSelector")},
+    "rbac.RoleBinding": {
+        1: m("metadata", "meta.ObjectMeta"), 2: many("subjects", "rbac.Subject"),
+        3: m("roleRef", "rbac.RoleRef"),
+    },
+    "rbac.Subject": {1: s("kind"), 2: s("apiGroup"), 3: s("name"), 4: s("namespace")},
+    "rbac.RoleRef": {1: s("apiGroup"), 2: s("kind"), 3: s("name")},
+}
+
+AUTHORIZATION: dict[str, Schema] = {
+    "authorization.SelfSubjectAccessReview": {
+        1: m("metadata", "meta.ObjectMeta"),
+        2: m("spec", "authorization.SelfSubjectAccessReviewSpec"), 3: ignore("status"),
+    },
+    "authorization.SelfSubjectAccessReviewSpec": {
+        1: m("resourceAttributes", "authorization.ResourceAttributes"),
+        2: m("nonResourceAttributes", "authorization.NonResourceAttributes"),
+    },
+    "authorization.ResourceAttributes": {
+        1: s("namespace"), 2: s("verb"), 3: s("group"), 4: s("version"), 5: s("resource"),
+        6: s("subresource"), 7: s("name"), 8: ignore("fieldSelector"),
+        9: ignore("labelSelector"),
+    },
+    "authorization.NonResourceAttributes": {1: s("path"), 2: s("verb")},
+    "authorization.SelfSubjectRulesReview": {
+        1: m("metadata", "meta.ObjectMeta"),
+        2: m("spec", "authorization.SelfSubjectRulesReviewSpec"), 3: ignore("status"),
+    },
+    "authorization.SelfSubjectRulesReviewSpec": {1: s("namespace")},
+    "authorization.SubjectAccessReview": {
+        1: m("metadata", "meta.ObjectMeta"),
+        2: m("spec", "authorization.SubjectAccessReviewSpec"), 3: ignore("status"),
+    },
+    "authorization.SubjectAccessReviewSpec": {
+        1: m("resourceAttributes", "authorization.ResourceAttributes"),
+        2: m("nonResourceAttributes", "authorization.NonResourceAttributes"),
+        3: s("user"), 4: many("groups"), 5: ignore("extra"), 6: s("uid"),
+    },
+}
+
 MESSAGES: dict[str, Schema] = {
     **META, **CORE, **POD, **VOLUMES, **PROBES, **SECURITY, **SCHEDULING, **WORKLOADS,
-    **POLICY,
+    **POLICY, **RBAC, **AUTHORIZATION,
 }
 
 ROOTS: dict[tuple[str, str], str] = {
@@ -446,4 +497,13 @@ ROOTS: dict[tuple[str, str], str] = {
     ("policy/v1", "PodDisruptionBudget"): "policy.PodDisruptionBudget",
     ("policy/v1", "Eviction"): "policy.Eviction",
     ("policy/v1beta1", "Eviction"): "policy.Eviction",
+    ("rbac.authorization.k8s.io/v1", "Role"): "rbac.Role",
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "rbac.ClusterRole",
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.RoleBinding",
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.RoleBinding",
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"):
+        "authorization.SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "authorization.SelfSubjectRulesReview",
+    ("authorization.k8s.io/v1", "SubjectAccessReview"): "authorization.SubjectAccessReview",
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): "authorization.SubjectAccessReview",
 }

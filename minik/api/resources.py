@@ -215,6 +215,15 @@ LIMITRANGES: ResourceType[JsonObject] = ResourceType(
 RESOURCEQUOTAS: ResourceType[JsonObject] = ResourceType(
     CORE, "v1", "ResourceQuota", "resourcequotas", short_names=("quota",))
 
+RBAC = "rbac.authorization.k8s.io"
+ROLES: ResourceType[JsonObject] = ResourceType(RBAC, "v1", "Role", "roles", has_status=False)
+CLUSTERROLES: ResourceType[JsonObject] = ResourceType(
+    RBAC, "v1", "ClusterRole", "clusterroles", namespaced=False, has_status=False)
+ROLEBINDINGS: ResourceType[JsonObject] = ResourceType(
+    RBAC, "v1", "RoleBinding", "rolebindings", has_status=False)
+CLUSTERROLEBINDINGS: ResourceType[JsonObject] = ResourceType(
+    RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings", namespaced=False, has_status=False)
+
 NODEMETRICS: ResourceType[JsonObject] = ResourceType(
     "metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False,
     verbs=("get", "list"), has_status=False)
@@ -231,7 +240,8 @@ def _registry() -> tuple[ResourceType[JsonObject], ...]:
         ENDPOINTS, EVENTS, SERVICEACCOUNTS, PERSISTENTVOLUMES, PERSISTENTVOLUMECLAIMS,
         DEPLOYMENTS, REPLICASETS, STATEFULSETS, DAEMONSETS, CONTROLLERREVISIONS, JOBS,
         CRONJOBS, ENDPOINTSLICES, STORAGECLASSES, LEASES, HORIZONTALPODAUTOSCALERS,
-        PODDISRUPTIONBUDGETS, LIMITRANGES, RESOURCEQUOTAS,
+        PODDISRUPTIONBUDGETS, LIMITRANGES, RESOURCEQUOTAS, CLUSTERROLEBINDINGS, CLUSTERROLES,
+        ROLEBINDINGS, ROLES,
         NODEMETRICS, PODMETRICS,
     ))
 

@@ -36,6 +36,8 @@ from minik.apiserver.cacher import CACHERS_KEY, Cachers
 from minik.apiserver.handlers import STORAGE_KEY
 from minik.apiserver.impersonation import impersonated
 from minik.apiserver.metrics import METRICS_KEY, ApiMetrics
+from minik.apiserver.rbac import reviews
+from minik.apiserver.rbac.authorizer import AUTHORIZER_KEY, Authorizer, authorization_middleware
 from minik.apiserver.resourcemetrics import api as resource_metrics
 from minik.apiserver.resourcemetrics.store import MetricsStore
 from minik.apiserver.responses import status_response
@@ -150,7 +152,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     """Authenticate (`authn`), then act as the user impersonation headers name."""
     if request.path in PUBLIC_PATHS:
         return await handler(request)
-    request[USER_KEY] = impersonated(request, await authenticate(request))
+    request[USER_KEY] = await impersonated(request, await authenticate(request))
     return await handler(request)
 
 
@@ -203,7 +205,7 @@ def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics,
     """The application; `signer` signs service-account tokens (a fresh key when not given)."""
     app = web.Application(
         middlewares=[metrics_middleware, complete_writes_middleware, error_middleware,
-                     auth_middleware, negotiation.middleware],
+                     auth_middleware, authorization_middleware, negotiation.middleware],
         client_max_size=MAX_BODY_BYTES,
     )
     app[STORAGE_KEY] = storage
@@ -214,6 +216,7 @@ def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics,
     app[SIGNER_KEY] = signer or TokenSigner(new_signing_key())
     app[AUTHENTICATOR_KEY] = Chain(AdminToken(token),
                                    ServiceAccountTokens(app[SIGNER_KEY], storage))
+    app[AUTHORIZER_KEY] = Authorizer(storage.store)
     app[READY_KEY] = []
     r = app.router
     for path in ("/healthz", "/livez"):
@@ -231,6 +234,7 @@ def create_app(storage: ObjectStorage, *, token: str, metrics: ApiMetrics,
     r.add_get("/openapi/v2", openapi.v2)
     node_proxy.add_routes(app)
     authn_api.add_routes(app)
+    reviews.add_routes(app)
     resource_metrics.install(app, MetricsStore())
     _resource_routes(app)
     return app

@@ -4,9 +4,11 @@ As Kubernetes' impersonation filter: the request then acts as the user
 the headers name. Groups, uid or extra without a user are refused (400).
 An impersonated service account (`system:serviceaccount:<ns>:<name>`)
 given no groups gets a service account's groups, and every impersonated
-user but `system:anonymous` is in `system:authenticated`. Until minik has
-RBAC, only members of `system:masters` may impersonate; anyone else gets
-Kubernetes' 403 naming what they may not impersonate.
+user but `system:anonymous` is in `system:authenticated`. Each user,
+service account, group and uid named must be allowed by the authorizer to
+the requester with the verb `impersonate` (on `users`, `serviceaccounts`,
+`groups`, `uids` of the core group; `system:masters` may do anything);
+anyone else gets Kubernetes' 403 naming what they may not impersonate.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from minik.api import errors
-from minik.apiserver.authn import AUTHENTICATED, MASTERS, UserInfo, service_account_user
+from minik.apiserver.authn import AUTHENTICATED, UserInfo, service_account_user
+from minik.apiserver.rbac.attributes import Attributes
+from minik.apiserver.rbac.authorizer import AUTHORIZER_KEY, forbidden
 from minik.apiserver.serviceaccount_tokens import SERVICE_ACCOUNT_PREFIX
 
 USER = "Impersonate-User"
@@ -26,24 +30,27 @@ EXTRA_PREFIX = "impersonate-extra-"
 ANONYMOUS = "system:anonymous"
 
 
-def _refused(user: UserInfo, resource: str, name: str, namespace: str = "") -> errors.ApiError:
-    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-    return errors.forbidden(f'{resource} "{name}" is forbidden: User "{user.name}" cannot '
-                            f'impersonate resource "{resource}" in API group "" {scope}')
-
-
-def _check_allowed(user: UserInfo, name: str, groups: list[str]) -> None:
-    if MASTERS in user.groups:
-        return
+async def _check_allowed(request: web.Request, user: UserInfo, name: str, groups: list[str],
+                         uid: str) -> None:
+    """As upstream's impersonation filter: the user (or service account), each group, the uid."""
+    wanted: list[tuple[str, str, str, str]] = []
     if name.startswith(SERVICE_ACCOUNT_PREFIX) and name.count(":") == 3:
         namespace, account = name[len(SERVICE_ACCOUNT_PREFIX):].split(":")
-        raise _refused(user, "serviceaccounts", account, namespace)
-    if name:
-        raise _refused(user, "users", name)
-    raise _refused(user, "groups", groups[0])
+        wanted.append(("", "serviceaccounts", account, namespace))
+    else:
+        wanted.append(("", "users", name, ""))
+    wanted += [("", "groups", group, "") for group in groups]
+    if uid:
+        wanted.append(("authentication.k8s.io", "uids", uid, ""))
+    authorizer = request.app[AUTHORIZER_KEY]
+    for group, resource, target, namespace in wanted:
+        attrs = Attributes(user, "impersonate", True, group, "", resource, "", target, namespace)
+        decision = await authorizer.authorize(attrs)
+        if not decision.allowed:
+            raise forbidden(attrs, decision.reason)
 
 
-def impersonated(request: web.Request, user: UserInfo) -> UserInfo:
+async def impersonated(request: web.Request, user: UserInfo) -> UserInfo:
     """The user the request acts as: `user`, or the one its impersonation headers name."""
     headers = request.headers
     name = headers.get(USER, "")
@@ -59,7 +66,7 @@ def impersonated(request: web.Request, user: UserInfo) -> UserInfo:
             raise errors.bad_request("requested impersonation of groups, uid or extra "
                                      "without impersonating a user")
         return user
-    _check_allowed(user, name, groups)
+    await _check_allowed(request, user, name, groups, uid)
     if name.startswith(SERVICE_ACCOUNT_PREFIX) and name.count(":") == 3 and not groups:
         namespace, account = name[len(SERVICE_ACCOUNT_PREFIX):].split(":")
         return service_account_user(namespace, account, uid, extra)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from minik.api.resources import REGISTRY
 from minik.apiserver.admission import Admission, AdmissionChain
 from minik.apiserver.limitranger import LimitRanger
@@ -13,15 +15,19 @@ POD_TEMPLATE_KINDS = ("Pod", "ReplicationController", "Deployment", "ReplicaSet"
                       "StatefulSet", "DaemonSet", "Job", "CronJob")
 
 
-def default_admission(*, service_accounts: Admission | None = None) -> dict[str, Admission]:
-    """Kind -> the chain of plugins its writes go through. `service_accounts` (the
-    ServiceAccount plugin, which the API server passes; in-process test servers
-    without ServiceAccounts leave it out) runs on pods after LimitRanger, as in
-    Kubernetes' plugin order."""
+def default_admission(*, strategies: Mapping[str, Admission] | None = None,
+                      service_accounts: Admission | None = None) -> dict[str, Admission]:
+    """Kind -> the chain of plugins its writes go through. The API server passes
+    what in-process test servers leave out: `strategies`, kind checks that
+    Kubernetes makes in its registry strategies, before any admission plugin
+    (RBAC's escalation prevention), and `service_accounts`, the ServiceAccount
+    plugin, which runs on pods after LimitRanger as in Kubernetes' order."""
     limit_ranger, pod_security, quota = LimitRanger(), PodSecurityAdmission(), QuotaAdmission()
     chains: dict[str, list[Admission]] = {}
     for rt in REGISTRY:
         plugins: list[Admission] = []
+        if strategies and rt.kind in strategies:
+            plugins.append(strategies[rt.kind])
         if rt.kind in STORAGE_ADMISSION:
             plugins.append(STORAGE_ADMISSION[rt.kind])
         if rt.kind in ("Pod", "PersistentVolumeClaim"):

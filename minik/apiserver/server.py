@@ -35,6 +35,8 @@ from minik.apiserver.heap import trim_forever
 from minik.apiserver.kubernetes_service import KubernetesService
 from minik.apiserver.metrics import ApiMetrics
 from minik.apiserver.plugins import default_admission
+from minik.apiserver.rbac.bootstrap import ensure_bootstrap_policy
+from minik.apiserver.rbac.escalation import RBAC_ADMISSION
 from minik.apiserver.resourcemetrics.api import METRICS_STORE_KEY
 from minik.apiserver.resourcemetrics.scraper import MetricsScraper
 from minik.apiserver.resourcemetrics.store import METRIC_RESOLUTION
@@ -120,6 +122,7 @@ class ApiServer:
         services = ServiceAllocator(service_cidr, node_port_range)
         self.storage = ObjectStorage(store, allocators={"Service": services},
                                      admission=default_admission(
+                                         strategies=RBAC_ADMISSION,
                                          service_accounts=ServiceAccountAdmission()),
                                      garbage_collection=garbage_collection)
         self.kubernetes = KubernetesService(self.storage,
@@ -142,6 +145,7 @@ class ApiServer:
         """Serve, and say where (the URL clients use)."""
         await bootstrap_namespaces(self.storage)
         await ensure_default_storage_class(self.storage)
+        await ensure_bootstrap_policy(self.storage)
         await self.kubernetes.reconcile()
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.bind, self.port, ssl_context=self.ssl)

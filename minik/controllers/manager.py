@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from minik.client.aio import AsyncClient
+from minik.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from minik.controllers.context import ControllerContext, ControllerFactory
 from minik.controllers.cronjob.controller import CronJobController
 from minik.controllers.daemonset.controller import DaemonSetController
@@ -71,6 +72,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "serviceaccount": ServiceAccountsController,
         "root-ca-cert-publisher": RootCACertPublisher,
         "resourcequota": ResourceQuotaController,
+        "clusterrole-aggregation": ClusterRoleAggregationController,
         "eventttl": EventTTLController,
         "ephemeral-volume": EphemeralVolumeController,
         "persistentvolume-binder": PersistentVolumeController,

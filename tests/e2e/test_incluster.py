@@ -17,16 +17,20 @@ pytestmark = pytest.mark.e2e
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 KUBECTL_1_27 = "/usr/lib/google-cloud-sdk/bin/kubectl.1.27"
 IN_CLUSTER = f"""
-import json, os, ssl, sys, urllib.request
+import json, os, ssl, sys, urllib.error, urllib.request
 root = "{SA_DIR}"
 token = open(root + "/token").read()
 namespace = open(root + "/namespace").read()
 context = ssl.create_default_context(cafile=root + "/ca.crt")
 host = sys.argv[1] if len(sys.argv) > 1 else os.environ["KUBERNETES_SERVICE_HOST"]
 port = os.environ["KUBERNETES_SERVICE_PORT"]
-request = urllib.request.Request(f"https://{{host}}:{{port}}/api/v1/namespaces/{{namespace}}/pods",
-                                 headers={{"Authorization": "Bearer " + token}})
-items = json.load(urllib.request.urlopen(request, context=context, timeout=10))["items"]
+resource = os.environ.get("RESOURCE", "pods")
+url = f"https://{{host}}:{{port}}/api/v1/namespaces/{{namespace}}/{{resource}}"
+request = urllib.request.Request(url, headers={{"Authorization": "Bearer " + token}})
+try:
+    items = json.load(urllib.request.urlopen(request, context=context, timeout=10))["items"]
+except urllib.error.HTTPError as error:
+    sys.exit(f"{{error.code}} {{error.read().decode()}}")
 print(json.dumps(sorted(p["metadata"]["name"] for p in items)))
 """
 
@@ -45,6 +49,12 @@ def running(cluster: Cluster, name: str, namespace: str, *, automount: bool = Tr
                     "--timeout=90s", timeout=120)
 
 
+def grant_view(cluster: Cluster, namespace: str) -> None:
+    """Bind the namespace's default account to `view` there, as a user would."""
+    cluster.kubectl("create", "rolebinding", "default-view", "--clusterrole=view",
+                    f"--serviceaccount={namespace}:default", "-n", namespace)
+
+
 def in_pod(cluster: Cluster, name: str, namespace: str, *command: str,
            check: bool = True) -> subprocess.CompletedProcess[str]:
     return cluster.kubectl("exec", name, "-n", namespace, "--", *command, check=check)
@@ -55,11 +65,24 @@ def test_a_pod_lists_its_namespace_with_its_mounted_token_as_in_cluster_clients_
     running(cluster, "client", namespace)
     env = in_pod(cluster, "client", namespace, "env").stdout
     assert "KUBERNETES_SERVICE_HOST=" in env and "KUBERNETES_PORT_443_TCP=" in env
+    refused = in_pod(cluster, "client", namespace, "python3", "-c", IN_CLUSTER, check=False)
+    account = f"system:serviceaccount:{namespace}:default"
+    assert refused.returncode != 0 and (
+        f'403 {{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure",'
+        f'"message":"pods is forbidden: User \\"{account}\\" cannot list resource '
+        f'\\"pods\\" in API group \\"\\" in the namespace \\"{namespace}\\"",'
+        f'"reason":"Forbidden","details":{{"kind":"pods"}},"code":403}}') in refused.stderr
+    grant_view(cluster, namespace)
     listed = in_pod(cluster, "client", namespace, "python3", "-c", IN_CLUSTER)
     assert json.loads(listed.stdout) == ["client"]
     by_name = in_pod(cluster, "client", namespace, "python3", "-c", IN_CLUSTER,
                      "kubernetes.default.svc")
     assert json.loads(by_name.stdout) == ["client"]
+    secrets = in_pod(cluster, "client", namespace, "env", "RESOURCE=secrets", "python3", "-c",
+                     IN_CLUSTER, check=False)
+    assert secrets.returncode != 0 and "403 " in secrets.stderr
+    assert (f'secrets is forbidden: User \\"{account}\\" cannot list resource '
+            f'\\"secrets\\"') in secrets.stderr
     assert in_pod(cluster, "client", namespace, "cat", f"{SA_DIR}/namespace").stdout == namespace
     pod = json.loads(cluster.kubectl("get", "pod", "client", "-n", namespace, "-o",
                                      "json").stdout)
@@ -111,9 +134,9 @@ def test_a_created_token_authenticates_as_the_service_account(cluster: Cluster,
 def test_the_token_of_a_deleted_pod_is_refused(cluster: Cluster, namespace: str) -> None:
     running(cluster, "doomed", namespace)
     token = in_pod(cluster, "doomed", namespace, "cat", f"{SA_DIR}/token").stdout
-    assert cluster.kubectl("--token", token, "get", "pods", "-n", namespace).returncode == 0
+    assert cluster.kubectl("--token", token, "auth", "whoami").returncode == 0
     cluster.kubectl("delete", "pod", "doomed", "-n", namespace, "--wait=true", timeout=120)
-    refused = cluster.kubectl("--token", token, "get", "pods", "-n", namespace, check=False)
+    refused = cluster.kubectl("--token", token, "auth", "whoami", check=False)
     assert refused.returncode != 0 and "Unauthorized" in refused.stderr
 
 
@@ -126,6 +149,7 @@ def test_the_agent_renews_a_pods_token_before_it_expires(
     try:
         eventually(lambda: cluster.kubectl("get", "sa", "default", check=False).returncode == 0,
                    what="the default ServiceAccount")
+        grant_view(cluster, "default")
         running(cluster, "renewed", "default")
         first = in_pod(cluster, "renewed", "default", "cat", f"{SA_DIR}/token").stdout
         second = eventually(

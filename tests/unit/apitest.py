@@ -16,6 +16,7 @@ from minik.api.errors import ApiError
 from minik.api.resources import REGISTRY
 from minik.apiserver.app import READY_KEY, create_app
 from minik.apiserver.metrics import ApiMetrics
+from minik.apiserver.rbac.bootstrap import ensure_bootstrap_policy
 from minik.apiserver.server import bootstrap_namespaces, make_runner
 from minik.apiserver.storage import ObjectStorage
 from minik.client.aio import AsyncClient
@@ -65,9 +66,11 @@ class Api:
 
 
 async def bootstrapped(store: Store | None = None) -> ObjectStorage:
-    """Storage on `store` (a fresh memory store by default) with the namespaces `minik up` makes."""
+    """Storage on `store` (a fresh memory store by default) with the namespaces and default
+    RBAC policy `minik up` makes."""
     storage = ObjectStorage(store or MemoryStore())
     await bootstrap_namespaces(storage)
+    await ensure_bootstrap_policy(storage)
     return storage
 
 

@@ -147,12 +147,26 @@ def test_an_unknown_field_with_a_value_is_refused_and_an_empty_one_skipped() -> 
 @pytest.mark.parametrize("data, code, words", [
     (b"not protobuf", 400, "magic"),
     (MAGIC + msg(1, msg(1, "v1"), msg(2, "ConfigMap")) + b"\x12\x05ab", 400, "truncated"),
-    (body("rbac.authorization.k8s.io/v1", "Role", meta("r")), 415, "Role"),
+    (body("storage.k8s.io/v1", "StorageClass", meta("s")), 415, "StorageClass"),
 ])
 def test_bad_bodies_are_named(data: bytes, code: int, words: str) -> None:
     with pytest.raises(ApiError) as error:
         decode_object(data)
     assert error.value.code == code and words in error.value.message
+
+
+def test_kubectl_create_rolebinding_and_role_bodies_decode() -> None:
+    subject = msg(2, msg(1, "ServiceAccount"), msg(2, ""), msg(3, "default"), msg(4, "ns"))
+    ref = msg(3, msg(1, "rbac.authorization.k8s.io"), msg(2, "ClusterRole"), msg(3, "edit"))
+    obj = decode_object(body("rbac.authorization.k8s.io/v1", "RoleBinding",
+                             meta("x") + subject + ref))
+    assert obj["subjects"] == [{"kind": "ServiceAccount", "name": "default", "namespace": "ns"}]
+    assert obj["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                              "name": "edit"}
+    rule = msg(2, msg(1, "get"), msg(1, "list"), msg(2, ""), msg(3, "pods"))
+    role = decode_object(body("rbac.authorization.k8s.io/v1", "Role", meta("r") + rule))
+    assert role["rules"] == [{"verbs": ["get", "list"], "apiGroups": [""],
+                              "resources": ["pods"]}]
 
 
 def test_a_pod_disruption_budget_keeps_its_int_or_percent_and_selector() -> None:

@@ -11,6 +11,7 @@ from minik.api.models import (
     pod,
     policy,
     quota,
+    rbac,
     service,
 )
 from minik.api.models.base import K8sModel
@@ -46,6 +47,10 @@ MODELS: dict[str, type[K8sModel]] = {
     "autoscaling/v1/Scale": cluster.Scale,
     "policy/v1/Eviction": cluster.Eviction,
     "policy/v1/PodDisruptionBudget": policy.PodDisruptionBudget,
+    "rbac.authorization.k8s.io/v1/Role": rbac.Role,
+    "rbac.authorization.k8s.io/v1/ClusterRole": rbac.ClusterRole,
+    "rbac.authorization.k8s.io/v1/RoleBinding": rbac.RoleBinding,
+    "rbac.authorization.k8s.io/v1/ClusterRoleBinding": rbac.ClusterRoleBinding,
 }
 
 

@@ -17,6 +17,7 @@ from minik.api.errors import Cause
 from minik.api.models import ephemeral
 from minik.api.models.base import forbidden, immutable
 from minik.api.models.quantity import is_quantity, parse_quantity
+from minik.api.models.rbac import role_ref_causes
 from minik.api.resources import EPHEMERAL_CONTAINERS
 
 STATEFULSET_MUTABLE = (
@@ -209,4 +210,6 @@ _SPECIAL = {
     "Service": _service,
     "ConfigMap": _immutable_data,
     "Secret": _immutable_data,
+    "RoleBinding": role_ref_causes,
+    "ClusterRoleBinding": role_ref_causes,
 }

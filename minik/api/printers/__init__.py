@@ -9,15 +9,15 @@ Where server-side defaulting would have filled a field (a Service's type, a
 Deployment's replicas), a missing field prints as its Kubernetes default.
 
 One module per kind family (`pods`, `workloads`, `services`, `storage`,
-`cluster`, `metrics`, `quota`); `base` holds the registry and the cells they share, and
+`cluster`, `metrics`, `quota`, `rbac`); `base` holds the registry and the cells they share, and
 `formatting` the conventions (ages, `<none>`, labels) they all follow.
 Importing this package registers every printer.
 """
 
 from __future__ import annotations
 
-from minik.api.printers import cluster, metrics, pods, quota, services, storage, workloads
+from minik.api.printers import cluster, metrics, pods, quota, rbac, services, storage, workloads
 from minik.api.printers.base import DEFAULT, PRINTERS, Printer
 
-__all__ = ["DEFAULT", "PRINTERS", "Printer", "cluster", "metrics", "pods", "quota",
+__all__ = ["DEFAULT", "PRINTERS", "Printer", "cluster", "metrics", "pods", "quota", "rbac",
            "services", "storage", "workloads"]
