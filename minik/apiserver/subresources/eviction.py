@@ -6,8 +6,9 @@ As Kubernetes' `EvictionREST` (`pkg/registry/core/pod/storage/eviction.go`):
   deleted at once, without a budget check (it is disrupted already); a
   running one is deleted with a resourceVersion precondition so that a
   concurrent change is not overtaken.
-- Otherwise the budgets of the pod's namespace whose selector (non-empty)
-  matches it are found: more than one is a Failure Status with code 500;
+- Otherwise the budgets of the pod's namespace whose selector matches it
+  are found (policy/v1: an empty selector matches every pod, a null one
+  none): more than one is a Failure Status with code 500;
   none lets the pod go. An unready pod goes without spending the budget
   when the budget's policy is `AlwaysAllow`, or when it already has its
   desired healthy pods (`IfHealthyBudget`, the default); then the delete
@@ -17,9 +18,9 @@ As Kubernetes' `EvictionREST` (`pkg/registry/core/pod/storage/eviction.go`):
   in `disruptedPods`, written with the budget's resourceVersion (a
   conflict re-reads the budget and tries again); none allowed is
   429 TooManyRequests with a `DisruptionBudget` cause.
-- Before the delete, the pod gets the condition `DisruptionTarget`
-  (reason `EvictionByEvictionAPI`) through its status; a resourceVersion
-  precondition the client gave then follows that write.
+- Before the delete, on either path, the pod gets the condition
+  `DisruptionTarget` (reason `EvictionByEvictionAPI`) through its status; a
+  resourceVersion precondition then follows that write.
 
 The Eviction's `deleteOptions` (grace period, preconditions, dry run, also
 from the query's `dryRun`) are the delete's. Success is a Status with code
@@ -63,14 +64,14 @@ def enforces_resource_version(pod: JsonObject) -> bool:
 
 
 def budgets_of(pod: JsonObject, budgets: list[JsonObject]) -> list[JsonObject]:
-    """The budgets whose selector matches the pod; a null or empty selector matches none."""
+    """The budgets whose selector matches the pod; a null selector matches none."""
     chosen = []
     for pdb in budgets:
         try:
             selector = LabelSelector.from_spec((pdb.get("spec") or {}).get("selector"))
         except errors.ApiError:
             continue
-        if not selector.empty and selector.matches(labels_of(pod)):
+        if selector.matches(labels_of(pod)):
             chosen.append(pdb)
     return chosen
 
@@ -150,7 +151,7 @@ class Eviction:
                 options = dataclasses.replace(
                     options, precondition_resource_version=pod["metadata"]["resourceVersion"])
             try:
-                await self.storage.delete(PODS, self.namespace, self.name, options)
+                await self._mark_and_delete(options)
             except errors.ApiError as e:
                 if e.code != 409 or self.options.precondition_resource_version or (
                         attempt == RETRIES - 1):
