@@ -16,6 +16,7 @@ from minik.api.resources import REGISTRY
 from minik.controllers.context import ControllerContext
 from minik.controllers.job import status as js
 from minik.controllers.job.controller import JobController
+from minik.controllers.podcontrol import is_pod_active
 from minik.machinery.clock import ManualClock
 from minik.machinery.events import EventRecorder
 from minik.machinery.metrics import ControllerMetrics
@@ -60,7 +61,7 @@ class Cluster:
         return await poll(self._running, lambda pods: len(pods) == count)
 
     async def _running(self) -> list[dict]:
-        return [p for p in await self.pods() if js.is_active(p)]
+        return [p for p in await self.pods() if is_pod_active(p)]
 
     async def wait_status(self, name: str = "pi", **wanted: object) -> dict:
         def matches(job: dict) -> bool:
