@@ -1,8 +1,9 @@
 """The Job controller: pods run to completion, each finished pod counted exactly once.
 
 Shaped like Kubernetes' `pkg/controller/job`. Handlers on the shared Job
-and pod informers compute keys (a pod maps to the Job of its controller
-reference) and feed `ControllerExpectations`, so a sync on a lagging cache
+and pod informers compute keys (`minik.controllers.podevents`: a pod maps
+to the Job of its controller reference, an orphan to the Jobs whose
+selector matches it) and feed `ControllerExpectations`, so a sync on a lagging cache
 never creates a pod twice. `sync(key)` re-reads the Job, claims its pods
 (every phase: finished pods still count), records finished pods through
 the tracking finalizer (`status`), judges the Job (`conditions`, with the
@@ -45,6 +46,7 @@ from minik.controllers.job import conditions, failure_policy, indexed, per_index
 from minik.controllers.job import status as js
 from minik.controllers.job.status_writes import StatusWrites
 from minik.controllers.podcontrol import PodControl, claim_pods, pods_to_delete, slow_start_batch
+from minik.controllers.podevents import PodEvents
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
@@ -90,7 +92,10 @@ class JobController:
         self.pods: Informer[Pod] = ctx.informers.get(PODS)
         self.queue = WorkQueue(self.name, metrics=self.metrics, clock=ctx.clock)
         self.jobs.add_handler(self._job_added, self._job_updated, self._job_deleted)
-        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.pod_events = PodEvents("Job", self.jobs.indexer, self.queue, self.expectations,
+                                    selector=job_selector)
+        self.pods.add_handler(self.pod_events.added, self.pod_events.updated,
+                              self.pod_events.deleted)
 
     async def run(self) -> None:
         await self.informers.wait_synced(JOBS, PODS)
@@ -112,35 +117,6 @@ class JobController:
         self.expectations.forget(key_of(job))
         self.status_writes.forget(key_of(job))
         self.queue.add(key_of(job))
-
-    def _owner_key(self, pod: Pod) -> str | None:
-        ref = controller_of(pod)
-        if ref is None or ref.get("kind") != "Job":
-            return None
-        job = self.jobs.indexer.get_by(namespace_of(pod), str(ref.get("name", "")))
-        if job is None or uid_of(job) != ref.get("uid"):
-            return None
-        return key_of(job)
-
-    def _pod_added(self, pod: Pod) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.creation_observed(key)
-            if is_being_deleted(pod):
-                self.expectations.deletion_observed(key, key_of(pod))
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        if resource_version_of(old) == resource_version_of(new):
-            return
-        if (key := self._owner_key(new)) is not None:
-            if is_being_deleted(new):
-                self.expectations.deletion_observed(key, key_of(new))
-            self.queue.add(key)
-
-    def _pod_deleted(self, pod: Pod) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.deletion_observed(key, key_of(pod))
-            self.queue.add(key)
 
     # ---------------------------------------------------------------- sync
 
