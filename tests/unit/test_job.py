@@ -10,8 +10,11 @@ import contextlib
 
 from minik.api.errors import ApiError
 from minik.api.meta import format_time
+from minik.controllers.expectations import EXPECTATIONS_TTL
 from minik.controllers.job import failure_policy, indexed
 from minik.controllers.job import status as js
+from minik.controllers.job.status_writes import StatusWrites
+from minik.machinery.clock import ManualClock
 from tests.unit.apitest import poll
 from tests.unit.jobtest import BACKOFF, JOBS, PODS, Cluster, job_body
 from tests.unit.jobtest import cluster as cluster  # the fixture
@@ -336,3 +339,19 @@ async def test_a_sync_on_a_job_cache_behind_the_controllers_own_writes_creates_n
     done = await cluster.wait_condition(js.COMPLETE)
     assert (done["status"]["succeeded"], done["status"].get("failed")) == (2, None)
     assert len(await cluster.pods()) == 2
+
+
+def test_an_unseen_status_write_is_awaited_until_delivered_or_expired():
+    clock = ManualClock(start=0.0)
+    writes = StatusWrites(clock)
+    written = {"metadata": {"resourceVersion": "12"}}
+    writes.wrote("ns/a", written, {"metadata": {"resourceVersion": "10"}})
+    writes.wrote("ns/b", written, {"metadata": {"resourceVersion": "12"}})
+    assert (writes.awaited("ns/a"), writes.awaited("ns/b")) == (True, False)
+    writes.observed("ns/a", {"metadata": {"resourceVersion": "11"}})
+    assert writes.awaited("ns/a")
+    writes.observed("ns/a", {"metadata": {"resourceVersion": "13"}})
+    assert not writes.awaited("ns/a")
+    writes.wrote("ns/a", written, None)
+    clock.advance(EXPECTATIONS_TTL + 1)
+    assert not writes.awaited("ns/a"), "a lost watch event delays, never wedges, a Job"
