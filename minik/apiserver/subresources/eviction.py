@@ -30,7 +30,7 @@ from the query's `dryRun`) are the delete's. Success is a Status with code
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, cast
+from typing import cast
 
 from minik.api import errors, meta
 from minik.api.disruption import allowed_condition, disruption_target
@@ -141,7 +141,7 @@ class Eviction:
                  options: DeleteOptions) -> None:
         self.storage, self.namespace, self.name, self.options = storage, namespace, name, options
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> JsonObject:
         for attempt in range(RETRIES):
             pod = await self.storage.get(PODS, self.namespace, self.name)
             if not can_ignore_budget(pod):
@@ -164,7 +164,7 @@ class Eviction:
         records, _ = await self.storage.list_records(PODDISRUPTIONBUDGETS, self.namespace)
         return budgets_of(pod, [decorate(r) for r in records])
 
-    async def _guarded(self, pod: JsonObject) -> dict[str, Any]:
+    async def _guarded(self, pod: JsonObject) -> JsonObject:
         budgets = await self._budgets(pod)
         if len(budgets) > 1:
             raise errors.ApiError(500, "", MULTIPLE_BUDGETS)
@@ -210,7 +210,7 @@ class Eviction:
             wanted_uid = options.precondition_uid
             wanted_rv = options.precondition_resource_version
 
-            def mark(pod: dict[str, Any]) -> dict[str, Any]:
+            def mark(pod: JsonObject) -> JsonObject:
                 md = pod["metadata"]
                 if wanted_uid and wanted_uid != md.get("uid"):
                     raise errors.conflict("pods", self.name, why=(
@@ -234,8 +234,8 @@ class Eviction:
         await self.storage.delete(PODS, self.namespace, self.name, options)
 
 
-async def evict(storage: ObjectStorage, target: ResourceRequest, eviction: dict[str, Any],
-                write: WriteOptions) -> dict[str, Any]:
+async def evict(storage: ObjectStorage, target: ResourceRequest, eviction: JsonObject,
+                write: WriteOptions) -> JsonObject:
     """Evict the pod `target` names; the Status to answer with."""
     assert target.name is not None and target.namespace is not None
     version = eviction.get("apiVersion") or "policy/v1"
