@@ -135,6 +135,15 @@ async def test_pending_pods_and_unready_pods_of_a_healthy_budget_go_without_spen
     assert "disruptedPods" not in status
 
 
+async def test_a_pod_evicted_without_a_budget_check_is_marked_as_a_disruption_target(api: Api):
+    await pod(api, "pending", phase="Pending")
+    assert (await evict(api, "pending"))["status"] == "Success"
+    evicted = await api.client.get(PODS, "default", "pending")
+    assert evicted["metadata"]["deletionTimestamp"]
+    target = next(c for c in evicted["status"]["conditions"] if c["type"] == "DisruptionTarget")
+    assert (target["status"], target["reason"]) == ("True", "EvictionByEvictionAPI")
+
+
 async def test_a_stale_resource_version_precondition_is_a_conflict(api: Api):
     await pod(api, "a")
     await budget(api, allowed=1, current=3)
@@ -159,13 +168,13 @@ def test_terminal_pending_and_deleting_pods_skip_the_budget() -> None:
     assert not can_ignore_budget({"status": {"phase": "Running"}})
 
 
-def test_only_budgets_with_a_non_empty_matching_selector_guard_a_pod() -> None:
+def test_budgets_with_a_matching_or_empty_selector_guard_a_pod_and_a_null_one_none() -> None:
     pod_: JsonObject = {"metadata": {"labels": {"app": "web"}}}
     budgets: list[JsonObject] = [
         {"spec": {"selector": {"matchLabels": {"app": "web"}}}},
         {"spec": {"selector": {}}}, {"spec": {}},
         {"spec": {"selector": {"matchLabels": {"app": "db"}}}}]
-    assert budgets_of(pod_, budgets) == budgets[:1]
+    assert budgets_of(pod_, budgets) == budgets[:2]
 
 
 def test_always_allow_lets_an_unready_pod_go_even_when_the_budget_is_short() -> None:

@@ -1,6 +1,6 @@
 """Job failure and success rules: backoffLimitPerIndex, successPolicy, podReplacementPolicy,
 the uncounted-pods cap, and their validation; against a real in-process API server, on a
-manual clock (the fixtures of `test_job`)."""
+manual clock (the fixtures of `jobtest`)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from minik.controllers.job import indexed, per_index, success_policy
 from minik.controllers.job import status as js
 from minik.machinery.requeue import Requeue
 from tests.unit.apitest import poll
-from tests.unit.test_job import BACKOFF, JOBS, PODS, Cluster, job_body
-from tests.unit.test_job import cluster as cluster  # the fixture
+from tests.unit.jobtest import BACKOFF, JOBS, PODS, Cluster, job_body
+from tests.unit.jobtest import cluster as cluster  # the fixture
 
 
 def index_pod(index: int, *, phase: str = "Failed", count: int = 0, ignored: int = 0,

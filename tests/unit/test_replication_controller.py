@@ -172,8 +172,11 @@ async def test_the_manager_keeps_replicas_of_pods_owned_as_a_replication_control
     ref = pods[0]["metadata"]["ownerReferences"][0]
     assert (ref["apiVersion"], ref["kind"], ref["name"]) == ("v1", "ReplicationController", "web")
     assert all(p["metadata"]["generateName"] == "web-" for p in pods)
+    # The first status is written from the pods listed before the creates (replicas 0, as
+    # Kubernetes' does); the one after the new pods are seen counts them.
     status = (await poll(lambda: cluster.client.get(RCS, "default", "web"),
-                         lambda obj: obj["status"].get("observedGeneration") == 1))["status"]
+                         lambda obj: obj["status"].get("observedGeneration") == 1
+                         and obj["status"].get("replicas") == 3))["status"]
     assert status == {"replicas": 3, "fullyLabeledReplicas": 3, "readyReplicas": 0,
                       "availableReplicas": 0, "observedGeneration": 1}
     await cluster.client.delete(PODS, "default", pods[0]["metadata"]["name"])

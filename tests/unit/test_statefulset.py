@@ -494,6 +494,7 @@ async def test_going_back_to_an_earlier_template_renumbers_its_revision(cluster:
 async def test_a_restarted_controller_continues_from_what_exists(cluster: Cluster):
     await cluster.create(sts_body("web", 3))
     await cluster.wait_pods("web-0")
+    await cluster.events.flush()  # web-0's SuccessfulCreate, which a cancelled recorder drops
     for task in cluster.api.tasks:
         task.cancel()
     await asyncio.gather(*cluster.api.tasks, return_exceptions=True)

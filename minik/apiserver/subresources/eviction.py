@@ -6,8 +6,9 @@ As Kubernetes' `EvictionREST` (`pkg/registry/core/pod/storage/eviction.go`):
   deleted at once, without a budget check (it is disrupted already); a
   running one is deleted with a resourceVersion precondition so that a
   concurrent change is not overtaken.
-- Otherwise the budgets of the pod's namespace whose selector (non-empty)
-  matches it are found: more than one is a Failure Status with code 500;
+- Otherwise the budgets of the pod's namespace whose selector matches it
+  are found (policy/v1: an empty selector matches every pod, a null one
+  none): more than one is a Failure Status with code 500;
   none lets the pod go. An unready pod goes without spending the budget
   when the budget's policy is `AlwaysAllow`, or when it already has its
   desired healthy pods (`IfHealthyBudget`, the default); then the delete
@@ -17,9 +18,9 @@ As Kubernetes' `EvictionREST` (`pkg/registry/core/pod/storage/eviction.go`):
   in `disruptedPods`, written with the budget's resourceVersion (a
   conflict re-reads the budget and tries again); none allowed is
   429 TooManyRequests with a `DisruptionBudget` cause.
-- Before the delete, the pod gets the condition `DisruptionTarget`
-  (reason `EvictionByEvictionAPI`) through its status; a resourceVersion
-  precondition the client gave then follows that write.
+- Before the delete, on either path, the pod gets the condition
+  `DisruptionTarget` (reason `EvictionByEvictionAPI`) through its status; a
+  resourceVersion precondition then follows that write.
 
 The Eviction's `deleteOptions` (grace period, preconditions, dry run, also
 from the query's `dryRun`) are the delete's. Success is a Status with code
@@ -29,7 +30,7 @@ from the query's `dryRun`) are the delete's. Success is a Status with code
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, cast
+from typing import cast
 
 from minik.api import errors, meta
 from minik.api.disruption import allowed_condition, disruption_target
@@ -63,14 +64,14 @@ def enforces_resource_version(pod: JsonObject) -> bool:
 
 
 def budgets_of(pod: JsonObject, budgets: list[JsonObject]) -> list[JsonObject]:
-    """The budgets whose selector matches the pod; a null or empty selector matches none."""
+    """The budgets whose selector matches the pod; a null selector matches none."""
     chosen = []
     for pdb in budgets:
         try:
             selector = LabelSelector.from_spec((pdb.get("spec") or {}).get("selector"))
         except errors.ApiError:
             continue
-        if not selector.empty and selector.matches(labels_of(pod)):
+        if selector.matches(labels_of(pod)):
             chosen.append(pdb)
     return chosen
 
@@ -140,7 +141,7 @@ class Eviction:
                  options: DeleteOptions) -> None:
         self.storage, self.namespace, self.name, self.options = storage, namespace, name, options
 
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> JsonObject:
         for attempt in range(RETRIES):
             pod = await self.storage.get(PODS, self.namespace, self.name)
             if not can_ignore_budget(pod):
@@ -150,7 +151,7 @@ class Eviction:
                 options = dataclasses.replace(
                     options, precondition_resource_version=pod["metadata"]["resourceVersion"])
             try:
-                await self.storage.delete(PODS, self.namespace, self.name, options)
+                await self._mark_and_delete(options)
             except errors.ApiError as e:
                 if e.code != 409 or self.options.precondition_resource_version or (
                         attempt == RETRIES - 1):
@@ -163,7 +164,7 @@ class Eviction:
         records, _ = await self.storage.list_records(PODDISRUPTIONBUDGETS, self.namespace)
         return budgets_of(pod, [decorate(r) for r in records])
 
-    async def _guarded(self, pod: JsonObject) -> dict[str, Any]:
+    async def _guarded(self, pod: JsonObject) -> JsonObject:
         budgets = await self._budgets(pod)
         if len(budgets) > 1:
             raise errors.ApiError(500, "", MULTIPLE_BUDGETS)
@@ -209,7 +210,7 @@ class Eviction:
             wanted_uid = options.precondition_uid
             wanted_rv = options.precondition_resource_version
 
-            def mark(pod: dict[str, Any]) -> dict[str, Any]:
+            def mark(pod: JsonObject) -> JsonObject:
                 md = pod["metadata"]
                 if wanted_uid and wanted_uid != md.get("uid"):
                     raise errors.conflict("pods", self.name, why=(
@@ -233,8 +234,8 @@ class Eviction:
         await self.storage.delete(PODS, self.namespace, self.name, options)
 
 
-async def evict(storage: ObjectStorage, target: ResourceRequest, eviction: dict[str, Any],
-                write: WriteOptions) -> dict[str, Any]:
+async def evict(storage: ObjectStorage, target: ResourceRequest, eviction: JsonObject,
+                write: WriteOptions) -> JsonObject:
     """Evict the pod `target` names; the Status to answer with."""
     assert target.name is not None and target.namespace is not None
     version = eviction.get("apiVersion") or "policy/v1"

@@ -119,6 +119,13 @@ def final(status: JsonObject, tally: js.Tally, now: dt.datetime) -> js.JobCondit
     return None
 
 
+def finished_event(cond: js.JobCondition) -> tuple[str, str, str]:
+    """The event (type, reason, message) that a final condition is announced with."""
+    if cond["type"] == js.COMPLETE:
+        return "Normal", "Completed", "Job completed"
+    return "Warning", str(cond.get("reason")), str(cond.get("message"))
+
+
 def with_final(status: JsonObject, cond: js.JobCondition) -> JsonObject:
     status = js.with_job_condition(status, cond)
     if cond["type"] == js.COMPLETE:

@@ -1,8 +1,9 @@
 """The Job controller: pods run to completion, each finished pod counted exactly once.
 
 Shaped like Kubernetes' `pkg/controller/job`. Handlers on the shared Job
-and pod informers compute keys (a pod maps to the Job of its controller
-reference) and feed `ControllerExpectations`, so a sync on a lagging cache
+and pod informers compute keys (`minik.controllers.podevents`: a pod maps
+to the Job of its controller reference, an orphan to the Jobs whose
+selector matches it) and feed `ControllerExpectations`, so a sync on a lagging cache
 never creates a pod twice. `sync(key)` re-reads the Job, claims its pods
 (every phase: finished pods still count), records finished pods through
 the tracking finalizer (`status`), judges the Job (`conditions`, with the
@@ -43,7 +44,9 @@ from minik.controllers.context import ControllerContext
 from minik.controllers.expectations import ControllerExpectations
 from minik.controllers.job import conditions, failure_policy, indexed, per_index
 from minik.controllers.job import status as js
+from minik.controllers.job.status_writes import StatusWrites
 from minik.controllers.podcontrol import PodControl, claim_pods, pods_to_delete, slow_start_batch
+from minik.controllers.podevents import PodEvents
 from minik.machinery.informer import Informer, key_of
 from minik.machinery.requeue import Requeue
 from minik.machinery.workqueue import WorkQueue, run_workers
@@ -83,12 +86,16 @@ class JobController:
         self.workers = workers
         self.backoff_base = ctx.restart_backoff if pod_backoff_base is None else pod_backoff_base
         self.expectations = ControllerExpectations(clock=ctx.clock)
+        self.status_writes = StatusWrites(ctx.clock)
         self.pod_control = PodControl(ctx.client, ctx.events)
         self.jobs: Informer[JsonObject] = ctx.informers.get(JOBS)
         self.pods: Informer[Pod] = ctx.informers.get(PODS)
         self.queue = WorkQueue(self.name, metrics=self.metrics, clock=ctx.clock)
         self.jobs.add_handler(self._job_added, self._job_updated, self._job_deleted)
-        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_deleted)
+        self.pod_events = PodEvents("Job", self.jobs.indexer, self.queue, self.expectations,
+                                    selector=job_selector)
+        self.pods.add_handler(self.pod_events.added, self.pod_events.updated,
+                              self.pod_events.deleted)
 
     async def run(self) -> None:
         await self.informers.wait_synced(JOBS, PODS)
@@ -99,51 +106,33 @@ class JobController:
     # ------------------------------------------------------------ handlers
 
     def _job_added(self, job: JsonObject) -> None:
+        self.status_writes.observed(key_of(job), job)
         self.queue.add(key_of(job))
 
     def _job_updated(self, old: JsonObject, new: JsonObject) -> None:
+        self.status_writes.observed(key_of(new), new)
         self.queue.add(key_of(new))
 
     def _job_deleted(self, job: JsonObject) -> None:
         self.expectations.forget(key_of(job))
+        self.status_writes.forget(key_of(job))
         self.queue.add(key_of(job))
-
-    def _owner_key(self, pod: Pod) -> str | None:
-        ref = controller_of(pod)
-        if ref is None or ref.get("kind") != "Job":
-            return None
-        job = self.jobs.indexer.get_by(namespace_of(pod), str(ref.get("name", "")))
-        if job is None or uid_of(job) != ref.get("uid"):
-            return None
-        return key_of(job)
-
-    def _pod_added(self, pod: Pod) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.creation_observed(key)
-            if is_being_deleted(pod):
-                self.expectations.deletion_observed(key, key_of(pod))
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Pod, new: Pod) -> None:
-        if resource_version_of(old) == resource_version_of(new):
-            return
-        if (key := self._owner_key(new)) is not None:
-            if is_being_deleted(new):
-                self.expectations.deletion_observed(key, key_of(new))
-            self.queue.add(key)
-
-    def _pod_deleted(self, pod: Pod) -> None:
-        if (key := self._owner_key(pod)) is not None:
-            self.expectations.deletion_observed(key, key_of(pod))
-            self.queue.add(key)
 
     # ---------------------------------------------------------------- sync
 
     async def sync(self, key: str) -> None:
-        """Reconcile one Job: count finished pods, judge it, run or stop pods, write status."""
+        """Reconcile one Job: count finished pods, judge it, run or stop pods, write status.
+
+        A sync waits for the informer to deliver the controller's own last
+        status write (`status_writes`). A transition's event (Suspended,
+        Resumed, Completed, Failed) is recorded only once the status saying so
+        is written: a sync whose write fails (409) announces nothing.
+        """
         job = self.jobs.indexer.get(key)
         if job is None:
             self.expectations.forget(key)
+            return
+        if self.status_writes.awaited(key):
             return
         selector = job_selector(job)
         if selector is None or is_being_deleted(job):
@@ -162,10 +151,11 @@ class JobController:
         now = self.clock.wall()
         status = self._with_counts(status, tally)
         status, reason = conditions.suspension(job, status, now)
+        transitions: list[tuple[str, str, str]] = []
         if reason is not None:
-            self.events.record(job, "Normal", reason, f"Job {reason.lower()}")
-        if (target := conditions.verdict(job, status, tally, now,
-                                         fail_job_message=self._fail_job_message(job, pods))):
+            transitions.append(("Normal", reason, f"Job {reason.lower()}"))
+        fail_job = failure_policy.fail_job_message(js.spec_of(job), pods)
+        if (target := conditions.verdict(job, status, tally, now, fail_job_message=fail_job)):
             status = js.with_job_condition(status, target)
         requeue: float | None = None
         error: Exception | None = None
@@ -174,7 +164,7 @@ class JobController:
                 await self._delete(key, job, tally.active)
             if not capped and (cond := conditions.final(status, tally, now)) is not None:
                 status = conditions.with_final(status, cond)
-                self._record_finished(job, cond)
+                transitions.append(conditions.finished_event(cond))
         else:
             if satisfied:
                 requeue, error = await self._manage(key, job, tally, status, pods)
@@ -182,17 +172,12 @@ class JobController:
             if remaining is not None:
                 requeue = remaining if requeue is None else min(requeue, remaining)
         await self._write_status(job, status)
+        for type_, event_reason, message in transitions:
+            self.events.record(job, type_, event_reason, message)
         if error is not None:
             raise error
         if requeue is not None:
             raise Requeue("pod failure back-off or active deadline", after=max(0.0, requeue))
-
-    def _record_finished(self, job: JsonObject, cond: js.JobCondition) -> None:
-        if cond["type"] == js.COMPLETE:
-            self.events.record(job, "Normal", "Completed", "Job completed")
-        else:
-            self.events.record(job, "Warning", str(cond.get("reason")),
-                               str(cond.get("message")))
 
     def _tracked_pods(self, job: JsonObject) -> list[Pod]:
         return [p for p in self.pods.indexer.list(namespace_of(job) or "")
@@ -230,15 +215,6 @@ class JobController:
         released = {uid_of(p) for p in releasing}
         still = {uid_of(p) for p in pods if js.has_tracking_finalizer(p)} - released
         return job, js.flush_uncounted(status, still), len(newly) < len(candidates)
-
-    @staticmethod
-    def _fail_job_message(job: JsonObject, pods: list[Pod]) -> str | None:
-        """The message of the first failed pod that a FailJob rule matches."""
-        policy = js.spec_of(job).get("podFailurePolicy")
-        if policy is None:
-            return None
-        return next((m.fail_job_message for p in pods if js.is_pod_failed(p)
-                     and (m := failure_policy.match(policy, p)).fail_job_message), None)
 
     @staticmethod
     def _record(job: JsonObject, status: JsonObject, finished: list[Pod]) -> JsonObject:
@@ -387,10 +363,13 @@ class JobController:
             return job
         md = meta_of(job)
         try:
-            return await self.client.replace(JOBS, md.get("namespace"), name_of(job),
-                                             {**job, "status": status}, subresource="status")
+            written = await self.client.replace(JOBS, md.get("namespace"), name_of(job),
+                                                {**job, "status": status}, subresource="status")
         except ApiError as e:
             if e.code == 404:
                 return job
             raise
+        key = key_of(written)
+        self.status_writes.wrote(key, written, self.jobs.indexer.get(key))
+        return written
 

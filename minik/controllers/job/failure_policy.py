@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from minik.api.meta import meta_of
 from minik.api.objects import JsonObject, Pod
+from minik.controllers.job.status import is_pod_failed
 
 FAIL_JOB = "FailJob"
 FAIL_INDEX = "FailIndex"
@@ -80,3 +81,12 @@ def match(policy: JsonObject | None, pod: Pod) -> Match:
             return Match(counts=False, action=action)
         return Match(action=action, fail_job_message=message if action == FAIL_JOB else None)
     return Match()
+
+
+def fail_job_message(spec: JsonObject, pods: list[Pod]) -> str | None:
+    """The message of the first failed pod that a FailJob rule of the Job's policy matches."""
+    policy = spec.get("podFailurePolicy")
+    if policy is None:
+        return None
+    return next((m.fail_job_message for p in pods if is_pod_failed(p)
+                 and (m := match(policy, p)).fail_job_message), None)

@@ -22,6 +22,7 @@ from minik.api.meta import meta_of, uid_of
 from minik.api.objects import JsonObject, Pod
 from minik.controllers.job import failure_policy, indexed
 from minik.controllers.job import status as js
+from minik.controllers.podcontrol import is_pod_active
 
 FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"
 IGNORED_FAILURE_COUNT = "batch.kubernetes.io/job-index-ignored-failure-count"
@@ -110,7 +111,7 @@ def awaiting_replacement(spec: JsonObject, status: JsonObject, active: list[Pod]
             | failed_indexes(record_failed(status, spec, newly_finished))
             | {i for p in [*active, *newly_finished]
                if (i := indexed.index_of(p)) is not None
-               and (js.is_active(p) or js.is_pod_succeeded(p))})
+               and (is_pod_active(p) or js.is_pod_succeeded(p))})
     return {uid_of(p) for p in last_failed(spec, pods, busy).values()}
 
 

@@ -31,6 +31,7 @@ from minik.api.meta import (
 )
 from minik.api.objects import Condition, JsonObject, Pod
 from minik.controllers.jobconditions import finish_condition
+from minik.controllers.podcontrol import is_pod_active
 
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 COMPLETE = "Complete"
@@ -86,10 +87,6 @@ def is_pod_failed(pod: Pod) -> bool:
 
 def is_finished_pod(pod: Pod) -> bool:
     return is_pod_terminal(pod) or is_being_deleted(pod)
-
-
-def is_active(pod: Pod) -> bool:
-    return not is_pod_terminal(pod) and not is_being_deleted(pod)
 
 
 def is_terminating(pod: Pod) -> bool:
@@ -159,7 +156,7 @@ def tally(job: Job, pods: list[Pod], *, ending: bool = False) -> Tally:
     recorded = set(uncounted.get("succeeded") or []) | set(uncounted.get("failed") or [])
     result = Tally()
     for pod in pods:
-        if is_active(pod):
+        if is_pod_active(pod):
             result.active.append(pod)
             result.ready += 1 if is_pod_ready(pod) else 0
         elif is_terminating(pod):
