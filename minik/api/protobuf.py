@@ -23,8 +23,12 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+from minik.api import protobuf_autoscaling, protobuf_schema
 from minik.api.errors import ApiError, bad_request, unsupported_media_type
-from minik.api.protobuf_schema import MESSAGES, ROOTS, Field
+from minik.api.protobuf_schema import Field
+
+MESSAGES = {**protobuf_schema.MESSAGES, **protobuf_autoscaling.MESSAGES}
+ROOTS = {**protobuf_schema.ROOTS, **protobuf_autoscaling.ROOTS}
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
@@ -57,7 +61,7 @@ def decode_object(data: bytes) -> dict[str, Any]:
 
 
 def _root_names() -> str:
-    return ", ".join(sorted(kind for _, kind in ROOTS))
+    return ", ".join(sorted({kind for _, kind in ROOTS}))
 
 
 def _fields(data: bytes, where: str) -> dict[int, int | bytes]:

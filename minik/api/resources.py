@@ -80,6 +80,9 @@ class ResourceType(Generic[ObjectT_co]):
     returns_deleted_object: bool = False
     """A delete that removes the object answers with it, not a Status (Kubernetes'
     `ReturnDeletedObject`)."""
+    stored_version: str | None = None
+    """Served in this version, stored in that one: the API server converts what it
+    reads and answers (`minik.api.conversion`)."""
 
     @property
     def singular(self) -> str:
@@ -196,6 +199,9 @@ LEASES: ResourceType[JsonObject] = ResourceType(
 HORIZONTALPODAUTOSCALERS: ResourceType[JsonObject] = ResourceType(
     "autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
     short_names=("hpa",), categories=WORKLOAD)
+HORIZONTALPODAUTOSCALERS_V1: ResourceType[JsonObject] = ResourceType(
+    "autoscaling", "v1", "HorizontalPodAutoscaler", "horizontalpodautoscalers",
+    short_names=("hpa",), categories=WORKLOAD, stored_version="v2")
 
 NODEMETRICS: ResourceType[JsonObject] = ResourceType(
     "metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", namespaced=False,
@@ -217,26 +223,47 @@ def _registry() -> tuple[ResourceType[JsonObject], ...]:
     ))
 
 
+def _other_versions() -> tuple[ResourceType[JsonObject], ...]:
+    """Types also served in a version other than the stored one (after it in discovery)."""
+    return (HORIZONTALPODAUTOSCALERS_V1,)
+
+
 @dataclass(frozen=True)
 class Registry:
-    """Lookups over the served resource types."""
+    """Lookups over the served resource types.
+
+    Iterating, `resolve` and `get` see each resource once, in its stored
+    version; paths, kinds and discovery also see the other versions served.
+    """
 
     types: tuple[ResourceType[JsonObject], ...] = field(default_factory=_registry)
+    other_versions: tuple[ResourceType[JsonObject], ...] = field(default_factory=_other_versions)
 
     def __iter__(self) -> Iterator[ResourceType[JsonObject]]:
         return iter(self.types)
 
+    def _served(self) -> tuple[ResourceType[JsonObject], ...]:
+        return self.types + self.other_versions
+
     def by_path(self, group: str, version: str, plural: str) -> ResourceType[JsonObject] | None:
         return next(
-            (t for t in self.types
+            (t for t in self._served()
              if t.group == group and t.version == version and t.plural == plural),
             None,
         )
 
     def by_kind(self, api_version: str, kind: str) -> ResourceType[JsonObject] | None:
         return next(
-            (t for t in self.types if t.api_version == api_version and t.kind == kind), None
+            (t for t in self._served() if t.api_version == api_version and t.kind == kind), None
         )
+
+    def stored(self, rt: ResourceType[JsonObject]) -> ResourceType[JsonObject]:
+        """The type `rt`'s objects are stored as (`rt` itself unless it is converted)."""
+        if rt.stored_version is None:
+            return rt
+        found = self.by_path(rt.group, rt.stored_version, rt.plural)
+        assert found is not None, f"{rt.qualified_name} stored in an unserved version"
+        return found
 
     def resolve(self, name: str) -> ResourceType[JsonObject] | None:
         """Find a type as kubectl does: plural, singular, short name, kind, `plural.group`."""
@@ -258,14 +285,14 @@ class Registry:
     def groups(self) -> list[tuple[str, list[str]]]:
         """(group, [versions]) in a stable order, core group first."""
         seen: dict[str, list[str]] = {}
-        for t in self.types:
+        for t in self._served():
             versions = seen.setdefault(t.group, [])
             if t.version not in versions:
                 versions.append(t.version)
         return list(seen.items())
 
     def in_group_version(self, group: str, version: str) -> Iterable[ResourceType[JsonObject]]:
-        return (t for t in self.types if t.group == group and t.version == version)
+        return (t for t in self._served() if t.group == group and t.version == version)
 
 
 REGISTRY = Registry()

@@ -16,7 +16,6 @@ from aiohttp import web
 
 from minik.api import errors
 from minik.api.decode import decode_body, require_object
-from minik.api.resources import ResourceType
 from minik.apiserver import proxy, responses
 from minik.apiserver.apply import server_side_apply
 from minik.apiserver.lifecycle import DeleteOptions
@@ -24,7 +23,7 @@ from minik.apiserver.listing import Selection, list_page
 from minik.apiserver.listoptions import ListOptions
 from minik.apiserver.patching import APPLY_PATCH, PATCH_TYPES, guarded, patcher
 from minik.apiserver.routing import ResourceRequest, resource_request
-from minik.apiserver.storage import ObjectStorage, WriteOptions, WriteResult
+from minik.apiserver.storage import Mutation, ObjectStorage, WriteOptions, WriteResult
 from minik.apiserver.subresources.binding import bind
 from minik.apiserver.subresources.scale import read_scale, write_scale
 from minik.apiserver.watch import serve_watch
@@ -88,7 +87,15 @@ async def get_object(request: web.Request) -> web.StreamResponse:
     if target.subresource == "scale":
         return responses.json_response(await read_scale(storage, target))
     obj = await storage.get(target.rt, target.namespace, target.name)
-    return responses.object_response(request, target.rt, obj)
+    return _answer(request, target, obj)
+
+
+def _answer(request: web.Request, target: ResourceRequest, obj: dict[str, Any], *,
+            status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    """The object in the version the path names (a table row is printed from the stored one)."""
+    shown = obj if responses.wants_table(request) else target.to_served(obj)
+    return responses.object_response(request, target.rt, shown, status=status,
+                                     warnings=warnings)
 
 
 async def list_objects(request: web.Request, target: ResourceRequest) -> web.StreamResponse:
@@ -97,14 +104,14 @@ async def list_objects(request: web.Request, target: ResourceRequest) -> web.Str
     options = ListOptions.parse(query)
     storage = _storage(request)
     if options.watch:
-        return await serve_watch(request, storage, target.rt, selection, options)
+        return await serve_watch(request, storage, target, selection, options)
     page = await list_page(storage, target.rt, selection, options)
     if responses.wants_table(request):
         body = responses.table(request, target.rt, page.items, page.resource_version,
                                page.continue_token)
     else:
-        body = responses.list_body(target.rt, page.items, page.resource_version,
-                                   page.continue_token)
+        body = responses.list_body(target.served_rt, [target.to_served(o) for o in page.items],
+                                   page.resource_version, page.continue_token)
     return responses.json_response(body)
 
 
@@ -121,12 +128,11 @@ async def create_object(request: web.Request) -> web.StreamResponse:
         if target.rt.kind == "Pod" and target.subresource == "eviction":
             raise _unsupported_subresource(target)
         raise errors.method_not_allowed(f"POST is not supported on {target.verb_target}")
-    obj = require_object(await _body(request))
+    obj = target.to_stored(require_object(await _body(request)))
     result = await _storage(request).create(
         target.rt, target.namespace, obj, _write_options(request, target)
     )
-    return responses.object_response(request, target.rt, result.obj, status=201,
-                                     warnings=result.warnings)
+    return _answer(request, target, result.obj, status=201, warnings=result.warnings)
 
 
 async def update_object(request: web.Request) -> web.StreamResponse:
@@ -142,14 +148,14 @@ async def update_object(request: web.Request) -> web.StreamResponse:
         return responses.json_response(scale)
     if target.subresource not in (None, "status", "finalize"):
         raise _unsupported_subresource(target)
-    result = await storage.update(target.rt, target.namespace, target.name, obj, options)
-    return _written(request, target.rt, result)
+    result = await storage.update(target.rt, target.namespace, target.name,
+                                  target.to_stored(obj), options)
+    return _written(request, target, result)
 
 
-def _written(request: web.Request, rt: ResourceType, result: WriteResult) -> web.Response:
+def _written(request: web.Request, target: ResourceRequest, result: WriteResult) -> web.Response:
     status = 201 if result.created else 200
-    return responses.object_response(request, rt, result.obj, status=status,
-                                     warnings=result.warnings)
+    return _answer(request, target, result.obj, status=status, warnings=result.warnings)
 
 
 async def patch_object(request: web.Request) -> web.StreamResponse:
@@ -165,17 +171,26 @@ async def patch_object(request: web.Request) -> web.StreamResponse:
         )
     body = await _body(request)
     options = _write_options(request, target)
-    change = guarded(patcher(content_type, body, target.rt.kind), target)
+    change = _in_served_version(guarded(patcher(content_type, body, target.rt.kind), target),
+                                target)
     storage = _storage(request)
     if target.subresource == "scale":
         return responses.json_response(await write_scale(storage, target, change, options))
     if target.subresource not in (None, "status"):
         raise _unsupported_subresource(target)
     if content_type == APPLY_PATCH:
-        result = await server_side_apply(storage, target, require_object(body), options)
+        result = await server_side_apply(storage, target,
+                                         target.to_stored(require_object(body)), options)
     else:
         result = await storage.mutate(target.rt, target.namespace, target.name, change, options)
-    return _written(request, target.rt, result)
+    return _written(request, target, result)
+
+
+def _in_served_version(change: Mutation, target: ResourceRequest) -> Mutation:
+    """A patch of a converted version applies to the object as that version shows it."""
+    if target.served is None:
+        return change
+    return lambda current: target.to_stored(change(target.to_served(current)))
 
 
 async def delete_object(request: web.Request) -> web.StreamResponse:
@@ -189,8 +204,8 @@ async def delete_object(request: web.Request) -> web.StreamResponse:
     if target.subresource is not None:
         raise errors.method_not_allowed(f"DELETE is not supported on {target.verb_target}")
     deletion = await storage.delete(target.rt, target.namespace, target.name, options)
-    return responses.json_response(responses.deleted(target.rt, deletion.obj, deletion.removed),
-                                   status=_delete_status(deletion.removed, options))
+    answer = responses.deleted(target.rt, target.to_served(deletion.obj), deletion.removed)
+    return responses.json_response(answer, status=_delete_status(deletion.removed, options))
 
 
 def _delete_status(removed: bool, options: DeleteOptions) -> int:
@@ -217,5 +232,6 @@ async def _delete_collection(
             if e.code != 404:
                 raise
     return responses.json_response(
-        responses.list_body(target.rt, deleted, page.resource_version, None)
+        responses.list_body(target.served_rt, [target.to_served(o) for o in deleted],
+                            page.resource_version, None)
     )

@@ -13,22 +13,44 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from minik.api import errors
+from minik.api.conversion import CONVERSIONS
+from minik.api.objects import JsonObject
 from minik.api.query import parse_bool
 from minik.api.resources import REGISTRY, ResourceType
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceRequest:
-    """The resource type, namespace, name and subresource a path names."""
+    """The resource type, namespace, name and subresource a path names.
+
+    `rt` is the type as stored; `served`, when the path names another version
+    of it (autoscaling/v1 HPAs), is that version: bodies come in and answers
+    go out through `to_stored` and `to_served`.
+    """
 
     rt: ResourceType
     namespace: str | None
     name: str | None
     subresource: str | None
+    served: ResourceType | None = None
 
     @property
     def verb_target(self) -> str:
         return self.rt.plural + (f"/{self.subresource}" if self.subresource else "")
+
+    @property
+    def served_rt(self) -> ResourceType:
+        return self.served or self.rt
+
+    def to_stored(self, obj: JsonObject) -> JsonObject:
+        if self.served is None:
+            return obj
+        return CONVERSIONS[self.served.api_version, self.served.kind].to_stored(obj)
+
+    def to_served(self, obj: JsonObject) -> JsonObject:
+        if self.served is None:
+            return obj
+        return CONVERSIONS[self.served.api_version, self.served.kind].to_served(obj)
 
 
 def _split(group: str, version: str, tail: str) -> ResourceRequest:
@@ -47,6 +69,8 @@ def _split(group: str, version: str, tail: str) -> ResourceRequest:
     sub = segments[2] if len(segments) > 2 else None
     if sub is not None and rt.subresource(sub) is None:
         raise errors.path_not_found()
+    if rt.stored_version is not None:
+        return ResourceRequest(REGISTRY.stored(rt), namespace, name, sub, served=rt)
     return ResourceRequest(rt, namespace, name, sub)
 
 

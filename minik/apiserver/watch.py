@@ -31,12 +31,12 @@ from typing import Any
 from aiohttp import web
 
 from minik.api import errors
-from minik.api.resources import ResourceType
 from minik.apiserver import responses
 from minik.apiserver.cacher import CACHERS_KEY, CachedEvent, Cacher, Watcher, encode_line
 from minik.apiserver.listing import Selection, seen_as
 from minik.apiserver.listoptions import ListOptions
 from minik.apiserver.metrics import METRICS_KEY
+from minik.apiserver.routing import ResourceRequest
 from minik.apiserver.storage import ObjectStorage, decorate
 from minik.store import Compacted, Record, Store
 
@@ -55,10 +55,11 @@ def _timeout(options: ListOptions) -> float:
 class WatchStream:
     """Writes the events of one watch request to its HTTP response."""
 
-    def __init__(self, request: web.Request, rt: ResourceType, response: web.StreamResponse,
-                 start: int) -> None:
+    def __init__(self, request: web.Request, target: ResourceRequest,
+                 response: web.StreamResponse, start: int) -> None:
         self.request = request
-        self.rt = rt
+        self.rt = target.rt
+        self.target = target
         self.response = response
         self.table = responses.wants_table(request)
         self.sent = start
@@ -75,17 +76,21 @@ class WatchStream:
         return encode_line(kind, responses.table(self.request, self.rt, [obj], rv))
 
     async def send_object(self, kind: str, obj: dict[str, Any]) -> None:
-        await self._write(self._table_line(kind, obj) if self.table else encode_line(kind, obj))
+        await self._write(self._table_line(kind, obj) if self.table
+                          else encode_line(kind, self.target.to_served(obj)))
 
     async def send_event(self, kind: str, event: CachedEvent) -> None:
         if self.table:
             await self._write(self._table_line(kind, event.object))
+        elif self.target.served is not None:
+            await self._write(encode_line(kind, self.target.to_served(event.object)))
         else:
             await self._write(event.line(kind))
         self.sent = event.revision
 
     async def bookmark(self, revision: int) -> None:
-        obj = {"kind": self.rt.kind, "apiVersion": self.rt.api_version,
+        served = self.target.served_rt
+        obj = {"kind": served.kind, "apiVersion": served.api_version,
                "metadata": {"resourceVersion": str(revision)}}
         await self._write(encode_line("BOOKMARK", obj))
 
@@ -151,9 +156,10 @@ async def _stream(stream: WatchStream, storage: ObjectStorage, selection: Select
 
 
 async def serve_watch(
-    request: web.Request, storage: ObjectStorage, rt: ResourceType, selection: Selection,
-    options: ListOptions,
+    request: web.Request, storage: ObjectStorage, target: ResourceRequest,
+    selection: Selection, options: ListOptions,
 ) -> web.StreamResponse:
+    rt = target.rt
     start = options.revision
     initial: list[dict[str, Any]] = []
     if start is None:
@@ -166,7 +172,7 @@ async def serve_watch(
     gauge.inc()
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     response.enable_chunked_encoding()
-    stream = WatchStream(request, rt, response, start)
+    stream = WatchStream(request, target, response, start)
     try:
         await response.prepare(request)
         with contextlib.suppress(TimeoutError, ConnectionResetError):

@@ -28,6 +28,7 @@ from minik.cli.describe import (
     labels_multiline,
     rfc1123z,
 )
+from minik.cli.describe_autoscaling import describe_horizontal_pod_autoscaler
 from minik.cli.describe_node import describe_node
 from minik.cli.describe_pod import describe_pod
 from minik.cli.describe_storage import (
@@ -217,6 +218,7 @@ DESCRIBERS: dict[str, Describer] = {
     "PersistentVolume": describe_persistent_volume,
     "PersistentVolumeClaim": describe_persistent_volume_claim,
     "StorageClass": describe_storage_class,
+    "HorizontalPodAutoscaler": describe_horizontal_pod_autoscaler,
 }
 
 

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "port-forward": "minik.cli.portforward:port_forward",
     "scale": "minik.cli.rollout:scale",
     "expose": "minik.cli.expose:expose",
+    "autoscale": "minik.cli.autoscale:autoscale",
     "set": "minik.cli.rollout:set_group",
     "rollout": "minik.cli.rollout:rollout",
     "dns": "minik.cli.dns:dns_command",

@@ -25,6 +25,7 @@ from minik.controllers.eventttl import EventTTLController
 from minik.controllers.garbagecollector import GarbageCollector
 from minik.controllers.job.controller import JobController
 from minik.controllers.namespace import NamespaceController
+from minik.controllers.podautoscaler.controller import HorizontalController
 from minik.controllers.replicaset import replica_set_controller, replication_manager
 from minik.controllers.serviceaccount import ServiceAccountsController
 from minik.controllers.statefulset.controller import StatefulSetController
@@ -40,7 +41,8 @@ from minik.machinery.supervisor import Supervisor
 log = logging.getLogger(__name__)
 
 EVENT_SOURCES = {"replicationcontroller": "replication-controller",
-                 "persistentvolume-binder": "persistentvolume-controller"}
+                 "persistentvolume-binder": "persistentvolume-controller",
+                 "horizontalpodautoscaling": "horizontal-pod-autoscaler"}
 """Event source components that Kubernetes does not name `<controller>-controller`."""
 
 
@@ -66,6 +68,7 @@ def default_factories() -> dict[str, ControllerFactory]:
         "persistentvolume-binder": PersistentVolumeController,
         "pvc-protection": PVCProtectionController,
         "pv-protection": PVProtectionController,
+        "horizontalpodautoscaling": HorizontalController,
     }
 
 

@@ -137,3 +137,20 @@ def test_bad_bodies_are_named(data: bytes, code: int, words: str) -> None:
     with pytest.raises(ApiError) as error:
         decode_object(data)
     assert error.value.code == code and words in error.value.message
+
+
+def test_kubectl_autoscale_hpas_decode_in_both_autoscaling_versions() -> None:
+    ref = msg(1, msg(1, "Deployment"), msg(2, "web"), msg(3, "apps/v1"))
+    v1 = decode_object(body("autoscaling/v1", "HorizontalPodAutoscaler", meta("web") + msg(
+        2, ref, num(2, 1), num(3, 4), num(4, 50)) + msg(3, num(3, 0), num(4, 0))))
+    assert v1["spec"] == {"scaleTargetRef": {"kind": "Deployment", "name": "web",
+                                             "apiVersion": "apps/v1"},
+                          "minReplicas": 1, "maxReplicas": 4, "targetCPUUtilizationPercentage": 50}
+    target = msg(2, msg(1, "Utilization"), num(4, 70))
+    v2 = decode_object(body("autoscaling/v2", "HorizontalPodAutoscaler", meta("web") + msg(
+        2, ref, num(3, 3), msg(4, msg(1, "Resource"), msg(4, msg(1, "cpu"), target)))))
+    assert v2["spec"] == {"scaleTargetRef": {"kind": "Deployment", "name": "web",
+                                             "apiVersion": "apps/v1"},
+                          "maxReplicas": 3, "metrics": [{"type": "Resource", "resource": {
+                              "name": "cpu", "target": {"type": "Utilization",
+                                                        "averageUtilization": 70}}}]}

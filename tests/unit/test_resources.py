@@ -7,8 +7,23 @@ from minik.api.resources import REGISTRY, ResourceType
 
 
 def constants() -> dict[str, ResourceType]:
+    """The stored versions' constants (others, `HORIZONTALPODAUTOSCALERS_V1`, are converted)."""
     return {name: value for name, value in vars(resources).items()
-            if isinstance(value, ResourceType)}
+            if isinstance(value, ResourceType) and value.stored_version is None}
+
+
+def test_a_converted_version_is_found_by_path_and_kind_and_stored_as_its_type() -> None:
+    converted = {name: value for name, value in vars(resources).items()
+                 if isinstance(value, ResourceType) and value.stored_version is not None}
+    assert sorted(id(rt) for rt in converted.values()) == sorted(
+        id(rt) for rt in REGISTRY.other_versions)
+    for name, rt in converted.items():
+        assert name == f"{rt.plural.upper()}_{rt.version.upper()}"
+        assert REGISTRY.by_path(rt.group, rt.version, rt.plural) is rt
+        assert REGISTRY.by_kind(rt.api_version, rt.kind) is rt
+        stored = REGISTRY.stored(rt)
+        assert (stored.version, stored.plural) == (rt.stored_version, rt.plural)
+        assert rt not in list(REGISTRY)
 
 
 def test_every_resource_type_constant_is_registered_once_and_found_by_its_names() -> None:

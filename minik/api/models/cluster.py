@@ -1,14 +1,14 @@
 """Kinds outside core/apps/batch, and request bodies of subresources.
 
 EndpointSlice (discovery.k8s.io), StorageClass (storage.k8s.io), Lease
-(coordination.k8s.io), HorizontalPodAutoscaler (autoscaling/v2), and the
-bodies of `scale`, `binding`, `eviction` and DELETE (DeleteOptions).
+(coordination.k8s.io), and the bodies of `scale`, `binding`, `eviction` and
+DELETE (DeleteOptions). HorizontalPodAutoscaler is `autoscaling`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import model_validator
 
@@ -115,31 +115,6 @@ class LeaseSpec(K8sModel):
 
 class Lease(K8sObject):
     spec: LeaseSpec | None = None
-
-
-class CrossVersionObjectReference(K8sModel):
-    api_version: str | None = None
-    kind: RequiredStr
-    name: RequiredStr
-
-
-class HorizontalPodAutoscalerSpec(K8sModel):
-    scale_target_ref: CrossVersionObjectReference
-    min_replicas: Positive | None = None
-    max_replicas: Positive
-    metrics: list[Any] | None = None
-    behavior: Any = None
-
-    @model_validator(mode="after")
-    def _bounds(self) -> HorizontalPodAutoscalerSpec:
-        if self.min_replicas is not None and self.max_replicas < self.min_replicas:
-            raise_any([invalid("maxReplicas", self.max_replicas,
-                               "must be greater than or equal to `minReplicas`")])
-        return self
-
-
-class HorizontalPodAutoscaler(StatusObject):
-    spec: HorizontalPodAutoscalerSpec
 
 
 class ScaleSpec(K8sModel):

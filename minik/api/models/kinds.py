@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minik.api.models import apps, batch, cluster, core, pod, service
+from minik.api.models import apps, autoscaling, batch, cluster, core, pod, service
 from minik.api.models.base import K8sModel
 
 MODELS: dict[str, type[K8sModel]] = {
@@ -30,7 +30,7 @@ MODELS: dict[str, type[K8sModel]] = {
     "discovery.k8s.io/v1/EndpointSlice": cluster.EndpointSlice,
     "storage.k8s.io/v1/StorageClass": cluster.StorageClass,
     "coordination.k8s.io/v1/Lease": cluster.Lease,
-    "autoscaling/v2/HorizontalPodAutoscaler": cluster.HorizontalPodAutoscaler,
+    "autoscaling/v2/HorizontalPodAutoscaler": autoscaling.HorizontalPodAutoscaler,
     "autoscaling/v1/Scale": cluster.Scale,
     "policy/v1/Eviction": cluster.Eviction,
 }
