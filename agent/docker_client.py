@@ -15,7 +15,7 @@ place where the SDK's exceptions become the runtime's.
   whole grace period, run on a pool of their own (`STOP`), so deleting
   pods that ignore SIGTERM never stalls the relist or creates; so do
   stats, which the engine answers at its next per-second sample: up to
-  1 s each, so the agent's usage collection (four at a time, every
+  1 s each, so the agent's usage collection (then four at a time, every
   container every 15 s) held four of the six engine threads most of the
   time on a node with a hundred containers.
 - Starts run on a pool of their own too (`START`): the engine sets up a

@@ -161,6 +161,14 @@ def _network_options(**given: str | None) -> tuple[str, ...]:
     return extra
 
 
+def _metric_resolution(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """0 (stats collection off), else at least a second as before."""
+    if 0 < value < 1:
+        raise click.BadParameter(f"{value} is neither 0 (off) nor at least 1 second",
+                                 ctx=ctx, param=param)
+    return value
+
+
 @click.command()
 @click.option("-d", "--detach", "detached", is_flag=True, help="Run in the background.")
 @click.option("--name", default=DEFAULT_NAME, show_default=True,
@@ -175,9 +183,10 @@ def _network_options(**given: str | None) -> tuple[str, ...]:
 @click.option("--restart-backoff", default=10.0, show_default=True, type=float,
               help="Base of the container restart backoff, in seconds (doubles to 300).")
 @click.option("--metric-resolution", default=15.0, show_default=True,
-              type=click.FloatRange(min=1.0),
+              type=click.FloatRange(min=0.0), callback=_metric_resolution,
               help="Seconds between samples of the containers' stats and scrapes of the "
-                   "nodes' resource metrics (metrics.k8s.io, kubectl top).")
+                   "nodes' resource metrics (metrics.k8s.io, kubectl top); 0 turns both "
+                   "off.")
 @click.option("--service-cidr", default=None,
               help="ClusterIP range (default: kept from the last start, else the first "
                    "/16 from 10.96.0.0 that no other instance on this host holds).")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -169,3 +170,10 @@ def test_host_cpu_seconds_count_busy_ticks_only() -> None:
 def test_host_working_set_is_total_less_available() -> None:
     meminfo = host.parse_meminfo("MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 600 kB\n")
     assert host.working_set(meminfo) == 400 * 1024
+
+
+async def test_a_stats_interval_of_zero_collects_nothing_and_returns(node: Node) -> None:
+    await node.run(make_pod("busy"), cpu_ns=3_000_000_000, memory=5 << 20)
+    await asyncio.wait_for(
+        node.metrics.collect_usage_forever(node.runtime, INSTANCE, node.clock, interval=0), 5)
+    assert node.metrics.usage.usage == {}

@@ -7,6 +7,7 @@ wires it, and the answers are checked as kubectl reads them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,3 +225,12 @@ async def test_an_unreachable_node_neither_stops_the_scrape_nor_loses_the_others
     assert len((await cluster.get(f"{GROUP_VERSION}/pods"))["items"]) == 1
     warnings = [r for r in caplog.records if "node n2" in r.getMessage()]
     assert len(warnings) == 1, "a failing node is logged once, not at every scrape"
+
+
+async def test_a_resolution_of_zero_scrapes_no_node(cluster: Cluster) -> None:
+    await cluster.add_pod("busy")
+    await cluster.node.metrics.collect_usage(cluster.node.runtime, INSTANCE)
+    off = MetricsScraper(cluster.storage, cluster.scraper.kubelet, cluster.scraper.store,
+                         resolution=0, clock=cluster.node.clock)
+    await asyncio.wait_for(off.run(), 5)
+    assert (await cluster.get(f"{GROUP_VERSION}/nodes"))["items"] == []

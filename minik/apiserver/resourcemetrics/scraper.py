@@ -49,6 +49,10 @@ class MetricsScraper:
         self._failing: set[str] = set()
 
     async def run(self) -> None:
+        """Scrape every resolution; a resolution of 0 means no scraping at all (the
+        nodes then collect no stats either: `minik up --metric-resolution 0`)."""
+        if self.resolution <= 0:
+            return
         while True:
             await self.scrape_all()
             await sleep(self.clock, self.resolution)
