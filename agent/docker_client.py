@@ -140,6 +140,9 @@ class DockerClient:
                                     max_pool_size=32)
         self.stream_api = docker.APIClient(base_url=url, version=API_VERSION,
                                            timeout=None)  # type: ignore[arg-type]
+        # The engine is never reached through an HTTP proxy; without this, requests
+        # reads the proxy environment on every call (~0.2 ms of a 0.8 ms ping).
+        self.api.trust_env = self.stream_api.trust_env = False
         sizes = {Pool.CALL: threads, Pool.START: threads, Pool.STOP: stop_threads,
                  Pool.READ: 2, Pool.STREAM: stream_threads}
         self._pools = {pool: ThreadPoolExecutor(size, pool.value) for pool, size in sizes.items()}
