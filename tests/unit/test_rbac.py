@@ -348,3 +348,31 @@ async def test_the_monitoring_group_may_read_metrics(api: TestClient) -> None:
     response = await api.get("/metrics", headers=acting_as("prometheus", "system:monitoring"))
     assert response.status == 200
     assert (await api.get("/metrics", headers=acting_as("prometheus"))).status == 403
+
+
+async def test_an_aggregation_rule_needs_cluster_admin_even_with_no_rules(
+        api: TestClient) -> None:
+    await call(api, "POST", f"{RBAC}/clusterroles", {"metadata": {"name": "role-maker"}, "rules": [
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+         "verbs": ["create", "update"]}]})
+    await call(api, "POST", f"{RBAC}/clusterrolebindings",
+               binding("jane-makes", "role-maker", user="jane"))
+    gatherer = {"metadata": {"name": "gatherer"}, "rules": [], "aggregationRule": {
+        "clusterRoleSelectors": [{"matchLabels": {
+            "rbac.authorization.k8s.io/aggregate-to-admin": "true"}}]}}
+    status, body = await call(api, "POST", f"{RBAC}/clusterroles", gatherer, **acting_as("jane"))
+    assert (status, body["message"]) == (
+        403, 'clusterroles.rbac.authorization.k8s.io "gatherer" is forbidden: '
+             "must have cluster-admin privileges to use the aggregationRule")
+    status, created = await call(api, "POST", f"{RBAC}/clusterroles", gatherer)
+    assert status == 201
+    created.pop("aggregationRule")
+    status, _ = await call(api, "PUT", f"{RBAC}/clusterroles/gatherer", created,
+                           **acting_as("jane"))
+    assert status == 403
+
+
+async def test_service_accounts_may_read_the_token_issuers_discovery(api: TestClient) -> None:
+    for path in ("/.well-known/openid-configuration", "/openid/v1/jwks"):
+        assert (await api.get(path, headers=acting_as(SA))).status == 200, path
+        assert (await api.get(path, headers=acting_as("jane"))).status == 403, path
