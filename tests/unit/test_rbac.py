@@ -376,3 +376,34 @@ async def test_service_accounts_may_read_the_token_issuers_discovery(api: TestCl
     for path in ("/.well-known/openid-configuration", "/openid/v1/jwks"):
         assert (await api.get(path, headers=acting_as(SA))).status == 200, path
         assert (await api.get(path, headers=acting_as("jane"))).status == 403, path
+
+
+async def test_each_impersonated_extra_value_needs_its_own_permission(api: TestClient) -> None:
+    await call(api, "POST", "/api/v1/namespaces/default/serviceaccounts",
+               {"metadata": {"name": "robot"}})
+    _, answer = await call(api, "POST", "/api/v1/namespaces/default/serviceaccounts/robot/token",
+                           {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                            "spec": {}})
+    robot = {"Authorization": f"Bearer {answer['status']['token']}"}
+    await call(api, "POST", f"{RBAC}/clusterroles", {"metadata": {"name": "as-anyone"}, "rules": [
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}]})
+    await call(api, "POST", f"{RBAC}/clusterrolebindings",
+               binding("robot-as-anyone", "as-anyone", account="robot"))
+    review = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    body = {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1"}
+    bob = {**robot, "Impersonate-User": "bob"}
+    assert (await call(api, "POST", review, body, **bob))[0] == 201
+    status, refused = await call(api, "POST", review, body, **bob,
+                                 **{"Impersonate-Extra-Scopes": "admin"})
+    assert (status, refused["message"]) == (403, (
+        'userextras.authentication.k8s.io "admin" is forbidden: User '
+        '"system:serviceaccount:default:robot" cannot impersonate resource "userextras/scopes" '
+        'in API group "authentication.k8s.io" at the cluster scope'))
+    await call(api, "POST", f"{RBAC}/clusterroles", {"metadata": {"name": "scopes"}, "rules": [
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["userextras/scopes"],
+         "verbs": ["impersonate"], "resourceNames": ["admin"]}]})
+    await call(api, "POST", f"{RBAC}/clusterrolebindings",
+               binding("robot-scopes", "scopes", account="robot"))
+    status, answer = await call(api, "POST", review, body, **bob,
+                                **{"Impersonate-Extra-Scopes": "admin"})
+    assert status == 201 and answer["status"]["userInfo"]["extra"] == {"scopes": ["admin"]}
