@@ -165,9 +165,12 @@ async def test_a_token_is_refused_once_its_service_account_is_deleted(api) -> No
     assert status == 401
 
 
+ROBOT_POD = {**POD, "spec": {**POD["spec"], "serviceAccountName": "robot"}}
+
+
 async def test_a_pod_bound_token_names_the_pod_and_dies_with_it(api) -> None:
     await create(api, SA, {"metadata": {"name": "robot"}})
-    pod = await create(api, PODS, POD)
+    pod = await create(api, PODS, ROBOT_POD)
     uid = pod["metadata"]["uid"]
     answer = await token_for(api, "robot", {"boundObjectRef": {
         "kind": "Pod", "apiVersion": "v1", "name": "p", "uid": uid}})
@@ -186,10 +189,19 @@ async def test_a_token_bound_to_a_missing_or_replaced_pod_is_not_issued(api) -> 
     await create(api, SA, {"metadata": {"name": "robot"}})
     missing = await token_for(api, "robot", {"boundObjectRef": {"kind": "Pod", "name": "p"}})
     assert missing["code"] == 404
-    await create(api, PODS, POD)
+    await create(api, PODS, ROBOT_POD)
     stale = await token_for(api, "robot", {"boundObjectRef": {
         "kind": "Pod", "name": "p", "uid": "not-its-uid"}})
     assert stale["code"] == 409
+
+
+async def test_a_token_is_bound_only_to_a_pod_running_as_its_service_account(api) -> None:
+    await create(api, SA, {"metadata": {"name": "robot"}})
+    await create(api, PODS, POD)
+    answer = await token_for(api, "robot", {"boundObjectRef": {"kind": "Pod", "name": "p"}})
+    assert (answer["code"], answer["reason"], answer["message"]) == (
+        400, "BadRequest", 'cannot bind token for serviceaccount "robot" to pod running with '
+                           "different serviceaccount name.")
 
 
 async def test_a_master_may_impersonate_and_others_are_forbidden(api) -> None:
