@@ -242,3 +242,33 @@ async def test_a_token_review_says_whom_a_token_authenticates_for_its_audiences(
     assert accepted["user"]["username"] == "system:serviceaccount:default:robot"
     refused = await review({"token": token})
     assert "authenticated" not in refused and refused["error"] == "invalid bearer token"
+
+
+async def test_a_token_dies_a_minute_after_its_bound_pod_is_marked_for_deletion() -> None:
+    import datetime as dt
+
+    from minik.api.meta import format_time
+    from minik.api.resources import PODS as POD_TYPE
+    from minik.api.resources import SERVICEACCOUNTS
+    from minik.apiserver.authn import ServiceAccountTokens
+    from minik.apiserver.storage import WriteOptions
+
+    storage = await bootstrapped()
+    account = (await storage.create(SERVICEACCOUNTS, "default", {"metadata": {"name": "robot"}},
+                                    WriteOptions(trusted=True))).obj
+    pod = (await storage.create(POD_TYPE, "default", ROBOT_POD, WriteOptions(trusted=True))).obj
+    now = [1_800_000_000.0]
+    signer = TokenSigner(new_signing_key(), clock=lambda: now[0])
+    token, _ = signer.issue(namespace="default", name="robot", uid=account["metadata"]["uid"],
+                            audiences=[ISSUER], seconds=3600,
+                            bound=BoundObject("Pod", "p", pod["metadata"]["uid"]))
+    tokens = ServiceAccountTokens(signer, storage)
+    record = await storage.read(POD_TYPE, "default", "p")
+    marked = {**record.value, "metadata": {
+        **record.value["metadata"], "finalizers": ["example.com/hold"],
+        "deletionTimestamp": format_time(dt.datetime.fromtimestamp(now[0], dt.UTC))}}
+    await storage.store.update(record.key, marked, expected_revision=record.revision)
+    now[0] += 60
+    assert await tokens.authenticate(token) is not None
+    now[0] += 1
+    assert await tokens.authenticate(token) is None
