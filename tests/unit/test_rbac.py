@@ -313,13 +313,18 @@ async def test_a_subject_access_review_asks_about_someone_else(api: TestClient) 
     assert status == 400
 
 
-async def test_impersonation_is_allowed_by_the_impersonate_verb(api: TestClient) -> None:
+async def robot_token(api: TestClient) -> dict[str, str]:
+    """The Authorization header of a new ServiceAccount `robot` in `default`."""
     await call(api, "POST", "/api/v1/namespaces/default/serviceaccounts",
                {"metadata": {"name": "robot"}})
     _, answer = await call(api, "POST", "/api/v1/namespaces/default/serviceaccounts/robot/token",
                            {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
                             "spec": {}})
-    robot = {"Authorization": f"Bearer {answer['status']['token']}"}
+    return {"Authorization": f"Bearer {answer['status']['token']}"}
+
+
+async def test_impersonation_is_allowed_by_the_impersonate_verb(api: TestClient) -> None:
+    robot = await robot_token(api)
     assert (await call(api, "GET", "/api/v1/namespaces/default/pods", **robot))[0] == 403
     await call(api, "POST", f"{RBAC}/namespaces/default/rolebindings",
                binding("robot-edits", "edit", account="robot"))
@@ -379,12 +384,7 @@ async def test_service_accounts_may_read_the_token_issuers_discovery(api: TestCl
 
 
 async def test_each_impersonated_extra_value_needs_its_own_permission(api: TestClient) -> None:
-    await call(api, "POST", "/api/v1/namespaces/default/serviceaccounts",
-               {"metadata": {"name": "robot"}})
-    _, answer = await call(api, "POST", "/api/v1/namespaces/default/serviceaccounts/robot/token",
-                           {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-                            "spec": {}})
-    robot = {"Authorization": f"Bearer {answer['status']['token']}"}
+    robot = await robot_token(api)
     await call(api, "POST", f"{RBAC}/clusterroles", {"metadata": {"name": "as-anyone"}, "rules": [
         {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}]})
     await call(api, "POST", f"{RBAC}/clusterrolebindings",
