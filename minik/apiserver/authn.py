@@ -154,6 +154,18 @@ class Chain:
                        if isinstance(a, ServiceAccountTokens) else a
                        for a in self.authenticators))
 
+    def audiences_of(self, token: str, requested: Sequence[str]) -> list[str]:
+        """The requested audiences an authenticated token is good for (upstream's
+        `Response.Audiences`): those a service-account token names, all for any other."""
+        for authenticator in self.authenticators:
+            if isinstance(authenticator, ServiceAccountTokens) and token.count(".") == 2:
+                try:
+                    claims = authenticator.signer.verify(token, requested)
+                except TokenError:
+                    continue
+                return [audience for audience in requested if audience in claims.audiences]
+        return list(requested)
+
     async def authenticate(self, token: str) -> UserInfo | None:
         for authenticator in self.authenticators:
             user = await authenticator.authenticate(token)

@@ -240,6 +240,8 @@ async def test_a_token_review_says_whom_a_token_authenticates_for_its_audiences(
     accepted = await review({"token": token, "audiences": ["vault"]})
     assert accepted["authenticated"] is True and accepted["audiences"] == ["vault"]
     assert accepted["user"]["username"] == "system:serviceaccount:default:robot"
+    narrowed = await review({"token": token, "audiences": ["other", "vault"]})
+    assert narrowed["audiences"] == ["vault"]
     refused = await review({"token": token})
     assert "authenticated" not in refused and refused["error"] == "invalid bearer token"
 
