@@ -7,7 +7,8 @@ chain asks them in order and the first answer wins:
   agent and the node network process) is user `minik-admin` in the groups
   `system:masters` and `system:authenticated`;
 - a service-account token (`serviceaccount_tokens`) whose ServiceAccount,
-  and bound Pod or Secret, still exist with the uids it names is
+  and bound Pod or Secret, still exist with the uids it names (and were
+  not marked for deletion more than a minute ago) is
   `system:serviceaccount:<ns>:<name>` in `system:serviceaccounts`,
   `system:serviceaccounts:<ns>` and `system:authenticated`; a pod-bound
   token also carries the pod's name and uid as `extra`.
@@ -28,6 +29,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from minik.api import errors
+from minik.api.meta import parse_time
 from minik.api.resources import PODS, SECRETS, SERVICEACCOUNTS, ResourceType
 from minik.apiserver.serviceaccount_tokens import (
     API_AUDIENCES,
@@ -43,6 +45,9 @@ AUTHENTICATED = "system:authenticated"
 SERVICE_ACCOUNTS = "system:serviceaccounts"
 POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name"
 POD_UID_EXTRA = "authentication.kubernetes.io/pod-uid"
+DELETION_LEEWAY = 60.0
+"""Seconds a token outlives the deletionTimestamp of its account or bound object (go-jose's
+`DefaultLeeway`, which Kubernetes' validator allows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +107,17 @@ class ServiceAccountTokens:
         self.audiences = tuple(audiences)
 
     async def _uid(self, rt: ResourceType[Any], namespace: str, name: str) -> str | None:
+        """The object's uid; None when it is gone, or was marked for deletion more than
+        `DELETION_LEEWAY` ago (Kubernetes' validator counts it deleted then)."""
         try:
             obj = await self.storage.get(rt, namespace, name)
         except errors.ApiError:
             return None
-        return str((obj.get("metadata") or {}).get("uid", ""))
+        md = obj.get("metadata") or {}
+        deleted = parse_time(md.get("deletionTimestamp"))
+        if deleted is not None and deleted.timestamp() < self.signer.clock() - DELETION_LEEWAY:
+            return None
+        return str(md.get("uid", ""))
 
     async def authenticate(self, token: str) -> UserInfo | None:
         if token.count(".") != 2:
@@ -142,6 +153,18 @@ class Chain:
         return Chain(*(ServiceAccountTokens(a.signer, a.storage, audiences)
                        if isinstance(a, ServiceAccountTokens) else a
                        for a in self.authenticators))
+
+    def audiences_of(self, token: str, requested: Sequence[str]) -> list[str]:
+        """The requested audiences an authenticated token is good for (upstream's
+        `Response.Audiences`): those a service-account token names, all for any other."""
+        for authenticator in self.authenticators:
+            if isinstance(authenticator, ServiceAccountTokens) and token.count(".") == 2:
+                try:
+                    claims = authenticator.signer.verify(token, requested)
+                except TokenError:
+                    continue
+                return [audience for audience in requested if audience in claims.audiences]
+        return list(requested)
 
     async def authenticate(self, token: str) -> UserInfo | None:
         for authenticator in self.authenticators:

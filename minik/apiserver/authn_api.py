@@ -5,7 +5,8 @@
   a SelfSubjectReview whose `status.userInfo` is the requester.
 - `POST /apis/authentication.k8s.io/v1/tokenreviews` says whom a token
   (`spec.token`) authenticates, for `spec.audiences` (the API's by default),
-  as a webhook authenticator asks the API server.
+  as a webhook authenticator asks the API server; `status.audiences` are
+  those of them the token is good for.
 - `/.well-known/openid-configuration` and `/openid/v1/jwks`, as Kubernetes'
   service-account issuer discovery serves them, so that a relying party
   can verify minik's service-account tokens offline.
@@ -49,7 +50,8 @@ async def token_review(request: web.Request) -> web.Response:
     chain = request.app[AUTHENTICATOR_KEY].for_audiences(audiences)
     user = await chain.authenticate(token) if token else None
     status: dict[str, object] = (
-        {"authenticated": True, "user": user.to_wire(), "audiences": audiences}
+        {"authenticated": True, "user": user.to_wire(),
+         "audiences": chain.audiences_of(token, audiences)}
         if user is not None else {"user": {}, "error": "invalid bearer token"})
     review = {"kind": "TokenReview", "apiVersion": f"{GROUP}/v1",
               "metadata": {"creationTimestamp": None}, "spec": spec, "status": status}

@@ -5,9 +5,10 @@ the headers name. Groups, uid or extra without a user are refused (400).
 An impersonated service account (`system:serviceaccount:<ns>:<name>`)
 given no groups gets a service account's groups, and every impersonated
 user but `system:anonymous` is in `system:authenticated`. Each user,
-service account, group and uid named must be allowed by the authorizer to
-the requester with the verb `impersonate` (on `users`, `serviceaccounts`,
-`groups`, `uids` of the core group; `system:masters` may do anything);
+service account, group, uid and extra value named must be allowed by the
+authorizer to the requester with the verb `impersonate` (on `users`,
+`serviceaccounts` and `groups` of the core group, `uids` and
+`userextras/<key>` of `authentication.k8s.io`; `system:masters` may do anything);
 anyone else gets Kubernetes' 403 naming what they may not impersonate.
 """
 
@@ -27,24 +28,29 @@ USER = "Impersonate-User"
 GROUP = "Impersonate-Group"
 UID = "Impersonate-Uid"
 EXTRA_PREFIX = "impersonate-extra-"
+AUTHENTICATION = "authentication.k8s.io"
 ANONYMOUS = "system:anonymous"
 
 
 async def _check_allowed(request: web.Request, user: UserInfo, name: str, groups: list[str],
-                         uid: str) -> None:
-    """As upstream's impersonation filter: the user (or service account), each group, the uid."""
-    wanted: list[tuple[str, str, str, str]] = []
+                         uid: str, extra: dict[str, tuple[str, ...]]) -> None:
+    """As upstream's impersonation filter: the user (or service account), each group, each
+    extra value (its key the subresource of `userextras`), the uid."""
+    wanted: list[tuple[str, str, str, str, str]] = []
     if name.startswith(SERVICE_ACCOUNT_PREFIX) and name.count(":") == 3:
         namespace, account = name[len(SERVICE_ACCOUNT_PREFIX):].split(":")
-        wanted.append(("", "serviceaccounts", account, namespace))
+        wanted.append(("", "serviceaccounts", "", account, namespace))
     else:
-        wanted.append(("", "users", name, ""))
-    wanted += [("", "groups", group, "") for group in groups]
+        wanted.append(("", "users", "", name, ""))
+    wanted += [("", "groups", "", group, "") for group in groups]
+    wanted += [(AUTHENTICATION, "userextras", key, value, "")
+               for key, values in extra.items() for value in values]
     if uid:
-        wanted.append(("authentication.k8s.io", "uids", uid, ""))
+        wanted.append((AUTHENTICATION, "uids", "", uid, ""))
     authorizer = request.app[AUTHORIZER_KEY]
-    for group, resource, target, namespace in wanted:
-        attrs = Attributes(user, "impersonate", True, group, "", resource, "", target, namespace)
+    for group, resource, subresource, target, namespace in wanted:
+        attrs = Attributes(user, "impersonate", True, group, "", resource, subresource, target,
+                           namespace)
         decision = await authorizer.authorize(attrs)
         if not decision.allowed:
             raise forbidden(attrs, decision.reason)
@@ -59,14 +65,14 @@ async def impersonated(request: web.Request, user: UserInfo) -> UserInfo:
     extra: dict[str, tuple[str, ...]] = {}
     for header, value in headers.items():
         if header.lower().startswith(EXTRA_PREFIX):
-            key = unquote(header[len(EXTRA_PREFIX):]).lower()
+            key = unquote(header[len(EXTRA_PREFIX):].lower())
             extra[key] = (*extra.get(key, ()), value)
     if not name:
         if groups or uid or extra:
             raise errors.bad_request("requested impersonation of groups, uid or extra "
                                      "without impersonating a user")
         return user
-    await _check_allowed(request, user, name, groups, uid)
+    await _check_allowed(request, user, name, groups, uid, extra)
     if name.startswith(SERVICE_ACCOUNT_PREFIX) and name.count(":") == 3 and not groups:
         namespace, account = name[len(SERVICE_ACCOUNT_PREFIX):].split(":")
         return service_account_user(namespace, account, uid, extra)

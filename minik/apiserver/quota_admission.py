@@ -12,7 +12,9 @@ quota`); and a create whose usage would take `used` past `hard` is 403
 Admission charges the quota: it writes `status.used` plus the new object's
 usage with the quota's revision as precondition, so of two creates racing
 for the last unit one wins and the other re-reads and is refused, as the
-evaluator's compare-and-swap on the quota's resourceVersion does. A charge
+evaluator's compare-and-swap on the quota's resourceVersion does; as there,
+only the quotas whose charge conflicted are re-read and retried, so the
+others are not charged twice. A charge
 whose object is then not stored (another plugin or the store refused it) is
 taken back by the controller's next recount. Dry runs are checked, never
 charged. Updates are charged for what they add to a Service (type) or a
@@ -68,20 +70,26 @@ class QuotaAdmission:
             return
         md = meta.metadata(new)
         namespace, name = str(md.get("namespace") or ""), str(md.get("name") or "")
+        charged: set[str] = set()
         for _ in range(MAX_RETRIES):
             records, _ = await store.list(RESOURCEQUOTAS.prefix(namespace))
-            charges = self._charges(rt, new, name, delta, sorted(
-                records, key=lambda r: meta.name_of(r.value)), creating=old is None)
+            pending = sorted((r for r in records if r.key not in charged),
+                             key=lambda r: meta.name_of(r.value))
+            charges = self._charges(rt, new, name, delta, pending, creating=old is None)
             if dry_run:
                 return
-            try:
-                for record, used in charges:
-                    charged = copy.deepcopy(record.value)
-                    charged.setdefault("status", {})["used"] = used
-                    await store.update(record.key, charged, expected_revision=record.revision)
-            except RevisionConflict:
-                continue
-            return
+            conflicted = False
+            for record, used in charges:
+                value = copy.deepcopy(record.value)
+                value.setdefault("status", {})["used"] = used
+                try:
+                    await store.update(record.key, value, expected_revision=record.revision)
+                except RevisionConflict:
+                    conflicted = True
+                else:
+                    charged.add(record.key)
+            if not conflicted:
+                return
         raise forbidden(rt.plural, rt.group, name,
                         "status unknown for quota: too many concurrent writers; try again")
 

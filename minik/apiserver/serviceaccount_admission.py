@@ -13,7 +13,9 @@ As Kubernetes' `plugin/pkg/admission/serviceaccount`, on a pod's create
   ConfigMap and the namespace from the downward API; each container and
   init container that does not already mount something at
   `/var/run/secrets/kubernetes.io/serviceaccount` mounts it there,
-  read-only.
+  read-only. A pod that already has a `kube-api-access-*` volume (a
+  manifest copied from a running pod) gets that one mounted instead, as
+  upstream does.
 """
 
 from __future__ import annotations
@@ -76,11 +78,16 @@ class ServiceAccountAdmission:
         if all(_mounts_token_path(c) for c in containers):
             return
         volumes = spec.setdefault("volumes", [])
-        taken = {v.get("name") for v in volumes}
-        volume_name = meta.generated_name(VOLUME_PREFIX)
-        while volume_name in taken:
+        existing = [v.get("name") for v in volumes
+                    if str(v.get("name") or "").startswith(VOLUME_PREFIX)]
+        if existing:
+            volume_name = str(existing[0])
+        else:
+            taken = {v.get("name") for v in volumes}
             volume_name = meta.generated_name(VOLUME_PREFIX)
-        volumes.append(api_access_volume(volume_name))
+            while volume_name in taken:
+                volume_name = meta.generated_name(VOLUME_PREFIX)
+            volumes.append(api_access_volume(volume_name))
         for container in containers:
             if not _mounts_token_path(container):
                 container.setdefault("volumeMounts", []).append(

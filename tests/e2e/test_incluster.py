@@ -129,6 +129,9 @@ def test_a_created_token_authenticates_as_the_service_account(cluster: Cluster,
     assert (f'users "jane" is forbidden: User "system:serviceaccount:{namespace}:default" '
             'cannot impersonate resource "users" in API group "" at the cluster scope'
             ) in refused.stderr
+    discovery = json.loads(cluster.kubectl("--token", token, "get", "--raw",
+                                           "/.well-known/openid-configuration").stdout)
+    assert discovery["jwks_uri"].endswith("/openid/v1/jwks")
 
 
 def test_the_token_of_a_deleted_pod_is_refused(cluster: Cluster, namespace: str) -> None:

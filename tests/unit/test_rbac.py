@@ -313,13 +313,18 @@ async def test_a_subject_access_review_asks_about_someone_else(api: TestClient) 
     assert status == 400
 
 
-async def test_impersonation_is_allowed_by_the_impersonate_verb(api: TestClient) -> None:
+async def robot_token(api: TestClient) -> dict[str, str]:
+    """The Authorization header of a new ServiceAccount `robot` in `default`."""
     await call(api, "POST", "/api/v1/namespaces/default/serviceaccounts",
                {"metadata": {"name": "robot"}})
     _, answer = await call(api, "POST", "/api/v1/namespaces/default/serviceaccounts/robot/token",
                            {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
                             "spec": {}})
-    robot = {"Authorization": f"Bearer {answer['status']['token']}"}
+    return {"Authorization": f"Bearer {answer['status']['token']}"}
+
+
+async def test_impersonation_is_allowed_by_the_impersonate_verb(api: TestClient) -> None:
+    robot = await robot_token(api)
     assert (await call(api, "GET", "/api/v1/namespaces/default/pods", **robot))[0] == 403
     await call(api, "POST", f"{RBAC}/namespaces/default/rolebindings",
                binding("robot-edits", "edit", account="robot"))
@@ -348,3 +353,57 @@ async def test_the_monitoring_group_may_read_metrics(api: TestClient) -> None:
     response = await api.get("/metrics", headers=acting_as("prometheus", "system:monitoring"))
     assert response.status == 200
     assert (await api.get("/metrics", headers=acting_as("prometheus"))).status == 403
+
+
+async def test_an_aggregation_rule_needs_cluster_admin_even_with_no_rules(
+        api: TestClient) -> None:
+    await call(api, "POST", f"{RBAC}/clusterroles", {"metadata": {"name": "role-maker"}, "rules": [
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+         "verbs": ["create", "update"]}]})
+    await call(api, "POST", f"{RBAC}/clusterrolebindings",
+               binding("jane-makes", "role-maker", user="jane"))
+    gatherer = {"metadata": {"name": "gatherer"}, "rules": [], "aggregationRule": {
+        "clusterRoleSelectors": [{"matchLabels": {
+            "rbac.authorization.k8s.io/aggregate-to-admin": "true"}}]}}
+    status, body = await call(api, "POST", f"{RBAC}/clusterroles", gatherer, **acting_as("jane"))
+    assert (status, body["message"]) == (
+        403, 'clusterroles.rbac.authorization.k8s.io "gatherer" is forbidden: '
+             "must have cluster-admin privileges to use the aggregationRule")
+    status, created = await call(api, "POST", f"{RBAC}/clusterroles", gatherer)
+    assert status == 201
+    created.pop("aggregationRule")
+    status, _ = await call(api, "PUT", f"{RBAC}/clusterroles/gatherer", created,
+                           **acting_as("jane"))
+    assert status == 403
+
+
+async def test_service_accounts_may_read_the_token_issuers_discovery(api: TestClient) -> None:
+    for path in ("/.well-known/openid-configuration", "/openid/v1/jwks"):
+        assert (await api.get(path, headers=acting_as(SA))).status == 200, path
+        assert (await api.get(path, headers=acting_as("jane"))).status == 403, path
+
+
+async def test_each_impersonated_extra_value_needs_its_own_permission(api: TestClient) -> None:
+    robot = await robot_token(api)
+    await call(api, "POST", f"{RBAC}/clusterroles", {"metadata": {"name": "as-anyone"}, "rules": [
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"]}]})
+    await call(api, "POST", f"{RBAC}/clusterrolebindings",
+               binding("robot-as-anyone", "as-anyone", account="robot"))
+    review = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+    body = {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1"}
+    bob = {**robot, "Impersonate-User": "bob"}
+    assert (await call(api, "POST", review, body, **bob))[0] == 201
+    status, refused = await call(api, "POST", review, body, **bob,
+                                 **{"Impersonate-Extra-Scopes": "admin"})
+    assert (status, refused["message"]) == (403, (
+        'userextras.authentication.k8s.io "admin" is forbidden: User '
+        '"system:serviceaccount:default:robot" cannot impersonate resource "userextras/scopes" '
+        'in API group "authentication.k8s.io" at the cluster scope'))
+    await call(api, "POST", f"{RBAC}/clusterroles", {"metadata": {"name": "scopes"}, "rules": [
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["userextras/scopes"],
+         "verbs": ["impersonate"], "resourceNames": ["admin"]}]})
+    await call(api, "POST", f"{RBAC}/clusterrolebindings",
+               binding("robot-scopes", "scopes", account="robot"))
+    status, answer = await call(api, "POST", review, body, **bob,
+                                **{"Impersonate-Extra-Scopes": "admin"})
+    assert status == 201 and answer["status"]["userInfo"]["extra"] == {"scopes": ["admin"]}

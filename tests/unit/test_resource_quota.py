@@ -14,7 +14,7 @@ from minik.api.errors import ApiError
 from minik.api.resources import CONFIGMAPS, PODS, RESOURCEQUOTAS, SERVICES
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 from minik.controllers.resourcequota import ResourceQuotaController
-from minik.store import MemoryStore, Record
+from minik.store import MemoryStore, Record, RevisionConflict
 from tests.unit.apitest import bootstrapped, poll, running_controllers
 
 STATUS = WriteOptions(subresource="status")
@@ -154,6 +154,35 @@ async def test_of_two_creates_racing_for_the_last_pod_only_one_is_admitted():
     assert len(refused) == 1 and "exceeded quota: q" in refused[0].message
     assert (await storage.get(RESOURCEQUOTAS, "default", "q"))["status"]["used"] == {
         "pods": "2"}
+
+
+class ConflictOnceStore(MemoryStore):
+    """Refuses the first charge of one quota, as if another writer had charged it first."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self.armed = False
+
+    async def update(self, key: str, value: Any, **kwargs: Any) -> Record:
+        if self.armed and key == self.key:
+            self.armed = False
+            raise RevisionConflict(key, 0, 0)
+        return await super().update(key, value, **kwargs)
+
+
+async def test_a_conflict_on_one_quota_does_not_charge_the_others_twice():
+    store = ConflictOnceStore(RESOURCEQUOTAS.key("default", "second"))
+    storage = await with_quota({"pods": "0"}, store=store, pods="5")
+    await storage.create(RESOURCEQUOTAS, "default", resource_quota("second", pods="5"),
+                         WriteOptions())
+    await storage.mutate(RESOURCEQUOTAS, "default", "second", lambda q: {
+        **q, "status": {"hard": {"pods": "5"}, "used": {"pods": "0"}}}, STATUS)
+    store.armed = True
+    await storage.create(PODS, "default", pod("a"), WriteOptions())
+    for name in ("q", "second"):
+        used = (await storage.get(RESOURCEQUOTAS, "default", name))["status"]["used"]
+        assert used == {"pods": "1"}, name
 
 
 async def test_the_controller_writes_hard_and_recounts_used_as_objects_come_and_go():

@@ -127,3 +127,17 @@ def test_containers_get_the_kubernetes_service_variables_and_may_override_them()
                    "KUBERNETES_PORT_443_TCP_PROTO": "tcp",
                    "KUBERNETES_PORT_443_TCP_PORT": "443",
                    "KUBERNETES_PORT_443_TCP_ADDR": "10.96.0.1"}
+
+
+async def test_a_pod_that_already_has_an_api_access_volume_gets_it_mounted_not_a_second_one(
+        ) -> None:
+    store = MemoryStore()
+    await store.create("/registry/serviceaccounts/ns/default",
+                       {"metadata": {"name": "default", "namespace": "ns"}})
+    copied = {"name": "kube-api-access-abcde", "projected": {"sources": [TOKEN_SOURCE]}}
+    pod: dict[str, Any] = {"metadata": {"name": "p", "namespace": "ns"}, "spec": {
+        "volumes": [copied], "containers": [{"name": "a"}]}}
+    await ServiceAccountAdmission().admit(store, None, pod)
+    assert pod["spec"]["volumes"] == [copied]
+    assert pod["spec"]["containers"][0]["volumeMounts"] == [
+        {"name": "kube-api-access-abcde", "readOnly": True, "mountPath": MOUNT_PATH}]

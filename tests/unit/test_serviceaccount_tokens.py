@@ -165,9 +165,12 @@ async def test_a_token_is_refused_once_its_service_account_is_deleted(api) -> No
     assert status == 401
 
 
+ROBOT_POD = {**POD, "spec": {**POD["spec"], "serviceAccountName": "robot"}}
+
+
 async def test_a_pod_bound_token_names_the_pod_and_dies_with_it(api) -> None:
     await create(api, SA, {"metadata": {"name": "robot"}})
-    pod = await create(api, PODS, POD)
+    pod = await create(api, PODS, ROBOT_POD)
     uid = pod["metadata"]["uid"]
     answer = await token_for(api, "robot", {"boundObjectRef": {
         "kind": "Pod", "apiVersion": "v1", "name": "p", "uid": uid}})
@@ -186,10 +189,19 @@ async def test_a_token_bound_to_a_missing_or_replaced_pod_is_not_issued(api) -> 
     await create(api, SA, {"metadata": {"name": "robot"}})
     missing = await token_for(api, "robot", {"boundObjectRef": {"kind": "Pod", "name": "p"}})
     assert missing["code"] == 404
-    await create(api, PODS, POD)
+    await create(api, PODS, ROBOT_POD)
     stale = await token_for(api, "robot", {"boundObjectRef": {
         "kind": "Pod", "name": "p", "uid": "not-its-uid"}})
     assert stale["code"] == 409
+
+
+async def test_a_token_is_bound_only_to_a_pod_running_as_its_service_account(api) -> None:
+    await create(api, SA, {"metadata": {"name": "robot"}})
+    await create(api, PODS, POD)
+    answer = await token_for(api, "robot", {"boundObjectRef": {"kind": "Pod", "name": "p"}})
+    assert (answer["code"], answer["reason"], answer["message"]) == (
+        400, "BadRequest", 'cannot bind token for serviceaccount "robot" to pod running with '
+                           "different serviceaccount name.")
 
 
 async def test_a_master_may_impersonate_and_others_are_forbidden(api) -> None:
@@ -228,5 +240,37 @@ async def test_a_token_review_says_whom_a_token_authenticates_for_its_audiences(
     accepted = await review({"token": token, "audiences": ["vault"]})
     assert accepted["authenticated"] is True and accepted["audiences"] == ["vault"]
     assert accepted["user"]["username"] == "system:serviceaccount:default:robot"
+    narrowed = await review({"token": token, "audiences": ["other", "vault"]})
+    assert narrowed["audiences"] == ["vault"]
     refused = await review({"token": token})
     assert "authenticated" not in refused and refused["error"] == "invalid bearer token"
+
+
+async def test_a_token_dies_a_minute_after_its_bound_pod_is_marked_for_deletion() -> None:
+    import datetime as dt
+
+    from minik.api.meta import format_time
+    from minik.api.resources import PODS as POD_TYPE
+    from minik.api.resources import SERVICEACCOUNTS
+    from minik.apiserver.authn import ServiceAccountTokens
+    from minik.apiserver.storage import WriteOptions
+
+    storage = await bootstrapped()
+    account = (await storage.create(SERVICEACCOUNTS, "default", {"metadata": {"name": "robot"}},
+                                    WriteOptions(trusted=True))).obj
+    pod = (await storage.create(POD_TYPE, "default", ROBOT_POD, WriteOptions(trusted=True))).obj
+    now = [1_800_000_000.0]
+    signer = TokenSigner(new_signing_key(), clock=lambda: now[0])
+    token, _ = signer.issue(namespace="default", name="robot", uid=account["metadata"]["uid"],
+                            audiences=[ISSUER], seconds=3600,
+                            bound=BoundObject("Pod", "p", pod["metadata"]["uid"]))
+    tokens = ServiceAccountTokens(signer, storage)
+    record = await storage.read(POD_TYPE, "default", "p")
+    marked = {**record.value, "metadata": {
+        **record.value["metadata"], "finalizers": ["example.com/hold"],
+        "deletionTimestamp": format_time(dt.datetime.fromtimestamp(now[0], dt.UTC))}}
+    await storage.store.update(record.key, marked, expected_revision=record.revision)
+    now[0] += 60
+    assert await tokens.authenticate(token) is not None
+    now[0] += 1
+    assert await tokens.authenticate(token) is None

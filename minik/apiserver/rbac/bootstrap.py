@@ -7,9 +7,11 @@ The rules are data, as upstream's `bootstrappolicy/policy.go` renders them
 aggregation controller fills their rules: `admin` takes `edit`'s, `edit`
 takes `view`'s); the `system:aggregate-to-*` roles holding the rules
 themselves; and `system:discovery`, `system:basic-user`,
-`system:public-info-viewer`, `system:monitoring` (`/metrics`) and
-`system:auth-delegator`. The bindings give `system:masters` cluster-admin,
-the group `system:monitoring` its role, and every authenticated user
+`system:public-info-viewer`, `system:monitoring` (`/metrics`),
+`system:service-account-issuer-discovery` and `system:auth-delegator`. The
+bindings give `system:masters` cluster-admin, the group `system:monitoring`
+its role, every service account the token issuer's OpenID discovery (so a
+workload can verify tokens offline), and every authenticated user
 discovery, basic-user (self reviews) and public info.
 
 At startup each missing object is created with the annotation
@@ -29,7 +31,7 @@ from typing import Any
 
 from minik.api import errors
 from minik.api.resources import CLUSTERROLEBINDINGS, CLUSTERROLES, ResourceType
-from minik.apiserver.authn import AUTHENTICATED, MASTERS
+from minik.apiserver.authn import AUTHENTICATED, MASTERS, SERVICE_ACCOUNTS
 from minik.apiserver.storage import ObjectStorage, WriteOptions
 
 log = logging.getLogger(__name__)
@@ -149,6 +151,9 @@ CLUSTER_ROLES = [
          "/readyz", "/readyz/*"], ["get"])]),
     cluster_role("system:public-info-viewer", [urls(
         ["/healthz", "/livez", "/readyz", "/version", "/version/"], ["get"])]),
+    cluster_role("system:service-account-issuer-discovery", [urls(
+        ["/.well-known/openid-configuration", "/.well-known/openid-configuration/",
+         "/openid/v1/jwks", "/openid/v1/jwks/"], ["get"])]),
 ]
 CLUSTER_ROLE_BINDINGS = [
     cluster_role_binding("cluster-admin", [MASTERS]),
@@ -156,6 +161,7 @@ CLUSTER_ROLE_BINDINGS = [
     cluster_role_binding("system:discovery", [AUTHENTICATED]),
     cluster_role_binding("system:monitoring", ["system:monitoring"]),
     cluster_role_binding("system:public-info-viewer", [AUTHENTICATED, UNAUTHENTICATED]),
+    cluster_role_binding("system:service-account-issuer-discovery", [SERVICE_ACCOUNTS]),
 ]
 
 

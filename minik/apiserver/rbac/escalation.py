@@ -4,7 +4,10 @@ As Kubernetes' policy-based role and binding storage: writing a Role or
 ClusterRole whose rules the requester does not hold (in that namespace,
 or cluster-wide for a ClusterRole) is refused unless they may `escalate`
 that role; writing a binding to a role whose rules they do not hold is
-refused unless they may `bind` it. Members of `system:masters`, and the
+refused unless they may `bind` it. A ClusterRole with an aggregation rule
+(before or after the write) may gather any rules, so setting, changing or
+dropping one needs full authority (`*` on everything), as upstream asks.
+Members of `system:masters`, and the
 server's own writes (no requester), are never checked. The 403 names the
 missing rules as upstream does:
 
@@ -27,6 +30,11 @@ from minik.apiserver.rbac.rules import PolicyRule, compact, uncovered
 from minik.store.protocol import Store
 
 ROLE_RESOURCES = {"Role": "roles", "ClusterRole": "clusterroles"}
+FULL_AUTHORITY = [PolicyRule(("*",), ("*",), ("*",)), PolicyRule(("*",), non_resource_urls=("*",))]
+
+
+def _aggregates(role: dict[str, Any] | None) -> bool:
+    return bool(((role or {}).get("aggregationRule") or {}).get("clusterRoleSelectors"))
 
 
 def _go_strings(values: tuple[str, ...]) -> str:
@@ -73,6 +81,11 @@ class EscalationAdmission:
         if missing:
             raise errors.forbidden_for(self.resource, name,
                                        escalation_message(user, missing, held.errors), group=RBAC)
+        if self.kind == "ClusterRole" and (_aggregates(new) or _aggregates(old)) and uncovered(
+                held.rules, FULL_AUTHORITY):
+            raise errors.forbidden_for(
+                self.resource, name, "must have cluster-admin privileges to use the "
+                "aggregationRule", group=RBAC)
 
     async def _granted(self, resolver: RuleResolver, new: dict[str, Any],
                        namespace: str) -> list[PolicyRule]:

@@ -4,8 +4,9 @@ A POST of an authentication.k8s.io/v1 TokenRequest gets it back with
 `status.token` and `status.expirationTimestamp`, as Kubernetes' token
 REST does: `spec.audiences` defaults to the API's audiences,
 `spec.expirationSeconds` to 3600 and may not be under 600 (422);
-`spec.boundObjectRef` may name a Pod or Secret of the account's
-namespace, which must exist (404) with the uid given, if one is (409);
+`spec.boundObjectRef` may name a Pod (running as the account, else 400) or
+Secret of the account's namespace, which must exist (404) with the uid
+given, if one is (409);
 the token is then valid only while that object lives.
 """
 
@@ -19,6 +20,7 @@ from minik.api.errors import Cause
 from minik.api.meta import format_time
 from minik.api.resources import PODS, SECRETS, SERVICEACCOUNTS, ResourceType
 from minik.apiserver.routing import ResourceRequest
+from minik.apiserver.serviceaccount_admission import DEFAULT_SERVICE_ACCOUNT
 from minik.apiserver.serviceaccount_tokens import (
     API_AUDIENCES,
     DEFAULT_EXPIRATION,
@@ -61,6 +63,10 @@ async def _bound(storage: ObjectStorage, namespace: str, ref: dict[str, Any],
         raise _invalid(name, "spec.boundObjectRef.kind", f'Unsupported value: "{kind}": '
                        'supported values: "Pod", "Secret"', "FieldValueNotSupported")
     obj = await storage.get(rt, namespace, str(ref.get("name", "")))
+    if kind == "Pod" and ((obj.get("spec") or {}).get("serviceAccountName")
+                          or DEFAULT_SERVICE_ACCOUNT) != name:
+        raise errors.bad_request(f'cannot bind token for serviceaccount "{name}" to pod '
+                                 "running with different serviceaccount name.")
     uid = str(obj["metadata"].get("uid", ""))
     wanted = ref.get("uid")
     if wanted and wanted != uid:
