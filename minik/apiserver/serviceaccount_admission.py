@@ -5,7 +5,10 @@ As Kubernetes' `plugin/pkg/admission/serviceaccount`, on a pod's create
 
 - `spec.serviceAccountName` defaults to `default` (and the deprecated
   `spec.serviceAccount` follows it); an account that does not exist
-  refuses the pod with 403, in Kubernetes' words;
+  refuses the pod with 403, in Kubernetes' words. The `default` account is
+  looked up 10 times, 100-200 ms apart, before that, as upstream does: the
+  ServiceAccount controller makes it just after a namespace appears, and a
+  pod created at once should not be refused;
 - unless `automountServiceAccountToken` is false on the pod or, when the
   pod does not say, on the account, the pod gets the projected volume
   `kube-api-access-<5 random>`: a bound token (3607 seconds, which the
@@ -20,11 +23,13 @@ As Kubernetes' `plugin/pkg/admission/serviceaccount`, on a pod's create
 
 from __future__ import annotations
 
+import asyncio
+import random
 from typing import Any
 
 from minik.api import errors, meta
 from minik.api.resources import SERVICEACCOUNTS
-from minik.store import Store
+from minik.store import Record, Store
 
 JsonObject = dict[str, Any]
 
@@ -51,8 +56,25 @@ def _mounts_token_path(container: JsonObject) -> bool:
     return any(m.get("mountPath") == MOUNT_PATH for m in container.get("volumeMounts") or [])
 
 
+DEFAULT_ACCOUNT_ATTEMPTS = 10
+
+
 class ServiceAccountAdmission:
     """Defaults the pod's account, refuses a missing one, mounts its token."""
+
+    def __init__(self, *, retry_interval: tuple[float, float] = (0.1, 0.2)) -> None:
+        self.retry_interval = retry_interval
+
+    async def _account(self, store: Store, namespace: str, name: str) -> Record | None:
+        attempts = DEFAULT_ACCOUNT_ATTEMPTS if name == DEFAULT_SERVICE_ACCOUNT else 1
+        interval = random.uniform(*self.retry_interval)
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(interval)
+            record = await store.get(SERVICEACCOUNTS.key(namespace, name))
+            if record is not None:
+                return record
+        return None
 
     async def admit(self, store: Store, old: JsonObject | None, new: JsonObject, *,
                     dry_run: bool = False) -> None:
@@ -64,7 +86,7 @@ class ServiceAccountAdmission:
             DEFAULT_SERVICE_ACCOUNT
         spec["serviceAccountName"] = spec["serviceAccount"] = name
         namespace = md.get("namespace") or ""
-        record = await store.get(SERVICEACCOUNTS.key(namespace, name))
+        record = await self._account(store, namespace, name)
         if record is None:
             raise errors.forbidden(
                 f'pods "{md.get("name", "")}" is forbidden: error looking up service account '

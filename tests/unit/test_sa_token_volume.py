@@ -4,6 +4,7 @@ swapped in atomically; the ServiceAccount admission plugin that mounts it; the
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 from pathlib import Path
@@ -108,6 +109,28 @@ async def test_automount_false_or_a_missing_account_is_respected() -> None:
     assert refused.value.code == 403
     assert refused.value.message == ('pods "p" is forbidden: error looking up service account '
                                      'ns/ghost: serviceaccount "ghost" not found')
+
+
+async def test_a_pod_created_just_before_its_namespaces_default_account_is_admitted() -> None:
+    store = MemoryStore()
+    admission = ServiceAccountAdmission(retry_interval=(0.01, 0.01))
+    pod: dict[str, Any] = {"metadata": {"name": "p", "namespace": "ns"},
+                           "spec": {"containers": [{"name": "a"}]}}
+
+    async def account_made_later() -> None:
+        await asyncio.sleep(0.03)
+        await store.create("/registry/serviceaccounts/ns/default",
+                           {"metadata": {"name": "default", "namespace": "ns"}})
+
+    maker = asyncio.create_task(account_made_later())
+    await admission.admit(store, None, pod)
+    await maker
+    assert pod["spec"]["serviceAccountName"] == "default" and pod["spec"]["volumes"]
+    gone: dict[str, Any] = {"metadata": {"name": "q", "namespace": "empty"},
+                            "spec": {"containers": [{"name": "a"}]}}
+    with pytest.raises(ApiError) as refused:
+        await admission.admit(store, None, gone)
+    assert 'serviceaccount "default" not found' in refused.value.message
 
 
 def test_containers_get_the_kubernetes_service_variables_and_may_override_them() -> None:
