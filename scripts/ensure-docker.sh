@@ -103,6 +103,10 @@ dockerd_pid() {
 
 start_dockerd() {
     mkdir -p "$(dirname "$LOGFILE")"
+    # Keep one previous log: a daemon's log is never trimmed while it runs.
+    if [ "$(stat -c %s "$LOGFILE" 2>/dev/null || echo 0)" -gt $((16 * 1024 * 1024)) ]; then
+        mv -f "$LOGFILE" "$LOGFILE.1"
+    fi
     log docker "starting dockerd${*:+ $*} (log: $LOGFILE)"
     {
         echo "==== $(date -u +%FT%TZ) minik ensure-docker: $DOCKERD $*"
@@ -115,9 +119,12 @@ start_dockerd() {
 }
 
 # The daemon's log since our last "==== ... ensure-docker" marker line.
+# Linear in the log's size: the log of a long-lived engine grows to tens of MB.
 log_since_start() {
-    awk '/^==== .* minik ensure-docker: /{ buf = ""; next } { buf = buf $0 "\n" }
-         END { printf "%s", buf }' "$LOGFILE" 2>/dev/null | tail -n 200
+    local start
+    start=$(grep -n '^==== .* minik ensure-docker: ' "$LOGFILE" 2>/dev/null | tail -n 1 \
+        | cut -d: -f1)
+    tail -n "+$((${start:-0} + 1))" "$LOGFILE" 2>/dev/null | tail -n 200
 }
 
 # wait_up SECONDS: 0 when the engine answers, 1 on timeout, 2 if dockerd died.
