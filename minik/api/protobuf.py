@@ -23,12 +23,13 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-from minik.api import protobuf_autoscaling, protobuf_schema
+from minik.api import protobuf_access, protobuf_autoscaling, protobuf_schema
 from minik.api.errors import ApiError, bad_request, unsupported_media_type
 from minik.api.protobuf_schema import Field
 
-MESSAGES = {**protobuf_schema.MESSAGES, **protobuf_autoscaling.MESSAGES}
-ROOTS = {**protobuf_schema.ROOTS, **protobuf_autoscaling.ROOTS}
+MESSAGES = {**protobuf_schema.MESSAGES, **protobuf_autoscaling.MESSAGES,
+            **protobuf_access.MESSAGES}
+ROOTS = {**protobuf_schema.ROOTS, **protobuf_autoscaling.ROOTS, **protobuf_access.ROOTS}
 
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"

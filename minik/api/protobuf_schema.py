@@ -1,6 +1,6 @@
 """Field numbers of the Kubernetes protobuf messages that `kubectl create` and `debug` send.
 
-Numbers and kinds follow k8s.io/api (core/v1, apps/v1, batch/v1, policy/v1) and
+Numbers and kinds follow k8s.io/api (core/v1, apps/v1, batch/v1) and
 k8s.io/apimachinery (meta/v1, runtime, intstr, resource) `generated.proto`,
 v0.32. Names are the JSON names. A Go-embedded struct (`json:",inline"`)
 is a field of its own in protobuf; `inline=True` merges it into the
@@ -13,12 +13,10 @@ Only what those commands can emit is described: a Pod template as
 `create deployment|job|cronjob` builds it (containers with image, command,
 ports, resources), and the Pods `kubectl debug` creates (`--copy-to`,
 `node/<name>`: a copy of a pod's spec, host namespaces, a hostPath), not
-the whole PodSpec; the PodDisruptionBudget of `create pdb`, the Eviction
-(with its DeleteOptions) of `drain`, `create token`'s TokenRequest, the
-RBAC objects of `create role`, `clusterrole`, `rolebinding` and
-`clusterrolebinding`, and the access reviews of `auth can-i` (their
-`extra` and selectors dropped). The decoder refuses any other field that
-carries a value, naming it.
+the whole PodSpec. The access and disruption messages (`create pdb|token|
+role...`, `drain`, `auth can-i`) are in `protobuf_access`, the
+HorizontalPodAutoscaler in `protobuf_autoscaling`. The decoder refuses any
+other field that carries a value, naming it.
 """
 
 from __future__ import annotations
@@ -398,89 +396,10 @@ WORKLOADS: dict[str, Schema] = {
         8: ptr(s("timeZone")),
     },
     "batch.JobTemplateSpec": {1: m("metadata", "meta.ObjectMeta"), 2: m("spec", "batch.JobSpec")},
-    "authentication.TokenRequest": {
-        1: m("metadata", "meta.ObjectMeta"), 2: m("spec", "authentication.TokenRequestSpec"),
-        3: ignore("status"),
-    },
-    "authentication.TokenRequestSpec": {
-        1: many("audiences"), 3: m("boundObjectRef", "authentication.BoundObjectReference"),
-        4: ptr(i("expirationSeconds")),
-    },
-    "authentication.BoundObjectReference": {1: s("kind"), 2: s("apiVersion"), 3: s("name"),
-                                            4: s("uid")},
-}
-
-POLICY: dict[str, Schema] = {
-    "policy.PodDisruptionBudget": {
-        1: m("metadata", "meta.ObjectMeta"), 2: m("spec", "policy.PodDisruptionBudgetSpec"),
-        3: ignore("status"),
-    },
-    "policy.PodDisruptionBudgetSpec": {
-        1: ptr(m("minAvailable", "intorstring")), 2: m("selector", "meta.LabelSelector"),
-        3: ptr(m("maxUnavailable", "intorstring")), 4: ptr(s("unhealthyPodEvictionPolicy")),
-    },
-    "policy.Eviction": {
-        1: m("metadata", "meta.ObjectMeta"), 2: m("deleteOptions", "meta.DeleteOptions"),
-    },
-    "meta.DeleteOptions": {
-        1: ptr(i("gracePeriodSeconds")), 2: m("preconditions", "meta.Preconditions"),
-        3: ptr(b("orphanDependents")), 4: ptr(s("propagationPolicy")), 5: many("dryRun"),
-        6: ptr(b("ignoreStoreReadErrorWithClusterBreakingPotential")),
-    },
-    "meta.Preconditions": {1: ptr(s("uid")), 2: ptr(s("resourceVersion"))},
-}
-
-RBAC: dict[str, Schema] = {
-    "rbac.Role": {1: m("metadata", "meta.ObjectMeta"), 2: many("rules", "rbac.PolicyRule")},
-    "rbac.ClusterRole": {
-        1: m("metadata", "meta.ObjectMeta"), 2: many("rules", "rbac.PolicyRule"),
-        3: m("aggregationRule", "rbac.AggregationRule"),
-    },
-    "rbac.PolicyRule": {1: many("verbs"), 2: many("apiGroups"), 3: many("resources"),
-                        4: many("resourceNames"), 5: many("nonResourceURLs")},
-    "rbac.AggregationRule": {1: many("clusterRoleSelectors", "meta.LabelSelector")},
-    "rbac.RoleBinding": {
-        1: m("metadata", "meta.ObjectMeta"), 2: many("subjects", "rbac.Subject"),
-        3: m("roleRef", "rbac.RoleRef"),
-    },
-    "rbac.Subject": {1: s("kind"), 2: s("apiGroup"), 3: s("name"), 4: s("namespace")},
-    "rbac.RoleRef": {1: s("apiGroup"), 2: s("kind"), 3: s("name")},
-}
-
-AUTHORIZATION: dict[str, Schema] = {
-    "authorization.SelfSubjectAccessReview": {
-        1: m("metadata", "meta.ObjectMeta"),
-        2: m("spec", "authorization.SelfSubjectAccessReviewSpec"), 3: ignore("status"),
-    },
-    "authorization.SelfSubjectAccessReviewSpec": {
-        1: m("resourceAttributes", "authorization.ResourceAttributes"),
-        2: m("nonResourceAttributes", "authorization.NonResourceAttributes"),
-    },
-    "authorization.ResourceAttributes": {
-        1: s("namespace"), 2: s("verb"), 3: s("group"), 4: s("version"), 5: s("resource"),
-        6: s("subresource"), 7: s("name"), 8: ignore("fieldSelector"),
-        9: ignore("labelSelector"),
-    },
-    "authorization.NonResourceAttributes": {1: s("path"), 2: s("verb")},
-    "authorization.SelfSubjectRulesReview": {
-        1: m("metadata", "meta.ObjectMeta"),
-        2: m("spec", "authorization.SelfSubjectRulesReviewSpec"), 3: ignore("status"),
-    },
-    "authorization.SelfSubjectRulesReviewSpec": {1: s("namespace")},
-    "authorization.SubjectAccessReview": {
-        1: m("metadata", "meta.ObjectMeta"),
-        2: m("spec", "authorization.SubjectAccessReviewSpec"), 3: ignore("status"),
-    },
-    "authorization.SubjectAccessReviewSpec": {
-        1: m("resourceAttributes", "authorization.ResourceAttributes"),
-        2: m("nonResourceAttributes", "authorization.NonResourceAttributes"),
-        3: s("user"), 4: many("groups"), 5: ignore("extra"), 6: s("uid"),
-    },
 }
 
 MESSAGES: dict[str, Schema] = {
     **META, **CORE, **POD, **VOLUMES, **PROBES, **SECURITY, **SCHEDULING, **WORKLOADS,
-    **POLICY, **RBAC, **AUTHORIZATION,
 }
 
 ROOTS: dict[tuple[str, str], str] = {
@@ -488,22 +407,9 @@ ROOTS: dict[tuple[str, str], str] = {
     ("v1", "Secret"): "core.Secret",
     ("v1", "Namespace"): "core.Namespace",
     ("v1", "ServiceAccount"): "core.ServiceAccount",
-    ("authentication.k8s.io/v1", "TokenRequest"): "authentication.TokenRequest",
     ("v1", "Service"): "core.Service",
     ("v1", "Pod"): "core.Pod",
     ("apps/v1", "Deployment"): "apps.Deployment",
     ("batch/v1", "Job"): "batch.Job",
     ("batch/v1", "CronJob"): "batch.CronJob",
-    ("policy/v1", "PodDisruptionBudget"): "policy.PodDisruptionBudget",
-    ("policy/v1", "Eviction"): "policy.Eviction",
-    ("policy/v1beta1", "Eviction"): "policy.Eviction",
-    ("rbac.authorization.k8s.io/v1", "Role"): "rbac.Role",
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): "rbac.ClusterRole",
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): "rbac.RoleBinding",
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "rbac.RoleBinding",
-    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"):
-        "authorization.SelfSubjectAccessReview",
-    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "authorization.SelfSubjectRulesReview",
-    ("authorization.k8s.io/v1", "SubjectAccessReview"): "authorization.SubjectAccessReview",
-    ("authorization.k8s.io/v1", "LocalSubjectAccessReview"): "authorization.SubjectAccessReview",
 }
