@@ -283,7 +283,18 @@ class KubeletServer:
         if attach_tty is None:
             return await self._runtime.exec(info.id, list(options.command),
                                             stdin=options.stdin, tty=options.tty)
-        return await self._runtime.attach(info.id, stdin=options.stdin, tty=attach_tty)
+        session = await self._runtime.attach(info.id, stdin=options.stdin, tty=attach_tty)
+        try:
+            running = (await self._runtime.inspect(info.id)).state == "running"
+        except ContainerNotFound:
+            running = False
+        if not running:
+            # It ended before the attach took hold, its output gone: refuse, as the
+            # CRI refuses a container not running, so that kubectl reads its logs instead
+            # (`kubectl debug -it -- ps`: the ps is over before kubectl attaches).
+            await session.close()
+            raise errors.bad_request("container is not running: it exited before the attach")
+        return session
 
     def _allocates_tty(self, namespace: str, pod_name: str, container: str) -> bool:
         """Whether the container was created with a terminal (`tty: true`)."""

@@ -291,6 +291,25 @@ async def test_attach_follows_the_containers_output_until_it_stops(
     assert _status(await _frames(ws))["status"] == "Success"
 
 
+async def test_an_attach_to_a_container_that_ends_before_it_took_hold_is_refused(
+        node: Node, kubelet: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kubectl debug -it -- ps`: the ps is over before the attach; the refusal sends
+    kubectl to the container's logs, where its output is."""
+    container_id = await node.run(node.add(make_pod()))
+    attach = node.runtime.attach
+
+    async def attach_as_it_exits(cid: str, *, stdin: bool, tty: bool) -> Any:
+        session = await attach(cid, stdin=stdin, tty=tty)
+        node.runtime.exit(container_id, 0)
+        return session
+
+    monkeypatch.setattr(node.runtime, "attach", attach_as_it_exits)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await kubelet.ws_connect("/attach/default/p/c", params={"stdout": "true"},
+                                 protocols=(PROTOCOL_V5,))
+    assert refused.value.status == 400
+
+
 async def test_attach_passes_stdin_and_resizes_to_the_container_and_outlives_the_end_of_stdin(
         node: Node, kubelet: TestClient) -> None:
     pod = make_pod()
