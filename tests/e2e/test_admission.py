@@ -17,6 +17,7 @@ apiVersion: v1
 kind: Pod
 metadata: {name: %(name)s}
 spec:
+  terminationGracePeriodSeconds: 1
   containers:
   - name: c
     image: minik/busybox:1.35

@@ -145,9 +145,9 @@ def test_the_token_of_a_deleted_pod_is_refused(cluster: Cluster, namespace: str)
 
 def test_the_agent_renews_a_pods_token_before_it_expires(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """With tokens capped at 30 seconds (a test-only server setting), the token file changes
+    """With tokens capped at 15 seconds (a test-only server setting), the token file changes
     within the 80% of its life and the new token still authenticates."""
-    monkeypatch.setenv("MINIK_TEST_MAX_TOKEN_EXPIRATION", "30")
+    monkeypatch.setenv("MINIK_TEST_MAX_TOKEN_EXPIRATION", "15")
     cluster = Cluster.start(tmp_path)
     try:
         eventually(lambda: cluster.kubectl("get", "sa", "default", check=False).returncode == 0,
