@@ -14,8 +14,12 @@ from tests.e2e.cluster import Cluster, eventually, free_port
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster.start(tmp_path_factory.mktemp("minik"))
+def cluster(request: pytest.FixtureRequest,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The module's server, started with the module's `MINIK_UP_ARGS` (extra `minik up`
+    flags such as `--restart-backoff 1`), if it has any."""
+    extra = tuple(getattr(request.module, "MINIK_UP_ARGS", ()))
+    c = Cluster.start(tmp_path_factory.mktemp("minik"), extra=extra)
     try:
         yield c
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,13 +82,7 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster.start(Path(tmp_path_factory.mktemp("minik")), extra=("--restart-backoff", "1"))
-    try:
-        yield c
-    finally:
-        c.stop()
+MINIK_UP_ARGS = ("--restart-backoff", "1")
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import re
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,7 @@ ROW = re.compile(r"^(?P<name>\S+)\s+(?P<ref>Deployment/\S+)\s+(?P<targets>cpu: \
                  r"(?P<min>\d+)\s+(?P<max>\d+)\s+(?P<replicas>\d+)\s+(?P<age>\S+)$")
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster.start(tmp_path_factory.mktemp("minik"), extra=("--metric-resolution", "5"))
-    try:
-        yield c
-    finally:
-        c.stop()
+MINIK_UP_ARGS = ("--metric-resolution", "5")
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,13 +21,7 @@ pytestmark = pytest.mark.e2e
 DOCKER = "/usr/bin/docker"
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster.start(Path(tmp_path_factory.mktemp("minik")), extra=("--restart-backoff", "1"))
-    try:
-        yield c
-    finally:
-        c.stop()
+MINIK_UP_ARGS = ("--restart-backoff", "1")
 
 def job_manifest(name: str, ns: str, command: str, **spec: object) -> str:
     """A Job of one busybox container running `command` with `sh -c`."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,7 @@ pytestmark = pytest.mark.e2e
 DOCKER = "/usr/bin/docker"
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster.start(tmp_path_factory.mktemp("minik"), extra=("--restart-backoff", "1"))
-    try:
-        yield c
-    finally:
-        c.stop()
+MINIK_UP_ARGS = ("--restart-backoff", "1")
 
 
 def pod(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,14 +26,7 @@ RESOLUTION = "5"
 BURNER_LIMIT = 200
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    c = Cluster.start(tmp_path_factory.mktemp("minik"),
-                      extra=("--metric-resolution", RESOLUTION))
-    try:
-        yield c
-    finally:
-        c.stop()
+MINIK_UP_ARGS = ("--metric-resolution", RESOLUTION)
 
 
 @pytest.fixture(scope="module")
