@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from typing import Any
@@ -26,6 +25,7 @@ from minik.monitoring.labels import sanitize_label_name
 from minik.monitoring.targets import node_groups, pod_group, pod_groups
 from minik.store import MemoryStore
 from tests.promtool import check_metrics
+from tests.unit.apitest import poll
 
 TOKEN = "t"
 
@@ -156,15 +156,6 @@ class Served:
         await self.server.close()
 
 
-async def _until(probe, until, timeout: float = 5.0):
-    async with asyncio.timeout(timeout):
-        while True:
-            answer = await probe()
-            if until(answer):
-                return answer
-            await asyncio.sleep(0.02)
-
-
 async def test_discovery_needs_the_token_and_waits_for_the_caches() -> None:
     async with Served() as served:
         async with aiohttp.ClientSession() as anonymous, \
@@ -182,7 +173,7 @@ async def test_discovery_needs_the_token_and_waits_for_the_caches() -> None:
 async def test_targets_follow_the_cluster_as_pods_come_and_nodes_register() -> None:
     async with Served() as served:
         served.start_informers()
-        pods = await _until(lambda: served.get("/prometheus/targets/pods"),
+        pods = await poll(lambda: served.get("/prometheus/targets/pods"),
                             lambda answer: answer[0] == 200)
         assert pods[1] == "application/json" and pods[2] == "[]"
         pod = _pod("web", annotations=SCRAPE)
@@ -192,7 +183,7 @@ async def test_targets_follow_the_cluster_as_pods_come_and_nodes_register() -> N
                                                             "spec": pod["spec"]})
         created["status"] = {"phase": "Running", "podIP": "10.1.0.7"}
         await served.client.replace(PODS, "shop", "web", created, subresource="status")
-        found = await _until(lambda: served.get("/prometheus/targets/pods"),
+        found = await poll(lambda: served.get("/prometheus/targets/pods"),
                              lambda answer: "10.1.0.7:8080" in answer[2])
         groups = json.loads(found[2])
         assert [g["targets"] for g in groups] == [["10.1.0.7:8080"]]
@@ -200,7 +191,7 @@ async def test_targets_follow_the_cluster_as_pods_come_and_nodes_register() -> N
 
         await served.client.create(NODES, None, {"apiVersion": "v1", "kind": "Node",
                                                  "metadata": {"name": "node-1"}})
-        _, _, body = await _until(lambda: served.get("/prometheus/targets/cadvisor"),
+        _, _, body = await poll(lambda: served.get("/prometheus/targets/cadvisor"),
                                   lambda answer: "node-1" in answer[2])
         host = f"127.0.0.1:{served.server.port}"
         assert json.loads(body)[0]["targets"] == [host]
@@ -213,7 +204,7 @@ async def test_targets_follow_the_cluster_as_pods_come_and_nodes_register() -> N
 async def test_kube_state_endpoint_serves_the_cached_cluster_to_promtool() -> None:
     async with Served() as served:
         served.start_informers()
-        status, content_type, text = await _until(
+        status, content_type, text = await poll(
             lambda: served.get("/metrics/kube-state"),
             lambda answer: 'kube_namespace_status_phase{namespace="shop",phase="Active"} 1.0'
             in answer[2])
@@ -235,5 +226,5 @@ async def test_kube_state_series_are_rendered_off_the_event_loop(
     monkeypatch.setattr(KubeStateMetrics, "render", recording)
     async with Served() as served:
         served.start_informers()
-        await _until(lambda: served.get("/metrics/kube-state"), lambda answer: answer[0] == 200)
+        await poll(lambda: served.get("/metrics/kube-state"), lambda answer: answer[0] == 200)
     assert threads and threading.get_ident() not in threads
